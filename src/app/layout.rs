@@ -1,0 +1,70 @@
+//! Screen geometry, shared by rendering and mouse hit-testing so a click lands where the eye sees.
+
+use super::state::{State, Tab};
+use crate::i18n::tr;
+use ratatui::layout::Rect;
+use unicode_width::UnicodeWidthStr;
+
+pub struct Areas {
+    pub tabs: Rect,
+    pub alarms: Rect,
+    pub body: Rect,
+    pub hint: Rect,
+    pub status: Rect,
+}
+
+pub fn areas(size: Rect) -> Areas {
+    let row = |y: u16| Rect::new(size.x, size.y + y, size.width, 1);
+    let h = size.height;
+    Areas {
+        tabs: row(0),
+        alarms: row(1),
+        body: Rect::new(size.x, size.y + 2, size.width, h.saturating_sub(4)),
+        hint: row(h.saturating_sub(2)),
+        status: row(h.saturating_sub(1)),
+    }
+}
+
+/// Where each tab title sits on the tab row: (tab, first column, one past the last).
+pub fn tab_spans(state: &State, row: Rect) -> Vec<(Tab, u16, u16)> {
+    let mut x = row.x + 1;
+    Tab::ALL
+        .iter()
+        .map(|tab| {
+            let w = tab_label(state, *tab).width() as u16;
+            let span = (*tab, x, x + w);
+            x += w;
+            span
+        })
+        .collect()
+}
+
+pub fn tab_label(state: &State, tab: Tab) -> String {
+    format!(" {} ", tr(state.lang, &format!("tab.{}.title", tab.key())))
+}
+
+/// The operators tab: the operator table above, recent audit entries below.
+pub fn operators_split(body: Rect) -> (Rect, Rect) {
+    let top = (body.height * 3 / 5).max(6).min(body.height);
+    (
+        Rect::new(body.x, body.y, body.width, top),
+        Rect::new(body.x, body.y + top, body.width, body.height - top),
+    )
+}
+
+/// Rows of a bordered table with a header line: how many fit, and the first visible one.
+pub fn table_window(area: Rect, selected: usize) -> (usize, usize) {
+    let rows = area.height.saturating_sub(3).max(1) as usize;
+    (rows, selected.saturating_sub(rows - 1))
+}
+
+/// The row index under a click in a bordered table, if any.
+pub fn table_row_at(area: Rect, selected: usize, len: usize, x: u16, y: u16) -> Option<usize> {
+    let first_row_y = area.y + 2;
+    if x <= area.x || x >= area.x + area.width.saturating_sub(1) || y < first_row_y {
+        return None;
+    }
+    let (rows, offset) = table_window(area, selected);
+    let i = (y - first_row_y) as usize;
+    (i < rows && offset + i < len).then_some(offset + i)
+}

@@ -1,0 +1,587 @@
+//! The command line: `onecard` and its subcommands. The binary's edge: errors become messages.
+
+use crate::app::state::{DbWhere, ThemeName};
+use crate::config::{Config, Paths};
+use crate::console::{self, ConsoleOptions};
+use crate::db::embedded::{Cluster, ClusterStatus};
+use crate::db::{self, audit, backup, operator};
+use crate::domain::permission::Actor;
+use crate::domain::role::Role;
+use crate::i18n::Lang;
+use crate::keymap::Keymap;
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+
+// println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
+// a message nobody can read is not worth a crash.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! say_err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onecard",
+    version,
+    about = "The one-card (一卡通) control-room console"
+)]
+pub struct Cli {
+    /// Colour theme: default, basic (16 colours; also chosen by NO_COLOR) or light.
+    #[arg(long, global = true)]
+    pub theme: Option<String>,
+    /// Keymap preset under your keymap.toml: default or vim.
+    #[arg(long, global = true)]
+    pub keymap: Option<String>,
+    /// Interface language: en or zh-CN (default: ui.language, then the locale).
+    #[arg(long, global = true)]
+    pub lang: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Open the console (the default).
+    Console,
+    /// Open the console on the demo site, signed in as the demo director.
+    Demo {
+        /// List the demo operators and their passwords, then exit.
+        #[arg(long)]
+        accounts: bool,
+        /// Rebuild the demo database from scratch.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// The database: the embedded cluster, migrations, backups.
+    Db {
+        #[command(subcommand)]
+        command: DbCmd,
+    },
+    /// Operator accounts.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCmd,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Where the database is and whether it is up.
+    Status,
+    /// Start the embedded cluster (consoles also start it on demand).
+    Start,
+    /// Stop the embedded cluster.
+    Stop,
+    /// Apply pending migrations.
+    Migrate,
+    /// Write a pg_dump (custom format) with a timestamped name and record it.
+    Backup {
+        /// Folder for the file (default: backup.dir, else <data dir>/backups).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Restore a backup file into an empty database.
+    Restore {
+        file: PathBuf,
+        /// The embedded database to restore into (created if missing; must be empty).
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Create an operator; they must change the password at first sign-in.
+    Add {
+        login: String,
+        #[arg(long)]
+        role: String,
+        /// Display name (Chinese or Latin).
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input instead of asking twice on the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set an operator's password (they must change it at next sign-in).
+    Passwd {
+        login: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List operators.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Check the hash chain and report the first broken link.
+    Verify,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let paths = match Paths::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            say_err!("onecard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _log = crate::logging::init(&paths.log_dir());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            say_err!("onecard: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli, paths)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "command failed");
+            say_err!("onecard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The database onecard works on, and how it was reached.
+pub struct Database {
+    pub pool: PgPool,
+    pub options: PgConnectOptions,
+    pub password: Option<String>,
+    pub cluster: Option<Cluster>,
+    pub label: String,
+}
+
+impl Database {
+    fn place(&self) -> DbWhere {
+        match &self.cluster {
+            Some(_) => DbWhere::Embedded,
+            None => DbWhere::External(self.label.clone()),
+        }
+    }
+
+    fn tool(&self, name: &str) -> PathBuf {
+        match &self.cluster {
+            Some(c) => c.bin(name),
+            None => PathBuf::from(name),
+        }
+    }
+}
+
+pub fn cluster_for(paths: &Paths) -> anyhow::Result<Cluster> {
+    Ok(Cluster::new(paths.cluster_dir())?)
+}
+
+/// Reaches the configured server (embedded unless a URL is set), creating the embedded database
+/// on first use. `migrate` is false only for restore, which needs an untouched database.
+pub async fn open_database(
+    paths: &Paths,
+    config: &Config,
+    database: Option<&str>,
+    migrate: bool,
+) -> anyhow::Result<Database> {
+    let (options, password, cluster, label) = match config.database_url() {
+        Some(url) => {
+            let mut options = PgConnectOptions::from_str(&url)
+                .context("DATABASE_URL / database.url is not a valid PostgreSQL URL")?;
+            if let Some(db) = database {
+                options = options.database(db);
+            }
+            let password = url::password_of(&url);
+            let label = options.get_host().to_string();
+            (options, password, None, label)
+        }
+        None => {
+            let cluster = cluster_for(paths)?;
+            let c2 = cluster.clone();
+            tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
+            let name = database
+                .or(config.database.name.as_deref())
+                .unwrap_or("onecard");
+            cluster.create_database_if_missing(name).await?;
+            (
+                cluster.connect_options(name),
+                None,
+                Some(cluster),
+                "embedded".to_string(),
+            )
+        }
+    };
+    let pool = db::connect(options.clone()).await?;
+    if migrate {
+        db::migrate(&pool).await?;
+    }
+    Ok(Database {
+        pool,
+        options,
+        password,
+        cluster,
+        label,
+    })
+}
+
+mod url {
+    /// The password in a URL, for libpq tools (sqlx keeps its own copy).
+    pub fn password_of(url: &str) -> Option<String> {
+        let rest = url.split("://").nth(1)?;
+        let auth = rest.split('@').next().filter(|_| rest.contains('@'))?;
+        auth.split_once(':').map(|(_, p)| p.to_string())
+    }
+}
+
+fn shell_actor() -> Actor {
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "unknown".into());
+    Actor::shell(&user)
+}
+
+fn read_new_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for the password on: use --password-stdin");
+    }
+    let a = rpassword::prompt_password("New password: ")?;
+    let b = rpassword::prompt_password("Again: ")?;
+    if a != b {
+        bail!("the two passwords differ");
+    }
+    Ok(a)
+}
+
+pub fn ui_choices(cli: &Cli, config: &Config) -> anyhow::Result<(Lang, ThemeName)> {
+    let lang = match cli.lang.as_deref().or(config.ui.language.as_deref()) {
+        Some(code) => {
+            Lang::from_code(code).ok_or_else(|| anyhow!("unknown language `{code}` (en, zh-CN)"))?
+        }
+        None => Lang::from_locale(),
+    };
+    let theme = match cli.theme.as_deref().or(config.ui.theme.as_deref()) {
+        Some(name) => ThemeName::parse(name)
+            .ok_or_else(|| anyhow!("unknown theme `{name}` (default, basic, light)"))?,
+        None if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => ThemeName::Basic,
+        None => ThemeName::Default,
+    };
+    Ok((lang, theme))
+}
+
+fn console_options(
+    cli: &Cli,
+    config: &Config,
+    paths: &Paths,
+    db_where: DbWhere,
+    demo_login: Option<String>,
+) -> anyhow::Result<ConsoleOptions> {
+    let (lang, theme) = ui_choices(cli, config)?;
+    let preset = cli
+        .keymap
+        .as_deref()
+        .or(config.ui.keymap.as_deref())
+        .unwrap_or("default");
+    let (keymap, errors) = Keymap::load(preset, Some(&paths.keymap_file()));
+    Ok(ConsoleOptions {
+        lang,
+        theme,
+        keymap: Arc::new(keymap),
+        keymap_errors: errors.iter().map(ToString::to_string).collect(),
+        db_where,
+        demo_login,
+    })
+}
+
+fn require_terminal() -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!("the console needs a terminal (run it in a terminal or over ssh -t)");
+    }
+    Ok(())
+}
+
+async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&paths.config_file())?;
+    match &cli.command {
+        None | Some(Cmd::Console) => {
+            require_terminal()?;
+            let db = open_database(&paths, &config, None, true).await?;
+            let options = console_options(&cli, &config, &paths, db.place(), None)?;
+            console::run(db.pool, options).await?;
+        }
+        Some(Cmd::Demo { accounts, reset }) => {
+            let cluster = cluster_for(&paths)?;
+            let c2 = cluster.clone();
+            tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
+            let pool = crate::demo::prepare(&cluster, *reset).await?;
+            if *accounts {
+                say!("{:<14} {:<26} {:<10} password", "login", "role", "name");
+                for (login, role, name, password) in crate::demo::accounts(&pool).await? {
+                    say!("{login:<14} {role:<26} {name:<10} {password}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            require_terminal()?;
+            let options = console_options(
+                &cli,
+                &config,
+                &paths,
+                DbWhere::Demo,
+                Some(crate::demo::DIRECTOR.into()),
+            )?;
+            console::run(pool, options).await?;
+        }
+        Some(Cmd::Db { command }) => return db_command(command, &paths, &config).await,
+        Some(Cmd::Operator { command }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let actor = shell_actor();
+            match command {
+                OperatorCmd::Add {
+                    login,
+                    role,
+                    name,
+                    password_stdin,
+                } => {
+                    let role = Role::from_str(role)?;
+                    let password = read_new_password(*password_stdin)?;
+                    let op = operator::create(
+                        &db.pool,
+                        &actor,
+                        operator::NewOperator {
+                            login,
+                            display_name: name,
+                            role,
+                            password: &password,
+                            must_change_password: true,
+                        },
+                    )
+                    .await?;
+                    say!("operator {} ({}) added as {}; they choose their own password at first sign-in", op.login, op.display_name, op.role);
+                }
+                OperatorCmd::Passwd {
+                    login,
+                    password_stdin,
+                } => {
+                    let password = read_new_password(*password_stdin)?;
+                    operator::set_password(&db.pool, &actor, login, &password).await?;
+                    say!("password of {login} set; they must change it at next sign-in");
+                }
+                OperatorCmd::List => {
+                    let now = chrono::Utc::now();
+                    say!("{:<16} {:<26} {:<12} name", "login", "role", "state");
+                    for op in operator::list(&db.pool).await? {
+                        let state = if op.disabled {
+                            "disabled"
+                        } else if op.is_locked(now) {
+                            "locked"
+                        } else if op.must_change_password {
+                            "must-change"
+                        } else {
+                            "active"
+                        };
+                        say!(
+                            "{:<16} {:<26} {:<12} {}",
+                            op.login,
+                            op.role.name(),
+                            state,
+                            op.display_name
+                        );
+                    }
+                }
+            }
+        }
+        Some(Cmd::Audit {
+            command: AuditCmd::Verify,
+        }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let v = audit::verify(&db.pool).await?;
+            match v.first_break {
+                None => say!("audit log intact: {} rows, every link verified", v.rows),
+                Some((id, why)) => {
+                    let reason = match why {
+                        audit::Break::Edited => "the row was edited after it was written",
+                        audit::Break::Unlinked => "a row before it was deleted or inserted",
+                    };
+                    say_err!("audit log BROKEN at row {id}: {reason}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn db_command(command: &DbCmd, paths: &Paths, config: &Config) -> anyhow::Result<ExitCode> {
+    let external = config.database_url().is_some();
+    match command {
+        DbCmd::Status => {
+            if external {
+                let db = open_database(paths, config, None, false).await?;
+                print_schema_status(&db).await?;
+            } else {
+                let cluster = cluster_for(paths)?;
+                say!("embedded cluster: {}", cluster.root().display());
+                say!(
+                    "server binaries:  {}",
+                    cluster
+                        .bin("postgres")
+                        .parent()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
+                match cluster.status() {
+                    ClusterStatus::NotInitialised => {
+                        say!("state:            not created yet (created at first use)")
+                    }
+                    ClusterStatus::Stopped => say!("state:            stopped"),
+                    ClusterStatus::Running { pid } => {
+                        say!(
+                            "state:            running (pid {pid}), socket in {}",
+                            cluster.socket_dir().display()
+                        );
+                        let db = open_database(paths, config, None, false).await?;
+                        print_schema_status(&db).await?;
+                    }
+                }
+            }
+        }
+        DbCmd::Start => {
+            if external {
+                bail!("DATABASE_URL / database.url points at an external server: onecard does not start it");
+            }
+            let cluster = cluster_for(paths)?;
+            let c2 = cluster.clone();
+            let started = tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
+            say!(
+                "embedded cluster {:?} in {}",
+                started,
+                cluster.root().display()
+            );
+        }
+        DbCmd::Stop => {
+            if external {
+                bail!("DATABASE_URL / database.url points at an external server: onecard does not stop it");
+            }
+            let cluster = cluster_for(paths)?;
+            let c2 = cluster.clone();
+            if tokio::task::spawn_blocking(move || c2.stop()).await?? {
+                say!("embedded cluster stopped");
+            } else {
+                say!("embedded cluster was not running");
+            }
+        }
+        DbCmd::Migrate => {
+            let db = open_database(paths, config, None, false).await?;
+            let before = applied_version(&db.pool).await?;
+            db::migrate(&db.pool).await?;
+            let after = applied_version(&db.pool).await?;
+            say!("schema at version {after} (was {before})");
+        }
+        DbCmd::Backup { dir } => {
+            let db = open_database(paths, config, None, true).await?;
+            let folder = dir
+                .clone()
+                .or_else(|| config.backup.dir.clone())
+                .unwrap_or_else(|| paths.backup_dir());
+            let record = backup::backup(
+                &db.pool,
+                &shell_actor(),
+                &db.options,
+                db.password.as_deref(),
+                &db.tool("pg_dump"),
+                &folder,
+            )
+            .await?;
+            say!(
+                "backup {} written: {} ({} bytes)",
+                record.id,
+                record.path,
+                record.size_bytes
+            );
+        }
+        DbCmd::Restore { file, database } => {
+            let db = open_database(paths, config, database.as_deref(), false).await?;
+            backup::restore(
+                &db.pool,
+                &shell_actor(),
+                &db.options,
+                db.password.as_deref(),
+                &db.tool("pg_restore"),
+                file,
+            )
+            .await?;
+            // A dump from an older onecard is brought up to date.
+            db::migrate(&db.pool).await?;
+            say!(
+                "restored {} into {}",
+                file.display(),
+                db.options.get_database().unwrap_or("onecard")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn applied_version(pool: &PgPool) -> anyhow::Result<i64> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(
+        sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+async fn print_schema_status(db: &Database) -> anyhow::Result<()> {
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&db.pool)
+        .await?;
+    let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&db.pool)
+        .await?;
+    say!("server:           PostgreSQL {version} ({})", db.label);
+    say!(
+        "database:         {} ({} kB)",
+        db.options.get_database().unwrap_or("?"),
+        size / 1024
+    );
+    say!(
+        "schema version:   {} (this onecard knows up to {})",
+        applied_version(&db.pool).await?,
+        db::known_schema_version()
+    );
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Site settings: one row per key, every change audited.
+
+use super::audit;
+use crate::domain::permission::{Action, Actor, Denied};
+use serde_json::Value;
+use sqlx::PgPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+pub async fn get(pool: &PgPool, key: &str) -> Result<Option<Value>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn set(
+    pool: &PgPool,
+    actor: &Actor,
+    key: &str,
+    value: Value,
+) -> Result<(), SettingError> {
+    actor.authorize(Action::SettingChange)?;
+    let mut tx = pool.begin().await?;
+    let before: Option<Value> =
+        sqlx::query_scalar("SELECT value FROM setting WHERE key = $1 FOR UPDATE")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if before.as_ref() == Some(&value) {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO setting (key, value, updated_by) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by",
+    )
+    .bind(key)
+    .bind(&value)
+    .bind(&actor.name)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        "setting.change",
+        "setting",
+        key,
+        before,
+        Some(value),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Pure domain rules: no I/O, nothing of ours but itself.
+
+pub mod password;
+pub mod permission;
+pub mod role;

@@ -1,0 +1,95 @@
+//! What a keymap can bind. Names are kebab-case; tab-specific commands are `<tab>.<verb>`.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! commands {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// Every bindable command. `Msg` (what happened) is a different enum and never bindable.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Command {
+            $($variant),+
+        }
+
+        impl Command {
+            pub const ALL: &'static [Command] = &[$(Command::$variant),+];
+
+            /// The name used in keymap files and the command palette.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Command::$variant => $name),+
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    Noop => "noop",
+    Quit => "quit",
+    Help => "help",
+    Palette => "palette",
+    Filter => "filter",
+    Cancel => "cancel",
+    Activate => "activate",
+    Refresh => "refresh",
+    Logout => "logout",
+    PasswordChange => "password-change",
+    LanguageNext => "language-next",
+    ThemeNext => "theme-next",
+    TabNext => "tab-next",
+    TabPrev => "tab-prev",
+    TabCards => "tab.cards",
+    TabDoors => "tab.doors",
+    TabPatrol => "tab.patrol",
+    TabAttendance => "tab.attendance",
+    TabSettlement => "tab.settlement",
+    TabTerminals => "tab.terminals",
+    TabOperators => "tab.operators",
+    SelectNext => "select-next",
+    SelectPrev => "select-prev",
+    SelectFirst => "select-first",
+    SelectLast => "select-last",
+    PageDown => "page-down",
+    PageUp => "page-up",
+    OperatorUnlock => "operator.unlock",
+    OperatorResetPassword => "operator.reset-password",
+    OperatorDisable => "operator.disable",
+    AuditVerify => "audit.verify",
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown command `{0}`")]
+pub struct UnknownCommand(pub String);
+
+impl FromStr for Command {
+    type Err = UnknownCommand;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Command::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| UnknownCommand(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Command::ALL {
+            assert!(seen.insert(c.name()), "duplicate name {}", c.name());
+            assert_eq!(c.name().parse::<Command>().unwrap(), *c);
+        }
+        assert!("no-such".parse::<Command>().is_err());
+    }
+}

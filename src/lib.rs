@@ -1,0 +1,17 @@
+//! onecard: the console a control room runs its one-card (一卡通) estate from.
+//!
+//! Layering (no module imports one above it): `domain` (pure) ← `db`, `keymap`, `i18n`
+//! ← `app` (TEA core, no I/O) ← `ui` (pure rendering) ← `console` (the I/O shell) ← `cli`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod i18n;
+pub mod keymap;
+pub mod logging;
+pub mod ui;

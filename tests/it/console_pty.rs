@@ -1,0 +1,253 @@
+//! The real binary in a real PTY: what an operator over SSH sees and types.
+
+use crate::support::{cluster, test_db, TestDb};
+use nix::pty::{openpty, Winsize};
+use onecard::db::operator;
+use onecard::domain::permission::Actor;
+use onecard::domain::role::Role;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ROWS: u16 = 30;
+const COLS: u16 = 100;
+
+struct Console {
+    child: Child,
+    /// Bytes to type; `None` hangs up. One thread owns the master, so a hang-up really closes it.
+    keys: std::sync::mpsc::Sender<Option<Vec<u8>>>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    _dirs: tempfile::TempDir,
+}
+
+fn database_url(db: &TestDb) -> String {
+    match cluster() {
+        Some(c) => format!(
+            "postgres://onecard@localhost/{}?host={}",
+            db.name,
+            c.socket_dir().display()
+        ),
+        None => db.url(),
+    }
+}
+
+impl Console {
+    fn start(db: &TestDb, args: &[&str]) -> Console {
+        let size = Winsize {
+            ws_row: ROWS,
+            ws_col: COLS,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = openpty(Some(&size), None).expect("openpty");
+        // openpty's fds are inherited by default: a child holding the master would keep the
+        // terminal alive after we hang up, and other tests' children would too.
+        for fd in [&pty.master, &pty.slave] {
+            use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+            use std::os::fd::AsRawFd;
+            fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("cloexec");
+        }
+        let dirs = tempfile::tempdir().unwrap();
+        let slave = File::from(pty.slave);
+        let child = Command::new(env!("CARGO_BIN_EXE_onecard"))
+            .args(args)
+            .env("DATABASE_URL", database_url(db))
+            .env("ONECARD_CONFIG_DIR", dirs.path().join("config"))
+            .env("ONECARD_DATA_DIR", dirs.path().join("data"))
+            .env("TERM", "xterm-256color")
+            .env("LANG", "en_US.UTF-8")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .expect("spawn onecard");
+        let mut master = File::from(pty.master);
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+        let feed = screen.clone();
+        let (keys, typed) = std::sync::mpsc::channel::<Option<Vec<u8>>>();
+        std::thread::spawn(move || {
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            use std::os::fd::AsFd;
+            let mut buf = [0u8; 4096];
+            loop {
+                match typed.try_recv() {
+                    Ok(Some(bytes)) => {
+                        let _ = master.write_all(&bytes);
+                        continue;
+                    }
+                    Ok(None) => return, // drops the master: hang-up
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                }
+                let readable = {
+                    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+                    poll(&mut fds, PollTimeout::from(20u16)).unwrap_or(0) > 0
+                };
+                if readable {
+                    match master.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => feed.lock().unwrap().process(&buf[..n]),
+                    }
+                }
+            }
+        });
+        Console {
+            child,
+            keys,
+            screen,
+            _dirs: dirs,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits for text on screen. The limit only stops a hung test; nothing asserts on time.
+    fn wait_for(&self, needle: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if self.contents().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "`{needle}` never appeared; the screen:\n{}",
+            self.contents()
+        );
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.keys.send(Some(keys.as_bytes().to_vec())).unwrap();
+    }
+
+    fn hang_up(&mut self) {
+        let _ = self.keys.send(None);
+    }
+
+    fn wait_gone(&self, needle: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if !self.contents().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "`{needle}` never went away; the screen:\n{}",
+            self.contents()
+        );
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("the console did not exit; the screen:\n{}", self.contents());
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn with_director(db: &TestDb) {
+    operator::create(
+        &db.pool,
+        &Actor::shell("root"),
+        operator::NewOperator {
+            login: "zhou",
+            display_name: "周建国",
+            role: Role::Director,
+            password: "a long password",
+            must_change_password: false,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn open_sessions(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM operator_session WHERE ended_at IS NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_browse_and_quit() {
+    let db = test_db().await;
+    with_director(&db).await;
+    let mut c = Console::start(&db, &[]);
+    c.wait_for("Sign in with your operator account");
+    c.send("zhou\ta long password\r");
+    c.wait_for("zhou (周建国) · Director");
+    c.wait_for("ready");
+    c.send("7");
+    c.wait_for("Operators (1)");
+    c.send("?");
+    c.wait_for("Keys");
+    c.send("\x1b");
+    // A lone ESC must not merge with the next key into alt-q.
+    c.wait_gone("j/k scroll");
+    c.send("q");
+    let status = c.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", c.contents());
+    assert_eq!(open_sessions(&db).await, 0, "quitting ends the session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_creates_the_director() {
+    let db = test_db().await;
+    let mut c = Console::start(&db, &["--lang", "zh-CN"]);
+    c.wait_for("尚无任何操作员");
+    c.send("zhou\t周建国\tlong password 1\tlong password 1\r");
+    c.wait_for("zhou (周建国) · 主任");
+    c.send("q");
+    assert!(c.wait_exit().success());
+    let ops = operator::list(&db.pool).await.unwrap();
+    assert_eq!((ops.len(), ops[0].role), (1, Role::Director));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_terminal_ends_the_session_without_a_panic() {
+    let db = test_db().await;
+    with_director(&db).await;
+    let mut c = Console::start(&db, &[]);
+    c.wait_for("Sign in");
+    c.send("zhou\ta long password\r");
+    c.wait_for("zhou (周建国)");
+    assert_eq!(open_sessions(&db).await, 1);
+    // The SSH connection drops: the terminal side disappears.
+    c.hang_up();
+    let status = c.wait_exit();
+    assert!(
+        status.code().is_some(),
+        "exited, not killed by a signal: {status:?}"
+    );
+    assert_eq!(
+        open_sessions(&db).await,
+        0,
+        "the session was closed on the way out"
+    );
+    let log = std::fs::read_dir(c._dirs.path().join("data/logs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(!log.contains("panic"), "{log}");
+}

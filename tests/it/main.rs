@@ -1,0 +1,14 @@
+//! One integration-test binary (one link step): every module below shares `support`.
+
+mod support;
+
+mod audit;
+mod backup;
+mod concurrency;
+mod config;
+mod console_pty;
+mod demo;
+mod embedded;
+mod operators;
+mod permission;
+mod shell;

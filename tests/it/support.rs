@@ -1,0 +1,329 @@
+//! The test harness every database test uses: one PostgreSQL per test run, a fresh database per
+//! test.
+//!
+//! Without `DATABASE_URL`, the server is an embedded cluster at
+//! `$TMPDIR/onecard-test-pg-<euid>`, started on first use and left running so the next run (and
+//! concurrently running test binaries) reuse it. With `DATABASE_URL`, that server is used.
+//! Each test database is cloned from a template migrated once per migrations/ content.
+#![allow(dead_code)]
+
+use onecard::db::embedded::{quote_ident, Cluster};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Serialises template builds across processes sharing a server ("onecard" in ASCII).
+const TEMPLATE_LOCK_KEY: i64 = 0x006f_6e65_6361_7264;
+
+enum Server {
+    Embedded(Cluster),
+    External(Box<PgConnectOptions>),
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            Server::External(Box::new(url.parse().unwrap_or_else(|e| {
+                panic!("DATABASE_URL is not a valid PostgreSQL URL: {e}")
+            })))
+        }
+        _ => {
+            let root = std::env::temp_dir().join(format!(
+                "onecard-test-pg-{}",
+                nix::unistd::geteuid().as_raw()
+            ));
+            let cluster = Cluster::new(&root)
+                .unwrap_or_else(|e| panic!("test cluster at {}: {e}", root.display()))
+                .ephemeral();
+            // Blocks this test's thread once per process; the file lock inside makes
+            // concurrent test processes share one server.
+            cluster
+                .ensure_running()
+                .unwrap_or_else(|e| panic!("test cluster at {}: {e}", root.display()));
+            Server::Embedded(cluster)
+        }
+    })
+}
+
+/// The shared embedded cluster (started), or None when tests run against `DATABASE_URL`.
+pub fn cluster() -> Option<&'static Cluster> {
+    match server() {
+        Server::Embedded(cluster) => Some(cluster),
+        Server::External(_) => None,
+    }
+}
+
+/// Connect options for `database` on the test server.
+pub fn server_options(database: &str) -> PgConnectOptions {
+    match server() {
+        Server::Embedded(cluster) => cluster.connect_options(database),
+        Server::External(options) => (**options).clone().database(database),
+    }
+}
+
+/// A database of its own for one test; dropped (sessions and all) when this is dropped.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub name: String,
+    pub options: PgConnectOptions,
+}
+
+impl TestDb {
+    /// A `postgres://` URL for this database, e.g. for a child process's `DATABASE_URL`.
+    pub fn url(&self) -> String {
+        self.options.to_url_lossy().to_string()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = server_options("postgres");
+        let name = self.name.clone();
+        // Drop cannot await, and the test's runtime may be shutting down: use a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
+                    let _ = conn
+                        .execute(
+                            format!(
+                                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                                quote_ident(&name)
+                            )
+                            .as_str(),
+                        )
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh database with the current schema (cloned from the migrated template).
+pub async fn test_db() -> TestDb {
+    let template = TEMPLATE.get_or_init(build_template).await;
+    create_db(template).await
+}
+
+/// A fresh database with no schema at all (e.g. a restore target).
+pub async fn fresh_empty_db() -> TestDb {
+    create_db("template0").await
+}
+
+async fn admin_connection() -> PgConnection {
+    let options = server_options("postgres");
+    PgConnection::connect_with(&options)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test server's postgres database: {e}"))
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    conn.execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("test server: `{sql}` failed: {e}"));
+}
+
+async fn create_db(template: &str) -> TestDb {
+    let name = format!(
+        "t_{}_{}_{:06x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>() & 0xff_ffff
+    );
+    let mut admin = admin_connection().await;
+    exec(
+        &mut admin,
+        &format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(template)
+        ),
+    )
+    .await;
+    let _ = admin.close().await;
+    let options = server_options(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options.clone())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to test database {name}: {e}"));
+    TestDb {
+        pool,
+        name,
+        options,
+    }
+}
+
+/// `onecard_tpl_<hash of migrations/>`, built once per schema by whichever process gets there
+/// first. It is built under another name and renamed, so a killed build never looks finished,
+/// and it refuses connections afterwards, since a session on it would break every clone.
+async fn build_template() -> String {
+    let name = format!("onecard_tpl_{}", migrations_hash());
+    let building = format!("{name}_build");
+    let mut admin = admin_connection().await;
+    // Session-level: released when this connection closes, even if we panic below.
+    exec(
+        &mut admin,
+        &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"),
+    )
+    .await;
+    if cluster().is_some() {
+        drop_leaked_databases(&mut admin).await;
+    }
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("looking up the template database");
+    if !exists {
+        exec(
+            &mut admin,
+            &format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&building)
+            ),
+        )
+        .await;
+        exec(
+            &mut admin,
+            &format!(
+                "CREATE DATABASE {} TEMPLATE template0",
+                quote_ident(&building)
+            ),
+        )
+        .await;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(server_options(&building))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {building}: {e}"));
+        onecard::db::migrate(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("migrating the test template: {e}"));
+        // Waits until every connection is closed; RENAME refuses while anyone is connected.
+        pool.close().await;
+        exec(
+            &mut admin,
+            &format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(&building),
+                quote_ident(&name)
+            ),
+        )
+        .await;
+        exec(
+            &mut admin,
+            &format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+                quote_ident(&name)
+            ),
+        )
+        .await;
+    }
+    if cluster().is_some() {
+        prune_old_templates(&mut admin, &name).await;
+    }
+    let _ = admin.close().await;
+    name
+}
+
+/// Templates of earlier migration sets pile up while migrations are edited. Keep a few recent
+/// ones: a concurrently running test binary built from other migrations may still clone one.
+async fn prune_old_templates(admin: &mut PgConnection, current: &str) {
+    const KEEP: usize = 6;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'onecard\\_tpl\\_%' ORDER BY oid DESC",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    // Under the advisory lock nobody is building, so a `_build` database is a killed build's.
+    let (builds, done): (Vec<_>, Vec<_>) = names
+        .into_iter()
+        .filter(|n| n != current)
+        .partition(|n| n.ends_with("_build"));
+    for name in builds.into_iter().chain(done.into_iter().skip(KEEP)) {
+        let _ = admin
+            .execute(
+                format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(&name)
+                )
+                .as_str(),
+            )
+            .await;
+    }
+}
+
+/// Test databases left by killed test processes on the private test cluster (never on a
+/// `DATABASE_URL` server, whose pids may belong to other machines).
+async fn drop_leaked_databases(admin: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let Some(pid) = name.split('_').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let gone = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if gone {
+            let _ = admin
+                .execute(
+                    format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_ident(&name)
+                    )
+                    .as_str(),
+                )
+                .await;
+        }
+    }
+}
+
+/// First 12 hex digits of SHA-256 over migrations/ (file names and contents, sorted by name).
+fn migrations_hash() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for path in files {
+        let contents = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("reading migration {}: {e}", path.display()));
+        let file_name = path.file_name().unwrap_or_default();
+        hasher.update(file_name.as_encoded_bytes());
+        hasher.update([0]);
+        hasher.update((contents.len() as u64).to_le_bytes());
+        hasher.update(&contents);
+    }
+    hex::encode(hasher.finalize())[..12].to_string()
+}
