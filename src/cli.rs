@@ -282,7 +282,8 @@ fn read_new_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(a)
 }
 
-pub fn ui_choices(cli: &Cli, config: &Config) -> anyhow::Result<(Lang, ThemeName)> {
+/// Language and theme: command line, then config.toml, then the locale and `NO_COLOR`.
+pub fn ui_choices(cli: &Cli, config: &Config, no_color: bool) -> anyhow::Result<(Lang, ThemeName)> {
     let lang = match cli.lang.as_deref().or(config.ui.language.as_deref()) {
         Some(code) => {
             Lang::from_code(code).ok_or_else(|| anyhow!("unknown language `{code}` (en, zh-CN)"))?
@@ -292,7 +293,7 @@ pub fn ui_choices(cli: &Cli, config: &Config) -> anyhow::Result<(Lang, ThemeName
     let theme = match cli.theme.as_deref().or(config.ui.theme.as_deref()) {
         Some(name) => ThemeName::parse(name)
             .ok_or_else(|| anyhow!("unknown theme `{name}` (default, basic, light)"))?,
-        None if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => ThemeName::Basic,
+        None if no_color => ThemeName::Basic,
         None => ThemeName::Default,
     };
     Ok((lang, theme))
@@ -305,7 +306,8 @@ fn console_options(
     db_where: DbWhere,
     demo_login: Option<String>,
 ) -> anyhow::Result<ConsoleOptions> {
-    let (lang, theme) = ui_choices(cli, config)?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let (lang, theme) = ui_choices(cli, config, no_color)?;
     let preset = cli
         .keymap
         .as_deref()

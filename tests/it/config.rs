@@ -84,3 +84,40 @@ fn the_console_needs_a_terminal() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
 }
+
+#[test]
+fn theme_and_language_precedence() {
+    use clap::Parser;
+    use onecard::app::state::ThemeName;
+    use onecard::cli::{ui_choices, Cli};
+    use onecard::i18n::Lang;
+    let mut config = Config::default();
+    let plain = Cli::parse_from(["onecard"]);
+    assert_eq!(
+        ui_choices(&plain, &config, true).unwrap().1,
+        ThemeName::Basic,
+        "NO_COLOR picks basic"
+    );
+    assert_eq!(
+        ui_choices(&plain, &config, false).unwrap().1,
+        ThemeName::Default
+    );
+    config.ui.theme = Some("light".into());
+    config.ui.language = Some("zh-CN".into());
+    assert_eq!(
+        ui_choices(&plain, &config, true).unwrap(),
+        (Lang::ZH_CN, ThemeName::Light),
+        "the file wins over NO_COLOR"
+    );
+    let flags = Cli::parse_from(["onecard", "--theme", "basic", "--lang", "en"]);
+    assert_eq!(
+        ui_choices(&flags, &config, false).unwrap(),
+        (Lang::EN, ThemeName::Basic),
+        "flags win over the file"
+    );
+    let bad = Cli::parse_from(["onecard", "--theme", "neon"]);
+    assert!(ui_choices(&bad, &config, false)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown theme `neon`"));
+}

@@ -1,0 +1,154 @@
+//! The binary as a new user meets it: a private data directory, the embedded cluster started on
+//! demand, operators, backup, audit verify, stop.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn onecard(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .args(args)
+        .env("ONECARD_CONFIG_DIR", data.join("config"))
+        .env("ONECARD_DATA_DIR", data.join("data"))
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Stops the private cluster even when an assertion fails.
+struct Stop<'a>(&'a Path);
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        let _ = onecard(self.0, &["db", "stop"], None);
+    }
+}
+
+#[test]
+fn a_new_user_on_the_embedded_database() {
+    let dir = tempfile::Builder::new()
+        .prefix("onecard-cli-")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
+    let d = dir.path();
+    let _stop = Stop(d);
+    assert!(ok(&onecard(d, &["db", "status"], None)).contains("not created yet"));
+
+    // The first command that needs the database creates and starts the cluster.
+    let out = ok(&onecard(
+        d,
+        &[
+            "operator",
+            "add",
+            "zhou",
+            "--role",
+            "director",
+            "--name",
+            "周建国",
+            "--password-stdin",
+        ],
+        Some("a long password\n"),
+    ));
+    assert!(out.contains("zhou (周建国) added as director"), "{out}");
+    assert!(d.join("data/pg/data/PG_VERSION").exists());
+    let status = ok(&onecard(d, &["db", "status"], None));
+    assert!(
+        status.contains("running") && status.contains("schema version"),
+        "{status}"
+    );
+
+    // Policy and roles are enforced at the command line too.
+    let weak = onecard(
+        d,
+        &[
+            "operator",
+            "add",
+            "li",
+            "--role",
+            "card_desk",
+            "--name",
+            "李",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 10 characters"));
+    let role = onecard(
+        d,
+        &[
+            "operator",
+            "add",
+            "li",
+            "--role",
+            "janitor",
+            "--name",
+            "李",
+            "--password-stdin",
+        ],
+        Some("a long password\n"),
+    );
+    assert!(String::from_utf8_lossy(&role.stderr).contains("unknown role `janitor`"));
+
+    let list = ok(&onecard(d, &["operator", "list"], None));
+    assert!(
+        list.contains("zhou") && list.contains("must-change"),
+        "{list}"
+    );
+
+    let backup = ok(&onecard(d, &["db", "backup"], None));
+    assert!(backup.contains("written"), "{backup}");
+    let files: Vec<_> = std::fs::read_dir(d.join("data/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+
+    let verify = ok(&onecard(d, &["audit", "verify"], None));
+    assert!(verify.contains("intact: 2 rows"), "{verify}");
+
+    // Restore the backup into a second, new database of the same cluster.
+    let file = files[0].to_string_lossy().to_string();
+    let restored = ok(&onecard(
+        d,
+        &["db", "restore", &file, "--database", "onecard_copy"],
+        None,
+    ));
+    assert!(restored.contains("onecard_copy"), "{restored}");
+    let again = onecard(
+        d,
+        &["db", "restore", &file, "--database", "onecard_copy"],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "restoring twice is refused"
+    );
+
+    assert!(ok(&onecard(d, &["db", "stop"], None)).contains("stopped"));
+    assert!(ok(&onecard(d, &["db", "status"], None)).contains("stopped"));
+    // The next command starts it again on demand, with everything still there.
+    assert!(ok(&onecard(d, &["operator", "list"], None)).contains("zhou"));
+}
