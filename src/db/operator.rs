@@ -100,6 +100,26 @@ fn snapshot(op: &Operator) -> serde_json::Value {
     })
 }
 
+/// The audit row of a change to an operator, in the change's transaction.
+async fn audit_change(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    action: &str,
+    before: Option<&Operator>,
+    after: &Operator,
+) -> Result<i64, sqlx::Error> {
+    audit::append(
+        tx,
+        actor,
+        action,
+        "operator",
+        &after.login,
+        before.map(snapshot),
+        Some(snapshot(after)),
+    )
+    .await
+}
+
 pub fn valid_login(login: &str) -> bool {
     let len = login.chars().count();
     (2..=32).contains(&len)
@@ -166,16 +186,7 @@ async fn insert(
         _ => OperatorError::Sql(e),
     })?;
     let op = from_row(&row)?;
-    audit::append(
-        tx,
-        actor,
-        "operator.add",
-        "operator",
-        &op.login,
-        None,
-        Some(snapshot(&op)),
-    )
-    .await?;
+    audit_change(tx, actor, "operator.add", None, &op).await?;
     Ok(op)
 }
 
@@ -278,16 +289,7 @@ pub async fn set_password(
     } else {
         "operator.password-reset"
     };
-    audit::append(
-        &mut tx,
-        actor,
-        action,
-        "operator",
-        login,
-        Some(snapshot(&before)),
-        Some(snapshot(&after)),
-    )
-    .await?;
+    audit_change(&mut tx, actor, action, Some(&before), &after).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -309,16 +311,7 @@ async fn update_flags(
     .fetch_one(&mut *tx)
     .await?;
     let after = from_row(&row)?;
-    audit::append(
-        &mut tx,
-        actor,
-        action,
-        "operator",
-        login,
-        Some(snapshot(&before)),
-        Some(snapshot(&after)),
-    )
-    .await?;
+    audit_change(&mut tx, actor, action, Some(&before), &after).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -404,16 +397,7 @@ pub async fn authenticate(
                 locked_until: Some(until),
                 ..op.clone()
             };
-            audit::append(
-                &mut tx,
-                &system,
-                "operator.lock",
-                "operator",
-                &op.login,
-                Some(snapshot(&op)),
-                Some(snapshot(&after)),
-            )
-            .await?;
+            audit_change(&mut tx, &system, "operator.lock", Some(&op), &after).await?;
             tx.commit().await?;
             return Err(LoginError::Locked(until));
         }
