@@ -14,4 +14,6 @@ pub mod error;
 pub mod i18n;
 pub mod keymap;
 pub mod logging;
+pub mod sim;
+pub mod terminal;
 pub mod ui;

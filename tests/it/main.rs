@@ -1,5 +1,6 @@
 //! One integration-test binary (one link step): every module below shares `support`.
 
+mod python;
 mod support;
 
 mod audit;
@@ -10,6 +11,10 @@ mod config;
 mod console_pty;
 mod demo;
 mod embedded;
+mod native;
 mod operators;
 mod permission;
 mod shell;
+mod sim;
+mod uhppote;
+mod zk;
