@@ -67,6 +67,27 @@ pub enum Cmd {
         #[arg(long)]
         reset: bool,
     },
+    /// Simulate a site of terminals speaking the real protocols (UHPPOTE, ZKTeco, onecard RS-485).
+    Sim {
+        /// The built-in demo site (the default when no --site is given).
+        #[arg(long)]
+        demo: bool,
+        /// A site file (TOML).
+        #[arg(long, conflicts_with = "demo")]
+        site: Option<PathBuf>,
+        /// Seed for every random choice (overrides the site file).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Background records per second across the site (overrides the site file).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Shift every port: UHPPOTE on P, ZKTeco on P+10.., RS-485 lines on P+20.., control on P+99.
+        #[arg(long)]
+        base_port: Option<u16>,
+        /// Write the records generated per terminal (JSON) here on exit.
+        #[arg(long)]
+        tally: Option<PathBuf>,
+    },
     /// The database: the embedded cluster, migrations, backups.
     Db {
         #[command(subcommand)]
@@ -363,6 +384,27 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             console::run(pool, options).await?;
         }
         Some(Cmd::Db { command }) => return db_command(command, &paths, &config).await,
+        Some(Cmd::Sim {
+            demo: _,
+            site,
+            seed,
+            rate,
+            base_port,
+            tally,
+        }) => {
+            let mut site = match site {
+                Some(path) => crate::sim::site::SiteConfig::load(path)?,
+                None => crate::sim::site::SiteConfig::demo(),
+            };
+            if let Some(seed) = seed {
+                site.seed = *seed;
+            }
+            if let Some(rate) = rate {
+                site.rate = *rate;
+            }
+            let ports = crate::sim::site::Ports::new(*base_port)?;
+            crate::sim::runner::run(site, ports, tally.clone()).await?;
+        }
         Some(Cmd::Operator { command }) => {
             let db = open_database(&paths, &config, None, true).await?;
             let actor = shell_actor();

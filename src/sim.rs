@@ -6,7 +6,10 @@
 //! duplicated downstream.
 
 pub mod clock;
+pub mod control;
 pub mod native;
+pub mod runner;
+pub mod site;
 pub mod uhppote;
 pub mod zk;
 

@@ -1,1 +1,1317 @@
-//! (in progress)
+//! Simulated native-protocol devices: canteen POS terminals, patrol readers and the desk card
+//! reader, multi-dropped on one bus (a PTY, a TCP connection or an in-memory duplex).
+//!
+//! Each device behaves as the protocol in [`crate::terminal::native`] requires of firmware:
+//! bounded record memory freed only by ACK_RECORDS, a SEQ cache that answers a retry without
+//! executing it again, a local drifting clock, and chunked tables that switch over only when
+//! complete. For tests it can go offline (never answers) and corrupt replies on the wire.
+
+use crate::sim::clock::SimClock;
+use crate::sim::{SimTerminal, TerminalKind};
+use crate::terminal::native::frame::{crc16, Frame, BROADCAST};
+use crate::terminal::native::link::{DeviceLink, Incoming, SeqCache};
+use crate::terminal::native::message::{
+    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, CardPresence, Condition, Conditions,
+    DailyTotals, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PollStatus,
+    PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent,
+    ScanRecord, TableChunk, TableProgress, TableState, MAX_PURCHASES_PER_REPLY,
+    MAX_SCANS_PER_REPLY,
+};
+use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime, Timelike};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+/// Balance every card of [`Pos::new`] starts with: 500.00 yuan.
+pub const DEFAULT_BALANCE_FEN: i64 = 50_000;
+/// Daily totals kept this many days back.
+const TOTALS_DAYS: i64 = 62;
+/// Silence after which a device drops a partial frame. Longer than t3.5 at any baud, since
+/// the simulator's input arrives in OS-sized chunks rather than character by character.
+const IDLE_RESET: std::time::Duration = std::time::Duration::from_millis(50);
+/// Chance that traffic skips a checkpoint, besides those marked `skip`.
+const RANDOM_SKIP_PERCENT: u32 = 10;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A simulated device on a native bus.
+pub trait NativeDevice: SimTerminal {
+    fn core(&self) -> &DeviceCore;
+
+    /// The reply bytes for a request addressed to this device; None = silence (offline).
+    fn respond(&self, request: &Frame) -> Option<Vec<u8>>;
+
+    fn machine_no(&self) -> u8 {
+        self.core().machine_no()
+    }
+
+    /// NAK BAD_CRC for a corrupted request that was addressed here.
+    fn respond_bad_crc(&self) -> Option<Vec<u8>> {
+        let core = self.core();
+        if !core.is_online() {
+            return None;
+        }
+        let reply = Frame {
+            addr: core.machine_no,
+            seq: 0,
+            reply: true,
+            cmd: cmd::NAK_UNREADABLE,
+            data: Reply::Nak(NakReason::BadCrc).encode(),
+        };
+        reply.encode().ok().map(|b| core.noisy(b))
+    }
+
+    /// A broadcast SET_TIME: set the clock, answer nothing.
+    fn broadcast_time(&self, t: NaiveDateTime) {
+        if self.core().is_online() {
+            self.core().clock.set(t);
+        }
+    }
+}
+
+/// What every simulated device has: address, clock, online flag, SEQ cache, wire noise.
+#[derive(Debug)]
+pub struct DeviceCore {
+    line: String,
+    machine_no: u8,
+    clock: SimClock,
+    online: AtomicBool,
+    seq: Mutex<SeqCache>,
+    noise: Mutex<Noise>,
+    generated: AtomicU64,
+    executed: AtomicU64,
+    started: Instant,
+}
+
+#[derive(Debug)]
+struct Noise {
+    percent: u32,
+    corrupt_next: u32,
+    rng: StdRng,
+}
+
+impl DeviceCore {
+    fn new(line: &str, machine_no: u8, clock: SimClock) -> DeviceCore {
+        DeviceCore {
+            line: line.to_string(),
+            machine_no,
+            clock,
+            online: AtomicBool::new(true),
+            seq: Mutex::new(SeqCache::new()),
+            noise: Mutex::new(Noise {
+                percent: 0,
+                corrupt_next: 0,
+                rng: StdRng::from_entropy(),
+            }),
+            generated: AtomicU64::new(0),
+            executed: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn machine_no(&self) -> u8 {
+        self.machine_no
+    }
+
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    pub fn clock(&self) -> &SimClock {
+        &self.clock
+    }
+
+    /// Offline = powered off or cut from the bus: never answers.
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::SeqCst);
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::SeqCst)
+    }
+
+    /// Probability (0..=100 %) that a reply leaves with one byte corrupted.
+    pub fn set_noise(&self, percent: u32) {
+        lock(&self.noise).percent = percent.min(100);
+    }
+
+    /// Corrupts the next `n` replies in a byte the CRC covers after LEN (always detected as a
+    /// bad CRC, never mistaken for silence).
+    pub fn corrupt_next(&self, n: u32) {
+        lock(&self.noise).corrupt_next = n;
+    }
+
+    /// Requests executed (a retry answered from the SEQ cache is not counted).
+    pub fn executed(&self) -> u64 {
+        self.executed.load(Ordering::SeqCst)
+    }
+
+    fn serial(&self) -> u32 {
+        (u32::from(crc16(self.line.as_bytes())) << 8) | u32::from(self.machine_no)
+    }
+
+    fn now(&self) -> NaiveDateTime {
+        let t = self.clock.now();
+        t.with_nanosecond(0).unwrap_or(t)
+    }
+
+    fn noisy(&self, mut bytes: Vec<u8>) -> Vec<u8> {
+        let mut n = lock(&self.noise);
+        let pos = if n.corrupt_next > 0 && bytes.len() > 4 {
+            n.corrupt_next -= 1;
+            Some(n.rng.gen_range(4..bytes.len()))
+        } else if n.percent > 0 && n.rng.gen_range(0..100) < n.percent && !bytes.is_empty() {
+            Some(n.rng.gen_range(0..bytes.len()))
+        } else {
+            None
+        };
+        if let Some(p) = pos {
+            let flip: u8 = n.rng.gen_range(1..=255);
+            bytes[p] ^= flip;
+        }
+        bytes
+    }
+
+    /// Answers from the SEQ cache, or decodes, executes and caches.
+    fn respond(
+        &self,
+        request: &Frame,
+        exec: impl FnOnce(Request) -> Result<Reply, NakReason>,
+    ) -> Option<Vec<u8>> {
+        if !self.is_online() || request.addr != self.machine_no || request.reply {
+            return None;
+        }
+        let mut cache = lock(&self.seq);
+        if let Some(cached) = cache.lookup(request) {
+            let bytes = cached.to_vec();
+            drop(cache);
+            return Some(self.noisy(bytes));
+        }
+        let reply = match Request::decode(request.cmd, &request.data) {
+            Ok(Some(req)) => exec(req).unwrap_or_else(Reply::Nak),
+            Ok(None) => Reply::Nak(NakReason::UnknownCommand),
+            Err(_) => Reply::Nak(NakReason::BadParameter),
+        };
+        self.executed.fetch_add(1, Ordering::SeqCst);
+        let frame = Frame::reply_to(request, reply.cmd_for(request.cmd), reply.encode());
+        let bytes = frame.encode().ok()?;
+        if !matches!(reply, Reply::Nak(r) if r.is_transient()) {
+            cache.store(request, bytes.clone());
+        }
+        drop(cache);
+        Some(self.noisy(bytes))
+    }
+
+    fn control_common(&self, verb: &str, args: &[&str]) -> Option<Result<String, String>> {
+        Some(match verb {
+            "offline" => {
+                self.set_online(false);
+                Ok(format!("machine {} is offline", self.machine_no))
+            }
+            "online" => {
+                self.set_online(true);
+                Ok(format!("machine {} is online", self.machine_no))
+            }
+            "noise" => match args.first().map(|a| a.trim_end_matches('%').parse::<u32>()) {
+                Some(Ok(p)) if p <= 100 => {
+                    self.set_noise(p);
+                    Ok(format!(
+                        "machine {}: {p}% of replies corrupted",
+                        self.machine_no
+                    ))
+                }
+                _ => Err("usage: noise PERCENT (0-100)".into()),
+            },
+            _ => return None,
+        })
+    }
+}
+
+trait Numbered: Clone {
+    fn number(&self) -> u32;
+    fn per_reply() -> usize;
+    fn wrap(v: Vec<Self>) -> Records;
+}
+
+impl Numbered for PurchaseRecord {
+    fn number(&self) -> u32 {
+        self.record_no
+    }
+    fn per_reply() -> usize {
+        MAX_PURCHASES_PER_REPLY
+    }
+    fn wrap(v: Vec<Self>) -> Records {
+        Records::Purchases(v)
+    }
+}
+
+impl Numbered for ScanRecord {
+    fn number(&self) -> u32 {
+        self.record_no
+    }
+    fn per_reply() -> usize {
+        MAX_SCANS_PER_REPLY
+    }
+    fn wrap(v: Vec<Self>) -> Records {
+        Records::Scans(v)
+    }
+}
+
+/// Bounded record memory: numbers from 1, never reused, freed only by ACK_RECORDS.
+#[derive(Debug)]
+struct RecordStore<R> {
+    held: VecDeque<R>,
+    next: u32,
+    capacity: usize,
+}
+
+impl<R: Numbered> RecordStore<R> {
+    fn new(capacity: usize) -> Self {
+        RecordStore {
+            held: VecDeque::new(),
+            next: 1,
+            capacity,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.held.len() >= self.capacity
+    }
+
+    fn first_unacked(&self) -> u32 {
+        self.held.front().map_or(self.next, Numbered::number)
+    }
+
+    /// Stores a record made with the next number; None when memory is full.
+    fn push(&mut self, make: impl FnOnce(u32) -> R) -> Option<R> {
+        if self.is_full() {
+            return None;
+        }
+        let r = make(self.next);
+        self.next = self.next.wrapping_add(1).max(1);
+        self.held.push_back(r.clone());
+        Some(r)
+    }
+
+    fn read(&self, from: u32, max: u8) -> RecordBatch {
+        let n = usize::from(max).min(R::per_reply());
+        let records = self
+            .held
+            .iter()
+            .filter(|r| r.number() >= from)
+            .take(n)
+            .cloned()
+            .collect();
+        RecordBatch {
+            next_record: self.next,
+            records: R::wrap(records),
+        }
+    }
+
+    fn ack(&mut self, up_to: u32) -> Result<u32, NakReason> {
+        if up_to >= self.next {
+            return Err(NakReason::BadParameter);
+        }
+        while self.held.front().is_some_and(|r| r.number() <= up_to) {
+            self.held.pop_front();
+        }
+        Ok(self.first_unacked())
+    }
+
+    fn conditions(&self) -> Conditions {
+        let n = self.held.len();
+        Conditions::default()
+            .with(Condition::MemoryFull, self.is_full())
+            .with(
+                Condition::MemoryNearlyFull,
+                n * 10 >= self.capacity * 9 && n > 0,
+            )
+            .with(Condition::RecordsPending, n > 0)
+    }
+}
+
+/// A table downloaded in chunks; the new list is used only once complete.
+#[derive(Debug, Default)]
+struct ChunkedTable {
+    active: HashSet<u32>,
+    state: TableState,
+    pending: Option<(u32, u32, Vec<u32>)>,
+}
+
+impl ChunkedTable {
+    fn loaded(&self) -> bool {
+        self.state.version != 0
+    }
+
+    fn contains(&self, v: u32) -> bool {
+        self.active.contains(&v)
+    }
+
+    fn apply(&mut self, c: TableChunk) -> Result<Reply, NakReason> {
+        if c.version == 0 || c.entries.len() as u64 > u64::from(c.total) {
+            self.pending = None;
+            return Err(NakReason::BadParameter);
+        }
+        if c.offset == 0 {
+            self.pending = Some((c.version, c.total, Vec::new()));
+        }
+        let Some((version, total, mut got)) = self.pending.take() else {
+            return Err(NakReason::BadParameter);
+        };
+        let fits = got.len() as u64 + c.entries.len() as u64 <= u64::from(total);
+        if version != c.version
+            || total != c.total
+            || got.len() as u64 != u64::from(c.offset)
+            || !fits
+        {
+            // Out of order: drop the partial list, the host starts again at offset 0.
+            return Err(NakReason::BadParameter);
+        }
+        got.extend_from_slice(&c.entries);
+        let received = got.len() as u32;
+        if received == total {
+            self.active = got.into_iter().collect();
+            self.state = TableState {
+                version,
+                count: total,
+            };
+        } else {
+            self.pending = Some((version, total, got));
+        }
+        Ok(Reply::Table(TableProgress {
+            active: self.state,
+            received,
+        }))
+    }
+}
+
+/// What the commands every device knows need from a device.
+struct Common<'a, R> {
+    core: &'a DeviceCore,
+    kind: DeviceKind,
+    model: &'static str,
+    memory: Option<&'a mut RecordStore<R>>,
+    conditions: Conditions,
+    tables: (TableState, TableState),
+}
+
+impl<R: Numbered> Common<'_, R> {
+    /// Answers POLL, GET_INFO, GET_STATUS, GET_TIME, SET_TIME, READ_RECORDS, ACK_RECORDS.
+    fn execute(self, req: &Request) -> Option<Result<Reply, NakReason>> {
+        let (stored, first, next, capacity) = match &self.memory {
+            Some(m) => (
+                m.held.len() as u32,
+                m.first_unacked(),
+                m.next,
+                m.capacity as u32,
+            ),
+            None => (0, 1, 1, 0),
+        };
+        Some(match req {
+            Request::Poll => Ok(Reply::Poll(PollStatus {
+                conditions: self.conditions,
+                stored,
+                card: None,
+            })),
+            Request::GetInfo => Ok(Reply::Info(DeviceInfo {
+                kind: self.kind,
+                model: self.model.into(),
+                firmware: "1.4.2".into(),
+                serial: self.core.serial(),
+                first_unacked: first,
+                next_record: next,
+                capacity,
+            })),
+            Request::GetStatus => Ok(Reply::Status(DeviceStatus {
+                kind: self.kind,
+                conditions: self.conditions,
+                clock: self.core.now(),
+                stored,
+                capacity,
+                table_a: self.tables.0,
+                table_b: self.tables.1,
+                uptime_secs: self.core.started.elapsed().as_secs() as u32,
+            })),
+            Request::GetTime => Ok(Reply::Time(self.core.now())),
+            Request::SetTime(t) => {
+                self.core.clock.set(*t);
+                Ok(Reply::Done)
+            }
+            Request::ReadRecords { from, max } => Ok(Reply::Records(match self.memory {
+                Some(m) => m.read(*from, *max),
+                None => RecordBatch {
+                    next_record: 1,
+                    records: Records::None,
+                },
+            })),
+            Request::AckRecords { up_to } => match self.memory {
+                Some(m) => m
+                    .ack(*up_to)
+                    .map(|first_unacked| Reply::Acked { first_unacked }),
+                None if *up_to == 0 => Ok(Reply::Acked { first_unacked: 1 }),
+                None => Err(NakReason::BadParameter),
+            },
+            _ => return None,
+        })
+    }
+}
+
+fn parse_u32(s: Option<&&str>, what: &str) -> Result<u32, String> {
+    s.and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{what}: expected a number"))
+}
+
+// ---------------------------------------------------------------- POS
+
+/// A canteen or shop POS terminal.
+#[derive(Debug)]
+pub struct Pos {
+    core: DeviceCore,
+    state: Mutex<PosState>,
+}
+
+#[derive(Debug)]
+struct PosState {
+    records: RecordStore<PurchaseRecord>,
+    balances: HashMap<u32, i64>,
+    default_balance: Option<i64>,
+    cards: Vec<u32>,
+    blacklist: ChunkedTable,
+    limits: Limits,
+    prices: Vec<PriceEntry>,
+    txn_no: u32,
+    totals: BTreeMap<NaiveDate, (u32, i64)>,
+    daily_counts: HashMap<(u32, NaiveDate), u16>,
+}
+
+impl Pos {
+    /// A POS whose traffic uses `cards`, each starting with [`DEFAULT_BALANCE_FEN`]; other
+    /// cards are unknown to it.
+    pub fn new(
+        line: &str,
+        machine_no: u8,
+        clock: SimClock,
+        capacity: usize,
+        cards: Vec<u32>,
+    ) -> Arc<Pos> {
+        let balances = cards.iter().map(|&c| (c, DEFAULT_BALANCE_FEN)).collect();
+        Self::with_balances(line, machine_no, clock, capacity, balances, None)
+    }
+
+    /// A POS with given balances (fen); `default_balance_fen` is what any other card has.
+    pub fn with_balances(
+        line: &str,
+        machine_no: u8,
+        clock: SimClock,
+        capacity: usize,
+        balances: HashMap<u32, i64>,
+        default_balance_fen: Option<i64>,
+    ) -> Arc<Pos> {
+        let mut cards: Vec<u32> = balances.keys().copied().collect();
+        cards.sort_unstable();
+        Arc::new(Pos {
+            core: DeviceCore::new(line, machine_no, clock),
+            state: Mutex::new(PosState {
+                records: RecordStore::new(capacity),
+                balances,
+                default_balance: default_balance_fen,
+                cards,
+                blacklist: ChunkedTable::default(),
+                limits: Limits::default(),
+                prices: Vec::new(),
+                txn_no: 0,
+                totals: BTreeMap::new(),
+                daily_counts: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The card's balance in fen, None when the terminal does not know it.
+    pub fn balance(&self, card: u32) -> Option<i64> {
+        let s = lock(&self.state);
+        s.balances.get(&card).copied().or(s.default_balance)
+    }
+
+    pub fn set_balance(&self, card: u32, fen: i64) {
+        lock(&self.state).balances.insert(card, fen);
+    }
+
+    /// Records held (not yet acknowledged).
+    pub fn stored(&self) -> usize {
+        lock(&self.state).records.held.len()
+    }
+
+    pub fn is_blacklisted(&self, card: u32) -> bool {
+        lock(&self.state).blacklist.contains(card)
+    }
+
+    pub fn blacklist_state(&self) -> TableState {
+        lock(&self.state).blacklist.state
+    }
+
+    pub fn limits(&self) -> Limits {
+        lock(&self.state).limits
+    }
+
+    /// Count and sum (fen) of purchases on a terminal-local date.
+    pub fn totals(&self, date: NaiveDate) -> (u32, i64) {
+        lock(&self.state)
+            .totals
+            .get(&date)
+            .copied()
+            .unwrap_or((0, 0))
+    }
+
+    /// An offline purchase keyed at the terminal (the cardholder typed the PIN on its keypad).
+    pub fn purchase(&self, card: u32, amount_fen: i64) -> Result<PurchaseRecord, String> {
+        let now = self.core.now();
+        let mut s = lock(&self.state);
+        match s.purchase(now, card, amount_fen, true, PurchaseMode::Offline) {
+            Ok(Ok(r)) => {
+                self.core.generated.fetch_add(1, Ordering::SeqCst);
+                Ok(r)
+            }
+            Ok(Err(deny)) => Err(deny.name().to_string()),
+            Err(nak) => Err(nak.to_string()),
+        }
+    }
+
+    fn execute(&self, req: Request) -> Result<Reply, NakReason> {
+        let now = self.core.now();
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
+        let conditions = s
+            .records
+            .conditions()
+            .with(Condition::TablesMissing, !s.blacklist.loaded());
+        let common = Common {
+            core: &self.core,
+            kind: DeviceKind::Pos,
+            model: "OC-POS-200",
+            memory: Some(&mut s.records),
+            conditions,
+            tables: (
+                s.blacklist.state,
+                TableState {
+                    version: 0,
+                    count: s.prices.len() as u32,
+                },
+            ),
+        };
+        if let Some(r) = common.execute(&req) {
+            return r;
+        }
+        match req {
+            Request::OnlineAuth(AuthRequest {
+                card,
+                amount_fen,
+                pin_verified,
+            }) => {
+                let amount = i64::from(amount_fen);
+                if amount == 0 || amount > i64::from(i32::MAX) {
+                    return Err(NakReason::BadParameter);
+                }
+                let reply =
+                    match s.purchase(now, card, amount, pin_verified, PurchaseMode::Online)? {
+                        Ok(r) => {
+                            self.core.generated.fetch_add(1, Ordering::SeqCst);
+                            AuthReply {
+                                denied: None,
+                                balance_after_fen: r.balance_after_fen,
+                                record_no: r.record_no,
+                                txn_no: r.txn_no,
+                            }
+                        }
+                        Err(deny) => AuthReply {
+                            denied: Some(deny),
+                            balance_after_fen: s.balance_i32(card),
+                            record_no: 0,
+                            txn_no: 0,
+                        },
+                    };
+                Ok(Reply::Auth(reply))
+            }
+            Request::DownloadBlacklist(chunk) => s.blacklist.apply(chunk),
+            Request::SetPriceTable(mut entries) => {
+                entries.sort_by_key(|e| e.start_minute);
+                s.prices = entries;
+                Ok(Reply::Done)
+            }
+            Request::SetLimits(l) => {
+                s.limits = l;
+                Ok(Reply::Done)
+            }
+            Request::DailyTotals(date) => {
+                let (count, sum_fen) = s.totals.get(&date).copied().unwrap_or((0, 0));
+                Ok(Reply::Totals(DailyTotals {
+                    date,
+                    count,
+                    sum_fen,
+                }))
+            }
+            _ => Err(NakReason::UnknownCommand),
+        }
+    }
+}
+
+impl PosState {
+    fn balance_i32(&self, card: u32) -> i32 {
+        let b = self.balances.get(&card).copied().or(self.default_balance);
+        b.unwrap_or(0)
+            .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    }
+
+    fn slot(&self, now: NaiveDateTime) -> Option<PriceEntry> {
+        let minute = (now.hour() * 60 + now.minute()) as u16;
+        self.prices
+            .iter()
+            .rev()
+            .find(|e| e.start_minute <= minute)
+            .or(self.prices.last())
+            .copied()
+    }
+
+    /// One purchase: Err = NAK (memory full), Ok(Err) = declined, Ok(Ok) = stored record.
+    fn purchase(
+        &mut self,
+        now: NaiveDateTime,
+        card: u32,
+        amount: i64,
+        pin_ok: bool,
+        mode: PurchaseMode,
+    ) -> Result<Result<PurchaseRecord, DenyReason>, NakReason> {
+        if amount <= 0 || amount > i64::from(i32::MAX) {
+            return Err(NakReason::BadParameter);
+        }
+        if self.records.is_full() {
+            return Err(NakReason::MemoryFull);
+        }
+        if self.blacklist.contains(card) {
+            return Ok(Err(DenyReason::Blacklisted));
+        }
+        let Some(balance) = self.balances.get(&card).copied().or(self.default_balance) else {
+            return Ok(Err(DenyReason::UnknownCard));
+        };
+        let l = self.limits;
+        if l.per_purchase_fen != 0 && amount > i64::from(l.per_purchase_fen) {
+            return Ok(Err(DenyReason::OverPurchaseLimit));
+        }
+        if l.pin_above_fen != 0 && amount > i64::from(l.pin_above_fen) && !pin_ok {
+            return Ok(Err(DenyReason::PinRequired));
+        }
+        let today = now.date();
+        let count = self.daily_counts.get(&(card, today)).copied().unwrap_or(0);
+        if l.daily_count != 0 && count >= l.daily_count {
+            return Ok(Err(DenyReason::DailyCountReached));
+        }
+        if balance < amount {
+            return Ok(Err(DenyReason::InsufficientBalance));
+        }
+        let after = balance - amount;
+        let txn_no = self.txn_no.wrapping_add(1);
+        let meal_slot = self.slot(now).map_or(0, |e| e.slot);
+        let Some(rec) = self.records.push(|record_no| PurchaseRecord {
+            record_no,
+            at: now,
+            card,
+            amount_fen: amount as i32,
+            balance_after_fen: after.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            txn_no,
+            meal_slot,
+            mode,
+        }) else {
+            return Err(NakReason::MemoryFull);
+        };
+        self.txn_no = txn_no;
+        self.balances.insert(card, after);
+        self.daily_counts
+            .retain(|(_, d), _| *d + ChronoDuration::days(1) >= today);
+        *self.daily_counts.entry((card, today)).or_insert(0) += 1;
+        let t = self.totals.entry(today).or_insert((0, 0));
+        t.0 += 1;
+        t.1 += amount;
+        let oldest = today - ChronoDuration::days(TOTALS_DAYS);
+        self.totals.retain(|d, _| *d >= oldest);
+        Ok(Ok(rec))
+    }
+}
+
+impl SimTerminal for Pos {
+    fn id(&self) -> String {
+        format!("pos/{}/{}", self.core.line, self.core.machine_no)
+    }
+
+    fn kind(&self) -> TerminalKind {
+        TerminalKind::Pos
+    }
+
+    /// An offline purchase by a random card: the slot's fixed price, or 3.00-25.00 yuan.
+    fn traffic(&self, rng: &mut StdRng) {
+        let (card, amount) = {
+            let s = lock(&self.state);
+            if s.cards.is_empty() {
+                return;
+            }
+            let card = s.cards[rng.gen_range(0..s.cards.len())];
+            let fixed = s.slot(self.core.now()).map_or(0, |e| e.price_fen);
+            let amount = if fixed > 0 {
+                i64::from(fixed)
+            } else {
+                rng.gen_range(300..=2500)
+            };
+            (card, amount)
+        };
+        // Declined or memory full: nothing stored, nothing generated.
+        let _ = self.purchase(card, amount);
+    }
+
+    fn control(&self, verb: &str, args: &[&str]) -> Result<String, String> {
+        if let Some(r) = self.core.control_common(verb, args) {
+            return r;
+        }
+        match verb {
+            "purchase" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                let yuan = args
+                    .get(1)
+                    .and_then(|a| Decimal::from_str(a).ok())
+                    .ok_or("usage: purchase CARD AMOUNT_YUAN")?;
+                let fen = yuan_to_fen(yuan)
+                    .filter(|f| *f > 0)
+                    .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
+                let r = self.purchase(card, fen)?;
+                Ok(format!(
+                    "record {}: card {card} paid {} yuan, balance {} yuan",
+                    r.record_no,
+                    fen_to_yuan(i64::from(r.amount_fen)),
+                    fen_to_yuan(i64::from(r.balance_after_fen))
+                ))
+            }
+            "balance" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                self.balance(card)
+                    .map(|b| format!("card {card}: {} yuan", fen_to_yuan(b)))
+                    .ok_or_else(|| format!("card {card} is unknown to this terminal"))
+            }
+            _ => Err(format!(
+                "{}: unknown verb {verb} (purchase, balance, offline, online, noise)",
+                self.id()
+            )),
+        }
+    }
+
+    fn generated(&self) -> u64 {
+        self.core.generated.load(Ordering::SeqCst)
+    }
+}
+
+impl NativeDevice for Pos {
+    fn core(&self) -> &DeviceCore {
+        &self.core
+    }
+
+    fn respond(&self, request: &Frame) -> Option<Vec<u8>> {
+        self.core.respond(request, |req| self.execute(req))
+    }
+}
+
+// ---------------------------------------------------------------- patrol reader
+
+/// A guard-tour reader: guards carry it round the checkpoints.
+#[derive(Debug)]
+pub struct PatrolReader {
+    core: DeviceCore,
+    state: Mutex<PatrolState>,
+}
+
+#[derive(Debug)]
+struct PatrolState {
+    records: RecordStore<ScanRecord>,
+    /// Who walks and which tags exist, whatever the downloaded tables say.
+    walkers: Vec<u32>,
+    route: Vec<u32>,
+    guards: ChunkedTable,
+    checkpoints: ChunkedTable,
+    skip: HashSet<u32>,
+    route_pos: usize,
+    walker: usize,
+}
+
+impl PatrolState {
+    fn scan(&mut self, now: NaiveDateTime, guard: u32, checkpoint: u32) -> Option<ScanRecord> {
+        let event = if self.guards.loaded() && !self.guards.contains(guard) {
+            ScanEvent::UnknownGuard
+        } else if self.checkpoints.loaded() && !self.checkpoints.contains(checkpoint) {
+            ScanEvent::UnknownCheckpoint
+        } else {
+            ScanEvent::Normal
+        };
+        self.records.push(|record_no| ScanRecord {
+            record_no,
+            at: now,
+            guard,
+            checkpoint,
+            event,
+        })
+    }
+}
+
+impl PatrolReader {
+    /// A reader walked by `guards` round `checkpoints` (tag numbers) in order.
+    pub fn new(
+        line: &str,
+        machine_no: u8,
+        clock: SimClock,
+        capacity: usize,
+        guards: Vec<u32>,
+        checkpoints: Vec<u32>,
+    ) -> Arc<PatrolReader> {
+        Arc::new(PatrolReader {
+            core: DeviceCore::new(line, machine_no, clock),
+            state: Mutex::new(PatrolState {
+                records: RecordStore::new(capacity),
+                walkers: guards,
+                route: checkpoints,
+                guards: ChunkedTable::default(),
+                checkpoints: ChunkedTable::default(),
+                skip: HashSet::new(),
+                route_pos: 0,
+                walker: 0,
+            }),
+        })
+    }
+
+    pub fn stored(&self) -> usize {
+        lock(&self.state).records.held.len()
+    }
+
+    /// (guards, checkpoints) tables in force.
+    pub fn tables(&self) -> (TableState, TableState) {
+        let s = lock(&self.state);
+        (s.guards.state, s.checkpoints.state)
+    }
+
+    /// A scan now; Err when memory is full.
+    pub fn scan(&self, guard: u32, checkpoint: u32) -> Result<ScanRecord, String> {
+        let now = self.core.now();
+        let r = lock(&self.state)
+            .scan(now, guard, checkpoint)
+            .ok_or("memory full: scan not stored")?;
+        self.core.generated.fetch_add(1, Ordering::SeqCst);
+        Ok(r)
+    }
+
+    fn execute(&self, req: Request) -> Result<Reply, NakReason> {
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
+        let missing = !s.guards.loaded() || !s.checkpoints.loaded();
+        let common = Common {
+            core: &self.core,
+            kind: DeviceKind::PatrolReader,
+            model: "OC-PATROL-10",
+            conditions: s
+                .records
+                .conditions()
+                .with(Condition::TablesMissing, missing),
+            memory: Some(&mut s.records),
+            tables: (s.guards.state, s.checkpoints.state),
+        };
+        if let Some(r) = common.execute(&req) {
+            return r;
+        }
+        match req {
+            Request::DownloadGuards(c) => s.guards.apply(c),
+            Request::DownloadCheckpoints(c) => s.checkpoints.apply(c),
+            _ => Err(NakReason::UnknownCommand),
+        }
+    }
+}
+
+impl SimTerminal for PatrolReader {
+    fn id(&self) -> String {
+        format!("patrol/{}/{}", self.core.line, self.core.machine_no)
+    }
+
+    fn kind(&self) -> TerminalKind {
+        TerminalKind::PatrolReader
+    }
+
+    /// The next checkpoint of the round, unless it is marked skipped or randomly missed.
+    fn traffic(&self, rng: &mut StdRng) {
+        let now = self.core.now();
+        let mut s = lock(&self.state);
+        if s.walkers.is_empty() || s.route.is_empty() {
+            return;
+        }
+        let checkpoint = s.route[s.route_pos % s.route.len()];
+        let guard = s.walkers[s.walker % s.walkers.len()];
+        s.route_pos += 1;
+        if s.route_pos >= s.route.len() {
+            s.route_pos = 0;
+            s.walker = (s.walker + 1) % s.walkers.len();
+        }
+        if s.skip.contains(&checkpoint) || rng.gen_range(0..100) < RANDOM_SKIP_PERCENT {
+            return;
+        }
+        if s.scan(now, guard, checkpoint).is_some() {
+            self.core.generated.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn control(&self, verb: &str, args: &[&str]) -> Result<String, String> {
+        if let Some(r) = self.core.control_common(verb, args) {
+            return r;
+        }
+        match verb {
+            "scan" => {
+                let guard = parse_u32(args.first(), "GUARD")?;
+                let checkpoint = parse_u32(args.get(1), "CHECKPOINT")?;
+                let r = self.scan(guard, checkpoint)?;
+                Ok(format!(
+                    "record {}: guard {guard} at checkpoint {checkpoint}",
+                    r.record_no
+                ))
+            }
+            "skip" => {
+                let checkpoint = parse_u32(args.first(), "CHECKPOINT")?;
+                lock(&self.state).skip.insert(checkpoint);
+                Ok(format!("checkpoint {checkpoint} will be skipped"))
+            }
+            _ => Err(format!(
+                "{}: unknown verb {verb} (scan, skip, offline, online, noise)",
+                self.id()
+            )),
+        }
+    }
+
+    fn generated(&self) -> u64 {
+        self.core.generated.load(Ordering::SeqCst)
+    }
+}
+
+impl NativeDevice for PatrolReader {
+    fn core(&self) -> &DeviceCore {
+        &self.core
+    }
+
+    fn respond(&self, request: &Frame) -> Option<Vec<u8>> {
+        self.core.respond(request, |req| self.execute(req))
+    }
+}
+
+// ---------------------------------------------------------------- desk reader
+
+/// The card desk's reader: reports the card laid on it, new or already issued.
+#[derive(Debug)]
+pub struct DeskReader {
+    core: DeviceCore,
+    state: Mutex<DeskState>,
+}
+
+#[derive(Debug)]
+struct DeskState {
+    known: HashSet<u32>,
+    present: Option<CardPresence>,
+}
+
+impl DeskReader {
+    /// `known`: cards already issued (reported "used"); any other card is "new".
+    pub fn new(line: &str, machine_no: u8, clock: SimClock, known: Vec<u32>) -> Arc<DeskReader> {
+        Arc::new(DeskReader {
+            core: DeviceCore::new(line, machine_no, clock),
+            state: Mutex::new(DeskState {
+                known: known.into_iter().collect(),
+                present: None,
+            }),
+        })
+    }
+
+    /// Lays a card on the reader: the next POLL or CARD_PRESENT reports it once.
+    pub fn present(&self, card: u32) -> CardPresence {
+        let mut s = lock(&self.state);
+        let p = CardPresence {
+            card,
+            new_card: !s.known.contains(&card),
+        };
+        s.present = Some(p);
+        p
+    }
+
+    /// The card is now issued: from now on it reads as used.
+    pub fn mark_known(&self, card: u32) {
+        lock(&self.state).known.insert(card);
+    }
+
+    fn execute(&self, req: Request) -> Result<Reply, NakReason> {
+        let mut s = lock(&self.state);
+        match req {
+            Request::Poll => {
+                let card = s.present.take();
+                Ok(Reply::Poll(PollStatus {
+                    conditions: Conditions::default().with(Condition::CardPresent, card.is_some()),
+                    stored: 0,
+                    card,
+                }))
+            }
+            Request::CardPresent => Ok(Reply::CardPresent(s.present.take())),
+            req => {
+                let conditions =
+                    Conditions::default().with(Condition::CardPresent, s.present.is_some());
+                drop(s);
+                let common: Common<'_, PurchaseRecord> = Common {
+                    core: &self.core,
+                    kind: DeviceKind::DeskReader,
+                    model: "OC-DESK-1",
+                    memory: None,
+                    conditions,
+                    tables: (TableState::default(), TableState::default()),
+                };
+                common
+                    .execute(&req)
+                    .unwrap_or(Err(NakReason::UnknownCommand))
+            }
+        }
+    }
+}
+
+impl SimTerminal for DeskReader {
+    fn id(&self) -> String {
+        format!("desk/{}/{}", self.core.line, self.core.machine_no)
+    }
+
+    fn kind(&self) -> TerminalKind {
+        TerminalKind::DeskReader
+    }
+
+    /// Cards are laid on the desk reader by an operator, never by background traffic.
+    fn traffic(&self, _rng: &mut StdRng) {}
+
+    fn control(&self, verb: &str, args: &[&str]) -> Result<String, String> {
+        if let Some(r) = self.core.control_common(verb, args) {
+            return r;
+        }
+        match verb {
+            "present" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                let p = self.present(card);
+                Ok(format!(
+                    "card {card} on the reader ({})",
+                    if p.new_card { "new" } else { "used" }
+                ))
+            }
+            _ => Err(format!(
+                "{}: unknown verb {verb} (present, offline, online, noise)",
+                self.id()
+            )),
+        }
+    }
+
+    /// The desk reader stores no records.
+    fn generated(&self) -> u64 {
+        0
+    }
+}
+
+impl NativeDevice for DeskReader {
+    fn core(&self) -> &DeviceCore {
+        &self.core
+    }
+
+    fn respond(&self, request: &Frame) -> Option<Vec<u8>> {
+        self.core.respond(request, |req| self.execute(req))
+    }
+}
+
+// ---------------------------------------------------------------- serving
+
+/// Serves one bus: every request goes to the device with its machine number (the first, if a
+/// number is duplicated), which answers unless offline; a broadcast SET_TIME sets every online
+/// device's clock and nobody answers. Returns when the master closes the stream. Garbage,
+/// false SOMs and corrupted frames are skipped by the framer; nothing here panics on input.
+pub async fn serve_bus<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    stream: S,
+    devices: Vec<Arc<dyn NativeDevice>>,
+) -> io::Result<()> {
+    let mut link = DeviceLink::new(stream).with_idle_reset(IDLE_RESET);
+    while let Some(incoming) = link.next().await? {
+        let reply = match incoming {
+            Incoming::Request(f) if f.addr == BROADCAST => {
+                if let Ok(Some(Request::SetTime(t))) = Request::decode(f.cmd, &f.data) {
+                    devices.iter().for_each(|d| d.broadcast_time(t));
+                }
+                None
+            }
+            Incoming::Request(f) => devices
+                .iter()
+                .find(|d| d.machine_no() == f.addr)
+                .and_then(|d| d.respond(&f)),
+            Incoming::BadCrc { addr } => devices
+                .iter()
+                .find(|d| d.machine_no() == addr)
+                .and_then(|d| d.respond_bad_crc()),
+        };
+        if let Some(bytes) = reply {
+            link.send(&bytes).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Serves the bus to TCP masters. RS-485 has one master, so one connection at a time: a new
+/// connection takes the bus and the previous one is closed. The newest wins because a poller
+/// that reconnects after a network fault must not be locked out by its own half-open socket
+/// (onecard's advisory lock already ensures one poller per line). Device state, SEQ caches
+/// included, survives reconnects. Runs until accepting fails.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    devices: Vec<Arc<dyn NativeDevice>>,
+) -> io::Result<()> {
+    let mut current: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(c) => c,
+            // Per-connection failures (aborted handshakes, fd pressure) leave the server up.
+            Err(e) if is_transient_accept_error(&e) => {
+                tracing::warn!("native sim accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(old) = current.take() {
+            old.abort();
+            tracing::info!("native sim: {peer} takes the bus over from the previous master");
+        }
+        let _ = sock.set_nodelay(true);
+        let devices = devices.clone();
+        current = Some(tokio::spawn(async move {
+            if let Err(e) = serve_bus(sock, devices).await {
+                tracing::debug!("native sim: connection from {peer} ended: {e}");
+            }
+        }));
+    }
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | TimedOut
+    ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terminal::native::message::cmd;
+
+    fn clock() -> SimClock {
+        SimClock::local(0.0)
+    }
+
+    fn req(addr: u8, seq: u8, r: &Request) -> Frame {
+        Frame::request(addr, seq, r.cmd(), r.encode())
+    }
+
+    fn reply(bytes: &[u8]) -> Reply {
+        let f = Frame::decode(bytes).unwrap();
+        Reply::decode(f.cmd, &f.data).unwrap()
+    }
+
+    #[test]
+    fn retry_is_answered_from_cache() {
+        let pos = Pos::new("canteen", 3, clock(), 10, vec![100]);
+        let auth = Request::OnlineAuth(AuthRequest {
+            card: 100,
+            amount_fen: 1000,
+            pin_verified: false,
+        });
+        let a = pos.respond(&req(3, 1, &auth)).unwrap();
+        let b = pos.respond(&req(3, 1, &auth)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(pos.balance(100), Some(DEFAULT_BALANCE_FEN - 1000));
+        pos.respond(&req(3, 2, &auth)).unwrap();
+        assert_eq!(pos.balance(100), Some(DEFAULT_BALANCE_FEN - 2000));
+        assert_eq!(pos.generated(), 2);
+    }
+
+    #[test]
+    fn half_sent_blacklist_is_not_used() {
+        let pos = Pos::new("canteen", 3, clock(), 10, vec![100]);
+        let chunk = |offset, entries: Vec<u32>| {
+            Request::DownloadBlacklist(TableChunk {
+                version: 7,
+                total: 3,
+                offset,
+                entries,
+            })
+        };
+        pos.respond(&req(3, 1, &chunk(0, vec![100, 101]))).unwrap();
+        assert!(!pos.is_blacklisted(100));
+        // Out of order: refused and the partial list dropped.
+        let r = reply(&pos.respond(&req(3, 2, &chunk(1, vec![102]))).unwrap());
+        assert_eq!(r, Reply::Nak(NakReason::BadParameter));
+        pos.respond(&req(3, 3, &chunk(0, vec![100, 101]))).unwrap();
+        let r = reply(&pos.respond(&req(3, 1, &chunk(2, vec![102]))).unwrap());
+        assert_eq!(
+            r,
+            Reply::Table(TableProgress {
+                active: TableState {
+                    version: 7,
+                    count: 3
+                },
+                received: 3
+            })
+        );
+        assert!(pos.is_blacklisted(100));
+        assert!(pos.purchase(100, 100).is_err());
+    }
+
+    #[test]
+    fn wrong_kind_and_garbage_data_are_naked() {
+        let desk = DeskReader::new("desk", 1, clock(), vec![]);
+        let r = reply(
+            &desk
+                .respond(&req(1, 1, &Request::DailyTotals(NaiveDate::MIN)))
+                .unwrap(),
+        );
+        assert_eq!(r, Reply::Nak(NakReason::UnknownCommand));
+        let bad = Frame::request(1, 2, cmd::SET_TIME, vec![0xFF; 3]);
+        assert_eq!(
+            reply(&desk.respond(&bad).unwrap()),
+            Reply::Nak(NakReason::BadParameter)
+        );
+    }
+
+    #[test]
+    fn control_verbs() {
+        let pos = Pos::new("canteen", 3, clock(), 1, vec![100]);
+        assert!(pos.control("purchase", &["100", "12.50"]).is_ok());
+        assert_eq!(pos.balance(100), Some(DEFAULT_BALANCE_FEN - 1250));
+        assert!(pos
+            .control("purchase", &["100", "1"])
+            .unwrap_err()
+            .contains("memory full"));
+        assert!(pos.control("purchase", &["100", "0.001"]).is_err());
+        assert!(pos.control("fly", &[]).is_err());
+        let desk = DeskReader::new("desk", 1, clock(), vec![5]);
+        assert!(desk.control("present", &["5"]).unwrap().contains("used"));
+        let p = PatrolReader::new("east", 2, clock(), 4, vec![9], vec![1, 2]);
+        p.control("skip", &["1"]).unwrap();
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..20 {
+            p.traffic(&mut rng);
+        }
+        assert!(p.generated() > 0 && p.generated() <= 4);
+    }
+}

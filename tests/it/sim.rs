@@ -1,1 +1,287 @@
+//! `onecard sim`: the site file, the documented ports, the control interface and the tally.
 
+use onecard::sim::site::{NativeKind, Ports, SiteConfig, SiteError};
+
+#[test]
+fn the_demo_site_is_valid_and_documented_ports_hold() {
+    let demo = SiteConfig::demo();
+    assert_eq!(demo.door_controllers.len(), 4);
+    assert_eq!(demo.attendance_machines.len(), 2);
+    assert!(demo
+        .lines
+        .iter()
+        .any(|l| l.terminals.iter().any(|t| t.kind == NativeKind::DeskReader)));
+    let p = Ports::new(None).unwrap();
+    assert_eq!(
+        (p.uhppote, p.zk_first, p.line_first, p.control),
+        (60000, 4370, 4400, 4499)
+    );
+    let p = Ports::new(Some(20000)).unwrap();
+    assert_eq!(
+        (p.uhppote, p.zk_first, p.line_first, p.control),
+        (20000, 20010, 20020, 20099)
+    );
+    assert!(Ports::new(Some(80)).is_err());
+}
+
+#[test]
+fn a_site_file_parses_and_bad_ones_are_named() {
+    let text = r#"
+seed = 7
+rate = 250.0
+
+[cards]
+first = 1000
+count = 10
+
+[[door_controllers]]
+serial = 423187757
+doors = 2
+drift_ppm = 35.0
+
+[[attendance_machines]]
+serial = "OCK9"
+comm_key = 12
+
+[[lines]]
+name = "canteen"
+noise_percent = 2.5
+terminals = [
+  { kind = "pos", machine_no = 1 },
+  { kind = "pos", machine_no = 2, capacity = 100 },
+]
+"#;
+    let site = SiteConfig::parse(text, "site.toml").unwrap();
+    assert_eq!(site.seed, 7);
+    assert_eq!(site.door_controllers[0].drift_ppm, 35.0);
+    assert_eq!(site.lines[0].terminals[1].capacity, 100);
+    assert_eq!(site.cards.numbers(), (1000..1010).collect::<Vec<_>>());
+
+    let e =
+        SiteConfig::parse("[[door_controllers]]\nserial = 1\ndoorz = 2\n", "s.toml").unwrap_err();
+    assert!(matches!(&e, SiteError::Parse { line: 3, .. }), "{e}");
+    let e = SiteConfig::parse(
+        "[[lines]]\nname = \"x\"\nterminals = [{ kind = \"pos\", machine_no = 1 }, { kind = \"pos\", machine_no = 1 }]\n",
+        "s.toml",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("machine number 1"), "{e}");
+    let e =
+        SiteConfig::parse("[[door_controllers]]\nserial = 5\ndoors = 9\n", "s.toml").unwrap_err();
+    assert!(e.to_string().contains("9 doors"), "{e}");
+}
+
+use onecard::sim::runner::Site;
+use onecard::sim::TerminalKind;
+use onecard::terminal::native::link::{Bus, Timing};
+use onecard::terminal::uhppote::{EventSlot, UhppoteClient};
+use onecard::terminal::zk::ZkClient;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn endpoint(site: &Site, id: &str, scheme: &str) -> String {
+    let l = site
+        .listing
+        .iter()
+        .find(|l| l.id == id)
+        .unwrap_or_else(|| panic!("{id} listed"));
+    l.endpoint
+        .split(", ")
+        .find_map(|e| e.strip_prefix(&format!("{scheme} ")))
+        .unwrap_or_else(|| panic!("{id} has no {scheme} endpoint: {}", l.endpoint))
+        .to_string()
+}
+
+/// Every record every terminal holds, read back through onecard's own clients.
+async fn collect(site: &Site) -> BTreeMap<String, u64> {
+    let mut seen = BTreeMap::new();
+    for l in &site.listing {
+        let n: u64 = match l.kind {
+            TerminalKind::DoorController => {
+                let addr: SocketAddr = endpoint(site, &l.id, "udp+tcp").parse().unwrap();
+                let serial: u32 = l.address.trim_start_matches("serial ").parse().unwrap();
+                let client = UhppoteClient::udp(addr);
+                let last = client
+                    .get_status(serial)
+                    .await
+                    .unwrap()
+                    .event
+                    .map(|e| e.index)
+                    .unwrap_or(0);
+                let mut n = 0;
+                for i in 1..=last {
+                    match client.get_event(serial, i).await.unwrap() {
+                        EventSlot::Found(e) => {
+                            assert_eq!(e.index, i);
+                            n += 1;
+                        }
+                        other => panic!("{}: event {i} is {other:?}", l.id),
+                    }
+                }
+                n
+            }
+            TerminalKind::AttendanceMachine => {
+                let addr: SocketAddr = endpoint(site, &l.id, "tcp").parse().unwrap();
+                let mut zk = ZkClient::connect_tcp(addr, 0, Duration::from_secs(5))
+                    .await
+                    .unwrap();
+                let n = zk.read_attendance().await.unwrap().len() as u64;
+                zk.disconnect().await.ok();
+                n
+            }
+            TerminalKind::Pos | TerminalKind::PatrolReader | TerminalKind::DeskReader => {
+                let addr = endpoint(site, &l.id, "tcp");
+                let machine: u8 = l.address.rsplit(' ').next().unwrap().parse().unwrap();
+                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                let mut bus = Bus::new(stream, Timing::network(Duration::from_millis(200)));
+                let mut from = 1;
+                let mut n = 0;
+                loop {
+                    let batch = bus.read_records(machine, from, 50).await.unwrap();
+                    if batch.records.is_empty() {
+                        break;
+                    }
+                    n += batch.records.len() as u64;
+                    from += batch.records.len() as u32;
+                }
+                n
+            }
+        };
+        seen.insert(l.id.clone(), n);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_generated_is_lost_or_duplicated_on_the_way_out() {
+    let site = Site::start(&SiteConfig::demo(), Ports::ephemeral())
+        .await
+        .unwrap();
+    let mut traffic = site.traffic(42, 5.0);
+    for _ in 0..600 {
+        traffic.step();
+    }
+    // Alarms and swipes asked for by hand count too.
+    let (reply, _) = onecard::sim::control::handle(&site.terminals, "door/405419897 forced 3");
+    assert!(reply.starts_with("ok"), "{reply}");
+    let tally = site.tally();
+    let total: u64 = tally.values().sum();
+    // A step may produce nothing (a purchase refused for want of balance is no record).
+    assert!((550..=601).contains(&total), "{total}");
+    assert_eq!(
+        collect(&site).await,
+        tally,
+        "what the terminals hold is exactly the tally"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_gives_the_same_site_traffic() {
+    let run = |seed| async move {
+        let site = Site::start(&SiteConfig::demo(), Ports::ephemeral())
+            .await
+            .unwrap();
+        let mut traffic = site.traffic(seed, 1.0);
+        for _ in 0..300 {
+            traffic.step();
+        }
+        site.tally()
+    };
+    let a = run(7).await;
+    assert_eq!(a, run(7).await);
+    assert_ne!(a, run(8).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poller_reaches_a_line_through_its_pty() {
+    use onecard::terminal::transport::{open_serial, LineConfig};
+    let site = Site::start(&SiteConfig::demo(), Ports::ephemeral())
+        .await
+        .unwrap();
+    let path = endpoint(&site, "pos/canteen/2", "pty");
+    assert!(path.starts_with("/dev/pts/"), "{path}");
+    let port = open_serial(&LineConfig::new(path, 9600)).unwrap();
+    let mut bus = Bus::new(port, Timing::serial(9600, 10));
+    for machine in 1..=3 {
+        let info = bus.get_info(machine).await.unwrap();
+        assert!(info.serial != 0, "machine {machine}: {info:?}");
+    }
+    let (reply, _) =
+        onecard::sim::control::handle(&site.terminals, "pos/canteen/2 purchase 8165501 3.50");
+    assert!(reply.starts_with("ok"), "{reply}");
+    let batch = bus.read_records(2, 1, 10).await.unwrap();
+    assert_eq!(batch.records.len(), 1);
+}
+
+#[test]
+fn the_binary_runs_a_site_and_writes_the_tally() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let tally = dir.path().join("tally.json");
+    // A base port well away from the documented defaults and from other tests' free ports.
+    let base = 40000 + (std::process::id() % 2000) as u16 * 10;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .args([
+            "sim",
+            "--demo",
+            "--rate",
+            "0",
+            "--base-port",
+            &base.to_string(),
+            "--tally",
+        ])
+        .arg(&tally)
+        .env("ONECARD_DATA_DIR", dir.path())
+        .env("ONECARD_CONFIG_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut listing = String::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("sim exited early:\n{listing}\n{err}");
+        }
+        listing.push_str(&line);
+        if line.starts_with("control:") {
+            break;
+        }
+    }
+    assert!(
+        listing.contains(&format!(
+            "door/405419896             serial 405419896           udp+tcp 127.0.0.1:{base}"
+        )),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(&format!("tcp 127.0.0.1:{}", base + 10)),
+        "{listing}"
+    );
+    assert!(listing.contains("pty /dev/pts/"), "{listing}");
+    let control = std::net::TcpStream::connect(("127.0.0.1", base + 99)).unwrap();
+    let mut w = control.try_clone().unwrap();
+    let mut r = BufReader::new(control);
+    for (req, want) in [
+        ("door/405419896 swipe 8165501 1", "ok"),
+        ("attendance/OCK0000001 punch 8165500", "ok"),
+        ("door/405419896 explode", "error"),
+        ("quit", "ok bye"),
+    ] {
+        writeln!(w, "{req}").unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(want), "{req} → {line}");
+    }
+    assert!(child.wait().unwrap().success());
+    let t: BTreeMap<String, u64> =
+        serde_json::from_str(&std::fs::read_to_string(&tally).unwrap()).unwrap();
+    assert_eq!(t["door/405419896"], 1);
+    assert_eq!(t["attendance/OCK0000001"], 1);
+    assert_eq!(t.values().sum::<u64>(), 2);
+}

@@ -1,0 +1,97 @@
+//! The simulator's control interface: a line-based TCP protocol on 127.0.0.1 so tests and
+//! scripts can trigger a specific swipe or alarm and read the tally.
+//!
+//! One request per line, one reply line each:
+//!
+//! | request | reply |
+//! |---|---|
+//! | `list` | `ok [{"id":"door/405419896","kind":"door_controller"},...]` |
+//! | `tally` | `ok {"door/405419896":12,...}` (records generated per terminal) |
+//! | `<id> <verb> [args...]`, e.g. `door/405419896 swipe 8165537 1` | `ok <what happened>` or `error <why>` |
+//! | `quit` | `ok bye`, then the simulator stops (writing `--tally` if asked) |
+
+use super::SimTerminal;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Records generated per terminal id.
+pub fn tally(terminals: &[Arc<dyn SimTerminal>]) -> BTreeMap<String, u64> {
+    terminals.iter().map(|t| (t.id(), t.generated())).collect()
+}
+
+/// Answers one request line.
+pub fn handle(terminals: &[Arc<dyn SimTerminal>], line: &str) -> (String, bool) {
+    let mut words = line.split_whitespace();
+    let Some(first) = words.next() else {
+        return ("error empty request".into(), false);
+    };
+    match first {
+        "quit" => ("ok bye".into(), true),
+        "list" => {
+            let list: Vec<_> = terminals
+                .iter()
+                .map(|t| serde_json::json!({ "id": t.id(), "kind": t.kind().name() }))
+                .collect();
+            (format!("ok {}", serde_json::Value::Array(list)), false)
+        }
+        "tally" => (
+            format!(
+                "ok {}",
+                serde_json::to_string(&tally(terminals)).unwrap_or_default()
+            ),
+            false,
+        ),
+        id => {
+            let Some(t) = terminals.iter().find(|t| t.id() == id) else {
+                return (format!("error no terminal {id} (try `list`)"), false);
+            };
+            let Some(verb) = words.next() else {
+                return (format!("error {id}: which command?"), false);
+            };
+            let args: Vec<&str> = words.collect();
+            match t.control(verb, &args) {
+                Ok(s) => (format!("ok {s}"), false),
+                Err(e) => (format!("error {e}"), false),
+            }
+        }
+    }
+}
+
+/// Serves the control interface until `quit` is asked for (which flips `stop`).
+pub async fn serve(
+    listener: TcpListener,
+    terminals: Vec<Arc<dyn SimTerminal>>,
+    stop: watch::Sender<bool>,
+) {
+    let terminals = Arc::new(terminals);
+    let stop = Arc::new(stop);
+    loop {
+        let Ok((socket, _)) = listener.accept().await else {
+            continue;
+        };
+        let terminals = terminals.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = socket.into_split();
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                // The control calls touch only in-memory state: quick enough to run inline.
+                let (reply, quit) = handle(&terminals, line.trim());
+                if write
+                    .write_all(format!("{reply}\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if quit {
+                    let _ = stop.send(true);
+                    return;
+                }
+            }
+        });
+    }
+}

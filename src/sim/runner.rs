@@ -1,0 +1,374 @@
+//! Starts a site: builds every simulated terminal, binds its sockets and PTYs, runs background
+//! traffic, and serves the control interface.
+
+use super::clock::SimClock;
+use super::site::{NativeKind, Ports, SiteConfig, SiteError};
+use super::{control, SimTerminal, TerminalKind};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One line of the start-up listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub kind: TerminalKind,
+    pub id: String,
+    /// Serial number or machine number, as the protocol addresses it.
+    pub address: String,
+    /// Where to reach it.
+    pub endpoint: String,
+}
+
+pub struct Site {
+    pub terminals: Vec<Arc<dyn SimTerminal>>,
+    pub listing: Vec<Listing>,
+    pub control: SocketAddr,
+    stop_tx: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    /// Sockets, PTYs and tasks that must live as long as the site.
+    _keep: Vec<Box<dyn std::any::Any + Send>>,
+}
+
+impl Site {
+    /// Builds and binds the whole site. Nothing runs traffic until `run_traffic`.
+    pub async fn start(config: &SiteConfig, ports: Ports) -> Result<Site, SiteError> {
+        let io = |what: String| move |e: std::io::Error| SiteError::Invalid(format!("{what}: {e}"));
+        let cards = config.cards.numbers();
+        let mut terminals: Vec<Arc<dyn SimTerminal>> = Vec::new();
+        let mut listing = Vec::new();
+        let mut keep: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+        let clock = |offset: i64, drift: f64| {
+            SimClock::new(chrono::Local::now().naive_local(), offset, drift)
+        };
+
+        if !config.door_controllers.is_empty() {
+            let today = chrono::Local::now().date_naive();
+            let controllers: Vec<_> = config
+                .door_controllers
+                .iter()
+                .map(|c| {
+                    let ctl = super::uhppote::Controller::new(
+                        c.serial,
+                        c.doors,
+                        clock(c.offset_secs, c.drift_ppm),
+                        c.memory,
+                        cards.clone(),
+                    );
+                    // Nine cards in ten hold grants, so background swipes show both outcomes.
+                    for &number in cards.iter().filter(|n| *n % 10 != 9) {
+                        ctl.put_card(crate::terminal::uhppote::Card {
+                            number,
+                            from: today.checked_sub_signed(chrono::Duration::days(365)),
+                            to: today.checked_add_signed(chrono::Duration::days(365)),
+                            doors: [1, 1, 1, 1],
+                            pin: 0,
+                        });
+                    }
+                    ctl
+                })
+                .collect();
+            let addr = SocketAddr::new(config.bind, ports.uhppote);
+            let handle = super::uhppote::serve(addr, controllers.clone())
+                .await
+                .map_err(io(format!("door controllers on UDP/TCP {addr}")))?;
+            for (c, ctl) in config.door_controllers.iter().zip(&controllers) {
+                listing.push(Listing {
+                    kind: TerminalKind::DoorController,
+                    id: ctl.id(),
+                    address: format!("serial {}", c.serial),
+                    endpoint: format!("udp+tcp {}", handle.addr()),
+                });
+                terminals.push(ctl.clone());
+            }
+            keep.push(Box::new(handle));
+        }
+
+        for (i, m) in config.attendance_machines.iter().enumerate() {
+            let users = cards
+                .iter()
+                .take(m.users)
+                .enumerate()
+                .map(|(n, &card)| crate::terminal::zk::UserRecord {
+                    uid: n as u16 + 1,
+                    privilege: 0,
+                    password: String::new(),
+                    name: format!("user{}", n + 1),
+                    card,
+                    group: "1".into(),
+                    user_id: card.to_string(),
+                })
+                .collect();
+            let machine = super::zk::Machine::new(
+                &m.serial,
+                m.comm_key,
+                clock(m.offset_secs, m.drift_ppm),
+                m.capacity,
+                users,
+            );
+            let port = Ports::nth(ports.zk_first, i)
+                .filter(|p| ports.line_first == 0 || *p < ports.line_first)
+                .ok_or_else(|| {
+                    SiteError::Invalid("too many attendance machines for the port plan".into())
+                })?;
+            let addr = SocketAddr::new(config.bind, port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(io(format!("attendance machine {} on TCP {addr}", m.serial)))?;
+            let handle = super::zk::serve(listener, machine.clone()).await;
+            listing.push(Listing {
+                kind: TerminalKind::AttendanceMachine,
+                id: machine.id(),
+                address: format!("serial {}", m.serial),
+                endpoint: format!("tcp {}", handle.local_addr()),
+            });
+            terminals.push(machine);
+            keep.push(Box::new(handle));
+        }
+
+        for (i, line) in config.lines.iter().enumerate() {
+            let mut devices: Vec<Arc<dyn super::native::NativeDevice>> = Vec::new();
+            let guards: Vec<u32> = cards.iter().take(8).copied().collect();
+            let checkpoints: Vec<u32> = (1..=12).map(|n| 0xC0_0000 + n).collect();
+            for t in &line.terminals {
+                let c = clock(t.offset_secs, t.drift_ppm);
+                let device: Arc<dyn super::native::NativeDevice> = match t.kind {
+                    NativeKind::Pos => super::native::Pos::new(
+                        &line.name,
+                        t.machine_no,
+                        c,
+                        t.capacity,
+                        cards.clone(),
+                    ),
+                    NativeKind::PatrolReader => super::native::PatrolReader::new(
+                        &line.name,
+                        t.machine_no,
+                        c,
+                        t.capacity,
+                        guards.clone(),
+                        checkpoints.clone(),
+                    ),
+                    NativeKind::DeskReader => {
+                        super::native::DeskReader::new(&line.name, t.machine_no, c, cards.clone())
+                    }
+                };
+                device.core().set_noise(line.noise_percent.round() as u32);
+                devices.push(device);
+            }
+            let mut endpoints = Vec::new();
+            if line.pty {
+                let pty = crate::terminal::transport::open_pty()
+                    .map_err(io(format!("line {}: PTY", line.name)))?;
+                endpoints.push(format!("pty {}", pty.slave_path().display()));
+                let devices = devices.clone();
+                let name = line.name.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = super::native::serve_bus(pty, devices).await {
+                        tracing::warn!(line = %name, error = %e, "simulated PTY line stopped");
+                    }
+                });
+            }
+            if line.tcp {
+                let port = Ports::nth(ports.line_first, i)
+                    .filter(|p| ports.control == 0 || *p < ports.control)
+                    .ok_or_else(|| SiteError::Invalid("too many lines for the port plan".into()))?;
+                let addr = SocketAddr::new(config.bind, port);
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(io(format!("line {} on TCP {addr}", line.name)))?;
+                endpoints.push(format!(
+                    "tcp {}",
+                    listener.local_addr().map_err(io("line address".into()))?
+                ));
+                let devices = devices.clone();
+                let task = tokio::spawn(async move {
+                    let _ = super::native::serve_tcp(listener, devices).await;
+                });
+                keep.push(Box::new(AbortOnDrop(task)));
+            }
+            let endpoint = endpoints.join(", ");
+            for d in devices {
+                listing.push(Listing {
+                    kind: d.kind(),
+                    id: d.id(),
+                    address: format!("line {} machine {}", line.name, d.core().machine_no()),
+                    endpoint: endpoint.clone(),
+                });
+                terminals.push(d);
+            }
+        }
+
+        let control_addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), ports.control);
+        let listener = tokio::net::TcpListener::bind(control_addr)
+            .await
+            .map_err(io(format!("control interface on TCP {control_addr}")))?;
+        let control = listener
+            .local_addr()
+            .map_err(io("control address".into()))?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(control::serve(listener, terminals.clone(), stop_tx.clone()));
+        keep.push(Box::new(AbortOnDrop(task)));
+        Ok(Site {
+            terminals,
+            listing,
+            control,
+            stop_tx,
+            stop_rx,
+            _keep: keep,
+        })
+    }
+
+    /// The background traffic generator, seeded: the same seed gives the same records.
+    pub fn traffic(&self, seed: u64, alarm_percent: f64) -> Traffic {
+        Traffic {
+            rng: StdRng::seed_from_u64(seed),
+            sources: self
+                .terminals
+                .iter()
+                .filter(|t| t.kind() != TerminalKind::DeskReader)
+                .cloned()
+                .collect(),
+            alarm: (alarm_percent / 100.0).clamp(0.0, 1.0),
+        }
+    }
+
+    /// Runs `traffic` at `rate` records per second spread over the terminals that generate
+    /// records (the desk reader only reports cards put on it), until the site stops.
+    pub fn run_traffic(
+        &self,
+        rate: f64,
+        seed: u64,
+        alarm_percent: f64,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut traffic = self.traffic(seed, alarm_percent);
+        let mut stop = self.stop_rx.clone();
+        tokio::spawn(async move {
+            if !(rate > 0.0 && rate.is_finite()) || traffic.sources.is_empty() {
+                return;
+            }
+            // Ticks of at most 1000/s; each tick emits its share, so high rates stay exact.
+            let ticks = rate.min(1000.0);
+            let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / ticks));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let per_tick = rate / ticks;
+            let mut owed = 0.0;
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                owed += per_tick;
+                while owed >= 1.0 {
+                    owed -= 1.0;
+                    traffic.step();
+                }
+            }
+        })
+    }
+
+    /// Records generated per terminal.
+    pub fn tally(&self) -> std::collections::BTreeMap<String, u64> {
+        control::tally(&self.terminals)
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop_tx.send(true);
+    }
+
+    /// Resolves when `quit` is asked on the control interface (or `stop` is called).
+    pub async fn stopped(&self) {
+        let mut rx = self.stop_rx.clone();
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Background traffic: which terminal generates the next record, and what it is.
+pub struct Traffic {
+    rng: StdRng,
+    sources: Vec<Arc<dyn SimTerminal>>,
+    alarm: f64,
+}
+
+impl Traffic {
+    /// One record from a terminal picked at random; now and then a door alarm instead.
+    pub fn step(&mut self) {
+        if self.sources.is_empty() {
+            return;
+        }
+        let t = &self.sources[self.rng.gen_range(0..self.sources.len())];
+        if t.kind() == TerminalKind::DoorController && self.rng.gen_bool(self.alarm) {
+            let verb = ["forced", "held", "tamper"][self.rng.gen_range(0..3)];
+            let _ = t.control(verb, &["1"]);
+        } else {
+            t.traffic(&mut self.rng);
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `onecard sim`: start, print the site, run until Ctrl-C, SIGTERM or `quit`, write the tally.
+pub async fn run(config: SiteConfig, ports: Ports, tally: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let site = Site::start(&config, ports).await?;
+    let traffic = site.run_traffic(config.rate, config.seed, config.alarm_percent);
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "onecard sim: {} terminals, seed {}, {} records/s",
+            site.terminals.len(),
+            config.seed,
+            config.rate
+        );
+        let _ = writeln!(
+            out,
+            "{:<20} {:<26} {:<26} endpoint",
+            "kind", "id", "address"
+        );
+        for l in &site.listing {
+            let _ = writeln!(
+                out,
+                "{:<20} {:<26} {:<26} {}",
+                l.kind.name(),
+                l.id,
+                l.address,
+                l.endpoint
+            );
+        }
+        let _ = writeln!(
+            out,
+            "control: tcp {} (list, tally, <id> <verb> ..., quit)",
+            site.control
+        );
+        let _ = out.flush();
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = site.stopped() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    site.stop();
+    traffic.abort();
+    if let Some(path) = tally {
+        let json = serde_json::to_string_pretty(&site.tally())?;
+        // Written whole then renamed: a reader never sees half a tally.
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(())
+}

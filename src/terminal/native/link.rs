@@ -1,0 +1,780 @@
+//! Link layer over any `AsyncRead + AsyncWrite`: the master's [`Bus`] (one outstanding request,
+//! reply timeout from the baud rate, retries with the same SEQ, diagnostics counters) and the
+//! device side ([`DeviceLink`], [`SeqCache`]).
+
+use super::frame::{Frame, Framer, FramerEvent, BROADCAST, MAX_MACHINE_NO, MIN_FRAME};
+use super::message::{
+    cmd, AuthReply, AuthRequest, CardPresence, DailyTotals, DeviceInfo, DeviceStatus, Limits,
+    NakReason, PollStatus, PriceEntry, RecordBatch, Reply, Request, TableChunk, TableProgress,
+    CHUNK_MAX,
+};
+use crate::terminal::TerminalError;
+use chrono::{NaiveDate, NaiveDateTime};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The time a device has from the end of a request to the start of its reply.
+pub const DEVICE_TURNAROUND: Duration = Duration::from_millis(50);
+/// Host-side allowance for USB adapter latency timers (FTDI: 16 ms) and scheduling.
+pub const HOST_SLACK: Duration = Duration::from_millis(20);
+/// Modbus fixes t3.5 at 1.75 ms above 19200 baud; so do we.
+pub const MIN_GAP: Duration = Duration::from_micros(1750);
+/// Retries after the first attempt, each with the same SEQ.
+pub const DEFAULT_RETRIES: u8 = 3;
+
+/// Reply timing for one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Serial line speed; None on a network or in-memory stream (no wire time).
+    pub baud: Option<u32>,
+    /// 10 for 8N1, 11 for 8E1, 8O1 or 8N2.
+    pub bits_per_char: u32,
+    pub turnaround: Duration,
+    pub slack: Duration,
+}
+
+impl Timing {
+    /// A serial line: `bits_per_char` 10 (8N1) or 11 (parity or two stop bits).
+    pub fn serial(baud: u32, bits_per_char: u32) -> Timing {
+        Timing {
+            baud: Some(baud.max(1)),
+            bits_per_char,
+            turnaround: DEVICE_TURNAROUND,
+            slack: HOST_SLACK,
+        }
+    }
+
+    /// A TCP or in-memory stream: no wire time, `slack` covers the network.
+    pub fn network(slack: Duration) -> Timing {
+        Timing {
+            baud: None,
+            bits_per_char: 10,
+            turnaround: DEVICE_TURNAROUND,
+            slack,
+        }
+    }
+
+    pub fn with_slack(mut self, slack: Duration) -> Timing {
+        self.slack = slack;
+        self
+    }
+
+    /// One character on the wire.
+    pub fn char_time(&self) -> Duration {
+        match self.baud {
+            Some(b) => {
+                Duration::from_nanos(u64::from(self.bits_per_char) * 1_000_000_000 / u64::from(b))
+            }
+            None => Duration::ZERO,
+        }
+    }
+
+    /// t3.5: the idle gap that separates frames.
+    pub fn gap(&self) -> Duration {
+        match self.baud {
+            Some(_) => (self.char_time() * 7 / 2).max(MIN_GAP),
+            None => Duration::ZERO,
+        }
+    }
+
+    pub fn frame_time(&self, len: usize) -> Duration {
+        self.char_time() * len as u32
+    }
+
+    /// Wait for a reply: both frames' wire time + two gaps + device turnaround + host slack.
+    pub fn reply_timeout(&self, request_len: usize, reply_max_len: usize) -> Duration {
+        self.frame_time(request_len + reply_max_len) + self.gap() * 2 + self.turnaround + self.slack
+    }
+}
+
+/// Diagnostics for one machine number (or the whole bus).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Exchanges started.
+    pub requests: u64,
+    /// Exchanges that got a reply (a NAK included).
+    pub round_trips: u64,
+    /// Repeated sends (same SEQ).
+    pub retries: u64,
+    /// Replies with a bad CRC, plus NAK BAD_CRC for our requests.
+    pub crc_errors: u64,
+    /// Attempts that got no reply in time.
+    pub timeouts: u64,
+    pub naks: u64,
+    /// Exchanges that ended in an error (a NAK included).
+    pub failures: u64,
+    /// Exchanges in a row that got no reply: a line actor declares the device offline.
+    pub consecutive_failures: u32,
+    pub last_rtt: Option<Duration>,
+    pub last_contact: Option<Instant>,
+}
+
+impl LinkStats {
+    fn add(&mut self, o: &LinkStats) {
+        self.requests += o.requests;
+        self.round_trips += o.round_trips;
+        self.retries += o.retries;
+        self.crc_errors += o.crc_errors;
+        self.timeouts += o.timeouts;
+        self.naks += o.naks;
+        self.failures += o.failures;
+        self.consecutive_failures = self.consecutive_failures.max(o.consecutive_failures);
+        if o.last_contact > self.last_contact {
+            self.last_contact = o.last_contact;
+            self.last_rtt = o.last_rtt;
+        }
+    }
+}
+
+/// Direction of a traced frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceDir {
+    Tx,
+    Rx,
+}
+
+/// One entry of the live frame trace a technician watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEntry {
+    pub at: Instant,
+    pub dir: TraceDir,
+    pub bytes: Vec<u8>,
+    /// "ok", "bad crc", "skipped", "retry", "timeout", "ignored".
+    pub note: &'static str,
+}
+
+enum Attempt {
+    Reply(Frame),
+    Timeout,
+    Crc,
+    Transient(NakReason),
+}
+
+/// The master side of one bus. `&mut self` on every exchange: one outstanding request.
+pub struct Bus<S> {
+    stream: S,
+    timing: Timing,
+    retries: u8,
+    framer: Framer,
+    /// Next SEQ per machine number; 0 = open (or reopen) the sequence.
+    seq: [u8; 256],
+    stats: BTreeMap<u8, LinkStats>,
+    last_rx: Option<Instant>,
+    trace: Option<tokio::sync::mpsc::Sender<TraceEntry>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
+    pub fn new(stream: S, timing: Timing) -> Bus<S> {
+        Bus {
+            stream,
+            timing,
+            retries: DEFAULT_RETRIES,
+            framer: Framer::new(),
+            seq: [0; 256],
+            stats: BTreeMap::new(),
+            last_rx: None,
+            trace: None,
+        }
+    }
+
+    pub fn with_retries(mut self, retries: u8) -> Bus<S> {
+        self.retries = retries;
+        self
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// Frames sent and received go here too; entries are dropped when the receiver lags.
+    pub fn set_trace(&mut self, tx: Option<tokio::sync::mpsc::Sender<TraceEntry>>) {
+        self.trace = tx;
+    }
+
+    pub fn stats(&self, addr: u8) -> LinkStats {
+        self.stats.get(&addr).cloned().unwrap_or_default()
+    }
+
+    pub fn totals(&self) -> LinkStats {
+        let mut t = LinkStats::default();
+        for s in self.stats.values() {
+            t.add(s);
+        }
+        t
+    }
+
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    /// The SEQ the next request to `addr` will carry.
+    pub fn next_seq(&self, addr: u8) -> u8 {
+        self.seq[usize::from(addr)]
+    }
+
+    /// Forces the next request to `addr` to reset the sequence (SEQ 0).
+    pub fn reset_seq(&mut self, addr: u8) {
+        self.seq[usize::from(addr)] = 0;
+    }
+
+    fn tap(&self, dir: TraceDir, bytes: &[u8], note: &'static str) {
+        if let Some(tx) = &self.trace {
+            let _ = tx.try_send(TraceEntry {
+                at: Instant::now(),
+                dir,
+                bytes: bytes.to_vec(),
+                note,
+            });
+        }
+    }
+
+    /// One exchange: send, wait, retry up to `retries` times with the same SEQ.
+    /// A NAK is `Refused`; silence is `Timeout`; replies that never pass CRC are `Malformed`.
+    pub async fn request(&mut self, addr: u8, req: &Request) -> Result<Reply, TerminalError> {
+        if addr == 0 || addr > MAX_MACHINE_NO {
+            return Err(TerminalError::Malformed(format!(
+                "machine number {addr} is outside 1..={MAX_MACHINE_NO}"
+            )));
+        }
+        let seq = self.seq[usize::from(addr)];
+        let frame = Frame::request(addr, seq, req.cmd(), req.encode());
+        let bytes = frame
+            .encode()
+            .map_err(|e| TerminalError::Malformed(format!("{} request: {e}", req.name())))?;
+        let timeout = self
+            .timing
+            .reply_timeout(bytes.len(), MIN_FRAME + req.max_reply_data());
+        self.stats.entry(addr).or_default().requests += 1;
+
+        let mut last = Attempt::Timeout;
+        for attempt in 0..=self.retries {
+            if attempt > 0 {
+                self.stats.entry(addr).or_default().retries += 1;
+                if let Attempt::Transient(NakReason::Busy) = last {
+                    tokio::time::sleep(self.timing.turnaround).await;
+                }
+            }
+            let sent = Instant::now();
+            self.send(&bytes, if attempt == 0 { "ok" } else { "retry" })
+                .await?;
+            last = self.await_reply(addr, seq, req.cmd(), timeout).await?;
+            let st = self.stats.entry(addr).or_default();
+            match &last {
+                Attempt::Reply(_) | Attempt::Transient(_) => {
+                    st.round_trips += 1;
+                    st.last_rtt = Some(sent.elapsed());
+                    st.last_contact = Some(Instant::now());
+                }
+                Attempt::Timeout => st.timeouts += 1,
+                Attempt::Crc => st.crc_errors += 1,
+            }
+            match &last {
+                Attempt::Transient(NakReason::BadCrc) => st.crc_errors += 1,
+                Attempt::Transient(_) => st.naks += 1,
+                _ => {}
+            }
+            if let Attempt::Reply(_) = last {
+                break;
+            }
+        }
+
+        // The exchange is over whatever happened: the next one gets a new SEQ, and after
+        // silence the device may have restarted, so the sequence reopens at 0.
+        let st = self.stats.entry(addr).or_default();
+        let next = &mut self.seq[usize::from(addr)];
+        *next = match last {
+            Attempt::Timeout | Attempt::Crc => 0,
+            _ => next_seq(seq),
+        };
+        match last {
+            Attempt::Reply(reply) => {
+                st.consecutive_failures = 0;
+                match Reply::decode(reply.cmd, &reply.data) {
+                    Ok(Reply::Nak(reason)) => {
+                        st.naks += 1;
+                        st.failures += 1;
+                        Err(TerminalError::Refused(format!(
+                            "machine {addr} answered {} with NAK: {reason}",
+                            req.name()
+                        )))
+                    }
+                    Ok(r) => Ok(r),
+                    Err(e) => {
+                        st.failures += 1;
+                        Err(TerminalError::Malformed(format!(
+                            "machine {addr}, {} reply: {e}",
+                            req.name()
+                        )))
+                    }
+                }
+            }
+            Attempt::Transient(reason) => {
+                st.failures += 1;
+                st.consecutive_failures = 0;
+                Err(TerminalError::Refused(format!(
+                    "machine {addr} answered {} with NAK: {reason} after {} attempts",
+                    req.name(),
+                    u32::from(self.retries) + 1
+                )))
+            }
+            Attempt::Timeout => {
+                st.failures += 1;
+                st.consecutive_failures += 1;
+                Err(TerminalError::Timeout(timeout))
+            }
+            Attempt::Crc => {
+                st.failures += 1;
+                st.consecutive_failures += 1;
+                Err(TerminalError::Malformed(format!(
+                    "machine {addr}: every reply to {} failed its CRC",
+                    req.name()
+                )))
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8], note: &'static str) -> Result<(), TerminalError> {
+        // The device needs t3.5 of silence after its reply before the next request.
+        if let Some(rx) = self.last_rx {
+            let quiet = rx + self.timing.gap();
+            if quiet > Instant::now() {
+                tokio::time::sleep_until(quiet.into()).await;
+            }
+        }
+        self.framer.clear();
+        self.tap(TraceDir::Tx, bytes, note);
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await?;
+        Ok(())
+    }
+
+    async fn await_reply(
+        &mut self,
+        addr: u8,
+        seq: u8,
+        request_cmd: u8,
+        timeout: Duration,
+    ) -> Result<Attempt, TerminalError> {
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        // What this attempt saw short of the reply, if the deadline comes first.
+        let mut outcome = Attempt::Timeout;
+        // After a bad frame, wait only until the line has been quiet a while: a good reply
+        // may still follow (a device NAKs a bad request, then answers its retry).
+        let quiet = self.timing.gap() + self.timing.slack;
+        let mut buf = [0u8; 1024];
+        loop {
+            while let Some(ev) = self.framer.next_event() {
+                match ev {
+                    FramerEvent::Frame(f) => {
+                        self.last_rx = Some(Instant::now());
+                        let bytes = f.encode().unwrap_or_default();
+                        if !f.reply || f.addr != addr {
+                            self.tap(TraceDir::Rx, &bytes, "ignored");
+                            continue;
+                        }
+                        if f.cmd == cmd::NAK_UNREADABLE {
+                            self.tap(TraceDir::Rx, &bytes, "bad crc");
+                            outcome = Attempt::Transient(NakReason::BadCrc);
+                            deadline = tokio::time::Instant::now() + quiet;
+                            continue;
+                        }
+                        if f.seq != seq || (f.cmd & !cmd::NAK_BIT) != request_cmd {
+                            self.tap(TraceDir::Rx, &bytes, "ignored");
+                            continue;
+                        }
+                        if f.cmd & cmd::NAK_BIT != 0 {
+                            if let Ok(Reply::Nak(reason)) = Reply::decode(f.cmd, &f.data) {
+                                if reason.is_transient() {
+                                    self.tap(TraceDir::Rx, &bytes, "retry");
+                                    return Ok(Attempt::Transient(reason));
+                                }
+                            }
+                        }
+                        self.tap(TraceDir::Rx, &bytes, "ok");
+                        return Ok(Attempt::Reply(f));
+                    }
+                    FramerEvent::BadCrc { .. } => {
+                        self.last_rx = Some(Instant::now());
+                        self.tap(TraceDir::Rx, &[], "bad crc");
+                        outcome = Attempt::Crc;
+                        deadline = tokio::time::Instant::now() + quiet;
+                    }
+                    FramerEvent::Skipped(_) => {
+                        self.last_rx = Some(Instant::now());
+                    }
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => {
+                    if matches!(outcome, Attempt::Timeout) {
+                        self.tap(TraceDir::Rx, &[], "timeout");
+                    }
+                    return Ok(outcome);
+                }
+                Ok(Ok(0)) => {
+                    return Err(TerminalError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the line closed",
+                    )))
+                }
+                Ok(Ok(n)) => self.framer.push(&buf[..n]),
+                Ok(Err(e)) => return Err(TerminalError::Io(e)),
+            }
+        }
+    }
+
+    /// SET_TIME to every device at once (address 255). Nobody replies; this waits long enough
+    /// for every device to have set its clock before the bus is used again.
+    pub async fn broadcast_set_time(&mut self, t: NaiveDateTime) -> Result<(), TerminalError> {
+        let req = Request::SetTime(t);
+        let frame = Frame::request(BROADCAST, 0, req.cmd(), req.encode());
+        let bytes = frame
+            .encode()
+            .map_err(|e| TerminalError::Malformed(e.to_string()))?;
+        self.send(&bytes, "broadcast").await?;
+        tokio::time::sleep(
+            self.timing.frame_time(bytes.len()) + self.timing.gap() + self.timing.turnaround,
+        )
+        .await;
+        // Anything heard meanwhile is noise; nobody may answer a broadcast.
+        self.framer.clear();
+        Ok(())
+    }
+
+    fn unexpected(addr: u8, req: &str, reply: &Reply) -> TerminalError {
+        TerminalError::Malformed(format!("machine {addr} answered {req} with {reply:?}"))
+    }
+
+    pub async fn poll(&mut self, addr: u8) -> Result<PollStatus, TerminalError> {
+        match self.request(addr, &Request::Poll).await? {
+            Reply::Poll(p) => Ok(p),
+            r => Err(Self::unexpected(addr, "POLL", &r)),
+        }
+    }
+
+    pub async fn get_info(&mut self, addr: u8) -> Result<DeviceInfo, TerminalError> {
+        match self.request(addr, &Request::GetInfo).await? {
+            Reply::Info(i) => Ok(i),
+            r => Err(Self::unexpected(addr, "GET_INFO", &r)),
+        }
+    }
+
+    pub async fn get_status(&mut self, addr: u8) -> Result<DeviceStatus, TerminalError> {
+        match self.request(addr, &Request::GetStatus).await? {
+            Reply::Status(s) => Ok(s),
+            r => Err(Self::unexpected(addr, "GET_STATUS", &r)),
+        }
+    }
+
+    pub async fn get_time(&mut self, addr: u8) -> Result<NaiveDateTime, TerminalError> {
+        match self.request(addr, &Request::GetTime).await? {
+            Reply::Time(t) => Ok(t),
+            r => Err(Self::unexpected(addr, "GET_TIME", &r)),
+        }
+    }
+
+    pub async fn set_time(&mut self, addr: u8, t: NaiveDateTime) -> Result<(), TerminalError> {
+        self.expect_done(addr, &Request::SetTime(t)).await
+    }
+
+    async fn expect_done(&mut self, addr: u8, req: &Request) -> Result<(), TerminalError> {
+        match self.request(addr, req).await? {
+            Reply::Done => Ok(()),
+            r => Err(Self::unexpected(addr, req.name(), &r)),
+        }
+    }
+
+    /// Records numbered `from` and up, at most `max` (the device may send fewer to fit a frame).
+    pub async fn read_records(
+        &mut self,
+        addr: u8,
+        from: u32,
+        max: u8,
+    ) -> Result<RecordBatch, TerminalError> {
+        match self
+            .request(addr, &Request::ReadRecords { from, max })
+            .await?
+        {
+            Reply::Records(b) => Ok(b),
+            r => Err(Self::unexpected(addr, "READ_RECORDS", &r)),
+        }
+    }
+
+    /// Frees every record numbered up to `up_to`; returns the oldest record still held.
+    /// Send it only after the records are committed on the host.
+    pub async fn ack_records(&mut self, addr: u8, up_to: u32) -> Result<u32, TerminalError> {
+        match self.request(addr, &Request::AckRecords { up_to }).await? {
+            Reply::Acked { first_unacked } => Ok(first_unacked),
+            r => Err(Self::unexpected(addr, "ACK_RECORDS", &r)),
+        }
+    }
+
+    /// A purchase approved (or declined) by the POS. After a `Timeout` the outcome is unknown:
+    /// the purchase, if made, arrives as an online record.
+    pub async fn online_auth(
+        &mut self,
+        addr: u8,
+        auth: AuthRequest,
+    ) -> Result<AuthReply, TerminalError> {
+        match self.request(addr, &Request::OnlineAuth(auth)).await? {
+            Reply::Auth(a) => Ok(a),
+            r => Err(Self::unexpected(addr, "ONLINE_AUTH", &r)),
+        }
+    }
+
+    pub async fn set_price_table(
+        &mut self,
+        addr: u8,
+        entries: Vec<PriceEntry>,
+    ) -> Result<(), TerminalError> {
+        self.expect_done(addr, &Request::SetPriceTable(entries))
+            .await
+    }
+
+    pub async fn set_limits(&mut self, addr: u8, limits: Limits) -> Result<(), TerminalError> {
+        self.expect_done(addr, &Request::SetLimits(limits)).await
+    }
+
+    pub async fn daily_totals(
+        &mut self,
+        addr: u8,
+        date: NaiveDate,
+    ) -> Result<DailyTotals, TerminalError> {
+        match self.request(addr, &Request::DailyTotals(date)).await? {
+            Reply::Totals(t) => Ok(t),
+            r => Err(Self::unexpected(addr, "DAILY_TOTALS", &r)),
+        }
+    }
+
+    pub async fn card_present(&mut self, addr: u8) -> Result<Option<CardPresence>, TerminalError> {
+        match self.request(addr, &Request::CardPresent).await? {
+            Reply::CardPresent(p) => Ok(p),
+            r => Err(Self::unexpected(addr, "CARD_PRESENT", &r)),
+        }
+    }
+
+    /// Downloads a whole table in chunks; the device switches to it only once it is complete.
+    pub async fn download_table(
+        &mut self,
+        addr: u8,
+        table: Table,
+        version: u32,
+        entries: &[u32],
+    ) -> Result<TableProgress, TerminalError> {
+        if version == 0 {
+            return Err(TerminalError::Malformed(
+                "table version 0 is reserved".into(),
+            ));
+        }
+        let total = u32::try_from(entries.len())
+            .map_err(|_| TerminalError::Malformed("table too long".into()))?;
+        let mut offset = 0usize;
+        loop {
+            let end = (offset + CHUNK_MAX).min(entries.len());
+            let chunk = TableChunk {
+                version,
+                total,
+                offset: offset as u32,
+                entries: entries[offset..end].to_vec(),
+            };
+            let req = match table {
+                Table::Blacklist => Request::DownloadBlacklist(chunk),
+                Table::Guards => Request::DownloadGuards(chunk),
+                Table::Checkpoints => Request::DownloadCheckpoints(chunk),
+            };
+            let progress = match self.request(addr, &req).await? {
+                Reply::Table(p) => p,
+                r => return Err(Self::unexpected(addr, req.name(), &r)),
+            };
+            offset = end;
+            if offset >= entries.len() {
+                if progress.active.version != version || progress.active.count != total {
+                    return Err(TerminalError::Malformed(format!(
+                        "machine {addr} did not install {} version {version}: {progress:?}",
+                        req.name()
+                    )));
+                }
+                return Ok(progress);
+            }
+        }
+    }
+}
+
+/// The tables a host downloads in chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Blacklist,
+    Guards,
+    Checkpoints,
+}
+
+/// 0 → 1 → 2 → 3 → 1 …
+pub fn next_seq(seq: u8) -> u8 {
+    match seq & 0x03 {
+        3 => 1,
+        s => s + 1,
+    }
+}
+
+/// A device's memory of its last exchange: a request repeated with the same SEQ (a master
+/// retry) gets the same reply again without being executed twice.
+#[derive(Debug, Clone, Default)]
+pub struct SeqCache {
+    last: Option<Cached>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    seq: u8,
+    cmd: u8,
+    data: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl SeqCache {
+    pub fn new() -> SeqCache {
+        SeqCache::default()
+    }
+
+    /// The cached reply bytes if `request` repeats the last one (same SEQ, CMD and DATA).
+    pub fn lookup(&self, request: &Frame) -> Option<&[u8]> {
+        let c = self.last.as_ref()?;
+        (c.seq == request.seq && c.cmd == request.cmd && c.data == request.data)
+            .then_some(c.reply.as_slice())
+    }
+
+    /// Remembers an executed request and its encoded reply.
+    pub fn store(&mut self, request: &Frame, reply: Vec<u8>) {
+        self.last = Some(Cached {
+            seq: request.seq,
+            cmd: request.cmd,
+            data: request.data.clone(),
+            reply,
+        });
+    }
+
+    pub fn clear(&mut self) {
+        self.last = None;
+    }
+}
+
+/// What a device hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Request(Frame),
+    /// A frame-aligned request addressed to `addr` that failed its CRC.
+    BadCrc {
+        addr: u8,
+    },
+}
+
+/// The device side of a line: requests in, replies out. Replies from other devices on a
+/// multi-drop bus (REPLY bit set) are passed over.
+pub struct DeviceLink<S> {
+    stream: S,
+    framer: Framer,
+    idle_reset: Option<Duration>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> DeviceLink<S> {
+    pub fn new(stream: S) -> DeviceLink<S> {
+        DeviceLink {
+            stream,
+            framer: Framer::new(),
+            idle_reset: None,
+        }
+    }
+
+    /// Drops a partial frame after `idle` of silence (the t3.5 rule), so a false SOM that
+    /// claims a long frame cannot swallow the master's retries.
+    pub fn with_idle_reset(mut self, idle: Duration) -> DeviceLink<S> {
+        self.idle_reset = Some(idle);
+        self
+    }
+
+    /// The next request; None when the master closed the line.
+    pub async fn next(&mut self) -> std::io::Result<Option<Incoming>> {
+        let mut buf = [0u8; 1024];
+        loop {
+            while let Some(ev) = self.framer.next_event() {
+                match ev {
+                    FramerEvent::Frame(f) if !f.reply => return Ok(Some(Incoming::Request(f))),
+                    FramerEvent::BadCrc {
+                        addr,
+                        aligned: true,
+                        ..
+                    } => return Ok(Some(Incoming::BadCrc { addr })),
+                    _ => {}
+                }
+            }
+            let n = match self.idle_reset {
+                Some(idle) if self.framer.pending() > 0 => {
+                    match tokio::time::timeout(idle, self.stream.read(&mut buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => {
+                            self.framer.clear();
+                            continue;
+                        }
+                    }
+                }
+                _ => self.stream.read(&mut buf).await?,
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            self.framer.push(&buf[..n]);
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_cycle() {
+        assert_eq!(next_seq(0), 1);
+        assert_eq!(next_seq(1), 2);
+        assert_eq!(next_seq(2), 3);
+        assert_eq!(next_seq(3), 1);
+    }
+
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    /// The timeout table in the module docs, recomputed.
+    #[test]
+    fn timeout_table_matches_docs() {
+        let rows = [
+            (9600, 10, 3.65, 105.4, 624.2),
+            (9600, 11, 4.01, 109.0, 679.6),
+            (19200, 10, 1.82, 87.7, 347.1),
+            (19200, 11, 2.01, 89.5, 374.8),
+            (38400, 10, 1.75, 80.5, 210.2),
+            (38400, 11, 1.75, 81.2, 223.9),
+            (57600, 10, 1.75, 78.2, 164.6),
+            (57600, 11, 1.75, 78.7, 173.8),
+            (115200, 10, 1.75, 75.8, 119.1),
+            (115200, 11, 1.75, 76.1, 123.6),
+        ];
+        for (baud, bits, gap, poll, max) in rows {
+            let t = Timing::serial(baud, bits);
+            assert!(
+                (ms(t.gap()) - gap).abs() < 0.01,
+                "{baud} {bits} gap {}",
+                ms(t.gap())
+            );
+            let p = ms(t.reply_timeout(8, MIN_FRAME + Request::Poll.max_reply_data()));
+            assert!((p - poll).abs() < 0.1, "{baud} {bits} poll {p}");
+            let m = ms(t.reply_timeout(13, 512));
+            assert!((m - max).abs() < 0.1, "{baud} {bits} max {m}");
+        }
+    }
+}
