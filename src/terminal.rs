@@ -2,6 +2,7 @@
 //! is written once over any byte stream or datagram socket, so it runs on serial, TCP, UDP or an
 //! in-memory duplex in tests.
 
+pub mod bcd;
 pub mod native;
 pub mod transport;
 pub mod uhppote;

@@ -2,7 +2,8 @@
 //! encoded and decoded once. Layouts are tabulated in the module docs of [`super`].
 
 use super::frame::MAX_DATA;
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use crate::terminal::bcd;
+use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::fmt;
 
@@ -132,50 +133,24 @@ fn put_text(out: &mut Vec<u8>, s: &str, n: usize) {
     out.extend_from_slice(&field);
 }
 
-fn bcd(v: u32) -> u8 {
-    (((v / 10) % 10) << 4 | (v % 10)) as u8
-}
-
-fn unbcd(b: u8) -> Result<u32, DecodeError> {
-    let (hi, lo) = (b >> 4, b & 0x0F);
-    if hi > 9 || lo > 9 {
-        return Err(bad(format!("{b:#04x} is not BCD")));
-    }
-    Ok(u32::from(hi) * 10 + u32::from(lo))
-}
-
-/// 4 BCD bytes YYYYMMDD.
+/// 4 BCD bytes YYYYMMDD (years past 9999 written as 9999).
 pub fn date_to_bcd(d: NaiveDate) -> [u8; 4] {
-    let y = d.year().clamp(0, 9999) as u32;
-    [bcd(y / 100), bcd(y % 100), bcd(d.month()), bcd(d.day())]
+    bcd::encode_date(d).unwrap_or([0x99, 0x99, 0x12, 0x31])
 }
 
 pub fn bcd_to_date(b: &[u8; 4]) -> Result<NaiveDate, DecodeError> {
-    let y = unbcd(b[0])? * 100 + unbcd(b[1])?;
-    let (m, d) = (unbcd(b[2])?, unbcd(b[3])?);
-    NaiveDate::from_ymd_opt(y as i32, m, d)
-        .ok_or_else(|| bad(format!("no date {y:04}-{m:02}-{d:02}")))
+    bcd::decode_date(b).ok_or_else(|| bad(format!("{} is not a BCD date", hex::encode(b))))
 }
 
 /// 7 BCD bytes YYYYMMDDhhmmss, terminal local time (no zone, no sub-second part).
 pub fn time_to_bcd(t: NaiveDateTime) -> [u8; 7] {
     let d = date_to_bcd(t.date());
-    [
-        d[0],
-        d[1],
-        d[2],
-        d[3],
-        bcd(t.hour()),
-        bcd(t.minute()),
-        bcd(t.second().min(59)),
-    ]
+    let h = bcd::encode_time(t.time());
+    [d[0], d[1], d[2], d[3], h[0], h[1], h[2]]
 }
 
 pub fn bcd_to_time(b: &[u8; 7]) -> Result<NaiveDateTime, DecodeError> {
-    let date = bcd_to_date(&[b[0], b[1], b[2], b[3]])?;
-    let (h, mi, s) = (unbcd(b[4])?, unbcd(b[5])?, unbcd(b[6])?);
-    date.and_hms_opt(h, mi, s)
-        .ok_or_else(|| bad(format!("no time {h:02}:{mi:02}:{s:02}")))
+    bcd::decode_datetime(b).ok_or_else(|| bad(format!("{} is not a BCD time", hex::encode(b))))
 }
 
 /// Integer fen (分) as yuan.

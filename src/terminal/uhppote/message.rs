@@ -6,8 +6,9 @@
 
 use super::event::{Direction, EventRecord, EventType};
 use super::{Frame, FRAME_LEN, MAGIC, SOM, SOM_V6_62};
+use crate::terminal::bcd;
 use crate::terminal::TerminalError;
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -696,43 +697,25 @@ fn put_pin(f: &mut Frame, at: usize, pin: u32) {
     f[at..at + 3].copy_from_slice(&pin.to_le_bytes()[..3]);
 }
 
-/// One BCD byte, `None` if either nibble is not a digit.
-fn bcd(b: u8) -> Option<u32> {
-    let (hi, lo) = (u32::from(b >> 4), u32::from(b & 0x0F));
-    (hi < 10 && lo < 10).then_some(hi * 10 + lo)
-}
-
-/// `v` must be < 100.
-fn to_bcd(v: u32) -> u8 {
-    (((v / 10) << 4) | (v % 10)) as u8
-}
-
 fn date_at(f: &Frame, at: usize) -> Option<NaiveDate> {
-    let year = bcd(f[at])? * 100 + bcd(f[at + 1])?;
-    NaiveDate::from_ymd_opt(year as i32, bcd(f[at + 2])?, bcd(f[at + 3])?)
+    bcd::decode_date(&f[at..])
 }
 
 /// `None`, and dates outside years 0..=9999, are written as zeros ("no date").
 fn put_date(f: &mut Frame, at: usize, d: Option<NaiveDate>) {
-    if let Some(d) = d.filter(|d| (0..=9999).contains(&d.year())) {
-        let y = d.year() as u32;
-        f[at] = to_bcd(y / 100);
-        f[at + 1] = to_bcd(y % 100);
-        f[at + 2] = to_bcd(d.month());
-        f[at + 3] = to_bcd(d.day());
+    if let Some(b) = d.and_then(bcd::encode_date) {
+        f[at..at + 4].copy_from_slice(&b);
     }
 }
 
 fn time_at(f: &Frame, at: usize) -> Option<NaiveTime> {
-    NaiveTime::from_hms_opt(bcd(f[at])?, bcd(f[at + 1])?, bcd(f[at + 2])?)
+    bcd::decode_time(&f[at..])
 }
 
 /// `None` is written as zeros, which read back as midnight.
 fn put_time(f: &mut Frame, at: usize, t: Option<NaiveTime>) {
     if let Some(t) = t {
-        f[at] = to_bcd(t.hour());
-        f[at + 1] = to_bcd(t.minute());
-        f[at + 2] = to_bcd(t.second());
+        f[at..at + 3].copy_from_slice(&bcd::encode_time(t));
     }
 }
 
@@ -749,15 +732,19 @@ fn put_datetime(f: &mut Frame, at: usize, t: Option<NaiveDateTime>) {
 
 /// YYMMDD, century 20.
 fn shortdate_at(f: &Frame, at: usize) -> Option<NaiveDate> {
-    let year = 2000 + bcd(f[at])?;
-    NaiveDate::from_ymd_opt(year as i32, bcd(f[at + 1])?, bcd(f[at + 2])?)
+    let year = 2000 + bcd::decode_byte(f[at])?;
+    NaiveDate::from_ymd_opt(
+        year as i32,
+        bcd::decode_byte(f[at + 1])?,
+        bcd::decode_byte(f[at + 2])?,
+    )
 }
 
 fn put_shortdate(f: &mut Frame, at: usize, d: Option<NaiveDate>) {
     if let Some(d) = d.filter(|d| (2000..=2099).contains(&d.year())) {
-        f[at] = to_bcd(d.year() as u32 - 2000);
-        f[at + 1] = to_bcd(d.month());
-        f[at + 2] = to_bcd(d.day());
+        f[at] = bcd::encode_byte(d.year() as u32 - 2000);
+        f[at + 1] = bcd::encode_byte(d.month());
+        f[at + 2] = bcd::encode_byte(d.day());
     }
 }
 
