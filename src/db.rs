@@ -1,10 +1,15 @@
 //! The store: PostgreSQL, embedded by default. One file per table group.
 
+pub mod alarm;
 pub mod audit;
 pub mod backup;
+pub mod command;
 pub mod embedded;
+pub mod ingest;
+pub mod notify;
 pub mod operator;
 pub mod settings;
+pub mod terminal;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -11,6 +11,7 @@ mod config;
 mod console_pty;
 mod demo;
 mod embedded;
+mod ingest;
 mod native;
 mod operators;
 mod permission;

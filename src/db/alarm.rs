@@ -1,0 +1,258 @@
+//! Alarms: raised in the same transaction as the record or fault that raised them,
+//! acknowledged with a note by an operator, cleared when dealt with.
+
+use super::audit;
+use super::notify::Change;
+use crate::domain::alarm::AlarmKind;
+use crate::domain::permission::{Action, Actor, Denied};
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool};
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Alarm {
+    pub id: i64,
+    pub kind: String,
+    pub priority: i16,
+    pub terminal_id: Option<i64>,
+    pub terminal_name: Option<String>,
+    pub door: Option<i16>,
+    pub card: Option<i64>,
+    pub detail: String,
+    pub raised_at: DateTime<Utc>,
+    pub late: bool,
+    pub state: String,
+    pub handling_by: Option<String>,
+    pub acknowledged_by: Option<String>,
+    pub note: Option<String>,
+}
+
+const SELECT: &str = "SELECT a.id, a.kind, a.priority, a.terminal_id, t.name AS terminal_name, a.door, a.card, a.detail,
+        a.raised_at, a.late, a.state, h.login AS handling_by, k.login AS acknowledged_by, a.note
+     FROM alarm a
+     LEFT JOIN terminal t ON t.id = a.terminal_id
+     LEFT JOIN operator h ON h.id = a.handling_by
+     LEFT JOIN operator k ON k.id = a.acknowledged_by";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlarm {
+    pub kind: AlarmKind,
+    pub terminal_id: Option<i64>,
+    pub door: Option<i16>,
+    pub card: Option<i64>,
+    pub detail: String,
+    pub late: bool,
+}
+
+/// Raises an alarm inside the caller's transaction. A terminal fault already open is not
+/// raised again (None).
+pub async fn raise(tx: &mut PgConnection, a: &NewAlarm) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO alarm (kind, priority, terminal_id, door, card, detail, late) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(a.kind.name())
+    .bind(a.kind.priority())
+    .bind(a.terminal_id)
+    .bind(a.door)
+    .bind(a.card)
+    .bind(&a.detail)
+    .bind(a.late)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Raises a terminal fault in its own transaction, announcing it. Returns the new id, or None
+/// when the same fault is already open.
+pub async fn raise_fault(pool: &PgPool, a: &NewAlarm) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let id = raise(&mut tx, a).await?;
+    if let Some(id) = id {
+        Change {
+            alarm: vec![id],
+            ..Change::default()
+        }
+        .send(&mut tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Clears an open fault of a terminal once it has gone away (the terminal answers again).
+pub async fn clear_fault(
+    pool: &PgPool,
+    terminal_id: i64,
+    kind: AlarmKind,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE alarm SET state = 'cleared', cleared_at = now()
+         WHERE terminal_id = $1 AND kind = $2 AND state <> 'cleared' RETURNING id",
+    )
+    .bind(terminal_id)
+    .bind(kind.name())
+    .fetch_all(&mut *tx)
+    .await?;
+    if !ids.is_empty() {
+        Change {
+            alarm: ids.clone(),
+            ..Change::default()
+        }
+        .send(&mut tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("alarm {0} does not exist")]
+    NotFound(i64),
+    #[error("alarm {id} is {state}: only an active alarm is acknowledged")]
+    NotActive { id: i64, state: String },
+    #[error("alarm {0} is already cleared")]
+    Cleared(i64),
+    #[error("an acknowledgement needs a note")]
+    NoteMissing,
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+async fn change_state(
+    pool: &PgPool,
+    actor: &Actor,
+    id: i64,
+    action: &str,
+    check: impl FnOnce(&str) -> Result<(), AlarmError>,
+    sql: &str,
+    note: Option<&str>,
+) -> Result<(), AlarmError> {
+    actor.authorize(Action::AlarmAcknowledge)?;
+    let mut tx = pool.begin().await?;
+    let state: String = sqlx::query_scalar("SELECT state FROM alarm WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AlarmError::NotFound(id))?;
+    check(&state)?;
+    sqlx::query(sql)
+        .bind(id)
+        .bind(actor.operator_id)
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+    let after: String = sqlx::query_scalar("SELECT state FROM alarm WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        action,
+        "alarm",
+        &id.to_string(),
+        Some(serde_json::json!({ "state": state })),
+        Some(serde_json::json!({ "state": after, "note": note })),
+    )
+    .await?;
+    Change {
+        alarm: vec![id],
+        ..Change::default()
+    }
+    .send(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks who is dealing with an alarm, so other consoles show it is taken.
+pub async fn take(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), AlarmError> {
+    change_state(
+        pool,
+        actor,
+        id,
+        "alarm.take",
+        |s| {
+            if s == "cleared" {
+                Err(AlarmError::Cleared(id))
+            } else {
+                Ok(())
+            }
+        },
+        "UPDATE alarm SET handling_by = $2 WHERE id = $1 AND $3::text IS NULL",
+        None,
+    )
+    .await
+}
+
+pub async fn acknowledge(
+    pool: &PgPool,
+    actor: &Actor,
+    id: i64,
+    note: &str,
+) -> Result<(), AlarmError> {
+    if note.trim().is_empty() {
+        return Err(AlarmError::NoteMissing);
+    }
+    change_state(
+        pool,
+        actor,
+        id,
+        "alarm.acknowledge",
+        |s| {
+            if s == "active" {
+                Ok(())
+            } else {
+                Err(AlarmError::NotActive { id, state: s.to_string() })
+            }
+        },
+        "UPDATE alarm SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = now(), note = $3,
+             handling_by = coalesce(handling_by, $2) WHERE id = $1",
+        Some(note.trim()),
+    )
+    .await
+}
+
+/// Clears an alarm; `force` also clears one nobody acknowledged (recorded as such).
+pub async fn clear(pool: &PgPool, actor: &Actor, id: i64, force: bool) -> Result<(), AlarmError> {
+    change_state(
+        pool,
+        actor,
+        id,
+        if force { "alarm.force-clear" } else { "alarm.clear" },
+        |s| match s {
+            "cleared" => Err(AlarmError::Cleared(id)),
+            "active" if !force => Err(AlarmError::NotActive { id, state: s.to_string() }),
+            _ => Ok(()),
+        },
+        "UPDATE alarm SET state = 'cleared', cleared_at = now(), cleared_by = $2 WHERE id = $1 AND $3::text IS NULL",
+        None,
+    )
+    .await
+}
+
+/// Open alarms (active and acknowledged), most urgent first.
+pub async fn open(pool: &PgPool) -> Result<Vec<Alarm>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE a.state <> 'cleared' ORDER BY a.state = 'acknowledged', a.priority, a.raised_at DESC LIMIT 500"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn by_id(pool: &PgPool, ids: &[i64]) -> Result<Vec<Alarm>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE a.id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// Unacknowledged alarms by priority, for the alarm strip.
+pub async fn active_counts(pool: &PgPool) -> Result<Vec<(i16, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT priority, count(*) FROM alarm WHERE state = 'active' GROUP BY priority ORDER BY priority")
+        .fetch_all(pool)
+        .await
+}

@@ -1,0 +1,226 @@
+//! Store-and-forward ingest: a batch of records, its alarms and the terminal's new bookmark in
+//! one transaction. Records are unique on (terminal, record number), so a retry, a
+//! re-extraction or a crash between commit and the terminal's ack never counts twice.
+
+use super::alarm::{self, NewAlarm};
+use super::notify::Change;
+use crate::domain::alarm::AlarmKind;
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorEventRow {
+    pub record_no: i64,
+    pub door: i16,
+    /// onecard's event kind, e.g. `granted`, `denied`, `forced_open`.
+    pub kind: String,
+    pub granted: bool,
+    pub card: Option<i64>,
+    pub reason: i16,
+    pub terminal_time: Option<NaiveDateTime>,
+    /// The alarm this event raises, if any.
+    pub alarm: Option<AlarmKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurchaseRow {
+    pub record_no: i64,
+    pub card: i64,
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    pub txn_no: i64,
+    pub meal_slot: i16,
+    pub online: bool,
+    pub terminal_time: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanRow {
+    pub record_no: i64,
+    pub guard_card: i64,
+    pub checkpoint_tag: i64,
+    pub event: i16,
+    pub terminal_time: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PunchRow {
+    pub user_id: String,
+    pub terminal_time: NaiveDateTime,
+    pub verify: i16,
+    pub state: i16,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Rows new to the database (the rest were already there).
+    pub inserted: u64,
+    pub alarms: Vec<i64>,
+}
+
+/// Moves the bookmark forward only: a late, smaller batch never rewinds it.
+async fn advance(
+    tx: &mut sqlx::PgConnection,
+    terminal_id: i64,
+    bookmark: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    if let Some(b) = bookmark {
+        sqlx::query("UPDATE terminal SET bookmark = greatest(bookmark, $2) WHERE id = $1")
+            .bind(terminal_id)
+            .bind(b)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Door events. `late`: replayed from a terminal that was offline; their alarms never ring.
+pub async fn store_door_events(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[DoorEventRow],
+    bookmark: Option<i64>,
+    late: bool,
+) -> Result<Stored, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let inserted: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO door_event (terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late)
+         SELECT $1, * , $9 FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::bool[], $6::bigint[], $7::smallint[], $8::timestamp[])
+         ON CONFLICT DO NOTHING RETURNING record_no",
+    )
+    .bind(terminal_id)
+    .bind(rows.iter().map(|r| r.record_no).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.door).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.granted).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.card).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reason).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
+    .bind(late)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut alarms = Vec::new();
+    // Only a record stored now raises its alarm: a re-read one raised it the first time.
+    for r in rows
+        .iter()
+        .filter(|r| r.alarm.is_some() && inserted.contains(&r.record_no))
+    {
+        let Some(kind) = r.alarm else { continue };
+        let new = NewAlarm {
+            kind,
+            terminal_id: Some(terminal_id),
+            door: Some(r.door),
+            card: r.card,
+            detail: format!("record {}", r.record_no),
+            late,
+        };
+        if let Some(id) = alarm::raise(&mut tx, &new).await? {
+            alarms.push(id);
+        }
+    }
+    advance(&mut tx, terminal_id, bookmark).await?;
+    finish(tx, terminal_id, "door_event", inserted.len() as u64, alarms).await
+}
+
+pub async fn store_purchases(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[PurchaseRow],
+    bookmark: Option<i64>,
+) -> Result<Stored, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "INSERT INTO pos_purchase (terminal_id, record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time)
+         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(terminal_id)
+    .bind(rows.iter().map(|r| r.record_no).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.card).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.balance_after).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.txn_no).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.meal_slot).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.online).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    advance(&mut tx, terminal_id, bookmark).await?;
+    finish(tx, terminal_id, "pos_purchase", n, Vec::new()).await
+}
+
+pub async fn store_scans(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[ScanRow],
+    bookmark: Option<i64>,
+) -> Result<Stored, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "INSERT INTO patrol_scan (terminal_id, record_no, guard_card, checkpoint_tag, event, terminal_time)
+         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::smallint[], $6::timestamp[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(terminal_id)
+    .bind(rows.iter().map(|r| r.record_no).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.guard_card).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.checkpoint_tag).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.event).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    advance(&mut tx, terminal_id, bookmark).await?;
+    finish(tx, terminal_id, "patrol_scan", n, Vec::new()).await
+}
+
+/// Punches have no record number: the same user at the same second is the same punch.
+pub async fn store_punches(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[PunchRow],
+) -> Result<Stored, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "INSERT INTO punch (terminal_id, user_id, terminal_time, verify, state)
+         SELECT $1, * FROM unnest($2::text[], $3::timestamp[], $4::smallint[], $5::smallint[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(terminal_id)
+    .bind(rows.iter().map(|r| r.user_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.verify).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    finish(tx, terminal_id, "punch", n, Vec::new()).await
+}
+
+async fn finish(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    terminal_id: i64,
+    table: &str,
+    inserted: u64,
+    alarms: Vec<i64>,
+) -> Result<Stored, sqlx::Error> {
+    if inserted > 0 || !alarms.is_empty() {
+        Change {
+            alarm: alarms.clone(),
+            terminal: vec![terminal_id],
+            records: if inserted > 0 {
+                vec![table.to_string()]
+            } else {
+                vec![]
+            },
+            ..Change::default()
+        }
+        .send(&mut tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Stored { inserted, alarms })
+}

@@ -1,0 +1,70 @@
+//! One NOTIFY per commit, carrying ids only: consoles re-read what changed. PostgreSQL delivers
+//! it only if the transaction commits, so a rolled-back change is never announced.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+/// The channel every onecard process listens on.
+pub const CHANNEL: &str = "onecard_change";
+
+/// What a transaction changed, by table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarm: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terminal: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<i64>,
+    /// Record tables that gained rows (door_event, pos_purchase, punch, patrol_scan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<String>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.alarm.is_empty()
+            && self.terminal.is_empty()
+            && self.command.is_empty()
+            && self.records.is_empty()
+    }
+
+    /// Folds another change in (the console collects a frame's worth before reloading).
+    pub fn merge(&mut self, other: Change) {
+        for (a, b) in [
+            (&mut self.alarm, other.alarm),
+            (&mut self.terminal, other.terminal),
+            (&mut self.command, other.command),
+        ] {
+            a.extend(b);
+            a.sort_unstable();
+            a.dedup();
+        }
+        self.records.extend(other.records);
+        self.records.sort();
+        self.records.dedup();
+    }
+
+    /// Queues the notification inside `tx`; sent on commit. Payloads stay under PostgreSQL's
+    /// 8000-byte limit by saying "everything" (`{}`) when the id list is too long.
+    pub async fn send(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut payload = serde_json::to_string(self).unwrap_or_default();
+        if payload.len() > 7000 {
+            payload = "{}".into();
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// `{}` (an overflowed payload) means reload everything.
+    pub fn parse(payload: &str) -> Option<Change> {
+        serde_json::from_str(payload).ok()
+    }
+}

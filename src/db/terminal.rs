@@ -1,0 +1,294 @@
+//! Lines and terminals: the inventory, and the live status pollers keep current.
+
+use super::audit;
+use super::notify::Change;
+use crate::domain::permission::{Action, Actor, Denied};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{FromRow, PgPool};
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct Line {
+    pub id: i64,
+    pub name: String,
+    pub protocol: String,
+    pub transport: String,
+    pub address: String,
+    pub baud: Option<i32>,
+    pub parity: String,
+    pub stop_bits: i16,
+    pub poll_interval_ms: i32,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct Terminal {
+    pub id: i64,
+    pub line_id: i64,
+    pub kind: String,
+    pub address: i64,
+    pub name: String,
+    pub location: String,
+    pub installed_at: Option<NaiveDate>,
+    pub installed_by: String,
+    pub in_scan: bool,
+    pub status: String,
+    pub firmware: String,
+    pub bookmark: i64,
+    pub last_contact: Option<DateTime<Utc>>,
+    pub rtt_ms: Option<f32>,
+    pub retries: i64,
+    pub crc_errors: i64,
+    pub timeouts: i64,
+    pub clock_drift_s: Option<i32>,
+    pub records_waiting: i64,
+}
+
+const TERMINAL_COLUMNS: &str = "id, line_id, kind, address, name, location, installed_at, installed_by, in_scan, status, \
+     firmware, bookmark, last_contact, rtt_ms, retries, crc_errors, timeouts, clock_drift_s, records_waiting";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+pub struct NewLine<'a> {
+    pub name: &'a str,
+    pub protocol: &'a str,
+    pub transport: &'a str,
+    pub address: &'a str,
+    pub baud: Option<i32>,
+    pub poll_interval_ms: i32,
+}
+
+pub struct NewTerminal<'a> {
+    pub line: &'a str,
+    pub kind: &'a str,
+    pub address: i64,
+    pub name: &'a str,
+    pub location: &'a str,
+    pub installed_at: Option<NaiveDate>,
+    pub installed_by: &'a str,
+}
+
+fn unique(e: sqlx::Error, what: String) -> InventoryError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            InventoryError::Invalid(format!("{what} exists already"))
+        }
+        sqlx::Error::Database(d) if d.is_check_violation() => {
+            InventoryError::Invalid(format!("{what}: a value is out of range"))
+        }
+        _ => InventoryError::Sql(e),
+    }
+}
+
+/// Adds a line, inside the caller's transaction (imports add many in one).
+pub async fn add_line(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    l: &NewLine<'_>,
+) -> Result<Line, InventoryError> {
+    actor.authorize(Action::TerminalEdit)?;
+    let line: Line = sqlx::query_as(
+        "INSERT INTO line (name, protocol, transport, address, baud, poll_interval_ms) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, name, protocol, transport, address, baud, parity, stop_bits, poll_interval_ms, enabled",
+    )
+    .bind(l.name)
+    .bind(l.protocol)
+    .bind(l.transport)
+    .bind(l.address)
+    .bind(l.baud)
+    .bind(l.poll_interval_ms)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| unique(e, format!("line {}", l.name)))?;
+    audit::append(
+        tx,
+        actor,
+        "line.add",
+        "line",
+        &line.name,
+        None,
+        serde_json::to_value(&line).ok(),
+    )
+    .await?;
+    Ok(line)
+}
+
+pub async fn add_terminal(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    t: &NewTerminal<'_>,
+) -> Result<i64, InventoryError> {
+    actor.authorize(Action::TerminalEdit)?;
+    let line_id: Option<i64> = sqlx::query_scalar("SELECT id FROM line WHERE name = $1")
+        .bind(t.line)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let line_id = line_id.ok_or_else(|| InventoryError::Invalid(format!("no line {}", t.line)))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO terminal (line_id, kind, address, name, location, installed_at, installed_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(line_id)
+    .bind(t.kind)
+    .bind(t.address)
+    .bind(t.name)
+    .bind(t.location)
+    .bind(t.installed_at)
+    .bind(t.installed_by)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| unique(e, format!("terminal {} on line {}", t.address, t.line)))?;
+    let after = serde_json::json!({
+        "line": t.line, "kind": t.kind, "address": t.address, "name": t.name, "location": t.location,
+        "installed_at": t.installed_at, "installed_by": t.installed_by,
+    });
+    audit::append(
+        tx,
+        actor,
+        "terminal.add",
+        "terminal",
+        &id.to_string(),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Includes a terminal in, or excludes it from, the live scan.
+pub async fn set_in_scan(
+    pool: &PgPool,
+    actor: &Actor,
+    terminal_id: i64,
+    in_scan: bool,
+) -> Result<(), InventoryError> {
+    actor.authorize(Action::TerminalEdit)?;
+    let mut tx = pool.begin().await?;
+    let before: bool = sqlx::query_scalar("SELECT in_scan FROM terminal WHERE id = $1 FOR UPDATE")
+        .bind(terminal_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| InventoryError::Invalid(format!("no terminal {terminal_id}")))?;
+    sqlx::query("UPDATE terminal SET in_scan = $2 WHERE id = $1")
+        .bind(terminal_id)
+        .bind(in_scan)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        "terminal.scan",
+        "terminal",
+        &terminal_id.to_string(),
+        Some(serde_json::json!({ "in_scan": before })),
+        Some(serde_json::json!({ "in_scan": in_scan })),
+    )
+    .await?;
+    Change {
+        terminal: vec![terminal_id],
+        ..Change::default()
+    }
+    .send(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn lines(pool: &PgPool) -> Result<Vec<Line>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, protocol, transport, address, baud, parity, stop_bits, poll_interval_ms, enabled FROM line ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn terminals(pool: &PgPool) -> Result<Vec<Terminal>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TERMINAL_COLUMNS} FROM terminal ORDER BY line_id, address"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn terminals_on(pool: &PgPool, line_id: i64) -> Result<Vec<Terminal>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TERMINAL_COLUMNS} FROM terminal WHERE line_id = $1 ORDER BY address"
+    ))
+    .bind(line_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn terminals_by_id(pool: &PgPool, ids: &[i64]) -> Result<Vec<Terminal>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TERMINAL_COLUMNS} FROM terminal WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// What a poller learned about a terminal in one round.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub online: bool,
+    pub firmware: Option<String>,
+    pub rtt_ms: Option<f32>,
+    pub retries: i64,
+    pub crc_errors: i64,
+    pub timeouts: i64,
+    pub clock_drift_s: Option<i32>,
+    pub records_waiting: Option<i64>,
+}
+
+/// Records a poll's outcome. Announces the terminal only when its status changed, so a quiet
+/// line costs no console a reload.
+pub async fn record_health(
+    pool: &PgPool,
+    terminal_id: i64,
+    h: &Health,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let changed: Option<bool> = sqlx::query_scalar(
+        "UPDATE terminal t SET
+             status = CASE WHEN $2 THEN 'online' ELSE 'offline' END,
+             firmware = coalesce($3, firmware),
+             last_contact = CASE WHEN $2 THEN now() ELSE last_contact END,
+             rtt_ms = coalesce($4, rtt_ms),
+             retries = retries + $5, crc_errors = crc_errors + $6, timeouts = timeouts + $7,
+             clock_drift_s = coalesce($8, clock_drift_s),
+             records_waiting = coalesce($9, records_waiting)
+         FROM (SELECT status AS old FROM terminal WHERE id = $1 FOR UPDATE) o
+         WHERE t.id = $1
+         RETURNING o.old <> t.status",
+    )
+    .bind(terminal_id)
+    .bind(h.online)
+    .bind(&h.firmware)
+    .bind(h.rtt_ms)
+    .bind(h.retries)
+    .bind(h.crc_errors)
+    .bind(h.timeouts)
+    .bind(h.clock_drift_s)
+    .bind(h.records_waiting)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let changed = changed.unwrap_or(false);
+    if changed {
+        Change {
+            terminal: vec![terminal_id],
+            ..Change::default()
+        }
+        .send(&mut tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}

@@ -1,0 +1,96 @@
+//! Alarm kinds and their priorities. 1 is the most urgent.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AlarmKind {
+    ForcedOpen,
+    HeldOpen,
+    Tamper,
+    Fire,
+    Duress,
+    TerminalOffline,
+    CommFault,
+    ClockDrift,
+    MemoryFull,
+    /// A POS that has not uploaded a day's records.
+    UploadMissing,
+}
+
+impl AlarmKind {
+    pub const ALL: [AlarmKind; 10] = [
+        AlarmKind::ForcedOpen,
+        AlarmKind::HeldOpen,
+        AlarmKind::Tamper,
+        AlarmKind::Fire,
+        AlarmKind::Duress,
+        AlarmKind::TerminalOffline,
+        AlarmKind::CommFault,
+        AlarmKind::ClockDrift,
+        AlarmKind::MemoryFull,
+        AlarmKind::UploadMissing,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AlarmKind::ForcedOpen => "forced_open",
+            AlarmKind::HeldOpen => "held_open",
+            AlarmKind::Tamper => "tamper",
+            AlarmKind::Fire => "fire",
+            AlarmKind::Duress => "duress",
+            AlarmKind::TerminalOffline => "terminal_offline",
+            AlarmKind::CommFault => "comm_fault",
+            AlarmKind::ClockDrift => "clock_drift",
+            AlarmKind::MemoryFull => "memory_full",
+            AlarmKind::UploadMissing => "upload_missing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlarmKind> {
+        AlarmKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Life and building first, then security, then the equipment.
+    pub fn priority(self) -> i16 {
+        match self {
+            AlarmKind::Fire | AlarmKind::Duress | AlarmKind::ForcedOpen | AlarmKind::Tamper => 1,
+            AlarmKind::HeldOpen
+            | AlarmKind::TerminalOffline
+            | AlarmKind::MemoryFull
+            | AlarmKind::UploadMissing => 2,
+            AlarmKind::CommFault | AlarmKind::ClockDrift => 3,
+        }
+    }
+
+    /// Faults of a terminal that stay one open alarm however often they recur.
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            AlarmKind::TerminalOffline
+                | AlarmKind::CommFault
+                | AlarmKind::ClockDrift
+                | AlarmKind::MemoryFull
+        )
+    }
+}
+
+impl fmt::Display for AlarmKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_priorities_are_1_to_3() {
+        for k in AlarmKind::ALL {
+            assert_eq!(AlarmKind::parse(k.name()), Some(k));
+            assert!((1..=3).contains(&k.priority()));
+        }
+        assert_eq!(AlarmKind::ForcedOpen.priority(), 1);
+        assert!(AlarmKind::CommFault.is_fault() && !AlarmKind::ForcedOpen.is_fault());
+    }
+}

@@ -1,0 +1,357 @@
+//! The store side of the engine: batches stored once, alarms with their records, one NOTIFY
+//! per commit, the command queue, alarm handling.
+
+use crate::support::test_db;
+use chrono::NaiveDateTime;
+use onecard::db::alarm::{self, NewAlarm};
+use onecard::db::command::{self, TerminalCommand};
+use onecard::db::ingest::{self, DoorEventRow, PunchRow};
+use onecard::db::notify::{Change, CHANNEL};
+use onecard::db::operator;
+use onecard::db::terminal::{self, NewLine, NewTerminal};
+use onecard::domain::alarm::AlarmKind;
+use onecard::domain::permission::Actor;
+use onecard::domain::role::Role;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::time::Duration;
+
+async fn site(pool: &PgPool) -> i64 {
+    let shell = Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    terminal::add_line(
+        &mut tx,
+        &shell,
+        &NewLine {
+            name: "main gate",
+            protocol: "uhppote",
+            transport: "udp",
+            address: "127.0.0.1:60000",
+            baud: None,
+            poll_interval_ms: 1000,
+        },
+    )
+    .await
+    .unwrap();
+    let id = terminal::add_terminal(
+        &mut tx,
+        &shell,
+        &NewTerminal {
+            line: "main gate",
+            kind: "door_controller",
+            address: 405419896,
+            name: "图书馆东门",
+            location: "Library east",
+            installed_at: None,
+            installed_by: "David",
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn t(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+fn event(n: i64, alarm: Option<AlarmKind>) -> DoorEventRow {
+    DoorEventRow {
+        record_no: n,
+        door: 1,
+        kind: if alarm.is_some() {
+            "forced_open".into()
+        } else {
+            "granted".into()
+        },
+        granted: alarm.is_none(),
+        card: alarm.is_none().then_some(8165537),
+        reason: if alarm.is_some() { 38 } else { 1 },
+        terminal_time: Some(t("2026-11-22 08:00:00")),
+        alarm,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_once_and_its_alarm_raised_once() {
+    let db = test_db().await;
+    let tid = site(&db.pool).await;
+    let rows: Vec<_> = (1..=5)
+        .map(|n| event(n, (n == 3).then_some(AlarmKind::ForcedOpen)))
+        .collect();
+    let first = ingest::store_door_events(&db.pool, tid, &rows, Some(5), false)
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.alarms.len()), (5, 1));
+    // The terminal did not get our ack and sends the same records again, plus one new.
+    let mut again = rows.clone();
+    again.push(event(6, None));
+    let second = ingest::store_door_events(&db.pool, tid, &again, Some(6), false)
+        .await
+        .unwrap();
+    assert_eq!((second.inserted, second.alarms.len()), (1, 0));
+    // A stale batch never moves the bookmark back.
+    ingest::store_door_events(&db.pool, tid, &rows[..2], Some(2), false)
+        .await
+        .unwrap();
+    let (count, bookmark): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM door_event), (SELECT bookmark FROM terminal WHERE id = $1)",
+    )
+    .bind(tid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((count, bookmark), (6, 6));
+    let open = alarm::open(&db.pool).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].kind.as_str(), open[0].priority, open[0].door),
+        ("forced_open", 1, Some(1))
+    );
+    assert_eq!(open[0].terminal_name.as_deref(), Some("图书馆东门"));
+    assert_eq!(alarm::active_counts(&db.pool).await.unwrap(), vec![(1, 1)]);
+}
+
+#[tokio::test]
+async fn punches_are_unique_by_user_and_time() {
+    let db = test_db().await;
+    let tid = site(&db.pool).await;
+    let p = |u: &str, s: &str| PunchRow {
+        user_id: u.into(),
+        terminal_time: t(s),
+        verify: 1,
+        state: 0,
+    };
+    let rows = vec![
+        p("1001", "2026-11-22 08:00:00"),
+        p("1002", "2026-11-22 08:00:00"),
+        p("1001", "2026-11-22 08:00:01"),
+    ];
+    assert_eq!(
+        ingest::store_punches(&db.pool, tid, &rows)
+            .await
+            .unwrap()
+            .inserted,
+        3
+    );
+    assert_eq!(
+        ingest::store_punches(&db.pool, tid, &rows)
+            .await
+            .unwrap()
+            .inserted,
+        0,
+        "extracted twice, stored once"
+    );
+}
+
+#[tokio::test]
+async fn one_notification_per_commit_with_ids_only() {
+    let db = test_db().await;
+    let tid = site(&db.pool).await;
+    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
+    listener.listen(CHANNEL).await.unwrap();
+    let rows: Vec<_> = (1..=50)
+        .map(|n| event(n, (n % 10 == 0).then_some(AlarmKind::ForcedOpen)))
+        .collect();
+    let stored = ingest::store_door_events(&db.pool, tid, &rows, Some(50), false)
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let change = Change::parse(n.payload()).unwrap();
+    assert_eq!(change.alarm, stored.alarms);
+    assert_eq!(change.terminal, vec![tid]);
+    assert_eq!(change.records, vec!["door_event".to_string()]);
+    // Nothing else was sent for those 50 rows and 5 alarms.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err()
+    );
+    // A batch that adds nothing announces nothing.
+    ingest::store_door_events(&db.pool, tid, &rows, Some(50), false)
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn terminal_faults_stay_one_open_alarm() {
+    let db = test_db().await;
+    let tid = site(&db.pool).await;
+    let fault = NewAlarm {
+        kind: AlarmKind::TerminalOffline,
+        terminal_id: Some(tid),
+        door: None,
+        card: None,
+        detail: "no answer".into(),
+        late: false,
+    };
+    assert!(alarm::raise_fault(&db.pool, &fault)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        alarm::raise_fault(&db.pool, &fault)
+            .await
+            .unwrap()
+            .is_none(),
+        "already open"
+    );
+    assert_eq!(
+        alarm::clear_fault(&db.pool, tid, AlarmKind::TerminalOffline)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        alarm::raise_fault(&db.pool, &fault)
+            .await
+            .unwrap()
+            .is_some(),
+        "a new outage is a new alarm"
+    );
+}
+
+#[tokio::test]
+async fn acknowledging_needs_the_role_and_a_note_and_is_audited() {
+    let db = test_db().await;
+    let tid = site(&db.pool).await;
+    let stored = ingest::store_door_events(
+        &db.pool,
+        tid,
+        &[event(1, Some(AlarmKind::ForcedOpen))],
+        Some(1),
+        false,
+    )
+    .await
+    .unwrap();
+    let id = stored.alarms[0];
+    let mk = |login: &'static str, role| {
+        let pool = db.pool.clone();
+        async move {
+            operator::create(
+                &pool,
+                &Actor::shell("root"),
+                operator::NewOperator {
+                    login,
+                    display_name: login,
+                    role,
+                    password: "a long password",
+                    must_change_password: false,
+                },
+            )
+            .await
+            .unwrap()
+            .actor()
+        }
+    };
+    let duty = mk("duty", Role::DutyOperator).await;
+    let desk = mk("desk", Role::CardDesk).await;
+    assert!(matches!(
+        alarm::acknowledge(&db.pool, &desk, id, "seen").await,
+        Err(alarm::AlarmError::Denied(_))
+    ));
+    assert!(matches!(
+        alarm::acknowledge(&db.pool, &duty, id, "  ").await,
+        Err(alarm::AlarmError::NoteMissing)
+    ));
+    assert!(matches!(
+        alarm::clear(&db.pool, &duty, id, false).await,
+        Err(alarm::AlarmError::NotActive { .. })
+    ));
+    alarm::take(&db.pool, &duty, id).await.unwrap();
+    assert_eq!(
+        alarm::by_id(&db.pool, &[id]).await.unwrap()[0]
+            .handling_by
+            .as_deref(),
+        Some("duty")
+    );
+    alarm::acknowledge(&db.pool, &duty, id, "guard sent, door closed")
+        .await
+        .unwrap();
+    let a = &alarm::by_id(&db.pool, &[id]).await.unwrap()[0];
+    assert_eq!(
+        (a.state.as_str(), a.note.as_deref()),
+        ("acknowledged", Some("guard sent, door closed"))
+    );
+    assert!(matches!(
+        alarm::acknowledge(&db.pool, &duty, id, "again").await,
+        Err(alarm::AlarmError::NotActive { .. })
+    ));
+    alarm::clear(&db.pool, &duty, id, false).await.unwrap();
+    assert!(alarm::open(&db.pool).await.unwrap().is_empty());
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE object_kind = 'alarm' ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(actions, ["alarm.take", "alarm.acknowledge", "alarm.clear"]);
+}
+
+#[tokio::test]
+async fn commands_are_claimed_once_and_orphans_become_unknown() {
+    let db = test_db().await;
+    let tid = site(&db.pool).await;
+    let line_id: i64 = sqlx::query_scalar("SELECT line_id FROM terminal WHERE id = $1")
+        .bind(tid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let shell = Actor::shell("root");
+    for door in 1..=4 {
+        command::enqueue(&db.pool, &shell, tid, &TerminalCommand::OpenDoor { door })
+            .await
+            .unwrap();
+    }
+    // Two workers race: every command is claimed by exactly one.
+    let (a, b) = (db.pool.clone(), db.pool.clone());
+    let grab = |pool: PgPool, who: &'static str| async move {
+        let mut got = Vec::new();
+        while let Some(c) = command::claim(&pool, line_id, who).await.unwrap() {
+            got.push(c.id);
+        }
+        got
+    };
+    let (x, y) = tokio::join!(grab(a, "a"), grab(b, "b"));
+    let mut all: Vec<i64> = x.iter().chain(y.iter()).copied().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 4);
+    assert_eq!(x.len() + y.len(), 4);
+    command::finish(&db.pool, all[0], true, "door 1 opened")
+        .await
+        .unwrap();
+    // The process running the rest died; the next owner marks them unknown, never replays them.
+    assert_eq!(
+        command::orphaned_to_unknown(&db.pool, line_id)
+            .await
+            .unwrap(),
+        3
+    );
+    let rows = command::by_id(&db.pool, &all).await.unwrap();
+    assert_eq!(rows.iter().filter(|r| r.state == "unknown").count(), 3);
+    assert_eq!(rows.iter().filter(|r| r.state == "done").count(), 1);
+    assert!(command::claim(&db.pool, line_id, "c")
+        .await
+        .unwrap()
+        .is_none());
+    // A duty operator may open doors but not push grants.
+    let duty = Actor::operator(1, "duty", Role::DutyOperator);
+    assert!(command::enqueue(
+        &db.pool,
+        &duty,
+        tid,
+        &TerminalCommand::PushCards { cards: vec![1] }
+    )
+    .await
+    .is_err());
+}
