@@ -98,10 +98,25 @@ pub enum Cmd {
         #[command(subcommand)]
         command: OperatorCmd,
     },
+    /// The terminal inventory.
+    Terminal {
+        #[command(subcommand)]
+        command: TerminalCmd,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCmd,
+    },
+    /// Poll the terminals headless until SIGINT or SIGTERM: every enabled line this process can
+    /// take (one owner per line across all `serve` processes; a standby takes over).
+    Serve {
+        /// This process's name in the command queue and the logs (default: host:pid).
+        #[arg(long)]
+        worker: Option<String>,
+        /// How often free lines are looked for, in milliseconds (a standby's takeover delay).
+        #[arg(long, default_value_t = 2000)]
+        recheck_ms: u64,
     },
 }
 
@@ -151,6 +166,14 @@ pub enum OperatorCmd {
         password_stdin: bool,
     },
     /// List operators.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TerminalCmd {
+    /// Add lines and terminals from a CSV file (all or nothing; every bad row named).
+    Import { file: PathBuf },
+    /// List lines and terminals with their status.
     List,
 }
 
@@ -277,6 +300,41 @@ mod url {
     }
 }
 
+/// `onecard serve`: the poller until SIGINT or SIGTERM.
+async fn serve(
+    paths: &Paths,
+    config: &Config,
+    worker: Option<String>,
+    recheck_ms: u64,
+) -> anyhow::Result<()> {
+    let db = open_database(paths, config, None, true).await?;
+    let worker = worker.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let options = crate::poller::Options {
+        recheck: std::time::Duration::from_millis(recheck_ms.max(100)),
+        ..crate::poller::Options::default()
+    };
+    let supervisor =
+        crate::poller::Supervisor::start_with(db.pool.clone(), worker.clone(), options);
+    say!(
+        "onecard serve: polling as {worker} on {} (Ctrl-C to stop)",
+        db.label
+    );
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let stats = supervisor.stats();
+    supervisor.stop().await;
+    say!("onecard serve: stopped; {} records stored", stats.records);
+    Ok(())
+}
+
 fn shell_actor() -> Actor {
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
         .ok()
@@ -384,6 +442,9 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             console::run(pool, options).await?;
         }
         Some(Cmd::Db { command }) => return db_command(command, &paths, &config).await,
+        Some(Cmd::Serve { worker, recheck_ms }) => {
+            serve(&paths, &config, worker.clone(), *recheck_ms).await?
+        }
         Some(Cmd::Sim {
             demo: _,
             site,
@@ -458,6 +519,50 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                             op.role.name(),
                             state,
                             op.display_name
+                        );
+                    }
+                }
+            }
+        }
+        Some(Cmd::Terminal { command }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            match command {
+                TerminalCmd::Import { file } => {
+                    let text = std::fs::read(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let text = String::from_utf8(text).map_err(|_| {
+                        anyhow!(
+                            "{} is not UTF-8 text: save the CSV as UTF-8",
+                            file.display()
+                        )
+                    })?;
+                    let (lines, terminals) = crate::import::terminals::import(
+                        &db.pool,
+                        &shell_actor(),
+                        &file.display().to_string(),
+                        &text,
+                    )
+                    .await?;
+                    say!(
+                        "imported {terminals} terminals ({lines} new lines) from {}",
+                        file.display()
+                    );
+                }
+                TerminalCmd::List => {
+                    let lines = crate::db::terminal::lines(&db.pool).await?;
+                    for t in crate::db::terminal::terminals(&db.pool).await? {
+                        let line = lines
+                            .iter()
+                            .find(|l| l.id == t.line_id)
+                            .map(|l| l.name.as_str())
+                            .unwrap_or("?");
+                        say!(
+                            "{:<16} {:<20} {:>10} {:<8} {}",
+                            line,
+                            t.kind,
+                            t.address,
+                            t.status,
+                            t.name
                         );
                     }
                 }

@@ -4,7 +4,8 @@
 use crate::app::msg::DbState;
 use crate::app::state::{DbWhere, State, ThemeName};
 use crate::app::{update, Effect, Msg};
-use crate::db::{audit, operator};
+use crate::db::listen::{self, Heard, Listen};
+use crate::db::{alarm, audit, command, operator, terminal};
 use crate::domain::permission::Actor;
 use crate::error::describe_sql;
 use crate::i18n::{tr, trf, Lang};
@@ -106,6 +107,7 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
 
     let (inbox, mut rx) = mpsc::unbounded_channel::<Msg>();
     let health = tokio::spawn(watch_database(pool.clone(), inbox.clone()));
+    let listener = listen_into(pool.clone(), inbox.clone());
     let first = match &options.demo_login {
         Some(login) => match operator::open_session(&pool, login, &client_label()).await {
             Ok(session) => vec![Msg::LoggedIn(session)],
@@ -120,8 +122,9 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
         let _ = inbox.send(msg);
     }
 
-    let result = event_loop(&mut terminal, &mut state, &pool, &inbox, &mut rx).await;
+    let result = event_loop(&mut terminal, &mut state, &pool, &inbox, &mut rx, &listener).await;
     health.abort();
+    drop(listener);
     if let Some(s) = &state.session {
         if let Err(e) = operator::end_session(&pool, s.session_id).await {
             tracing::warn!(error = %e, "could not close the operator session");
@@ -135,6 +138,35 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     result
 }
 
+/// What the listener heard, as the console's message.
+pub fn heard(heard: Heard) -> Option<Msg> {
+    match heard {
+        Heard::ReloadAll => Some(Msg::Resync),
+        Heard::Change(c) => Some(Msg::Changed(c)),
+        Heard::Trace(f) => Some(Msg::Trace(f)),
+        // The health watch reports the database itself; the listener retries on its own and
+        // says ReloadAll when it is back.
+        Heard::Lost(_) => None,
+    }
+}
+
+/// Starts the notification listener, feeding the console's inbox.
+pub fn listen_into(pool: PgPool, inbox: mpsc::UnboundedSender<Msg>) -> Listen {
+    Listen::spawn(
+        pool,
+        Arc::new(move |h| match heard(h) {
+            Some(msg) => inbox.send(msg).is_ok(),
+            None => !inbox.is_closed(),
+        }),
+    )
+}
+
+/// How often notifications collected meanwhile are reloaded: at most once per frame.
+pub const FRAME: Duration = Duration::from_millis(100);
+
+/// Most inbox messages handled before drawing: a notification storm is folded, not drawn.
+const BATCH: usize = 4096;
+
 /// Runs until quit or until the terminal goes away; the caller cleans up either way.
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
@@ -142,15 +174,19 @@ async fn event_loop(
     pool: &PgPool,
     inbox: &mpsc::UnboundedSender<Msg>,
     rx: &mut mpsc::UnboundedReceiver<Msg>,
+    listener: &Listen,
 ) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut frame = tokio::time::interval(FRAME);
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
     loop {
         if dirty {
             terminal.draw(|f| crate::ui::render(f, state))?;
             dirty = false;
         }
+        let pending = !state.pending.is_empty();
         let msg = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => Msg::Key(k),
@@ -166,17 +202,36 @@ async fn event_loop(
             },
             Some(msg) = rx.recv() => msg,
             _ = clock.tick() => Msg::Tick(Utc::now()),
+            _ = frame.tick(), if pending => Msg::Frame,
         };
         dirty = true;
         let mut quit = false;
-        for effect in update(state, msg) {
-            match effect {
-                Effect::Quit => quit = true,
-                Effect::Bell => {
-                    let _ = stdout().write_all(b"\x07");
+        let mut bell = false;
+        let mut next = Some(msg);
+        let mut handled = 0;
+        while let Some(msg) = next.take() {
+            for effect in update(state, msg) {
+                match effect {
+                    Effect::Quit => quit = true,
+                    Effect::Bell => bell = true,
+                    Effect::Trace { line } => {
+                        listener.trace(line.is_some());
+                        if line.is_some() {
+                            spawn_effect(Effect::Trace { line }, state, pool, inbox);
+                        }
+                    }
+                    other => spawn_effect(other, state, pool, inbox),
                 }
-                other => spawn_effect(other, state, pool, inbox),
             }
+            handled += 1;
+            // Whatever else already waits in the inbox is folded into this frame.
+            if handled < BATCH && !quit {
+                next = rx.try_recv().ok();
+            }
+        }
+        if bell {
+            let _ = stdout().write_all(b"\x07");
+            let _ = stdout().flush();
         }
         if quit {
             return Ok(());
@@ -327,9 +382,151 @@ pub async fn execute(
             }),
             Err(e) => Err(describe_sql(&e)),
         },
+        Effect::LoadAlarms => match (alarm::open(pool).await, alarm::active_counts(pool).await) {
+            (Ok(alarms), Ok(counts)) => Ok(Msg::AlarmsLoaded { alarms, counts }),
+            (Err(e), _) | (_, Err(e)) => Err(describe_sql(&e)),
+        },
+        Effect::LoadAlarmsById(ids) => {
+            match (
+                alarm::by_id(pool, &ids).await,
+                alarm::active_counts(pool).await,
+            ) {
+                (Ok(alarms), Ok(counts)) => Ok(Msg::AlarmsChanged {
+                    ids,
+                    alarms,
+                    counts,
+                }),
+                (Err(e), _) | (_, Err(e)) => Err(describe_sql(&e)),
+            }
+        }
+        Effect::TakeAlarm { id } => match need_actor() {
+            Ok(a) => alarm::take(pool, &a, id)
+                .await
+                .map(|_| Msg::Info(trf(lang, "msg.alarm_taken", &[("id", &id.to_string())])))
+                .map_err(|e| alarm_error(lang, e)),
+            Err(e) => Err(e),
+        },
+        Effect::AcknowledgeAlarm { id, note } => match need_actor() {
+            Ok(a) => alarm::acknowledge(pool, &a, id, &note)
+                .await
+                .map(|_| {
+                    Msg::Info(trf(
+                        lang,
+                        "msg.alarm_acknowledged",
+                        &[("id", &id.to_string()), ("note", &note)],
+                    ))
+                })
+                .map_err(|e| alarm_error(lang, e)),
+            Err(e) => Err(e),
+        },
+        Effect::ClearAlarm { id, force } => match need_actor() {
+            Ok(a) => alarm::clear(pool, &a, id, force)
+                .await
+                .map(|_| Msg::Info(trf(lang, "msg.alarm_cleared", &[("id", &id.to_string())])))
+                .map_err(|e| alarm_error(lang, e)),
+            Err(e) => Err(e),
+        },
+        Effect::LoadTerminals => {
+            match (terminal::lines(pool).await, terminal::terminals(pool).await) {
+                (Ok(lines), Ok(terminals)) => Ok(Msg::TerminalsLoaded { lines, terminals }),
+                (Err(e), _) | (_, Err(e)) => Err(describe_sql(&e)),
+            }
+        }
+        Effect::LoadTerminalsById(ids) => terminal::terminals_by_id(pool, &ids)
+            .await
+            .map(|terminals| Msg::TerminalsChanged { ids, terminals })
+            .map_err(|e| describe_sql(&e)),
+        Effect::LoadCommandsById(ids) => command::by_id(pool, &ids)
+            .await
+            .map(Msg::CommandsLoaded)
+            .map_err(|e| describe_sql(&e)),
+        Effect::Enqueue {
+            terminal_id,
+            command: cmd,
+        } => match need_actor() {
+            Ok(a) => match command::enqueue(pool, &a, terminal_id, &cmd).await {
+                Ok(id) => Ok(Msg::CommandQueued {
+                    id,
+                    terminal_id,
+                    command: cmd,
+                }),
+                Err(command::CommandError::Denied(d)) => Err(denied_words(lang, &d)),
+                Err(command::CommandError::Sql(e)) => Err(describe_sql(&e)),
+            },
+            Err(e) => Err(e),
+        },
+        Effect::SetInScan {
+            terminal_id,
+            in_scan,
+        } => match need_actor() {
+            Ok(a) => match terminal::set_in_scan(pool, &a, terminal_id, in_scan).await {
+                Ok(()) => Ok(Msg::Info(
+                    tr(
+                        lang,
+                        if in_scan {
+                            "msg.scan_included"
+                        } else {
+                            "msg.scan_excluded"
+                        },
+                    )
+                    .to_string(),
+                )),
+                Err(terminal::InventoryError::Denied(d)) => Err(denied_words(lang, &d)),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e),
+        },
+        Effect::Trace { line } => match (need_actor(), line) {
+            (Ok(a), Some(line)) => match listen::request_trace(pool, &a, line).await {
+                Ok(()) => return None,
+                Err(listen::TraceError::Denied(d)) => Err(denied_words(lang, &d)),
+                Err(e) => Err(e.to_string()),
+            },
+            (Err(e), Some(_)) => Err(e),
+            (_, None) => return None,
+        },
         Effect::Bell | Effect::Quit => return None,
     };
     Some(result.unwrap_or_else(Msg::Failed))
+}
+
+/// "A Duty operator may not acknowledge alarms."
+fn denied_words(lang: Lang, d: &crate::domain::permission::Denied) -> String {
+    trf(
+        lang,
+        "msg.denied",
+        &[
+            ("role", tr(lang, &format!("role.{}", d.role.name()))),
+            ("action", tr(lang, &format!("action.{}", d.action.name()))),
+        ],
+    )
+}
+
+/// An alarm operation's refusal in domain words.
+fn alarm_error(lang: Lang, e: alarm::AlarmError) -> String {
+    use alarm::AlarmError;
+    match e {
+        AlarmError::Denied(d) => denied_words(lang, &d),
+        AlarmError::NotFound(id) => trf(lang, "msg.alarm_gone", &[("id", &id.to_string())]),
+        AlarmError::NotActive { id, state } => trf(
+            lang,
+            "msg.alarm_state",
+            &[
+                ("id", &id.to_string()),
+                ("state", tr(lang, &format!("alarm.state.{state}"))),
+            ],
+        ),
+        AlarmError::Cleared(id) => trf(
+            lang,
+            "msg.alarm_state",
+            &[
+                ("id", &id.to_string()),
+                ("state", tr(lang, "alarm.state.cleared")),
+            ],
+        ),
+        AlarmError::NoteMissing => tr(lang, "msg.note_empty").to_string(),
+        AlarmError::Sql(e) => describe_sql(&e),
+    }
 }
 
 /// A one-time password an administrator reads out: unambiguous characters only.

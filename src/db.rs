@@ -6,6 +6,7 @@ pub mod backup;
 pub mod command;
 pub mod embedded;
 pub mod ingest;
+pub mod listen;
 pub mod notify;
 pub mod operator;
 pub mod settings;

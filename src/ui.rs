@@ -1,8 +1,10 @@
 //! Pure rendering of `app::State`. Reads state and domain; never the database or terminals.
 
+pub mod alarms;
 pub mod forms;
 pub mod help;
 pub mod operators;
+pub mod terminals;
 pub mod theme;
 
 use crate::app::layout;
@@ -70,6 +72,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         Some(Overlay::Help { scroll }) => help::render_help(frame, state, areas.body, *scroll, &th),
         Some(Overlay::Palette(p)) => help::render_palette(frame, state, p, areas.body, &th),
         Some(Overlay::Confirm(c)) => render_confirm(frame, state, &c.question, areas.body, &th),
+        Some(Overlay::AlarmNote(n)) => alarms::render_note(frame, state, n, areas.body, &th),
         None => {}
     }
 }
@@ -87,31 +90,59 @@ fn render_tabs(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), row);
 }
 
+/// The alarm strip: unacknowledged alarms by priority, loud while any P1 is unacknowledged.
 fn render_alarms(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     let total: u32 = state.alarms.by_priority.iter().map(|(_, n)| n).sum();
-    let line = if total == 0 {
-        Line::from(vec![
-            Span::styled(format!(" {} ", tr(state.lang, "alarm.strip")), th.title),
-            Span::styled(tr(state.lang, "alarm.none"), th.alarm_quiet),
-        ])
+    let p1 = state.alarms.of(1) > 0;
+    let mut spans = vec![Span::styled(
+        format!(" {} ", tr(state.lang, "alarm.strip")),
+        if p1 { th.alarm_loud } else { th.title },
+    )];
+    if total == 0 {
+        spans.push(Span::styled(tr(state.lang, "alarm.none"), th.alarm_quiet));
     } else {
-        let mut spans = vec![Span::styled(
-            format!(" {} ", tr(state.lang, "alarm.strip")),
-            th.title,
-        )];
-        for (p, n) in &state.alarms.by_priority {
-            let style = if *n > 0 { th.alarm_loud } else { th.muted };
-            spans.push(Span::styled(format!(" P{p} {n} "), style));
+        for p in 1..=3u8 {
+            let n = state.alarms.of(p);
+            let style = match (p, n) {
+                (_, 0) => th.muted,
+                (1, _) => th.alarm_loud,
+                _ => th.header,
+            };
             spans.push(Span::raw(" "));
+            spans.push(Span::styled(format!(" P{p} {n} "), style));
         }
-        Line::from(spans)
-    };
-    frame.render_widget(Paragraph::new(line), row);
+        spans.push(Span::styled(
+            format!("  {}", tr(state.lang, "alarm.unacknowledged")),
+            th.muted,
+        ));
+    }
+    if let Some(key) = state
+        .keymap
+        .keys_for(state.tab.section(), Command::Alarms)
+        .into_iter()
+        .next()
+    {
+        let open = tr(
+            state.lang,
+            if state.alarm.open {
+                "alarm.close_hint"
+            } else {
+                "alarm.open_hint"
+            },
+        );
+        spans.push(Span::styled(format!("   {key} "), th.title));
+        spans.push(Span::styled(open, th.muted));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), row);
 }
 
 fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
+    if state.alarm.open {
+        return alarms::render(frame, state, body, th);
+    }
     match state.tab {
         Tab::Operators => operators::render(frame, state, body, th),
+        Tab::Terminals => terminals::render(frame, state, body, th),
         tab => {
             let title = tr(state.lang, &format!("tab.{}.title", tab.key()));
             let block = Block::default()
@@ -152,22 +183,50 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
         frame.render_widget(Paragraph::new(Span::styled(format!(" {text}"), style)), row);
         return;
     }
-    let mut commands = vec![
-        Command::Help,
-        Command::Palette,
-        Command::Filter,
-        Command::TabNext,
-    ];
-    if state.tab == Tab::Operators {
-        commands.extend([
-            Command::OperatorUnlock,
-            Command::OperatorResetPassword,
-            Command::AuditVerify,
-        ]);
-    }
-    commands.push(Command::Quit);
+    let commands: &[Command] = if state.alarm.open {
+        &[
+            Command::Help,
+            Command::AlarmTake,
+            Command::AlarmAcknowledge,
+            Command::AlarmClear,
+            Command::AlarmForceClear,
+            Command::Cancel,
+            Command::Quit,
+        ]
+    } else {
+        match state.tab {
+            Tab::Operators => &[
+                Command::Help,
+                Command::Palette,
+                Command::Filter,
+                Command::TabNext,
+                Command::OperatorUnlock,
+                Command::OperatorResetPassword,
+                Command::AuditVerify,
+                Command::Quit,
+            ],
+            Tab::Terminals => &[
+                Command::Help,
+                Command::TerminalOnlineTest,
+                Command::TerminalSetTime,
+                Command::TerminalClearRecords,
+                Command::TerminalScanToggle,
+                Command::TerminalTrace,
+                Command::TabNext,
+                Command::Quit,
+            ],
+            _ => &[
+                Command::Help,
+                Command::Palette,
+                Command::Filter,
+                Command::TabNext,
+                Command::Alarms,
+                Command::Quit,
+            ],
+        }
+    };
     frame.render_widget(
-        Paragraph::new(hint_line(state, state.tab.section(), &commands, th)),
+        Paragraph::new(hint_line(state, state.key_section(), commands, th)),
         row,
     );
 }
@@ -277,6 +336,41 @@ fn render_confirm(frame: &mut Frame, state: &State, question: &str, body: Rect, 
         Paragraph::new(text).block(block).wrap(Wrap { trim: true }),
         popup,
     );
+}
+
+/// A time in the console's local zone.
+pub fn local(state: &State, at: chrono::DateTime<chrono::Utc>, format: &str) -> String {
+    at.with_timezone(&state.utc_offset)
+        .format(format)
+        .to_string()
+}
+
+/// A recent time, short: the time of day when it is today (locally), else date and minute.
+pub fn when(state: &State, at: chrono::DateTime<chrono::Utc>) -> String {
+    let today = state.now.with_timezone(&state.utc_offset).date_naive();
+    if at.with_timezone(&state.utc_offset).date_naive() == today {
+        local(state, at, "%H:%M:%S")
+    } else {
+        local(state, at, "%m-%d %H:%M")
+    }
+}
+
+/// Shrinks column widths until they and their gaps fit `inner` columns: the widest column above
+/// its minimum gives way first, one display column at a time.
+pub fn fit_columns(widths: &mut [usize], min: &[usize], inner: usize, gap: usize) {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + gap * w.len();
+    while total(widths) > inner {
+        let widest = widths
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| **w > min.get(*i).copied().unwrap_or(1))
+            .max_by_key(|(_, w)| **w)
+            .map(|(i, _)| i);
+        match widest {
+            Some(i) => widths[i] -= 1,
+            None => break,
+        }
+    }
 }
 
 /// Pads or cuts `s` to exactly `width` display columns (CJK characters are two wide).

@@ -1,5 +1,7 @@
 //! Async work `update` asks the console shell to do.
 
+use crate::db::command::TerminalCommand;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     CheckFirstRun,
@@ -28,6 +30,38 @@ pub enum Effect {
         login: String,
     },
     VerifyAudit,
+    /// Every open alarm and the counts (after sign-in and after a resync).
+    LoadAlarms,
+    /// The alarms a notification named: one query, whatever the number of ids.
+    LoadAlarmsById(Vec<i64>),
+    TakeAlarm {
+        id: i64,
+    },
+    AcknowledgeAlarm {
+        id: i64,
+        note: String,
+    },
+    ClearAlarm {
+        id: i64,
+        force: bool,
+    },
+    /// Lines and terminals.
+    LoadTerminals,
+    LoadTerminalsById(Vec<i64>),
+    LoadCommandsById(Vec<i64>),
+    /// A command to a terminal, through the queue its line's poller consumes.
+    Enqueue {
+        terminal_id: i64,
+        command: TerminalCommand,
+    },
+    SetInScan {
+        terminal_id: i64,
+        in_scan: bool,
+    },
+    /// Trace `line` (asking its poller to publish frames, and listening), or stop listening.
+    Trace {
+        line: Option<i64>,
+    },
     Bell,
     Quit,
 }

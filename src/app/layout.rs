@@ -52,6 +52,33 @@ pub fn operators_split(body: Rect) -> (Rect, Rect) {
     )
 }
 
+/// The Alarms view: the open alarms above, the selected one's details and instructions below.
+pub fn alarms_split(body: Rect) -> (Rect, Rect) {
+    let top = (body.height * 11 / 20).max(6).min(body.height);
+    (
+        Rect::new(body.x, body.y, body.width, top),
+        Rect::new(body.x, body.y + top, body.width, body.height - top),
+    )
+}
+
+/// The Terminals tab: the inventory above; below, the selected terminal's diagnostics and the
+/// line trace side by side.
+pub fn terminals_split(body: Rect) -> (Rect, Rect, Rect) {
+    let top = (body.height / 2).max(6).min(body.height);
+    let bottom = Rect::new(body.x, body.y + top, body.width, body.height - top);
+    let left = (bottom.width * 2 / 5).clamp(38.min(bottom.width), 60.min(bottom.width));
+    (
+        Rect::new(body.x, body.y, body.width, top),
+        Rect::new(bottom.x, bottom.y, left, bottom.height),
+        Rect::new(
+            bottom.x + left,
+            bottom.y,
+            bottom.width - left,
+            bottom.height,
+        ),
+    )
+}
+
 /// Rows of a bordered table with a header line: how many fit, and the first visible one.
 pub fn table_window(area: Rect, selected: usize) -> (usize, usize) {
     let rows = area.height.saturating_sub(3).max(1) as usize;

@@ -1,7 +1,12 @@
 //! What happened. Never bindable (that is `Command`).
 
+use crate::db::alarm::Alarm;
 use crate::db::audit;
+use crate::db::command::CommandRow;
+use crate::db::listen::TraceFrame;
+use crate::db::notify::Change;
 use crate::db::operator::{Operator, Session};
+use crate::db::terminal::{Line, Terminal};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
@@ -30,4 +35,40 @@ pub enum Msg {
     /// A finished operation, reported on the message line.
     Done(String),
     Failed(String),
+    /// A message for the operator and nothing to reload: what changed arrives by notification.
+    Info(String),
+    /// The shell's frame clock: reload what notifications announced since the last frame.
+    Frame,
+    /// The listener (re)connected: notifications may have been missed, reload everything.
+    Resync,
+    /// Ids changed in the database (one or several notifications).
+    Changed(Change),
+    /// A frame on a traced line.
+    Trace(TraceFrame),
+    /// Every open alarm and the unacknowledged counts by priority.
+    AlarmsLoaded {
+        alarms: Vec<Alarm>,
+        counts: Vec<(i16, i64)>,
+    },
+    /// The alarms of `ids` as they are now (cleared ones included), and the counts.
+    AlarmsChanged {
+        ids: Vec<i64>,
+        alarms: Vec<Alarm>,
+        counts: Vec<(i16, i64)>,
+    },
+    TerminalsLoaded {
+        lines: Vec<Line>,
+        terminals: Vec<Terminal>,
+    },
+    TerminalsChanged {
+        ids: Vec<i64>,
+        terminals: Vec<Terminal>,
+    },
+    /// This console's command went into the queue.
+    CommandQueued {
+        id: i64,
+        terminal_id: i64,
+        command: crate::db::command::TerminalCommand,
+    },
+    CommandsLoaded(Vec<CommandRow>),
 }

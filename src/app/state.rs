@@ -1,14 +1,20 @@
 //! Everything the console shows, in one place. `ui` renders it; only `update` changes it.
 
 use super::msg::DbState;
+use crate::db::alarm::Alarm;
 use crate::db::audit;
+use crate::db::command::CommandRow;
+use crate::db::listen::TraceFrame;
+use crate::db::notify::Change;
 use crate::db::operator::Operator;
+use crate::db::terminal::{Line, Terminal};
 use crate::domain::permission::Action;
 use crate::domain::role::Role;
 use crate::i18n::Lang;
 use crate::keymap::key::Key;
 use crate::keymap::{Keymap, Section};
 use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,11 +202,30 @@ pub struct Confirm {
     pub effect: super::Effect,
 }
 
+/// The acknowledgement note being typed for an alarm: number keys pick a preset while it is
+/// empty, anything else is free text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteInput {
+    pub alarm_id: i64,
+    /// Names the alarm, as the confirm popups do.
+    pub title: String,
+    pub text: String,
+}
+
+/// Catalogue keys of the preset acknowledgement notes, chosen with 1, 2, 3 ...
+pub const PRESET_NOTES: [&str; 4] = [
+    "alarm.note.preset.false_alarm",
+    "alarm.note.preset.guard_sent",
+    "alarm.note.preset.maintenance",
+    "alarm.note.preset.police",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     Help { scroll: u16 },
     Palette(Palette),
     Confirm(Confirm),
+    AlarmNote(NoteInput),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,10 +234,76 @@ pub enum Level {
     Error,
 }
 
-/// Unacknowledged alarms by priority (filled by the alarm issue).
+/// Unacknowledged alarms by priority, P1 to P3.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlarmCounts {
     pub by_priority: Vec<(u8, u32)>,
+}
+
+impl AlarmCounts {
+    pub fn of(&self, priority: u8) -> u32 {
+        self.by_priority
+            .iter()
+            .find(|(p, _)| *p == priority)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Open alarms as last read, and the Alarms view over them.
+#[derive(Debug, Clone, Default)]
+pub struct Alarms {
+    /// Whether the Alarms view covers the tab body.
+    pub open: bool,
+    /// Active first, then by priority, newest first (the order of `db::alarm::open`).
+    pub list: Vec<Alarm>,
+    /// The selected alarm, by id, so a reload never moves the cursor to another alarm.
+    pub selected: Option<i64>,
+    /// Set once the first full list arrived: alarms before it are not "new" and never ring.
+    pub loaded: bool,
+    /// Every alarm id this console has seen, so a reload does not ring twice.
+    pub seen: HashSet<i64>,
+}
+
+/// Lines, terminals and what this console asked them to do.
+#[derive(Debug, Clone, Default)]
+pub struct Terminals {
+    pub loaded: bool,
+    pub lines: Vec<Line>,
+    /// Ordered by line (as `lines`), then address.
+    pub list: Vec<Terminal>,
+    /// The selected terminal, by id.
+    pub selected: Option<i64>,
+    /// Commands this console enqueued, by id, as last read (the outcome is reported once).
+    pub commands: HashMap<i64, CommandRow>,
+    /// Command ids whose outcome has not been reported yet, with the terminal they went to.
+    pub awaiting: HashMap<i64, i64>,
+    pub trace: Option<Trace>,
+}
+
+/// The live frame trace of one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub line_id: i64,
+    pub frames: VecDeque<TraceFrame>,
+    /// When the trace was last asked for; renewed before it runs out.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// How many frames a trace keeps.
+pub const TRACE_FRAMES: usize = 200;
+
+/// Notifications collected since the last frame: reloaded once per frame, each id once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Reload everything (the listener (re)connected, or a payload overflowed).
+    pub all: bool,
+    pub change: Change,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.change.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +341,9 @@ pub struct State {
     pub operators: Vec<Operator>,
     pub operators_view: TableView,
     pub audit: Vec<audit::Entry>,
+    pub alarm: Alarms,
+    pub terminals: Terminals,
+    pub pending: Pending,
     pub size: (u16, u16),
     pub quit: bool,
 }
@@ -282,6 +376,9 @@ impl State {
             operators: Vec::new(),
             operators_view: TableView::default(),
             audit: Vec::new(),
+            alarm: Alarms::default(),
+            terminals: Terminals::default(),
+            pending: Pending::default(),
             size: (80, 24),
             quit: false,
         }
@@ -311,6 +408,48 @@ impl State {
         self.visible_operators()
             .get(self.operators_view.selected)
             .copied()
+    }
+
+    pub fn selected_alarm(&self) -> Option<&Alarm> {
+        let id = self.alarm.selected?;
+        self.alarm.list.iter().find(|a| a.id == id)
+    }
+
+    pub fn selected_alarm_index(&self) -> usize {
+        self.alarm
+            .selected
+            .and_then(|id| self.alarm.list.iter().position(|a| a.id == id))
+            .unwrap_or(0)
+    }
+
+    pub fn selected_terminal(&self) -> Option<&Terminal> {
+        let id = self.terminals.selected?;
+        self.terminals.list.iter().find(|t| t.id == id)
+    }
+
+    pub fn selected_terminal_index(&self) -> usize {
+        self.terminals
+            .selected
+            .and_then(|id| self.terminals.list.iter().position(|t| t.id == id))
+            .unwrap_or(0)
+    }
+
+    pub fn line(&self, id: i64) -> Option<&Line> {
+        self.terminals.lines.iter().find(|l| l.id == id)
+    }
+
+    pub fn terminal(&self, id: i64) -> Option<&Terminal> {
+        self.terminals.list.iter().find(|t| t.id == id)
+    }
+
+    /// The keymap section keys resolve in: the Alarms view takes only global keys, so a tab's
+    /// own bindings never shadow the alarm commands there.
+    pub fn key_section(&self) -> Section {
+        if self.alarm.open {
+            Section::Global
+        } else {
+            self.tab.section()
+        }
     }
 
     pub fn is_small(&self) -> bool {

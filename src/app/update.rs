@@ -2,9 +2,15 @@
 
 use super::layout;
 use super::msg::{DbState, Msg};
-use super::state::{Confirm, Form, FormKind, Level, Overlay, Palette, Screen, State, Tab};
+use super::state::{
+    Confirm, Form, FormKind, Level, NoteInput, Overlay, Palette, Screen, State, Tab, Trace,
+    PRESET_NOTES, TRACE_FRAMES,
+};
 use super::Effect;
+use crate::db::alarm::Alarm;
+use crate::db::command::TerminalCommand;
 use crate::db::operator::valid_login;
+use crate::domain::alarm::AlarmKind;
 use crate::domain::password;
 use crate::domain::permission::Action;
 use crate::i18n::{tr, trf};
@@ -17,6 +23,10 @@ use ratatui::layout::Rect;
 
 /// Longest text a form field or filter takes: enough for any name, bounded against paste floods.
 const MAX_INPUT: usize = 64;
+/// Longest acknowledgement note.
+const MAX_NOTE: usize = 200;
+/// A trace is asked for again this often while shown (it runs for `TRACE_SECONDS`).
+const TRACE_RENEW_SECS: i64 = 20;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
@@ -28,14 +38,22 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             state.now = now;
-            vec![]
+            match &mut state.terminals.trace {
+                Some(t) if (now - t.requested_at).num_seconds() >= TRACE_RENEW_SECS => {
+                    t.requested_at = now;
+                    vec![Effect::Trace {
+                        line: Some(t.line_id),
+                    }]
+                }
+                _ => vec![],
+            }
         }
         Msg::Db(db) => {
             let recovered = db == DbState::Ready && state.db != DbState::Ready;
             state.db = db;
             // Notifications may have been missed while the link was down: reload what is shown.
             if recovered && state.screen == Screen::Main {
-                reload(state)
+                reload_all(state)
             } else {
                 vec![]
             }
@@ -62,7 +80,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 vec![]
             } else {
                 state.screen = Screen::Main;
-                reload(state)
+                reload_all(state)
             }
         }
         Msg::LoginFailed(text) => {
@@ -86,7 +104,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 Level::Info,
                 tr(state.lang, "msg.password_changed").to_string(),
             ));
-            reload(state)
+            reload_all(state)
         }
         Msg::LoggedOut => {
             state.session = None;
@@ -94,9 +112,17 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.filter_input = None;
             state.operators.clear();
             state.audit.clear();
+            state.alarm = Default::default();
+            state.alarms = Default::default();
+            let traced = std::mem::take(&mut state.terminals).trace.is_some();
+            state.pending = Default::default();
             state.tab = Tab::Cards;
             state.screen = Screen::Form(Form::login());
-            vec![]
+            if traced {
+                vec![Effect::Trace { line: None }]
+            } else {
+                vec![]
+            }
         }
         Msg::OperatorsLoaded(ops) => {
             state.operators = ops;
@@ -122,7 +148,341 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.message = Some((Level::Error, text));
             vec![Effect::Bell]
         }
+        Msg::Info(text) => {
+            state.message = Some((Level::Info, text));
+            vec![]
+        }
+        Msg::Frame => flush(state),
+        Msg::Resync => {
+            // Before sign-in nothing is shown; sign-in reads everything anyway.
+            state.pending.all = state.screen == Screen::Main;
+            vec![]
+        }
+        Msg::Changed(change) => {
+            state.pending.change.merge(change);
+            vec![]
+        }
+        Msg::Trace(frame) => {
+            if let Some(t) = &mut state.terminals.trace {
+                if t.line_id == frame.line {
+                    t.frames.push_back(frame);
+                    while t.frames.len() > TRACE_FRAMES {
+                        t.frames.pop_front();
+                    }
+                }
+            }
+            vec![]
+        }
+        Msg::AlarmsLoaded { alarms, counts } => {
+            let ring = note_new_alarms(state, &alarms);
+            state.alarm.loaded = true;
+            let index = state.selected_alarm_index();
+            state.alarm.list = alarms;
+            sort_alarms(&mut state.alarm.list);
+            keep_alarm_selection(state, index);
+            set_counts(state, &counts);
+            bell_if(ring)
+        }
+        Msg::AlarmsChanged {
+            ids,
+            alarms,
+            counts,
+        } => {
+            if !state.alarm.loaded {
+                // The full list is on its way; it will hold these.
+                return vec![];
+            }
+            let ring = note_new_alarms(state, &alarms);
+            let index = state.selected_alarm_index();
+            state.alarm.list.retain(|a| !ids.contains(&a.id));
+            state
+                .alarm
+                .list
+                .extend(alarms.into_iter().filter(|a| a.state != "cleared"));
+            sort_alarms(&mut state.alarm.list);
+            keep_alarm_selection(state, index);
+            set_counts(state, &counts);
+            bell_if(ring)
+        }
+        Msg::TerminalsLoaded { lines, terminals } => {
+            let index = state.selected_terminal_index();
+            state.terminals.lines = lines;
+            state.terminals.list = terminals;
+            state.terminals.loaded = true;
+            sort_terminals(state);
+            keep_terminal_selection(state, index);
+            follow_trace(state)
+        }
+        Msg::TerminalsChanged { ids, terminals } => {
+            if !state.terminals.loaded {
+                return vec![];
+            }
+            let known_lines = terminals.iter().all(|t| state.line(t.line_id).is_some());
+            if !known_lines {
+                // A terminal on a line this console has not read: read the inventory again.
+                return vec![Effect::LoadTerminals];
+            }
+            let index = state.selected_terminal_index();
+            state.terminals.list.retain(|t| !ids.contains(&t.id));
+            state.terminals.list.extend(terminals);
+            sort_terminals(state);
+            keep_terminal_selection(state, index);
+            follow_trace(state)
+        }
+        Msg::CommandQueued {
+            id,
+            terminal_id,
+            command,
+        } => {
+            state.terminals.awaiting.insert(id, terminal_id);
+            let terminal = state
+                .terminal(terminal_id)
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| format!("#{terminal_id}"));
+            state.message = Some((
+                Level::Info,
+                trf(
+                    state.lang,
+                    "msg.command_queued",
+                    &[
+                        ("command", &command_label(state.lang, &command)),
+                        ("terminal", &terminal),
+                    ],
+                ),
+            ));
+            // Its outcome may have been announced before this console knew the id.
+            state.pending.change.merge(crate::db::notify::Change {
+                command: vec![id],
+                ..Default::default()
+            });
+            vec![]
+        }
+        Msg::CommandsLoaded(rows) => {
+            for row in rows {
+                let finished = matches!(row.state.as_str(), "done" | "failed" | "unknown");
+                if finished && state.terminals.awaiting.remove(&row.id).is_some() {
+                    let terminal = state
+                        .terminal(row.terminal_id)
+                        .map(|t| t.name.clone())
+                        .unwrap_or_else(|| format!("#{}", row.terminal_id));
+                    let text = trf(
+                        state.lang,
+                        "msg.command_result",
+                        &[
+                            ("command", &command_label(state.lang, &row.command.0)),
+                            ("terminal", &terminal),
+                            (
+                                "state",
+                                tr(state.lang, &format!("command.state.{}", row.state)),
+                            ),
+                            ("result", row.result.as_deref().unwrap_or("—")),
+                        ],
+                    );
+                    let level = if row.state == "done" {
+                        Level::Info
+                    } else {
+                        Level::Error
+                    };
+                    state.message = Some((level, text));
+                }
+                state.terminals.commands.insert(row.id, row);
+            }
+            vec![]
+        }
     }
+}
+
+fn bell_if(ring: bool) -> Vec<Effect> {
+    if ring {
+        vec![Effect::Bell]
+    } else {
+        vec![]
+    }
+}
+
+/// Whether any alarm not seen before is one that rings: P1, active, and not late (raised from
+/// a record replayed after an outage). The first full list is the baseline and never rings.
+fn note_new_alarms(state: &mut State, alarms: &[Alarm]) -> bool {
+    let mut ring = false;
+    for a in alarms {
+        let new = state.alarm.seen.insert(a.id);
+        if new && state.alarm.loaded && a.priority == 1 && !a.late && a.state == "active" {
+            ring = true;
+        }
+    }
+    ring
+}
+
+/// Active first, then by priority, newest first: `db::alarm::open`'s order.
+fn sort_alarms(list: &mut [Alarm]) {
+    list.sort_by(|a, b| {
+        (a.state == "acknowledged", a.priority, b.raised_at, b.id).cmp(&(
+            b.state == "acknowledged",
+            b.priority,
+            a.raised_at,
+            a.id,
+        ))
+    });
+}
+
+/// Keeps the cursor on the same alarm; if it went away, on the row where it was.
+fn keep_alarm_selection(state: &mut State, index: usize) {
+    let still_there = state
+        .alarm
+        .selected
+        .is_some_and(|id| state.alarm.list.iter().any(|a| a.id == id));
+    if !still_there {
+        let n = state.alarm.list.len();
+        state.alarm.selected = (n > 0).then(|| state.alarm.list[index.min(n - 1)].id);
+    }
+}
+
+fn set_counts(state: &mut State, counts: &[(i16, i64)]) {
+    state.alarms.by_priority = (1..=3u8)
+        .map(|p| {
+            let n = counts
+                .iter()
+                .find(|(q, _)| *q == i16::from(p))
+                .map_or(0, |(_, n)| *n);
+            (p, u32::try_from(n).unwrap_or(u32::MAX))
+        })
+        .collect();
+}
+
+/// By line (in the order of `lines`), then address.
+fn sort_terminals(state: &mut State) {
+    let order = |line_id: i64| {
+        state
+            .terminals
+            .lines
+            .iter()
+            .position(|l| l.id == line_id)
+            .unwrap_or(usize::MAX)
+    };
+    let mut list = std::mem::take(&mut state.terminals.list);
+    list.sort_by_key(|t| (order(t.line_id), t.address, t.id));
+    state.terminals.list = list;
+}
+
+fn keep_terminal_selection(state: &mut State, index: usize) {
+    let still_there = state
+        .terminals
+        .selected
+        .is_some_and(|id| state.terminals.list.iter().any(|t| t.id == id));
+    if !still_there {
+        let n = state.terminals.list.len();
+        state.terminals.selected = (n > 0).then(|| state.terminals.list[index.min(n - 1)].id);
+    }
+}
+
+/// The trace shows the selected terminal's line: when the selection moves to another line,
+/// the trace moves with it.
+fn follow_trace(state: &mut State) -> Vec<Effect> {
+    let line = state.selected_terminal().map(|t| t.line_id);
+    let now = state.now;
+    match (&mut state.terminals.trace, line) {
+        (Some(t), Some(line)) if t.line_id != line => {
+            *t = Trace {
+                line_id: line,
+                frames: Default::default(),
+                requested_at: now,
+            };
+            vec![Effect::Trace { line: Some(line) }]
+        }
+        _ => vec![],
+    }
+}
+
+/// The words for a command to a terminal ("online test").
+pub fn command_label(lang: crate::i18n::Lang, cmd: &TerminalCommand) -> String {
+    let key = match cmd {
+        TerminalCommand::OpenDoor { .. } => "open_door",
+        TerminalCommand::SetTime => "set_time",
+        TerminalCommand::ClearRecords => "clear_records",
+        TerminalCommand::OnlineTest => "online_test",
+        TerminalCommand::SetDoorMode { .. } => "set_door_mode",
+        TerminalCommand::PushCards { .. } => "push_cards",
+        TerminalCommand::PushBlacklist { .. } => "push_blacklist",
+    };
+    let label = tr(lang, &format!("command.name.{key}"));
+    match cmd {
+        TerminalCommand::OpenDoor { door } | TerminalCommand::SetDoorMode { door, .. } => trf(
+            lang,
+            "command.door",
+            &[("what", label), ("door", &door.to_string())],
+        ),
+        _ => label.to_string(),
+    }
+}
+
+/// An alarm's kind in words; an unknown kind (from a newer onecard) as stored.
+pub fn alarm_kind_label(lang: crate::i18n::Lang, kind: &str) -> String {
+    match AlarmKind::parse(kind) {
+        Some(k) => tr(lang, &format!("alarm.kind.{}", k.name())).to_string(),
+        None => kind.to_string(),
+    }
+}
+
+/// Names an alarm in full, for confirmations and messages: "#12 P1 forced open · 图书馆东门 door 2".
+pub fn alarm_name(lang: crate::i18n::Lang, a: &Alarm) -> String {
+    let mut s = format!(
+        "#{} P{} {}",
+        a.id,
+        a.priority,
+        alarm_kind_label(lang, &a.kind)
+    );
+    if let Some(t) = &a.terminal_name {
+        s.push_str(" · ");
+        s.push_str(t);
+    }
+    if let Some(d) = a.door {
+        s.push(' ');
+        s.push_str(&trf(lang, "alarm.door_n", &[("door", &d.to_string())]));
+    }
+    s
+}
+
+/// Reloads what notifications announced since the last frame: each kind of row once, with
+/// every changed id in one query, however many notifications arrived.
+fn flush(state: &mut State) -> Vec<Effect> {
+    let pending = std::mem::take(&mut state.pending);
+    if state.screen != Screen::Main || pending.is_empty() {
+        return vec![];
+    }
+    if pending.all {
+        return reload_all(state);
+    }
+    let change = pending.change;
+    let mut fx = Vec::new();
+    if !change.alarm.is_empty() {
+        fx.push(Effect::LoadAlarmsById(change.alarm));
+    }
+    if !change.terminal.is_empty() && state.tab == Tab::Terminals && state.terminals.loaded {
+        fx.push(Effect::LoadTerminalsById(change.terminal));
+    }
+    let mine: Vec<i64> = change
+        .command
+        .into_iter()
+        .filter(|id| state.terminals.awaiting.contains_key(id))
+        .collect();
+    if !mine.is_empty() {
+        fx.push(Effect::LoadCommandsById(mine));
+    }
+    fx
+}
+
+/// Everything shown, read again: after sign-in, and whenever notifications may have been lost.
+/// What notifications announced so far is part of it.
+fn reload_all(state: &mut State) -> Vec<Effect> {
+    state.pending = Default::default();
+    let mut fx = vec![Effect::LoadAlarms];
+    fx.extend(reload(state));
+    let mut awaiting: Vec<i64> = state.terminals.awaiting.keys().copied().collect();
+    if !awaiting.is_empty() {
+        awaiting.sort_unstable();
+        fx.push(Effect::LoadCommandsById(awaiting));
+    }
+    fx
 }
 
 /// What the current tab shows, asked for again.
@@ -131,6 +491,7 @@ fn reload(state: &State) -> Vec<Effect> {
         Tab::Operators if state.may(Action::OperatorManage) || state.may(Action::AuditRead) => {
             vec![Effect::LoadOperators, Effect::LoadAudit]
         }
+        Tab::Terminals => vec![Effect::LoadTerminals],
         _ => vec![],
     }
 }
@@ -152,6 +513,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match state.overlay.take() {
         Some(Overlay::Confirm(confirm)) => return on_confirm_key(state, confirm, key),
         Some(Overlay::Palette(palette)) => return on_palette_key(state, palette, key),
+        Some(Overlay::AlarmNote(note)) => return on_note_key(state, note, key),
         Some(Overlay::Help { scroll }) => {
             state.overlay = match key.code {
                 KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => None,
@@ -184,13 +546,17 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn edit_text(text: &mut String, key: &KeyEvent) -> bool {
+    edit_text_max(text, key, MAX_INPUT)
+}
+
+fn edit_text_max(text: &mut String, key: &KeyEvent, max: usize) -> bool {
     match key.code {
         KeyCode::Char(c)
             if !key
                 .modifiers
                 .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
         {
-            if text.chars().count() < MAX_INPUT {
+            if text.chars().count() < max {
                 text.push(c);
             }
             true
@@ -328,6 +694,39 @@ fn on_filter_key(state: &mut State, mut text: String, key: KeyEvent) -> Vec<Effe
     vec![]
 }
 
+fn on_note_key(state: &mut State, mut note: NoteInput, key: KeyEvent) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => {
+            state.message = Some((Level::Info, tr(state.lang, "msg.cancelled").to_string()));
+            return vec![];
+        }
+        KeyCode::Enter => {
+            let text = note.text.trim().to_string();
+            if !text.is_empty() {
+                state.message = None;
+                return vec![Effect::AcknowledgeAlarm {
+                    id: note.alarm_id,
+                    note: text,
+                }];
+            }
+            state.message = Some((Level::Error, tr(state.lang, "msg.note_empty").to_string()));
+        }
+        // A number picks a preset while nothing is typed; after that digits are text.
+        KeyCode::Char(c @ '1'..='9')
+            if note.text.is_empty() && key.modifiers.difference(KeyModifiers::SHIFT).is_empty() =>
+        {
+            if let Some(preset) = PRESET_NOTES.get(c as usize - '1' as usize) {
+                note.text = tr(state.lang, preset).to_string();
+            }
+        }
+        _ => {
+            edit_text_max(&mut note.text, &key, MAX_NOTE);
+        }
+    }
+    state.overlay = Some(Overlay::AlarmNote(note));
+    vec![]
+}
+
 fn on_confirm_key(state: &mut State, confirm: Confirm, key: KeyEvent) -> Vec<Effect> {
     match key.code {
         KeyCode::Char('y') | KeyCode::Char('Y') => vec![confirm.effect],
@@ -417,7 +816,7 @@ fn on_palette_key(state: &mut State, mut palette: Palette, key: KeyEvent) -> Vec
 fn on_main_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let key = Key::from_event(&key);
     let pending = std::mem::take(&mut state.pending_keys);
-    match state.keymap.resolve(state.tab.section(), &pending, key) {
+    match state.keymap.resolve(state.key_section(), &pending, key) {
         Resolution::Command(cmd) => run(state, cmd),
         Resolution::Pending(keys) => {
             state.pending_keys = keys;
@@ -452,23 +851,202 @@ fn denied(state: &mut State, action: Action) -> Vec<Effect> {
 
 fn switch_tab(state: &mut State, tab: Tab) -> Vec<Effect> {
     state.tab = tab;
+    state.alarm.open = false;
     state.pending_keys.clear();
-    reload(state)
+    let mut fx = reload(state);
+    // The trace belongs to the Terminals tab: leaving it stops listening.
+    if tab != Tab::Terminals && state.terminals.trace.take().is_some() {
+        fx.push(Effect::Trace { line: None });
+    }
+    fx
+}
+
+/// The list the cursor keys move in: the Alarms view's, the Terminals tab's, or the operators'.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    Alarms,
+    Terminals,
+    Operators,
+}
+
+fn focus(state: &State) -> Focus {
+    if state.alarm.open {
+        Focus::Alarms
+    } else if state.tab == Tab::Terminals {
+        Focus::Terminals
+    } else {
+        Focus::Operators
+    }
+}
+
+/// Moves the cursor of the focused list to row `to` (clamped).
+fn select_row(state: &mut State, to: usize) -> Vec<Effect> {
+    match focus(state) {
+        Focus::Alarms => {
+            let n = state.alarm.list.len();
+            state.alarm.selected = (n > 0).then(|| state.alarm.list[to.min(n - 1)].id);
+            vec![]
+        }
+        Focus::Terminals => {
+            let n = state.terminals.list.len();
+            state.terminals.selected = (n > 0).then(|| state.terminals.list[to.min(n - 1)].id);
+            follow_trace(state)
+        }
+        Focus::Operators => {
+            let n = state.visible_operators().len();
+            state.operators_view.selected = to.min(n.saturating_sub(1));
+            vec![]
+        }
+    }
+}
+
+fn no_selection(state: &mut State, key: &str) -> Vec<Effect> {
+    state.message = Some((Level::Info, tr(state.lang, key).to_string()));
+    vec![]
+}
+
+/// The alarm commands: permission first, then the selected alarm.
+fn run_alarm(state: &mut State, cmd: Command) -> Vec<Effect> {
+    if !state.may(Action::AlarmAcknowledge) {
+        return denied(state, Action::AlarmAcknowledge);
+    }
+    if !state.alarm.open {
+        // From a tab, the key opens the view; the operator then picks the alarm.
+        state.alarm.open = true;
+        state.alarm.selected = state.alarm.list.first().map(|a| a.id);
+        return vec![];
+    }
+    let lang = state.lang;
+    let Some(a) = state.selected_alarm().cloned() else {
+        return no_selection(state, "msg.no_alarm");
+    };
+    let name = alarm_name(lang, &a);
+    match cmd {
+        Command::AlarmTake => vec![Effect::TakeAlarm { id: a.id }],
+        Command::AlarmAcknowledge => {
+            if a.state != "active" {
+                state.message = Some((
+                    Level::Info,
+                    trf(lang, "msg.alarm_not_active", &[("alarm", &name)]),
+                ));
+                return vec![];
+            }
+            state.overlay = Some(Overlay::AlarmNote(NoteInput {
+                alarm_id: a.id,
+                title: name,
+                text: String::new(),
+            }));
+            vec![]
+        }
+        Command::AlarmClear if a.state == "active" => {
+            state.message = Some((
+                Level::Info,
+                trf(lang, "msg.alarm_acknowledge_first", &[("alarm", &name)]),
+            ));
+            vec![]
+        }
+        _ => {
+            let force = cmd == Command::AlarmForceClear;
+            let key = if force {
+                "confirm.alarm_force_clear"
+            } else {
+                "confirm.alarm_clear"
+            };
+            state.overlay = Some(Overlay::Confirm(Confirm {
+                question: trf(lang, key, &[("alarm", &name)]),
+                effect: Effect::ClearAlarm { id: a.id, force },
+            }));
+            vec![]
+        }
+    }
+}
+
+/// The Terminals tab's commands: permission first, then the selected terminal.
+fn run_terminal(state: &mut State, cmd: Command) -> Vec<Effect> {
+    let action = match cmd {
+        Command::TerminalOnlineTest => TerminalCommand::OnlineTest.action(),
+        Command::TerminalSetTime => TerminalCommand::SetTime.action(),
+        Command::TerminalClearRecords => TerminalCommand::ClearRecords.action(),
+        Command::TerminalScanToggle => Action::TerminalEdit,
+        _ => Action::TerminalDiagnose,
+    };
+    if !state.may(action) {
+        return denied(state, action);
+    }
+    if state.tab != Tab::Terminals || state.alarm.open {
+        return switch_tab(state, Tab::Terminals);
+    }
+    let lang = state.lang;
+    let Some(t) = state.selected_terminal() else {
+        return no_selection(state, "msg.no_terminal");
+    };
+    let (id, line_id, in_scan) = (t.id, t.line_id, t.in_scan);
+    let named = trf(
+        lang,
+        "terminal.named",
+        &[
+            ("address", &t.address.to_string()),
+            ("name", &t.name),
+            ("location", &t.location),
+        ],
+    );
+    let enqueue = |command| Effect::Enqueue {
+        terminal_id: id,
+        command,
+    };
+    match cmd {
+        Command::TerminalOnlineTest => vec![enqueue(TerminalCommand::OnlineTest)],
+        Command::TerminalSetTime => vec![enqueue(TerminalCommand::SetTime)],
+        Command::TerminalClearRecords => {
+            state.overlay = Some(Overlay::Confirm(Confirm {
+                question: trf(lang, "confirm.clear_records", &[("terminal", &named)]),
+                effect: enqueue(TerminalCommand::ClearRecords),
+            }));
+            vec![]
+        }
+        Command::TerminalScanToggle => vec![Effect::SetInScan {
+            terminal_id: id,
+            in_scan: !in_scan,
+        }],
+        _ => {
+            if state.terminals.trace.take().is_some() {
+                vec![Effect::Trace { line: None }]
+            } else {
+                state.terminals.trace = Some(Trace {
+                    line_id,
+                    frames: Default::default(),
+                    requested_at: state.now,
+                });
+                vec![Effect::Trace {
+                    line: Some(line_id),
+                }]
+            }
+        }
+    }
 }
 
 /// Runs a bound or palette command.
 pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
     state.message = None;
-    let n = state.visible_operators().len();
-    let page = layout::table_window(
-        layout::operators_split(layout::areas(Rect::new(0, 0, state.size.0, state.size.1)).body).0,
-        0,
-    )
-    .0;
-    let move_to = |state: &mut State, to: usize| {
-        state.operators_view.selected = to.min(n.saturating_sub(1));
-        vec![]
+    let body = layout::areas(Rect::new(0, 0, state.size.0, state.size.1)).body;
+    let (n, at, list) = match focus(state) {
+        Focus::Alarms => (
+            state.alarm.list.len(),
+            state.selected_alarm_index(),
+            layout::alarms_split(body).0,
+        ),
+        Focus::Terminals => (
+            state.terminals.list.len(),
+            state.selected_terminal_index(),
+            layout::terminals_split(body).0,
+        ),
+        Focus::Operators => (
+            state.visible_operators().len(),
+            state.operators_view.selected,
+            layout::operators_split(body).0,
+        ),
     };
+    let page = layout::table_window(list, 0).0;
     match cmd {
         Command::Noop => vec![],
         Command::Quit => vec![Effect::Quit],
@@ -492,12 +1070,13 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             vec![]
         }
         Command::Cancel => {
+            state.alarm.open = false;
             state.pending_keys.clear();
             state.operators_view.filter.clear();
             vec![]
         }
         Command::Activate => vec![],
-        Command::Refresh => reload(state),
+        Command::Refresh => reload_all(state),
         Command::Logout => vec![Effect::Logout],
         Command::PasswordChange => {
             state.screen = Screen::Form(Form::change_password(false));
@@ -524,17 +1103,32 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::TabSettlement => switch_tab(state, Tab::Settlement),
         Command::TabTerminals => switch_tab(state, Tab::Terminals),
         Command::TabOperators => switch_tab(state, Tab::Operators),
-        Command::SelectNext => move_to(state, state.operators_view.selected + 1),
-        Command::SelectPrev => move_to(state, state.operators_view.selected.saturating_sub(1)),
-        Command::SelectFirst => move_to(state, 0),
-        Command::SelectLast => move_to(state, n.saturating_sub(1)),
-        Command::PageDown => move_to(state, state.operators_view.selected + page),
-        Command::PageUp => move_to(state, state.operators_view.selected.saturating_sub(page)),
+        Command::SelectNext => select_row(state, at + 1),
+        Command::SelectPrev => select_row(state, at.saturating_sub(1)),
+        Command::SelectFirst => select_row(state, 0),
+        Command::SelectLast => select_row(state, n.saturating_sub(1)),
+        Command::PageDown => select_row(state, at + page),
+        Command::PageUp => select_row(state, at.saturating_sub(page)),
+        Command::Alarms => {
+            state.alarm.open = !state.alarm.open;
+            // Opened, the cursor starts on the most urgent alarm.
+            state.alarm.selected = state.alarm.list.first().map(|a| a.id);
+            vec![]
+        }
+        Command::AlarmTake
+        | Command::AlarmAcknowledge
+        | Command::AlarmClear
+        | Command::AlarmForceClear => run_alarm(state, cmd),
+        Command::TerminalOnlineTest
+        | Command::TerminalSetTime
+        | Command::TerminalClearRecords
+        | Command::TerminalScanToggle
+        | Command::TerminalTrace => run_terminal(state, cmd),
         Command::OperatorUnlock | Command::OperatorResetPassword | Command::OperatorDisable => {
             if !state.may(Action::OperatorManage) {
                 return denied(state, Action::OperatorManage);
             }
-            if state.tab != Tab::Operators {
+            if state.tab != Tab::Operators || state.alarm.open {
                 return switch_tab(state, Tab::Operators);
             }
             let Some(op) = state.selected_operator() else {
@@ -596,7 +1190,7 @@ fn on_mouse(state: &mut State, mouse: MouseEvent) -> Vec<Effect> {
                 if let Some((tab, _, _)) = hit {
                     return switch_tab(state, tab);
                 }
-            } else if state.tab == Tab::Operators {
+            } else if state.tab == Tab::Operators && !state.alarm.open {
                 let (table, _) = layout::operators_split(areas.body);
                 let len = state.visible_operators().len();
                 if let Some(i) = layout::table_row_at(

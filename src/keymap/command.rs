@@ -56,6 +56,16 @@ commands! {
     OperatorResetPassword => "operator.reset-password",
     OperatorDisable => "operator.disable",
     AuditVerify => "audit.verify",
+    Alarms => "alarms",
+    AlarmTake => "alarm.take",
+    AlarmAcknowledge => "alarm.acknowledge",
+    AlarmClear => "alarm.clear",
+    AlarmForceClear => "alarm.force-clear",
+    TerminalOnlineTest => "terminal.online-test",
+    TerminalSetTime => "terminal.set-time",
+    TerminalClearRecords => "terminal.clear-records",
+    TerminalScanToggle => "terminal.scan-toggle",
+    TerminalTrace => "terminal.trace",
 }
 
 impl fmt::Display for Command {

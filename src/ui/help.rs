@@ -21,7 +21,12 @@ fn describe(state: &State, desc: Option<&str>, name: &str) -> String {
 
 pub fn help_lines(state: &State, keymap: &Keymap) -> Vec<(Option<String>, String, String)> {
     let mut out = Vec::new();
-    for section in [state.tab.section(), Section::Global] {
+    let sections = if state.key_section() == Section::Global {
+        vec![Section::Global]
+    } else {
+        vec![state.key_section(), Section::Global]
+    };
+    for section in sections {
         let bindings = keymap.bindings(section);
         if bindings.is_empty() {
             continue;
@@ -98,7 +103,7 @@ pub fn render_palette(frame: &mut Frame, state: &State, palette: &Palette, body:
         } else {
             th.base
         };
-        let keys = state.keymap.keys_for(state.tab.section(), *cmd).join(", ");
+        let keys = state.keymap.keys_for(state.key_section(), *cmd).join(", ");
         lines.push(Line::from(vec![
             Span::styled(fit(cmd.name(), 26), style),
             Span::styled(fit(&keys, 14), th.title),

@@ -251,3 +251,101 @@ async fn a_dead_terminal_ends_the_session_without_a_panic() {
     let log = std::fs::read_to_string(log).unwrap();
     assert!(!log.contains("panic"), "{log}");
 }
+
+/// A door controller with a Chinese name on a line, through the inventory API.
+async fn library_door(db: &TestDb) -> i64 {
+    use onecard::db::terminal::{self, NewLine, NewTerminal};
+    let shell = Actor::shell("root");
+    let mut tx = db.pool.begin().await.unwrap();
+    terminal::add_line(
+        &mut tx,
+        &shell,
+        &NewLine {
+            name: "main gate",
+            protocol: "uhppote",
+            transport: "udp",
+            address: "127.0.0.1:60000",
+            baud: None,
+            poll_interval_ms: 1000,
+        },
+    )
+    .await
+    .unwrap();
+    let id = terminal::add_terminal(
+        &mut tx,
+        &shell,
+        &NewTerminal {
+            line: "main gate",
+            kind: "door_controller",
+            address: 405419896,
+            name: "图书馆东门",
+            location: "Library east",
+            installed_at: None,
+            installed_by: "David",
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_raised_outside_rings_appears_and_is_acknowledged_with_a_note() {
+    use onecard::db::alarm::{self, NewAlarm};
+    use onecard::domain::alarm::AlarmKind;
+    let db = test_db().await;
+    with_director(&db).await;
+    let tid = library_door(&db).await;
+    let mut c = Console::start(&db, &[]);
+    c.wait_for("Sign in");
+    c.send("zhou\ta long password\r");
+    c.wait_for("zhou (周建国) · Director");
+    c.wait_for("none unacknowledged");
+    let bells = c.screen.lock().unwrap().screen().audible_bell_count();
+    // A poller (another process) raises an alarm: the strip and the bell tell the operator.
+    let id = alarm::raise_fault(
+        &db.pool,
+        &NewAlarm {
+            kind: AlarmKind::ForcedOpen,
+            terminal_id: Some(tid),
+            door: Some(2),
+            card: None,
+            detail: "door 2 opened without a swipe".into(),
+            late: false,
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    c.wait_for("P1 1");
+    assert_eq!(
+        c.screen.lock().unwrap().screen().audible_bell_count(),
+        bells + 1,
+        "a new P1 alarm rings once"
+    );
+    c.send("a");
+    c.wait_for("forced open");
+    c.wait_for("图书馆东门");
+    c.wait_for("Send the nearest guard");
+    c.send("A");
+    c.wait_for(&format!("Acknowledge #{id} P1 forced open"));
+    c.send("2");
+    c.wait_for("guard sent▏");
+    c.send("\r");
+    c.wait_for(&format!("Alarm #{id} acknowledged: guard sent"));
+    // The acknowledgement comes back by notification: the strip is quiet, the row says so.
+    c.wait_for("none unacknowledged");
+    c.wait_for("acknowledged");
+    let a = &alarm::by_id(&db.pool, &[id]).await.unwrap()[0];
+    assert_eq!(
+        (
+            a.state.as_str(),
+            a.note.as_deref(),
+            a.acknowledged_by.as_deref()
+        ),
+        ("acknowledged", Some("guard sent"), Some("zhou"))
+    );
+    c.send("q");
+    assert!(c.wait_exit().success());
+}

@@ -46,7 +46,9 @@ fn signed_in(lang: Lang, role: Role) -> State {
             operator: op(1, "zhou", "周建国", role),
         }),
     );
-    assert!(fx.is_empty() || role == Role::Director || role == Role::SystemAdministrator);
+    // Every role reads the alarms for the strip; directors and administrators also the operators.
+    assert_eq!(fx[0], Effect::LoadAlarms);
+    assert!(fx.len() == 1 || role == Role::Director || role == Role::SystemAdministrator);
     s
 }
 
@@ -423,5 +425,753 @@ fn every_theme_renders() {
         update(&mut s, key('7'));
         let text = screen_text(&render(&mut s, 80, 24));
         assert!(text.contains("zhou"));
+    }
+}
+
+// ---- Alarms and terminals -------------------------------------------------------------------
+
+use onecard::app::state::PRESET_NOTES;
+use onecard::db::alarm::Alarm;
+use onecard::db::command::{CommandRow, TerminalCommand};
+use onecard::db::listen::{Direction, TraceFrame};
+use onecard::db::notify::Change;
+use onecard::db::terminal::{Line, Terminal as Term};
+use onecard::domain::alarm::AlarmKind;
+
+fn at(h: u32, m: u32, sec: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, h, m, sec).unwrap()
+}
+
+fn alarm(id: i64, kind: AlarmKind, terminal: Option<&str>, raised: chrono::DateTime<Utc>) -> Alarm {
+    Alarm {
+        id,
+        kind: kind.name().into(),
+        priority: kind.priority(),
+        terminal_id: terminal.map(|_| 1),
+        terminal_name: terminal.map(String::from),
+        door: (kind == AlarmKind::ForcedOpen || kind == AlarmKind::HeldOpen).then_some(2),
+        card: (kind == AlarmKind::Duress).then_some(3_120_456_789),
+        detail: String::new(),
+        raised_at: raised,
+        late: false,
+        state: "active".into(),
+        handling_by: None,
+        acknowledged_by: None,
+        note: None,
+    }
+}
+
+fn some_alarms() -> Vec<Alarm> {
+    let mut held = alarm(
+        11,
+        AlarmKind::HeldOpen,
+        Some("学生宿舍三号楼北门"),
+        at(2, 50, 0),
+    );
+    held.handling_by = Some("zhou".into());
+    let mut drift = alarm(
+        12,
+        AlarmKind::ClockDrift,
+        Some("一食堂收费机 07"),
+        at(1, 10, 0),
+    );
+    drift.detail = "terminal clock 94 s ahead".into();
+    let mut acked = alarm(13, AlarmKind::Tamper, Some("图书馆东门"), at(0, 5, 0));
+    acked.state = "acknowledged".into();
+    acked.acknowledged_by = Some("li.ming".into());
+    acked.handling_by = Some("li.ming".into());
+    acked.note = Some("guard sent".into());
+    let mut late = alarm(14, AlarmKind::ForcedOpen, Some("实验楼 B 座"), at(2, 0, 0));
+    late.late = true;
+    vec![
+        alarm(10, AlarmKind::ForcedOpen, Some("图书馆东门"), at(3, 1, 7)),
+        late,
+        held,
+        drift,
+        acked,
+    ]
+}
+
+fn loaded_alarms(s: &mut State, alarms: Vec<Alarm>) -> Vec<Effect> {
+    let active = |p| {
+        alarms
+            .iter()
+            .filter(|a| a.state == "active" && a.priority == p)
+            .count() as i64
+    };
+    let counts = vec![(1, active(1)), (2, active(2)), (3, active(3))];
+    update(s, Msg::AlarmsLoaded { alarms, counts })
+}
+
+fn line(id: i64, name: &str, protocol: &str, transport: &str, address: &str) -> Line {
+    Line {
+        id,
+        name: name.into(),
+        protocol: protocol.into(),
+        transport: transport.into(),
+        address: address.into(),
+        baud: (transport == "serial").then_some(9600),
+        parity: "none".into(),
+        stop_bits: 1,
+        poll_interval_ms: 1000,
+        enabled: true,
+    }
+}
+
+fn term(
+    id: i64,
+    line_id: i64,
+    kind: &str,
+    address: i64,
+    name: &str,
+    location: &str,
+    status: &str,
+) -> Term {
+    Term {
+        id,
+        line_id,
+        kind: kind.into(),
+        address,
+        name: name.into(),
+        location: location.into(),
+        installed_at: chrono::NaiveDate::from_ymd_opt(2025, 9, 1),
+        installed_by: "David".into(),
+        in_scan: true,
+        status: status.into(),
+        firmware: if status == "unknown" {
+            String::new()
+        } else {
+            "6.62".into()
+        },
+        bookmark: 0,
+        last_contact: (status != "unknown").then(|| at(3, 4, 1)),
+        rtt_ms: (status == "online").then_some(12.5),
+        retries: 3,
+        crc_errors: if status == "offline" { 17 } else { 0 },
+        timeouts: if status == "offline" { 42 } else { 1 },
+        clock_drift_s: Some(if status == "offline" { 94 } else { -2 }),
+        records_waiting: 128,
+    }
+}
+
+fn site() -> (Vec<Line>, Vec<Term>) {
+    let lines = vec![
+        line(1, "主门禁 main gate", "uhppote", "udp", "10.0.3.20:60000"),
+        line(2, "食堂 RS-485", "native", "serial", "/dev/ttyUSB0"),
+    ];
+    let mut excluded = term(5, 2, "pos", 8, "二食堂收费机 08", "二食堂", "unknown");
+    excluded.in_scan = false;
+    let terminals = vec![
+        term(
+            1,
+            1,
+            "door_controller",
+            405419896,
+            "图书馆东门",
+            "Library east",
+            "online",
+        ),
+        term(
+            2,
+            1,
+            "door_controller",
+            405419897,
+            "学生宿舍三号楼北门",
+            "Dorm 3 north",
+            "offline",
+        ),
+        term(3, 2, "pos", 7, "一食堂收费机 07", "一食堂 窗口 7", "online"),
+        term(
+            4,
+            2,
+            "attendance_machine",
+            9,
+            "后勤考勤机",
+            "Facilities office",
+            "online",
+        ),
+        excluded,
+    ];
+    (lines, terminals)
+}
+
+fn on_terminals(lang: Lang, role: Role) -> State {
+    let mut s = signed_in(lang, role);
+    assert_eq!(update(&mut s, key('6')), vec![Effect::LoadTerminals]);
+    let (lines, terminals) = site();
+    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    s
+}
+
+fn frame(line: i64, dir: Direction, hex: &str, ms: i64) -> Msg {
+    Msg::Trace(TraceFrame {
+        line,
+        dir,
+        hex: hex.into(),
+        at: at(3, 4, 5) + chrono::Duration::milliseconds(ms),
+    })
+}
+
+#[test]
+fn bell_rings_only_for_new_p1_alarms_that_are_not_late() {
+    let mut s = signed_in(Lang::EN, Role::DutyOperator);
+    // What is open at sign-in is the baseline: shown, not rung.
+    assert!(loaded_alarms(&mut s, some_alarms()).is_empty());
+    assert_eq!(s.alarms.by_priority, vec![(1, 2), (2, 1), (3, 1)]);
+    let changed = |s: &mut State, a: Alarm| {
+        update(
+            s,
+            Msg::AlarmsChanged {
+                ids: vec![a.id],
+                alarms: vec![a],
+                counts: vec![(1, 3)],
+            },
+        )
+    };
+    assert!(changed(&mut s, alarm(20, AlarmKind::HeldOpen, None, at(3, 4, 0))).is_empty());
+    let mut late = alarm(21, AlarmKind::ForcedOpen, Some("图书馆东门"), at(3, 4, 0));
+    late.late = true;
+    assert!(
+        changed(&mut s, late).is_empty(),
+        "a late P1 is shown, never rung"
+    );
+    let fresh = alarm(22, AlarmKind::Duress, Some("财务处"), at(3, 4, 1));
+    assert_eq!(changed(&mut s, fresh.clone()), vec![Effect::Bell]);
+    // The same alarm reloaded (taken, say) does not ring again; neither does a full reload.
+    assert!(changed(&mut s, fresh.clone()).is_empty());
+    let mut all = some_alarms();
+    all.push(fresh);
+    assert!(loaded_alarms(&mut s, all).is_empty());
+    // An alarm raised while the listener was away arrives by a full reload, and rings.
+    let mut all = some_alarms();
+    all.push(alarm(23, AlarmKind::Fire, Some("实验楼 B 座"), at(3, 4, 2)));
+    assert_eq!(loaded_alarms(&mut s, all), vec![Effect::Bell]);
+    assert_eq!(s.alarms.of(1), 3);
+}
+
+#[test]
+fn a_notification_storm_is_one_reload_per_frame() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    for i in 0..1000 {
+        let fx = update(
+            &mut s,
+            Msg::Changed(Change {
+                alarm: vec![i % 7 + 1],
+                terminal: vec![i % 3 + 1],
+                command: vec![500 + i],
+                records: vec!["door_event".into()],
+            }),
+        );
+        assert!(fx.is_empty(), "nothing is queried per notification");
+    }
+    // Commands this console did not send are not read; alarms and terminals once each.
+    assert_eq!(
+        update(&mut s, Msg::Frame),
+        vec![
+            Effect::LoadAlarmsById((1..=7).collect()),
+            Effect::LoadTerminalsById(vec![1, 2, 3]),
+        ]
+    );
+    assert!(update(&mut s, Msg::Frame).is_empty(), "nothing left");
+    // A (re)connect means notifications were lost: everything shown, once, whatever else came.
+    update(&mut s, Msg::Resync);
+    update(
+        &mut s,
+        Msg::Changed(Change {
+            alarm: vec![3],
+            ..Change::default()
+        }),
+    );
+    update(&mut s, Msg::Resync);
+    assert_eq!(
+        update(&mut s, Msg::Frame),
+        vec![Effect::LoadAlarms, Effect::LoadTerminals]
+    );
+    // Off the Terminals tab, terminal changes wait for the tab's own reload.
+    update(&mut s, key('1'));
+    update(
+        &mut s,
+        Msg::Changed(Change {
+            terminal: vec![1],
+            ..Change::default()
+        }),
+    );
+    assert!(update(&mut s, Msg::Frame).is_empty());
+}
+
+#[test]
+fn terminal_selection_stays_on_the_same_terminal_across_reloads() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    assert_eq!(s.terminals.selected, Some(1), "the first terminal");
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    assert_eq!(s.selected_terminal().unwrap().name, "一食堂收费机 07");
+    // A terminal added before it, and the list re-read: still the same terminal.
+    let (lines, mut terminals) = site();
+    terminals.push(term(9, 2, "pos", 1, "新收费机", "", "unknown"));
+    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    assert_eq!(s.terminals.selected, Some(3));
+    assert_eq!(
+        s.selected_terminal_index(),
+        3,
+        "it moved down a row, the cursor with it"
+    );
+    // Its status changes by notification: still selected, now offline.
+    let mut t3 = site().1[2].clone();
+    t3.status = "offline".into();
+    update(
+        &mut s,
+        Msg::TerminalsChanged {
+            ids: vec![3],
+            terminals: vec![t3],
+        },
+    );
+    assert_eq!(s.selected_terminal().unwrap().status, "offline");
+    // It is removed: the cursor stays on that row, on the next terminal.
+    update(
+        &mut s,
+        Msg::TerminalsChanged {
+            ids: vec![3],
+            terminals: vec![],
+        },
+    );
+    assert_eq!(s.terminals.selected, Some(5), "the next by address");
+    // A terminal on a line this console never read: read the inventory again.
+    assert_eq!(
+        update(
+            &mut s,
+            Msg::TerminalsChanged {
+                ids: vec![30],
+                terminals: vec![term(30, 7, "pos", 1, "x", "", "unknown")]
+            }
+        ),
+        vec![Effect::LoadTerminals]
+    );
+}
+
+#[test]
+fn alarm_selection_stays_on_the_same_alarm_across_reloads() {
+    let mut s = signed_in(Lang::EN, Role::DutyOperator);
+    loaded_alarms(&mut s, some_alarms());
+    update(&mut s, key('a'));
+    assert!(s.alarm.open);
+    // Active P1 first (newest first), then P2, P3, the acknowledged last.
+    let order: Vec<i64> = s.alarm.list.iter().map(|a| a.id).collect();
+    assert_eq!(order, vec![10, 14, 11, 12, 13]);
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    assert_eq!(s.alarm.selected, Some(11));
+    // A new P1 arrives above it: the cursor stays on alarm 11.
+    update(
+        &mut s,
+        Msg::AlarmsChanged {
+            ids: vec![30],
+            alarms: vec![alarm(30, AlarmKind::Fire, None, at(3, 4, 4))],
+            counts: vec![],
+        },
+    );
+    assert_eq!(s.alarm.selected, Some(11));
+    assert_eq!(s.selected_alarm_index(), 3);
+    // Another console clears it: the cursor stays on that row.
+    let mut gone = s.selected_alarm().unwrap().clone();
+    gone.state = "cleared".into();
+    update(
+        &mut s,
+        Msg::AlarmsChanged {
+            ids: vec![11],
+            alarms: vec![gone],
+            counts: vec![],
+        },
+    );
+    assert_eq!(s.alarm.selected, Some(12));
+}
+
+#[test]
+fn alarms_are_taken_acknowledged_with_a_note_and_cleared() {
+    let mut s = signed_in(Lang::EN, Role::DutyOperator);
+    loaded_alarms(&mut s, some_alarms());
+    // From any tab, one key.
+    update(&mut s, key('4'));
+    update(&mut s, key('a'));
+    assert!(s.alarm.open);
+    assert_eq!(update(&mut s, key('t')), vec![Effect::TakeAlarm { id: 10 }]);
+    assert!(update(&mut s, key('A')).is_empty());
+    let Some(Overlay::AlarmNote(note)) = &s.overlay else {
+        panic!("note input")
+    };
+    assert!(
+        note.title.contains("#10") && note.title.contains("图书馆东门"),
+        "{}",
+        note.title
+    );
+    // A number picks a preset while the note is empty; then it is ordinary text.
+    update(&mut s, key('2'));
+    typed(&mut s, ", 3 min");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![Effect::AcknowledgeAlarm {
+            id: 10,
+            note: "guard sent, 3 min".into()
+        }]
+    );
+    assert!(s.overlay.is_none());
+    // An empty note is refused on the spot.
+    update(&mut s, key('A'));
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert!(matches!(s.overlay, Some(Overlay::AlarmNote(_))));
+    update(&mut s, code(KeyCode::Esc));
+    assert!(s.overlay.is_none());
+    // Free text only.
+    update(&mut s, key('A'));
+    typed(&mut s, "door closed by cleaner");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![Effect::AcknowledgeAlarm {
+            id: 10,
+            note: "door closed by cleaner".into()
+        }]
+    );
+    // Clearing an unacknowledged alarm needs the force, and a confirmation naming it.
+    assert!(update(&mut s, key('c')).is_empty());
+    assert!(s.message.as_ref().unwrap().1.contains("not acknowledged"));
+    update(&mut s, key('C'));
+    let Some(Overlay::Confirm(c)) = &s.overlay else {
+        panic!("confirm")
+    };
+    assert!(
+        c.question
+            .contains("#10 P1 forced open · 图书馆东门 door 2"),
+        "{}",
+        c.question
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        vec![Effect::ClearAlarm {
+            id: 10,
+            force: true
+        }]
+    );
+    // The acknowledged one clears normally.
+    update(&mut s, key('G'));
+    assert_eq!(s.alarm.selected, Some(13));
+    update(&mut s, key('c'));
+    assert_eq!(
+        update(&mut s, key('y')),
+        vec![Effect::ClearAlarm {
+            id: 13,
+            force: false
+        }]
+    );
+    // Esc leaves the view, back on the tab.
+    update(&mut s, code(KeyCode::Esc));
+    assert!(!s.alarm.open);
+    assert_eq!(s.tab, Tab::Attendance);
+    assert_eq!(PRESET_NOTES.len(), 4);
+}
+
+#[test]
+fn alarm_actions_need_the_role() {
+    let mut s = signed_in(Lang::EN, Role::CardDesk);
+    loaded_alarms(&mut s, some_alarms());
+    update(&mut s, key('a'));
+    assert_eq!(update(&mut s, key('t')), vec![Effect::Bell]);
+    assert_eq!(
+        s.message.clone().unwrap().1,
+        "A Card desk may not acknowledge alarms."
+    );
+    assert_eq!(update(&mut s, key('A')), vec![Effect::Bell]);
+    assert!(s.overlay.is_none());
+}
+
+#[test]
+fn terminal_commands_go_through_the_queue_and_report_their_answer() {
+    let mut s = on_terminals(Lang::EN, Role::Director);
+    assert_eq!(
+        update(&mut s, key('o')),
+        vec![Effect::Enqueue {
+            terminal_id: 1,
+            command: TerminalCommand::OnlineTest
+        }]
+    );
+    assert_eq!(
+        update(&mut s, key('T')),
+        vec![Effect::Enqueue {
+            terminal_id: 1,
+            command: TerminalCommand::SetTime
+        }]
+    );
+    assert!(update(&mut s, key('X')).is_empty());
+    let Some(Overlay::Confirm(c)) = &s.overlay else {
+        panic!("confirm")
+    };
+    assert!(
+        c.question.contains("405419896 “图书馆东门” (Library east)"),
+        "{}",
+        c.question
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        vec![Effect::Enqueue {
+            terminal_id: 1,
+            command: TerminalCommand::ClearRecords
+        }]
+    );
+    assert_eq!(
+        update(&mut s, key('s')),
+        vec![Effect::SetInScan {
+            terminal_id: 1,
+            in_scan: false
+        }]
+    );
+    // Queued: its outcome is read when announced (even if announced before the id was known).
+    update(
+        &mut s,
+        Msg::CommandQueued {
+            id: 77,
+            terminal_id: 1,
+            command: TerminalCommand::OnlineTest,
+        },
+    );
+    assert!(s
+        .message
+        .as_ref()
+        .unwrap()
+        .1
+        .contains("Online test queued for 图书馆东门"));
+    assert_eq!(
+        update(&mut s, Msg::Frame),
+        vec![Effect::LoadCommandsById(vec![77])]
+    );
+    let row = |state: &str, result: Option<&str>| CommandRow {
+        id: 77,
+        terminal_id: 1,
+        command: sqlx::types::Json(TerminalCommand::OnlineTest),
+        state: state.into(),
+        requested_at: at(3, 4, 5),
+        result: result.map(String::from),
+    };
+    update(&mut s, Msg::CommandsLoaded(vec![row("running", None)]));
+    assert!(
+        s.message.as_ref().unwrap().1.contains("queued"),
+        "not finished yet"
+    );
+    update(
+        &mut s,
+        Msg::Changed(Change {
+            command: vec![77],
+            ..Change::default()
+        }),
+    );
+    assert_eq!(
+        update(&mut s, Msg::Frame),
+        vec![Effect::LoadCommandsById(vec![77])]
+    );
+    update(
+        &mut s,
+        Msg::CommandsLoaded(vec![row("done", Some("online, firmware 6.62, 11 ms"))]),
+    );
+    assert_eq!(
+        s.message.clone().unwrap().1,
+        "Online test on 图书馆东门: done — online, firmware 6.62, 11 ms"
+    );
+    // Reported once: later notifications of it are not read again.
+    update(
+        &mut s,
+        Msg::Changed(Change {
+            command: vec![77],
+            ..Change::default()
+        }),
+    );
+    assert!(update(&mut s, Msg::Frame).is_empty());
+}
+
+#[test]
+fn the_trace_follows_the_selected_terminals_line_and_is_renewed() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    assert_eq!(
+        update(&mut s, key('v')),
+        vec![Effect::Trace { line: Some(1) }]
+    );
+    update(&mut s, frame(1, Direction::Tx, "7e01", 0));
+    update(&mut s, frame(2, Direction::Rx, "7e02", 1));
+    assert_eq!(
+        s.terminals.trace.as_ref().unwrap().frames.len(),
+        1,
+        "only its line"
+    );
+    for i in 0..500 {
+        update(&mut s, frame(1, Direction::Rx, "00", i));
+    }
+    assert_eq!(
+        s.terminals.trace.as_ref().unwrap().frames.len(),
+        200,
+        "the last N"
+    );
+    assert!(update(&mut s, Msg::Tick(at(3, 4, 15))).is_empty());
+    assert_eq!(
+        update(&mut s, Msg::Tick(at(3, 4, 30))),
+        vec![Effect::Trace { line: Some(1) }]
+    );
+    // The selection moves to a terminal on the other line: the trace moves with it.
+    update(&mut s, key('j'));
+    assert!(update(&mut s, key('j')) == vec![Effect::Trace { line: Some(2) }]);
+    assert!(s.terminals.trace.as_ref().unwrap().frames.is_empty());
+    assert_eq!(update(&mut s, key('v')), vec![Effect::Trace { line: None }]);
+    // Leaving the tab stops it too.
+    update(&mut s, key('v'));
+    assert_eq!(update(&mut s, key('1')), vec![Effect::Trace { line: None }]);
+    // A duty operator may not diagnose terminals.
+    let mut d = on_terminals(Lang::EN, Role::DutyOperator);
+    assert_eq!(update(&mut d, key('o')), vec![Effect::Bell]);
+    assert_eq!(
+        d.message.unwrap().1,
+        "A Duty operator may not diagnose terminals."
+    );
+}
+
+fn alarms_view(lang: Lang) -> State {
+    let mut s = signed_in(lang, Role::DutyOperator);
+    loaded_alarms(&mut s, some_alarms());
+    update(&mut s, key('a'));
+    s
+}
+
+#[test]
+fn snapshot_alarms_view_80x24() {
+    let mut s = alarms_view(Lang::EN);
+    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn snapshot_alarms_view_zh_160x48() {
+    let mut s = alarms_view(Lang::ZH_CN);
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    insta::assert_snapshot!(render(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn snapshot_alarm_note_80x24() {
+    let mut s = alarms_view(Lang::EN);
+    update(&mut s, key('A'));
+    update(&mut s, key('3'));
+    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
+
+fn traced(lang: Lang) -> State {
+    let mut s = on_terminals(lang, Role::Technician);
+    loaded_alarms(&mut s, some_alarms());
+    update(&mut s, key('j'));
+    update(&mut s, key('v'));
+    for (i, (dir, hex)) in [
+        (
+            Direction::Tx,
+            "17200000f8c1251800000000000000000000000000000000",
+        ),
+        (
+            Direction::Rx,
+            "172000007f8c1251820261122030405000000010000000001",
+        ),
+        (Direction::Tx, "17b00000f8c12518"),
+        (Direction::Rx, "17b00000f8c1251801"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        update(&mut s, frame(1, dir, hex, i as i64 * 37));
+    }
+    s
+}
+
+#[test]
+fn snapshot_terminals_tab_80x24() {
+    let mut s = traced(Lang::EN);
+    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn snapshot_terminals_tab_zh_160x48() {
+    let mut s = traced(Lang::ZH_CN);
+    insta::assert_snapshot!(render(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn new_views_render_at_every_size() {
+    let mut variants = vec![traced(Lang::ZH_CN), alarms_view(Lang::ZH_CN)];
+    let mut note = alarms_view(Lang::EN);
+    update(&mut note, key('A'));
+    variants.push(note);
+    let mut empty = signed_in(Lang::EN, Role::Technician);
+    update(&mut empty, key('6'));
+    update(&mut empty, key('a'));
+    variants.push(empty);
+    for mut v in variants {
+        for w in (0..=200).step_by(9) {
+            for h in (0..=60).step_by(5) {
+                update(&mut v, Msg::Resize(w, h));
+                render(&mut v, w, h);
+            }
+        }
+    }
+}
+
+#[test]
+fn hints_follow_the_keymap() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    let text = screen_text(&render(&mut s, 100, 30));
+    assert!(
+        text.contains("o test") && text.contains("v trace"),
+        "{text}"
+    );
+    let mut remapped = Keymap::preset("default").unwrap();
+    let errors = remapped.merge(
+        "user",
+        "[terminals]\n\"v\" = \"noop\"\n\"w\" = { run = \"terminal.trace\", desc = \"Trace\" }\n",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    s.keymap = Arc::new(remapped);
+    let text = screen_text(&render(&mut s, 100, 30));
+    assert!(
+        text.contains("w trace") && !text.contains("v trace"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_catalogue_key_shows_raw() {
+    for lang in [Lang::EN, Lang::ZH_CN] {
+        let mut screens = vec![traced(lang), alarms_view(lang)];
+        let mut note = alarms_view(lang);
+        update(&mut note, key('A'));
+        screens.push(note);
+        let mut confirm = traced(lang);
+        update(&mut confirm, key('X'));
+        screens.push(confirm);
+        let mut help = alarms_view(lang);
+        update(&mut help, key('?'));
+        screens.push(help);
+        let mut empty = signed_in(lang, Role::Technician);
+        update(&mut empty, key('6'));
+        screens.push(empty);
+        for mut s in screens {
+            for (w, h) in [(80, 24), (160, 48)] {
+                let text = screen_text(&render(&mut s, w, h));
+                for prefix in [
+                    "alarm.",
+                    "terminal.",
+                    "command.",
+                    "msg.",
+                    "confirm.",
+                    "hint.",
+                    "cmd.",
+                ] {
+                    assert!(
+                        !text.contains(prefix),
+                        "raw key {prefix} on screen:\n{text}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,275 @@
+//! The console's ear: a task owning a `PgListener` on [`CHANNEL`] (and a second one on
+//! [`TRACE_CHANNEL`] while a trace is shown) that hands the console compact messages.
+//!
+//! Notifications are lost while a listener reconnects, so every (re)connect is announced as
+//! [`Heard::ReloadAll`]: the console then re-reads everything it shows.
+
+use super::notify::{Change, CHANNEL};
+use crate::domain::permission::{Action, Actor, Denied};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgListener, PgNotification};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// While `line.trace_until` is in the future, the line's poller publishes every frame here as
+/// `{"line":ID,"dir":"tx"|"rx","hex":"..."}`.
+pub const TRACE_CHANNEL: &str = "onecard_trace";
+
+/// How long one trace request keeps a line's poller publishing frames; the console renews it.
+pub const TRACE_SECONDS: i32 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Tx,
+    Rx,
+}
+
+/// One frame on a traced line, stamped when it was heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceFrame {
+    pub line: i64,
+    pub dir: Direction,
+    pub hex: String,
+    pub at: DateTime<Utc>,
+}
+
+impl TraceFrame {
+    pub fn parse(payload: &str, at: DateTime<Utc>) -> Option<TraceFrame> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            line: i64,
+            dir: String,
+            hex: String,
+        }
+        let raw: Raw = serde_json::from_str(payload).ok()?;
+        let dir = match raw.dir.as_str() {
+            "tx" => Direction::Tx,
+            "rx" => Direction::Rx,
+            _ => return None,
+        };
+        Some(TraceFrame {
+            line: raw.line,
+            dir,
+            hex: raw.hex,
+            at,
+        })
+    }
+}
+
+/// What the listener tells the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// Connected or reconnected: anything may have changed meanwhile, reload everything.
+    ReloadAll,
+    /// Ids that changed, several notifications merged when they arrived together.
+    Change(Change),
+    Trace(TraceFrame),
+    /// The listener lost the database and is retrying.
+    Lost(String),
+}
+
+/// What a notification payload means. An empty or unreadable change means "everything".
+pub fn interpret(n: &PgNotification, at: DateTime<Utc>) -> Option<Heard> {
+    if n.channel() == TRACE_CHANNEL {
+        return TraceFrame::parse(n.payload(), at).map(Heard::Trace);
+    }
+    match Change::parse(n.payload()) {
+        Some(c) if !c.is_empty() => Some(Heard::Change(c)),
+        _ => Some(Heard::ReloadAll),
+    }
+}
+
+/// Where heard messages go; returning false (the console is gone) stops the listener.
+pub type Sink = Arc<dyn Fn(Heard) -> bool + Send + Sync>;
+
+/// The running listener. Dropping it stops its tasks.
+pub struct Listen {
+    trace: watch::Sender<bool>,
+    changes: JoinHandle<()>,
+    tracer: JoinHandle<()>,
+}
+
+impl Listen {
+    /// Starts listening on [`CHANNEL`]; the first message is [`Heard::ReloadAll`] once the
+    /// listener is connected.
+    pub fn spawn(pool: PgPool, sink: Sink) -> Listen {
+        let (trace, trace_rx) = watch::channel(false);
+        let changes = tokio::spawn(listen_changes(pool.clone(), sink.clone()));
+        let tracer = tokio::spawn(listen_trace(pool, sink, trace_rx));
+        Listen {
+            trace,
+            changes,
+            tracer,
+        }
+    }
+
+    /// Listens on [`TRACE_CHANNEL`] too (or stops). Frames of every line arrive; the console
+    /// keeps those of the line it shows.
+    pub fn trace(&self, on: bool) {
+        self.trace
+            .send_if_modified(|now| std::mem::replace(now, on) != on);
+    }
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        self.changes.abort();
+        self.tracer.abort();
+    }
+}
+
+async fn connect(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(channel).await?;
+    Ok(listener)
+}
+
+async fn listen_changes(pool: PgPool, sink: Sink) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match connect(&pool, CHANNEL).await {
+            Ok(mut listener) => {
+                backoff = Duration::from_millis(250);
+                if !sink(Heard::ReloadAll) {
+                    return;
+                }
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => {
+                            // Merge whatever else is already buffered into one message.
+                            let mut merged: Option<Heard> = interpret(&n, Utc::now());
+                            while let Some(more) = listener.next_buffered() {
+                                merged = match (merged, interpret(&more, Utc::now())) {
+                                    (Some(Heard::Change(mut a)), Some(Heard::Change(b))) => {
+                                        a.merge(b);
+                                        Some(Heard::Change(a))
+                                    }
+                                    (Some(Heard::ReloadAll), _) | (_, Some(Heard::ReloadAll)) => {
+                                        Some(Heard::ReloadAll)
+                                    }
+                                    (a, b) => a.or(b),
+                                };
+                            }
+                            if let Some(heard) = merged {
+                                if !sink(heard) {
+                                    return;
+                                }
+                            }
+                        }
+                        // The connection dropped and sqlx re-established it: whatever was sent
+                        // in between is lost.
+                        Ok(None) => {
+                            if !sink(Heard::ReloadAll) {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change listener lost the database");
+                            if !sink(Heard::Lost(e.to_string())) {
+                                return;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "change listener cannot connect");
+                if !sink(Heard::Lost(e.to_string())) {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// A second listener, only while a trace is wanted, so the change listener is never
+/// interrupted to LISTEN or UNLISTEN.
+async fn listen_trace(pool: PgPool, sink: Sink, mut wanted: watch::Receiver<bool>) {
+    loop {
+        while !*wanted.borrow_and_update() {
+            if wanted.changed().await.is_err() {
+                return;
+            }
+        }
+        let mut listener = match connect(&pool, TRACE_CHANNEL).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "trace listener cannot connect");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                changed = wanted.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if !*wanted.borrow() {
+                        break; // drops the listener: UNLISTEN
+                    }
+                }
+                n = listener.recv() => match n {
+                    Ok(n) => {
+                        if let Some(heard) = interpret(&n, Utc::now()) {
+                            if !sink(heard) {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "trace listener lost the database");
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Asks the poller owning `line_id` to publish its frames for the next [`TRACE_SECONDS`].
+pub async fn request_trace(pool: &PgPool, actor: &Actor, line_id: i64) -> Result<(), TraceError> {
+    actor.authorize(Action::TerminalDiagnose)?;
+    let n = sqlx::query(
+        "UPDATE line SET trace_until = now() + make_interval(secs => $2) WHERE id = $1",
+    )
+    .bind(line_id)
+    .bind(f64::from(TRACE_SECONDS))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(TraceError::NoLine(line_id));
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("line {0} does not exist")]
+    NoLine(i64),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_payloads() {
+        let at = Utc::now();
+        let f = TraceFrame::parse(r#"{"line":3,"dir":"rx","hex":"7e01"}"#, at).unwrap();
+        assert_eq!((f.line, f.dir, f.hex.as_str()), (3, Direction::Rx, "7e01"));
+        assert!(TraceFrame::parse(r#"{"line":3,"dir":"up","hex":""}"#, at).is_none());
+        assert!(TraceFrame::parse("garbage", at).is_none());
+    }
+}

@@ -1,0 +1,328 @@
+//! The poller: which process talks on which line, and the line actors that do the talking.
+//!
+//! * [`Supervisor`] runs ownership for every enabled line. A line is owned by exactly one task
+//!   in exactly one process, chosen with a session-level PostgreSQL advisory lock
+//!   (`pg_try_advisory_lock(LOCK_CLASS, line id)`) taken on a connection of its own that the
+//!   owner keeps open while it owns the line. When the owner dies its session ends, the lock
+//!   goes with it, and another supervisor takes the line at its next re-check (every
+//!   [`Options::recheck`], 2 s by default).
+//! * The line actor ([`actor`]) polls its terminals round-robin, stores new records in batches
+//!   (one transaction each, through [`crate::db::ingest`]), and only after the commit moves the
+//!   terminal's own bookmark (UHPPOTE event index, RS-485 ACK_RECORDS). It claims the line's
+//!   queued commands, keeps each terminal's status, statistics and fault alarms, and publishes
+//!   the line's frames on NOTIFY channel [`TRACE_CHANNEL`] while `line.trace_until` is ahead.
+//! * One driver per protocol: [`uhppote`], [`native`], [`zk`].
+//! * [`register`] enters a running simulated site into the line and terminal tables.
+
+pub mod actor;
+pub mod native;
+pub mod register;
+pub mod uhppote;
+pub mod zk;
+
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use register::{register_site, RegisteredTerminal};
+
+/// First key of every line's advisory lock (the second is the line id): "ocln".
+pub const LOCK_CLASS: i32 = 0x6F63_6C6E;
+/// NOTIFY channel of the live frame trace: `{"line":ID,"dir":"tx"|"rx","hex":"..."}`.
+pub const TRACE_CHANNEL: &str = "onecard_trace";
+/// NOTIFY channel on which a desk reader's presented card is announced:
+/// `{"terminal":ID,"card":N,"new":true|false}`.
+pub const CARD_CHANNEL: &str = "onecard_card_present";
+
+/// Tuning. The defaults suit a site; tests may shorten them.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often lines are re-read and free ones taken.
+    pub recheck: Duration,
+    /// How often an owner makes sure its lock connection is still alive.
+    pub lock_check: Duration,
+    /// Failed polls in a row before a terminal is declared offline.
+    pub offline_after: u32,
+    /// Longest wait between attempts on an offline terminal.
+    pub max_backoff: Duration,
+    /// Clock drift that raises `clock_drift`, seconds.
+    pub drift_threshold_s: i64,
+    /// Records per batch (one transaction each).
+    pub batch: usize,
+    /// Batches read from one terminal per visit before the next terminal gets its turn.
+    pub batches_per_visit: usize,
+    /// UHPPOTE reply deadline per attempt (one retry after a timeout).
+    pub uhppote_timeout: Duration,
+    /// ZKTeco reply deadline.
+    pub zk_timeout: Duration,
+    /// A command's whole deadline.
+    pub command_timeout: Duration,
+    /// Point UHPPOTE controllers' event listener at the owner (pushed events).
+    pub uhppote_listener: bool,
+    /// Successful polls in a row that clear an open `comm_fault`.
+    pub clear_fault_after: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            recheck: Duration::from_secs(2),
+            lock_check: Duration::from_secs(3),
+            offline_after: 3,
+            max_backoff: Duration::from_secs(8),
+            drift_threshold_s: 60,
+            batch: 100,
+            batches_per_visit: 10,
+            uhppote_timeout: Duration::from_millis(800),
+            zk_timeout: Duration::from_secs(3),
+            command_timeout: Duration::from_secs(15),
+            uhppote_listener: true,
+            clear_fault_after: 10,
+        }
+    }
+}
+
+/// Running totals, for the benchmark and the diagnostics screen.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Records new to the database.
+    pub records: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    pub polls: AtomicU64,
+    pub poll_failures: AtomicU64,
+    pub commands_done: AtomicU64,
+    pub commands_failed: AtomicU64,
+    /// Times this supervisor took a line.
+    pub takeovers: AtomicU64,
+    /// Events that arrived pushed (UHPPOTE listener).
+    pub pushed: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub records: u64,
+    pub batches: u64,
+    pub polls: u64,
+    pub poll_failures: u64,
+    pub commands_done: u64,
+    pub commands_failed: u64,
+    pub takeovers: u64,
+    pub pushed: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Stats {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            records: g(&self.records),
+            batches: g(&self.batches),
+            polls: g(&self.polls),
+            poll_failures: g(&self.poll_failures),
+            commands_done: g(&self.commands_done),
+            commands_failed: g(&self.commands_failed),
+            takeovers: g(&self.takeovers),
+            pushed: g(&self.pushed),
+        }
+    }
+
+    pub(crate) fn add(a: &AtomicU64, n: u64) {
+        a.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Shared {
+    counters: Counters,
+    owned: Mutex<BTreeSet<i64>>,
+}
+
+/// Runs line ownership for every enabled line until stopped.
+pub struct Supervisor {
+    stop_tx: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    shared: Arc<Shared>,
+    worker: String,
+}
+
+impl Supervisor {
+    /// Starts with the default [`Options`]. `worker` names this process in the command queue
+    /// (`claimed_by`) and the logs, e.g. `host:pid`.
+    pub fn start(pool: PgPool, worker: impl Into<String>) -> Supervisor {
+        Supervisor::start_with(pool, worker, Options::default())
+    }
+
+    pub fn start_with(pool: PgPool, worker: impl Into<String>, options: Options) -> Supervisor {
+        let worker = worker.into();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            owned: Mutex::new(BTreeSet::new()),
+        });
+        let task = tokio::spawn(supervise(
+            pool,
+            worker.clone(),
+            Arc::new(options),
+            shared.clone(),
+            stop_rx,
+        ));
+        Supervisor {
+            stop_tx,
+            task,
+            shared,
+            worker,
+        }
+    }
+
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Lines this supervisor owns now.
+    pub fn owned_lines(&self) -> Vec<i64> {
+        lock(&self.shared.owned).iter().copied().collect()
+    }
+
+    /// False once the supervising task has ended (it only ends when stopped).
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
+    /// Stops every line actor after its current step, releases the locks, and waits.
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Owned {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Line ids whose lock some session of this database holds.
+async fn held_locks(pool: &PgPool) -> Result<BTreeSet<i64>, sqlx::Error> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT objid::int8 FROM pg_locks
+         WHERE locktype = 'advisory' AND classid = $1::int4::oid AND objsubid = 2 AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(LOCK_CLASS)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Opens a connection of its own and tries the line's lock on it. Some(conn) = owner.
+async fn try_own(pool: &PgPool, line_id: i64) -> Result<Option<PgConnection>, sqlx::Error> {
+    let Ok(key) = i32::try_from(line_id) else {
+        tracing::error!(line_id, "line id does not fit an advisory lock key");
+        return Ok(None);
+    };
+    let options = pool.connect_options();
+    let mut conn = PgConnection::connect_with(&options).await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(LOCK_CLASS)
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await?;
+    if got {
+        Ok(Some(conn))
+    } else {
+        let _ = conn.close().await;
+        Ok(None)
+    }
+}
+
+async fn supervise(
+    pool: PgPool,
+    worker: String,
+    options: Arc<Options>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut actors: HashMap<i64, Owned> = HashMap::new();
+    loop {
+        // Actors that ended (lost lock, line disabled, a failure) give the line back.
+        actors.retain(|id, a| {
+            if a.task.is_finished() {
+                lock(&shared.owned).remove(id);
+                false
+            } else {
+                true
+            }
+        });
+        match crate::db::terminal::lines(&pool).await {
+            Ok(lines) => {
+                let enabled: BTreeSet<i64> =
+                    lines.iter().filter(|l| l.enabled).map(|l| l.id).collect();
+                for (id, a) in &actors {
+                    if !enabled.contains(id) {
+                        let _ = a.stop.send(true);
+                    }
+                }
+                let free: Vec<_> = lines
+                    .into_iter()
+                    .filter(|l| l.enabled && !actors.contains_key(&l.id))
+                    .collect();
+                if !free.is_empty() {
+                    let held = held_locks(&pool).await.unwrap_or_default();
+                    for line in free.into_iter().filter(|l| !held.contains(&l.id)) {
+                        if *stop.borrow() {
+                            break;
+                        }
+                        match try_own(&pool, line.id).await {
+                            Ok(Some(conn)) => {
+                                tracing::info!(line = %line.name, worker = %worker, "took the line");
+                                Counters::add(&shared.counters.takeovers, 1);
+                                lock(&shared.owned).insert(line.id);
+                                let (tx, rx) = watch::channel(false);
+                                let ctx = actor::ActorSetup {
+                                    pool: pool.clone(),
+                                    line,
+                                    worker: worker.clone(),
+                                    options: options.clone(),
+                                    shared: shared.clone(),
+                                    lock_conn: conn,
+                                    stop: rx,
+                                };
+                                let id = ctx.line.id;
+                                let task = tokio::spawn(actor::run(ctx));
+                                actors.insert(id, Owned { stop: tx, task });
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "taking a line failed"),
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the lines failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(options.recheck) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    for a in actors.values() {
+        let _ = a.stop.send(true);
+    }
+    for (id, a) in actors {
+        let _ = a.task.await;
+        lock(&shared.owned).remove(&id);
+    }
+}

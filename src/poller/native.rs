@@ -1,0 +1,375 @@
+//! onecard RS-485 lines (POS, patrol readers, the desk reader) over a serial port, a PTY or a
+//! serial-to-TCP converter: POLL each machine, READ_RECORDS from the bookmark, one transaction
+//! per batch, ACK_RECORDS only after the commit.
+
+use super::actor::{garbled, local_now, said, Ctx, PollError, Polled, Term, CLOCK_EVERY};
+use super::CARD_CHANNEL;
+use crate::db::command::TerminalCommand;
+use crate::db::ingest::{self, PurchaseRow, ScanRow};
+use crate::db::terminal::Line;
+use crate::terminal::native::message::{
+    fen_to_yuan, Condition, PurchaseMode, RecordBatch, Records,
+};
+use crate::terminal::native::{Bus, Table, Timing, TraceDir, TraceEntry};
+use crate::terminal::transport::{self, Endpoint, LineConfig, Parity, StopBits};
+use crate::terminal::TerminalError;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub(crate) struct NativeLine {
+    endpoint: Endpoint,
+    timing: Timing,
+    bus: Option<Bus<transport::Line>>,
+    trace_rx: Option<mpsc::Receiver<TraceEntry>>,
+    table_version: u32,
+}
+
+fn machine_no(t: &Term) -> Result<u8, PollError> {
+    u8::try_from(t.row.address)
+        .ok()
+        .filter(|n| (1..=247).contains(n))
+        .ok_or_else(|| {
+            PollError::from(TerminalError::Refused(format!(
+                "machine number {} is outside 1-247",
+                t.row.address
+            )))
+        })
+}
+
+/// Record numbers must rise one by one from at least `from` and stay below `next_record`:
+/// anything else is a device (or a line) that cannot be believed.
+fn check(batch: &RecordBatch, from: u32) -> Result<(), String> {
+    let numbers = batch.records.numbers();
+    let mut prev: Option<u32> = None;
+    for &n in &numbers {
+        if n < from || n >= batch.next_record || prev.is_some_and(|p| n <= p) {
+            return Err(format!(
+                "records {numbers:?} read from {from} with next record {}",
+                batch.next_record
+            ));
+        }
+        prev = Some(n);
+    }
+    Ok(())
+}
+
+impl NativeLine {
+    pub async fn open(line: &Line) -> Result<NativeLine, String> {
+        let (endpoint, timing) = match line.transport.as_str() {
+            "tcp" => {
+                let addr = super::uhppote::resolve(&line.address, 4001).await?;
+                (
+                    Endpoint::Tcp {
+                        addr,
+                        connect_timeout: Duration::from_secs(3),
+                    },
+                    Timing::network(Duration::from_millis(50)),
+                )
+            }
+            "serial" => {
+                let cfg = LineConfig {
+                    path: line.address.clone(),
+                    baud: line
+                        .baud
+                        .and_then(|b| u32::try_from(b).ok())
+                        .unwrap_or(9600),
+                    parity: match line.parity.as_str() {
+                        "even" => Parity::Even,
+                        "odd" => Parity::Odd,
+                        _ => Parity::None,
+                    },
+                    stop_bits: if line.stop_bits == 2 {
+                        StopBits::Two
+                    } else {
+                        StopBits::One
+                    },
+                };
+                let timing = Timing::serial(cfg.baud, cfg.bits_per_char());
+                (Endpoint::Serial(cfg), timing)
+            }
+            other => return Err(format!("an RS-485 line is not reached over {other}")),
+        };
+        Ok(NativeLine {
+            endpoint,
+            timing,
+            bus: None,
+            trace_rx: None,
+            table_version: 0,
+        })
+    }
+
+    pub fn reset(&mut self) {
+        self.bus = None;
+        self.trace_rx = None;
+    }
+
+    async fn bus(&mut self) -> Result<&mut Bus<transport::Line>, TerminalError> {
+        if self.bus.is_none() {
+            let line = transport::open(&self.endpoint).await?;
+            let mut bus = Bus::new(line, self.timing);
+            let (tx, rx) = mpsc::channel(4096);
+            bus.set_trace(Some(tx));
+            self.bus = Some(bus);
+            self.trace_rx = Some(rx);
+        }
+        self.bus
+            .as_mut()
+            .ok_or_else(|| TerminalError::Io(std::io::Error::other("line not open")))
+    }
+
+    /// Moves the bus's trace into the published trace; true when something that was not a
+    /// good reply was heard (another machine's reply, a bad CRC).
+    fn drain(&mut self, ctx: &mut Ctx) -> bool {
+        let mut noise = false;
+        if let Some(rx) = &mut self.trace_rx {
+            while let Ok(e) = rx.try_recv() {
+                if e.dir == TraceDir::Rx && matches!(e.note, "ignored" | "bad crc") {
+                    noise = true;
+                }
+                if !e.bytes.is_empty() {
+                    let dir = if e.dir == TraceDir::Tx { "tx" } else { "rx" };
+                    ctx.trace(dir, &e.bytes);
+                }
+            }
+        }
+        noise
+    }
+
+    /// Link counters since the last look, into the terminal's health.
+    fn account(&mut self, t: &mut Term, addr: u8) -> Option<Duration> {
+        let bus = self.bus.as_ref()?;
+        let s = bus.stats(addr);
+        let now = [s.retries, s.crc_errors, s.timeouts];
+        for (i, v) in now.iter().enumerate() {
+            let base = if *v < t.baseline[i] { 0 } else { t.baseline[i] };
+            let d = i64::try_from(v - base).unwrap_or(0);
+            match i {
+                0 => t.delta.retries += d,
+                1 => t.delta.crc_errors += d,
+                // Whole-poll timeouts are counted by the actor; these are attempts.
+                _ => t.delta.timeouts += d,
+            }
+        }
+        t.baseline = now;
+        s.last_rtt
+    }
+
+    pub async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
+        let addr = machine_no(t)?;
+        self.drain(ctx);
+        let result = self.poll_inner(ctx, t, addr).await;
+        let noise = self.drain(ctx);
+        let rtt = self.account(t, addr);
+        match result {
+            Ok(mut p) => {
+                p.rtt = rtt;
+                Ok(p)
+            }
+            Err(PollError::Terminal { error, garbled }) => {
+                if matches!(error, TerminalError::Io(_)) {
+                    self.reset();
+                }
+                Err(PollError::Terminal {
+                    error,
+                    garbled: garbled || noise,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn poll_inner(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        addr: u8,
+    ) -> Result<Polled, PollError> {
+        let bus = self.bus().await?;
+        let status = bus.poll(addr).await?;
+        let mut polled = Polled {
+            memory_full: Some(status.conditions.has(Condition::MemoryFull)),
+            waiting: Some(i64::from(status.stored)),
+            ..Polled::default()
+        };
+        if let Some(card) = status.card {
+            let payload = serde_json::json!({ "terminal": t.row.id, "card": card.card, "new": card.new_card });
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CARD_CHANNEL)
+                .bind(payload.to_string())
+                .execute(&ctx.pool)
+                .await?;
+        }
+        if !t.identified {
+            let info = bus.get_info(addr).await?;
+            polled.firmware = Some(format!("{} {}", info.model, info.firmware));
+            t.identified = true;
+        }
+        if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
+            let theirs = bus.get_time(addr).await?;
+            polled.drift_s = Some((theirs - local_now()).num_seconds());
+            t.last_clock = Some(Instant::now());
+        }
+        if !t.acked_once {
+            // A crash between our commit and the device's ack: say it again.
+            if t.bookmark > 0 {
+                let b = u32::try_from(t.bookmark).unwrap_or(u32::MAX);
+                match bus.ack_records(addr, b).await {
+                    Ok(_) | Err(TerminalError::Refused(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            t.acked_once = true;
+        }
+        if status.stored == 0 && !status.conditions.has(Condition::RecordsPending) {
+            return Ok(polled);
+        }
+        let max = u8::try_from(ctx.options.batch.clamp(1, 255)).unwrap_or(255);
+        for _ in 0..ctx.options.batches_per_visit.max(1) {
+            let from = u32::try_from(t.bookmark + 1).unwrap_or(u32::MAX);
+            let batch = bus.read_records(addr, from, max).await?;
+            check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;
+            let Some(last) = batch.records.last_number() else {
+                polled.more = false;
+                break;
+            };
+            let stored = match &batch.records {
+                Records::Purchases(v) => {
+                    let rows: Vec<PurchaseRow> = v
+                        .iter()
+                        .map(|r| PurchaseRow {
+                            record_no: i64::from(r.record_no),
+                            card: i64::from(r.card),
+                            amount: fen_to_yuan(i64::from(r.amount_fen)),
+                            balance_after: fen_to_yuan(i64::from(r.balance_after_fen)),
+                            txn_no: i64::from(r.txn_no),
+                            meal_slot: i16::from(r.meal_slot),
+                            online: r.mode == PurchaseMode::Online,
+                            terminal_time: Some(r.at),
+                        })
+                        .collect();
+                    ingest::store_purchases(&ctx.pool, t.row.id, &rows, Some(i64::from(last)))
+                        .await?
+                }
+                Records::Scans(v) => {
+                    let rows: Vec<ScanRow> = v
+                        .iter()
+                        .map(|r| ScanRow {
+                            record_no: i64::from(r.record_no),
+                            guard_card: i64::from(r.guard),
+                            checkpoint_tag: i64::from(r.checkpoint),
+                            event: r.event as i16,
+                            terminal_time: Some(r.at),
+                        })
+                        .collect();
+                    ingest::store_scans(&ctx.pool, t.row.id, &rows, Some(i64::from(last))).await?
+                }
+                Records::None => break,
+            };
+            ctx.stored(&stored);
+            t.bookmark = t.bookmark.max(i64::from(last));
+            bus.ack_records(addr, last).await?;
+            polled.waiting = Some(i64::from(batch.next_record.saturating_sub(last + 1)));
+            polled.more = last.saturating_add(1) < batch.next_record;
+            if !polled.more {
+                break;
+            }
+        }
+        Ok(polled)
+    }
+
+    fn next_version(&mut self) -> u32 {
+        let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(1);
+        self.table_version = now.max(self.table_version.wrapping_add(1)).max(1);
+        self.table_version
+    }
+
+    pub async fn execute(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        cmd: &TerminalCommand,
+    ) -> Result<String, String> {
+        let addr = machine_no(t)
+            .map_err(|_| format!("machine number {} is outside 1-247", t.row.address))?;
+        let kind = t.kind().to_string();
+        let version = self.next_version();
+        let result = self.execute_inner(t, addr, &kind, version, cmd).await;
+        self.drain(ctx);
+        self.account(t, addr);
+        if let Err(TerminalError::Io(_)) = &result {
+            self.reset();
+        }
+        match result {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(s)) => Err(s),
+            Err(e) => Err(said(&e)),
+        }
+    }
+
+    /// Outer error: the line; inner: the command makes no sense for this terminal.
+    async fn execute_inner(
+        &mut self,
+        t: &mut Term,
+        addr: u8,
+        kind: &str,
+        version: u32,
+        cmd: &TerminalCommand,
+    ) -> Result<Result<String, String>, TerminalError> {
+        let no_door = || Ok(Err(format!("a {kind} on an RS-485 line has no door")));
+        match cmd {
+            TerminalCommand::OpenDoor { .. } | TerminalCommand::SetDoorMode { .. } => no_door(),
+            TerminalCommand::ClearRecords => Ok(Err(
+                "RS-485 terminals free records only when the poller has stored and acknowledged them; there is nothing to clear by hand"
+                    .to_string(),
+            )),
+            TerminalCommand::SetTime => {
+                let now = local_now();
+                self.bus().await?.set_time(addr, now).await?;
+                t.last_clock = None;
+                Ok(Ok(format!("machine {addr} clock set to {now}")))
+            }
+            TerminalCommand::OnlineTest => {
+                let started = Instant::now();
+                let info = self.bus().await?.get_info(addr).await?;
+                Ok(Ok(format!(
+                    "machine {addr} online: {} firmware {}, serial {}, {} records held, {} ms",
+                    info.model,
+                    info.firmware,
+                    info.serial,
+                    info.next_record.saturating_sub(info.first_unacked),
+                    started.elapsed().as_millis()
+                )))
+            }
+            TerminalCommand::PushCards { cards } => {
+                if kind != "patrol_reader" {
+                    return Ok(Err(format!(
+                        "a {kind} keeps no card list (POS terminals take the blacklist)"
+                    )));
+                }
+                let p = self
+                    .bus()
+                    .await?
+                    .download_table(addr, Table::Guards, version, cards)
+                    .await?;
+                Ok(Ok(format!(
+                    "machine {addr} guards table version {} with {} cards",
+                    p.active.version, p.active.count
+                )))
+            }
+            TerminalCommand::PushBlacklist { cards } => {
+                if kind != "pos" {
+                    return Ok(Err(format!("a {kind} keeps no blacklist")));
+                }
+                let p = self
+                    .bus()
+                    .await?
+                    .download_table(addr, Table::Blacklist, version, cards)
+                    .await?;
+                Ok(Ok(format!(
+                    "machine {addr} blacklist version {} with {} cards",
+                    p.active.version, p.active.count
+                )))
+            }
+        }
+    }
+}

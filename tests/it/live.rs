@@ -1,0 +1,447 @@
+//! The console's live path against a real PostgreSQL: `db::listen` hears what another process
+//! commits, `update` collects it, and once per frame the console's own effects re-read it.
+
+use crate::support::test_db;
+use chrono::Utc;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use onecard::app::state::{DbWhere, State, Tab, ThemeName};
+use onecard::app::{update, Effect, Msg};
+use onecard::console;
+use onecard::db::alarm::{self, NewAlarm};
+use onecard::db::command;
+use onecard::db::listen::{self, Listen};
+use onecard::db::notify::{Change, CHANNEL};
+use onecard::db::operator;
+use onecard::db::terminal::{self, NewLine, NewTerminal};
+use onecard::domain::alarm::AlarmKind;
+use onecard::domain::permission::Actor;
+use onecard::domain::role::Role;
+use onecard::i18n::Lang;
+use onecard::keymap::Keymap;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+async fn site(pool: &PgPool) -> (i64, i64) {
+    let shell = Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    let line = terminal::add_line(
+        &mut tx,
+        &shell,
+        &NewLine {
+            name: "main gate",
+            protocol: "uhppote",
+            transport: "udp",
+            address: "127.0.0.1:60000",
+            baud: None,
+            poll_interval_ms: 1000,
+        },
+    )
+    .await
+    .unwrap();
+    let id = terminal::add_terminal(
+        &mut tx,
+        &shell,
+        &NewTerminal {
+            line: "main gate",
+            kind: "door_controller",
+            address: 405419896,
+            name: "图书馆东门",
+            location: "Library east",
+            installed_at: None,
+            installed_by: "David",
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    (line.id, id)
+}
+
+fn forced_open(terminal: i64) -> NewAlarm {
+    NewAlarm {
+        kind: AlarmKind::ForcedOpen,
+        terminal_id: Some(terminal),
+        door: Some(2),
+        card: None,
+        detail: "door 2 opened without a swipe".into(),
+        late: false,
+    }
+}
+
+/// The console without its terminal: state, the listener, and the real effect runner.
+struct Console {
+    state: State,
+    pool: PgPool,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    listen: Listen,
+    bells: usize,
+}
+
+impl Console {
+    async fn start(pool: &PgPool, role: Role) -> Console {
+        operator::create(
+            pool,
+            &Actor::shell("root"),
+            operator::NewOperator {
+                login: "duty",
+                display_name: "值班员",
+                role,
+                password: "a long password",
+                must_change_password: false,
+            },
+        )
+        .await
+        .unwrap();
+        let session = operator::open_session(pool, "duty", "test").await.unwrap();
+        let (inbox, rx) = mpsc::unbounded_channel();
+        let listen = console::listen_into(pool.clone(), inbox);
+        let keymap = Arc::new(Keymap::preset("default").unwrap());
+        let state = State::new(
+            keymap,
+            Lang::EN,
+            ThemeName::Default,
+            DbWhere::Embedded,
+            Utc::now(),
+        );
+        let mut c = Console {
+            state,
+            pool: pool.clone(),
+            rx,
+            listen,
+            bells: 0,
+        };
+        // The listener says "reload everything" once it listens: only then is nothing missed.
+        c.pump_until(|m| matches!(m, Msg::Resync)).await;
+        c.send(Msg::OperatorsExist(true)).await;
+        c.send(Msg::LoggedIn(session)).await;
+        c
+    }
+
+    /// Feeds a message and runs every effect it asks for, as the shell does, to the end.
+    async fn send(&mut self, msg: Msg) {
+        let fx = update(&mut self.state, msg);
+        self.run(fx).await;
+    }
+
+    async fn run(&mut self, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Bell => self.bells += 1,
+                Effect::Quit => {}
+                other => {
+                    if let Effect::Trace { line } = &other {
+                        self.listen.trace(line.is_some());
+                    }
+                    let session = self
+                        .state
+                        .session
+                        .as_ref()
+                        .map(|s| (s.session_id, s.operator.actor()));
+                    if let Some(msg) =
+                        console::execute(other, &self.pool, self.state.lang, session).await
+                    {
+                        queue.extend(update(&mut self.state, msg));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes what the listener heard (feeding it to `update`) until one message matches.
+    async fn pump_until(&mut self, pred: impl Fn(&Msg) -> bool) {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
+                .await
+                .expect("the listener went quiet")
+                .expect("the listener stopped");
+            let hit = pred(&msg);
+            self.send(msg).await;
+            if hit {
+                return;
+            }
+        }
+    }
+
+    /// One frame: what it asks for, then runs it.
+    async fn frame(&mut self) -> Vec<Effect> {
+        let fx = update(&mut self.state, Msg::Frame);
+        self.run(fx.clone()).await;
+        fx
+    }
+
+    async fn key(&mut self, c: char) {
+        self.send(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+        .await;
+    }
+
+    async fn enter(&mut self) {
+        self.send(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)))
+            .await;
+    }
+
+    fn message(&self) -> String {
+        self.state
+            .message
+            .as_ref()
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn changed_alarm(id: i64) -> impl Fn(&Msg) -> bool {
+    move |m| matches!(m, Msg::Changed(c) if c.alarm.contains(&id))
+}
+
+#[tokio::test]
+async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note() {
+    let db = test_db().await;
+    let (_, tid) = site(&db.pool).await;
+    // Open before the console starts: shown, counted, never rung.
+    let old = alarm::raise_fault(&db.pool, &forced_open(tid))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut c = Console::start(&db.pool, Role::DutyOperator).await;
+    assert_eq!(c.state.alarm.list.len(), 1);
+    assert_eq!(c.state.alarms.of(1), 1);
+    assert_eq!(c.bells, 0);
+
+    // Another process (a poller) raises one: heard, collected, re-read at the next frame.
+    let id = alarm::raise_fault(&db.pool, &forced_open(tid))
+        .await
+        .unwrap()
+        .unwrap();
+    c.pump_until(changed_alarm(id)).await;
+    assert_eq!(c.state.alarm.list.len(), 1, "nothing read before the frame");
+    assert_eq!(c.frame().await, vec![Effect::LoadAlarmsById(vec![id])]);
+    assert_eq!(c.bells, 1, "a new P1 rings");
+    assert_eq!(c.state.alarms.of(1), 2);
+    let a = c.state.alarm.list.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(a.terminal_name.as_deref(), Some("图书馆东门"));
+
+    // A late one is shown but does not ring.
+    let late = alarm::raise_fault(
+        &db.pool,
+        &NewAlarm {
+            late: true,
+            ..forced_open(tid)
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    c.pump_until(changed_alarm(late)).await;
+    c.frame().await;
+    assert_eq!((c.state.alarm.list.len(), c.bells), (3, 1));
+
+    // The operator opens the Alarms view, takes the newest and acknowledges it with preset 2.
+    c.key('a').await;
+    assert_eq!(c.state.alarm.selected, Some(late), "newest P1 first");
+    c.key('j').await;
+    assert_eq!(c.state.alarm.selected, Some(id));
+    c.key('t').await;
+    assert_eq!(c.message(), format!("You are handling alarm #{id}."));
+    c.pump_until(changed_alarm(id)).await;
+    c.frame().await;
+    let a = c.state.selected_alarm().unwrap();
+    assert_eq!(a.handling_by.as_deref(), Some("duty"));
+    c.key('A').await;
+    c.key('2').await;
+    c.enter().await;
+    assert_eq!(c.message(), format!("Alarm #{id} acknowledged: guard sent"));
+    c.pump_until(changed_alarm(id)).await;
+    c.frame().await;
+    let a = c.state.alarm.list.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(
+        (
+            a.state.as_str(),
+            a.note.as_deref(),
+            a.acknowledged_by.as_deref()
+        ),
+        ("acknowledged", Some("guard sent"), Some("duty"))
+    );
+    assert_eq!(c.state.alarms.of(1), 2, "two still unacknowledged");
+    assert_eq!(c.state.alarm.selected, Some(id), "the cursor stayed on it");
+    // The database checked too: acknowledging twice is refused in domain words.
+    c.run(vec![Effect::AcknowledgeAlarm {
+        id,
+        note: "again".into(),
+    }])
+    .await;
+    assert_eq!(
+        c.message(),
+        format!("Alarm #{id} is acknowledged; that cannot be done now.")
+    );
+    // Cleared: it leaves the list.
+    c.run(vec![Effect::ClearAlarm { id, force: false }]).await;
+    c.pump_until(changed_alarm(id)).await;
+    c.frame().await;
+    assert!(c.state.alarm.list.iter().all(|a| a.id != id));
+    assert!(c.state.alarm.list.iter().any(|a| a.id == old));
+}
+
+#[tokio::test]
+async fn a_notification_storm_becomes_one_query_per_kind() {
+    let db = test_db().await;
+    let (_, tid) = site(&db.pool).await;
+    let mut c = Console::start(&db.pool, Role::Director).await;
+    c.key('6').await;
+    assert_eq!(c.state.tab, Tab::Terminals);
+    assert_eq!(c.state.terminals.list.len(), 1);
+    let first = alarm::raise_fault(&db.pool, &forced_open(tid))
+        .await
+        .unwrap()
+        .unwrap();
+    // 1,000 notifications, each its own commit, as a busy line's poller would send.
+    let payload = serde_json::to_string(&Change {
+        alarm: vec![first],
+        terminal: vec![tid],
+        ..Change::default()
+    })
+    .unwrap();
+    for _ in 0..1000 {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(&payload)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let last = alarm::raise_fault(
+        &db.pool,
+        &NewAlarm {
+            kind: AlarmKind::Tamper,
+            ..forced_open(tid)
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Everything heard is folded into the state; nothing is read per notification.
+    c.pump_until(changed_alarm(last)).await;
+    assert_eq!(
+        c.frame().await,
+        vec![
+            Effect::LoadAlarmsById(vec![first, last]),
+            Effect::LoadTerminalsById(vec![tid]),
+        ]
+    );
+    assert!(c.frame().await.is_empty());
+    assert_eq!(c.state.alarm.list.len(), 2);
+    assert_eq!(c.bells, 1, "two new P1 alarms in one frame ring once");
+}
+
+#[tokio::test]
+async fn terminal_commands_and_scan_changes_come_back_by_notification() {
+    let db = test_db().await;
+    let (line, tid) = site(&db.pool).await;
+    let mut c = Console::start(&db.pool, Role::Director).await;
+    c.key('6').await;
+    assert_eq!(c.state.terminals.selected, Some(tid));
+
+    // Excluded from the scan: the change is read back through the listener.
+    c.key('s').await;
+    c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.terminal.contains(&tid)))
+        .await;
+    assert_eq!(c.frame().await, vec![Effect::LoadTerminalsById(vec![tid])]);
+    assert!(!c.state.selected_terminal().unwrap().in_scan);
+
+    // An online test: queued, then a poller claims and answers it.
+    c.key('o').await;
+    assert!(
+        c.message().contains("Online test queued for 图书馆东门"),
+        "{}",
+        c.message()
+    );
+    let cmd = command::claim(&db.pool, line, "test-poller")
+        .await
+        .unwrap()
+        .expect("queued");
+    assert_eq!(cmd.terminal_id, tid);
+    command::finish(&db.pool, cmd.id, true, "online, firmware 6.62, 11 ms")
+        .await
+        .unwrap();
+    c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.command.contains(&cmd.id)))
+        .await;
+    c.frame().await;
+    assert_eq!(
+        c.message(),
+        "Online test on 图书馆东门: done — online, firmware 6.62, 11 ms"
+    );
+
+    // Clearing records asks first, naming the terminal; the queue row carries the command.
+    c.key('X').await;
+    c.key('y').await;
+    let queued: Vec<String> = sqlx::query_scalar(
+        "SELECT command->>'op' FROM terminal_command WHERE terminal_id = $1 ORDER BY id",
+    )
+    .bind(tid)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(queued, ["online_test", "clear_records"]);
+}
+
+#[tokio::test]
+async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
+    let db = test_db().await;
+    let (line, _) = site(&db.pool).await;
+    let mut c = Console::start(&db.pool, Role::Technician).await;
+    c.key('6').await;
+    c.key('v').await;
+    let until: bool = sqlx::query_scalar(
+        "SELECT trace_until > now() + interval '50 seconds' FROM line WHERE id = $1",
+    )
+    .bind(line)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(until, "the console asked the line's poller for frames");
+    // The poller publishes a frame (the trace listener may still be connecting: retry).
+    let mut heard = false;
+    for _ in 0..50 {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(listen::TRACE_CHANNEL)
+            .bind(format!(r#"{{"line":{line},"dir":"rx","hex":"7e0102"}}"#))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), c.rx.recv()).await {
+            heard |= matches!(msg, Msg::Trace(_));
+            c.send(msg).await;
+            if heard {
+                break;
+            }
+        }
+    }
+    assert!(heard, "a trace frame arrived");
+    let trace = c.state.terminals.trace.as_ref().unwrap();
+    assert_eq!(trace.frames.back().unwrap().hex, "7e0102");
+
+    // The listener's connection is killed: when it is back, the console reloads everything.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%onecard_change%'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    c.pump_until(|m| matches!(m, Msg::Resync)).await;
+    assert_eq!(
+        c.frame().await,
+        vec![Effect::LoadAlarms, Effect::LoadTerminals]
+    );
+    // And it hears again.
+    let tid = c.state.terminals.selected.unwrap();
+    let id = alarm::raise_fault(&db.pool, &forced_open(tid))
+        .await
+        .unwrap()
+        .unwrap();
+    c.pump_until(changed_alarm(id)).await;
+}

@@ -1,0 +1,905 @@
+//! The poller against the simulator and a real PostgreSQL: ingest, commands, offline and late
+//! records, a hostile terminal, line ownership across supervisors and real killed processes.
+
+use crate::support::{cluster, test_db, TestDb};
+use onecard::db::command::{self, TerminalCommand};
+use onecard::domain::permission::Actor;
+use onecard::poller::register::{register_site_with, RegisterOptions};
+use onecard::poller::{register_site, Options, RegisteredTerminal, Supervisor};
+use onecard::sim::runner::Site;
+use onecard::sim::site::{Ports, SiteConfig};
+use onecard::sim::{control, TerminalKind};
+use rand::Rng;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+fn fast() -> Options {
+    Options {
+        recheck: Duration::from_millis(300),
+        lock_check: Duration::from_millis(500),
+        uhppote_timeout: Duration::from_millis(300),
+        max_backoff: Duration::from_secs(1),
+        ..Options::default()
+    }
+}
+
+fn quiet_demo() -> SiteConfig {
+    let mut c = SiteConfig::demo();
+    c.rate = 0.0;
+    c
+}
+
+async fn start(cfg: &SiteConfig) -> Site {
+    Site::start(cfg, Ports::ephemeral())
+        .await
+        .expect("simulated site")
+}
+
+fn ctl(site: &Site, line: &str) -> String {
+    let (reply, _) = control::handle(&site.terminals, line);
+    assert!(reply.starts_with("ok"), "{line}: {reply}");
+    reply
+}
+
+/// Polls `f` until it is true; panics with `what` after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn table_of(kind: TerminalKind) -> Option<&'static str> {
+    match kind {
+        TerminalKind::DoorController => Some("door_event"),
+        TerminalKind::Pos => Some("pos_purchase"),
+        TerminalKind::PatrolReader => Some("patrol_scan"),
+        TerminalKind::AttendanceMachine => Some("punch"),
+        TerminalKind::DeskReader => None,
+    }
+}
+
+/// Rows stored per simulated terminal.
+async fn stored(pool: &PgPool, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for r in reg {
+        let Some(table) = table_of(r.kind) else {
+            continue;
+        };
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE terminal_id = $1"
+        ))
+        .bind(r.terminal_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        out.insert(r.sim_id.clone(), n as u64);
+    }
+    out
+}
+
+/// What the simulator generated per terminal. An attendance log numbers nothing, so two
+/// punches of one user in one second are one punch: count the distinct ones in the log.
+async fn expected(site: &Site, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
+    let tally = site.tally();
+    let mut out = BTreeMap::new();
+    for r in reg {
+        if table_of(r.kind).is_none() {
+            continue;
+        }
+        let mut n = tally[&r.sim_id];
+        if r.kind == TerminalKind::AttendanceMachine {
+            let l = site.listing.iter().find(|l| l.id == r.sim_id).unwrap();
+            let addr = l.endpoint.strip_prefix("tcp ").unwrap().to_string();
+            let mut c =
+                onecard::terminal::zk::ZkClient::connect_tcp(addr, 0, Duration::from_secs(5))
+                    .await
+                    .unwrap();
+            let log = c.read_attendance().await.unwrap();
+            assert_eq!(log.len() as u64, n, "the log holds every punch generated");
+            let distinct: std::collections::BTreeSet<_> = log
+                .iter()
+                .map(|p| (p.user_id.clone(), p.timestamp))
+                .collect();
+            n = distinct.len() as u64;
+            let _ = c.disconnect().await;
+        }
+        out.insert(r.sim_id.clone(), n);
+    }
+    out
+}
+
+async fn drained(db: &PgPool, site: &Site, reg: &[RegisteredTerminal], limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let want = expected(site, reg).await;
+        let have = stored(db, reg).await;
+        if want == have {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not every record arrived exactly once:\nwant {want:?}\nhave {have:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn total(m: &BTreeMap<String, u64>) -> u64 {
+    m.values().sum()
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+fn term<'a>(reg: &'a [RegisteredTerminal], sim_id: &str) -> &'a RegisteredTerminal {
+    reg.iter().find(|r| r.sim_id == sim_id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_record_arrives_once_with_its_alarms() {
+    let db = test_db().await;
+    let site = start(&quiet_demo()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let mut traffic = site.traffic(7, 5.0);
+    // A backlog first: the drain rate is the ingest rate.
+    for _ in 0..3000 {
+        traffic.step();
+    }
+    ctl(&site, "door/405419896 forced 2");
+    let backlog = total(&expected(&site, &reg).await);
+    let sup = Supervisor::start_with(db.pool.clone(), "e2e", fast());
+    let t0 = Instant::now();
+    drained(&db.pool, &site, &reg, Duration::from_secs(90)).await;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "ingest: {backlog} records in {secs:.2} s = {:.0} records/s",
+        backlog as f64 / secs
+    );
+    // Then live traffic, with the controllers pushing their events to the owner.
+    for i in 0..1500 {
+        traffic.step();
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    ctl(&site, "door/405419897 forced 3");
+    drained(&db.pool, &site, &reg, Duration::from_secs(60)).await;
+    let stats = sup.stats();
+    assert!(stats.pushed > 0, "no pushed event arrived: {stats:?}");
+    assert_eq!(stats.records, total(&expected(&site, &reg).await));
+
+    // Each forced-open event raised exactly one alarm, with its door.
+    let door = term(&reg, "door/405419896").terminal_id;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM alarm WHERE kind = 'forced_open' AND terminal_id = $1 AND door = 2",
+    )
+    .bind(door)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(n >= 1);
+    for kind in ["forced_open", "held_open", "tamper"] {
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM door_event WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let alarms: i64 = sqlx::query_scalar("SELECT count(*) FROM alarm WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(events, alarms, "{kind}: one alarm per event");
+    }
+    // Bookmarks followed the records; statistics and status were kept.
+    let behind = scalar(
+        &db.pool,
+        "SELECT count(*) FROM terminal t WHERE kind = 'door_controller'
+           AND bookmark <> (SELECT max(record_no) FROM door_event e WHERE e.terminal_id = t.id)",
+    )
+    .await;
+    assert_eq!(behind, 0);
+    eventually(Duration::from_secs(10), "every terminal online", || async {
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM terminal WHERE status <> 'online' OR last_contact IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    // The second attendance machine runs 95 s behind: clock_drift.
+    let slow = term(&reg, "attendance/OCK0000002").terminal_id;
+    let drift: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM alarm WHERE kind = 'clock_drift' AND terminal_id = $1 AND state = 'active'",
+    )
+    .bind(slow)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(drift, 1);
+    assert!(sup.is_running());
+    sup.stop().await;
+}
+
+/// One door controller, and a canteen POS reached through the PTY as a serial port.
+fn small_site() -> SiteConfig {
+    let mut c = quiet_demo();
+    c.door_controllers.truncate(1);
+    c.attendance_machines.clear();
+    c.lines.truncate(1);
+    c.lines[0].terminals.truncate(1);
+    c
+}
+
+async fn wait_command(pool: &PgPool, id: i64) -> (String, String) {
+    let start = Instant::now();
+    loop {
+        let (state, result): (String, Option<String>) =
+            sqlx::query_as("SELECT state, result FROM terminal_command WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if !matches!(state.as_str(), "queued" | "running") {
+            return (state, result.unwrap_or_default());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "command {id} never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_run_on_the_owning_line() {
+    let db = test_db().await;
+    let site = start(&small_site()).await;
+    let opts = RegisterOptions {
+        native_via_pty: true,
+        ..RegisterOptions::default()
+    };
+    let reg = register_site_with(&db.pool, &site, &opts).await.unwrap();
+    let door = term(&reg, "door/405419896").terminal_id;
+    let pos = term(&reg, "pos/canteen/1").terminal_id;
+    let sup = Supervisor::start_with(db.pool.clone(), "cmd", fast());
+    let actor = Actor::shell("test");
+    let enqueue = |t: i64, c: TerminalCommand| {
+        let pool = db.pool.clone();
+        let actor = actor.clone();
+        async move { command::enqueue(&pool, &actor, t, &c).await.unwrap() }
+    };
+
+    let open = enqueue(door, TerminalCommand::OpenDoor { door: 1 }).await;
+    let (state, result) = wait_command(&db.pool, open).await;
+    assert_eq!(state, "done", "{result}");
+    assert!(result.contains("opened door 1"), "{result}");
+    // The controller recorded the remote open (reason 44), and it was stored.
+    eventually(Duration::from_secs(20), "the remote-open event", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM door_event WHERE terminal_id = $1 AND reason = 44 AND kind = 'remote_open'",
+        )
+        .bind(door)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    let claimed: String =
+        sqlx::query_scalar("SELECT claimed_by FROM terminal_command WHERE id = $1")
+            .bind(open)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(claimed, "cmd");
+
+    // What the protocol lacks fails, saying why.
+    let clear = enqueue(door, TerminalCommand::ClearRecords).await;
+    let (state, result) = wait_command(&db.pool, clear).await;
+    assert_eq!(state, "failed");
+    assert!(result.contains("cannot erase"), "{result}");
+    let no_door = enqueue(pos, TerminalCommand::OpenDoor { door: 1 }).await;
+    let (state, result) = wait_command(&db.pool, no_door).await;
+    assert_eq!(
+        (state.as_str(), result.contains("no door")),
+        ("failed", true),
+        "{result}"
+    );
+
+    for (t, c, words) in [
+        (pos, TerminalCommand::SetTime, "clock set"),
+        (pos, TerminalCommand::OnlineTest, "online"),
+        (
+            pos,
+            TerminalCommand::PushBlacklist {
+                cards: vec![8165501, 8165502],
+            },
+            "blacklist version",
+        ),
+        (door, TerminalCommand::SetTime, "clock set"),
+        (door, TerminalCommand::OnlineTest, "online"),
+        (
+            door,
+            TerminalCommand::PushCards {
+                cards: vec![12345678],
+            },
+            "stored 1 cards",
+        ),
+        (
+            door,
+            TerminalCommand::PushBlacklist {
+                cards: vec![12345678],
+            },
+            "removed 1",
+        ),
+        (
+            door,
+            TerminalCommand::SetDoorMode {
+                door: 2,
+                mode: command::DoorMode::NormallyOpen,
+                unlock_secs: 7,
+            },
+            "door 2",
+        ),
+    ] {
+        let id = enqueue(t, c.clone()).await;
+        let (state, result) = wait_command(&db.pool, id).await;
+        assert_eq!(state, "done", "{c:?}: {result}");
+        assert!(result.contains(words), "{c:?}: {result}");
+    }
+    // While the line is traced, its owner publishes the frames it sends and receives.
+    let door_line = term(&reg, "door/405419896").line_id;
+    let pos_line = term(&reg, "pos/canteen/1").line_id;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener
+        .listen(onecard::poller::TRACE_CHANNEL)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE line SET trace_until = now() + interval '1 minute' WHERE id = ANY($1)")
+        .bind(vec![door_line, pos_line])
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let t0 = Instant::now();
+    while seen.len() < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "trace seen: {seen:?}"
+        );
+        let n = tokio::time::timeout(Duration::from_secs(15), listener.recv())
+            .await
+            .expect("a traced frame")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+        let hex = v["hex"].as_str().unwrap();
+        assert!(!hex.is_empty() && hex::decode(hex).is_ok(), "{v}");
+        seen.insert((
+            v["line"].as_i64().unwrap(),
+            v["dir"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert!(seen.contains(&(door_line, "tx".into())) && seen.contains(&(pos_line, "rx".into())));
+    // The POS's purchases came in over the PTY too.
+    ctl(&site, "pos/canteen/1 purchase 8165510 12.50");
+    drained(&db.pool, &site, &reg, Duration::from_secs(20)).await;
+    sup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_terminals_alarm_and_their_replay_is_late() {
+    let db = test_db().await;
+    let site = start(&small_site()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let door = term(&reg, "door/405419896").terminal_id;
+    let sup = Supervisor::start_with(db.pool.clone(), "offline", fast());
+    let status = |id: i64| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM terminal WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    eventually(Duration::from_secs(20), "the controller online", || async {
+        status(door).await == "online"
+    })
+    .await;
+    ctl(&site, "door/405419896 swipe 8165500 1");
+    drained(&db.pool, &site, &reg, Duration::from_secs(20)).await;
+
+    ctl(&site, "door/405419896 offline");
+    let alarm_state = |kind: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT state FROM alarm WHERE terminal_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(door)
+            .bind(kind)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+        }
+    };
+    eventually(Duration::from_secs(30), "terminal_offline", || async {
+        alarm_state("terminal_offline").await == "active" && status(door).await == "offline"
+    })
+    .await;
+    // Recorded while nobody could reach it.
+    ctl(&site, "door/405419896 swipe 8165501 1");
+    ctl(&site, "door/405419896 swipe 8165502 2");
+    ctl(&site, "door/405419896 forced 3");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ctl(&site, "door/405419896 online");
+    eventually(
+        Duration::from_secs(30),
+        "terminal_offline cleared",
+        || async {
+            alarm_state("terminal_offline").await == "cleared" && status(door).await == "online"
+        },
+    )
+    .await;
+    drained(&db.pool, &site, &reg, Duration::from_secs(20)).await;
+    let late: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT record_no, late FROM door_event WHERE terminal_id = $1 ORDER BY record_no",
+    )
+    .bind(door)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(late, vec![(1, false), (2, true), (3, true), (4, true)]);
+    // The replayed forced-open is shown, never rung.
+    let forced: bool = sqlx::query_scalar(
+        "SELECT late FROM alarm WHERE terminal_id = $1 AND kind = 'forced_open'",
+    )
+    .bind(door)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(forced);
+    // Live again: a new record is not late.
+    ctl(&site, "door/405419896 swipe 8165503 1");
+    drained(&db.pool, &site, &reg, Duration::from_secs(20)).await;
+    let last_late: bool = sqlx::query_scalar(
+        "SELECT late FROM door_event WHERE terminal_id = $1 ORDER BY record_no DESC LIMIT 1",
+    )
+    .bind(door)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(!last_late);
+    sup.stop().await;
+}
+
+/// A "terminal" that answers the native protocol with garbage, truncated frames, bad CRCs,
+/// replies for another machine, silence, and well-formed lies about its records.
+mod hostile {
+    use chrono::NaiveDate;
+    use onecard::terminal::native::message::{
+        Condition, Conditions, DeviceInfo, DeviceKind, NakReason, PollStatus, PurchaseMode,
+        PurchaseRecord, RecordBatch, Records, Reply, Request,
+    };
+    use onecard::terminal::native::{Frame, Framer, FramerEvent};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn lie(req: &Frame) -> Vec<u8> {
+        let t = NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(8, 30, 0)
+            .unwrap();
+        let reply = match Request::decode(req.cmd, &req.data) {
+            Ok(Some(Request::Poll)) => Reply::Poll(PollStatus {
+                conditions: Conditions::default().with(Condition::RecordsPending, true),
+                stored: 3,
+                card: None,
+            }),
+            Ok(Some(Request::GetInfo)) => Reply::Info(DeviceInfo {
+                kind: DeviceKind::Pos,
+                model: "HOSTILE".into(),
+                firmware: "6.6.6".into(),
+                serial: 666,
+                first_unacked: 1,
+                next_record: 4,
+                capacity: 100,
+            }),
+            Ok(Some(Request::GetTime)) => Reply::Time(t),
+            Ok(Some(Request::ReadRecords { .. })) => {
+                let rec = |n: u32| PurchaseRecord {
+                    record_no: n,
+                    at: t,
+                    card: 8165537,
+                    amount_fen: 1250,
+                    balance_after_fen: 100,
+                    txn_no: n,
+                    meal_slot: 0,
+                    mode: PurchaseMode::Offline,
+                };
+                // Out of order, repeated, and past the next record number.
+                Reply::Records(RecordBatch {
+                    next_record: 3,
+                    records: Records::Purchases(vec![rec(9), rec(2), rec(2)]),
+                })
+            }
+            _ => Reply::Nak(NakReason::UnknownCommand),
+        };
+        Frame::reply_to(req, reply.cmd_for(req.cmd), reply.encode())
+            .encode()
+            .unwrap()
+    }
+
+    /// Serves until dropped; returns the address and the number of requests seen.
+    pub async fn serve() -> (
+        std::net::SocketAddr,
+        Arc<AtomicU64>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut framer = Framer::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let n = match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        framer.push(&buf[..n]);
+                        while let Some(ev) = framer.next_event() {
+                            let FramerEvent::Frame(req) = ev else {
+                                continue;
+                            };
+                            let k = counter.fetch_add(1, Ordering::Relaxed);
+                            let good = lie(&req);
+                            let out: Vec<u8> = match k % 6 {
+                                0 => (0..40)
+                                    .map(|_| rand::random::<u8>())
+                                    .map(|b| if b == 0xA5 { 0 } else { b })
+                                    .collect(),
+                                1 => good[..good.len() / 2].to_vec(),
+                                2 => {
+                                    let mut b = good.clone();
+                                    let last = b.len() - 1;
+                                    b[last] ^= 0x5A;
+                                    b
+                                }
+                                3 => {
+                                    let mut f = Frame::decode(&good).unwrap();
+                                    f.addr = f.addr.wrapping_add(1);
+                                    f.encode().unwrap()
+                                }
+                                4 => Vec::new(),
+                                _ => good,
+                            };
+                            if !out.is_empty() && sock.write_all(&out).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen, task)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_terminal_is_a_comm_fault_never_a_record() {
+    let db = test_db().await;
+    let (addr, seen, server) = hostile::serve().await;
+    let line: i64 = sqlx::query_scalar(
+        "INSERT INTO line (name, protocol, transport, address, poll_interval_ms) VALUES ('hostile', 'native', 'tcp', $1, 100) RETURNING id",
+    )
+    .bind(addr.to_string())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let pos: i64 = sqlx::query_scalar(
+        "INSERT INTO terminal (line_id, kind, address, name) VALUES ($1, 'pos', 1, 'hostile POS') RETURNING id",
+    )
+    .bind(line)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let sup = Supervisor::start_with(db.pool.clone(), "hostile", fast());
+    eventually(Duration::from_secs(30), "a comm_fault alarm", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM alarm WHERE terminal_id = $1 AND kind = 'comm_fault' AND state = 'active'",
+        )
+        .bind(pos)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    let before = seen.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = seen.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(after > before, "the poller stopped talking to the line");
+    assert!(sup.is_running());
+    assert_eq!(sup.owned_lines(), vec![line]);
+    assert_eq!(
+        scalar(&db.pool, "SELECT count(*) FROM pos_purchase").await,
+        0
+    );
+    assert_eq!(
+        scalar(&db.pool, "SELECT bookmark FROM terminal").await,
+        0,
+        "a lie never moves the bookmark"
+    );
+    sup.stop().await;
+    server.abort();
+}
+
+async fn lock_holders(pool: &PgPool) -> BTreeMap<i64, i64> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT objid::int8, count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int4::oid
+           AND objsubid = 2 AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         GROUP BY objid",
+    )
+    .bind(onecard::poller::LOCK_CLASS)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_line_has_one_owner_and_a_standby_takes_over() {
+    let db = test_db().await;
+    let site = start(&quiet_demo()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let mut lines: Vec<i64> = reg.iter().map(|r| r.line_id).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let other_pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(db.options.clone())
+        .await
+        .unwrap();
+    let a = Supervisor::start_with(db.pool.clone(), "a", fast());
+    let b = Supervisor::start_with(other_pool.clone(), "b", fast());
+    let mut traffic = site.traffic(11, 2.0);
+    eventually(Duration::from_secs(20), "every line owned", || async {
+        let mut all = a.owned_lines();
+        all.extend(b.owned_lines());
+        all.sort_unstable();
+        all == lines
+    })
+    .await;
+    for _ in 0..20 {
+        for _ in 0..20 {
+            traffic.step();
+        }
+        let (oa, ob) = (a.owned_lines(), b.owned_lines());
+        assert!(
+            oa.iter().all(|l| !ob.contains(l)),
+            "both own a line: {oa:?} {ob:?}"
+        );
+        let holders = lock_holders(&db.pool).await;
+        assert!(holders.values().all(|&n| n == 1), "{holders:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drained(&db.pool, &site, &reg, Duration::from_secs(30)).await;
+
+    // The one holding more lines stops; the other takes them all.
+    let (gone, stay) = if a.owned_lines().len() >= b.owned_lines().len() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let moved = gone.owned_lines();
+    assert!(!moved.is_empty());
+    let t0 = Instant::now();
+    gone.stop().await;
+    eventually(
+        Duration::from_secs(10),
+        "the standby owning every line",
+        || async { stay.owned_lines() == lines },
+    )
+    .await;
+    println!(
+        "takeover of {} lines after a clean stop: {:.2} s",
+        moved.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    for _ in 0..300 {
+        traffic.step();
+    }
+    drained(&db.pool, &site, &reg, Duration::from_secs(30)).await;
+    stay.stop().await;
+    // Released with the sessions (the server ends them a moment after we close them).
+    eventually(Duration::from_secs(5), "every lock released", || async {
+        lock_holders(&db.pool).await.is_empty()
+    })
+    .await;
+}
+
+/// Backends holding a line lock.
+async fn lock_pids(pool: &PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int4::oid
+           AND objsubid = 2 AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(onecard::poller::LOCK_CLASS)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn database_url(db: &TestDb) -> String {
+    match cluster() {
+        Some(c) => format!(
+            "postgres://onecard@localhost/{}?host={}",
+            db.name,
+            c.socket_dir().display()
+        ),
+        None => db.url(),
+    }
+}
+
+struct Serve {
+    child: std::process::Child,
+}
+
+impl Serve {
+    fn start(db: &TestDb, dirs: &std::path::Path, n: usize) -> Serve {
+        Serve::start_with(db, dirs, n, 200)
+    }
+
+    fn start_with(db: &TestDb, dirs: &std::path::Path, n: usize, recheck_ms: u64) -> Serve {
+        let recheck = recheck_ms.to_string();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+            .args([
+                "serve",
+                "--worker",
+                &format!("crash-{n}"),
+                "--recheck-ms",
+                &recheck,
+            ])
+            .env("DATABASE_URL", database_url(db))
+            .env("ONECARD_CONFIG_DIR", dirs.join("config"))
+            .env("ONECARD_DATA_DIR", dirs.join("data"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn onecard serve");
+        Serve { child }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_pollers_lose_and_double_nothing() {
+    let db = test_db().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let site = start(&quiet_demo()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let t0 = Instant::now();
+    let traffic = site.run_traffic(400.0, 5, 3.0);
+    let mut rng = rand::thread_rng();
+    let kills = 24;
+    for n in 0..kills {
+        let mut p = Serve::start(&db, dirs.path(), n);
+        let ms = rng.gen_range(150..900);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        // SIGKILL: no goodbye, mid-batch or mid-exchange.
+        p.child.kill().unwrap();
+        p.child.wait().unwrap();
+    }
+    traffic.abort();
+    let generated = total(&site.tally());
+    let before_drain = total(&stored(&db.pool, &reg).await);
+    // A clean run drains the rest, then stops on SIGTERM.
+    let mut last = Serve::start(&db, dirs.path(), kills);
+    drained(&db.pool, &site, &reg, Duration::from_secs(40)).await;
+    let lines = {
+        let mut l: Vec<i64> = reg.iter().map(|r| r.line_id).collect();
+        l.sort_unstable();
+        l.dedup();
+        l.len()
+    };
+    eventually(
+        Duration::from_secs(20),
+        "the last process owning every line",
+        || async { lock_holders(&db.pool).await.len() == lines },
+    )
+    .await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(last.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = last.child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    println!(
+        "crash test: {kills} kills, {generated} records generated, {before_drain} stored before the final run, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(before_drain > 0, "the killed pollers stored nothing");
+    // A standby process takes the lines of a killed owner.
+    let owner = Serve::start(&db, dirs.path(), 100);
+    eventually(
+        Duration::from_secs(20),
+        "one process owning every line",
+        || async { lock_holders(&db.pool).await.len() == lines },
+    )
+    .await;
+    let standby = Serve::start_with(&db, dirs.path(), 101, 2000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old_pids = lock_pids(&db.pool).await;
+    let t1 = Instant::now();
+    drop(owner); // SIGKILL
+    eventually(
+        Duration::from_secs(10),
+        "the standby owning every line",
+        || async {
+            let now = lock_pids(&db.pool).await;
+            now.len() == lines && now.iter().all(|p| !old_pids.contains(p))
+        },
+    )
+    .await;
+    println!(
+        "takeover after SIGKILL (standby re-checking every 2 s): {:.2} s",
+        t1.elapsed().as_secs_f64()
+    );
+    drop(standby);
+    // Re-reads after a crash raised no second alarm.
+    let events = scalar(
+        &db.pool,
+        "SELECT count(*) FROM door_event WHERE kind IN ('forced_open', 'held_open', 'tamper')",
+    )
+    .await;
+    let alarms = scalar(
+        &db.pool,
+        "SELECT count(*) FROM alarm WHERE kind IN ('forced_open', 'held_open', 'tamper')",
+    )
+    .await;
+    assert_eq!(events, alarms);
+    // Nothing was left running by a dead owner that a successor did not settle.
+    assert_eq!(
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM terminal_command WHERE state = 'running'"
+        )
+        .await,
+        0
+    );
+}
