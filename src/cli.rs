@@ -118,6 +118,9 @@ pub enum Cmd {
         #[arg(long, default_value_t = 2000)]
         recheck_ms: u64,
     },
+    /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
+    /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -439,11 +442,23 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                 DbWhere::Demo,
                 Some(crate::demo::DIRECTOR.into()),
             )?;
-            console::run(pool, options).await?;
+            let live = crate::demo::LiveSite::start(&pool).await?;
+            let result = console::run(pool, options).await;
+            if let Some(live) = live {
+                live.stop().await;
+            }
+            result?;
         }
         Some(Cmd::Db { command }) => return db_command(command, &paths, &config).await,
         Some(Cmd::Serve { worker, recheck_ms }) => {
             serve(&paths, &config, worker.clone(), *recheck_ms).await?
+        }
+        Some(Cmd::Bench(args)) => {
+            let server = match config.database_url() {
+                Some(url) => crate::bench::Server::External(url),
+                None => crate::bench::Server::Embedded(cluster_for(&paths)?),
+            };
+            crate::bench::run(server, args.clone()).await?
         }
         Some(Cmd::Sim {
             demo: _,

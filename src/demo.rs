@@ -183,3 +183,65 @@ pub async fn accounts(pool: &PgPool) -> anyhow::Result<Vec<(String, String, Stri
     .fetch_all(pool)
     .await?)
 }
+
+/// The live half of the demo: a simulated site and the pollers, run inside the console's
+/// process. Only one demo process runs them (an advisory lock on the demo database); a second
+/// demo console just watches.
+pub struct LiveSite {
+    _site: crate::sim::runner::Site,
+    traffic: tokio::task::JoinHandle<()>,
+    supervisor: crate::poller::Supervisor,
+    _lock: sqlx::pool::PoolConnection<sqlx::Postgres>,
+}
+
+/// Lock key for "this process runs the demo site" ("demo" in ASCII).
+const LIVE_LOCK: i64 = 0x6465_6d6f;
+
+impl LiveSite {
+    /// Starts the simulator and the pollers, or returns None when another demo runs them.
+    pub async fn start(pool: &PgPool) -> anyhow::Result<Option<LiveSite>> {
+        let mut lock = pool.acquire().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LIVE_LOCK)
+            .fetch_one(&mut *lock)
+            .await?;
+        if !got {
+            return Ok(None);
+        }
+        let mut config = crate::sim::site::SiteConfig::demo();
+        config.rate = 2.0;
+        config.alarm_percent = 2.0;
+        // Private ports: the demo never clashes with a real site or an `onecard sim` running here.
+        let site =
+            crate::sim::runner::Site::start(&config, crate::sim::site::Ports::ephemeral()).await?;
+        let registered = crate::poller::register_site(pool, &site).await?;
+        // A new simulator numbers its records from 1 again: start the demo's books afresh.
+        let ids: Vec<i64> = registered.iter().map(|r| r.terminal_id).collect();
+        let mut tx = pool.begin().await?;
+        for table in ["door_event", "pos_purchase", "patrol_scan", "punch"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE terminal_id = ANY($1)"))
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE terminal SET bookmark = 0 WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let supervisor =
+            crate::poller::Supervisor::start(pool.clone(), format!("demo-{}", std::process::id()));
+        let traffic = site.run_traffic(config.rate, config.seed, config.alarm_percent);
+        Ok(Some(LiveSite {
+            _site: site,
+            traffic,
+            supervisor,
+            _lock: lock,
+        }))
+    }
+
+    pub async fn stop(self) {
+        self.traffic.abort();
+        self.supervisor.stop().await;
+    }
+}
