@@ -476,6 +476,19 @@ pub async fn execute(
             },
             Err(e) => Err(e),
         },
+        Effect::EditTerminal {
+            terminal_id,
+            fields,
+        } => match need_actor() {
+            Ok(a) => terminal::update_inventory(pool, &a, terminal_id, &fields)
+                .await
+                .map(|()| Msg::TerminalEdited {
+                    terminal_id,
+                    name: fields.name,
+                })
+                .map_err(|e| crate::app::update::inventory_words(lang, &e)),
+            Err(e) => Err(e),
+        },
         Effect::Trace { line } => match (need_actor(), line) {
             (Ok(a), Some(line)) => match listen::request_trace(pool, &a, line).await {
                 Ok(()) => return None,

@@ -4,6 +4,7 @@
 //! ← `app` (TEA core, no I/O) ← `ui` (pure rendering) ← `console` (the I/O shell) ← `cli`.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -18,6 +18,7 @@ pub mod actor;
 pub mod native;
 pub mod register;
 pub mod uhppote;
+mod wake;
 pub mod zk;
 
 use sqlx::{Connection, PgConnection, PgPool};
@@ -139,6 +140,7 @@ impl Counters {
 pub(crate) struct Shared {
     counters: Counters,
     owned: Mutex<BTreeSet<i64>>,
+    wakers: wake::Wakers,
 }
 
 /// Runs line ownership for every enabled line until stopped.
@@ -162,6 +164,7 @@ impl Supervisor {
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             owned: Mutex::new(BTreeSet::new()),
+            wakers: wake::Wakers::default(),
         });
         let task = tokio::spawn(supervise(
             pool,
@@ -254,11 +257,13 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut actors: HashMap<i64, Owned> = HashMap::new();
+    let ear = tokio::spawn(wake::listen(pool.clone(), shared.clone(), stop.clone()));
     loop {
         // Actors that ended (lost lock, line disabled, a failure) give the line back.
         actors.retain(|id, a| {
             if a.task.is_finished() {
                 lock(&shared.owned).remove(id);
+                shared.wakers.forget(*id);
                 false
             } else {
                 true
@@ -289,6 +294,7 @@ async fn supervise(
                                 Counters::add(&shared.counters.takeovers, 1);
                                 lock(&shared.owned).insert(line.id);
                                 let (tx, rx) = watch::channel(false);
+                                let wake = shared.wakers.register(line.id);
                                 let ctx = actor::ActorSetup {
                                     pool: pool.clone(),
                                     line,
@@ -296,6 +302,7 @@ async fn supervise(
                                     options: options.clone(),
                                     shared: shared.clone(),
                                     lock_conn: conn,
+                                    wake,
                                     stop: rx,
                                 };
                                 let id = ctx.line.id;
@@ -310,11 +317,12 @@ async fn supervise(
             }
             Err(e) => tracing::warn!(error = %e, "reading the lines failed"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(options.recheck) => {}
-            _ = stop.changed() => {}
-        }
-        if *stop.borrow() {
+        let dropped = tokio::select! {
+            _ = tokio::time::sleep(options.recheck) => false,
+            // Err: the Supervisor was dropped without stop(); treat it as stop, never spin.
+            r = stop.changed() => r.is_err(),
+        };
+        if dropped || *stop.borrow() {
             break;
         }
     }
@@ -324,5 +332,7 @@ async fn supervise(
     for (id, a) in actors {
         let _ = a.task.await;
         lock(&shared.owned).remove(&id);
+        shared.wakers.forget(id);
     }
+    let _ = ear.await;
 }

@@ -73,6 +73,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         Some(Overlay::Palette(p)) => help::render_palette(frame, state, p, areas.body, &th),
         Some(Overlay::Confirm(c)) => render_confirm(frame, state, &c.question, areas.body, &th),
         Some(Overlay::AlarmNote(n)) => alarms::render_note(frame, state, n, areas.body, &th),
+        Some(Overlay::Edit(f)) => forms::render(frame, state, f, areas.body, &th),
         None => {}
     }
 }
@@ -211,6 +212,7 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
                 Command::TerminalSetTime,
                 Command::TerminalClearRecords,
                 Command::TerminalScanToggle,
+                Command::TerminalEdit,
                 Command::TerminalTrace,
                 Command::TabNext,
                 Command::Quit,
@@ -313,6 +315,22 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
         w,
         h,
     )
+}
+
+/// Clears `area` for a popup. A wide character just left of it would lose its right half under
+/// the popup's border, and a terminal would draw the border over half a glyph: blank it.
+pub fn clear_popup(frame: &mut Frame, area: Rect) {
+    frame.render_widget(Clear, area);
+    if area.x == 0 {
+        return;
+    }
+    let buf = frame.buffer_mut();
+    for y in area.top()..area.bottom() {
+        let cell = &mut buf[(area.x - 1, y)];
+        if cell.symbol().width() > 1 {
+            cell.set_symbol(" ");
+        }
+    }
 }
 
 fn render_confirm(frame: &mut Frame, state: &State, question: &str, body: Rect, th: &Theme) {

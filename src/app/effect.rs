@@ -1,6 +1,7 @@
 //! Async work `update` asks the console shell to do.
 
 use crate::db::command::TerminalCommand;
+use crate::db::terminal::Inventory;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -57,6 +58,11 @@ pub enum Effect {
     SetInScan {
         terminal_id: i64,
         in_scan: bool,
+    },
+    /// A terminal's name, location and installation, checked already.
+    EditTerminal {
+        terminal_id: i64,
+        fields: Inventory,
     },
     /// Trace `line` (asking its poller to publish frames, and listening), or stop listening.
     Trace {

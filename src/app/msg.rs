@@ -71,4 +71,9 @@ pub enum Msg {
         command: crate::db::command::TerminalCommand,
     },
     CommandsLoaded(Vec<CommandRow>),
+    /// A terminal's inventory fields were saved (the row itself arrives by notification).
+    TerminalEdited {
+        terminal_id: i64,
+        name: String,
+    },
 }

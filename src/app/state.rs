@@ -101,7 +101,7 @@ impl ThemeName {
     }
 }
 
-/// A form field on the login, first-run and password screens.
+/// A form field on the login, first-run and password screens, and in the edit popups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     /// Catalogue key of the label.
@@ -117,6 +117,10 @@ pub enum FormKind {
     /// `forced`: the operator must choose a password before going on.
     ChangePassword {
         forced: bool,
+    },
+    /// A terminal's inventory fields, in a popup over the Terminals tab.
+    TerminalEdit {
+        terminal_id: i64,
     },
 }
 
@@ -168,6 +172,27 @@ impl Form {
             FormKind::ChangePassword { forced },
             &[("form.new_password", true), ("form.password_again", true)],
         )
+    }
+    /// Name, location, installation date and installer, filled with the terminal's values.
+    pub fn terminal_edit(t: &Terminal) -> Form {
+        let mut form = Form::new(
+            FormKind::TerminalEdit { terminal_id: t.id },
+            &[
+                ("form.terminal_name", false),
+                ("form.location", false),
+                ("form.installed_at", false),
+                ("form.installed_by", false),
+            ],
+        );
+        let date = t.installed_at.map(|d| d.to_string()).unwrap_or_default();
+        for (field, value) in
+            form.fields
+                .iter_mut()
+                .zip([&t.name, &t.location, &date, &t.installed_by])
+        {
+            field.value = value.clone();
+        }
+        form
     }
     pub fn value(&self, i: usize) -> &str {
         self.fields.get(i).map(|f| f.value.as_str()).unwrap_or("")
@@ -222,10 +247,14 @@ pub const PRESET_NOTES: [&str; 4] = [
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Palette(Palette),
     Confirm(Confirm),
     AlarmNote(NoteInput),
+    /// An edit form over the tab (`FormKind::TerminalEdit`).
+    Edit(Form),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

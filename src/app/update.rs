@@ -10,6 +10,7 @@ use super::Effect;
 use crate::db::alarm::Alarm;
 use crate::db::command::TerminalCommand;
 use crate::db::operator::valid_login;
+use crate::db::terminal::{Inventory, InventoryError};
 use crate::domain::alarm::AlarmKind;
 use crate::domain::password;
 use crate::domain::permission::Action;
@@ -139,6 +140,14 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Failed(text) => {
             if let Screen::Form(form) = &mut state.screen {
+                if form.busy {
+                    form.busy = false;
+                    form.error = Some(text);
+                    return vec![];
+                }
+            }
+            // A refused save stays in its popup with what was typed.
+            if let Some(Overlay::Edit(form)) = &mut state.overlay {
                 if form.busy {
                     form.busy = false;
                     form.error = Some(text);
@@ -287,6 +296,18 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 }
                 state.terminals.commands.insert(row.id, row);
             }
+            vec![]
+        }
+        Msg::TerminalEdited { terminal_id, name } => {
+            let kind = FormKind::TerminalEdit { terminal_id };
+            if matches!(&state.overlay, Some(Overlay::Edit(f)) if f.kind == kind && f.busy) {
+                state.overlay = None;
+            }
+            state.message = Some((
+                Level::Info,
+                trf(state.lang, "msg.terminal_saved", &[("terminal", &name)]),
+            ));
+            // The row is re-read when its notification arrives, like any other change.
             vec![]
         }
     }
@@ -514,6 +535,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Confirm(confirm)) => return on_confirm_key(state, confirm, key),
         Some(Overlay::Palette(palette)) => return on_palette_key(state, palette, key),
         Some(Overlay::AlarmNote(note)) => return on_note_key(state, note, key),
+        Some(Overlay::Edit(form)) => return on_edit_key(state, form, key),
         Some(Overlay::Help { scroll }) => {
             state.overlay = match key.code {
                 KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => None,
@@ -583,25 +605,106 @@ fn on_form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return match form.kind {
                 FormKind::Login | FormKind::FirstRun => vec![Effect::Quit],
                 FormKind::ChangePassword { forced: true } => vec![Effect::Logout],
-                FormKind::ChangePassword { forced: false } => {
+                FormKind::ChangePassword { forced: false } | FormKind::TerminalEdit { .. } => {
                     state.screen = Screen::Main;
                     vec![]
                 }
             };
         }
-        KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1).min(last),
-        KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.saturating_sub(1),
         KeyCode::Enter if form.focus < last => form.focus += 1,
         KeyCode::Enter => return submit_form(state, lang),
         _ => {
+            form_edit(form, &key);
+        }
+    }
+    vec![]
+}
+
+/// Moves between a form's fields and edits the focused one.
+fn form_edit(form: &mut Form, key: &KeyEvent) {
+    let last = form.fields.len().saturating_sub(1);
+    match key.code {
+        KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1).min(last),
+        KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.saturating_sub(1),
+        _ => {
             if let Some(field) = form.fields.get_mut(form.focus) {
-                if edit_text(&mut field.value, &key) {
+                if edit_text(&mut field.value, key) {
                     form.error = None;
                 }
             }
         }
     }
-    vec![]
+}
+
+/// The edit popup: Enter saves from any field (every field is filled already), Esc cancels,
+/// even while a save is on its way (its outcome then shows on the message line).
+fn on_edit_key(state: &mut State, mut form: Form, key: KeyEvent) -> Vec<Effect> {
+    if key.code == KeyCode::Esc {
+        state.message = Some((Level::Info, tr(state.lang, "msg.cancelled").to_string()));
+        return vec![];
+    }
+    let mut fx = vec![];
+    if !form.busy {
+        if key.code == KeyCode::Enter {
+            fx = submit_edit(state, &mut form);
+        } else {
+            form_edit(&mut form, &key);
+        }
+    }
+    state.overlay = Some(Overlay::Edit(form));
+    fx
+}
+
+fn submit_edit(state: &mut State, form: &mut Form) -> Vec<Effect> {
+    let FormKind::TerminalEdit { terminal_id } = form.kind else {
+        return vec![];
+    };
+    let parsed = Inventory::parse(
+        form.value(0),
+        form.value(1),
+        form.value(2),
+        form.value(3),
+        state.now,
+    );
+    match parsed {
+        Ok(fields) => {
+            form.busy = true;
+            form.error = None;
+            vec![Effect::EditTerminal {
+                terminal_id,
+                fields,
+            }]
+        }
+        Err(e) => {
+            // The cursor goes to the field at fault.
+            match e {
+                InventoryError::NameEmpty => form.focus = 0,
+                InventoryError::BadDate(_) => form.focus = 2,
+                _ => {}
+            }
+            form.error = Some(inventory_words(state.lang, &e));
+            vec![]
+        }
+    }
+}
+
+/// A terminal inventory refusal in domain words.
+pub fn inventory_words(lang: crate::i18n::Lang, e: &InventoryError) -> String {
+    match e {
+        InventoryError::NameEmpty => tr(lang, "msg.terminal_name_empty").to_string(),
+        InventoryError::BadDate(text) => trf(lang, "msg.terminal_bad_date", &[("text", text)]),
+        InventoryError::NotFound(id) => trf(lang, "msg.terminal_gone", &[("id", &id.to_string())]),
+        InventoryError::Denied(d) => trf(
+            lang,
+            "msg.denied",
+            &[
+                ("role", tr(lang, &format!("role.{}", d.role.name()))),
+                ("action", tr(lang, &format!("action.{}", d.action.name()))),
+            ],
+        ),
+        InventoryError::Invalid(text) => text.clone(),
+        InventoryError::Sql(e) => crate::error::describe_sql(e),
+    }
 }
 
 fn submit_form(state: &mut State, lang: crate::i18n::Lang) -> Vec<Effect> {
@@ -644,6 +747,8 @@ fn submit_form(state: &mut State, lang: crate::i18n::Lang) -> Vec<Effect> {
             new_password(lang, &own_login, form.value(0), form.value(1))
                 .map(|password| Effect::ChangeOwnPassword { password })
         }
+        // Edited in a popup (`on_edit_key`), never on a screen of its own.
+        FormKind::TerminalEdit { .. } => return vec![],
     };
     match result {
         Ok(effect) => {
@@ -967,7 +1072,7 @@ fn run_terminal(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::TerminalOnlineTest => TerminalCommand::OnlineTest.action(),
         Command::TerminalSetTime => TerminalCommand::SetTime.action(),
         Command::TerminalClearRecords => TerminalCommand::ClearRecords.action(),
-        Command::TerminalScanToggle => Action::TerminalEdit,
+        Command::TerminalScanToggle | Command::TerminalEdit => Action::TerminalEdit,
         _ => Action::TerminalDiagnose,
     };
     if !state.may(action) {
@@ -1008,6 +1113,11 @@ fn run_terminal(state: &mut State, cmd: Command) -> Vec<Effect> {
             terminal_id: id,
             in_scan: !in_scan,
         }],
+        Command::TerminalEdit => {
+            let form = state.terminal(id).map(Form::terminal_edit);
+            state.overlay = form.map(Overlay::Edit);
+            vec![]
+        }
         _ => {
             if state.terminals.trace.take().is_some() {
                 vec![Effect::Trace { line: None }]
@@ -1123,6 +1233,7 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
         | Command::TerminalSetTime
         | Command::TerminalClearRecords
         | Command::TerminalScanToggle
+        | Command::TerminalEdit
         | Command::TerminalTrace => run_terminal(state, cmd),
         Command::OperatorUnlock | Command::OperatorResetPassword | Command::OperatorDisable => {
             if !state.may(Action::OperatorManage) {

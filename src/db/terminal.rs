@@ -52,6 +52,12 @@ pub enum InventoryError {
     Denied(#[from] Denied),
     #[error("{0}")]
     Invalid(String),
+    #[error("a terminal needs a name")]
+    NameEmpty,
+    #[error("“{0}” is not an installation date: write YYYY-MM-DD, not later than today, or leave it empty")]
+    BadDate(String),
+    #[error("terminal #{0} no longer exists")]
+    NotFound(i64),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -160,6 +166,145 @@ pub async fn add_terminal(
     )
     .await?;
     Ok(id)
+}
+
+/// What a technician edits of a terminal: what it is called, where it is, when and by whom it
+/// was installed. Line, kind and address belong to the poller's wiring and are not edited here.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Inventory {
+    pub name: String,
+    pub location: String,
+    pub installed_at: Option<NaiveDate>,
+    pub installed_by: String,
+}
+
+impl Inventory {
+    /// The fields as they are now.
+    pub fn of(t: &Terminal) -> Inventory {
+        Inventory {
+            name: t.name.clone(),
+            location: t.location.clone(),
+            installed_at: t.installed_at,
+            installed_by: t.installed_by.clone(),
+        }
+    }
+
+    /// From what was typed: trimmed, the date as YYYY-MM-DD (empty: not known), then `check`ed.
+    pub fn parse(
+        name: &str,
+        location: &str,
+        installed_at: &str,
+        installed_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Inventory, InventoryError> {
+        let date = installed_at.trim();
+        let installed_at = if date.is_empty() {
+            None
+        } else {
+            let shaped = date.len() == 10
+                && date.char_indices().all(|(i, c)| {
+                    if i == 4 || i == 7 {
+                        c == '-'
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                });
+            let parsed = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok();
+            Some(
+                parsed
+                    .filter(|_| shaped)
+                    .ok_or_else(|| InventoryError::BadDate(date.to_string()))?,
+            )
+        };
+        let fields = Inventory {
+            name: name.trim().to_string(),
+            location: location.trim().to_string(),
+            installed_at,
+            installed_by: installed_by.trim().to_string(),
+        };
+        fields.check(now)?;
+        Ok(fields)
+    }
+
+    /// A name, and an installation date that can be true: not before 1970 and not after today
+    /// anywhere on earth (the console's and the server's dates may differ by a day).
+    pub fn check(&self, now: DateTime<Utc>) -> Result<(), InventoryError> {
+        if self.name.trim().is_empty() {
+            return Err(InventoryError::NameEmpty);
+        }
+        if let Some(d) = self.installed_at {
+            let latest = (now + chrono::Duration::hours(14)).date_naive();
+            let earliest = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
+            if d < earliest || d > latest {
+                return Err(InventoryError::BadDate(d.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Changes a terminal's inventory fields: one transaction with the audit row (before and
+/// after) and the notification. Saving what is already stored writes nothing.
+pub async fn update_inventory(
+    pool: &PgPool,
+    actor: &Actor,
+    terminal_id: i64,
+    fields: &Inventory,
+) -> Result<(), InventoryError> {
+    actor.authorize(Action::TerminalEdit)?;
+    fields.check(Utc::now())?;
+    let after = Inventory {
+        name: fields.name.trim().to_string(),
+        location: fields.location.trim().to_string(),
+        installed_at: fields.installed_at,
+        installed_by: fields.installed_by.trim().to_string(),
+    };
+    let mut tx = pool.begin().await?;
+    let before: (String, String, Option<NaiveDate>, String) = sqlx::query_as(
+        "SELECT name, location, installed_at, installed_by FROM terminal WHERE id = $1 FOR UPDATE",
+    )
+    .bind(terminal_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(InventoryError::NotFound(terminal_id))?;
+    let before = Inventory {
+        name: before.0,
+        location: before.1,
+        installed_at: before.2,
+        installed_by: before.3,
+    };
+    if before == after {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE terminal SET name = $2, location = $3, installed_at = $4, installed_by = $5
+         WHERE id = $1",
+    )
+    .bind(terminal_id)
+    .bind(&after.name)
+    .bind(&after.location)
+    .bind(after.installed_at)
+    .bind(&after.installed_by)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        "terminal.edit",
+        "terminal",
+        &terminal_id.to_string(),
+        serde_json::to_value(&before).ok(),
+        serde_json::to_value(&after).ok(),
+    )
+    .await?;
+    Change {
+        terminal: vec![terminal_id],
+        ..Change::default()
+    }
+    .send(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Includes a terminal in, or excludes it from, the live scan.

@@ -65,6 +65,7 @@ commands! {
     TerminalSetTime => "terminal.set-time",
     TerminalClearRecords => "terminal.clear-records",
     TerminalScanToggle => "terminal.scan-toggle",
+    TerminalEdit => "terminal.edit",
     TerminalTrace => "terminal.trace",
 }
 

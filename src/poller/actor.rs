@@ -3,7 +3,7 @@
 //! Each round it makes sure the lock connection is alive, re-reads the line and its
 //! terminals now and then, runs the line's queued commands, then visits every terminal in the
 //! scan once (a busy terminal gets a few batches per visit, then the next one's turn). Between
-//! rounds it sleeps the line's poll interval, woken early by pushed events.
+//! rounds it sleeps the line's poll interval, woken early by pushed events and queued commands.
 
 use super::{native, uhppote, zk, Counters, Options, Shared, TRACE_CHANNEL};
 use crate::db::alarm::{self, NewAlarm};
@@ -35,6 +35,8 @@ pub(crate) struct ActorSetup {
     pub options: Arc<Options>,
     pub shared: Arc<Shared>,
     pub lock_conn: PgConnection,
+    /// Rung when a command is queued for this line: the round starts at once.
+    pub wake: Arc<tokio::sync::Notify>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -291,6 +293,7 @@ pub(crate) async fn run(setup: ActorSetup) {
         options,
         shared,
         mut lock_conn,
+        wake: command_queued,
         mut stop,
     } = setup;
     match command::orphaned_to_unknown(&pool, line.id).await {
@@ -392,6 +395,7 @@ pub(crate) async fn run(setup: ActorSetup) {
         let wake = tokio::select! {
             _ = tokio::time::sleep(interval) => Wake::Timer,
             _ = stop.changed() => Wake::Stop,
+            _ = command_queued.notified() => Wake::Timer,
             ev = driver.next_push() => Wake::Push(ev),
         };
         match wake {

@@ -223,20 +223,30 @@ impl NativeLine {
         if status.stored == 0 && !status.conditions.has(Condition::RecordsPending) {
             return Ok(polled);
         }
-        let max = u8::try_from(ctx.options.batch.clamp(1, 255)).unwrap_or(255);
+        // A reply holds at most 17 purchases or 24 scans, far fewer than a batch: read replies
+        // until a batch's worth is in hand, store them in one transaction, then ack once. The
+        // per-transaction cost, not the wire, bounds ingest on a network line.
+        let want = ctx.options.batch.max(1);
+        let max = u8::try_from(want.min(255)).unwrap_or(255);
         for _ in 0..ctx.options.batches_per_visit.max(1) {
-            let from = u32::try_from(t.bookmark + 1).unwrap_or(u32::MAX);
-            let batch = bus.read_records(addr, from, max).await?;
-            check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;
-            let Some(last) = batch.records.last_number() else {
-                polled.more = false;
-                break;
-            };
-            let stored = match &batch.records {
-                Records::Purchases(v) => {
-                    let rows: Vec<PurchaseRow> = v
-                        .iter()
-                        .map(|r| PurchaseRow {
+            let mut purchases: Vec<PurchaseRow> = Vec::new();
+            let mut scans: Vec<ScanRow> = Vec::new();
+            let mut last: Option<u32> = None;
+            let mut next_record;
+            loop {
+                let from = last.map_or_else(
+                    || u32::try_from(t.bookmark + 1).unwrap_or(u32::MAX),
+                    |l| l.saturating_add(1),
+                );
+                let batch = bus.read_records(addr, from, max).await?;
+                check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;
+                next_record = batch.next_record;
+                let Some(n) = batch.records.last_number() else {
+                    break;
+                };
+                match &batch.records {
+                    Records::Purchases(v) if scans.is_empty() => {
+                        purchases.extend(v.iter().map(|r| PurchaseRow {
                             record_no: i64::from(r.record_no),
                             card: i64::from(r.card),
                             amount: fen_to_yuan(i64::from(r.amount_fen)),
@@ -245,31 +255,40 @@ impl NativeLine {
                             meal_slot: i16::from(r.meal_slot),
                             online: r.mode == PurchaseMode::Online,
                             terminal_time: Some(r.at),
-                        })
-                        .collect();
-                    ingest::store_purchases(&ctx.pool, t.row.id, &rows, Some(i64::from(last)))
-                        .await?
-                }
-                Records::Scans(v) => {
-                    let rows: Vec<ScanRow> = v
-                        .iter()
-                        .map(|r| ScanRow {
+                        }))
+                    }
+                    Records::Scans(v) if purchases.is_empty() => {
+                        scans.extend(v.iter().map(|r| ScanRow {
                             record_no: i64::from(r.record_no),
                             guard_card: i64::from(r.guard),
                             checkpoint_tag: i64::from(r.checkpoint),
                             event: r.event as i16,
                             terminal_time: Some(r.at),
-                        })
-                        .collect();
-                    ingest::store_scans(&ctx.pool, t.row.id, &rows, Some(i64::from(last))).await?
+                        }))
+                    }
+                    // One kind per terminal; a reply of the other kind waits for the next batch.
+                    _ => break,
                 }
-                Records::None => break,
+                last = Some(n);
+                if purchases.len() + scans.len() >= want || n.saturating_add(1) >= next_record {
+                    break;
+                }
+            }
+            let Some(last) = last else {
+                polled.more = false;
+                break;
+            };
+            let bookmark = Some(i64::from(last));
+            let stored = if purchases.is_empty() {
+                ingest::store_scans(&ctx.pool, t.row.id, &scans, bookmark).await?
+            } else {
+                ingest::store_purchases(&ctx.pool, t.row.id, &purchases, bookmark).await?
             };
             ctx.stored(&stored);
             t.bookmark = t.bookmark.max(i64::from(last));
             bus.ack_records(addr, last).await?;
-            polled.waiting = Some(i64::from(batch.next_record.saturating_sub(last + 1)));
-            polled.more = last.saturating_add(1) < batch.next_record;
+            polled.waiting = Some(i64::from(next_record.saturating_sub(last + 1)));
+            polled.more = last.saturating_add(1) < next_record;
             if !polled.more {
                 break;
             }

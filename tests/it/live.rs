@@ -445,3 +445,136 @@ async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
         .unwrap();
     c.pump_until(changed_alarm(id)).await;
 }
+
+#[tokio::test]
+async fn a_terminal_is_edited_from_the_console_audited_and_announced() {
+    use onecard::db::terminal::{Inventory, InventoryError};
+    let db = test_db().await;
+    let (_, tid) = site(&db.pool).await;
+    let mut c = Console::start(&db.pool, Role::Technician).await;
+    c.key('6').await;
+    assert_eq!(c.state.terminals.selected, Some(tid));
+
+    // The technician renames it and gives the installation date; enter saves.
+    c.key('e').await;
+    for _ in 0.."图书馆东门".chars().count() {
+        c.send(Msg::Key(KeyEvent::new(
+            KeyCode::Backspace,
+            KeyModifiers::NONE,
+        )))
+        .await;
+    }
+    for ch in "图书馆东门 主入口".chars() {
+        c.key(ch).await;
+    }
+    for _ in 0..2 {
+        c.send(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)))
+            .await;
+    }
+    for ch in "2025-09-01".chars() {
+        c.key(ch).await;
+    }
+    c.enter().await;
+    assert_eq!(c.message(), "Terminal “图书馆东门 主入口” saved.");
+    assert!(c.state.overlay.is_none(), "the form closed");
+    // The row comes back through the notification, like every other change.
+    c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.terminal.contains(&tid)))
+        .await;
+    assert_eq!(c.frame().await, vec![Effect::LoadTerminalsById(vec![tid])]);
+    let t = c.state.selected_terminal().expect("still selected");
+    assert_eq!(t.id, tid);
+    assert_eq!(t.name, "图书馆东门 主入口");
+    assert_eq!(t.installed_at, chrono::NaiveDate::from_ymd_opt(2025, 9, 1));
+    assert_eq!(
+        (t.location.as_str(), t.installed_by.as_str()),
+        ("Library east", "David")
+    );
+
+    // One audit row, by the technician, with the fields before and after.
+    let rows: Vec<(String, String, serde_json::Value, serde_json::Value)> = sqlx::query_as(
+        "SELECT actor, object_id, before, after FROM audit_log WHERE action = 'terminal.edit'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (actor, object, before, after) = &rows[0];
+    assert_eq!((actor.as_str(), object.clone()), ("duty", tid.to_string()));
+    assert_eq!(before["name"], "图书馆东门");
+    assert_eq!(before["installed_at"], serde_json::Value::Null);
+    assert_eq!(after["name"], "图书馆东门 主入口");
+    assert_eq!(after["installed_at"], "2025-09-01");
+    assert_eq!(after["location"], "Library east");
+
+    // Straight to the database: a card-desk operator is refused, and nothing changes.
+    let fields = |name: &str, date: Option<chrono::NaiveDate>| Inventory {
+        name: name.into(),
+        location: "Library east".into(),
+        installed_at: date,
+        installed_by: "David".into(),
+    };
+    let desk = Actor::operator(99, "desk", Role::CardDesk);
+    let refused = terminal::update_inventory(&db.pool, &desk, tid, &fields("x", None)).await;
+    match refused {
+        Err(InventoryError::Denied(d)) => assert_eq!(d.role, Role::CardDesk),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    let tech = Actor::operator(98, "tech", Role::Technician);
+    // Bad input in domain words, checked by the database function too.
+    let err = terminal::update_inventory(&db.pool, &tech, tid, &fields("  ", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InventoryError::NameEmpty), "{err:?}");
+    let tomorrow_everywhere = (Utc::now() + chrono::Duration::days(2)).date_naive();
+    let err = terminal::update_inventory(
+        &db.pool,
+        &tech,
+        tid,
+        &fields("图书馆东门", Some(tomorrow_everywhere)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, InventoryError::BadDate(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("“{tomorrow_everywhere}” is not an installation date: write YYYY-MM-DD, not later than today, or leave it empty")
+    );
+    let err = terminal::update_inventory(&db.pool, &tech, tid + 1000, &fields("x", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InventoryError::NotFound(_)), "{err:?}");
+    // Saving what is stored writes nothing.
+    let same = Inventory::of(c.state.selected_terminal().unwrap());
+    terminal::update_inventory(&db.pool, &tech, tid, &same)
+        .await
+        .unwrap();
+    let (name, audits): (String, i64) = sqlx::query_as(
+        "SELECT (SELECT name FROM terminal WHERE id = $1),
+                (SELECT count(*) FROM audit_log WHERE action = 'terminal.edit')",
+    )
+    .bind(tid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((name.as_str(), audits), ("图书馆东门 主入口", 1));
+
+    // A refusal from the database stays in the console's form: the terminal is gone.
+    c.key('e').await;
+    c.run(vec![Effect::EditTerminal {
+        terminal_id: tid + 1000,
+        fields: fields("x", None),
+    }])
+    .await;
+    let Some(onecard::app::state::Overlay::Edit(form)) = &c.state.overlay else {
+        panic!("the form stays open")
+    };
+    assert_eq!(
+        form.error.as_deref(),
+        None,
+        "only a save this form sent shows in it"
+    );
+    assert_eq!(
+        c.message(),
+        format!("Terminal #{} no longer exists.", tid + 1000)
+    );
+}

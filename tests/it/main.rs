@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod backup;
+mod bench;
 mod cli;
 mod concurrency;
 mod config;
@@ -18,6 +19,7 @@ mod native;
 mod operators;
 mod permission;
 mod poller;
+mod poller_restart;
 mod shell;
 mod sim;
 mod uhppote;

@@ -25,13 +25,13 @@ fn fast() -> Options {
     }
 }
 
-fn quiet_demo() -> SiteConfig {
+pub(crate) fn quiet_demo() -> SiteConfig {
     let mut c = SiteConfig::demo();
     c.rate = 0.0;
     c
 }
 
-async fn start(cfg: &SiteConfig) -> Site {
+pub(crate) async fn start(cfg: &SiteConfig) -> Site {
     Site::start(cfg, Ports::ephemeral())
         .await
         .expect("simulated site")
@@ -67,7 +67,7 @@ fn table_of(kind: TerminalKind) -> Option<&'static str> {
 }
 
 /// Rows stored per simulated terminal.
-async fn stored(pool: &PgPool, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
+pub(crate) async fn stored(pool: &PgPool, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for r in reg {
         let Some(table) = table_of(r.kind) else {
@@ -87,7 +87,7 @@ async fn stored(pool: &PgPool, reg: &[RegisteredTerminal]) -> BTreeMap<String, u
 
 /// What the simulator generated per terminal. An attendance log numbers nothing, so two
 /// punches of one user in one second are one punch: count the distinct ones in the log.
-async fn expected(site: &Site, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
+pub(crate) async fn expected(site: &Site, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
     let tally = site.tally();
     let mut out = BTreeMap::new();
     for r in reg {
@@ -116,7 +116,7 @@ async fn expected(site: &Site, reg: &[RegisteredTerminal]) -> BTreeMap<String, u
     out
 }
 
-async fn drained(db: &PgPool, site: &Site, reg: &[RegisteredTerminal], limit: Duration) {
+pub(crate) async fn drained(db: &PgPool, site: &Site, reg: &[RegisteredTerminal], limit: Duration) {
     let start = Instant::now();
     loop {
         let want = expected(site, reg).await;
@@ -132,11 +132,11 @@ async fn drained(db: &PgPool, site: &Site, reg: &[RegisteredTerminal], limit: Du
     }
 }
 
-fn total(m: &BTreeMap<String, u64>) -> u64 {
+pub(crate) fn total(m: &BTreeMap<String, u64>) -> u64 {
     m.values().sum()
 }
 
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+pub(crate) async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
@@ -659,7 +659,7 @@ async fn a_hostile_terminal_is_a_comm_fault_never_a_record() {
     server.abort();
 }
 
-async fn lock_holders(pool: &PgPool) -> BTreeMap<i64, i64> {
+pub(crate) async fn lock_holders(pool: &PgPool) -> BTreeMap<i64, i64> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT objid::int8, count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int4::oid
            AND objsubid = 2 AND granted
@@ -902,4 +902,70 @@ async fn killed_pollers_lose_and_double_nothing() {
         .await,
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_command_wakes_its_line_at_once() {
+    let db = test_db().await;
+    let site = start(&small_site()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let door = term(&reg, "door/405419896").terminal_id;
+    let pos = term(&reg, "pos/canteen/1").terminal_id;
+    // Ten seconds between rounds: only the command's notification can start one sooner.
+    let interval = Duration::from_secs(10);
+    sqlx::query("UPDATE line SET poll_interval_ms = $1")
+        .bind(interval.as_millis() as i32)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let options = Options {
+        uhppote_listener: false,
+        ..fast()
+    };
+    let sup = Supervisor::start_with(db.pool.clone(), "wake", options);
+    eventually(Duration::from_secs(20), "both terminals polled", || async {
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM terminal WHERE status <> 'online' OR last_contact IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    let actor = Actor::shell("test");
+    for (t, c) in [
+        (door, TerminalCommand::OnlineTest),
+        (pos, TerminalCommand::OnlineTest),
+        (door, TerminalCommand::OpenDoor { door: 2 }),
+        (pos, TerminalCommand::SetTime),
+    ] {
+        // Let the actors finish their round and fall asleep.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t0 = Instant::now();
+        let id = command::enqueue(&db.pool, &actor, t, &c).await.unwrap();
+        let deadline = Duration::from_secs(3);
+        loop {
+            let (state, result): (String, Option<String>) =
+                sqlx::query_as("SELECT state, result FROM terminal_command WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            if !matches!(state.as_str(), "queued" | "running") {
+                assert_eq!(state, "done", "{c:?}: {result:?}");
+                break;
+            }
+            assert!(
+                t0.elapsed() < deadline,
+                "{c:?} still {state} after {deadline:?}; rounds are {interval:?} apart"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!(
+            "{c:?} done in {:.0} ms",
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    assert!(sup.is_running());
+    sup.stop().await;
 }

@@ -1175,3 +1175,263 @@ fn no_catalogue_key_shows_raw() {
         }
     }
 }
+
+// ---- Terminal inventory edit ------------------------------------------------------------------
+
+use onecard::app::state::{Form, FormKind};
+use onecard::db::terminal::Inventory;
+
+fn edit_form(s: &State) -> &Form {
+    match &s.overlay {
+        Some(Overlay::Edit(f)) => f,
+        other => panic!("the edit form is not open: {other:?}"),
+    }
+}
+
+/// Backspace until the focused field is empty.
+fn clear_field(s: &mut State) {
+    for _ in 0..80 {
+        update(s, code(KeyCode::Backspace));
+    }
+}
+
+#[test]
+fn a_terminal_is_edited_in_a_form_and_stays_selected() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    assert_eq!(s.terminals.selected, Some(3));
+    // `e` opens the form on the selected terminal, filled with what is stored.
+    assert!(update(&mut s, key('e')).is_empty());
+    let f = edit_form(&s);
+    assert_eq!(f.kind, FormKind::TerminalEdit { terminal_id: 3 });
+    let values: Vec<&str> = f.fields.iter().map(|f| f.value.as_str()).collect();
+    assert_eq!(
+        values,
+        ["一食堂收费机 07", "一食堂 窗口 7", "2025-09-01", "David"]
+    );
+    assert_eq!(f.focus, 0);
+    // Typing goes to the focused field; tab and the arrows move between fields.
+    update(&mut s, code(KeyCode::Backspace));
+    update(&mut s, code(KeyCode::Backspace));
+    typed(&mut s, "12");
+    update(&mut s, code(KeyCode::Tab));
+    update(&mut s, code(KeyCode::Down));
+    clear_field(&mut s);
+    typed(&mut s, "2026-03-15 ");
+    update(&mut s, code(KeyCode::Down));
+    update(&mut s, code(KeyCode::Up));
+    update(&mut s, code(KeyCode::Down));
+    typed(&mut s, " & 王工");
+    assert_eq!(edit_form(&s).focus, 3);
+    // Enter saves from any field: one effect, the values trimmed and the date read.
+    let saved = Inventory {
+        name: "一食堂收费机 12".into(),
+        location: "一食堂 窗口 7".into(),
+        installed_at: chrono::NaiveDate::from_ymd_opt(2026, 3, 15),
+        installed_by: "David & 王工".into(),
+    };
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![Effect::EditTerminal {
+            terminal_id: 3,
+            fields: saved.clone()
+        }]
+    );
+    // While it is saved the form takes no input and never saves twice.
+    assert!(edit_form(&s).busy);
+    assert!(update(&mut s, key('x')).is_empty());
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(edit_form(&s).fields[3].value, "David & 王工");
+    // A refusal from the database stays in the form, with what was typed.
+    update(&mut s, Msg::Failed("Terminal #3 no longer exists.".into()));
+    let f = edit_form(&s);
+    assert!(!f.busy);
+    assert_eq!(f.error.as_deref(), Some("Terminal #3 no longer exists."));
+    assert_eq!(f.fields[0].value, "一食堂收费机 12");
+    // Saved: the form closes and says so; the row is re-read by its notification.
+    assert_eq!(update(&mut s, code(KeyCode::Enter)).len(), 1);
+    let fx = update(
+        &mut s,
+        Msg::TerminalEdited {
+            terminal_id: 3,
+            name: "一食堂收费机 12".into(),
+        },
+    );
+    assert!(fx.is_empty(), "nothing is read but what is announced");
+    assert!(s.overlay.is_none());
+    assert_eq!(
+        s.message.clone().unwrap().1,
+        "Terminal “一食堂收费机 12” saved."
+    );
+    update(
+        &mut s,
+        Msg::Changed(Change {
+            terminal: vec![3],
+            ..Change::default()
+        }),
+    );
+    assert_eq!(
+        update(&mut s, Msg::Frame),
+        vec![Effect::LoadTerminalsById(vec![3])]
+    );
+    let mut row = site().1[2].clone();
+    row.name = saved.name.clone();
+    row.installed_at = saved.installed_at;
+    row.installed_by = saved.installed_by.clone();
+    update(
+        &mut s,
+        Msg::TerminalsChanged {
+            ids: vec![3],
+            terminals: vec![row],
+        },
+    );
+    assert_eq!(s.terminals.selected, Some(3), "the cursor stays on it");
+    assert_eq!(s.selected_terminal_index(), 2);
+    assert_eq!(s.selected_terminal().unwrap().name, "一食堂收费机 12");
+    let text = screen_text(&render(&mut s, 160, 48));
+    assert!(text.contains("一食堂收费机 12"), "{text}");
+    assert!(text.contains("2026-03-15 · David & 王工"), "{text}");
+}
+
+#[test]
+fn terminal_edit_refuses_bad_input_before_any_effect() {
+    let mut s = on_terminals(Lang::EN, Role::Director);
+    update(&mut s, key('e'));
+    // A date that does not exist.
+    update(&mut s, code(KeyCode::Tab));
+    update(&mut s, code(KeyCode::Tab));
+    clear_field(&mut s);
+    typed(&mut s, "2026-02-30");
+    update(&mut s, code(KeyCode::Up));
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    let f = edit_form(&s);
+    assert_eq!(
+        f.error.as_deref(),
+        Some("“2026-02-30” is not an installation date: write YYYY-MM-DD, not later than today, or leave it empty.")
+    );
+    assert_eq!(f.focus, 2, "the cursor goes to the date");
+    assert!(!f.busy);
+    // Other spellings, and a date after today (the console's clock says 2026-11-22).
+    for bad in [
+        "22.11.2026",
+        "2026-1-5",
+        "yesterday",
+        "2027-01-01",
+        "0226-05-01",
+    ] {
+        clear_field(&mut s);
+        typed(&mut s, bad);
+        assert!(update(&mut s, code(KeyCode::Enter)).is_empty(), "{bad}");
+        assert!(
+            edit_form(&s).error.as_deref().unwrap().contains(bad),
+            "{bad}"
+        );
+    }
+    // Typing clears the complaint.
+    update(&mut s, code(KeyCode::Backspace));
+    assert_eq!(edit_form(&s).error, None);
+    // No name.
+    clear_field(&mut s);
+    for _ in 0..2 {
+        update(&mut s, code(KeyCode::BackTab));
+    }
+    clear_field(&mut s);
+    typed(&mut s, "   ");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    let f = edit_form(&s);
+    assert_eq!(f.error.as_deref(), Some("A terminal needs a name."));
+    assert_eq!(f.focus, 0);
+    // An empty date means "not known"; today is fine.
+    typed(&mut s, "图书馆东门 B");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![Effect::EditTerminal {
+            terminal_id: 1,
+            fields: Inventory {
+                name: "图书馆东门 B".into(),
+                location: "Library east".into(),
+                installed_at: None,
+                installed_by: "David".into(),
+            }
+        }]
+    );
+    // Esc cancels, even while saving; nothing else is asked for.
+    assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
+    assert!(s.overlay.is_none());
+    assert_eq!(s.message.clone().unwrap().1, "Cancelled.");
+    update(&mut s, key('e'));
+    update(&mut s, code(KeyCode::Tab));
+    update(&mut s, code(KeyCode::Tab));
+    clear_field(&mut s);
+    typed(&mut s, "2026-11-22");
+    assert_eq!(update(&mut s, code(KeyCode::Enter)).len(), 1);
+}
+
+#[test]
+fn terminal_edit_needs_the_role() {
+    for (role, words) in [
+        (
+            Role::DutyOperator,
+            "A Duty operator may not edit terminals.",
+        ),
+        (Role::CardDesk, "A Card desk may not edit terminals."),
+    ] {
+        let mut s = on_terminals(Lang::EN, role);
+        assert_eq!(update(&mut s, key('e')), vec![Effect::Bell]);
+        assert_eq!(s.message.clone().unwrap().1, words);
+        assert!(s.overlay.is_none());
+    }
+    // The palette is no way around it.
+    let mut s = on_terminals(Lang::EN, Role::DutyOperator);
+    update(&mut s, key(':'));
+    typed(&mut s, "terminal.edit");
+    assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![Effect::Bell]);
+    assert!(s.overlay.is_none());
+    // The vim preset binds it too.
+    let mut v = on_terminals(Lang::EN, Role::Technician);
+    v.keymap = Arc::new(Keymap::preset("vim").unwrap());
+    update(&mut v, key('e'));
+    assert!(matches!(v.overlay, Some(Overlay::Edit(_))));
+}
+
+fn editing(lang: Lang) -> State {
+    let mut s = on_terminals(lang, Role::Technician);
+    update(&mut s, key('j'));
+    update(&mut s, key('e'));
+    update(&mut s, code(KeyCode::Tab));
+    typed(&mut s, "，近东侧楼梯");
+    s
+}
+
+#[test]
+fn snapshot_terminal_edit_zh_80x24() {
+    let mut s = editing(Lang::ZH_CN);
+    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn the_edit_form_renders_at_every_size_with_no_raw_keys() {
+    for lang in [Lang::EN, Lang::ZH_CN] {
+        let mut s = editing(lang);
+        for (w, h) in [(80, 24), (160, 48)] {
+            let text = screen_text(&render(&mut s, w, h));
+            for prefix in ["form.", "terminal.", "msg.", "hint."] {
+                assert!(!text.contains(prefix), "raw key {prefix}:\n{text}");
+            }
+        }
+        // A refusal shows in the form.
+        update(&mut s, code(KeyCode::Tab));
+        clear_field(&mut s);
+        typed(&mut s, "2026-13-01");
+        update(&mut s, code(KeyCode::Enter));
+        let text = screen_text(&render(&mut s, 80, 24));
+        assert!(text.contains("2026-13-01"), "{text}");
+        for w in (0..=200).step_by(9) {
+            for h in (0..=60).step_by(5) {
+                update(&mut s, Msg::Resize(w, h));
+                render(&mut s, w, h);
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `onecard bench` end to end on a tiny site: it runs, it accounts for every record, and its
+//! last line is the machine-readable summary. No wall-clock number is asserted: benchmarks
+//! measure and print.
+
+use crate::support;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_bench_prints_its_summary_and_loses_nothing() {
+    let db = support::test_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let url = db.url();
+        let dir = dir.path().to_path_buf();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_onecard"))
+                .args([
+                    "bench",
+                    "--terminals",
+                    "24",
+                    "--per-line",
+                    "10",
+                    "--rate",
+                    "50",
+                    "--backlog",
+                    "30",
+                    "--seconds",
+                    "2",
+                    "--alarms",
+                    "4",
+                    "--poll-ms",
+                    "100",
+                ])
+                .env("DATABASE_URL", url)
+                .env("ONECARD_CONFIG_DIR", dir.join("config"))
+                .env("ONECARD_DATA_DIR", dir.join("data"))
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let fields: BTreeMap<&str, &str> = last
+        .strip_prefix("bench: ")
+        .unwrap_or_else(|| panic!("the last line is not the summary: {last:?}"))
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    for key in [
+        "terminals",
+        "ingest_rps",
+        "raw_unnest_rps",
+        "ratio",
+        "alarm_p50_ms",
+        "alarm_p99_ms",
+        "alarm_max_ms",
+        "serve_cpu",
+        "serve_rss_mb",
+        "lost",
+        "duplicated",
+    ] {
+        let v = fields
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing: {last}"));
+        assert!(v.parse::<f64>().is_ok(), "{key}={v} is not a number");
+    }
+    assert_eq!(fields["terminals"], "24");
+    assert_eq!(fields["lost"], "0", "{stdout}");
+    assert_eq!(fields["duplicated"], "0", "{stdout}");
+}
