@@ -72,7 +72,9 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             recheck: Duration::from_secs(2),
-            lock_check: Duration::from_secs(3),
+            // Shorter than the 2 s recheck, so after a database restart the old owner lets go
+            // before a standby can take the line.
+            lock_check: Duration::from_secs(1),
             offline_after: 3,
             max_backoff: Duration::from_secs(8),
             drift_threshold_s: 60,

@@ -335,7 +335,7 @@ pub(crate) async fn run(setup: ActorSetup) {
         if last_lock.elapsed() >= options.lock_check {
             last_lock = Instant::now();
             let alive = tokio::time::timeout(
-                Duration::from_secs(5),
+                Duration::from_secs(2),
                 sqlx::query("SELECT 1").execute(&mut lock_conn),
             )
             .await;
