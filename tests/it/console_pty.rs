@@ -252,51 +252,13 @@ async fn a_dead_terminal_ends_the_session_without_a_panic() {
     assert!(!log.contains("panic"), "{log}");
 }
 
-/// A door controller with a Chinese name on a line, through the inventory API.
-async fn library_door(db: &TestDb) -> i64 {
-    use onecard::db::terminal::{self, NewLine, NewTerminal};
-    let shell = Actor::shell("root");
-    let mut tx = db.pool.begin().await.unwrap();
-    terminal::add_line(
-        &mut tx,
-        &shell,
-        &NewLine {
-            name: "main gate",
-            protocol: "uhppote",
-            transport: "udp",
-            address: "127.0.0.1:60000",
-            baud: None,
-            poll_interval_ms: 1000,
-        },
-    )
-    .await
-    .unwrap();
-    let id = terminal::add_terminal(
-        &mut tx,
-        &shell,
-        &NewTerminal {
-            line: "main gate",
-            kind: "door_controller",
-            address: 405419896,
-            name: "图书馆东门",
-            location: "Library east",
-            installed_at: None,
-            installed_by: "David",
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_raised_outside_rings_appears_and_is_acknowledged_with_a_note() {
     use onecard::db::alarm::{self, NewAlarm};
     use onecard::domain::alarm::AlarmKind;
     let db = test_db().await;
     with_director(&db).await;
-    let tid = library_door(&db).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let mut c = Console::start(&db, &[]);
     c.wait_for("Sign in");
     c.send("zhou\ta long password\r");

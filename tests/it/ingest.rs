@@ -8,49 +8,13 @@ use onecard::db::command::{self, TerminalCommand};
 use onecard::db::ingest::{self, DoorEventRow, PunchRow};
 use onecard::db::notify::{Change, CHANNEL};
 use onecard::db::operator;
-use onecard::db::terminal::{self, NewLine, NewTerminal};
+
 use onecard::domain::alarm::AlarmKind;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::time::Duration;
-
-async fn site(pool: &PgPool) -> i64 {
-    let shell = Actor::shell("root");
-    let mut tx = pool.begin().await.unwrap();
-    terminal::add_line(
-        &mut tx,
-        &shell,
-        &NewLine {
-            name: "main gate",
-            protocol: "uhppote",
-            transport: "udp",
-            address: "127.0.0.1:60000",
-            baud: None,
-            poll_interval_ms: 1000,
-        },
-    )
-    .await
-    .unwrap();
-    let id = terminal::add_terminal(
-        &mut tx,
-        &shell,
-        &NewTerminal {
-            line: "main gate",
-            kind: "door_controller",
-            address: 405419896,
-            name: "图书馆东门",
-            location: "Library east",
-            installed_at: None,
-            installed_by: "David",
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id
-}
 
 fn t(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
@@ -76,7 +40,7 @@ fn event(n: i64, alarm: Option<AlarmKind>) -> DoorEventRow {
 #[tokio::test]
 async fn a_batch_is_stored_once_and_its_alarm_raised_once() {
     let db = test_db().await;
-    let tid = site(&db.pool).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let rows: Vec<_> = (1..=5)
         .map(|n| event(n, (n == 3).then_some(AlarmKind::ForcedOpen)))
         .collect();
@@ -116,7 +80,7 @@ async fn a_batch_is_stored_once_and_its_alarm_raised_once() {
 #[tokio::test]
 async fn punches_are_unique_by_user_and_time() {
     let db = test_db().await;
-    let tid = site(&db.pool).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let p = |u: &str, s: &str| PunchRow {
         user_id: u.into(),
         terminal_time: t(s),
@@ -148,7 +112,7 @@ async fn punches_are_unique_by_user_and_time() {
 #[tokio::test]
 async fn one_notification_per_commit_with_ids_only() {
     let db = test_db().await;
-    let tid = site(&db.pool).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
     listener.listen(CHANNEL).await.unwrap();
     let rows: Vec<_> = (1..=50)
@@ -185,7 +149,7 @@ async fn one_notification_per_commit_with_ids_only() {
 #[tokio::test]
 async fn terminal_faults_stay_one_open_alarm() {
     let db = test_db().await;
-    let tid = site(&db.pool).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let fault = NewAlarm {
         kind: AlarmKind::TerminalOffline,
         terminal_id: Some(tid),
@@ -224,7 +188,7 @@ async fn terminal_faults_stay_one_open_alarm() {
 #[tokio::test]
 async fn acknowledging_needs_the_role_and_a_note_and_is_audited() {
     let db = test_db().await;
-    let tid = site(&db.pool).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let stored = ingest::store_door_events(
         &db.pool,
         tid,
@@ -300,7 +264,7 @@ async fn acknowledging_needs_the_role_and_a_note_and_is_audited() {
 #[tokio::test]
 async fn commands_are_claimed_once_and_orphans_become_unknown() {
     let db = test_db().await;
-    let tid = site(&db.pool).await;
+    let tid = crate::support::library_door(&db.pool).await.1;
     let line_id: i64 = sqlx::query_scalar("SELECT line_id FROM terminal WHERE id = $1")
         .bind(tid)
         .fetch_one(&db.pool)

@@ -12,7 +12,7 @@ use onecard::db::command;
 use onecard::db::listen::{self, Listen};
 use onecard::db::notify::{Change, CHANNEL};
 use onecard::db::operator;
-use onecard::db::terminal::{self, NewLine, NewTerminal};
+use onecard::db::terminal;
 use onecard::domain::alarm::AlarmKind;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
@@ -22,42 +22,6 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-async fn site(pool: &PgPool) -> (i64, i64) {
-    let shell = Actor::shell("root");
-    let mut tx = pool.begin().await.unwrap();
-    let line = terminal::add_line(
-        &mut tx,
-        &shell,
-        &NewLine {
-            name: "main gate",
-            protocol: "uhppote",
-            transport: "udp",
-            address: "127.0.0.1:60000",
-            baud: None,
-            poll_interval_ms: 1000,
-        },
-    )
-    .await
-    .unwrap();
-    let id = terminal::add_terminal(
-        &mut tx,
-        &shell,
-        &NewTerminal {
-            line: "main gate",
-            kind: "door_controller",
-            address: 405419896,
-            name: "图书馆东门",
-            location: "Library east",
-            installed_at: None,
-            installed_by: "David",
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    (line.id, id)
-}
 
 fn forced_open(terminal: i64) -> NewAlarm {
     NewAlarm {
@@ -201,7 +165,7 @@ fn changed_alarm(id: i64) -> impl Fn(&Msg) -> bool {
 #[tokio::test]
 async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note() {
     let db = test_db().await;
-    let (_, tid) = site(&db.pool).await;
+    let (_, tid) = crate::support::library_door(&db.pool).await;
     // Open before the console starts: shown, counted, never rung.
     let old = alarm::raise_fault(&db.pool, &forced_open(tid))
         .await
@@ -289,7 +253,7 @@ async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note()
 #[tokio::test]
 async fn a_notification_storm_becomes_one_query_per_kind() {
     let db = test_db().await;
-    let (_, tid) = site(&db.pool).await;
+    let (_, tid) = crate::support::library_door(&db.pool).await;
     let mut c = Console::start(&db.pool, Role::Director).await;
     c.key('6').await;
     assert_eq!(c.state.tab, Tab::Terminals);
@@ -340,7 +304,7 @@ async fn a_notification_storm_becomes_one_query_per_kind() {
 #[tokio::test]
 async fn terminal_commands_and_scan_changes_come_back_by_notification() {
     let db = test_db().await;
-    let (line, tid) = site(&db.pool).await;
+    let (line, tid) = crate::support::library_door(&db.pool).await;
     let mut c = Console::start(&db.pool, Role::Director).await;
     c.key('6').await;
     assert_eq!(c.state.terminals.selected, Some(tid));
@@ -391,7 +355,7 @@ async fn terminal_commands_and_scan_changes_come_back_by_notification() {
 #[tokio::test]
 async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
     let db = test_db().await;
-    let (line, _) = site(&db.pool).await;
+    let (line, _) = crate::support::library_door(&db.pool).await;
     let mut c = Console::start(&db.pool, Role::Technician).await;
     c.key('6').await;
     c.key('v').await;
@@ -450,7 +414,7 @@ async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
 async fn a_terminal_is_edited_from_the_console_audited_and_announced() {
     use onecard::db::terminal::{Inventory, InventoryError};
     let db = test_db().await;
-    let (_, tid) = site(&db.pool).await;
+    let (_, tid) = crate::support::library_door(&db.pool).await;
     let mut c = Console::start(&db.pool, Role::Technician).await;
     c.key('6').await;
     assert_eq!(c.state.terminals.selected, Some(tid));

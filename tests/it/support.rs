@@ -327,3 +327,42 @@ fn migrations_hash() -> String {
     }
     hex::encode(hasher.finalize())[..12].to_string()
 }
+
+/// A door controller named 图书馆东门 on the line "main gate", added through the inventory
+/// API (so audited like a real one). Returns (line id, terminal id).
+pub async fn library_door(pool: &PgPool) -> (i64, i64) {
+    use onecard::db::terminal::{self, NewLine, NewTerminal};
+    let shell = onecard::domain::permission::Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    let line = terminal::add_line(
+        &mut tx,
+        &shell,
+        &NewLine {
+            name: "main gate",
+            protocol: "uhppote",
+            transport: "udp",
+            address: "127.0.0.1:60000",
+            baud: None,
+            poll_interval_ms: 1000,
+        },
+    )
+    .await
+    .unwrap();
+    let id = terminal::add_terminal(
+        &mut tx,
+        &shell,
+        &NewTerminal {
+            line: "main gate",
+            kind: "door_controller",
+            address: 405419896,
+            name: "图书馆东门",
+            location: "Library east",
+            installed_at: None,
+            installed_by: "David",
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    (line.id, id)
+}
