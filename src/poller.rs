@@ -78,7 +78,7 @@ impl Default for Options {
             offline_after: 3,
             max_backoff: Duration::from_secs(8),
             drift_threshold_s: 60,
-            batch: 100,
+            batch: 500,
             batches_per_visit: 10,
             uhppote_timeout: Duration::from_millis(800),
             zk_timeout: Duration::from_secs(3),
