@@ -616,7 +616,11 @@ impl Cluster {
              port = {PORT}\n\
              unix_socket_directories = {}\n\
              unix_socket_permissions = 0700\n\
-             shared_buffers = 64MB\n\
+             shared_buffers = 256MB\n\
+             wal_buffers = 16MB\n\
+             max_wal_size = 2GB\n\
+             commit_delay = 100\n\
+             commit_siblings = 4\n\
              max_connections = 200\n\
              logging_collector = off\n",
             conf_string(&self.root.to_string_lossy()),
