@@ -512,16 +512,6 @@ async fn one_alarm(
     }
 }
 
-fn table_of(kind: TerminalKind) -> Option<&'static str> {
-    match kind {
-        TerminalKind::DoorController => Some("door_event"),
-        TerminalKind::Pos => Some("pos_purchase"),
-        TerminalKind::PatrolReader => Some("patrol_scan"),
-        TerminalKind::AttendanceMachine => Some("punch"),
-        TerminalKind::DeskReader => None,
-    }
-}
-
 /// (lost, duplicated, extra) after the drain: tally against rows per terminal.
 async fn account(
     pool: &PgPool,
@@ -551,7 +541,7 @@ async fn account(
     }
     let tally = site.tally();
     let (mut lost, mut extra) = (0u64, 0u64);
-    for r in reg.iter().filter(|r| table_of(r.kind).is_some()) {
+    for r in reg.iter().filter(|r| r.kind.record_table().is_some()) {
         let want = tally.get(&r.sim_id).copied().unwrap_or(0);
         let have = u64::try_from(rows.get(&r.terminal_id).copied().unwrap_or(0)).unwrap_or(0);
         lost += want.saturating_sub(have);

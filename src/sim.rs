@@ -41,6 +41,19 @@ impl TerminalKind {
     }
 }
 
+impl TerminalKind {
+    /// The table its records land in (the desk reader stores none).
+    pub fn record_table(self) -> Option<&'static str> {
+        match self {
+            TerminalKind::DoorController => Some("door_event"),
+            TerminalKind::Pos => Some("pos_purchase"),
+            TerminalKind::PatrolReader => Some("patrol_scan"),
+            TerminalKind::AttendanceMachine => Some("punch"),
+            TerminalKind::DeskReader => None,
+        }
+    }
+}
+
 impl fmt::Display for TerminalKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -1,6 +1,6 @@
 //! The real binary in a real PTY: what an operator over SSH sees and types.
 
-use crate::support::{cluster, test_db, TestDb};
+use crate::support::{test_db, TestDb};
 use nix::pty::{openpty, Winsize};
 use onecard::db::operator;
 use onecard::domain::permission::Actor;
@@ -20,17 +20,6 @@ struct Console {
     keys: std::sync::mpsc::Sender<Option<Vec<u8>>>,
     screen: Arc<Mutex<vt100::Parser>>,
     _dirs: tempfile::TempDir,
-}
-
-fn database_url(db: &TestDb) -> String {
-    match cluster() {
-        Some(c) => format!(
-            "postgres://onecard@localhost/{}?host={}",
-            db.name,
-            c.socket_dir().display()
-        ),
-        None => db.url(),
-    }
 }
 
 impl Console {
@@ -53,7 +42,7 @@ impl Console {
         let slave = File::from(pty.slave);
         let child = Command::new(env!("CARGO_BIN_EXE_onecard"))
             .args(args)
-            .env("DATABASE_URL", database_url(db))
+            .env("DATABASE_URL", db.child_url())
             .env("ONECARD_CONFIG_DIR", dirs.path().join("config"))
             .env("ONECARD_DATA_DIR", dirs.path().join("data"))
             .env("TERM", "xterm-256color")

@@ -10,30 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A cluster in a private temp dir, stopped when dropped (even when the test panics).
-struct TempCluster {
-    cluster: Cluster,
-    _dir: tempfile::TempDir,
-}
-
-impl TempCluster {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("onecard-emb-")
-            .tempdir_in(std::env::temp_dir())
-            .expect("temp dir");
-        let cluster = Cluster::new(dir.path().join("pg"))
-            .expect("cluster")
-            .ephemeral();
-        Self { cluster, _dir: dir }
-    }
-}
-
-impl Drop for TempCluster {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop();
-    }
-}
+use crate::support::PrivateCluster as TempCluster;
 
 async fn pool(cluster: &Cluster) -> PgPool {
     PgPoolOptions::new()
@@ -57,7 +34,7 @@ async fn select_one(cluster: &Cluster) -> i32 {
 
 #[tokio::test]
 async fn init_start_connect_stop() {
-    let t = TempCluster::new();
+    let t = TempCluster::new("onecard-emb-");
     let c = &t.cluster;
     assert_eq!(c.status(), ClusterStatus::NotInitialised);
 
@@ -114,7 +91,7 @@ async fn init_start_connect_stop() {
 
 #[tokio::test]
 async fn second_console_shares_the_running_server() {
-    let t = TempCluster::new();
+    let t = TempCluster::new("onecard-emb-");
     let c = &t.cluster;
     let first = c.ensure_running().expect("first");
     // A second console: its own Cluster value on the same root.
@@ -153,7 +130,7 @@ async fn stale_postmaster_pid_is_cleared() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
 
-    let t = TempCluster::new();
+    let t = TempCluster::new("onecard-emb-");
     let c = &t.cluster;
     let pid = c.ensure_running().expect("start").pid;
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9");
@@ -185,7 +162,7 @@ async fn stale_postmaster_pid_is_cleared() {
 
 #[tokio::test]
 async fn start_failure_shows_the_server_log() {
-    let t = TempCluster::new();
+    let t = TempCluster::new("onecard-emb-");
     let c = &t.cluster;
     c.ensure_running().expect("start");
     assert!(c.stop().unwrap());
@@ -302,7 +279,7 @@ async fn root_makes_private_ancestors_traversable() {
     }
     let t = TempCluster {
         cluster: Cluster::new(inner.join("pg")).unwrap().ephemeral(),
-        _dir: tmp,
+        dir: tmp,
     };
     t.cluster
         .ensure_running()

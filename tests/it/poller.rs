@@ -1,7 +1,7 @@
 //! The poller against the simulator and a real PostgreSQL: ingest, commands, offline and late
 //! records, a hostile terminal, line ownership across supervisors and real killed processes.
 
-use crate::support::{cluster, test_db, TestDb};
+use crate::support::{test_db, TestDb};
 use onecard::db::command::{self, TerminalCommand};
 use onecard::domain::permission::Actor;
 use onecard::poller::register::{register_site_with, RegisterOptions};
@@ -56,21 +56,11 @@ where
     }
 }
 
-fn table_of(kind: TerminalKind) -> Option<&'static str> {
-    match kind {
-        TerminalKind::DoorController => Some("door_event"),
-        TerminalKind::Pos => Some("pos_purchase"),
-        TerminalKind::PatrolReader => Some("patrol_scan"),
-        TerminalKind::AttendanceMachine => Some("punch"),
-        TerminalKind::DeskReader => None,
-    }
-}
-
 /// Rows stored per simulated terminal.
 pub(crate) async fn stored(pool: &PgPool, reg: &[RegisteredTerminal]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for r in reg {
-        let Some(table) = table_of(r.kind) else {
+        let Some(table) = r.kind.record_table() else {
             continue;
         };
         let n: i64 = sqlx::query_scalar(&format!(
@@ -91,7 +81,7 @@ pub(crate) async fn expected(site: &Site, reg: &[RegisteredTerminal]) -> BTreeMa
     let tally = site.tally();
     let mut out = BTreeMap::new();
     for r in reg {
-        if table_of(r.kind).is_none() {
+        if r.kind.record_table().is_none() {
             continue;
         }
         let mut n = tally[&r.sim_id];
@@ -757,17 +747,6 @@ async fn lock_pids(pool: &PgPool) -> Vec<i32> {
     .unwrap()
 }
 
-fn database_url(db: &TestDb) -> String {
-    match cluster() {
-        Some(c) => format!(
-            "postgres://onecard@localhost/{}?host={}",
-            db.name,
-            c.socket_dir().display()
-        ),
-        None => db.url(),
-    }
-}
-
 struct Serve {
     child: std::process::Child,
 }
@@ -787,7 +766,7 @@ impl Serve {
                 "--recheck-ms",
                 &recheck,
             ])
-            .env("DATABASE_URL", database_url(db))
+            .env("DATABASE_URL", db.child_url())
             .env("ONECARD_CONFIG_DIR", dirs.join("config"))
             .env("ONECARD_DATA_DIR", dirs.join("data"))
             .stdin(std::process::Stdio::null())

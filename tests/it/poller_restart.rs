@@ -12,24 +12,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::time::{Duration, Instant};
 
-/// A cluster in a private temp dir, stopped when dropped (even when the test panics).
-struct PrivateCluster {
-    cluster: Cluster,
-    _dir: tempfile::TempDir,
-}
+use crate::support::PrivateCluster;
 
 impl PrivateCluster {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("onecard-rst-")
-            .tempdir_in(std::env::temp_dir())
-            .expect("temp dir");
-        let cluster = Cluster::new(dir.path().join("pg"))
-            .expect("cluster")
-            .ephemeral();
-        Self { cluster, _dir: dir }
-    }
-
     async fn start(&self) {
         let c = self.cluster.clone();
         tokio::task::spawn_blocking(move || c.ensure_running())
@@ -67,12 +52,6 @@ impl PrivateCluster {
     }
 }
 
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop();
-    }
-}
-
 struct Serve(std::process::Child);
 
 impl Serve {
@@ -101,7 +80,7 @@ async fn pool_for(cluster: &Cluster, db: &str) -> PgPool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_survives_database_restarts_mid_ingest() {
     let t0 = Instant::now();
-    let pc = PrivateCluster::new();
+    let pc = PrivateCluster::new("onecard-rst-");
     pc.start().await;
     let c = &pc.cluster;
     // An ephemeral cluster runs with synchronous_commit off, which may lose the last commits in

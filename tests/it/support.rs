@@ -77,6 +77,19 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// `DATABASE_URL` for a child process (`onecard serve`, the console): the embedded
+    /// cluster's socket, or the external server.
+    pub fn child_url(&self) -> String {
+        match cluster() {
+            Some(c) => format!(
+                "postgres://onecard@localhost/{}?host={}",
+                self.name,
+                c.socket_dir().display()
+            ),
+            None => self.url(),
+        }
+    }
+
     /// A `postgres://` URL for this database, e.g. for a child process's `DATABASE_URL`.
     pub fn url(&self) -> String {
         self.options.to_url_lossy().to_string()
@@ -365,4 +378,30 @@ pub async fn library_door(pool: &PgPool) -> (i64, i64) {
     .unwrap();
     tx.commit().await.unwrap();
     (line.id, id)
+}
+
+/// A cluster of its own in a temp dir, stopped when dropped (even when the test panics): for
+/// tests that stop, kill or break a server, which the shared one must never suffer.
+pub struct PrivateCluster {
+    pub cluster: Cluster,
+    pub dir: tempfile::TempDir,
+}
+
+impl PrivateCluster {
+    pub fn new(prefix: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(std::env::temp_dir())
+            .expect("temp dir");
+        let cluster = Cluster::new(dir.path().join("pg"))
+            .expect("cluster")
+            .ephemeral();
+        Self { cluster, dir }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+    }
 }
