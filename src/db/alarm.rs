@@ -67,12 +67,7 @@ pub async fn raise_fault(pool: &PgPool, a: &NewAlarm) -> Result<Option<i64>, sql
     let mut tx = pool.begin().await?;
     let id = raise(&mut tx, a).await?;
     if let Some(id) = id {
-        Change {
-            alarm: vec![id],
-            ..Change::default()
-        }
-        .send(&mut tx)
-        .await?;
+        Change::alarms(vec![id]).send(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(id)
@@ -94,12 +89,7 @@ pub async fn clear_fault(
     .fetch_all(&mut *tx)
     .await?;
     if !ids.is_empty() {
-        Change {
-            alarm: ids.clone(),
-            ..Change::default()
-        }
-        .send(&mut tx)
-        .await?;
+        Change::alarms(ids.clone()).send(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(ids)
@@ -158,12 +148,7 @@ async fn change_state(
         Some(serde_json::json!({ "state": after, "note": note })),
     )
     .await?;
-    Change {
-        alarm: vec![id],
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::alarms(vec![id]).send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -98,12 +98,7 @@ pub async fn enqueue(
         serde_json::to_value(cmd).ok(),
     )
     .await?;
-    Change {
-        command: vec![id],
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::command(id).send(&mut tx).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -136,12 +131,7 @@ pub async fn finish(pool: &PgPool, id: i64, ok: bool, result: &str) -> Result<()
         .bind(result)
         .execute(&mut *tx)
         .await?;
-    Change {
-        command: vec![id],
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::command(id).send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

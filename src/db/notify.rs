@@ -22,6 +22,27 @@ pub struct Change {
 }
 
 impl Change {
+    pub fn alarms(ids: Vec<i64>) -> Change {
+        Change {
+            alarm: ids,
+            ..Change::default()
+        }
+    }
+
+    pub fn terminal(id: i64) -> Change {
+        Change {
+            terminal: vec![id],
+            ..Change::default()
+        }
+    }
+
+    pub fn command(id: i64) -> Change {
+        Change {
+            command: vec![id],
+            ..Change::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.alarm.is_empty()
             && self.terminal.is_empty()

@@ -297,12 +297,7 @@ pub async fn update_inventory(
         serde_json::to_value(&after).ok(),
     )
     .await?;
-    Change {
-        terminal: vec![terminal_id],
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::terminal(terminal_id).send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -336,12 +331,7 @@ pub async fn set_in_scan(
         Some(serde_json::json!({ "in_scan": in_scan })),
     )
     .await?;
-    Change {
-        terminal: vec![terminal_id],
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::terminal(terminal_id).send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -427,12 +417,7 @@ pub async fn record_health(
     .await?;
     let changed = changed.unwrap_or(false);
     if changed {
-        Change {
-            terminal: vec![terminal_id],
-            ..Change::default()
-        }
-        .send(&mut tx)
-        .await?;
+        Change::terminal(terminal_id).send(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(changed)
