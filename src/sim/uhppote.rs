@@ -310,14 +310,11 @@ impl Controller {
             return Ok(None);
         }
         self.record(|_| {
-            Ok(Pending {
-                event_type: EventType::Door,
-                granted: true,
+            Ok(Pending::door(
                 door,
-                direction: Direction::In,
-                card: 0,
-                reason: if open { 23 } else { 24 },
-            })
+                Direction::In,
+                if open { 23 } else { 24 },
+            ))
         })
         .map(Some)
     }
@@ -327,14 +324,7 @@ impl Controller {
         self.record(|s| {
             let d = door_mut(s, door)?;
             d.release(now);
-            Ok(Pending {
-                event_type: EventType::Door,
-                granted: true,
-                door,
-                direction: Direction::Out,
-                card: 0,
-                reason: 20,
-            })
+            Ok(Pending::door(door, Direction::Out, 20))
         })
     }
 
@@ -582,14 +572,7 @@ impl Controller {
                 return Err(format!("door {door} is normally closed"));
             }
             d.release(now);
-            Ok(Pending {
-                event_type: EventType::Door,
-                granted: true,
-                door,
-                direction: Direction::In,
-                card: 0,
-                reason: 44,
-            })
+            Ok(Pending::door(door, Direction::In, 44))
         })
     }
 }
@@ -605,6 +588,18 @@ struct Pending {
 }
 
 impl Pending {
+    /// A door event with no card: sensor, button, remote open.
+    fn door(door: u8, direction: Direction, reason: u8) -> Pending {
+        Pending {
+            event_type: EventType::Door,
+            granted: true,
+            door,
+            direction,
+            card: 0,
+            reason,
+        }
+    }
+
     fn alarm(door: u8, reason: u8) -> Pending {
         Pending {
             event_type: EventType::Alarm,

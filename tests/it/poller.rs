@@ -126,6 +126,15 @@ pub(crate) fn total(m: &BTreeMap<String, u64>) -> u64 {
     m.values().sum()
 }
 
+/// `sql` (a count with one `$1`) for `id`.
+async fn count_for(pool: &PgPool, sql: &str, id: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -276,14 +285,7 @@ async fn commands_run_on_the_owning_line() {
     assert!(result.contains("opened door 1"), "{result}");
     // The controller recorded the remote open (reason 44), and it was stored.
     eventually(Duration::from_secs(20), "the remote-open event", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM door_event WHERE terminal_id = $1 AND reason = 44 AND kind = 'remote_open'",
-        )
-        .bind(door)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-            == 1
+        count_for(&db.pool, "SELECT count(*) FROM door_event WHERE terminal_id = $1 AND reason = 44 AND kind = 'remote_open'", door).await == 1
     })
     .await;
     let claimed: String =
@@ -620,14 +622,7 @@ async fn a_hostile_terminal_is_a_comm_fault_never_a_record() {
     .unwrap();
     let sup = Supervisor::start_with(db.pool.clone(), "hostile", fast());
     eventually(Duration::from_secs(30), "a comm_fault alarm", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM alarm WHERE terminal_id = $1 AND kind = 'comm_fault' AND state = 'active'",
-        )
-        .bind(pos)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-            == 1
+        count_for(&db.pool, "SELECT count(*) FROM alarm WHERE terminal_id = $1 AND kind = 'comm_fault' AND state = 'active'", pos).await == 1
     })
     .await;
     let before = seen.load(std::sync::atomic::Ordering::Relaxed);

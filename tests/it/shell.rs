@@ -675,13 +675,7 @@ fn a_notification_storm_is_one_reload_per_frame() {
     assert!(update(&mut s, Msg::Frame).is_empty(), "nothing left");
     // A (re)connect means notifications were lost: everything shown, once, whatever else came.
     update(&mut s, Msg::Resync);
-    update(
-        &mut s,
-        Msg::Changed(Change {
-            alarm: vec![3],
-            ..Change::default()
-        }),
-    );
+    update(&mut s, Msg::Changed(Change::alarms(vec![3])));
     update(&mut s, Msg::Resync);
     assert_eq!(
         update(&mut s, Msg::Frame),
@@ -689,13 +683,7 @@ fn a_notification_storm_is_one_reload_per_frame() {
     );
     // Off the Terminals tab, terminal changes wait for the tab's own reload.
     update(&mut s, key('1'));
-    update(
-        &mut s,
-        Msg::Changed(Change {
-            terminal: vec![1],
-            ..Change::default()
-        }),
-    );
+    update(&mut s, Msg::Changed(Change::terminal(1)));
     assert!(update(&mut s, Msg::Frame).is_empty());
 }
 
@@ -955,13 +943,7 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
         s.message.as_ref().unwrap().1.contains("queued"),
         "not finished yet"
     );
-    update(
-        &mut s,
-        Msg::Changed(Change {
-            command: vec![77],
-            ..Change::default()
-        }),
-    );
+    update(&mut s, Msg::Changed(Change::command(77)));
     assert_eq!(
         update(&mut s, Msg::Frame),
         vec![Effect::LoadCommandsById(vec![77])]
@@ -975,13 +957,7 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
         "Online test on 图书馆东门: done — online, firmware 6.62, 11 ms"
     );
     // Reported once: later notifications of it are not read again.
-    update(
-        &mut s,
-        Msg::Changed(Change {
-            command: vec![77],
-            ..Change::default()
-        }),
-    );
+    update(&mut s, Msg::Changed(Change::command(77)));
     assert!(update(&mut s, Msg::Frame).is_empty());
 }
 
@@ -1264,13 +1240,7 @@ fn a_terminal_is_edited_in_a_form_and_stays_selected() {
         s.message.clone().unwrap().1,
         "Terminal “一食堂收费机 12” saved."
     );
-    update(
-        &mut s,
-        Msg::Changed(Change {
-            terminal: vec![3],
-            ..Change::default()
-        }),
-    );
+    update(&mut s, Msg::Changed(Change::terminal(3)));
     assert_eq!(
         update(&mut s, Msg::Frame),
         vec![Effect::LoadTerminalsById(vec![3])]
