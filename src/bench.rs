@@ -347,7 +347,7 @@ async fn stored_now(pool: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Inserts `rows` purchases for `terminal_id` in UNNEST batches of `batch` (one statement,
-/// autocommit, each), the same statement shape the poller uses. Returns rows per second.
+/// autocommit, each) with no duplicate check: the ceiling. Returns rows per second.
 async fn raw_unnest(
     pool: &PgPool,
     terminal_id: i64,
@@ -367,8 +367,7 @@ async fn raw_unnest(
             .collect();
         sqlx::query(
             "INSERT INTO pos_purchase (terminal_id, record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time)
-             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[])
-             ON CONFLICT DO NOTHING",
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[])",
         )
         .bind(terminal_id)
         .bind(&nos)

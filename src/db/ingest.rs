@@ -1,6 +1,11 @@
 //! Store-and-forward ingest: a batch of records, its alarms and the terminal's new bookmark in
 //! one transaction. Records are unique on (terminal, record number), so a retry, a
 //! re-extraction or a crash between commit and the terminal's ack never counts twice.
+//!
+//! A batch is first written as a plain insert of the rows not stored yet (an anti-join on the
+//! key): `ON CONFLICT` costs half again as much per row. When that meets a duplicate anyway (the
+//! same record twice in one batch, or another writer between the check and the insert) the whole
+//! batch is rolled back and written again with `ON CONFLICT DO NOTHING`.
 
 use super::alarm::{self, NewAlarm};
 use super::notify::Change;
@@ -60,6 +65,54 @@ pub struct Stored {
     pub alarms: Vec<i64>,
 }
 
+/// How a batch keeps out rows already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dedup {
+    /// Leave out the rows whose key is already there; a duplicate left fails the batch.
+    AntiJoin,
+    /// `ON CONFLICT DO NOTHING`: never fails on a duplicate, but slower.
+    OnConflict,
+}
+
+impl Dedup {
+    /// `INSERT INTO {target} SELECT {select} FROM {from} AS u`, made idempotent; `key`: the key
+    /// columns besides `terminal_id` ($1), named alike in the table and in `u`.
+    fn insert(
+        self,
+        target: &str,
+        select: &str,
+        from: &str,
+        key: &[&str],
+        returning: &str,
+    ) -> String {
+        let table = target.split_whitespace().next().unwrap_or(target);
+        let same: String = key.iter().map(|c| format!(" AND s.{c} = u.{c}")).collect();
+        match self {
+            Dedup::AntiJoin => format!(
+                "INSERT INTO {target} SELECT {select} FROM {from}
+                 WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.terminal_id = $1{same}) {returning}"
+            ),
+            Dedup::OnConflict => format!(
+                "INSERT INTO {target} SELECT {select} FROM {from} ON CONFLICT DO NOTHING {returning}"
+            ),
+        }
+    }
+}
+
+/// Runs a batch the fast way and, if it met a duplicate, again the safe way.
+async fn idempotent<T, F, Fut>(attempt: F) -> Result<T, sqlx::Error>
+where
+    F: Fn(Dedup) -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    match attempt(Dedup::AntiJoin).await {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            attempt(Dedup::OnConflict).await
+        }
+        other => other,
+    }
+}
+
 /// Moves the bookmark forward only: a late, smaller batch never rewinds it.
 async fn advance(
     tx: &mut sqlx::PgConnection,
@@ -84,12 +137,26 @@ pub async fn store_door_events(
     bookmark: Option<i64>,
     late: bool,
 ) -> Result<Stored, sqlx::Error> {
+    idempotent(|dedup| door_events_once(pool, terminal_id, rows, bookmark, late, dedup)).await
+}
+
+async fn door_events_once(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[DoorEventRow],
+    bookmark: Option<i64>,
+    late: bool,
+    dedup: Dedup,
+) -> Result<Stored, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let inserted: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO door_event (terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late)
-         SELECT $1, * , $9 FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::bool[], $6::bigint[], $7::smallint[], $8::timestamp[])
-         ON CONFLICT DO NOTHING RETURNING record_no",
-    )
+    let mut fresh: std::collections::HashSet<i64> = sqlx::query_scalar(&dedup.insert(
+        "door_event (terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late)",
+        "$1, u.*, $9",
+        "unnest($2::bigint[], $3::smallint[], $4::text[], $5::bool[], $6::bigint[], $7::smallint[], $8::timestamp[])
+         AS u(record_no, door, kind, granted, card, reason, terminal_time)",
+        &["record_no"],
+        "RETURNING record_no",
+    ))
     .bind(terminal_id)
     .bind(rows.iter().map(|r| r.record_no).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.door).collect::<Vec<_>>())
@@ -100,12 +167,15 @@ pub async fn store_door_events(
     .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
     .bind(late)
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
+    let inserted = fresh.len() as u64;
     let mut alarms = Vec::new();
-    // Only a record stored now raises its alarm: a re-read one raised it the first time.
+    // Only a record stored now raises its alarm, once: a re-read one raised it the first time.
     for r in rows
         .iter()
-        .filter(|r| r.alarm.is_some() && inserted.contains(&r.record_no))
+        .filter(|r| r.alarm.is_some() && fresh.remove(&r.record_no))
     {
         let Some(kind) = r.alarm else { continue };
         let new = NewAlarm {
@@ -121,7 +191,7 @@ pub async fn store_door_events(
         }
     }
     advance(&mut tx, terminal_id, bookmark).await?;
-    finish(tx, terminal_id, "door_event", inserted.len() as u64, alarms).await
+    finish(tx, terminal_id, "door_event", inserted, alarms).await
 }
 
 pub async fn store_purchases(
@@ -130,12 +200,25 @@ pub async fn store_purchases(
     rows: &[PurchaseRow],
     bookmark: Option<i64>,
 ) -> Result<Stored, sqlx::Error> {
+    idempotent(|dedup| purchases_once(pool, terminal_id, rows, bookmark, dedup)).await
+}
+
+async fn purchases_once(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[PurchaseRow],
+    bookmark: Option<i64>,
+    dedup: Dedup,
+) -> Result<Stored, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let n = sqlx::query(
-        "INSERT INTO pos_purchase (terminal_id, record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time)
-         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[])
-         ON CONFLICT DO NOTHING",
-    )
+    let n = sqlx::query(&dedup.insert(
+        "pos_purchase (terminal_id, record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time)",
+        "$1, u.*",
+        "unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[])
+         AS u(record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time)",
+        &["record_no"],
+        "",
+    ))
     .bind(terminal_id)
     .bind(rows.iter().map(|r| r.record_no).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.card).collect::<Vec<_>>())
@@ -158,12 +241,25 @@ pub async fn store_scans(
     rows: &[ScanRow],
     bookmark: Option<i64>,
 ) -> Result<Stored, sqlx::Error> {
+    idempotent(|dedup| scans_once(pool, terminal_id, rows, bookmark, dedup)).await
+}
+
+async fn scans_once(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[ScanRow],
+    bookmark: Option<i64>,
+    dedup: Dedup,
+) -> Result<Stored, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let n = sqlx::query(
-        "INSERT INTO patrol_scan (terminal_id, record_no, guard_card, checkpoint_tag, event, terminal_time)
-         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::smallint[], $6::timestamp[])
-         ON CONFLICT DO NOTHING",
-    )
+    let n = sqlx::query(&dedup.insert(
+        "patrol_scan (terminal_id, record_no, guard_card, checkpoint_tag, event, terminal_time)",
+        "$1, u.*",
+        "unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::smallint[], $6::timestamp[])
+         AS u(record_no, guard_card, checkpoint_tag, event, terminal_time)",
+        &["record_no"],
+        "",
+    ))
     .bind(terminal_id)
     .bind(rows.iter().map(|r| r.record_no).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.guard_card).collect::<Vec<_>>())
@@ -183,12 +279,24 @@ pub async fn store_punches(
     terminal_id: i64,
     rows: &[PunchRow],
 ) -> Result<Stored, sqlx::Error> {
+    idempotent(|dedup| punches_once(pool, terminal_id, rows, dedup)).await
+}
+
+async fn punches_once(
+    pool: &PgPool,
+    terminal_id: i64,
+    rows: &[PunchRow],
+    dedup: Dedup,
+) -> Result<Stored, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let n = sqlx::query(
-        "INSERT INTO punch (terminal_id, user_id, terminal_time, verify, state)
-         SELECT $1, * FROM unnest($2::text[], $3::timestamp[], $4::smallint[], $5::smallint[])
-         ON CONFLICT DO NOTHING",
-    )
+    let n = sqlx::query(&dedup.insert(
+        "punch (terminal_id, user_id, terminal_time, verify, state)",
+        "$1, u.*",
+        "unnest($2::text[], $3::timestamp[], $4::smallint[], $5::smallint[])
+         AS u(user_id, terminal_time, verify, state)",
+        &["user_id", "terminal_time"],
+        "",
+    ))
     .bind(terminal_id)
     .bind(rows.iter().map(|r| r.user_id.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())

@@ -319,3 +319,63 @@ async fn commands_are_claimed_once_and_orphans_become_unknown() {
     .await
     .is_err());
 }
+
+#[tokio::test]
+async fn a_batch_repeating_a_record_is_stored_once_by_the_safe_path() {
+    let db = test_db().await;
+    let tid = crate::support::library_door(&db.pool).await.1;
+    // A terminal that sends record 2 twice in one reply, its alarm with it: the fast insert
+    // meets the duplicate, the batch is rolled back whole and written with ON CONFLICT.
+    let rows = vec![
+        event(1, None),
+        event(2, Some(AlarmKind::ForcedOpen)),
+        event(2, Some(AlarmKind::ForcedOpen)),
+        event(3, None),
+    ];
+    let stored = ingest::store_door_events(&db.pool, tid, &rows, Some(3), false)
+        .await
+        .unwrap();
+    assert_eq!((stored.inserted, stored.alarms.len()), (3, 1));
+    let punches = vec![
+        PunchRow {
+            user_id: "1001".into(),
+            terminal_time: t("2026-11-22 08:00:00"),
+            verify: 1,
+            state: 0,
+        };
+        2
+    ];
+    let stored = ingest::store_punches(&db.pool, tid, &punches)
+        .await
+        .unwrap();
+    assert_eq!(stored.inserted, 1);
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM door_event), (SELECT count(*) FROM punch),
+                (SELECT count(*) FROM alarm)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, (3, 1, 1));
+}
+
+#[tokio::test]
+async fn a_terminal_with_records_is_never_deleted() {
+    let db = test_db().await;
+    let tid = crate::support::library_door(&db.pool).await.1;
+    ingest::store_door_events(&db.pool, tid, &[event(1, None)], Some(1), false)
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM terminal WHERE id = $1")
+        .bind(tid)
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("take it out of the scan"), "{err}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM door_event WHERE terminal_id = $1")
+        .bind(tid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+}
