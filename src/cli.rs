@@ -103,6 +103,14 @@ pub enum Cmd {
         #[command(subcommand)]
         command: TerminalCmd,
     },
+    /// Import people (from the registrar or HR) or a batch of card extensions, from CSV.
+    Import {
+        #[command(subcommand)]
+        command: crate::import::ImportCmd,
+    },
+    /// The card desk's four reports (issued cards, balances, extensions, losses), on screen or
+    /// streamed to CSV.
+    Report(crate::report::ReportArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -582,6 +590,16 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+        }
+        Some(Cmd::Import { command }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let mut out = std::io::stdout();
+            crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
+        }
+        Some(Cmd::Report(args)) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let mut out = std::io::stdout();
+            crate::report::cli(&db.pool, &shell_actor(), args, &mut out).await?;
         }
         Some(Cmd::Audit {
             command: AuditCmd::Verify,

@@ -3,13 +3,18 @@
 pub mod alarm;
 pub mod audit;
 pub mod backup;
+pub mod card;
 pub mod command;
 pub mod embedded;
 pub mod ingest;
+pub mod ledger;
 pub mod listen;
 pub mod notify;
 pub mod operator;
+pub mod person;
+pub mod propagation;
 pub mod settings;
+pub mod stock;
 pub mod terminal;
 
 use sqlx::migrate::{MigrateError, Migrator};

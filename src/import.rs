@@ -1,6 +1,55 @@
 //! Imports from CSV files: validated whole, applied in one transaction, every bad row named.
 
+pub mod extensions;
+pub mod persons;
 pub mod terminals;
+
+use crate::domain::permission::Actor;
+use sqlx::PgPool;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `onecard import ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum ImportCmd {
+    /// People: person number, name, department, category, ID document (all or nothing; every
+    /// bad row named). Departments are created as needed.
+    Persons {
+        file: PathBuf,
+        /// Only say what would change (new, updated, left alone).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Extend a batch of cards (June's delayed graduates): a CSV naming cards or persons.
+    Extensions {
+        file: PathBuf,
+        /// The new expiry date (YYYY-MM-DD) for every card in the file.
+        #[arg(long)]
+        until: chrono::NaiveDate,
+        /// Only say what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Runs one import from the command line, writing what happened to `out`.
+pub async fn cli(
+    pool: &PgPool,
+    actor: &Actor,
+    cmd: &ImportCmd,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match cmd {
+        ImportCmd::Persons { file, dry_run } => {
+            persons::cli(pool, actor, file, *dry_run, out).await
+        }
+        ImportCmd::Extensions {
+            file,
+            until,
+            dry_run,
+        } => extensions::cli(pool, actor, file, *until, *dry_run, out).await,
+    }
+}
 
 /// One rejected row: its line in the file (1 = the header) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod import;
 pub mod keymap;
 pub mod logging;
 pub mod poller;
+pub mod report;
 pub mod sim;
 pub mod terminal;
 pub mod ui;

@@ -16,6 +16,9 @@ pub struct Change {
     pub terminal: Vec<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<i64>,
+    /// Cards whose state, grants, PINs, limits or terminal confirmations changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub card: Vec<i64>,
     /// Record tables that gained rows (door_event, pos_purchase, punch, patrol_scan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
@@ -43,8 +46,16 @@ impl Change {
         }
     }
 
+    pub fn cards(ids: Vec<i64>) -> Change {
+        Change {
+            card: ids,
+            ..Change::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.alarm.is_empty()
+        self.card.is_empty()
+            && self.alarm.is_empty()
             && self.terminal.is_empty()
             && self.command.is_empty()
             && self.records.is_empty()
@@ -56,6 +67,7 @@ impl Change {
             (&mut self.alarm, other.alarm),
             (&mut self.terminal, other.terminal),
             (&mut self.command, other.command),
+            (&mut self.card, other.card),
         ] {
             a.extend(b);
             a.sort_unstable();

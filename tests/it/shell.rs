@@ -660,6 +660,7 @@ fn a_notification_storm_is_one_reload_per_frame() {
                 terminal: vec![i % 3 + 1],
                 command: vec![500 + i],
                 records: vec!["door_event".into()],
+                ..Change::default()
             }),
         );
         assert!(fx.is_empty(), "nothing is queried per notification");
