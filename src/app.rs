@@ -1,5 +1,6 @@
 //! The Elm-architecture core: one `State`, `update(&mut State, Msg) -> Vec<Effect>` with no I/O.
 
+pub mod cards;
 pub mod effect;
 pub mod layout;
 pub mod msg;

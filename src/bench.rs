@@ -36,6 +36,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+mod persons;
+
 /// The benchmark's own database: dropped and recreated at every run.
 pub const DATABASE: &str = "onecard_bench";
 /// UHPPOTE controllers in every site (the alarm sources), counted in `--terminals`.
@@ -79,6 +81,9 @@ pub struct BenchArgs {
     /// Seed of the traffic.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Only the person import benchmark, with this many persons (and the register search).
+    #[arg(long)]
+    pub persons: Option<usize>,
 }
 
 /// Where the benchmark database lives.
@@ -557,6 +562,9 @@ fn generated(site: &Site) -> u64 {
 
 /// Runs the benchmark and prints its report; the last line is the `bench:` summary.
 pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.persons {
+        return persons::run(&server, n, args.seed).await;
+    }
     let config = site_config(&args);
     let native: usize = config.lines.iter().map(|l| l.terminals.len()).sum();
     say(format!(
@@ -897,6 +905,7 @@ mod tests {
             per_line: 40,
             alarms: 0,
             seed: 1,
+            persons: None,
         };
         let c = site_config(&args);
         let native: usize = c.lines.iter().map(|l| l.terminals.len()).sum();

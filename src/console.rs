@@ -1,6 +1,8 @@
 //! The console's I/O shell: terminal, input events, the inbox, the frame clock, and the effect
 //! runner. All decisions are in `app::update`; all drawing is in `ui::render`.
 
+mod cards;
+
 use crate::app::msg::DbState;
 use crate::app::state::{DbWhere, State, ThemeName};
 use crate::app::{update, Effect, Msg};
@@ -144,6 +146,11 @@ pub fn heard(heard: Heard) -> Option<Msg> {
         Heard::ReloadAll => Some(Msg::Resync),
         Heard::Change(c) => Some(Msg::Changed(c)),
         Heard::Trace(f) => Some(Msg::Trace(f)),
+        Heard::CardPresent(p) => Some(Msg::CardPresented {
+            terminal_id: p.terminal,
+            card_no: p.card,
+            new: p.new,
+        }),
         // The health watch reports the database itself; the listener retries on its own and
         // says ReloadAll when it is back.
         Heard::Lost(_) => None,
@@ -272,7 +279,11 @@ fn spawn_effect(effect: Effect, state: &State, pool: &PgPool, inbox: &mpsc::Unbo
         .as_ref()
         .map(|s| (s.session_id, s.operator.actor()));
     tokio::spawn(async move {
-        let msg = execute(effect, &pool, lang, session).await;
+        let progress = inbox.clone();
+        let report = move |msg: Msg| {
+            let _ = progress.send(msg);
+        };
+        let msg = execute_reporting(effect, &pool, lang, session, &report).await;
         if let Some(msg) = msg {
             let _ = inbox.send(msg);
         }
@@ -285,6 +296,17 @@ pub async fn execute(
     pool: &PgPool,
     lang: Lang,
     session: Option<(i64, Actor)>,
+) -> Option<Msg> {
+    execute_reporting(effect, pool, lang, session, &|_| {}).await
+}
+
+/// `execute`, with a way to say how far a long effect (an import) has come.
+pub async fn execute_reporting(
+    effect: Effect,
+    pool: &PgPool,
+    lang: Lang,
+    session: Option<(i64, Actor)>,
+    report: &(dyn Fn(Msg) + Send + Sync),
 ) -> Option<Msg> {
     let actor = session.as_ref().map(|(_, a)| a.clone());
     let need_actor = || {
@@ -499,12 +521,16 @@ pub async fn execute(
             (_, None) => return None,
         },
         Effect::Bell | Effect::Quit => return None,
+        other => match cards::execute(other, pool, lang, actor.clone(), report).await {
+            Some(r) => r,
+            None => return None,
+        },
     };
     Some(result.unwrap_or_else(Msg::Failed))
 }
 
 /// "A Duty operator may not acknowledge alarms."
-fn denied_words(lang: Lang, d: &crate::domain::permission::Denied) -> String {
+pub(crate) fn denied_words(lang: Lang, d: &crate::domain::permission::Denied) -> String {
     trf(
         lang,
         "msg.denied",

@@ -1,5 +1,7 @@
 //! The demo site: its own database in the embedded cluster (never the real one), with
-//! departments, a few hundred people and one operator per role.
+//! departments, a few hundred people and one operator per role; once its simulated terminals
+//! are registered, door groups, a batch of blank cards and a few dozen cards issued through the
+//! card desk's own API (some lost, one reissued), so the Card service tab is alive at once.
 
 use crate::db::embedded::Cluster;
 use crate::db::{self, operator};
@@ -190,6 +192,7 @@ pub async fn accounts(pool: &PgPool) -> anyhow::Result<Vec<(String, String, Stri
 pub struct LiveSite {
     _site: crate::sim::runner::Site,
     traffic: tokio::task::JoinHandle<()>,
+    desk: Option<tokio::task::JoinHandle<()>>,
     supervisor: crate::poller::Supervisor,
     _lock: sqlx::pool::PoolConnection<sqlx::Postgres>,
 }
@@ -229,12 +232,28 @@ impl LiveSite {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        seed_card_desk(pool).await?;
+        // The reader's own idea of "new" follows the register.
+        let issued: Vec<i64> = sqlx::query_scalar("SELECT card_no FROM card")
+            .fetch_all(pool)
+            .await?;
+        for n in issued {
+            if let Ok(n) = u32::try_from(n) {
+                let _ = site.desk_mark_known(n);
+            }
+        }
+        let desk = site
+            .desk_readers()
+            .first()
+            .cloned()
+            .map(|reader| tokio::spawn(serve_desk(pool.clone(), reader)));
         let supervisor =
             crate::poller::Supervisor::start(pool.clone(), format!("demo-{}", std::process::id()));
         let traffic = site.run_traffic(config.rate, config.seed, config.alarm_percent);
         Ok(Some(LiveSite {
             _site: site,
             traffic,
+            desk,
             supervisor,
             _lock: lock,
         }))
@@ -242,6 +261,219 @@ impl LiveSite {
 
     pub async fn stop(self) {
         self.traffic.abort();
+        if let Some(desk) = &self.desk {
+            desk.abort();
+        }
         self.supervisor.stop().await;
     }
+}
+
+/// Lays the cards demo consoles ask for ([`ask_desk`]) on the simulated desk reader; its
+/// poller then announces each on [`crate::poller::CARD_CHANNEL`] like a real reader's.
+async fn serve_desk(pool: PgPool, reader: std::sync::Arc<crate::sim::native::DeskReader>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "demo desk reader cannot listen");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(DESK_CHANNEL).await {
+            tracing::warn!(error = %e, "demo desk reader cannot listen");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        while let Ok(n) = listener.recv().await {
+            let card = match n.payload() {
+                "blank" => blank_card_no(&pool).await.ok(),
+                other => other.parse::<u32>().ok(),
+            };
+            match card {
+                Some(card) => {
+                    reader.present(card);
+                }
+                None => tracing::warn!(payload = n.payload(), "demo desk reader: no card to lay"),
+            }
+        }
+    }
+}
+
+/// A card number never issued, as a blank card from the stock would have.
+async fn blank_card_no(pool: &PgPool) -> Result<u32, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT n FROM (SELECT (10000000 + floor(random() * 89999999))::int8 AS n
+                        FROM generate_series(1, 16)) r
+         WHERE NOT EXISTS (SELECT 1 FROM card c WHERE c.card_no = r.n)
+         LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(u32::try_from(n).unwrap_or(10_000_000))
+}
+
+/// The first card number the demo issues: the simulator's card population, so the swipes,
+/// punches and purchases of the live site are made with cards the desk issued.
+const FIRST_CARD: i64 = 8_165_500;
+/// Cards issued by the demo (the sim's population is 200 cards).
+const DEMO_CARDS: usize = 36;
+
+/// Door groups, a batch of blank cards and a few dozen cards (some topped up, some lost, one
+/// reissued), through the card desk's own API, once: when the demo has no card yet.
+pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<()> {
+    use crate::db::card::{self, IssueRequest, PaidFrom};
+    use crate::domain::card::{CardKind, Subsystem};
+    let cards: i64 = sqlx::query_scalar("SELECT count(*) FROM card")
+        .fetch_one(pool)
+        .await?;
+    if cards > 0 {
+        return Ok(());
+    }
+    let actor = Actor::shell("demo");
+    let level = crate::db::stock::level(pool).await?;
+    if level.received == 0 {
+        crate::db::stock::receive(pool, &actor, 500, "demo: first batch of blank cards").await?;
+    }
+    // Door groups over the site's door controllers.
+    let doors: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, name FROM terminal WHERE kind = 'door_controller' ORDER BY address",
+    )
+    .fetch_all(pool)
+    .await?;
+    let all_doors: Vec<(i64, i16)> = doors
+        .iter()
+        .flat_map(|(id, _)| (1..=4).map(move |d| (*id, d)))
+        .collect();
+    let mut groups: Vec<(&str, i64)> = Vec::new();
+    let existing = crate::db::door_group::list(pool).await?;
+    let wanted: [(&str, Vec<(i64, i16)>); 3] = [
+        ("全部门禁", all_doors.clone()),
+        (
+            "图书馆",
+            doors
+                .first()
+                .map(|(id, _)| vec![(*id, 1), (*id, 2)])
+                .unwrap_or_default(),
+        ),
+        (
+            "学生宿舍",
+            doors
+                .get(1)
+                .map(|(id, _)| (1..=4).map(|d| (*id, d)).collect())
+                .unwrap_or_default(),
+        ),
+    ];
+    for (name, group_doors) in wanted {
+        if let Some(g) = existing.iter().find(|g| g.name == name) {
+            groups.push((name, g.id));
+        } else if !group_doors.is_empty() {
+            let id = crate::db::door_group::create(pool, &actor, name, &group_doors).await?;
+            groups.push((name, id));
+        }
+    }
+    let group = |name: &str| groups.iter().find(|g| g.0 == name).map(|g| g.1);
+    let machines = |kind: &'static str| async move {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM terminal WHERE kind = $1 ORDER BY id")
+            .bind(kind)
+            .fetch_all(pool)
+            .await
+    };
+    let pos = machines("pos").await?;
+    let attendance = machines("attendance_machine").await?;
+    let people: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, category FROM person ORDER BY person_no")
+            .fetch_all(pool)
+            .await?;
+    let today = chrono::Local::now().date_naive();
+    let mut issued = Vec::new();
+    // Spread over the register: students and staff, every department.
+    let step = (people.len() / DEMO_CARDS).max(1);
+    for (i, (person_id, category)) in people.iter().step_by(step).take(DEMO_CARDS).enumerate() {
+        let kind = match category.as_str() {
+            _ if i % 12 == 11 => CardKind::Temporary,
+            "staff" => CardKind::Staff,
+            "student" => CardKind::Student,
+            _ => CardKind::Temporary,
+        };
+        let (subsystems, door_groups, terminals, years) = match kind {
+            CardKind::Staff => (
+                Subsystem::ALL.to_vec(),
+                group("全部门禁").into_iter().collect(),
+                pos.iter().chain(attendance.iter()).copied().collect(),
+                5,
+            ),
+            CardKind::Student => (
+                vec![Subsystem::Door, Subsystem::Pos],
+                [group("图书馆"), group("学生宿舍")]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                pos.clone(),
+                4,
+            ),
+            CardKind::Temporary => (vec![Subsystem::Pos], vec![], pos.clone(), 1),
+        };
+        let valid_until = match kind {
+            CardKind::Temporary => today + chrono::Duration::days(365),
+            _ => today
+                .checked_add_months(chrono::Months::new(12 * years))
+                .unwrap_or(today),
+        };
+        let card = card::issue(
+            pool,
+            &actor,
+            &IssueRequest {
+                card_no: FIRST_CARD + i as i64,
+                person_id: *person_id,
+                kind,
+                subsystems,
+                door_groups,
+                terminals,
+                valid_from: today,
+                valid_until,
+                paid_from: PaidFrom::Cash,
+            },
+        )
+        .await?;
+        let amount = rust_decimal::Decimal::from(20 + (i as i64 * 37) % 300);
+        crate::db::ledger::top_up(pool, &actor, *person_id, amount, "demo: first top-up").await?;
+        issued.push(card.card_id);
+    }
+    // Some cards reported lost; the first of them reissued at once (the shell overrides the
+    // 24 h wait with a reason, as a director would).
+    for (n, i) in [5usize, 13, 22, 30].into_iter().enumerate() {
+        let Some(&card_id) = issued.get(i) else {
+            continue;
+        };
+        card::report_lost(pool, &actor, card_id).await?;
+        if n == 0 {
+            card::reissue(
+                pool,
+                &actor,
+                card_id,
+                FIRST_CARD + DEMO_CARDS as i64,
+                Some("demo: lost on the first day of term".into()),
+                PaidFrom::Cash,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// NOTIFY channel on which a demo console asks the demo's simulated desk reader to read a card:
+/// the payload is a card number, or `blank` for a blank card of the demo's choosing.
+pub const DESK_CHANNEL: &str = "onecard_demo_desk";
+
+/// Asks the running demo site (in this process or another demo console's) to lay a card on its
+/// desk reader; None: a blank card.
+pub async fn ask_desk(pool: &PgPool, card_no: Option<i64>) -> Result<(), sqlx::Error> {
+    let payload = card_no.map_or_else(|| "blank".to_string(), |n| n.to_string());
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(DESK_CHANNEL)
+        .bind(payload)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

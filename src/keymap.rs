@@ -703,8 +703,13 @@ mod tests {
             Resolution::Command(Command::OperatorResetPassword)
         );
         assert_eq!(
-            default.resolve(Section::Cards, &[], k("R")),
+            default.resolve(Section::Doors, &[], k("R")),
             Resolution::Unbound
+        );
+        // The same key means another thing on another tab.
+        assert_eq!(
+            default.resolve(Section::Cards, &[], k("R")),
+            Resolution::Command(Command::CardReissue)
         );
         assert_eq!(
             default.resolve(Section::Operators, &[], k("j")),

@@ -1,21 +1,618 @@
-//! The card desk's four reports. (Being built.)
+//! The card desk's four reports: issued cards, balances, extensions, losses. Each on screen
+//! ([`query`]: one page of rows as text, for the console's Card service tab) and exported
+//! ([`export_csv`]: streamed row by row, so 100,000 rows never sit in memory).
+//!
+//! Every report reads `card_event` / `account` as the card desk wrote them:
+//!
+//! | report | one row per | date range applies to |
+//! |---|---|---|
+//! | `issued` | card issued (`issue`, or the new card of a `reissue` / `exchange`) | when it was issued |
+//! | `balances` | cardholder account, with the card in service if any; a total line | (balances are now: no date range, no operator) |
+//! | `extensions` | `extend` event: old → new expiry | when it was extended |
+//! | `losses` | `report_lost` event, with what came of it: found, reissued, returned, cancelled or still lost | when the loss was reported |
+//!
+//! [`Filter`]: `from` / `to` are local dates, both inclusive; `department` is a department's
+//! code or name (exact); `kind` the card kind; `operator` an operator's login (or the shell's
+//! actor name, `cli:<user>`), the one who wrote the event. Times are shown in local time, money
+//! as exact decimals (`12.50`).
 
-use crate::domain::permission::Actor;
-use sqlx::PgPool;
+use crate::domain::card::CardKind;
+use crate::domain::permission::{Action, Actor, Denied};
+use chrono::{DateTime, Local, NaiveDate, NaiveTime, TimeZone, Utc};
+use futures::TryStreamExt;
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use std::fmt;
 use std::io::Write;
+use std::path::PathBuf;
+use unicode_width::UnicodeWidthStr;
 
-/// `onecard report ...`
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReportArgs {
-    /// issued, balances, extensions or losses.
-    pub report: String,
+/// Which report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ReportKind {
+    /// Cards issued (new, reissued, exchanged).
+    Issued,
+    /// Each cardholder account's balance, with a total.
+    Balances,
+    /// Expiry dates moved.
+    Extensions,
+    /// Loss reports and what came of them.
+    Losses,
 }
 
+impl ReportKind {
+    pub const ALL: [ReportKind; 4] = [
+        ReportKind::Issued,
+        ReportKind::Balances,
+        ReportKind::Extensions,
+        ReportKind::Losses,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::Issued => "issued",
+            ReportKind::Balances => "balances",
+            ReportKind::Extensions => "extensions",
+            ReportKind::Losses => "losses",
+        }
+    }
+
+    /// The report's column names, in order (as in the CSV header).
+    pub fn columns(self) -> Vec<&'static str> {
+        spec(self).iter().map(|c| c.0).collect()
+    }
+
+    /// Whether the date range and the operator filter apply (not to balances, which are now).
+    pub fn dated(self) -> bool {
+        self != ReportKind::Balances
+    }
+}
+
+impl fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to report on. Empty: everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// First day (local), inclusive.
+    pub from: Option<NaiveDate>,
+    /// Last day (local), inclusive.
+    pub to: Option<NaiveDate>,
+    /// A department's code or name (exact).
+    pub department: Option<String>,
+    /// The card kind.
+    pub kind: Option<CardKind>,
+    /// The operator's login, or an actor name such as `cli:root`.
+    pub operator: Option<String>,
+}
+
+/// One page of a report for the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportPage {
+    pub kind: ReportKind,
+    pub columns: Vec<String>,
+    /// Right-aligned columns (numbers, money), one flag per column.
+    pub numeric: Vec<bool>,
+    /// At most `limit` rows, every value as text (empty for none).
+    pub rows: Vec<Vec<String>>,
+    /// Rows the report has in all (more than `rows.len()` when the page is cut).
+    pub total_rows: u64,
+    /// The total line (balances: the number of accounts and the sum), shaped like a row.
+    pub total: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("cannot write the report: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+// ---------------------------------------------------------------- the SQL
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Text,
+    Int,
+    Date,
+    Time,
+    Money,
+}
+
+type Spec = &'static [(&'static str, Ty)];
+
+/// Each report's columns: the SELECT list yields them in this order and these types.
+fn spec(kind: ReportKind) -> Spec {
+    use Ty::*;
+    match kind {
+        ReportKind::Issued => &[
+            ("card_no", Int),
+            ("person_no", Text),
+            ("name", Text),
+            ("department", Text),
+            ("kind", Text),
+            ("how", Text),
+            ("issued_at", Time),
+            ("operator", Text),
+        ],
+        ReportKind::Balances => &[
+            ("person_no", Text),
+            ("name", Text),
+            ("department", Text),
+            ("kind", Text),
+            ("card_no", Int),
+            ("card_state", Text),
+            ("balance", Money),
+        ],
+        ReportKind::Extensions => &[
+            ("card_no", Int),
+            ("person_no", Text),
+            ("name", Text),
+            ("department", Text),
+            ("kind", Text),
+            ("old_until", Date),
+            ("new_until", Date),
+            ("extended_at", Time),
+            ("operator", Text),
+        ],
+        ReportKind::Losses => &[
+            ("card_no", Int),
+            ("person_no", Text),
+            ("name", Text),
+            ("department", Text),
+            ("kind", Text),
+            ("lost_at", Time),
+            ("operator", Text),
+            ("outcome", Text),
+            ("outcome_at", Time),
+            ("new_card_no", Int),
+        ],
+    }
+}
+
+/// Local midnight of `d` as UTC (the earlier one if the clock went back; UTC midnight if the
+/// local midnight does not exist).
+fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
+    let naive = d.and_time(NaiveTime::MIN);
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
+}
+
+/// `at` (an event's time column) within the range.
+fn push_range(b: &mut QueryBuilder<'_, Postgres>, at: &str, f: &Filter) {
+    if let Some(from) = f.from {
+        b.push(format!(" AND {at} >= "))
+            .push_bind(local_midnight(from));
+    }
+    if let Some(to) = f.to.and_then(|d| d.succ_opt()) {
+        b.push(format!(" AND {at} < "))
+            .push_bind(local_midnight(to));
+    }
+}
+
+fn push_common(b: &mut QueryBuilder<'_, Postgres>, card: &str, f: &Filter) {
+    if let Some(dept) = f
+        .department
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        b.push(" AND (d.code = ")
+            .push_bind(dept.to_string())
+            .push(" OR d.name = ")
+            .push_bind(dept.to_string())
+            .push(")");
+    }
+    if let Some(kind) = f.kind {
+        b.push(format!(" AND {card}.kind = "))
+            .push_bind(kind.name());
+    }
+}
+
+fn push_operator(b: &mut QueryBuilder<'_, Postgres>, f: &Filter) {
+    if let Some(op) = f
+        .operator
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        b.push(" AND (o.login = ")
+            .push_bind(op.to_string())
+            .push(" OR ce.actor = ")
+            .push_bind(op.to_string())
+            .push(")");
+    }
+}
+
+/// The report's rows in order (`SELECT` list as in `spec`), after `prefix` (to wrap it).
+fn build(kind: ReportKind, f: &Filter, prefix: &str) -> QueryBuilder<'static, Postgres> {
+    let mut b = QueryBuilder::new(prefix);
+    match kind {
+        ReportKind::Issued => {
+            // One row per card issued. The card desk writes an `issue` event on a new card; a
+            // reissue or an exchange is written on the old card (`other_card_id`: the new one)
+            // or on the new card (`other_card_id`: the old one, which `replaces_card_id` names
+            // too): either way the row is the new card's, once.
+            b.push(
+                "SELECT card_no, person_no, name, department, kind, how, issued_at, operator FROM (
+                 SELECT DISTINCT ON (c.id) c.card_no, p.person_no, p.name, d.name AS department,
+                        c.kind, ce.event AS how, ce.at AS issued_at,
+                        coalesce(o.login, ce.actor) AS operator, ce.id AS event_id
+                 FROM card_event ce
+                 JOIN card ec ON ec.id = ce.card_id
+                 JOIN card c ON c.id = CASE
+                     WHEN ce.event = 'issue' THEN ce.card_id
+                     WHEN ec.replaces_card_id IS NOT NULL AND ec.replaces_card_id = ce.other_card_id
+                         THEN ce.card_id
+                     ELSE coalesce(ce.other_card_id, ce.card_id) END
+                 JOIN person p ON p.id = c.person_id
+                 JOIN department d ON d.id = p.department_id
+                 LEFT JOIN operator o ON o.id = ce.operator_id
+                 WHERE ce.event IN ('issue', 'reissue', 'exchange')",
+            );
+            push_range(&mut b, "ce.at", f);
+            push_common(&mut b, "c", f);
+            push_operator(&mut b, f);
+            b.push(
+                " ORDER BY c.id, (ce.event = 'issue'), ce.at, ce.id) r
+                 ORDER BY issued_at, event_id",
+            );
+        }
+        ReportKind::Balances => {
+            b.push(
+                "SELECT p.person_no, p.name, d.name AS department, c.kind, c.card_no,
+                        c.state AS card_state, a.balance
+                 FROM account a
+                 JOIN person p ON p.id = a.person_id
+                 JOIN department d ON d.id = p.department_id
+                 LEFT JOIN card c ON c.person_id = p.id AND c.state IN ('active', 'lost')
+                 WHERE a.kind = 'cardholder'",
+            );
+            push_common(&mut b, "c", f);
+            b.push(" ORDER BY d.name, p.person_no");
+        }
+        ReportKind::Extensions => {
+            b.push(
+                "SELECT c.card_no, p.person_no, p.name, d.name AS department, c.kind,
+                        ce.old_until, ce.new_until, ce.at AS extended_at,
+                        coalesce(o.login, ce.actor) AS operator
+                 FROM card_event ce
+                 JOIN card c ON c.id = ce.card_id
+                 JOIN person p ON p.id = c.person_id
+                 JOIN department d ON d.id = p.department_id
+                 LEFT JOIN operator o ON o.id = ce.operator_id
+                 WHERE ce.event = 'extend'",
+            );
+            push_range(&mut b, "ce.at", f);
+            push_common(&mut b, "c", f);
+            push_operator(&mut b, f);
+            b.push(" ORDER BY ce.at, ce.id");
+        }
+        ReportKind::Losses => {
+            // What came of the loss: the card's next found / reissue / return / cancel event;
+            // failing that (a reissue written on the new card only), its state.
+            b.push(
+                "SELECT c.card_no, p.person_no, p.name, d.name AS department, c.kind,
+                        ce.at AS lost_at, coalesce(o.login, ce.actor) AS operator,
+                        CASE coalesce(nx.event, CASE c.state WHEN 'replaced' THEN 'reissue'
+                                                             WHEN 'cancelled' THEN 'cancel' END)
+                            WHEN 'report_found' THEN 'found'
+                            WHEN 'reissue' THEN 'reissued'
+                            WHEN 'return' THEN 'returned'
+                            WHEN 'cancel' THEN 'cancelled'
+                            ELSE 'still lost' END AS outcome,
+                        coalesce(nx.at, CASE WHEN c.state = 'replaced' THEN nc.issued_at END) AS outcome_at,
+                        nc.card_no AS new_card_no
+                 FROM card_event ce
+                 JOIN card c ON c.id = ce.card_id
+                 JOIN person p ON p.id = c.person_id
+                 JOIN department d ON d.id = p.department_id
+                 LEFT JOIN operator o ON o.id = ce.operator_id
+                 LEFT JOIN LATERAL (
+                     SELECT e.event, e.at, e.other_card_id FROM card_event e
+                     WHERE e.card_id = ce.card_id
+                       AND e.event IN ('report_found', 'reissue', 'return', 'cancel')
+                       AND (e.at, e.id) > (ce.at, ce.id)
+                     ORDER BY e.at, e.id LIMIT 1) nx ON true
+                 LEFT JOIN card nc ON nc.id = CASE
+                     WHEN nx.event = 'reissue' THEN coalesce(nx.other_card_id, c.replaced_by_card_id)
+                     WHEN nx.event IS NULL AND c.state = 'replaced' THEN c.replaced_by_card_id END
+                 WHERE ce.event = 'report_lost'",
+            );
+            push_range(&mut b, "ce.at", f);
+            push_common(&mut b, "c", f);
+            push_operator(&mut b, f);
+            b.push(" ORDER BY ce.at, ce.id");
+        }
+    }
+    b
+}
+
+fn local_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// A row as text, column by column; the balance also as a number (for the total).
+fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>), sqlx::Error> {
+    let mut out = Vec::with_capacity(spec(kind).len());
+    let mut money = None;
+    for (i, (_, ty)) in spec(kind).iter().enumerate() {
+        let s = match ty {
+            Ty::Text => row.try_get::<Option<String>, _>(i)?.unwrap_or_default(),
+            Ty::Int => row
+                .try_get::<Option<i64>, _>(i)?
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            Ty::Date => row
+                .try_get::<Option<NaiveDate>, _>(i)?
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            Ty::Time => row
+                .try_get::<Option<DateTime<Utc>>, _>(i)?
+                .map(local_time)
+                .unwrap_or_default(),
+            Ty::Money => {
+                let m = row.try_get::<Option<Decimal>, _>(i)?;
+                money = m;
+                m.map(|m| m.to_string()).unwrap_or_default()
+            }
+        };
+        out.push(s);
+    }
+    Ok((out, money))
+}
+
+/// The balances total line: the number of accounts and the sum, shaped like a row.
+fn total_line(kind: ReportKind, count: u64, sum: Decimal) -> Option<Vec<String>> {
+    (kind == ReportKind::Balances).then(|| {
+        let mut line = vec![String::new(); spec(kind).len()];
+        line[0] = "total".into();
+        line[1] = format!("{count} accounts");
+        if let Some(last) = line.last_mut() {
+            *last = sum.to_string();
+        }
+        line
+    })
+}
+
+/// The first `limit` rows of a report, the number of rows in all and (balances) the total.
+pub async fn query(
+    pool: &PgPool,
+    kind: ReportKind,
+    filter: &Filter,
+    limit: i64,
+) -> Result<ReportPage, ReportError> {
+    let sum = if kind == ReportKind::Balances {
+        "coalesce(sum(r.balance), 0)::numeric"
+    } else {
+        "0::numeric"
+    };
+    let mut count = build(
+        kind,
+        filter,
+        &format!("SELECT count(*)::int8, {sum} FROM ("),
+    );
+    count.push(") r");
+    let (total_rows, sum): (i64, Decimal) = count.build_query_as().fetch_one(pool).await?;
+
+    let mut page = build(kind, filter, "");
+    page.push(" LIMIT ").push_bind(limit.max(0));
+    let fetched = page.build().fetch_all(pool).await?;
+    let mut rows = Vec::with_capacity(fetched.len());
+    for r in &fetched {
+        rows.push(texts(kind, r)?.0);
+    }
+    let total_rows = u64::try_from(total_rows).unwrap_or(0);
+    Ok(ReportPage {
+        kind,
+        columns: kind.columns().into_iter().map(String::from).collect(),
+        numeric: spec(kind)
+            .iter()
+            .map(|c| matches!(c.1, Ty::Int | Ty::Money))
+            .collect(),
+        rows,
+        total_rows,
+        total: total_line(kind, total_rows, sum),
+    })
+}
+
+/// Streams the whole report as CSV (UTF-8, header first, money as exact decimals; balances end
+/// with the total line) into `writer`, row by row as the database sends them. Returns the
+/// number of data rows written (the total line not counted). An operator needs
+/// [`Action::ReportExport`].
+pub async fn export_csv<W: Write>(
+    pool: &PgPool,
+    actor: &Actor,
+    kind: ReportKind,
+    filter: &Filter,
+    writer: W,
+) -> Result<u64, ReportError> {
+    actor.authorize(Action::ReportExport)?;
+    let mut out = csv::Writer::from_writer(writer);
+    out.write_record(kind.columns())?;
+    let mut b = build(kind, filter, "");
+    let mut stream = b.build().fetch(pool);
+    let (mut n, mut sum) = (0u64, Decimal::ZERO);
+    while let Some(row) = stream.try_next().await? {
+        let (line, money) = texts(kind, &row)?;
+        out.write_record(&line)?;
+        sum += money.unwrap_or_default();
+        n += 1;
+    }
+    if let Some(total) = total_line(kind, n, sum) {
+        out.write_record(&total)?;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- the command line
+
+/// `onecard report issued|balances|extensions|losses [filters] [--csv FILE]`
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Which report.
+    #[arg(value_enum)]
+    pub report: ReportKind,
+    /// First day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// A department's code or name.
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Card kind: staff, student or temporary.
+    #[arg(long)]
+    pub kind: Option<CardKind>,
+    /// The operator's login (who wrote the event).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Write the whole report as CSV to FILE (`-`: standard output) instead of a table.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Rows shown in the table (the CSV always has them all).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
+}
+
+impl ReportArgs {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            from: self.from,
+            to: self.to,
+            department: self.department.clone(),
+            kind: self.kind,
+            operator: self.operator.clone(),
+        }
+    }
+}
+
+/// A table for a terminal: columns padded by display width (CJK names are two cells a
+/// character), numbers right-aligned.
+pub fn render_table(page: &ReportPage) -> String {
+    let mut widths: Vec<usize> = page.columns.iter().map(|c| c.width()).collect();
+    for row in page.rows.iter().chain(page.total.iter()) {
+        for (w, v) in widths.iter_mut().zip(row) {
+            *w = (*w).max(v.width());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut s = String::new();
+        for (i, (v, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = " ".repeat(w.saturating_sub(v.width()));
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if page.numeric.get(i).copied().unwrap_or(false) {
+                s.push_str(&pad);
+                s.push_str(v);
+            } else {
+                s.push_str(v);
+                s.push_str(&pad);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&page.columns);
+    out.push_str(&line(
+        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+    ));
+    for row in &page.rows {
+        out.push_str(&line(row));
+    }
+    if let Some(total) = &page.total {
+        out.push_str(&line(total));
+    }
+    out
+}
+
+/// Runs `onecard report ...`: a table on `out`, or the CSV to a file (written beside it and
+/// renamed when complete, so a failed export leaves no half file).
 pub async fn cli(
-    _pool: &PgPool,
-    _actor: &Actor,
+    pool: &PgPool,
+    actor: &Actor,
     args: &ReportArgs,
-    _out: &mut dyn Write,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("report {} is not built yet", args.report)
+    if !args.report.dated() && (args.from.is_some() || args.to.is_some() || args.operator.is_some())
+    {
+        anyhow::bail!("balances are as they are now: --from, --to and --operator do not apply");
+    }
+    if let (Some(from), Some(to)) = (args.from, args.to) {
+        if from > to {
+            anyhow::bail!("--from {from} is after --to {to}");
+        }
+    }
+    let filter = args.filter();
+    match &args.csv {
+        Some(path) if path.as_os_str() == "-" => {
+            let n = export_csv(pool, actor, args.report, &filter, &mut *out).await?;
+            let _ = writeln!(std::io::stderr(), "{n} rows");
+        }
+        Some(path) => {
+            let part = path.with_extension("csv.part");
+            let file = std::fs::File::create(&part)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
+            let result = export_csv(
+                pool,
+                actor,
+                args.report,
+                &filter,
+                std::io::BufWriter::new(file),
+            )
+            .await;
+            match result {
+                Ok(n) => {
+                    std::fs::rename(&part, path).map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot rename {} to {}: {e}",
+                            part.display(),
+                            path.display()
+                        )
+                    })?;
+                    writeln!(
+                        out,
+                        "report {}: {n} rows written to {}",
+                        args.report,
+                        path.display()
+                    )?;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(e.into());
+                }
+            }
+        }
+        None => {
+            let page = query(pool, args.report, &filter, args.limit).await?;
+            out.write_all(render_table(&page).as_bytes())?;
+            let shown = page.rows.len() as u64;
+            if shown < page.total_rows {
+                writeln!(
+                    out,
+                    "{shown} of {} rows shown (--limit); --csv FILE writes them all",
+                    page.total_rows
+                )?;
+            } else {
+                writeln!(out, "{} rows", page.total_rows)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! Pure rendering of `app::State`. Reads state and domain; never the database or terminals.
 
 pub mod alarms;
+pub mod card_forms;
+pub mod cards;
 pub mod forms;
 pub mod help;
 pub mod operators;
@@ -74,6 +76,9 @@ pub fn render(frame: &mut Frame, state: &State) {
         Some(Overlay::Confirm(c)) => render_confirm(frame, state, &c.question, areas.body, &th),
         Some(Overlay::AlarmNote(n)) => alarms::render_note(frame, state, n, areas.body, &th),
         Some(Overlay::Edit(f)) => forms::render(frame, state, f, areas.body, &th),
+        Some(Overlay::CardForm(f)) => card_forms::render_form(frame, state, f, areas.body, &th),
+        Some(Overlay::Pins(n)) => card_forms::render_pins(frame, state, n, areas.body, &th),
+        Some(Overlay::Import) => card_forms::render_import(frame, state, areas.body, &th),
         None => {}
     }
 }
@@ -144,6 +149,7 @@ fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     match state.tab {
         Tab::Operators => operators::render(frame, state, body, th),
         Tab::Terminals => terminals::render(frame, state, body, th),
+        Tab::Cards => cards::render(frame, state, body, th),
         tab => {
             let title = tr(state.lang, &format!("tab.{}.title", tab.key()));
             let block = Block::default()
@@ -169,8 +175,13 @@ fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
 /// The hint line: the message if there is one, else the main keys, from the loaded keymap.
 fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     if let Some(text) = &state.filter_input {
+        let prompt = if state.tab == Tab::Cards {
+            "card.search_prompt"
+        } else {
+            "filter.prompt"
+        };
         let line = Line::from(vec![
-            Span::styled(format!(" {} ", tr(state.lang, "filter.prompt")), th.title),
+            Span::styled(format!(" {} ", tr(state.lang, prompt)), th.title),
             Span::styled(format!("{text}▏"), th.input_focus),
         ]);
         frame.render_widget(Paragraph::new(line), row);
@@ -217,6 +228,7 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
                 Command::TabNext,
                 Command::Quit,
             ],
+            Tab::Cards => &[],
             _ => &[
                 Command::Help,
                 Command::Palette,
@@ -227,10 +239,60 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
             ],
         }
     };
+    let desk;
+    let commands = if state.tab == Tab::Cards && !state.alarm.open {
+        desk = desk_hints(state);
+        &desk[..]
+    } else {
+        commands
+    };
     frame.render_widget(
         Paragraph::new(hint_line(state, state.key_section(), commands, th)),
         row,
     );
+}
+
+/// The Card service tab's hints: only what the role may do to the card as it is now.
+fn desk_hints(state: &State) -> Vec<Command> {
+    use crate::app::cards::DeskView;
+    let candidates: &[Command] = match state.cards.view {
+        DeskView::People => &[
+            Command::Help,
+            Command::Filter,
+            Command::CardIssue,
+            Command::CardReportLost,
+            Command::CardReportFound,
+            Command::CardReissue,
+            Command::CardExchange,
+            Command::CardExtend,
+            Command::CardTopUp,
+            Command::CardResend,
+            Command::CardNumber,
+            Command::DeskPresentBlank,
+            Command::DeskView,
+            Command::Quit,
+        ],
+        DeskView::Stock => &[
+            Command::Help,
+            Command::StockReceive,
+            Command::StockSpoil,
+            Command::StockCount,
+            Command::DeskView,
+            Command::Quit,
+        ],
+        DeskView::Reports => &[
+            Command::Help,
+            Command::ReportFilter,
+            Command::ReportExport,
+            Command::DeskView,
+            Command::Quit,
+        ],
+    };
+    candidates
+        .iter()
+        .copied()
+        .filter(|c| crate::app::update::cards::offered(state, *c))
+        .collect()
 }
 
 pub fn hint_line(
@@ -242,9 +304,15 @@ pub fn hint_line(
     let mut spans = vec![Span::raw(" ")];
     for cmd in commands {
         if let Some(keys) = state.keymap.keys_for(section, *cmd).into_iter().next() {
+            // On the Card service tab the filter key searches the register.
+            let key = if *cmd == Command::Filter && section == Section::Cards {
+                "hint.search".to_string()
+            } else {
+                format!("hint.{}", cmd.name())
+            };
             spans.push(Span::styled(keys, th.title));
             spans.push(Span::styled(
-                format!(" {}  ", tr(state.lang, &format!("hint.{}", cmd.name()))),
+                format!(" {}  ", tr(state.lang, &key)),
                 th.muted,
             ));
         }

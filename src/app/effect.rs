@@ -1,5 +1,6 @@
 //! Async work `update` asks the console shell to do.
 
+use super::cards::{CardOp, ReportFilter, ReportKind, StockOp};
 use crate::db::command::TerminalCommand;
 use crate::db::terminal::Inventory;
 
@@ -67,6 +68,50 @@ pub enum Effect {
     /// Trace `line` (asking its poller to publish frames, and listening), or stop listening.
     Trace {
         line: Option<i64>,
+    },
+    /// The card desk's pickers: card kinds, door groups, POS and attendance machines.
+    LoadCardRefs,
+    /// The person register: number, name (Chinese or Latin), card number or department.
+    SearchPeople {
+        query: String,
+    },
+    /// A person's cards, newest first.
+    LoadPersonCards {
+        person_id: i64,
+    },
+    /// Everything the card panel shows about one card.
+    LoadCard {
+        card_id: i64,
+    },
+    /// Only the terminals' confirmations of a card (a command finished).
+    LoadConfirmations {
+        card_id: i64,
+    },
+    /// What a card number on the desk reader (or typed) is: new, issued or blacklisted.
+    LookupCard {
+        card_no: i64,
+    },
+    /// A card desk operation (issue, report lost, top-up ...).
+    Card(CardOp),
+    LoadStock,
+    Stock(StockOp),
+    LoadReport {
+        kind: ReportKind,
+        filter: ReportFilter,
+    },
+    ExportReport {
+        kind: ReportKind,
+        filter: ReportFilter,
+        path: String,
+    },
+    /// A person import from a CSV file: a dry run first, then the real one.
+    ImportPersons {
+        path: String,
+        dry_run: bool,
+    },
+    /// Demo only: lay a card on the simulated desk reader (None: a blank card).
+    DeskPresent {
+        card_no: Option<i64>,
     },
     Bell,
     Quit,

@@ -95,3 +95,67 @@ pub fn table_row_at(area: Rect, selected: usize, len: usize, x: u16, y: u16) -> 
     let i = (y - first_row_y) as usize;
     (i < rows && offset + i < len).then_some(offset + i)
 }
+
+/// The Card service tab's people view: the desk reader's line on top; below, the people found
+/// and the selected person's card panel, side by side on a wide screen, stacked on a narrow one.
+pub fn cards_split(body: Rect) -> (Rect, Rect, Rect) {
+    let reader = Rect::new(body.x, body.y, body.width, body.height.min(1));
+    let rest = Rect::new(
+        body.x,
+        body.y + reader.height,
+        body.width,
+        body.height - reader.height,
+    );
+    if rest.width >= 140 {
+        let left = rest.width * 9 / 20;
+        (
+            reader,
+            Rect::new(rest.x, rest.y, left, rest.height),
+            Rect::new(rest.x + left, rest.y, rest.width - left, rest.height),
+        )
+    } else {
+        // The card panel needs about a dozen rows; the people list takes the rest.
+        let panel = 12.min(rest.height.saturating_sub(5)).max(rest.height / 2);
+        let top = rest.height - panel;
+        (
+            reader,
+            Rect::new(rest.x, rest.y, rest.width, top),
+            Rect::new(rest.x, rest.y + top, rest.width, panel),
+        )
+    }
+}
+
+/// The card panel: the card's facts, then terminals and history: below them when the panel is
+/// tall, on their right when it is short.
+pub fn card_panel_split(panel: Rect) -> (Rect, Rect) {
+    if panel.height >= 22 {
+        let top = 10;
+        return (
+            Rect::new(panel.x, panel.y, panel.width, top),
+            Rect::new(panel.x, panel.y + top, panel.width, panel.height - top),
+        );
+    }
+    let left = (panel.width * 3 / 5).clamp(38.min(panel.width), 58.min(panel.width));
+    (
+        Rect::new(panel.x, panel.y, left, panel.height),
+        Rect::new(panel.x + left, panel.y, panel.width - left, panel.height),
+    )
+}
+
+/// The stock view: stock and counts on the left, the fees collected on the right.
+pub fn stock_split(body: Rect) -> (Rect, Rect) {
+    let left = (body.width * 2 / 5).clamp(36.min(body.width), 56.min(body.width));
+    (
+        Rect::new(body.x, body.y, left, body.height),
+        Rect::new(body.x + left, body.y, body.width - left, body.height),
+    )
+}
+
+/// The reports view: the report and its filters on one line, the rows below.
+pub fn reports_split(body: Rect) -> (Rect, Rect) {
+    let head = body.height.min(1);
+    (
+        Rect::new(body.x, body.y, body.width, head),
+        Rect::new(body.x, body.y + head, body.width, body.height - head),
+    )
+}

@@ -1,5 +1,9 @@
 //! What happened. Never bindable (that is `Command`).
 
+use super::cards::{
+    CardDetail, CardDone, CardLookup, CardRefs, CardView, ImportSummary, PersonRow, ReportPage,
+    StockInfo,
+};
 use crate::db::alarm::Alarm;
 use crate::db::audit;
 use crate::db::command::CommandRow;
@@ -75,5 +79,47 @@ pub enum Msg {
     TerminalEdited {
         terminal_id: i64,
         name: String,
+    },
+    /// A desk reader reported a card laid on it.
+    CardPresented {
+        terminal_id: i64,
+        card_no: i64,
+        /// The reader's own idea; the database's lookup decides.
+        new: bool,
+    },
+    CardLookedUp {
+        card_no: i64,
+        lookup: CardLookup,
+    },
+    CardRefsLoaded(CardRefs),
+    PeopleFound {
+        query: String,
+        people: Vec<PersonRow>,
+    },
+    PersonCardsLoaded {
+        person_id: i64,
+        cards: Vec<CardView>,
+    },
+    CardLoaded(Box<CardDetail>),
+    ConfirmationsLoaded {
+        card_id: i64,
+        confirmations: crate::db::propagation::Confirmations,
+    },
+    /// A card desk operation went through.
+    CardDone(CardDone),
+    StockLoaded(StockInfo),
+    ReportLoaded(ReportPage),
+    /// A person import's dry run: what it would do.
+    ImportPreview {
+        path: String,
+        summary: ImportSummary,
+    },
+    /// Rows done of all.
+    ImportProgress {
+        done: u64,
+        total: u64,
+    },
+    ImportDone {
+        summary: ImportSummary,
     },
 }

@@ -1,5 +1,6 @@
 //! Everything the console shows, in one place. `ui` renders it; only `update` changes it.
 
+use super::cards::{CardDesk, CardForm, DeskPending, PinNote};
 use super::msg::DbState;
 use crate::db::alarm::Alarm;
 use crate::db::audit;
@@ -255,6 +256,12 @@ pub enum Overlay {
     AlarmNote(NoteInput),
     /// An edit form over the tab (`FormKind::TerminalEdit`).
     Edit(Form),
+    /// A card desk form over the Card service tab.
+    CardForm(CardForm),
+    /// PINs shown once; dismissed, they are gone.
+    Pins(PinNote),
+    /// A person import: its dry run's answer, then its progress.
+    Import,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,11 +334,13 @@ pub struct Pending {
     /// Reload everything (the listener (re)connected, or a payload overflowed).
     pub all: bool,
     pub change: Change,
+    /// The Card service tab's search and person, typed or moved since the last frame.
+    pub desk: DeskPending,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        !self.all && self.change.is_empty()
+        !self.all && self.change.is_empty() && self.desk.is_empty()
     }
 }
 
@@ -372,6 +381,8 @@ pub struct State {
     pub audit: Vec<audit::Entry>,
     pub alarm: Alarms,
     pub terminals: Terminals,
+    /// The Card service tab.
+    pub cards: CardDesk,
     pub pending: Pending,
     pub size: (u16, u16),
     pub quit: bool,
@@ -407,6 +418,7 @@ impl State {
             audit: Vec::new(),
             alarm: Alarms::default(),
             terminals: Terminals::default(),
+            cards: CardDesk::default(),
             pending: Pending::default(),
             size: (80, 24),
             quit: false,

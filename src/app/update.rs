@@ -1,5 +1,7 @@
 //! State transitions. No I/O: anything slow or outside becomes an `Effect`.
 
+pub mod cards;
+
 use super::layout;
 use super::msg::{DbState, Msg};
 use super::state::{
@@ -116,6 +118,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.alarm = Default::default();
             state.alarms = Default::default();
             let traced = std::mem::take(&mut state.terminals).trace.is_some();
+            state.cards = Default::default();
             state.pending = Default::default();
             state.tab = Tab::Cards;
             state.screen = Screen::Form(Form::login());
@@ -135,6 +138,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Done(text) => {
+            cards::close_busy_form(state);
             state.message = Some((Level::Info, text));
             reload(state)
         }
@@ -147,6 +151,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 }
             }
             // A refused save stays in its popup with what was typed.
+            if cards::form_failed(state, &text) {
+                return vec![];
+            }
             if let Some(Overlay::Edit(form)) = &mut state.overlay {
                 if form.busy {
                     form.busy = false;
@@ -298,6 +305,19 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        msg @ (Msg::CardPresented { .. }
+        | Msg::CardLookedUp { .. }
+        | Msg::CardRefsLoaded(_)
+        | Msg::PeopleFound { .. }
+        | Msg::PersonCardsLoaded { .. }
+        | Msg::CardLoaded(_)
+        | Msg::ConfirmationsLoaded { .. }
+        | Msg::CardDone(_)
+        | Msg::StockLoaded(_)
+        | Msg::ReportLoaded(_)
+        | Msg::ImportPreview { .. }
+        | Msg::ImportProgress { .. }
+        | Msg::ImportDone { .. }) => cards::on_msg(state, msg),
         Msg::TerminalEdited { terminal_id, name } => {
             let kind = FormKind::TerminalEdit { terminal_id };
             if matches!(&state.overlay, Some(Overlay::Edit(f)) if f.kind == kind && f.busy) {
@@ -423,6 +443,7 @@ pub fn command_label(lang: crate::i18n::Lang, cmd: &TerminalCommand) -> String {
         TerminalCommand::OnlineTest => "online_test",
         TerminalCommand::SetDoorMode { .. } => "set_door_mode",
         TerminalCommand::PushCards { .. } => "push_cards",
+        TerminalCommand::RevokeCards { .. } => "revoke_cards",
         TerminalCommand::PushBlacklist { .. } => "push_blacklist",
     };
     let label = tr(lang, &format!("command.name.{key}"));
@@ -476,19 +497,21 @@ fn flush(state: &mut State) -> Vec<Effect> {
     let change = pending.change;
     let mut fx = Vec::new();
     if !change.alarm.is_empty() {
-        fx.push(Effect::LoadAlarmsById(change.alarm));
+        fx.push(Effect::LoadAlarmsById(change.alarm.clone()));
     }
     if !change.terminal.is_empty() && state.tab == Tab::Terminals && state.terminals.loaded {
-        fx.push(Effect::LoadTerminalsById(change.terminal));
+        fx.push(Effect::LoadTerminalsById(change.terminal.clone()));
     }
     let mine: Vec<i64> = change
         .command
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|id| state.terminals.awaiting.contains_key(id))
         .collect();
     if !mine.is_empty() {
         fx.push(Effect::LoadCommandsById(mine));
     }
+    fx.extend(cards::flush(state, &change, pending.desk));
     fx
 }
 
@@ -513,6 +536,7 @@ fn reload(state: &State) -> Vec<Effect> {
             vec![Effect::LoadOperators, Effect::LoadAudit]
         }
         Tab::Terminals => vec![Effect::LoadTerminals],
+        Tab::Cards => cards::reload(state),
         _ => vec![],
     }
 }
@@ -536,6 +560,15 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Palette(palette)) => return on_palette_key(state, palette, key),
         Some(Overlay::AlarmNote(note)) => return on_note_key(state, note, key),
         Some(Overlay::Edit(form)) => return on_edit_key(state, form, key),
+        Some(Overlay::CardForm(form)) => return cards::on_form_key(state, form, key),
+        Some(Overlay::Import) => return cards::on_import_key(state, key),
+        Some(Overlay::Pins(note)) => {
+            // Shown once: dismissed, the PINs are gone from the console.
+            if !matches!(key.code, KeyCode::Enter | KeyCode::Esc | KeyCode::Char(' ')) {
+                state.overlay = Some(Overlay::Pins(note));
+            }
+            return vec![];
+        }
         Some(Overlay::Help { scroll }) => {
             state.overlay = match key.code {
                 KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => None,
@@ -552,6 +585,9 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         None => {}
     }
     if let Some(text) = state.filter_input.take() {
+        if state.tab == Tab::Cards && !state.alarm.open {
+            return cards::on_search_key(state, text, key);
+        }
         return on_filter_key(state, text, key);
     }
     match &mut state.screen {
@@ -918,20 +954,35 @@ fn on_palette_key(state: &mut State, mut palette: Palette, key: KeyEvent) -> Vec
     vec![]
 }
 
-fn on_main_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    let key = Key::from_event(&key);
+fn on_main_key(state: &mut State, event: KeyEvent) -> Vec<Effect> {
+    let key = Key::from_event(&event);
     let pending = std::mem::take(&mut state.pending_keys);
+    let first = pending.is_empty();
     match state.keymap.resolve(state.key_section(), &pending, key) {
         Resolution::Command(cmd) => run(state, cmd),
         Resolution::Pending(keys) => {
             state.pending_keys = keys;
             vec![]
         }
+        // On the Card service tab, typing a name or a number searches the register.
+        Resolution::Unbound if first && state.key_section() == crate::keymap::Section::Cards => {
+            match event.code {
+                KeyCode::Char(c)
+                    if !c.is_control()
+                        && !event
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
+                    cards::start_search(state, Some(c))
+                }
+                _ => vec![],
+            }
+        }
         Resolution::Unbound => vec![],
     }
 }
 
-fn denied(state: &mut State, action: Action) -> Vec<Effect> {
+pub(crate) fn denied(state: &mut State, action: Action) -> Vec<Effect> {
     let role = state
         .session
         .as_ref()
@@ -954,7 +1005,7 @@ fn denied(state: &mut State, action: Action) -> Vec<Effect> {
     vec![Effect::Bell]
 }
 
-fn switch_tab(state: &mut State, tab: Tab) -> Vec<Effect> {
+pub(crate) fn switch_tab(state: &mut State, tab: Tab) -> Vec<Effect> {
     state.tab = tab;
     state.alarm.open = false;
     state.pending_keys.clear();
@@ -966,11 +1017,13 @@ fn switch_tab(state: &mut State, tab: Tab) -> Vec<Effect> {
     fx
 }
 
-/// The list the cursor keys move in: the Alarms view's, the Terminals tab's, or the operators'.
+/// The list the cursor keys move in: the Alarms view's, the Terminals tab's, the Card service
+/// tab's (people or report rows), or the operators'.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Focus {
     Alarms,
     Terminals,
+    Desk,
     Operators,
 }
 
@@ -979,6 +1032,8 @@ fn focus(state: &State) -> Focus {
         Focus::Alarms
     } else if state.tab == Tab::Terminals {
         Focus::Terminals
+    } else if state.tab == Tab::Cards {
+        Focus::Desk
     } else {
         Focus::Operators
     }
@@ -997,6 +1052,7 @@ fn select_row(state: &mut State, to: usize) -> Vec<Effect> {
             state.terminals.selected = (n > 0).then(|| state.terminals.list[to.min(n - 1)].id);
             follow_trace(state)
         }
+        Focus::Desk => cards::select_row(state, to),
         Focus::Operators => {
             let n = state.visible_operators().len();
             state.operators_view.selected = to.min(n.saturating_sub(1));
@@ -1150,6 +1206,14 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             state.selected_terminal_index(),
             layout::terminals_split(body).0,
         ),
+        Focus::Desk => {
+            let (n, at) = cards::cursor(state);
+            let list = match state.cards.view {
+                super::cards::DeskView::Reports => layout::reports_split(body).1,
+                _ => layout::cards_split(body).1,
+            };
+            (n, at, list)
+        }
         Focus::Operators => (
             state.visible_operators().len(),
             state.operators_view.selected,
@@ -1172,6 +1236,9 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             vec![]
         }
         Command::Filter => {
+            if state.tab == Tab::Cards && !state.alarm.open {
+                return cards::start_search(state, None);
+            }
             if state.tab == Tab::Operators {
                 state.filter_input = Some(state.operators_view.filter.clone());
             } else {
@@ -1180,11 +1247,15 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             vec![]
         }
         Command::Cancel => {
+            if state.tab == Tab::Cards && !state.alarm.open {
+                cards::cancel(state);
+            }
             state.alarm.open = false;
             state.pending_keys.clear();
             state.operators_view.filter.clear();
             vec![]
         }
+        Command::Activate if state.tab == Tab::Cards && !state.alarm.open => cards::activate(state),
         Command::Activate => vec![],
         Command::Refresh => reload_all(state),
         Command::Logout => vec![Effect::Logout],
@@ -1283,6 +1354,31 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             }
             vec![Effect::VerifyAudit]
         }
+        Command::DeskView
+        | Command::CardNumber
+        | Command::CardIssue
+        | Command::CardRewrite
+        | Command::CardReportLost
+        | Command::CardReportFound
+        | Command::CardReissue
+        | Command::CardExchange
+        | Command::CardReturn
+        | Command::CardCancel
+        | Command::CardExtend
+        | Command::CardExtendBatch
+        | Command::CardPinChange
+        | Command::CardPinReset
+        | Command::CardLimits
+        | Command::CardTopUp
+        | Command::CardResend
+        | Command::PersonImport
+        | Command::StockReceive
+        | Command::StockSpoil
+        | Command::StockCount
+        | Command::ReportFilter
+        | Command::ReportExport
+        | Command::DeskPresentBlank
+        | Command::DeskPresentCard => cards::run(state, cmd),
     }
 }
 
@@ -1300,6 +1396,16 @@ fn on_mouse(state: &mut State, mouse: MouseEvent) -> Vec<Effect> {
                     .find(|(_, a, b)| (*a..*b).contains(&mouse.column));
                 if let Some((tab, _, _)) = hit {
                     return switch_tab(state, tab);
+                }
+            } else if state.tab == Tab::Cards
+                && !state.alarm.open
+                && state.cards.view == super::cards::DeskView::People
+            {
+                let (_, people, _) = layout::cards_split(areas.body);
+                let len = state.cards.results.len();
+                let at = state.cards.selected_index();
+                if let Some(i) = layout::table_row_at(people, at, len, mouse.column, mouse.row) {
+                    return cards::select_row(state, i);
                 }
             } else if state.tab == Tab::Operators && !state.alarm.open {
                 let (table, _) = layout::operators_split(areas.body);

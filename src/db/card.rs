@@ -1,1 +1,2195 @@
-//! (Being built.)
+//! The card desk: issue, rewrite, report lost/found, reissue, exchange, return/cancel, extend
+//! (one card or a batch), PINs and purchase limits, and what the desk reads about a card.
+//!
+//! Every transition is one transaction: the card row is locked first (`FOR UPDATE`, so two
+//! desks racing on one card get one winner and one clear refusal), the state machine in
+//! `domain::card` decides, then the change, its `card_event` row, any ledger movement, the
+//! audit row (`card.<transition>`, before and after), `propagation::sync_card` for what the
+//! terminals must accept, and one `Change` notification. An error drops the transaction, so
+//! nothing is left half done.
+//!
+//! Lock order, the same everywhere: person row, card rows (in id order), accounts (in id order,
+//! inside `ledger`), then the audit chain's lock (taken by the first audit row).
+
+use super::ledger::{self, LedgerError, MovementKind, SystemAccount};
+use super::notify::Change;
+use super::{audit, propagation, stock};
+use crate::domain::card::Transition;
+use crate::domain::card::{self as machine, CardKind, CardState, Context, Refusal, Subsystem};
+use crate::domain::password;
+use crate::domain::permission::{Action, Actor, Denied};
+use crate::domain::role::Role;
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::Rng;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+/// Why the desk could not do it, in the desk's words.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("no such card")]
+    NotFound,
+    #[error("card number {card_no} was already issued (to {holder}): a card number belongs to one card for ever")]
+    CardNumberTaken { card_no: i64, holder: String },
+    #[error("{person_name} ({person_no}) already holds card {card_no} ({state}): one card in service per person; return, cancel or reissue it")]
+    PersonHasCard {
+        person_no: String,
+        person_name: String,
+        card_no: i64,
+        state: CardState,
+    },
+    #[error(
+        "the cardholder has left: no card is issued, reissued or extended for a person who left"
+    )]
+    PersonLeft,
+    #[error("the old PIN is wrong")]
+    WrongPin,
+    #[error("the balance {balance} does not cover the fee of {needed}: take it in cash")]
+    InsufficientBalance { balance: Decimal, needed: Decimal },
+    #[error("{0}")]
+    BadInput(String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+impl From<LedgerError> for CardError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Sql(e) => CardError::Sql(e),
+            LedgerError::Denied(d) => CardError::Denied(d),
+            other => CardError::BadInput(other.to_string()),
+        }
+    }
+}
+
+fn decode(e: String) -> CardError {
+    CardError::Sql(sqlx::Error::Decode(e.into()))
+}
+
+/// Who pays a fee: cash at the desk, or the person's balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaidFrom {
+    Cash,
+    Balance,
+}
+
+impl PaidFrom {
+    pub fn name(self) -> &'static str {
+        match self {
+            PaidFrom::Cash => "cash",
+            PaidFrom::Balance => "balance",
+        }
+    }
+}
+
+impl fmt::Display for PaidFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// 查詢密碼 or 消費密碼.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinKind {
+    Query,
+    Payment,
+}
+
+impl PinKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PinKind::Query => "query",
+            PinKind::Payment => "payment",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            PinKind::Query => "query_pin_hash",
+            PinKind::Payment => "payment_pin_hash",
+        }
+    }
+}
+
+impl fmt::Display for PinKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What happens to the balance when a card of this kind is returned or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BalancePolicy {
+    /// The college's rule: the balance goes to the forfeited-balance account.
+    Kept,
+    /// Paid back in cash at the desk.
+    Refunded,
+}
+
+impl BalancePolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            BalancePolicy::Kept => "kept",
+            BalancePolicy::Refunded => "refunded",
+        }
+    }
+}
+
+impl FromStr for BalancePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "kept" => Ok(BalancePolicy::Kept),
+            "refunded" => Ok(BalancePolicy::Refunded),
+            _ => Err(format!("unknown balance policy {s:?} (kept, refunded)")),
+        }
+    }
+}
+
+impl fmt::Display for BalancePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// 發行: what the operator picked for a blank card the desk reader read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRequest {
+    pub card_no: i64,
+    pub person_id: i64,
+    pub kind: CardKind,
+    pub subsystems: Vec<Subsystem>,
+    pub door_groups: Vec<i64>,
+    /// POS and attendance machines granted.
+    pub terminals: Vec<i64>,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    /// Who pays the kind's issue fee, when it has one.
+    pub paid_from: PaidFrom,
+}
+
+/// A card written: its initial PINs are shown once and stored only as hashes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub card_id: i64,
+    pub card_no: i64,
+    pub query_pin: String,
+    pub payment_pin: String,
+    /// The fee charged, if the kind has one.
+    pub fee: Option<Decimal>,
+}
+
+impl fmt::Debug for Issued {
+    // PINs stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued")
+            .field("card_id", &self.card_id)
+            .field("card_no", &self.card_no)
+            .field("query_pin", &"******")
+            .field("payment_pin", &"******")
+            .field("fee", &self.fee)
+            .finish()
+    }
+}
+
+/// 改寫: the card's new grants and validity (everything is replaced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub subsystems: Vec<Subsystem>,
+    pub door_groups: Vec<i64>,
+    pub terminals: Vec<i64>,
+    pub valid_until: NaiveDate,
+}
+
+/// What a return or cancel did with the balance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Closed {
+    /// Paid back in cash.
+    pub refunded: Decimal,
+    /// Moved to the forfeited-balance account.
+    pub kept: Decimal,
+}
+
+/// The purchase limits in force for a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_purchase: Decimal,
+    pub daily_count: i32,
+    /// Above this amount the POS asks for the payment PIN (the per-purchase limit).
+    pub pin_above: Decimal,
+}
+
+/// One thing the card may use: a door (1-4) of a controller, or a POS / attendance machine
+/// (door 0).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Grant {
+    pub terminal_id: i64,
+    pub terminal_name: String,
+    /// terminal.kind: door_controller, pos, attendance_machine
+    pub terminal_kind: String,
+    pub door: i16,
+}
+
+/// A card as the desk shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    pub card_id: i64,
+    pub card_no: i64,
+    pub person_id: i64,
+    pub person_no: String,
+    pub person_name: String,
+    pub department: String,
+    /// The person has left.
+    pub person_left: bool,
+    pub kind: CardKind,
+    pub state: CardState,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub subsystems: Vec<Subsystem>,
+    pub grants: Vec<Grant>,
+    /// Door groups whose every door the card is granted, by name.
+    pub door_groups: Vec<(i64, String)>,
+    /// The person's balance (it follows the person from card to card).
+    pub balance: Decimal,
+    pub limits: Limits,
+    /// The card's own limits; None: the kind's default.
+    pub own_per_purchase: Option<Decimal>,
+    pub own_daily_count: Option<i32>,
+    pub lost_at: Option<DateTime<Utc>>,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: String,
+    pub replaces_card_no: Option<i64>,
+    pub replaced_by_card_no: Option<i64>,
+}
+
+impl CardView {
+    /// "2 doors, 1 POS, 1 attendance machine"
+    pub fn grants_summary(&self) -> String {
+        let count = |k: &str| self.grants.iter().filter(|g| g.terminal_kind == k).count();
+        let mut parts = Vec::new();
+        let doors = count("door_controller");
+        if doors > 0 {
+            parts.push(format!("{doors} door{}", if doors == 1 { "" } else { "s" }));
+        }
+        let pos = count("pos");
+        if pos > 0 {
+            parts.push(format!("{pos} POS"));
+        }
+        let att = count("attendance_machine");
+        if att > 0 {
+            parts.push(format!(
+                "{att} attendance machine{}",
+                if att == 1 { "" } else { "s" }
+            ));
+        }
+        if parts.is_empty() {
+            "no grants".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    pub fn expired(&self, today: NaiveDate) -> bool {
+        self.valid_until < today
+    }
+}
+
+/// What the desk reader's card is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardLookup {
+    /// Never issued: a blank.
+    New,
+    /// In service (active).
+    Issued(CardView),
+    /// Lost, replaced, surrendered or cancelled: refused on every terminal.
+    Blacklisted(CardView),
+}
+
+/// One line of a card's history.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CardEventRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub actor: String,
+    pub old_until: Option<NaiveDate>,
+    pub new_until: Option<NaiveDate>,
+    pub other_card_no: Option<i64>,
+    pub reason: String,
+    pub detail: Value,
+}
+
+/// A card kind's policy (a settings row). `doors` and `attendance` are fixed by the domain
+/// (temporary cards only pay); the rest is changed with `set_card_kind_policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardKindPolicy {
+    pub kind: CardKind,
+    pub doors: bool,
+    pub attendance: bool,
+    pub balance_on_return: BalancePolicy,
+    pub per_purchase_limit: Decimal,
+    pub daily_count_limit: i32,
+    /// Longest validity one issue or extension may give; None: no limit.
+    pub max_validity_days: Option<i32>,
+    pub issue_fee: Decimal,
+    pub reissue_fee: Decimal,
+    pub exchange_fee: Decimal,
+}
+
+impl CardKindPolicy {
+    fn max_days(&self) -> Option<i64> {
+        self.max_validity_days.map(i64::from)
+    }
+}
+
+/// One card a batch extension would (or did) extend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub card_id: i64,
+    pub card_no: i64,
+    pub person_no: String,
+    pub person_name: String,
+    pub old_until: NaiveDate,
+    pub new_until: NaiveDate,
+}
+
+/// One card a batch cannot extend, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRefusal {
+    pub card_id: i64,
+    /// None when there is no card with that id.
+    pub card_no: Option<i64>,
+    pub reason: String,
+}
+
+impl fmt::Display for BatchRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.card_no {
+            Some(no) => write!(f, "card {no}: {}", self.reason),
+            None => write!(f, "card id {}: {}", self.card_id, self.reason),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("nothing extended; {} card(s) cannot be extended:\n{}", .0.len(), .0.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n"))]
+    Refused(Vec<BatchRefusal>),
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows and helpers
+
+/// The card row as a transition sees it (locked), with the holder's status and the database's
+/// clock.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct CardRow {
+    id: i64,
+    card_no: i64,
+    person_id: i64,
+    kind: String,
+    state: String,
+    subsystems: Vec<String>,
+    valid_from: NaiveDate,
+    valid_until: NaiveDate,
+    lost_at: Option<DateTime<Utc>>,
+    per_purchase_limit: Option<Decimal>,
+    daily_count_limit: Option<i32>,
+    replaces_card_id: Option<i64>,
+    replaced_by_card_id: Option<i64>,
+    query_pin_hash: String,
+    payment_pin_hash: String,
+    person_no: String,
+    person_name: String,
+    person_status: String,
+    db_now: DateTime<Utc>,
+}
+
+impl CardRow {
+    fn kind(&self) -> Result<CardKind, CardError> {
+        self.kind.parse().map_err(decode)
+    }
+
+    fn state(&self) -> Result<CardState, CardError> {
+        self.state.parse().map_err(decode)
+    }
+
+    fn pin_hash(&self, pin: PinKind) -> &str {
+        match pin {
+            PinKind::Query => &self.query_pin_hash,
+            PinKind::Payment => &self.payment_pin_hash,
+        }
+    }
+
+    fn context(&self, actor: &Actor, override_reason: Option<&str>) -> Result<Context, CardError> {
+        Ok(Context {
+            card_no: self.card_no,
+            state: self.state()?,
+            lost_at: self.lost_at,
+            now: self.db_now,
+            director_override: override_reason.is_some(),
+            override_reason_given: override_reason.is_some_and(|r| !r.trim().is_empty()),
+            is_director: is_director(actor),
+        })
+    }
+
+    fn check(&self, t: Transition, actor: &Actor) -> Result<(), CardError> {
+        machine::check(t, &self.context(actor, None)?)?;
+        Ok(())
+    }
+}
+
+const CARD_ROW: &str =
+    "SELECT c.id, c.card_no, c.person_id, c.kind, c.state, c.subsystems, c.valid_from,
+        c.valid_until, c.lost_at, c.per_purchase_limit, c.daily_count_limit, c.replaces_card_id,
+        c.replaced_by_card_id, c.query_pin_hash, c.payment_pin_hash, p.person_no,
+        p.name AS person_name, p.status AS person_status, now() AS db_now
+    FROM card c JOIN person p ON p.id = c.person_id";
+
+/// The local shell acts with no role and may do what a director may.
+fn is_director(actor: &Actor) -> bool {
+    matches!(actor.role, None | Some(Role::Director))
+}
+
+/// The desk's today (local calendar date).
+fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+async fn lock(conn: &mut PgConnection, card_id: i64) -> Result<CardRow, CardError> {
+    sqlx::query_as(&format!("{CARD_ROW} WHERE c.id = $1 FOR UPDATE OF c"))
+        .bind(card_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(CardError::NotFound)
+}
+
+async fn load(conn: &mut PgConnection, card_id: i64) -> Result<CardRow, CardError> {
+    sqlx::query_as(&format!("{CARD_ROW} WHERE c.id = $1"))
+        .bind(card_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(CardError::NotFound)
+}
+
+/// The card as the audit log records it (never the PIN hashes).
+async fn snapshot(conn: &mut PgConnection, card_id: i64) -> Result<Value, CardError> {
+    let c = load(&mut *conn, card_id).await?;
+    let grants: Vec<(i64, i16)> = sqlx::query_as(
+        "SELECT terminal_id, door FROM card_grant WHERE card_id = $1 ORDER BY terminal_id, door",
+    )
+    .bind(card_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(json!({
+        "id": c.id,
+        "card_no": c.card_no,
+        "person_id": c.person_id,
+        "person_no": c.person_no,
+        "kind": c.kind,
+        "state": c.state,
+        "subsystems": c.subsystems,
+        "valid_from": c.valid_from,
+        "valid_until": c.valid_until,
+        "lost_at": c.lost_at,
+        "per_purchase_limit": c.per_purchase_limit,
+        "daily_count_limit": c.daily_count_limit,
+        "replaces_card_id": c.replaces_card_id,
+        "replaced_by_card_id": c.replaced_by_card_id,
+        "grants": grants.iter().map(|(t, d)| json!([t, d])).collect::<Vec<_>>(),
+    }))
+}
+
+/// The optional columns of a `card_event` row.
+struct Event<'a> {
+    old_until: Option<NaiveDate>,
+    new_until: Option<NaiveDate>,
+    other_card_id: Option<i64>,
+    reason: &'a str,
+    detail: Value,
+}
+
+impl Default for Event<'_> {
+    fn default() -> Self {
+        Event {
+            old_until: None,
+            new_until: None,
+            other_card_id: None,
+            reason: "",
+            detail: json!({}),
+        }
+    }
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    card_id: i64,
+    event: &str,
+    e: Event<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO card_event (card_id, event, operator_id, actor, old_until, new_until,
+                                 other_card_id, reason, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(card_id)
+    .bind(event)
+    .bind(actor.operator_id)
+    .bind(&actor.name)
+    .bind(e.old_until)
+    .bind(e.new_until)
+    .bind(e.other_card_id)
+    .bind(e.reason)
+    .bind(e.detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn audit_card(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    transition: &str,
+    card_id: i64,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), sqlx::Error> {
+    audit::append(
+        conn,
+        actor,
+        &format!("card.{transition}"),
+        "card",
+        &card_id.to_string(),
+        before,
+        after,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Tells the terminals (when `sync`), announces the cards and commits.
+async fn finish(
+    mut tx: Transaction<'static, Postgres>,
+    actor: &Actor,
+    cards: &[i64],
+    sync: bool,
+) -> Result<(), CardError> {
+    if sync {
+        for &id in cards {
+            propagation::sync_card(&mut tx, actor, id).await?;
+        }
+    }
+    Change::cards(cards.to_vec()).send(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn new_pin() -> String {
+    format!("{:06}", rand::thread_rng().gen_range(0..1_000_000u32))
+}
+
+/// A PIN is exactly 6 digits.
+pub fn valid_pin(pin: &str) -> bool {
+    pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// argon2 is slow on purpose: off the async threads.
+async fn hash_pins(pins: Vec<String>) -> Result<Vec<String>, CardError> {
+    tokio::task::spawn_blocking(move || pins.iter().map(|p| password::hash(p)).collect())
+        .await
+        .map_err(|e| CardError::BadInput(format!("hashing the PIN failed: {e}")))
+}
+
+async fn verify_hash(pin: &str, hash: &str) -> bool {
+    let (pin, hash) = (pin.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || password::verify(&pin, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// Two fresh PINs (query, payment) and their hashes.
+async fn fresh_pins() -> Result<([String; 2], [String; 2]), CardError> {
+    let pins = [new_pin(), new_pin()];
+    let hashes = hash_pins(pins.to_vec()).await?;
+    let [q, p]: [String; 2] = hashes
+        .try_into()
+        .map_err(|_| CardError::BadInput("hashing the PINs failed".into()))?;
+    Ok((pins, [q, p]))
+}
+
+fn check_card_no(card_no: i64) -> Result<(), CardError> {
+    if (1..=u32::MAX as i64).contains(&card_no) {
+        Ok(())
+    } else {
+        Err(CardError::BadInput(format!(
+            "card number {card_no} is not a card number (1 to {})",
+            u32::MAX
+        )))
+    }
+}
+
+async fn card_no_free(conn: &mut PgConnection, card_no: i64) -> Result<(), CardError> {
+    let holder: Option<String> = sqlx::query_scalar(
+        "SELECT p.name || ' (' || p.person_no || ')' FROM card c JOIN person p ON p.id = c.person_id
+         WHERE c.card_no = $1",
+    )
+    .bind(card_no)
+    .fetch_optional(conn)
+    .await?;
+    match holder {
+        Some(holder) => Err(CardError::CardNumberTaken { card_no, holder }),
+        None => Ok(()),
+    }
+}
+
+/// A clash found by a unique index (another desk wrote the card number, or a card for the
+/// person, first): name the holder now that our transaction is gone.
+async fn explain(pool: &PgPool, e: CardError) -> CardError {
+    match e {
+        CardError::CardNumberTaken { card_no, holder } if holder.is_empty() => {
+            let mut conn = match pool.acquire().await {
+                Ok(c) => c,
+                Err(e) => return CardError::Sql(e),
+            };
+            match card_no_free(&mut conn, card_no).await {
+                Err(named) => named,
+                Ok(()) => CardError::CardNumberTaken {
+                    card_no,
+                    holder: "another person".into(),
+                },
+            }
+        }
+        CardError::PersonHasCard {
+            person_no,
+            person_name,
+            card_no: 0,
+            state,
+        } if person_name.is_empty() => {
+            let named = async {
+                let mut conn = pool.acquire().await?;
+                let id: i64 = person_no.parse().unwrap_or_default();
+                let p: Option<Person> =
+                    sqlx::query_as("SELECT id, person_no, name, status FROM person WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                Ok::<_, CardError>(match p {
+                    Some(p) => no_card_in_service(&mut conn, &p).await.err(),
+                    None => None,
+                })
+            };
+            match named.await {
+                Ok(Some(e)) => e,
+                Ok(None) => CardError::PersonHasCard {
+                    person_no,
+                    person_name: "the person".into(),
+                    card_no: 0,
+                    state,
+                },
+                Err(e) => e,
+            }
+        }
+        other => other,
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Person {
+    id: i64,
+    person_no: String,
+    name: String,
+    status: String,
+}
+
+/// Locks the person (so two desks cannot issue to one person at once) and checks they are
+/// still here.
+async fn lock_person(conn: &mut PgConnection, person_id: i64) -> Result<Person, CardError> {
+    let p: Person = sqlx::query_as(
+        "SELECT id, person_no, name, status FROM person WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(person_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| CardError::BadInput(format!("no person with id {person_id}")))?;
+    if p.status == "left" {
+        return Err(CardError::PersonLeft);
+    }
+    Ok(p)
+}
+
+async fn no_card_in_service(conn: &mut PgConnection, p: &Person) -> Result<(), CardError> {
+    let held: Option<(i64, String)> = sqlx::query_as(
+        "SELECT card_no, state FROM card WHERE person_id = $1 AND state IN ('active', 'lost')",
+    )
+    .bind(p.id)
+    .fetch_optional(conn)
+    .await?;
+    match held {
+        Some((card_no, state)) => Err(CardError::PersonHasCard {
+            person_no: p.person_no.clone(),
+            person_name: p.name.clone(),
+            card_no,
+            state: state.parse().map_err(decode)?,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct KindRow {
+    kind: String,
+    doors: bool,
+    attendance: bool,
+    balance_on_return: String,
+    per_purchase_limit: Decimal,
+    daily_count_limit: i32,
+    max_validity_days: Option<i32>,
+    issue_fee: Decimal,
+    reissue_fee: Decimal,
+    exchange_fee: Decimal,
+}
+
+impl TryFrom<KindRow> for CardKindPolicy {
+    type Error = CardError;
+    fn try_from(r: KindRow) -> Result<Self, CardError> {
+        Ok(CardKindPolicy {
+            kind: r.kind.parse().map_err(decode)?,
+            doors: r.doors,
+            attendance: r.attendance,
+            balance_on_return: r.balance_on_return.parse().map_err(decode)?,
+            per_purchase_limit: r.per_purchase_limit,
+            daily_count_limit: r.daily_count_limit,
+            max_validity_days: r.max_validity_days,
+            issue_fee: r.issue_fee,
+            reissue_fee: r.reissue_fee,
+            exchange_fee: r.exchange_fee,
+        })
+    }
+}
+
+const KIND_ROW: &str = "SELECT kind, doors, attendance, balance_on_return, per_purchase_limit,
+        daily_count_limit, max_validity_days, issue_fee, reissue_fee, exchange_fee FROM card_kind";
+
+async fn kind_policy(conn: &mut PgConnection, kind: CardKind) -> Result<CardKindPolicy, CardError> {
+    let row: KindRow = sqlx::query_as(&format!("{KIND_ROW} WHERE kind = $1"))
+        .bind(kind.name())
+        .fetch_one(conn)
+        .await?;
+    row.try_into()
+}
+
+async fn kind_policies(
+    conn: &mut PgConnection,
+) -> Result<HashMap<CardKind, CardKindPolicy>, CardError> {
+    let rows: Vec<KindRow> = sqlx::query_as(KIND_ROW).fetch_all(conn).await?;
+    rows.into_iter()
+        .map(|r| CardKindPolicy::try_from(r).map(|p| (p.kind, p)))
+        .collect()
+}
+
+/// Checks subsystems and grants against the kind and the inventory; returns the subsystems in
+/// canonical order without repeats.
+async fn check_setup(
+    conn: &mut PgConnection,
+    kind: &CardKindPolicy,
+    subsystems: &[Subsystem],
+    door_groups: &[i64],
+    terminals: &[i64],
+) -> Result<Vec<Subsystem>, CardError> {
+    let subs: Vec<Subsystem> = Subsystem::ALL
+        .into_iter()
+        .filter(|s| subsystems.contains(s))
+        .collect();
+    if subs.is_empty() {
+        return Err(CardError::BadInput(
+            "pick at least one subsystem (door, pos, attendance)".into(),
+        ));
+    }
+    machine::check_subsystems(kind.kind, &subs)?;
+    let refuse =
+        |s: Subsystem| CardError::BadInput(format!("a {} card cannot be given {s}", kind.kind));
+    if subs.contains(&Subsystem::Door) && !kind.doors {
+        return Err(refuse(Subsystem::Door));
+    }
+    if subs.contains(&Subsystem::Attendance) && !kind.attendance {
+        return Err(refuse(Subsystem::Attendance));
+    }
+    if !door_groups.is_empty() {
+        machine::check_subsystems(kind.kind, &[Subsystem::Door])?;
+        if !subs.contains(&Subsystem::Door) {
+            return Err(CardError::BadInput(
+                "door groups are granted only with the door subsystem".into(),
+            ));
+        }
+        let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM door_group WHERE id = ANY($1)")
+            .bind(door_groups)
+            .fetch_all(&mut *conn)
+            .await?;
+        if let Some(g) = door_groups.iter().find(|g| !found.contains(g)) {
+            return Err(CardError::BadInput(format!("no door group {g}")));
+        }
+    }
+    let found: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, kind, name FROM terminal WHERE id = ANY($1)")
+            .bind(terminals)
+            .fetch_all(&mut *conn)
+            .await?;
+    for t in terminals {
+        let Some((_, tkind, name)) = found.iter().find(|f| f.0 == *t) else {
+            return Err(CardError::BadInput(format!("no terminal {t}")));
+        };
+        let needs = match tkind.as_str() {
+            "pos" => Subsystem::Pos,
+            "attendance_machine" => Subsystem::Attendance,
+            other => {
+                return Err(CardError::BadInput(format!(
+                    "{name} is a {}: only POS and attendance machines are granted one by one; doors come in door groups",
+                    other.replace('_', " ")
+                )))
+            }
+        };
+        machine::check_subsystems(kind.kind, &[needs])?;
+        if !subs.contains(&needs) {
+            return Err(CardError::BadInput(format!(
+                "{name} is granted only with the {needs} subsystem"
+            )));
+        }
+    }
+    Ok(subs)
+}
+
+fn subsystem_names(subs: &[Subsystem]) -> Vec<String> {
+    subs.iter().map(|s| s.name().to_string()).collect()
+}
+
+/// Replaces the card's grants: door groups expanded to (controller, door), terminals as
+/// (terminal, 0).
+async fn write_grants(
+    conn: &mut PgConnection,
+    card_id: i64,
+    door_groups: &[i64],
+    terminals: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM card_grant WHERE card_id = $1")
+        .bind(card_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO card_grant (card_id, terminal_id, door)
+         SELECT DISTINCT $1::bigint, terminal_id, door FROM door_group_door WHERE door_group_id = ANY($2)
+         UNION
+         SELECT $1::bigint, t, 0::smallint FROM unnest($3::bigint[]) AS t",
+    )
+    .bind(card_id)
+    .bind(door_groups)
+    .bind(terminals)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+struct NewCard<'a> {
+    card_no: i64,
+    person_id: i64,
+    kind: CardKind,
+    subsystems: Vec<String>,
+    valid_from: NaiveDate,
+    valid_until: NaiveDate,
+    replaces: Option<i64>,
+    per_purchase_limit: Option<Decimal>,
+    daily_count_limit: Option<i32>,
+    hashes: &'a [String; 2],
+}
+
+async fn insert_card(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    c: NewCard<'_>,
+) -> Result<i64, CardError> {
+    sqlx::query_scalar(
+        "INSERT INTO card (card_no, person_id, kind, subsystems, valid_from, valid_until, issued_by,
+                           replaces_card_id, query_pin_hash, payment_pin_hash, per_purchase_limit,
+                           daily_count_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(c.card_no)
+    .bind(c.person_id)
+    .bind(c.kind.name())
+    .bind(&c.subsystems)
+    .bind(c.valid_from)
+    .bind(c.valid_until)
+    .bind(&actor.name)
+    .bind(c.replaces)
+    .bind(&c.hashes[0])
+    .bind(&c.hashes[1])
+    .bind(c.per_purchase_limit)
+    .bind(c.daily_count_limit)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.constraint() == Some("card_card_no_key") => {
+            CardError::CardNumberTaken {
+                card_no: c.card_no,
+                holder: String::new(),
+            }
+        }
+        sqlx::Error::Database(d) if d.constraint() == Some("card_one_in_service") => {
+            // Named by `explain` once the transaction is gone.
+            CardError::PersonHasCard {
+                person_no: c.person_id.to_string(),
+                person_name: String::new(),
+                card_no: 0,
+                state: CardState::Active,
+            }
+        }
+        _ => CardError::Sql(e),
+    })
+}
+
+/// Charges a fee (when > 0): the ledger movement and the fee row. Returns the fee charged.
+#[allow(clippy::too_many_arguments)]
+async fn charge_fee(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    fee_kind: &str,
+    card_id: i64,
+    card_no: i64,
+    person_id: i64,
+    amount: Decimal,
+    paid_from: PaidFrom,
+) -> Result<Option<Decimal>, CardError> {
+    if amount <= Decimal::ZERO {
+        return Ok(None);
+    }
+    let holder = ledger::cardholder_account(&mut *conn, person_id).await?;
+    let income = ledger::system_account(&mut *conn, SystemAccount::FeeIncome).await?;
+    let source = match paid_from {
+        PaidFrom::Cash => ledger::system_account(&mut *conn, SystemAccount::Cash).await?,
+        PaidFrom::Balance => holder,
+    };
+    let balances = ledger::lock_accounts(&mut *conn, &[source, income]).await?;
+    if paid_from == PaidFrom::Balance {
+        let balance = balances.get(&holder).copied().unwrap_or_default();
+        if balance < amount {
+            return Err(CardError::InsufficientBalance {
+                balance,
+                needed: amount,
+            });
+        }
+    }
+    let movement = ledger::post(
+        &mut *conn,
+        actor,
+        MovementKind::Fee,
+        Some(card_id),
+        &format!("{fee_kind} fee, card {card_no}"),
+        &[(source, amount), (income, -amount)],
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO fee (kind, card_id, amount, paid_from, movement_id, collected_by, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(fee_kind)
+    .bind(card_id)
+    .bind(amount)
+    .bind(paid_from.name())
+    .bind(movement)
+    .bind(actor.operator_id)
+    .bind(&actor.name)
+    .execute(conn)
+    .await?;
+    Ok(Some(amount))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transitions
+
+/// 發行. See the module comment for what one issue writes.
+pub async fn issue(pool: &PgPool, actor: &Actor, req: &IssueRequest) -> Result<Issued, CardError> {
+    match issue_in(pool, actor, req).await {
+        Ok(i) => Ok(i),
+        Err(e) => Err(explain(pool, e).await),
+    }
+}
+
+async fn issue_in(pool: &PgPool, actor: &Actor, req: &IssueRequest) -> Result<Issued, CardError> {
+    actor.authorize(Action::CardIssue)?;
+    check_card_no(req.card_no)?;
+    let (pins, hashes) = fresh_pins().await?;
+    let mut tx = pool.begin().await?;
+    let person = lock_person(&mut tx, req.person_id).await?;
+    let policy = kind_policy(&mut tx, req.kind).await?;
+    let subs = check_setup(
+        &mut tx,
+        &policy,
+        &req.subsystems,
+        &req.door_groups,
+        &req.terminals,
+    )
+    .await?;
+    machine::check_validity(req.kind, req.valid_from, req.valid_until, policy.max_days())?;
+    if req.valid_until < today() {
+        return Err(CardError::BadInput(format!(
+            "valid until {}: the card would be expired already",
+            req.valid_until
+        )));
+    }
+    card_no_free(&mut tx, req.card_no).await?;
+    no_card_in_service(&mut tx, &person).await?;
+    ledger::cardholder_account(&mut tx, person.id).await?;
+    let card_id = insert_card(
+        &mut tx,
+        actor,
+        NewCard {
+            card_no: req.card_no,
+            person_id: person.id,
+            kind: req.kind,
+            subsystems: subsystem_names(&subs),
+            valid_from: req.valid_from,
+            valid_until: req.valid_until,
+            replaces: None,
+            per_purchase_limit: None,
+            daily_count_limit: None,
+            hashes: &hashes,
+        },
+    )
+    .await?;
+    write_grants(&mut tx, card_id, &req.door_groups, &req.terminals).await?;
+    stock::take_blank(
+        &mut tx,
+        actor,
+        card_id,
+        &format!("issue, card {}", req.card_no),
+    )
+    .await?;
+    let fee = charge_fee(
+        &mut tx,
+        actor,
+        "issue",
+        card_id,
+        req.card_no,
+        person.id,
+        policy.issue_fee,
+        req.paid_from,
+    )
+    .await?;
+    record(
+        &mut tx,
+        actor,
+        card_id,
+        "issue",
+        Event {
+            new_until: Some(req.valid_until),
+            detail: json!({
+                "door_groups": req.door_groups,
+                "terminals": req.terminals,
+                "fee": fee,
+                "paid_from": fee.map(|_| req.paid_from.name()),
+            }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    let after = snapshot(&mut tx, card_id).await?;
+    audit_card(&mut tx, actor, "issue", card_id, None, Some(after)).await?;
+    finish(tx, actor, &[card_id], true).await?;
+    let [query_pin, payment_pin] = pins;
+    Ok(Issued {
+        card_id,
+        card_no: req.card_no,
+        query_pin,
+        payment_pin,
+        fee,
+    })
+}
+
+/// 改寫: replaces the card's subsystems and grants, and moves its expiry (later: the extension
+/// rules; earlier: not before it starts).
+pub async fn rewrite(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    w: &Rewrite,
+) -> Result<(), CardError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    card.check(Transition::Rewrite, actor)?;
+    let kind = card.kind()?;
+    let policy = kind_policy(&mut tx, kind).await?;
+    let subs = check_setup(
+        &mut tx,
+        &policy,
+        &w.subsystems,
+        &w.door_groups,
+        &w.terminals,
+    )
+    .await?;
+    if w.valid_until > card.valid_until {
+        machine::check_extension(
+            kind,
+            card.valid_until,
+            w.valid_until,
+            today(),
+            policy.max_days(),
+        )?;
+    } else if w.valid_until < card.valid_from {
+        return Err(Refusal::EndsBeforeStart {
+            from: card.valid_from,
+            until: w.valid_until,
+        }
+        .into());
+    }
+    let before = snapshot(&mut tx, card_id).await?;
+    sqlx::query(
+        "UPDATE card SET subsystems = $2, valid_until = $3, updated_at = now() WHERE id = $1",
+    )
+    .bind(card_id)
+    .bind(subsystem_names(&subs))
+    .bind(w.valid_until)
+    .execute(&mut *tx)
+    .await?;
+    write_grants(&mut tx, card_id, &w.door_groups, &w.terminals).await?;
+    let moved = w.valid_until != card.valid_until;
+    record(
+        &mut tx,
+        actor,
+        card_id,
+        "rewrite",
+        Event {
+            old_until: moved.then_some(card.valid_until),
+            new_until: moved.then_some(w.valid_until),
+            detail: json!({
+                "subsystems": subsystem_names(&subs),
+                "door_groups": w.door_groups,
+                "terminals": w.terminals,
+            }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    let after = snapshot(&mut tx, card_id).await?;
+    audit_card(
+        &mut tx,
+        actor,
+        "rewrite",
+        card_id,
+        Some(before),
+        Some(after),
+    )
+    .await?;
+    finish(tx, actor, &[card_id], true).await
+}
+
+/// 掛失: the card is refused on every terminal until found or replaced.
+pub async fn report_lost(pool: &PgPool, actor: &Actor, card_id: i64) -> Result<(), CardError> {
+    lost_or_found(pool, actor, card_id, Transition::ReportLost).await
+}
+
+/// 解掛: a lost card is back in the holder's hand.
+pub async fn report_found(pool: &PgPool, actor: &Actor, card_id: i64) -> Result<(), CardError> {
+    lost_or_found(pool, actor, card_id, Transition::ReportFound).await
+}
+
+async fn lost_or_found(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    t: Transition,
+) -> Result<(), CardError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    card.check(t, actor)?;
+    let before = snapshot(&mut tx, card_id).await?;
+    let sql = if t == Transition::ReportLost {
+        "UPDATE card SET state = 'lost', lost_at = now(), updated_at = now() WHERE id = $1"
+    } else {
+        "UPDATE card SET state = 'active', lost_at = NULL, updated_at = now() WHERE id = $1"
+    };
+    sqlx::query(sql).bind(card_id).execute(&mut *tx).await?;
+    let detail = match card.lost_at {
+        Some(at) if t == Transition::ReportFound => json!({ "lost_at": at }),
+        _ => json!({}),
+    };
+    record(
+        &mut tx,
+        actor,
+        card_id,
+        t.name(),
+        Event {
+            detail,
+            ..Event::default()
+        },
+    )
+    .await?;
+    let after = snapshot(&mut tx, card_id).await?;
+    audit_card(&mut tx, actor, t.name(), card_id, Some(before), Some(after)).await?;
+    finish(tx, actor, &[card_id], true).await
+}
+
+/// 補卡: a new card for a lost one, at least 24 h after the loss report unless a director
+/// overrides with a reason. The old card is replaced (blacklisted for ever); the new one has the
+/// same holder, kind, subsystems, grants, validity and limits, and new PINs. The balance stays
+/// on the person's account. The kind's reissue fee is charged.
+pub async fn reissue(
+    pool: &PgPool,
+    actor: &Actor,
+    old_card_id: i64,
+    new_card_no: i64,
+    override_reason: Option<String>,
+    paid_from: PaidFrom,
+) -> Result<Issued, CardError> {
+    let r = replace(
+        pool,
+        actor,
+        old_card_id,
+        new_card_no,
+        Transition::Reissue,
+        override_reason.as_deref(),
+        paid_from,
+    )
+    .await;
+    match r {
+        Ok(i) => Ok(i),
+        Err(e) => Err(explain(pool, e).await),
+    }
+}
+
+/// 換卡: a new card for a damaged one or changed details; the old card (in hand, active) is
+/// surrendered. Same holder, kind, grants, validity and limits; new PINs; the kind's exchange
+/// fee is charged.
+pub async fn exchange(
+    pool: &PgPool,
+    actor: &Actor,
+    old_card_id: i64,
+    new_card_no: i64,
+    reason: &str,
+    paid_from: PaidFrom,
+) -> Result<Issued, CardError> {
+    if reason.trim().is_empty() {
+        return Err(CardError::BadInput(
+            "say why the card is exchanged (damaged, details changed...)".into(),
+        ));
+    }
+    let r = replace(
+        pool,
+        actor,
+        old_card_id,
+        new_card_no,
+        Transition::Exchange,
+        Some(reason),
+        paid_from,
+    )
+    .await;
+    match r {
+        Ok(i) => Ok(i),
+        Err(e) => Err(explain(pool, e).await),
+    }
+}
+
+/// Reissue and exchange: `reason` is the override reason (reissue) or the exchange reason.
+async fn replace(
+    pool: &PgPool,
+    actor: &Actor,
+    old_card_id: i64,
+    new_card_no: i64,
+    t: Transition,
+    reason: Option<&str>,
+    paid_from: PaidFrom,
+) -> Result<Issued, CardError> {
+    actor.authorize(Action::CardLifecycle)?;
+    check_card_no(new_card_no)?;
+    let (pins, hashes) = fresh_pins().await?;
+    let mut tx = pool.begin().await?;
+    let old = lock(&mut tx, old_card_id).await?;
+    let reissue = t == Transition::Reissue;
+    let ctx = old.context(actor, if reissue { reason } else { None })?;
+    machine::check(t, &ctx)?;
+    let overridden = reissue
+        && old
+            .lost_at
+            .is_some_and(|at| old.db_now - at < machine::REISSUE_WAIT);
+    let person = lock_person(&mut tx, old.person_id).await?;
+    card_no_free(&mut tx, new_card_no).await?;
+    let kind = old.kind()?;
+    let policy = kind_policy(&mut tx, kind).await?;
+    let before = snapshot(&mut tx, old.id).await?;
+    let (old_state, fee_kind, fee_amount) = if reissue {
+        ("replaced", "reissue", policy.reissue_fee)
+    } else {
+        ("surrendered", "exchange", policy.exchange_fee)
+    };
+    // Out of service first: the person may hold one card in service.
+    sqlx::query("UPDATE card SET state = $2, updated_at = now() WHERE id = $1")
+        .bind(old.id)
+        .bind(old_state)
+        .execute(&mut *tx)
+        .await?;
+    let new_id = insert_card(
+        &mut tx,
+        actor,
+        NewCard {
+            card_no: new_card_no,
+            person_id: person.id,
+            kind,
+            subsystems: old.subsystems.clone(),
+            valid_from: old.valid_from,
+            valid_until: old.valid_until,
+            replaces: Some(old.id),
+            per_purchase_limit: old.per_purchase_limit,
+            daily_count_limit: old.daily_count_limit,
+            hashes: &hashes,
+        },
+    )
+    .await?;
+    sqlx::query("UPDATE card SET replaced_by_card_id = $2 WHERE id = $1")
+        .bind(old.id)
+        .bind(new_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO card_grant (card_id, terminal_id, door)
+         SELECT $2, terminal_id, door FROM card_grant WHERE card_id = $1",
+    )
+    .bind(old.id)
+    .bind(new_id)
+    .execute(&mut *tx)
+    .await?;
+    stock::take_blank(
+        &mut tx,
+        actor,
+        new_id,
+        &format!("{fee_kind} of card {}, card {new_card_no}", old.card_no),
+    )
+    .await?;
+    let fee = charge_fee(
+        &mut tx,
+        actor,
+        fee_kind,
+        new_id,
+        new_card_no,
+        person.id,
+        fee_amount,
+        paid_from,
+    )
+    .await?;
+    let balance: Decimal =
+        sqlx::query_scalar("SELECT coalesce(max(balance), 0) FROM account WHERE person_id = $1")
+            .bind(person.id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let reason = reason.map(str::trim).unwrap_or("");
+    record(
+        &mut tx,
+        actor,
+        old.id,
+        t.name(),
+        Event {
+            other_card_id: Some(new_id),
+            reason,
+            detail: json!({
+                "new_card_no": new_card_no,
+                "balance": balance,
+                "fee": fee,
+                "paid_from": fee.map(|_| paid_from.name()),
+                "director_override": overridden,
+                "lost_at": old.lost_at,
+            }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    record(
+        &mut tx,
+        actor,
+        new_id,
+        "issue",
+        Event {
+            new_until: Some(old.valid_until),
+            other_card_id: Some(old.id),
+            reason,
+            detail: json!({ "via": t.name(), "replaces_card_no": old.card_no, "balance": balance }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    let after = json!({
+        "old": snapshot(&mut tx, old.id).await?,
+        "new": snapshot(&mut tx, new_id).await?,
+        "reason": reason,
+        "director_override": overridden,
+        "balance": balance,
+        "fee": fee,
+    });
+    audit_card(&mut tx, actor, t.name(), old.id, Some(before), Some(after)).await?;
+    finish(tx, actor, &[old.id, new_id], true).await?;
+    let [query_pin, payment_pin] = pins;
+    Ok(Issued {
+        card_id: new_id,
+        card_no: new_card_no,
+        query_pin,
+        payment_pin,
+        fee,
+    })
+}
+
+/// 退卡: the holder hands the card back. The balance follows the kind's `balance_on_return`
+/// (kept: moved to the forfeited-balance account; refunded: paid out in cash), and only when
+/// the person has no other card in service. A negative balance (overdrawn) is left on the
+/// account: it is a debt, not something to pay out.
+pub async fn return_card(pool: &PgPool, actor: &Actor, card_id: i64) -> Result<Closed, CardError> {
+    close(pool, actor, card_id, Transition::Return, "").await
+}
+
+/// 註銷: the centre takes the card out of service (a reason is required). Balance as for a
+/// return.
+pub async fn cancel(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    reason: &str,
+) -> Result<Closed, CardError> {
+    if reason.trim().is_empty() {
+        return Err(CardError::BadInput("say why the card is cancelled".into()));
+    }
+    close(pool, actor, card_id, Transition::Cancel, reason.trim()).await
+}
+
+async fn close(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    t: Transition,
+    reason: &str,
+) -> Result<Closed, CardError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    card.check(t, actor)?;
+    let policy = kind_policy(&mut tx, card.kind()?).await?;
+    let before = snapshot(&mut tx, card_id).await?;
+    sqlx::query("UPDATE card SET state = 'cancelled', updated_at = now() WHERE id = $1")
+        .bind(card_id)
+        .execute(&mut *tx)
+        .await?;
+    let others: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM card WHERE person_id = $1 AND id <> $2 AND state IN ('active', 'lost')",
+    )
+    .bind(card.person_id)
+    .bind(card_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut closed = Closed::default();
+    let account: Option<i64> = sqlx::query_scalar("SELECT id FROM account WHERE person_id = $1")
+        .bind(card.person_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let (0, Some(account)) = (others, account) {
+        let (target, kind) = match policy.balance_on_return {
+            BalancePolicy::Kept => (SystemAccount::ForfeitedBalance, MovementKind::Forfeit),
+            BalancePolicy::Refunded => (SystemAccount::Cash, MovementKind::Refund),
+        };
+        let target = ledger::system_account(&mut tx, target).await?;
+        let balances = ledger::lock_accounts(&mut tx, &[account, target]).await?;
+        let balance = balances.get(&account).copied().unwrap_or_default();
+        if balance > Decimal::ZERO {
+            ledger::post(
+                &mut tx,
+                actor,
+                kind,
+                Some(card_id),
+                &format!("{} of card {}", t.name(), card.card_no),
+                &[(account, balance), (target, -balance)],
+            )
+            .await?;
+            match policy.balance_on_return {
+                BalancePolicy::Kept => closed.kept = balance,
+                BalancePolicy::Refunded => closed.refunded = balance,
+            }
+        }
+    }
+    record(
+        &mut tx,
+        actor,
+        card_id,
+        t.name(),
+        Event {
+            reason,
+            detail: json!({
+                "from_state": card.state,
+                "balance_on_return": policy.balance_on_return.name(),
+                "refunded": closed.refunded,
+                "kept": closed.kept,
+            }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    let mut after = snapshot(&mut tx, card_id).await?;
+    after["refunded"] = json!(closed.refunded);
+    after["kept"] = json!(closed.kept);
+    after["reason"] = json!(reason);
+    audit_card(&mut tx, actor, t.name(), card_id, Some(before), Some(after)).await?;
+    finish(tx, actor, &[card_id], true).await?;
+    Ok(closed)
+}
+
+/// Why this card cannot be extended to `until`, if it cannot.
+fn check_extendable(
+    card: &CardRow,
+    policy: &CardKindPolicy,
+    until: NaiveDate,
+    today: NaiveDate,
+    actor: &Actor,
+) -> Result<(), CardError> {
+    card.check(Transition::Extend, actor)?;
+    if card.person_status == "left" {
+        return Err(CardError::PersonLeft);
+    }
+    machine::check_extension(
+        card.kind()?,
+        card.valid_until,
+        until,
+        today,
+        policy.max_days(),
+    )?;
+    Ok(())
+}
+
+async fn write_extension(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    card: &CardRow,
+    until: NaiveDate,
+    batch: bool,
+) -> Result<(), CardError> {
+    let before = snapshot(&mut *conn, card.id).await?;
+    sqlx::query("UPDATE card SET valid_until = $2, updated_at = now() WHERE id = $1")
+        .bind(card.id)
+        .bind(until)
+        .execute(&mut *conn)
+        .await?;
+    record(
+        &mut *conn,
+        actor,
+        card.id,
+        "extend",
+        Event {
+            old_until: Some(card.valid_until),
+            new_until: Some(until),
+            detail: json!({ "batch": batch }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    let after = snapshot(&mut *conn, card.id).await?;
+    audit_card(conn, actor, "extend", card.id, Some(before), Some(after)).await?;
+    Ok(())
+}
+
+/// 延期: moves the expiry later (temporary cards at most a year past the later of today and the
+/// current expiry).
+pub async fn extend(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    until: NaiveDate,
+) -> Result<(), CardError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    let policy = kind_policy(&mut tx, card.kind()?).await?;
+    check_extendable(&card, &policy, until, today(), actor)?;
+    write_extension(&mut tx, actor, &card, until, false).await?;
+    finish(tx, actor, &[card_id], true).await
+}
+
+/// Locks the batch's cards (in id order) and checks each: Ok with what would change, or every
+/// refusal by card.
+async fn plan_batch(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    card_ids: &[i64],
+    until: NaiveDate,
+) -> Result<Vec<(CardRow, Extension)>, BatchError> {
+    let unique: BTreeSet<i64> = card_ids.iter().copied().collect();
+    let ids: Vec<i64> = unique.iter().copied().collect();
+    let rows: Vec<CardRow> = sqlx::query_as(&format!(
+        "{CARD_ROW} WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE OF c"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let policies = kind_policies(&mut *conn).await.map_err(|e| match e {
+        CardError::Sql(e) => BatchError::Sql(e),
+        other => BatchError::Sql(sqlx::Error::Protocol(other.to_string())),
+    })?;
+    let today = today();
+    let mut refusals = Vec::new();
+    let mut seen = BTreeSet::new();
+    for &id in card_ids {
+        if !seen.insert(id) {
+            refusals.push(BatchRefusal {
+                card_id: id,
+                card_no: rows.iter().find(|r| r.id == id).map(|r| r.card_no),
+                reason: "listed twice".into(),
+            });
+        }
+    }
+    for id in &ids {
+        if !rows.iter().any(|r| r.id == *id) {
+            refusals.push(BatchRefusal {
+                card_id: *id,
+                card_no: None,
+                reason: "no such card".into(),
+            });
+        }
+    }
+    let mut plan = Vec::new();
+    for row in rows {
+        let checked = row.kind().and_then(|k| {
+            let policy = policies
+                .get(&k)
+                .ok_or_else(|| CardError::BadInput(format!("no card kind {k}")))?;
+            check_extendable(&row, policy, until, today, actor)
+        });
+        match checked {
+            Ok(()) => {
+                let ext = Extension {
+                    card_id: row.id,
+                    card_no: row.card_no,
+                    person_no: row.person_no.clone(),
+                    person_name: row.person_name.clone(),
+                    old_until: row.valid_until,
+                    new_until: until,
+                };
+                plan.push((row, ext));
+            }
+            Err(CardError::Sql(e)) => return Err(BatchError::Sql(e)),
+            Err(e) => refusals.push(BatchRefusal {
+                card_id: row.id,
+                card_no: Some(row.card_no),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    if refusals.is_empty() {
+        Ok(plan)
+    } else {
+        Err(BatchError::Refused(refusals))
+    }
+}
+
+/// What `extend_batch` would do, changing nothing (the same checks, the same refusals).
+pub async fn preview_batch(
+    pool: &PgPool,
+    actor: &Actor,
+    card_ids: &[i64],
+    until: NaiveDate,
+) -> Result<Vec<Extension>, BatchError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let mut tx = pool.begin().await?;
+    let plan = plan_batch(&mut tx, actor, card_ids, until).await?;
+    tx.rollback().await?;
+    Ok(plan.into_iter().map(|(_, e)| e).collect())
+}
+
+/// 延期 in batch (June's delayed graduates): every card or none. Each refusal is named (card
+/// number and reason); a card listed twice is a refusal too. Returns how many were extended.
+pub async fn extend_batch(
+    pool: &PgPool,
+    actor: &Actor,
+    card_ids: &[i64],
+    until: NaiveDate,
+) -> Result<usize, BatchError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let mut tx = pool.begin().await?;
+    let plan = plan_batch(&mut tx, actor, card_ids, until).await?;
+    let into_batch = |e: CardError| match e {
+        CardError::Sql(e) => BatchError::Sql(e),
+        other => BatchError::Sql(sqlx::Error::Protocol(other.to_string())),
+    };
+    for (card, _) in &plan {
+        write_extension(&mut tx, actor, card, until, true)
+            .await
+            .map_err(into_batch)?;
+        propagation::sync_card(&mut tx, actor, card.id).await?;
+    }
+    let ids: Vec<i64> = plan.iter().map(|(c, _)| c.id).collect();
+    Change::cards(ids).send(&mut tx).await?;
+    tx.commit().await?;
+    Ok(plan.len())
+}
+
+// ---------------------------------------------------------------------------------------------
+// PINs and limits
+
+/// The holder changes a PIN: the old one must be right; the new one is 6 digits.
+pub async fn change_pin(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    pin: PinKind,
+    old: &str,
+    new: &str,
+) -> Result<(), CardError> {
+    actor.authorize(Action::CardPin)?;
+    if !valid_pin(new) {
+        return Err(CardError::BadInput("a PIN is 6 digits".into()));
+    }
+    let hash = hash_pins(vec![new.to_string()]).await?.remove(0);
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    card.check(Transition::PinChange, actor)?;
+    if !verify_hash(old, card.pin_hash(pin)).await {
+        return Err(CardError::WrongPin);
+    }
+    set_pin(&mut tx, actor, &card, pin, &hash, Transition::PinChange).await?;
+    finish(tx, actor, &[card_id], false).await
+}
+
+/// The desk resets a forgotten PIN (needs `Action::CardPin`): the new PIN is returned once, to
+/// be shown once.
+pub async fn reset_pin(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    pin: PinKind,
+) -> Result<String, CardError> {
+    actor.authorize(Action::CardPin)?;
+    let new = new_pin();
+    let hash = hash_pins(vec![new.clone()]).await?.remove(0);
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    card.check(Transition::PinReset, actor)?;
+    set_pin(&mut tx, actor, &card, pin, &hash, Transition::PinReset).await?;
+    finish(tx, actor, &[card_id], false).await?;
+    Ok(new)
+}
+
+async fn set_pin(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    card: &CardRow,
+    pin: PinKind,
+    hash: &str,
+    t: Transition,
+) -> Result<(), CardError> {
+    sqlx::query(&format!(
+        "UPDATE card SET {} = $2, updated_at = now() WHERE id = $1",
+        pin.column()
+    ))
+    .bind(card.id)
+    .bind(hash)
+    .execute(&mut *conn)
+    .await?;
+    record(
+        &mut *conn,
+        actor,
+        card.id,
+        t.name(),
+        Event {
+            detail: json!({ "pin": pin.name() }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    audit_card(
+        conn,
+        actor,
+        t.name(),
+        card.id,
+        Some(json!({ "card_no": card.card_no, "pin": pin.name() })),
+        Some(json!({ "card_no": card.card_no, "pin": pin.name(), "changed": true })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether `pin` is the card's PIN of that kind (false for an unknown card).
+pub async fn verify_pin(
+    pool: &PgPool,
+    card_id: i64,
+    pin: PinKind,
+    given: &str,
+) -> Result<bool, sqlx::Error> {
+    let hash: Option<String> =
+        sqlx::query_scalar(&format!("SELECT {} FROM card WHERE id = $1", pin.column()))
+            .bind(card_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match hash {
+        Some(h) => verify_hash(given, &h).await,
+        None => false,
+    })
+}
+
+/// 限額: the card's own purchase limits; None puts the kind's default back.
+pub async fn set_limits(
+    pool: &PgPool,
+    actor: &Actor,
+    card_id: i64,
+    per_purchase: Option<Decimal>,
+    daily_count: Option<i32>,
+) -> Result<(), CardError> {
+    actor.authorize(Action::CardLifecycle)?;
+    if let Some(a) = per_purchase {
+        ledger::check_amount(a)?;
+    }
+    if daily_count.is_some_and(|n| n < 1) {
+        return Err(CardError::BadInput(
+            "a daily purchase count limit is at least 1".into(),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let card = lock(&mut tx, card_id).await?;
+    card.check(Transition::Limits, actor)?;
+    let before = json!({
+        "card_no": card.card_no,
+        "per_purchase_limit": card.per_purchase_limit,
+        "daily_count_limit": card.daily_count_limit,
+    });
+    sqlx::query(
+        "UPDATE card SET per_purchase_limit = $2, daily_count_limit = $3, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(card_id)
+    .bind(per_purchase)
+    .bind(daily_count)
+    .execute(&mut *tx)
+    .await?;
+    let after = json!({
+        "card_no": card.card_no,
+        "per_purchase_limit": per_purchase,
+        "daily_count_limit": daily_count,
+    });
+    record(
+        &mut tx,
+        actor,
+        card_id,
+        "limits",
+        Event {
+            detail: json!({ "before": before, "after": after }),
+            ..Event::default()
+        },
+    )
+    .await?;
+    audit_card(&mut tx, actor, "limits", card_id, Some(before), Some(after)).await?;
+    finish(tx, actor, &[card_id], false).await
+}
+
+/// The limits in force: the card's own, else its kind's. Above the per-purchase limit the POS
+/// asks for the payment PIN.
+pub async fn effective_limits(pool: &PgPool, card_id: i64) -> Result<Limits, CardError> {
+    let row: Option<(Decimal, i32)> = sqlx::query_as(
+        "SELECT coalesce(c.per_purchase_limit, k.per_purchase_limit),
+                coalesce(c.daily_count_limit, k.daily_count_limit)
+         FROM card c JOIN card_kind k ON k.kind = c.kind WHERE c.id = $1",
+    )
+    .bind(card_id)
+    .fetch_optional(pool)
+    .await?;
+    let (per_purchase, daily_count) = row.ok_or(CardError::NotFound)?;
+    Ok(Limits {
+        per_purchase,
+        daily_count,
+        pin_above: per_purchase,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+#[derive(Debug, sqlx::FromRow)]
+struct ViewRow {
+    card_id: i64,
+    card_no: i64,
+    person_id: i64,
+    person_no: String,
+    person_name: String,
+    department: String,
+    person_status: String,
+    kind: String,
+    state: String,
+    subsystems: Vec<String>,
+    valid_from: NaiveDate,
+    valid_until: NaiveDate,
+    own_per_purchase: Option<Decimal>,
+    own_daily_count: Option<i32>,
+    per_purchase: Decimal,
+    daily_count: i32,
+    balance: Decimal,
+    lost_at: Option<DateTime<Utc>>,
+    issued_at: DateTime<Utc>,
+    issued_by: String,
+    replaces_card_no: Option<i64>,
+    replaced_by_card_no: Option<i64>,
+}
+
+const VIEW: &str =
+    "SELECT c.id AS card_id, c.card_no, c.person_id, p.person_no, p.name AS person_name,
+        d.name AS department, p.status AS person_status, c.kind, c.state, c.subsystems,
+        c.valid_from, c.valid_until, c.per_purchase_limit AS own_per_purchase,
+        c.daily_count_limit AS own_daily_count,
+        coalesce(c.per_purchase_limit, k.per_purchase_limit) AS per_purchase,
+        coalesce(c.daily_count_limit, k.daily_count_limit) AS daily_count,
+        coalesce(a.balance, 0) AS balance, c.lost_at, c.issued_at, c.issued_by,
+        (SELECT r.card_no FROM card r WHERE r.id = c.replaces_card_id) AS replaces_card_no,
+        (SELECT r.card_no FROM card r WHERE r.id = c.replaced_by_card_id) AS replaced_by_card_no
+    FROM card c
+    JOIN person p ON p.id = c.person_id
+    JOIN department d ON d.id = p.department_id
+    JOIN card_kind k ON k.kind = c.kind
+    LEFT JOIN account a ON a.person_id = c.person_id";
+
+async fn complete(pool: &PgPool, r: ViewRow) -> Result<CardView, CardError> {
+    let grants: Vec<Grant> = sqlx::query_as(
+        "SELECT g.terminal_id, t.name AS terminal_name, t.kind AS terminal_kind, g.door
+         FROM card_grant g JOIN terminal t ON t.id = g.terminal_id
+         WHERE g.card_id = $1 ORDER BY t.name, g.terminal_id, g.door",
+    )
+    .bind(r.card_id)
+    .fetch_all(pool)
+    .await?;
+    let door_groups: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT g.id, g.name FROM door_group g
+         WHERE EXISTS (SELECT 1 FROM door_group_door d WHERE d.door_group_id = g.id)
+           AND NOT EXISTS (
+               SELECT 1 FROM door_group_door d
+               WHERE d.door_group_id = g.id
+                 AND NOT EXISTS (SELECT 1 FROM card_grant cg
+                                 WHERE cg.card_id = $1 AND cg.terminal_id = d.terminal_id
+                                   AND cg.door = d.door))
+         ORDER BY g.name",
+    )
+    .bind(r.card_id)
+    .fetch_all(pool)
+    .await?;
+    let subsystems = r
+        .subsystems
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<Subsystem>, String>>()
+        .map_err(decode)?;
+    Ok(CardView {
+        card_id: r.card_id,
+        card_no: r.card_no,
+        person_id: r.person_id,
+        person_no: r.person_no,
+        person_name: r.person_name,
+        department: r.department,
+        person_left: r.person_status == "left",
+        kind: r.kind.parse().map_err(decode)?,
+        state: r.state.parse().map_err(decode)?,
+        valid_from: r.valid_from,
+        valid_until: r.valid_until,
+        subsystems,
+        grants,
+        door_groups,
+        balance: r.balance,
+        limits: Limits {
+            per_purchase: r.per_purchase,
+            daily_count: r.daily_count,
+            pin_above: r.per_purchase,
+        },
+        own_per_purchase: r.own_per_purchase,
+        own_daily_count: r.own_daily_count,
+        lost_at: r.lost_at,
+        issued_at: r.issued_at,
+        issued_by: r.issued_by,
+        replaces_card_no: r.replaces_card_no,
+        replaced_by_card_no: r.replaced_by_card_no,
+    })
+}
+
+/// One card as the desk shows it.
+pub async fn view(pool: &PgPool, card_id: i64) -> Result<CardView, CardError> {
+    let row: ViewRow = sqlx::query_as(&format!("{VIEW} WHERE c.id = $1"))
+        .bind(card_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(CardError::NotFound)?;
+    complete(pool, row).await
+}
+
+/// What the card on the desk reader is: a blank, a card in service, or a blacklisted one.
+pub async fn lookup(pool: &PgPool, card_no: i64) -> Result<CardLookup, CardError> {
+    check_card_no(card_no)?;
+    let row: Option<ViewRow> = sqlx::query_as(&format!("{VIEW} WHERE c.card_no = $1"))
+        .bind(card_no)
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else {
+        return Ok(CardLookup::New);
+    };
+    let view = complete(pool, row).await?;
+    Ok(if view.state.blacklisted() {
+        CardLookup::Blacklisted(view)
+    } else {
+        CardLookup::Issued(view)
+    })
+}
+
+/// Every card a person has held, newest first.
+pub async fn cards_of_person(pool: &PgPool, person_id: i64) -> Result<Vec<CardView>, CardError> {
+    let rows: Vec<ViewRow> = sqlx::query_as(&format!(
+        "{VIEW} WHERE c.person_id = $1 ORDER BY c.issued_at DESC, c.id DESC"
+    ))
+    .bind(person_id)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(complete(pool, r).await?);
+    }
+    Ok(out)
+}
+
+/// The card's history, oldest first.
+pub async fn history(pool: &PgPool, card_id: i64) -> Result<Vec<CardEventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.id, e.at, e.event, e.actor, e.old_until, e.new_until,
+                o.card_no AS other_card_no, e.reason, e.detail
+         FROM card_event e LEFT JOIN card o ON o.id = e.other_card_id
+         WHERE e.card_id = $1 ORDER BY e.at, e.id",
+    )
+    .bind(card_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The three card kinds and their policies.
+pub async fn card_kinds(pool: &PgPool) -> Result<Vec<CardKindPolicy>, CardError> {
+    let rows: Vec<KindRow> = sqlx::query_as(&format!("{KIND_ROW} ORDER BY kind"))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(CardKindPolicy::try_from).collect()
+}
+
+fn policy_json(p: &CardKindPolicy) -> Value {
+    json!({
+        "kind": p.kind.name(),
+        "doors": p.doors,
+        "attendance": p.attendance,
+        "balance_on_return": p.balance_on_return.name(),
+        "per_purchase_limit": p.per_purchase_limit,
+        "daily_count_limit": p.daily_count_limit,
+        "max_validity_days": p.max_validity_days,
+        "issue_fee": p.issue_fee,
+        "reissue_fee": p.reissue_fee,
+        "exchange_fee": p.exchange_fee,
+    })
+}
+
+/// Changes a card kind's policy (balance on return, limits, longest validity, fees): a setting,
+/// audited as `card_kind.change`. What the kind may use (doors, attendance) is fixed.
+pub async fn set_card_kind_policy(
+    pool: &PgPool,
+    actor: &Actor,
+    policy: &CardKindPolicy,
+) -> Result<(), CardError> {
+    actor.authorize(Action::SettingChange)?;
+    ledger::check_amount(policy.per_purchase_limit)?;
+    if policy.daily_count_limit < 1 {
+        return Err(CardError::BadInput(
+            "a daily purchase count limit is at least 1".into(),
+        ));
+    }
+    for fee in [policy.issue_fee, policy.reissue_fee, policy.exchange_fee] {
+        if !fee.is_zero() {
+            ledger::check_amount(fee)?;
+        }
+    }
+    match (policy.kind, policy.max_validity_days) {
+        (_, Some(d)) if d < 1 => {
+            return Err(CardError::BadInput(
+                "the longest validity is at least 1 day".into(),
+            ))
+        }
+        (CardKind::Temporary, None) => {
+            return Err(CardError::BadInput(
+                "a temporary card is valid at most 1 year at a time: give a longest validity of 365 days or less".into(),
+            ))
+        }
+        (CardKind::Temporary, Some(d)) if d > 365 => {
+            return Err(CardError::BadInput(
+                "a temporary card is valid at most 1 year at a time: give a longest validity of 365 days or less".into(),
+            ))
+        }
+        _ => {}
+    }
+    let mut tx = pool.begin().await?;
+    let row: KindRow = sqlx::query_as(&format!("{KIND_ROW} WHERE kind = $1 FOR UPDATE"))
+        .bind(policy.kind.name())
+        .fetch_one(&mut *tx)
+        .await?;
+    let before = CardKindPolicy::try_from(row)?;
+    if (before.doors, before.attendance) != (policy.doors, policy.attendance) {
+        return Err(CardError::BadInput(format!(
+            "what a {} card may use (doors, attendance) is fixed",
+            policy.kind
+        )));
+    }
+    if before == *policy {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE card_kind SET balance_on_return = $2, per_purchase_limit = $3,
+                daily_count_limit = $4, max_validity_days = $5, issue_fee = $6, reissue_fee = $7,
+                exchange_fee = $8
+         WHERE kind = $1",
+    )
+    .bind(policy.kind.name())
+    .bind(policy.balance_on_return.name())
+    .bind(policy.per_purchase_limit)
+    .bind(policy.daily_count_limit)
+    .bind(policy.max_validity_days)
+    .bind(policy.issue_fee)
+    .bind(policy.reissue_fee)
+    .bind(policy.exchange_fee)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        "card_kind.change",
+        "card_kind",
+        policy.kind.name(),
+        Some(policy_json(&before)),
+        Some(policy_json(policy)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The card in service (active or lost) of a person, if any.
+pub async fn card_in_service(pool: &PgPool, person_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM card WHERE person_id = $1 AND state IN ('active', 'lost')")
+        .bind(person_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The id of the card with this number (in any state).
+pub async fn id_of(pool: &PgPool, card_no: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM card WHERE card_no = $1")
+        .bind(card_no)
+        .fetch_optional(pool)
+        .await
+}

@@ -4,7 +4,7 @@
 use super::audit;
 use super::notify::Change;
 use crate::domain::permission::{Action, Actor, Denied};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
 
@@ -23,12 +23,66 @@ pub enum TerminalCommand {
         mode: DoorMode,
         unlock_secs: u8,
     },
+    /// Stores or updates cards: on a door controller with their doors and validity, on an
+    /// attendance machine as users (`user_id`, `name`, card), on a patrol reader as its whole
+    /// guards table.
     PushCards {
-        cards: Vec<u32>,
+        cards: Vec<CardGrant>,
     },
+    /// Removes cards a door controller or an attendance machine held; a card it does not hold
+    /// is fine.
+    RevokeCards {
+        cards: Vec<CardRevoke>,
+    },
+    /// A POS's whole blacklist (a full, versioned table). On a door controller: deletes the
+    /// cards.
     PushBlacklist {
         cards: Vec<u32>,
     },
+}
+
+/// One card as a terminal is to accept it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardGrant {
+    pub card: u32,
+    /// Door controllers: the doors (1-4) it opens. Empty elsewhere.
+    #[serde(default)]
+    pub doors: Vec<u8>,
+    /// Validity, first and last day (the controller enforces it).
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+    /// Attendance machines: the user id (the person's person_no) and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl CardGrant {
+    /// A door controller's grant: `doors` sorted, each once.
+    pub fn for_doors(card: u32, doors: &[u8], from: NaiveDate, until: NaiveDate) -> CardGrant {
+        let mut doors = doors.to_vec();
+        doors.sort_unstable();
+        doors.dedup();
+        CardGrant {
+            card,
+            doors,
+            from,
+            until,
+            user_id: None,
+            name: None,
+        }
+    }
+}
+
+/// One card a terminal is to refuse from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRevoke {
+    pub card: u32,
+    /// Attendance machines: the user that held the card (deleted only while it still holds
+    /// this card; a person's newer card may have taken the user over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,9 +99,9 @@ impl TerminalCommand {
         match self {
             TerminalCommand::OpenDoor { .. } => Action::DoorRemoteOpen,
             TerminalCommand::SetDoorMode { .. } => Action::DoorSetting,
-            TerminalCommand::PushCards { .. } | TerminalCommand::PushBlacklist { .. } => {
-                Action::DoorGrant
-            }
+            TerminalCommand::PushCards { .. }
+            | TerminalCommand::RevokeCards { .. }
+            | TerminalCommand::PushBlacklist { .. } => Action::DoorGrant,
             TerminalCommand::ClearRecords => Action::RecordPurge,
             TerminalCommand::SetTime | TerminalCommand::OnlineTest => Action::TerminalDiagnose,
         }
@@ -123,6 +177,8 @@ pub async fn claim(
     .await
 }
 
+/// Records a command's outcome. The notification names the command and the cards whose
+/// terminal confirmations it settles (their `card_sync` rows point at it).
 pub async fn finish(pool: &PgPool, id: i64, ok: bool, result: &str) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE terminal_command SET state = $2, finished_at = now(), result = $3 WHERE id = $1 AND state = 'running'")
@@ -131,7 +187,14 @@ pub async fn finish(pool: &PgPool, id: i64, ok: bool, result: &str) -> Result<()
         .bind(result)
         .execute(&mut *tx)
         .await?;
-    Change::command(id).send(&mut tx).await?;
+    let cards: Vec<i64> =
+        sqlx::query_scalar("SELECT card_id FROM card_sync WHERE command_id = $1 ORDER BY card_id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut change = Change::command(id);
+    change.merge(Change::cards(cards));
+    change.send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -139,15 +202,32 @@ pub async fn finish(pool: &PgPool, id: i64, ok: bool, result: &str) -> Result<()
 /// A command that was running on a line whose owner died: its outcome is unknown, and it is
 /// never replayed blindly (opening a door twice is not harmless). Called by a new line owner.
 pub async fn orphaned_to_unknown(pool: &PgPool, line_id: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    let mut tx = pool.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
         "UPDATE terminal_command c SET state = 'unknown', finished_at = now(),
              result = 'the poller running it stopped; check the terminal before repeating'
-         FROM terminal t WHERE t.id = c.terminal_id AND t.line_id = $1 AND c.state = 'running'",
+         FROM terminal t WHERE t.id = c.terminal_id AND t.line_id = $1 AND c.state = 'running'
+         RETURNING c.id",
     )
     .bind(line_id)
-    .execute(pool)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *tx)
+    .await?;
+    if !ids.is_empty() {
+        let cards: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT card_id FROM card_sync WHERE command_id = ANY($1) ORDER BY card_id",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let change = Change {
+            command: ids.clone(),
+            card: cards,
+            ..Change::default()
+        };
+        change.send(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(ids.len() as u64)
 }
 
 pub async fn by_id(pool: &PgPool, ids: &[i64]) -> Result<Vec<CommandRow>, sqlx::Error> {
@@ -155,4 +235,53 @@ pub async fn by_id(pool: &PgPool, ids: &[i64]) -> Result<Vec<CommandRow>, sqlx::
         .bind(ids)
         .fetch_all(pool)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_commands_travel_as_json() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let push = TerminalCommand::PushCards {
+            cards: vec![CardGrant::for_doors(
+                8165537,
+                &[3, 1, 3],
+                d("2026-11-22"),
+                d("2027-07-31"),
+            )],
+        };
+        let json = serde_json::to_value(&push).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"op": "push_cards", "cards": [
+                {"card": 8165537, "doors": [1, 3], "from": "2026-11-22", "until": "2027-07-31"}
+            ]})
+        );
+        assert_eq!(
+            serde_json::from_value::<TerminalCommand>(json).unwrap(),
+            push
+        );
+        let revoke: TerminalCommand = serde_json::from_value(serde_json::json!({
+            "op": "revoke_cards", "cards": [{"card": 1, "user_id": "S1"}, {"card": 2}]
+        }))
+        .unwrap();
+        assert_eq!(
+            revoke,
+            TerminalCommand::RevokeCards {
+                cards: vec![
+                    CardRevoke {
+                        card: 1,
+                        user_id: Some("S1".into())
+                    },
+                    CardRevoke {
+                        card: 2,
+                        user_id: None
+                    }
+                ]
+            }
+        );
+        assert_eq!(revoke.action(), Action::DoorGrant);
+    }
 }

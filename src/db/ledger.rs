@@ -1,1 +1,355 @@
-//! (Being built.)
+//! The accounts' double-entry ledger: every movement of money is a `ledger_movement` whose
+//! `ledger_entry` rows sum to zero, posted in the caller's transaction with its audit row.
+//!
+//! Convention (see the migration): entries are signed, debit positive. Every account's
+//! `balance` column is minus the sum of its entries ("cardholder view"): a cardholder's balance
+//! is what the centre owes that person. So a top-up of 100 is cash +100 (the desk's drawer
+//! receives it), cardholder -100 (the person's balance rises by 100).
+//!
+//! Accounts are locked in id order (`lock_accounts`), so two movements never deadlock on them;
+//! the audit row is appended after the account rows are written.
+
+use super::audit;
+use super::notify::Change;
+use crate::domain::permission::{Action, Actor, Denied};
+use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// `ledger_movement.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MovementKind {
+    TopUp,
+    Fee,
+    Refund,
+    Forfeit,
+    Correction,
+}
+
+impl MovementKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MovementKind::TopUp => "top_up",
+            MovementKind::Fee => "fee",
+            MovementKind::Refund => "refund",
+            MovementKind::Forfeit => "forfeit",
+            MovementKind::Correction => "correction",
+        }
+    }
+}
+
+impl fmt::Display for MovementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The centre's own accounts (one row each, created by the migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SystemAccount {
+    /// The card desk's cash drawer.
+    Cash,
+    FeeIncome,
+    /// Balances kept when a card is returned or cancelled (the college's rule).
+    ForfeitedBalance,
+}
+
+impl SystemAccount {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemAccount::Cash => "cash",
+            SystemAccount::FeeIncome => "fee_income",
+            SystemAccount::ForfeitedBalance => "forfeited_balance",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("a ledger movement needs at least two entries")]
+    Empty,
+    #[error("the entries of a ledger movement must sum to zero, these sum to {sum}")]
+    Unbalanced { sum: Decimal },
+    #[error("an amount must be positive and in whole fen (0.01): {0} is not")]
+    BadAmount(Decimal),
+    #[error("no account {0}")]
+    NoAccount(i64),
+    #[error("no person with id {0}")]
+    NoPerson(i64),
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// An amount the ledger accepts: positive and exact to the fen (numeric(14,2) would round
+/// anything finer silently).
+pub fn check_amount(amount: Decimal) -> Result<(), LedgerError> {
+    // numeric(14,2): below 10^12.
+    if amount <= Decimal::ZERO
+        || amount.round_dp(2) != amount
+        || amount >= Decimal::from(1_000_000_000_000i64)
+    {
+        return Err(LedgerError::BadAmount(amount));
+    }
+    Ok(())
+}
+
+/// The id of one of the centre's accounts.
+pub async fn system_account(
+    tx: &mut PgConnection,
+    kind: SystemAccount,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM account WHERE kind = $1")
+        .bind(kind.name())
+        .fetch_one(tx)
+        .await
+}
+
+/// The person's account, created at first use (the first issue or top-up).
+pub async fn cardholder_account(tx: &mut PgConnection, person_id: i64) -> Result<i64, LedgerError> {
+    if let Some(id) = sqlx::query_scalar("SELECT id FROM account WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        return Ok(id);
+    }
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM person WHERE id = $1")
+        .bind(person_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let name = name.ok_or(LedgerError::NoPerson(person_id))?;
+    // Two desks creating the same person's account at once: one inserts, the other waits for it
+    // and then finds it.
+    sqlx::query(
+        "INSERT INTO account (kind, person_id, name) VALUES ('cardholder', $1, $2)
+         ON CONFLICT (person_id) DO NOTHING",
+    )
+    .bind(person_id)
+    .bind(&name)
+    .execute(&mut *tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM account WHERE person_id = $1")
+            .bind(person_id)
+            .fetch_one(&mut *tx)
+            .await?,
+    )
+}
+
+/// Locks the accounts (in id order, the one order every movement uses) until the end of the
+/// transaction and returns their balances. Call it before deciding on a balance (a fee paid
+/// from the balance, a purchase), then `post`.
+pub async fn lock_accounts(
+    tx: &mut PgConnection,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, Decimal>, LedgerError> {
+    let rows: Vec<(i64, Decimal)> =
+        sqlx::query_as("SELECT id, balance FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    let found: BTreeMap<i64, Decimal> = rows.into_iter().collect();
+    if let Some(missing) = ids.iter().find(|id| !found.contains_key(id)) {
+        return Err(LedgerError::NoAccount(*missing));
+    }
+    Ok(found)
+}
+
+/// Posts one movement in the caller's transaction: refuses an empty or unbalanced one before the
+/// database would, writes the entries, keeps every touched `account.balance` in step and appends
+/// the audit row (`ledger.<kind>`). Entries on the same account are added up.
+pub async fn post(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    kind: MovementKind,
+    card_id: Option<i64>,
+    note: &str,
+    entries: &[(i64, Decimal)],
+) -> Result<i64, LedgerError> {
+    let mut per_account: BTreeMap<i64, Decimal> = BTreeMap::new();
+    for &(account, amount) in entries {
+        if amount.is_zero() || amount.round_dp(2) != amount {
+            return Err(LedgerError::BadAmount(amount));
+        }
+        *per_account.entry(account).or_default() += amount;
+    }
+    per_account.retain(|_, sum| !sum.is_zero());
+    if per_account.len() < 2 {
+        return Err(if entries.is_empty() || per_account.is_empty() {
+            LedgerError::Empty
+        } else {
+            LedgerError::Unbalanced {
+                sum: per_account.values().sum(),
+            }
+        });
+    }
+    let sum: Decimal = per_account.values().sum();
+    if !sum.is_zero() {
+        return Err(LedgerError::Unbalanced { sum });
+    }
+    let ids: Vec<i64> = per_account.keys().copied().collect();
+    lock_accounts(tx, &ids).await?;
+    let movement_id: i64 = sqlx::query_scalar(
+        "INSERT INTO ledger_movement (kind, card_id, note, operator_id, actor)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(kind.name())
+    .bind(card_id)
+    .bind(note)
+    .bind(actor.operator_id)
+    .bind(&actor.name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let amounts: Vec<Decimal> = per_account.values().copied().collect();
+    sqlx::query(
+        "INSERT INTO ledger_entry (movement_id, account_id, amount)
+         SELECT $1, a, m FROM unnest($2::bigint[], $3::numeric[]) AS e (a, m)",
+    )
+    .bind(movement_id)
+    .bind(&ids)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await?;
+    // In id order, like the lock above.
+    for (account, amount) in &per_account {
+        sqlx::query("UPDATE account SET balance = balance - $2 WHERE id = $1")
+            .bind(account)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let after = json!({
+        "kind": kind.name(),
+        "card_id": card_id,
+        "note": note,
+        "entries": per_account
+            .iter()
+            .map(|(a, m)| json!({ "account_id": a, "amount": m }))
+            .collect::<Vec<_>>(),
+    });
+    audit::append(
+        tx,
+        actor,
+        &format!("ledger.{}", kind.name()),
+        "ledger_movement",
+        &movement_id.to_string(),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(movement_id)
+}
+
+/// What a top-up did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopUp {
+    pub movement_id: i64,
+    /// The person's balance afterwards.
+    pub balance: Decimal,
+}
+
+/// 圈存 at the desk: cash received, the person's balance raised.
+pub async fn top_up(
+    pool: &PgPool,
+    actor: &Actor,
+    person_id: i64,
+    amount: Decimal,
+    note: &str,
+) -> Result<TopUp, LedgerError> {
+    actor.authorize(Action::AccountTopUp)?;
+    check_amount(amount)?;
+    let mut tx = pool.begin().await?;
+    let account = cardholder_account(&mut tx, person_id).await?;
+    let cash = system_account(&mut tx, SystemAccount::Cash).await?;
+    let card_id: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM card WHERE person_id = $1 AND state IN ('active', 'lost')",
+    )
+    .bind(person_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let movement_id = post(
+        &mut tx,
+        actor,
+        MovementKind::TopUp,
+        card_id,
+        note,
+        &[(cash, amount), (account, -amount)],
+    )
+    .await?;
+    let balance: Decimal = sqlx::query_scalar("SELECT balance FROM account WHERE id = $1")
+        .bind(account)
+        .fetch_one(&mut *tx)
+        .await?;
+    Change::cards(card_id.into_iter().collect())
+        .send(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(TopUp {
+        movement_id,
+        balance,
+    })
+}
+
+/// The person's balance (0 before their account exists).
+pub async fn balance(pool: &PgPool, person_id: i64) -> Result<Decimal, sqlx::Error> {
+    let b: Option<Decimal> = sqlx::query_scalar("SELECT balance FROM account WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(b.unwrap_or_default())
+}
+
+/// The sum of every entry ever posted: zero when the books balance.
+pub async fn trial_balance(pool: &PgPool) -> Result<Decimal, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(sum(amount), 0) FROM ledger_entry")
+        .fetch_one(pool)
+        .await
+}
+
+/// An account whose kept balance disagrees with its entries.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Mismatch {
+    pub account_id: i64,
+    pub name: String,
+    /// `account.balance`
+    pub balance: Decimal,
+    /// Minus the sum of the account's entries: what the balance should be.
+    pub from_entries: Decimal,
+}
+
+/// Every account whose `balance` is not minus the sum of its entries (empty when all agree).
+pub async fn mismatches(pool: &PgPool) -> Result<Vec<Mismatch>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id AS account_id, a.name, a.balance, -coalesce(e.total, 0) AS from_entries
+         FROM account a
+         LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_entry GROUP BY account_id) e
+                ON e.account_id = a.id
+         WHERE a.balance <> -coalesce(e.total, 0)
+         ORDER BY a.id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// One account with its balance, for the settlement and report screens.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub kind: String,
+    pub person_id: Option<i64>,
+    pub name: String,
+    pub balance: Decimal,
+}
+
+/// The centre's own accounts (cash, fee income, forfeited balances).
+pub async fn system_accounts(pool: &PgPool) -> Result<Vec<Account>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, person_id, name, balance FROM account WHERE kind <> 'cardholder' ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+}

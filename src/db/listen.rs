@@ -1,11 +1,13 @@
-//! The console's ear: a task owning a `PgListener` on [`CHANNEL`] (and a second one on
-//! [`TRACE_CHANNEL`] while a trace is shown) that hands the console compact messages.
+//! The console's ear: a task owning a `PgListener` on [`CHANNEL`] and on the desk readers'
+//! [`CARD_CHANNEL`] (and a second one on [`TRACE_CHANNEL`] while a trace is shown) that hands
+//! the console compact messages.
 //!
 //! Notifications are lost while a listener reconnects, so every (re)connect is announced as
 //! [`Heard::ReloadAll`]: the console then re-reads everything it shows.
 
 use super::notify::{Change, CHANNEL};
 use crate::domain::permission::{Action, Actor, Denied};
+pub use crate::poller::CARD_CHANNEL;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
@@ -59,6 +61,33 @@ impl TraceFrame {
     }
 }
 
+/// A card laid on a desk reader, as its poller announced it on [`CARD_CHANNEL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardPresence {
+    pub terminal: i64,
+    pub card: i64,
+    /// The reader's own idea of whether the card is blank; the database decides.
+    pub new: bool,
+}
+
+impl CardPresence {
+    pub fn parse(payload: &str) -> Option<CardPresence> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            terminal: i64,
+            card: i64,
+            #[serde(default)]
+            new: bool,
+        }
+        let raw: Raw = serde_json::from_str(payload).ok()?;
+        Some(CardPresence {
+            terminal: raw.terminal,
+            card: raw.card,
+            new: raw.new,
+        })
+    }
+}
+
 /// What the listener tells the console.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
@@ -67,6 +96,9 @@ pub enum Heard {
     /// Ids that changed, several notifications merged when they arrived together.
     Change(Change),
     Trace(TraceFrame),
+    /// A card on a desk reader. Missed while reconnecting, like any notification: the operator
+    /// lays it on again.
+    CardPresent(CardPresence),
     /// The listener lost the database and is retrying.
     Lost(String),
 }
@@ -75,6 +107,9 @@ pub enum Heard {
 pub fn interpret(n: &PgNotification, at: DateTime<Utc>) -> Option<Heard> {
     if n.channel() == TRACE_CHANNEL {
         return TraceFrame::parse(n.payload(), at).map(Heard::Trace);
+    }
+    if n.channel() == CARD_CHANNEL {
+        return CardPresence::parse(n.payload()).map(Heard::CardPresent);
     }
     match Change::parse(n.payload()) {
         Some(c) if !c.is_empty() => Some(Heard::Change(c)),
@@ -121,16 +156,42 @@ impl Drop for Listen {
     }
 }
 
-async fn connect(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
+async fn connect(pool: &PgPool, channels: &[&str]) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(channel).await?;
+    listener.listen_all(channels.iter().copied()).await?;
     Ok(listener)
+}
+
+/// Folds what arrived together: changes merge into one, "reload everything" swallows them, and
+/// every card presence is kept, in order (the last one is on the reader).
+fn fold(heard: Vec<Heard>) -> Vec<Heard> {
+    let mut change: Option<Change> = None;
+    let mut all = false;
+    let mut rest = Vec::new();
+    for h in heard {
+        match h {
+            Heard::Change(c) => match &mut change {
+                Some(a) => a.merge(c),
+                None => change = Some(c),
+            },
+            Heard::ReloadAll => all = true,
+            other => rest.push(other),
+        }
+    }
+    let mut out = Vec::new();
+    if all {
+        out.push(Heard::ReloadAll);
+    } else if let Some(c) = change {
+        out.push(Heard::Change(c));
+    }
+    out.extend(rest);
+    out
 }
 
 async fn listen_changes(pool: PgPool, sink: Sink) {
     let mut backoff = Duration::from_millis(250);
     loop {
-        match connect(&pool, CHANNEL).await {
+        match connect(&pool, &[CHANNEL, CARD_CHANNEL]).await {
             Ok(mut listener) => {
                 backoff = Duration::from_millis(250);
                 if !sink(Heard::ReloadAll) {
@@ -140,21 +201,13 @@ async fn listen_changes(pool: PgPool, sink: Sink) {
                     match listener.try_recv().await {
                         Ok(Some(n)) => {
                             // Merge whatever else is already buffered into one message.
-                            let mut merged: Option<Heard> = interpret(&n, Utc::now());
+                            let mut heard: Vec<Heard> =
+                                interpret(&n, Utc::now()).into_iter().collect();
                             while let Some(more) = listener.next_buffered() {
-                                merged = match (merged, interpret(&more, Utc::now())) {
-                                    (Some(Heard::Change(mut a)), Some(Heard::Change(b))) => {
-                                        a.merge(b);
-                                        Some(Heard::Change(a))
-                                    }
-                                    (Some(Heard::ReloadAll), _) | (_, Some(Heard::ReloadAll)) => {
-                                        Some(Heard::ReloadAll)
-                                    }
-                                    (a, b) => a.or(b),
-                                };
+                                heard.extend(interpret(&more, Utc::now()));
                             }
-                            if let Some(heard) = merged {
-                                if !sink(heard) {
+                            for h in fold(heard) {
+                                if !sink(h) {
                                     return;
                                 }
                             }
@@ -197,7 +250,7 @@ async fn listen_trace(pool: PgPool, sink: Sink, mut wanted: watch::Receiver<bool
                 return;
             }
         }
-        let mut listener = match connect(&pool, TRACE_CHANNEL).await {
+        let mut listener = match connect(&pool, &[TRACE_CHANNEL]).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "trace listener cannot connect");
@@ -263,6 +316,45 @@ pub enum TraceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_presence_payloads_and_folding() {
+        let p = CardPresence::parse(r#"{"terminal":7,"card":8165537,"new":true}"#).unwrap();
+        assert_eq!(
+            p,
+            CardPresence {
+                terminal: 7,
+                card: 8165537,
+                new: true
+            }
+        );
+        assert!(CardPresence::parse(r#"{"card":1}"#).is_none());
+        let q = CardPresence { card: 9, ..p };
+        let folded = fold(vec![
+            Heard::Change(Change::cards(vec![2])),
+            Heard::CardPresent(p),
+            Heard::Change(Change::command(5)),
+            Heard::CardPresent(q),
+        ]);
+        let mut merged = Change::cards(vec![2]);
+        merged.merge(Change::command(5));
+        assert_eq!(
+            folded,
+            vec![
+                Heard::Change(merged),
+                Heard::CardPresent(p),
+                Heard::CardPresent(q)
+            ]
+        );
+        assert_eq!(
+            fold(vec![
+                Heard::Change(Change::cards(vec![2])),
+                Heard::ReloadAll,
+                Heard::CardPresent(p)
+            ]),
+            vec![Heard::ReloadAll, Heard::CardPresent(p)]
+        );
+    }
 
     #[test]
     fn trace_payloads() {

@@ -1,17 +1,290 @@
-//! `onecard import extensions`: a batch of card extensions from a CSV list. (Being built.)
+//! `onecard import extensions FILE --until DATE`: June's list of delayed graduates, extended in
+//! one go.
+//!
+//! The file is CSV (UTF-8, header required) with a `card_no` or a `person_no` column (or both:
+//! each row then fills exactly one); other columns (a name, a note) are ignored. A person
+//! stands for their card in service. The file is checked whole (unknown card or person, a card
+//! that cannot be extended and why, a card named twice, bad encoding, missing column) and every
+//! bad row is named by its line; then every card is extended in one transaction
+//! (`db::card::extend_batch`), or none.
 
-use crate::domain::permission::Actor;
+use super::{ImportError, RowError};
+use crate::db::card::{self, BatchError, Extension};
+use crate::domain::permission::{Action, Actor};
+use chrono::NaiveDate;
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+/// What an import did, or (dry run) would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub cards: Vec<Extension>,
+    /// False for a dry run.
+    pub applied: bool,
+}
+
+fn bad(path: &str, mut rows: Vec<RowError>) -> ImportError {
+    rows.sort_by_key(|r| r.line);
+    ImportError::BadRows {
+        path: path.to_string(),
+        rows,
+    }
+}
+
+/// Checks the file and extends every card it names to `until` (unless `dry_run`).
+pub async fn import(
+    pool: &PgPool,
+    actor: &Actor,
+    path: &str,
+    bytes: &[u8],
+    until: NaiveDate,
+    dry_run: bool,
+) -> Result<Outcome, ImportError> {
+    actor.authorize(Action::CardLifecycle)?;
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64
+                + 1;
+            return Err(bad(
+                path,
+                vec![RowError {
+                    line,
+                    message: "the file is not UTF-8 text (save it as CSV UTF-8)".into(),
+                }],
+            ));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| {
+        bad(
+            path,
+            vec![RowError {
+                line: 1,
+                message: format!("the header is unreadable: {e}"),
+            }],
+        )
+    })?;
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (card_col, person_col) = (column("card_no"), column("person_no"));
+    if card_col.is_none() && person_col.is_none() {
+        return Err(bad(
+            path,
+            vec![RowError {
+                line: 1,
+                message: "the header needs a card_no or a person_no column".into(),
+            }],
+        ));
+    }
+    enum Names {
+        Card(i64),
+        Person(String),
+    }
+    let mut errors = Vec::new();
+    let mut named: Vec<(u64, Names)> = Vec::new();
+    for result in reader.records() {
+        let record = match result {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    line: e.position().map(|p| p.line()).unwrap_or(0),
+                    message: format!("unreadable row: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let get = |c: Option<usize>| c.and_then(|i| record.get(i)).filter(|v| !v.is_empty());
+        match (get(card_col), get(person_col)) {
+            (Some(_), Some(_)) => errors.push(RowError {
+                line,
+                message: "give a card_no or a person_no, not both".into(),
+            }),
+            (None, None) => errors.push(RowError {
+                line,
+                message: "no card_no or person_no on this row".into(),
+            }),
+            (Some(no), None) => match no.parse::<i64>() {
+                Ok(n) if (1..=u32::MAX as i64).contains(&n) => named.push((line, Names::Card(n))),
+                _ => errors.push(RowError {
+                    line,
+                    message: format!("card_no `{no}` is not a card number"),
+                }),
+            },
+            (None, Some(p)) => named.push((line, Names::Person(p.to_string()))),
+        }
+    }
+    if named.is_empty() && errors.is_empty() {
+        errors.push(RowError {
+            line: 1,
+            message: "no rows".into(),
+        });
+    }
+    // Resolve every row to a card.
+    let card_nos: Vec<i64> = named
+        .iter()
+        .filter_map(|(_, n)| match n {
+            Names::Card(c) => Some(*c),
+            Names::Person(_) => None,
+        })
+        .collect();
+    let person_nos: Vec<String> = named
+        .iter()
+        .filter_map(|(_, n)| match n {
+            Names::Person(p) => Some(p.clone()),
+            Names::Card(_) => None,
+        })
+        .collect();
+    let by_card_no: HashMap<i64, i64> =
+        sqlx::query_as::<_, (i64, i64)>("SELECT card_no, id FROM card WHERE card_no = ANY($1)")
+            .bind(&card_nos)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let persons: HashMap<String, Option<i64>> = sqlx::query_as::<_, (String, Option<i64>)>(
+        "SELECT p.person_no, c.id FROM person p
+         LEFT JOIN card c ON c.person_id = p.id AND c.state IN ('active', 'lost')
+         WHERE p.person_no = ANY($1)",
+    )
+    .bind(&person_nos)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let mut lines_of: HashMap<i64, u64> = HashMap::new();
+    let mut ids = Vec::new();
+    for (line, n) in &named {
+        let id = match n {
+            Names::Card(no) => match by_card_no.get(no) {
+                Some(id) => *id,
+                None => {
+                    errors.push(RowError {
+                        line: *line,
+                        message: format!("no card {no}"),
+                    });
+                    continue;
+                }
+            },
+            Names::Person(p) => match persons.get(p) {
+                None => {
+                    errors.push(RowError {
+                        line: *line,
+                        message: format!("no person {p}"),
+                    });
+                    continue;
+                }
+                Some(None) => {
+                    errors.push(RowError {
+                        line: *line,
+                        message: format!("person {p} has no card in service"),
+                    });
+                    continue;
+                }
+                Some(Some(id)) => *id,
+            },
+        };
+        if let Some(first) = lines_of.get(&id) {
+            errors.push(RowError {
+                line: *line,
+                message: format!("the same card as line {first}"),
+            });
+            continue;
+        }
+        lines_of.insert(id, *line);
+        ids.push(id);
+    }
+    // The same checks extend_batch makes, so a refusal is named by its line.
+    let planned = if ids.is_empty() {
+        Ok(Vec::new())
+    } else {
+        card::preview_batch(pool, actor, &ids, until).await
+    };
+    let cards = match planned {
+        Ok(cards) => cards,
+        Err(BatchError::Refused(refusals)) => {
+            for r in refusals {
+                errors.push(RowError {
+                    line: lines_of.get(&r.card_id).copied().unwrap_or(0),
+                    message: r.to_string(),
+                });
+            }
+            Vec::new()
+        }
+        Err(BatchError::Denied(d)) => return Err(d.into()),
+        Err(BatchError::Sql(e)) => return Err(e.into()),
+    };
+    if !errors.is_empty() {
+        return Err(bad(path, errors));
+    }
+    if dry_run {
+        return Ok(Outcome {
+            cards,
+            applied: false,
+        });
+    }
+    match card::extend_batch(pool, actor, &ids, until).await {
+        Ok(_) => Ok(Outcome {
+            cards,
+            applied: true,
+        }),
+        // Something changed between the check and the extension (another desk): name it.
+        Err(BatchError::Refused(refusals)) => Err(bad(
+            path,
+            refusals
+                .into_iter()
+                .map(|r| RowError {
+                    line: lines_of.get(&r.card_id).copied().unwrap_or(0),
+                    message: r.to_string(),
+                })
+                .collect(),
+        )),
+        Err(BatchError::Denied(d)) => Err(d.into()),
+        Err(BatchError::Sql(e)) => Err(e.into()),
+    }
+}
+
 pub async fn cli(
-    _pool: &PgPool,
-    _actor: &Actor,
+    pool: &PgPool,
+    actor: &Actor,
     file: &Path,
-    _until: chrono::NaiveDate,
-    _dry_run: bool,
-    _out: &mut dyn Write,
+    until: NaiveDate,
+    dry_run: bool,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("{}: batch extension is not built yet", file.display())
+    let path = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|source| ImportError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let outcome = import(pool, actor, &path, &bytes, until, dry_run).await?;
+    let verb = if outcome.applied {
+        "extended"
+    } else {
+        "would extend"
+    };
+    writeln!(out, "{verb} {} card(s) to {until}:", outcome.cards.len())?;
+    for c in &outcome.cards {
+        writeln!(
+            out,
+            "  card {}  {} ({})  {} -> {}",
+            c.card_no, c.person_name, c.person_no, c.old_until, c.new_until
+        )?;
+    }
+    if !outcome.applied {
+        writeln!(out, "dry run: nothing changed")?;
+    }
+    Ok(())
 }

@@ -365,16 +365,20 @@ impl NativeLine {
                         "a {kind} keeps no card list (POS terminals take the blacklist)"
                     )));
                 }
+                let guards: Vec<u32> = cards.iter().map(|g| g.card).collect();
                 let p = self
                     .bus()
                     .await?
-                    .download_table(addr, Table::Guards, version, cards)
+                    .download_table(addr, Table::Guards, version, &guards)
                     .await?;
                 Ok(Ok(format!(
                     "machine {addr} guards table version {} with {} cards",
                     p.active.version, p.active.count
                 )))
             }
+            TerminalCommand::RevokeCards { .. } => Ok(Err(format!(
+                "a {kind} takes whole tables: a card leaves a POS through the blacklist, a patrol reader through its guards table"
+            ))),
             TerminalCommand::PushBlacklist { cards } => {
                 if kind != "pos" {
                     return Ok(Err(format!("a {kind} keeps no blacklist")));

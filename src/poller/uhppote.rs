@@ -464,15 +464,23 @@ impl UhppoteLine {
                 }
             }
             TerminalCommand::PushCards { cards } => {
-                let today = chrono::Local::now().date_naive();
-                let until = today.checked_add_signed(chrono::Duration::days(365));
                 let mut stored = 0;
-                for &number in cards {
+                for g in cards {
+                    let mut doors = [0u8; 4];
+                    for &d in &g.doors {
+                        if let Some(slot) = usize::from(d)
+                            .checked_sub(1)
+                            .and_then(|i| doors.get_mut(i))
+                        {
+                            // 1: at all hours (no time profile).
+                            *slot = 1;
+                        }
+                    }
                     let card = Card {
-                        number,
-                        from: Some(today),
-                        to: until,
-                        doors: [1, 1, 1, 1],
+                        number: g.card,
+                        from: Some(g.from),
+                        to: Some(g.until),
+                        doors,
                         pin: 0,
                     };
                     match self
@@ -483,7 +491,8 @@ impl UhppoteLine {
                         Response::PutCard { ok: true } => stored += 1,
                         Response::PutCard { ok: false } => {
                             return Err(format!(
-                                "controller {serial} refused card {number} ({stored} of {} stored)",
+                                "controller {serial} refused card {} ({stored} of {} stored)",
+                                g.card,
                                 cards.len()
                             ))
                         }
@@ -492,24 +501,44 @@ impl UhppoteLine {
                 }
                 Ok(format!("controller {serial} stored {stored} cards"))
             }
+            TerminalCommand::RevokeCards { cards } => {
+                let numbers: Vec<u32> = cards.iter().map(|c| c.card).collect();
+                let (removed, absent) = self.delete_cards(ctx, t, serial, &numbers).await?;
+                Ok(format!(
+                    "controller {serial} removed {removed} cards ({absent} were not stored)"
+                ))
+            }
             TerminalCommand::PushBlacklist { cards } => {
                 // A controller has no blacklist: a blacklisted card is one it no longer holds.
-                let (mut removed, mut absent) = (0, 0);
-                for &card in cards {
-                    match self
-                        .exchange(ctx, t, serial, Request::DeleteCard { card })
-                        .await
-                        .map_err(|e| said(&e))?
-                    {
-                        Response::DeleteCard { ok: true } => removed += 1,
-                        Response::DeleteCard { ok: false } => absent += 1,
-                        r => return Err(unexpected(&r).to_string()),
-                    }
-                }
+                let (removed, absent) = self.delete_cards(ctx, t, serial, cards).await?;
                 Ok(format!(
                     "controller {serial} removed {removed} blacklisted cards ({absent} were not stored)"
                 ))
             }
         }
+    }
+
+    /// Deletes cards one by one: (removed, not stored). A card the controller does not hold is
+    /// no failure: it refuses the card already.
+    async fn delete_cards(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+        cards: &[u32],
+    ) -> Result<(usize, usize), String> {
+        let (mut removed, mut absent) = (0, 0);
+        for &card in cards {
+            match self
+                .exchange(ctx, t, serial, Request::DeleteCard { card })
+                .await
+                .map_err(|e| said(&e))?
+            {
+                Response::DeleteCard { ok: true } => removed += 1,
+                Response::DeleteCard { ok: false } => absent += 1,
+                r => return Err(unexpected(&r).to_string()),
+            }
+        }
+        Ok((removed, absent))
     }
 }

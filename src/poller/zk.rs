@@ -7,7 +7,7 @@ use super::Options;
 use crate::db::command::TerminalCommand;
 use crate::db::ingest::{self, PunchRow};
 use crate::db::terminal::Line;
-use crate::terminal::zk::{AttRecord, ZkClient};
+use crate::terminal::zk::{AttRecord, WantedUser, ZkClient};
 use crate::terminal::TerminalError;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -157,8 +157,34 @@ impl ZkLine {
             TerminalCommand::SetDoorMode { .. } => {
                 Ok(Err("an attendance machine has no door modes".to_string()))
             }
-            TerminalCommand::PushCards { .. } | TerminalCommand::PushBlacklist { .. } => Ok(Err(
-                "attendance machines take the person register (users), not card lists".to_string(),
+            TerminalCommand::PushCards { cards } => {
+                let wanted: Vec<WantedUser> = cards
+                    .iter()
+                    .map(|g| WantedUser {
+                        user_id: g.user_id.clone().unwrap_or_else(|| g.card.to_string()),
+                        name: g.name.clone().unwrap_or_default(),
+                        card: g.card,
+                    })
+                    .collect();
+                let written = self.client(ctx).await?.set_users_by_id(&wanted).await?;
+                let ids: Vec<&str> = wanted.iter().map(|w| w.user_id.as_str()).collect();
+                Ok(Ok(format!(
+                    "users {} stored ({} records written)",
+                    ids.join(", "),
+                    written.len()
+                )))
+            }
+            TerminalCommand::RevokeCards { cards } => {
+                let pairs: Vec<(u32, Option<String>)> =
+                    cards.iter().map(|c| (c.card, c.user_id.clone())).collect();
+                let (deleted, absent) = self.client(ctx).await?.revoke_cards(&pairs).await?;
+                Ok(Ok(format!(
+                    "{deleted} users deleted ({absent} cards were not held)"
+                )))
+            }
+            TerminalCommand::PushBlacklist { .. } => Ok(Err(
+                "an attendance machine keeps no blacklist: a refused card is a deleted user"
+                    .to_string(),
             )),
         }
     }

@@ -559,6 +559,13 @@ impl Pos {
         lock(&self.state).blacklist.state
     }
 
+    /// The active blacklist, sorted.
+    pub fn blacklist(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = lock(&self.state).blacklist.active.iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
     pub fn limits(&self) -> Limits {
         lock(&self.state).limits
     }
@@ -803,8 +810,33 @@ impl SimTerminal for Pos {
                     .map(|b| format!("card {card}: {} yuan", fen_to_yuan(b)))
                     .ok_or_else(|| format!("card {card} is unknown to this terminal"))
             }
+            "blacklisted" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                let s = lock(&self.state);
+                let t = s.blacklist.state;
+                Ok(format!(
+                    "card {card} {} (blacklist version {}, {} cards)",
+                    if s.blacklist.contains(card) {
+                        "blacklisted"
+                    } else {
+                        "not blacklisted"
+                    },
+                    t.version,
+                    t.count
+                ))
+            }
+            "blacklist" => {
+                let t = self.blacklist_state();
+                let cards: Vec<String> = self.blacklist().iter().map(u32::to_string).collect();
+                Ok(format!(
+                    "blacklist version {}, {} cards: {}",
+                    t.version,
+                    t.count,
+                    cards.join(" ")
+                ))
+            }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, balance, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, offline, online, noise)",
                 self.id()
             )),
         }
@@ -1304,6 +1336,10 @@ mod tests {
             .contains("memory full"));
         assert!(pos.control("purchase", &["100", "0.001"]).is_err());
         assert!(pos.control("fly", &[]).is_err());
+        assert!(pos
+            .control("blacklisted", &["100"])
+            .unwrap()
+            .contains("not blacklisted"));
         let desk = DeskReader::new("desk", 1, clock(), vec![5]);
         assert!(desk.control("present", &["5"]).unwrap().contains("used"));
         let p = PatrolReader::new("east", 2, clock(), 4, vec![9], vec![1, 2]);

@@ -27,6 +27,11 @@ pub struct Site {
     pub terminals: Vec<Arc<dyn SimTerminal>>,
     pub listing: Vec<Listing>,
     pub control: SocketAddr,
+    /// The same terminals by type, for tests and the demo to look inside.
+    controllers: Vec<Arc<super::uhppote::Controller>>,
+    machines: Vec<Arc<super::zk::Machine>>,
+    pos: Vec<Arc<super::native::Pos>>,
+    desks: Vec<Arc<super::native::DeskReader>>,
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     /// Sockets, PTYs and tasks that must live as long as the site.
@@ -41,6 +46,10 @@ impl Site {
         let mut terminals: Vec<Arc<dyn SimTerminal>> = Vec::new();
         let mut listing = Vec::new();
         let mut keep: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+        let mut machines = Vec::new();
+        let mut pos_terminals = Vec::new();
+        let mut desks = Vec::new();
+        let mut all_controllers = Vec::new();
         let clock = |offset: i64, drift: f64| {
             SimClock::new(chrono::Local::now().naive_local(), offset, drift)
         };
@@ -84,6 +93,7 @@ impl Site {
                 });
                 terminals.push(ctl.clone());
             }
+            all_controllers = controllers;
             keep.push(Box::new(handle));
         }
 
@@ -125,7 +135,8 @@ impl Site {
                 address: format!("serial {}", m.serial),
                 endpoint: format!("tcp {}", handle.local_addr()),
             });
-            terminals.push(machine);
+            terminals.push(machine.clone());
+            machines.push(machine);
             keep.push(Box::new(handle));
         }
 
@@ -136,13 +147,17 @@ impl Site {
             for t in &line.terminals {
                 let c = clock(t.offset_secs, t.drift_ppm);
                 let device: Arc<dyn super::native::NativeDevice> = match t.kind {
-                    NativeKind::Pos => super::native::Pos::new(
-                        &line.name,
-                        t.machine_no,
-                        c,
-                        t.capacity,
-                        cards.clone(),
-                    ),
+                    NativeKind::Pos => {
+                        let pos = super::native::Pos::new(
+                            &line.name,
+                            t.machine_no,
+                            c,
+                            t.capacity,
+                            cards.clone(),
+                        );
+                        pos_terminals.push(pos.clone());
+                        pos
+                    }
                     NativeKind::PatrolReader => super::native::PatrolReader::new(
                         &line.name,
                         t.machine_no,
@@ -152,7 +167,14 @@ impl Site {
                         checkpoints.clone(),
                     ),
                     NativeKind::DeskReader => {
-                        super::native::DeskReader::new(&line.name, t.machine_no, c, cards.clone())
+                        let desk = super::native::DeskReader::new(
+                            &line.name,
+                            t.machine_no,
+                            c,
+                            cards.clone(),
+                        );
+                        desks.push(desk.clone());
+                        desk
                     }
                 };
                 device.core().set_noise(line.noise_percent.round() as u32);
@@ -215,10 +237,69 @@ impl Site {
             terminals,
             listing,
             control,
+            controllers: all_controllers,
+            machines,
+            pos: pos_terminals,
+            desks,
             stop_tx,
             stop_rx,
             _keep: keep,
         })
+    }
+
+    /// The door controller with simulator id `id` (`door/405419896`).
+    pub fn controller(&self, id: &str) -> Option<&Arc<super::uhppote::Controller>> {
+        self.controllers.iter().find(|c| c.id() == id)
+    }
+
+    pub fn controllers(&self) -> &[Arc<super::uhppote::Controller>] {
+        &self.controllers
+    }
+
+    /// The attendance machine with simulator id `id` (`attendance/OCK0000001`).
+    pub fn attendance_machine(&self, id: &str) -> Option<&Arc<super::zk::Machine>> {
+        self.machines.iter().find(|m| m.id() == id)
+    }
+
+    pub fn attendance_machines(&self) -> &[Arc<super::zk::Machine>] {
+        &self.machines
+    }
+
+    /// The POS with simulator id `id` (`pos/canteen/1`).
+    pub fn pos(&self, id: &str) -> Option<&Arc<super::native::Pos>> {
+        self.pos.iter().find(|p| p.id() == id)
+    }
+
+    pub fn pos_terminals(&self) -> &[Arc<super::native::Pos>] {
+        &self.pos
+    }
+
+    pub fn desk_readers(&self) -> &[Arc<super::native::DeskReader>] {
+        &self.desks
+    }
+
+    /// Lays `card` on the (first) desk reader, as the card desk does before issuing: the poller
+    /// owning the reader's line hears it at its next poll and announces it on
+    /// [`crate::poller::CARD_CHANNEL`], new or used. Err when the site has no desk reader.
+    pub fn desk_present(
+        &self,
+        card: u32,
+    ) -> Result<crate::terminal::native::message::CardPresence, String> {
+        let desk = self
+            .desks
+            .first()
+            .ok_or("this simulated site has no desk reader")?;
+        Ok(desk.present(card))
+    }
+
+    /// From now on the desk reader reports `card` as used (it was issued).
+    pub fn desk_mark_known(&self, card: u32) -> Result<(), String> {
+        let desk = self
+            .desks
+            .first()
+            .ok_or("this simulated site has no desk reader")?;
+        desk.mark_known(card);
+        Ok(())
     }
 
     /// The background traffic generator, seeded: the same seed gives the same records.

@@ -753,6 +753,31 @@ impl SimTerminal for Controller {
                 Some(e) => Ok(describe(&e)),
                 None => Ok(format!("door {verb}, not recorded (special events off)")),
             },
+            "card" => {
+                let number = parse::<u32>("card", args.first())?;
+                Ok(match self.card(number) {
+                    Some(c) => {
+                        let doors: Vec<String> = (1u8..=4)
+                            .filter(|d| c.doors[usize::from(*d) - 1] != 0)
+                            .map(|d| d.to_string())
+                            .collect();
+                        let day = |d: Option<chrono::NaiveDate>| {
+                            d.map_or_else(|| "-".to_string(), |d| d.to_string())
+                        };
+                        format!(
+                            "card {number} stored: doors {} from {} to {}",
+                            if doors.is_empty() {
+                                "none".to_string()
+                            } else {
+                                doors.join(",")
+                            },
+                            day(c.from),
+                            day(c.to)
+                        )
+                    }
+                    None => format!("card {number} not stored"),
+                })
+            }
             "offline" => {
                 self.set_online(false);
                 Ok(format!("controller {} offline", self.serial))
@@ -762,7 +787,7 @@ impl SimTerminal for Controller {
                 Ok(format!("controller {} online", self.serial))
             }
             other => Err(format!(
-                "unknown verb {other:?}: swipe, forced, held, tamper, fire, button, open, close, offline, online"
+                "unknown verb {other:?}: swipe, forced, held, tamper, fire, button, open, close, card, offline, online"
             )),
         }
     }

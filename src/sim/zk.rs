@@ -124,6 +124,25 @@ impl Machine {
         self.lock().users.clone()
     }
 
+    /// The user enrolled as `user_id`.
+    pub fn user(&self, user_id: &str) -> Option<User> {
+        self.lock()
+            .users
+            .iter()
+            .find(|u| u.user_id == user_id)
+            .cloned()
+    }
+
+    /// The users holding `card`.
+    pub fn users_with_card(&self, card: u32) -> Vec<User> {
+        self.lock()
+            .users
+            .iter()
+            .filter(|u| u.card == card)
+            .cloned()
+            .collect()
+    }
+
     /// The punch log, oldest first.
     pub fn records(&self) -> Vec<AttRecord> {
         self.lock().log.clone()
@@ -287,6 +306,23 @@ impl SimTerminal for Machine {
                 let at = r.time().map(|t| t.to_string()).unwrap_or_default();
                 Ok(format!("punch {} state {} at {at}", r.user_id, r.state))
             }
+            ("user", [user_id]) => Ok(match self.user(user_id) {
+                Some(u) => format!(
+                    "user {} uid {} name {:?} card {}",
+                    u.user_id, u.uid, u.name, u.card
+                ),
+                None => format!("no user {user_id}"),
+            }),
+            ("card", [card]) => {
+                let card: u32 = card.parse().map_err(|_| format!("bad card {card}"))?;
+                let users = self.users_with_card(card);
+                Ok(if users.is_empty() {
+                    format!("card {card} not held")
+                } else {
+                    let ids: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+                    format!("card {card} held by user {}", ids.join(", "))
+                })
+            }
             ("offline", []) => {
                 self.set_online(false);
                 Ok("offline".to_string())
@@ -304,7 +340,7 @@ impl SimTerminal for Machine {
                 ))
             }
             _ => Err(format!(
-                "unknown command {verb} {}; try: punch USER_ID [STATE], offline, online, fill N",
+                "unknown command {verb} {}; try: punch USER_ID [STATE], user USER_ID, card CARD, offline, online, fill N",
                 args.join(" ")
             )),
         }

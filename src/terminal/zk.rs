@@ -549,6 +549,101 @@ pub fn decode_users(data: &[u8], count: usize) -> Result<Vec<UserRecord>, Termin
         .collect()
 }
 
+/// A user the host wants on a machine, keyed by `user_id` (the PIN people know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedUser {
+    pub user_id: String,
+    pub name: String,
+    pub card: u32,
+}
+
+/// The uid a new user gets: one past the highest (as pyzk's `next_uid`), or the lowest free
+/// one when 65535 is taken; None when the machine has no uid left.
+pub fn next_free_uid(users: &[UserRecord]) -> Option<u16> {
+    let max = users.iter().map(|u| u.uid).max().unwrap_or(0);
+    if let Some(next) = max.checked_add(1) {
+        return Some(next);
+    }
+    let taken: std::collections::BTreeSet<u16> = users.iter().map(|u| u.uid).collect();
+    (1..=u16::MAX).find(|uid| !taken.contains(uid))
+}
+
+/// The user records to write so the machine holds `wanted`: an existing user with the same
+/// user id keeps its uid, privilege, password and group; a new one gets the next free uid.
+/// Another user still holding one of the cards loses the card (a card number belongs to one
+/// user). `users` is updated to what the machine will hold. None when uids run out.
+pub fn plan_user_writes(
+    users: &mut Vec<UserRecord>,
+    wanted: &[WantedUser],
+) -> Option<Vec<UserRecord>> {
+    let mut writes: Vec<UserRecord> = Vec::new();
+    let mut put = |users: &mut Vec<UserRecord>, rec: UserRecord| {
+        match users.iter_mut().find(|u| u.uid == rec.uid) {
+            Some(u) => *u = rec.clone(),
+            None => users.push(rec.clone()),
+        }
+        match writes.iter_mut().find(|w| w.uid == rec.uid) {
+            Some(w) => *w = rec,
+            None => writes.push(rec),
+        }
+    };
+    for w in wanted {
+        let rec = match users.iter().find(|u| u.user_id == w.user_id) {
+            Some(u) => UserRecord {
+                name: w.name.clone(),
+                card: w.card,
+                ..u.clone()
+            },
+            None => UserRecord {
+                uid: next_free_uid(users)?,
+                privilege: 0,
+                password: String::new(),
+                name: w.name.clone(),
+                card: w.card,
+                group: "1".into(),
+                user_id: w.user_id.clone(),
+            },
+        };
+        let stale: Vec<UserRecord> = users
+            .iter()
+            .filter(|u| w.card != 0 && u.card == w.card && u.uid != rec.uid)
+            .map(|u| UserRecord {
+                card: 0,
+                ..u.clone()
+            })
+            .collect();
+        for u in stale {
+            put(users, u);
+        }
+        put(users, rec);
+    }
+    Some(writes)
+}
+
+/// What makes the machine refuse `card`: the uids to delete (the user `user_id` while it still
+/// holds that card, since a person's newer card may have taken the user over; with no user id,
+/// every user holding it), and the other users still holding the card, to be written back
+/// without it. Both empty when the machine does not hold the card.
+pub fn plan_revoke(
+    users: &[UserRecord],
+    card: u32,
+    user_id: Option<&str>,
+) -> (Vec<u16>, Vec<UserRecord>) {
+    let mut delete = Vec::new();
+    let mut rewrite = Vec::new();
+    for u in users.iter().filter(|u| card != 0 && u.card == card) {
+        if user_id.is_none_or(|id| u.user_id == id) {
+            delete.push(u.uid);
+        } else {
+            rewrite.push(UserRecord {
+                card: 0,
+                ..u.clone()
+            });
+        }
+    }
+    (delete, rewrite)
+}
+
 /// The GET_FREE_SIZES reply: counts, capacities and what is still free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FreeSizes {
@@ -831,5 +926,65 @@ mod tests {
         };
         let back = UserRecord::decode(&u.encode()).unwrap();
         assert_eq!(back.name, "張".repeat(8));
+    }
+
+    fn user(uid: u16, user_id: &str, card: u32) -> UserRecord {
+        UserRecord {
+            uid,
+            name: format!("u{uid}"),
+            card,
+            group: "1".into(),
+            user_id: user_id.into(),
+            ..UserRecord::default()
+        }
+    }
+
+    #[test]
+    fn users_are_put_by_user_id_and_a_card_belongs_to_one_user() {
+        let mut users = vec![user(1, "P1", 100), user(7, "P2", 200)];
+        let wanted = [
+            // P1 gets a new card and name; keeps uid 1.
+            WantedUser {
+                user_id: "P1".into(),
+                name: "李雷".into(),
+                card: 101,
+            },
+            // A new user takes the next uid, and card 200 from P2.
+            WantedUser {
+                user_id: "P3".into(),
+                name: "韩梅梅".into(),
+                card: 200,
+            },
+        ];
+        let writes = plan_user_writes(&mut users, &wanted).unwrap();
+        assert_eq!(writes.len(), 3);
+        let by = |id: &str| users.iter().find(|u| u.user_id == id).unwrap().clone();
+        assert_eq!(
+            (by("P1").uid, by("P1").card, by("P1").name.as_str()),
+            (1, 101, "李雷")
+        );
+        assert_eq!((by("P3").uid, by("P3").card), (8, 200));
+        assert_eq!(by("P2").card, 0);
+        // Writing P1 again keeps its uid and adds no user.
+        let again = plan_user_writes(&mut users, &wanted[..1]).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(users.len(), 3);
+        // uids run out at 65535: the lowest free one, then none.
+        assert_eq!(next_free_uid(&[user(u16::MAX, "x", 0)]), Some(1));
+        assert_eq!(next_free_uid(&[]), Some(1));
+    }
+
+    #[test]
+    fn a_revoke_deletes_the_user_only_while_it_holds_the_card() {
+        let users = vec![user(1, "P1", 100), user(2, "P2", 300), user(3, "OLD", 300)];
+        assert_eq!(plan_revoke(&users, 100, Some("P1")), (vec![1], vec![]));
+        // P1 now holds a newer card: the old card's revoke leaves it alone.
+        assert_eq!(plan_revoke(&users, 999, Some("P1")), (vec![], vec![]));
+        let (delete, rewrite) = plan_revoke(&users, 300, Some("P2"));
+        assert_eq!(delete, vec![2]);
+        assert_eq!(rewrite.len(), 1);
+        assert_eq!((rewrite[0].uid, rewrite[0].card), (3, 0));
+        assert_eq!(plan_revoke(&users, 300, None).0, vec![2, 3]);
+        assert_eq!(plan_revoke(&users, 0, None), (vec![], vec![]));
     }
 }

@@ -314,7 +314,14 @@ async fn commands_are_claimed_once_and_orphans_become_unknown() {
         &db.pool,
         &duty,
         tid,
-        &TerminalCommand::PushCards { cards: vec![1] }
+        &TerminalCommand::PushCards {
+            cards: vec![command::CardGrant::for_doors(
+                1,
+                &[1],
+                chrono::NaiveDate::MIN,
+                chrono::NaiveDate::MAX
+            )]
+        }
     )
     .await
     .is_err());

@@ -324,7 +324,12 @@ async fn commands_run_on_the_owning_line() {
         (
             door,
             TerminalCommand::PushCards {
-                cards: vec![12345678],
+                cards: vec![command::CardGrant::for_doors(
+                    12345678,
+                    &[1, 2, 3, 4],
+                    chrono::Local::now().date_naive(),
+                    chrono::Local::now().date_naive() + chrono::Duration::days(365),
+                )],
             },
             "stored 1 cards",
         ),

@@ -3,8 +3,9 @@
 
 use super::{
     cmd, decode_attendance, decode_data_stat, decode_time, decode_users, encode_time, make_commkey,
-    option_value, prepare_buffer_request, read_buffer_request, AttRecord, Framer, FreeSizes,
-    LiveEvent, Packet, UserRecord, COMMKEY_TICKS, FCT_USER, MAX_TCP_CHUNK,
+    option_value, plan_revoke, plan_user_writes, prepare_buffer_request, read_buffer_request,
+    AttRecord, Framer, FreeSizes, LiveEvent, Packet, UserRecord, WantedUser, COMMKEY_TICKS,
+    FCT_USER, MAX_TCP_CHUNK,
 };
 use crate::terminal::{with_timeout, TerminalError};
 use chrono::NaiveDateTime;
@@ -437,11 +438,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
     }
 
     pub async fn delete_user(&mut self, uid: u16) -> Result<(), TerminalError> {
-        self.simple("delete user", cmd::DELETE_USER, uid.to_le_bytes().to_vec())
-            .await?;
+        self.delete_users(&[uid]).await
+    }
+
+    /// Deletes users by `uid` (CMD_DELETE_USER, as pyzk sends it), then refreshes once.
+    pub async fn delete_users(&mut self, uids: &[u16]) -> Result<(), TerminalError> {
+        for uid in uids {
+            self.simple("delete user", cmd::DELETE_USER, uid.to_le_bytes().to_vec())
+                .await?;
+        }
         self.simple("refresh data", cmd::REFRESHDATA, Vec::new())
             .await
             .map(drop)
+    }
+
+    /// Puts users on the machine by user id (see [`plan_user_writes`]): reads the user table,
+    /// writes what changed. Returns the records written.
+    pub async fn set_users_by_id(
+        &mut self,
+        wanted: &[WantedUser],
+    ) -> Result<Vec<UserRecord>, TerminalError> {
+        let mut users = self.read_users().await?;
+        let writes = plan_user_writes(&mut users, wanted).ok_or_else(|| {
+            TerminalError::Refused("the machine has no free user number left".into())
+        })?;
+        if !writes.is_empty() {
+            self.write_users(&writes).await?;
+        }
+        Ok(writes)
+    }
+
+    /// Makes the machine refuse cards (see [`plan_revoke`]): `(card, user id)` pairs. Returns
+    /// (users deleted, cards the machine did not hold).
+    pub async fn revoke_cards(
+        &mut self,
+        cards: &[(u32, Option<String>)],
+    ) -> Result<(usize, usize), TerminalError> {
+        let users = self.read_users().await?;
+        let (mut delete, mut rewrite) = (Vec::new(), Vec::new());
+        let mut absent = 0;
+        for (card, user_id) in cards {
+            let (d, r) = plan_revoke(&users, *card, user_id.as_deref());
+            if d.is_empty() && r.is_empty() {
+                absent += 1;
+            }
+            delete.extend(d);
+            rewrite.extend(r);
+        }
+        delete.sort_unstable();
+        delete.dedup();
+        rewrite.retain(|u| !delete.contains(&u.uid));
+        rewrite.sort_by_key(|u| u.uid);
+        rewrite.dedup_by_key(|u| u.uid);
+        if !rewrite.is_empty() {
+            self.write_users(&rewrite).await?;
+        }
+        if !delete.is_empty() {
+            self.delete_users(&delete).await?;
+        }
+        Ok((delete.len(), absent))
     }
 
     /// The whole attendance log, oldest first. Disable the device around it when the log must
