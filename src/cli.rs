@@ -551,19 +551,14 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = open_database(&paths, &config, None, true).await?;
             match command {
                 TerminalCmd::Import { file } => {
-                    let text = std::fs::read(file)
+                    let bytes = std::fs::read(file)
                         .with_context(|| format!("cannot read {}", file.display()))?;
-                    let text = String::from_utf8(text).map_err(|_| {
-                        anyhow!(
-                            "{} is not UTF-8 text: save the CSV as UTF-8",
-                            file.display()
-                        )
-                    })?;
+                    let text = crate::import::decode(&file.display().to_string(), &bytes)?;
                     let (lines, terminals) = crate::import::terminals::import(
                         &db.pool,
                         &shell_actor(),
                         &file.display().to_string(),
-                        &text,
+                        text,
                     )
                     .await?;
                     say!(

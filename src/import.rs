@@ -78,3 +78,123 @@ pub enum ImportError {
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
+
+// Reading a CSV file: shared by every import so each says the same about the same mistakes.
+
+/// Every bad row, in file order.
+pub(crate) fn bad(path: &str, mut rows: Vec<RowError>) -> ImportError {
+    rows.sort_by_key(|r| r.line);
+    ImportError::BadRows {
+        path: path.to_string(),
+        rows,
+    }
+}
+
+/// One bad row.
+pub(crate) fn one(path: &str, line: u64, message: impl Into<String>) -> ImportError {
+    bad(
+        path,
+        vec![RowError {
+            line,
+            message: message.into(),
+        }],
+    )
+}
+
+/// Could these bytes be GBK / GB18030 (what Excel on a Chinese Windows writes)? Every byte
+/// above 0x7f starts a two-byte pair with a GBK trail byte.
+fn looks_like_gbk(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    let mut pairs = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        if !(0x81..=0xfe).contains(&b) {
+            return false;
+        }
+        match bytes.get(i + 1) {
+            Some(&t) if (0x40..=0xfe).contains(&t) && t != 0x7f => {
+                pairs += 1;
+                i += 2;
+            }
+            _ => return false,
+        }
+    }
+    pairs > 0
+}
+
+/// The text of the file: UTF-8, a leading BOM dropped.
+pub(crate) fn decode<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, ImportError> {
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match std::str::from_utf8(body) {
+        Ok(text) => Ok(text),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let line = body[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            let message = if e.error_len().is_none() {
+                "the file ends in the middle of a character: it was cut short (copy it again)"
+                    .to_string()
+            } else if looks_like_gbk(body) {
+                "the file is not UTF-8: it looks like GBK (Excel on Chinese Windows); \
+                 save it as “CSV UTF-8” (另存为 CSV UTF-8) and import again"
+                    .to_string()
+            } else {
+                format!(
+                    "the file is not UTF-8 text (byte {} of the file): save it as UTF-8 and import again",
+                    at + 1
+                )
+            };
+            Err(one(path, line, message))
+        }
+    }
+}
+
+/// Line numbers from byte offsets. The csv reader's own line count is one short after a CRLF
+/// header (a record's position is taken before the header's `\n`), and registrar exports are
+/// CRLF as often as not.
+pub(crate) struct Lines<'a> {
+    text: &'a [u8],
+    newlines: Vec<usize>,
+}
+
+impl Lines<'_> {
+    pub(crate) fn new(text: &str) -> Lines<'_> {
+        Lines {
+            text: text.as_bytes(),
+            newlines: text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// A record read by the csv reader with its line, or the row error naming its line.
+    pub(crate) fn record(
+        &self,
+        result: Result<csv::StringRecord, csv::Error>,
+    ) -> Result<(u64, csv::StringRecord), RowError> {
+        match result {
+            Ok(r) => Ok((r.position().map_or(0, |p| self.of(p.byte())), r)),
+            Err(e) => Err(RowError {
+                line: e.position().map_or(0, |p| self.of(p.byte())),
+                message: format!("unreadable row: {e}"),
+            }),
+        }
+    }
+
+    /// The 1-based line of the record starting at `byte` (line ends before it skipped).
+    pub(crate) fn of(&self, byte: u64) -> u64 {
+        let mut at = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while at < self.text.len() && matches!(self.text[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        self.newlines.partition_point(|&n| n < at) as u64 + 1
+    }
+}

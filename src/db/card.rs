@@ -26,7 +26,6 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::str::FromStr;
 
 /// Why the desk could not do it, in the desk's words.
 #[derive(Debug, thiserror::Error)]
@@ -81,20 +80,10 @@ pub enum PaidFrom {
     Balance,
 }
 
-impl PaidFrom {
-    pub fn name(self) -> &'static str {
-        match self {
-            PaidFrom::Cash => "cash",
-            PaidFrom::Balance => "balance",
-        }
-    }
-}
-
-impl fmt::Display for PaidFrom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::domain::named!(PaidFrom, "payment source", {
+    Cash => "cash",
+    Balance => "balance",
+});
 
 /// 查詢密碼 or 消費密碼.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,25 +92,17 @@ pub enum PinKind {
     Payment,
 }
 
-impl PinKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            PinKind::Query => "query",
-            PinKind::Payment => "payment",
-        }
-    }
+crate::domain::named!(PinKind, "PIN kind", {
+    Query => "query",
+    Payment => "payment",
+});
 
+impl PinKind {
     fn column(self) -> &'static str {
         match self {
             PinKind::Query => "query_pin_hash",
             PinKind::Payment => "payment_pin_hash",
         }
-    }
-}
-
-impl fmt::Display for PinKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -134,31 +115,10 @@ pub enum BalancePolicy {
     Refunded,
 }
 
-impl BalancePolicy {
-    pub fn name(self) -> &'static str {
-        match self {
-            BalancePolicy::Kept => "kept",
-            BalancePolicy::Refunded => "refunded",
-        }
-    }
-}
-
-impl FromStr for BalancePolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "kept" => Ok(BalancePolicy::Kept),
-            "refunded" => Ok(BalancePolicy::Refunded),
-            _ => Err(format!("unknown balance policy {s:?} (kept, refunded)")),
-        }
-    }
-}
-
-impl fmt::Display for BalancePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::domain::named!(BalancePolicy, "balance policy", {
+    Kept => "kept",
+    Refunded => "refunded",
+});
 
 /// 發行: what the operator picked for a blank card the desk reader read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,6 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// `ledger_movement.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,23 +27,13 @@ pub enum MovementKind {
     Correction,
 }
 
-impl MovementKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            MovementKind::TopUp => "top_up",
-            MovementKind::Fee => "fee",
-            MovementKind::Refund => "refund",
-            MovementKind::Forfeit => "forfeit",
-            MovementKind::Correction => "correction",
-        }
-    }
-}
-
-impl fmt::Display for MovementKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::domain::named!(MovementKind, "ledger movement kind", {
+    TopUp => "top_up",
+    Fee => "fee",
+    Refund => "refund",
+    Forfeit => "forfeit",
+    Correction => "correction",
+});
 
 /// The centre's own accounts (one row each, created by the migration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
-use std::fmt;
 use std::str::FromStr;
 
 /// Longest person number, name and ID document accepted (by the form and the import).
@@ -36,23 +35,11 @@ pub enum Category {
     Other,
 }
 
-impl Category {
-    pub const ALL: [Category; 3] = [Category::Staff, Category::Student, Category::Other];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Staff => "staff",
-            Category::Student => "student",
-            Category::Other => "other",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::domain::named!(Category, custom_from_str, {
+    Staff => "staff",
+    Student => "student",
+    Other => "other",
+});
 
 impl FromStr for Category {
     type Err = String;
@@ -82,20 +69,10 @@ pub enum Status {
     Left,
 }
 
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Left => "left",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::domain::named!(Status, custom_from_str, {
+    Active => "active",
+    Left => "left",
+});
 
 impl FromStr for Status {
     type Err = String;

@@ -3,8 +3,6 @@
 //! writes the change, its card_event and its audit row in one transaction.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use std::fmt;
-use std::str::FromStr;
 
 /// 卡類. Temporary cards only pay (no doors, no attendance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,36 +12,16 @@ pub enum CardKind {
     Temporary,
 }
 
+crate::domain::named!(CardKind, "card kind", {
+    Staff => "staff",
+    Student => "student",
+    Temporary => "temporary",
+});
+
 impl CardKind {
-    pub const ALL: [CardKind; 3] = [CardKind::Staff, CardKind::Student, CardKind::Temporary];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CardKind::Staff => "staff",
-            CardKind::Student => "student",
-            CardKind::Temporary => "temporary",
-        }
-    }
-
     /// Subsystems a card of this kind may be given.
     pub fn allows(self, subsystem: Subsystem) -> bool {
         self != CardKind::Temporary || subsystem == Subsystem::Pos
-    }
-}
-
-impl fmt::Display for CardKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for CardKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        CardKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown card kind {s:?} (staff, student, temporary)"))
     }
 }
 
@@ -55,33 +33,11 @@ pub enum Subsystem {
     Attendance,
 }
 
-impl Subsystem {
-    pub const ALL: [Subsystem; 3] = [Subsystem::Door, Subsystem::Pos, Subsystem::Attendance];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Subsystem::Door => "door",
-            Subsystem::Pos => "pos",
-            Subsystem::Attendance => "attendance",
-        }
-    }
-}
-
-impl fmt::Display for Subsystem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Subsystem {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Subsystem::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown subsystem {s:?} (door, pos, attendance)"))
-    }
-}
+crate::domain::named!(Subsystem, "subsystem", {
+    Door => "door",
+    Pos => "pos",
+    Attendance => "attendance",
+});
 
 /// Where a card is in its life. `Replaced`, `Surrendered` and `Cancelled` are final, and a
 /// card number is never issued again.
@@ -98,25 +54,15 @@ pub enum CardState {
     Cancelled,
 }
 
+crate::domain::named!(CardState, "card state", {
+    Active => "active",
+    Lost => "lost",
+    Replaced => "replaced",
+    Surrendered => "surrendered",
+    Cancelled => "cancelled",
+});
+
 impl CardState {
-    pub const ALL: [CardState; 5] = [
-        CardState::Active,
-        CardState::Lost,
-        CardState::Replaced,
-        CardState::Surrendered,
-        CardState::Cancelled,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CardState::Active => "active",
-            CardState::Lost => "lost",
-            CardState::Replaced => "replaced",
-            CardState::Surrendered => "surrendered",
-            CardState::Cancelled => "cancelled",
-        }
-    }
-
     /// Terminals must refuse the card (blacklist, or the card deleted from door controllers).
     pub fn blacklisted(self) -> bool {
         self != CardState::Active
@@ -127,22 +73,6 @@ impl CardState {
             self,
             CardState::Replaced | CardState::Surrendered | CardState::Cancelled
         )
-    }
-}
-
-impl fmt::Display for CardState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for CardState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        CardState::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown card state {s:?}"))
     }
 }
 
@@ -162,38 +92,22 @@ pub enum Transition {
     Limits,
 }
 
+// The names in `card_event.event`, the audit log (`card.<name>`) and the glossary.
+crate::domain::named!(Transition, "card transition", {
+    Rewrite => "rewrite",
+    ReportLost => "report_lost",
+    ReportFound => "report_found",
+    Reissue => "reissue",
+    Exchange => "exchange",
+    Return => "return",
+    Cancel => "cancel",
+    Extend => "extend",
+    PinChange => "pin_change",
+    PinReset => "pin_reset",
+    Limits => "limits",
+});
+
 impl Transition {
-    pub const ALL: [Transition; 11] = [
-        Transition::Rewrite,
-        Transition::ReportLost,
-        Transition::ReportFound,
-        Transition::Reissue,
-        Transition::Exchange,
-        Transition::Return,
-        Transition::Cancel,
-        Transition::Extend,
-        Transition::PinChange,
-        Transition::PinReset,
-        Transition::Limits,
-    ];
-
-    /// The name in `card_event.event`, the audit log (`card.<name>`) and the glossary.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transition::Rewrite => "rewrite",
-            Transition::ReportLost => "report_lost",
-            Transition::ReportFound => "report_found",
-            Transition::Reissue => "reissue",
-            Transition::Exchange => "exchange",
-            Transition::Return => "return",
-            Transition::Cancel => "cancel",
-            Transition::Extend => "extend",
-            Transition::PinChange => "pin_change",
-            Transition::PinReset => "pin_reset",
-            Transition::Limits => "limits",
-        }
-    }
-
     /// The state the card is in afterwards (for reissue and exchange: the old card).
     pub fn to(self, from: CardState) -> CardState {
         match self {
@@ -204,12 +118,6 @@ impl Transition {
             Transition::Return | Transition::Cancel => CardState::Cancelled,
             _ => from,
         }
-    }
-}
-
-impl fmt::Display for Transition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -453,7 +361,7 @@ mod tests {
 
     #[test]
     fn temporary_cards_pay_only_and_last_a_year_at_most() {
-        let d = |s: &str| NaiveDate::from_str(s).unwrap();
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         assert!(check_subsystems(CardKind::Temporary, &[Subsystem::Pos]).is_ok());
         assert_eq!(
             check_subsystems(CardKind::Temporary, &[Subsystem::Pos, Subsystem::Door]),

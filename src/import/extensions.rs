@@ -8,7 +8,7 @@
 //! bad row is named by its line; then every card is extended in one transaction
 //! (`db::card::extend_batch`), or none.
 
-use super::{ImportError, RowError};
+use super::{bad, decode, ImportError, Lines, RowError};
 use crate::db::card::{self, BatchError, Extension};
 use crate::domain::permission::{Action, Actor};
 use chrono::NaiveDate;
@@ -25,14 +25,6 @@ pub struct Outcome {
     pub applied: bool,
 }
 
-fn bad(path: &str, mut rows: Vec<RowError>) -> ImportError {
-    rows.sort_by_key(|r| r.line);
-    ImportError::BadRows {
-        path: path.to_string(),
-        rows,
-    }
-}
-
 /// Checks the file and extends every card it names to `until` (unless `dry_run`).
 pub async fn import(
     pool: &PgPool,
@@ -43,24 +35,8 @@ pub async fn import(
     dry_run: bool,
 ) -> Result<Outcome, ImportError> {
     actor.authorize(Action::CardLifecycle)?;
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u64
-                + 1;
-            return Err(bad(
-                path,
-                vec![RowError {
-                    line,
-                    message: "the file is not UTF-8 text (save it as CSV UTF-8)".into(),
-                }],
-            ));
-        }
-    };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = decode(path, bytes)?;
+    let lines = Lines::new(text);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
@@ -92,17 +68,13 @@ pub async fn import(
     let mut errors = Vec::new();
     let mut named: Vec<(u64, Names)> = Vec::new();
     for result in reader.records() {
-        let record = match result {
+        let (line, record) = match lines.record(result) {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError {
-                    line: e.position().map(|p| p.line()).unwrap_or(0),
-                    message: format!("unreadable row: {e}"),
-                });
+                errors.push(e);
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
         if record.iter().all(str::is_empty) {
             continue;
         }

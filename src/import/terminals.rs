@@ -5,7 +5,7 @@
 //! row; later rows naming it must agree with it. `baud` only for serial lines; `installed_at`
 //! as YYYY-MM-DD or empty.
 
-use super::{ImportError, RowError};
+use super::{ImportError, Lines, RowError};
 use crate::db::terminal::{self, NewLine, NewTerminal};
 use crate::domain::permission::{Action, Actor};
 use chrono::NaiveDate;
@@ -112,6 +112,8 @@ pub async fn import(
     text: &str,
 ) -> Result<(usize, usize), ImportError> {
     actor.authorize(Action::TerminalEdit)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines = Lines::new(text);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -130,17 +132,13 @@ pub async fn import(
         }
     };
     for result in reader.records() {
-        let record = match result {
+        let (line, record) = match lines.record(result) {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError {
-                    line: e.position().map(|p| p.line()).unwrap_or(0),
-                    message: format!("unreadable row: {e}"),
-                });
+                errors.push(e);
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
         match record.deserialize::<Row>(Some(&headers)) {
             Ok(row) => match check(&row) {
                 Ok(date) => rows.push((line, row, date)),

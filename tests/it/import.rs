@@ -95,6 +95,17 @@ hr,zk,tcp,10.0.0.9:4370,,attendance_machine,abc,NaN,,,
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
     assert_eq!(count(&db.pool).await, (0, 0));
+    // Saved by Excel: CRLF line ends and a BOM name the same lines.
+    let excel = format!("\u{feff}{}", bad.replace('\n', "\r\n"));
+    let e = terminals::import(&db.pool, &shell, "bad.csv", &excel)
+        .await
+        .unwrap_err();
+    let ImportError::BadRows { rows, .. } = &e else {
+        panic!("{e}")
+    };
+    let crlf: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(crlf, lines, "{e}");
+    assert_eq!(count(&db.pool).await, (0, 0));
 }
 
 #[tokio::test]
