@@ -108,6 +108,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: crate::import::ImportCmd,
     },
+    /// Card kinds and their policies: balance on return (kept or refunded), limits, fees,
+    /// longest validity.
+    CardKind {
+        #[command(subcommand)]
+        command: CardKindCmd,
+    },
     /// The card desk's four reports (issued cards, balances, extensions, losses), on screen or
     /// streamed to CSV.
     Report(crate::report::ReportArgs),
@@ -186,6 +192,35 @@ pub enum TerminalCmd {
     Import { file: PathBuf },
     /// List lines and terminals with their status.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardKindCmd {
+    /// Each card kind's policy.
+    List,
+    /// Change one card kind's policy (only the options given change; audited).
+    Set {
+        /// staff, student or temporary.
+        kind: crate::domain::card::CardKind,
+        /// What a return or cancellation does with the balance: kept or refunded.
+        #[arg(long)]
+        balance_on_return: Option<crate::db::card::BalancePolicy>,
+        /// Default per-purchase amount limit (above it the POS asks for the payment PIN).
+        #[arg(long)]
+        per_purchase_limit: Option<rust_decimal::Decimal>,
+        /// Default daily purchase count limit.
+        #[arg(long)]
+        daily_count_limit: Option<i32>,
+        /// Longest validity one issue or extension may give, in days (temporary: at most 365).
+        #[arg(long)]
+        max_validity_days: Option<i32>,
+        #[arg(long)]
+        issue_fee: Option<rust_decimal::Decimal>,
+        #[arg(long)]
+        reissue_fee: Option<rust_decimal::Decimal>,
+        #[arg(long)]
+        exchange_fee: Option<rust_decimal::Decimal>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -590,6 +625,62 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = open_database(&paths, &config, None, true).await?;
             let mut out = std::io::stdout();
             crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
+        }
+        Some(Cmd::CardKind { command }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            if let CardKindCmd::Set {
+                kind,
+                balance_on_return,
+                per_purchase_limit,
+                daily_count_limit,
+                max_validity_days,
+                issue_fee,
+                reissue_fee,
+                exchange_fee,
+            } = command
+            {
+                let kinds = crate::db::card::card_kinds(&db.pool).await?;
+                let Some(mut p) = kinds.into_iter().find(|p| p.kind == *kind) else {
+                    bail!("card kind {kind} is missing from the database");
+                };
+                p.balance_on_return = balance_on_return.unwrap_or(p.balance_on_return);
+                p.per_purchase_limit = per_purchase_limit.unwrap_or(p.per_purchase_limit);
+                p.daily_count_limit = daily_count_limit.unwrap_or(p.daily_count_limit);
+                p.max_validity_days = max_validity_days.or(p.max_validity_days);
+                p.issue_fee = issue_fee.unwrap_or(p.issue_fee);
+                p.reissue_fee = reissue_fee.unwrap_or(p.reissue_fee);
+                p.exchange_fee = exchange_fee.unwrap_or(p.exchange_fee);
+                crate::db::card::set_card_kind_policy(&db.pool, &shell_actor(), &p).await?;
+            }
+            say!(
+                "{:<10} {:<6} {:<10} {:<8} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8}",
+                "kind",
+                "doors",
+                "attendance",
+                "balance",
+                "per buy",
+                "a day",
+                "max days",
+                "issue",
+                "reissue",
+                "exchange"
+            );
+            for p in crate::db::card::card_kinds(&db.pool).await? {
+                say!(
+                    "{:<10} {:<6} {:<10} {:<8} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8}",
+                    p.kind.name(),
+                    if p.doors { "yes" } else { "no" },
+                    if p.attendance { "yes" } else { "no" },
+                    p.balance_on_return.name(),
+                    format!("{:.2}", p.per_purchase_limit),
+                    p.daily_count_limit,
+                    p.max_validity_days
+                        .map_or("-".to_string(), |d| d.to_string()),
+                    format!("{:.2}", p.issue_fee),
+                    format!("{:.2}", p.reissue_fee),
+                    format!("{:.2}", p.exchange_fee)
+                );
+            }
         }
         Some(Cmd::Report(args)) => {
             let db = open_database(&paths, &config, None, true).await?;

@@ -547,12 +547,14 @@ async fn finish(
     cards: &[i64],
     sync: bool,
 ) -> Result<(), CardError> {
+    // One notification for the commit: the cards, and the commands their sync queued.
+    let mut change = Change::cards(cards.to_vec());
     if sync {
         for &id in cards {
-            propagation::sync_card(&mut tx, actor, id).await?;
+            change.merge(propagation::sync_card(&mut tx, actor, id).await?.change);
         }
     }
-    Change::cards(cards.to_vec()).send(&mut tx).await?;
+    change.send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1684,14 +1686,18 @@ pub async fn extend_batch(
         CardError::Sql(e) => BatchError::Sql(e),
         other => BatchError::Sql(sqlx::Error::Protocol(other.to_string())),
     };
+    let mut change = Change::cards(plan.iter().map(|(c, _)| c.id).collect());
     for (card, _) in &plan {
         write_extension(&mut tx, actor, card, until, true)
             .await
             .map_err(into_batch)?;
-        propagation::sync_card(&mut tx, actor, card.id).await?;
+        change.merge(
+            propagation::sync_card(&mut tx, actor, card.id)
+                .await?
+                .change,
+        );
     }
-    let ids: Vec<i64> = plan.iter().map(|(c, _)| c.id).collect();
-    Change::cards(ids).send(&mut tx).await?;
+    change.send(&mut tx).await?;
     tx.commit().await?;
     Ok(plan.len())
 }

@@ -44,6 +44,9 @@ const REFUSE: &str = "refuse";
 pub struct SyncSummary {
     /// Terminal commands queued (one per terminal whose stance on the card changed).
     pub queued: usize,
+    /// The commands queued and the cards they concern: the caller folds this into the one
+    /// notification its transaction sends.
+    pub change: Change,
 }
 
 /// The card as it now is, and what every terminal concerned must do with it.
@@ -355,20 +358,18 @@ impl Queued {
         Ok(())
     }
 
-    async fn announce(mut self, tx: &mut PgConnection) -> Result<usize, sqlx::Error> {
-        let n = self.commands.len();
-        if n > 0 {
-            self.cards.sort_unstable();
-            self.cards.dedup();
-            Change {
-                command: self.commands,
-                card: self.cards,
-                ..Change::default()
-            }
-            .send(tx)
-            .await?;
+    /// What was queued, as the notification to send (empty when nothing was).
+    fn change(mut self) -> Change {
+        if self.commands.is_empty() {
+            return Change::default();
         }
-        Ok(n)
+        self.cards.sort_unstable();
+        self.cards.dedup();
+        Change {
+            command: self.commands,
+            card: self.cards,
+            ..Change::default()
+        }
     }
 }
 
@@ -416,7 +417,8 @@ pub async fn sync_card(
         queued.run(tx, actor, &plan, terminal, stance, step).await?;
     }
     Ok(SyncSummary {
-        queued: queued.announce(tx).await?,
+        queued: queued.commands.len(),
+        change: queued.change(),
     })
 }
 
@@ -444,7 +446,8 @@ pub async fn resend(pool: &PgPool, actor: &Actor, card_id: i64) -> Result<usize,
         terminals.push(terminal);
     }
     let commands = queued.commands.clone();
-    let n = queued.announce(&mut tx).await?;
+    let n = commands.len();
+    queued.change().send(&mut tx).await?;
     if n > 0 {
         audit::append(
             &mut tx,

@@ -147,6 +147,45 @@ fn a_new_user_on_the_embedded_database() {
         "restoring twice is refused"
     );
 
+    // Card kind policy: the college keeps balances on return; a desk may switch to refunds.
+    let kinds = ok(&onecard(d, &["card-kind", "list"], None));
+    assert!(
+        kinds.contains("student    yes    yes        kept"),
+        "{kinds}"
+    );
+    let set = ok(&onecard(
+        d,
+        &[
+            "card-kind",
+            "set",
+            "student",
+            "--balance-on-return",
+            "refunded",
+            "--reissue-fee",
+            "15",
+        ],
+        None,
+    ));
+    assert!(
+        set.contains("refunded     30.00     10         -     0.00    15.00"),
+        "{set}"
+    );
+    let bad = onecard(
+        d,
+        &[
+            "card-kind",
+            "set",
+            "temporary",
+            "--max-validity-days",
+            "400",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("365 days or less"));
+    let verify = ok(&onecard(d, &["audit", "verify"], None));
+    assert!(verify.contains("intact: 3 rows"), "{verify}");
+
     assert!(ok(&onecard(d, &["db", "stop"], None)).contains("stopped"));
     assert!(ok(&onecard(d, &["db", "status"], None)).contains("stopped"));
     // The next command starts it again on demand, with everything still there.

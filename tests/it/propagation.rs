@@ -162,6 +162,7 @@ impl Rig {
         let s = propagation::sync_card(&mut tx, &self.actor, card)
             .await
             .unwrap();
+        s.change.send(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
         s.queued
     }
