@@ -145,6 +145,9 @@ pub(crate) struct Shared {
     wakers: wake::Wakers,
 }
 
+/// How often `serve` tells terminals about cards whose validity began or ended.
+const VALIDITY_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Runs line ownership for every enabled line until stopped.
 pub struct Supervisor {
     stop_tx: watch::Sender<bool>,
@@ -260,7 +263,22 @@ async fn supervise(
 ) {
     let mut actors: HashMap<i64, Owned> = HashMap::new();
     let ear = tokio::spawn(wake::listen(pool.clone(), shared.clone(), stop.clone()));
+    let service = crate::domain::permission::Actor {
+        operator_id: None,
+        name: format!("serve:{worker}"),
+        role: None,
+    };
+    let mut swept: Option<std::time::Instant> = None;
     loop {
+        // Cards whose validity began or ended: hourly, and at start.
+        if swept.is_none_or(|at| at.elapsed() >= VALIDITY_SWEEP) {
+            swept = Some(std::time::Instant::now());
+            match crate::db::propagation::sweep_validity(&pool, &service).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(commands = n, "validity sweep queued card changes"),
+                Err(e) => tracing::warn!(error = %e, "validity sweep failed"),
+            }
+        }
         // Actors that ended (lost lock, line disabled, a failure) give the line back.
         actors.retain(|id, a| {
             if a.task.is_finished() {

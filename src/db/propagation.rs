@@ -422,6 +422,32 @@ pub async fn sync_card(
     })
 }
 
+/// Cards whose validity began or ended in the last week: their terminals learn it, so a card
+/// stops opening doors and punching the day after it expires without anyone touching it.
+/// `serve` runs this hourly; `sync_card` queues nothing where the terminals already agree.
+/// Returns the commands queued.
+pub async fn sweep_validity(pool: &PgPool, actor: &Actor) -> Result<usize, sqlx::Error> {
+    let today = chrono::Local::now().date_naive();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM card WHERE state = 'active'
+           AND (valid_until BETWEEN $1::date - 7 AND $1::date - 1
+                OR valid_from BETWEEN $1::date - 6 AND $1::date)
+         ORDER BY id",
+    )
+    .bind(today)
+    .fetch_all(pool)
+    .await?;
+    let mut queued = 0;
+    for id in ids {
+        let mut tx = pool.begin().await?;
+        let s = sync_card(&mut tx, actor, id).await?;
+        s.change.send(&mut tx).await?;
+        tx.commit().await?;
+        queued += s.queued;
+    }
+    Ok(queued)
+}
+
 /// Queues again, for every terminal whose command for the card failed or has an unknown
 /// outcome, what that terminal must hold now. Audited. Returns how many were queued.
 pub async fn resend(pool: &PgPool, actor: &Actor, card_id: i64) -> Result<usize, CommandError> {

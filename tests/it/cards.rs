@@ -1577,8 +1577,7 @@ async fn two_desks_issuing_one_blank_get_one_card() {
     assert_eq!(stock::level(s.pool()).await.unwrap().issued, 1);
 }
 
-/// What one commit announced: the card desk's own announcement ends each commit (propagation
-/// may announce the commands it queued before it), so everything heard up to it came from it.
+/// What one commit announced: exactly one notification, naming the commit's cards.
 async fn one_commit(
     listener: &mut sqlx::postgres::PgListener,
     mut cards: Vec<i64>,
@@ -1677,4 +1676,65 @@ async fn card_kind_policy_is_a_setting_within_the_domain_rules() {
         (&before["issue_fee"], &after["issue_fee"]),
         (&"20.00".into(), &"0".into())
     );
+}
+
+#[tokio::test]
+async fn the_validity_sweep_tells_the_terminals_a_card_expired_once() {
+    let s = site().await;
+    let (_, expiring) = s.card(8165537, "2023001").await;
+    let (_, valid) = s.card(8165538, "2023002").await;
+    // The terminals confirmed both cards.
+    sqlx::query("UPDATE terminal_command SET state = 'done', finished_at = now()")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let queued = || s.count("SELECT count(*) FROM terminal_command WHERE state = 'queued'");
+    assert_eq!(queued().await, 0);
+    let shell = Actor::shell("root");
+    assert_eq!(
+        onecard::db::propagation::sweep_validity(s.pool(), &shell)
+            .await
+            .unwrap(),
+        0,
+        "nothing began or ended"
+    );
+    // The first card's validity ended yesterday: its door controller and attendance machine
+    // must drop it, with nobody at the desk doing anything.
+    sqlx::query("UPDATE card SET valid_from = $2, valid_until = $3 WHERE id = $1")
+        .bind(expiring.card_id)
+        .bind(days(-30))
+        .bind(days(-1))
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let n = onecard::db::propagation::sweep_validity(s.pool(), &shell)
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "the door controller and the attendance machine");
+    let revoked: Vec<i64> = sqlx::query_scalar(
+        "SELECT terminal_id FROM terminal_command
+         WHERE state = 'queued' AND command->>'op' = 'revoke_cards' ORDER BY terminal_id",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    let mut want = vec![s.door, s.att];
+    want.sort_unstable();
+    assert_eq!(revoked, want);
+    // Once told, the next sweep has nothing to say; the valid card was never touched.
+    assert_eq!(
+        onecard::db::propagation::sweep_validity(s.pool(), &shell)
+            .await
+            .unwrap(),
+        0
+    );
+    let stances: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT stance FROM card_sync WHERE card_id = $1 AND terminal_id <> $2",
+    )
+    .bind(valid.card_id)
+    .bind(s.pos)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(stances, vec!["accept".to_string()]);
 }
