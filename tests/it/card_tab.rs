@@ -2,6 +2,7 @@
 //! `TestBackend` snapshots with Chinese names, and one run against a real PostgreSQL where a
 //! card on the desk reader and a terminal's confirmation reach the screen.
 
+use crate::harness::{render, screen_text};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use onecard::app::cards::{
@@ -22,8 +23,6 @@ use onecard::domain::card::{CardKind, CardState, Subsystem};
 use onecard::domain::role::Role;
 use onecard::i18n::Lang;
 use onecard::keymap::Keymap;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -370,32 +369,6 @@ fn at_desk_with(lang: Lang, role: Role, card_state: CardState) -> State {
         Msg::CardLoaded(Box::new(detail(21, 8165537, card_state))),
     );
     s
-}
-
-fn render(s: &mut State, w: u16, h: u16) -> Terminal<TestBackend> {
-    s.size = (w, h);
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| onecard::ui::render(f, s)).unwrap();
-    t
-}
-
-fn screen_text(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut skip = 0;
-        for x in 0..buf.area.width {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-            out.push_str(sym);
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn text(s: &mut State, w: u16, h: u16) -> String {
@@ -1859,70 +1832,11 @@ fn chinese_names_line_up_in_the_register() {
 
 mod live {
     use super::*;
+    use crate::harness::Console;
     use crate::support::{library_door, test_db};
-    use onecard::console;
-    use onecard::db::operator;
-    use onecard::domain::permission::Actor;
     use sqlx::PgPool;
-    use std::time::Duration as StdDuration;
-    use tokio::sync::mpsc;
-
-    /// The console without its terminal: state, the listener, the real effect runner.
-    struct Console {
-        state: State,
-        pool: PgPool,
-        rx: mpsc::UnboundedReceiver<Msg>,
-        _listen: onecard::db::listen::Listen,
-    }
 
     impl Console {
-        async fn send(&mut self, msg: Msg) {
-            let fx = update(&mut self.state, msg);
-            self.run(fx).await;
-        }
-
-        async fn run(&mut self, effects: Vec<Effect>) {
-            let mut queue: std::collections::VecDeque<Effect> = effects.into();
-            while let Some(effect) = queue.pop_front() {
-                if matches!(effect, Effect::Bell | Effect::Quit) {
-                    continue;
-                }
-                let session = self
-                    .state
-                    .session
-                    .as_ref()
-                    .map(|s| (s.session_id, s.operator.actor()));
-                if let Some(msg) =
-                    console::execute(effect, &self.pool, self.state.lang, session).await
-                {
-                    if let Msg::Failed(e) = &msg {
-                        panic!("an effect failed: {e}");
-                    }
-                    queue.extend(update(&mut self.state, msg));
-                }
-            }
-        }
-
-        /// Feeds what the listener hears until one message matches.
-        async fn pump_until(&mut self, pred: impl Fn(&Msg) -> bool) {
-            loop {
-                let msg = tokio::time::timeout(StdDuration::from_secs(20), self.rx.recv())
-                    .await
-                    .expect("the listener went quiet")
-                    .expect("the listener stopped");
-                let hit = pred(&msg);
-                self.send(msg).await;
-                if hit {
-                    return;
-                }
-            }
-        }
-
-        async fn frame(&mut self) {
-            let fx = update(&mut self.state, Msg::Frame);
-            self.run(fx).await;
-        }
-
         fn screen(&mut self) -> String {
             text(&mut self.state, 160, 48)
         }
@@ -2003,33 +1917,9 @@ mod live {
             commands.push(id);
         }
 
-        operator::create(
-            &pool,
-            &Actor::shell("root"),
-            operator::NewOperator {
-                login: "wang.fang",
-                display_name: "王芳",
-                role: Role::CardDesk,
-                password: "a long password",
-                must_change_password: false,
-            },
-        )
-        .await
-        .unwrap();
-        let session = operator::open_session(&pool, "wang.fang", "test")
-            .await
-            .unwrap();
-        let (inbox, rx) = mpsc::unbounded_channel();
-        let listen = console::listen_into(pool.clone(), inbox);
-        let mut c = Console {
-            state: state(Lang::EN),
-            pool: pool.clone(),
-            rx,
-            _listen: listen,
-        };
-        c.pump_until(|m| matches!(m, Msg::Resync)).await;
-        c.send(Msg::OperatorsExist(true)).await;
-        c.send(Msg::LoggedIn(session)).await;
+        let mut c =
+            Console::sign_in(&pool, state(Lang::EN), "wang.fang", "王芳", Role::CardDesk).await;
+        c.strict = true;
         assert_eq!(
             c.state.cards.results.len(),
             1,

@@ -1,17 +1,16 @@
 //! The console's live path against a real PostgreSQL: `db::listen` hears what another process
 //! commits, `update` collects it, and once per frame the console's own effects re-read it.
 
+use crate::harness::Console;
 use crate::support::test_db;
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use onecard::app::state::{DbWhere, State, Tab, ThemeName};
-use onecard::app::{update, Effect, Msg};
-use onecard::console;
+use onecard::app::{Effect, Msg};
 use onecard::db::alarm::{self, NewAlarm};
 use onecard::db::command;
-use onecard::db::listen::{self, Listen};
+use onecard::db::listen;
 use onecard::db::notify::{Change, CHANNEL};
-use onecard::db::operator;
 use onecard::db::terminal;
 use onecard::domain::alarm::AlarmKind;
 use onecard::domain::permission::Actor;
@@ -21,7 +20,6 @@ use onecard::keymap::Keymap;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 fn forced_open(terminal: i64) -> NewAlarm {
     NewAlarm {
@@ -34,119 +32,16 @@ fn forced_open(terminal: i64) -> NewAlarm {
     }
 }
 
-/// The console without its terminal: state, the listener, and the real effect runner.
-struct Console {
-    state: State,
-    pool: PgPool,
-    rx: mpsc::UnboundedReceiver<Msg>,
-    listen: Listen,
-    bells: usize,
-}
-
 impl Console {
     async fn start(pool: &PgPool, role: Role) -> Console {
-        operator::create(
-            pool,
-            &Actor::shell("root"),
-            operator::NewOperator {
-                login: "duty",
-                display_name: "值班员",
-                role,
-                password: "a long password",
-                must_change_password: false,
-            },
-        )
-        .await
-        .unwrap();
-        let session = operator::open_session(pool, "duty", "test").await.unwrap();
-        let (inbox, rx) = mpsc::unbounded_channel();
-        let listen = console::listen_into(pool.clone(), inbox);
-        let keymap = Arc::new(Keymap::preset("default").unwrap());
         let state = State::new(
-            keymap,
+            Arc::new(Keymap::preset("default").unwrap()),
             Lang::EN,
             ThemeName::Default,
             DbWhere::Embedded,
             Utc::now(),
         );
-        let mut c = Console {
-            state,
-            pool: pool.clone(),
-            rx,
-            listen,
-            bells: 0,
-        };
-        // The listener says "reload everything" once it listens: only then is nothing missed.
-        c.pump_until(|m| matches!(m, Msg::Resync)).await;
-        c.send(Msg::OperatorsExist(true)).await;
-        c.send(Msg::LoggedIn(session)).await;
-        c
-    }
-
-    /// Feeds a message and runs every effect it asks for, as the shell does, to the end.
-    async fn send(&mut self, msg: Msg) {
-        let fx = update(&mut self.state, msg);
-        self.run(fx).await;
-    }
-
-    async fn run(&mut self, effects: Vec<Effect>) {
-        let mut queue: std::collections::VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            match effect {
-                Effect::Bell => self.bells += 1,
-                Effect::Quit => {}
-                other => {
-                    if let Effect::Trace { line } = &other {
-                        self.listen.trace(line.is_some());
-                    }
-                    let session = self
-                        .state
-                        .session
-                        .as_ref()
-                        .map(|s| (s.session_id, s.operator.actor()));
-                    if let Some(msg) =
-                        console::execute(other, &self.pool, self.state.lang, session).await
-                    {
-                        queue.extend(update(&mut self.state, msg));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Takes what the listener heard (feeding it to `update`) until one message matches.
-    async fn pump_until(&mut self, pred: impl Fn(&Msg) -> bool) {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
-                .await
-                .expect("the listener went quiet")
-                .expect("the listener stopped");
-            let hit = pred(&msg);
-            self.send(msg).await;
-            if hit {
-                return;
-            }
-        }
-    }
-
-    /// One frame: what it asks for, then runs it.
-    async fn frame(&mut self) -> Vec<Effect> {
-        let fx = update(&mut self.state, Msg::Frame);
-        self.run(fx.clone()).await;
-        fx
-    }
-
-    async fn key(&mut self, c: char) {
-        self.send(Msg::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::NONE,
-        )))
-        .await;
-    }
-
-    async fn enter(&mut self) {
-        self.send(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)))
-            .await;
+        Console::sign_in(pool, state, "duty", "值班员", role).await
     }
 
     fn message(&self) -> String {

@@ -1,5 +1,6 @@
 //! One integration-test binary (one link step): every module below shares `support`.
 
+mod harness;
 mod python;
 mod support;
 

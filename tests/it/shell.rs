@@ -1,5 +1,6 @@
 //! The console shell without I/O: `update` transitions and `TestBackend` snapshots.
 
+use crate::harness::{render, screen_text};
 use chrono::{FixedOffset, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use onecard::app::msg::DbState;
@@ -9,8 +10,6 @@ use onecard::db::operator::{Operator, Session};
 use onecard::domain::role::Role;
 use onecard::i18n::Lang;
 use onecard::keymap::Keymap;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 use std::sync::Arc;
 
 fn op(id: i64, login: &str, name: &str, role: Role) -> Operator {
@@ -91,33 +90,6 @@ fn code(c: KeyCode) -> Msg {
 }
 fn typed(s: &mut State, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| update(s, key(c))).collect()
-}
-
-fn render(s: &mut State, w: u16, h: u16) -> Terminal<TestBackend> {
-    s.size = (w, h);
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| onecard::ui::render(f, s)).unwrap();
-    t
-}
-
-fn screen_text(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut skip = 0;
-        for x in 0..buf.area.width {
-            // A wide character's second cell is a hidden placeholder: leave it out.
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-            out.push_str(sym);
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[test]
