@@ -73,3 +73,28 @@ pub trait SimTerminal: Send + Sync {
     /// Records generated since start, whether or not anyone collected them.
     fn generated(&self) -> u64;
 }
+
+/// The next connection to a simulated server. Per-connection failures (aborted handshakes, fd
+/// pressure) pause briefly and try again, never spinning; anything else ends the server.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        match listener.accept().await {
+            Ok(c) => return Ok(c),
+            Err(e) if is_transient_accept_error(&e) => {
+                tracing::warn!("sim accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_transient_accept_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | TimedOut
+    ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24)
+}

@@ -8,8 +8,9 @@
 //! terminals must accept, and one `Change` notification. An error drops the transaction, so
 //! nothing is left half done.
 //!
-//! Lock order, the same everywhere: person row, card rows (in id order), accounts (in id order,
-//! inside `ledger`), then the audit chain's lock (taken by the first audit row).
+//! Lock order, the same everywhere: the card-sync lock (for transitions that tell terminals),
+//! person row, card rows (in id order), accounts (in id order, inside `ledger`), then the audit
+//! chain's lock (taken by the first audit row).
 
 use super::ledger::{self, LedgerError, MovementKind, SystemAccount};
 use super::notify::Change;
@@ -540,6 +541,14 @@ async fn audit_card(
     Ok(())
 }
 
+/// A transaction for a transition that tells the terminals: the sync lock first (see the lock
+/// order above).
+async fn begin_syncing(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    propagation::lock(&mut tx).await?;
+    Ok(tx)
+}
+
 /// Tells the terminals (when `sync`), announces the cards and commits.
 async fn finish(
     mut tx: Transaction<'static, Postgres>,
@@ -992,7 +1001,7 @@ async fn issue_in(pool: &PgPool, actor: &Actor, req: &IssueRequest) -> Result<Is
     actor.authorize(Action::CardIssue)?;
     check_card_no(req.card_no)?;
     let (pins, hashes) = fresh_pins().await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let person = lock_person(&mut tx, req.person_id).await?;
     let policy = kind_policy(&mut tx, req.kind).await?;
     let subs = check_setup(
@@ -1088,7 +1097,7 @@ pub async fn rewrite(
     w: &Rewrite,
 ) -> Result<(), CardError> {
     actor.authorize(Action::CardLifecycle)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let card = lock(&mut tx, card_id).await?;
     card.check(Transition::Rewrite, actor)?;
     let kind = card.kind()?;
@@ -1174,7 +1183,7 @@ async fn lost_or_found(
     t: Transition,
 ) -> Result<(), CardError> {
     actor.authorize(Action::CardLifecycle)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let card = lock(&mut tx, card_id).await?;
     card.check(t, actor)?;
     let before = snapshot(&mut tx, card_id).await?;
@@ -1277,7 +1286,7 @@ async fn replace(
     actor.authorize(Action::CardLifecycle)?;
     check_card_no(new_card_no)?;
     let (pins, hashes) = fresh_pins().await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let old = lock(&mut tx, old_card_id).await?;
     let reissue = t == Transition::Reissue;
     let ctx = old.context(actor, if reissue { reason } else { None })?;
@@ -1440,7 +1449,7 @@ async fn close(
     reason: &str,
 ) -> Result<Closed, CardError> {
     actor.authorize(Action::CardLifecycle)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let card = lock(&mut tx, card_id).await?;
     card.check(t, actor)?;
     let policy = kind_policy(&mut tx, card.kind()?).await?;
@@ -1573,7 +1582,7 @@ pub async fn extend(
     until: NaiveDate,
 ) -> Result<(), CardError> {
     actor.authorize(Action::CardLifecycle)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let card = lock(&mut tx, card_id).await?;
     let policy = kind_policy(&mut tx, card.kind()?).await?;
     check_extendable(&card, &policy, until, today(), actor)?;
@@ -1680,7 +1689,7 @@ pub async fn extend_batch(
     until: NaiveDate,
 ) -> Result<usize, BatchError> {
     actor.authorize(Action::CardLifecycle)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_syncing(pool).await?;
     let plan = plan_batch(&mut tx, actor, card_ids, until).await?;
     let into_batch = |e: CardError| match e {
         CardError::Sql(e) => BatchError::Sql(e),

@@ -354,6 +354,18 @@ impl Queued {
             .fetch_all(&mut *tx)
             .await?;
             self.cards.extend(moved);
+            // A POS takes the whole table: an older list still waiting (its cards now wait on
+            // this one) would only be downloaded to be replaced at once.
+            sqlx::query(
+                "UPDATE terminal_command SET state = 'done', finished_at = now(),
+                     result = 'superseded by command ' || $2
+                 WHERE terminal_id = $1 AND state = 'queued' AND id < $2
+                   AND command->>'op' = 'push_blacklist'",
+            )
+            .bind(terminal)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         Ok(())
     }
@@ -386,7 +398,9 @@ async fn current_blacklist(tx: &mut PgConnection) -> Result<Vec<u32>, sqlx::Erro
         .collect())
 }
 
-async fn lock(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+/// Card syncs one at a time. A transaction that also writes audit rows takes this first: the
+/// audit chain's lock comes after it everywhere, so the two never deadlock.
+pub(crate) async fn lock(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SYNC_LOCK)
         .execute(&mut *tx)

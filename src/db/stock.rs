@@ -71,6 +71,15 @@ pub async fn level(pool: &PgPool) -> Result<StockLevel, sqlx::Error> {
     level_in(&mut conn).await
 }
 
+/// Stock changes and counts one at a time, so a count sees a settled level.
+async fn lock_stock(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(STOCK_LOCK_KEY)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 async fn movement(
     pool: &PgPool,
     actor: &Actor,
@@ -83,10 +92,7 @@ async fn movement(
         return Err(StockError::BadQuantity);
     }
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(STOCK_LOCK_KEY)
-        .execute(&mut *tx)
-        .await?;
+    lock_stock(&mut tx).await?;
     let before = level_in(&mut tx).await?;
     if kind == "spoiled" && i64::from(quantity) > before.on_hand {
         return Err(StockError::NotOnHand {
@@ -176,10 +182,7 @@ pub async fn count(
         return Err(StockError::BadQuantity);
     }
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(STOCK_LOCK_KEY)
-        .execute(&mut *tx)
-        .await?;
+    lock_stock(&mut tx).await?;
     let level = level_in(&mut tx).await?;
     let recorded = i32::try_from(level.on_hand).unwrap_or(i32::MAX);
     let row: StockCount = sqlx::query_as(

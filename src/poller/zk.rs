@@ -149,8 +149,10 @@ impl ZkLine {
                     c.enable_device().await?;
                     return Err(e);
                 }
-                c.clear_attendance().await?;
+                // The machine is enabled again whether the clear worked or not.
+                let cleared = c.clear_attendance().await;
                 c.enable_device().await?;
+                cleared?;
                 set_bookmark(ctx, t, 0).await?;
                 Ok(Ok(format!("{} punches stored, log cleared", log.len())))
             }

@@ -69,8 +69,8 @@ pub async fn serve(
     let terminals = Arc::new(terminals);
     let stop = Arc::new(stop);
     loop {
-        let Ok((socket, _)) = listener.accept().await else {
-            continue;
+        let Ok((socket, _)) = crate::sim::accept(&listener).await else {
+            break;
         };
         let terminals = terminals.clone();
         let stop = stop.clone();

@@ -1210,16 +1210,7 @@ pub async fn serve_tcp(
 ) -> io::Result<()> {
     let mut current: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        let (sock, peer) = match listener.accept().await {
-            Ok(c) => c,
-            // Per-connection failures (aborted handshakes, fd pressure) leave the server up.
-            Err(e) if is_transient_accept_error(&e) => {
-                tracing::warn!("native sim accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        let (sock, peer) = super::accept(&listener).await?;
         if let Some(old) = current.take() {
             old.abort();
             tracing::info!("native sim: {peer} takes the bus over from the previous master");
@@ -1232,14 +1223,6 @@ pub async fn serve_tcp(
             }
         }));
     }
-}
-
-fn is_transient_accept_error(e: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | TimedOut
-    ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24)
 }
 
 #[cfg(test)]

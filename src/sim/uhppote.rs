@@ -867,9 +867,8 @@ pub async fn serve(
         let (controllers, garbage) = (controllers.clone(), garbage.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = tcp.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+                let Ok((stream, _)) = crate::sim::accept(&tcp).await else {
+                    break;
                 };
                 tokio::spawn(serve_tcp(stream, controllers.clone(), garbage.clone()));
             }

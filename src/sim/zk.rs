@@ -382,8 +382,8 @@ pub async fn serve(listener: TcpListener, machine: Arc<Machine>) -> ServeHandle 
         let mut sessions = JoinSet::new();
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                accepted = crate::sim::accept(&listener) => {
+                    let Ok((stream, _)) = accepted else { break };
                     if !machine.is_online() {
                         machine.lock().stats.connections_refused += 1;
                         drop(stream);

@@ -817,13 +817,12 @@ fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         }
         fit(&out, inner)
     };
-    let (visible, offset) = layout::table_window(table, r.selected);
-    // The total line (balances) takes the last row.
-    let visible = if page.total.is_some() {
-        visible.saturating_sub(1).max(1)
-    } else {
-        visible
-    };
+    let (mut visible, mut offset) = layout::table_window(table, r.selected);
+    // The total line (balances) takes the last row: the selected row stays among those drawn.
+    if page.total.is_some() {
+        visible = visible.saturating_sub(1).max(1);
+        offset = offset.max((r.selected + 1).saturating_sub(visible));
+    }
     let mut lines = vec![Line::from(Span::styled(line_of(&page.columns), th.header))];
     for (i, row) in page.rows.iter().enumerate().skip(offset).take(visible) {
         let style = if i == r.selected {
