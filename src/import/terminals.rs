@@ -213,9 +213,36 @@ pub async fn import(
         });
     }
     let mut tx = pool.begin().await?;
-    let existing: Vec<String> = sqlx::query_scalar("SELECT name FROM line")
-        .fetch_all(&mut *tx)
-        .await?;
+    let existing: Vec<(String, String, String, String, Option<i32>)> =
+        sqlx::query_as("SELECT name, protocol, transport, address, baud FROM line")
+            .fetch_all(&mut *tx)
+            .await?;
+    // A row naming a line the inventory has must describe it as the inventory does.
+    for (n, row, _) in &rows {
+        let Some(line) = existing.iter().find(|l| l.0 == row.line) else {
+            continue;
+        };
+        if (line.1.as_str(), line.2.as_str(), line.3.as_str(), line.4)
+            != (
+                row.protocol.as_str(),
+                row.transport.as_str(),
+                row.line_address.as_str(),
+                row.baud,
+            )
+        {
+            errors.push(RowError {
+                line: *n,
+                message: format!(
+                    "line {} is already in the inventory as {} over {} at {}: this row says {} over {} at {}",
+                    row.line, line.1, line.2, line.3, row.protocol, row.transport, row.line_address
+                ),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(super::bad(path, errors));
+    }
+    let existing: Vec<String> = existing.into_iter().map(|l| l.0).collect();
     let mut added_lines = 0;
     let mut db_errors = Vec::new();
     for (n, row, _) in &rows {

@@ -123,3 +123,39 @@ async fn a_half_written_file_is_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("no rows"), "{e}");
 }
+
+#[tokio::test]
+async fn a_row_must_describe_an_existing_line_as_the_inventory_does() {
+    let db = test_db().await;
+    let shell = Actor::shell("root");
+    terminals::import(&db.pool, &shell, "t.csv", GOOD)
+        .await
+        .unwrap();
+    // An attendance machine put on the door controllers' line by mistake.
+    let wrong = "\
+line,protocol,transport,line_address,baud,kind,address,name,location,installed_at,installed_by
+hr,zk,tcp,10.0.0.9:4370,,attendance_machine,1,人事处二号机,Admin building,,
+main gate,zk,tcp,10.0.0.9:4370,,attendance_machine,2,Wrong line,,,
+";
+    let e = terminals::import(&db.pool, &shell, "wrong.csv", wrong)
+        .await
+        .unwrap_err();
+    let ImportError::BadRows { rows, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(
+        rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+        vec![3],
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("already in the inventory as uhppote"),
+        "{e}"
+    );
+    assert_eq!(
+        count(&db.pool).await,
+        (3, 5),
+        "nothing of the file imported"
+    );
+}
