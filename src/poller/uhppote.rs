@@ -247,7 +247,7 @@ impl UhppoteLine {
                 .exchange(ctx, t, serial, Request::GetController)
                 .await?
             {
-                polled.firmware = Some(format!("v{}", info.version));
+                polled.firmware = Some(info.version.to_string());
             }
             t.identified = true;
         }
