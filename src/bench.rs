@@ -70,7 +70,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 250)]
     pub poll_ms: u32,
     /// Records preloaded into every RS-485 terminal before `serve` starts (0: idle polling).
-    #[arg(long, default_value_t = 300)]
+    /// A thousand makes the drain last long enough (about ten seconds) to measure steadily.
+    #[arg(long, default_value_t = 1000)]
     pub backlog: usize,
     /// RS-485 terminals per TCP line (at most 247 machine numbers on a bus).
     #[arg(long, default_value_t = 40)]

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod card;
 pub mod command;
+pub mod copy;
 pub mod door_group;
 pub mod embedded;
 pub mod ingest;

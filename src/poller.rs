@@ -33,11 +33,7 @@ pub use register::{register_site, RegisteredTerminal};
 
 /// First key of every line's advisory lock (the second is the line id): "ocln".
 pub const LOCK_CLASS: i32 = 0x6F63_6C6E;
-/// NOTIFY channel of the live frame trace: `{"line":ID,"dir":"tx"|"rx","hex":"..."}`.
-pub const TRACE_CHANNEL: &str = "onecard_trace";
-/// NOTIFY channel on which a desk reader's presented card is announced:
-/// `{"terminal":ID,"card":N,"new":true|false}`.
-pub const CARD_CHANNEL: &str = "onecard_card_present";
+pub use crate::db::listen::{CARD_CHANNEL, TRACE_CHANNEL};
 
 /// Tuning. The defaults suit a site; tests may shorten them.
 #[derive(Debug, Clone)]

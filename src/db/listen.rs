@@ -7,7 +7,6 @@
 
 use super::notify::{Change, CHANNEL};
 use crate::domain::permission::{Action, Actor, Denied};
-pub use crate::poller::CARD_CHANNEL;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
@@ -17,8 +16,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// While `line.trace_until` is in the future, the line's poller publishes every frame here as
-/// `{"line":ID,"dir":"tx"|"rx","hex":"..."}`.
+/// `{"line":ID,"dir":"tx"|"rx","hex":"...","note":"..."}` (the note optional).
 pub const TRACE_CHANNEL: &str = "onecard_trace";
+
+/// NOTIFY channel on which a desk reader's presented card is announced:
+/// `{"terminal":ID,"card":N,"new":true|false}`.
+pub const CARD_CHANNEL: &str = "onecard_card_present";
 
 /// How long one trace request keeps a line's poller publishing frames; the console renews it.
 pub const TRACE_SECONDS: i32 = 60;
@@ -35,6 +38,8 @@ pub struct TraceFrame {
     pub line: i64,
     pub dir: Direction,
     pub hex: String,
+    /// What the bytes do not say: "connect", "1200 bytes, first 256 shown".
+    pub note: String,
     pub at: DateTime<Utc>,
 }
 
@@ -45,6 +50,8 @@ impl TraceFrame {
             line: i64,
             dir: String,
             hex: String,
+            #[serde(default)]
+            note: String,
         }
         let raw: Raw = serde_json::from_str(payload).ok()?;
         let dir = match raw.dir.as_str() {
@@ -56,6 +63,7 @@ impl TraceFrame {
             line: raw.line,
             dir,
             hex: raw.hex,
+            note: raw.note,
             at,
         })
     }

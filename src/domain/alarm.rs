@@ -15,10 +15,12 @@ pub enum AlarmKind {
     MemoryFull,
     /// A POS that has not uploaded a day's records.
     UploadMissing,
+    /// A door controller's event numbers began again (replaced or reset).
+    EventLogRestarted,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 10] = [
+    pub const ALL: [AlarmKind; 11] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -29,6 +31,7 @@ impl AlarmKind {
         AlarmKind::ClockDrift,
         AlarmKind::MemoryFull,
         AlarmKind::UploadMissing,
+        AlarmKind::EventLogRestarted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl AlarmKind {
             AlarmKind::ClockDrift => "clock_drift",
             AlarmKind::MemoryFull => "memory_full",
             AlarmKind::UploadMissing => "upload_missing",
+            AlarmKind::EventLogRestarted => "event_log_restarted",
         }
     }
 
@@ -57,7 +61,8 @@ impl AlarmKind {
             AlarmKind::HeldOpen
             | AlarmKind::TerminalOffline
             | AlarmKind::MemoryFull
-            | AlarmKind::UploadMissing => 2,
+            | AlarmKind::UploadMissing
+            | AlarmKind::EventLogRestarted => 2,
             AlarmKind::CommFault | AlarmKind::ClockDrift => 3,
         }
     }

@@ -19,6 +19,9 @@ use tokio::sync::watch;
 
 /// Terminals are re-read this often (new ones, scan changes).
 const RELOAD_TERMINALS: Duration = Duration::from_secs(5);
+/// Bytes of one traced frame published; the rest is counted in its note.
+const TRACE_BYTES: usize = 256;
+
 /// The line row (enabled, trace) is re-read this often.
 const RELOAD_LINE: Duration = Duration::from_secs(1);
 /// Statistics are written at most this often per terminal, unless the status changes.
@@ -171,17 +174,22 @@ impl Ctx {
         Counters::add(&self.counters().batches, 1);
     }
 
-    /// A frame sent or received, published while the line is traced.
+    /// A frame sent or received, published while the line is traced. A long one (a ZKTeco
+    /// log chunk) shows its head: a NOTIFY payload holds 8000 bytes.
     pub fn trace(&mut self, dir: &str, bytes: &[u8]) {
         if self.tracing {
-            self.trace.push(
-                serde_json::json!({ "line": self.line_id, "dir": dir, "hex": hex::encode(bytes) })
-                    .to_string(),
-            );
+            let shown = &bytes[..bytes.len().min(TRACE_BYTES)];
+            let mut entry =
+                serde_json::json!({ "line": self.line_id, "dir": dir, "hex": hex::encode(shown) });
+            if shown.len() < bytes.len() {
+                entry["note"] =
+                    format!("{} bytes, first {} shown", bytes.len(), shown.len()).into();
+            }
+            self.trace.push(entry.to_string());
         }
     }
 
-    /// An exchange whose bytes the protocol client keeps to itself (ZKTeco).
+    /// A step with no frame of its own (connecting).
     pub fn trace_note(&mut self, dir: &str, note: &str) {
         if self.tracing {
             self.trace.push(

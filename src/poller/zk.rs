@@ -43,13 +43,26 @@ impl ZkLine {
             // The comm key is 0: the line table has no column for one yet.
             self.client = Some(ZkClient::connect_tcp(self.addr, 0, self.timeout).await?);
         }
-        self.client
+        let c = self
+            .client
             .as_mut()
-            .ok_or_else(|| TerminalError::Io(std::io::Error::other("not connected")))
+            .ok_or_else(|| TerminalError::Io(std::io::Error::other("not connected")))?;
+        c.set_tracing(ctx.tracing);
+        Ok(c)
+    }
+
+    /// The session's packets into the line's published trace.
+    fn drain(&mut self, ctx: &mut Ctx) {
+        if let Some(c) = &mut self.client {
+            for (dir, bytes) in c.take_trace() {
+                ctx.trace(dir, &bytes);
+            }
+        }
     }
 
     pub async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
         let r = self.poll_inner(ctx, t).await;
+        self.drain(ctx);
         if let Err(PollError::Terminal { .. }) = &r {
             // After a transport error the session is unusable.
             self.client = None;
@@ -60,9 +73,7 @@ impl ZkLine {
     async fn poll_inner(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
         let started = Instant::now();
         let c = self.client(ctx).await?;
-        ctx.trace_note("tx", "free sizes");
         let sizes = c.free_sizes().await?;
-        ctx.trace_note("rx", &format!("{} records", sizes.records));
         let mut polled = Polled {
             rtt: Some(started.elapsed()),
             memory_full: Some(sizes.log_full()),
@@ -80,9 +91,7 @@ impl ZkLine {
         let count = i64::from(sizes.records.max(0));
         polled.waiting = Some((count - t.bookmark).max(0));
         if count != t.bookmark {
-            ctx.trace_note("tx", "read attendance");
             let log = c.read_attendance().await?;
-            ctx.trace_note("rx", &format!("{} records", log.len()));
             store_log(ctx, t, &log).await?;
             polled.waiting = Some(0);
         }
@@ -96,6 +105,7 @@ impl ZkLine {
         cmd: &TerminalCommand,
     ) -> Result<String, String> {
         let r = self.execute_inner(ctx, t, cmd).await;
+        self.drain(ctx);
         match r {
             Ok(r) => r,
             Err(e) => {

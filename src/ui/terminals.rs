@@ -379,7 +379,13 @@ fn render_trace(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
                             Direction::Rx => ("rx", th.info),
                         };
                         let at = local(state, f.at, "%H:%M:%S%.3f");
-                        let hex = spaced_hex(&f.hex);
+                        let mut hex = spaced_hex(&f.hex);
+                        if !f.note.is_empty() {
+                            if !hex.is_empty() {
+                                hex.push_str("  ");
+                            }
+                            hex.push_str(&format!("({})", f.note));
+                        }
                         let head = format!("{at} {dir} ");
                         Line::from(vec![
                             Span::styled(head.clone(), style),

@@ -386,3 +386,260 @@ async fn a_terminal_with_records_is_never_deleted() {
         .unwrap();
     assert_eq!(left, 1);
 }
+
+/// A purchase as read back: record, card, amount and balance as text, txn, slot, online, time.
+type PurchaseStored = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    i16,
+    bool,
+    Option<NaiveDateTime>,
+);
+/// A door event as read back: record, door, kind, granted, card, reason, time, late.
+type DoorStored = (
+    i64,
+    i16,
+    String,
+    bool,
+    Option<i64>,
+    i16,
+    Option<NaiveDateTime>,
+    bool,
+);
+
+/// The batch with its first row again: the key refuses it and the safe path writes it.
+fn twice<T: Clone>(mut v: Vec<T>) -> Vec<T> {
+    v.push(v[0].clone());
+    v
+}
+
+#[tokio::test]
+async fn both_write_paths_store_every_field_exactly() {
+    use onecard::db::ingest::{PurchaseRow, ScanRow};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let db = test_db().await;
+    let fast = crate::support::library_door(&db.pool).await.1;
+    let safe =
+        crate::support::door_on_main_gate(&db.pool, 405419897, "图书馆西门", "Library west").await;
+    let money = |s: &str| Decimal::from_str(s).unwrap();
+    // Amounts at the edges of numeric(14, 2): refunds, zero, a cent, the largest, odd scales.
+    let amounts = [
+        "12.50",
+        "0.00",
+        "0",
+        "0.01",
+        "-3.5",
+        "-0.07",
+        "999999999999.99",
+        "10000",
+        "7.1",
+        "100000000.05",
+    ];
+    let purchases: Vec<PurchaseRow> = amounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| PurchaseRow {
+            record_no: i as i64 + 1,
+            card: 8_165_537 + i as i64,
+            amount: money(a),
+            balance_after: money("1234.56") - money(a),
+            txn_no: 70_000 + i as i64,
+            meal_slot: (i % 4) as i16,
+            online: i % 2 == 0,
+            terminal_time: (i != 3).then(|| t("2026-11-22 11:45:07")),
+        })
+        .collect();
+    let scans = vec![
+        ScanRow {
+            record_no: 1,
+            guard_card: 4_000_000_001,
+            checkpoint_tag: 0x00AB_CDEF_1234,
+            event: 2,
+            terminal_time: Some(t("1999-12-31 23:59:59")),
+        },
+        ScanRow {
+            record_no: 2,
+            guard_card: 1,
+            checkpoint_tag: 0,
+            event: 0,
+            terminal_time: None,
+        },
+    ];
+    let mut door = event(1, None);
+    door.kind = "门被强行打开".into();
+    door.card = None;
+    let doors = vec![door, event(2, None)];
+    let punches = vec![PunchRow {
+        user_id: "张三-1001".into(),
+        terminal_time: t("2026-02-28 23:59:59"),
+        verify: 15,
+        state: 5,
+    }];
+
+    // The fast path (COPY) on one terminal; the safe path (a repeated row forces ON CONFLICT)
+    // on the other.
+    ingest::store_purchases(&db.pool, fast, &purchases, Some(10))
+        .await
+        .unwrap();
+    ingest::store_scans(&db.pool, fast, &scans, Some(2))
+        .await
+        .unwrap();
+    ingest::store_door_events(&db.pool, fast, &doors, Some(2), true)
+        .await
+        .unwrap();
+    ingest::store_punches(&db.pool, fast, &punches)
+        .await
+        .unwrap();
+    ingest::store_purchases(&db.pool, safe, &twice(purchases.clone()), Some(10))
+        .await
+        .unwrap();
+    ingest::store_scans(&db.pool, safe, &twice(scans.clone()), Some(2))
+        .await
+        .unwrap();
+    ingest::store_door_events(&db.pool, safe, &twice(doors.clone()), Some(2), true)
+        .await
+        .unwrap();
+    ingest::store_punches(&db.pool, safe, &twice(punches.clone()))
+        .await
+        .unwrap();
+
+    for tid in [fast, safe] {
+        let got: Vec<PurchaseStored> = sqlx::query_as(
+            "SELECT record_no, card, amount::text, balance_after::text, txn_no, meal_slot,
+                        online, terminal_time
+                 FROM pos_purchase WHERE terminal_id = $1 ORDER BY record_no",
+        )
+        .bind(tid)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let want: Vec<_> = purchases
+            .iter()
+            .map(|p| {
+                (
+                    p.record_no,
+                    p.card,
+                    format!("{:.2}", p.amount),
+                    format!("{:.2}", p.balance_after),
+                    p.txn_no,
+                    p.meal_slot,
+                    p.online,
+                    p.terminal_time,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "terminal {tid}");
+        let stored: Vec<Decimal> = sqlx::query_scalar(
+            "SELECT amount FROM pos_purchase WHERE terminal_id = $1 ORDER BY record_no",
+        )
+        .bind(tid)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let sent: Vec<Decimal> = purchases.iter().map(|p| p.amount).collect();
+        assert_eq!(stored, sent, "terminal {tid}");
+
+        let got: Vec<(i64, i64, i64, i16, Option<NaiveDateTime>)> = sqlx::query_as(
+            "SELECT record_no, guard_card, checkpoint_tag, event, terminal_time
+             FROM patrol_scan WHERE terminal_id = $1 ORDER BY record_no",
+        )
+        .bind(tid)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let want: Vec<_> = scans
+            .iter()
+            .map(|s| {
+                (
+                    s.record_no,
+                    s.guard_card,
+                    s.checkpoint_tag,
+                    s.event,
+                    s.terminal_time,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "terminal {tid}");
+
+        let got: Vec<DoorStored> = sqlx::query_as(
+            "SELECT record_no, door, kind, granted, card, reason, terminal_time, late
+                 FROM door_event WHERE terminal_id = $1 ORDER BY record_no",
+        )
+        .bind(tid)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let want: Vec<_> = doors
+            .iter()
+            .map(|d| {
+                (
+                    d.record_no,
+                    d.door,
+                    d.kind.clone(),
+                    d.granted,
+                    d.card,
+                    d.reason,
+                    d.terminal_time,
+                    true,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "terminal {tid}");
+
+        let got: Vec<(String, NaiveDateTime, i16, i16)> = sqlx::query_as(
+            "SELECT user_id, terminal_time, verify, state FROM punch WHERE terminal_id = $1",
+        )
+        .bind(tid)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![("张三-1001".to_string(), t("2026-02-28 23:59:59"), 15, 5)],
+            "terminal {tid}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn any_decimal_survives_the_binary_copy() {
+    use onecard::db::copy::Binary;
+    use rand::{Rng, SeedableRng};
+    use rust_decimal::Decimal;
+    let db = test_db().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261122);
+    let values: Vec<Decimal> = (0..2000)
+        .map(|_| {
+            let mantissa: i128 =
+                rng.gen_range(-(1i128 << 90)..(1i128 << 90)) >> rng.gen_range(0..90);
+            Decimal::from_i128_with_scale(mantissa, rng.gen_range(0..=20))
+        })
+        .collect();
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query("CREATE TEMP TABLE n (i bigint, v numeric)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mut b = Binary::new(values.len(), 40);
+    for (i, v) in values.iter().enumerate() {
+        b.row(2).i64(i as i64).numeric(*v);
+    }
+    let mut copy = conn
+        .copy_in_raw("COPY n (i, v) FROM STDIN (FORMAT binary)")
+        .await
+        .unwrap();
+    copy.send(b.finish()).await.unwrap();
+    assert_eq!(copy.finish().await.unwrap(), values.len() as u64);
+    let back: Vec<(String, Decimal)> = sqlx::query_as("SELECT v::text, v FROM n ORDER BY i")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    for ((text, got), sent) in back.iter().zip(&values) {
+        assert_eq!(got, sent);
+        assert_eq!(text, &sent.to_string(), "scale kept");
+    }
+}

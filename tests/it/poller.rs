@@ -263,7 +263,11 @@ async fn wait_command(pool: &PgPool, id: i64) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commands_run_on_the_owning_line() {
     let db = test_db().await;
-    let site = start(&small_site()).await;
+    let mut cfg = small_site();
+    // One attendance machine too, for its trace.
+    cfg.attendance_machines = quiet_demo().attendance_machines;
+    cfg.attendance_machines.truncate(1);
+    let site = start(&cfg).await;
     let opts = RegisterOptions {
         native_via_pty: true,
         ..RegisterOptions::default()
@@ -358,6 +362,7 @@ async fn commands_run_on_the_owning_line() {
     // While the line is traced, its owner publishes the frames it sends and receives.
     let door_line = term(&reg, "door/405419896").line_id;
     let pos_line = term(&reg, "pos/canteen/1").line_id;
+    let zk_line = term(&reg, "attendance/OCK0000001").line_id;
     let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
         .await
         .unwrap();
@@ -366,13 +371,13 @@ async fn commands_run_on_the_owning_line() {
         .await
         .unwrap();
     sqlx::query("UPDATE line SET trace_until = now() + interval '1 minute' WHERE id = ANY($1)")
-        .bind(vec![door_line, pos_line])
+        .bind(vec![door_line, pos_line, zk_line])
         .execute(&db.pool)
         .await
         .unwrap();
     let mut seen = std::collections::BTreeSet::new();
     let t0 = Instant::now();
-    while seen.len() < 4 {
+    while seen.len() < 6 {
         assert!(
             t0.elapsed() < Duration::from_secs(15),
             "trace seen: {seen:?}"
@@ -383,13 +388,33 @@ async fn commands_run_on_the_owning_line() {
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
         let hex = v["hex"].as_str().unwrap();
-        assert!(!hex.is_empty() && hex::decode(hex).is_ok(), "{v}");
+        if hex.is_empty() {
+            // A step without a frame of its own says what it was.
+            assert_eq!(v["note"], "connect", "{v}");
+            continue;
+        }
+        let bytes = hex::decode(hex).expect("hex");
+        if v["line"] == zk_line {
+            // ZKTeco packets as they went over TCP, capped at 256 bytes with the length noted.
+            assert_eq!(&bytes[..4], &[0x50, 0x50, 0x82, 0x7d], "{v}");
+            let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize + 8;
+            if len > 256 {
+                assert_eq!(bytes.len(), 256, "{v}");
+                assert_eq!(v["note"], format!("{len} bytes, first 256 shown"), "{v}");
+            } else {
+                assert_eq!(bytes.len(), len, "{v}");
+            }
+        }
         seen.insert((
             v["line"].as_i64().unwrap(),
             v["dir"].as_str().unwrap().to_string(),
         ));
     }
-    assert!(seen.contains(&(door_line, "tx".into())) && seen.contains(&(pos_line, "rx".into())));
+    for line in [door_line, pos_line, zk_line] {
+        for dir in ["tx", "rx"] {
+            assert!(seen.contains(&(line, dir.into())), "{line} {dir}: {seen:?}");
+        }
+    }
     // The POS's purchases came in over the PTY too.
     ctl(&site, "pos/canteen/1 purchase 8165510 12.50");
     drained(&db.pool, &site, &reg, Duration::from_secs(20)).await;

@@ -589,6 +589,7 @@ fn frame(line: i64, dir: Direction, hex: &str, ms: i64) -> Msg {
         line,
         dir,
         hex: hex.into(),
+        note: String::new(),
         at: at(3, 4, 5) + chrono::Duration::milliseconds(ms),
     })
 }

@@ -344,7 +344,7 @@ fn migrations_hash() -> String {
 /// A door controller named 图书馆东门 on the line "main gate", added through the inventory
 /// API (so audited like a real one). Returns (line id, terminal id).
 pub async fn library_door(pool: &PgPool) -> (i64, i64) {
-    use onecard::db::terminal::{self, NewLine, NewTerminal};
+    use onecard::db::terminal::{self, NewLine};
     let shell = onecard::domain::permission::Actor::shell("root");
     let mut tx = pool.begin().await.unwrap();
     let line = terminal::add_line(
@@ -361,15 +361,25 @@ pub async fn library_door(pool: &PgPool) -> (i64, i64) {
     )
     .await
     .unwrap();
+    tx.commit().await.unwrap();
+    let id = door_on_main_gate(pool, 405419896, "图书馆东门", "Library east").await;
+    (line.id, id)
+}
+
+/// A door controller on `library_door`'s line.
+pub async fn door_on_main_gate(pool: &PgPool, serial: i64, name: &str, location: &str) -> i64 {
+    use onecard::db::terminal::{self, NewTerminal};
+    let shell = onecard::domain::permission::Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
     let id = terminal::add_terminal(
         &mut tx,
         &shell,
         &NewTerminal {
             line: "main gate",
             kind: "door_controller",
-            address: 405419896,
-            name: "图书馆东门",
-            location: "Library east",
+            address: serial,
+            name,
+            location,
             installed_at: None,
             installed_by: "David",
         },
@@ -377,7 +387,7 @@ pub async fn library_door(pool: &PgPool) -> (i64, i64) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    (line.id, id)
+    id
 }
 
 /// A cluster of its own in a temp dir, stopped when dropped (even when the test panics): for

@@ -59,7 +59,12 @@ pub struct ZkClient<S = TcpStream> {
     events: VecDeque<LiveEvent>,
     stats: ClientStats,
     broken: bool,
+    /// Packets sent and received, kept while a technician traces the line.
+    trace: Option<Vec<Traced>>,
 }
+
+/// A packet as it went over the wire: "tx" or "rx", and its bytes.
+pub type Traced = (&'static str, Vec<u8>);
 
 impl ZkClient<TcpStream> {
     /// Connects over TCP (port 4370 on real machines) and opens a session.
@@ -114,6 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
             events: VecDeque::new(),
             stats: ClientStats::default(),
             broken: false,
+            trace: None,
         };
         let r = c.call(cmd::CONNECT, Vec::new()).await?;
         c.session = r.session;
@@ -141,6 +147,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
     }
 
     /// Changes the deadline of each exchange.
+    /// Starts or stops keeping the packets for [`ZkClient::take_trace`].
+    pub fn set_tracing(&mut self, on: bool) {
+        match (on, &self.trace) {
+            (true, None) => self.trace = Some(Vec::new()),
+            (false, Some(_)) => self.trace = None,
+            _ => {}
+        }
+    }
+
+    /// The packets kept since the last call, oldest first.
+    pub fn take_trace(&mut self) -> Vec<Traced> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
@@ -164,7 +184,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
     }
 
     async fn send(&mut self, p: &Packet) -> Result<(), TerminalError> {
-        self.stream.write_all(&p.encode_tcp()).await?;
+        let bytes = p.encode_tcp();
+        self.stream.write_all(&bytes).await?;
+        if let Some(t) = &mut self.trace {
+            t.push(("tx", bytes));
+        }
         self.stream.flush().await?;
         self.stats.sent += 1;
         Ok(())
@@ -184,6 +208,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
         loop {
             if let Some(p) = self.framer.next_packet()? {
                 self.stats.received += 1;
+                if let Some(t) = &mut self.trace {
+                    // The packet keeps the checksum it came with: these are the wire bytes.
+                    t.push(("rx", p.encode_tcp()));
+                }
                 if !p.checksum_ok() {
                     self.stats.bad_checksums += 1;
                 }
