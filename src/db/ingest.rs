@@ -405,3 +405,38 @@ async fn finish(
     tx.commit().await?;
     Ok(Stored { inserted, alarms })
 }
+
+/// A terminal's own record numbers began again (reset to factory settings, or swapped): from
+/// now on its record n is stored as `bookmark + n`, so nothing new collides with what is
+/// stored. Raises `event_log_restarted` in the same transaction. Returns the new base.
+pub async fn restart_numbering(
+    pool: &PgPool,
+    terminal_id: i64,
+    detail: &str,
+) -> Result<i64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let base: i64 = sqlx::query_scalar(
+        "UPDATE terminal SET record_base = bookmark WHERE id = $1 RETURNING record_base",
+    )
+    .bind(terminal_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let new = NewAlarm {
+        kind: AlarmKind::EventLogRestarted,
+        terminal_id: Some(terminal_id),
+        door: None,
+        card: None,
+        detail: format!("{detail}; its records continue after record {base}"),
+        late: false,
+    };
+    let alarms: Vec<i64> = alarm::raise(&mut tx, &new).await?.into_iter().collect();
+    Change {
+        alarm: alarms,
+        terminal: vec![terminal_id],
+        ..Change::default()
+    }
+    .send(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(base)
+}

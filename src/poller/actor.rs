@@ -98,6 +98,8 @@ pub(crate) struct Term {
     pub row: Terminal,
     /// The last record number stored (mirrors `terminal.bookmark`, which only moves forward).
     pub bookmark: i64,
+    /// Added to the terminal's own record numbers (mirrors `terminal.record_base`).
+    pub base: i64,
     /// None until the first poll decides.
     pub online: Option<bool>,
     /// Records numbered up to here were waiting while the terminal was offline: late.
@@ -124,6 +126,7 @@ impl Term {
         let online = (row.status == "offline").then_some(false);
         Term {
             bookmark: row.bookmark,
+            base: row.record_base,
             online,
             late_until: None,
             acked_once: false,

@@ -211,8 +211,8 @@ impl NativeLine {
         }
         if !t.acked_once {
             // A crash between our commit and the device's ack: say it again.
-            if t.bookmark > 0 {
-                let b = u32::try_from(t.bookmark).unwrap_or(u32::MAX);
+            if t.bookmark > t.base {
+                let b = u32::try_from(t.bookmark - t.base).unwrap_or(u32::MAX);
                 match bus.ack_records(addr, b).await {
                     Ok(_) | Err(TerminalError::Refused(_)) => {}
                     Err(e) => return Err(e.into()),
@@ -234,11 +234,23 @@ impl NativeLine {
             let mut last: Option<u32> = None;
             let mut next_record;
             loop {
+                // The terminal's own numbers: onecard's less the base.
                 let from = last.map_or_else(
-                    || u32::try_from(t.bookmark + 1).unwrap_or(u32::MAX),
+                    || u32::try_from(t.bookmark - t.base + 1).unwrap_or(u32::MAX),
                     |l| l.saturating_add(1),
                 );
                 let batch = bus.read_records(addr, from, max).await?;
+                if last.is_none() && from > 1 && batch.next_record < from {
+                    // Replaced or reset: it numbers from 1 again. Carry on after our records.
+                    let why = format!(
+                        "machine {addr} counts its records from 1 again: its next is {}, onecard had collected up to {}",
+                        batch.next_record,
+                        from - 1
+                    );
+                    tracing::warn!(terminal = %t.row.name, "{why}");
+                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why).await?;
+                    continue;
+                }
                 check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;
                 next_record = batch.next_record;
                 let Some(n) = batch.records.last_number() else {
@@ -247,7 +259,7 @@ impl NativeLine {
                 match &batch.records {
                     Records::Purchases(v) if scans.is_empty() => {
                         purchases.extend(v.iter().map(|r| PurchaseRow {
-                            record_no: i64::from(r.record_no),
+                            record_no: t.base + i64::from(r.record_no),
                             card: i64::from(r.card),
                             amount: fen_to_yuan(i64::from(r.amount_fen)),
                             balance_after: fen_to_yuan(i64::from(r.balance_after_fen)),
@@ -259,7 +271,7 @@ impl NativeLine {
                     }
                     Records::Scans(v) if purchases.is_empty() => {
                         scans.extend(v.iter().map(|r| ScanRow {
-                            record_no: i64::from(r.record_no),
+                            record_no: t.base + i64::from(r.record_no),
                             guard_card: i64::from(r.guard),
                             checkpoint_tag: i64::from(r.checkpoint),
                             event: r.event as i16,
@@ -278,14 +290,14 @@ impl NativeLine {
                 polled.more = false;
                 break;
             };
-            let bookmark = Some(i64::from(last));
+            let bookmark = Some(t.base + i64::from(last));
             let stored = if purchases.is_empty() {
                 ingest::store_scans(&ctx.pool, t.row.id, &scans, bookmark).await?
             } else {
                 ingest::store_purchases(&ctx.pool, t.row.id, &purchases, bookmark).await?
             };
             ctx.stored(&stored);
-            t.bookmark = t.bookmark.max(i64::from(last));
+            t.bookmark = t.bookmark.max(t.base + i64::from(last));
             bus.ack_records(addr, last).await?;
             polled.waiting = Some(i64::from(next_record.saturating_sub(last + 1)));
             polled.more = last.saturating_add(1) < next_record;

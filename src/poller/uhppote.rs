@@ -100,10 +100,11 @@ pub fn alarm_of(k: DoorEventKind) -> Option<AlarmKind> {
     }
 }
 
-pub fn door_row(e: &EventRecord) -> DoorEventRow {
+/// The event as stored: its number is `base` + the controller's own.
+pub fn door_row(e: &EventRecord, base: i64) -> DoorEventRow {
     let kind = e.kind();
     DoorEventRow {
-        record_no: i64::from(e.index),
+        record_no: base + i64::from(e.index),
         door: i16::from(e.door),
         kind: kind_name(kind).to_string(),
         granted: e.granted,
@@ -188,6 +189,61 @@ impl UhppoteLine {
         }
     }
 
+    /// Notices a controller whose event numbers began again: its newest is below what we
+    /// stored, or (checked on taking the line and when it comes back) its event at our
+    /// bookmark is not the one stored. Its events then continue after ours.
+    async fn check_restart(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+        own_newest: i64,
+    ) -> Result<(), PollError> {
+        let own = t.bookmark - t.base;
+        if own <= 0 {
+            return Ok(());
+        }
+        let why = if own_newest < own {
+            Some(format!(
+                "controller {serial} counts its events from 1 again: its newest is {own_newest}, onecard had collected up to {own}"
+            ))
+        } else if !t.acked_once || t.online == Some(false) {
+            let index = u32::try_from(own).unwrap_or(u32::MAX);
+            match self.event(ctx, t, serial, index).await? {
+                EventSlot::Found(e) if e.index == index => {
+                    let ours = door_row(&e, t.base);
+                    let stored: Option<(Option<i64>, i16, Option<chrono::NaiveDateTime>)> =
+                        sqlx::query_as(
+                            "SELECT card, door, terminal_time FROM door_event
+                             WHERE terminal_id = $1 AND record_no = $2",
+                        )
+                        .bind(t.row.id)
+                        .bind(t.bookmark)
+                        .fetch_optional(&ctx.pool)
+                        .await?;
+                    stored
+                        .is_some_and(|s| s != (ours.card, ours.door, ours.terminal_time))
+                        .then(|| {
+                            format!(
+                                "controller {serial} was reset or replaced: its event {own} is not the one onecard collected"
+                            )
+                        })
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            tracing::warn!(terminal = %t.row.name, "{why}");
+            t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why).await?;
+            t.late_until = None;
+            // A reset controller forgot our listener too.
+            self.listening.remove(&serial);
+        }
+        Ok(())
+    }
+
     async fn event(
         &mut self,
         ctx: &mut Ctx,
@@ -234,7 +290,10 @@ impl UhppoteLine {
             rtt: Some(started.elapsed()),
             ..Polled::default()
         };
-        let newest = status.event.map(|e| i64::from(e.index)).unwrap_or(0);
+        // The controller's own newest index, then in onecard's numbering.
+        let own_newest = status.event.map(|e| i64::from(e.index)).unwrap_or(0);
+        self.check_restart(ctx, t, serial, own_newest).await?;
+        let newest = t.base + own_newest;
         if t.online == Some(false) {
             // Back from offline: everything stored meanwhile is a replay.
             t.late_until = Some(newest);
@@ -271,8 +330,9 @@ impl UhppoteLine {
         }
         if !t.acked_once {
             // A crash between our commit and the controller's ack: say it again.
-            if t.bookmark > 0 && t.bookmark <= newest {
-                let b = u32::try_from(t.bookmark).unwrap_or(u32::MAX);
+            let own = t.bookmark - t.base;
+            if own > 0 && own <= own_newest {
+                let b = u32::try_from(own).unwrap_or(u32::MAX);
                 match self.ack(ctx, t, serial, b).await {
                     Ok(()) | Err(TerminalError::Refused(_)) => {}
                     Err(e) => return Err(e.into()),
@@ -292,9 +352,9 @@ impl UhppoteLine {
             let mut rows = Vec::new();
             let mut last = t.bookmark;
             for i in (t.bookmark + 1)..=end {
-                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                let index = u32::try_from(i - t.base).unwrap_or(u32::MAX);
                 match self.event(ctx, t, serial, index).await? {
-                    EventSlot::Found(e) if e.index == index => rows.push(door_row(&e)),
+                    EventSlot::Found(e) if e.index == index => rows.push(door_row(&e, t.base)),
                     EventSlot::Found(e) => {
                         return Err(garbled(format!(
                             "asked controller {serial} for event {index}, got event {}",
@@ -324,8 +384,13 @@ impl UhppoteLine {
             if t.late_until.is_some_and(|l| t.bookmark >= l) {
                 t.late_until = None;
             }
-            self.ack(ctx, t, serial, u32::try_from(last).unwrap_or(u32::MAX))
-                .await?;
+            self.ack(
+                ctx,
+                t,
+                serial,
+                u32::try_from(last - t.base).unwrap_or(u32::MAX),
+            )
+            .await?;
         }
         polled.waiting = Some((newest - t.bookmark).max(0));
         polled.more = t.bookmark < newest;
@@ -350,13 +415,12 @@ impl UhppoteLine {
         let Some(e) = ev.status.event else {
             return false;
         };
-        let index = i64::from(e.index);
+        let index = t.base + i64::from(e.index);
         if t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
             return index > t.bookmark;
         }
-        match ingest::store_door_events(&ctx.pool, t.row.id, &[door_row(&e)], Some(index), false)
-            .await
-        {
+        let row = door_row(&e, t.base);
+        match ingest::store_door_events(&ctx.pool, t.row.id, &[row], Some(index), false).await {
             Ok(stored) => {
                 ctx.stored(&stored);
                 t.bookmark = index;

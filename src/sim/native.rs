@@ -825,6 +825,17 @@ impl SimTerminal for Pos {
                     t.count
                 ))
             }
+            "reset" => {
+                // Factory settings: records numbered from 1 again, the blacklist gone.
+                let mut s = lock(&self.state);
+                s.records = RecordStore::new(s.records.capacity);
+                s.blacklist = ChunkedTable::default();
+                s.txn_no = 0;
+                Ok(format!(
+                    "machine {} reset: records and blacklist cleared",
+                    self.core.machine_no
+                ))
+            }
             "blacklist" => {
                 let t = self.blacklist_state();
                 let cards: Vec<String> = self.blacklist().iter().map(u32::to_string).collect();
@@ -836,7 +847,7 @@ impl SimTerminal for Pos {
                 ))
             }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, reset, offline, online, noise)",
                 self.id()
             )),
         }

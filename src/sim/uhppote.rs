@@ -786,8 +786,21 @@ impl SimTerminal for Controller {
                 self.set_online(true);
                 Ok(format!("controller {} online", self.serial))
             }
+            "reset" => {
+                // Factory settings: the event numbers begin again at 1.
+                let mut s = self.lock();
+                s.events.clear();
+                s.last_index = 0;
+                s.bookmark = 0;
+                s.cards.clear();
+                s.listener = None;
+                Ok(format!(
+                    "controller {} reset: events, cards and listener cleared",
+                    self.serial
+                ))
+            }
             other => Err(format!(
-                "unknown verb {other:?}: swipe, forced, held, tamper, fire, button, open, close, card, offline, online"
+                "unknown verb {other:?}: swipe, forced, held, tamper, fire, button, open, close, card, offline, online, reset"
             )),
         }
     }

@@ -422,6 +422,146 @@ async fn commands_run_on_the_owning_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_controller_keeps_its_events_after_the_stored_ones() {
+    let db = test_db().await;
+    let site = start(&small_site()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let door = term(&reg, "door/405419896").terminal_id;
+    let swipe = |card: i64| {
+        ctl(&site, &format!("door/405419896 swipe {card} 1"));
+    };
+    let stored = |n: i64| {
+        let pool = db.pool.clone();
+        async move {
+            count_for(
+                &pool,
+                "SELECT count(*) FROM door_event WHERE terminal_id = $1",
+                door,
+            )
+            .await
+                == n
+        }
+    };
+    let rows = || async {
+        sqlx::query_as::<_, (i64, Option<i64>)>(
+            "SELECT record_no, card FROM door_event WHERE terminal_id = $1 ORDER BY record_no",
+        )
+        .bind(door)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    };
+    let restarts = || {
+        count_for(
+            &db.pool,
+            "SELECT count(*) FROM alarm WHERE kind = 'event_log_restarted' AND terminal_id = $1",
+            door,
+        )
+    };
+    let sup = Supervisor::start_with(db.pool.clone(), "reset", fast());
+    for card in 8165501..=8165503 {
+        swipe(card);
+    }
+    eventually(Duration::from_secs(20), "three events", || stored(3)).await;
+
+    // Reset to factory settings: its newest event (2) is below what was collected (3).
+    ctl(&site, "door/405419896 reset");
+    swipe(8165504);
+    swipe(8165505);
+    eventually(
+        Duration::from_secs(20),
+        "the events after the reset",
+        || stored(5),
+    )
+    .await;
+    let want: Vec<(i64, Option<i64>)> = (1..=5).map(|n| (n, Some(8165500 + n))).collect();
+    assert_eq!(rows().await, want);
+    assert_eq!(restarts().await, 1);
+    sup.stop().await;
+
+    // Reset again while nobody polls, and more events than were collected since: only the
+    // event at the bookmark tells.
+    ctl(&site, "door/405419896 reset");
+    for card in 8165506..=8165511 {
+        swipe(card);
+    }
+    let sup = Supervisor::start_with(db.pool.clone(), "reset again", fast());
+    eventually(
+        Duration::from_secs(20),
+        "the events after the second reset",
+        || stored(11),
+    )
+    .await;
+    let want: Vec<(i64, Option<i64>)> = (1..=11).map(|n| (n, Some(8165500 + n))).collect();
+    assert_eq!(rows().await, want);
+    assert_eq!(restarts().await, 2);
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM alarm WHERE kind = 'event_log_restarted' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        detail.contains("reset or replaced") && detail.contains("after record 5"),
+        "{detail}"
+    );
+    sup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_pos_keeps_its_purchases_after_the_stored_ones() {
+    let db = test_db().await;
+    let site = start(&small_site()).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let pos = term(&reg, "pos/canteen/1").terminal_id;
+    let purchases = || async {
+        sqlx::query_as::<_, (i64, i64, String)>(
+            "SELECT record_no, card, amount::text FROM pos_purchase WHERE terminal_id = $1 ORDER BY record_no",
+        )
+        .bind(pos)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    };
+    let sup = Supervisor::start_with(db.pool.clone(), "pos reset", fast());
+    let buy = |n: i64| {
+        ctl(
+            &site,
+            &format!("pos/canteen/1 purchase {} {n}.00", 8165500 + n),
+        )
+    };
+    for n in 1..=3 {
+        buy(n);
+    }
+    eventually(Duration::from_secs(20), "three purchases", || async {
+        purchases().await.len() == 3
+    })
+    .await;
+    ctl(&site, "pos/canteen/1 reset");
+    buy(4);
+    buy(5);
+    eventually(
+        Duration::from_secs(20),
+        "the purchases after the reset",
+        || async { purchases().await.len() == 5 },
+    )
+    .await;
+    let want: Vec<(i64, i64, String)> = (1..=5)
+        .map(|n| (n, 8165500 + n, format!("{n}.00")))
+        .collect();
+    assert_eq!(purchases().await, want);
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM alarm WHERE kind = 'event_log_restarted' AND terminal_id = $1",
+    )
+    .bind(pos)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(detail.contains("after record 3"), "{detail}");
+    sup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offline_terminals_alarm_and_their_replay_is_late() {
     let db = test_db().await;
     let site = start(&small_site()).await;

@@ -525,6 +525,7 @@ fn term(
             "6.62".into()
         },
         bookmark: 0,
+        record_base: 0,
         last_contact: (status != "unknown").then(|| at(3, 4, 1)),
         rtt_ms: (status == "online").then_some(12.5),
         retries: 3,
