@@ -446,6 +446,7 @@ fn console_options(
         keymap_errors: errors.iter().map(ToString::to_string).collect(),
         db_where,
         demo_login,
+        desk_reader: config.ui.desk_reader.clone(),
     })
 }
 

@@ -90,6 +90,9 @@ pub struct UiConfig {
     pub theme: Option<String>,
     /// The preset under `<config dir>/keymap.toml`: `default` or `vim`.
     pub keymap: Option<String>,
+    /// This card desk's reader, by its name in the terminal inventory: only cards laid on it
+    /// reach this console. Unset: cards from every desk reader.
+    pub desk_reader: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

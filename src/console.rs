@@ -36,6 +36,24 @@ pub struct ConsoleOptions {
     pub db_where: DbWhere,
     /// The demo logs straight in as this operator.
     pub demo_login: Option<String>,
+    /// `ui.desk_reader`: the one desk reader whose cards this console shows.
+    pub desk_reader: Option<String>,
+}
+
+/// The desk reader named in the configuration, as a terminal id; an error in the desk's words
+/// when the inventory has no desk reader of that name.
+pub async fn desk_reader_id(pool: &PgPool, name: &str) -> Result<i64, String> {
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM terminal WHERE name = $1 AND kind = 'desk_reader'")
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| format!("could not look up the desk reader “{name}”: {e}"))?;
+    id.ok_or_else(|| {
+        format!(
+            "the terminal inventory has no desk reader named “{name}” (ui.desk_reader in config.toml): cards laid on any desk reader are shown"
+        )
+    })
 }
 
 fn restore_terminal() {
@@ -109,7 +127,18 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
 
     let (inbox, mut rx) = mpsc::unbounded_channel::<Msg>();
     let health = tokio::spawn(watch_database(pool.clone(), inbox.clone()));
-    let listener = listen_into(pool.clone(), inbox.clone());
+    let desk = match &options.desk_reader {
+        None => None,
+        Some(name) => match desk_reader_id(&pool, name).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, "desk reader");
+                state.message = Some((crate::app::state::Level::Error, e));
+                None
+            }
+        },
+    };
+    let listener = listen_into(pool.clone(), inbox.clone(), desk);
     let first = match &options.demo_login {
         Some(login) => match operator::open_session(&pool, login, &client_label()).await {
             Ok(session) => vec![Msg::LoggedIn(session)],
@@ -157,13 +186,24 @@ pub fn heard(heard: Heard) -> Option<Msg> {
     }
 }
 
-/// Starts the notification listener, feeding the console's inbox.
-pub fn listen_into(pool: PgPool, inbox: mpsc::UnboundedSender<Msg>) -> Listen {
+/// Starts the notification listener, feeding the console's inbox. With `desk_reader`, cards
+/// laid on other desk readers (other desks' business) are not passed on.
+pub fn listen_into(
+    pool: PgPool,
+    inbox: mpsc::UnboundedSender<Msg>,
+    desk_reader: Option<i64>,
+) -> Listen {
     Listen::spawn(
         pool,
-        Arc::new(move |h| match heard(h) {
-            Some(msg) => inbox.send(msg).is_ok(),
-            None => !inbox.is_closed(),
+        Arc::new(move |h| {
+            let ours = match (&h, desk_reader) {
+                (Heard::CardPresent(p), Some(desk)) => p.terminal == desk,
+                _ => true,
+            };
+            match heard(h).filter(|_| ours) {
+                Some(msg) => inbox.send(msg).is_ok(),
+                None => !inbox.is_closed(),
+            }
         }),
     )
 }

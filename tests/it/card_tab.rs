@@ -1842,6 +1842,13 @@ mod live {
         }
     }
 
+    async fn next_msg(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) -> Msg {
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a message")
+            .expect("the listener runs")
+    }
+
     async fn notify(pool: &PgPool, channel: &str, payload: &str) {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(channel)
@@ -1849,6 +1856,61 @@ mod live {
             .execute(pool)
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_console_with_its_own_desk_reader_hears_only_that_reader() {
+        let db = test_db().await;
+        let pool = db.pool.clone();
+        let (_, door) = library_door(&pool).await;
+        let line: i64 = sqlx::query_scalar("SELECT line_id FROM terminal WHERE id = $1")
+            .bind(door)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let mut readers = Vec::new();
+        for (address, name) in [(1i64, "卡务中心读卡器"), (2, "二楼窗口读卡器")] {
+            readers.push(
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO terminal (line_id, kind, address, name)
+                     VALUES ($1, 'desk_reader', $2, $3) RETURNING id",
+                )
+                .bind(line)
+                .bind(address)
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap(),
+            );
+        }
+        let ours = onecard::console::desk_reader_id(&pool, "卡务中心读卡器")
+            .await
+            .unwrap();
+        assert_eq!(ours, readers[0]);
+        // A door controller is no desk reader, and a name not in the inventory is said so.
+        let e = onecard::console::desk_reader_id(&pool, "图书馆东门")
+            .await
+            .unwrap_err();
+        assert!(e.contains("no desk reader named “图书馆东门”"), "{e}");
+
+        let (inbox, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _listen = onecard::console::listen_into(pool.clone(), inbox, Some(ours));
+        while !matches!(next_msg(&mut rx).await, Msg::Resync) {}
+        for (reader, card) in [(readers[1], 8165001), (readers[0], 8165002)] {
+            let payload = format!(r#"{{"terminal":{reader},"card":{card},"new":true}}"#);
+            notify(&pool, onecard::poller::CARD_CHANNEL, &payload).await;
+        }
+        let heard = loop {
+            if let Msg::CardPresented {
+                terminal_id,
+                card_no,
+                ..
+            } = next_msg(&mut rx).await
+            {
+                break (terminal_id, card_no);
+            }
+        };
+        assert_eq!(heard, (ours, 8165002), "the other desk's card is not ours");
     }
 
     #[tokio::test]

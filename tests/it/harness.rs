@@ -79,7 +79,7 @@ impl Console {
         .unwrap();
         let session = operator::open_session(pool, login, "test").await.unwrap();
         let (inbox, rx) = mpsc::unbounded_channel();
-        let listen = console::listen_into(pool.clone(), inbox);
+        let listen = console::listen_into(pool.clone(), inbox, None);
         let mut c = Console {
             state,
             pool: pool.clone(),
