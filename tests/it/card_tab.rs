@@ -1842,6 +1842,22 @@ mod live {
         }
     }
 
+    /// A terminal on the library door's line (plain SQL: the inventory is not what is tested
+    /// here).
+    async fn add_terminal(pool: &PgPool, door: i64, kind: &str, address: i64, name: &str) -> i64 {
+        sqlx::query_scalar(
+            "INSERT INTO terminal (line_id, kind, address, name)
+             SELECT line_id, $2, $3, $4 FROM terminal WHERE id = $1 RETURNING id",
+        )
+        .bind(door)
+        .bind(kind)
+        .bind(address)
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
     async fn next_msg(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) -> Msg {
         tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
             .await
@@ -1863,26 +1879,10 @@ mod live {
         let db = test_db().await;
         let pool = db.pool.clone();
         let (_, door) = library_door(&pool).await;
-        let line: i64 = sqlx::query_scalar("SELECT line_id FROM terminal WHERE id = $1")
-            .bind(door)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let mut readers = Vec::new();
-        for (address, name) in [(1i64, "卡务中心读卡器"), (2, "二楼窗口读卡器")] {
-            readers.push(
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO terminal (line_id, kind, address, name)
-                     VALUES ($1, 'desk_reader', $2, $3) RETURNING id",
-                )
-                .bind(line)
-                .bind(address)
-                .bind(name)
-                .fetch_one(&pool)
-                .await
-                .unwrap(),
-            );
-        }
+        let readers = [
+            add_terminal(&pool, door, "desk_reader", 1, "卡务中心读卡器").await,
+            add_terminal(&pool, door, "desk_reader", 2, "二楼窗口读卡器").await,
+        ];
         let ours = onecard::console::desk_reader_id(&pool, "卡务中心读卡器")
             .await
             .unwrap();
@@ -1918,31 +1918,9 @@ mod live {
         let db = test_db().await;
         let pool = db.pool.clone();
         let (_, door) = library_door(&pool).await;
-        // A second terminal and the desk reader on the same line (plain SQL: the inventory is
-        // not what is tested here).
-        let line: i64 = sqlx::query_scalar("SELECT line_id FROM terminal WHERE id = $1")
-            .bind(door)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let add = |kind: &'static str, address: i64, name: &'static str| {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO terminal (line_id, kind, address, name) VALUES ($1, $2, $3, $4)
-                     RETURNING id",
-                )
-                .bind(line)
-                .bind(kind)
-                .bind(address)
-                .bind(name)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-            }
-        };
-        let pos = add("pos", 7, "一食堂收费机 07").await;
-        let reader = add("desk_reader", 1, "卡务中心发卡器").await;
+        // A second terminal and the desk reader on the same line.
+        let pos = add_terminal(&pool, door, "pos", 7, "一食堂收费机 07").await;
+        let reader = add_terminal(&pool, door, "desk_reader", 1, "卡务中心发卡器").await;
         // 王芳 and her card, with what two terminals must accept and the commands telling them.
         let (person, card): (i64, i64) = sqlx::query_as(
             "WITH d AS (INSERT INTO department (code, name) VALUES ('D01', '计算机学院') RETURNING id),
