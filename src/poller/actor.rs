@@ -343,17 +343,9 @@ pub(crate) async fn run(setup: ActorSetup) {
         if *stop.borrow() {
             break;
         }
-        if last_lock.elapsed() >= options.lock_check {
-            last_lock = Instant::now();
-            let alive = tokio::time::timeout(
-                Duration::from_secs(2),
-                sqlx::query("SELECT 1").execute(&mut lock_conn),
-            )
-            .await;
-            if !matches!(alive, Ok(Ok(_))) {
-                tracing::warn!(line = %line.name, "lost the line's lock connection; giving the line up");
-                break;
-            }
+        if !still_ours(&mut lock_conn, &mut last_lock, options.lock_check).await {
+            tracing::warn!(line = %line.name, "lost the line's lock connection; giving the line up");
+            break;
         }
         if last_line.is_none_or(|t| t.elapsed() >= RELOAD_LINE) {
             last_line = Some(Instant::now());
@@ -387,8 +379,15 @@ pub(crate) async fn run(setup: ActorSetup) {
         run_commands(&mut driver, &mut ctx, &mut terms, &worker).await;
 
         let mut busy = false;
+        let mut lost = false;
         for t in terms.iter_mut() {
             if *stop.borrow() {
+                break;
+            }
+            // A round of long visits (a backlog on every terminal) checks between terminals,
+            // so a standby that took the line over never shares it for more than one visit.
+            if !still_ours(&mut lock_conn, &mut last_lock, options.lock_check).await {
+                lost = true;
                 break;
             }
             if !t.row.in_scan || t.next_due > Instant::now() {
@@ -397,6 +396,10 @@ pub(crate) async fn run(setup: ActorSetup) {
             busy |= visit(&mut driver, &mut ctx, t, &line).await;
         }
         ctx.flush_trace().await;
+        if lost {
+            tracing::warn!(line = %line.name, "lost the line's lock connection; giving the line up");
+            break;
+        }
         if busy {
             tokio::task::yield_now().await;
             continue;
@@ -427,6 +430,21 @@ pub(crate) async fn run(setup: ActorSetup) {
     tracing::info!(line = %line.name, "released the line");
 }
 
+/// Whether the line's lock connection (whose session holds the advisory lock) is still alive;
+/// asked at most once per `every`.
+async fn still_ours(lock_conn: &mut PgConnection, last: &mut Instant, every: Duration) -> bool {
+    if last.elapsed() < every {
+        return true;
+    }
+    *last = Instant::now();
+    let alive = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&mut *lock_conn),
+    )
+    .await;
+    matches!(alive, Ok(Ok(_)))
+}
+
 /// Some(tracing) while the line is enabled; None when it is disabled or gone.
 async fn reload_line(pool: &PgPool, line: &mut Line) -> Result<Option<bool>, sqlx::Error> {
     let row: Option<(bool, bool, i32)> = sqlx::query_as(
@@ -450,6 +468,7 @@ fn merge_terminals(terms: &mut Vec<Term>, rows: Vec<Terminal>) {
         match terms.iter_mut().find(|t| t.row.id == row.id) {
             Some(t) => {
                 t.bookmark = t.bookmark.max(row.bookmark);
+                t.base = t.base.max(row.record_base);
                 t.row = row;
             }
             None => terms.push(Term::new(row)),
