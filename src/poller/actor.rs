@@ -12,6 +12,7 @@ use crate::db::ingest::Stored;
 use crate::db::terminal::{self as inventory, Health, Line, Terminal};
 use crate::domain::alarm::AlarmKind;
 use crate::terminal::TerminalError;
+use futures::FutureExt;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +31,8 @@ const HEALTH_EVERY: Duration = Duration::from_secs(5);
 pub(crate) const CLOCK_EVERY: Duration = Duration::from_secs(30);
 /// Commands run per round at most, so polling goes on under a flood.
 const COMMANDS_PER_ROUND: usize = 8;
+/// The command queue is read at least this often without a wake.
+const CLAIM_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) struct ActorSetup {
     pub pool: PgPool,
@@ -292,6 +295,7 @@ impl Driver {
 
 enum Wake {
     Timer,
+    Command,
     Stop,
     Push(Option<crate::terminal::uhppote::ListenerEvent>),
 }
@@ -339,6 +343,8 @@ pub(crate) async fn run(setup: ActorSetup) {
     let mut last_terminals: Option<Instant> = None;
     let mut last_line: Option<Instant> = None;
     let mut last_lock = Instant::now();
+    let mut claim_next = true;
+    let mut last_claim = Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -376,7 +382,16 @@ pub(crate) async fn run(setup: ActorSetup) {
             }
         }
 
-        run_commands(&mut driver, &mut ctx, &mut terms, &worker).await;
+        // The queue is read when a command was announced for this line (the wake, also sent
+        // to every line after the listener reconnects), when the last read was full, and
+        // every few seconds in case: not at every round.
+        if claim_next
+            || last_claim.elapsed() >= CLAIM_EVERY
+            || command_queued.notified().now_or_never().is_some()
+        {
+            last_claim = Instant::now();
+            claim_next = run_commands(&mut driver, &mut ctx, &mut terms, &worker).await;
+        }
 
         let mut busy = false;
         let mut lost = false;
@@ -409,11 +424,12 @@ pub(crate) async fn run(setup: ActorSetup) {
         let wake = tokio::select! {
             _ = tokio::time::sleep(interval) => Wake::Timer,
             _ = stop.changed() => Wake::Stop,
-            _ = command_queued.notified() => Wake::Timer,
+            _ = command_queued.notified() => Wake::Command,
             ev = driver.next_push() => Wake::Push(ev),
         };
         match wake {
             Wake::Timer => {}
+            Wake::Command => claim_next = true,
             Wake::Stop => break,
             Wake::Push(Some(ev)) => {
                 Counters::add(&ctx.counters().pushed, 1);
@@ -665,14 +681,20 @@ async fn flush_health(ctx: &Ctx, t: &mut Term) {
     }
 }
 
-async fn run_commands(driver: &mut Driver, ctx: &mut Ctx, terms: &mut [Term], worker: &str) {
+/// Runs up to [`COMMANDS_PER_ROUND`] queued commands; true when there may be more.
+async fn run_commands(
+    driver: &mut Driver,
+    ctx: &mut Ctx,
+    terms: &mut [Term],
+    worker: &str,
+) -> bool {
     for _ in 0..COMMANDS_PER_ROUND {
         let claimed = match command::claim(&ctx.pool, ctx.line_id, worker).await {
             Ok(Some(c)) => c,
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming a command failed");
-                return;
+                return true;
             }
         };
         let cmd = claimed.command.0.clone();
@@ -710,6 +732,7 @@ async fn run_commands(driver: &mut Driver, ctx: &mut Ctx, terms: &mut [Term], wo
         }
         ctx.flush_trace().await;
     }
+    true
 }
 
 /// A terminal error in the words a command's result shows.
