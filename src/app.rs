@@ -2,6 +2,7 @@
 
 pub mod cards;
 pub mod effect;
+pub mod filter;
 pub mod layout;
 pub mod msg;
 pub mod state;

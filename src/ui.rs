@@ -12,7 +12,7 @@ pub mod theme;
 use crate::app::layout;
 use crate::app::msg::DbState;
 use crate::app::state::{DbWhere, Level, Overlay, Screen, State, Tab};
-use crate::i18n::{tr, trf};
+use crate::i18n::{tr, trf, Lang};
 use crate::keymap::{Command, Section};
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Style;
@@ -172,10 +172,34 @@ fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     }
 }
 
+/// A list's title with its `/` filter, if it has one: " Alarms · 5 open · filter “图书馆” · 2
+/// shown ", the number shown when the title does not already count the rows shown.
+pub fn filtered_title(lang: Lang, title: &str, filter: &str, shown: Option<usize>) -> String {
+    if filter.is_empty() {
+        return format!(" {title} ");
+    }
+    let active = trf(lang, "filter.active", &[("text", filter)]);
+    match shown {
+        Some(n) => format!(
+            " {title} · {active} · {} ",
+            trf(lang, "filter.shown", &[("n", &n.to_string())])
+        ),
+        None => format!(" {title} · {active} "),
+    }
+}
+
+/// What a filtered list shows when nothing passes its filter.
+pub fn no_match(lang: Lang, filter: &str, th: &Theme) -> Line<'static> {
+    Line::from(Span::styled(
+        trf(lang, "filter.no_match", &[("text", filter)]),
+        th.muted,
+    ))
+}
+
 /// The hint line: the message if there is one, else the main keys, from the loaded keymap.
 fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     if let Some(text) = &state.filter_input {
-        let prompt = if state.tab == Tab::Cards {
+        let prompt = if state.tab == Tab::Cards && !state.alarm.open {
             "card.search_prompt"
         } else {
             "filter.prompt"
@@ -198,6 +222,7 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     let commands: &[Command] = if state.alarm.open {
         &[
             Command::Help,
+            Command::Filter,
             Command::AlarmTake,
             Command::AlarmAcknowledge,
             Command::AlarmClear,
@@ -219,6 +244,7 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
             ],
             Tab::Terminals => &[
                 Command::Help,
+                Command::Filter,
                 Command::TerminalOnlineTest,
                 Command::TerminalSetTime,
                 Command::TerminalClearRecords,

@@ -1,6 +1,7 @@
 //! Everything the console shows, in one place. `ui` renders it; only `update` changes it.
 
 use super::cards::{CardDesk, CardForm, DeskPending, PinNote};
+use super::filter;
 use super::msg::DbState;
 use crate::db::alarm::Alarm;
 use crate::db::audit;
@@ -298,6 +299,8 @@ pub struct Alarms {
     pub loaded: bool,
     /// Every alarm id this console has seen, so a reload does not ring twice.
     pub seen: HashSet<i64>,
+    /// The `/` filter over the view's rows.
+    pub filter: String,
 }
 
 /// Lines, terminals and what this console asked them to do.
@@ -314,6 +317,16 @@ pub struct Terminals {
     /// Command ids whose outcome has not been reported yet, with the terminal they went to.
     pub awaiting: HashMap<i64, i64>,
     pub trace: Option<Trace>,
+    /// The `/` filter over the inventory's rows.
+    pub filter: String,
+}
+
+/// A row of the Terminals tab's list: a line's heading (with how many of its terminals are
+/// shown), or a terminal.
+#[derive(Debug, Clone, Copy)]
+pub enum TerminalRow<'a> {
+    Line(&'a Line, usize),
+    Terminal(&'a Terminal),
 }
 
 /// The live frame trace of one line.
@@ -431,17 +444,42 @@ impl State {
             .is_some_and(|s| crate::domain::permission::allows(s.role(), action))
     }
 
+    /// The list `/` filters here: none on the Card service tab (where `/` searches the person
+    /// register) nor on a tab without a table.
+    pub fn filtered_list(&self) -> Option<filter::List> {
+        if self.alarm.open {
+            return Some(filter::List::Alarms);
+        }
+        match self.tab {
+            Tab::Terminals => Some(filter::List::Terminals),
+            Tab::Operators => Some(filter::List::Operators),
+            _ => None,
+        }
+    }
+
+    /// A list's `/` filter; each list has its own.
+    pub fn filter(&self, list: filter::List) -> &str {
+        match list {
+            filter::List::Alarms => &self.alarm.filter,
+            filter::List::Terminals => &self.terminals.filter,
+            filter::List::Operators => &self.operators_view.filter,
+        }
+    }
+
+    pub fn filter_mut(&mut self, list: filter::List) -> &mut String {
+        match list {
+            filter::List::Alarms => &mut self.alarm.filter,
+            filter::List::Terminals => &mut self.terminals.filter,
+            filter::List::Operators => &mut self.operators_view.filter,
+        }
+    }
+
     /// The operators the table shows: filtered by the `/` text over login, name and role.
     pub fn visible_operators(&self) -> Vec<&Operator> {
-        let f = self.operators_view.filter.to_lowercase();
+        let f = &self.operators_view.filter;
         self.operators
             .iter()
-            .filter(|o| {
-                f.is_empty()
-                    || o.login.to_lowercase().contains(&f)
-                    || o.display_name.to_lowercase().contains(&f)
-                    || o.role.name().contains(&f)
-            })
+            .filter(|o| filter::matches(f, [&o.login, &o.display_name, o.role.name()]))
             .collect()
     }
 
@@ -451,27 +489,98 @@ impl State {
             .copied()
     }
 
-    pub fn selected_alarm(&self) -> Option<&Alarm> {
-        let id = self.alarm.selected?;
-        self.alarm.list.iter().find(|a| a.id == id)
+    fn shows_alarm(&self, a: &Alarm) -> bool {
+        let f = &self.alarm.filter;
+        f.is_empty() || filter::matches(f, filter::alarm_texts(self.lang, a))
     }
 
+    /// The alarms the view shows: the open ones, narrowed by its `/` filter.
+    pub fn visible_alarms(&self) -> Vec<&Alarm> {
+        self.alarm
+            .list
+            .iter()
+            .filter(|a| self.shows_alarm(a))
+            .collect()
+    }
+
+    /// The selected alarm while it is shown: what the alarm commands act on.
+    pub fn selected_alarm(&self) -> Option<&Alarm> {
+        let id = self.alarm.selected?;
+        self.alarm
+            .list
+            .iter()
+            .find(|a| a.id == id)
+            .filter(|a| self.shows_alarm(a))
+    }
+
+    /// The selected alarm's row among those shown (0 when none is).
     pub fn selected_alarm_index(&self) -> usize {
         self.alarm
             .selected
-            .and_then(|id| self.alarm.list.iter().position(|a| a.id == id))
+            .and_then(|id| self.visible_alarms().iter().position(|a| a.id == id))
             .unwrap_or(0)
     }
 
-    pub fn selected_terminal(&self) -> Option<&Terminal> {
-        let id = self.terminals.selected?;
-        self.terminals.list.iter().find(|t| t.id == id)
+    /// Whether the inventory shows a terminal: its line is known and it passes the filter.
+    fn shows_terminal(&self, t: &Terminal) -> bool {
+        let f = &self.terminals.filter;
+        self.line(t.line_id).is_some_and(|line| {
+            f.is_empty() || filter::matches(f, filter::terminal_texts(self.lang, t, line))
+        })
     }
 
+    /// The Terminals tab's rows: each line's heading, then its terminals that pass the filter.
+    /// Under a filter, a line none of whose terminals pass is left out.
+    pub fn terminal_rows(&self) -> Vec<TerminalRow<'_>> {
+        let filtered = !self.terminals.filter.is_empty();
+        let mut rows = Vec::new();
+        for line in &self.terminals.lines {
+            let on: Vec<&Terminal> = self
+                .terminals
+                .list
+                .iter()
+                .filter(|t| t.line_id == line.id && self.shows_terminal(t))
+                .collect();
+            if filtered && on.is_empty() {
+                continue;
+            }
+            rows.push(TerminalRow::Line(line, on.len()));
+            rows.extend(on.into_iter().map(TerminalRow::Terminal));
+        }
+        rows
+    }
+
+    /// The terminals the tab shows, in the order of its rows.
+    pub fn visible_terminals(&self) -> Vec<&Terminal> {
+        self.terminal_rows()
+            .into_iter()
+            .filter_map(|r| match r {
+                TerminalRow::Terminal(t) => Some(t),
+                TerminalRow::Line(..) => None,
+            })
+            .collect()
+    }
+
+    /// The selected terminal while it is shown: what the terminal commands act on.
+    pub fn selected_terminal(&self) -> Option<&Terminal> {
+        let id = self.terminals.selected?;
+        self.terminal(id).filter(|t| self.shows_terminal(t))
+    }
+
+    /// The selected terminal's place among the terminals shown (0 when none is).
     pub fn selected_terminal_index(&self) -> usize {
         self.terminals
             .selected
-            .and_then(|id| self.terminals.list.iter().position(|t| t.id == id))
+            .and_then(|id| self.visible_terminals().iter().position(|t| t.id == id))
+            .unwrap_or(0)
+    }
+
+    /// The selected terminal's row in `terminal_rows`, headings counted (0 when none is shown).
+    pub fn selected_terminal_row(&self) -> usize {
+        let id = self.terminals.selected;
+        self.terminal_rows()
+            .iter()
+            .position(|r| matches!(r, TerminalRow::Terminal(t) if Some(t.id) == id))
             .unwrap_or(0)
     }
 

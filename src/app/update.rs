@@ -2,11 +2,12 @@
 
 pub mod cards;
 
+use super::filter;
 use super::layout;
 use super::msg::{DbState, Msg};
 use super::state::{
-    Confirm, Form, FormKind, Level, NoteInput, Overlay, Palette, Screen, State, Tab, Trace,
-    PRESET_NOTES, TRACE_FRAMES,
+    Confirm, Form, FormKind, Level, NoteInput, Overlay, Palette, Screen, State, Tab, TerminalRow,
+    Trace, PRESET_NOTES, TRACE_FRAMES,
 };
 use super::Effect;
 use crate::db::alarm::Alarm;
@@ -195,7 +196,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             let index = state.selected_alarm_index();
             state.alarm.list = alarms;
             sort_alarms(&mut state.alarm.list);
-            keep_alarm_selection(state, index);
+            reselect(state, filter::List::Alarms, index);
             set_counts(state, &counts);
             bell_if(ring)
         }
@@ -216,7 +217,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 .list
                 .extend(alarms.into_iter().filter(|a| a.state != "cleared"));
             sort_alarms(&mut state.alarm.list);
-            keep_alarm_selection(state, index);
+            reselect(state, filter::List::Alarms, index);
             set_counts(state, &counts);
             bell_if(ring)
         }
@@ -226,8 +227,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.terminals.list = terminals;
             state.terminals.loaded = true;
             sort_terminals(state);
-            keep_terminal_selection(state, index);
-            follow_trace(state)
+            reselect(state, filter::List::Terminals, index)
         }
         Msg::TerminalsChanged { ids, terminals } => {
             if !state.terminals.loaded {
@@ -242,8 +242,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.terminals.list.retain(|t| !ids.contains(&t.id));
             state.terminals.list.extend(terminals);
             sort_terminals(state);
-            keep_terminal_selection(state, index);
-            follow_trace(state)
+            reselect(state, filter::List::Terminals, index)
         }
         Msg::CommandQueued {
             id,
@@ -366,18 +365,6 @@ fn sort_alarms(list: &mut [Alarm]) {
     });
 }
 
-/// Keeps the cursor on the same alarm; if it went away, on the row where it was.
-fn keep_alarm_selection(state: &mut State, index: usize) {
-    let still_there = state
-        .alarm
-        .selected
-        .is_some_and(|id| state.alarm.list.iter().any(|a| a.id == id));
-    if !still_there {
-        let n = state.alarm.list.len();
-        state.alarm.selected = (n > 0).then(|| state.alarm.list[index.min(n - 1)].id);
-    }
-}
-
 fn set_counts(state: &mut State, counts: &[(i16, i64)]) {
     state.alarms.by_priority = (1..=3u8)
         .map(|p| {
@@ -405,15 +392,38 @@ fn sort_terminals(state: &mut State) {
     state.terminals.list = list;
 }
 
-fn keep_terminal_selection(state: &mut State, index: usize) {
-    let still_there = state
-        .terminals
-        .selected
-        .is_some_and(|id| state.terminals.list.iter().any(|t| t.id == id));
-    if !still_there {
-        let n = state.terminals.list.len();
-        state.terminals.selected = (n > 0).then(|| state.terminals.list[index.min(n - 1)].id);
+/// Puts a list's cursor back after its rows or its filter changed. The alarms and terminals
+/// keep theirs on the same item (see `filter::keep_selection`), `index` being the shown row to
+/// fall back on; the operators keep theirs by position, at `index`.
+fn reselect(state: &mut State, list: filter::List, index: usize) -> Vec<Effect> {
+    match list {
+        filter::List::Alarms => {
+            let shown: Vec<i64> = state.visible_alarms().iter().map(|a| a.id).collect();
+            let sel = state.alarm.selected;
+            let exists = sel.is_some_and(|id| state.alarm.list.iter().any(|a| a.id == id));
+            state.alarm.selected = filter::keep_selection(sel, &shown, exists, index);
+            vec![]
+        }
+        filter::List::Terminals => {
+            let shown: Vec<i64> = state.visible_terminals().iter().map(|t| t.id).collect();
+            let sel = state.terminals.selected;
+            let exists = sel.is_some_and(|id| state.terminal(id).is_some());
+            state.terminals.selected = filter::keep_selection(sel, &shown, exists, index);
+            follow_trace(state)
+        }
+        filter::List::Operators => {
+            state.operators_view.selected = index;
+            clamp_selection(state);
+            vec![]
+        }
     }
+}
+
+/// Sets a list's `/` filter. The cursor stays on its item if that still matches, else goes to
+/// the first match (the operators' to their first row).
+fn set_filter(state: &mut State, list: filter::List, text: String) -> Vec<Effect> {
+    *state.filter_mut(list) = text;
+    reselect(state, list, 0)
 }
 
 /// The trace shows the selected terminal's line: when the selection moves to another line,
@@ -462,6 +472,25 @@ pub fn alarm_kind_label(lang: crate::i18n::Lang, kind: &str) -> String {
     match AlarmKind::parse(kind) {
         Some(k) => tr(lang, &format!("alarm.kind.{}", k.name())).to_string(),
         None => kind.to_string(),
+    }
+}
+
+/// A terminal's kind in words; an unknown kind as stored.
+pub fn terminal_kind_label(lang: crate::i18n::Lang, kind: &str) -> String {
+    catalogued(lang, "terminal.kind", kind)
+}
+
+/// A terminal's status in words; an unknown status as stored.
+pub fn terminal_status_label(lang: crate::i18n::Lang, status: &str) -> String {
+    catalogued(lang, "terminal.status", status)
+}
+
+fn catalogued(lang: crate::i18n::Lang, section: &str, name: &str) -> String {
+    let key = format!("{section}.{name}");
+    if crate::i18n::has_key(&key) {
+        tr(lang, &key).to_string()
+    } else {
+        name.to_string()
     }
 }
 
@@ -815,24 +844,21 @@ fn new_password(lang: crate::i18n::Lang, login: &str, a: &str, b: &str) -> Resul
     Ok(a.to_string())
 }
 
+/// The `/` input, the same for every list it filters: the list narrows as the text is typed;
+/// Enter keeps the filter and leaves the input, Esc clears the filter and leaves.
 fn on_filter_key(state: &mut State, mut text: String, key: KeyEvent) -> Vec<Effect> {
+    let Some(list) = state.filtered_list() else {
+        return vec![];
+    };
     match key.code {
-        KeyCode::Esc => {
-            state.operators_view.filter.clear();
-        }
-        KeyCode::Enter => {
-            state.operators_view.filter = text;
-        }
+        KeyCode::Esc => text.clear(),
+        KeyCode::Enter => {}
         _ => {
             edit_text(&mut text, &key);
-            // Filter as you type.
-            state.operators_view.filter = text.clone();
-            state.filter_input = Some(text);
+            state.filter_input = Some(text.clone());
         }
     }
-    state.operators_view.selected = 0;
-    clamp_selection(state);
-    vec![]
+    set_filter(state, list, text)
 }
 
 fn on_note_key(state: &mut State, mut note: NoteInput, key: KeyEvent) -> Vec<Effect> {
@@ -1006,6 +1032,8 @@ pub(crate) fn denied(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 pub(crate) fn switch_tab(state: &mut State, tab: Tab) -> Vec<Effect> {
+    // A filter being typed belongs to the list it narrows: what was typed stays, the input ends.
+    state.filter_input = None;
     state.tab = tab;
     state.alarm.open = false;
     state.pending_keys.clear();
@@ -1043,13 +1071,17 @@ fn focus(state: &State) -> Focus {
 fn select_row(state: &mut State, to: usize) -> Vec<Effect> {
     match focus(state) {
         Focus::Alarms => {
-            let n = state.alarm.list.len();
-            state.alarm.selected = (n > 0).then(|| state.alarm.list[to.min(n - 1)].id);
+            let shown = state.visible_alarms();
+            if let Some(a) = shown.get(to.min(shown.len().saturating_sub(1))) {
+                state.alarm.selected = Some(a.id);
+            }
             vec![]
         }
         Focus::Terminals => {
-            let n = state.terminals.list.len();
-            state.terminals.selected = (n > 0).then(|| state.terminals.list[to.min(n - 1)].id);
+            let shown = state.visible_terminals();
+            if let Some(t) = shown.get(to.min(shown.len().saturating_sub(1))) {
+                state.terminals.selected = Some(t.id);
+            }
             follow_trace(state)
         }
         Focus::Desk => cards::select_row(state, to),
@@ -1074,7 +1106,7 @@ fn run_alarm(state: &mut State, cmd: Command) -> Vec<Effect> {
     if !state.alarm.open {
         // From a tab, the key opens the view; the operator then picks the alarm.
         state.alarm.open = true;
-        state.alarm.selected = state.alarm.list.first().map(|a| a.id);
+        select_row(state, 0);
         return vec![];
     }
     let lang = state.lang;
@@ -1197,12 +1229,12 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
     let body = layout::areas(Rect::new(0, 0, state.size.0, state.size.1)).body;
     let (n, at, list) = match focus(state) {
         Focus::Alarms => (
-            state.alarm.list.len(),
+            state.visible_alarms().len(),
             state.selected_alarm_index(),
             layout::alarms_split(body).0,
         ),
         Focus::Terminals => (
-            state.terminals.list.len(),
+            state.visible_terminals().len(),
             state.selected_terminal_index(),
             layout::terminals_split(body).0,
         ),
@@ -1239,10 +1271,11 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             if state.tab == Tab::Cards && !state.alarm.open {
                 return cards::start_search(state, None);
             }
-            if state.tab == Tab::Operators {
-                state.filter_input = Some(state.operators_view.filter.clone());
-            } else {
-                state.message = Some((Level::Info, tr(state.lang, "msg.no_table").to_string()));
+            match state.filtered_list() {
+                Some(list) => state.filter_input = Some(state.filter(list).to_string()),
+                None => {
+                    state.message = Some((Level::Info, tr(state.lang, "msg.no_table").to_string()));
+                }
             }
             vec![]
         }
@@ -1250,9 +1283,14 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             if state.tab == Tab::Cards && !state.alarm.open {
                 cards::cancel(state);
             }
-            state.alarm.open = false;
             state.pending_keys.clear();
-            state.operators_view.filter.clear();
+            // A filter is cleared first; in the Alarms view the next Esc closes the view.
+            if let Some(list) = state.filtered_list() {
+                if !state.filter(list).is_empty() {
+                    return set_filter(state, list, String::new());
+                }
+            }
+            state.alarm.open = false;
             vec![]
         }
         Command::Activate if state.tab == Tab::Cards && !state.alarm.open => cards::activate(state),
@@ -1292,8 +1330,10 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::PageUp => select_row(state, at.saturating_sub(page)),
         Command::Alarms => {
             state.alarm.open = !state.alarm.open;
-            // Opened, the cursor starts on the most urgent alarm.
-            state.alarm.selected = state.alarm.list.first().map(|a| a.id);
+            // Opened, the cursor starts on the most urgent alarm (that the filter shows).
+            if state.alarm.open {
+                select_row(state, 0);
+            }
             vec![]
         }
         Command::AlarmTake
@@ -1396,6 +1436,27 @@ fn on_mouse(state: &mut State, mouse: MouseEvent) -> Vec<Effect> {
                     .find(|(_, a, b)| (*a..*b).contains(&mouse.column));
                 if let Some((tab, _, _)) = hit {
                     return switch_tab(state, tab);
+                }
+            } else if state.alarm.open {
+                let (list, _) = layout::alarms_split(areas.body);
+                let len = state.visible_alarms().len();
+                let at = state.selected_alarm_index();
+                if let Some(i) = layout::table_row_at(list, at, len, mouse.column, mouse.row) {
+                    return select_row(state, i);
+                }
+            } else if state.tab == Tab::Terminals {
+                let (list, _, _) = layout::terminals_split(areas.body);
+                let rows = state.terminal_rows();
+                let at = state.selected_terminal_row();
+                let hit = layout::table_row_at(list, at, rows.len(), mouse.column, mouse.row)
+                    .and_then(|i| match rows[i] {
+                        TerminalRow::Terminal(t) => Some(t.id),
+                        // A line's heading is no terminal to select.
+                        TerminalRow::Line(..) => None,
+                    });
+                if let Some(id) = hit {
+                    state.terminals.selected = Some(id);
+                    return follow_trace(state);
                 }
             } else if state.tab == Tab::Cards
                 && !state.alarm.open

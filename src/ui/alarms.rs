@@ -2,7 +2,7 @@
 //! to do about it, and the acknowledgement note popup.
 
 use super::theme::Theme;
-use super::{centered, fit, fit_columns, local, when};
+use super::{centered, filtered_title, fit, fit_columns, local, no_match, when};
 use crate::app::layout;
 use crate::app::state::{NoteInput, State, PRESET_NOTES};
 use crate::app::update::{alarm_kind_label, alarm_name};
@@ -39,28 +39,25 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         tr(lang, "alarm.col.handling"),
         tr(lang, "alarm.col.late"),
     ];
-    let cells: Vec<[String; 9]> = state
-        .alarm
-        .list
-        .iter()
-        .map(|a| {
-            [
-                format!("P{}", a.priority),
-                when(state, a.raised_at),
-                alarm_kind_label(lang, &a.kind),
-                a.terminal_name.clone().unwrap_or_else(|| "—".into()),
-                a.door.map(|d| d.to_string()).unwrap_or_default(),
-                a.card.map(|c| c.to_string()).unwrap_or_default(),
-                state_word(state, a).to_string(),
-                a.handling_by.clone().unwrap_or_default(),
-                if a.late {
-                    tr(lang, "alarm.late").to_string()
-                } else {
-                    String::new()
-                },
-            ]
-        })
-        .collect();
+    let row_of = |a: &Alarm| -> [String; 9] {
+        [
+            format!("P{}", a.priority),
+            when(state, a.raised_at),
+            alarm_kind_label(lang, &a.kind),
+            a.terminal_name.clone().unwrap_or_else(|| "—".into()),
+            a.door.map(|d| d.to_string()).unwrap_or_default(),
+            a.card.map(|c| c.to_string()).unwrap_or_default(),
+            state_word(state, a).to_string(),
+            a.handling_by.clone().unwrap_or_default(),
+            if a.late {
+                tr(lang, "alarm.late").to_string()
+            } else {
+                String::new()
+            },
+        ]
+    };
+    // Widths from every open alarm, so the columns hold still while a filter is typed.
+    let cells: Vec<[String; 9]> = state.alarm.list.iter().map(row_of).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
@@ -78,16 +75,12 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         }
         fit(&s, inner)
     };
-    let selected = state.selected_alarm_index();
-    let (visible, offset) = layout::table_window(area, selected);
+    let shown = state.visible_alarms();
+    let selected = state.selected_alarm().map(|a| a.id);
+    let (visible, offset) = layout::table_window(area, state.selected_alarm_index());
     let mut lines = vec![Line::from(Span::styled(line_of(&headers), th.header))];
-    for (i, (row, a)) in cells
-        .iter()
-        .zip(state.alarm.list.iter())
-        .enumerate()
-        .skip(offset)
-        .take(visible)
-    {
+    for a in shown.iter().skip(offset).take(visible) {
+        let row = row_of(a);
         let cols: Vec<&str> = row.iter().map(String::as_str).collect();
         let mut style = if a.state == "active" && a.priority == 1 {
             th.error
@@ -96,16 +89,19 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         } else {
             th.muted
         };
-        if i == selected {
+        if Some(a.id) == selected {
             style = style.patch(th.selected);
         }
         lines.push(Line::from(Span::styled(line_of(&cols), style)));
     }
+    let filter = &state.alarm.filter;
     if cells.is_empty() {
         lines.push(Line::from(Span::styled(
             tr(lang, "alarm.view.empty"),
             th.muted,
         )));
+    } else if shown.is_empty() {
+        lines.push(no_match(lang, filter, th));
     }
     let title = trf(
         lang,
@@ -115,7 +111,10 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(th.border)
-        .title(Span::styled(format!(" {title} "), th.title));
+        .title(Span::styled(
+            filtered_title(lang, &title, filter, Some(shown.len())),
+            th.title,
+        ));
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 

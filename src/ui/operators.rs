@@ -1,11 +1,11 @@
 //! The operators tab: accounts and the latest audit entries.
 
-use super::fit;
 use super::theme::Theme;
+use super::{filtered_title, fit};
 use crate::app::layout;
 use crate::app::state::State;
 use crate::domain::permission::Action;
-use crate::i18n::{tr, trf};
+use crate::i18n::tr;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
@@ -111,19 +111,12 @@ fn render_table(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     if cells.is_empty() {
         lines.push(Line::from(Span::styled(tr(lang, "table.empty"), th.muted)));
     }
-    let mut title = format!(" {} ({}) ", tr(lang, "tab.operators.title"), rows.len());
-    if !state.operators_view.filter.is_empty() {
-        title = format!(
-            " {} ({}) · {} ",
-            tr(lang, "tab.operators.title"),
-            rows.len(),
-            trf(
-                lang,
-                "filter.active",
-                &[("text", &state.operators_view.filter)]
-            )
-        );
-    }
+    let title = filtered_title(
+        lang,
+        &format!("{} ({})", tr(lang, "tab.operators.title"), rows.len()),
+        &state.operators_view.filter,
+        None,
+    );
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(th.border)

@@ -2,10 +2,10 @@
 //! selected terminal's diagnostics, and the live frame trace of its line.
 
 use super::theme::Theme;
-use super::{fit, fit_columns, local, when};
+use super::{filtered_title, fit, fit_columns, local, no_match, when};
 use crate::app::layout;
-use crate::app::state::State;
-use crate::app::update::command_label;
+use crate::app::state::{State, TerminalRow};
+use crate::app::update::{command_label, terminal_kind_label, terminal_status_label};
 use crate::db::listen::Direction;
 use crate::db::terminal::Terminal;
 use crate::i18n::{tr, trf};
@@ -32,52 +32,12 @@ fn status_style(th: &Theme, status: &str) -> Style {
     }
 }
 
-pub fn kind_word(state: &State, kind: &str) -> String {
-    let key = format!("terminal.kind.{kind}");
-    if crate::i18n::has_key(&key) {
-        tr(state.lang, &key).to_string()
-    } else {
-        kind.to_string()
-    }
+fn kind_word(state: &State, kind: &str) -> String {
+    terminal_kind_label(state.lang, kind)
 }
 
 fn status_word(state: &State, status: &str) -> String {
-    let key = format!("terminal.status.{status}");
-    if crate::i18n::has_key(&key) {
-        tr(state.lang, &key).to_string()
-    } else {
-        status.to_string()
-    }
-}
-
-/// One display row: a line's heading, or a terminal (by index into the list).
-enum Row {
-    Line(String),
-    Terminal(usize),
-}
-
-fn rows(state: &State) -> Vec<Row> {
-    let mut out = Vec::new();
-    let list = &state.terminals.list;
-    for line in &state.terminals.lines {
-        let on: Vec<usize> = (0..list.len())
-            .filter(|&i| list[i].line_id == line.id)
-            .collect();
-        let heading = trf(
-            state.lang,
-            "terminal.line_heading",
-            &[
-                ("name", &line.name),
-                ("protocol", &line.protocol),
-                ("transport", &line.transport),
-                ("address", &line.address),
-                ("n", &on.len().to_string()),
-            ],
-        );
-        out.push(Row::Line(heading));
-        out.extend(on.into_iter().map(Row::Terminal));
-    }
-    out
+    terminal_status_label(state.lang, status)
 }
 
 fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
@@ -138,40 +98,52 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     };
     let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
     let mut lines = vec![Line::from(spans_of(&header, &[th.header; 7]))];
-    let rows = rows(state);
-    let selected = state.selected_terminal_index();
-    let at = rows
-        .iter()
-        .position(|r| matches!(r, Row::Terminal(i) if *i == selected))
-        .unwrap_or(0);
-    let visible = area.height.saturating_sub(3).max(1) as usize;
-    let offset = at.saturating_sub(visible - 1);
+    let rows = state.terminal_rows();
+    let selected = state.selected_terminal().map(|t| t.id);
+    let (visible, offset) = layout::table_window(area, state.selected_terminal_row());
     for row in rows.iter().skip(offset).take(visible) {
         match row {
-            Row::Line(heading) => {
-                lines.push(Line::from(Span::styled(fit(heading, inner), th.title)));
+            TerminalRow::Line(line, n) => {
+                let heading = trf(
+                    lang,
+                    "terminal.line_heading",
+                    &[
+                        ("name", &line.name),
+                        ("protocol", &line.protocol),
+                        ("transport", &line.transport),
+                        ("address", &line.address),
+                        ("n", &n.to_string()),
+                    ],
+                );
+                lines.push(Line::from(Span::styled(fit(&heading, inner), th.title)));
             }
-            Row::Terminal(i) => {
-                let t = &state.terminals.list[*i];
+            TerminalRow::Terminal(t) => {
                 let mut styles = [th.base; 7];
                 styles[4] = status_style(th, &t.status);
                 if !t.in_scan {
                     styles[6] = th.muted;
                 }
-                if *i == selected {
+                if Some(t.id) == selected {
                     for s in styles.iter_mut() {
                         *s = s.patch(th.selected);
                     }
                 }
-                lines.push(Line::from(spans_of(&all[*i], &styles)));
+                lines.push(Line::from(spans_of(&cells(t), &styles)));
             }
         }
     }
+    let filter = &state.terminals.filter;
+    let shown = rows
+        .iter()
+        .filter(|r| matches!(r, TerminalRow::Terminal(_)))
+        .count();
     if state.terminals.list.is_empty() {
         lines.push(Line::from(Span::styled(
             tr(lang, "terminal.empty"),
             th.muted,
         )));
+    } else if shown == 0 {
+        lines.push(no_match(lang, filter, th));
     }
     let count = |status: &str| {
         state
@@ -191,10 +163,11 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
             ("offline", &count("offline")),
         ],
     );
+    let title = filtered_title(lang, &title, filter, Some(shown));
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(th.border)
-        .title(Span::styled(format!(" {title} "), th.title));
+        .title(Span::styled(title, th.title));
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 

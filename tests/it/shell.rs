@@ -1389,3 +1389,525 @@ fn the_edit_form_renders_at_every_size_with_no_raw_keys() {
         }
     }
 }
+
+// ---- The `/` filter and clicks in the Alarms view and the Terminals tab -----------------------
+
+fn shown_alarms(s: &State) -> Vec<i64> {
+    s.visible_alarms().iter().map(|a| a.id).collect()
+}
+
+fn shown_terminals(s: &State) -> Vec<i64> {
+    s.visible_terminals().iter().map(|t| t.id).collect()
+}
+
+/// Opens the filter input, replaces its text with `text` and keeps it (enter).
+fn filter_by(s: &mut State, text: &str) -> Vec<Effect> {
+    let mut fx = update(s, key('/'));
+    assert!(s.filter_input.is_some(), "/ opens the filter input");
+    for _ in 0..70 {
+        fx.extend(update(s, code(KeyCode::Backspace)));
+    }
+    fx.extend(typed(s, text));
+    fx.extend(update(s, code(KeyCode::Enter)));
+    assert!(s.filter_input.is_none(), "enter leaves the input");
+    fx
+}
+
+fn click(column: u16, row: u16) -> Msg {
+    Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+/// Row `y` of the screen as last drawn.
+fn screen_row(s: &mut State, y: usize) -> String {
+    let (w, h) = s.size;
+    screen_text(&render(s, w, h))
+        .lines()
+        .nth(y)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_alarms_view_filters_by_terminal_name_and_kind() {
+    let mut s = alarms_view(Lang::EN);
+    assert_eq!(shown_alarms(&s), vec![10, 14, 11, 12, 13]);
+    assert!(update(&mut s, key('/')).is_empty());
+    assert_eq!(s.filter_input.as_deref(), Some(""));
+    // The list narrows as the name is typed.
+    assert!(typed(&mut s, "图").is_empty());
+    assert_eq!(shown_alarms(&s), vec![10, 13]);
+    typed(&mut s, "书馆");
+    assert_eq!(s.alarm.filter, "图书馆");
+    assert_eq!(shown_alarms(&s), vec![10, 13]);
+    let text = screen_text(&render(&mut s, 120, 30));
+    assert!(
+        text.contains("Alarms · 5 open · filter “图书馆” · 2 shown"),
+        "{text}"
+    );
+    assert!(text.contains(" Filter: 图书馆▏"), "{text}");
+    assert!(text.contains("图书馆东门"), "{text}");
+    assert!(
+        !text.contains("学生宿舍") && !text.contains("实验楼") && !text.contains("一食堂"),
+        "{text}"
+    );
+    update(&mut s, code(KeyCode::Enter));
+    assert!(s.filter_input.is_none());
+    assert_eq!(shown_alarms(&s), vec![10, 13], "enter keeps the filter");
+    // The kind in the language shown, whatever the case; the alarm keys (t takes, c clears)
+    // are text while the input is open.
+    update(&mut s, key('/'));
+    for _ in 0.."图书馆".chars().count() {
+        update(&mut s, code(KeyCode::Backspace));
+    }
+    assert!(typed(&mut s, "Clock DR").is_empty());
+    assert_eq!(shown_alarms(&s), vec![12]);
+    update(&mut s, code(KeyCode::Esc));
+    filter_by(&mut s, "tamper");
+    assert_eq!(shown_alarms(&s), vec![13]);
+    filter_by(&mut s, "p2");
+    assert_eq!(shown_alarms(&s), vec![11], "the priority as shown");
+    // A Chinese kind name is no English alarm's text ...
+    filter_by(&mut s, "强行");
+    assert!(shown_alarms(&s).is_empty());
+    let text = screen_text(&render(&mut s, 120, 30));
+    assert!(text.contains("Nothing matches “强行”."), "{text}");
+    assert!(text.contains("filter “强行” · 0 shown"), "{text}");
+    // ... but is the Chinese console's.
+    let mut zh = alarms_view(Lang::ZH_CN);
+    filter_by(&mut zh, "强行");
+    assert_eq!(shown_alarms(&zh), vec![10, 14]);
+    filter_by(&mut zh, "已确认");
+    assert_eq!(shown_alarms(&zh), vec![13], "the state as shown");
+    let text = screen_text(&render(&mut zh, 160, 48));
+    assert!(text.contains("筛选“已确认” · 显示 1 条"), "{text}");
+    // Each list has its own filter: the operators' is untouched.
+    assert_eq!(s.operators_view.filter, "");
+    let mut s = with_operators(s);
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, code(KeyCode::Esc));
+    assert!(!s.alarm.open);
+    update(&mut s, key('7'));
+    assert_eq!(s.visible_operators().len(), 6);
+    filter_by(&mut s, "admin");
+    assert_eq!(s.visible_operators().len(), 2);
+    assert_eq!(s.alarm.filter, "");
+    assert_eq!(shown_alarms(&s).len(), 5);
+}
+
+#[test]
+fn escape_clears_the_alarm_filter_then_closes_the_view() {
+    let mut s = alarms_view(Lang::EN);
+    update(&mut s, key('/'));
+    typed(&mut s, "tamper");
+    assert_eq!(shown_alarms(&s), vec![13]);
+    // Esc in the input clears the filter and leaves the input; the view stays.
+    assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
+    assert!(s.filter_input.is_none());
+    assert_eq!(s.alarm.filter, "");
+    assert_eq!(shown_alarms(&s).len(), 5);
+    assert!(s.alarm.open);
+    // A kept filter: the first esc clears it, the next closes the view.
+    filter_by(&mut s, "drift");
+    assert_eq!(shown_alarms(&s), vec![12]);
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.alarm.filter, "");
+    assert!(s.alarm.open);
+    update(&mut s, code(KeyCode::Esc));
+    assert!(!s.alarm.open);
+    // A filter kept when the view is closed with its key is there when it opens again.
+    update(&mut s, key('a'));
+    filter_by(&mut s, "drift");
+    update(&mut s, key('a'));
+    assert!(!s.alarm.open);
+    update(&mut s, key('a'));
+    assert_eq!(shown_alarms(&s), vec![12]);
+    assert_eq!(s.alarm.selected, Some(12), "opened on the first shown");
+}
+
+#[test]
+fn a_filtered_alarm_selection_survives_reloads() {
+    let mut s = alarms_view(Lang::EN);
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    assert_eq!(s.alarm.selected, Some(11));
+    // 11 does not match: the cursor goes to the first match.
+    filter_by(&mut s, "图书馆");
+    assert_eq!(s.alarm.selected, Some(10));
+    update(&mut s, key('j'));
+    assert_eq!(s.alarm.selected, Some(13));
+    update(&mut s, key('j'));
+    assert_eq!(
+        s.alarm.selected,
+        Some(13),
+        "the cursor stops at the last match"
+    );
+    // A narrower filter that still matches it keeps it.
+    filter_by(&mut s, "东门");
+    assert_eq!(s.alarm.selected, Some(13));
+    // A new P1 on the same door arrives above it: the filter and the cursor stay.
+    let fire = alarm(30, AlarmKind::Fire, Some("图书馆东门"), at(3, 4, 4));
+    update(
+        &mut s,
+        Msg::AlarmsChanged {
+            ids: vec![30],
+            alarms: vec![fire.clone()],
+            counts: vec![],
+        },
+    );
+    assert_eq!(s.alarm.filter, "东门");
+    assert_eq!(shown_alarms(&s), vec![30, 10, 13]);
+    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(s.selected_alarm_index(), 2);
+    // Notifications several times a second, then a full reload: the same.
+    for _ in 0..5 {
+        let mut again = some_alarms()[4].clone();
+        again.note = Some("guard sent again".into());
+        update(
+            &mut s,
+            Msg::AlarmsChanged {
+                ids: vec![13],
+                alarms: vec![again],
+                counts: vec![],
+            },
+        );
+    }
+    let mut all = some_alarms();
+    all.push(fire);
+    loaded_alarms(&mut s, all);
+    assert_eq!(s.alarm.filter, "东门");
+    assert_eq!(shown_alarms(&s), vec![30, 10, 13]);
+    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(
+        s.selected_alarm().unwrap().note.as_deref(),
+        Some("guard sent")
+    );
+    // It is cleared: the cursor takes the row where it was among those shown.
+    update(
+        &mut s,
+        Msg::AlarmsChanged {
+            ids: vec![13],
+            alarms: vec![],
+            counts: vec![],
+        },
+    );
+    assert_eq!(s.alarm.selected, Some(10));
+    // Without the filter, the cursor stays where it is.
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.alarm.selected, Some(10));
+    assert_eq!(s.selected_alarm_index(), 1);
+}
+
+#[test]
+fn alarm_commands_act_on_the_selected_shown_alarm() {
+    let mut s = alarms_view(Lang::EN);
+    assert_eq!(s.alarm.selected, Some(10));
+    filter_by(&mut s, "宿舍");
+    assert_eq!(s.alarm.selected, Some(11));
+    assert!(update(&mut s, key('A')).is_empty());
+    let Some(Overlay::AlarmNote(note)) = &s.overlay else {
+        panic!("the note popup: {:?}", s.overlay)
+    };
+    assert_eq!(note.alarm_id, 11);
+    assert!(note.title.contains("学生宿舍三号楼北门"), "{}", note.title);
+    update(&mut s, key('2'));
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![Effect::AcknowledgeAlarm {
+            id: 11,
+            note: "guard sent".into()
+        }]
+    );
+    assert_eq!(update(&mut s, key('t')), vec![Effect::TakeAlarm { id: 11 }]);
+    // Nothing shown, nothing acted on, though the cursor's alarm is still open.
+    filter_by(&mut s, "宿舍 x");
+    assert!(shown_alarms(&s).is_empty());
+    assert!(s.selected_alarm().is_none());
+    assert!(update(&mut s, key('t')).is_empty());
+    assert!(update(&mut s, key('A')).is_empty());
+    assert!(s.overlay.is_none());
+    assert_eq!(s.message.clone().unwrap().1, "No open alarm is selected.");
+    // Cleared, the cursor is back on it.
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.selected_alarm().map(|a| a.id), Some(11));
+}
+
+#[test]
+fn the_terminals_tab_filters_and_keeps_the_headings_of_matching_lines() {
+    let mut s = on_terminals(Lang::ZH_CN, Role::Technician);
+    // By line, then address.
+    assert_eq!(shown_terminals(&s), vec![1, 2, 3, 5, 4]);
+    update(&mut s, key('/'));
+    typed(&mut s, "图书馆");
+    assert_eq!(shown_terminals(&s), vec![1]);
+    let text = screen_text(&render(&mut s, 160, 48));
+    assert!(text.contains("▸ 主门禁 main gate"), "{text}");
+    assert!(text.contains("图书馆东门"), "{text}");
+    assert!(
+        !text.contains("食堂 RS-485") && !text.contains("学生宿舍"),
+        "{text}"
+    );
+    assert!(text.contains("筛选“图书馆” · 显示 1 条"), "{text}");
+    update(&mut s, code(KeyCode::Enter));
+    // A line's name lets through every terminal on it; the other line's heading goes.
+    filter_by(&mut s, "食堂");
+    assert_eq!(shown_terminals(&s), vec![3, 5, 4]);
+    let text = screen_text(&render(&mut s, 160, 48));
+    assert!(
+        text.contains("▸ 食堂 RS-485") && text.contains("后勤考勤机"),
+        "{text}"
+    );
+    assert!(!text.contains("主门禁"), "{text}");
+    // Kind and status in the language shown, address, firmware, location in any case.
+    for (filter, ids) in [
+        ("收费机", vec![3, 5]),
+        ("离线", vec![2]),
+        ("405419896", vec![1]),
+        ("6.62", vec![1, 2, 3, 4]),
+        ("FACILITIES", vec![4]),
+        ("门禁控制器", vec![1, 2]),
+    ] {
+        filter_by(&mut s, filter);
+        assert_eq!(shown_terminals(&s), ids, "{filter}");
+    }
+    // A reload keeps the filter and the cursor.
+    filter_by(&mut s, "收费机");
+    update(&mut s, key('j'));
+    assert_eq!(s.terminals.selected, Some(5));
+    let (lines, terminals) = site();
+    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    assert_eq!(s.terminals.filter, "收费机");
+    assert_eq!(shown_terminals(&s), vec![3, 5]);
+    assert_eq!(s.terminals.selected, Some(5));
+    let mut t5 = site().1[4].clone();
+    t5.status = "online".into();
+    t5.firmware = "6.70".into();
+    update(
+        &mut s,
+        Msg::TerminalsChanged {
+            ids: vec![5],
+            terminals: vec![t5],
+        },
+    );
+    assert_eq!(s.terminals.selected, Some(5));
+    assert_eq!(s.selected_terminal().unwrap().firmware, "6.70");
+    // A change that takes the selected terminal out of the filter: the row where it was.
+    filter_by(&mut s, "在线");
+    assert_eq!(shown_terminals(&s), vec![1, 3, 5, 4]);
+    assert_eq!(s.terminals.selected, Some(5));
+    let mut t5 = site().1[4].clone();
+    t5.status = "offline".into();
+    update(
+        &mut s,
+        Msg::TerminalsChanged {
+            ids: vec![5],
+            terminals: vec![t5],
+        },
+    );
+    assert_eq!(shown_terminals(&s), vec![1, 3, 4]);
+    assert_eq!(s.terminals.selected, Some(4));
+    // Nothing matches: no headings, a muted line saying so.
+    filter_by(&mut s, "zzz");
+    let text = screen_text(&render(&mut s, 160, 48));
+    assert!(text.contains("没有与“zzz”匹配的记录。"), "{text}");
+    assert!(!text.contains('▸'), "{text}");
+    // Esc clears it.
+    update(&mut s, code(KeyCode::Esc));
+    assert_eq!(s.terminals.filter, "");
+    assert_eq!(shown_terminals(&s).len(), 5);
+    assert_eq!(s.terminals.selected, Some(4));
+}
+
+#[test]
+fn terminal_commands_act_on_the_selected_shown_terminal() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    assert_eq!(
+        update(&mut s, key('v')),
+        vec![Effect::Trace { line: Some(1) }]
+    );
+    // Typing narrows to a terminal on the other line: the cursor and the trace go there.
+    update(&mut s, key('/'));
+    assert_eq!(typed(&mut s, "后勤"), vec![Effect::Trace { line: Some(2) }]);
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(s.terminals.selected, Some(4));
+    assert_eq!(
+        update(&mut s, key('o')),
+        vec![Effect::Enqueue {
+            terminal_id: 4,
+            command: TerminalCommand::OnlineTest
+        }]
+    );
+    // Typed into the filter, `o` is text, not a test.
+    update(&mut s, key('/'));
+    assert!(typed(&mut s, "o").is_empty());
+    assert!(shown_terminals(&s).is_empty());
+    update(&mut s, code(KeyCode::Enter));
+    assert!(update(&mut s, key('o')).is_empty());
+    assert!(update(&mut s, key('e')).is_empty());
+    assert!(s.overlay.is_none());
+    assert_eq!(s.message.clone().unwrap().1, "Select a terminal first.");
+    // Clicking another tab while typing ends the input; the text stays the list's.
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, key('/'));
+    typed(&mut s, "食堂");
+    s.size = (120, 30);
+    let spans = onecard::app::layout::tab_spans(&s, ratatui::layout::Rect::new(0, 0, 120, 1));
+    let (_, x, _) = *spans.iter().find(|(t, _, _)| *t == Tab::Operators).unwrap();
+    update(&mut s, click(x + 1, 0));
+    assert_eq!(s.tab, Tab::Operators);
+    assert!(s.filter_input.is_none());
+    assert_eq!(s.terminals.filter, "食堂");
+    assert_eq!(s.operators_view.filter, "");
+}
+
+#[test]
+fn a_click_selects_the_alarm_under_it() {
+    let mut s = alarms_view(Lang::EN);
+    s.size = (80, 24);
+    // The body starts at row 2: the list's border, its header, the alarms from row 4.
+    update(&mut s, click(10, 4 + 2));
+    assert_eq!(s.alarm.selected, Some(11));
+    // The header, the border, below the last alarm: nothing changes.
+    for (x, y) in [(10, 3), (10, 2), (0, 5), (10, 4 + 5)] {
+        assert!(update(&mut s, click(x, y)).is_empty());
+        assert_eq!(s.alarm.selected, Some(11), "({x}, {y})");
+    }
+    // Filtered: the rows are the matches.
+    filter_by(&mut s, "图书馆");
+    update(&mut s, click(10, 4 + 1));
+    assert_eq!(s.alarm.selected, Some(13));
+    update(&mut s, click(10, 4 + 2));
+    assert_eq!(s.alarm.selected, Some(13), "no third match");
+    // Scrolled: thirty alarms, the cursor on the last; each click takes the row drawn there.
+    let many: Vec<Alarm> = (0..30)
+        .map(|i| {
+            let name = format!("门 {i:02}");
+            alarm(
+                100 + i,
+                AlarmKind::HeldOpen,
+                Some(&name),
+                at(1, i as u32, 0),
+            )
+        })
+        .collect();
+    loaded_alarms(&mut s, many);
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, key('G'));
+    assert_eq!(s.selected_alarm_index(), 29);
+    for y in [4, 6] {
+        let row = screen_row(&mut s, y as usize);
+        update(&mut s, click(10, y));
+        let a = s.selected_alarm().unwrap();
+        let name = a.terminal_name.clone().unwrap();
+        assert!(row.contains(&name), "row {y} is “{row}”, selected {name}");
+        // Eight rows fit: this one is past the first page.
+        assert!(
+            s.selected_alarm_index() >= 8,
+            "{}",
+            s.selected_alarm_index()
+        );
+    }
+    // Scrolled and filtered.
+    filter_by(&mut s, "门 1");
+    assert_eq!(shown_alarms(&s).len(), 10);
+    update(&mut s, key('G'));
+    let row = screen_row(&mut s, 5);
+    update(&mut s, click(10, 5));
+    let name = s.selected_alarm().unwrap().terminal_name.clone().unwrap();
+    assert!(row.contains(&name), "“{row}”, selected {name}");
+    assert_eq!(s.selected_alarm_index(), 3, "offset 2, second row");
+}
+
+#[test]
+fn a_click_selects_the_terminal_under_it_never_a_heading() {
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    s.size = (80, 24);
+    assert_eq!(
+        update(&mut s, key('v')),
+        vec![Effect::Trace { line: Some(1) }]
+    );
+    // Rows from 4: line 1's heading, 图书馆东门, 学生宿舍三号楼北门, line 2's heading,
+    // 一食堂收费机 07, 二食堂收费机 08, 后勤考勤机.
+    assert!(screen_row(&mut s, 4).contains("▸ 主门禁 main gate"));
+    assert!(update(&mut s, click(10, 4)).is_empty());
+    assert_eq!(s.terminals.selected, Some(1), "a heading selects nothing");
+    update(&mut s, click(10, 5 + 1));
+    assert_eq!(s.terminals.selected, Some(2));
+    assert!(update(&mut s, click(10, 4 + 3)).is_empty());
+    assert_eq!(s.terminals.selected, Some(2), "nor does line 2's");
+    // A click on the other line moves the trace with it.
+    assert_eq!(
+        update(&mut s, click(10, 4 + 5)),
+        vec![Effect::Trace { line: Some(2) }]
+    );
+    assert_eq!(s.terminals.selected, Some(5));
+    // Filtered: line 2's heading, then its POS terminals.
+    filter_by(&mut s, "POS");
+    assert!(screen_row(&mut s, 4).contains("▸ 食堂 RS-485"));
+    update(&mut s, click(10, 4 + 1));
+    assert_eq!(s.terminals.selected, Some(3));
+    assert!(update(&mut s, click(10, 4)).is_empty());
+    assert_eq!(s.terminals.selected, Some(3));
+    update(&mut s, code(KeyCode::Esc));
+    // Scrolled: twenty more on line 2, the cursor on the last.
+    let (lines, mut terminals) = site();
+    for i in 0..20 {
+        let name = format!("收费机 {i:02}");
+        terminals.push(term(100 + i, 2, "pos", 20 + i, &name, "", "online"));
+    }
+    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    update(&mut s, key('G'));
+    assert_eq!(s.terminals.selected, Some(119));
+    for y in [4, 7] {
+        let row = screen_row(&mut s, y as usize);
+        update(&mut s, click(10, y));
+        let name = s.selected_terminal().unwrap().name.clone();
+        assert!(row.contains(&name), "row {y} is “{row}”, selected {name}");
+        assert!(s.terminals.selected.unwrap() >= 100);
+    }
+}
+
+#[test]
+fn the_filter_hint_shows_on_the_alarms_view_and_the_terminals_tab() {
+    let hint = |s: &mut State| {
+        let text = screen_text(&render(s, 160, 48));
+        text.lines().nth(46).unwrap().to_string()
+    };
+    for preset in ["default", "vim"] {
+        let mut t = on_terminals(Lang::EN, Role::Technician);
+        t.keymap = Arc::new(Keymap::preset(preset).unwrap());
+        assert!(
+            hint(&mut t).contains("/ filter"),
+            "{preset}: {}",
+            hint(&mut t)
+        );
+        update(&mut t, key('a'));
+        assert!(t.alarm.open);
+        assert!(
+            hint(&mut t).contains("/ filter"),
+            "{preset}: {}",
+            hint(&mut t)
+        );
+    }
+    // Remapped, the hint follows.
+    let mut remapped = Keymap::preset("default").unwrap();
+    let errors = remapped.merge("user", "[global]\n\"/\" = \"noop\"\n\"F\" = \"filter\"\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut s = on_terminals(Lang::EN, Role::Technician);
+    s.keymap = Arc::new(remapped);
+    assert!(hint(&mut s).contains("F filter") && !hint(&mut s).contains("/ filter"));
+    update(&mut s, key('F'));
+    assert!(s.filter_input.is_some());
+}
+
+#[test]
+fn snapshot_terminals_filtered_zh_80x24() {
+    let mut s = on_terminals(Lang::ZH_CN, Role::Technician);
+    update(&mut s, key('/'));
+    typed(&mut s, "收费机");
+    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
