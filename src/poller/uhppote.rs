@@ -489,7 +489,7 @@ impl UhppoteLine {
                     .map_err(|e| said(&e))?
                 {
                     Response::GetController(info) => Ok(format!(
-                        "controller {serial} online: firmware v{}, address {}, {} ms",
+                        "controller {serial} online: firmware {}, address {}, {} ms",
                         info.version,
                         info.address,
                         started.elapsed().as_millis()

@@ -324,7 +324,7 @@ async fn commands_run_on_the_owning_line() {
             "blacklist version",
         ),
         (door, TerminalCommand::SetTime, "clock set"),
-        (door, TerminalCommand::OnlineTest, "online"),
+        (door, TerminalCommand::OnlineTest, "online: firmware v8.92,"),
         (
             door,
             TerminalCommand::PushCards {
