@@ -94,6 +94,8 @@ pub struct Filter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportPage {
     pub kind: ReportKind,
+    /// What the page was asked for with: a page for older filters is not shown under newer.
+    pub filter: Filter,
     pub columns: Vec<String>,
     /// Right-aligned columns (numbers, money), one flag per column.
     pub numeric: Vec<bool>,
@@ -419,6 +421,7 @@ pub async fn query(
     let total_rows = u64::try_from(total_rows).unwrap_or(0);
     Ok(ReportPage {
         kind,
+        filter: filter.clone(),
         columns: kind.columns().into_iter().map(String::from).collect(),
         numeric: spec(kind)
             .iter()

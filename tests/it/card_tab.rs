@@ -1311,6 +1311,7 @@ fn report() -> ReportPage {
     };
     ReportPage {
         kind: ReportKind::Issued,
+        filter: ReportFilter::default(),
         columns: ReportKind::Issued
             .columns()
             .into_iter()
@@ -1425,7 +1426,12 @@ fn stock_counts_and_fees_and_the_reports() {
     assert!(s.cards.reports.page.is_none());
     let mut page = report();
     page.kind = ReportKind::Balances;
+    // Nor is the same report under the filters it had before.
+    update(&mut s, Msg::ReportLoaded(page.clone()));
+    assert!(s.cards.reports.page.is_none());
+    page.filter = filter.clone();
     update(&mut s, Msg::ReportLoaded(page));
+    assert!(s.cards.reports.page.is_some());
     update(&mut s, key('j'));
     update(&mut s, key('j'));
     update(&mut s, key('j'));

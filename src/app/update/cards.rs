@@ -322,7 +322,7 @@ pub fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::ReportLoaded(page) => {
             let r = &mut state.cards.reports;
-            if page.kind != r.kind {
+            if page.kind != r.kind || page.filter != r.filter {
                 return vec![];
             }
             r.selected = r.selected.min(page.rows.len().saturating_sub(1));
