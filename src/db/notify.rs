@@ -19,6 +19,9 @@ pub struct Change {
     /// Cards whose state, grants, PINs, limits or terminal confirmations changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub card: Vec<i64>,
+    /// Persons added or edited (an import of many says "everything").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub person: Vec<i64>,
     /// Record tables that gained rows (door_event, pos_purchase, punch, patrol_scan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
@@ -53,8 +56,16 @@ impl Change {
         }
     }
 
+    pub fn persons(ids: Vec<i64>) -> Change {
+        Change {
+            person: ids,
+            ..Change::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.card.is_empty()
+            && self.person.is_empty()
             && self.alarm.is_empty()
             && self.terminal.is_empty()
             && self.command.is_empty()
@@ -68,6 +79,7 @@ impl Change {
             (&mut self.terminal, other.terminal),
             (&mut self.command, other.command),
             (&mut self.card, other.card),
+            (&mut self.person, other.person),
         ] {
             a.extend(b);
             a.sort_unstable();

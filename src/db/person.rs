@@ -14,6 +14,7 @@
 //! to be faster, an index `person (person_no text_pattern_ops)` makes prefixes index scans.
 
 use super::audit;
+use super::notify::Change;
 use crate::domain::permission::{Action, Actor, Denied};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -439,6 +440,7 @@ pub async fn add(
         Some(audit_view(&person)),
     )
     .await?;
+    Change::persons(vec![id]).send(&mut tx).await?;
     tx.commit().await?;
     Ok(person)
 }
@@ -501,6 +503,7 @@ pub async fn update(
         Some(audit_view(&after)),
     )
     .await?;
+    Change::persons(vec![id]).send(&mut tx).await?;
     tx.commit().await?;
     Ok(after)
 }

@@ -32,6 +32,7 @@
 
 use super::{bad, decode, one, ImportError, Lines, RowError};
 use crate::db::audit;
+use crate::db::notify;
 use crate::db::person::{check_id_document, check_name, check_person_no, Category, Status};
 use crate::domain::permission::{Action, Actor};
 use serde_json::json;
@@ -700,6 +701,7 @@ pub async fn import(
     };
     let total = changes.len();
     let (mut inserted, mut updated) = (0usize, 0usize);
+    let mut changed: Vec<i64> = Vec::new();
     progress(Progress {
         stage: Stage::Writing,
         done: 0,
@@ -712,7 +714,7 @@ pub async fn import(
         let cats: Vec<&str> = chunk.iter().map(|c| c.row.category.name()).collect();
         let docs: Vec<&str> = chunk.iter().map(|c| c.id_document.as_str()).collect();
         let statuses: Vec<&str> = chunk.iter().map(|c| c.status.name()).collect();
-        let written: Vec<bool> = sqlx::query_scalar(
+        let written: Vec<(i64, bool)> = sqlx::query_as(
             "INSERT INTO person (person_no, name, department_id, category, id_document, status)
              SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[])
              ON CONFLICT (person_no) DO UPDATE SET
@@ -722,7 +724,7 @@ pub async fn import(
              WHERE (person.name, person.department_id, person.category, person.id_document, person.status)
                  IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.department_id, EXCLUDED.category, EXCLUDED.id_document, EXCLUDED.status)
-             RETURNING xmax = 0",
+             RETURNING id, xmax = 0",
         )
         .bind(&nos)
         .bind(&names)
@@ -732,8 +734,9 @@ pub async fn import(
         .bind(&statuses)
         .fetch_all(&mut *tx)
         .await?;
-        inserted += written.iter().filter(|&&new| new).count();
-        updated += written.iter().filter(|&&new| !new).count();
+        inserted += written.iter().filter(|w| w.1).count();
+        updated += written.iter().filter(|w| !w.1).count();
+        changed.extend(written.iter().map(|w| w.0));
         progress(Progress {
             stage: Stage::Writing,
             done: (k * CHUNK + chunk.len()).min(total),
@@ -766,6 +769,8 @@ pub async fn import(
         })),
     )
     .await?;
+    // A large import overflows the payload: consoles then reload everything.
+    notify::Change::persons(changed).send(&mut tx).await?;
     tx.commit().await?;
     summary.audit_id = Some(audit_id);
     Ok(summary)

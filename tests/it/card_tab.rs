@@ -1881,6 +1881,54 @@ mod live {
     }
 
     #[tokio::test]
+    async fn persons_added_or_edited_at_another_desk_show_at_once() {
+        use onecard::db::person::{self, Category, PersonFields, Status};
+        let db = test_db().await;
+        let pool = db.pool.clone();
+        let shell = onecard::domain::permission::Actor::shell("root");
+        person::create_department(&pool, &shell, "D01", "计算机学院", None)
+            .await
+            .unwrap();
+        let fields = |no: &str, name: &str| PersonFields {
+            person_no: no.into(),
+            name: name.into(),
+            department: "D01".into(),
+            category: Category::Staff,
+            id_document: String::new(),
+            status: Status::Active,
+        };
+        let wang = person::add(&pool, &shell, &fields("T10003", "王芳"))
+            .await
+            .unwrap();
+        let mut c =
+            Console::sign_in(&pool, state(Lang::EN), "desk.two", "李娜", Role::CardDesk).await;
+        c.strict = true;
+        assert!(c.screen().contains("王芳"));
+
+        // Another desk renames her and adds a colleague: one notification each, no key pressed.
+        person::update(&pool, &shell, wang.id, &fields("T10003", "王芳芳"))
+            .await
+            .unwrap();
+        person::add(&pool, &shell, &fields("T10004", "欧阳晓东"))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            c.pump_until(|m| matches!(m, Msg::Changed(ch) if !ch.person.is_empty()))
+                .await;
+        }
+        let fx = c.frame().await;
+        assert!(
+            fx.iter().any(|e| matches!(e, Effect::SearchPeople { .. })),
+            "{fx:?}"
+        );
+        let screen = c.screen();
+        assert!(
+            screen.contains("王芳芳") && screen.contains("欧阳晓东"),
+            "{screen}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_console_with_its_own_desk_reader_hears_only_that_reader() {
         let db = test_db().await;
         let pool = db.pool.clone();

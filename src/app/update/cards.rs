@@ -189,7 +189,8 @@ pub fn flush(
         return fx;
     }
     let cards = &state.cards;
-    if desk.search {
+    // A person added or edited elsewhere may now match the search, or match it no more.
+    if desk.search || (!change.person.is_empty() && cards.view == DeskView::People) {
         fx.push(Effect::SearchPeople {
             query: cards.query.clone(),
         });
