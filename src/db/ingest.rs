@@ -406,6 +406,20 @@ async fn finish(
     Ok(Stored { inserted, alarms })
 }
 
+/// The serial number a terminal first reported of itself.
+pub async fn note_hardware_serial(
+    pool: &PgPool,
+    terminal_id: i64,
+    serial: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE terminal SET hardware_serial = $2 WHERE id = $1")
+        .bind(terminal_id)
+        .bind(serial)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// A terminal's own record numbers began again (reset to factory settings, or swapped): from
 /// now on its record n is stored as `bookmark + n`, so nothing new collides with what is
 /// stored. Raises `event_log_restarted` in the same transaction. Returns the new base.
@@ -413,12 +427,15 @@ pub async fn restart_numbering(
     pool: &PgPool,
     terminal_id: i64,
     detail: &str,
+    hardware_serial: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let base: i64 = sqlx::query_scalar(
-        "UPDATE terminal SET record_base = bookmark WHERE id = $1 RETURNING record_base",
+        "UPDATE terminal SET record_base = bookmark, hardware_serial = coalesce($2, hardware_serial)
+         WHERE id = $1 RETURNING record_base",
     )
     .bind(terminal_id)
+    .bind(hardware_serial)
     .fetch_one(&mut *tx)
     .await?;
     let new = NewAlarm {

@@ -36,6 +36,8 @@ pub struct Terminal {
     pub bookmark: i64,
     /// Added to the terminal's own record numbers (see `ingest::restart_numbering`).
     pub record_base: i64,
+    /// The serial number the terminal reported of itself; empty until first seen.
+    pub hardware_serial: String,
     pub last_contact: Option<DateTime<Utc>>,
     pub rtt_ms: Option<f32>,
     pub retries: i64,
@@ -46,7 +48,7 @@ pub struct Terminal {
 }
 
 const TERMINAL_COLUMNS: &str = "id, line_id, kind, address, name, location, installed_at, installed_by, in_scan, status, \
-     firmware, bookmark, record_base, last_contact, rtt_ms, retries, crc_errors, timeouts, clock_drift_s, records_waiting";
+     firmware, bookmark, record_base, hardware_serial, last_contact, rtt_ms, retries, crc_errors, timeouts, clock_drift_s, records_waiting";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {

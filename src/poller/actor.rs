@@ -647,6 +647,8 @@ async fn failed(ctx: &Ctx, t: &mut Term, line: &Line, error: &TerminalError, gar
     if t.failures >= offline_after {
         if t.online != Some(false) {
             t.online = Some(false);
+            // Whatever answers next at this address is identified again.
+            t.identified = false;
             flush_health(ctx, t).await;
             let mut flag = None;
             let detail = format!("no answer on line {}: {error}", line.name);

@@ -202,6 +202,19 @@ impl NativeLine {
         if !t.identified {
             let info = bus.get_info(addr).await?;
             polled.firmware = Some(format!("{} {}", info.model, info.firmware));
+            // Another machine at this address numbers its records anew; noticed before the
+            // re-ack below, which would free its records unread.
+            let serial = info.serial.to_string();
+            let known = t.row.hardware_serial.clone();
+            if known.is_empty() {
+                ingest::note_hardware_serial(&ctx.pool, t.row.id, &serial).await?;
+            } else if known != serial {
+                let why = format!("machine {addr} was swapped: serial {serial} where {known} was");
+                tracing::warn!(terminal = %t.row.name, "{why}");
+                t.base =
+                    ingest::restart_numbering(&ctx.pool, t.row.id, &why, Some(&serial)).await?;
+            }
+            t.row.hardware_serial = serial;
             t.identified = true;
         }
         if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
@@ -248,7 +261,7 @@ impl NativeLine {
                         from - 1
                     );
                     tracing::warn!(terminal = %t.row.name, "{why}");
-                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why).await?;
+                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why, None).await?;
                     continue;
                 }
                 check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;

@@ -236,7 +236,7 @@ impl UhppoteLine {
         };
         if let Some(why) = why {
             tracing::warn!(terminal = %t.row.name, "{why}");
-            t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why).await?;
+            t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why, None).await?;
             t.late_until = None;
             // A reset controller forgot our listener too.
             self.listening.remove(&serial);

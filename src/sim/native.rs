@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -91,6 +91,8 @@ pub struct DeviceCore {
     generated: AtomicU64,
     executed: AtomicU64,
     started: Instant,
+    /// Times the machine at this address was swapped for another: a new serial number.
+    swaps: AtomicU32,
 }
 
 #[derive(Debug)]
@@ -116,6 +118,7 @@ impl DeviceCore {
             generated: AtomicU64::new(0),
             executed: AtomicU64::new(0),
             started: Instant::now(),
+            swaps: AtomicU32::new(0),
         }
     }
 
@@ -157,7 +160,8 @@ impl DeviceCore {
     }
 
     fn serial(&self) -> u32 {
-        (u32::from(crc16(self.line.as_bytes())) << 8) | u32::from(self.machine_no)
+        let own = (u32::from(crc16(self.line.as_bytes())) << 8) | u32::from(self.machine_no);
+        own.wrapping_add(self.swaps.load(Ordering::SeqCst) << 24)
     }
 
     fn now(&self) -> NaiveDateTime {
@@ -825,15 +829,21 @@ impl SimTerminal for Pos {
                     t.count
                 ))
             }
-            "reset" => {
-                // Factory settings: records numbered from 1 again, the blacklist gone.
+            "reset" | "swap" => {
+                // Factory settings, or another machine at this address (another serial):
+                // records numbered from 1 again, the blacklist gone.
+                if verb == "swap" {
+                    self.core.swaps.fetch_add(1, Ordering::SeqCst);
+                }
                 let mut s = lock(&self.state);
                 s.records = RecordStore::new(s.records.capacity);
                 s.blacklist = ChunkedTable::default();
                 s.txn_no = 0;
                 Ok(format!(
-                    "machine {} reset: records and blacklist cleared",
-                    self.core.machine_no
+                    "machine {} {}: records and blacklist cleared, serial {}",
+                    self.core.machine_no,
+                    if verb == "swap" { "swapped" } else { "reset" },
+                    self.core.serial()
                 ))
             }
             "blacklist" => {
@@ -847,7 +857,7 @@ impl SimTerminal for Pos {
                 ))
             }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, reset, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, reset, swap, offline, online, noise)",
                 self.id()
             )),
         }

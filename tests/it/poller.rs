@@ -509,7 +509,7 @@ async fn a_reset_controller_keeps_its_events_after_the_stored_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_reset_pos_keeps_its_purchases_after_the_stored_ones() {
+async fn a_reset_or_swapped_pos_keeps_its_purchases_after_the_stored_ones() {
     let db = test_db().await;
     let site = start(&small_site()).await;
     let reg = register_site(&db.pool, &site).await.unwrap();
@@ -558,6 +558,43 @@ async fn a_reset_pos_keeps_its_purchases_after_the_stored_ones() {
     .await
     .unwrap();
     assert!(detail.contains("after record 3"), "{detail}");
+    sup.stop().await;
+
+    // Swapped for another machine while nobody polled, which took more purchases than were
+    // collected: its serial tells, before the re-ack at taking the line frees them unread.
+    let serial: String = sqlx::query_scalar("SELECT hardware_serial FROM terminal WHERE id = $1")
+        .bind(pos)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(!serial.is_empty(), "the serial was noted when first seen");
+    ctl(&site, "pos/canteen/1 swap");
+    for n in 6..=11 {
+        buy(n);
+    }
+    let sup = Supervisor::start_with(db.pool.clone(), "pos swapped", fast());
+    eventually(
+        Duration::from_secs(20),
+        "the swapped machine's purchases",
+        || async { purchases().await.len() == 11 },
+    )
+    .await;
+    let want: Vec<(i64, i64, String)> = (1..=11)
+        .map(|n| (n, 8165500 + n, format!("{n}.00")))
+        .collect();
+    assert_eq!(purchases().await, want);
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM alarm WHERE kind = 'event_log_restarted' AND terminal_id = $1
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(pos)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        detail.contains("was swapped") && detail.contains("after record 5"),
+        "{detail}"
+    );
     sup.stop().await;
 }
 

@@ -526,6 +526,7 @@ fn term(
         },
         bookmark: 0,
         record_base: 0,
+        hardware_serial: String::new(),
         last_contact: (status != "unknown").then(|| at(3, 4, 1)),
         rtt_ms: (status == "online").then_some(12.5),
         retries: 3,

@@ -230,17 +230,27 @@ async fn build_template() -> String {
         onecard::db::migrate(&pool)
             .await
             .unwrap_or_else(|e| panic!("migrating the test template: {e}"));
-        // Waits until every connection is closed; RENAME refuses while anyone is connected.
+        // RENAME refuses while anyone is connected, and a closed connection's server process
+        // may still be ending: try again for a while.
         pool.close().await;
-        exec(
-            &mut admin,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(&building),
-                quote_ident(&name)
-            ),
-        )
-        .await;
+        let rename = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&building),
+            quote_ident(&name)
+        );
+        let mut tries = 0;
+        loop {
+            match admin.execute(rename.as_str()).await {
+                Ok(_) => break,
+                Err(e)
+                    if tries < 100 && e.to_string().contains("being accessed by other users") =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("test server: `{rename}` failed: {e}"),
+            }
+        }
         exec(
             &mut admin,
             &format!(
