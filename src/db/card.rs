@@ -1681,13 +1681,13 @@ pub async fn preview_batch(
 }
 
 /// 延期 in batch (June's delayed graduates): every card or none. Each refusal is named (card
-/// number and reason); a card listed twice is a refusal too. Returns how many were extended.
+/// number and reason); a card listed twice is a refusal too. Returns the extensions made.
 pub async fn extend_batch(
     pool: &PgPool,
     actor: &Actor,
     card_ids: &[i64],
     until: NaiveDate,
-) -> Result<usize, BatchError> {
+) -> Result<Vec<Extension>, BatchError> {
     actor.authorize(Action::CardLifecycle)?;
     let mut tx = begin_syncing(pool).await?;
     let plan = plan_batch(&mut tx, actor, card_ids, until).await?;
@@ -1708,7 +1708,7 @@ pub async fn extend_batch(
     }
     change.send(&mut tx).await?;
     tx.commit().await?;
-    Ok(plan.len())
+    Ok(plan.into_iter().map(|(_, e)| e).collect())
 }
 
 // ---------------------------------------------------------------------------------------------

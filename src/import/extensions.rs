@@ -178,13 +178,17 @@ pub async fn import(
         lines_of.insert(id, *line);
         ids.push(id);
     }
-    // The same checks extend_batch makes, so a refusal is named by its line.
-    let planned = if ids.is_empty() {
+    // A clean file is extended at once (all or nothing, every refusal named by its line); a
+    // dry run, or a file with bad rows, is only checked, so its refusals are named too.
+    let write = !dry_run && errors.is_empty();
+    let result = if ids.is_empty() {
         Ok(Vec::new())
+    } else if write {
+        card::extend_batch(pool, actor, &ids, until).await
     } else {
         card::preview_batch(pool, actor, &ids, until).await
     };
-    let cards = match planned {
+    let cards = match result {
         Ok(cards) => cards,
         Err(BatchError::Refused(refusals)) => {
             for r in refusals {
@@ -201,31 +205,10 @@ pub async fn import(
     if !errors.is_empty() {
         return Err(bad(path, errors));
     }
-    if dry_run {
-        return Ok(Outcome {
-            cards,
-            applied: false,
-        });
-    }
-    match card::extend_batch(pool, actor, &ids, until).await {
-        Ok(_) => Ok(Outcome {
-            cards,
-            applied: true,
-        }),
-        // Something changed between the check and the extension (another desk): name it.
-        Err(BatchError::Refused(refusals)) => Err(bad(
-            path,
-            refusals
-                .into_iter()
-                .map(|r| RowError {
-                    line: lines_of.get(&r.card_id).copied().unwrap_or(0),
-                    message: r.to_string(),
-                })
-                .collect(),
-        )),
-        Err(BatchError::Denied(d)) => Err(d.into()),
-        Err(BatchError::Sql(e)) => Err(e.into()),
-    }
+    Ok(Outcome {
+        cards,
+        applied: write,
+    })
 }
 
 pub async fn cli(

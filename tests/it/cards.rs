@@ -1176,7 +1176,8 @@ async fn batch_extension_is_all_or_nothing() {
     assert_eq!(
         card::extend_batch(s.pool(), &s.desk, &[a.card_id, c.card_id], until)
             .await
-            .unwrap(),
+            .unwrap()
+            .len(),
         2
     );
     for id in [a.card_id, c.card_id] {
@@ -1233,6 +1234,19 @@ async fn the_extension_file_is_checked_whole_and_applied_whole() {
             days(365)
         );
     }
+    // Rows that read well but one card refuses: the batch itself names it, and writes nothing.
+    let errors = rows(
+        import(b"card_no\n1001\n1003\n".to_vec(), false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, 3);
+    assert!(errors[0].1.contains("lost"), "{errors:?}");
+    assert_eq!(
+        card::view(s.pool(), a.card_id).await.unwrap().valid_until,
+        days(365)
+    );
     // Not UTF-8 (a GBK export), or no card column.
     let mut gbk = b"card_no,name\n1001,".to_vec();
     gbk.extend_from_slice(&[0xd5, 0xc5, 0xc8, 0xfd]);
