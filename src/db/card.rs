@@ -1458,19 +1458,14 @@ async fn close(
         .bind(card_id)
         .execute(&mut *tx)
         .await?;
-    let others: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM card WHERE person_id = $1 AND id <> $2 AND state IN ('active', 'lost')",
-    )
-    .bind(card.person_id)
-    .bind(card_id)
-    .fetch_one(&mut *tx)
-    .await?;
     let mut closed = Closed::default();
     let account: Option<i64> = sqlx::query_scalar("SELECT id FROM account WHERE person_id = $1")
         .bind(card.person_id)
         .fetch_optional(&mut *tx)
         .await?;
-    if let (0, Some(account)) = (others, account) {
+    // The card closed was the person's only one in service (a unique index says so): the
+    // balance follows the card kind's policy.
+    if let Some(account) = account {
         let (target, kind) = match policy.balance_on_return {
             BalancePolicy::Kept => (SystemAccount::ForfeitedBalance, MovementKind::Forfeit),
             BalancePolicy::Refunded => (SystemAccount::Cash, MovementKind::Refund),
