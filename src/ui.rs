@@ -467,6 +467,33 @@ pub fn when(state: &State, at: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
+/// Each column as wide as its header or its widest cell, in display columns (CJK counts two).
+pub fn column_widths<H, R, C>(headers: &[H], rows: &[R]) -> Vec<usize>
+where
+    H: AsRef<str>,
+    R: AsRef<[C]>,
+    C: AsRef<str>,
+{
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.as_ref().width()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row.as_ref()) {
+            *w = (*w).max(c.as_ref().width());
+        }
+    }
+    widths
+}
+
+/// One line of a text table: each cell fitted to its column and followed by `gap` spaces, the
+/// whole fitted to `inner` columns.
+pub fn table_line<S: AsRef<str>>(cols: &[S], widths: &[usize], gap: usize, inner: usize) -> String {
+    let mut s = String::new();
+    for (c, w) in cols.iter().zip(widths) {
+        s.push_str(&fit(c.as_ref(), *w));
+        s.push_str(&" ".repeat(gap));
+    }
+    fit(&s, inner)
+}
+
 /// Shrinks column widths until they and their gaps fit `inner` columns: the widest column above
 /// its minimum gives way first, one display column at a time.
 pub fn fit_columns(widths: &mut [usize], min: &[usize], inner: usize, gap: usize) {

@@ -2,7 +2,9 @@
 //! to do about it, and the acknowledgement note popup.
 
 use super::theme::Theme;
-use super::{centered, filtered_title, fit, fit_columns, local, no_match, when};
+use super::{
+    centered, column_widths, filtered_title, fit, fit_columns, local, no_match, table_line, when,
+};
 use crate::app::layout;
 use crate::app::state::{NoteInput, State, PRESET_NOTES};
 use crate::app::update::{alarm_kind_label, alarm_name};
@@ -58,23 +60,11 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     };
     // Widths from every open alarm, so the columns hold still while a filter is typed.
     let cells: Vec<[String; 9]> = state.alarm.list.iter().map(row_of).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.width());
-        }
-    }
+    let mut widths = column_widths(&headers, &cells);
     let inner = area.width.saturating_sub(2) as usize;
     // Kind, terminal, handler and card give way first; the rest stays readable.
     fit_columns(&mut widths, &[2, 8, 8, 8, 2, 4, 6, 4, 2], inner, 1);
-    let line_of = |cols: &[&str]| -> String {
-        let mut s = String::new();
-        for (c, w) in cols.iter().zip(widths.iter()) {
-            s.push_str(&fit(c, *w));
-            s.push(' ');
-        }
-        fit(&s, inner)
-    };
+    let line_of = |cols: &[&str]| table_line(cols, &widths, 1, inner);
     let shown = state.visible_alarms();
     let selected = state.selected_alarm().map(|a| a.id);
     let (visible, offset) = layout::table_window(area, state.selected_alarm_index());

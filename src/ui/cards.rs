@@ -2,8 +2,8 @@
 //! (facts, terminal confirmations, history); card stock and fees; the four reports.
 
 use super::theme::Theme;
-use super::{fit, fit_columns, local, when};
-use crate::app::cards::{card_state_of, CardDetail, CardLookup, DeskView, PersonRow};
+use super::{column_widths, fit, fit_columns, local, table_line, when};
+use crate::app::cards::{card_state_of, CardDetail, CardLookup, CardView, DeskView, PersonRow};
 use crate::app::layout;
 use crate::app::state::State;
 use crate::app::update::cards::{
@@ -11,7 +11,7 @@ use crate::app::update::cards::{
 };
 use crate::domain::card::CardState;
 use crate::domain::permission::Action;
-use crate::i18n::{tr, trf};
+use crate::i18n::{tr, trf, Lang};
 use crate::keymap::Command;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -108,38 +108,15 @@ fn render_reader(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
                         }
                     }
                 }
-                Some(CardLookup::Issued(b)) => spans.push(Span::styled(
-                    trf(
-                        lang,
-                        "card.reader.issued",
-                        &[
-                            ("name", &b.person_name),
-                            ("no", &b.person_no),
-                            ("state", state_word(lang, b.state)),
-                        ],
-                    ),
-                    th.info,
-                )),
+                Some(CardLookup::Issued(b)) => {
+                    spans.push(Span::styled(issued_to(lang, b), th.info));
+                }
                 Some(CardLookup::Blacklisted(b)) => {
                     spans.push(Span::styled(
                         format!(" {} ", tr(lang, "card.reader.blacklisted")),
                         th.alarm_loud,
                     ));
-                    spans.push(Span::styled(
-                        format!(
-                            " {}",
-                            trf(
-                                lang,
-                                "card.reader.issued",
-                                &[
-                                    ("name", &b.person_name),
-                                    ("no", &b.person_no),
-                                    ("state", state_word(lang, b.state)),
-                                ],
-                            )
-                        ),
-                        th.error,
-                    ));
+                    spans.push(Span::styled(format!(" {}", issued_to(lang, b)), th.error));
                 }
             }
             if p.terminal_id.is_none() {
@@ -151,6 +128,19 @@ fn render_reader(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(th.base), row);
+}
+
+/// "issued to 王芳 (T10003) · active": whose the card on the reader is.
+fn issued_to(lang: Lang, b: &CardView) -> String {
+    trf(
+        lang,
+        "card.reader.issued",
+        &[
+            ("name", &b.person_name),
+            ("no", &b.person_no),
+            ("state", state_word(lang, b.state)),
+        ],
+    )
 }
 
 fn person_cells(state: &State, p: &PersonRow) -> [String; 6] {
@@ -189,22 +179,10 @@ fn render_people(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         .iter()
         .map(|p| person_cells(state, p))
         .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.width());
-        }
-    }
+    let mut widths = column_widths(&headers, &cells);
     let inner = area.width.saturating_sub(2) as usize;
     fit_columns(&mut widths, &[6, 6, 6, 4, 7, 4], inner, 1);
-    let line_of = |cols: &[&str]| -> String {
-        let mut s = String::new();
-        for (c, w) in cols.iter().zip(widths.iter()) {
-            s.push_str(&fit(c, *w));
-            s.push(' ');
-        }
-        fit(&s, inner)
-    };
+    let line_of = |cols: &[&str]| table_line(cols, &widths, 1, inner);
     let selected = desk.selected_index();
     let (visible, offset) = layout::table_window(area, selected);
     let mut lines = vec![Line::from(Span::styled(line_of(&headers), th.header))];
@@ -668,21 +646,9 @@ fn render_stock(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         })
         .collect();
     let inner = right.width.saturating_sub(2) as usize;
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.width());
-        }
-    }
+    let mut widths = column_widths(&headers, &cells);
     fit_columns(&mut widths, &[5, 4, 7, 4, 6, 4, 4], inner, 1);
-    let line_of = |cols: &[&str]| -> String {
-        let mut out = String::new();
-        for (c, w) in cols.iter().zip(widths.iter()) {
-            out.push_str(&fit(c, *w));
-            out.push(' ');
-        }
-        fit(&out, inner)
-    };
+    let line_of = |cols: &[&str]| table_line(cols, &widths, 1, inner);
     let mut lines = vec![Line::from(Span::styled(line_of(&headers), th.header))];
     let room = right.height.saturating_sub(3) as usize;
     for row in cells.iter().take(room) {
@@ -795,12 +761,7 @@ fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         rows,
         ..page.clone()
     };
-    let mut widths: Vec<usize> = page.columns.iter().map(|h| h.width()).collect();
-    for row in &page.rows {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.width());
-        }
-    }
+    let mut widths = column_widths(&page.columns, &page.rows);
     let min: Vec<usize> = widths.iter().map(|w| (*w).min(6)).collect();
     fit_columns(&mut widths, &min, inner, 1);
     let line_of = |cols: &[String]| -> String {

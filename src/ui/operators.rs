@@ -1,7 +1,7 @@
 //! The operators tab: accounts and the latest audit entries.
 
 use super::theme::Theme;
-use super::{filtered_title, fit};
+use super::{column_widths, filtered_title, fit, table_line};
 use crate::app::layout;
 use crate::app::state::State;
 use crate::domain::permission::Action;
@@ -10,7 +10,6 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
-use unicode_width::UnicodeWidthStr;
 
 pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     let lang = state.lang;
@@ -77,26 +76,14 @@ fn render_table(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         tr(lang, "operator.col.last_login"),
     ];
     // Column widths in display columns, so 王芳 lines up with Alice.
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.width());
-        }
-    }
+    let mut widths = column_widths(&headers, &cells);
     let inner = area.width.saturating_sub(2) as usize;
     let mut budget = inner;
     for w in widths.iter_mut() {
         *w = (*w).min(24).min(budget.saturating_sub(2));
         budget = budget.saturating_sub(*w + 2);
     }
-    let line_of = |cols: &[&str]| -> String {
-        let mut s = String::new();
-        for (c, w) in cols.iter().zip(widths.iter()) {
-            s.push_str(&fit(c, *w));
-            s.push_str("  ");
-        }
-        fit(&s, inner)
-    };
+    let line_of = |cols: &[&str]| table_line(cols, &widths, 2, inner);
     let (visible, offset) = layout::table_window(area, state.operators_view.selected);
     let mut lines = vec![Line::from(Span::styled(line_of(&headers), th.header))];
     for (i, row) in cells.iter().enumerate().skip(offset).take(visible) {

@@ -2,7 +2,7 @@
 //! selected terminal's diagnostics, and the live frame trace of its line.
 
 use super::theme::Theme;
-use super::{filtered_title, fit, fit_columns, local, no_match, when};
+use super::{column_widths, filtered_title, fit, fit_columns, local, no_match, when};
 use crate::app::layout;
 use crate::app::state::{State, TerminalRow};
 use crate::app::update::{command_label, terminal_kind_label, terminal_status_label};
@@ -67,12 +67,7 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         ]
     };
     let all: Vec<[String; 7]> = state.terminals.list.iter().map(cells).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-    for row in &all {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.width());
-        }
-    }
+    let mut widths = column_widths(&headers, &all);
     let inner = area.width.saturating_sub(2) as usize;
     // Two columns of indent under each line heading; narrow screens get narrow gaps.
     let gap = if inner < 100 { 1 } else { 2 };
