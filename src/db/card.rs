@@ -930,18 +930,33 @@ async fn insert_card(
     })
 }
 
-/// Charges a fee (when > 0): the ledger movement and the fee row. Returns the fee charged.
-#[allow(clippy::too_many_arguments)]
-async fn charge_fee(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    fee_kind: &str,
+/// The fee a new card costs, and whose card it is.
+struct NewCardFee<'a> {
+    kind: &'a str,
     card_id: i64,
     card_no: i64,
     person_id: i64,
     amount: Decimal,
     paid_from: PaidFrom,
+}
+
+/// A new card leaves the desk: its blank leaves the stock (`stock_note` says why) and its fee,
+/// if it has one, is posted and listed with who collected it. Returns the fee charged.
+async fn hand_over(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    fee: NewCardFee<'_>,
+    stock_note: &str,
 ) -> Result<Option<Decimal>, CardError> {
+    stock::take_blank(&mut *conn, actor, fee.card_id, stock_note).await?;
+    let NewCardFee {
+        kind: fee_kind,
+        card_id,
+        card_no,
+        person_id,
+        amount,
+        paid_from,
+    } = fee;
     if amount <= Decimal::ZERO {
         return Ok(None);
     }
@@ -1040,22 +1055,18 @@ async fn issue_in(pool: &PgPool, actor: &Actor, req: &IssueRequest) -> Result<Is
     )
     .await?;
     write_grants(&mut tx, card_id, &req.door_groups, &req.terminals).await?;
-    stock::take_blank(
+    let fee = hand_over(
         &mut tx,
         actor,
-        card_id,
+        NewCardFee {
+            kind: "issue",
+            card_id,
+            card_no: req.card_no,
+            person_id: person.id,
+            amount: policy.issue_fee,
+            paid_from: req.paid_from,
+        },
         &format!("issue, card {}", req.card_no),
-    )
-    .await?;
-    let fee = charge_fee(
-        &mut tx,
-        actor,
-        "issue",
-        card_id,
-        req.card_no,
-        person.id,
-        policy.issue_fee,
-        req.paid_from,
     )
     .await?;
     record(
@@ -1341,22 +1352,18 @@ async fn replace(
     .bind(new_id)
     .execute(&mut *tx)
     .await?;
-    stock::take_blank(
+    let fee = hand_over(
         &mut tx,
         actor,
-        new_id,
+        NewCardFee {
+            kind: fee_kind,
+            card_id: new_id,
+            card_no: new_card_no,
+            person_id: person.id,
+            amount: fee_amount,
+            paid_from,
+        },
         &format!("{fee_kind} of card {}, card {new_card_no}", old.card_no),
-    )
-    .await?;
-    let fee = charge_fee(
-        &mut tx,
-        actor,
-        fee_kind,
-        new_id,
-        new_card_no,
-        person.id,
-        fee_amount,
-        paid_from,
     )
     .await?;
     let balance: Decimal =
