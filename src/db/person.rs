@@ -196,6 +196,16 @@ pub async fn departments(pool: &PgPool) -> Result<Vec<Department>, sqlx::Error> 
 
 /// A department by its code, else by its name (exact, then ignoring Latin case). A name two
 /// departments share is refused: the code tells them apart.
+/// The department by code or name; one that does not exist is an error naming it.
+async fn department(
+    conn: &mut PgConnection,
+    code_or_name: &str,
+) -> Result<Department, PersonError> {
+    find_department(conn, code_or_name)
+        .await?
+        .ok_or_else(|| PersonError::NotFound(format!("no department `{code_or_name}`")))
+}
+
 pub async fn find_department(
     conn: &mut PgConnection,
     code_or_name: &str,
@@ -262,12 +272,7 @@ pub async fn create_department(
     let mut tx = pool.begin().await?;
     let parent_id = match parent.map(str::trim).filter(|p| !p.is_empty()) {
         None => None,
-        Some(p) => Some(
-            find_department(&mut tx, p)
-                .await?
-                .ok_or_else(|| PersonError::NotFound(format!("no department `{p}`")))?
-                .id,
-        ),
+        Some(p) => Some(department(&mut tx, p).await?.id),
     };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO department (code, name, parent_id) VALUES ($1, $2, $3) RETURNING id",
@@ -411,9 +416,7 @@ pub async fn add(
     actor.authorize(Action::PersonEdit)?;
     let f = fields.checked()?;
     let mut tx = pool.begin().await?;
-    let dept = find_department(&mut tx, &f.department)
-        .await?
-        .ok_or_else(|| PersonError::NotFound(format!("no department `{}`", f.department)))?;
+    let dept = department(&mut tx, &f.department).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO person (person_no, name, department_id, category, id_document, status)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -462,9 +465,7 @@ pub async fn update(
             .await?;
     let before =
         before.ok_or_else(|| PersonError::NotFound(format!("person #{id} no longer exists")))?;
-    let dept = find_department(&mut tx, &f.department)
-        .await?
-        .ok_or_else(|| PersonError::NotFound(format!("no department `{}`", f.department)))?;
+    let dept = department(&mut tx, &f.department).await?;
     let same = before.person_no == f.person_no
         && before.name == f.name
         && before.department_id == dept.id
