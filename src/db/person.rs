@@ -219,27 +219,43 @@ pub async fn find_department(
     .bind(key)
     .fetch_all(&mut *conn)
     .await?;
-    let tiers: [&dyn Fn(&Department) -> bool; 4] = [
-        &|d| d.code == key,
-        &|d| d.name == key,
-        &|d| d.code.to_lowercase() == key.to_lowercase(),
-        &|d| d.name.to_lowercase() == key.to_lowercase(),
-    ];
-    for tier in tiers {
-        let hits: Vec<&Department> = found.iter().filter(|d| tier(d)).collect();
+    match match_department(&found, key, |d| (&d.code, &d.name)) {
+        Ok(d) => Ok(d.cloned()),
+        Err(codes) => Err(PersonError::Invalid(format!(
+            "{} departments are named `{key}`: give the code ({})",
+            codes.len(),
+            codes.join(", ")
+        ))),
+    }
+}
+
+/// Which of `departments` `key` names: by code, then by name, then by either ignoring Latin
+/// case; the first rule that matches any decides. `Ok(None)`: none; `Err`: the codes of the
+/// several it names. `code_name` gives a department's code and name.
+pub fn match_department<'a, D>(
+    departments: &'a [D],
+    key: &str,
+    code_name: impl Fn(&D) -> (&str, &str),
+) -> Result<Option<&'a D>, Vec<String>> {
+    let lower = key.to_lowercase();
+    let names = |rule: usize, code: &str, name: &str| match rule {
+        0 => code == key,
+        1 => name == key,
+        2 => code.to_lowercase() == lower,
+        _ => name.to_lowercase() == lower,
+    };
+    for rule in 0..4 {
+        let hits: Vec<&D> = departments
+            .iter()
+            .filter(|d| {
+                let (code, name) = code_name(d);
+                names(rule, code, name)
+            })
+            .collect();
         match hits.len() {
             0 => continue,
-            1 => return Ok(Some(hits[0].clone())),
-            _ => {
-                return Err(PersonError::Invalid(format!(
-                    "{} departments are named `{key}`: give the code ({})",
-                    hits.len(),
-                    hits.iter()
-                        .map(|d| d.code.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )))
-            }
+            1 => return Ok(Some(hits[0])),
+            _ => return Err(hits.iter().map(|d| code_name(d).0.to_string()).collect()),
         }
     }
     Ok(None)

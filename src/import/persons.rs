@@ -33,7 +33,9 @@
 use super::{bad, decode, one, ImportError, Lines, RowError};
 use crate::db::audit;
 use crate::db::notify;
-use crate::db::person::{check_id_document, check_name, check_person_no, Category, Status};
+use crate::db::person::{
+    check_id_document, check_name, check_person_no, match_department, Category, Status,
+};
 use crate::domain::permission::{Action, Actor};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -457,33 +459,21 @@ fn resolve_departments(
         if out.contains_key(key) || ambiguous.contains_key(key) {
             continue;
         }
-        let lower = key.to_lowercase();
-        let tiers: [&dyn Fn(&Known) -> bool; 4] = [
-            &|d| d.1 == key,
-            &|d| d.2 == key,
-            &|d| d.1.to_lowercase() == lower,
-            &|d| d.2.to_lowercase() == lower,
-        ];
-        let mut found = Dept::New(key.to_string());
-        for tier in tiers {
-            let hits: Vec<&Known> = known.iter().filter(|d| tier(d)).collect();
-            match hits.len() {
-                0 => continue,
-                1 => found = Dept::Known(hits[0].0),
-                _ => {
-                    let codes: Vec<&str> = hits.iter().map(|d| d.1.as_str()).collect();
-                    ambiguous.insert(
-                        key.to_string(),
-                        format!(
-                            "{} departments are named `{key}`: write the code ({})",
-                            hits.len(),
-                            codes.join(", ")
-                        ),
-                    );
-                }
+        let found = match match_department(known, key, |d| (&d.1, &d.2)) {
+            Ok(Some(d)) => Dept::Known(d.0),
+            Ok(None) => Dept::New(key.to_string()),
+            Err(codes) => {
+                ambiguous.insert(
+                    key.to_string(),
+                    format!(
+                        "{} departments are named `{key}`: write the code ({})",
+                        codes.len(),
+                        codes.join(", ")
+                    ),
+                );
+                continue;
             }
-            break;
-        }
+        };
         out.insert(key.to_string(), found);
     }
     if ambiguous.is_empty() {
