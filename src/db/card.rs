@@ -2155,14 +2155,6 @@ pub async fn set_card_kind_policy(
     Ok(())
 }
 
-/// The card in service (active or lost) of a person, if any.
-pub async fn card_in_service(pool: &PgPool, person_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM card WHERE person_id = $1 AND state IN ('active', 'lost')")
-        .bind(person_id)
-        .fetch_optional(pool)
-        .await
-}
-
 /// The id of the card with this number (in any state).
 pub async fn id_of(pool: &PgPool, card_no: i64) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM card WHERE card_no = $1")
