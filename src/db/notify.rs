@@ -22,6 +22,9 @@ pub struct Change {
     /// Persons added or edited (an import of many says "everything").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub person: Vec<i64>,
+    /// Door controllers whose doors changed: live state (open, unlocked) or settings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub door: Vec<i64>,
     /// Record tables that gained rows (door_event, pos_purchase, punch, patrol_scan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
@@ -63,12 +66,20 @@ impl Change {
         }
     }
 
+    pub fn doors(terminal_ids: Vec<i64>) -> Change {
+        Change {
+            door: terminal_ids,
+            ..Change::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.card.is_empty()
             && self.person.is_empty()
             && self.alarm.is_empty()
             && self.terminal.is_empty()
             && self.command.is_empty()
+            && self.door.is_empty()
             && self.records.is_empty()
     }
 
@@ -80,6 +91,7 @@ impl Change {
             (&mut self.command, other.command),
             (&mut self.card, other.card),
             (&mut self.person, other.person),
+            (&mut self.door, other.door),
         ] {
             a.extend(b);
             a.sort_unstable();
