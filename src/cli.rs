@@ -443,7 +443,7 @@ fn console_options(
         lang,
         theme,
         keymap: Arc::new(keymap),
-        keymap_errors: errors.iter().map(ToString::to_string).collect(),
+        keymap_errors: errors,
         db_where,
         demo_login,
         desk_reader: config.ui.desk_reader.clone(),

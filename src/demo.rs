@@ -88,7 +88,7 @@ pub fn people() -> Vec<(String, String, usize, &'static str)> {
 }
 
 fn demo_password() -> String {
-    format!("demo-{}", crate::console::one_time_password())
+    format!("demo-{}", crate::domain::password::one_time())
 }
 
 /// Creates (or with `reset`, rebuilds) the demo database and returns a pool on it.
@@ -462,18 +462,4 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// NOTIFY channel on which a demo console asks the demo's simulated desk reader to read a card:
-/// the payload is a card number, or `blank` for a blank card of the demo's choosing.
-pub const DESK_CHANNEL: &str = "onecard_demo_desk";
-
-/// Asks the running demo site (in this process or another demo console's) to lay a card on its
-/// desk reader; None: a blank card.
-pub async fn ask_desk(pool: &PgPool, card_no: Option<i64>) -> Result<(), sqlx::Error> {
-    let payload = card_no.map_or_else(|| "blank".to_string(), |n| n.to_string());
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(DESK_CHANNEL)
-        .bind(payload)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
+pub use crate::db::listen::{ask_desk, DESK_CHANNEL};

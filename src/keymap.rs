@@ -99,7 +99,36 @@ pub struct KeymapError {
     pub file: String,
     pub line: usize,
     pub key: String,
+    /// In English, for the log and the command line.
     pub message: String,
+    /// The same as data, for the console to say in the operator's language.
+    pub problem: Problem,
+}
+
+/// What is wrong with a keymap entry or file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    UnknownPreset(String),
+    CannotRead,
+    NotUtf8,
+    /// Not valid TOML (the parser's words are in `message`).
+    Syntax,
+    NotATable(String),
+    UnknownSection(String),
+    BadKey,
+    UnknownCommand(String),
+    UnknownField(String),
+    RunNotString,
+    MissingRun,
+    DescNotString,
+    BadValue,
+    AlreadyBound {
+        line: usize,
+    },
+    PrefixConflict {
+        other: String,
+        line: usize,
+    },
 }
 
 impl fmt::Display for KeymapError {
@@ -191,6 +220,7 @@ impl Keymap {
                         "unknown preset `{preset}`, using `default` (known: {})",
                         Keymap::PRESET_NAMES.join(", ")
                     ),
+                    problem: Problem::UnknownPreset(preset.to_string()),
                 });
                 PRESETS[0]
             }
@@ -202,22 +232,23 @@ impl Keymap {
             return (keymap, errors);
         };
         let file = path.display().to_string();
-        let whole_file = |message: String| KeymapError {
+        let whole_file = |message: String, problem: Problem| KeymapError {
             file: file.clone(),
             line: 0,
             key: String::new(),
             message,
+            problem,
         };
         match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.push(whole_file(format!("cannot read: {e}"))),
+            Err(e) => errors.push(whole_file(format!("cannot read: {e}"), Problem::CannotRead)),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(src) => errors.extend(keymap.merge(&file, &src)),
                 Err(e) => {
                     let line = line_of(e.as_bytes(), e.utf8_error().valid_up_to());
                     errors.push(KeymapError {
                         line,
-                        ..whole_file("not UTF-8 text".to_string())
+                        ..whole_file("not UTF-8 text".to_string(), Problem::NotUtf8)
                     });
                 }
             },
@@ -350,11 +381,12 @@ struct Entry {
 }
 
 fn parse_entries(file: &str, src: &str) -> (Vec<Entry>, Vec<KeymapError>) {
-    let error = |line: usize, key: &str, message: String| KeymapError {
+    let error = |line: usize, key: &str, (message, problem): (String, Problem)| KeymapError {
         file: file.to_string(),
         line,
         key: key.to_string(),
         message,
+        problem,
     };
     let doc: Ordered<RawSection> = match toml::from_str(src) {
         Ok(doc) => doc,
@@ -364,13 +396,16 @@ fn parse_entries(file: &str, src: &str) -> (Vec<Entry>, Vec<KeymapError>) {
             // valid TOML: name the offending key instead of serde's internals.
             let message = match toml::from_str::<toml::Table>(src) {
                 Ok(table) => match table.iter().find(|(_, v)| !v.is_table()) {
-                    Some((key, value)) => format!(
-                        "`{key}` must be a table of key bindings, found {}",
-                        value.type_str()
+                    Some((key, value)) => (
+                        format!(
+                            "`{key}` must be a table of key bindings, found {}",
+                            value.type_str()
+                        ),
+                        Problem::NotATable(key.clone()),
                     ),
-                    None => e.message().trim().to_string(),
+                    None => (e.message().trim().to_string(), Problem::Syntax),
                 },
-                Err(_) => e.message().trim().replace('\n', "; "),
+                Err(_) => (e.message().trim().replace('\n', "; "), Problem::Syntax),
             };
             return (Vec::new(), vec![error(line, "", message)]);
         }
@@ -383,7 +418,8 @@ fn parse_entries(file: &str, src: &str) -> (Vec<Entry>, Vec<KeymapError>) {
         let section = match name.parse::<Section>() {
             Ok(section) => section,
             Err(message) => {
-                errors.push(error(line, &name, message));
+                let problem = Problem::UnknownSection(name.clone());
+                errors.push(error(line, &name, (message, problem)));
                 continue;
             }
         };
@@ -391,7 +427,11 @@ fn parse_entries(file: &str, src: &str) -> (Vec<Entry>, Vec<KeymapError>) {
             RawSection::Table(table) => table,
             RawSection::Other(kind) => {
                 let message = format!("`[{name}]` must be a table of key bindings, found {kind}");
-                errors.push(error(line, &name, message));
+                errors.push(error(
+                    line,
+                    &name,
+                    (message, Problem::NotATable(name.clone())),
+                ));
                 continue;
             }
         };
@@ -401,7 +441,8 @@ fn parse_entries(file: &str, src: &str) -> (Vec<Entry>, Vec<KeymapError>) {
             let keys = match key::parse_sequence(&key) {
                 Ok(keys) => keys,
                 Err(e) => {
-                    errors.push(error(line, &key, format!("bad key sequence: {e}")));
+                    let message = format!("bad key sequence: {e}");
+                    errors.push(error(line, &key, (message, Problem::BadKey)));
                     continue;
                 }
             };
@@ -429,7 +470,12 @@ fn parse_entries(file: &str, src: &str) -> (Vec<Entry>, Vec<KeymapError>) {
 }
 
 /// Why a new entry cannot join the entries already accepted from the same file.
-fn clash(entries: &[Entry], section: Section, keys: &[Key], command: Command) -> Option<String> {
+fn clash(
+    entries: &[Entry],
+    section: Section,
+    keys: &[Key],
+    command: Command,
+) -> Option<(String, Problem)> {
     let seq = Keymap::sequence_string(keys);
     entries
         .iter()
@@ -437,14 +483,23 @@ fn clash(entries: &[Entry], section: Section, keys: &[Key], command: Command) ->
         .find_map(|e| {
             let other = Keymap::sequence_string(&e.keys);
             if e.keys == keys {
-                Some(format!("\"{seq}\" is already bound on line {}", e.line))
+                Some((
+                    format!("\"{seq}\" is already bound on line {}", e.line),
+                    Problem::AlreadyBound { line: e.line },
+                ))
             } else if command != Command::Noop
                 && e.command != Command::Noop
                 && (is_strict_prefix(&e.keys, keys) || is_strict_prefix(keys, &e.keys))
             {
-                Some(format!(
-                    "\"{seq}\" conflicts with \"{other}\" on line {}: one is a prefix of the other",
-                    e.line
+                Some((
+                    format!(
+                        "\"{seq}\" conflicts with \"{other}\" on line {}: one is a prefix of the other",
+                        e.line
+                    ),
+                    Problem::PrefixConflict {
+                        other: other.clone(),
+                        line: e.line,
+                    },
                 ))
             } else {
                 None
@@ -452,41 +507,48 @@ fn clash(entries: &[Entry], section: Section, keys: &[Key], command: Command) ->
         })
 }
 
-fn entry_value(value: toml::Value) -> Result<(Command, Option<String>), String> {
-    let parse = |name: &str| name.parse::<Command>().map_err(|e| e.to_string());
+fn entry_value(value: toml::Value) -> Result<(Command, Option<String>), (String, Problem)> {
+    let parse = |name: &str| {
+        name.parse::<Command>()
+            .map_err(|e| (e.to_string(), Problem::UnknownCommand(name.to_string())))
+    };
     match value {
         toml::Value::String(name) => Ok((parse(&name)?, None)),
         toml::Value::Table(table) => {
             if let Some(field) = table.keys().find(|k| *k != "run" && *k != "desc") {
-                return Err(format!(
-                    "unknown field `{field}` (expected `run` and `desc`)"
+                return Err((
+                    format!("unknown field `{field}` (expected `run` and `desc`)"),
+                    Problem::UnknownField(field.clone()),
                 ));
             }
             let command = match table.get("run") {
                 Some(toml::Value::String(name)) => parse(name)?,
                 Some(other) => {
-                    return Err(format!(
-                        "`run` must be a string, found {}",
-                        other.type_str()
+                    return Err((
+                        format!("`run` must be a string, found {}", other.type_str()),
+                        Problem::RunNotString,
                     ))
                 }
-                None => return Err("missing `run`".to_string()),
+                None => return Err(("missing `run`".to_string(), Problem::MissingRun)),
             };
             let desc = match table.get("desc") {
                 Some(toml::Value::String(desc)) => Some(desc.trim().to_string()),
                 Some(other) => {
-                    return Err(format!(
-                        "`desc` must be a string, found {}",
-                        other.type_str()
+                    return Err((
+                        format!("`desc` must be a string, found {}", other.type_str()),
+                        Problem::DescNotString,
                     ))
                 }
                 None => None,
             };
             Ok((command, desc.filter(|d| !d.is_empty())))
         }
-        other => Err(format!(
-            "expected a command name or {{ run = \"...\", desc = \"...\" }}, found {}",
-            other.type_str()
+        other => Err((
+            format!(
+                "expected a command name or {{ run = \"...\", desc = \"...\" }}, found {}",
+                other.type_str()
+            ),
+            Problem::BadValue,
         )),
     }
 }

@@ -1,19 +1,8 @@
-//! The `/` filter, one mechanism for every list it narrows: the Alarms view, the Terminals tab
-//! and the Operators tab. Each list keeps a filter of its own; a row passes when the filter
-//! appears, case-insensitively, in any text the row shows.
+//! The `/` filter, one mechanism for every list it narrows. Each list keeps a filter of its own;
+//! a row passes when the filter appears, case-insensitively, in any text the row shows.
 
-use super::update::{alarm_kind_label, alarm_name, terminal_kind_label, terminal_status_label};
-use crate::db::alarm::Alarm;
-use crate::db::terminal::{Line, Terminal};
-use crate::i18n::{tr, Lang};
-
-/// A list `/` filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum List {
-    Alarms,
-    Terminals,
-    Operators,
-}
+use super::form::TextInput;
+use crossterm::event::{KeyCode, KeyEvent};
 
 /// Whether a row passes `filter`: case-insensitively anywhere in any of `texts`. An empty
 /// filter lets every row through.
@@ -27,42 +16,71 @@ pub fn matches<S: AsRef<str>>(filter: &str, texts: impl IntoIterator<Item = S>) 
         .any(|t| t.as_ref().to_lowercase().contains(&needle))
 }
 
-/// What an alarm's row says, in `lang`: its name in full ("#12 P1 forced open · 图书馆东门
-/// door 2"), its kind's stored name, card, detail, state, handler and lateness.
-pub fn alarm_texts(lang: Lang, a: &Alarm) -> Vec<String> {
-    let mut texts = vec![
-        alarm_name(lang, a),
-        alarm_kind_label(lang, &a.kind),
-        a.kind.clone(),
-        format!("P{}", a.priority),
-        a.detail.clone(),
-        tr(lang, &format!("alarm.state.{}", a.state)).to_string(),
-        a.state.clone(),
-    ];
-    texts.extend(a.terminal_name.clone());
-    texts.extend(a.door.map(|d| d.to_string()));
-    texts.extend(a.card.map(|c| c.to_string()));
-    texts.extend(a.handling_by.clone());
-    if a.late {
-        texts.push(tr(lang, "alarm.late").to_string());
-    }
-    texts
+/// A list's filter and whether it is being typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub input: TextInput,
+    pub typing: bool,
 }
 
-/// What a terminal's row and its line's heading say, in `lang`: name, line, kind, address
-/// (machine number or serial), location, status and firmware.
-pub fn terminal_texts(lang: Lang, t: &Terminal, line: &Line) -> Vec<String> {
-    vec![
-        t.name.clone(),
-        line.name.clone(),
-        terminal_kind_label(lang, &t.kind),
-        t.kind.clone(),
-        t.address.to_string(),
-        t.location.clone(),
-        terminal_status_label(lang, &t.status),
-        t.status.clone(),
-        t.firmware.clone(),
-    ]
+/// What a key did to a filter being typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterKey {
+    /// The text changed: narrow the list again.
+    Changed,
+    /// Typing ended (enter keeps the text; esc cleared it, reported as `Changed` first).
+    Done,
+    /// Typing ended and the key is for the list (the arrows move in it).
+    Passed,
+    /// Not a key for the filter (the cursor moved within the text, say).
+    Ignored,
+}
+
+impl Filter {
+    pub fn text(&self) -> &str {
+        self.input.value()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input.is_empty()
+    }
+
+    /// Clears the filter (and stops typing); whether there was one.
+    pub fn clear(&mut self) -> bool {
+        self.typing = false;
+        let had = !self.input.is_empty();
+        self.input.clear();
+        had
+    }
+
+    pub fn key(&mut self, key: &KeyEvent) -> FilterKey {
+        match key.code {
+            KeyCode::Esc => {
+                self.typing = false;
+                if self.input.is_empty() {
+                    FilterKey::Done
+                } else {
+                    self.input.clear();
+                    FilterKey::Changed
+                }
+            }
+            KeyCode::Enter | KeyCode::Tab => {
+                self.typing = false;
+                FilterKey::Done
+            }
+            KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown => {
+                self.typing = false;
+                FilterKey::Passed
+            }
+            _ => {
+                if self.input.key(key) {
+                    FilterKey::Changed
+                } else {
+                    FilterKey::Ignored
+                }
+            }
+        }
+    }
 }
 
 /// Where the cursor of a list kept by id goes once its rows or its filter changed: it stays on
@@ -101,14 +119,11 @@ mod tests {
 
     #[test]
     fn the_cursor_stays_moves_or_hides() {
-        // Still shown: stays.
         assert_eq!(keep_selection(Some(3), &[1, 3, 5], true, 0), Some(3));
-        // Filtered out: the first match (index 0), or the row where it was.
         assert_eq!(keep_selection(Some(4), &[1, 3, 5], true, 0), Some(1));
         assert_eq!(keep_selection(Some(4), &[1, 3, 5], false, 2), Some(5));
         assert_eq!(keep_selection(Some(4), &[1, 3, 5], false, 9), Some(5));
         assert_eq!(keep_selection(None, &[1, 3], false, 0), Some(1));
-        // Nothing shown: kept while it exists, so clearing the filter finds it again.
         assert_eq!(keep_selection(Some(4), &[], true, 0), Some(4));
         assert_eq!(keep_selection(Some(4), &[], false, 0), None);
         assert_eq!(keep_selection(None, &[], false, 0), None);

@@ -16,6 +16,9 @@ pub struct Alarm {
     pub terminal_id: Option<i64>,
     pub terminal_name: Option<String>,
     pub door: Option<i16>,
+    /// The door's name and place, when the alarm names a door ('' while it is unnamed).
+    pub door_name: Option<String>,
+    pub door_location: Option<String>,
     pub card: Option<i64>,
     pub detail: String,
     pub raised_at: DateTime<Utc>,
@@ -26,10 +29,13 @@ pub struct Alarm {
     pub note: Option<String>,
 }
 
-const SELECT: &str = "SELECT a.id, a.kind, a.priority, a.terminal_id, t.name AS terminal_name, a.door, a.card, a.detail,
+const SELECT: &str =
+    "SELECT a.id, a.kind, a.priority, a.terminal_id, t.name AS terminal_name, a.door,
+        d.name AS door_name, d.location AS door_location, a.card, a.detail,
         a.raised_at, a.late, a.state, h.login AS handling_by, k.login AS acknowledged_by, a.note
      FROM alarm a
      LEFT JOIN terminal t ON t.id = a.terminal_id
+     LEFT JOIN door d ON d.terminal_id = a.terminal_id AND d.door = a.door
      LEFT JOIN operator h ON h.id = a.handling_by
      LEFT JOIN operator k ON k.id = a.acknowledged_by";
 
@@ -239,5 +245,12 @@ pub async fn by_id(pool: &PgPool, ids: &[i64]) -> Result<Vec<Alarm>, sqlx::Error
 pub async fn active_counts(pool: &PgPool) -> Result<Vec<(i16, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT priority, count(*) FROM alarm WHERE state = 'active' GROUP BY priority ORDER BY priority")
         .fetch_all(pool)
+        .await
+}
+
+/// How many alarms are open (the view lists the most urgent 500).
+pub async fn open_total(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM alarm WHERE state <> 'cleared'")
+        .fetch_one(pool)
         .await
 }

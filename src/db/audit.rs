@@ -100,3 +100,10 @@ pub async fn recent(pool: &PgPool, limit: i64) -> Result<Vec<Entry>, sqlx::Error
     .fetch_all(pool)
     .await
 }
+
+/// How many audit rows there are (the console shows "200 of 2,321").
+pub async fn count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(pool)
+        .await
+}

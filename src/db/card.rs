@@ -328,14 +328,37 @@ pub struct BatchRefusal {
     pub card_id: i64,
     /// None when there is no card with that id.
     pub card_no: Option<i64>,
-    pub reason: String,
+    pub why: BatchWhy,
+}
+
+/// Why a batch cannot extend one card: data, so the console says it in the operator's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchWhy {
+    ListedTwice,
+    NoSuchCard,
+    Refused(Refusal),
+    PersonLeft,
+    /// Anything else, in English for the command line.
+    Other(String),
+}
+
+impl fmt::Display for BatchWhy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchWhy::ListedTwice => f.write_str("listed twice"),
+            BatchWhy::NoSuchCard => f.write_str("no such card"),
+            BatchWhy::Refused(r) => write!(f, "{r}"),
+            BatchWhy::PersonLeft => write!(f, "{}", CardError::PersonLeft),
+            BatchWhy::Other(s) => f.write_str(s),
+        }
+    }
 }
 
 impl fmt::Display for BatchRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.card_no {
-            Some(no) => write!(f, "card {no}: {}", self.reason),
-            None => write!(f, "card id {}: {}", self.card_id, self.reason),
+            Some(no) => write!(f, "card {no}: {}", self.why),
+            None => write!(f, "card id {}: {}", self.card_id, self.why),
         }
     }
 }
@@ -1620,7 +1643,7 @@ async fn plan_batch(
             refusals.push(BatchRefusal {
                 card_id: id,
                 card_no: rows.iter().find(|r| r.id == id).map(|r| r.card_no),
-                reason: "listed twice".into(),
+                why: BatchWhy::ListedTwice,
             });
         }
     }
@@ -1629,7 +1652,7 @@ async fn plan_batch(
             refusals.push(BatchRefusal {
                 card_id: *id,
                 card_no: None,
-                reason: "no such card".into(),
+                why: BatchWhy::NoSuchCard,
             });
         }
     }
@@ -1657,7 +1680,11 @@ async fn plan_batch(
             Err(e) => refusals.push(BatchRefusal {
                 card_id: row.id,
                 card_no: Some(row.card_no),
-                reason: e.to_string(),
+                why: match e {
+                    CardError::Refused(r) => BatchWhy::Refused(r),
+                    CardError::PersonLeft => BatchWhy::PersonLeft,
+                    other => BatchWhy::Other(other.to_string()),
+                },
             }),
         }
     }

@@ -574,6 +574,8 @@ pub struct PersonRow {
     /// The card in service (active or lost), if any.
     pub card_no: Option<i64>,
     pub card_state: Option<String>,
+    /// How many persons the search matched in all (a page holds at most its limit).
+    pub total: i64,
 }
 
 fn is_card_no(word: &str) -> Option<i64> {
@@ -656,12 +658,12 @@ pub async fn search(
     if let Some(s) = q.status {
         b.push(" AND p.status = ").push_bind(s.name());
     }
-    b.push("), page AS (SELECT * FROM m ORDER BY hit DESC, person_no LIMIT ")
+    b.push("), page AS (SELECT *, count(*) OVER () AS total FROM m ORDER BY hit DESC, person_no LIMIT ")
         .push_bind(limit.max(0))
         .push(
             ")
          SELECT p.id, p.person_no, p.name, d.name AS department, p.category, p.status,
-                c.card_no, c.state AS card_state
+                c.card_no, c.state AS card_state, p.total
          FROM page p
          JOIN department d ON d.id = p.department_id
          LEFT JOIN card c ON c.person_id = p.id AND c.state IN ('active', 'lost')

@@ -52,6 +52,7 @@ commands! {
     SelectLast => "select-last",
     PageDown => "page-down",
     PageUp => "page-up",
+    OperatorAdd => "operator.add",
     OperatorUnlock => "operator.unlock",
     OperatorResetPassword => "operator.reset-password",
     OperatorDisable => "operator.disable",

@@ -1,9 +1,9 @@
 //! The help overlay and the command palette, both generated from the loaded keymap.
 
 use super::theme::Theme;
-use super::{centered, fit};
+use super::widgets::{centered, fit, input_spans};
+use crate::app::router::{key_section, palette_candidates};
 use crate::app::state::{Palette, State};
-use crate::app::update::palette_candidates;
 use crate::i18n::tr;
 use crate::keymap::{Keymap, Section};
 use ratatui::layout::Rect;
@@ -14,17 +14,18 @@ use ratatui::Frame;
 /// A command's description: the keymap's `desc` when the operator wrote one, else the catalogue's.
 fn describe(state: &State, desc: Option<&str>, name: &str) -> String {
     match desc {
-        Some(d) if state.lang == crate::i18n::Lang::EN => d.to_string(),
-        _ => tr(state.lang, &format!("cmd.{name}")).to_string(),
+        Some(d) if state.shell.lang == crate::i18n::Lang::EN => d.to_string(),
+        _ => tr(state.shell.lang, &format!("cmd.{name}")).to_string(),
     }
 }
 
 pub fn help_lines(state: &State, keymap: &Keymap) -> Vec<(Option<String>, String, String)> {
     let mut out = Vec::new();
-    let sections = if state.key_section() == Section::Global {
+    let section = key_section(state);
+    let sections = if section == Section::Global {
         vec![Section::Global]
     } else {
-        vec![state.key_section(), Section::Global]
+        vec![section, Section::Global]
     };
     for section in sections {
         let bindings = keymap.bindings(section);
@@ -32,7 +33,7 @@ pub fn help_lines(state: &State, keymap: &Keymap) -> Vec<(Option<String>, String
             continue;
         }
         out.push((
-            Some(tr(state.lang, &format!("section.{}", section.name())).to_string()),
+            Some(tr(state.shell.lang, &format!("section.{}", section.name())).to_string()),
             String::new(),
             String::new(),
         ));
@@ -50,7 +51,7 @@ pub fn help_lines(state: &State, keymap: &Keymap) -> Vec<(Option<String>, String
 pub fn render_help(frame: &mut Frame, state: &State, body: Rect, scroll: u16, th: &Theme) {
     let popup = centered(body, 70, body.height);
     frame.render_widget(Clear, popup);
-    let lines: Vec<Line> = help_lines(state, &state.keymap)
+    let lines: Vec<Line> = help_lines(state, &state.shell.keymap)
         .into_iter()
         .map(|(section, keys, desc)| match section {
             Some(title) => Line::from(Span::styled(title, th.header)),
@@ -64,11 +65,11 @@ pub fn render_help(frame: &mut Frame, state: &State, body: Rect, scroll: u16, th
         .borders(Borders::ALL)
         .border_style(th.border)
         .title(Span::styled(
-            format!(" {} ", tr(state.lang, "help.title")),
+            format!(" {} ", tr(state.shell.lang, "help.title")),
             th.title,
         ))
         .title_bottom(Span::styled(
-            format!(" {} ", tr(state.lang, "help.keys")),
+            format!(" {} ", tr(state.shell.lang, "help.keys")),
             th.muted,
         ))
         .style(th.base);
@@ -79,7 +80,7 @@ pub fn render_help(frame: &mut Frame, state: &State, body: Rect, scroll: u16, th
 }
 
 pub fn render_palette(frame: &mut Frame, state: &State, palette: &Palette, body: Rect, th: &Theme) {
-    let candidates = palette_candidates(&palette.input);
+    let candidates = palette_candidates(palette.input.value());
     let height = (candidates.len() as u16 + 4).min(body.height.saturating_sub(1));
     let popup = Rect::new(
         body.x + 2,
@@ -91,10 +92,17 @@ pub fn render_palette(frame: &mut Frame, state: &State, palette: &Palette, body:
     let visible = height.saturating_sub(4) as usize;
     let offset = palette.selected.saturating_sub(visible.saturating_sub(1));
     let mut lines = vec![
-        Line::from(vec![
-            Span::styled(": ", th.title),
-            Span::styled(format!("{}▏", palette.input), th.input_focus),
-        ]),
+        Line::from(
+            std::iter::once(Span::styled(": ", th.title))
+                .chain(input_spans(
+                    &palette.input,
+                    false,
+                    popup.width.saturating_sub(4) as usize,
+                    true,
+                    th.input_focus,
+                ))
+                .collect::<Vec<_>>(),
+        ),
         Line::raw(""),
     ];
     for (i, cmd) in candidates.iter().enumerate().skip(offset).take(visible) {
@@ -103,18 +111,22 @@ pub fn render_palette(frame: &mut Frame, state: &State, palette: &Palette, body:
         } else {
             th.base
         };
-        let keys = state.keymap.keys_for(state.key_section(), *cmd).join(", ");
+        let keys = state
+            .shell
+            .keymap
+            .keys_for(key_section(state), *cmd)
+            .join(", ");
         lines.push(Line::from(vec![
             Span::styled(fit(cmd.name(), 26), style),
             Span::styled(fit(&keys, 14), th.title),
-            Span::styled(tr(state.lang, &format!("cmd.{}", cmd.name())), style),
+            Span::styled(tr(state.shell.lang, &format!("cmd.{}", cmd.name())), style),
         ]));
     }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(th.border)
         .title(Span::styled(
-            format!(" {} ", tr(state.lang, "palette.title")),
+            format!(" {} ", tr(state.shell.lang, "palette.title")),
             th.title,
         ))
         .style(th.base);

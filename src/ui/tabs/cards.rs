@@ -1,52 +1,62 @@
 //! The Card service tab: the desk reader's line, the people found and the selected person's card
 //! (facts, terminal confirmations, history); card stock and fees; the four reports.
 
-use super::theme::Theme;
-use super::{column_widths, fit, fit_columns, local, table_line, when};
-use crate::app::cards::{card_state_of, CardDetail, CardLookup, CardView, DeskView, PersonRow};
-use crate::app::layout;
-use crate::app::state::State;
-use crate::app::update::cards::{
-    category_word, event_word, kind_word, money, state_word, subsystem_word,
+mod popups;
+use crate::app::state::{Shell, State};
+use crate::app::tabs::cards::{
+    card_state_of, panel_split, reports_split, split, stock_split, CardDetail, CardLookup,
+    CardView, Cards, DeskView, PersonRow, ReportPage,
 };
+use crate::app::words::{self, card_event as event_word, card_kind as kind_word, money};
 use crate::domain::card::CardState;
 use crate::domain::permission::Action;
 use crate::i18n::{tr, trf, Lang};
-use crate::keymap::Command;
+use crate::keymap::{Command, Section};
+use crate::ui::theme::Theme;
+use crate::ui::widgets::{self, column_widths, fit, fit_columns, table, TableRow};
+use crate::ui::{local, when};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
 pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
-    match state.cards.view {
+    let sh = &state.shell;
+    let c = &state.cards;
+    match c.view {
         DeskView::People => {
-            let (reader, people, panel) = layout::cards_split(body);
-            render_reader(frame, state, reader, th);
-            render_people(frame, state, people, th);
-            render_panel(frame, state, panel, th);
+            let (reader, people, panel) = split(body);
+            render_reader(frame, sh, c, reader, th);
+            render_people(frame, sh, c, people, th);
+            render_panel(frame, sh, c, panel, th);
         }
-        DeskView::Stock => render_stock(frame, state, body, th),
-        DeskView::Reports => render_reports(frame, state, body, th),
+        DeskView::Stock => render_stock(frame, sh, c, body, th),
+        DeskView::Reports => render_reports(frame, sh, c, body, th),
     }
+    popups::render(frame, sh, c, body, th);
 }
 
 fn block<'a>(title: String, th: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(th.border)
-        .title(Span::styled(format!(" {title} "), th.title))
+    widgets::block(Span::styled(format!(" {title} "), th.title), th)
+}
+
+fn state_word(lang: Lang, s: CardState) -> &'static str {
+    words::card_state(lang, s)
+}
+
+fn subsystem_word(lang: Lang, s: crate::domain::card::Subsystem) -> &'static str {
+    words::subsystem(lang, s)
+}
+
+fn category_word(lang: Lang, c: &str) -> String {
+    words::category(lang, c)
 }
 
 /// The first key bound to `cmd` on the tab, for inline hints.
-fn key_of(state: &State, cmd: Command) -> Option<String> {
-    state
-        .keymap
-        .keys_for(state.tab.section(), cmd)
-        .into_iter()
-        .next()
+fn key_of(sh: &Shell, cmd: Command) -> Option<String> {
+    sh.key_for(Section::Cards, cmd)
 }
 
 fn state_style(th: &Theme, s: CardState) -> Style {
@@ -57,23 +67,23 @@ fn state_style(th: &Theme, s: CardState) -> Style {
     }
 }
 
-fn render_reader(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
-    let lang = state.lang;
+fn render_reader(frame: &mut Frame, sh: &Shell, c: &Cards, row: Rect, th: &Theme) {
+    let lang = sh.lang;
     let mut spans = vec![Span::styled(
         format!(" {} ", tr(lang, "card.reader.title")),
         th.title,
     )];
-    match &state.cards.reader {
+    match &c.reader {
         None => {
             spans.push(Span::styled(tr(lang, "card.reader.none"), th.muted));
-            if let Some(k) = key_of(state, Command::CardNumber) {
+            if let Some(k) = key_of(sh, Command::CardNumber) {
                 spans.push(Span::styled(
                     format!(" · {k} {}", tr(lang, "card.reader.type")),
                     th.muted,
                 ));
             }
-            if state.demo {
-                if let Some(k) = key_of(state, Command::DeskPresentBlank) {
+            if sh.demo {
+                if let Some(k) = key_of(sh, Command::DeskPresentBlank) {
                     spans.push(Span::styled(
                         format!(" · {k} {}", tr(lang, "card.reader.demo_blank")),
                         th.muted,
@@ -95,9 +105,9 @@ fn render_reader(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
                         format!(" {} ", tr(lang, "card.reader.new")),
                         th.badge,
                     ));
-                    let to = state.cards.selected_person().map(|p| p.name.clone());
-                    if let (Some(k), Some(name)) = (key_of(state, Command::CardIssue), to) {
-                        if state.may(Action::CardIssue) {
+                    let to = c.selected_person().map(|p| p.name.clone());
+                    if let (Some(k), Some(name)) = (key_of(sh, Command::CardIssue), to) {
+                        if sh.may(Action::CardIssue) {
                             spans.push(Span::styled(
                                 format!(
                                     " {k} {}",
@@ -143,13 +153,13 @@ fn issued_to(lang: Lang, b: &CardView) -> String {
     )
 }
 
-fn person_cells(state: &State, p: &PersonRow) -> [String; 6] {
-    let lang = state.lang;
+fn person_cells(sh: &Shell, p: &PersonRow) -> Vec<String> {
+    let lang = sh.lang;
     let mut name = p.name.clone();
     if p.status == "left" {
         name.push_str(&format!(" ({})", tr(lang, "person.left")));
     }
-    [
+    vec![
         p.person_no.clone(),
         name,
         p.department.clone(),
@@ -163,84 +173,73 @@ fn person_cells(state: &State, p: &PersonRow) -> [String; 6] {
     ]
 }
 
-fn render_people(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
-    let lang = state.lang;
-    let desk = &state.cards;
-    let headers = [
-        tr(lang, "person.col.no"),
-        tr(lang, "person.col.name"),
-        tr(lang, "person.col.department"),
-        tr(lang, "person.col.category"),
-        tr(lang, "person.col.card"),
-        tr(lang, "person.col.state"),
-    ];
-    let cells: Vec<[String; 6]> = desk
-        .results
-        .iter()
-        .map(|p| person_cells(state, p))
-        .collect();
+fn render_people(frame: &mut Frame, sh: &Shell, desk: &Cards, area: Rect, th: &Theme) {
+    let lang = sh.lang;
+    let headers: Vec<String> = [
+        "person.col.no",
+        "person.col.name",
+        "person.col.department",
+        "person.col.category",
+        "person.col.card",
+        "person.col.state",
+    ]
+    .iter()
+    .map(|k| tr(lang, k).to_string())
+    .collect();
+    let cells: Vec<Vec<String>> = desk.results.iter().map(|p| person_cells(sh, p)).collect();
     let mut widths = column_widths(&headers, &cells);
     let inner = area.width.saturating_sub(2) as usize;
     fit_columns(&mut widths, &[6, 6, 6, 4, 7, 4], inner, 1);
-    let line_of = |cols: &[&str]| table_line(cols, &widths, 1, inner);
-    let selected = desk.selected_index();
-    let (visible, offset) = layout::table_window(area, selected);
-    let mut lines = vec![Line::from(Span::styled(line_of(&headers), th.header))];
-    for (i, (row, p)) in cells
-        .iter()
+    let rows: Vec<TableRow> = cells
+        .into_iter()
         .zip(desk.results.iter())
-        .enumerate()
-        .skip(offset)
-        .take(visible)
-    {
-        let cols: Vec<&str> = row.iter().map(String::as_str).collect();
-        let mut style = match card_state_of(p) {
-            Some(CardState::Lost) => th.error,
-            _ if p.status == "left" => th.muted,
-            _ => th.base,
-        };
-        if desk.selected == Some(p.id) && i == selected {
-            style = style.patch(th.selected);
-        }
-        lines.push(Line::from(Span::styled(line_of(&cols), style)));
-    }
-    if cells.is_empty() {
+        .map(|(row, p)| {
+            let style = match card_state_of(p) {
+                Some(CardState::Lost) => th.error,
+                _ if p.status == "left" => th.muted,
+                _ => th.base,
+            };
+            TableRow::plain(row, style)
+        })
+        .collect();
+    let empty = {
         let text = match &desk.searched {
             Some(q) if !q.is_empty() => trf(lang, "person.none_match", &[("query", q)]),
             Some(_) => tr(lang, "person.register_empty").to_string(),
             None => tr(lang, "person.searching").to_string(),
         };
-        lines.push(Line::from(Span::styled(text, th.muted)));
-        lines.push(Line::from(Span::styled(
-            tr(lang, "person.search_help"),
-            th.muted,
-        )));
-    }
-    let title = if desk.query.is_empty() {
-        trf(
-            lang,
-            "person.title",
-            &[("n", &desk.results.len().to_string())],
-        )
+        Line::from(vec![
+            Span::styled(text, th.muted),
+            Span::raw("  "),
+            Span::styled(tr(lang, "person.search_help"), th.muted),
+        ])
+    };
+    let n = words::shown_of(lang, desk.results.len(), desk.total);
+    let title = if desk.query().is_empty() {
+        trf(lang, "person.title", &[("n", &n)])
     } else {
         trf(
             lang,
             "person.title_query",
-            &[
-                ("query", &desk.query),
-                ("n", &desk.results.len().to_string()),
-            ],
+            &[("query", desk.query()), ("n", &n)],
         )
     };
-    frame.render_widget(
-        Paragraph::new(lines).block(block(title, th)).style(th.base),
+    let selected = desk.selected.map(|_| desk.selected_index());
+    table(
+        frame,
         area,
+        block(title, th),
+        &headers,
+        &widths,
+        rows,
+        selected,
+        Some(empty),
+        th,
     );
 }
 
-fn render_panel(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
-    let lang = state.lang;
-    let desk = &state.cards;
+fn render_panel(frame: &mut Frame, sh: &Shell, desk: &Cards, area: Rect, th: &Theme) {
+    let lang = sh.lang;
     let Some(person) = desk.selected_person() else {
         let lines = vec![Line::from(Span::styled(
             tr(lang, "card.panel.no_person"),
@@ -263,12 +262,12 @@ fn render_panel(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     );
     let outer = block(title, th);
     let inner = outer.inner(area);
-    frame.render_widget(outer.style(th.base), area);
+    frame.render_widget(outer, area);
     let Some(d) = desk.shown() else {
         let text = if desk.cards_of == Some(person.id) && desk.cards.is_empty() {
             let mut t = tr(lang, "card.panel.no_card").to_string();
-            if let Some(k) = key_of(state, Command::CardIssue) {
-                if state.may(Action::CardIssue) {
+            if let Some(k) = key_of(sh, Command::CardIssue) {
+                if sh.may(Action::CardIssue) {
                     t.push_str(&trf(lang, "card.panel.issue_hint", &[("key", &k)]));
                 }
             }
@@ -282,15 +281,21 @@ fn render_panel(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         );
         return;
     };
-    let (facts, side) = layout::card_panel_split(inner);
-    render_facts(frame, state, d, facts, th);
-    render_side(frame, state, d, side, th);
+    let (facts, side) = panel_split(inner);
+    render_facts(frame, sh, desk, d, facts, th);
+    render_side(frame, sh, d, side, th);
 }
 
-fn render_facts(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th: &Theme) {
-    let lang = state.lang;
+fn render_facts(
+    frame: &mut Frame,
+    sh: &Shell,
+    desk: &Cards,
+    d: &CardDetail,
+    area: Rect,
+    th: &Theme,
+) {
+    let lang = sh.lang;
     let d = &d.view;
-    let desk = &state.cards;
     let labels = [
         "card.fact.card",
         "card.fact.state",
@@ -320,7 +325,7 @@ fn render_facts(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th
     if let (CardState::Lost, Some(at)) = (d.state, d.lost_at) {
         state_text.push_str(&format!(
             " · {}",
-            trf(lang, "card.fact.lost_since", &[("at", &when(state, at))])
+            trf(lang, "card.fact.lost_since", &[("at", &when(sh, at))])
         ));
     }
     if let Some(n) = d.replaced_by_card_no {
@@ -330,7 +335,7 @@ fn render_facts(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th
         ));
     }
     rows.push(("card.fact.state", state_text, state_style(th, d.state)));
-    let expired = d.valid_until < state.now.with_timezone(&state.utc_offset).date_naive();
+    let expired = d.valid_until < sh.today();
     let mut valid = format!("{} – {}", d.valid_from, d.valid_until);
     if expired {
         valid.push_str(&format!(" ({})", tr(lang, "card.fact.expired")));
@@ -386,7 +391,7 @@ fn render_facts(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th
         lang,
         "card.fact.issued_value",
         &[
-            ("at", &local(state, d.issued_at, "%Y-%m-%d")),
+            ("at", &local(sh, d.issued_at, "%Y-%m-%d")),
             ("by", &d.issued_by),
         ],
     );
@@ -411,7 +416,7 @@ fn render_facts(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th
             })
             .collect();
         let mut text = others.join(" · ");
-        if let Some(k) = key_of(state, Command::Activate) {
+        if let Some(k) = key_of(sh, Command::Activate) {
             let hint = format!(" ({k})");
             if text.width() + hint.width() <= value_w {
                 text.push_str(&hint);
@@ -433,8 +438,8 @@ fn render_facts(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th
 }
 
 /// The terminals' confirmations of the card's last change, then its history.
-fn render_side(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th: &Theme) {
-    let lang = state.lang;
+fn render_side(frame: &mut Frame, sh: &Shell, d: &CardDetail, area: Rect, th: &Theme) {
+    let lang = sh.lang;
     let w = area.width.saturating_sub(1) as usize;
     let c = &d.confirmations;
     let all = c.confirmed >= c.total;
@@ -465,12 +470,7 @@ fn render_side(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th:
     };
     for p in pending.iter().take(shown) {
         let stance = tr(lang, &format!("card.stance.{}", p.stance));
-        let state_key = format!("command.state.{}", p.command_state);
-        let cmd_state = if crate::i18n::has_key(&state_key) {
-            tr(lang, &state_key).to_string()
-        } else {
-            p.command_state.clone()
-        };
+        let cmd_state = words::command_state(lang, &p.command_state);
         let failed = matches!(p.command_state.as_str(), "failed" | "unknown");
         // The state first: on a narrow screen it is what must stay in sight.
         let mut text = format!(" {cmd_state} · {} · {stance}", p.terminal_name);
@@ -502,8 +502,8 @@ fn render_side(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th:
         .iter()
         .any(|p| matches!(p.command_state.as_str(), "failed" | "unknown"));
     if failed && lines.len() < area.height as usize {
-        if let Some(k) = key_of(state, Command::CardResend) {
-            if state.may(Action::CardLifecycle) {
+        if let Some(k) = key_of(sh, Command::CardResend) {
+            if sh.may(Action::CardLifecycle) {
                 lines.push(Line::from(Span::styled(
                     fit(
                         &format!(" {}", trf(lang, "card.resend_hint", &[("key", &k)])),
@@ -523,7 +523,7 @@ fn render_side(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th:
         for h in d.history.iter().take(left - 1) {
             let mut text = format!(
                 " {} {} · {}",
-                when(state, h.at),
+                when(sh, h.at),
                 event_word(lang, &h.event),
                 h.actor
             );
@@ -545,10 +545,10 @@ fn render_side(frame: &mut Frame, state: &State, d: &CardDetail, area: Rect, th:
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-fn render_stock(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
-    let lang = state.lang;
-    let (left, right) = layout::stock_split(body);
-    let Some(s) = &state.cards.stock else {
+fn render_stock(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Theme) {
+    let lang = sh.lang;
+    let (left, right) = stock_split(body);
+    let Some(s) = &c.stock else {
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
                 tr(lang, "card.panel.reading"),
@@ -602,7 +602,7 @@ fn render_stock(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
             lang,
             "stock.count_row",
             &[
-                ("at", &local(state, c.at, "%m-%d")),
+                ("at", &local(sh, c.at, "%m-%d")),
                 ("physical", &c.physical.to_string()),
                 ("recorded", &c.recorded.to_string()),
                 ("diff", &format!("{diff:+}")),
@@ -621,21 +621,24 @@ fn render_stock(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         left,
     );
 
-    let headers = [
-        tr(lang, "fee.col.at"),
-        tr(lang, "fee.col.kind"),
-        tr(lang, "fee.col.card"),
-        tr(lang, "fee.col.name"),
-        tr(lang, "fee.col.amount"),
-        tr(lang, "fee.col.paid"),
-        tr(lang, "fee.col.by"),
-    ];
-    let cells: Vec<[String; 7]> = s
+    let headers: Vec<String> = [
+        "fee.col.at",
+        "fee.col.kind",
+        "fee.col.card",
+        "fee.col.name",
+        "fee.col.amount",
+        "fee.col.paid",
+        "fee.col.by",
+    ]
+    .iter()
+    .map(|k| tr(lang, k).to_string())
+    .collect();
+    let cells: Vec<Vec<String>> = s
         .fees
         .iter()
         .map(|f| {
-            [
-                when(state, f.at),
+            vec![
+                when(sh, f.at),
                 event_word(lang, &f.kind),
                 f.card_no.to_string(),
                 f.person_name.clone(),
@@ -648,33 +651,33 @@ fn render_stock(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     let inner = right.width.saturating_sub(2) as usize;
     let mut widths = column_widths(&headers, &cells);
     fit_columns(&mut widths, &[5, 4, 7, 4, 6, 4, 4], inner, 1);
-    let line_of = |cols: &[&str]| table_line(cols, &widths, 1, inner);
-    let mut lines = vec![Line::from(Span::styled(line_of(&headers), th.header))];
-    let room = right.height.saturating_sub(3) as usize;
-    for row in cells.iter().take(room) {
-        let cols: Vec<&str> = row.iter().map(String::as_str).collect();
-        lines.push(Line::from(Span::styled(line_of(&cols), th.base)));
-    }
-    if cells.is_empty() {
-        lines.push(Line::from(Span::styled(tr(lang, "fee.none"), th.muted)));
-    }
     let total: rust_decimal::Decimal = s.fees.iter().map(|f| f.amount).sum();
     let title = trf(
         lang,
         "fee.title",
         &[("n", &s.fees.len().to_string()), ("total", &money(total))],
     );
-    frame.render_widget(
-        Paragraph::new(lines).block(block(title, th)).style(th.base),
+    table(
+        frame,
         right,
+        block(title, th),
+        &headers,
+        &widths,
+        cells
+            .into_iter()
+            .map(|r| TableRow::plain(r, th.base))
+            .collect(),
+        None,
+        Some(Line::from(Span::styled(tr(lang, "fee.none"), th.muted))),
+        th,
     );
 }
 
-fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
-    let lang = state.lang;
-    let r = &state.cards.reports;
-    let (head, table) = layout::reports_split(body);
-    if !state.may(Action::ReportExport) {
+fn render_reports(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Theme) {
+    let lang = sh.lang;
+    let r = &c.reports;
+    let (head, table) = reports_split(body);
+    if !sh.may(Action::ReportExport) {
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
                 tr(lang, "report.no_access"),
@@ -707,7 +710,7 @@ fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         ],
     );
     let mut spans = vec![Span::styled(format!(" {filters}"), th.muted)];
-    if let Some(k) = key_of(state, Command::ReportFilter) {
+    if let Some(k) = key_of(sh, Command::ReportFilter) {
         spans.push(Span::styled(format!("  {k} "), th.title));
         spans.push(Span::styled(tr(lang, "hint.report.filter"), th.muted));
     }
@@ -756,7 +759,7 @@ fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
                 .collect()
         })
         .collect();
-    let page = &crate::app::cards::ReportPage {
+    let page = &ReportPage {
         columns,
         rows,
         ..page.clone()
@@ -764,39 +767,28 @@ fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     let mut widths = column_widths(&page.columns, &page.rows);
     let min: Vec<usize> = widths.iter().map(|w| (*w).min(6)).collect();
     fit_columns(&mut widths, &min, inner, 1);
-    let line_of = |cols: &[String]| -> String {
-        let mut out = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths.iter()).enumerate() {
-            // Numbers and money right-aligned, as in the printed report.
-            if page.numeric.get(i).copied().unwrap_or(false) && c.width() <= *w {
-                out.push_str(&" ".repeat(*w - c.width()));
-                out.push_str(c);
-            } else {
-                out.push_str(&fit(c, *w));
-            }
-            out.push(' ');
-        }
-        fit(&out, inner)
+    // Numbers and money right-aligned, as in the printed report.
+    let cells_of = |cols: &[String]| -> Vec<String> {
+        cols.iter()
+            .zip(widths.iter())
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if page.numeric.get(i).copied().unwrap_or(false) && c.width() <= *w {
+                    format!("{}{c}", " ".repeat(*w - c.width()))
+                } else {
+                    c.clone()
+                }
+            })
+            .collect()
     };
-    let (mut visible, mut offset) = layout::table_window(table, r.selected);
-    // The total line (balances) takes the last row: the selected row stays among those drawn.
-    if page.total.is_some() {
-        visible = visible.saturating_sub(1).max(1);
-        offset = offset.max((r.selected + 1).saturating_sub(visible));
-    }
-    let mut lines = vec![Line::from(Span::styled(line_of(&page.columns), th.header))];
-    for (i, row) in page.rows.iter().enumerate().skip(offset).take(visible) {
-        let style = if i == r.selected {
-            th.base.patch(th.selected)
-        } else {
-            th.base
-        };
-        lines.push(Line::from(Span::styled(line_of(row), style)));
-    }
-    if page.rows.is_empty() {
-        lines.push(Line::from(Span::styled(tr(lang, "table.empty"), th.muted)));
-    } else if let Some(total) = &page.total {
-        lines.push(Line::from(Span::styled(line_of(total), th.header)));
+    let mut rows: Vec<TableRow> = page
+        .rows
+        .iter()
+        .map(|row| TableRow::plain(cells_of(row), th.base))
+        .collect();
+    // The total line of balances closes the list; it is not a row of the report's data.
+    if let (Some(total), false) = (&page.total, page.rows.is_empty()) {
+        rows.push(TableRow::plain(cells_of(total), th.header));
     }
     let title = if (page.rows.len() as u64) < page.total_rows {
         trf(
@@ -804,19 +796,30 @@ fn render_reports(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
             "report.title_some",
             &[
                 ("report", name),
-                ("n", &page.rows.len().to_string()),
-                ("total", &page.total_rows.to_string()),
+                ("n", &words::count(page.rows.len() as i64)),
+                ("total", &words::count(page.total_rows as i64)),
             ],
         )
     } else {
         trf(
             lang,
             "report.title_all",
-            &[("report", name), ("total", &page.total_rows.to_string())],
+            &[
+                ("report", name),
+                ("total", &words::count(page.total_rows as i64)),
+            ],
         )
     };
-    frame.render_widget(
-        Paragraph::new(lines).block(block(title, th)).style(th.base),
+    let selected = (!page.rows.is_empty()).then_some(r.selected);
+    widgets::table(
+        frame,
         table,
+        block(title, th),
+        &page.columns,
+        &widths,
+        rows,
+        selected,
+        Some(Line::from(Span::styled(tr(lang, "table.empty"), th.muted))),
+        th,
     );
 }

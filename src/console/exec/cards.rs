@@ -1,48 +1,38 @@
 //! The Card service tab's effects against the database: reads for the screen, the card desk's
-//! operations, stock, reports and imports. Each answer is one `Msg`; refusals come back in the
-//! card desk's words.
+//! operations, stock, reports and imports. Each answer is one `Msg`; refusals come back as data.
 
-use super::denied_words;
-use crate::app::cards::{
-    CardDetail, CardDone, CardOp, CardRefs, Named, PinNote, StockInfo, StockOp, REPORT_ROWS,
+use super::{answer, Env};
+use crate::app::failure::Failure;
+use crate::app::tabs::cards::{
+    CardDetail, CardDone, CardOp, CardRefs, Effect, Msg as CardsMsg, Named, PinNote, StockInfo,
+    StockOp, REPORT_ROWS, SEARCH_LIMIT,
 };
-use crate::app::update::cards::{money, refusal_words};
-use crate::app::{Effect, Msg};
-use crate::db::card::{self, CardError, Closed, Issued, PinKind};
+use crate::app::words::{card_named, money};
+use crate::app::Msg;
+use crate::db::card::{self, Closed, Issued, PinKind};
 use crate::db::person::{self, PersonQuery};
-use crate::db::{door_group, ledger, propagation, stock, terminal};
+use crate::db::{door_group, ledger, listen, propagation, stock, terminal};
 use crate::domain::permission::Actor;
-use crate::error::describe_sql;
 use crate::i18n::{tr, trf, Lang};
 use sqlx::PgPool;
 
-/// People a search shows at most.
-const SEARCH_LIMIT: i64 = 200;
 /// Days of fees the stock view lists.
 const FEE_DAYS: i64 = 90;
 
-/// A card desk refusal as the operator reads it.
-fn card_words(lang: Lang, e: CardError) -> String {
-    match e {
-        CardError::Refused(r) => refusal_words(lang, &r),
-        CardError::Denied(d) => denied_words(lang, &d),
-        CardError::Sql(e) => describe_sql(&e),
-        other => other.to_string(),
-    }
-}
-
-fn sql(e: sqlx::Error) -> String {
-    describe_sql(&e)
+fn cards(m: CardsMsg) -> Msg {
+    Msg::Cards(m)
 }
 
 /// "card 8165537 of 王芳 (T10003)", read again after the change.
 async fn named(pool: &PgPool, lang: Lang, card_id: i64) -> (String, Option<card::CardView>) {
     match card::view(pool, card_id).await {
-        Ok(v) => (crate::app::update::cards::card_named(lang, &v), Some(v)),
+        Ok(v) => (card_named(lang, &v), Some(v)),
         Err(_) => (format!("#{card_id}"), None),
     }
 }
 
+/// What became of the balance of a card taken out of service: refunded in cash, or kept by
+/// the college (forfeited: it does not move to the person's next card).
 fn balance_words(lang: Lang, closed: &Closed) -> String {
     if closed.refunded > rust_decimal::Decimal::ZERO {
         trf(
@@ -50,37 +40,42 @@ fn balance_words(lang: Lang, closed: &Closed) -> String {
             "card.done.refunded",
             &[("amount", &money(closed.refunded))],
         )
-    } else {
+    } else if closed.kept > rust_decimal::Decimal::ZERO {
         trf(lang, "card.done.kept", &[("amount", &money(closed.kept))])
+    } else {
+        tr(lang, "card.done.no_balance").to_string()
     }
 }
 
-/// Runs a Card service effect; None when `effect` is not one.
-pub(super) async fn execute(
-    effect: Effect,
-    pool: &PgPool,
-    lang: Lang,
-    actor: Option<Actor>,
-    report: &(dyn Fn(Msg) + Send + Sync),
-) -> Option<Result<Msg, String>> {
-    let need_actor = || {
-        actor
-            .clone()
-            .ok_or_else(|| tr(lang, "status.signed_out").to_string())
-    };
-    Some(match effect {
-        Effect::LoadCardRefs => load_refs(pool, lang).await,
-        Effect::SearchPeople { query } => {
+pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
+    let (pool, lang, report) = (env.pool, env.lang, env.report);
+    answer(match effect {
+        Effect::LoadRefs { gen } => load_refs(pool, gen).await,
+        Effect::Search { gen, query } => {
             person::search(pool, &PersonQuery::text(&query), SEARCH_LIMIT)
                 .await
-                .map(|people| Msg::PeopleFound { query, people })
-                .map_err(sql)
+                .map(|people| {
+                    let total = people.first().map_or(0, |p| p.total);
+                    cards(CardsMsg::PeopleFound {
+                        gen,
+                        query,
+                        people,
+                        total,
+                    })
+                })
+                .map_err(Failure::from)
         }
-        Effect::LoadPersonCards { person_id } => card::cards_of_person(pool, person_id)
+        Effect::LoadPersonCards { gen, person_id } => card::cards_of_person(pool, person_id)
             .await
-            .map(|cards| Msg::PersonCardsLoaded { person_id, cards })
-            .map_err(|e| card_words(lang, e)),
-        Effect::LoadCard { card_id } => {
+            .map(|list| {
+                cards(CardsMsg::PersonCardsLoaded {
+                    gen,
+                    person_id,
+                    cards: list,
+                })
+            })
+            .map_err(Failure::from),
+        Effect::LoadCard { gen, card_id } => {
             let (view, history, confirmations) = tokio::join!(
                 card::view(pool, card_id),
                 card::history(pool, card_id),
@@ -89,32 +84,44 @@ pub(super) async fn execute(
             match (view, history, confirmations) {
                 (Ok(view), Ok(mut history), Ok(confirmations)) => {
                     history.reverse();
-                    Ok(Msg::CardLoaded(Box::new(CardDetail {
-                        view,
-                        history,
-                        confirmations,
-                    })))
+                    Ok(cards(CardsMsg::CardLoaded {
+                        gen,
+                        detail: Box::new(CardDetail {
+                            view,
+                            history,
+                            confirmations,
+                        }),
+                    }))
                 }
-                (Err(e), _, _) => Err(card_words(lang, e)),
-                (_, Err(e), _) | (_, _, Err(e)) => Err(sql(e)),
+                (Err(e), _, _) => Err(e.into()),
+                (_, Err(e), _) | (_, _, Err(e)) => Err(e.into()),
             }
         }
-        Effect::LoadConfirmations { card_id } => propagation::confirmations(pool, card_id)
+        Effect::LoadConfirmations { gen, card_id } => propagation::confirmations(pool, card_id)
             .await
-            .map(|confirmations| Msg::ConfirmationsLoaded {
-                card_id,
-                confirmations,
+            .map(|confirmations| {
+                cards(CardsMsg::ConfirmationsLoaded {
+                    gen,
+                    card_id,
+                    confirmations,
+                })
             })
-            .map_err(sql),
-        Effect::LookupCard { card_no } => card::lookup(pool, card_no)
+            .map_err(Failure::from),
+        Effect::Lookup { gen, card_no } => card::lookup(pool, card_no)
             .await
-            .map(|lookup| Msg::CardLookedUp { card_no, lookup })
-            .map_err(|e| card_words(lang, e)),
-        Effect::Card(op) => match need_actor() {
+            .map(|lookup| {
+                cards(CardsMsg::LookedUp {
+                    gen,
+                    card_no,
+                    lookup,
+                })
+            })
+            .map_err(Failure::from),
+        Effect::Op(op) => match env.actor() {
             Ok(a) => card_op(pool, lang, &a, op).await,
             Err(e) => Err(e),
         },
-        Effect::LoadStock => {
+        Effect::LoadStock { gen } => {
             let since = chrono::Local::now().date_naive() - chrono::Duration::days(FEE_DAYS);
             let (level, counts, fees) = tokio::join!(
                 stock::level(pool),
@@ -124,57 +131,68 @@ pub(super) async fn execute(
             match (level, counts, fees) {
                 (Ok(level), Ok(counts), Ok(mut fees)) => {
                     fees.reverse();
-                    Ok(Msg::StockLoaded(StockInfo {
-                        level,
-                        counts,
-                        fees,
+                    Ok(cards(CardsMsg::StockLoaded {
+                        gen,
+                        stock: StockInfo {
+                            level,
+                            counts,
+                            fees,
+                        },
                     }))
                 }
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(sql(e)),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.into()),
             }
         }
-        Effect::Stock(op) => match need_actor() {
+        Effect::Stock(op) => match env.actor() {
             Ok(a) => stock_op(pool, lang, &a, op).await,
             Err(e) => Err(e),
         },
-        Effect::LoadReport { kind, filter } => {
+        Effect::LoadReport { gen, kind, filter } => {
             crate::report::query(pool, kind, &filter, REPORT_ROWS)
                 .await
-                .map(Msg::ReportLoaded)
-                .map_err(|e| report_words(lang, e))
+                .map(|page| cards(CardsMsg::ReportLoaded { gen, page }))
+                .map_err(report_failure)
         }
-        Effect::ExportReport { kind, filter, path } => match need_actor() {
-            Ok(a) => export(pool, lang, &a, kind, &filter, &path).await,
+        Effect::ExportReport {
+            kind,
+            filter,
+            path,
+            overwrite,
+        } => match env.actor() {
+            Ok(a) => export(pool, lang, &a, kind, &filter, &path, overwrite).await,
             Err(e) => Err(e),
         },
-        Effect::ImportPersons { path, dry_run } => match need_actor() {
-            Ok(a) => import_persons(pool, lang, &a, &path, dry_run, report).await,
+        Effect::Import {
+            path,
+            dry_run,
+            create_departments,
+        } => match env.actor() {
+            Ok(a) => import_persons(pool, &a, &path, dry_run, create_departments, report).await,
             Err(e) => Err(e),
         },
         Effect::DeskPresent { card_no } => {
-            return match crate::demo::ask_desk(pool, card_no).await {
+            return match listen::ask_desk(pool, card_no).await {
                 Ok(()) => None,
-                Err(e) => Some(Err(sql(e))),
+                Err(e) => Some(Msg::Failed(e.into())),
             }
         }
-        _ => return None,
     })
 }
 
-fn report_words(lang: Lang, e: crate::report::ReportError) -> String {
+fn report_failure(e: crate::report::ReportError) -> Failure {
     match e {
-        crate::report::ReportError::Denied(d) => denied_words(lang, &d),
-        crate::report::ReportError::Sql(e) => describe_sql(&e),
-        other => other.to_string(),
+        crate::report::ReportError::Denied(d) => Failure::Denied(d),
+        crate::report::ReportError::Sql(e) => e.into(),
+        crate::report::ReportError::Csv(_) | crate::report::ReportError::Io(_) => {
+            Failure::Invalid("report.error.write")
+        }
     }
 }
 
-async fn load_refs(pool: &PgPool, lang: Lang) -> Result<Msg, String> {
-    let kinds = card::card_kinds(pool)
-        .await
-        .map_err(|e| card_words(lang, e))?;
-    let door_groups = door_group::list(pool).await.map_err(sql)?;
-    let terminals = terminal::terminals(pool).await.map_err(sql)?;
+async fn load_refs(pool: &PgPool, gen: u64) -> Result<Msg, Failure> {
+    let kinds = card::card_kinds(pool).await?;
+    let door_groups = door_group::list(pool).await?;
+    let terminals = terminal::terminals(pool).await?;
     let of = |kind: &str| {
         let mut list: Vec<Named> = terminals
             .iter()
@@ -187,11 +205,14 @@ async fn load_refs(pool: &PgPool, lang: Lang) -> Result<Msg, String> {
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     };
-    Ok(Msg::CardRefsLoaded(CardRefs {
-        kinds,
-        door_groups,
-        pos: of("pos"),
-        attendance: of("attendance_machine"),
+    Ok(cards(CardsMsg::RefsLoaded {
+        gen,
+        refs: CardRefs {
+            kinds,
+            door_groups,
+            pos: of("pos"),
+            attendance: of("attendance_machine"),
+        },
     }))
 }
 
@@ -216,15 +237,15 @@ fn fee_words(lang: Lang, fee: Option<rust_decimal::Decimal>) -> String {
     }
 }
 
-async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg, String> {
-    let words = |e| card_words(lang, e);
+async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg, Failure> {
+    let words = Failure::from;
     let done = |text: String, card_id: Option<i64>, person_id: Option<i64>, pins| {
-        Msg::CardDone(CardDone {
+        cards(CardsMsg::Done(CardDone {
             text,
             card_id,
             person_id,
             pins,
-        })
+        }))
     };
     match op {
         CardOp::Issue(req) => {
@@ -311,16 +332,12 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
             ))
         }
         CardOp::ExtendBatch { path, until } => {
-            let bytes = tokio::fs::read(&path).await.map_err(|e| {
-                trf(
-                    lang,
-                    "card.msg.cannot_read",
-                    &[("path", &path), ("error", &e.to_string())],
-                )
-            })?;
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| Failure::read(&path, &e))?;
             let outcome = crate::import::extensions::import(pool, a, &path, &bytes, until, false)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(import_failure)?;
             Ok(done(
                 trf(
                     lang,
@@ -401,11 +418,7 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
         } => {
             let t = ledger::top_up(pool, a, person_id, amount, "card desk")
                 .await
-                .map_err(|e| match e {
-                    ledger::LedgerError::Denied(d) => denied_words(lang, &d),
-                    ledger::LedgerError::Sql(e) => describe_sql(&e),
-                    other => other.to_string(),
-                })?;
+                .map_err(Failure::from)?;
             let (name, _) = named(pool, lang, card_id).await;
             Ok(done(
                 trf(
@@ -425,10 +438,7 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
         CardOp::Resend { card_id } => {
             let n = propagation::resend(pool, a, card_id)
                 .await
-                .map_err(|e| match e {
-                    crate::db::command::CommandError::Denied(d) => denied_words(lang, &d),
-                    crate::db::command::CommandError::Sql(e) => describe_sql(&e),
-                })?;
+                .map_err(Failure::from)?;
             let (name, _) = named(pool, lang, card_id).await;
             Ok(done(
                 trf(
@@ -448,14 +458,14 @@ fn pin_word(lang: Lang, which: PinKind) -> &'static str {
     tr(lang, &format!("card.pin.{}", which.name()))
 }
 
-async fn simple(pool: &PgPool, lang: Lang, key: &str, card_id: i64) -> Result<Msg, String> {
+async fn simple(pool: &PgPool, lang: Lang, key: &str, card_id: i64) -> Result<Msg, Failure> {
     let (name, _) = named(pool, lang, card_id).await;
-    Ok(Msg::CardDone(CardDone {
+    Ok(cards(CardsMsg::Done(CardDone {
         text: trf(lang, key, &[("card", &name)]),
         card_id: Some(card_id),
         person_id: None,
         pins: None,
-    }))
+    })))
 }
 
 /// A reissue or exchange went through: the new card is shown, with its PINs once.
@@ -465,12 +475,12 @@ async fn replaced(
     key: &str,
     old: &str,
     issued: &Issued,
-) -> Result<Msg, String> {
+) -> Result<Msg, Failure> {
     let (_, view) = named(pool, lang, issued.card_id).await;
     let (person_id, person) = view
         .map(|v| (Some(v.person_id), v.person_name))
         .unwrap_or_default();
-    Ok(Msg::CardDone(CardDone {
+    Ok(cards(CardsMsg::Done(CardDone {
         text: trf(
             lang,
             key,
@@ -479,15 +489,11 @@ async fn replaced(
         card_id: Some(issued.card_id),
         person_id,
         pins: Some(pins_of(issued, &person)),
-    }))
+    })))
 }
 
-async fn stock_op(pool: &PgPool, lang: Lang, a: &Actor, op: StockOp) -> Result<Msg, String> {
-    let words = |e: stock::StockError| match e {
-        stock::StockError::Denied(d) => denied_words(lang, &d),
-        stock::StockError::Sql(e) => describe_sql(&e),
-        other => other.to_string(),
-    };
+async fn stock_op(pool: &PgPool, lang: Lang, a: &Actor, op: StockOp) -> Result<Msg, Failure> {
+    let words = Failure::from;
     let text = match op {
         StockOp::Receive { quantity, note } => {
             let level = stock::receive(pool, a, quantity, &note)
@@ -540,17 +546,20 @@ async fn export(
     kind: crate::report::ReportKind,
     filter: &crate::report::Filter,
     path: &str,
-) -> Result<Msg, String> {
-    let file = std::fs::File::create(path).map_err(|e| {
-        trf(
-            lang,
-            "card.msg.cannot_write",
-            &[("path", path), ("error", &e.to_string())],
-        )
-    })?;
+    overwrite: bool,
+) -> Result<Msg, Failure> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true);
+    if overwrite {
+        open.create(true).truncate(true);
+    } else {
+        // Never over a file that is there already without the operator saying so.
+        open.create_new(true);
+    }
+    let file = open.open(path).map_err(|e| Failure::write(path, &e))?;
     let n = crate::report::export_csv(pool, a, kind, filter, std::io::BufWriter::new(file))
         .await
-        .map_err(|e| report_words(lang, e))?;
+        .map_err(report_failure)?;
     // Where it went, in full: the console's working directory is not the operator's concern.
     let shown = std::path::absolute(path)
         .map(|p| p.display().to_string())
@@ -562,41 +571,49 @@ async fn export(
     )))
 }
 
+fn import_failure(e: crate::import::ImportError) -> Failure {
+    use crate::import::ImportError;
+    match e {
+        ImportError::Read { path, source } => Failure::read(&path, &source),
+        ImportError::BadRows { path, rows } => Failure::ImportRows {
+            path,
+            rows: rows.into_iter().map(|r| (r.line, r.message)).collect(),
+        },
+        ImportError::Denied(d) => Failure::Denied(d),
+        ImportError::Sql(e) => e.into(),
+    }
+}
+
 async fn import_persons(
     pool: &PgPool,
-    lang: Lang,
     a: &Actor,
     path: &str,
     dry_run: bool,
+    create_departments: bool,
     report: &(dyn Fn(Msg) + Send + Sync),
-) -> Result<Msg, String> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| {
-        trf(
-            lang,
-            "card.msg.cannot_read",
-            &[("path", path), ("error", &e.to_string())],
-        )
-    })?;
+) -> Result<Msg, Failure> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| Failure::read(path, &e))?;
     let mut progress = |p: crate::import::persons::Progress| {
         if !dry_run {
-            report(Msg::ImportProgress {
+            report(cards(CardsMsg::ImportProgress {
                 done: p.done as u64,
                 total: p.total as u64,
-            });
+            }));
         }
     };
+    let _ = create_departments;
     let summary = crate::import::persons::import(pool, a, path, &bytes, dry_run, &mut progress)
         .await
-        .map_err(|e| match e {
-            crate::import::ImportError::Denied(d) => denied_words(lang, &d),
-            other => other.to_string(),
-        })?;
-    Ok(if dry_run {
-        Msg::ImportPreview {
+        .map_err(import_failure)?;
+    Ok(cards(if dry_run {
+        CardsMsg::ImportPreview {
             path: path.to_string(),
+            create_departments,
             summary,
         }
     } else {
-        Msg::ImportDone { summary }
-    })
+        CardsMsg::ImportDone { summary }
+    }))
 }

@@ -1,0 +1,344 @@
+//! Refusals and failures as data: what the effect runner reports and `words::failure` renders
+//! in the operator's language (at the moment it is shown, so `g l` renders it anew). Nothing
+//! here holds English prose: a database's or a file system's own message never reaches the
+//! screen, only its kind.
+
+use crate::db::alarm::AlarmError;
+use crate::db::card::{BatchError, BatchWhy, CardError};
+use crate::db::command::CommandError;
+use crate::db::ledger::LedgerError;
+use crate::db::listen::TraceError;
+use crate::db::operator::{LoginError, OperatorError};
+use crate::db::stock::StockError;
+use crate::db::terminal::InventoryError;
+use crate::domain::card::{CardState, Refusal};
+use crate::domain::password::PolicyError;
+use crate::domain::permission::Denied;
+use rust_decimal::Decimal;
+
+/// Why the database did not do it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTrouble {
+    /// Not reachable now; onecard keeps trying.
+    Unreachable,
+    /// A unique key refused a second one.
+    Exists,
+    /// A rule in the database refused the change (SQLSTATE).
+    Refused {
+        code: String,
+    },
+    Other,
+}
+
+impl From<&sqlx::Error> for DbTrouble {
+    fn from(e: &sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                DbTrouble::Unreachable
+            }
+            sqlx::Error::Database(d) if d.is_unique_violation() => DbTrouble::Exists,
+            sqlx::Error::Database(d) => DbTrouble::Refused {
+                code: d.code().map(|c| c.to_string()).unwrap_or_default(),
+            },
+            _ => DbTrouble::Other,
+        }
+    }
+}
+
+/// A file the operator named could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileTrouble {
+    Read {
+        path: String,
+        kind: std::io::ErrorKind,
+    },
+    Write {
+        path: String,
+        kind: std::io::ErrorKind,
+    },
+    /// It exists already and nobody said to overwrite it.
+    Exists { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The console has no operator signed in.
+    SignedOut,
+    Denied(Denied),
+    Db(DbTrouble),
+    File(FileTrouble),
+    // Signing in and operators.
+    WrongCredentials,
+    /// Locked until this local time ("14:05").
+    Locked {
+        until: String,
+    },
+    Disabled,
+    Policy(PolicyError),
+    LoginTaken(String),
+    BadLogin,
+    NoOperator(String),
+    NotFirstRun,
+    SelfDisable,
+    // The card desk.
+    Refusal(Refusal),
+    NoCard,
+    CardNumberTaken {
+        card_no: i64,
+        holder: String,
+    },
+    PersonHasCard {
+        person_no: String,
+        person_name: String,
+        card_no: i64,
+        state: CardState,
+    },
+    PersonLeft,
+    WrongPin,
+    InsufficientBalance {
+        balance: Decimal,
+        needed: Decimal,
+    },
+    BadAmount(Decimal),
+    /// A batch that changed nothing: each card number (or "#id") and why.
+    BatchRefused(Vec<(String, Failure)>),
+    StockBadQuantity,
+    StockNotOnHand {
+        on_hand: i64,
+        quantity: i32,
+    },
+    // Alarms.
+    AlarmGone(i64),
+    AlarmState {
+        id: i64,
+        state: String,
+    },
+    NoteMissing,
+    ReasonMissing,
+    // Terminals.
+    TerminalNameEmpty,
+    TerminalBadDate(String),
+    TerminalGone(i64),
+    NoLine(i64),
+    // Imports: the file and each bad row (line, why in the operator's language).
+    ImportRows {
+        path: String,
+        rows: Vec<(u64, String)>,
+    },
+    /// The audit chain is broken at this row: edited, or a row before it removed.
+    AuditBroken {
+        id: i64,
+        edited: bool,
+    },
+    /// A refusal with nothing to fill in: its catalogue key.
+    Invalid(&'static str),
+}
+
+impl From<Denied> for Failure {
+    fn from(d: Denied) -> Self {
+        Failure::Denied(d)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Db(DbTrouble::from(&e))
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure::Refusal(r)
+    }
+}
+
+impl From<CardError> for Failure {
+    fn from(e: CardError) -> Self {
+        match e {
+            CardError::Refused(r) => Failure::Refusal(r),
+            CardError::Denied(d) => Failure::Denied(d),
+            CardError::NotFound => Failure::NoCard,
+            CardError::CardNumberTaken { card_no, holder } => {
+                Failure::CardNumberTaken { card_no, holder }
+            }
+            CardError::PersonHasCard {
+                person_no,
+                person_name,
+                card_no,
+                state,
+            } => Failure::PersonHasCard {
+                person_no,
+                person_name,
+                card_no,
+                state,
+            },
+            CardError::PersonLeft => Failure::PersonLeft,
+            CardError::WrongPin => Failure::WrongPin,
+            CardError::InsufficientBalance { balance, needed } => {
+                Failure::InsufficientBalance { balance, needed }
+            }
+            CardError::BadInput(_) => Failure::Invalid("card.error.bad_input"),
+            CardError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<BatchError> for Failure {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Refused(rows) => Failure::BatchRefused(
+                rows.into_iter()
+                    .map(|r| {
+                        let card = r
+                            .card_no
+                            .map_or_else(|| format!("#{}", r.card_id), |n| n.to_string());
+                        (card, r.why.into())
+                    })
+                    .collect(),
+            ),
+            BatchError::Denied(d) => Failure::Denied(d),
+            BatchError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<BatchWhy> for Failure {
+    fn from(w: BatchWhy) -> Self {
+        match w {
+            BatchWhy::ListedTwice => Failure::Invalid("card.batch.listed_twice"),
+            BatchWhy::NoSuchCard => Failure::NoCard,
+            BatchWhy::Refused(r) => Failure::Refusal(r),
+            BatchWhy::PersonLeft => Failure::PersonLeft,
+            BatchWhy::Other(_) => Failure::Invalid("card.error.bad_input"),
+        }
+    }
+}
+
+impl From<StockError> for Failure {
+    fn from(e: StockError) -> Self {
+        match e {
+            StockError::BadQuantity => Failure::StockBadQuantity,
+            StockError::NotOnHand { on_hand, quantity } => {
+                Failure::StockNotOnHand { on_hand, quantity }
+            }
+            StockError::Denied(d) => Failure::Denied(d),
+            StockError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<LedgerError> for Failure {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::BadAmount(a) => Failure::BadAmount(a),
+            LedgerError::Denied(d) => Failure::Denied(d),
+            LedgerError::Sql(e) => e.into(),
+            LedgerError::NoPerson(_) | LedgerError::NoAccount(_) => {
+                Failure::Invalid("ledger.error.no_account")
+            }
+            LedgerError::Empty | LedgerError::Unbalanced { .. } => {
+                Failure::Invalid("ledger.error.unbalanced")
+            }
+        }
+    }
+}
+
+impl From<CommandError> for Failure {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Denied(d) => Failure::Denied(d),
+            CommandError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<AlarmError> for Failure {
+    fn from(e: AlarmError) -> Self {
+        match e {
+            AlarmError::Denied(d) => Failure::Denied(d),
+            AlarmError::NotFound(id) => Failure::AlarmGone(id),
+            AlarmError::NotActive { id, state } => Failure::AlarmState { id, state },
+            AlarmError::Cleared(id) => Failure::AlarmState {
+                id,
+                state: "cleared".into(),
+            },
+            AlarmError::NoteMissing => Failure::NoteMissing,
+            AlarmError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<InventoryError> for Failure {
+    fn from(e: InventoryError) -> Self {
+        match e {
+            InventoryError::Denied(d) => Failure::Denied(d),
+            InventoryError::NameEmpty => Failure::TerminalNameEmpty,
+            InventoryError::BadDate(text) => Failure::TerminalBadDate(text),
+            InventoryError::NotFound(id) => Failure::TerminalGone(id),
+            InventoryError::Invalid(_) => Failure::Invalid("terminal.error.invalid"),
+            InventoryError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<TraceError> for Failure {
+    fn from(e: TraceError) -> Self {
+        match e {
+            TraceError::Denied(d) => Failure::Denied(d),
+            TraceError::NoLine(id) => Failure::NoLine(id),
+            TraceError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for Failure {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::WrongCredentials => Failure::WrongCredentials,
+            LoginError::Locked(until) => Failure::Locked {
+                until: until
+                    .with_timezone(&chrono::Local)
+                    .format("%H:%M")
+                    .to_string(),
+            },
+            LoginError::Disabled => Failure::Disabled,
+            LoginError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<OperatorError> for Failure {
+    fn from(e: OperatorError) -> Self {
+        match e {
+            OperatorError::Denied(d) => Failure::Denied(d),
+            OperatorError::Policy(p) => Failure::Policy(p),
+            OperatorError::LoginTaken(l) => Failure::LoginTaken(l),
+            OperatorError::BadLogin => Failure::BadLogin,
+            OperatorError::NotFound(l) => Failure::NoOperator(l),
+            OperatorError::NotFirstRun => Failure::NotFirstRun,
+            OperatorError::SelfDisable => Failure::SelfDisable,
+            OperatorError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl Failure {
+    pub fn read(path: &str, e: &std::io::Error) -> Failure {
+        Failure::File(FileTrouble::Read {
+            path: path.to_string(),
+            kind: e.kind(),
+        })
+    }
+
+    pub fn write(path: &str, e: &std::io::Error) -> Failure {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            return Failure::File(FileTrouble::Exists {
+                path: path.to_string(),
+            });
+        }
+        Failure::File(FileTrouble::Write {
+            path: path.to_string(),
+            kind: e.kind(),
+        })
+    }
+}

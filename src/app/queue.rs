@@ -1,0 +1,193 @@
+//! Commands this console sent to terminals (through the queue the line's poller consumes), and
+//! what became of them. The Terminals and Doors tabs both send them and show their outcome and
+//! progress; the outcome is also said once on the message line.
+
+use super::load::Shown;
+use super::state::{Level, Shell};
+use super::words;
+use crate::db::command::{CommandRow, TerminalCommand};
+use crate::db::notify::Change;
+use crate::i18n::trf;
+use std::collections::HashMap;
+
+/// A command as this console knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub terminal_id: i64,
+    /// What it was sent to, as the tab named it ("图书馆东门 (405419896 门 1)").
+    pub about: String,
+    pub command: TerminalCommand,
+    /// The queue row as last read; None until read once.
+    pub row: Option<CommandRow>,
+    /// Its outcome was said on the message line.
+    pub reported: bool,
+}
+
+impl Sent {
+    pub fn state(&self) -> &str {
+        self.row.as_ref().map_or("queued", |r| r.state.as_str())
+    }
+
+    pub fn finished(&self) -> bool {
+        matches!(self.state(), "done" | "failed" | "unknown")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Commands {
+    pub sent: HashMap<i64, Sent>,
+    shown: Shown,
+}
+
+impl Commands {
+    /// The newest command sent to a terminal that matches `f`.
+    pub fn latest(&self, terminal_id: i64, f: impl Fn(&TerminalCommand) -> bool) -> Option<&Sent> {
+        self.sent
+            .iter()
+            .filter(|(_, s)| s.terminal_id == terminal_id && f(&s.command))
+            .max_by_key(|(id, _)| **id)
+            .map(|(_, s)| s)
+    }
+
+    fn unfinished(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| !s.finished())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// This console's command went into the queue.
+    Queued {
+        id: i64,
+        terminal_id: i64,
+        about: String,
+        command: TerminalCommand,
+    },
+    Loaded {
+        gen: u64,
+        rows: Vec<CommandRow>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A command to a terminal, through the queue its line's poller consumes.
+    Enqueue {
+        terminal_id: i64,
+        about: String,
+        command: TerminalCommand,
+    },
+    Load {
+        gen: u64,
+        ids: Vec<i64>,
+    },
+}
+
+pub fn enqueue(terminal_id: i64, about: String, command: TerminalCommand) -> super::Effect {
+    super::Effect::Queue(Effect::Enqueue {
+        terminal_id,
+        about,
+        command,
+    })
+}
+
+fn load(sh: &mut Shell, ids: Vec<i64>) -> Vec<super::Effect> {
+    if ids.is_empty() {
+        return vec![];
+    }
+    let gen = sh.next_gen();
+    vec![super::Effect::Queue(Effect::Load { gen, ids })]
+}
+
+pub fn update(sh: &mut Shell, msg: Msg) -> Vec<super::Effect> {
+    match msg {
+        Msg::Queued {
+            id,
+            terminal_id,
+            about,
+            command,
+        } => {
+            sh.message = Some((
+                Level::Info,
+                trf(
+                    sh.lang,
+                    "msg.command_queued",
+                    &[
+                        ("command", &words::command(sh.lang, &command)),
+                        ("terminal", &about),
+                    ],
+                ),
+            ));
+            sh.commands.sent.insert(
+                id,
+                Sent {
+                    terminal_id,
+                    about,
+                    command,
+                    row: None,
+                    reported: false,
+                },
+            );
+            // Its outcome may have been announced before this console knew the id.
+            load(sh, vec![id])
+        }
+        Msg::Loaded { gen, rows } => {
+            if !sh.commands.shown.take(gen) {
+                // An older read answering late: a newer one is shown already.
+                return vec![];
+            }
+            for row in rows {
+                let lang = sh.lang;
+                let Some(sent) = sh.commands.sent.get_mut(&row.id) else {
+                    continue;
+                };
+                sent.row = Some(row);
+                if sent.finished() && !sent.reported {
+                    sent.reported = true;
+                    let row = sent.row.as_ref().expect("just set");
+                    let text = trf(
+                        lang,
+                        "msg.command_result",
+                        &[
+                            ("command", &words::command(lang, &sent.command)),
+                            ("terminal", &sent.about),
+                            ("state", &words::command_state(lang, &row.state)),
+                            ("result", &words::command_result(lang, row)),
+                        ],
+                    );
+                    let level = if row.state == "done" {
+                        Level::Info
+                    } else {
+                        Level::Error
+                    };
+                    sh.message = Some((level, text));
+                }
+            }
+            vec![]
+        }
+    }
+}
+
+/// The frame's reload: the commands of ours a notification named.
+pub fn changed(sh: &mut Shell, change: &Change) -> Vec<super::Effect> {
+    let ours: Vec<i64> = change
+        .command
+        .iter()
+        .copied()
+        .filter(|id| sh.commands.sent.contains_key(id))
+        .collect();
+    load(sh, ours)
+}
+
+/// After a resync: every command of ours not finished yet.
+pub fn reload(sh: &mut Shell) -> Vec<super::Effect> {
+    let ids = sh.commands.unfinished();
+    load(sh, ids)
+}

@@ -1,0 +1,602 @@
+//! The shell's `update`: routes keys, mouse, notifications, reloads and hints to the view shown,
+//! and each tab's messages to its tab. The one place that knows the tabs by name is
+//! [`view`]; everything else goes through [`View`].
+
+use super::failure::Failure;
+use super::filter::FilterKey;
+use super::layout;
+use super::msg::{DbState, Msg};
+use super::queue;
+use super::session;
+use super::state::{Level, Overlay, Palette, Screen, Shell, State, TabId};
+use super::tabs::{alarms, cards, doors, operators, terminals, Arrive, View};
+use super::words;
+use super::Effect;
+use crate::i18n::{tr, trf};
+use crate::keymap::key::Key;
+use crate::keymap::{Command, Resolution, Section};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+
+/// A view: a tab, or the Alarms view over the tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewId {
+    Tab(TabId),
+    Alarms,
+}
+
+/// The one dispatch from a view's id to the view.
+pub fn view(state: &mut State, id: ViewId) -> (&mut Shell, &mut dyn View) {
+    let State {
+        shell,
+        alarms,
+        cards,
+        doors,
+        patrol,
+        attendance,
+        settlement,
+        terminals,
+        operators,
+        ..
+    } = state;
+    let v: &mut dyn View = match id {
+        ViewId::Alarms => alarms,
+        ViewId::Tab(TabId::Cards) => cards,
+        ViewId::Tab(TabId::Doors) => doors,
+        ViewId::Tab(TabId::Patrol) => patrol,
+        ViewId::Tab(TabId::Attendance) => attendance,
+        ViewId::Tab(TabId::Settlement) => settlement,
+        ViewId::Tab(TabId::Terminals) => terminals,
+        ViewId::Tab(TabId::Operators) => operators,
+    };
+    (shell, v)
+}
+
+/// The same, to read.
+pub fn view_ref(state: &State, id: ViewId) -> &dyn View {
+    match id {
+        ViewId::Alarms => &state.alarms,
+        ViewId::Tab(TabId::Cards) => &state.cards,
+        ViewId::Tab(TabId::Doors) => &state.doors,
+        ViewId::Tab(TabId::Patrol) => &state.patrol,
+        ViewId::Tab(TabId::Attendance) => &state.attendance,
+        ViewId::Tab(TabId::Settlement) => &state.settlement,
+        ViewId::Tab(TabId::Terminals) => &state.terminals,
+        ViewId::Tab(TabId::Operators) => &state.operators,
+    }
+}
+
+/// The view shown: the Alarms view while open, else the tab.
+pub fn shown(state: &State) -> ViewId {
+    if state.alarms.open {
+        ViewId::Alarms
+    } else {
+        ViewId::Tab(state.shell.tab)
+    }
+}
+
+fn all_views() -> impl Iterator<Item = ViewId> {
+    std::iter::once(ViewId::Alarms).chain(TabId::ALL.into_iter().map(ViewId::Tab))
+}
+
+/// The view a command belongs to; None for the shell's own commands.
+pub fn owner(cmd: Command) -> Option<ViewId> {
+    let name = cmd.name();
+    let (prefix, _) = name.split_once('.')?;
+    Some(match prefix {
+        "alarm" => ViewId::Alarms,
+        "terminal" => ViewId::Tab(TabId::Terminals),
+        "operator" | "audit" => ViewId::Tab(TabId::Operators),
+        "door" | "doors" => ViewId::Tab(TabId::Doors),
+        "card" | "cards" | "person" | "stock" | "report" | "desk" => ViewId::Tab(TabId::Cards),
+        _ => return None,
+    })
+}
+
+/// The keymap section keys resolve in now.
+pub fn key_section(state: &State) -> Section {
+    view_ref(state, shown(state)).section()
+}
+
+/// Whether the next frame has anything to do.
+pub fn wants_frame(state: &State) -> bool {
+    !state.pending.is_empty() || view_ref(state, shown(state)).wants_frame()
+}
+
+pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) => on_key(state, key),
+        Msg::Mouse(mouse) => on_mouse(state, mouse),
+        Msg::Resize(w, h) => {
+            state.shell.size = (w, h);
+            vec![]
+        }
+        Msg::Tick(now) => {
+            state.shell.now = now;
+            terminals::tick(&mut state.terminals, &mut state.shell)
+        }
+        Msg::Db(db) => {
+            let recovered = db == DbState::Ready && state.shell.db != DbState::Ready;
+            state.shell.db = db;
+            // Notifications may have been missed while the link was down: reload what is shown.
+            if recovered && state.shell.screen == Screen::Main {
+                reload_all(state)
+            } else {
+                vec![]
+            }
+        }
+        Msg::Frame => flush(state),
+        Msg::Resync => {
+            // Before sign-in nothing is shown; sign-in reads everything anyway.
+            state.pending.all = state.shell.screen == Screen::Main;
+            vec![]
+        }
+        Msg::Changed(change) => {
+            state.pending.change.merge(change);
+            vec![]
+        }
+        Msg::Session(m) => match session::update(&mut state.shell, m) {
+            session::Outcome::Nothing => vec![],
+            session::Outcome::Main => reload_all(state),
+            session::Outcome::Out => {
+                let mut fx = Vec::new();
+                for id in all_views() {
+                    fx.extend(view(state, id).1.reset());
+                }
+                state.pending = Default::default();
+                fx
+            }
+        },
+        Msg::Queue(m) => queue::update(&mut state.shell, m),
+        Msg::Alarms(m) => alarms::update(&mut state.alarms, &mut state.shell, m),
+        Msg::Cards(m) => cards::update(&mut state.cards, &mut state.shell, m),
+        Msg::Doors(m) => doors::update(&mut state.doors, &mut state.shell, m),
+        Msg::Terminals(m) => terminals::update(&mut state.terminals, &mut state.shell, m),
+        Msg::Operators(m) => operators::update(&mut state.operators, &mut state.shell, m),
+        Msg::Done(text) => {
+            for id in all_views() {
+                let (sh, v) = view(state, id);
+                v.done(sh);
+            }
+            state.shell.message = Some((Level::Info, text));
+            let (sh, v) = view(state, shown(state));
+            v.reload(sh)
+        }
+        Msg::Failed(f) => failed(state, &f),
+        Msg::Info(text) => {
+            state.shell.message = Some((Level::Info, text));
+            vec![]
+        }
+    }
+}
+
+/// A refusal goes to whatever waits for it (a sign-in screen, a popup), else to the message
+/// line with the bell.
+fn failed(state: &mut State, f: &Failure) -> Vec<Effect> {
+    if session::failed(&mut state.shell, f) {
+        return vec![];
+    }
+    for id in all_views() {
+        let (sh, v) = view(state, id);
+        if v.failed(sh, f) {
+            return vec![];
+        }
+    }
+    let text = words::failure(state.shell.lang, f);
+    state.shell.error(text)
+}
+
+/// Reloads what notifications announced since the last frame: each kind of row once, with
+/// every changed id in one query, however many notifications arrived.
+fn flush(state: &mut State) -> Vec<Effect> {
+    let pending = std::mem::take(&mut state.pending);
+    if state.shell.screen != Screen::Main {
+        return vec![];
+    }
+    if pending.all {
+        return reload_all(state);
+    }
+    let change = pending.change;
+    let mut fx = alarms::strip(&mut state.alarms, &mut state.shell, &change);
+    fx.extend(queue::changed(&mut state.shell, &change));
+    let id = shown(state);
+    if id != ViewId::Alarms {
+        let (sh, v) = view(state, id);
+        fx.extend(v.frame(sh, &change));
+    } else {
+        // The Alarms view is over a tab whose own reads (a search typed) still happen.
+        let tab = ViewId::Tab(state.shell.tab);
+        let (sh, v) = view(state, tab);
+        fx.extend(v.frame(sh, &change));
+    }
+    fx
+}
+
+/// Everything shown, read again: after sign-in, and whenever notifications may have been lost.
+/// What notifications announced so far is part of it.
+fn reload_all(state: &mut State) -> Vec<Effect> {
+    state.pending = Default::default();
+    let mut fx = alarms::load_all(&mut state.alarms, &mut state.shell);
+    let (sh, v) = view(state, ViewId::Tab(state.shell.tab));
+    fx.extend(v.reload(sh));
+    fx.extend(queue::reload(&mut state.shell));
+    fx
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    if key.kind == KeyEventKind::Release {
+        return vec![];
+    }
+    // The one hard-wired key: an operator can always get out.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        return vec![Effect::Quit];
+    }
+    if let Some(overlay) = state.shell.overlay.take() {
+        return on_overlay_key(state, overlay, key);
+    }
+    // Under the "too small" message nothing is shown to act on.
+    if state.shell.is_small() {
+        return vec![];
+    }
+    match state.shell.screen {
+        Screen::Starting => {
+            if key.code == KeyCode::Esc {
+                vec![Effect::Quit]
+            } else {
+                vec![]
+            }
+        }
+        Screen::SignIn(_) => session::on_key(&mut state.shell, &key),
+        Screen::Main => on_main_key(state, key),
+    }
+}
+
+fn on_overlay_key(state: &mut State, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
+    let sh = &mut state.shell;
+    match overlay {
+        Overlay::Confirm(confirm) => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => vec![confirm.effect],
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => sh.cancelled(),
+            _ => {
+                sh.overlay = Some(Overlay::Confirm(confirm));
+                vec![]
+            }
+        },
+        Overlay::Quit => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => vec![Effect::Quit],
+            _ => vec![],
+        },
+        Overlay::Notice { .. } => vec![],
+        Overlay::Help { scroll } => {
+            sh.overlay = match key.code {
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => None,
+                KeyCode::Down | KeyCode::Char('j') => Some(Overlay::Help {
+                    scroll: scroll.saturating_add(1),
+                }),
+                KeyCode::Up | KeyCode::Char('k') => Some(Overlay::Help {
+                    scroll: scroll.saturating_sub(1),
+                }),
+                _ => Some(Overlay::Help { scroll }),
+            };
+            vec![]
+        }
+        Overlay::Palette(palette) => on_palette_key(state, palette, key),
+    }
+}
+
+/// Commands the palette offers for `input`: prefix matches first, then substring matches.
+pub fn palette_candidates(input: &str) -> Vec<Command> {
+    let input = input.trim();
+    let all = Command::ALL.iter().copied().filter(|c| *c != Command::Noop);
+    let mut prefix: Vec<Command> = all
+        .clone()
+        .filter(|c| c.name().starts_with(input))
+        .collect();
+    let mut inner: Vec<Command> = all
+        .filter(|c| !c.name().starts_with(input) && c.name().contains(input))
+        .collect();
+    prefix.sort_by_key(|c| c.name());
+    inner.sort_by_key(|c| c.name());
+    prefix.extend(inner);
+    prefix
+}
+
+fn on_palette_key(state: &mut State, mut palette: Palette, key: KeyEvent) -> Vec<Effect> {
+    let typed = palette.input.value().trim().to_string();
+    let candidates = palette_candidates(&typed);
+    match key.code {
+        KeyCode::Esc => return vec![],
+        KeyCode::Enter => {
+            let exact = typed.parse::<Command>().ok();
+            return match exact.or_else(|| candidates.get(palette.selected).copied()) {
+                // `:quit` is the deliberate way out: no second question.
+                Some(Command::Quit) => vec![Effect::Quit],
+                Some(cmd) => run(state, cmd),
+                None => {
+                    let text = trf(state.shell.lang, "msg.unknown_command", &[("name", &typed)]);
+                    state.shell.error(text)
+                }
+            };
+        }
+        KeyCode::Tab => {
+            // Complete to the longest prefix the candidates share, or the selected one.
+            if let Some(first) = candidates.get(palette.selected) {
+                let common = candidates
+                    .iter()
+                    .filter(|c| c.name().starts_with(&typed))
+                    .map(|c| c.name())
+                    .reduce(|a, b| {
+                        let n = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+                        &a[..n]
+                    })
+                    .unwrap_or(first.name());
+                let completed = if common.len() > typed.len() {
+                    common
+                } else {
+                    first.name()
+                };
+                palette.input.set(completed);
+                palette.selected = 0;
+            }
+        }
+        KeyCode::Down => {
+            palette.selected = (palette.selected + 1).min(candidates.len().saturating_sub(1))
+        }
+        KeyCode::Up => palette.selected = palette.selected.saturating_sub(1),
+        _ => {
+            if palette.input.key(&key) {
+                palette.selected = 0;
+            }
+        }
+    }
+    state.shell.overlay = Some(Overlay::Palette(palette));
+    vec![]
+}
+
+fn on_main_key(state: &mut State, event: KeyEvent) -> Vec<Effect> {
+    let id = shown(state);
+    {
+        let (sh, v) = view(state, id);
+        if let Some(fx) = v.key(sh, &event) {
+            return fx;
+        }
+        if let Some(filter) = v.filter_mut().filter(|f| f.typing) {
+            match filter.key(&event) {
+                FilterKey::Changed => return v.filtered(sh),
+                FilterKey::Done | FilterKey::Ignored => return vec![],
+                // The arrows leave the input and move in the list.
+                FilterKey::Passed => {}
+            }
+        }
+    }
+    let key = Key::from_event(&event);
+    let pending = std::mem::take(&mut state.shell.pending_keys);
+    let first = pending.is_empty();
+    let section = key_section(state);
+    match state.shell.keymap.resolve(section, &pending, key) {
+        Resolution::Command(cmd) => run(state, cmd),
+        Resolution::Pending(keys) => {
+            state.shell.pending_keys = keys;
+            vec![]
+        }
+        Resolution::Unbound if first => {
+            let (sh, v) = view(state, id);
+            v.unbound(sh, &event)
+        }
+        Resolution::Unbound => vec![],
+    }
+}
+
+/// Shows another tab: the one shown now is left, the new one read again.
+pub fn switch_tab(state: &mut State, tab: TabId) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    let before = shown(state);
+    state.shell.pending_keys.clear();
+    if let Some(f) = view(state, before).1.filter_mut() {
+        // A filter being typed belongs to its list: what was typed stays, the input ends.
+        f.typing = false;
+    }
+    if before != ViewId::Tab(tab) {
+        let (sh, v) = view(state, before);
+        fx.extend(v.leave(sh));
+    }
+    // Leaving the Alarms view for the tab under it leaves that tab too.
+    if before == ViewId::Alarms && state.shell.tab != tab {
+        let old = ViewId::Tab(state.shell.tab);
+        let (sh, v) = view(state, old);
+        fx.extend(v.leave(sh));
+    }
+    state.alarms.open = false;
+    state.shell.tab = tab;
+    let (sh, v) = view(state, ViewId::Tab(tab));
+    fx.extend(v.reload(sh));
+    fx
+}
+
+fn open_alarms(state: &mut State) -> Vec<Effect> {
+    state.shell.pending_keys.clear();
+    state.alarms.open = true;
+    // Opened, the cursor starts on the most urgent alarm (that the filter shows).
+    let (sh, v) = view(state, ViewId::Alarms);
+    v.select(sh, 0)
+}
+
+fn body(state: &State) -> Rect {
+    layout::areas(Rect::new(0, 0, state.shell.size.0, state.shell.size.1)).body
+}
+
+/// Runs a bound or palette command.
+pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
+    state.shell.message = None;
+    let id = shown(state);
+    let body = body(state);
+    let rows = view_ref(state, id).rows(&state.shell, body);
+    let select = |state: &mut State, to: usize| {
+        let (sh, v) = view(state, id);
+        v.select(sh, to)
+    };
+    match cmd {
+        Command::Noop => vec![],
+        Command::Quit => {
+            state.shell.overlay = Some(Overlay::Quit);
+            vec![]
+        }
+        Command::Help => {
+            state.shell.overlay = Some(Overlay::Help { scroll: 0 });
+            vec![]
+        }
+        Command::Palette => {
+            state.shell.overlay = Some(Overlay::Palette(Palette {
+                input: Default::default(),
+                selected: 0,
+            }));
+            vec![]
+        }
+        Command::Filter => {
+            let (sh, v) = view(state, id);
+            v.begin_filter(sh)
+        }
+        Command::Cancel => {
+            state.shell.pending_keys.clear();
+            let (sh, v) = view(state, id);
+            // A filter is cleared first; then the view's own esc; the Alarms view closes last.
+            if let Some(f) = v.filter_mut() {
+                if f.clear() {
+                    return v.filtered(sh);
+                }
+            }
+            let fx = v.cancel(sh);
+            if id == ViewId::Alarms {
+                state.alarms.open = false;
+            }
+            fx
+        }
+        Command::Activate => {
+            let (sh, v) = view(state, id);
+            v.activate(sh)
+        }
+        Command::Refresh => reload_all(state),
+        Command::Logout => vec![Effect::Session(session::Effect::Logout)],
+        Command::PasswordChange => {
+            state.shell.screen = Screen::SignIn(session::SignIn::change_password(false));
+            vec![]
+        }
+        Command::LanguageNext => {
+            let sh = &mut state.shell;
+            sh.lang = sh.lang.next();
+            sh.info(sh.lang.native_name().to_string())
+        }
+        Command::ThemeNext => {
+            state.shell.theme = state.shell.theme.next();
+            vec![]
+        }
+        Command::TabNext => {
+            let i = state.shell.tab.index();
+            switch_tab(state, TabId::ALL[(i + 1) % TabId::ALL.len()])
+        }
+        Command::TabPrev => {
+            let i = state.shell.tab.index();
+            switch_tab(
+                state,
+                TabId::ALL[(i + TabId::ALL.len() - 1) % TabId::ALL.len()],
+            )
+        }
+        Command::TabCards => switch_tab(state, TabId::Cards),
+        Command::TabDoors => switch_tab(state, TabId::Doors),
+        Command::TabPatrol => switch_tab(state, TabId::Patrol),
+        Command::TabAttendance => switch_tab(state, TabId::Attendance),
+        Command::TabSettlement => switch_tab(state, TabId::Settlement),
+        Command::TabTerminals => switch_tab(state, TabId::Terminals),
+        Command::TabOperators => switch_tab(state, TabId::Operators),
+        Command::SelectNext => select(state, rows.at + 1),
+        Command::SelectPrev => select(state, rows.at.saturating_sub(1)),
+        Command::SelectFirst => select(state, 0),
+        Command::SelectLast => select(state, rows.n.saturating_sub(1)),
+        Command::PageDown => select(state, rows.at + rows.page.max(1)),
+        Command::PageUp => select(state, rows.at.saturating_sub(rows.page.max(1))),
+        Command::Alarms => {
+            if state.alarms.open {
+                state.alarms.open = false;
+                vec![]
+            } else {
+                open_alarms(state)
+            }
+        }
+        cmd => {
+            let Some(target) = owner(cmd) else {
+                return vec![];
+            };
+            if target == id {
+                let (sh, v) = view(state, id);
+                return v.run(sh, cmd).unwrap_or_default();
+            }
+            let arrive = {
+                let (sh, v) = view(state, target);
+                v.arrive(sh, cmd)
+            };
+            match arrive {
+                Arrive::Stay(fx) => fx,
+                Arrive::Go { run } => {
+                    let mut fx = match target {
+                        ViewId::Alarms => open_alarms(state),
+                        ViewId::Tab(tab) => switch_tab(state, tab),
+                    };
+                    if run {
+                        let (sh, v) = view(state, target);
+                        fx.extend(v.run(sh, cmd).unwrap_or_default());
+                    }
+                    fx
+                }
+            }
+        }
+    }
+}
+
+fn on_mouse(state: &mut State, mouse: MouseEvent) -> Vec<Effect> {
+    let sh = &state.shell;
+    if sh.screen != Screen::Main || sh.overlay.is_some() || sh.is_small() {
+        return vec![];
+    }
+    let size = Rect::new(0, 0, sh.size.0, sh.size.1);
+    let areas = layout::areas(size);
+    match mouse.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            if mouse.row == areas.tabs.y {
+                let hit = layout::tab_spans(sh.lang, areas.tabs)
+                    .into_iter()
+                    .find(|(_, a, b)| (*a..*b).contains(&mouse.column));
+                if let Some((tab, _, _)) = hit {
+                    return switch_tab(state, tab);
+                }
+                return vec![];
+            }
+            let id = shown(state);
+            let (sh, v) = view(state, id);
+            v.click(sh, areas.body, mouse.column, mouse.row)
+        }
+        MouseEventKind::ScrollDown => run(state, Command::SelectNext),
+        MouseEventKind::ScrollUp => run(state, Command::SelectPrev),
+        _ => vec![],
+    }
+}
+
+/// The hint line's commands for the view shown.
+pub fn hints(state: &State) -> Vec<Command> {
+    view_ref(state, shown(state)).hints(&state.shell)
+}
+
+/// The prompt and text of a filter being typed, if one is.
+pub fn typing_filter(state: &State) -> Option<(&'static str, &super::form::TextInput)> {
+    let v = view_ref(state, shown(state));
+    let prompt = v.filter_prompt();
+    v.filter().filter(|f| f.typing).map(|f| (prompt, &f.input))
+}
+
+/// Words for the palette's unknown-command message and the like live in the catalogue; this
+/// keeps the router's own texts in one place.
+pub fn no_selection(sh: &mut Shell, key: &str) -> Vec<Effect> {
+    sh.message = Some((Level::Info, tr(sh.lang, key).to_string()));
+    vec![]
+}

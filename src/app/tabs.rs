@@ -1,0 +1,131 @@
+//! One module per tab (and the Alarms view, which opens over any tab): each owns its model, its
+//! messages, its `update`, its effects and its hints. The router (`app::router`) talks to the
+//! active one through [`View`] and to none of them by name outside its one dispatch.
+
+pub mod alarms;
+pub mod cards;
+pub mod doors;
+pub mod operators;
+pub mod placeholder;
+pub mod terminals;
+
+use super::failure::Failure;
+use super::filter::Filter;
+use super::state::Shell;
+use super::Effect;
+use crate::db::notify::Change;
+use crate::keymap::{Command, Section};
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+
+/// The list the cursor keys move in: how many rows, where the cursor is, and how many rows a
+/// page holds on screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub n: usize,
+    pub at: usize,
+    pub page: usize,
+}
+
+/// What a view says to one of its commands pressed elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrive {
+    /// Stay where you are (the role may not do it: the reason is on the message line).
+    Stay(Vec<Effect>),
+    /// Come here; `run`: and run the command at once (else the operator picks the object).
+    Go { run: bool },
+}
+
+pub trait View {
+    /// The keymap section its keys resolve in (over `[global]`).
+    fn section(&self) -> Section;
+
+    /// Keys it takes before the keymap: its popup, a text being typed. None: not taken.
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>>;
+
+    /// A key the keymap does not bind (the card desk searches as a name is typed).
+    fn unbound(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Vec<Effect> {
+        vec![]
+    }
+
+    /// One of its commands. None: not a command of this view.
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>>;
+
+    /// One of its commands, pressed while another view is shown.
+    fn arrive(&mut self, _sh: &mut Shell, _cmd: Command) -> Arrive {
+        Arrive::Go { run: false }
+    }
+
+    /// The list the cursor keys move in, laid out in `body`.
+    fn rows(&self, sh: &Shell, body: Rect) -> Rows;
+
+    /// Moves the cursor to row `to` (clamped).
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect>;
+
+    /// A left click at (x, y) in the body.
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect>;
+
+    /// Everything it shows, read again: entering it, a refresh, a resync.
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect>;
+
+    /// Once per frame while it is shown: what notifications named since the last frame.
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect>;
+
+    /// Whether it has something of its own for the next frame (a search typed).
+    fn wants_frame(&self) -> bool {
+        false
+    }
+
+    /// The commands the hint line offers, in order (the role and the object allowing).
+    fn hints(&self, sh: &Shell) -> Vec<Command>;
+
+    /// The list `/` narrows, if it has one.
+    fn filter(&self) -> Option<&Filter>;
+
+    fn filter_mut(&mut self) -> Option<&mut Filter>;
+
+    /// `/`: start typing the filter.
+    fn begin_filter(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        match self.filter_mut() {
+            Some(f) => {
+                f.typing = true;
+                vec![]
+            }
+            None => sh.info_key("msg.no_table"),
+        }
+    }
+
+    /// The filter's text changed: narrow the list, keep the cursor on its item.
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect>;
+
+    /// Catalogue key of the prompt while its filter is typed.
+    fn filter_prompt(&self) -> &'static str {
+        "filter.prompt"
+    }
+
+    /// Esc with no popup and no filter to clear.
+    fn cancel(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+        vec![]
+    }
+
+    /// Enter on the list.
+    fn activate(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+        vec![]
+    }
+
+    /// Another view is shown from now on.
+    fn leave(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+        vec![]
+    }
+
+    /// A refusal arrived: a popup waiting for its answer takes it. Whether it was taken.
+    fn failed(&mut self, _sh: &mut Shell, _f: &Failure) -> bool {
+        false
+    }
+
+    /// An operation went through: a popup waiting for its answer closes.
+    fn done(&mut self, _sh: &mut Shell) {}
+
+    /// Signed out: forget everything shown. Returns effects to undo (stop a trace).
+    fn reset(&mut self) -> Vec<Effect>;
+}

@@ -1,0 +1,85 @@
+//! The Doors tab: the control room's main screen (built on the shell's tab shape).
+
+use super::{Rows, View};
+use crate::app::filter::Filter;
+use crate::app::state::Shell;
+use crate::app::Effect as AppEffect;
+use crate::db::notify::Change;
+use crate::keymap::{Command, Section};
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+
+#[derive(Debug, Clone, Default)]
+pub struct Doors {
+    pub filter: Filter,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {}
+
+pub fn update(_d: &mut Doors, _sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
+    match msg {}
+}
+
+impl View for Doors {
+    fn section(&self) -> Section {
+        Section::Doors
+    }
+
+    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<AppEffect>> {
+        None
+    }
+
+    fn run(&mut self, _sh: &mut Shell, _cmd: Command) -> Option<Vec<AppEffect>> {
+        None
+    }
+
+    fn rows(&self, _sh: &Shell, _body: Rect) -> Rows {
+        Rows::default()
+    }
+
+    fn select(&mut self, _sh: &mut Shell, _to: usize) -> Vec<AppEffect> {
+        vec![]
+    }
+
+    fn click(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<AppEffect> {
+        vec![]
+    }
+
+    fn reload(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+        vec![]
+    }
+
+    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<AppEffect> {
+        vec![]
+    }
+
+    fn hints(&self, _sh: &Shell) -> Vec<Command> {
+        vec![
+            Command::Help,
+            Command::Palette,
+            Command::TabNext,
+            Command::Quit,
+        ]
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        None
+    }
+
+    fn filter_mut(&mut self) -> Option<&mut Filter> {
+        None
+    }
+
+    fn filtered(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+        vec![]
+    }
+
+    fn reset(&mut self) -> Vec<AppEffect> {
+        *self = Doors::default();
+        vec![]
+    }
+}

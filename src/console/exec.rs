@@ -1,0 +1,53 @@
+//! The effect runner: one executor per tab, each matching its tab's effects exhaustively.
+
+mod alarms;
+mod cards;
+mod doors;
+mod operators;
+mod queue;
+mod session;
+mod terminals;
+
+use crate::app::failure::Failure;
+use crate::app::{Effect, Msg};
+use crate::domain::permission::Actor;
+use crate::i18n::Lang;
+use sqlx::PgPool;
+
+/// What an executor works with.
+pub struct Env<'a> {
+    pub pool: &'a PgPool,
+    /// The operator's language, for the texts a finished operation reports.
+    pub lang: Lang,
+    /// The signed-in operator's session and actor.
+    pub session: Option<(i64, Actor)>,
+    /// Says how far a long effect (an import) has come.
+    pub report: &'a (dyn Fn(Msg) + Send + Sync),
+}
+
+impl Env<'_> {
+    pub fn actor(&self) -> Result<Actor, Failure> {
+        self.session
+            .as_ref()
+            .map(|(_, a)| a.clone())
+            .ok_or(Failure::SignedOut)
+    }
+}
+
+/// One effect's answer: a message, or a refusal in data.
+pub(crate) fn answer(result: Result<Msg, Failure>) -> Option<Msg> {
+    Some(result.unwrap_or_else(Msg::Failed))
+}
+
+pub async fn execute(effect: Effect, env: &Env<'_>) -> Option<Msg> {
+    match effect {
+        Effect::Session(e) => session::run(e, env).await,
+        Effect::Queue(e) => queue::run(e, env).await,
+        Effect::Alarms(e) => alarms::run(e, env).await,
+        Effect::Cards(e) => cards::run(e, env).await,
+        Effect::Doors(e) => doors::run(e, env).await,
+        Effect::Terminals(e) => terminals::run(e, env).await,
+        Effect::Operators(e) => operators::run(e, env).await,
+        Effect::Bell | Effect::Quit => None,
+    }
+}

@@ -1,0 +1,74 @@
+//! The Alarms view: reading open alarms and the counts; take, acknowledge, clear.
+
+use super::{answer, Env};
+use crate::app::failure::Failure;
+use crate::app::tabs::alarms::{Effect, Msg as AlarmsMsg};
+use crate::app::Msg;
+use crate::db::alarm;
+use crate::i18n::trf;
+
+pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
+    let (pool, lang) = (env.pool, env.lang);
+    answer(match effect {
+        Effect::LoadAll { gen } => {
+            let (alarms, total, counts) = tokio::join!(
+                alarm::open(pool),
+                alarm::open_total(pool),
+                alarm::active_counts(pool)
+            );
+            match (alarms, total, counts) {
+                (Ok(alarms), Ok(total), Ok(counts)) => Ok(Msg::Alarms(AlarmsMsg::Loaded {
+                    gen,
+                    alarms,
+                    total,
+                    counts,
+                })),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.into()),
+            }
+        }
+        Effect::LoadById { gen, ids } => {
+            match (
+                alarm::by_id(pool, &ids).await,
+                alarm::active_counts(pool).await,
+            ) {
+                (Ok(alarms), Ok(counts)) => Ok(Msg::Alarms(AlarmsMsg::Changed {
+                    gen,
+                    ids,
+                    alarms,
+                    counts,
+                })),
+                (Err(e), _) | (_, Err(e)) => Err(e.into()),
+            }
+        }
+        Effect::Take { id } => match env.actor() {
+            Ok(a) => alarm::take(pool, &a, id)
+                .await
+                .map(|_| Msg::Info(trf(lang, "msg.alarm_taken", &[("id", &id.to_string())])))
+                .map_err(Failure::from),
+            Err(e) => Err(e),
+        },
+        Effect::Acknowledge { id, note } => match env.actor() {
+            Ok(a) => alarm::acknowledge(pool, &a, id, &note)
+                .await
+                .map(|_| {
+                    Msg::Info(trf(
+                        lang,
+                        "msg.alarm_acknowledged",
+                        &[("id", &id.to_string()), ("note", &note)],
+                    ))
+                })
+                .map_err(Failure::from),
+            Err(e) => Err(e),
+        },
+        Effect::Clear { id, force, reason } => match env.actor() {
+            Ok(a) => {
+                let _ = &reason;
+                alarm::clear(pool, &a, id, force)
+                    .await
+                    .map(|_| Msg::Info(trf(lang, "msg.alarm_cleared", &[("id", &id.to_string())])))
+                    .map_err(Failure::from)
+            }
+            Err(e) => Err(e),
+        },
+    })
+}

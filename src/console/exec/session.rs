@@ -1,0 +1,50 @@
+//! Signing in and out.
+
+use super::{answer, Env};
+use crate::app::failure::Failure;
+use crate::app::session::{Effect, Msg as SessionMsg};
+use crate::app::Msg;
+use crate::db::operator;
+
+pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
+    let pool = env.pool;
+    let session = |m| Msg::Session(m);
+    answer(match effect {
+        Effect::CheckFirstRun => operator::count(pool)
+            .await
+            .map(|n| session(SessionMsg::OperatorsExist(n > 0)))
+            .map_err(Failure::from),
+        Effect::Login { login, password } => {
+            operator::authenticate(pool, &login, &password, &crate::console::client_label())
+                .await
+                .map(|s| session(SessionMsg::LoggedIn(s)))
+                .map_err(Failure::from)
+        }
+        Effect::CreateFirstDirector {
+            login,
+            display_name,
+            password,
+        } => match operator::create_first_director(pool, &login, &display_name, &password).await {
+            Ok(_) => {
+                operator::authenticate(pool, &login, &password, &crate::console::client_label())
+                    .await
+                    .map(|s| session(SessionMsg::LoggedIn(s)))
+                    .map_err(Failure::from)
+            }
+            Err(e) => Err(e.into()),
+        },
+        Effect::ChangeOwnPassword { password } => match env.actor() {
+            Ok(a) => operator::set_password(pool, &a, &a.name, &password)
+                .await
+                .map(|_| session(SessionMsg::PasswordChanged))
+                .map_err(Failure::from),
+            Err(e) => Err(e),
+        },
+        Effect::Logout => {
+            if let Some((id, _)) = &env.session {
+                let _ = operator::end_session(pool, *id).await;
+            }
+            Ok(session(SessionMsg::LoggedOut))
+        }
+    })
+}

@@ -1,0 +1,8 @@
+//! One view per tab (and the Alarms view), each drawing its tab's model.
+
+pub mod alarms;
+pub mod cards;
+pub mod doors;
+pub mod operators;
+pub mod placeholder;
+pub mod terminals;

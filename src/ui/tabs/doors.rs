@@ -1,0 +1,16 @@
+//! The Doors tab.
+
+use crate::app::state::State;
+use crate::ui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
+    crate::ui::tabs::placeholder::render(
+        frame,
+        &state.shell,
+        crate::app::state::TabId::Doors,
+        body,
+        th,
+    );
+}
