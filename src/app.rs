@@ -1,6 +1,7 @@
 //! The Elm-architecture core: one `State`, `update(&mut State, Msg) -> Vec<Effect>` with no I/O.
 //! The shell (`router`, `session`, `queue`) routes to one module per tab (`tabs`).
 
+pub mod commands;
 pub mod effect;
 pub mod failure;
 pub mod filter;
@@ -11,6 +12,7 @@ pub mod msg;
 pub mod queue;
 pub mod router;
 pub mod session;
+pub mod shell;
 pub mod state;
 pub mod tabs;
 pub mod words;

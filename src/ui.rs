@@ -110,9 +110,6 @@ pub fn render(frame: &mut Frame, state: &State) {
     match &sh.overlay {
         Some(Overlay::Help { scroll }) => help::render_help(frame, state, areas.body, *scroll, &th),
         Some(Overlay::Palette(p)) => help::render_palette(frame, state, p, areas.body, &th),
-        Some(Overlay::Confirm(c)) => {
-            render_confirm(frame, sh.lang, &c.question, "confirm.keys", areas.body, &th)
-        }
         Some(Overlay::Quit) => render_confirm(
             frame,
             sh.lang,
@@ -124,7 +121,11 @@ pub fn render(frame: &mut Frame, state: &State) {
         Some(Overlay::Notice { title, lines }) => {
             render_notice(frame, sh.lang, title, lines, areas.body, &th)
         }
-        None => {}
+        None => {
+            if let Some(question) = router::confirming(state) {
+                render_confirm(frame, sh.lang, question, "confirm.keys", areas.body, &th);
+            }
+        }
     }
 }
 

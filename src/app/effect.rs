@@ -18,3 +18,52 @@ pub enum Effect {
     Bell,
     Quit,
 }
+
+impl From<alarms::Effect> for Effect {
+    fn from(e: alarms::Effect) -> Self {
+        Effect::Alarms(e)
+    }
+}
+
+impl From<cards::Effect> for Effect {
+    fn from(e: cards::Effect) -> Self {
+        Effect::Cards(e)
+    }
+}
+
+impl From<doors::Effect> for Effect {
+    fn from(e: doors::Effect) -> Self {
+        Effect::Doors(e)
+    }
+}
+
+impl From<terminals::Effect> for Effect {
+    fn from(e: terminals::Effect) -> Self {
+        match e {
+            // A command to a terminal goes through the one queue every tab uses.
+            terminals::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            } => Effect::Queue(queue::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            }),
+            other => Effect::Terminals(other),
+        }
+    }
+}
+
+impl From<operators::Effect> for Effect {
+    fn from(e: operators::Effect) -> Self {
+        Effect::Operators(e)
+    }
+}
+
+/// A placeholder tab asks for nothing.
+impl From<std::convert::Infallible> for Effect {
+    fn from(e: std::convert::Infallible) -> Self {
+        match e {}
+    }
+}

@@ -457,6 +457,33 @@ impl<F: FieldId> Form<F> {
     }
 }
 
+/// An action waiting for y/n, named in full on screen ("Open door 2 of 图书馆东门? y/n").
+/// A tab holds its own, so the action is the tab's own effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm<E> {
+    pub question: String,
+    pub effect: E,
+}
+
+/// What a key says to a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    /// Any other key: the question stays.
+    Wait,
+}
+
+impl Answer {
+    pub fn of(key: &KeyEvent) -> Answer {
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Answer::Yes,
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Answer::No,
+            _ => Answer::Wait,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,17 +3,11 @@
 use super::failure::Failure;
 use super::queue;
 use super::session;
+pub use super::shell::DbState;
 use super::tabs::{alarms, cards, doors, operators, terminals};
 use crate::db::notify::Change;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbState {
-    Connecting,
-    Ready,
-    Lost(String),
-}
 
 #[derive(Debug, Clone)]
 pub enum Msg {

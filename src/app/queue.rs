@@ -2,64 +2,12 @@
 //! what became of them. The Terminals and Doors tabs both send them and show their outcome and
 //! progress; the outcome is also said once on the message line.
 
-use super::load::Shown;
-use super::state::{Level, Shell};
+use super::commands::Sent;
+use super::shell::{Level, Shell};
 use super::words;
 use crate::db::command::{CommandRow, TerminalCommand};
 use crate::db::notify::Change;
 use crate::i18n::trf;
-use std::collections::HashMap;
-
-/// A command as this console knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sent {
-    pub terminal_id: i64,
-    /// What it was sent to, as the tab named it ("图书馆东门 (405419896 门 1)").
-    pub about: String,
-    pub command: TerminalCommand,
-    /// The queue row as last read; None until read once.
-    pub row: Option<CommandRow>,
-    /// Its outcome was said on the message line.
-    pub reported: bool,
-}
-
-impl Sent {
-    pub fn state(&self) -> &str {
-        self.row.as_ref().map_or("queued", |r| r.state.as_str())
-    }
-
-    pub fn finished(&self) -> bool {
-        matches!(self.state(), "done" | "failed" | "unknown")
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Commands {
-    pub sent: HashMap<i64, Sent>,
-    shown: Shown,
-}
-
-impl Commands {
-    /// The newest command sent to a terminal that matches `f`.
-    pub fn latest(&self, terminal_id: i64, f: impl Fn(&TerminalCommand) -> bool) -> Option<&Sent> {
-        self.sent
-            .iter()
-            .filter(|(_, s)| s.terminal_id == terminal_id && f(&s.command))
-            .max_by_key(|(id, _)| **id)
-            .map(|(_, s)| s)
-    }
-
-    fn unfinished(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self
-            .sent
-            .iter()
-            .filter(|(_, s)| !s.finished())
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort_unstable();
-        ids
-    }
-}
 
 #[derive(Debug, Clone)]
 pub enum Msg {

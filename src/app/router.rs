@@ -1,18 +1,21 @@
 //! The shell's `update`: routes keys, mouse, notifications, reloads and hints to the view shown,
 //! and each tab's messages to its tab. The one place that knows the tabs by name is
-//! [`view`]; everything else goes through [`View`].
+//! [`view`]; everything else goes through [`View`], seen here as [`Dispatch`] (a tab's own
+//! effects lifted into the app's).
 
 use super::failure::Failure;
-use super::filter::FilterKey;
+use super::filter::{Filter, FilterKey};
 use super::layout;
 use super::msg::{DbState, Msg};
 use super::queue;
 use super::session;
-use super::state::{Level, Overlay, Palette, Screen, Shell, State, TabId};
-use super::tabs::{alarms, cards, doors, operators, terminals, Arrive, View};
+use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
+use super::state::State;
+use super::tabs::{alarms, cards, doors, operators, terminals, Arrive, Rows, View};
 use super::words;
 use super::Effect;
-use crate::i18n::{tr, trf};
+use crate::db::notify::Change;
+use crate::i18n::trf;
 use crate::keymap::key::Key;
 use crate::keymap::{Command, Resolution, Section};
 use crossterm::event::{
@@ -27,8 +30,118 @@ pub enum ViewId {
     Alarms,
 }
 
+/// A view as the router drives it: [`View`] with the tab's effects lifted into the app's.
+pub trait Dispatch {
+    fn section(&self) -> Section;
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>>;
+    fn unbound(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect>;
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>>;
+    fn arrive(&mut self, sh: &mut Shell, cmd: Command) -> Arrive;
+    fn rows(&self, sh: &Shell, body: Rect) -> Rows;
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect>;
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect>;
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect>;
+    fn wants_frame(&self) -> bool;
+    fn hints(&self, sh: &Shell) -> Vec<Command>;
+    fn filter(&self) -> Option<&Filter>;
+    fn filter_mut(&mut self) -> Option<&mut Filter>;
+    fn begin_filter(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn filter_prompt(&self) -> &'static str;
+    fn confirming(&self) -> Option<&str>;
+    fn cancel(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn activate(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn leave(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn failed(&mut self, sh: &mut Shell, f: &Failure) -> bool;
+    fn done(&mut self, sh: &mut Shell);
+    fn reset(&mut self) -> Vec<Effect>;
+}
+
+fn lift<E: Into<Effect>>(fx: Vec<E>) -> Vec<Effect> {
+    fx.into_iter().map(Into::into).collect()
+}
+
+impl<T: View> Dispatch for T
+where
+    T::Effect: Into<Effect>,
+{
+    fn section(&self) -> Section {
+        View::section(self)
+    }
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        View::key(self, sh, key).map(lift)
+    }
+    fn unbound(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
+        lift(View::unbound(self, sh, key))
+    }
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
+        View::run(self, sh, cmd).map(lift)
+    }
+    fn arrive(&mut self, sh: &mut Shell, cmd: Command) -> Arrive {
+        View::arrive(self, sh, cmd)
+    }
+    fn rows(&self, sh: &Shell, body: Rect) -> Rows {
+        View::rows(self, sh, body)
+    }
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
+        lift(View::select(self, sh, to))
+    }
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
+        lift(View::click(self, sh, body, x, y))
+    }
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        lift(View::reload(self, sh))
+    }
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
+        lift(View::frame(self, sh, change))
+    }
+    fn wants_frame(&self) -> bool {
+        View::wants_frame(self)
+    }
+    fn hints(&self, sh: &Shell) -> Vec<Command> {
+        View::hints(self, sh)
+    }
+    fn filter(&self) -> Option<&Filter> {
+        View::filter(self)
+    }
+    fn filter_mut(&mut self) -> Option<&mut Filter> {
+        View::filter_mut(self)
+    }
+    fn begin_filter(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        lift(View::begin_filter(self, sh))
+    }
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        lift(View::filtered(self, sh))
+    }
+    fn filter_prompt(&self) -> &'static str {
+        View::filter_prompt(self)
+    }
+    fn confirming(&self) -> Option<&str> {
+        View::confirming(self)
+    }
+    fn cancel(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        lift(View::cancel(self, sh))
+    }
+    fn activate(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        lift(View::activate(self, sh))
+    }
+    fn leave(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        lift(View::leave(self, sh))
+    }
+    fn failed(&mut self, sh: &mut Shell, f: &Failure) -> bool {
+        View::failed(self, sh, f)
+    }
+    fn done(&mut self, sh: &mut Shell) {
+        View::done(self, sh)
+    }
+    fn reset(&mut self) -> Vec<Effect> {
+        lift(View::reset(self))
+    }
+}
+
 /// The one dispatch from a view's id to the view.
-pub fn view(state: &mut State, id: ViewId) -> (&mut Shell, &mut dyn View) {
+pub fn view(state: &mut State, id: ViewId) -> (&mut Shell, &mut dyn Dispatch) {
     let State {
         shell,
         alarms,
@@ -41,7 +154,7 @@ pub fn view(state: &mut State, id: ViewId) -> (&mut Shell, &mut dyn View) {
         operators,
         ..
     } = state;
-    let v: &mut dyn View = match id {
+    let v: &mut dyn Dispatch = match id {
         ViewId::Alarms => alarms,
         ViewId::Tab(TabId::Cards) => cards,
         ViewId::Tab(TabId::Doors) => doors,
@@ -55,7 +168,7 @@ pub fn view(state: &mut State, id: ViewId) -> (&mut Shell, &mut dyn View) {
 }
 
 /// The same, to read.
-pub fn view_ref(state: &State, id: ViewId) -> &dyn View {
+pub fn view_ref(state: &State, id: ViewId) -> &dyn Dispatch {
     match id {
         ViewId::Alarms => &state.alarms,
         ViewId::Tab(TabId::Cards) => &state.cards,
@@ -106,6 +219,15 @@ pub fn wants_frame(state: &State) -> bool {
 }
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    let mut fx = handle(state, msg);
+    // An error said or an alarm raised during the update rings once.
+    if std::mem::take(&mut state.shell.bell) {
+        fx.push(Effect::Bell);
+    }
+    fx
+}
+
+fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(state, key),
         Msg::Mouse(mouse) => on_mouse(state, mouse),
@@ -115,7 +237,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             state.shell.now = now;
-            terminals::tick(&mut state.terminals, &mut state.shell)
+            lift(terminals::tick(&mut state.terminals, &mut state.shell))
         }
         Msg::Db(db) => {
             let recovered = db == DbState::Ready && state.shell.db != DbState::Ready;
@@ -150,11 +272,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
         },
         Msg::Queue(m) => queue::update(&mut state.shell, m),
-        Msg::Alarms(m) => alarms::update(&mut state.alarms, &mut state.shell, m),
-        Msg::Cards(m) => cards::update(&mut state.cards, &mut state.shell, m),
-        Msg::Doors(m) => doors::update(&mut state.doors, &mut state.shell, m),
-        Msg::Terminals(m) => terminals::update(&mut state.terminals, &mut state.shell, m),
-        Msg::Operators(m) => operators::update(&mut state.operators, &mut state.shell, m),
+        Msg::Alarms(m) => lift(alarms::update(&mut state.alarms, &mut state.shell, m)),
+        Msg::Cards(m) => lift(cards::update(&mut state.cards, &mut state.shell, m)),
+        Msg::Doors(m) => lift(doors::update(&mut state.doors, &mut state.shell, m)),
+        Msg::Terminals(m) => lift(terminals::update(&mut state.terminals, &mut state.shell, m)),
+        Msg::Operators(m) => lift(operators::update(&mut state.operators, &mut state.shell, m)),
         Msg::Done(text) => {
             for id in all_views() {
                 let (sh, v) = view(state, id);
@@ -185,7 +307,7 @@ fn failed(state: &mut State, f: &Failure) -> Vec<Effect> {
         }
     }
     let text = words::failure(state.shell.lang, f);
-    state.shell.error(text)
+    state.shell.error::<Effect>(text)
 }
 
 /// Reloads what notifications announced since the last frame: each kind of row once, with
@@ -199,7 +321,7 @@ fn flush(state: &mut State) -> Vec<Effect> {
         return reload_all(state);
     }
     let change = pending.change;
-    let mut fx = alarms::strip(&mut state.alarms, &mut state.shell, &change);
+    let mut fx = lift(alarms::strip(&mut state.alarms, &mut state.shell, &change));
     fx.extend(queue::changed(&mut state.shell, &change));
     let id = shown(state);
     if id != ViewId::Alarms {
@@ -218,7 +340,7 @@ fn flush(state: &mut State) -> Vec<Effect> {
 /// What notifications announced so far is part of it.
 fn reload_all(state: &mut State) -> Vec<Effect> {
     state.pending = Default::default();
-    let mut fx = alarms::load_all(&mut state.alarms, &mut state.shell);
+    let mut fx = lift(alarms::load_all(&mut state.alarms, &mut state.shell));
     let (sh, v) = view(state, ViewId::Tab(state.shell.tab));
     fx.extend(v.reload(sh));
     fx.extend(queue::reload(&mut state.shell));
@@ -256,14 +378,6 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 fn on_overlay_key(state: &mut State, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
     let sh = &mut state.shell;
     match overlay {
-        Overlay::Confirm(confirm) => match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => vec![confirm.effect],
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => sh.cancelled(),
-            _ => {
-                sh.overlay = Some(Overlay::Confirm(confirm));
-                vec![]
-            }
-        },
         Overlay::Quit => match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => vec![Effect::Quit],
             _ => vec![],
@@ -316,7 +430,7 @@ fn on_palette_key(state: &mut State, mut palette: Palette, key: KeyEvent) -> Vec
                 Some(cmd) => run(state, cmd),
                 None => {
                     let text = trf(state.shell.lang, "msg.unknown_command", &[("name", &typed)]);
-                    state.shell.error(text)
+                    state.shell.error::<Effect>(text)
                 }
             };
         }
@@ -537,7 +651,7 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
                 v.arrive(sh, cmd)
             };
             match arrive {
-                Arrive::Stay(fx) => fx,
+                Arrive::Stay => vec![],
                 Arrive::Go { run } => {
                     let mut fx = match target {
                         ViewId::Alarms => open_alarms(state),
@@ -594,9 +708,7 @@ pub fn typing_filter(state: &State) -> Option<(&'static str, &super::form::TextI
     v.filter().filter(|f| f.typing).map(|f| (prompt, &f.input))
 }
 
-/// Words for the palette's unknown-command message and the like live in the catalogue; this
-/// keeps the router's own texts in one place.
-pub fn no_selection(sh: &mut Shell, key: &str) -> Vec<Effect> {
-    sh.message = Some((Level::Info, tr(sh.lang, key).to_string()));
-    vec![]
+/// The question of a confirmation the view shown waits for, if any.
+pub fn confirming(state: &State) -> Option<&str> {
+    view_ref(state, shown(state)).confirming()
 }

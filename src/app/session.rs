@@ -2,90 +2,14 @@
 //! operator must choose, and signing out.
 
 use super::failure::Failure;
-use super::form::{Field, FieldId, Form, FormKey};
-use super::state::{Level, Screen, SessionInfo, Shell};
+use super::form::FormKey;
+use super::shell::{Level, Screen, SessionInfo, Shell};
+pub use super::shell::{SessionField, SignIn, SignInKind};
 use super::words;
 use crate::db::operator::{valid_login, Session};
 use crate::domain::password;
 use crate::i18n::tr;
 use crossterm::event::KeyEvent;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionField {
-    Login,
-    DisplayName,
-    Password,
-    PasswordAgain,
-    NewPassword,
-}
-
-impl FieldId for SessionField {
-    fn label(self) -> &'static str {
-        match self {
-            SessionField::Login => "form.login",
-            SessionField::DisplayName => "form.display_name",
-            SessionField::Password => "form.password",
-            SessionField::PasswordAgain => "form.password_again",
-            SessionField::NewPassword => "form.new_password",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignInKind {
-    Login,
-    FirstRun,
-    /// `forced`: the operator must choose a password before going on.
-    ChangePassword {
-        forced: bool,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignIn {
-    pub kind: SignInKind,
-    pub form: Form<SessionField>,
-}
-
-impl SignIn {
-    fn new(kind: SignInKind, fields: Vec<Field<SessionField>>) -> SignIn {
-        let mut form = Form::new(String::new(), fields);
-        form.enter_advances = true;
-        SignIn { kind, form }
-    }
-
-    pub fn login() -> SignIn {
-        SignIn::new(
-            SignInKind::Login,
-            vec![
-                Field::text(SessionField::Login, ""),
-                Field::secret(SessionField::Password),
-            ],
-        )
-    }
-
-    pub fn first_run() -> SignIn {
-        SignIn::new(
-            SignInKind::FirstRun,
-            vec![
-                Field::text(SessionField::Login, ""),
-                Field::text(SessionField::DisplayName, ""),
-                Field::secret(SessionField::Password),
-                Field::secret(SessionField::PasswordAgain),
-            ],
-        )
-    }
-
-    pub fn change_password(forced: bool) -> SignIn {
-        SignIn::new(
-            SignInKind::ChangePassword { forced },
-            vec![
-                Field::secret(SessionField::NewPassword),
-                Field::secret(SessionField::PasswordAgain),
-            ],
-        )
-    }
-}
 
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -163,7 +87,7 @@ pub fn update(sh: &mut Shell, msg: Msg) -> Outcome {
             sh.overlay = None;
             sh.pending_keys.clear();
             sh.commands = Default::default();
-            sh.tab = super::state::TabId::Cards;
+            sh.tab = super::shell::TabId::Cards;
             sh.screen = Screen::SignIn(SignIn::login());
             Outcome::Out
         }

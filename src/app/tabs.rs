@@ -1,6 +1,7 @@
 //! One module per tab (and the Alarms view, which opens over any tab): each owns its model, its
 //! messages, its `update`, its effects and its hints. The router (`app::router`) talks to the
-//! active one through [`View`] and to none of them by name outside its one dispatch.
+//! active one through [`View`] and to none of them by name outside its one dispatch. A tab knows
+//! the shell below it, never the app's own `Msg`, `Effect` or `State` above it.
 
 pub mod alarms;
 pub mod cards;
@@ -11,8 +12,7 @@ pub mod terminals;
 
 use super::failure::Failure;
 use super::filter::Filter;
-use super::state::Shell;
-use super::Effect;
+use super::shell::Shell;
 use crate::db::notify::Change;
 use crate::keymap::{Command, Section};
 use crossterm::event::KeyEvent;
@@ -31,25 +31,28 @@ pub struct Rows {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arrive {
     /// Stay where you are (the role may not do it: the reason is on the message line).
-    Stay(Vec<Effect>),
+    Stay,
     /// Come here; `run`: and run the command at once (else the operator picks the object).
     Go { run: bool },
 }
 
 pub trait View {
+    /// The tab's own effects (executed by its executor in `console::exec`).
+    type Effect;
+
     /// The keymap section its keys resolve in (over `[global]`).
     fn section(&self) -> Section;
 
     /// Keys it takes before the keymap: its popup, a text being typed. None: not taken.
-    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>>;
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Self::Effect>>;
 
     /// A key the keymap does not bind (the card desk searches as a name is typed).
-    fn unbound(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Vec<Effect> {
+    fn unbound(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Vec<Self::Effect> {
         vec![]
     }
 
     /// One of its commands. None: not a command of this view.
-    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>>;
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Self::Effect>>;
 
     /// One of its commands, pressed while another view is shown.
     fn arrive(&mut self, _sh: &mut Shell, _cmd: Command) -> Arrive {
@@ -60,16 +63,16 @@ pub trait View {
     fn rows(&self, sh: &Shell, body: Rect) -> Rows;
 
     /// Moves the cursor to row `to` (clamped).
-    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect>;
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Self::Effect>;
 
     /// A left click at (x, y) in the body.
-    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect>;
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Self::Effect>;
 
     /// Everything it shows, read again: entering it, a refresh, a resync.
-    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Self::Effect>;
 
     /// Once per frame while it is shown: what notifications named since the last frame.
-    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect>;
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Self::Effect>;
 
     /// Whether it has something of its own for the next frame (a search typed).
     fn wants_frame(&self) -> bool {
@@ -85,7 +88,7 @@ pub trait View {
     fn filter_mut(&mut self) -> Option<&mut Filter>;
 
     /// `/`: start typing the filter.
-    fn begin_filter(&mut self, sh: &mut Shell) -> Vec<Effect> {
+    fn begin_filter(&mut self, sh: &mut Shell) -> Vec<Self::Effect> {
         match self.filter_mut() {
             Some(f) => {
                 f.typing = true;
@@ -96,25 +99,30 @@ pub trait View {
     }
 
     /// The filter's text changed: narrow the list, keep the cursor on its item.
-    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect>;
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Self::Effect>;
 
     /// Catalogue key of the prompt while its filter is typed.
     fn filter_prompt(&self) -> &'static str {
         "filter.prompt"
     }
 
+    /// The question of a confirmation it waits for, if any (drawn over the tab).
+    fn confirming(&self) -> Option<&str> {
+        None
+    }
+
     /// Esc with no popup and no filter to clear.
-    fn cancel(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+    fn cancel(&mut self, _sh: &mut Shell) -> Vec<Self::Effect> {
         vec![]
     }
 
     /// Enter on the list.
-    fn activate(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+    fn activate(&mut self, _sh: &mut Shell) -> Vec<Self::Effect> {
         vec![]
     }
 
     /// Another view is shown from now on.
-    fn leave(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+    fn leave(&mut self, _sh: &mut Shell) -> Vec<Self::Effect> {
         vec![]
     }
 
@@ -127,5 +135,5 @@ pub trait View {
     fn done(&mut self, _sh: &mut Shell) {}
 
     /// Signed out: forget everything shown. Returns effects to undo (stop a trace).
-    fn reset(&mut self) -> Vec<Effect>;
+    fn reset(&mut self) -> Vec<Self::Effect>;
 }

@@ -4,12 +4,11 @@
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::{self, Filter};
-use crate::app::form::TextInput;
+use crate::app::form::{Answer, Confirm, TextInput};
 use crate::app::layout;
 use crate::app::load::{Keyed, Shown};
-use crate::app::state::Shell;
+use crate::app::shell::Shell;
 use crate::app::words;
-use crate::app::Effect as AppEffect;
 use crate::db::alarm::Alarm;
 use crate::db::notify::Change;
 use crate::domain::permission::Action;
@@ -77,6 +76,7 @@ pub struct Alarms {
     pub counts: AlarmCounts,
     counts_shown: Shown,
     pub note: Option<NoteInput>,
+    pub confirm: Option<Confirm<Effect>>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,25 +121,23 @@ pub enum Effect {
     },
 }
 
-fn fx(e: Effect) -> AppEffect {
-    AppEffect::Alarms(e)
-}
-
 /// Reads every open alarm (after sign-in and after a resync).
-pub fn load_all(a: &mut Alarms, sh: &mut Shell) -> Vec<AppEffect> {
+pub fn load_all(a: &mut Alarms, sh: &mut Shell) -> Vec<Effect> {
     let _ = a;
-    vec![fx(Effect::LoadAll { gen: sh.next_gen() })]
+    vec![(Effect::LoadAll { gen: sh.next_gen() })]
 }
 
 /// The frame's share for the strip and the view: the alarms notifications named.
-pub fn strip(a: &mut Alarms, sh: &mut Shell, change: &Change) -> Vec<AppEffect> {
+pub fn strip(a: &mut Alarms, sh: &mut Shell, change: &Change) -> Vec<Effect> {
     if change.alarm.is_empty() || !a.list.loaded {
         return vec![];
     }
-    vec![fx(Effect::LoadById {
-        gen: sh.next_gen(),
-        ids: change.alarm.clone(),
-    })]
+    vec![
+        (Effect::LoadById {
+            gen: sh.next_gen(),
+            ids: change.alarm.clone(),
+        }),
+    ]
 }
 
 /// What an alarm's row says, in `lang`: its name in full, its kind's stored name, card,
@@ -255,15 +253,13 @@ impl Alarms {
     }
 }
 
-fn bell_if(ring: bool) -> Vec<AppEffect> {
-    if ring {
-        vec![AppEffect::Bell]
-    } else {
-        vec![]
-    }
+/// New alarms that ring ring the terminal's bell.
+fn bell_if(sh: &mut Shell, ring: bool) -> Vec<Effect> {
+    sh.bell |= ring;
+    vec![]
 }
 
-pub fn update(a: &mut Alarms, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
+pub fn update(a: &mut Alarms, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
     let lang = sh.lang;
     match msg {
         Msg::Loaded {
@@ -280,7 +276,7 @@ pub fn update(a: &mut Alarms, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
             a.sort();
             a.reselect(lang, index);
             a.set_counts(gen, &counts);
-            bell_if(ring)
+            bell_if(sh, ring)
         }
         Msg::Changed {
             gen,
@@ -304,13 +300,32 @@ pub fn update(a: &mut Alarms, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
             a.sort();
             a.reselect(lang, index);
             a.set_counts(gen, &counts);
-            bell_if(ring)
+            bell_if(sh, ring)
         }
     }
 }
 
 impl Alarms {
-    fn on_note_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<AppEffect> {
+    /// Asks y/n before `effect` (the question names the object).
+    fn ask(&mut self, question: String, effect: Effect) -> Vec<Effect> {
+        self.confirm = Some(Confirm { question, effect });
+        vec![]
+    }
+
+    /// A confirmation's answer: yes runs it, no cancels it, any other key keeps asking.
+    fn answer(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        let confirm = self.confirm.take()?;
+        Some(match Answer::of(key) {
+            Answer::Yes => vec![confirm.effect],
+            Answer::No => sh.cancelled(),
+            Answer::Wait => {
+                self.confirm = Some(confirm);
+                vec![]
+            }
+        })
+    }
+
+    fn on_note_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         let Some(note) = self.note.as_mut() else {
             return vec![];
         };
@@ -331,7 +346,7 @@ impl Alarms {
                 }
                 sh.message = None;
                 let note = self.note.take().expect("checked above");
-                vec![fx(if note.force_clear {
+                vec![if note.force_clear {
                     Effect::Clear {
                         id: note.alarm_id,
                         force: true,
@@ -342,7 +357,7 @@ impl Alarms {
                         id: note.alarm_id,
                         note: text,
                     }
-                })]
+                }]
             }
             // A number picks a preset while nothing is typed; after that digits are text.
             KeyCode::Char(c @ '1'..='9')
@@ -362,7 +377,7 @@ impl Alarms {
         }
     }
 
-    fn run_alarm(&mut self, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
+    fn run_alarm(&mut self, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
         if !sh.may(Action::AlarmAcknowledge) {
             return sh.denied(Action::AlarmAcknowledge);
         }
@@ -372,7 +387,7 @@ impl Alarms {
         };
         let name = words::alarm_name(lang, &alarm);
         match cmd {
-            Command::AlarmTake => vec![fx(Effect::Take { id: alarm.id })],
+            Command::AlarmTake => vec![(Effect::Take { id: alarm.id })],
             Command::AlarmAcknowledge => {
                 if alarm.state != "active" {
                     return sh.info(trf(lang, "msg.alarm_not_active", &[("alarm", &name)]));
@@ -390,13 +405,13 @@ impl Alarms {
                 "msg.alarm_acknowledge_first",
                 &[("alarm", &name)],
             )),
-            Command::AlarmClear => sh.confirm(
+            Command::AlarmClear => self.ask(
                 trf(lang, "confirm.alarm_clear", &[("alarm", &name)]),
-                fx(Effect::Clear {
+                Effect::Clear {
                     id: alarm.id,
                     force: false,
                     reason: None,
-                }),
+                },
             ),
             _ => {
                 // Force-clearing an alarm nobody acknowledged says why; the reason is audited.
@@ -413,16 +428,25 @@ impl Alarms {
 }
 
 impl View for Alarms {
+    type Effect = Effect;
+
     fn section(&self) -> Section {
         // Only global keys: a tab's own bindings never shadow the alarm commands here.
         Section::Global
     }
 
-    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<AppEffect>> {
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if let Some(fx) = self.answer(sh, key) {
+            return Some(fx);
+        }
         self.note.is_some().then(|| self.on_note_key(sh, key))
     }
 
-    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>> {
+    fn confirming(&self) -> Option<&str> {
+        self.confirm.as_ref().map(|c| c.question.as_str())
+    }
+
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
         match cmd {
             Command::AlarmTake
             | Command::AlarmAcknowledge
@@ -437,7 +461,10 @@ impl View for Alarms {
         if sh.may(Action::AlarmAcknowledge) {
             Arrive::Go { run: false }
         } else {
-            Arrive::Stay(sh.denied(Action::AlarmAcknowledge))
+            {
+                sh.denied::<Effect>(Action::AlarmAcknowledge);
+                Arrive::Stay
+            }
         }
     }
 
@@ -449,7 +476,7 @@ impl View for Alarms {
         }
     }
 
-    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<AppEffect> {
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
         let shown = self.visible(sh.lang);
         if let Some(a) = shown.get(to.min(shown.len().saturating_sub(1))) {
             self.selected = Some(a.id);
@@ -457,7 +484,7 @@ impl View for Alarms {
         vec![]
     }
 
-    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<AppEffect> {
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         let (list, _) = split(body);
         let len = self.visible(sh.lang).len();
         let at = self.selected_index(sh.lang);
@@ -467,11 +494,11 @@ impl View for Alarms {
         }
     }
 
-    fn reload(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
         load_all(self, sh)
     }
 
-    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<AppEffect> {
+    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Effect> {
         // The strip's reads serve the view as well (`strip`).
         vec![]
     }
@@ -497,7 +524,7 @@ impl View for Alarms {
         Some(&mut self.filter)
     }
 
-    fn filtered(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect> {
         self.reselect(sh.lang, 0);
         vec![]
     }
@@ -506,7 +533,7 @@ impl View for Alarms {
         false
     }
 
-    fn reset(&mut self) -> Vec<AppEffect> {
+    fn reset(&mut self) -> Vec<Effect> {
         *self = Alarms::default();
         vec![]
     }

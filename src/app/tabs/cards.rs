@@ -11,11 +11,11 @@ pub mod forms;
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::Filter;
+use crate::app::form::{Answer, Confirm};
 use crate::app::layout;
 use crate::app::load::Shown;
-use crate::app::state::{Level, Shell};
+use crate::app::shell::{Level, Shell};
 use crate::app::words;
-use crate::app::Effect as AppEffect;
 pub use crate::db::card::{
     CardEventRow, CardKindPolicy, CardLookup, CardView, IssueRequest, PaidFrom, PinKind, Rewrite,
 };
@@ -310,6 +310,7 @@ pub struct Cards {
     /// The dry run or the run of a person import (shown in a popup).
     pub import: Option<ImportView>,
     pub popup: Option<Popup>,
+    pub confirm: Option<Confirm<Effect>>,
     pub pending: DeskPending,
     /// While an operation of ours is on its way: what notifications said meanwhile. Its
     /// reads wait for the answer, so an operation is read again once (see `done`).
@@ -446,10 +447,6 @@ pub enum Effect {
     },
 }
 
-pub(crate) fn fx(e: Effect) -> AppEffect {
-    AppEffect::Cards(e)
-}
-
 // ---- Geometry ---------------------------------------------------------------------------------
 
 /// The people view: the desk reader's line on top; below, the people found and the selected
@@ -576,31 +573,39 @@ impl Cards {
     }
 
     /// Shows a card in the panel, reading it when it is another one (or `force`).
-    fn show_card(&mut self, sh: &mut Shell, card_id: Option<i64>, force: bool) -> Vec<AppEffect> {
+    fn show_card(&mut self, sh: &mut Shell, card_id: Option<i64>, force: bool) -> Vec<Effect> {
         let same = self.card == card_id && self.shown().is_some();
         self.card = card_id;
         if self.detail.as_ref().map(|d| d.id()) != card_id {
             self.detail = None;
         }
         match card_id {
-            Some(card_id) if force || !same => vec![fx(Effect::LoadCard {
-                gen: sh.next_gen(),
-                card_id,
-            })],
+            Some(card_id) if force || !same => vec![
+                (Effect::LoadCard {
+                    gen: sh.next_gen(),
+                    card_id,
+                }),
+            ],
             _ => vec![],
         }
     }
 
-    fn lookup(&mut self, sh: &mut Shell, card_no: i64) -> AppEffect {
-        fx(Effect::Lookup {
+    fn lookup(&mut self, sh: &mut Shell, card_no: i64) -> Effect {
+        Effect::Lookup {
             gen: sh.next_gen(),
             card_no,
-        })
+        }
+    }
+
+    /// Asks y/n before `effect` (the question names the object).
+    pub(crate) fn ask(&mut self, question: String, effect: Effect) -> Vec<Effect> {
+        self.confirm = Some(Confirm { question, effect });
+        vec![]
     }
 
     /// Sends an operation; until its answer, what notifications say is held (`held`).
-    pub(crate) fn send(&mut self, effect: AppEffect) -> AppEffect {
-        if matches!(effect, AppEffect::Cards(Effect::Op(_))) {
+    pub(crate) fn send(&mut self, effect: Effect) -> Effect {
+        if matches!(effect, Effect::Op(_)) {
             self.held.get_or_insert_with(Change::default);
         }
         effect
@@ -615,7 +620,7 @@ impl Cards {
     }
 
     /// Enter on the people list: the person's next card, when they have several.
-    fn next_card(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn next_card(&mut self, sh: &mut Shell) -> Vec<Effect> {
         if self.view != DeskView::People || self.cards.len() < 2 {
             return vec![];
         }
@@ -640,35 +645,35 @@ impl Cards {
     }
 
     /// What the tab shows, asked for again (entering the tab, refresh, a resync).
-    fn reload_all(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
-        let mut out = vec![fx(Effect::LoadRefs { gen: sh.next_gen() })];
+    fn reload_all(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        let mut out = vec![(Effect::LoadRefs { gen: sh.next_gen() })];
         match self.view {
             DeskView::People => {
-                out.push(fx(Effect::Search {
+                out.push(Effect::Search {
                     gen: sh.next_gen(),
                     query: self.query().to_string(),
-                }));
+                });
                 if let Some(person_id) = self.selected {
-                    out.push(fx(Effect::LoadPersonCards {
+                    out.push(Effect::LoadPersonCards {
                         gen: sh.next_gen(),
                         person_id,
-                    }));
+                    });
                 }
                 if let Some(card_id) = self.card {
-                    out.push(fx(Effect::LoadCard {
+                    out.push(Effect::LoadCard {
                         gen: sh.next_gen(),
                         card_id,
-                    }));
+                    });
                 }
             }
-            DeskView::Stock => out.push(fx(Effect::LoadStock { gen: sh.next_gen() })),
+            DeskView::Stock => out.push(Effect::LoadStock { gen: sh.next_gen() }),
             DeskView::Reports => {
                 if sh.may(crate::domain::permission::Action::ReportExport) {
-                    out.push(fx(Effect::LoadReport {
+                    out.push(Effect::LoadReport {
                         gen: sh.next_gen(),
                         kind: self.reports.kind,
                         filter: self.reports.filter.clone(),
-                    }));
+                    });
                 }
             }
         }
@@ -682,7 +687,7 @@ impl Cards {
 
     /// The frame's reads: the search typed and the person moved to since the last frame, and
     /// the cards notifications named. Each at most once.
-    fn flush(&mut self, sh: &mut Shell, change: &Change) -> Vec<AppEffect> {
+    fn flush(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
         if let Some(held) = &mut self.held {
             held.merge(change.clone());
             return vec![];
@@ -694,35 +699,35 @@ impl Cards {
         // A person added or edited elsewhere, or a card's state changed, may change the list.
         let list_changed = !change.person.is_empty() || !change.card.is_empty();
         if desk.search || (list_changed && self.view == DeskView::People) {
-            out.push(fx(Effect::Search {
+            out.push(Effect::Search {
                 gen: sh.next_gen(),
                 query: self.query().to_string(),
-            }));
+            });
         }
         let named =
             |id: &i64| self.card == Some(*id) || self.cards.iter().any(|c| c.card_id == *id);
         let person_cards_changed = change.card.iter().any(named);
         if let Some(person_id) = self.selected {
             if desk.person || person_cards_changed {
-                out.push(fx(Effect::LoadPersonCards {
+                out.push(Effect::LoadPersonCards {
                     gen: sh.next_gen(),
                     person_id,
-                }));
+                });
             }
         }
         if let Some(card_id) = self.card {
             if change.card.contains(&card_id) {
-                out.push(fx(Effect::LoadCard {
+                out.push(Effect::LoadCard {
                     gen: sh.next_gen(),
                     card_id,
-                }));
+                });
             } else if let Some(d) = self.shown() {
                 if !change.command.is_empty() && d.confirmations.confirmed < d.confirmations.total {
                     // Which card a finished command was for is the database's to say.
-                    out.push(fx(Effect::LoadConfirmations {
+                    out.push(Effect::LoadConfirmations {
                         gen: sh.next_gen(),
                         card_id,
-                    }));
+                    });
                 }
             }
         }
@@ -743,7 +748,7 @@ impl Cards {
     }
 
     /// Opens the search with a first character when the operator just started typing.
-    fn start_search(&mut self, first: Option<char>) -> Vec<AppEffect> {
+    fn start_search(&mut self, first: Option<char>) -> Vec<Effect> {
         self.view = DeskView::People;
         if let Some(c) = first {
             self.search.input.set(&c.to_string());
@@ -753,7 +758,7 @@ impl Cards {
         vec![]
     }
 
-    fn on_lookup(&mut self, sh: &mut Shell, card_no: i64, lookup: CardLookup) -> Vec<AppEffect> {
+    fn on_lookup(&mut self, sh: &mut Shell, card_no: i64, lookup: CardLookup) -> Vec<Effect> {
         let lang = sh.lang;
         let Some(p) = self.reader.as_mut().filter(|p| p.card_no == card_no) else {
             return vec![];
@@ -799,7 +804,7 @@ impl Cards {
         }
     }
 
-    fn on_done(&mut self, sh: &mut Shell, done: CardDone) -> Vec<AppEffect> {
+    fn on_done(&mut self, sh: &mut Shell, done: CardDone) -> Vec<Effect> {
         if self.form().is_some_and(|f| f.form.busy) {
             self.popup = None;
         }
@@ -822,7 +827,7 @@ impl Cards {
     }
 
     /// The import popup: y or enter imports for real after the dry run; n or esc leaves it.
-    fn on_import_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<AppEffect> {
+    fn on_import_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         let Some(import) = self.import.clone() else {
             self.popup = None;
             return vec![];
@@ -836,11 +841,13 @@ impl Cards {
                 if let Some(i) = &mut self.import {
                     i.progress = Some((0, 0));
                 }
-                vec![fx(Effect::Import {
-                    path: import.path,
-                    dry_run: false,
-                    create_departments: import.create_departments,
-                })]
+                vec![
+                    (Effect::Import {
+                        path: import.path,
+                        dry_run: false,
+                        create_departments: import.create_departments,
+                    }),
+                ]
             }
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
                 self.import = None;
@@ -852,7 +859,7 @@ impl Cards {
     }
 }
 
-pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
+pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Presented {
             terminal_id,
@@ -1017,11 +1024,24 @@ pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
 }
 
 impl View for Cards {
+    type Effect = Effect;
+
     fn section(&self) -> Section {
         Section::Cards
     }
 
-    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<AppEffect>> {
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if let Some(confirm) = self.confirm.take() {
+            return Some(match Answer::of(key) {
+                // An operation is sent when the operator says yes, not when asked.
+                Answer::Yes => vec![self.send(confirm.effect)],
+                Answer::No => sh.cancelled(),
+                Answer::Wait => {
+                    self.confirm = Some(confirm);
+                    vec![]
+                }
+            });
+        }
         match self.popup.take()? {
             Popup::Form(form) => Some(forms::on_key(self, sh, form, key)),
             Popup::Import => {
@@ -1038,7 +1058,7 @@ impl View for Cards {
         }
     }
 
-    fn unbound(&mut self, _sh: &mut Shell, key: &KeyEvent) -> Vec<AppEffect> {
+    fn unbound(&mut self, _sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         // Typing a name or a number searches the register.
         match key.code {
             KeyCode::Char(ch)
@@ -1053,13 +1073,13 @@ impl View for Cards {
         }
     }
 
-    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>> {
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
         forms::run(self, sh, cmd)
     }
 
     fn arrive(&mut self, sh: &mut Shell, cmd: Command) -> Arrive {
         match forms::refuse(self, sh, cmd) {
-            Some(fx) => Arrive::Stay(fx),
+            Some(_) => Arrive::Stay,
             None => Arrive::Go { run: true },
         }
     }
@@ -1077,7 +1097,7 @@ impl View for Cards {
         }
     }
 
-    fn select(&mut self, _sh: &mut Shell, to: usize) -> Vec<AppEffect> {
+    fn select(&mut self, _sh: &mut Shell, to: usize) -> Vec<Effect> {
         match self.view {
             DeskView::People => {
                 let n = self.results.len();
@@ -1093,7 +1113,7 @@ impl View for Cards {
         vec![]
     }
 
-    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<AppEffect> {
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         if self.view != DeskView::People {
             return vec![];
         }
@@ -1106,11 +1126,11 @@ impl View for Cards {
         }
     }
 
-    fn reload(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
         self.reload_all(sh)
     }
 
-    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<AppEffect> {
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
         self.flush(sh, change)
     }
 
@@ -1130,11 +1150,11 @@ impl View for Cards {
         Some(&mut self.search)
     }
 
-    fn begin_filter(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+    fn begin_filter(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         self.start_search(None)
     }
 
-    fn filtered(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+    fn filtered(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         // The next frame searches: holding a key searches once, where it stops.
         self.pending.search = true;
         vec![]
@@ -1144,13 +1164,17 @@ impl View for Cards {
         "card.search_prompt"
     }
 
-    fn cancel(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+    fn confirming(&self) -> Option<&str> {
+        self.confirm.as_ref().map(|c| c.question.as_str())
+    }
+
+    fn cancel(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         // The card on the reader is done with.
         self.reader = None;
         vec![]
     }
 
-    fn activate(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn activate(&mut self, sh: &mut Shell) -> Vec<Effect> {
         self.next_card(sh)
     }
 
@@ -1173,14 +1197,14 @@ impl View for Cards {
             (f, self.form())
         {
             if matches!(form.kind, CardFormKind::ReportExport { .. }) {
-                let effect = fx(Effect::ExportReport {
+                let effect = Effect::ExportReport {
                     kind: self.reports.kind,
                     filter: self.reports.filter.clone(),
                     path: path.clone(),
                     overwrite: true,
-                });
+                };
                 self.popup = None;
-                sh.confirm(
+                self.ask(
                     crate::i18n::trf(lang, "confirm.overwrite", &[("path", path)]),
                     effect,
                 );
@@ -1200,7 +1224,7 @@ impl View for Cards {
         }
     }
 
-    fn reset(&mut self) -> Vec<AppEffect> {
+    fn reset(&mut self) -> Vec<Effect> {
         *self = Cards::default();
         vec![]
     }

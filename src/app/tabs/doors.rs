@@ -2,8 +2,7 @@
 
 use super::{Rows, View};
 use crate::app::filter::Filter;
-use crate::app::state::Shell;
-use crate::app::Effect as AppEffect;
+use crate::app::shell::Shell;
 use crate::db::notify::Change;
 use crate::keymap::{Command, Section};
 use crossterm::event::KeyEvent;
@@ -20,20 +19,22 @@ pub enum Msg {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {}
 
-pub fn update(_d: &mut Doors, _sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
+pub fn update(_d: &mut Doors, _sh: &mut Shell, msg: Msg) -> Vec<Effect> {
     match msg {}
 }
 
 impl View for Doors {
+    type Effect = Effect;
+
     fn section(&self) -> Section {
         Section::Doors
     }
 
-    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<AppEffect>> {
+    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<Effect>> {
         None
     }
 
-    fn run(&mut self, _sh: &mut Shell, _cmd: Command) -> Option<Vec<AppEffect>> {
+    fn run(&mut self, _sh: &mut Shell, _cmd: Command) -> Option<Vec<Effect>> {
         None
     }
 
@@ -41,19 +42,19 @@ impl View for Doors {
         Rows::default()
     }
 
-    fn select(&mut self, _sh: &mut Shell, _to: usize) -> Vec<AppEffect> {
+    fn select(&mut self, _sh: &mut Shell, _to: usize) -> Vec<Effect> {
         vec![]
     }
 
-    fn click(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<AppEffect> {
+    fn click(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<Effect> {
         vec![]
     }
 
-    fn reload(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+    fn reload(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         vec![]
     }
 
-    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<AppEffect> {
+    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Effect> {
         vec![]
     }
 
@@ -74,11 +75,11 @@ impl View for Doors {
         None
     }
 
-    fn filtered(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+    fn filtered(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         vec![]
     }
 
-    fn reset(&mut self) -> Vec<AppEffect> {
+    fn reset(&mut self) -> Vec<Effect> {
         *self = Doors::default();
         vec![]
     }

@@ -4,12 +4,11 @@
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::{self, Filter};
-use crate::app::form::{Field, FieldId, Form, FormKey, Input, Opt};
+use crate::app::form::{Answer, Confirm, Field, FieldId, Form, FormKey, Input, Opt};
 use crate::app::layout;
 use crate::app::load::Shown;
-use crate::app::state::Shell;
+use crate::app::shell::Shell;
 use crate::app::words;
-use crate::app::Effect as AppEffect;
 use crate::db::audit;
 use crate::db::notify::Change;
 use crate::db::operator::{valid_login, Operator};
@@ -48,6 +47,7 @@ pub struct Operators {
     pub audit: Vec<audit::Entry>,
     pub audit_total: i64,
     pub form: Option<Form<OperatorField>>,
+    pub confirm: Option<Confirm<Effect>>,
     list_shown: Shown,
     audit_shown: Shown,
 }
@@ -91,10 +91,6 @@ pub enum Effect {
     VerifyAudit,
 }
 
-fn fx(e: Effect) -> AppEffect {
-    AppEffect::Operators(e)
-}
-
 /// The tab's split: the operator table above, recent audit entries below.
 pub fn split(body: Rect) -> (Rect, Rect) {
     let top = (body.height * 3 / 5).max(6).min(body.height);
@@ -105,6 +101,25 @@ pub fn split(body: Rect) -> (Rect, Rect) {
 }
 
 impl Operators {
+    /// Asks y/n before `effect` (the question names the object).
+    fn ask(&mut self, question: String, effect: Effect) -> Vec<Effect> {
+        self.confirm = Some(Confirm { question, effect });
+        vec![]
+    }
+
+    /// A confirmation's answer: yes runs it, no cancels it, any other key keeps asking.
+    fn answer(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        let confirm = self.confirm.take()?;
+        Some(match Answer::of(key) {
+            Answer::Yes => vec![confirm.effect],
+            Answer::No => sh.cancelled(),
+            Answer::Wait => {
+                self.confirm = Some(confirm);
+                vec![]
+            }
+        })
+    }
+
     /// The operators the table shows: filtered by the `/` text over login, name and role.
     pub fn visible(&self, sh: &Shell) -> Vec<&Operator> {
         let f = self.filter.text();
@@ -155,7 +170,7 @@ impl Operators {
         );
     }
 
-    fn on_form_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<AppEffect> {
+    fn on_form_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         let lang = sh.lang;
         let Some(form) = self.form.as_mut() else {
             return vec![];
@@ -183,18 +198,20 @@ impl Operators {
                     .find(|r| r.name() == form.choice(OperatorField::Role))
                     .unwrap_or(Role::CardDesk);
                 form.busy = true;
-                vec![fx(Effect::Add {
-                    login,
-                    display_name: name,
-                    role,
-                })]
+                vec![
+                    (Effect::Add {
+                        login,
+                        display_name: name,
+                        role,
+                    }),
+                ]
             }
             _ => vec![],
         }
     }
 }
 
-pub fn update(o: &mut Operators, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
+pub fn update(o: &mut Operators, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Loaded { gen, operators } => {
             if o.list_shown.take(gen) {
@@ -222,22 +239,31 @@ fn may_see(sh: &Shell) -> bool {
 }
 
 impl View for Operators {
+    type Effect = Effect;
+
     fn section(&self) -> Section {
         Section::Operators
     }
 
-    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<AppEffect>> {
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if let Some(fx) = self.answer(sh, key) {
+            return Some(fx);
+        }
         self.form.is_some().then(|| self.on_form_key(sh, key))
     }
 
-    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>> {
+    fn confirming(&self) -> Option<&str> {
+        self.confirm.as_ref().map(|c| c.question.as_str())
+    }
+
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
         let lang = sh.lang;
         Some(match cmd {
             Command::AuditVerify => {
                 if !sh.may(Action::AuditRead) {
                     return Some(sh.denied(Action::AuditRead));
                 }
-                vec![fx(Effect::VerifyAudit)]
+                vec![(Effect::VerifyAudit)]
             }
             Command::OperatorAdd => {
                 if !sh.may(Action::OperatorManage) {
@@ -266,7 +292,7 @@ impl View for Operators {
                     key,
                     &[("login", &op.login), ("name", &op.display_name)],
                 );
-                sh.confirm(question, fx(effect))
+                self.ask(question, effect)
             }
             _ => return None,
         })
@@ -283,7 +309,10 @@ impl View for Operators {
                 run: cmd == Command::AuditVerify,
             }
         } else {
-            Arrive::Stay(sh.denied(action))
+            {
+                sh.denied::<Effect>(action);
+                Arrive::Stay
+            }
         }
     }
 
@@ -295,13 +324,13 @@ impl View for Operators {
         }
     }
 
-    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<AppEffect> {
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
         self.selected = to;
         self.clamp(sh);
         vec![]
     }
 
-    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<AppEffect> {
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         let (table, _) = split(body);
         let len = self.visible(sh).len();
         if let Some(i) = layout::table_row_at(table, self.selected, len, x, y) {
@@ -310,17 +339,17 @@ impl View for Operators {
         vec![]
     }
 
-    fn reload(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
         if !may_see(sh) {
             return vec![];
         }
         vec![
-            fx(Effect::Load { gen: sh.next_gen() }),
-            fx(Effect::LoadAudit { gen: sh.next_gen() }),
+            (Effect::Load { gen: sh.next_gen() }),
+            (Effect::LoadAudit { gen: sh.next_gen() }),
         ]
     }
 
-    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<AppEffect> {
+    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Effect> {
         vec![]
     }
 
@@ -349,7 +378,7 @@ impl View for Operators {
         Some(&mut self.filter)
     }
 
-    fn filtered(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect> {
         self.selected = 0;
         self.clamp(sh);
         vec![]
@@ -371,7 +400,7 @@ impl View for Operators {
         }
     }
 
-    fn reset(&mut self) -> Vec<AppEffect> {
+    fn reset(&mut self) -> Vec<Effect> {
         *self = Operators::default();
         vec![]
     }

@@ -2,8 +2,7 @@
 
 use super::{Rows, View};
 use crate::app::filter::Filter;
-use crate::app::state::{Shell, TabId};
-use crate::app::Effect;
+use crate::app::shell::{Shell, TabId};
 use crate::db::notify::Change;
 use crate::keymap::{Command, Section};
 use crossterm::event::KeyEvent;
@@ -21,15 +20,17 @@ impl Placeholder {
 }
 
 impl View for Placeholder {
+    type Effect = std::convert::Infallible;
+
     fn section(&self) -> Section {
         self.tab.section()
     }
 
-    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<Effect>> {
+    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<Self::Effect>> {
         None
     }
 
-    fn run(&mut self, _sh: &mut Shell, _cmd: Command) -> Option<Vec<Effect>> {
+    fn run(&mut self, _sh: &mut Shell, _cmd: Command) -> Option<Vec<Self::Effect>> {
         None
     }
 
@@ -37,19 +38,19 @@ impl View for Placeholder {
         Rows::default()
     }
 
-    fn select(&mut self, _sh: &mut Shell, _to: usize) -> Vec<Effect> {
+    fn select(&mut self, _sh: &mut Shell, _to: usize) -> Vec<Self::Effect> {
         vec![]
     }
 
-    fn click(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<Effect> {
+    fn click(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<Self::Effect> {
         vec![]
     }
 
-    fn reload(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+    fn reload(&mut self, _sh: &mut Shell) -> Vec<Self::Effect> {
         vec![]
     }
 
-    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Effect> {
+    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Self::Effect> {
         vec![]
     }
 
@@ -71,11 +72,11 @@ impl View for Placeholder {
         None
     }
 
-    fn filtered(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+    fn filtered(&mut self, _sh: &mut Shell) -> Vec<Self::Effect> {
         vec![]
     }
 
-    fn reset(&mut self) -> Vec<Effect> {
+    fn reset(&mut self) -> Vec<Self::Effect> {
         vec![]
     }
 }

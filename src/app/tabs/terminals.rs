@@ -5,13 +5,11 @@
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::{self, Filter};
-use crate::app::form::{Field, FieldId, Form, FormKey};
+use crate::app::form::{Answer, Confirm, Field, FieldId, Form, FormKey};
 use crate::app::layout;
 use crate::app::load::Keyed;
-use crate::app::queue;
-use crate::app::state::Shell;
+use crate::app::shell::Shell;
 use crate::app::words;
-use crate::app::Effect as AppEffect;
 use crate::db::command::TerminalCommand;
 use crate::db::listen::TraceFrame;
 use crate::db::notify::Change;
@@ -74,6 +72,7 @@ pub struct Terminals {
     pub trace: Option<Trace>,
     pub filter: Filter,
     pub edit: Option<Edit>,
+    pub confirm: Option<Confirm<Effect>>,
 }
 
 /// A row of the list: a line's heading (with how many of its terminals are shown), or a
@@ -120,14 +119,16 @@ pub enum Effect {
         terminal_id: i64,
         fields: Inventory,
     },
+    /// A command to the terminal, through the queue its line's poller consumes.
+    Enqueue {
+        terminal_id: i64,
+        about: String,
+        command: TerminalCommand,
+    },
     /// Trace `line` (asking its poller to publish frames, and listening), or stop listening.
     Trace {
         line: Option<i64>,
     },
-}
-
-fn fx(e: Effect) -> AppEffect {
-    AppEffect::Terminals(e)
 }
 
 /// What a terminal's row and its line's heading say, in `lang`: name, line, kind, address
@@ -165,19 +166,40 @@ pub fn split(body: Rect) -> (Rect, Rect, Rect) {
 }
 
 /// Renews the trace before it runs out, while it is shown.
-pub fn tick(t: &mut Terminals, sh: &mut Shell) -> Vec<AppEffect> {
+pub fn tick(t: &mut Terminals, sh: &mut Shell) -> Vec<Effect> {
     match &mut t.trace {
         Some(tr) if (sh.now - tr.requested_at).num_seconds() >= TRACE_RENEW_SECS => {
             tr.requested_at = sh.now;
-            vec![fx(Effect::Trace {
-                line: Some(tr.line_id),
-            })]
+            vec![
+                (Effect::Trace {
+                    line: Some(tr.line_id),
+                }),
+            ]
         }
         _ => vec![],
     }
 }
 
 impl Terminals {
+    /// Asks y/n before `effect` (the question names the object).
+    fn ask(&mut self, question: String, effect: Effect) -> Vec<Effect> {
+        self.confirm = Some(Confirm { question, effect });
+        vec![]
+    }
+
+    /// A confirmation's answer: yes runs it, no cancels it, any other key keeps asking.
+    fn answer(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        let confirm = self.confirm.take()?;
+        Some(match Answer::of(key) {
+            Answer::Yes => vec![confirm.effect],
+            Answer::No => sh.cancelled(),
+            Answer::Wait => {
+                self.confirm = Some(confirm);
+                vec![]
+            }
+        })
+    }
+
     pub fn line(&self, id: i64) -> Option<&Line> {
         self.lines.iter().find(|l| l.id == id)
     }
@@ -259,7 +281,7 @@ impl Terminals {
         self.list.rows = list;
     }
 
-    fn reselect(&mut self, sh: &Shell, index: usize) -> Vec<AppEffect> {
+    fn reselect(&mut self, sh: &Shell, index: usize) -> Vec<Effect> {
         let shown: Vec<i64> = self.visible(sh.lang).iter().map(|t| t.id).collect();
         let exists = self.selected.is_some_and(|id| self.terminal(id).is_some());
         self.selected = filter::keep_selection(self.selected, &shown, exists, index);
@@ -268,7 +290,7 @@ impl Terminals {
 
     /// The trace shows the selected terminal's line: when the selection moves to another line,
     /// the trace moves with it.
-    fn follow_trace(&mut self, sh: &Shell) -> Vec<AppEffect> {
+    fn follow_trace(&mut self, sh: &Shell) -> Vec<Effect> {
         let line = self.selected(sh.lang).map(|t| t.line_id);
         match (&mut self.trace, line) {
             (Some(t), Some(line)) if t.line_id != line => {
@@ -277,7 +299,7 @@ impl Terminals {
                     frames: Default::default(),
                     requested_at: sh.now,
                 };
-                vec![fx(Effect::Trace { line: Some(line) })]
+                vec![(Effect::Trace { line: Some(line) })]
             }
             _ => vec![],
         }
@@ -325,7 +347,7 @@ impl Terminals {
 
     /// The edit popup: Enter saves from any field (every field is filled already), Esc cancels,
     /// even while a save is on its way (its outcome then shows on the message line).
-    fn on_edit_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<AppEffect> {
+    fn on_edit_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         let Some(edit) = self.edit.as_mut() else {
             return vec![];
         };
@@ -347,10 +369,12 @@ impl Terminals {
                     Ok(fields) => {
                         form.busy = true;
                         form.error = None;
-                        vec![fx(Effect::Edit {
-                            terminal_id: edit.terminal_id,
-                            fields,
-                        })]
+                        vec![
+                            (Effect::Edit {
+                                terminal_id: edit.terminal_id,
+                                fields,
+                            }),
+                        ]
                     }
                     Err(e) => {
                         // The cursor goes to the field at fault.
@@ -368,7 +392,7 @@ impl Terminals {
         }
     }
 
-    fn run_terminal(&mut self, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
+    fn run_terminal(&mut self, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
         let action = action_of(cmd);
         if !sh.may(action) {
             return sh.denied(action);
@@ -378,34 +402,42 @@ impl Terminals {
             return sh.info_key("msg.no_terminal");
         };
         let named = self.named(lang, &t);
-        let enqueue = |command| queue::enqueue(t.id, t.name.clone(), command);
+        let enqueue = |command| Effect::Enqueue {
+            terminal_id: t.id,
+            about: t.name.clone(),
+            command,
+        };
         match cmd {
             Command::TerminalOnlineTest => vec![enqueue(TerminalCommand::OnlineTest)],
             Command::TerminalSetTime => vec![enqueue(TerminalCommand::SetTime)],
-            Command::TerminalClearRecords => sh.confirm(
+            Command::TerminalClearRecords => self.ask(
                 trf(lang, "confirm.clear_records", &[("terminal", &named)]),
                 enqueue(TerminalCommand::ClearRecords),
             ),
-            Command::TerminalScanToggle => vec![fx(Effect::SetInScan {
-                terminal_id: t.id,
-                in_scan: !t.in_scan,
-            })],
+            Command::TerminalScanToggle => vec![
+                (Effect::SetInScan {
+                    terminal_id: t.id,
+                    in_scan: !t.in_scan,
+                }),
+            ],
             Command::TerminalEdit => {
                 self.open_edit(sh, &t);
                 vec![]
             }
             _ => {
                 if self.trace.take().is_some() {
-                    vec![fx(Effect::Trace { line: None })]
+                    vec![(Effect::Trace { line: None })]
                 } else {
                     self.trace = Some(Trace {
                         line_id: t.line_id,
                         frames: Default::default(),
                         requested_at: sh.now,
                     });
-                    vec![fx(Effect::Trace {
-                        line: Some(t.line_id),
-                    })]
+                    vec![
+                        (Effect::Trace {
+                            line: Some(t.line_id),
+                        }),
+                    ]
                 }
             }
         }
@@ -423,7 +455,7 @@ fn action_of(cmd: Command) -> Action {
     }
 }
 
-pub fn update(t: &mut Terminals, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
+pub fn update(t: &mut Terminals, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
     let lang = sh.lang;
     match msg {
         Msg::Loaded {
@@ -448,7 +480,7 @@ pub fn update(t: &mut Terminals, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
             }
             if !terminals.iter().all(|x| t.line(x.line_id).is_some()) {
                 // A terminal on a line this console has not read: read the inventory again.
-                return vec![fx(Effect::Load { gen: sh.next_gen() })];
+                return vec![(Effect::Load { gen: sh.next_gen() })];
             }
             let index = t.selected_index(lang);
             t.list.some(gen, &ids, terminals, |x| x.id);
@@ -480,15 +512,24 @@ pub fn update(t: &mut Terminals, sh: &mut Shell, msg: Msg) -> Vec<AppEffect> {
 }
 
 impl View for Terminals {
+    type Effect = Effect;
+
     fn section(&self) -> Section {
         Section::Terminals
     }
 
-    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<AppEffect>> {
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if let Some(fx) = self.answer(sh, key) {
+            return Some(fx);
+        }
         self.edit.is_some().then(|| self.on_edit_key(sh, key))
     }
 
-    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>> {
+    fn confirming(&self) -> Option<&str> {
+        self.confirm.as_ref().map(|c| c.question.as_str())
+    }
+
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
         match cmd {
             Command::TerminalOnlineTest
             | Command::TerminalSetTime
@@ -505,7 +546,10 @@ impl View for Terminals {
         if sh.may(action) {
             Arrive::Go { run: false }
         } else {
-            Arrive::Stay(sh.denied(action))
+            {
+                sh.denied::<Effect>(action);
+                Arrive::Stay
+            }
         }
     }
 
@@ -517,7 +561,7 @@ impl View for Terminals {
         }
     }
 
-    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<AppEffect> {
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
         let shown = self.visible(sh.lang);
         if let Some(t) = shown.get(to.min(shown.len().saturating_sub(1))) {
             self.selected = Some(t.id);
@@ -525,7 +569,7 @@ impl View for Terminals {
         self.follow_trace(sh)
     }
 
-    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<AppEffect> {
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         let (list, _, _) = split(body);
         let rows = self.rows(sh.lang);
         let at = self.selected_row(sh.lang);
@@ -543,18 +587,20 @@ impl View for Terminals {
         }
     }
 
-    fn reload(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
-        vec![fx(Effect::Load { gen: sh.next_gen() })]
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        vec![(Effect::Load { gen: sh.next_gen() })]
     }
 
-    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<AppEffect> {
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
         if change.terminal.is_empty() || !self.list.loaded {
             return vec![];
         }
-        vec![fx(Effect::LoadById {
-            gen: sh.next_gen(),
-            ids: change.terminal.clone(),
-        })]
+        vec![
+            (Effect::LoadById {
+                gen: sh.next_gen(),
+                ids: change.terminal.clone(),
+            }),
+        ]
     }
 
     fn hints(&self, _sh: &Shell) -> Vec<Command> {
@@ -580,14 +626,14 @@ impl View for Terminals {
         Some(&mut self.filter)
     }
 
-    fn filtered(&mut self, sh: &mut Shell) -> Vec<AppEffect> {
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect> {
         self.reselect(sh, 0)
     }
 
-    fn leave(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
+    fn leave(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         // The trace belongs to the tab: leaving it stops listening.
         match self.trace.take() {
-            Some(_) => vec![fx(Effect::Trace { line: None })],
+            Some(_) => vec![(Effect::Trace { line: None })],
             None => vec![],
         }
     }
@@ -602,10 +648,10 @@ impl View for Terminals {
         }
     }
 
-    fn reset(&mut self) -> Vec<AppEffect> {
+    fn reset(&mut self) -> Vec<Effect> {
         let traced = std::mem::take(self).trace.is_some();
         if traced {
-            vec![fx(Effect::Trace { line: None })]
+            vec![(Effect::Trace { line: None })]
         } else {
             vec![]
         }

@@ -10,6 +10,18 @@ use crate::i18n::tr;
 pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
     let (pool, lang) = (env.pool, env.lang);
     answer(match effect {
+        Effect::Enqueue {
+            terminal_id,
+            about,
+            command,
+        } => {
+            let queued = crate::app::queue::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            };
+            return super::queue::run(queued, env).await;
+        }
         Effect::Load { gen } => {
             match (terminal::lines(pool).await, terminal::terminals(pool).await) {
                 (Ok(lines), Ok(terminals)) => Ok(Msg::Terminals(TerminalsMsg::Loaded {

@@ -2,13 +2,12 @@
 //! forms it opens (typed fields on the one form engine), and what a submitted form asks for.
 
 use super::{
-    card_state_of, fx, CardOp, CardRefs, Cards, DeskView, Effect, Named, PaidFrom, PersonRow,
-    PinKind, Popup, ReportFilter, ReportKind, StockOp,
+    card_state_of, CardOp, CardRefs, Cards, DeskView, Effect, Named, PaidFrom, PersonRow, PinKind,
+    Popup, ReportFilter, ReportKind, StockOp,
 };
 use crate::app::form::{Field, FieldId, Form, FormKey, Input, Opt, TextInput};
-use crate::app::state::Shell;
+use crate::app::shell::Shell;
 use crate::app::words::{self, card_kind, money, refusal, subsystem};
-use crate::app::Effect as AppEffect;
 use crate::db::card::{BalancePolicy, IssueRequest, Rewrite};
 use crate::domain::card::{self, CardKind, CardState, Refusal, Subsystem, Transition};
 use crate::domain::permission::Action;
@@ -216,6 +215,14 @@ fn is_director(sh: &Shell) -> bool {
 
 // ---- Commands ---------------------------------------------------------------------------------
 
+/// The tab's commands: `card.*`, `cards.*`, `person.*`, `stock.*`, `report.*`, `desk.*`.
+pub fn is_ours(cmd: Command) -> bool {
+    let name = cmd.name();
+    ["card.", "cards.", "person.", "stock.", "report.", "desk."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 /// What a command needs the role to allow.
 fn action_of(cmd: Command) -> Option<Action> {
     Some(match cmd {
@@ -258,7 +265,7 @@ fn may(sh: &Shell, cmd: Command, action: Action) -> bool {
 
 /// Why a command cannot run here at all (the role, or the demo-only keys), said on the message
 /// line; None when it may.
-pub fn refuse(_c: &mut Cards, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>> {
+pub fn refuse(_c: &mut Cards, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
     if let Some(action) = action_of(cmd) {
         if !may(sh, cmd, action) {
             return Some(sh.denied(action));
@@ -370,7 +377,7 @@ pub fn hints(c: &Cards, sh: &Shell) -> Vec<Command> {
 
 /// Runs one of the tab's commands: permission first, then the view it belongs to, then the
 /// object it acts on. None: not a command of this tab.
-pub fn run(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>> {
+pub fn run(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
     if crate::app::router::owner(cmd)
         != Some(crate::app::router::ViewId::Tab(
             crate::app::state::TabId::Cards,
@@ -396,12 +403,12 @@ pub fn run(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Option<Vec<AppEffect>
     Some(out)
 }
 
-fn open(c: &mut Cards, form: CardForm) -> Vec<AppEffect> {
+fn open(c: &mut Cards, form: CardForm) -> Vec<Effect> {
     c.popup = Some(Popup::Form(form));
     vec![]
 }
 
-fn run_here(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
+fn run_here(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
     let lang = sh.lang;
     match cmd {
         Command::DeskView => {
@@ -416,7 +423,7 @@ fn run_here(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
                 vec![text_field(CardField::CardNo, "")],
             ),
         ),
-        Command::DeskPresentBlank => vec![fx(Effect::DeskPresent { card_no: None })],
+        Command::DeskPresentBlank => vec![(Effect::DeskPresent { card_no: None })],
         Command::DeskPresentCard => open(
             c,
             CardForm::new(
@@ -626,7 +633,7 @@ fn apply_kind_defaults(c: &Cards, sh: &Shell, form: &mut Form<CardField>, kind: 
     }
 }
 
-fn open_issue(c: &mut Cards, sh: &mut Shell) -> Vec<AppEffect> {
+fn open_issue(c: &mut Cards, sh: &mut Shell) -> Vec<Effect> {
     let lang = sh.lang;
     let Some(person) = c.selected_person().cloned() else {
         return sh.info_key("card.msg.select_person");
@@ -681,7 +688,7 @@ fn open_issue(c: &mut Cards, sh: &mut Shell) -> Vec<AppEffect> {
     open(c, form)
 }
 
-fn open_report_filter(c: &mut Cards, sh: &mut Shell) -> Vec<AppEffect> {
+fn open_report_filter(c: &mut Cards, sh: &mut Shell) -> Vec<Effect> {
     let lang = sh.lang;
     let r = &c.reports;
     let kinds = ReportKind::ALL
@@ -717,7 +724,7 @@ fn open_report_filter(c: &mut Cards, sh: &mut Shell) -> Vec<AppEffect> {
 }
 
 /// The commands on the card shown: the card first, then whether its state allows it.
-fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
+fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
     let lang = sh.lang;
     let Some(d) = c.shown().map(|d| d.view.clone()) else {
         let key = if c.selected.is_some() && c.cards_of.is_some() {
@@ -778,35 +785,34 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
         )
     };
     let id = d.card_id;
-    let mut confirm = |sh: &mut Shell, key: &str, extra: String, op: CardOp| {
+    let confirm = |c: &mut Cards, key: &str, extra: String, op: CardOp| {
         let mut question = trf(lang, key, &[("card", &named)]);
         if !extra.is_empty() {
             question.push(' ');
             question.push_str(&extra);
         }
-        let effect = c.send(fx(Effect::Op(op)));
-        sh.confirm(question, effect)
+        c.ask(question, Effect::Op(op))
     };
     match cmd {
         Command::CardReportLost => confirm(
-            sh,
+            c,
             "card.confirm.report_lost",
             String::new(),
             CardOp::ReportLost { card_id: id },
         ),
         Command::CardReportFound => confirm(
-            sh,
+            c,
             "card.confirm.report_found",
             String::new(),
             CardOp::ReportFound { card_id: id },
         ),
         Command::CardReturn => confirm(
-            sh,
+            c,
             "card.confirm.return",
             balance_rule(),
             CardOp::Return { card_id: id },
         ),
-        Command::CardResend => vec![c.send(fx(Effect::Op(CardOp::Resend { card_id: id })))],
+        Command::CardResend => vec![c.send(Effect::Op(CardOp::Resend { card_id: id }))],
         Command::CardRewrite => {
             let mut fields = grant_fields(lang, c.refs.as_ref());
             fields.push(text_field(
@@ -1017,7 +1023,7 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
 /// Keys in a card desk form: tab and the arrows up and down move between fields, left and right
 /// (or space) change a choice or move in a multi-select, space ticks, enter submits, esc cancels
 /// (even while the form waits: the answer then shows on the message line).
-pub fn on_key(c: &mut Cards, sh: &mut Shell, mut form: CardForm, key: &KeyEvent) -> Vec<AppEffect> {
+pub fn on_key(c: &mut Cards, sh: &mut Shell, mut form: CardForm, key: &KeyEvent) -> Vec<Effect> {
     match form.form.key(key) {
         FormKey::Cancel => {
             if form.form.busy {
@@ -1120,14 +1126,14 @@ struct Fault(CardField, String);
 
 enum Submit {
     /// Ask for it and wait in the form for the answer.
-    Effect(AppEffect),
+    Effect(Effect),
     /// Money moves: a last y/n naming the amount.
-    Confirm(String, AppEffect),
+    Confirm(String, Effect),
     /// Nothing to wait for: close the form.
-    Done(Vec<AppEffect>),
+    Done(Vec<Effect>),
 }
 
-fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<AppEffect> {
+fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<Effect> {
     match check(c, sh, &form) {
         Ok(Submit::Effect(effect)) => {
             form.form.busy = true;
@@ -1137,8 +1143,7 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<AppEffect> {
         }
         Ok(Submit::Confirm(question, effect)) => {
             c.popup = None;
-            let effect = c.send(effect);
-            sh.confirm(question, effect)
+            c.ask(question, effect)
         }
         Ok(Submit::Done(out)) => {
             c.popup = None;
@@ -1157,8 +1162,8 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<AppEffect> {
 }
 
 /// A report asked for with new filters: the view remembers them.
-fn note_report(c: &mut Cards, effect: &AppEffect) {
-    if let AppEffect::Cards(Effect::LoadReport { kind, filter, .. }) = effect {
+fn note_report(c: &mut Cards, effect: &Effect) {
+    if let Effect::LoadReport { kind, filter, .. } = effect {
         let r = &mut c.reports;
         if r.kind != *kind || r.filter != *filter {
             r.kind = *kind;
@@ -1261,20 +1266,24 @@ fn required(lang: Lang, form: &Form<CardField>, field: CardField) -> Result<Stri
 fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
     let lang = sh.lang;
     let form = &cf.form;
-    let op = |op| Ok(Submit::Effect(fx(Effect::Op(op))));
+    let op = |op| Ok(Submit::Effect(Effect::Op(op)));
     match cf.kind.clone() {
         CardFormKind::CardNumber => {
             let card_no = card_no_of(lang, form)?;
-            Ok(Submit::Done(vec![fx(Effect::Lookup {
-                gen: sh.next_gen(),
-                card_no,
-            })]))
+            Ok(Submit::Done(vec![
+                (Effect::Lookup {
+                    gen: sh.next_gen(),
+                    card_no,
+                }),
+            ]))
         }
         CardFormKind::DeskPresent => {
             let card_no = card_no_of(lang, form)?;
-            Ok(Submit::Done(vec![fx(Effect::DeskPresent {
-                card_no: Some(card_no),
-            })]))
+            Ok(Submit::Done(vec![
+                (Effect::DeskPresent {
+                    card_no: Some(card_no),
+                }),
+            ]))
         }
         CardFormKind::Issue { person_id } => {
             let card_no = card_no_of(lang, form)?;
@@ -1427,20 +1436,20 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
                     "card.confirm.top_up",
                     &[("amount", &money(amount)), ("card", &named)],
                 ),
-                fx(Effect::Op(CardOp::TopUp {
+                Effect::Op(CardOp::TopUp {
                     person_id,
                     card_id,
                     amount,
-                })),
+                }),
             ))
         }
         CardFormKind::ImportPersons => {
             let path = required(lang, form, CardField::Path)?;
-            Ok(Submit::Effect(fx(Effect::Import {
+            Ok(Submit::Effect(Effect::Import {
                 path,
                 dry_run: true,
                 create_departments: form.choice(CardField::CreateDepartments) == "yes",
-            })))
+            }))
         }
         CardFormKind::StockReceive | CardFormKind::StockSpoil | CardFormKind::StockCount => {
             let counting = cf.kind == CardFormKind::StockCount;
@@ -1458,7 +1467,7 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
                 CardFormKind::StockSpoil => StockOp::Spoil { quantity: n, note },
                 _ => StockOp::Count { physical: n, note },
             };
-            Ok(Submit::Effect(fx(Effect::Stock(op))))
+            Ok(Submit::Effect(Effect::Stock(op)))
         }
         CardFormKind::ReportFilter => {
             let date = |field: CardField| -> Result<Option<NaiveDate>, Fault> {
@@ -1489,21 +1498,23 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
                 .into_iter()
                 .find(|k| k.name() == form.choice(CardField::Report))
                 .unwrap_or(ReportKind::Issued);
-            Ok(Submit::Done(vec![fx(Effect::LoadReport {
-                gen: sh.next_gen(),
-                kind,
-                filter,
-            })]))
+            Ok(Submit::Done(vec![
+                (Effect::LoadReport {
+                    gen: sh.next_gen(),
+                    kind,
+                    filter,
+                }),
+            ]))
         }
         CardFormKind::ReportExport { overwrite } => {
             let path = required(lang, form, CardField::Path)?;
             let r = &c.reports;
-            Ok(Submit::Effect(fx(Effect::ExportReport {
+            Ok(Submit::Effect(Effect::ExportReport {
                 kind: r.kind,
                 filter: r.filter.clone(),
                 path,
                 overwrite,
-            })))
+            }))
         }
     }
 }
