@@ -257,7 +257,13 @@ fn on_overlay_key(state: &mut State, overlay: Overlay, key: KeyEvent) -> Vec<Eff
     let sh = &mut state.shell;
     match overlay {
         Overlay::Confirm(confirm) => match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => vec![confirm.effect],
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                // Only now is it sent: the view that asked may wait for its answer.
+                for id in all_views() {
+                    view(state, id).1.confirmed(&confirm.effect);
+                }
+                vec![confirm.effect]
+            }
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => sh.cancelled(),
             _ => {
                 sh.overlay = Some(Overlay::Confirm(confirm));
@@ -462,9 +468,11 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             state.shell.pending_keys.clear();
             let (sh, v) = view(state, id);
             // A filter is cleared first; then the view's own esc; the Alarms view closes last.
-            if let Some(f) = v.filter_mut() {
-                if f.clear() {
-                    return v.filtered(sh);
+            if v.esc_clears_filter() {
+                if let Some(f) = v.filter_mut() {
+                    if f.clear() {
+                        return v.filtered(sh);
+                    }
                 }
             }
             let fx = v.cancel(sh);

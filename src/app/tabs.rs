@@ -103,6 +103,12 @@ pub trait View {
         "filter.prompt"
     }
 
+    /// Whether Esc (not typing) clears its `/` filter before its own esc. The card desk's
+    /// search stays: there Esc is for the card on the reader.
+    fn esc_clears_filter(&self) -> bool {
+        true
+    }
+
     /// Esc with no popup and no filter to clear.
     fn cancel(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         vec![]
@@ -122,6 +128,9 @@ pub trait View {
     fn failed(&mut self, _sh: &mut Shell, _f: &Failure) -> bool {
         false
     }
+
+    /// The operator answered yes to a confirmation: `effect` is sent now.
+    fn confirmed(&mut self, _effect: &Effect) {}
 
     /// An operation went through: a popup waiting for its answer closes.
     fn done(&mut self, _sh: &mut Shell) {}

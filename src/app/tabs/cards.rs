@@ -598,12 +598,18 @@ impl Cards {
         })
     }
 
-    /// Sends an operation; until its answer, what notifications say is held (`held`).
+    /// Sends an operation; until its answer, what notifications say is held (`held`). An
+    /// operation behind a confirmation is held when the operator says yes (`confirmed`): one
+    /// answered no is never sent, and nothing waits for it.
     pub(crate) fn send(&mut self, effect: AppEffect) -> AppEffect {
+        self.hold(&effect);
+        effect
+    }
+
+    fn hold(&mut self, effect: &AppEffect) {
         if matches!(effect, AppEffect::Cards(Effect::Op(_))) {
             self.held.get_or_insert_with(Change::default);
         }
-        effect
     }
 
     /// The operation's answer came: what was held is read at the next frame, with the new
@@ -1144,6 +1150,12 @@ impl View for Cards {
         "card.search_prompt"
     }
 
+    fn esc_clears_filter(&self) -> bool {
+        // The search is cleared while it is typed (esc in the box); after that the register
+        // keeps it, and esc is for the card on the reader.
+        false
+    }
+
     fn cancel(&mut self, _sh: &mut Shell) -> Vec<AppEffect> {
         // The card on the reader is done with.
         self.reader = None;
@@ -1192,6 +1204,10 @@ impl View for Cards {
             form.form.refused(words::failure(lang, f));
         }
         true
+    }
+
+    fn confirmed(&mut self, effect: &AppEffect) {
+        self.hold(effect);
     }
 
     fn done(&mut self, _sh: &mut Shell) {

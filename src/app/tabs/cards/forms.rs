@@ -778,14 +778,14 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<AppEffect> {
         )
     };
     let id = d.card_id;
-    let mut confirm = |sh: &mut Shell, key: &str, extra: String, op: CardOp| {
+    let confirm = |sh: &mut Shell, key: &str, extra: String, op: CardOp| {
         let mut question = trf(lang, key, &[("card", &named)]);
         if !extra.is_empty() {
             question.push(' ');
             question.push_str(&extra);
         }
-        let effect = c.send(fx(Effect::Op(op)));
-        sh.confirm(question, effect)
+        // Held when the operator says yes (`Cards::confirmed`).
+        sh.confirm(question, fx(Effect::Op(op)))
     };
     match cmd {
         Command::CardReportLost => confirm(
@@ -1136,14 +1136,15 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<AppEffect> {
             vec![c.send(effect)]
         }
         Ok(Submit::Confirm(question, effect)) => {
+            // Held when the operator says yes (`Cards::confirmed`).
             c.popup = None;
-            let effect = c.send(effect);
             sh.confirm(question, effect)
         }
         Ok(Submit::Done(out)) => {
             c.popup = None;
             for effect in &out {
                 note_report(c, effect);
+                note_typed_card(c, sh, effect);
             }
             out
         }
@@ -1153,6 +1154,19 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<AppEffect> {
             c.popup = Some(Popup::Form(form));
             vec![]
         }
+    }
+}
+
+/// A card number typed by an operator without a reader is on the desk as if laid on one: its
+/// lookup's answer shows it (and its holder) as a reader's would.
+fn note_typed_card(c: &mut Cards, sh: &Shell, effect: &AppEffect) {
+    if let AppEffect::Cards(Effect::Lookup { card_no, .. }) = effect {
+        c.reader = Some(super::Presented {
+            card_no: *card_no,
+            terminal_id: None,
+            lookup: None,
+            at: sh.now,
+        });
     }
 }
 
