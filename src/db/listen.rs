@@ -321,6 +321,22 @@ pub enum TraceError {
     Sql(#[from] sqlx::Error),
 }
 
+/// NOTIFY channel on which a demo console asks the demo's simulated desk reader to read a card:
+/// the payload is a card number, or `blank` for a blank card of the demo's choosing.
+pub const DESK_CHANNEL: &str = "onecard_demo_desk";
+
+/// Asks the running demo site (in this process or another demo console's) to lay a card on its
+/// desk reader; None: a blank card.
+pub async fn ask_desk(pool: &PgPool, card_no: Option<i64>) -> Result<(), sqlx::Error> {
+    let payload = card_no.map_or_else(|| "blank".to_string(), |n| n.to_string());
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(DESK_CHANNEL)
+        .bind(payload)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,20 +388,4 @@ mod tests {
         assert!(TraceFrame::parse(r#"{"line":3,"dir":"up","hex":""}"#, at).is_none());
         assert!(TraceFrame::parse("garbage", at).is_none());
     }
-}
-
-/// NOTIFY channel on which a demo console asks the demo's simulated desk reader to read a card:
-/// the payload is a card number, or `blank` for a blank card of the demo's choosing.
-pub const DESK_CHANNEL: &str = "onecard_demo_desk";
-
-/// Asks the running demo site (in this process or another demo console's) to lay a card on its
-/// desk reader; None: a blank card.
-pub async fn ask_desk(pool: &PgPool, card_no: Option<i64>) -> Result<(), sqlx::Error> {
-    let payload = card_no.map_or_else(|| "blank".to_string(), |n| n.to_string());
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(DESK_CHANNEL)
-        .bind(payload)
-        .execute(pool)
-        .await?;
-    Ok(())
 }

@@ -59,6 +59,23 @@ pub fn verify_dummy(password: &str) {
     let _ = verify(password, stored);
 }
 
+/// A one-time password an administrator reads out: unambiguous characters only.
+pub fn one_time() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    (0..12)
+        .map(|i| {
+            let c = ALPHABET[rng.gen_range(0..ALPHABET.len())] as char;
+            if i == 4 || i == 8 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,21 +100,4 @@ mod tests {
         );
         assert_eq!(check_policy("wang", "长城长城长城长城长城"), Ok(()));
     }
-}
-
-/// A one-time password an administrator reads out: unambiguous characters only.
-pub fn one_time() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut rng = rand::thread_rng();
-    (0..12)
-        .map(|i| {
-            let c = ALPHABET[rng.gen_range(0..ALPHABET.len())] as char;
-            if i == 4 || i == 8 {
-                format!("-{c}")
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
