@@ -123,13 +123,14 @@ pub fn update(sh: &mut Shell, msg: Msg) -> Vec<super::Effect> {
     }
 }
 
-/// The frame's reload: the commands of ours a notification named.
+/// The frame's reload: the commands of ours a notification named, while they are not finished
+/// (a finished command's outcome was read and said once; it does not change again).
 pub fn changed(sh: &mut Shell, change: &Change) -> Vec<super::Effect> {
     let ours: Vec<i64> = change
         .command
         .iter()
         .copied()
-        .filter(|id| sh.commands.sent.contains_key(id))
+        .filter(|id| sh.commands.sent.get(id).is_some_and(|s| !s.finished()))
         .collect();
     load(sh, ours)
 }

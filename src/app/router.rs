@@ -50,6 +50,7 @@ pub trait Dispatch {
     fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect>;
     fn filter_prompt(&self) -> &'static str;
     fn confirming(&self) -> Option<&str>;
+    fn esc_clears_filter(&self) -> bool;
     fn cancel(&mut self, sh: &mut Shell) -> Vec<Effect>;
     fn activate(&mut self, sh: &mut Shell) -> Vec<Effect>;
     fn leave(&mut self, sh: &mut Shell) -> Vec<Effect>;
@@ -119,6 +120,9 @@ where
     }
     fn confirming(&self) -> Option<&str> {
         View::confirming(self)
+    }
+    fn esc_clears_filter(&self) -> bool {
+        View::esc_clears_filter(self)
     }
     fn cancel(&mut self, sh: &mut Shell) -> Vec<Effect> {
         lift(View::cancel(self, sh))
@@ -576,9 +580,11 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
             state.shell.pending_keys.clear();
             let (sh, v) = view(state, id);
             // A filter is cleared first; then the view's own esc; the Alarms view closes last.
-            if let Some(f) = v.filter_mut() {
-                if f.clear() {
-                    return v.filtered(sh);
+            if v.esc_clears_filter() {
+                if let Some(f) = v.filter_mut() {
+                    if f.clear() {
+                        return v.filtered(sh);
+                    }
                 }
             }
             let fx = v.cancel(sh);

@@ -111,6 +111,12 @@ pub trait View {
         None
     }
 
+    /// Whether Esc (not typing) clears its `/` filter before its own esc. The card desk's
+    /// search stays: there Esc is for the card on the reader.
+    fn esc_clears_filter(&self) -> bool {
+        true
+    }
+
     /// Esc with no popup and no filter to clear.
     fn cancel(&mut self, _sh: &mut Shell) -> Vec<Self::Effect> {
         vec![]

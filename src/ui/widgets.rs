@@ -245,13 +245,18 @@ pub fn table(
     }
     if n == 0 {
         if let Some(line) = empty {
+            // What the empty list says may take more than a row: it wraps over the rows the
+            // list has rather than running past the border.
             let at = Rect::new(
                 area.x + 1,
                 area.y + 2,
                 area.width.saturating_sub(2),
-                1.min(area.height.saturating_sub(3)),
+                area.height.saturating_sub(3),
             );
-            frame.render_widget(ratatui::widgets::Paragraph::new(line), at);
+            frame.render_widget(
+                ratatui::widgets::Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: true }),
+                at,
+            );
         }
     }
     scrollbar(frame, area, n, visible, selected.unwrap_or(0));

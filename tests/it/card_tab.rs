@@ -5,21 +5,23 @@
 use crate::harness::{render, screen_text};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use onecard::app::cards::{
-    CardDetail, CardDone, CardEventRow, CardKindPolicy, CardLookup, CardOp, CardRefs, CardView,
-    Confirmations, DeskView, DoorGroup, FeeRow, ImportSummary, IssueRequest, Named, PaidFrom,
-    PersonRow, PinKind, PinNote, ReportFilter, ReportKind, ReportPage, StockCount, StockInfo,
-    StockLevel, StockOp,
-};
+use onecard::app::failure::Failure;
 use onecard::app::msg::DbState;
-use onecard::app::state::{DbWhere, Level, Overlay, State, Tab, ThemeName};
+use onecard::app::session;
+use onecard::app::state::{DbWhere, Level, State, TabId, ThemeName};
+use onecard::app::tabs::cards::{
+    self, CardDetail, CardDone, CardEventRow, CardField, CardForm, CardKindPolicy, CardLookup,
+    CardOp, CardRefs, CardView, Confirmations, DeskView, DoorGroup, FeeRow, ImportSummary,
+    IssueRequest, Named, PaidFrom, PersonRow, PinKind, PinNote, Popup, ReportFilter, ReportKind,
+    ReportPage, StockCount, StockInfo, StockLevel, StockOp,
+};
 use onecard::app::{update, Effect, Msg};
 use onecard::db::card::{BalancePolicy, Grant, Limits};
 use onecard::db::door_group::GroupDoor;
 use onecard::db::notify::Change;
 use onecard::db::operator::{Operator, Session};
 use onecard::db::propagation::Pending;
-use onecard::domain::card::{CardKind, CardState, Subsystem};
+use onecard::domain::card::{CardKind, CardState, Refusal, Subsystem};
 use onecard::domain::role::Role;
 use onecard::i18n::Lang;
 use onecard::keymap::Keymap;
@@ -45,7 +47,7 @@ fn state(lang: Lang) -> State {
     let keymap = Arc::new(Keymap::preset("default").expect("default preset"));
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 3, 4, 5).unwrap();
     let mut s = State::new(keymap, lang, ThemeName::Default, DbWhere::Embedded, now);
-    s.utc_offset = FixedOffset::east_opt(8 * 3600).unwrap();
+    s.shell.utc_offset = FixedOffset::east_opt(8 * 3600).unwrap();
     s
 }
 
@@ -65,25 +67,33 @@ fn operator(role: Role) -> Operator {
 
 fn signed_in(lang: Lang, role: Role) -> State {
     let mut s = state(lang);
-    s.db = DbState::Ready;
-    update(&mut s, Msg::OperatorsExist(true));
+    s.shell.db = DbState::Ready;
+    update(&mut s, Msg::Session(session::Msg::OperatorsExist(true)));
     let fx = update(
         &mut s,
-        Msg::LoggedIn(Session {
+        Msg::Session(session::Msg::LoggedIn(Session {
             id: 1,
             operator: operator(role),
-        }),
+        })),
     );
     assert_eq!(
-        s.tab,
-        Tab::Cards,
+        s.shell.tab,
+        TabId::Cards,
         "the console opens on the Card service tab"
     );
-    assert!(fx.contains(&Effect::LoadCardRefs));
-    assert!(fx.contains(&Effect::SearchPeople {
+    // The alarms (1), the desk's pickers (2) and the register (3).
+    assert!(fx.contains(&card_fx(cards::Effect::LoadRefs { gen: 2 })));
+    assert!(fx.contains(&card_fx(cards::Effect::Search {
+        gen: 3,
         query: String::new()
-    }));
-    update(&mut s, Msg::CardRefsLoaded(refs()));
+    })));
+    update(
+        &mut s,
+        card_msg(cards::Msg::RefsLoaded {
+            gen: 2,
+            refs: refs(),
+        }),
+    );
     s
 }
 
@@ -164,6 +174,8 @@ fn person(
         status: "active".into(),
         card_no: card.map(|c| c.0),
         card_state: card.map(|c| c.1.to_string()),
+        // The register's rows say how many matched in all: five in these fixtures.
+        total: 5,
     }
 }
 
@@ -329,6 +341,103 @@ fn typed(s: &mut State, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| update(s, key(c))).collect()
 }
 
+fn card_fx(e: cards::Effect) -> Effect {
+    Effect::Cards(e)
+}
+
+fn card_msg(m: cards::Msg) -> Msg {
+    Msg::Cards(m)
+}
+
+fn op(op: CardOp) -> Vec<Effect> {
+    vec![card_fx(cards::Effect::Op(op))]
+}
+
+/// The newest load generation handed out: an answer made with it is shown whatever came
+/// before.
+fn newest(s: &State) -> u64 {
+    s.shell.gen
+}
+
+/// The generation of the one effect of `fx` that `pick` chooses.
+fn gen_of(fx: &[Effect], pick: impl Fn(&cards::Effect) -> Option<u64>) -> u64 {
+    let gens: Vec<u64> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Cards(c) => pick(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gens.len(), 1, "one such effect in {fx:?}");
+    gens[0]
+}
+
+fn people_found(s: &mut State, gen: u64, query: &str, people: Vec<PersonRow>) -> Vec<Effect> {
+    let total = people.len() as i64;
+    update(
+        s,
+        card_msg(cards::Msg::PeopleFound {
+            gen,
+            query: query.into(),
+            people,
+            total,
+        }),
+    )
+}
+
+fn person_cards(s: &mut State, gen: u64, person_id: i64, cards: Vec<CardView>) -> Vec<Effect> {
+    update(
+        s,
+        card_msg(cards::Msg::PersonCardsLoaded {
+            gen,
+            person_id,
+            cards,
+        }),
+    )
+}
+
+fn card_loaded(s: &mut State, gen: u64, detail: CardDetail) -> Vec<Effect> {
+    update(
+        s,
+        card_msg(cards::Msg::CardLoaded {
+            gen,
+            detail: Box::new(detail),
+        }),
+    )
+}
+
+/// A card laid on desk reader 9; returns the lookup's generation.
+fn presented(s: &mut State, card_no: i64, new: bool) -> u64 {
+    let gen = newest(s) + 1;
+    assert_eq!(
+        update(
+            s,
+            card_msg(cards::Msg::Presented {
+                terminal_id: 9,
+                card_no,
+                new,
+            })
+        ),
+        vec![card_fx(cards::Effect::Lookup { gen, card_no })]
+    );
+    gen
+}
+
+fn looked_up(s: &mut State, gen: u64, card_no: i64, lookup: CardLookup) -> Vec<Effect> {
+    update(
+        s,
+        card_msg(cards::Msg::LookedUp {
+            gen,
+            card_no,
+            lookup,
+        }),
+    )
+}
+
+fn done(s: &mut State, done: CardDone) -> Vec<Effect> {
+    update(s, card_msg(cards::Msg::Done(done)))
+}
+
 /// Signed in on the Card service tab, the register searched, 王芳 selected with her active
 /// card 8165537 (and an older replaced one) shown.
 fn at_desk(lang: Lang, role: Role) -> State {
@@ -337,53 +446,67 @@ fn at_desk(lang: Lang, role: Role) -> State {
 
 fn at_desk_with(lang: Lang, role: Role, card_state: CardState) -> State {
     let mut s = signed_in(lang, role);
-    let fx = update(
-        &mut s,
-        Msg::PeopleFound {
-            query: String::new(),
-            people: people(),
-        },
-    );
+    let fx = people_found(&mut s, 3, "", people());
     assert!(fx.is_empty());
     assert_eq!(s.cards.selected, Some(11), "the first person is selected");
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::LoadPersonCards { person_id: 11 }]
+        vec![card_fx(cards::Effect::LoadPersonCards {
+            gen: 4,
+            person_id: 11
+        })]
     );
     let mut old = view(20, 8100001, CardState::Replaced);
     old.replaced_by_card_no = Some(8165537);
-    let fx = update(
-        &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 11,
-            cards: vec![view(21, 8165537, card_state), old],
-        },
-    );
+    let fx = person_cards(&mut s, 4, 11, vec![view(21, 8165537, card_state), old]);
     assert_eq!(
         fx,
-        vec![Effect::LoadCard { card_id: 21 }],
+        vec![card_fx(cards::Effect::LoadCard {
+            gen: 5,
+            card_id: 21
+        })],
         "the card in service"
     );
-    update(
-        &mut s,
-        Msg::CardLoaded(Box::new(detail(21, 8165537, card_state))),
-    );
+    card_loaded(&mut s, 5, detail(21, 8165537, card_state));
     s
+}
+
+/// Moves to the next person and answers the read of their cards: none.
+fn next_person_without_cards(s: &mut State, person_id: i64) {
+    update(s, key('j'));
+    let fx = update(s, Msg::Frame);
+    let gen = gen_of(&fx, |e| match e {
+        cards::Effect::LoadPersonCards { gen, .. } => Some(*gen),
+        _ => None,
+    });
+    person_cards(s, gen, person_id, vec![]);
 }
 
 fn text(s: &mut State, w: u16, h: u16) -> String {
     screen_text(&render(s, w, h))
 }
 
-fn card_form(s: &State) -> &onecard::app::cards::CardForm {
-    match &s.overlay {
-        Some(Overlay::CardForm(f)) => f,
+fn card_form(s: &State) -> &CardForm {
+    match &s.cards.popup {
+        Some(Popup::Form(f)) => f,
         other => panic!("no card form open: {other:?}"),
     }
 }
 
+fn focused(s: &State) -> CardField {
+    card_form(s).form.focused().expect("a field has the focus")
+}
+
+fn form_error(s: &State) -> Option<&str> {
+    card_form(s).form.error.as_deref()
+}
+
 fn message(s: &State) -> String {
-    s.message.clone().map(|m| m.1).unwrap_or_default()
+    s.shell.message.clone().map(|m| m.1).unwrap_or_default()
+}
+
+fn typing(s: &State) -> Option<String> {
+    onecard::app::router::typing_filter(s).map(|(_, t)| t.value().to_string())
 }
 
 // ---- The register -------------------------------------------------------------------------------
@@ -393,73 +516,56 @@ fn typing_searches_the_register_once_per_frame_and_keeps_the_newest_answer() {
     let mut s = signed_in(Lang::EN, Role::CardDesk);
     // Typing a name starts the search box; nothing is asked until the frame.
     assert!(typed(&mut s, "王芳").is_empty());
-    assert_eq!(s.filter_input.as_deref(), Some("王芳"));
-    assert_eq!(s.cards.query, "王芳");
+    assert_eq!(typing(&s).as_deref(), Some("王芳"));
+    assert_eq!(s.cards.query(), "王芳");
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::SearchPeople {
+        vec![card_fx(cards::Effect::Search {
+            gen: 4,
             query: "王芳".into()
-        }]
+        })]
     );
     assert!(update(&mut s, Msg::Frame).is_empty(), "asked once");
-    // An answer to an older query, arriving late, is dropped.
-    update(
-        &mut s,
-        Msg::PeopleFound {
-            query: "王".into(),
-            people: people(),
-        },
-    );
+    // The answer to the older search (of everyone, at sign-in), arriving late, is dropped.
+    people_found(&mut s, 3, "", people());
     assert!(s.cards.results.is_empty());
     let found = vec![people()[0].clone(), people()[1].clone()];
-    update(
-        &mut s,
-        Msg::PeopleFound {
-            query: "王芳".into(),
-            people: found,
-        },
-    );
+    people_found(&mut s, 4, "王芳", found.clone());
     assert_eq!(s.cards.selected, Some(11));
+    // An older answer to the same query arriving after it is dropped too.
+    people_found(&mut s, 3, "王芳", people());
+    assert_eq!(s.cards.results, found);
     // The arrows leave the box and move in the results; the person's cards are read at the
     // frame, once, however fast the cursor moved.
     update(&mut s, code(KeyCode::Down));
-    assert!(s.filter_input.is_none());
+    assert!(typing(&s).is_none());
     assert_eq!(s.cards.selected, Some(12));
     update(&mut s, key('k'));
     update(&mut s, key('j'));
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::LoadPersonCards { person_id: 12 }]
+        vec![card_fx(cards::Effect::LoadPersonCards {
+            gen: 5,
+            person_id: 12
+        })]
     );
     // An answer for someone the cursor left is dropped.
-    update(
-        &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 11,
-            cards: vec![view(21, 8165537, CardState::Active)],
-        },
-    );
+    person_cards(&mut s, 5, 11, vec![view(21, 8165537, CardState::Active)]);
     assert!(s.cards.cards.is_empty());
-    assert!(update(
-        &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 12,
-            cards: vec![],
-        },
-    )
-    .is_empty());
+    assert!(person_cards(&mut s, 5, 12, vec![]).is_empty());
     let screen = text(&mut s, 80, 24);
     assert!(screen.contains("No card yet."), "{screen}");
     // "/" opens the box again with the query; esc empties it.
     update(&mut s, key('/'));
-    assert_eq!(s.filter_input.as_deref(), Some("王芳"));
+    assert_eq!(typing(&s).as_deref(), Some("王芳"));
     update(&mut s, code(KeyCode::Esc));
-    assert_eq!(s.cards.query, "");
+    assert_eq!(s.cards.query(), "");
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::SearchPeople {
+        vec![card_fx(cards::Effect::Search {
+            gen: 6,
             query: String::new()
-        }]
+        })]
     );
 }
 
@@ -469,7 +575,10 @@ fn enter_steps_through_a_persons_cards() {
     assert_eq!(s.cards.card, Some(21));
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::LoadCard { card_id: 20 }]
+        vec![card_fx(cards::Effect::LoadCard {
+            gen: 6,
+            card_id: 20
+        })]
     );
     assert!(
         s.cards.shown().is_none(),
@@ -477,7 +586,10 @@ fn enter_steps_through_a_persons_cards() {
     );
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::LoadCard { card_id: 21 }]
+        vec![card_fx(cards::Effect::LoadCard {
+            gen: 7,
+            card_id: 21
+        })]
     );
 }
 
@@ -487,35 +599,11 @@ fn enter_steps_through_a_persons_cards() {
 fn a_blank_card_on_the_reader_is_issued_with_defaults_and_its_pins_shown_once() {
     let mut s = at_desk(Lang::EN, Role::CardDesk);
     // 王芳芳 has no card yet.
-    update(&mut s, key('j'));
-    update(&mut s, Msg::Frame);
-    update(
-        &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 12,
-            cards: vec![],
-        },
-    );
-    assert_eq!(
-        update(
-            &mut s,
-            Msg::CardPresented {
-                terminal_id: 9,
-                card_no: 48596572,
-                new: true
-            }
-        ),
-        vec![Effect::LookupCard { card_no: 48596572 }]
-    );
+    next_person_without_cards(&mut s, 12);
+    let gen = presented(&mut s, 48596572, true);
     let screen = text(&mut s, 100, 30);
     assert!(screen.contains("card 48596572 looking it up"), "{screen}");
-    update(
-        &mut s,
-        Msg::CardLookedUp {
-            card_no: 48596572,
-            lookup: CardLookup::New,
-        },
-    );
+    looked_up(&mut s, gen, 48596572, CardLookup::New);
     let screen = text(&mut s, 100, 30);
     assert!(
         screen.contains("NEW blank card") && screen.contains("i issue it to 王芳芳"),
@@ -523,33 +611,29 @@ fn a_blank_card_on_the_reader_is_issued_with_defaults_and_its_pins_shown_once() 
     );
 
     assert!(update(&mut s, key('i')).is_empty());
-    let f = card_form(&s);
+    let f = &card_form(&s).form;
     assert_eq!(
-        f.text("card.form.card_no"),
+        f.text(CardField::CardNo),
         "48596572",
         "the card on the reader"
     );
     assert_eq!(
-        f.choice("card.form.kind"),
+        f.choice(CardField::Kind),
         "staff",
         "from the person's category"
     );
     assert_eq!(
-        f.ticked("card.form.subsystems"),
+        f.ticked(CardField::Subsystems),
         ["door", "pos", "attendance"]
     );
-    assert_eq!(f.ticked("card.form.pos"), ["3", "5"]);
-    assert_eq!(f.ticked("card.form.attendance"), ["4"]);
-    assert!(f.ticked("card.form.door_groups").is_empty());
+    assert_eq!(f.ticked(CardField::Pos), ["3", "5"]);
+    assert_eq!(f.ticked(CardField::Attendance), ["4"]);
+    assert!(f.ticked(CardField::DoorGroups).is_empty());
+    assert_eq!(f.text(CardField::ValidFrom), "2026-11-22", "today, locally");
+    assert_eq!(f.text(CardField::ValidUntil), "2031-11-22");
     assert_eq!(
-        f.text("card.form.valid_from"),
-        "2026-11-22",
-        "today, locally"
-    );
-    assert_eq!(f.text("card.form.valid_until"), "2031-11-22");
-    assert_eq!(
-        f.label_focused(),
-        "card.form.kind",
+        focused(&s),
+        CardField::Kind,
         "the card is read: the kind comes next"
     );
     // Tick 全部门禁: tab to the door groups, space.
@@ -568,21 +652,39 @@ fn a_blank_card_on_the_reader_is_issued_with_defaults_and_its_pins_shown_once() 
         valid_until: date("2031-11-22"),
         paid_from: PaidFrom::Cash,
     };
-    assert_eq!(fx, vec![Effect::Card(CardOp::Issue(issue.clone()))]);
-    assert!(card_form(&s).busy, "waits for the answer; no second issue");
+    assert_eq!(fx, op(CardOp::Issue(issue.clone())));
+    assert!(
+        card_form(&s).form.busy,
+        "waits for the answer; no second issue"
+    );
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
     // Refused: the words stay in the form with what was picked.
-    let refusal = "card number 48596572 was already issued (to 李娜): a card number belongs to one card for ever";
-    assert!(update(&mut s, Msg::Failed(refusal.into())).is_empty());
-    assert_eq!(card_form(&s).error.as_deref(), Some(refusal));
+    let refusal = Failure::CardNumberTaken {
+        card_no: 48596572,
+        holder: "李娜".into(),
+    };
+    let words = onecard::app::words::failure(Lang::EN, &refusal);
+    assert!(
+        words.contains("48596572") && words.contains("李娜"),
+        "{words}"
+    );
+    assert!(update(&mut s, Msg::Failed(refusal)).is_empty());
+    assert_eq!(form_error(&s), Some(words.as_str()));
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::Issue(issue))]
+        op(CardOp::Issue(issue))
     );
-    // Written: the PINs show once, and the new card with them.
-    let fx = update(
+    // The database announces the new card while the answer is on its way: held.
+    update(&mut s, Msg::Changed(Change::cards(vec![30])));
+    assert!(
+        update(&mut s, Msg::Frame).is_empty(),
+        "held until the answer"
+    );
+    // Written: the PINs show once, and the new card with them. What changed is read once,
+    // at the next frame, from the notification.
+    let fx = done(
         &mut s,
-        Msg::CardDone(CardDone {
+        CardDone {
             text: "Issued card 48596572 of 王芳芳 (T10004).".into(),
             card_id: Some(30),
             person_id: Some(12),
@@ -594,16 +696,32 @@ fn a_blank_card_on_the_reader_is_issued_with_defaults_and_its_pins_shown_once() 
                     ("card.pins.payment", "301358".into()),
                 ],
             }),
-        }),
+        },
     );
+    assert!(fx.is_empty(), "{fx:?}");
+    let g = newest(&s);
     assert_eq!(
-        fx,
+        update(&mut s, Msg::Frame),
         vec![
-            Effect::LoadPersonCards { person_id: 12 },
-            Effect::LoadCard { card_id: 30 },
-            Effect::LookupCard { card_no: 48596572 },
+            card_fx(cards::Effect::Search {
+                gen: g + 1,
+                query: String::new()
+            }),
+            card_fx(cards::Effect::LoadPersonCards {
+                gen: g + 2,
+                person_id: 12
+            }),
+            card_fx(cards::Effect::LoadCard {
+                gen: g + 3,
+                card_id: 30
+            }),
+            card_fx(cards::Effect::Lookup {
+                gen: g + 4,
+                card_no: 48596572
+            }),
         ]
     );
+    assert!(update(&mut s, Msg::Frame).is_empty(), "read once");
     let screen = text(&mut s, 80, 24);
     assert!(
         screen.contains("019766") && screen.contains("301358"),
@@ -612,21 +730,12 @@ fn a_blank_card_on_the_reader_is_issued_with_defaults_and_its_pins_shown_once() 
     assert!(screen.contains("only this once"), "{screen}");
     // Another key leaves it up; enter dismisses it, and the PINs are gone from the console.
     update(&mut s, key('x'));
-    assert!(matches!(s.overlay, Some(Overlay::Pins(_))));
+    assert!(matches!(s.cards.popup, Some(Popup::Pins(_))));
     update(&mut s, code(KeyCode::Enter));
-    assert!(s.overlay.is_none());
+    assert!(s.cards.popup.is_none());
     let everything = format!("{s:?}");
     assert!(!everything.contains("019766") && !everything.contains("301358"));
     assert!(!text(&mut s, 80, 24).contains("019766"));
-}
-
-trait Focused {
-    fn label_focused(&self) -> &'static str;
-}
-impl Focused for onecard::app::cards::CardForm {
-    fn label_focused(&self) -> &'static str {
-        self.fields[self.focus].label
-    }
 }
 
 #[test]
@@ -635,32 +744,25 @@ fn the_kind_sets_the_defaults_and_a_temporary_card_only_pays() {
     update(&mut s, key('j'));
     update(&mut s, key('j'));
     update(&mut s, key('j'));
-    update(&mut s, key('j'));
+    assert_eq!(s.cards.selected_person().unwrap().id, 14);
+    next_person_without_cards(&mut s, 15);
     assert_eq!(s.cards.selected_person().unwrap().name, "李娜");
-    update(&mut s, Msg::Frame);
-    update(
-        &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 15,
-            cards: vec![],
-        },
-    );
     update(&mut s, key('i'));
-    let f = card_form(&s);
+    let f = &card_form(&s).form;
     assert_eq!(
-        f.text("card.form.card_no"),
+        f.text(CardField::CardNo),
         "",
         "no card on the reader: typed"
     );
-    assert_eq!(f.label_focused(), "card.form.card_no");
+    assert_eq!(focused(&s), CardField::CardNo);
     assert_eq!(
-        f.choice("card.form.kind"),
+        f.choice(CardField::Kind),
         "temporary",
         "a visitor gets a temporary card"
     );
-    assert_eq!(f.ticked("card.form.subsystems"), ["pos"]);
-    assert!(f.ticked("card.form.attendance").is_empty());
-    assert_eq!(f.text("card.form.valid_until"), "2027-11-22", "a year");
+    assert_eq!(f.ticked(CardField::Subsystems), ["pos"]);
+    assert!(f.ticked(CardField::Attendance).is_empty());
+    assert_eq!(f.text(CardField::ValidUntil), "2027-11-22", "a year");
     assert!(f.intro[0].contains("¥20.00"), "{:?}", f.intro);
     // A temporary card given doors is refused before anything is asked.
     typed(&mut s, "8165599");
@@ -668,183 +770,142 @@ fn the_kind_sets_the_defaults_and_a_temporary_card_only_pays() {
     update(&mut s, code(KeyCode::Tab));
     update(&mut s, key(' '));
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    let f = card_form(&s);
     assert_eq!(
-        f.error.as_deref(),
+        form_error(&s),
         Some("a temporary card only pays: it cannot be given doors")
     );
-    assert_eq!(f.label_focused(), "card.form.subsystems");
+    assert_eq!(focused(&s), CardField::Subsystems);
     // The kind moved to student: its own defaults.
     update(&mut s, code(KeyCode::Up));
     update(&mut s, code(KeyCode::Left));
-    let f = card_form(&s);
-    assert_eq!(f.choice("card.form.kind"), "student");
-    assert_eq!(f.ticked("card.form.subsystems"), ["door", "pos"]);
-    assert_eq!(f.text("card.form.valid_until"), "2030-11-22");
+    let f = &card_form(&s).form;
+    assert_eq!(f.choice(CardField::Kind), "student");
+    assert_eq!(f.ticked(CardField::Subsystems), ["door", "pos"]);
+    assert_eq!(f.text(CardField::ValidUntil), "2030-11-22");
     assert!(f.intro[0].contains("No fee"), "{:?}", f.intro);
     // A bad date is named.
     for _ in 0..6 {
         update(&mut s, code(KeyCode::Tab));
     }
-    assert_eq!(card_form(&s).label_focused(), "card.form.valid_until");
+    assert_eq!(focused(&s), CardField::ValidUntil);
     for _ in 0..10 {
         update(&mut s, code(KeyCode::Backspace));
     }
     typed(&mut s, "2030-02-30");
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
     assert_eq!(
-        card_form(&s).error.as_deref(),
+        form_error(&s),
         Some("“2030-02-30” is not a date: write YYYY-MM-DD.")
     );
     // Esc leaves the form and nothing was asked.
     assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
-    assert!(s.overlay.is_none());
+    assert!(s.cards.popup.is_none());
 }
 
 #[test]
 fn an_issued_card_on_the_reader_shows_its_holder_and_a_person_with_a_card_gets_no_second() {
     let mut s = signed_in(Lang::EN, Role::CardDesk);
-    update(
+    let gen = presented(&mut s, 8165537, false);
+    let fx = looked_up(
         &mut s,
-        Msg::CardPresented {
-            terminal_id: 9,
-            card_no: 8165537,
-            new: false,
-        },
+        gen,
+        8165537,
+        CardLookup::Issued(view(21, 8165537, CardState::Active)),
     );
-    let fx = update(
-        &mut s,
-        Msg::CardLookedUp {
-            card_no: 8165537,
-            lookup: CardLookup::Issued(view(21, 8165537, CardState::Active)),
-        },
+    assert_eq!(
+        fx,
+        vec![card_fx(cards::Effect::LoadCard {
+            gen: gen + 1,
+            card_id: 21
+        })]
     );
-    assert_eq!(fx, vec![Effect::LoadCard { card_id: 21 }]);
     assert_eq!(s.cards.selected, Some(11));
     assert_eq!(
-        s.cards.query, "8165537",
+        s.cards.query(),
+        "8165537",
         "the register is searched by the card"
     );
     assert_eq!(
         update(&mut s, Msg::Frame),
         vec![
-            Effect::SearchPeople {
+            card_fx(cards::Effect::Search {
+                gen: gen + 2,
                 query: "8165537".into()
-            },
-            Effect::LoadPersonCards { person_id: 11 },
+            }),
+            card_fx(cards::Effect::LoadPersonCards {
+                gen: gen + 3,
+                person_id: 11
+            }),
         ]
     );
-    update(
-        &mut s,
-        Msg::PeopleFound {
-            query: "8165537".into(),
-            people: vec![people()[0].clone()],
-        },
-    );
+    people_found(&mut s, gen + 2, "8165537", vec![people()[0].clone()]);
     assert_eq!(s.cards.selected, Some(11), "still on the holder");
     let screen = text(&mut s, 100, 30);
     assert!(
         screen.contains("issued to 王芳 (T10003) · active"),
         "{screen}"
     );
-    // She holds a card in service: no second one.
-    assert!(update(&mut s, key('i')).is_empty());
-    assert!(s.overlay.is_none());
+    // She holds a card in service: no second one (said with the bell).
+    assert_eq!(update(&mut s, key('i')), vec![Effect::Bell]);
+    assert!(s.cards.popup.is_none());
     assert_eq!(
         message(&s),
         "王芳 already holds card 8165537 (active): report it lost and reissue it, or exchange it."
     );
     // A blacklisted card says so.
-    update(
-        &mut s,
-        Msg::CardPresented {
-            terminal_id: 9,
-            card_no: 8165512,
-            new: false,
-        },
-    );
+    let gen = presented(&mut s, 8165512, false);
     let mut lost = view(40, 8165512, CardState::Lost);
     lost.person_id = 13;
     lost.person_name = "欧阳晓东".into();
     lost.person_no = "202600017".into();
-    update(
-        &mut s,
-        Msg::CardLookedUp {
-            card_no: 8165512,
-            lookup: CardLookup::Blacklisted(lost),
-        },
-    );
+    looked_up(&mut s, gen, 8165512, CardLookup::Blacklisted(lost));
     let screen = text(&mut s, 100, 30);
     assert!(
         screen.contains("BLACKLISTED") && screen.contains("欧阳晓东 (202600017) · lost"),
         "{screen}"
     );
-    // Esc: done with the card on the reader.
+    // Esc: done with the card on the reader; the register keeps its search.
     update(&mut s, code(KeyCode::Esc));
     assert!(s.cards.reader.is_none());
+    assert_eq!(s.cards.query(), "8165512");
 }
 
 #[test]
 fn a_card_laid_while_a_form_waits_for_one_fills_it() {
     let mut s = at_desk(Lang::EN, Role::CardDesk);
     update(&mut s, key('X'));
-    assert_eq!(card_form(&s).text("card.form.card_no"), "");
-    update(
-        &mut s,
-        Msg::CardPresented {
-            terminal_id: 9,
-            card_no: 8165600,
-            new: false,
-        },
-    );
+    assert_eq!(card_form(&s).form.text(CardField::CardNo), "");
+    let gen = presented(&mut s, 8165600, false);
     // A used card: named in the form, not taken.
-    update(
+    looked_up(
         &mut s,
-        Msg::CardLookedUp {
-            card_no: 8165600,
-            lookup: CardLookup::Issued(view(50, 8165600, CardState::Active)),
-        },
+        gen,
+        8165600,
+        CardLookup::Issued(view(50, 8165600, CardState::Active)),
     );
-    let f = card_form(&s);
-    assert_eq!(f.text("card.form.card_no"), "");
+    assert_eq!(card_form(&s).form.text(CardField::CardNo), "");
     assert_eq!(
-        f.error.as_deref(),
+        form_error(&s),
         Some("Card 8165600 is not blank: it belongs to 王芳 (active).")
     );
     assert_eq!(s.cards.selected, Some(11), "a form open: the cursor stays");
-    update(
-        &mut s,
-        Msg::CardPresented {
-            terminal_id: 9,
-            card_no: 8165601,
-            new: true,
-        },
-    );
-    update(
-        &mut s,
-        Msg::CardLookedUp {
-            card_no: 8165601,
-            lookup: CardLookup::New,
-        },
-    );
-    assert_eq!(card_form(&s).text("card.form.card_no"), "8165601");
-    assert_eq!(card_form(&s).error, None);
+    let gen = presented(&mut s, 8165601, true);
+    looked_up(&mut s, gen, 8165601, CardLookup::New);
+    assert_eq!(card_form(&s).form.text(CardField::CardNo), "8165601");
+    assert_eq!(form_error(&s), None);
     // The exchange needs its reason.
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    assert_eq!(
-        card_form(&s).error.as_deref(),
-        Some("This cannot be empty.")
-    );
-    assert_eq!(card_form(&s).label_focused(), "card.form.reason");
+    assert_eq!(form_error(&s), Some("This cannot be empty."));
+    assert_eq!(focused(&s), CardField::Reason);
     typed(&mut s, "磁条损坏");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::Exchange {
+        op(CardOp::Exchange {
             card_id: 21,
             new_card_no: 8165601,
             reason: "磁条损坏".into(),
             paid_from: PaidFrom::Cash,
-        })]
+        })
     );
 }
 
@@ -855,16 +916,35 @@ fn typing_a_card_number_stands_in_for_a_reader() {
     typed(&mut s, "8165x");
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
     assert_eq!(
-        card_form(&s).error.as_deref(),
+        form_error(&s),
         Some("“8165x” is not a card number (1 to 4294967295).")
     );
     update(&mut s, code(KeyCode::Backspace));
     typed(&mut s, "537");
+    let gen = newest(&s) + 1;
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::LookupCard { card_no: 8165537 }]
+        vec![card_fx(cards::Effect::Lookup {
+            gen,
+            card_no: 8165537
+        })]
     );
-    assert!(s.overlay.is_none());
+    assert!(s.cards.popup.is_none());
+    // The typed card is on the desk as if laid on a reader: its answer shows its holder.
+    let p = s
+        .cards
+        .reader
+        .as_ref()
+        .expect("the typed card is on the desk");
+    assert_eq!((p.card_no, p.terminal_id), (8165537, None));
+    looked_up(
+        &mut s,
+        gen,
+        8165537,
+        CardLookup::Issued(view(21, 8165537, CardState::Active)),
+    );
+    assert_eq!(s.cards.selected, Some(11));
+    assert_eq!(s.cards.card, Some(21));
 }
 
 // ---- Lifecycle ----------------------------------------------------------------------------------
@@ -873,8 +953,8 @@ fn typing_a_card_number_stands_in_for_a_reader() {
 fn reissue_waits_24_hours_unless_the_director_gives_a_reason() {
     // Lost at 00:04, now 03:04: 3 hours.
     let mut desk = at_desk_with(Lang::EN, Role::CardDesk, CardState::Lost);
-    assert!(update(&mut desk, key('R')).is_empty());
-    assert!(desk.overlay.is_none());
+    assert_eq!(update(&mut desk, key('R')), vec![Effect::Bell]);
+    assert!(desk.cards.popup.is_none());
     assert_eq!(
         message(&desk),
         "card 8165537 was reported lost 3 h ago: a reissue needs 24 h unless a director overrides it with a reason"
@@ -882,8 +962,8 @@ fn reissue_waits_24_hours_unless_the_director_gives_a_reason() {
 
     let mut s = at_desk_with(Lang::EN, Role::Director, CardState::Lost);
     update(&mut s, key('R'));
-    let f = card_form(&s);
-    assert!(f.index("card.form.override_reason").is_some());
+    let f = &card_form(&s).form;
+    assert!(f.has(CardField::OverrideReason));
     assert!(
         f.intro.iter().any(|l| l.contains("3 h ago")),
         "{:?}",
@@ -891,60 +971,62 @@ fn reissue_waits_24_hours_unless_the_director_gives_a_reason() {
     );
     typed(&mut s, "8165600");
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    assert_eq!(card_form(&s).label_focused(), "card.form.override_reason");
+    assert_eq!(focused(&s), CardField::OverrideReason);
     typed(&mut s, "学生证件急用");
     update(&mut s, code(KeyCode::Tab));
     update(&mut s, code(KeyCode::Right));
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::Reissue {
+        op(CardOp::Reissue {
             card_id: 21,
             new_card_no: 8165600,
             override_reason: Some("学生证件急用".into()),
             paid_from: PaidFrom::Balance,
-        })]
+        })
     );
 
     // A day later the card desk reissues without asking anyone.
     let mut later = at_desk_with(Lang::EN, Role::CardDesk, CardState::Lost);
     update(&mut later, Msg::Tick(at(3, 4) + Duration::hours(24)));
     update(&mut later, key('R'));
-    assert!(card_form(&later)
-        .index("card.form.override_reason")
-        .is_none());
+    assert!(!card_form(&later).form.has(CardField::OverrideReason));
 }
 
 #[test]
 fn refusals_are_shown_in_the_card_desks_words() {
     let mut s = at_desk(Lang::EN, Role::CardDesk);
     assert!(update(&mut s, key('x')).is_empty());
-    let Some(Overlay::Confirm(c)) = &s.overlay else {
+    let Some(question) = onecard::app::router::confirming(&s) else {
         panic!("report lost confirms")
     };
     assert!(
-        c.question.contains("card 8165537 of 王芳 (T10003)"),
+        question.contains("card 8165537 of 王芳 (T10003)"),
         "{}",
-        c.question
+        question
     );
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Effect::Card(CardOp::ReportLost { card_id: 21 })]
+        op(CardOp::ReportLost { card_id: 21 })
     );
-    // Another desk was quicker: the database's words, as they are.
+    // Another desk was quicker: the database's refusal, in the desk's words.
     assert_eq!(
-        update(&mut s, Msg::Failed("card 8165537 is already lost".into())),
+        update(
+            &mut s,
+            Msg::Failed(Failure::Refusal(Refusal::AlreadyLost { card_no: 8165537 }))
+        ),
         vec![Effect::Bell]
     );
     assert_eq!(
-        s.message,
+        s.shell.message,
         Some((Level::Error, "card 8165537 is already lost".into()))
     );
-    // The card as it is now: lost. The console knows before asking.
+    // The card as it is now: lost. The console knows before asking (and says so with the
+    // bell).
     let mut lost = at_desk_with(Lang::EN, Role::CardDesk, CardState::Lost);
-    assert!(update(&mut lost, key('x')).is_empty());
-    assert!(lost.overlay.is_none());
+    assert_eq!(update(&mut lost, key('x')), vec![Effect::Bell]);
+    assert!(lost.shell.overlay.is_none());
     assert_eq!(message(&lost), "card 8165537 is already lost");
-    assert!(update(&mut lost, key('e')).is_empty());
+    assert_eq!(update(&mut lost, key('e')), vec![Effect::Bell]);
     assert_eq!(
         message(&lost),
         "card 8165537 is lost: report it found first, or reissue it"
@@ -953,7 +1035,7 @@ fn refusals_are_shown_in_the_card_desks_words() {
     update(&mut lost, key('f'));
     assert_eq!(
         update(&mut lost, key('y')),
-        vec![Effect::Card(CardOp::ReportFound { card_id: 21 })]
+        op(CardOp::ReportFound { card_id: 21 })
     );
     // In Chinese too.
     let mut zh = at_desk_with(Lang::ZH_CN, Role::CardDesk, CardState::Lost);
@@ -962,49 +1044,105 @@ fn refusals_are_shown_in_the_card_desks_words() {
 }
 
 #[test]
+fn a_confirmation_answered_no_leaves_the_desk_listening() {
+    let mut s = at_desk(Lang::EN, Role::CardDesk);
+    update(&mut s, key('x'));
+    assert!(update(&mut s, key('n')).is_empty());
+    assert!(s.shell.overlay.is_none());
+    // Nothing was sent: what the database announces is read at the next frame.
+    update(&mut s, Msg::Changed(Change::cards(vec![21])));
+    let fx = update(&mut s, Msg::Frame);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::Cards(cards::Effect::LoadCard { card_id: 21, .. })
+        )),
+        "{fx:?}"
+    );
+    // Also after a top-up left unconfirmed.
+    update(&mut s, key('u'));
+    typed(&mut s, "10");
+    update(&mut s, code(KeyCode::Enter));
+    assert!(onecard::app::router::confirming(&s).is_some());
+    update(&mut s, code(KeyCode::Esc));
+    update(&mut s, Msg::Changed(Change::cards(vec![21])));
+    let fx = update(&mut s, Msg::Frame);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::Cards(cards::Effect::LoadCard { card_id: 21, .. })
+        )),
+        "{fx:?}"
+    );
+    // Said yes, the operation is on its way: notifications wait for its answer.
+    update(&mut s, key('x'));
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::ReportLost { card_id: 21 })
+    );
+    update(&mut s, Msg::Changed(Change::cards(vec![21])));
+    assert!(update(&mut s, Msg::Frame).is_empty());
+}
+
+#[test]
 fn return_says_what_happens_to_the_balance_and_cancel_needs_a_reason() {
     let mut s = at_desk(Lang::EN, Role::CardDesk);
     update(&mut s, key('b'));
-    let Some(Overlay::Confirm(c)) = &s.overlay else {
+    let Some(question) = onecard::app::router::confirming(&s) else {
         panic!("return confirms")
     };
     assert!(
-        c.question.contains("The balance of ¥128.50 is kept"),
+        question.contains("The balance of ¥128.50 is forfeited"),
         "{}",
-        c.question
+        question
     );
-    assert_eq!(
-        update(&mut s, key('y')),
-        vec![Effect::Card(CardOp::Return { card_id: 21 })]
-    );
+    assert_eq!(update(&mut s, key('y')), op(CardOp::Return { card_id: 21 }));
     update(&mut s, key('D'));
-    assert!(card_form(&s).intro[0].contains("¥128.50 is kept"));
+    assert!(card_form(&s).form.intro[0].contains("¥128.50 is forfeited"));
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
     typed(&mut s, "毕业离校");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::Cancel {
+        op(CardOp::Cancel {
             card_id: 21,
             reason: "毕业离校".into()
-        })]
+        })
     );
-    // Done: the form closes, the card and the register are read again.
-    let fx = update(
+    // The database announces the card changed, before its answer is here: held.
+    update(&mut s, Msg::Changed(Change::cards(vec![21])));
+    assert!(update(&mut s, Msg::Frame).is_empty());
+    // Done: the form closes; the card, the person's cards and the register are read again
+    // once, from the notification.
+    let fx = done(
         &mut s,
-        Msg::CardDone(CardDone {
+        CardDone {
             text: "Cancelled card 8165537 of 王芳 (T10003). Balance ¥128.50 kept.".into(),
             card_id: Some(21),
             person_id: None,
             pins: None,
-        }),
+        },
     );
-    assert!(s.overlay.is_none());
+    assert!(s.cards.popup.is_none());
+    assert!(fx.is_empty(), "what changed comes by notification");
+    let g = newest(&s);
     assert_eq!(
-        fx,
-        vec![Effect::LoadCard { card_id: 21 }],
-        "what else changed comes by notification"
+        update(&mut s, Msg::Frame),
+        vec![
+            card_fx(cards::Effect::Search {
+                gen: g + 1,
+                query: String::new()
+            }),
+            card_fx(cards::Effect::LoadPersonCards {
+                gen: g + 2,
+                person_id: 11
+            }),
+            card_fx(cards::Effect::LoadCard {
+                gen: g + 3,
+                card_id: 21
+            }),
+        ]
     );
-    assert!(s.pending.desk.search);
+    assert!(update(&mut s, Msg::Frame).is_empty(), "once");
 }
 
 #[test]
@@ -1012,24 +1150,24 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
     let mut s = at_desk(Lang::EN, Role::CardDesk);
     // Extend: a year past the current expiry by default; not earlier.
     update(&mut s, key('e'));
-    assert_eq!(card_form(&s).text("card.form.until"), "2031-08-31");
+    assert_eq!(card_form(&s).form.text(CardField::Until), "2031-08-31");
     for _ in 0..10 {
         update(&mut s, code(KeyCode::Backspace));
     }
     typed(&mut s, "2030-01-01");
     update(&mut s, code(KeyCode::Enter));
     assert_eq!(
-        card_form(&s).error.as_deref(),
+        form_error(&s),
         Some("the new expiry 2030-01-01 is not after the current one (2030-08-31)")
     );
     update(&mut s, code(KeyCode::Esc));
     // Rewrite: what the card has is ticked.
     update(&mut s, key('w'));
-    let f = card_form(&s);
-    assert_eq!(f.ticked("card.form.door_groups"), ["2"]);
-    assert_eq!(f.ticked("card.form.pos"), ["3"]);
-    assert_eq!(f.ticked("card.form.attendance"), ["4"]);
-    assert_eq!(f.text("card.form.valid_until"), "2030-08-31");
+    let f = &card_form(&s).form;
+    assert_eq!(f.ticked(CardField::DoorGroups), ["2"]);
+    assert_eq!(f.ticked(CardField::Pos), ["3"]);
+    assert_eq!(f.ticked(CardField::Attendance), ["4"]);
+    assert_eq!(f.text(CardField::ValidUntil), "2030-08-31");
     // Untick attendance as a subsystem: its machines are left out.
     update(&mut s, code(KeyCode::Right));
     update(&mut s, code(KeyCode::Right));
@@ -1037,15 +1175,15 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
     let fx = update(&mut s, code(KeyCode::Enter));
     assert_eq!(
         fx,
-        vec![Effect::Card(CardOp::Rewrite {
+        op(CardOp::Rewrite {
             card_id: 21,
-            rewrite: onecard::app::cards::Rewrite {
+            rewrite: cards::Rewrite {
                 subsystems: vec![Subsystem::Door, Subsystem::Pos],
                 door_groups: vec![2],
                 terminals: vec![3],
                 valid_until: date("2030-08-31"),
             }
-        })]
+        })
     );
     update(&mut s, code(KeyCode::Esc));
     // PIN change: six digits, the old one too, twice the same.
@@ -1053,27 +1191,24 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "12345");
     update(&mut s, code(KeyCode::Enter));
-    assert_eq!(card_form(&s).error.as_deref(), Some("A PIN is 6 digits."));
+    assert_eq!(form_error(&s), Some("A PIN is 6 digits."));
     typed(&mut s, "6x");
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "654321");
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "654320");
     update(&mut s, code(KeyCode::Enter));
-    assert_eq!(
-        card_form(&s).error.as_deref(),
-        Some("The two new PINs differ.")
-    );
+    assert_eq!(form_error(&s), Some("The two new PINs differ."));
     update(&mut s, code(KeyCode::Backspace));
     typed(&mut s, "1");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::ChangePin {
+        op(CardOp::ChangePin {
             card_id: 21,
             which: PinKind::Payment,
             old: "123456".into(),
             new: "654321".into(),
-        })]
+        })
     );
     let shown = text(&mut s, 80, 24);
     assert!(
@@ -1088,50 +1223,54 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
     typed(&mut s, "0");
     update(&mut s, code(KeyCode::Enter));
     assert_eq!(
-        card_form(&s).error.as_deref(),
+        form_error(&s),
         Some("“0” is not a number of purchases a day (at least 1).")
     );
     update(&mut s, code(KeyCode::Backspace));
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::SetLimits {
+        op(CardOp::SetLimits {
             card_id: 21,
             per_purchase: Some(dec("80")),
             daily_count: None,
-        })]
+        })
     );
     update(&mut s, code(KeyCode::Esc));
-    // Top-up: money moves only after a y/n naming the amount and the account.
+    // Top-up: money moves only after a y/n naming the amount and the account. Money is
+    // counted in fen: a third decimal is refused, not rounded.
     update(&mut s, key('u'));
     typed(&mut s, "12.345");
     update(&mut s, code(KeyCode::Enter));
-    assert!(card_form(&s).error.as_deref().unwrap().contains("12.345"));
+    assert_eq!(
+        form_error(&s),
+        Some("“12.345”: an amount has at most two decimals (fen).")
+    );
     update(&mut s, code(KeyCode::Backspace));
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    let Some(Overlay::Confirm(c)) = &s.overlay else {
+    let Some(question) = onecard::app::router::confirming(&s) else {
         panic!("a top-up confirms")
     };
     assert_eq!(
-        c.question,
+        question,
         "Top up ¥12.34 in cash to the account of card 8165537 of 王芳 (T10003)?"
     );
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Effect::Card(CardOp::TopUp {
+        op(CardOp::TopUp {
             person_id: 11,
             card_id: 21,
             amount: dec("12.34"),
-        })]
+        })
     );
     // PIN reset: the new PIN comes back and shows once.
     update(&mut s, key('K'));
     update(&mut s, code(KeyCode::Left));
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Card(CardOp::ResetPin {
+        op(CardOp::ResetPin {
             card_id: 21,
             which: PinKind::Query,
-        })]
+        })
     );
 }
 
@@ -1146,7 +1285,7 @@ fn roles_see_and_do_only_what_they_may() {
         message(&t),
         "A Technician may not change cards (loss, reissue, exchange, return, extend)."
     );
-    t.message = None;
+    t.shell.message = None;
     let hints = text(&mut t, 160, 48);
     let hint_line = hints.lines().nth(46).unwrap();
     assert!(
@@ -1172,21 +1311,22 @@ fn roles_see_and_do_only_what_they_may() {
     // A data administrator imports people but tops up nobody.
     let mut a = at_desk(Lang::EN, Role::DataAdministrator);
     assert!(update(&mut a, key('I')).is_empty());
-    assert!(matches!(a.overlay, Some(Overlay::CardForm(_))));
+    assert!(matches!(a.cards.popup, Some(Popup::Form(_))));
     update(&mut a, code(KeyCode::Esc));
     assert_eq!(update(&mut a, key('u')), vec![Effect::Bell]);
     // A door administrator may resend a card's grants to the terminals that failed.
     let mut door = at_desk(Lang::EN, Role::DoorAdministrator);
     assert_eq!(
         update(&mut door, key('s')),
-        vec![Effect::Card(CardOp::Resend { card_id: 21 })]
+        op(CardOp::Resend { card_id: 21 })
     );
     // The duty operator has no reports.
     let mut duty = at_desk(Lang::EN, Role::DutyOperator);
     update(&mut duty, key('v'));
     let fx = update(&mut duty, key('v'));
     assert!(
-        !fx.iter().any(|e| matches!(e, Effect::LoadReport { .. })),
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Cards(cards::Effect::LoadReport { .. }))),
         "{fx:?}"
     );
     assert!(text(&mut duty, 80, 24).contains("no access to the card desk's reports"));
@@ -1211,56 +1351,81 @@ fn terminal_confirmations_reload_when_a_command_or_the_card_changes() {
     for i in 0..500 {
         assert!(update(&mut s, Msg::Changed(Change::command(1000 + i))).is_empty());
     }
+    let gen = newest(&s) + 1;
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::LoadConfirmations { card_id: 21 }]
+        vec![card_fx(cards::Effect::LoadConfirmations {
+            gen,
+            card_id: 21
+        })]
     );
     let mut now = detail(21, 8165537, CardState::Active).confirmations;
     now.confirmed = 8;
     now.pending.remove(1);
     update(
         &mut s,
-        Msg::ConfirmationsLoaded {
+        card_msg(cards::Msg::ConfirmationsLoaded {
+            gen,
             card_id: 21,
             confirmations: now,
-        },
+        }),
     );
     assert!(text(&mut s, 160, 48).contains("Terminals: confirmed 8/9"));
-    // The card itself changed (another desk): the card and the person's cards, once.
+    // The card itself changed (another desk): the card and the person's cards, once (and the
+    // register, whose rows show each person's card state).
     update(&mut s, Msg::Changed(Change::cards(vec![21])));
     update(&mut s, Msg::Changed(Change::command(7)));
+    let g = newest(&s);
     assert_eq!(
         update(&mut s, Msg::Frame),
         vec![
-            Effect::LoadPersonCards { person_id: 11 },
-            Effect::LoadCard { card_id: 21 },
+            card_fx(cards::Effect::Search {
+                gen: g + 1,
+                query: String::new()
+            }),
+            card_fx(cards::Effect::LoadPersonCards {
+                gen: g + 2,
+                person_id: 11
+            }),
+            card_fx(cards::Effect::LoadCard {
+                gen: g + 3,
+                card_id: 21
+            }),
         ]
     );
-    // Cards of other people: nothing to read.
+    // Cards of other people: only the register is read again, not this person's cards.
     update(&mut s, Msg::Changed(Change::cards(vec![99])));
-    assert!(update(&mut s, Msg::Frame).is_empty());
+    let g = newest(&s);
+    assert_eq!(
+        update(&mut s, Msg::Frame),
+        vec![card_fx(cards::Effect::Search {
+            gen: g + 1,
+            query: String::new()
+        })]
+    );
     // All confirmed: finished commands no longer concern this card.
-    let mut done = detail(21, 8165537, CardState::Active);
-    done.confirmations = Confirmations {
+    let mut all = detail(21, 8165537, CardState::Active);
+    all.confirmations = Confirmations {
         confirmed: 9,
         total: 9,
         pending: vec![],
     };
-    update(&mut s, Msg::CardLoaded(Box::new(done)));
+    let gen = newest(&s);
+    card_loaded(&mut s, gen, all);
     update(&mut s, Msg::Changed(Change::command(8)));
     assert!(update(&mut s, Msg::Frame).is_empty());
     // Resend to the failed ones.
     let mut failed = at_desk(Lang::EN, Role::CardDesk);
     assert_eq!(
         update(&mut failed, key('s')),
-        vec![Effect::Card(CardOp::Resend { card_id: 21 })]
+        op(CardOp::Resend { card_id: 21 })
     );
     // Off the tab, nothing is read for it.
     update(&mut failed, key('6'));
     update(&mut failed, Msg::Changed(Change::cards(vec![21])));
     assert!(!update(&mut failed, Msg::Frame)
         .iter()
-        .any(|e| matches!(e, Effect::LoadCard { .. })));
+        .any(|e| matches!(e, Effect::Cards(cards::Effect::LoadCard { .. }))));
 }
 
 // ---- Stock, reports, imports, demo --------------------------------------------------------------
@@ -1352,108 +1517,6 @@ fn report() -> ReportPage {
     }
 }
 
-#[test]
-fn stock_counts_and_fees_and_the_reports() {
-    let mut s = at_desk(Lang::EN, Role::CardDesk);
-    assert_eq!(
-        update(&mut s, key('v')),
-        vec![Effect::LoadCardRefs, Effect::LoadStock]
-    );
-    assert_eq!(s.cards.view, DeskView::Stock);
-    update(&mut s, Msg::StockLoaded(stock()));
-    update(&mut s, key('H'));
-    typed(&mut s, "455");
-    update(&mut s, code(KeyCode::Tab));
-    typed(&mut s, "weekly");
-    assert_eq!(
-        update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::Stock(StockOp::Count {
-            physical: 455,
-            note: "weekly".into()
-        })]
-    );
-    let fx = update(
-        &mut s,
-        Msg::Done("Counted 455; the records say 457: difference -2.".into()),
-    );
-    assert!(s.overlay.is_none(), "done: the form closes");
-    assert!(fx.contains(&Effect::LoadStock));
-    // A spoil of nothing is no spoil.
-    update(&mut s, key('W'));
-    typed(&mut s, "0");
-    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    update(&mut s, code(KeyCode::Esc));
-    // A report key from the stock view opens the reports.
-    let fx = update(&mut s, key('F'));
-    assert_eq!(s.cards.view, DeskView::Reports);
-    assert!(fx.contains(&Effect::LoadReport {
-        kind: ReportKind::Issued,
-        filter: ReportFilter::default()
-    }));
-    // The filters: balances of one department.
-    update(&mut s, code(KeyCode::Right));
-    update(&mut s, code(KeyCode::Tab));
-    typed(&mut s, "2026-11-01");
-    update(&mut s, code(KeyCode::Tab));
-    typed(&mut s, "2026-10-01");
-    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    assert_eq!(
-        card_form(&s).error.as_deref(),
-        Some("the validity ends (2026-10-01) before it starts (2026-11-01)")
-    );
-    for _ in 0..10 {
-        update(&mut s, code(KeyCode::Backspace));
-    }
-    update(&mut s, code(KeyCode::Tab));
-    typed(&mut s, "计算机学院");
-    let filter = ReportFilter {
-        from: Some(date("2026-11-01")),
-        to: None,
-        department: Some("计算机学院".into()),
-        kind: None,
-        operator: None,
-    };
-    assert_eq!(
-        update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::LoadReport {
-            kind: ReportKind::Balances,
-            filter: filter.clone()
-        }]
-    );
-    assert_eq!(s.cards.reports.kind, ReportKind::Balances);
-    // A late answer to the old report is not shown as the new one.
-    update(&mut s, Msg::ReportLoaded(report()));
-    assert!(s.cards.reports.page.is_none());
-    let mut page = report();
-    page.kind = ReportKind::Balances;
-    // Nor is the same report under the filters it had before.
-    update(&mut s, Msg::ReportLoaded(page.clone()));
-    assert!(s.cards.reports.page.is_none());
-    page.filter = filter.clone();
-    update(&mut s, Msg::ReportLoaded(page));
-    assert!(s.cards.reports.page.is_some());
-    update(&mut s, key('j'));
-    update(&mut s, key('j'));
-    update(&mut s, key('j'));
-    assert_eq!(
-        s.cards.reports.selected, 2,
-        "the cursor stops on the last row"
-    );
-    update(&mut s, key('O'));
-    assert_eq!(
-        card_form(&s).text("card.form.path"),
-        "onecard-balances-20261122.csv"
-    );
-    assert_eq!(
-        update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::ExportReport {
-            kind: ReportKind::Balances,
-            filter,
-            path: "onecard-balances-20261122.csv".into()
-        }]
-    );
-}
-
 fn summary(path: &str, dry_run: bool) -> ImportSummary {
     ImportSummary {
         path: path.into(),
@@ -1471,34 +1534,173 @@ fn summary(path: &str, dry_run: bool) -> ImportSummary {
 }
 
 #[test]
+fn stock_counts_and_fees_and_the_reports() {
+    let mut s = at_desk(Lang::EN, Role::CardDesk);
+    let g = newest(&s);
+    assert_eq!(
+        update(&mut s, key('v')),
+        vec![
+            card_fx(cards::Effect::LoadRefs { gen: g + 1 }),
+            card_fx(cards::Effect::LoadStock { gen: g + 2 }),
+        ]
+    );
+    assert_eq!(s.cards.view, DeskView::Stock);
+    update(
+        &mut s,
+        card_msg(cards::Msg::StockLoaded {
+            gen: g + 2,
+            stock: stock(),
+        }),
+    );
+    update(&mut s, key('H'));
+    typed(&mut s, "455");
+    update(&mut s, code(KeyCode::Tab));
+    typed(&mut s, "weekly");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![card_fx(cards::Effect::Stock(StockOp::Count {
+            physical: 455,
+            note: "weekly".into()
+        }))]
+    );
+    let fx = update(
+        &mut s,
+        Msg::Done("Counted 455; the records say 457: difference -2.".into()),
+    );
+    assert!(s.cards.popup.is_none(), "done: the form closes");
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Cards(cards::Effect::LoadStock { .. }))));
+    // A spoil of nothing is no spoil.
+    update(&mut s, key('W'));
+    typed(&mut s, "0");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    update(&mut s, code(KeyCode::Esc));
+    // A report key from the stock view opens the reports.
+    let fx = update(&mut s, key('F'));
+    assert_eq!(s.cards.view, DeskView::Reports);
+    let old = gen_of(&fx, |e| match e {
+        cards::Effect::LoadReport { gen, kind, filter }
+            if *kind == ReportKind::Issued && *filter == ReportFilter::default() =>
+        {
+            Some(*gen)
+        }
+        _ => None,
+    });
+    // The filters: balances of one department.
+    update(&mut s, code(KeyCode::Right));
+    update(&mut s, code(KeyCode::Tab));
+    typed(&mut s, "2026-11-01");
+    update(&mut s, code(KeyCode::Tab));
+    typed(&mut s, "2026-10-01");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        form_error(&s),
+        Some("the validity ends (2026-10-01) before it starts (2026-11-01)")
+    );
+    for _ in 0..10 {
+        update(&mut s, code(KeyCode::Backspace));
+    }
+    update(&mut s, code(KeyCode::Tab));
+    typed(&mut s, "计算机学院");
+    let filter = ReportFilter {
+        from: Some(date("2026-11-01")),
+        to: None,
+        department: Some("计算机学院".into()),
+        kind: None,
+        operator: None,
+    };
+    let gen = newest(&s) + 1;
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![card_fx(cards::Effect::LoadReport {
+            gen,
+            kind: ReportKind::Balances,
+            filter: filter.clone()
+        })]
+    );
+    assert_eq!(s.cards.reports.kind, ReportKind::Balances);
+    let page_loaded = |s: &mut State, gen: u64, page: ReportPage| {
+        update(s, card_msg(cards::Msg::ReportLoaded { gen, page }))
+    };
+    // A late answer to the old report is not shown as the new one.
+    page_loaded(&mut s, old, report());
+    assert!(s.cards.reports.page.is_none());
+    let mut page = report();
+    page.kind = ReportKind::Balances;
+    // Nor is the same report under the filters it had before.
+    page_loaded(&mut s, old, page.clone());
+    assert!(s.cards.reports.page.is_none());
+    page.filter = filter.clone();
+    page_loaded(&mut s, gen, page);
+    assert!(s.cards.reports.page.is_some());
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    update(&mut s, key('j'));
+    assert_eq!(
+        s.cards.reports.selected, 2,
+        "the cursor stops on the last row"
+    );
+    update(&mut s, key('O'));
+    assert_eq!(
+        card_form(&s).form.text(CardField::Path),
+        "onecard-balances-20261122.csv"
+    );
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        vec![card_fx(cards::Effect::ExportReport {
+            kind: ReportKind::Balances,
+            filter,
+            path: "onecard-balances-20261122.csv".into(),
+            overwrite: false,
+        })]
+    );
+}
+
+fn import(path: &str, dry_run: bool) -> Vec<Effect> {
+    vec![card_fx(cards::Effect::Import {
+        path: path.into(),
+        dry_run,
+        create_departments: false,
+    })]
+}
+
+fn preview(s: &mut State, path: &str) {
+    update(
+        s,
+        card_msg(cards::Msg::ImportPreview {
+            path: path.into(),
+            create_departments: false,
+            summary: summary(path, true),
+        }),
+    );
+}
+
+#[test]
 fn a_person_import_is_dry_run_first_then_shows_its_progress() {
     let mut s = at_desk(Lang::EN, Role::DataAdministrator);
     update(&mut s, key('I'));
     typed(&mut s, "/srv/hr/2026-11.csv");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::ImportPersons {
-            path: "/srv/hr/2026-11.csv".into(),
-            dry_run: true
-        }]
+        import("/srv/hr/2026-11.csv", true)
     );
     // A bad file: the words stay in the form.
     update(
         &mut s,
-        Msg::Failed(
-            "/srv/hr/2026-11.csv: nothing imported; 1 bad row(s):\n  line 7: no name".into(),
-        ),
-    );
-    assert!(card_form(&s).error.as_deref().unwrap().contains("line 7"));
-    update(&mut s, code(KeyCode::Enter));
-    update(
-        &mut s,
-        Msg::ImportPreview {
+        Msg::Failed(Failure::ImportRows {
             path: "/srv/hr/2026-11.csv".into(),
-            summary: summary("/srv/hr/2026-11.csv", true),
-        },
+            rows: vec![(7, "no name".into())],
+        }),
     );
-    assert!(matches!(s.overlay, Some(Overlay::Import)));
+    let error = form_error(&s).unwrap();
+    assert!(
+        error.contains("line 7") && error.contains("no name"),
+        "{error}"
+    );
+    update(&mut s, code(KeyCode::Enter));
+    preview(&mut s, "/srv/hr/2026-11.csv");
+    assert!(matches!(s.cards.popup, Some(Popup::Import)));
     let screen = text(&mut s, 80, 24);
     assert!(
         screen.contains("new 12") && screen.contains("left alone 300"),
@@ -1510,17 +1712,14 @@ fn a_person_import_is_dry_run_first_then_shows_its_progress() {
     );
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Effect::ImportPersons {
-            path: "/srv/hr/2026-11.csv".into(),
-            dry_run: false
-        }]
+        import("/srv/hr/2026-11.csv", false)
     );
     update(
         &mut s,
-        Msg::ImportProgress {
+        card_msg(cards::Msg::ImportProgress {
             done: 150,
             total: 300,
-        },
+        }),
     );
     // While it runs, keys do not stop it half way.
     assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
@@ -1531,16 +1730,16 @@ fn a_person_import_is_dry_run_first_then_shows_its_progress() {
     );
     update(
         &mut s,
-        Msg::ImportDone {
+        card_msg(cards::Msg::ImportDone {
             summary: summary("/srv/hr/2026-11.csv", false),
-        },
+        }),
     );
-    assert!(s.overlay.is_none());
+    assert!(s.cards.popup.is_none());
     assert_eq!(
         message(&s),
         "Imported /srv/hr/2026-11.csv: 12 new, 3 updated, 300 left alone."
     );
-    assert!(s.pending.desk.search, "the register is read again");
+    assert!(s.cards.pending.search, "the register is read again");
 }
 
 #[test]
@@ -1548,18 +1747,18 @@ fn only_the_demo_lays_cards_on_a_simulated_reader() {
     let mut s = at_desk(Lang::EN, Role::Director);
     assert!(update(&mut s, key('d')).is_empty());
     assert_eq!(message(&s), "Only the demo has a simulated desk reader.");
-    s.demo = true;
+    s.shell.demo = true;
     assert_eq!(
         update(&mut s, key('d')),
-        vec![Effect::DeskPresent { card_no: None }]
+        vec![card_fx(cards::Effect::DeskPresent { card_no: None })]
     );
     update(&mut s, key('N'));
     typed(&mut s, "8165537");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::DeskPresent {
+        vec![card_fx(cards::Effect::DeskPresent {
             card_no: Some(8165537)
-        }]
+        })]
     );
     // Both presets bind every card desk command.
     for preset in Keymap::PRESET_NAMES {
@@ -1588,21 +1787,8 @@ fn only_the_demo_lays_cards_on_a_simulated_reader() {
 /// with two terminals not confirmed yet.
 fn morning(lang: Lang) -> State {
     let mut s = at_desk(lang, Role::CardDesk);
-    update(
-        &mut s,
-        Msg::CardPresented {
-            terminal_id: 9,
-            card_no: 48596572,
-            new: true,
-        },
-    );
-    update(
-        &mut s,
-        Msg::CardLookedUp {
-            card_no: 48596572,
-            lookup: CardLookup::New,
-        },
-    );
+    let gen = presented(&mut s, 48596572, true);
+    looked_up(&mut s, gen, 48596572, CardLookup::New);
     update(&mut s, Msg::Tick(at(3, 4)));
     s
 }
@@ -1624,20 +1810,24 @@ fn snapshot_lost_card_en_160x48() {
     let mut s = at_desk_with(Lang::EN, Role::Director, CardState::Lost);
     update(&mut s, key('j'));
     update(&mut s, key('k'));
-    update(&mut s, Msg::Frame);
+    let fx = update(&mut s, Msg::Frame);
+    let gen = gen_of(&fx, |e| match e {
+        cards::Effect::LoadPersonCards { gen, .. } => Some(*gen),
+        _ => None,
+    });
     let mut old = view(20, 8100001, CardState::Replaced);
     old.replaced_by_card_no = Some(8165537);
-    update(
+    let fx = person_cards(
         &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 11,
-            cards: vec![view(21, 8165537, CardState::Lost), old],
-        },
+        gen,
+        11,
+        vec![view(21, 8165537, CardState::Lost), old],
     );
-    update(
-        &mut s,
-        Msg::CardLoaded(Box::new(detail(21, 8165537, CardState::Lost))),
-    );
+    let gen = gen_of(&fx, |e| match e {
+        cards::Effect::LoadCard { gen, .. } => Some(*gen),
+        _ => None,
+    });
+    card_loaded(&mut s, gen, detail(21, 8165537, CardState::Lost));
     s.cards.results[0].card_state = Some("lost".into());
     insta::assert_snapshot!(render(&mut s, 160, 48).backend());
 }
@@ -1645,15 +1835,7 @@ fn snapshot_lost_card_en_160x48() {
 #[test]
 fn snapshot_issue_form_zh_80x24() {
     let mut s = morning(Lang::ZH_CN);
-    update(&mut s, key('j'));
-    update(&mut s, Msg::Frame);
-    update(
-        &mut s,
-        Msg::PersonCardsLoaded {
-            person_id: 12,
-            cards: vec![],
-        },
-    );
+    next_person_without_cards(&mut s, 12);
     update(&mut s, key('i'));
     update(&mut s, code(KeyCode::Tab));
     update(&mut s, code(KeyCode::Tab));
@@ -1662,12 +1844,10 @@ fn snapshot_issue_form_zh_80x24() {
     insta::assert_snapshot!(render(&mut s, 80, 24).backend());
 }
 
-#[test]
-fn snapshot_pins_zh_80x24() {
-    let mut s = morning(Lang::ZH_CN);
-    update(
-        &mut s,
-        Msg::CardDone(CardDone {
+fn pins_done(s: &mut State) {
+    done(
+        s,
+        CardDone {
             text: "已发卡：王芳芳（T10004）的卡 48596572。".into(),
             card_id: Some(30),
             person_id: Some(12),
@@ -1679,16 +1859,44 @@ fn snapshot_pins_zh_80x24() {
                     ("card.pins.payment", "301358".into()),
                 ],
             }),
+        },
+    );
+}
+
+#[test]
+fn snapshot_pins_zh_80x24() {
+    let mut s = morning(Lang::ZH_CN);
+    pins_done(&mut s);
+    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
+
+fn stock_loaded(s: &mut State) {
+    let gen = newest(s);
+    update(
+        s,
+        card_msg(cards::Msg::StockLoaded {
+            gen,
+            stock: stock(),
         }),
     );
-    insta::assert_snapshot!(render(&mut s, 80, 24).backend());
+}
+
+fn report_loaded(s: &mut State) {
+    let gen = newest(s);
+    update(
+        s,
+        card_msg(cards::Msg::ReportLoaded {
+            gen,
+            page: report(),
+        }),
+    );
 }
 
 #[test]
 fn snapshot_stock_zh_80x24() {
     let mut s = at_desk(Lang::ZH_CN, Role::CardDesk);
     update(&mut s, key('v'));
-    update(&mut s, Msg::StockLoaded(stock()));
+    stock_loaded(&mut s);
     insta::assert_snapshot!(render(&mut s, 80, 24).backend());
 }
 
@@ -1697,7 +1905,7 @@ fn snapshot_report_zh_160x48() {
     let mut s = at_desk(Lang::ZH_CN, Role::CardDesk);
     update(&mut s, key('v'));
     update(&mut s, key('v'));
-    update(&mut s, Msg::ReportLoaded(report()));
+    report_loaded(&mut s);
     update(&mut s, key('j'));
     insta::assert_snapshot!(render(&mut s, 160, 48).backend());
 }
@@ -1713,15 +1921,7 @@ fn every_screen(lang: Lang) -> Vec<State> {
     ] {
         let mut s = morning(lang);
         if k == 'i' {
-            update(&mut s, key('j'));
-            update(&mut s, Msg::Frame);
-            update(
-                &mut s,
-                Msg::PersonCardsLoaded {
-                    person_id: 12,
-                    cards: vec![],
-                },
-            );
+            next_person_without_cards(&mut s, 12);
         }
         update(&mut s, key(k));
         out.push(s);
@@ -1729,10 +1929,13 @@ fn every_screen(lang: Lang) -> Vec<State> {
     let mut r = at_desk_with(lang, Role::Director, CardState::Lost);
     update(&mut r, key('R'));
     out.push(r);
+    let mut pins = morning(lang);
+    pins_done(&mut pins);
+    out.push(pins);
     let mut stock_view = morning(lang);
     update(&mut stock_view, key('v'));
     out.push(stock_view.clone());
-    update(&mut stock_view, Msg::StockLoaded(stock()));
+    stock_loaded(&mut stock_view);
     out.push(stock_view.clone());
     for k in ['B', 'W', 'H'] {
         let mut s = stock_view.clone();
@@ -1742,7 +1945,7 @@ fn every_screen(lang: Lang) -> Vec<State> {
     let mut reports = stock_view.clone();
     update(&mut reports, key('v'));
     out.push(reports.clone());
-    update(&mut reports, Msg::ReportLoaded(report()));
+    report_loaded(&mut reports);
     out.push(reports.clone());
     for k in ['F', 'O'] {
         let mut s = reports.clone();
@@ -1753,21 +1956,15 @@ fn every_screen(lang: Lang) -> Vec<State> {
     update(&mut import, key('I'));
     typed(&mut import, "/srv/hr/persons.csv");
     update(&mut import, code(KeyCode::Enter));
-    update(
-        &mut import,
-        Msg::ImportPreview {
-            path: "/srv/hr/persons.csv".into(),
-            summary: summary("/srv/hr/persons.csv", true),
-        },
-    );
+    preview(&mut import, "/srv/hr/persons.csv");
     out.push(import.clone());
     update(&mut import, key('y'));
     update(
         &mut import,
-        Msg::ImportProgress {
+        card_msg(cards::Msg::ImportProgress {
             done: 7,
             total: 315,
-        },
+        }),
     );
     out.push(import);
     let mut help = morning(lang);
@@ -1776,13 +1973,8 @@ fn every_screen(lang: Lang) -> Vec<State> {
     let mut empty = signed_in(lang, Role::Technician);
     out.push(empty.clone());
     typed(&mut empty, "无此人");
-    update(
-        &mut empty,
-        Msg::PeopleFound {
-            query: "无此人".into(),
-            people: vec![],
-        },
-    );
+    let gen = empty.shell.next_gen();
+    people_found(&mut empty, gen, "无此人", vec![]);
     out.push(empty);
     out
 }
@@ -1918,7 +2110,8 @@ mod live {
         }
         let fx = c.frame().await;
         assert!(
-            fx.iter().any(|e| matches!(e, Effect::SearchPeople { .. })),
+            fx.iter()
+                .any(|e| matches!(e, Effect::Cards(cards::Effect::Search { .. }))),
             "{fx:?}"
         );
         let screen = c.screen();
@@ -1937,12 +2130,12 @@ mod live {
             add_terminal(&pool, door, "desk_reader", 1, "卡务中心读卡器").await,
             add_terminal(&pool, door, "desk_reader", 2, "二楼窗口读卡器").await,
         ];
-        let ours = onecard::console::desk_reader_id(&pool, "卡务中心读卡器")
+        let ours = onecard::console::desk_reader_id(&pool, Lang::EN, "卡务中心读卡器")
             .await
             .unwrap();
         assert_eq!(ours, readers[0]);
         // A door controller is no desk reader, and a name not in the inventory is said so.
-        let e = onecard::console::desk_reader_id(&pool, "图书馆东门")
+        let e = onecard::console::desk_reader_id(&pool, Lang::EN, "图书馆东门")
             .await
             .unwrap_err();
         assert!(e.contains("no desk reader named “图书馆东门”"), "{e}");
@@ -1955,11 +2148,11 @@ mod live {
             notify(&pool, onecard::poller::CARD_CHANNEL, &payload).await;
         }
         let heard = loop {
-            if let Msg::CardPresented {
+            if let Msg::Cards(cards::Msg::Presented {
                 terminal_id,
                 card_no,
                 ..
-            } = next_msg(&mut rx).await
+            }) = next_msg(&mut rx).await
             {
                 break (terminal_id, card_no);
             }
@@ -2023,7 +2216,7 @@ mod live {
         // The desk reader's poller announces the card laid on it.
         let payload = format!(r#"{{"terminal":{reader},"card":8165537,"new":false}}"#);
         notify(&pool, onecard::poller::CARD_CHANNEL, &payload).await;
-        c.pump_until(|m| matches!(m, Msg::CardPresented { .. }))
+        c.pump_until(|m| matches!(m, Msg::Cards(cards::Msg::Presented { .. })))
             .await;
         assert!(matches!(
             &c.state.cards.reader,

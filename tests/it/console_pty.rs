@@ -132,6 +132,28 @@ impl Console {
         );
     }
 
+    /// `q` asks first (a control-room console is not left by one stray key); `y` leaves.
+    fn quit(&mut self, question: &str) {
+        self.send("q");
+        self.wait_for(question);
+        self.send("y");
+    }
+
+    /// Whether the cell right after `needle` on screen is shown reversed (a text cursor).
+    fn cursor_after(&self, needle: &str) -> bool {
+        let parser = self.screen.lock().unwrap();
+        let screen = parser.screen();
+        for (row, text) in screen.rows(0, COLS).enumerate() {
+            if let Some(i) = text.find(needle) {
+                let col = unicode_width::UnicodeWidthStr::width(&text[..i + needle.len()]);
+                return screen
+                    .cell(row as u16, col as u16)
+                    .is_some_and(|c| c.inverse());
+            }
+        }
+        false
+    }
+
     fn wait_exit(&mut self) -> std::process::ExitStatus {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
@@ -191,7 +213,7 @@ async fn sign_in_browse_and_quit() {
     c.send("\x1b");
     // A lone ESC must not merge with the next key into alt-q.
     c.wait_gone("j/k scroll");
-    c.send("q");
+    c.quit("Leave the onecard console?");
     let status = c.wait_exit();
     assert!(status.success(), "{status:?}\n{}", c.contents());
     assert_eq!(open_sessions(&db).await, 0, "quitting ends the session");
@@ -204,7 +226,7 @@ async fn first_run_creates_the_director() {
     c.wait_for("尚无任何操作员");
     c.send("zhou\t周建国\tlong password 1\tlong password 1\r");
     c.wait_for("zhou (周建国) · 主任");
-    c.send("q");
+    c.quit("退出 onecard 控制台？");
     assert!(c.wait_exit().success());
     let ops = operator::list(&db.pool).await.unwrap();
     assert_eq!((ops.len(), ops[0].role), (1, Role::Director));
@@ -282,7 +304,8 @@ async fn an_alarm_raised_outside_rings_appears_and_is_acknowledged_with_a_note()
     c.send("A");
     c.wait_for(&format!("Acknowledge #{id} P1 forced open"));
     c.send("2");
-    c.wait_for("guard sent▏");
+    c.wait_for("Note: guard sent");
+    assert!(c.cursor_after("Note: guard sent"), "{}", c.contents());
     c.send("\r");
     c.wait_for(&format!("Alarm #{id} acknowledged: guard sent"));
     // The acknowledgement comes back by notification: the strip is quiet, the row says so.
@@ -297,6 +320,6 @@ async fn an_alarm_raised_outside_rings_appears_and_is_acknowledged_with_a_note()
         ),
         ("acknowledged", Some("guard sent"), Some("zhou"))
     );
-    c.send("q");
+    c.quit("Leave the onecard console?");
     assert!(c.wait_exit().success());
 }

@@ -1,8 +1,15 @@
 //! The console without its terminal, for tests: rendering to text, and a live console (state,
 //! the real listener, the real effect runner) against a test database.
+//!
+//! The live console runs effects one after the other by default (`run`). Effects run
+//! concurrently in the real console, so a test can also take their answers without showing them
+//! (`answers`) and hand them to `update` in an order of its choosing (`deliver`): an older load
+//! answering after a newer one.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use onecard::app::session;
 use onecard::app::state::State;
+use onecard::app::tabs::terminals;
 use onecard::app::{update, Effect, Msg};
 use onecard::console;
 use onecard::db::listen::Listen;
@@ -16,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub fn render(s: &mut State, w: u16, h: u16) -> Terminal<TestBackend> {
-    s.size = (w, h);
+    s.shell.size = (w, h);
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| onecard::ui::render(f, s)).unwrap();
     t
@@ -89,8 +96,9 @@ impl Console {
             strict: false,
         };
         c.pump_until(|m| matches!(m, Msg::Resync)).await;
-        c.send(Msg::OperatorsExist(true)).await;
-        c.send(Msg::LoggedIn(session)).await;
+        c.send(Msg::Session(session::Msg::OperatorsExist(true)))
+            .await;
+        c.send(Msg::Session(session::Msg::LoggedIn(session))).await;
         c
     }
 
@@ -100,31 +108,89 @@ impl Console {
         self.run(fx).await;
     }
 
+    /// Runs effects one at a time, each answer fed to `update` before the next effect runs;
+    /// what the answers ask for runs too, to the end.
     pub async fn run(&mut self, effects: Vec<Effect>) {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
+            if let Some(msg) = self.execute(effect).await {
+                queue.extend(update(&mut self.state, msg));
+            }
+        }
+    }
+
+    /// Runs one effect as the shell does and says its answer, without showing it: the bell is
+    /// counted, quitting ignored, a trace tells the listener.
+    async fn execute(&mut self, effect: Effect) -> Option<Msg> {
+        match effect {
+            Effect::Bell => {
+                self.bells += 1;
+                None
+            }
+            Effect::Quit => None,
+            other => {
+                if let Effect::Terminals(terminals::Effect::Trace { line }) = &other {
+                    self.listen.trace(line.is_some());
+                }
+                let msg =
+                    console::execute(other, &self.pool, self.state.shell.lang, self.session())
+                        .await;
+                if let (true, Some(Msg::Failed(f))) = (self.strict, &msg) {
+                    panic!("an effect failed: {f:?}");
+                }
+                msg
+            }
+        }
+    }
+
+    fn session(&self) -> Option<(i64, Actor)> {
+        self.state
+            .shell
+            .session
+            .as_ref()
+            .map(|s| (s.session_id, s.operator.actor()))
+    }
+
+    /// Runs `effects` concurrently against the database, as the shell does, and returns each
+    /// one's answer in the order they were asked for, fed to nothing: the test hands them to
+    /// `deliver` in the order it wants them to arrive. The bell is counted; an effect with no
+    /// answer (a trace, the bell) gives None.
+    pub async fn answers(&mut self, effects: Vec<Effect>) -> Vec<Option<Msg>> {
+        let (pool, lang, session) = (self.pool.clone(), self.state.shell.lang, self.session());
+        let mut runs = Vec::new();
+        for effect in effects {
             match effect {
                 Effect::Bell => self.bells += 1,
                 Effect::Quit => {}
-                other => {
-                    if let Effect::Trace { line } = &other {
-                        self.listen.trace(line.is_some());
-                    }
-                    let session = self
-                        .state
-                        .session
-                        .as_ref()
-                        .map(|s| (s.session_id, s.operator.actor()));
-                    if let Some(msg) =
-                        console::execute(other, &self.pool, self.state.lang, session).await
-                    {
-                        if let (true, Msg::Failed(e)) = (self.strict, &msg) {
-                            panic!("an effect failed: {e}");
-                        }
-                        queue.extend(update(&mut self.state, msg));
-                    }
+                Effect::Terminals(terminals::Effect::Trace { line }) => {
+                    self.listen.trace(line.is_some());
+                }
+                _ => {}
+            }
+            let (pool, session) = (pool.clone(), session.clone());
+            runs.push(async move {
+                match effect {
+                    Effect::Bell | Effect::Quit => None,
+                    other => console::execute(other, &pool, lang, session).await,
+                }
+            });
+        }
+        let answers = futures::future::join_all(runs).await;
+        if self.strict {
+            for msg in answers.iter().flatten() {
+                if let Msg::Failed(f) = msg {
+                    panic!("an effect failed: {f:?}");
                 }
             }
+        }
+        answers
+    }
+
+    /// Hands answers to `update` in the order given, as if they arrived so; what each asks for
+    /// runs to the end before the next arrives.
+    pub async fn deliver(&mut self, msgs: impl IntoIterator<Item = Msg>) {
+        for msg in msgs {
+            self.send(msg).await;
         }
     }
 

@@ -5,8 +5,10 @@ use crate::harness::Console;
 use crate::support::test_db;
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use onecard::app::state::{DbWhere, State, Tab, ThemeName};
+use onecard::app::state::{DbWhere, State, TabId, ThemeName};
+use onecard::app::tabs::{alarms, terminals};
 use onecard::app::{Effect, Msg};
+use onecard::db::alarm::Alarm;
 use onecard::db::alarm::{self, NewAlarm};
 use onecard::db::command;
 use onecard::db::listen;
@@ -44,8 +46,25 @@ impl Console {
         Console::sign_in(pool, state, "duty", "值班员", role).await
     }
 
+    fn selected_alarm(&self) -> Option<&Alarm> {
+        self.state.alarms.selected(self.state.shell.lang)
+    }
+
+    fn selected_terminal(&self) -> Option<&terminal::Terminal> {
+        self.state.terminals.selected(self.state.shell.lang)
+    }
+
+    /// What the next frame asks for when a notification named terminal `tid`.
+    fn terminal_reload(&self, tid: i64) -> Vec<Effect> {
+        vec![Effect::Terminals(terminals::Effect::LoadById {
+            gen: self.state.shell.gen + 1,
+            ids: vec![tid],
+        })]
+    }
+
     fn message(&self) -> String {
         self.state
+            .shell
             .message
             .as_ref()
             .map(|(_, t)| t.clone())
@@ -67,8 +86,8 @@ async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note()
         .unwrap()
         .unwrap();
     let mut c = Console::start(&db.pool, Role::DutyOperator).await;
-    assert_eq!(c.state.alarm.list.len(), 1);
-    assert_eq!(c.state.alarms.of(1), 1);
+    assert_eq!(c.state.alarms.list.rows.len(), 1);
+    assert_eq!(c.state.alarms.counts.of(1), 1);
     assert_eq!(c.bells, 0);
 
     // Another process (a poller) raises one: heard, collected, re-read at the next frame.
@@ -77,11 +96,29 @@ async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note()
         .unwrap()
         .unwrap();
     c.pump_until(changed_alarm(id)).await;
-    assert_eq!(c.state.alarm.list.len(), 1, "nothing read before the frame");
-    assert_eq!(c.frame().await, vec![Effect::LoadAlarmsById(vec![id])]);
+    assert_eq!(
+        c.state.alarms.list.rows.len(),
+        1,
+        "nothing read before the frame"
+    );
+    let gen = c.state.shell.gen + 1;
+    assert_eq!(
+        c.frame().await,
+        vec![Effect::Alarms(alarms::Effect::LoadById {
+            gen,
+            ids: vec![id]
+        })]
+    );
     assert_eq!(c.bells, 1, "a new P1 rings");
-    assert_eq!(c.state.alarms.of(1), 2);
-    let a = c.state.alarm.list.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(c.state.alarms.counts.of(1), 2);
+    let a = c
+        .state
+        .alarms
+        .list
+        .rows
+        .iter()
+        .find(|a| a.id == id)
+        .unwrap();
     assert_eq!(a.terminal_name.as_deref(), Some("图书馆东门"));
 
     // A late one is shown but does not ring.
@@ -97,18 +134,18 @@ async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note()
     .unwrap();
     c.pump_until(changed_alarm(late)).await;
     c.frame().await;
-    assert_eq!((c.state.alarm.list.len(), c.bells), (3, 1));
+    assert_eq!((c.state.alarms.list.rows.len(), c.bells), (3, 1));
 
     // The operator opens the Alarms view, takes the newest and acknowledges it with preset 2.
     c.key('a').await;
-    assert_eq!(c.state.alarm.selected, Some(late), "newest P1 first");
+    assert_eq!(c.state.alarms.selected, Some(late), "newest P1 first");
     c.key('j').await;
-    assert_eq!(c.state.alarm.selected, Some(id));
+    assert_eq!(c.state.alarms.selected, Some(id));
     c.key('t').await;
     assert_eq!(c.message(), format!("You are handling alarm #{id}."));
     c.pump_until(changed_alarm(id)).await;
     c.frame().await;
-    let a = c.state.selected_alarm().unwrap();
+    let a = c.selected_alarm().unwrap();
     assert_eq!(a.handling_by.as_deref(), Some("duty"));
     c.key('A').await;
     c.key('2').await;
@@ -116,7 +153,14 @@ async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note()
     assert_eq!(c.message(), format!("Alarm #{id} acknowledged: guard sent"));
     c.pump_until(changed_alarm(id)).await;
     c.frame().await;
-    let a = c.state.alarm.list.iter().find(|a| a.id == id).unwrap();
+    let a = c
+        .state
+        .alarms
+        .list
+        .rows
+        .iter()
+        .find(|a| a.id == id)
+        .unwrap();
     assert_eq!(
         (
             a.state.as_str(),
@@ -125,24 +169,29 @@ async fn an_alarm_raised_elsewhere_rings_shows_and_is_acknowledged_with_a_note()
         ),
         ("acknowledged", Some("guard sent"), Some("duty"))
     );
-    assert_eq!(c.state.alarms.of(1), 2, "two still unacknowledged");
-    assert_eq!(c.state.alarm.selected, Some(id), "the cursor stayed on it");
+    assert_eq!(c.state.alarms.counts.of(1), 2, "two still unacknowledged");
+    assert_eq!(c.state.alarms.selected, Some(id), "the cursor stayed on it");
     // The database checked too: acknowledging twice is refused in domain words.
-    c.run(vec![Effect::AcknowledgeAlarm {
+    c.run(vec![Effect::Alarms(alarms::Effect::Acknowledge {
         id,
         note: "again".into(),
-    }])
+    })])
     .await;
     assert_eq!(
         c.message(),
         format!("Alarm #{id} is acknowledged; that cannot be done now.")
     );
     // Cleared: it leaves the list.
-    c.run(vec![Effect::ClearAlarm { id, force: false }]).await;
+    c.run(vec![Effect::Alarms(alarms::Effect::Clear {
+        id,
+        force: false,
+        reason: None,
+    })])
+    .await;
     c.pump_until(changed_alarm(id)).await;
     c.frame().await;
-    assert!(c.state.alarm.list.iter().all(|a| a.id != id));
-    assert!(c.state.alarm.list.iter().any(|a| a.id == old));
+    assert!(c.state.alarms.list.rows.iter().all(|a| a.id != id));
+    assert!(c.state.alarms.list.rows.iter().any(|a| a.id == old));
 }
 
 #[tokio::test]
@@ -151,8 +200,8 @@ async fn a_notification_storm_becomes_one_query_per_kind() {
     let (_, tid) = crate::support::library_door(&db.pool).await;
     let mut c = Console::start(&db.pool, Role::Director).await;
     c.key('6').await;
-    assert_eq!(c.state.tab, Tab::Terminals);
-    assert_eq!(c.state.terminals.list.len(), 1);
+    assert_eq!(c.state.shell.tab, TabId::Terminals);
+    assert_eq!(c.state.terminals.list.rows.len(), 1);
     let first = alarm::raise_fault(&db.pool, &forced_open(tid))
         .await
         .unwrap()
@@ -184,15 +233,22 @@ async fn a_notification_storm_becomes_one_query_per_kind() {
     .unwrap();
     // Everything heard is folded into the state; nothing is read per notification.
     c.pump_until(changed_alarm(last)).await;
+    let gen = c.state.shell.gen;
     assert_eq!(
         c.frame().await,
         vec![
-            Effect::LoadAlarmsById(vec![first, last]),
-            Effect::LoadTerminalsById(vec![tid]),
+            Effect::Alarms(alarms::Effect::LoadById {
+                gen: gen + 1,
+                ids: vec![first, last]
+            }),
+            Effect::Terminals(terminals::Effect::LoadById {
+                gen: gen + 2,
+                ids: vec![tid]
+            }),
         ]
     );
     assert!(c.frame().await.is_empty());
-    assert_eq!(c.state.alarm.list.len(), 2);
+    assert_eq!(c.state.alarms.list.rows.len(), 2);
     assert_eq!(c.bells, 1, "two new P1 alarms in one frame ring once");
 }
 
@@ -208,8 +264,9 @@ async fn terminal_commands_and_scan_changes_come_back_by_notification() {
     c.key('s').await;
     c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.terminal.contains(&tid)))
         .await;
-    assert_eq!(c.frame().await, vec![Effect::LoadTerminalsById(vec![tid])]);
-    assert!(!c.state.selected_terminal().unwrap().in_scan);
+    let reload = c.terminal_reload(tid);
+    assert_eq!(c.frame().await, reload);
+    assert!(!c.selected_terminal().unwrap().in_scan);
 
     // An online test: queued, then a poller claims and answers it.
     c.key('o').await;
@@ -272,7 +329,7 @@ async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
             .await
             .unwrap();
         if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), c.rx.recv()).await {
-            heard |= matches!(msg, Msg::Trace(_));
+            heard |= matches!(msg, Msg::Terminals(terminals::Msg::Trace(_)));
             c.send(msg).await;
             if heard {
                 break;
@@ -292,9 +349,13 @@ async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
     .await
     .unwrap();
     c.pump_until(|m| matches!(m, Msg::Resync)).await;
+    let gen = c.state.shell.gen;
     assert_eq!(
         c.frame().await,
-        vec![Effect::LoadAlarms, Effect::LoadTerminals]
+        vec![
+            Effect::Alarms(alarms::Effect::LoadAll { gen: gen + 1 }),
+            Effect::Terminals(terminals::Effect::Load { gen: gen + 2 }),
+        ]
     );
     // And it hears again.
     let tid = c.state.terminals.selected.unwrap();
@@ -335,12 +396,13 @@ async fn a_terminal_is_edited_from_the_console_audited_and_announced() {
     }
     c.enter().await;
     assert_eq!(c.message(), "Terminal “图书馆东门 主入口” saved.");
-    assert!(c.state.overlay.is_none(), "the form closed");
+    assert!(c.state.terminals.edit.is_none(), "the form closed");
     // The row comes back through the notification, like every other change.
     c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.terminal.contains(&tid)))
         .await;
-    assert_eq!(c.frame().await, vec![Effect::LoadTerminalsById(vec![tid])]);
-    let t = c.state.selected_terminal().expect("still selected");
+    let reload = c.terminal_reload(tid);
+    assert_eq!(c.frame().await, reload);
+    let t = c.selected_terminal().expect("still selected");
     assert_eq!(t.id, tid);
     assert_eq!(t.name, "图书馆东门 主入口");
     assert_eq!(t.installed_at, chrono::NaiveDate::from_ymd_opt(2025, 9, 1));
@@ -403,7 +465,7 @@ async fn a_terminal_is_edited_from_the_console_audited_and_announced() {
         .unwrap_err();
     assert!(matches!(err, InventoryError::NotFound(_)), "{err:?}");
     // Saving what is stored writes nothing.
-    let same = Inventory::of(c.state.selected_terminal().unwrap());
+    let same = Inventory::of(c.selected_terminal().unwrap());
     terminal::update_inventory(&db.pool, &tech, tid, &same)
         .await
         .unwrap();
@@ -419,14 +481,15 @@ async fn a_terminal_is_edited_from_the_console_audited_and_announced() {
 
     // A refusal from the database stays in the console's form: the terminal is gone.
     c.key('e').await;
-    c.run(vec![Effect::EditTerminal {
+    c.run(vec![Effect::Terminals(terminals::Effect::Edit {
         terminal_id: tid + 1000,
         fields: fields("x", None),
-    }])
+    })])
     .await;
-    let Some(onecard::app::state::Overlay::Edit(form)) = &c.state.overlay else {
+    let Some(edit) = &c.state.terminals.edit else {
         panic!("the form stays open")
     };
+    let form = &edit.form;
     assert_eq!(
         form.error.as_deref(),
         None,

@@ -28,5 +28,6 @@ mod propagation;
 mod reports;
 mod shell;
 mod sim;
+mod stale;
 mod uhppote;
 mod zk;

@@ -3,9 +3,14 @@
 use crate::harness::{render, screen_text};
 use chrono::{FixedOffset, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use onecard::app::failure::Failure;
+use onecard::app::form::{FieldId, Form, Input};
 use onecard::app::msg::DbState;
-use onecard::app::state::{DbWhere, Overlay, Screen, State, Tab, ThemeName};
-use onecard::app::{update, Effect, Msg};
+use onecard::app::router::{self, palette_candidates};
+use onecard::app::session::{self, SessionField, SignInKind};
+use onecard::app::state::{DbWhere, Overlay, Screen, State, TabId, ThemeName};
+use onecard::app::tabs::{alarms, cards, operators, terminals};
+use onecard::app::{queue, update, Effect, Msg};
 use onecard::db::operator::{Operator, Session};
 use onecard::domain::role::Role;
 use onecard::i18n::Lang;
@@ -30,54 +35,73 @@ fn state(lang: Lang) -> State {
     let keymap = Arc::new(Keymap::preset("default").expect("default preset"));
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 3, 4, 5).unwrap();
     let mut s = State::new(keymap, lang, ThemeName::Default, DbWhere::Embedded, now);
-    s.utc_offset = FixedOffset::east_opt(8 * 3600).unwrap();
+    s.shell.utc_offset = FixedOffset::east_opt(8 * 3600).unwrap();
     s
+}
+
+fn exist(s: &mut State, exist: bool) -> Vec<Effect> {
+    update(s, Msg::Session(session::Msg::OperatorsExist(exist)))
+}
+
+fn logged_in(s: &mut State, session: Session) -> Vec<Effect> {
+    update(s, Msg::Session(session::Msg::LoggedIn(session)))
 }
 
 fn signed_in(lang: Lang, role: Role) -> State {
     let mut s = state(lang);
-    s.db = DbState::Ready;
-    update(&mut s, Msg::OperatorsExist(true));
-    let fx = update(
+    s.shell.db = DbState::Ready;
+    exist(&mut s, true);
+    let fx = logged_in(
         &mut s,
-        Msg::LoggedIn(Session {
+        Session {
             id: 1,
             operator: op(1, "zhou", "周建国", role),
-        }),
+        },
     );
     // Every role reads the alarms for the strip, and what the Card service tab (where the
-    // console starts) shows: the desk's pickers and the person register.
+    // console starts) shows: the desk's pickers and the person register. Each load has its
+    // generation, counted from 1.
     assert_eq!(
         fx,
         vec![
-            Effect::LoadAlarms,
-            Effect::LoadCardRefs,
-            Effect::SearchPeople {
+            Effect::Alarms(alarms::Effect::LoadAll { gen: 1 }),
+            Effect::Cards(cards::Effect::LoadRefs { gen: 2 }),
+            Effect::Cards(cards::Effect::Search {
+                gen: 3,
                 query: String::new()
-            }
+            }),
         ]
     );
     s
 }
 
+/// The generation of a load asked for now: an answer made with it is newer than any shown.
+fn fresh(s: &mut State) -> u64 {
+    s.shell.next_gen()
+}
+
 fn with_operators(mut s: State) -> State {
     let mut locked = op(3, "wang.fang", "王芳", Role::CardDesk);
     locked.locked_until = Some(Utc.with_ymd_and_hms(2026, 11, 22, 3, 15, 0).unwrap());
-    let mut fresh = op(4, "anna", "Anna Müller", Role::DataAdministrator);
-    fresh.must_change_password = true;
-    fresh.last_login_at = None;
+    let mut fresh_op = op(4, "anna", "Anna Müller", Role::DataAdministrator);
+    fresh_op.must_change_password = true;
+    fresh_op.last_login_at = None;
     let mut gone = op(5, "ouyang.xd", "欧阳晓东", Role::DutyOperator);
     gone.disabled = true;
+    let gen = fresh(&mut s);
     update(
         &mut s,
-        Msg::OperatorsLoaded(vec![
-            op(1, "zhou", "周建国", Role::Director),
-            op(2, "li.ming", "李明", Role::SystemAdministrator),
-            locked,
-            fresh,
-            gone,
-            op(6, "david", "David Okafor", Role::Technician),
-        ]),
+        Msg::Operators(operators::Msg::Loaded {
+            gen,
+            operators: vec![
+                op(1, "zhou", "周建国", Role::Director),
+                op(2, "li.ming", "李明", Role::SystemAdministrator),
+                locked,
+                fresh_op,
+                gone,
+                op(6, "david", "David Okafor", Role::Technician),
+            ],
+        }),
     );
     s
 }
@@ -92,10 +116,61 @@ fn typed(s: &mut State, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| update(s, key(c))).collect()
 }
 
+/// The text of the filter being typed in the view shown, if one is.
+fn typing(s: &State) -> Option<String> {
+    router::typing_filter(s).map(|(_, t)| t.value().to_string())
+}
+
+fn message(s: &State) -> String {
+    s.shell.message.clone().map(|m| m.1).unwrap_or_default()
+}
+
+/// A field's text as typed (not trimmed).
+fn raw<F: FieldId>(form: &Form<F>, i: usize) -> &str {
+    match &form.fields[i].input {
+        Input::Text(t) | Input::Secret(t) => t.value(),
+        other => panic!("field {i} is no text: {other:?}"),
+    }
+}
+
+/// Row `y` of the screen up to its first reversed cell (a text input's cursor).
+fn before_cursor(t: &ratatui::Terminal<ratatui::backend::TestBackend>, y: u16) -> String {
+    let buf = t.backend().buffer();
+    let x = (0..buf.area.width)
+        .find(|x| {
+            buf[(*x, y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        })
+        .expect("a cursor on the row");
+    let row = screen_text(t).lines().nth(y as usize).unwrap().to_string();
+    let mut out = String::new();
+    let mut col = 0;
+    for c in row.chars() {
+        if col >= x as usize {
+            break;
+        }
+        col += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        out.push(c);
+    }
+    out
+}
+
+fn sign_in_form(s: &State) -> &session::SignIn {
+    match &s.shell.screen {
+        Screen::SignIn(si) => si,
+        other => panic!("not on a sign-in screen: {other:?}"),
+    }
+}
+
+fn visible_operators(s: &State) -> usize {
+    s.operators.visible(&s.shell).len()
+}
+
 #[test]
 fn snapshot_login_80x24() {
     let mut s = state(Lang::EN);
-    update(&mut s, Msg::OperatorsExist(true));
+    exist(&mut s, true);
     typed(&mut s, "zhou");
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "secret");
@@ -105,7 +180,7 @@ fn snapshot_login_80x24() {
 #[test]
 fn snapshot_first_run_zh_80x24() {
     let mut s = state(Lang::ZH_CN);
-    update(&mut s, Msg::OperatorsExist(false));
+    exist(&mut s, false);
     insta::assert_snapshot!(render(&mut s, 80, 24).backend());
 }
 
@@ -127,7 +202,7 @@ fn snapshot_operators_zh_160x48() {
 #[test]
 fn snapshot_operators_filtered_80x24() {
     let mut s = with_operators(signed_in(Lang::EN, Role::Director));
-    s.demo = true;
+    s.shell.demo = true;
     update(&mut s, key('7'));
     update(&mut s, key('/'));
     typed(&mut s, "王");
@@ -160,6 +235,76 @@ fn snapshot_confirm_and_too_small() {
 }
 
 #[test]
+fn keys_do_nothing_while_the_screen_is_too_small() {
+    let mut s = with_operators(signed_in(Lang::EN, Role::Director));
+    update(&mut s, Msg::Resize(60, 20));
+    // Under the "too small" message nothing is shown to act on.
+    assert!(update(&mut s, key('7')).is_empty());
+    assert_eq!(s.shell.tab, TabId::Cards);
+    assert!(update(&mut s, key('q')).is_empty());
+    assert!(s.shell.overlay.is_none());
+    // Ctrl-c still gets out.
+    assert_eq!(
+        update(
+            &mut s,
+            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+        ),
+        vec![Effect::Quit]
+    );
+    update(&mut s, Msg::Resize(80, 24));
+    update(&mut s, key('7'));
+    assert_eq!(s.shell.tab, TabId::Operators);
+}
+
+#[test]
+fn quitting_asks_first_and_the_palette_quits_at_once() {
+    let mut s = signed_in(Lang::EN, Role::DutyOperator);
+    // `q` asks: a control-room console is not left by one stray key.
+    assert!(update(&mut s, key('q')).is_empty());
+    assert_eq!(s.shell.overlay, Some(Overlay::Quit));
+    let text = screen_text(&render(&mut s, 80, 24));
+    assert!(text.contains("Leave the onecard console?"), "{text}");
+    assert!(update(&mut s, key('n')).is_empty());
+    assert!(s.shell.overlay.is_none());
+    update(&mut s, key('q'));
+    assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
+    assert!(s.shell.overlay.is_none());
+    update(&mut s, key('q'));
+    assert_eq!(update(&mut s, key('y')), vec![Effect::Quit]);
+    // `:quit` is the deliberate way out: no second question.
+    let mut p = signed_in(Lang::EN, Role::DutyOperator);
+    update(&mut p, key(':'));
+    typed(&mut p, "quit");
+    assert_eq!(update(&mut p, code(KeyCode::Enter)), vec![Effect::Quit]);
+}
+
+#[test]
+fn keymap_problems_are_shown_at_start_until_a_key() {
+    let mut s = state(Lang::EN);
+    let mut keymap = Keymap::preset("default").unwrap();
+    let errors = keymap.merge("user", "[global]\n\"q\" = \"no-such-command\"\n");
+    assert!(!errors.is_empty());
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| onecard::app::words::keymap_error(Lang::EN, e))
+        .collect();
+    s.show_keymap_errors(&lines);
+    let Some(Overlay::Notice { lines: shown, .. }) = &s.shell.overlay else {
+        panic!("a notice: {:?}", s.shell.overlay)
+    };
+    assert_eq!(shown, &lines);
+    let text = screen_text(&render(&mut s, 100, 30));
+    assert!(text.contains("no-such-command"), "{text}");
+    // Any key closes it, and does nothing else.
+    assert!(update(&mut s, key('x')).is_empty());
+    assert!(s.shell.overlay.is_none());
+    // No problems, no notice.
+    let mut quiet = state(Lang::EN);
+    quiet.show_keymap_errors(&[]);
+    assert!(quiet.shell.overlay.is_none());
+}
+
+#[test]
 fn cjk_names_line_up() {
     let mut s = with_operators(signed_in(Lang::EN, Role::Director));
     update(&mut s, key('7'));
@@ -184,7 +329,7 @@ fn resizing_never_panics() {
     let base = with_operators(signed_in(Lang::ZH_CN, Role::Director));
     let mut variants = vec![state(Lang::EN), base.clone()];
     let mut login = state(Lang::ZH_CN);
-    update(&mut login, Msg::OperatorsExist(false));
+    exist(&mut login, false);
     variants.push(login);
     for k in ['7', '?', ':'] {
         let mut v = base.clone();
@@ -205,31 +350,33 @@ fn resizing_never_panics() {
 #[test]
 fn login_form_submits_and_failure_clears_the_password() {
     let mut s = state(Lang::EN);
-    update(&mut s, Msg::OperatorsExist(true));
+    exist(&mut s, true);
     typed(&mut s, "zhou");
     update(&mut s, code(KeyCode::Enter));
     typed(&mut s, "pa55word!x");
     let fx = update(&mut s, code(KeyCode::Enter));
     assert_eq!(
         fx,
-        vec![Effect::Login {
+        vec![Effect::Session(session::Effect::Login {
             login: "zhou".into(),
             password: "pa55word!x".into()
-        }]
+        })]
     );
-    update(&mut s, Msg::LoginFailed("wrong login or password".into()));
-    let Screen::Form(form) = &s.screen else {
-        panic!("still on the form")
-    };
-    assert_eq!(form.fields[0].value, "zhou");
-    assert_eq!(form.fields[1].value, "", "password must be cleared");
-    assert_eq!(form.error.as_deref(), Some("wrong login or password"));
+    update(&mut s, Msg::Failed(Failure::WrongCredentials));
+    let form = &sign_in_form(&s).form;
+    assert_eq!(form.text(SessionField::Login), "zhou");
+    assert_eq!(
+        form.text(SessionField::Password),
+        "",
+        "password must be cleared"
+    );
+    assert_eq!(form.error.as_deref(), Some("Wrong login or password."));
 }
 
 #[test]
 fn first_run_checks_the_password_before_asking_the_database() {
     let mut s = state(Lang::EN);
-    update(&mut s, Msg::OperatorsExist(false));
+    exist(&mut s, false);
     typed(&mut s, "zhou");
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "周建国");
@@ -238,41 +385,51 @@ fn first_run_checks_the_password_before_asking_the_database() {
     update(&mut s, code(KeyCode::Tab));
     typed(&mut s, "short");
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    let Screen::Form(form) = &s.screen else {
-        panic!()
-    };
+    let form = &sign_in_form(&s).form;
     assert!(form.error.as_deref().unwrap().contains("at least"));
 }
 
 #[test]
 fn must_change_password_comes_first() {
     let mut s = state(Lang::EN);
-    update(&mut s, Msg::OperatorsExist(true));
+    exist(&mut s, true);
     let mut o = op(9, "anna", "Anna", Role::CardDesk);
     o.must_change_password = true;
-    update(&mut s, Msg::LoggedIn(Session { id: 3, operator: o }));
-    assert!(matches!(&s.screen, Screen::Form(f) if f.fields.len() == 2));
+    logged_in(&mut s, Session { id: 3, operator: o });
+    let si = sign_in_form(&s);
+    assert_eq!(si.kind, SignInKind::ChangePassword { forced: true });
+    assert_eq!(si.form.fields.len(), 2);
     // Esc on a forced change signs out rather than letting the operator in.
-    assert_eq!(update(&mut s, code(KeyCode::Esc)), vec![Effect::Logout]);
+    assert_eq!(
+        update(&mut s, code(KeyCode::Esc)),
+        vec![Effect::Session(session::Effect::Logout)]
+    );
 }
 
 #[test]
 fn key_sequences_tabs_and_selection() {
     let mut s = with_operators(signed_in(Lang::EN, Role::Director));
+    let g = s.shell.gen;
     let fx = update(&mut s, key('7'));
-    assert_eq!(s.tab, Tab::Operators);
-    assert_eq!(fx, vec![Effect::LoadOperators, Effect::LoadAudit]);
+    assert_eq!(s.shell.tab, TabId::Operators);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Operators(operators::Effect::Load { gen: g + 1 }),
+            Effect::Operators(operators::Effect::LoadAudit { gen: g + 2 }),
+        ]
+    );
     update(&mut s, key('G'));
-    assert_eq!(s.operators_view.selected, 5);
+    assert_eq!(s.operators.selected, 5);
     update(&mut s, key('g'));
     assert!(
-        !s.pending_keys.is_empty(),
+        !s.shell.pending_keys.is_empty(),
         "g waits for the rest of the sequence"
     );
     update(&mut s, key('g'));
-    assert_eq!(s.operators_view.selected, 0);
+    assert_eq!(s.operators.selected, 0);
     update(&mut s, code(KeyCode::Tab));
-    assert_eq!(s.tab, Tab::Cards, "tab wraps around");
+    assert_eq!(s.shell.tab, TabId::Cards, "tab wraps around");
 }
 
 #[test]
@@ -281,20 +438,12 @@ fn filter_narrows_and_escape_clears() {
     update(&mut s, key('7'));
     update(&mut s, key('/'));
     typed(&mut s, "admin");
-    assert_eq!(
-        s.visible_operators().len(),
-        2,
-        "system and data administrators"
-    );
+    assert_eq!(visible_operators(&s), 2, "system and data administrators");
     update(&mut s, code(KeyCode::Enter));
-    assert!(s.filter_input.is_none());
-    assert_eq!(
-        s.visible_operators().len(),
-        2,
-        "the filter stays after enter"
-    );
+    assert!(typing(&s).is_none());
+    assert_eq!(visible_operators(&s), 2, "the filter stays after enter");
     update(&mut s, code(KeyCode::Esc));
-    assert_eq!(s.visible_operators().len(), 6);
+    assert_eq!(visible_operators(&s), 6);
 }
 
 #[test]
@@ -303,15 +452,15 @@ fn palette_completes_and_runs() {
     update(&mut s, key(':'));
     typed(&mut s, "tab.op");
     update(&mut s, code(KeyCode::Tab));
-    let Some(Overlay::Palette(p)) = &s.overlay else {
+    let Some(Overlay::Palette(p)) = &s.shell.overlay else {
         panic!("palette open")
     };
-    assert_eq!(p.input, "tab.operators");
+    assert_eq!(p.input.value(), "tab.operators");
     update(&mut s, code(KeyCode::Enter));
-    assert_eq!(s.tab, Tab::Operators);
-    assert!(s.overlay.is_none());
+    assert_eq!(s.shell.tab, TabId::Operators);
+    assert!(s.shell.overlay.is_none());
     // Every command is offered by the empty palette.
-    let all = onecard::app::update::palette_candidates("");
+    let all = palette_candidates("");
     assert_eq!(all.len(), onecard::keymap::Command::ALL.len() - 1);
 }
 
@@ -321,9 +470,8 @@ fn denied_commands_say_so_in_domain_words() {
     update(&mut s, key('7'));
     let fx = update(&mut s, key('u'));
     assert_eq!(fx, vec![Effect::Bell]);
-    let (_, text) = s.message.clone().expect("a message");
-    assert_eq!(text, "A Duty operator may not manage operators.");
-    assert!(s.overlay.is_none());
+    assert_eq!(message(&s), "A Duty operator may not manage operators.");
+    assert!(s.shell.overlay.is_none());
 }
 
 #[test]
@@ -333,13 +481,13 @@ fn destructive_commands_confirm_naming_the_object() {
     update(&mut s, key('j'));
     update(&mut s, key('j'));
     assert!(update(&mut s, key('R')).is_empty());
-    let Some(Overlay::Confirm(c)) = &s.overlay else {
+    let Some(question) = onecard::app::router::confirming(&s) else {
         panic!("confirm")
     };
     assert!(
-        c.question.contains("wang.fang") && c.question.contains("王芳"),
+        question.contains("wang.fang") && question.contains("王芳"),
         "{}",
-        c.question
+        question
     );
     assert!(
         update(&mut s, key('x')).is_empty(),
@@ -347,23 +495,24 @@ fn destructive_commands_confirm_naming_the_object() {
     );
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Effect::ResetOperatorPassword {
+        vec![Effect::Operators(operators::Effect::ResetPassword {
             login: "wang.fang".into()
-        }]
+        })]
     );
     update(&mut s, key('D'));
     assert!(update(&mut s, key('n')).is_empty());
-    assert!(s.overlay.is_none());
+    assert!(s.shell.overlay.is_none());
 }
 
 #[test]
 fn mouse_clicks_tabs_and_rows() {
     let mut s = with_operators(signed_in(Lang::EN, Role::Director));
-    s.size = (120, 30);
-    let spans = onecard::app::layout::tab_spans(&s, ratatui::layout::Rect::new(0, 0, 120, 1));
+    s.shell.size = (120, 30);
+    let spans =
+        onecard::app::layout::tab_spans(s.shell.lang, ratatui::layout::Rect::new(0, 0, 120, 1));
     let (_, x, _) = spans
         .iter()
-        .find(|(t, _, _)| *t == Tab::Operators)
+        .find(|(t, _, _)| *t == TabId::Operators)
         .copied()
         .unwrap();
     let click = |col, row| {
@@ -375,11 +524,14 @@ fn mouse_clicks_tabs_and_rows() {
         })
     };
     update(&mut s, click(x + 1, 0));
-    assert_eq!(s.tab, Tab::Operators);
+    assert_eq!(s.shell.tab, TabId::Operators);
     // Body starts at row 2; table border row 2, header row 3, first data row 4.
     update(&mut s, click(5, 4 + 3));
-    assert_eq!(s.operators_view.selected, 3);
-    assert_eq!(s.selected_operator().unwrap().login, "anna");
+    assert_eq!(s.operators.selected, 3);
+    assert_eq!(
+        s.operators.selected_operator(&s.shell).unwrap().login,
+        "anna"
+    );
 }
 
 #[test]
@@ -392,7 +544,7 @@ fn language_switches_every_visible_string() {
         Msg::Key(KeyEvent::new(KeyCode::Char('g'), KeyModifiers::NONE)),
     );
     update(&mut s, key('l'));
-    assert_eq!(s.lang, Lang::ZH_CN);
+    assert_eq!(s.shell.lang, Lang::ZH_CN);
     let zh = screen_text(&render(&mut s, 100, 30));
     assert!(!zh.contains("Card service"), "{zh}");
     assert!(zh.contains("卡务") && !zh.contains("Card service"));
@@ -402,7 +554,7 @@ fn language_switches_every_visible_string() {
 fn every_theme_renders() {
     for theme in ThemeName::ALL {
         let mut s = with_operators(signed_in(Lang::EN, Role::Director));
-        s.theme = theme;
+        s.shell.theme = theme;
         update(&mut s, key('7'));
         let text = screen_text(&render(&mut s, 80, 24));
         assert!(text.contains("zhou"));
@@ -411,7 +563,7 @@ fn every_theme_renders() {
 
 // ---- Alarms and terminals -------------------------------------------------------------------
 
-use onecard::app::state::PRESET_NOTES;
+use onecard::app::tabs::alarms::PRESET_NOTES;
 use onecard::db::alarm::Alarm;
 use onecard::db::command::{CommandRow, TerminalCommand};
 use onecard::db::listen::{Direction, TraceFrame};
@@ -431,6 +583,8 @@ fn alarm(id: i64, kind: AlarmKind, terminal: Option<&str>, raised: chrono::DateT
         terminal_id: terminal.map(|_| 1),
         terminal_name: terminal.map(String::from),
         door: (kind == AlarmKind::ForcedOpen || kind == AlarmKind::HeldOpen).then_some(2),
+        door_name: None,
+        door_location: None,
         card: (kind == AlarmKind::Duress).then_some(3_120_456_789),
         detail: String::new(),
         raised_at: raised,
@@ -473,6 +627,7 @@ fn some_alarms() -> Vec<Alarm> {
     ]
 }
 
+/// Every open alarm, as a full reload asked for now answers.
 fn loaded_alarms(s: &mut State, alarms: Vec<Alarm>) -> Vec<Effect> {
     let active = |p| {
         alarms
@@ -481,7 +636,51 @@ fn loaded_alarms(s: &mut State, alarms: Vec<Alarm>) -> Vec<Effect> {
             .count() as i64
     };
     let counts = vec![(1, active(1)), (2, active(2)), (3, active(3))];
-    update(s, Msg::AlarmsLoaded { alarms, counts })
+    let gen = fresh(s);
+    update(
+        s,
+        Msg::Alarms(alarms::Msg::Loaded {
+            gen,
+            total: alarms.len() as i64,
+            alarms,
+            counts,
+        }),
+    )
+}
+
+/// The alarms `ids` as they are now, as a read of what a notification named answers.
+fn alarms_changed(
+    s: &mut State,
+    ids: Vec<i64>,
+    alarms: Vec<Alarm>,
+    counts: Vec<(i16, i64)>,
+) -> Vec<Effect> {
+    let gen = fresh(s);
+    update(
+        s,
+        Msg::Alarms(alarms::Msg::Changed {
+            gen,
+            ids,
+            alarms,
+            counts,
+        }),
+    )
+}
+
+fn shown_alarms(s: &State) -> Vec<i64> {
+    s.alarms
+        .visible(s.shell.lang)
+        .iter()
+        .map(|a| a.id)
+        .collect()
+}
+
+fn selected_alarm(s: &State) -> Option<&Alarm> {
+    s.alarms.selected(s.shell.lang)
+}
+
+fn selected_alarm_index(s: &State) -> usize {
+    s.alarms.selected_index(s.shell.lang)
 }
 
 fn line(id: i64, name: &str, protocol: &str, transport: &str, address: &str) -> Line {
@@ -580,20 +779,81 @@ fn site() -> (Vec<Line>, Vec<Term>) {
 
 fn on_terminals(lang: Lang, role: Role) -> State {
     let mut s = signed_in(lang, role);
-    assert_eq!(update(&mut s, key('6')), vec![Effect::LoadTerminals]);
+    let gen = s.shell.gen + 1;
+    assert_eq!(
+        update(&mut s, key('6')),
+        vec![Effect::Terminals(terminals::Effect::Load { gen })]
+    );
     let (lines, terminals) = site();
-    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    update(
+        &mut s,
+        Msg::Terminals(terminals::Msg::Loaded {
+            gen,
+            lines,
+            terminals,
+        }),
+    );
     s
 }
 
+/// The whole inventory, as a full reload asked for now answers.
+fn terminals_loaded(s: &mut State, lines: Vec<Line>, terminals: Vec<Term>) -> Vec<Effect> {
+    let gen = fresh(s);
+    update(
+        s,
+        Msg::Terminals(terminals::Msg::Loaded {
+            gen,
+            lines,
+            terminals,
+        }),
+    )
+}
+
+/// The terminals `ids` as they are now, as a read of what a notification named answers.
+fn terminals_changed(s: &mut State, ids: Vec<i64>, terminals: Vec<Term>) -> Vec<Effect> {
+    let gen = fresh(s);
+    update(
+        s,
+        Msg::Terminals(terminals::Msg::Changed {
+            gen,
+            ids,
+            terminals,
+        }),
+    )
+}
+
+fn shown_terminals(s: &State) -> Vec<i64> {
+    s.terminals
+        .visible(s.shell.lang)
+        .iter()
+        .map(|t| t.id)
+        .collect()
+}
+
+fn selected_terminal(s: &State) -> Option<&Term> {
+    s.terminals.selected(s.shell.lang)
+}
+
+fn enqueue(terminal_id: i64, about: &str, command: TerminalCommand) -> Effect {
+    Effect::Queue(queue::Effect::Enqueue {
+        terminal_id,
+        about: about.into(),
+        command,
+    })
+}
+
+fn trace(line: Option<i64>) -> Effect {
+    Effect::Terminals(terminals::Effect::Trace { line })
+}
+
 fn frame(line: i64, dir: Direction, hex: &str, ms: i64) -> Msg {
-    Msg::Trace(TraceFrame {
+    Msg::Terminals(terminals::Msg::Trace(TraceFrame {
         line,
         dir,
         hex: hex.into(),
         note: String::new(),
         at: at(3, 4, 5) + chrono::Duration::milliseconds(ms),
-    })
+    }))
 }
 
 #[test]
@@ -601,17 +861,8 @@ fn bell_rings_only_for_new_p1_alarms_that_are_not_late() {
     let mut s = signed_in(Lang::EN, Role::DutyOperator);
     // What is open at sign-in is the baseline: shown, not rung.
     assert!(loaded_alarms(&mut s, some_alarms()).is_empty());
-    assert_eq!(s.alarms.by_priority, vec![(1, 2), (2, 1), (3, 1)]);
-    let changed = |s: &mut State, a: Alarm| {
-        update(
-            s,
-            Msg::AlarmsChanged {
-                ids: vec![a.id],
-                alarms: vec![a],
-                counts: vec![(1, 3)],
-            },
-        )
-    };
+    assert_eq!(s.alarms.counts.by_priority, vec![(1, 2), (2, 1), (3, 1)]);
+    let changed = |s: &mut State, a: Alarm| alarms_changed(s, vec![a.id], vec![a], vec![(1, 3)]);
     assert!(changed(&mut s, alarm(20, AlarmKind::HeldOpen, None, at(3, 4, 0))).is_empty());
     let mut late = alarm(21, AlarmKind::ForcedOpen, Some("图书馆东门"), at(3, 4, 0));
     late.late = true;
@@ -619,23 +870,25 @@ fn bell_rings_only_for_new_p1_alarms_that_are_not_late() {
         changed(&mut s, late).is_empty(),
         "a late P1 is shown, never rung"
     );
-    let fresh = alarm(22, AlarmKind::Duress, Some("财务处"), at(3, 4, 1));
-    assert_eq!(changed(&mut s, fresh.clone()), vec![Effect::Bell]);
+    let fresh_one = alarm(22, AlarmKind::Duress, Some("财务处"), at(3, 4, 1));
+    assert_eq!(changed(&mut s, fresh_one.clone()), vec![Effect::Bell]);
     // The same alarm reloaded (taken, say) does not ring again; neither does a full reload.
-    assert!(changed(&mut s, fresh.clone()).is_empty());
+    assert!(changed(&mut s, fresh_one.clone()).is_empty());
     let mut all = some_alarms();
-    all.push(fresh);
+    all.push(fresh_one);
     assert!(loaded_alarms(&mut s, all).is_empty());
     // An alarm raised while the listener was away arrives by a full reload, and rings.
     let mut all = some_alarms();
     all.push(alarm(23, AlarmKind::Fire, Some("实验楼 B 座"), at(3, 4, 2)));
     assert_eq!(loaded_alarms(&mut s, all), vec![Effect::Bell]);
-    assert_eq!(s.alarms.of(1), 3);
+    assert_eq!(s.alarms.counts.of(1), 3);
 }
 
 #[test]
 fn a_notification_storm_is_one_reload_per_frame() {
     let mut s = on_terminals(Lang::EN, Role::Technician);
+    // The alarms read at sign-in answered (before the first full list, partial reads wait).
+    loaded_alarms(&mut s, vec![]);
     for i in 0..1000 {
         let fx = update(
             &mut s,
@@ -650,11 +903,18 @@ fn a_notification_storm_is_one_reload_per_frame() {
         assert!(fx.is_empty(), "nothing is queried per notification");
     }
     // Commands this console did not send are not read; alarms and terminals once each.
+    let g = s.shell.gen;
     assert_eq!(
         update(&mut s, Msg::Frame),
         vec![
-            Effect::LoadAlarmsById((1..=7).collect()),
-            Effect::LoadTerminalsById(vec![1, 2, 3]),
+            Effect::Alarms(alarms::Effect::LoadById {
+                gen: g + 1,
+                ids: (1..=7).collect()
+            }),
+            Effect::Terminals(terminals::Effect::LoadById {
+                gen: g + 2,
+                ids: vec![1, 2, 3]
+            }),
         ]
     );
     assert!(update(&mut s, Msg::Frame).is_empty(), "nothing left");
@@ -662,9 +922,13 @@ fn a_notification_storm_is_one_reload_per_frame() {
     update(&mut s, Msg::Resync);
     update(&mut s, Msg::Changed(Change::alarms(vec![3])));
     update(&mut s, Msg::Resync);
+    let g = s.shell.gen;
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::LoadAlarms, Effect::LoadTerminals]
+        vec![
+            Effect::Alarms(alarms::Effect::LoadAll { gen: g + 1 }),
+            Effect::Terminals(terminals::Effect::Load { gen: g + 2 }),
+        ]
     );
     // Off the Terminals tab, terminal changes wait for the tab's own reload.
     update(&mut s, key('1'));
@@ -678,47 +942,34 @@ fn terminal_selection_stays_on_the_same_terminal_across_reloads() {
     assert_eq!(s.terminals.selected, Some(1), "the first terminal");
     update(&mut s, key('j'));
     update(&mut s, key('j'));
-    assert_eq!(s.selected_terminal().unwrap().name, "一食堂收费机 07");
+    assert_eq!(selected_terminal(&s).unwrap().name, "一食堂收费机 07");
     // A terminal added before it, and the list re-read: still the same terminal.
     let (lines, mut terminals) = site();
     terminals.push(term(9, 2, "pos", 1, "新收费机", "", "unknown"));
-    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    terminals_loaded(&mut s, lines, terminals);
     assert_eq!(s.terminals.selected, Some(3));
     assert_eq!(
-        s.selected_terminal_index(),
+        s.terminals.selected_index(s.shell.lang),
         3,
         "it moved down a row, the cursor with it"
     );
     // Its status changes by notification: still selected, now offline.
     let mut t3 = site().1[2].clone();
     t3.status = "offline".into();
-    update(
-        &mut s,
-        Msg::TerminalsChanged {
-            ids: vec![3],
-            terminals: vec![t3],
-        },
-    );
-    assert_eq!(s.selected_terminal().unwrap().status, "offline");
+    terminals_changed(&mut s, vec![3], vec![t3]);
+    assert_eq!(selected_terminal(&s).unwrap().status, "offline");
     // It is removed: the cursor stays on that row, on the next terminal.
-    update(
-        &mut s,
-        Msg::TerminalsChanged {
-            ids: vec![3],
-            terminals: vec![],
-        },
-    );
+    terminals_changed(&mut s, vec![3], vec![]);
     assert_eq!(s.terminals.selected, Some(5), "the next by address");
     // A terminal on a line this console never read: read the inventory again.
+    let g = s.shell.gen;
     assert_eq!(
-        update(
+        terminals_changed(
             &mut s,
-            Msg::TerminalsChanged {
-                ids: vec![30],
-                terminals: vec![term(30, 7, "pos", 1, "x", "", "unknown")]
-            }
+            vec![30],
+            vec![term(30, 7, "pos", 1, "x", "", "unknown")]
         ),
-        vec![Effect::LoadTerminals]
+        vec![Effect::Terminals(terminals::Effect::Load { gen: g + 2 })]
     );
 }
 
@@ -727,36 +978,31 @@ fn alarm_selection_stays_on_the_same_alarm_across_reloads() {
     let mut s = signed_in(Lang::EN, Role::DutyOperator);
     loaded_alarms(&mut s, some_alarms());
     update(&mut s, key('a'));
-    assert!(s.alarm.open);
+    assert!(s.alarms.open);
     // Active P1 first (newest first), then P2, P3, the acknowledged last.
-    let order: Vec<i64> = s.alarm.list.iter().map(|a| a.id).collect();
+    let order: Vec<i64> = s.alarms.list.rows.iter().map(|a| a.id).collect();
     assert_eq!(order, vec![10, 14, 11, 12, 13]);
     update(&mut s, key('j'));
     update(&mut s, key('j'));
-    assert_eq!(s.alarm.selected, Some(11));
+    assert_eq!(s.alarms.selected, Some(11));
     // A new P1 arrives above it: the cursor stays on alarm 11.
-    update(
+    alarms_changed(
         &mut s,
-        Msg::AlarmsChanged {
-            ids: vec![30],
-            alarms: vec![alarm(30, AlarmKind::Fire, None, at(3, 4, 4))],
-            counts: vec![],
-        },
+        vec![30],
+        vec![alarm(30, AlarmKind::Fire, None, at(3, 4, 4))],
+        vec![],
     );
-    assert_eq!(s.alarm.selected, Some(11));
-    assert_eq!(s.selected_alarm_index(), 3);
+    assert_eq!(s.alarms.selected, Some(11));
+    assert_eq!(selected_alarm_index(&s), 3);
     // Another console clears it: the cursor stays on that row.
-    let mut gone = s.selected_alarm().unwrap().clone();
+    let mut gone = selected_alarm(&s).unwrap().clone();
     gone.state = "cleared".into();
-    update(
-        &mut s,
-        Msg::AlarmsChanged {
-            ids: vec![11],
-            alarms: vec![gone],
-            counts: vec![],
-        },
-    );
-    assert_eq!(s.alarm.selected, Some(12));
+    alarms_changed(&mut s, vec![11], vec![gone], vec![]);
+    assert_eq!(s.alarms.selected, Some(12));
+}
+
+fn alarm_effect(e: alarms::Effect) -> Vec<Effect> {
+    vec![Effect::Alarms(e)]
 }
 
 #[test]
@@ -766,12 +1012,13 @@ fn alarms_are_taken_acknowledged_with_a_note_and_cleared() {
     // From any tab, one key.
     update(&mut s, key('4'));
     update(&mut s, key('a'));
-    assert!(s.alarm.open);
-    assert_eq!(update(&mut s, key('t')), vec![Effect::TakeAlarm { id: 10 }]);
+    assert!(s.alarms.open);
+    assert_eq!(
+        update(&mut s, key('t')),
+        alarm_effect(alarms::Effect::Take { id: 10 })
+    );
     assert!(update(&mut s, key('A')).is_empty());
-    let Some(Overlay::AlarmNote(note)) = &s.overlay else {
-        panic!("note input")
-    };
+    let note = s.alarms.note.as_ref().expect("note input");
     assert!(
         note.title.contains("#10") && note.title.contains("图书馆东门"),
         "{}",
@@ -782,63 +1029,73 @@ fn alarms_are_taken_acknowledged_with_a_note_and_cleared() {
     typed(&mut s, ", 3 min");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::AcknowledgeAlarm {
+        alarm_effect(alarms::Effect::Acknowledge {
             id: 10,
             note: "guard sent, 3 min".into()
-        }]
+        })
     );
-    assert!(s.overlay.is_none());
-    // An empty note is refused on the spot.
+    assert!(s.alarms.note.is_none());
+    // An empty note is refused on the spot: said with the bell, nothing asked of the database.
     update(&mut s, key('A'));
-    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    assert!(matches!(s.overlay, Some(Overlay::AlarmNote(_))));
+    assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![Effect::Bell]);
+    assert!(s.alarms.note.is_some());
+    assert!(message(&s).contains("note"), "{}", message(&s));
     update(&mut s, code(KeyCode::Esc));
-    assert!(s.overlay.is_none());
+    assert!(s.alarms.note.is_none());
     // Free text only.
     update(&mut s, key('A'));
     typed(&mut s, "door closed by cleaner");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::AcknowledgeAlarm {
+        alarm_effect(alarms::Effect::Acknowledge {
             id: 10,
             note: "door closed by cleaner".into()
-        }]
+        })
     );
-    // Clearing an unacknowledged alarm needs the force, and a confirmation naming it.
+    // Clearing an unacknowledged alarm needs the force, and a reason, in a popup naming it.
     assert!(update(&mut s, key('c')).is_empty());
-    assert!(s.message.as_ref().unwrap().1.contains("not acknowledged"));
-    update(&mut s, key('C'));
-    let Some(Overlay::Confirm(c)) = &s.overlay else {
-        panic!("confirm")
-    };
+    assert!(message(&s).contains("not acknowledged"));
+    assert!(update(&mut s, key('C')).is_empty());
+    let note = s.alarms.note.as_ref().expect("the reason input");
+    assert!(note.force_clear);
     assert!(
-        c.question
+        note.title
             .contains("#10 P1 forced open · 图书馆东门 door 2"),
         "{}",
-        c.question
+        note.title
     );
+    // No reason, no force-clear; digits are text here, not presets.
+    assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![Effect::Bell]);
+    assert_eq!(message(&s), "A force-clear needs a reason.");
+    typed(&mut s, "2 sensors replaced");
     assert_eq!(
-        update(&mut s, key('y')),
-        vec![Effect::ClearAlarm {
+        update(&mut s, code(KeyCode::Enter)),
+        alarm_effect(alarms::Effect::Clear {
             id: 10,
-            force: true
-        }]
+            force: true,
+            reason: Some("2 sensors replaced".into())
+        })
     );
-    // The acknowledged one clears normally.
+    // The acknowledged one clears normally, after a confirmation naming it.
     update(&mut s, key('G'));
-    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(s.alarms.selected, Some(13));
     update(&mut s, key('c'));
+    let Some(question) = onecard::app::router::confirming(&s) else {
+        panic!("confirm")
+    };
+    assert!(question.contains("#13 P"), "{}", question);
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Effect::ClearAlarm {
+        alarm_effect(alarms::Effect::Clear {
             id: 13,
-            force: false
-        }]
+            force: false,
+            reason: None
+        })
     );
     // Esc leaves the view, back on the tab.
     update(&mut s, code(KeyCode::Esc));
-    assert!(!s.alarm.open);
-    assert_eq!(s.tab, Tab::Attendance);
+    assert!(!s.alarms.open);
+    assert_eq!(s.shell.tab, TabId::Attendance);
     assert_eq!(PRESET_NOTES.len(), 4);
 }
 
@@ -848,12 +1105,10 @@ fn alarm_actions_need_the_role() {
     loaded_alarms(&mut s, some_alarms());
     update(&mut s, key('a'));
     assert_eq!(update(&mut s, key('t')), vec![Effect::Bell]);
-    assert_eq!(
-        s.message.clone().unwrap().1,
-        "A Card desk may not acknowledge alarms."
-    );
+    assert_eq!(message(&s), "A Card desk may not acknowledge alarms.");
     assert_eq!(update(&mut s, key('A')), vec![Effect::Bell]);
-    assert!(s.overlay.is_none());
+    assert!(s.alarms.note.is_none());
+    assert!(s.shell.overlay.is_none());
 }
 
 #[test]
@@ -861,60 +1116,49 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
     let mut s = on_terminals(Lang::EN, Role::Director);
     assert_eq!(
         update(&mut s, key('o')),
-        vec![Effect::Enqueue {
-            terminal_id: 1,
-            command: TerminalCommand::OnlineTest
-        }]
+        vec![enqueue(1, "图书馆东门", TerminalCommand::OnlineTest)]
     );
     assert_eq!(
         update(&mut s, key('T')),
-        vec![Effect::Enqueue {
-            terminal_id: 1,
-            command: TerminalCommand::SetTime
-        }]
+        vec![enqueue(1, "图书馆东门", TerminalCommand::SetTime)]
     );
     assert!(update(&mut s, key('X')).is_empty());
-    let Some(Overlay::Confirm(c)) = &s.overlay else {
+    let Some(question) = onecard::app::router::confirming(&s) else {
         panic!("confirm")
     };
     assert!(
-        c.question.contains("405419896 “图书馆东门” (Library east)"),
+        question.contains("405419896 “图书馆东门” (Library east)"),
         "{}",
-        c.question
+        question
     );
     assert_eq!(
         update(&mut s, key('y')),
-        vec![Effect::Enqueue {
-            terminal_id: 1,
-            command: TerminalCommand::ClearRecords
-        }]
+        vec![enqueue(1, "图书馆东门", TerminalCommand::ClearRecords)]
     );
     assert_eq!(
         update(&mut s, key('s')),
-        vec![Effect::SetInScan {
+        vec![Effect::Terminals(terminals::Effect::SetInScan {
             terminal_id: 1,
             in_scan: false
-        }]
+        })]
     );
-    // Queued: its outcome is read when announced (even if announced before the id was known).
-    update(
-        &mut s,
-        Msg::CommandQueued {
-            id: 77,
-            terminal_id: 1,
-            command: TerminalCommand::OnlineTest,
-        },
-    );
-    assert!(s
-        .message
-        .as_ref()
-        .unwrap()
-        .1
-        .contains("Online test queued for 图书馆东门"));
+    // Queued: its outcome is read at once (it may have been announced before the id was
+    // known), and again whenever it is announced.
+    let gen = s.shell.gen + 1;
     assert_eq!(
-        update(&mut s, Msg::Frame),
-        vec![Effect::LoadCommandsById(vec![77])]
+        update(
+            &mut s,
+            Msg::Queue(queue::Msg::Queued {
+                id: 77,
+                terminal_id: 1,
+                about: "图书馆东门".into(),
+                command: TerminalCommand::OnlineTest,
+            }),
+        ),
+        vec![Effect::Queue(queue::Effect::Load { gen, ids: vec![77] })]
     );
+    assert!(message(&s).contains("Online test queued for 图书馆东门"));
+    assert!(update(&mut s, Msg::Frame).is_empty());
     let row = |state: &str, result: Option<&str>| CommandRow {
         id: 77,
         terminal_id: 1,
@@ -923,22 +1167,29 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
         requested_at: at(3, 4, 5),
         result: result.map(String::from),
     };
-    update(&mut s, Msg::CommandsLoaded(vec![row("running", None)]));
-    assert!(
-        s.message.as_ref().unwrap().1.contains("queued"),
-        "not finished yet"
+    update(
+        &mut s,
+        Msg::Queue(queue::Msg::Loaded {
+            gen,
+            rows: vec![row("running", None)],
+        }),
     );
+    assert!(message(&s).contains("queued"), "not finished yet");
     update(&mut s, Msg::Changed(Change::command(77)));
+    let gen = s.shell.gen + 1;
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::LoadCommandsById(vec![77])]
+        vec![Effect::Queue(queue::Effect::Load { gen, ids: vec![77] })]
     );
     update(
         &mut s,
-        Msg::CommandsLoaded(vec![row("done", Some("online, firmware 6.62, 11 ms"))]),
+        Msg::Queue(queue::Msg::Loaded {
+            gen,
+            rows: vec![row("done", Some("online, firmware 6.62, 11 ms"))],
+        }),
     );
     assert_eq!(
-        s.message.clone().unwrap().1,
+        message(&s),
         "Online test on 图书馆东门: done — online, firmware 6.62, 11 ms"
     );
     // Reported once: later notifications of it are not read again.
@@ -949,10 +1200,7 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
 #[test]
 fn the_trace_follows_the_selected_terminals_line_and_is_renewed() {
     let mut s = on_terminals(Lang::EN, Role::Technician);
-    assert_eq!(
-        update(&mut s, key('v')),
-        vec![Effect::Trace { line: Some(1) }]
-    );
+    assert_eq!(update(&mut s, key('v')), vec![trace(Some(1))]);
     update(&mut s, frame(1, Direction::Tx, "7e01", 0));
     update(&mut s, frame(2, Direction::Rx, "7e02", 1));
     assert_eq!(
@@ -971,23 +1219,20 @@ fn the_trace_follows_the_selected_terminals_line_and_is_renewed() {
     assert!(update(&mut s, Msg::Tick(at(3, 4, 15))).is_empty());
     assert_eq!(
         update(&mut s, Msg::Tick(at(3, 4, 30))),
-        vec![Effect::Trace { line: Some(1) }]
+        vec![trace(Some(1))]
     );
     // The selection moves to a terminal on the other line: the trace moves with it.
     update(&mut s, key('j'));
-    assert!(update(&mut s, key('j')) == vec![Effect::Trace { line: Some(2) }]);
+    assert!(update(&mut s, key('j')) == vec![trace(Some(2))]);
     assert!(s.terminals.trace.as_ref().unwrap().frames.is_empty());
-    assert_eq!(update(&mut s, key('v')), vec![Effect::Trace { line: None }]);
-    // Leaving the tab stops it too.
+    assert_eq!(update(&mut s, key('v')), vec![trace(None)]);
+    // Leaving the tab stops it too (for a tab that reads nothing on arrival).
     update(&mut s, key('v'));
-    assert_eq!(update(&mut s, key('2')), vec![Effect::Trace { line: None }]);
+    assert_eq!(update(&mut s, key('4')), vec![trace(None)]);
     // A duty operator may not diagnose terminals.
     let mut d = on_terminals(Lang::EN, Role::DutyOperator);
     assert_eq!(update(&mut d, key('o')), vec![Effect::Bell]);
-    assert_eq!(
-        d.message.unwrap().1,
-        "A Duty operator may not diagnose terminals."
-    );
+    assert_eq!(message(&d), "A Duty operator may not diagnose terminals.");
 }
 
 fn alarms_view(lang: Lang) -> State {
@@ -1091,7 +1336,7 @@ fn hints_follow_the_keymap() {
         "[terminals]\n\"v\" = \"noop\"\n\"w\" = { run = \"terminal.trace\", desc = \"Trace\" }\n",
     );
     assert!(errors.is_empty(), "{errors:?}");
-    s.keymap = Arc::new(remapped);
+    s.shell.keymap = Arc::new(remapped);
     let text = screen_text(&render(&mut s, 100, 30));
     assert!(
         text.contains("w trace") && !text.contains("v trace"),
@@ -1106,15 +1351,26 @@ fn no_catalogue_key_shows_raw() {
         let mut note = alarms_view(lang);
         update(&mut note, key('A'));
         screens.push(note);
+        let mut reason = alarms_view(lang);
+        update(&mut reason, key('C'));
+        screens.push(reason);
         let mut confirm = traced(lang);
         update(&mut confirm, key('X'));
         screens.push(confirm);
         let mut help = alarms_view(lang);
         update(&mut help, key('?'));
         screens.push(help);
+        let mut quit = alarms_view(lang);
+        update(&mut quit, key('q'));
+        screens.push(quit);
         let mut empty = signed_in(lang, Role::Technician);
         update(&mut empty, key('6'));
         screens.push(empty);
+        let mut ops = with_operators(signed_in(lang, Role::Director));
+        update(&mut ops, key('7'));
+        screens.push(ops.clone());
+        update(&mut ops, key('n'));
+        screens.push(ops);
         for mut s in screens {
             for (w, h) in [(80, 24), (160, 48)] {
                 let text = screen_text(&render(&mut s, w, h));
@@ -1126,6 +1382,7 @@ fn no_catalogue_key_shows_raw() {
                     "confirm.",
                     "hint.",
                     "cmd.",
+                    "form.",
                 ] {
                     assert!(
                         !text.contains(prefix),
@@ -1139,13 +1396,13 @@ fn no_catalogue_key_shows_raw() {
 
 // ---- Terminal inventory edit ------------------------------------------------------------------
 
-use onecard::app::state::{Form, FormKind};
+use onecard::app::tabs::terminals::TerminalField;
 use onecard::db::terminal::Inventory;
 
-fn edit_form(s: &State) -> &Form {
-    match &s.overlay {
-        Some(Overlay::Edit(f)) => f,
-        other => panic!("the edit form is not open: {other:?}"),
+fn edit_form(s: &State) -> &Form<TerminalField> {
+    match &s.terminals.edit {
+        Some(e) => &e.form,
+        None => panic!("the edit form is not open"),
     }
 }
 
@@ -1156,6 +1413,13 @@ fn clear_field(s: &mut State) {
     }
 }
 
+fn edit_terminal(terminal_id: i64, fields: Inventory) -> Vec<Effect> {
+    vec![Effect::Terminals(terminals::Effect::Edit {
+        terminal_id,
+        fields,
+    })]
+}
+
 #[test]
 fn a_terminal_is_edited_in_a_form_and_stays_selected() {
     let mut s = on_terminals(Lang::EN, Role::Technician);
@@ -1164,9 +1428,9 @@ fn a_terminal_is_edited_in_a_form_and_stays_selected() {
     assert_eq!(s.terminals.selected, Some(3));
     // `e` opens the form on the selected terminal, filled with what is stored.
     assert!(update(&mut s, key('e')).is_empty());
+    assert_eq!(s.terminals.edit.as_ref().unwrap().terminal_id, 3);
     let f = edit_form(&s);
-    assert_eq!(f.kind, FormKind::TerminalEdit { terminal_id: 3 });
-    let values: Vec<&str> = f.fields.iter().map(|f| f.value.as_str()).collect();
+    let values: Vec<&str> = (0..f.fields.len()).map(|i| raw(f, i)).collect();
     assert_eq!(
         values,
         ["一食堂收费机 07", "一食堂 窗口 7", "2025-09-01", "David"]
@@ -1194,41 +1458,39 @@ fn a_terminal_is_edited_in_a_form_and_stays_selected() {
     };
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::EditTerminal {
-            terminal_id: 3,
-            fields: saved.clone()
-        }]
+        edit_terminal(3, saved.clone())
     );
     // While it is saved the form takes no input and never saves twice.
     assert!(edit_form(&s).busy);
     assert!(update(&mut s, key('x')).is_empty());
     assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
-    assert_eq!(edit_form(&s).fields[3].value, "David & 王工");
+    assert_eq!(raw(edit_form(&s), 3), "David & 王工");
     // A refusal from the database stays in the form, with what was typed.
-    update(&mut s, Msg::Failed("Terminal #3 no longer exists.".into()));
+    update(&mut s, Msg::Failed(Failure::TerminalGone(3)));
     let f = edit_form(&s);
     assert!(!f.busy);
     assert_eq!(f.error.as_deref(), Some("Terminal #3 no longer exists."));
-    assert_eq!(f.fields[0].value, "一食堂收费机 12");
+    assert_eq!(raw(f, 0), "一食堂收费机 12");
     // Saved: the form closes and says so; the row is re-read by its notification.
     assert_eq!(update(&mut s, code(KeyCode::Enter)).len(), 1);
     let fx = update(
         &mut s,
-        Msg::TerminalEdited {
+        Msg::Terminals(terminals::Msg::Edited {
             terminal_id: 3,
             name: "一食堂收费机 12".into(),
-        },
+        }),
     );
     assert!(fx.is_empty(), "nothing is read but what is announced");
-    assert!(s.overlay.is_none());
-    assert_eq!(
-        s.message.clone().unwrap().1,
-        "Terminal “一食堂收费机 12” saved."
-    );
+    assert!(s.terminals.edit.is_none());
+    assert_eq!(message(&s), "Terminal “一食堂收费机 12” saved.");
     update(&mut s, Msg::Changed(Change::terminal(3)));
+    let gen = s.shell.gen + 1;
     assert_eq!(
         update(&mut s, Msg::Frame),
-        vec![Effect::LoadTerminalsById(vec![3])]
+        vec![Effect::Terminals(terminals::Effect::LoadById {
+            gen,
+            ids: vec![3]
+        })]
     );
     let mut row = site().1[2].clone();
     row.name = saved.name.clone();
@@ -1236,14 +1498,15 @@ fn a_terminal_is_edited_in_a_form_and_stays_selected() {
     row.installed_by = saved.installed_by.clone();
     update(
         &mut s,
-        Msg::TerminalsChanged {
+        Msg::Terminals(terminals::Msg::Changed {
+            gen,
             ids: vec![3],
             terminals: vec![row],
-        },
+        }),
     );
     assert_eq!(s.terminals.selected, Some(3), "the cursor stays on it");
-    assert_eq!(s.selected_terminal_index(), 2);
-    assert_eq!(s.selected_terminal().unwrap().name, "一食堂收费机 12");
+    assert_eq!(s.terminals.selected_index(s.shell.lang), 2);
+    assert_eq!(selected_terminal(&s).unwrap().name, "一食堂收费机 12");
     let text = screen_text(&render(&mut s, 160, 48));
     assert!(text.contains("一食堂收费机 12"), "{text}");
     assert!(text.contains("2026-03-15 · David & 王工"), "{text}");
@@ -1301,20 +1564,20 @@ fn terminal_edit_refuses_bad_input_before_any_effect() {
     typed(&mut s, "图书馆东门 B");
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::EditTerminal {
-            terminal_id: 1,
-            fields: Inventory {
+        edit_terminal(
+            1,
+            Inventory {
                 name: "图书馆东门 B".into(),
                 location: "Library east".into(),
                 installed_at: None,
                 installed_by: "David".into(),
             }
-        }]
+        )
     );
     // Esc cancels, even while saving; nothing else is asked for.
     assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
-    assert!(s.overlay.is_none());
-    assert_eq!(s.message.clone().unwrap().1, "Cancelled.");
+    assert!(s.terminals.edit.is_none());
+    assert_eq!(message(&s), "Cancelled.");
     update(&mut s, key('e'));
     update(&mut s, code(KeyCode::Tab));
     update(&mut s, code(KeyCode::Tab));
@@ -1334,20 +1597,21 @@ fn terminal_edit_needs_the_role() {
     ] {
         let mut s = on_terminals(Lang::EN, role);
         assert_eq!(update(&mut s, key('e')), vec![Effect::Bell]);
-        assert_eq!(s.message.clone().unwrap().1, words);
-        assert!(s.overlay.is_none());
+        assert_eq!(message(&s), words);
+        assert!(s.terminals.edit.is_none());
     }
     // The palette is no way around it.
     let mut s = on_terminals(Lang::EN, Role::DutyOperator);
     update(&mut s, key(':'));
     typed(&mut s, "terminal.edit");
     assert_eq!(update(&mut s, code(KeyCode::Enter)), vec![Effect::Bell]);
-    assert!(s.overlay.is_none());
+    assert!(s.shell.overlay.is_none());
+    assert!(s.terminals.edit.is_none());
     // The vim preset binds it too.
     let mut v = on_terminals(Lang::EN, Role::Technician);
-    v.keymap = Arc::new(Keymap::preset("vim").unwrap());
+    v.shell.keymap = Arc::new(Keymap::preset("vim").unwrap());
     update(&mut v, key('e'));
-    assert!(matches!(v.overlay, Some(Overlay::Edit(_))));
+    assert!(v.terminals.edit.is_some());
 }
 
 fn editing(lang: Lang) -> State {
@@ -1390,27 +1654,18 @@ fn the_edit_form_renders_at_every_size_with_no_raw_keys() {
         }
     }
 }
-
 // ---- The `/` filter and clicks in the Alarms view and the Terminals tab -----------------------
-
-fn shown_alarms(s: &State) -> Vec<i64> {
-    s.visible_alarms().iter().map(|a| a.id).collect()
-}
-
-fn shown_terminals(s: &State) -> Vec<i64> {
-    s.visible_terminals().iter().map(|t| t.id).collect()
-}
 
 /// Opens the filter input, replaces its text with `text` and keeps it (enter).
 fn filter_by(s: &mut State, text: &str) -> Vec<Effect> {
     let mut fx = update(s, key('/'));
-    assert!(s.filter_input.is_some(), "/ opens the filter input");
+    assert!(typing(s).is_some(), "/ opens the filter input");
     for _ in 0..70 {
         fx.extend(update(s, code(KeyCode::Backspace)));
     }
     fx.extend(typed(s, text));
     fx.extend(update(s, code(KeyCode::Enter)));
-    assert!(s.filter_input.is_none(), "enter leaves the input");
+    assert!(typing(s).is_none(), "enter leaves the input");
     fx
 }
 
@@ -1425,7 +1680,7 @@ fn click(column: u16, row: u16) -> Msg {
 
 /// Row `y` of the screen as last drawn.
 fn screen_row(s: &mut State, y: usize) -> String {
-    let (w, h) = s.size;
+    let (w, h) = s.shell.size;
     screen_text(&render(s, w, h))
         .lines()
         .nth(y)
@@ -1438,26 +1693,28 @@ fn the_alarms_view_filters_by_terminal_name_and_kind() {
     let mut s = alarms_view(Lang::EN);
     assert_eq!(shown_alarms(&s), vec![10, 14, 11, 12, 13]);
     assert!(update(&mut s, key('/')).is_empty());
-    assert_eq!(s.filter_input.as_deref(), Some(""));
+    assert_eq!(typing(&s).as_deref(), Some(""));
     // The list narrows as the name is typed.
     assert!(typed(&mut s, "图").is_empty());
     assert_eq!(shown_alarms(&s), vec![10, 13]);
     typed(&mut s, "书馆");
-    assert_eq!(s.alarm.filter, "图书馆");
+    assert_eq!(s.alarms.filter.text(), "图书馆");
     assert_eq!(shown_alarms(&s), vec![10, 13]);
     let text = screen_text(&render(&mut s, 120, 30));
     assert!(
         text.contains("Alarms · 5 open · filter “图书馆” · 2 shown"),
         "{text}"
     );
-    assert!(text.contains(" Filter: 图书馆▏"), "{text}");
+    // The cursor is the reversed cell after what was typed.
+    let t = render(&mut s, 120, 30);
+    assert_eq!(before_cursor(&t, 28), " Filter: 图书馆");
     assert!(text.contains("图书馆东门"), "{text}");
     assert!(
         !text.contains("学生宿舍") && !text.contains("实验楼") && !text.contains("一食堂"),
         "{text}"
     );
     update(&mut s, code(KeyCode::Enter));
-    assert!(s.filter_input.is_none());
+    assert!(typing(&s).is_none());
     assert_eq!(shown_alarms(&s), vec![10, 13], "enter keeps the filter");
     // The kind in the language shown, whatever the case; the alarm keys (t takes, c clears)
     // are text while the input is open.
@@ -1487,16 +1744,16 @@ fn the_alarms_view_filters_by_terminal_name_and_kind() {
     let text = screen_text(&render(&mut zh, 160, 48));
     assert!(text.contains("筛选“已确认” · 显示 1 条"), "{text}");
     // Each list has its own filter: the operators' is untouched.
-    assert_eq!(s.operators_view.filter, "");
+    assert_eq!(s.operators.filter.text(), "");
     let mut s = with_operators(s);
     update(&mut s, code(KeyCode::Esc));
     update(&mut s, code(KeyCode::Esc));
-    assert!(!s.alarm.open);
+    assert!(!s.alarms.open);
     update(&mut s, key('7'));
-    assert_eq!(s.visible_operators().len(), 6);
+    assert_eq!(visible_operators(&s), 6);
     filter_by(&mut s, "admin");
-    assert_eq!(s.visible_operators().len(), 2);
-    assert_eq!(s.alarm.filter, "");
+    assert_eq!(visible_operators(&s), 2);
+    assert_eq!(s.alarms.filter.text(), "");
     assert_eq!(shown_alarms(&s).len(), 5);
 }
 
@@ -1508,26 +1765,26 @@ fn escape_clears_the_alarm_filter_then_closes_the_view() {
     assert_eq!(shown_alarms(&s), vec![13]);
     // Esc in the input clears the filter and leaves the input; the view stays.
     assert!(update(&mut s, code(KeyCode::Esc)).is_empty());
-    assert!(s.filter_input.is_none());
-    assert_eq!(s.alarm.filter, "");
+    assert!(typing(&s).is_none());
+    assert_eq!(s.alarms.filter.text(), "");
     assert_eq!(shown_alarms(&s).len(), 5);
-    assert!(s.alarm.open);
+    assert!(s.alarms.open);
     // A kept filter: the first esc clears it, the next closes the view.
     filter_by(&mut s, "drift");
     assert_eq!(shown_alarms(&s), vec![12]);
     update(&mut s, code(KeyCode::Esc));
-    assert_eq!(s.alarm.filter, "");
-    assert!(s.alarm.open);
+    assert_eq!(s.alarms.filter.text(), "");
+    assert!(s.alarms.open);
     update(&mut s, code(KeyCode::Esc));
-    assert!(!s.alarm.open);
+    assert!(!s.alarms.open);
     // A filter kept when the view is closed with its key is there when it opens again.
     update(&mut s, key('a'));
     filter_by(&mut s, "drift");
     update(&mut s, key('a'));
-    assert!(!s.alarm.open);
+    assert!(!s.alarms.open);
     update(&mut s, key('a'));
     assert_eq!(shown_alarms(&s), vec![12]);
-    assert_eq!(s.alarm.selected, Some(12), "opened on the first shown");
+    assert_eq!(s.alarms.selected, Some(12), "opened on the first shown");
 }
 
 #[test]
@@ -1535,106 +1792,87 @@ fn a_filtered_alarm_selection_survives_reloads() {
     let mut s = alarms_view(Lang::EN);
     update(&mut s, key('j'));
     update(&mut s, key('j'));
-    assert_eq!(s.alarm.selected, Some(11));
+    assert_eq!(s.alarms.selected, Some(11));
     // 11 does not match: the cursor goes to the first match.
     filter_by(&mut s, "图书馆");
-    assert_eq!(s.alarm.selected, Some(10));
+    assert_eq!(s.alarms.selected, Some(10));
     update(&mut s, key('j'));
-    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(s.alarms.selected, Some(13));
     update(&mut s, key('j'));
     assert_eq!(
-        s.alarm.selected,
+        s.alarms.selected,
         Some(13),
         "the cursor stops at the last match"
     );
     // A narrower filter that still matches it keeps it.
     filter_by(&mut s, "东门");
-    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(s.alarms.selected, Some(13));
     // A new P1 on the same door arrives above it: the filter and the cursor stay.
     let fire = alarm(30, AlarmKind::Fire, Some("图书馆东门"), at(3, 4, 4));
-    update(
-        &mut s,
-        Msg::AlarmsChanged {
-            ids: vec![30],
-            alarms: vec![fire.clone()],
-            counts: vec![],
-        },
-    );
-    assert_eq!(s.alarm.filter, "东门");
+    alarms_changed(&mut s, vec![30], vec![fire.clone()], vec![]);
+    assert_eq!(s.alarms.filter.text(), "东门");
     assert_eq!(shown_alarms(&s), vec![30, 10, 13]);
-    assert_eq!(s.alarm.selected, Some(13));
-    assert_eq!(s.selected_alarm_index(), 2);
+    assert_eq!(s.alarms.selected, Some(13));
+    assert_eq!(selected_alarm_index(&s), 2);
     // Notifications several times a second, then a full reload: the same.
     for _ in 0..5 {
         let mut again = some_alarms()[4].clone();
         again.note = Some("guard sent again".into());
-        update(
-            &mut s,
-            Msg::AlarmsChanged {
-                ids: vec![13],
-                alarms: vec![again],
-                counts: vec![],
-            },
-        );
+        alarms_changed(&mut s, vec![13], vec![again], vec![]);
     }
     let mut all = some_alarms();
     all.push(fire);
     loaded_alarms(&mut s, all);
-    assert_eq!(s.alarm.filter, "东门");
+    assert_eq!(s.alarms.filter.text(), "东门");
     assert_eq!(shown_alarms(&s), vec![30, 10, 13]);
-    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(s.alarms.selected, Some(13));
     assert_eq!(
-        s.selected_alarm().unwrap().note.as_deref(),
+        selected_alarm(&s).unwrap().note.as_deref(),
         Some("guard sent")
     );
     // It is cleared: the cursor takes the row where it was among those shown.
-    update(
-        &mut s,
-        Msg::AlarmsChanged {
-            ids: vec![13],
-            alarms: vec![],
-            counts: vec![],
-        },
-    );
-    assert_eq!(s.alarm.selected, Some(10));
+    alarms_changed(&mut s, vec![13], vec![], vec![]);
+    assert_eq!(s.alarms.selected, Some(10));
     // Without the filter, the cursor stays where it is.
     update(&mut s, code(KeyCode::Esc));
-    assert_eq!(s.alarm.selected, Some(10));
-    assert_eq!(s.selected_alarm_index(), 1);
+    assert_eq!(s.alarms.selected, Some(10));
+    assert_eq!(selected_alarm_index(&s), 1);
 }
 
 #[test]
 fn alarm_commands_act_on_the_selected_shown_alarm() {
     let mut s = alarms_view(Lang::EN);
-    assert_eq!(s.alarm.selected, Some(10));
+    assert_eq!(s.alarms.selected, Some(10));
     filter_by(&mut s, "宿舍");
-    assert_eq!(s.alarm.selected, Some(11));
+    assert_eq!(s.alarms.selected, Some(11));
     assert!(update(&mut s, key('A')).is_empty());
-    let Some(Overlay::AlarmNote(note)) = &s.overlay else {
-        panic!("the note popup: {:?}", s.overlay)
-    };
+    let note = s.alarms.note.as_ref().expect("the note popup");
     assert_eq!(note.alarm_id, 11);
     assert!(note.title.contains("学生宿舍三号楼北门"), "{}", note.title);
     update(&mut s, key('2'));
     assert_eq!(
         update(&mut s, code(KeyCode::Enter)),
-        vec![Effect::AcknowledgeAlarm {
+        alarm_effect(alarms::Effect::Acknowledge {
             id: 11,
             note: "guard sent".into()
-        }]
+        })
     );
-    assert_eq!(update(&mut s, key('t')), vec![Effect::TakeAlarm { id: 11 }]);
+    assert_eq!(
+        update(&mut s, key('t')),
+        alarm_effect(alarms::Effect::Take { id: 11 })
+    );
     // Nothing shown, nothing acted on, though the cursor's alarm is still open.
     filter_by(&mut s, "宿舍 x");
     assert!(shown_alarms(&s).is_empty());
-    assert!(s.selected_alarm().is_none());
+    assert!(selected_alarm(&s).is_none());
     assert!(update(&mut s, key('t')).is_empty());
     assert!(update(&mut s, key('A')).is_empty());
-    assert!(s.overlay.is_none());
-    assert_eq!(s.message.clone().unwrap().1, "No open alarm is selected.");
+    assert!(s.alarms.note.is_none());
+    assert!(s.shell.overlay.is_none());
+    assert_eq!(message(&s), "No open alarm is selected.");
     // Cleared, the cursor is back on it.
     update(&mut s, code(KeyCode::Esc));
-    assert_eq!(s.selected_alarm().map(|a| a.id), Some(11));
+    assert_eq!(selected_alarm(&s).map(|a| a.id), Some(11));
 }
 
 #[test]
@@ -1680,35 +1918,23 @@ fn the_terminals_tab_filters_and_keeps_the_headings_of_matching_lines() {
     update(&mut s, key('j'));
     assert_eq!(s.terminals.selected, Some(5));
     let (lines, terminals) = site();
-    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
-    assert_eq!(s.terminals.filter, "收费机");
+    terminals_loaded(&mut s, lines, terminals);
+    assert_eq!(s.terminals.filter.text(), "收费机");
     assert_eq!(shown_terminals(&s), vec![3, 5]);
     assert_eq!(s.terminals.selected, Some(5));
     let mut t5 = site().1[4].clone();
     t5.status = "online".into();
     t5.firmware = "6.70".into();
-    update(
-        &mut s,
-        Msg::TerminalsChanged {
-            ids: vec![5],
-            terminals: vec![t5],
-        },
-    );
+    terminals_changed(&mut s, vec![5], vec![t5]);
     assert_eq!(s.terminals.selected, Some(5));
-    assert_eq!(s.selected_terminal().unwrap().firmware, "6.70");
+    assert_eq!(selected_terminal(&s).unwrap().firmware, "6.70");
     // A change that takes the selected terminal out of the filter: the row where it was.
     filter_by(&mut s, "在线");
     assert_eq!(shown_terminals(&s), vec![1, 3, 5, 4]);
     assert_eq!(s.terminals.selected, Some(5));
     let mut t5 = site().1[4].clone();
     t5.status = "offline".into();
-    update(
-        &mut s,
-        Msg::TerminalsChanged {
-            ids: vec![5],
-            terminals: vec![t5],
-        },
-    );
+    terminals_changed(&mut s, vec![5], vec![t5]);
     assert_eq!(shown_terminals(&s), vec![1, 3, 4]);
     assert_eq!(s.terminals.selected, Some(4));
     // Nothing matches: no headings, a muted line saying so.
@@ -1718,7 +1944,7 @@ fn the_terminals_tab_filters_and_keeps_the_headings_of_matching_lines() {
     assert!(!text.contains('▸'), "{text}");
     // Esc clears it.
     update(&mut s, code(KeyCode::Esc));
-    assert_eq!(s.terminals.filter, "");
+    assert_eq!(s.terminals.filter.text(), "");
     assert_eq!(shown_terminals(&s).len(), 5);
     assert_eq!(s.terminals.selected, Some(4));
 }
@@ -1726,21 +1952,15 @@ fn the_terminals_tab_filters_and_keeps_the_headings_of_matching_lines() {
 #[test]
 fn terminal_commands_act_on_the_selected_shown_terminal() {
     let mut s = on_terminals(Lang::EN, Role::Technician);
-    assert_eq!(
-        update(&mut s, key('v')),
-        vec![Effect::Trace { line: Some(1) }]
-    );
+    assert_eq!(update(&mut s, key('v')), vec![trace(Some(1))]);
     // Typing narrows to a terminal on the other line: the cursor and the trace go there.
     update(&mut s, key('/'));
-    assert_eq!(typed(&mut s, "后勤"), vec![Effect::Trace { line: Some(2) }]);
+    assert_eq!(typed(&mut s, "后勤"), vec![trace(Some(2))]);
     update(&mut s, code(KeyCode::Enter));
     assert_eq!(s.terminals.selected, Some(4));
     assert_eq!(
         update(&mut s, key('o')),
-        vec![Effect::Enqueue {
-            terminal_id: 4,
-            command: TerminalCommand::OnlineTest
-        }]
+        vec![enqueue(4, "后勤考勤机", TerminalCommand::OnlineTest)]
     );
     // Typed into the filter, `o` is text, not a test.
     update(&mut s, key('/'));
@@ -1749,40 +1969,44 @@ fn terminal_commands_act_on_the_selected_shown_terminal() {
     update(&mut s, code(KeyCode::Enter));
     assert!(update(&mut s, key('o')).is_empty());
     assert!(update(&mut s, key('e')).is_empty());
-    assert!(s.overlay.is_none());
-    assert_eq!(s.message.clone().unwrap().1, "Select a terminal first.");
+    assert!(s.terminals.edit.is_none());
+    assert_eq!(message(&s), "Select a terminal first.");
     // Clicking another tab while typing ends the input; the text stays the list's.
     update(&mut s, code(KeyCode::Esc));
     update(&mut s, key('/'));
     typed(&mut s, "食堂");
-    s.size = (120, 30);
-    let spans = onecard::app::layout::tab_spans(&s, ratatui::layout::Rect::new(0, 0, 120, 1));
-    let (_, x, _) = *spans.iter().find(|(t, _, _)| *t == Tab::Operators).unwrap();
+    s.shell.size = (120, 30);
+    let spans =
+        onecard::app::layout::tab_spans(s.shell.lang, ratatui::layout::Rect::new(0, 0, 120, 1));
+    let (_, x, _) = *spans
+        .iter()
+        .find(|(t, _, _)| *t == TabId::Operators)
+        .unwrap();
     update(&mut s, click(x + 1, 0));
-    assert_eq!(s.tab, Tab::Operators);
-    assert!(s.filter_input.is_none());
-    assert_eq!(s.terminals.filter, "食堂");
-    assert_eq!(s.operators_view.filter, "");
+    assert_eq!(s.shell.tab, TabId::Operators);
+    assert!(typing(&s).is_none());
+    assert_eq!(s.terminals.filter.text(), "食堂");
+    assert_eq!(s.operators.filter.text(), "");
 }
 
 #[test]
 fn a_click_selects_the_alarm_under_it() {
     let mut s = alarms_view(Lang::EN);
-    s.size = (80, 24);
+    s.shell.size = (80, 24);
     // The body starts at row 2: the list's border, its header, the alarms from row 4.
     update(&mut s, click(10, 4 + 2));
-    assert_eq!(s.alarm.selected, Some(11));
+    assert_eq!(s.alarms.selected, Some(11));
     // The header, the border, below the last alarm: nothing changes.
     for (x, y) in [(10, 3), (10, 2), (0, 5), (10, 4 + 5)] {
         assert!(update(&mut s, click(x, y)).is_empty());
-        assert_eq!(s.alarm.selected, Some(11), "({x}, {y})");
+        assert_eq!(s.alarms.selected, Some(11), "({x}, {y})");
     }
     // Filtered: the rows are the matches.
     filter_by(&mut s, "图书馆");
     update(&mut s, click(10, 4 + 1));
-    assert_eq!(s.alarm.selected, Some(13));
+    assert_eq!(s.alarms.selected, Some(13));
     update(&mut s, click(10, 4 + 2));
-    assert_eq!(s.alarm.selected, Some(13), "no third match");
+    assert_eq!(s.alarms.selected, Some(13), "no third match");
     // Scrolled: thirty alarms, the cursor on the last; each click takes the row drawn there.
     let many: Vec<Alarm> = (0..30)
         .map(|i| {
@@ -1798,18 +2022,18 @@ fn a_click_selects_the_alarm_under_it() {
     loaded_alarms(&mut s, many);
     update(&mut s, code(KeyCode::Esc));
     update(&mut s, key('G'));
-    assert_eq!(s.selected_alarm_index(), 29);
+    assert_eq!(selected_alarm_index(&s), 29);
     for y in [4, 6] {
         let row = screen_row(&mut s, y as usize);
         update(&mut s, click(10, y));
-        let a = s.selected_alarm().unwrap();
+        let a = selected_alarm(&s).unwrap();
         let name = a.terminal_name.clone().unwrap();
         assert!(row.contains(&name), "row {y} is “{row}”, selected {name}");
         // Eight rows fit: this one is past the first page.
         assert!(
-            s.selected_alarm_index() >= 8,
+            selected_alarm_index(&s) >= 8,
             "{}",
-            s.selected_alarm_index()
+            selected_alarm_index(&s)
         );
     }
     // Scrolled and filtered.
@@ -1818,19 +2042,16 @@ fn a_click_selects_the_alarm_under_it() {
     update(&mut s, key('G'));
     let row = screen_row(&mut s, 5);
     update(&mut s, click(10, 5));
-    let name = s.selected_alarm().unwrap().terminal_name.clone().unwrap();
+    let name = selected_alarm(&s).unwrap().terminal_name.clone().unwrap();
     assert!(row.contains(&name), "“{row}”, selected {name}");
-    assert_eq!(s.selected_alarm_index(), 3, "offset 2, second row");
+    assert_eq!(selected_alarm_index(&s), 3, "offset 2, second row");
 }
 
 #[test]
 fn a_click_selects_the_terminal_under_it_never_a_heading() {
     let mut s = on_terminals(Lang::EN, Role::Technician);
-    s.size = (80, 24);
-    assert_eq!(
-        update(&mut s, key('v')),
-        vec![Effect::Trace { line: Some(1) }]
-    );
+    s.shell.size = (80, 24);
+    assert_eq!(update(&mut s, key('v')), vec![trace(Some(1))]);
     // Rows from 4: line 1's heading, 图书馆东门, 学生宿舍三号楼北门, line 2's heading,
     // 一食堂收费机 07, 二食堂收费机 08, 后勤考勤机.
     assert!(screen_row(&mut s, 4).contains("▸ 主门禁 main gate"));
@@ -1841,10 +2062,7 @@ fn a_click_selects_the_terminal_under_it_never_a_heading() {
     assert!(update(&mut s, click(10, 4 + 3)).is_empty());
     assert_eq!(s.terminals.selected, Some(2), "nor does line 2's");
     // A click on the other line moves the trace with it.
-    assert_eq!(
-        update(&mut s, click(10, 4 + 5)),
-        vec![Effect::Trace { line: Some(2) }]
-    );
+    assert_eq!(update(&mut s, click(10, 4 + 5)), vec![trace(Some(2))]);
     assert_eq!(s.terminals.selected, Some(5));
     // Filtered: line 2's heading, then its POS terminals.
     filter_by(&mut s, "POS");
@@ -1860,13 +2078,13 @@ fn a_click_selects_the_terminal_under_it_never_a_heading() {
         let name = format!("收费机 {i:02}");
         terminals.push(term(100 + i, 2, "pos", 20 + i, &name, "", "online"));
     }
-    update(&mut s, Msg::TerminalsLoaded { lines, terminals });
+    terminals_loaded(&mut s, lines, terminals);
     update(&mut s, key('G'));
     assert_eq!(s.terminals.selected, Some(119));
     for y in [4, 7] {
         let row = screen_row(&mut s, y as usize);
         update(&mut s, click(10, y));
-        let name = s.selected_terminal().unwrap().name.clone();
+        let name = selected_terminal(&s).unwrap().name.clone();
         assert!(row.contains(&name), "row {y} is “{row}”, selected {name}");
         assert!(s.terminals.selected.unwrap() >= 100);
     }
@@ -1880,14 +2098,14 @@ fn the_filter_hint_shows_on_the_alarms_view_and_the_terminals_tab() {
     };
     for preset in ["default", "vim"] {
         let mut t = on_terminals(Lang::EN, Role::Technician);
-        t.keymap = Arc::new(Keymap::preset(preset).unwrap());
+        t.shell.keymap = Arc::new(Keymap::preset(preset).unwrap());
         assert!(
             hint(&mut t).contains("/ filter"),
             "{preset}: {}",
             hint(&mut t)
         );
         update(&mut t, key('a'));
-        assert!(t.alarm.open);
+        assert!(t.alarms.open);
         assert!(
             hint(&mut t).contains("/ filter"),
             "{preset}: {}",
@@ -1899,10 +2117,10 @@ fn the_filter_hint_shows_on_the_alarms_view_and_the_terminals_tab() {
     let errors = remapped.merge("user", "[global]\n\"/\" = \"noop\"\n\"F\" = \"filter\"\n");
     assert!(errors.is_empty(), "{errors:?}");
     let mut s = on_terminals(Lang::EN, Role::Technician);
-    s.keymap = Arc::new(remapped);
+    s.shell.keymap = Arc::new(remapped);
     assert!(hint(&mut s).contains("F filter") && !hint(&mut s).contains("/ filter"));
     update(&mut s, key('F'));
-    assert!(s.filter_input.is_some());
+    assert!(typing(&s).is_some());
 }
 
 #[test]

@@ -1168,6 +1168,12 @@ impl View for Cards {
         self.confirm.as_ref().map(|c| c.question.as_str())
     }
 
+    fn esc_clears_filter(&self) -> bool {
+        // The search is cleared while it is typed (esc in the box); after that the register
+        // keeps it, and esc is for the card on the reader.
+        false
+    }
+
     fn cancel(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         // The card on the reader is done with.
         self.reader = None;

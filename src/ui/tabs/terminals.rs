@@ -388,7 +388,13 @@ fn render_trace(frame: &mut Frame, sh: &Shell, t: &Terminals, area: Rect, th: &T
         format!(" {} ", clip(&title, inner.saturating_sub(2))),
         th.title,
     );
-    frame.render_widget(Paragraph::new(lines).block(block(title, th)), area);
+    // Frames are fitted to the width already; what is said with no frame wraps.
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(title, th))
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
 }
 
 /// "7e0102" as "7E 01 02".

@@ -1142,6 +1142,7 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<Effect> {
             vec![c.send(effect)]
         }
         Ok(Submit::Confirm(question, effect)) => {
+            // Sent, and held, when the operator says yes (`Cards::key`).
             c.popup = None;
             c.ask(question, effect)
         }
@@ -1149,6 +1150,7 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<Effect> {
             c.popup = None;
             for effect in &out {
                 note_report(c, effect);
+                note_typed_card(c, sh, effect);
             }
             out
         }
@@ -1158,6 +1160,19 @@ fn submit(c: &mut Cards, sh: &mut Shell, mut form: CardForm) -> Vec<Effect> {
             c.popup = Some(Popup::Form(form));
             vec![]
         }
+    }
+}
+
+/// A card number typed by an operator without a reader is on the desk as if laid on one: its
+/// lookup's answer shows it (and its holder) as a reader's would.
+fn note_typed_card(c: &mut Cards, sh: &Shell, effect: &Effect) {
+    if let Effect::Lookup { card_no, .. } = effect {
+        c.reader = Some(super::Presented {
+            card_no: *card_no,
+            terminal_id: None,
+            lookup: None,
+            at: sh.now,
+        });
     }
 }
 
