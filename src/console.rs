@@ -482,10 +482,14 @@ pub async fn execute_reporting(
             Err(e) => Err(e),
         },
         Effect::ClearAlarm { id, force } => match need_actor() {
-            Ok(a) => alarm::clear(pool, &a, id, force)
-                .await
-                .map(|_| Msg::Info(trf(lang, "msg.alarm_cleared", &[("id", &id.to_string())])))
-                .map_err(|e| alarm_error(lang, e)),
+            // Until the console asks for a reason, a forced clear is refused (ReasonMissing).
+            Ok(a) => if force {
+                alarm::force_clear(pool, &a, id, "").await
+            } else {
+                alarm::clear(pool, &a, id).await
+            }
+            .map(|_| Msg::Info(trf(lang, "msg.alarm_cleared", &[("id", &id.to_string())])))
+            .map_err(|e| alarm_error(lang, e)),
             Err(e) => Err(e),
         },
         Effect::LoadTerminals => {
@@ -604,6 +608,7 @@ fn alarm_error(lang: Lang, e: alarm::AlarmError) -> String {
             ],
         ),
         AlarmError::NoteMissing => tr(lang, "msg.note_empty").to_string(),
+        e @ AlarmError::ReasonMissing => e.to_string(),
         AlarmError::Sql(e) => describe_sql(&e),
     }
 }

@@ -439,6 +439,12 @@ fn alarm(id: i64, kind: AlarmKind, terminal: Option<&str>, raised: chrono::DateT
         handling_by: None,
         acknowledged_by: None,
         note: None,
+        terminal_location: None,
+        door_name: None,
+        door_location: None,
+        cleared_at: None,
+        cleared_by: None,
+        clear_reason: None,
     }
 }
 
