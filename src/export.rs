@@ -161,9 +161,19 @@ impl CsvFile {
     /// Gives the complete file its name. Without overwrite, the name is claimed with
     /// `create_new` first, so a file someone put there meanwhile is still never replaced.
     pub fn commit(mut self) -> Result<PathBuf, ExportError> {
-        let writer = self.writer.take().ok_or_else(|| {
-            ExportError::Io(std::io::Error::other("the export was already committed"))
-        })?;
+        let Some(writer) = self.writer.take() else {
+            return Err(ExportError::Io(std::io::Error::other(
+                "the export was already committed",
+            )));
+        };
+        let named = self.name(writer);
+        if named.is_err() {
+            let _ = std::fs::remove_file(&self.part);
+        }
+        named
+    }
+
+    fn name(&self, writer: BufWriter<File>) -> Result<PathBuf, ExportError> {
         let file = writer
             .into_inner()
             .map_err(|e| ExportError::Io(e.into_error()))?;

@@ -936,7 +936,10 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     .unwrap();
     let said = String::from_utf8(out).unwrap();
     assert!(said.contains("3 accounts  112.55"), "{said}");
-    assert_eq!(std::fs::read_to_string(&balances).unwrap().lines().count(), 4);
+    assert_eq!(
+        std::fs::read_to_string(&balances).unwrap().lines().count(),
+        4
+    );
 
     let e = report::cli(
         pool,
