@@ -112,7 +112,14 @@ fn label(d: &DoorRow) -> String {
 fn words(e: DoorError) -> anyhow::Error {
     match e {
         DoorError::Sql(e) => anyhow!(crate::error::describe_sql(&e)),
-        DoorError::InsideRetention { .. } => anyhow!("{e}: add --force to delete them anyway"),
+        DoorError::InsideRetention {
+            retention_days,
+            latest,
+            ..
+        } => anyhow!(
+            "door records are kept {retention_days} days: only records received before {} go without --force",
+            crate::export::local_time(latest)
+        ),
         DoorError::Export(ExportError::Exists(p)) => anyhow!(
             "{} exists already: choose another name, or --overwrite to replace it",
             p.display()
