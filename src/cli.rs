@@ -19,6 +19,8 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod doors;
+
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
 macro_rules! say {
@@ -117,6 +119,12 @@ pub enum Cmd {
     /// The card desk's four reports (issued cards, balances, extensions, losses), on screen or
     /// streamed to CSV.
     Report(crate::report::ReportArgs),
+    /// Doors: events on screen or as CSV for campus security, remote open, the purge of old
+    /// records.
+    Doors {
+        #[command(subcommand)]
+        command: doors::DoorsCmd,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -687,6 +695,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = open_database(&paths, &config, None, true).await?;
             let mut out = std::io::stdout();
             crate::report::cli(&db.pool, &shell_actor(), args, &mut out).await?;
+        }
+        Some(Cmd::Doors { command }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let mut out = std::io::stdout();
+            return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
         Some(Cmd::Audit {
             command: AuditCmd::Verify,

@@ -1,23 +1,25 @@
 //! The card desk's four reports: issued cards, balances, extensions, losses. Each on screen
 //! ([`query`]: one page of rows as text, for the console's Card service tab) and exported
-//! ([`export_csv`]: streamed row by row, so 100,000 rows never sit in memory).
+//! ([`export_csv`] / [`export_file`]: streamed row by row, so 100,000 rows never sit in memory;
+//! written as [`crate::export`] writes every CSV).
 //!
 //! Every report reads `card_event` / `account` as the card desk wrote them:
 //!
 //! | report | one row per | date range applies to |
 //! |---|---|---|
 //! | `issued` | card issued (`issue`, or the new card of a `reissue` / `exchange`) | when it was issued |
-//! | `balances` | cardholder account, with the card in service if any; a total line | (balances are now: no date range, no operator) |
+//! | `balances` | cardholder account, with the card in service if any; a total (on screen, never in the CSV) | (balances are now: no date range, no operator) |
 //! | `extensions` | `extend` event: old → new expiry | when it was extended |
 //! | `losses` | `report_lost` event, with what came of it: found, reissued, returned, cancelled or still lost | when the loss was reported |
 //!
 //! [`Filter`]: `from` / `to` are local dates, both inclusive; `department` is a department's
 //! code or name (exact); `kind` the card kind; `operator` an operator's login (or the shell's
 //! actor name, `cli:<user>`), the one who wrote the event. Times are shown in local time, money
-//! as exact decimals (`12.50`).
+//! with two decimals (`12.50`, `0.00`).
 
 use crate::domain::card::CardKind;
 use crate::domain::permission::{Action, Actor, Denied};
+use crate::export::{self, Csv, CsvFile, Existing, ExportError};
 use chrono::{DateTime, Local, NaiveDate, NaiveTime, TimeZone, Utc};
 use futures::TryStreamExt;
 use rust_decimal::Decimal;
@@ -25,7 +27,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use unicode_width::UnicodeWidthStr;
 
 /// Which report.
@@ -113,10 +115,18 @@ pub enum ReportError {
     Denied(#[from] Denied),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("cannot write the report: {0}")]
-    Csv(#[from] csv::Error),
-    #[error("cannot write the report: {0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
+/// A report written to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    pub path: PathBuf,
+    /// Data rows written.
+    pub rows: u64,
+    /// The total line (balances), shaped like a row: for the caller to show, never in the file.
+    pub total: Option<Vec<String>>,
 }
 
 // ---------------------------------------------------------------- the SQL
@@ -183,7 +193,7 @@ fn spec(kind: ReportKind) -> Spec {
 
 /// Local midnight of `d` as UTC (the earlier one if the clock went back; UTC midnight if the
 /// local midnight does not exist).
-fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
+pub fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
     let naive = d.and_time(NaiveTime::MIN);
     Local
         .from_local_datetime(&naive)
@@ -342,12 +352,6 @@ fn build(kind: ReportKind, f: &Filter, prefix: &str) -> QueryBuilder<'static, Po
     b
 }
 
-fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
 /// A row as text, column by column; the balance also as a number (for the total).
 fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>), sqlx::Error> {
     let mut out = Vec::with_capacity(spec(kind).len());
@@ -365,12 +369,12 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>)
                 .unwrap_or_default(),
             Ty::Time => row
                 .try_get::<Option<DateTime<Utc>>, _>(i)?
-                .map(local_time)
+                .map(export::local_time)
                 .unwrap_or_default(),
             Ty::Money => {
                 let m = row.try_get::<Option<Decimal>, _>(i)?;
                 money = m;
-                m.map(|m| m.to_string()).unwrap_or_default()
+                m.map(export::money).unwrap_or_default()
             }
         };
         out.push(s);
@@ -385,7 +389,7 @@ fn total_line(kind: ReportKind, count: u64, sum: Decimal) -> Option<Vec<String>>
         line[0] = "total".into();
         line[1] = format!("{count} accounts");
         if let Some(last) = line.last_mut() {
-            *last = sum.to_string();
+            *last = export::money(sum);
         }
         line
     })
@@ -433,10 +437,9 @@ pub async fn query(
     })
 }
 
-/// Streams the whole report as CSV (UTF-8, header first, money as exact decimals; balances end
-/// with the total line) into `writer`, row by row as the database sends them. Returns the
-/// number of data rows written (the total line not counted). An operator needs
-/// [`Action::ReportExport`].
+/// Streams the whole report as CSV ([`crate::export`]'s: a byte-order mark, the header, data
+/// rows only) into `writer`, row by row as the database sends them. Returns the number of rows
+/// written. An operator needs [`Action::ReportExport`].
 pub async fn export_csv<W: Write>(
     pool: &PgPool,
     actor: &Actor,
@@ -444,23 +447,53 @@ pub async fn export_csv<W: Write>(
     filter: &Filter,
     writer: W,
 ) -> Result<u64, ReportError> {
+    let (csv, _) = stream(pool, actor, kind, filter, writer).await?;
+    let rows = csv.rows();
+    csv.finish()?;
+    Ok(rows)
+}
+
+/// The whole report as a CSV file at `path`; an existing file is replaced only with
+/// [`Existing::Overwrite`]. The balances total comes back beside the file.
+pub async fn export_file(
+    pool: &PgPool,
+    actor: &Actor,
+    kind: ReportKind,
+    filter: &Filter,
+    path: &Path,
+    existing: Existing,
+) -> Result<Exported, ReportError> {
     actor.authorize(Action::ReportExport)?;
-    let mut out = csv::Writer::from_writer(writer);
-    out.write_record(kind.columns())?;
+    let file = CsvFile::create(path, existing)?;
+    let (csv, sum) = stream(pool, actor, kind, filter, file).await?;
+    let rows = csv.rows();
+    let path = csv.finish()?.commit()?;
+    Ok(Exported {
+        path,
+        rows,
+        total: total_line(kind, rows, sum),
+    })
+}
+
+/// Writes every row; returns the writer (not yet finished) and the sum of the money column.
+async fn stream<W: Write>(
+    pool: &PgPool,
+    actor: &Actor,
+    kind: ReportKind,
+    filter: &Filter,
+    writer: W,
+) -> Result<(Csv<W>, Decimal), ReportError> {
+    actor.authorize(Action::ReportExport)?;
+    let mut out = Csv::new(writer, &kind.columns())?;
     let mut b = build(kind, filter, "");
-    let mut stream = b.build().fetch(pool);
-    let (mut n, mut sum) = (0u64, Decimal::ZERO);
-    while let Some(row) = stream.try_next().await? {
+    let mut rows = b.build().fetch(pool);
+    let mut sum = Decimal::ZERO;
+    while let Some(row) = rows.try_next().await? {
         let (line, money) = texts(kind, &row)?;
-        out.write_record(&line)?;
+        out.row(&line)?;
         sum += money.unwrap_or_default();
-        n += 1;
     }
-    if let Some(total) = total_line(kind, n, sum) {
-        out.write_record(&total)?;
-    }
-    out.flush()?;
-    Ok(n)
+    Ok((out, sum))
 }
 
 // ---------------------------------------------------------------- the command line
@@ -489,6 +522,9 @@ pub struct ReportArgs {
     /// Write the whole report as CSV to FILE (`-`: standard output) instead of a table.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Replace FILE if it exists (otherwise an existing file is refused).
+    #[arg(long, requires = "csv")]
+    pub overwrite: bool,
     /// Rows shown in the table (the CSV always has them all).
     #[arg(long, default_value_t = 1000)]
     pub limit: i64,
@@ -509,8 +545,25 @@ impl ReportArgs {
 /// A table for a terminal: columns padded by display width (CJK names are two cells a
 /// character), numbers right-aligned.
 pub fn render_table(page: &ReportPage) -> String {
-    let mut widths: Vec<usize> = page.columns.iter().map(|c| c.width()).collect();
-    for row in page.rows.iter().chain(page.total.iter()) {
+    text_table(
+        &page.columns,
+        &page.numeric,
+        &page.rows,
+        page.total.as_ref(),
+    )
+}
+
+/// A text table (the reports', and any other command's): columns padded by display width,
+/// the `numeric` ones right-aligned, a ruled-off total line if any.
+pub fn text_table<S: AsRef<str>>(
+    columns: &[S],
+    numeric: &[bool],
+    rows: &[Vec<String>],
+    total: Option<&Vec<String>>,
+) -> String {
+    let columns: Vec<String> = columns.iter().map(|c| c.as_ref().to_string()).collect();
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.width()).collect();
+    for row in rows.iter().chain(total) {
         for (w, v) in widths.iter_mut().zip(row) {
             *w = (*w).max(v.width());
         }
@@ -522,7 +575,7 @@ pub fn render_table(page: &ReportPage) -> String {
             if i > 0 {
                 s.push_str("  ");
             }
-            if page.numeric.get(i).copied().unwrap_or(false) {
+            if numeric.get(i).copied().unwrap_or(false) {
                 s.push_str(&pad);
                 s.push_str(v);
             } else {
@@ -532,21 +585,22 @@ pub fn render_table(page: &ReportPage) -> String {
         }
         s.trim_end().to_string() + "\n"
     };
-    let mut out = line(&page.columns);
-    out.push_str(&line(
-        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
-    ));
-    for row in &page.rows {
+    let rule = line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    let mut out = line(&columns);
+    out.push_str(&rule);
+    for row in rows {
         out.push_str(&line(row));
     }
-    if let Some(total) = &page.total {
+    // Ruled off: the total is not one of the rows.
+    if let Some(total) = total {
+        out.push_str(&rule);
         out.push_str(&line(total));
     }
     out
 }
 
-/// Runs `onecard report ...`: a table on `out`, or the CSV to a file (written beside it and
-/// renamed when complete, so a failed export leaves no half file).
+/// Runs `onecard report ...`: a table on `out`, or the CSV to a file (never replacing one
+/// unless `--overwrite`; a failed export leaves no half file) or to standard output (`-`).
 pub async fn cli(
     pool: &PgPool,
     actor: &Actor,
@@ -569,37 +623,32 @@ pub async fn cli(
             let _ = writeln!(std::io::stderr(), "{n} rows");
         }
         Some(path) => {
-            let part = path.with_extension("csv.part");
-            let file = std::fs::File::create(&part)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
-            let result = export_csv(
-                pool,
-                actor,
+            let existing = if args.overwrite {
+                Existing::Overwrite
+            } else {
+                Existing::Refuse
+            };
+            let done = match export_file(pool, actor, args.report, &filter, path, existing).await {
+                Err(ReportError::Export(ExportError::Exists(p))) => anyhow::bail!(
+                    "{} exists already: choose another name, or --overwrite to replace it",
+                    p.display()
+                ),
+                other => other?,
+            };
+            writeln!(
+                out,
+                "report {}: {} rows written to {}",
                 args.report,
-                &filter,
-                std::io::BufWriter::new(file),
-            )
-            .await;
-            match result {
-                Ok(n) => {
-                    std::fs::rename(&part, path).map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot rename {} to {}: {e}",
-                            part.display(),
-                            path.display()
-                        )
-                    })?;
-                    writeln!(
-                        out,
-                        "report {}: {n} rows written to {}",
-                        args.report,
-                        path.display()
-                    )?;
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&part);
-                    return Err(e.into());
-                }
+                done.rows,
+                done.path.display()
+            )?;
+            if let Some(total) = &done.total {
+                let words: Vec<&str> = total
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                writeln!(out, "{}", words.join("  "))?;
             }
         }
         None => {

@@ -263,7 +263,20 @@ impl From<AlarmError> for Failure {
                 state: "cleared".into(),
             },
             AlarmError::NoteMissing => Failure::NoteMissing,
+            AlarmError::ReasonMissing => Failure::ReasonMissing,
             AlarmError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::export::ExportError> for Failure {
+    fn from(e: crate::export::ExportError) -> Self {
+        use crate::export::ExportError;
+        let shown = |p: &std::path::Path| p.display().to_string();
+        match e {
+            ExportError::Exists(path) => Failure::File(FileTrouble::Exists { path: shown(&path) }),
+            ExportError::File { path, source } => Failure::write(&shown(&path), &source),
+            ExportError::Io(source) => Failure::write("", &source),
         }
     }
 }

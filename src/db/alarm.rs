@@ -1,12 +1,13 @@
 //! Alarms: raised in the same transaction as the record or fault that raised them,
-//! acknowledged with a note by an operator, cleared when dealt with.
+//! acknowledged with a note by an operator, cleared when dealt with (or force-cleared with a
+//! reason), then kept as history.
 
 use super::audit;
 use super::notify::Change;
 use crate::domain::alarm::AlarmKind;
 use crate::domain::permission::{Action, Actor, Denied};
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Alarm {
@@ -15,8 +16,10 @@ pub struct Alarm {
     pub priority: i16,
     pub terminal_id: Option<i64>,
     pub terminal_name: Option<String>,
+    /// Where the terminal is (its inventory location).
+    pub terminal_location: Option<String>,
     pub door: Option<i16>,
-    /// The door's name and place, when the alarm names a door ('' while it is unnamed).
+    /// A door alarm's door: its name ('' until someone names it) and where it is.
     pub door_name: Option<String>,
     pub door_location: Option<String>,
     pub card: Option<i64>,
@@ -27,17 +30,23 @@ pub struct Alarm {
     pub handling_by: Option<String>,
     pub acknowledged_by: Option<String>,
     pub note: Option<String>,
+    pub cleared_at: Option<DateTime<Utc>>,
+    /// Who cleared it; None for a fault cleared because it went away.
+    pub cleared_by: Option<String>,
+    /// Why it was force-cleared (never acknowledged).
+    pub clear_reason: Option<String>,
 }
 
-const SELECT: &str =
-    "SELECT a.id, a.kind, a.priority, a.terminal_id, t.name AS terminal_name, a.door,
-        d.name AS door_name, d.location AS door_location, a.card, a.detail,
-        a.raised_at, a.late, a.state, h.login AS handling_by, k.login AS acknowledged_by, a.note
+const SELECT: &str = "SELECT a.id, a.kind, a.priority, a.terminal_id, t.name AS terminal_name,
+        t.location AS terminal_location, a.door, dr.name AS door_name, dr.location AS door_location,
+        a.card, a.detail, a.raised_at, a.late, a.state, h.login AS handling_by,
+        k.login AS acknowledged_by, a.note, a.cleared_at, c.login AS cleared_by, a.clear_reason
      FROM alarm a
      LEFT JOIN terminal t ON t.id = a.terminal_id
-     LEFT JOIN door d ON d.terminal_id = a.terminal_id AND d.door = a.door
+     LEFT JOIN door dr ON dr.terminal_id = a.terminal_id AND dr.door = a.door
      LEFT JOIN operator h ON h.id = a.handling_by
-     LEFT JOIN operator k ON k.id = a.acknowledged_by";
+     LEFT JOIN operator k ON k.id = a.acknowledged_by
+     LEFT JOIN operator c ON c.id = a.cleared_by";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlarm {
@@ -113,6 +122,8 @@ pub enum AlarmError {
     Cleared(i64),
     #[error("an acknowledgement needs a note")]
     NoteMissing,
+    #[error("clearing an alarm nobody acknowledged needs a reason")]
+    ReasonMissing,
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -124,7 +135,8 @@ async fn change_state(
     action: &str,
     check: impl FnOnce(&str) -> Result<(), AlarmError>,
     sql: &str,
-    note: Option<&str>,
+    // `$3` of `sql`, recorded in the audit row under its name ("note" or "reason")
+    (text_key, text): (&str, Option<&str>),
 ) -> Result<(), AlarmError> {
     actor.authorize(Action::AlarmAcknowledge)?;
     let mut tx = pool.begin().await?;
@@ -137,7 +149,7 @@ async fn change_state(
     sqlx::query(sql)
         .bind(id)
         .bind(actor.operator_id)
-        .bind(note)
+        .bind(text)
         .execute(&mut *tx)
         .await?;
     let after: String = sqlx::query_scalar("SELECT state FROM alarm WHERE id = $1")
@@ -151,7 +163,7 @@ async fn change_state(
         "alarm",
         &id.to_string(),
         Some(serde_json::json!({ "state": state })),
-        Some(serde_json::json!({ "state": after, "note": note })),
+        Some(serde_json::json!({ "state": after, text_key: text })),
     )
     .await?;
     Change::alarms(vec![id]).send(&mut tx).await?;
@@ -174,7 +186,7 @@ pub async fn take(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), AlarmErro
             }
         },
         "UPDATE alarm SET handling_by = $2 WHERE id = $1 AND $3::text IS NULL",
-        None,
+        ("note", None),
     )
     .await
 }
@@ -202,25 +214,52 @@ pub async fn acknowledge(
         },
         "UPDATE alarm SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = now(), note = $3,
              handling_by = coalesce(handling_by, $2) WHERE id = $1",
-        Some(note.trim()),
+        ("note", Some(note.trim())),
     )
     .await
 }
 
-/// Clears an alarm; `force` also clears one nobody acknowledged (recorded as such).
-pub async fn clear(pool: &PgPool, actor: &Actor, id: i64, force: bool) -> Result<(), AlarmError> {
+/// Clears an acknowledged alarm: dealt with.
+pub async fn clear(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), AlarmError> {
     change_state(
         pool,
         actor,
         id,
-        if force { "alarm.force-clear" } else { "alarm.clear" },
+        "alarm.clear",
         |s| match s {
             "cleared" => Err(AlarmError::Cleared(id)),
-            "active" if !force => Err(AlarmError::NotActive { id, state: s.to_string() }),
+            "active" => Err(AlarmError::NotActive { id, state: s.to_string() }),
             _ => Ok(()),
         },
         "UPDATE alarm SET state = 'cleared', cleared_at = now(), cleared_by = $2 WHERE id = $1 AND $3::text IS NULL",
-        None,
+        ("note", None),
+    )
+    .await
+}
+
+/// Clears an alarm whether or not anyone acknowledged it, saying why (required): the reason is
+/// kept on the alarm (`clear_reason`) and in the audit row.
+pub async fn force_clear(
+    pool: &PgPool,
+    actor: &Actor,
+    id: i64,
+    reason: &str,
+) -> Result<(), AlarmError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AlarmError::ReasonMissing);
+    }
+    change_state(
+        pool,
+        actor,
+        id,
+        "alarm.force-clear",
+        |s| match s {
+            "cleared" => Err(AlarmError::Cleared(id)),
+            _ => Ok(()),
+        },
+        "UPDATE alarm SET state = 'cleared', cleared_at = now(), cleared_by = $2, clear_reason = $3 WHERE id = $1",
+        ("reason", Some(reason)),
     )
     .await
 }
@@ -253,4 +292,63 @@ pub async fn open_total(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM alarm WHERE state <> 'cleared'")
         .fetch_one(pool)
         .await
+}
+
+/// Which closed alarms to list. Empty: all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmHistoryQuery {
+    /// Raised at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Raised before.
+    pub to: Option<DateTime<Utc>>,
+    pub kind: Option<AlarmKind>,
+    /// A terminal's alarms; with `door`, one door's.
+    pub terminal_id: Option<i64>,
+    pub door: Option<i16>,
+    /// Rows to skip (the pages before), and at most this many rows.
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// One page of closed alarms and how many there are in all ("200 of 2,321").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmPage {
+    pub rows: Vec<Alarm>,
+    pub total: u64,
+}
+
+/// Closed alarms, newest first (by when they were raised), a page at a time.
+pub async fn history(pool: &PgPool, q: &AlarmHistoryQuery) -> Result<AlarmPage, sqlx::Error> {
+    fn filters(b: &mut QueryBuilder<'_, Postgres>, q: &AlarmHistoryQuery) {
+        b.push(" WHERE a.state = 'cleared'");
+        if let Some(from) = q.from {
+            b.push(" AND a.raised_at >= ").push_bind(from);
+        }
+        if let Some(to) = q.to {
+            b.push(" AND a.raised_at < ").push_bind(to);
+        }
+        if let Some(kind) = q.kind {
+            b.push(" AND a.kind = ").push_bind(kind.name());
+        }
+        if let Some(t) = q.terminal_id {
+            b.push(" AND a.terminal_id = ").push_bind(t);
+        }
+        if let Some(d) = q.door {
+            b.push(" AND a.door = ").push_bind(d);
+        }
+    }
+    let mut count = QueryBuilder::new("SELECT count(*) FROM alarm a");
+    filters(&mut count, q);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let mut page = QueryBuilder::new(SELECT);
+    filters(&mut page, q);
+    page.push(" ORDER BY a.raised_at DESC, a.id DESC LIMIT ")
+        .push_bind(q.limit.max(0))
+        .push(" OFFSET ")
+        .push_bind(q.offset.max(0));
+    let rows = page.build_query_as().fetch_all(pool).await?;
+    Ok(AlarmPage {
+        rows,
+        total: u64::try_from(total).unwrap_or(0),
+    })
 }

@@ -6,7 +6,7 @@ use super::notify::Change;
 use crate::domain::permission::{Action, Actor, Denied};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 
 /// What goes to hardware.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,8 +132,22 @@ pub async fn enqueue(
     terminal_id: i64,
     cmd: &TerminalCommand,
 ) -> Result<i64, CommandError> {
-    actor.authorize(cmd.action())?;
     let mut tx = pool.begin().await?;
+    let id = enqueue_in(&mut tx, actor, terminal_id, cmd).await?;
+    Change::command(id).send(&mut tx).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Queues a command (checked and audited) inside the caller's transaction, with the change
+/// that asked for it; the caller announces it (`Change::command`).
+pub async fn enqueue_in(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    terminal_id: i64,
+    cmd: &TerminalCommand,
+) -> Result<i64, CommandError> {
+    actor.authorize(cmd.action())?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO terminal_command (terminal_id, command, requested_by) VALUES ($1, $2, $3) RETURNING id",
     )
@@ -143,7 +157,7 @@ pub async fn enqueue(
     .fetch_one(&mut *tx)
     .await?;
     audit::append(
-        &mut tx,
+        tx,
         actor,
         "terminal.command",
         "terminal",
@@ -152,8 +166,6 @@ pub async fn enqueue(
         serde_json::to_value(cmd).ok(),
     )
     .await?;
-    Change::command(id).send(&mut tx).await?;
-    tx.commit().await?;
     Ok(id)
 }
 

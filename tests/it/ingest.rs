@@ -229,7 +229,7 @@ async fn acknowledging_needs_the_role_and_a_note_and_is_audited() {
         Err(alarm::AlarmError::NoteMissing)
     ));
     assert!(matches!(
-        alarm::clear(&db.pool, &duty, id, false).await,
+        alarm::clear(&db.pool, &duty, id).await,
         Err(alarm::AlarmError::NotActive { .. })
     ));
     alarm::take(&db.pool, &duty, id).await.unwrap();
@@ -251,7 +251,7 @@ async fn acknowledging_needs_the_role_and_a_note_and_is_audited() {
         alarm::acknowledge(&db.pool, &duty, id, "again").await,
         Err(alarm::AlarmError::NotActive { .. })
     ));
-    alarm::clear(&db.pool, &duty, id, false).await.unwrap();
+    alarm::clear(&db.pool, &duty, id).await.unwrap();
     assert!(alarm::open(&db.pool).await.unwrap().is_empty());
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT action FROM audit_log WHERE object_kind = 'alarm' ORDER BY id")

@@ -593,6 +593,10 @@ fn alarm(id: i64, kind: AlarmKind, terminal: Option<&str>, raised: chrono::DateT
         handling_by: None,
         acknowledged_by: None,
         note: None,
+        terminal_location: None,
+        cleared_at: None,
+        cleared_by: None,
+        clear_reason: None,
     }
 }
 

@@ -61,13 +61,14 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Err(e) => Err(e),
         },
         Effect::Clear { id, force, reason } => match env.actor() {
-            Ok(a) => {
-                let _ = &reason;
-                alarm::clear(pool, &a, id, force)
-                    .await
-                    .map(|_| Msg::Info(trf(lang, "msg.alarm_cleared", &[("id", &id.to_string())])))
-                    .map_err(Failure::from)
+            Ok(a) => if force {
+                // Never acknowledged: the reason is kept on the alarm and in the audit row.
+                alarm::force_clear(pool, &a, id, reason.as_deref().unwrap_or("")).await
+            } else {
+                alarm::clear(pool, &a, id).await
             }
+            .map(|_| Msg::Info(trf(lang, "msg.alarm_cleared", &[("id", &id.to_string())])))
+            .map_err(Failure::from),
             Err(e) => Err(e),
         },
     })

@@ -183,9 +183,7 @@ fn report_failure(e: crate::report::ReportError) -> Failure {
     match e {
         crate::report::ReportError::Denied(d) => Failure::Denied(d),
         crate::report::ReportError::Sql(e) => e.into(),
-        crate::report::ReportError::Csv(_) | crate::report::ReportError::Io(_) => {
-            Failure::Invalid("report.error.write")
-        }
+        crate::report::ReportError::Export(e) => e.into(),
     }
 }
 
@@ -548,18 +546,17 @@ async fn export(
     path: &str,
     overwrite: bool,
 ) -> Result<Msg, Failure> {
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true);
-    if overwrite {
-        open.create(true).truncate(true);
+    use crate::export::Existing;
+    let existing = if overwrite {
+        Existing::Overwrite
     } else {
         // Never over a file that is there already without the operator saying so.
-        open.create_new(true);
-    }
-    let file = open.open(path).map_err(|e| Failure::write(path, &e))?;
-    let n = crate::report::export_csv(pool, a, kind, filter, std::io::BufWriter::new(file))
+        Existing::Refuse
+    };
+    let n = crate::report::export_file(pool, a, kind, filter, path.as_ref(), existing)
         .await
-        .map_err(report_failure)?;
+        .map_err(report_failure)?
+        .rows;
     // Where it went, in full: the console's working directory is not the operator's concern.
     let shown = std::path::absolute(path)
         .map(|p| p.display().to_string())
