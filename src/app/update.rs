@@ -455,6 +455,8 @@ pub fn command_label(lang: crate::i18n::Lang, cmd: &TerminalCommand) -> String {
         TerminalCommand::PushCards { .. } => "push_cards",
         TerminalCommand::RevokeCards { .. } => "revoke_cards",
         TerminalCommand::PushBlacklist { .. } => "push_blacklist",
+        TerminalCommand::Extract => "extract",
+        TerminalCommand::DownloadCards => "download_cards",
     };
     let label = tr(lang, &format!("command.name.{key}"));
     match cmd {
