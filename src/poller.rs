@@ -224,6 +224,7 @@ async fn supervise(
                                     pool: pool.clone(),
                                     line,
                                     worker: worker.clone(),
+                                    service: service.clone(),
                                     options: options.clone(),
                                     counters: shared.counters.clone(),
                                     lock_conn: conn,

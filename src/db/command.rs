@@ -691,4 +691,53 @@ mod tests {
         );
         assert_eq!(revoke.action(), Action::DoorGrant);
     }
+
+    /// The stored forms the console reads: stable names, numbers, no prose.
+    #[test]
+    fn outcomes_are_stored_as_tagged_data() {
+        let ok: CommandResult = Ok(CommandOutcome::Extracted {
+            records: 100_000,
+            millis: 8250,
+        });
+        assert_eq!(
+            outcome_json(&ok),
+            serde_json::json!({"ok": {"kind": "extracted", "records": 100000, "millis": 8250}})
+        );
+        let refused: CommandResult = Err(CommandFailure::Refused {
+            what: Refusal::DoorMode {
+                door: 2,
+                mode: None,
+                unlock_secs: 3,
+            },
+        });
+        assert_eq!(
+            outcome_json(&refused),
+            serde_json::json!({"failed": {"kind": "refused",
+                "what": {"kind": "door_mode", "door": 2, "mode": null, "unlock_secs": 3}}})
+        );
+        let unsupported: CommandResult = Err(CommandFailure::Unsupported {
+            what: Feature::Blacklist,
+        });
+        assert_eq!(
+            outcome_json(&unsupported),
+            serde_json::json!({"failed": {"kind": "unsupported", "what": "blacklist"}})
+        );
+        for r in [ok, refused, unsupported, Err(CommandFailure::NoAnswer)] {
+            assert_eq!(parse_outcome(&outcome_json(&r)), Some(r));
+        }
+        // A newer onecard's outcome is not an error, only unknown here.
+        assert_eq!(
+            parse_outcome(&serde_json::json!({"ok": {"kind": "teleported"}})),
+            None
+        );
+        assert_eq!(
+            serde_json::to_value(Progress { done: 5, total: 9 }).unwrap(),
+            serde_json::json!({"done": 5, "total": 9})
+        );
+        assert_eq!(
+            serde_json::to_value(TerminalCommand::DownloadCards).unwrap(),
+            serde_json::json!({"op": "download_cards"})
+        );
+        assert_eq!(TerminalCommand::Extract.action(), Action::DoorRecordExtract);
+    }
 }

@@ -546,3 +546,31 @@ pub async fn restart_numbering(
     tx.commit().await?;
     Ok(base)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the console parses: a tag, numbers and names, never a sentence.
+    #[test]
+    fn alarm_details_are_tagged_data() {
+        let d = AlarmDetail::Restarted {
+            why: Restart::CountsAgain {
+                newest: 2,
+                collected: 3,
+            },
+            base: 3,
+        };
+        assert_eq!(
+            d.to_json(),
+            r#"{"kind":"restarted","why":{"kind":"counts_again","newest":2,"collected":3},"base":3}"#
+        );
+        assert_eq!(AlarmDetail::parse(&d.to_json()), Some(d));
+        assert_eq!(
+            AlarmDetail::ClockDrift { secs: -95 }.to_string(),
+            "clock 95 s behind"
+        );
+        // Free text (an alarm raised by hand) is not data.
+        assert_eq!(AlarmDetail::parse("door 2 opened without a swipe"), None);
+    }
+}

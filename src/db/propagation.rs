@@ -692,15 +692,23 @@ pub async fn requeue_unconfirmed(
     actor: &Actor,
     terminal_id: i64,
 ) -> Result<usize, sqlx::Error> {
+    const UNCONFIRMED: &str = "SELECT s.card_id FROM card_sync s
+         JOIN terminal_command c ON c.id = s.command_id
+         WHERE s.terminal_id = $1 AND c.state IN ('failed', 'unknown') ORDER BY s.card_id";
+    // Asked at every come-back and at every start: nothing to do costs no lock.
+    let any: Option<i64> = sqlx::query_scalar(&format!("{UNCONFIRMED} LIMIT 1"))
+        .bind(terminal_id)
+        .fetch_optional(pool)
+        .await?;
+    if any.is_none() {
+        return Ok(0);
+    }
     let mut tx = pool.begin().await?;
     lock(&mut tx).await?;
-    let cards: Vec<i64> = sqlx::query_scalar(
-        "SELECT s.card_id FROM card_sync s JOIN terminal_command c ON c.id = s.command_id
-         WHERE s.terminal_id = $1 AND c.state IN ('failed', 'unknown') ORDER BY s.card_id",
-    )
-    .bind(terminal_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let cards: Vec<i64> = sqlx::query_scalar(UNCONFIRMED)
+        .bind(terminal_id)
+        .fetch_all(&mut *tx)
+        .await?;
     if cards.is_empty() {
         return Ok(0);
     }

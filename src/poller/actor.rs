@@ -41,6 +41,8 @@ pub(crate) struct ActorSetup {
     pub pool: PgPool,
     pub line: Line,
     pub worker: String,
+    /// Who queues what the poller queues by itself (the audit's actor).
+    pub service: Actor,
     pub options: Arc<Options>,
     pub counters: Arc<Counters>,
     pub lock_conn: PgConnection,
@@ -60,7 +62,8 @@ struct Slot {
     memory_alarm: Option<bool>,
     last_health: Instant,
     pending: Health,
-    /// Its unconfirmed card changes are to be queued again (it answered after silence).
+    /// Its unconfirmed card changes are to be queued again at its next good poll: it was
+    /// silent (a failed poll, offline) or unknown (the line was just taken).
     resync: bool,
 }
 
@@ -97,6 +100,7 @@ pub(crate) async fn run(setup: ActorSetup) {
         pool,
         mut line,
         worker,
+        service,
         options,
         counters,
         mut lock_conn,
@@ -111,11 +115,6 @@ pub(crate) async fn run(setup: ActorSetup) {
         Err(e) => tracing::warn!(line = %line.name, error = %e, "marking orphaned commands failed"),
     }
     let mut ctx = Ctx::new(pool.clone(), line.id, options.clone(), counters);
-    let service = Actor {
-        operator_id: None,
-        name: format!("serve:{worker}"),
-        role: None,
-    };
     let mut driver = match drivers::open(&line, &options).await {
         Ok(d) => d,
         Err(e) => {
@@ -413,6 +412,8 @@ async fn failed(ctx: &Ctx, s: &mut Slot, line: &Line, error: &TerminalError, gar
     let id = s.id();
     s.failures = s.failures.saturating_add(1);
     s.successes = 0;
+    // A card change sent while it was silent failed; what it missed goes out once it answers.
+    s.resync = true;
     if matches!(error, TerminalError::Timeout(_)) {
         s.t.delta.timeouts += 1;
     }

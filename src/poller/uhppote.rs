@@ -471,7 +471,7 @@ impl UhppoteLine {
         Ok(())
     }
 
-    async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
+    async fn visit(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
         let serial = serial_of(t).ok_or_else(|| {
             PollError::from(TerminalError::Refused(format!(
                 "address {} is not a controller serial number",

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn fast() -> Options {
+pub(crate) fn fast() -> Options {
     Options {
         recheck: Duration::from_millis(300),
         lock_check: Duration::from_millis(500),
@@ -42,14 +42,14 @@ pub(crate) async fn start(cfg: &SiteConfig) -> Site {
         .expect("simulated site")
 }
 
-fn ctl(site: &Site, line: &str) -> String {
+pub(crate) fn ctl(site: &Site, line: &str) -> String {
     let (reply, _) = control::handle(&site.terminals, line);
     assert!(reply.starts_with("ok"), "{line}: {reply}");
     reply
 }
 
 /// Polls `f` until it is true; panics with `what` after `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -144,7 +144,7 @@ pub(crate) async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
-fn term<'a>(reg: &'a [RegisteredTerminal], sim_id: &str) -> &'a RegisteredTerminal {
+pub(crate) fn term<'a>(reg: &'a [RegisteredTerminal], sim_id: &str) -> &'a RegisteredTerminal {
     reg.iter().find(|r| r.sim_id == sim_id).unwrap()
 }
 

@@ -23,7 +23,7 @@ const MAX_CARD_SLOTS: u32 = 250_000;
 
 impl LineDriver for UhppoteLine {
     async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
-        UhppoteLine::poll(self, ctx, t).await
+        self.visit(ctx, t).await
     }
 
     async fn execute(
