@@ -6,14 +6,14 @@
 //!   owner keeps open while it owns the line. When the owner dies its session ends, the lock
 //!   goes with it, and another supervisor takes the line at its next re-check (every
 //!   [`Options::recheck`], 2 s by default).
-//! * The line actor ([`actor`]) polls its terminals round-robin, stores new records in batches
+//! * The line actor (`actor`) polls its terminals round-robin, stores new records in batches
 //!   (one transaction each, through [`crate::db::ingest`]), and only after the commit moves the
 //!   terminal's own bookmark (UHPPOTE event index, RS-485 ACK_RECORDS). It claims the line's
 //!   queued commands, keeps each terminal's status, statistics and fault alarms, and publishes
 //!   the line's frames on NOTIFY channel [`TRACE_CHANNEL`] while `line.trace_until` is ahead.
 //! * One driver per protocol (`uhppote`, `native`, `zk`) behind the `line::LineDriver` trait;
 //!   `drivers` picks one by the line's protocol. The actor knows only the trait.
-//! * Once a terminal answers again (or first, after `serve` starts), the card changes it never
+//! * Once a terminal answers again (after silence, or first after `serve` starts), the card changes it never
 //!   confirmed are queued again ([`crate::db::propagation::requeue_unconfirmed`]).
 
 mod actor;
