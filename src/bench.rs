@@ -17,8 +17,7 @@
 
 use crate::db::embedded::{quote_ident, Cluster};
 use crate::db::notify::{Change, CHANNEL};
-use crate::poller::register::{register_site_with, RegisterOptions};
-use crate::poller::RegisteredTerminal;
+use crate::sim::register::{register_site_with, RegisterOptions, RegisteredTerminal};
 use crate::sim::runner::Site;
 use crate::sim::site::{
     CardsConfig, DoorControllerConfig, LineConfig, NativeKind, NativeTerminalConfig, Ports,

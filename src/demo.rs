@@ -217,7 +217,7 @@ impl LiveSite {
         // Private ports: the demo never clashes with a real site or an `onecard sim` running here.
         let site =
             crate::sim::runner::Site::start(&config, crate::sim::site::Ports::ephemeral()).await?;
-        let registered = crate::poller::register_site(pool, &site).await?;
+        let registered = crate::sim::register::register_site(pool, &site).await?;
         // A new simulator numbers its records from 1 again: start the demo's books afresh.
         let ids: Vec<i64> = registered.iter().map(|r| r.terminal_id).collect();
         let mut tx = pool.begin().await?;

@@ -6,143 +6,48 @@
 //!   owner keeps open while it owns the line. When the owner dies its session ends, the lock
 //!   goes with it, and another supervisor takes the line at its next re-check (every
 //!   [`Options::recheck`], 2 s by default).
-//! * The line actor ([`actor`]) polls its terminals round-robin, stores new records in batches
+//! * The line actor (`actor`) polls its terminals round-robin, stores new records in batches
 //!   (one transaction each, through [`crate::db::ingest`]), and only after the commit moves the
 //!   terminal's own bookmark (UHPPOTE event index, RS-485 ACK_RECORDS). It claims the line's
 //!   queued commands, keeps each terminal's status, statistics and fault alarms, and publishes
 //!   the line's frames on NOTIFY channel [`TRACE_CHANNEL`] while `line.trace_until` is ahead.
-//! * One driver per protocol: [`uhppote`], [`native`], [`zk`].
-//! * [`register`] enters a running simulated site into the line and terminal tables.
+//! * One driver per protocol (`uhppote`, `native`, `zk`) behind the `line::LineDriver` trait;
+//!   `drivers` picks one by the line's protocol. The actor knows only the trait.
+//! * Once a terminal answers again (after silence, or first after `serve` starts), the card changes it never
+//!   confirmed are queued again ([`crate::db::propagation::requeue_unconfirmed`]).
 
-pub mod actor;
-pub mod native;
-pub mod register;
-pub mod uhppote;
+mod actor;
+mod drivers;
+mod line;
+mod native;
+mod options;
+mod stats;
+mod uhppote;
 mod wake;
-pub mod zk;
+mod zk;
 
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use register::{register_site, RegisteredTerminal};
+pub use crate::db::listen::{CARD_CHANNEL, TRACE_CHANNEL};
+pub use options::Options;
+pub use stats::{Counters, Stats};
 
 /// First key of every line's advisory lock (the second is the line id): "ocln".
 pub const LOCK_CLASS: i32 = 0x6F63_6C6E;
-pub use crate::db::listen::{CARD_CHANNEL, TRACE_CHANNEL};
 
-/// Tuning. The defaults suit a site; tests may shorten them.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How often lines are re-read and free ones taken.
-    pub recheck: Duration,
-    /// How often an owner makes sure its lock connection is still alive.
-    pub lock_check: Duration,
-    /// Failed polls in a row before a terminal is declared offline.
-    pub offline_after: u32,
-    /// Longest wait between attempts on an offline terminal.
-    pub max_backoff: Duration,
-    /// Clock drift that raises `clock_drift`, seconds.
-    pub drift_threshold_s: i64,
-    /// Records per batch (one transaction each).
-    pub batch: usize,
-    /// Batches read from one terminal per visit before the next terminal gets its turn.
-    pub batches_per_visit: usize,
-    /// UHPPOTE reply deadline per attempt (one retry after a timeout).
-    pub uhppote_timeout: Duration,
-    /// ZKTeco reply deadline.
-    pub zk_timeout: Duration,
-    /// A command's whole deadline.
-    pub command_timeout: Duration,
-    /// Point UHPPOTE controllers' event listener at the owner (pushed events).
-    pub uhppote_listener: bool,
-    /// Successful polls in a row that clear an open `comm_fault`.
-    pub clear_fault_after: u32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            recheck: Duration::from_secs(2),
-            // Shorter than the 2 s recheck, so after a database restart the old owner lets go
-            // before a standby can take the line.
-            lock_check: Duration::from_secs(1),
-            offline_after: 3,
-            max_backoff: Duration::from_secs(8),
-            drift_threshold_s: 60,
-            batch: 500,
-            batches_per_visit: 10,
-            uhppote_timeout: Duration::from_millis(800),
-            zk_timeout: Duration::from_secs(3),
-            command_timeout: Duration::from_secs(15),
-            uhppote_listener: true,
-            clear_fault_after: 10,
-        }
-    }
-}
-
-/// Running totals, for the benchmark and the diagnostics screen.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Records new to the database.
-    pub records: AtomicU64,
-    /// Batches committed.
-    pub batches: AtomicU64,
-    pub polls: AtomicU64,
-    pub poll_failures: AtomicU64,
-    pub commands_done: AtomicU64,
-    pub commands_failed: AtomicU64,
-    /// Times this supervisor took a line.
-    pub takeovers: AtomicU64,
-    /// Events that arrived pushed (UHPPOTE listener).
-    pub pushed: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub records: u64,
-    pub batches: u64,
-    pub polls: u64,
-    pub poll_failures: u64,
-    pub commands_done: u64,
-    pub commands_failed: u64,
-    pub takeovers: u64,
-    pub pushed: u64,
-}
-
-impl Counters {
-    pub fn snapshot(&self) -> Stats {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            records: g(&self.records),
-            batches: g(&self.batches),
-            polls: g(&self.polls),
-            poll_failures: g(&self.poll_failures),
-            commands_done: g(&self.commands_done),
-            commands_failed: g(&self.commands_failed),
-            takeovers: g(&self.takeovers),
-            pushed: g(&self.pushed),
-        }
-    }
-
-    pub(crate) fn add(a: &AtomicU64, n: u64) {
-        a.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-pub(crate) struct Shared {
-    counters: Counters,
+struct Shared {
+    counters: Arc<Counters>,
     owned: Mutex<BTreeSet<i64>>,
-    wakers: wake::Wakers,
+    wakers: Arc<wake::Wakers>,
 }
 
 /// How often `serve` tells terminals about cards whose validity began or ended.
-const VALIDITY_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+const VALIDITY_SWEEP: Duration = Duration::from_secs(3600);
 
 /// Runs line ownership for every enabled line until stopped.
 pub struct Supervisor {
@@ -163,9 +68,9 @@ impl Supervisor {
         let worker = worker.into();
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            counters: Counters::default(),
+            counters: Arc::new(Counters::default()),
             owned: Mutex::new(BTreeSet::new()),
-            wakers: wake::Wakers::default(),
+            wakers: Arc::new(wake::Wakers::default()),
         });
         let task = tokio::spawn(supervise(
             pool,
@@ -258,7 +163,11 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut actors: HashMap<i64, Owned> = HashMap::new();
-    let ear = tokio::spawn(wake::listen(pool.clone(), shared.clone(), stop.clone()));
+    let ear = tokio::spawn(wake::listen(
+        pool.clone(),
+        shared.wakers.clone(),
+        stop.clone(),
+    ));
     let service = crate::domain::permission::Actor {
         operator_id: None,
         name: format!("serve:{worker}"),
@@ -315,8 +224,9 @@ async fn supervise(
                                     pool: pool.clone(),
                                     line,
                                     worker: worker.clone(),
+                                    service: service.clone(),
                                     options: options.clone(),
-                                    shared: shared.clone(),
+                                    counters: shared.counters.clone(),
                                     lock_conn: conn,
                                     wake,
                                     stop: rx,

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod control;
 pub mod native;
+pub mod register;
 pub mod runner;
 pub mod site;
 pub mod uhppote;

@@ -15,7 +15,93 @@ use super::notify::Change;
 use crate::domain::alarm::AlarmKind;
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use std::fmt;
+
+/// What an alarm raised by a terminal says, as data: stored as JSON in `alarm.detail`, worded
+/// by the console in the reader's language ([`AlarmDetail::parse`]; [`fmt::Display`] gives
+/// English for logs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlarmDetail {
+    /// Raised by the terminal's record `record_no` (onecard's numbering).
+    Record { record_no: i64 },
+    /// The terminal stopped answering on line `line`.
+    NoAnswer { line: String },
+    /// The terminal's answers on line `line` are garbled.
+    Garbled { line: String },
+    /// Its clock is `secs` seconds off onecard's (negative: behind).
+    ClockDrift { secs: i64 },
+    /// Its record memory is full: it refuses new records.
+    MemoryFull,
+    /// Its record numbers began again (`why`); its records are stored after record `base`.
+    Restarted { why: Restart, base: i64 },
+}
+
+/// Why a terminal's record numbers are taken to have begun again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Restart {
+    /// It counts from 1 again: its newest is `newest`, onecard had collected up to `collected`
+    /// (both its own numbers).
+    CountsAgain { newest: i64, collected: i64 },
+    /// Its record `record` (its own number) is not the one onecard collected: reset or replaced.
+    NotTheSame { record: i64 },
+    /// Another machine answers at its address: serial `serial` where `was` was.
+    Swapped { serial: String, was: String },
+}
+
+impl AlarmDetail {
+    /// The text stored in `alarm.detail`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A stored detail as data; None for free text (an alarm raised by hand, or by a newer
+    /// onecard).
+    pub fn parse(detail: &str) -> Option<AlarmDetail> {
+        serde_json::from_str(detail).ok()
+    }
+}
+
+impl fmt::Display for AlarmDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AlarmDetail::Record { record_no } => write!(f, "record {record_no}"),
+            AlarmDetail::NoAnswer { line } => write!(f, "no answer on line {line}"),
+            AlarmDetail::Garbled { line } => write!(f, "garbled answers on line {line}"),
+            AlarmDetail::ClockDrift { secs } => write!(
+                f,
+                "clock {} s {}",
+                secs.abs(),
+                if *secs < 0 { "behind" } else { "ahead" }
+            ),
+            AlarmDetail::MemoryFull => write!(f, "record memory full"),
+            AlarmDetail::Restarted { why, base } => {
+                write!(f, "{why}; its records continue after record {base}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Restart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Restart::CountsAgain { newest, collected } => write!(
+                f,
+                "counts its records from 1 again: its newest is {newest}, onecard had collected up to {collected}"
+            ),
+            Restart::NotTheSame { record } => write!(
+                f,
+                "reset or replaced: its record {record} is not the one onecard collected"
+            ),
+            Restart::Swapped { serial, was } => {
+                write!(f, "swapped: serial {serial} where {was} was")
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoorEventRow {
@@ -208,7 +294,10 @@ async fn door_events_once(
             terminal_id: Some(terminal_id),
             door: Some(r.door),
             card: r.card,
-            detail: format!("record {}", r.record_no),
+            detail: AlarmDetail::Record {
+                record_no: r.record_no,
+            }
+            .to_json(),
             late,
         };
         if let Some(id) = alarm::raise(&mut tx, &new).await? {
@@ -426,7 +515,7 @@ pub async fn note_hardware_serial(
 pub async fn restart_numbering(
     pool: &PgPool,
     terminal_id: i64,
-    detail: &str,
+    why: Restart,
     hardware_serial: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -443,7 +532,7 @@ pub async fn restart_numbering(
         terminal_id: Some(terminal_id),
         door: None,
         card: None,
-        detail: format!("{detail}; its records continue after record {base}"),
+        detail: AlarmDetail::Restarted { why, base }.to_json(),
         late: false,
     };
     let alarms: Vec<i64> = alarm::raise(&mut tx, &new).await?.into_iter().collect();
@@ -456,4 +545,32 @@ pub async fn restart_numbering(
     .await?;
     tx.commit().await?;
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the console parses: a tag, numbers and names, never a sentence.
+    #[test]
+    fn alarm_details_are_tagged_data() {
+        let d = AlarmDetail::Restarted {
+            why: Restart::CountsAgain {
+                newest: 2,
+                collected: 3,
+            },
+            base: 3,
+        };
+        assert_eq!(
+            d.to_json(),
+            r#"{"kind":"restarted","why":{"kind":"counts_again","newest":2,"collected":3},"base":3}"#
+        );
+        assert_eq!(AlarmDetail::parse(&d.to_json()), Some(d));
+        assert_eq!(
+            AlarmDetail::ClockDrift { secs: -95 }.to_string(),
+            "clock 95 s behind"
+        );
+        // Free text (an alarm raised by hand) is not data.
+        assert_eq!(AlarmDetail::parse("door 2 opened without a swipe"), None);
+    }
 }

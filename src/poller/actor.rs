@@ -4,31 +4,34 @@
 //! terminals now and then, runs the line's queued commands, then visits every terminal in the
 //! scan once (a busy terminal gets a few batches per visit, then the next one's turn). Between
 //! rounds it sleeps the line's poll interval, woken early by pushed events and queued commands.
+//! It talks to the terminals only through [`LineDriver`].
 
-use super::{native, uhppote, zk, Counters, Options, Shared, TRACE_CHANNEL};
+use super::drivers::{self, Driver};
+use super::line::{Ctx, LineDriver, PollError, Polled, Pushed, Term};
+use super::options::Options;
+use super::stats::Counters;
 use crate::db::alarm::{self, NewAlarm};
-use crate::db::command::{self, TerminalCommand};
-use crate::db::ingest::Stored;
+use crate::db::command::{self, CommandFailure, CommandResult};
+use crate::db::ingest::AlarmDetail;
+use crate::db::propagation;
 use crate::db::terminal::{self as inventory, Health, Line, Terminal};
 use crate::domain::alarm::AlarmKind;
+use crate::domain::permission::Actor;
 use crate::terminal::TerminalError;
 use futures::FutureExt;
 use sqlx::{Connection, PgConnection, PgPool};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Terminals are re-read this often (new ones, scan changes).
 const RELOAD_TERMINALS: Duration = Duration::from_secs(5);
-/// Bytes of one traced frame published; the rest is counted in its note.
-const TRACE_BYTES: usize = 256;
-
 /// The line row (enabled, trace) is re-read this often.
 const RELOAD_LINE: Duration = Duration::from_secs(1);
 /// Statistics are written at most this often per terminal, unless the status changes.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
-/// A terminal's clock is read this often.
-pub(crate) const CLOCK_EVERY: Duration = Duration::from_secs(30);
 /// Commands run per round at most, so polling goes on under a flood.
 const COMMANDS_PER_ROUND: usize = 8;
 /// The command queue is read at least this often without a wake.
@@ -38,82 +41,19 @@ pub(crate) struct ActorSetup {
     pub pool: PgPool,
     pub line: Line,
     pub worker: String,
+    /// Who queues what the poller queues by itself (the audit's actor).
+    pub service: Actor,
     pub options: Arc<Options>,
-    pub shared: Arc<Shared>,
+    pub counters: Arc<Counters>,
     pub lock_conn: PgConnection,
     /// Rung when a command is queued for this line: the round starts at once.
     pub wake: Arc<tokio::sync::Notify>,
     pub stop: watch::Receiver<bool>,
 }
 
-/// What a driver learned in one visit.
-#[derive(Debug, Default)]
-pub(crate) struct Polled {
-    pub rtt: Option<Duration>,
-    pub firmware: Option<String>,
-    pub drift_s: Option<i64>,
-    pub waiting: Option<i64>,
-    pub memory_full: Option<bool>,
-    /// More records are waiting: visit again without sleeping.
-    pub more: bool,
-}
-
-#[derive(Debug)]
-pub(crate) enum PollError {
-    /// The terminal or the line failed; `garbled` when something answered but not sensibly
-    /// (a comm fault), as opposed to plain silence.
-    Terminal { error: TerminalError, garbled: bool },
-    /// The database failed: the terminal is not to blame.
-    Db(sqlx::Error),
-}
-
-impl From<sqlx::Error> for PollError {
-    fn from(e: sqlx::Error) -> Self {
-        PollError::Db(e)
-    }
-}
-
-impl From<TerminalError> for PollError {
-    fn from(error: TerminalError) -> Self {
-        let garbled = matches!(error, TerminalError::Malformed(_));
-        PollError::Terminal { error, garbled }
-    }
-}
-
-/// A reply that decoded but cannot be true (records out of order, another record than asked).
-pub(crate) fn garbled(what: String) -> PollError {
-    PollError::Terminal {
-        error: TerminalError::Malformed(what),
-        garbled: true,
-    }
-}
-
-/// Link counters gathered since the last health write.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct LinkDelta {
-    pub retries: i64,
-    pub crc_errors: i64,
-    pub timeouts: i64,
-}
-
-/// One terminal as its line actor keeps it.
-pub(crate) struct Term {
-    pub row: Terminal,
-    /// The last record number stored (mirrors `terminal.bookmark`, which only moves forward).
-    pub bookmark: i64,
-    /// Added to the terminal's own record numbers (mirrors `terminal.record_base`).
-    pub base: i64,
-    /// None until the first poll decides.
-    pub online: Option<bool>,
-    /// Records numbered up to here were waiting while the terminal was offline: late.
-    pub late_until: Option<i64>,
-    /// The terminal's own bookmark was re-sent after taking the line.
-    pub acked_once: bool,
-    pub identified: bool,
-    pub last_clock: Option<Instant>,
-    pub delta: LinkDelta,
-    /// Driver-private baseline of cumulative link counters.
-    pub baseline: [u64; 3],
+/// A terminal, and what the actor keeps of its standing: failures, faults raised, health.
+struct Slot {
+    t: Term,
     failures: u32,
     successes: u32,
     next_due: Instant,
@@ -122,21 +62,15 @@ pub(crate) struct Term {
     memory_alarm: Option<bool>,
     last_health: Instant,
     pending: Health,
+    /// Its unconfirmed card changes are to be queued again at its next good poll: it was
+    /// silent (a failed poll, offline) or unknown (the line was just taken).
+    resync: bool,
 }
 
-impl Term {
-    fn new(row: Terminal) -> Term {
-        let online = (row.status == "offline").then_some(false);
-        Term {
-            bookmark: row.bookmark,
-            base: row.record_base,
-            online,
-            late_until: None,
-            acked_once: false,
-            identified: false,
-            last_clock: None,
-            delta: LinkDelta::default(),
-            baseline: [0; 3],
+impl Slot {
+    fn new(row: Terminal) -> Slot {
+        Slot {
+            t: Term::new(row),
             failures: 0,
             successes: 0,
             next_due: Instant::now(),
@@ -145,151 +79,12 @@ impl Term {
             memory_alarm: None,
             last_health: Instant::now(),
             pending: Health::default(),
-            row,
+            resync: false,
         }
     }
 
-    /// While records from the offline period are still to be read: the last of them.
-    pub fn late_cap(&self) -> Option<i64> {
-        self.late_until.filter(|&l| self.bookmark < l)
-    }
-
-    pub fn kind(&self) -> &str {
-        &self.row.kind
-    }
-}
-
-/// What drivers share with the actor.
-pub(crate) struct Ctx {
-    pub pool: PgPool,
-    pub line_id: i64,
-    pub options: Arc<Options>,
-    shared: Arc<Shared>,
-    pub tracing: bool,
-    trace: Vec<String>,
-}
-
-impl Ctx {
-    pub fn counters(&self) -> &Counters {
-        &self.shared.counters
-    }
-
-    /// Counts a committed batch.
-    pub fn stored(&self, s: &Stored) {
-        Counters::add(&self.counters().records, s.inserted);
-        Counters::add(&self.counters().batches, 1);
-    }
-
-    /// A frame sent or received, published while the line is traced. A long one (a ZKTeco
-    /// log chunk) shows its head: a NOTIFY payload holds 8000 bytes.
-    pub fn trace(&mut self, dir: &str, bytes: &[u8]) {
-        if self.tracing {
-            let shown = &bytes[..bytes.len().min(TRACE_BYTES)];
-            let mut entry =
-                serde_json::json!({ "line": self.line_id, "dir": dir, "hex": hex::encode(shown) });
-            if shown.len() < bytes.len() {
-                entry["note"] =
-                    format!("{} bytes, first {} shown", bytes.len(), shown.len()).into();
-            }
-            self.trace.push(entry.to_string());
-        }
-    }
-
-    /// A step with no frame of its own (connecting).
-    pub fn trace_note(&mut self, dir: &str, note: &str) {
-        if self.tracing {
-            self.trace.push(
-                serde_json::json!({ "line": self.line_id, "dir": dir, "hex": "", "note": note })
-                    .to_string(),
-            );
-        }
-    }
-
-    async fn flush_trace(&mut self) {
-        if self.trace.is_empty() {
-            return;
-        }
-        let payloads = std::mem::take(&mut self.trace);
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-            .bind(TRACE_CHANNEL)
-            .bind(payloads)
-            .execute(&self.pool)
-            .await
-        {
-            tracing::debug!(error = %e, "publishing the trace failed");
-        }
-    }
-}
-
-/// One protocol's side of a line.
-pub(crate) enum Driver {
-    Uhppote(uhppote::UhppoteLine),
-    Native(Box<native::NativeLine>),
-    Zk(zk::ZkLine),
-}
-
-impl Driver {
-    async fn open(line: &Line, options: &Options) -> Result<Driver, String> {
-        match line.protocol.as_str() {
-            "uhppote" => Ok(Driver::Uhppote(
-                uhppote::UhppoteLine::open(line, options).await?,
-            )),
-            "native" => Ok(Driver::Native(Box::new(
-                native::NativeLine::open(line).await?,
-            ))),
-            "zk" => Ok(Driver::Zk(zk::ZkLine::open(line, options).await?)),
-            other => Err(format!("unknown protocol {other}")),
-        }
-    }
-
-    async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
-        match self {
-            Driver::Uhppote(d) => d.poll(ctx, t).await,
-            Driver::Native(d) => d.poll(ctx, t).await,
-            Driver::Zk(d) => d.poll(ctx, t).await,
-        }
-    }
-
-    async fn execute(
-        &mut self,
-        ctx: &mut Ctx,
-        t: &mut Term,
-        cmd: &TerminalCommand,
-    ) -> Result<String, String> {
-        match self {
-            Driver::Uhppote(d) => d.execute(ctx, t, cmd).await,
-            Driver::Native(d) => d.execute(ctx, t, cmd).await,
-            Driver::Zk(d) => d.execute(ctx, t, cmd).await,
-        }
-    }
-
-    /// After a command was cut off by its deadline: the link may be mid-exchange.
-    fn reset(&mut self) {
-        match self {
-            Driver::Uhppote(_) => {}
-            Driver::Native(d) => d.reset(),
-            Driver::Zk(d) => d.reset(),
-        }
-    }
-
-    async fn next_push(&mut self) -> Option<crate::terminal::uhppote::ListenerEvent> {
-        match self {
-            Driver::Uhppote(d) => d.next_push().await,
-            _ => std::future::pending().await,
-        }
-    }
-
-    /// True when a terminal should be visited at once.
-    async fn on_push(
-        &mut self,
-        ctx: &mut Ctx,
-        terms: &mut [Term],
-        ev: crate::terminal::uhppote::ListenerEvent,
-    ) -> bool {
-        match self {
-            Driver::Uhppote(d) => d.on_push(ctx, terms, ev).await,
-            _ => false,
-        }
+    fn id(&self) -> i64 {
+        self.t.row.id
     }
 }
 
@@ -297,7 +92,7 @@ enum Wake {
     Timer,
     Command,
     Stop,
-    Push(Option<crate::terminal::uhppote::ListenerEvent>),
+    Push(Option<Pushed>),
 }
 
 pub(crate) async fn run(setup: ActorSetup) {
@@ -305,8 +100,9 @@ pub(crate) async fn run(setup: ActorSetup) {
         pool,
         mut line,
         worker,
+        service,
         options,
-        shared,
+        counters,
         mut lock_conn,
         wake: command_queued,
         mut stop,
@@ -318,15 +114,8 @@ pub(crate) async fn run(setup: ActorSetup) {
         }
         Err(e) => tracing::warn!(line = %line.name, error = %e, "marking orphaned commands failed"),
     }
-    let mut ctx = Ctx {
-        pool: pool.clone(),
-        line_id: line.id,
-        options: options.clone(),
-        shared,
-        tracing: false,
-        trace: Vec::new(),
-    };
-    let mut driver = match Driver::open(&line, &options).await {
+    let mut ctx = Ctx::new(pool.clone(), line.id, options.clone(), counters);
+    let mut driver = match drivers::open(&line, &options).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(line = %line.name, error = %e, "cannot open the line");
@@ -339,7 +128,7 @@ pub(crate) async fn run(setup: ActorSetup) {
             return;
         }
     };
-    let mut terms: Vec<Term> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
     let mut last_terminals: Option<Instant> = None;
     let mut last_line: Option<Instant> = None;
     let mut last_lock = Instant::now();
@@ -369,7 +158,7 @@ pub(crate) async fn run(setup: ActorSetup) {
         if last_terminals.is_none_or(|t| t.elapsed() >= RELOAD_TERMINALS) {
             match inventory::terminals_on(&pool, line.id).await {
                 Ok(rows) => {
-                    merge_terminals(&mut terms, rows);
+                    merge_terminals(&mut slots, rows);
                     last_terminals = Some(Instant::now());
                 }
                 Err(e) => {
@@ -390,12 +179,12 @@ pub(crate) async fn run(setup: ActorSetup) {
             || command_queued.notified().now_or_never().is_some()
         {
             last_claim = Instant::now();
-            claim_next = run_commands(&mut driver, &mut ctx, &mut terms, &worker).await;
+            claim_next = run_commands(&mut driver, &mut ctx, &mut slots, &worker).await;
         }
 
         let mut busy = false;
         let mut lost = false;
-        for t in terms.iter_mut() {
+        for s in slots.iter_mut() {
             if *stop.borrow() {
                 break;
             }
@@ -405,10 +194,10 @@ pub(crate) async fn run(setup: ActorSetup) {
                 lost = true;
                 break;
             }
-            if !t.row.in_scan || t.next_due > Instant::now() {
+            if !s.t.row.in_scan || s.next_due > Instant::now() {
                 continue;
             }
-            busy |= visit(&mut driver, &mut ctx, t, &line).await;
+            busy |= visit(&mut driver, &mut ctx, s, &line, &service).await;
         }
         ctx.flush_trace().await;
         if lost {
@@ -419,8 +208,7 @@ pub(crate) async fn run(setup: ActorSetup) {
             tokio::task::yield_now().await;
             continue;
         }
-        let interval =
-            Duration::from_millis(u64::try_from(line.poll_interval_ms.max(50)).unwrap_or(1000));
+        let interval = poll_interval(&line);
         let wake = tokio::select! {
             _ = tokio::time::sleep(interval) => Wake::Timer,
             _ = stop.changed() => Wake::Stop,
@@ -433,17 +221,23 @@ pub(crate) async fn run(setup: ActorSetup) {
             Wake::Stop => break,
             Wake::Push(Some(ev)) => {
                 Counters::add(&ctx.counters().pushed, 1);
-                driver.on_push(&mut ctx, &mut terms, ev).await;
+                if let Some(s) = slots.iter_mut().find(|s| s.t.row.address == ev.address) {
+                    driver.on_push(&mut ctx, &mut s.t, ev).await;
+                }
                 ctx.flush_trace().await;
             }
             Wake::Push(None) => {}
         }
     }
-    for t in terms.iter_mut() {
-        flush_health(&ctx, t).await;
+    for s in slots.iter_mut() {
+        flush_health(&ctx, s).await;
     }
     let _ = lock_conn.close().await;
     tracing::info!(line = %line.name, "released the line");
+}
+
+fn poll_interval(line: &Line) -> Duration {
+    Duration::from_millis(u64::try_from(line.poll_interval_ms.max(50)).unwrap_or(1000))
 }
 
 /// Whether the line's lock connection (whose session holds the advisory lock) is still alive;
@@ -478,207 +272,215 @@ async fn reload_line(pool: &PgPool, line: &mut Line) -> Result<Option<bool>, sql
     })
 }
 
-fn merge_terminals(terms: &mut Vec<Term>, rows: Vec<Terminal>) {
-    terms.retain(|t| rows.iter().any(|r| r.id == t.row.id));
+fn merge_terminals(slots: &mut Vec<Slot>, rows: Vec<Terminal>) {
+    slots.retain(|s| rows.iter().any(|r| r.id == s.id()));
     for row in rows {
-        match terms.iter_mut().find(|t| t.row.id == row.id) {
-            Some(t) => {
-                t.bookmark = t.bookmark.max(row.bookmark);
-                t.base = t.base.max(row.record_base);
-                t.row = row;
+        match slots.iter_mut().find(|s| s.id() == row.id) {
+            Some(s) => {
+                s.t.bookmark = s.t.bookmark.max(row.bookmark);
+                s.t.base = s.t.base.max(row.record_base);
+                s.t.row = row;
             }
-            None => terms.push(Term::new(row)),
+            None => slots.push(Slot::new(row)),
         }
     }
 }
 
-async fn visit(driver: &mut Driver, ctx: &mut Ctx, t: &mut Term, line: &Line) -> bool {
+async fn visit(
+    driver: &mut Driver,
+    ctx: &mut Ctx,
+    s: &mut Slot,
+    line: &Line,
+    service: &Actor,
+) -> bool {
     Counters::add(&ctx.counters().polls, 1);
-    match driver.poll(ctx, t).await {
+    match driver.poll(ctx, &mut s.t).await {
         Ok(p) => {
-            succeeded(ctx, t, &p).await;
+            succeeded(ctx, s, &p, service).await;
             p.more
         }
         Err(PollError::Terminal { error, garbled }) => {
             Counters::add(&ctx.counters().poll_failures, 1);
-            failed(ctx, t, line, &error, garbled).await;
+            failed(ctx, s, line, &error, garbled).await;
             false
         }
         Err(PollError::Db(e)) => {
-            tracing::warn!(terminal = t.row.id, error = %e, "storing failed; will retry");
-            t.next_due = Instant::now() + Duration::from_secs(1);
+            tracing::warn!(terminal = s.id(), error = %e, "storing failed; will retry");
+            s.next_due = Instant::now() + Duration::from_secs(1);
             false
         }
     }
 }
 
-fn fault(kind: AlarmKind, t: &Term, detail: String) -> NewAlarm {
-    NewAlarm {
-        kind,
-        terminal_id: Some(t.row.id),
-        door: None,
-        card: None,
-        detail,
-        late: false,
-    }
-}
-
-/// Raises or clears a fault when its state changed (or was never settled).
+/// Raises a fault (`Some(detail)`) or clears it (None) when its state changed (or was never
+/// settled).
 async fn settle(
     ctx: &Ctx,
-    t: &Term,
+    terminal_id: i64,
     kind: AlarmKind,
     flag: &mut Option<bool>,
-    on: bool,
-    detail: String,
+    raise: Option<AlarmDetail>,
 ) {
+    let on = raise.is_some();
     if *flag == Some(on) {
         return;
     }
-    let r = if on {
-        alarm::raise_fault(&ctx.pool, &fault(kind, t, detail))
-            .await
-            .map(drop)
+    let r = if let Some(detail) = raise {
+        let a = NewAlarm {
+            kind,
+            terminal_id: Some(terminal_id),
+            door: None,
+            card: None,
+            detail: detail.to_json(),
+            late: false,
+        };
+        alarm::raise_fault(&ctx.pool, &a).await.map(drop)
     } else {
-        alarm::clear_fault(&ctx.pool, t.row.id, kind)
+        alarm::clear_fault(&ctx.pool, terminal_id, kind)
             .await
             .map(drop)
     };
     match r {
         Ok(()) => *flag = Some(on),
-        Err(e) => tracing::warn!(terminal = t.row.id, %kind, error = %e, "alarm update failed"),
+        Err(e) => tracing::warn!(terminal = terminal_id, %kind, error = %e, "alarm update failed"),
     }
 }
 
-async fn succeeded(ctx: &Ctx, t: &mut Term, p: &Polled) {
-    t.failures = 0;
-    t.successes = t.successes.saturating_add(1);
-    t.next_due = Instant::now();
+async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
+    let id = s.id();
+    s.failures = 0;
+    s.successes = s.successes.saturating_add(1);
+    s.next_due = Instant::now();
     if let Some(rtt) = p.rtt {
-        t.pending.rtt_ms = Some(rtt.as_secs_f32() * 1000.0);
+        s.pending.rtt_ms = Some(rtt.as_secs_f32() * 1000.0);
     }
     if p.firmware.is_some() {
-        t.pending.firmware.clone_from(&p.firmware);
+        s.pending.firmware.clone_from(&p.firmware);
     }
     if let Some(d) = p.drift_s {
-        t.pending.clock_drift_s = Some(i32::try_from(d).unwrap_or(i32::MAX));
+        s.pending.clock_drift_s = Some(i32::try_from(d).unwrap_or(i32::MAX));
     }
     if p.waiting.is_some() {
-        t.pending.records_waiting = p.waiting;
+        s.pending.records_waiting = p.waiting;
     }
-    let came_back = t.online != Some(true);
-    t.online = Some(true);
+    let came_back = s.t.online != Some(true);
+    s.t.online = Some(true);
     if came_back {
-        flush_health(ctx, t).await;
+        flush_health(ctx, s).await;
         let mut flag = None;
-        settle(
-            ctx,
-            t,
-            AlarmKind::TerminalOffline,
-            &mut flag,
-            false,
-            String::new(),
-        )
-        .await;
-        tracing::info!(terminal = %t.row.name, "terminal online");
-    } else if t.last_health.elapsed() >= HEALTH_EVERY {
-        flush_health(ctx, t).await;
+        settle(ctx, id, AlarmKind::TerminalOffline, &mut flag, None).await;
+        tracing::info!(terminal = %s.t.row.name, "terminal online");
+        s.resync = true;
+    } else if s.last_health.elapsed() >= HEALTH_EVERY {
+        flush_health(ctx, s).await;
     }
-    if t.successes >= ctx.options.clear_fault_after {
-        let mut flag = t.comm_fault;
-        settle(
-            ctx,
-            t,
-            AlarmKind::CommFault,
-            &mut flag,
-            false,
-            String::new(),
-        )
-        .await;
-        t.comm_fault = flag;
+    if s.resync {
+        // What it missed while silent (or while nobody polled it) goes out again by itself.
+        match propagation::requeue_unconfirmed(&ctx.pool, service, id).await {
+            Ok(n) => {
+                s.resync = false;
+                if n > 0 {
+                    tracing::info!(terminal = %s.t.row.name, commands = n, "unconfirmed card changes queued again");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(terminal = id, error = %e, "queueing unconfirmed card changes failed")
+            }
+        }
+    }
+    if s.successes >= ctx.options.clear_fault_after {
+        let mut flag = s.comm_fault;
+        settle(ctx, id, AlarmKind::CommFault, &mut flag, None).await;
+        s.comm_fault = flag;
     }
     if let Some(d) = p.drift_s {
         let bad = d.abs() > ctx.options.drift_threshold_s;
-        let detail = format!(
-            "clock {} s {}",
-            d.abs(),
-            if d < 0 { "behind" } else { "ahead" }
-        );
-        let mut flag = t.drift_alarm;
-        settle(ctx, t, AlarmKind::ClockDrift, &mut flag, bad, detail).await;
-        t.drift_alarm = flag;
+        let mut flag = s.drift_alarm;
+        let detail = bad.then_some(AlarmDetail::ClockDrift { secs: d });
+        settle(ctx, id, AlarmKind::ClockDrift, &mut flag, detail).await;
+        s.drift_alarm = flag;
     }
     if let Some(full) = p.memory_full {
-        let mut flag = t.memory_alarm;
-        settle(
-            ctx,
-            t,
-            AlarmKind::MemoryFull,
-            &mut flag,
-            full,
-            "record memory full".into(),
-        )
-        .await;
-        t.memory_alarm = flag;
+        let mut flag = s.memory_alarm;
+        let detail = full.then_some(AlarmDetail::MemoryFull);
+        settle(ctx, id, AlarmKind::MemoryFull, &mut flag, detail).await;
+        s.memory_alarm = flag;
     }
 }
 
-async fn failed(ctx: &Ctx, t: &mut Term, line: &Line, error: &TerminalError, garbled: bool) {
-    t.failures = t.failures.saturating_add(1);
-    t.successes = 0;
+async fn failed(ctx: &Ctx, s: &mut Slot, line: &Line, error: &TerminalError, garbled: bool) {
+    let id = s.id();
+    s.failures = s.failures.saturating_add(1);
+    s.successes = 0;
+    // A card change sent while it was silent failed; what it missed goes out once it answers.
+    s.resync = true;
     if matches!(error, TerminalError::Timeout(_)) {
-        t.delta.timeouts += 1;
+        s.t.delta.timeouts += 1;
     }
-    tracing::debug!(terminal = %t.row.name, failures = t.failures, error = %error, "poll failed");
+    tracing::debug!(terminal = %s.t.row.name, failures = s.failures, error = %error, "poll failed");
     if garbled {
-        let mut flag = t.comm_fault;
-        settle(
-            ctx,
-            t,
-            AlarmKind::CommFault,
-            &mut flag,
-            true,
-            error.to_string(),
-        )
-        .await;
-        t.comm_fault = flag;
+        let mut flag = s.comm_fault;
+        let detail = Some(AlarmDetail::Garbled {
+            line: line.name.clone(),
+        });
+        settle(ctx, id, AlarmKind::CommFault, &mut flag, detail).await;
+        s.comm_fault = flag;
     }
     let offline_after = ctx.options.offline_after.max(1);
-    if t.failures >= offline_after {
-        if t.online != Some(false) {
-            t.online = Some(false);
+    if s.failures >= offline_after {
+        if s.t.online != Some(false) {
+            s.t.online = Some(false);
             // Whatever answers next at this address is identified again.
-            t.identified = false;
-            flush_health(ctx, t).await;
+            s.t.identified = false;
+            flush_health(ctx, s).await;
             let mut flag = None;
-            let detail = format!("no answer on line {}: {error}", line.name);
-            settle(ctx, t, AlarmKind::TerminalOffline, &mut flag, true, detail).await;
-            tracing::warn!(terminal = %t.row.name, error = %error, "terminal offline");
+            let detail = Some(AlarmDetail::NoAnswer {
+                line: line.name.clone(),
+            });
+            settle(ctx, id, AlarmKind::TerminalOffline, &mut flag, detail).await;
+            tracing::warn!(terminal = %s.t.row.name, error = %error, "terminal offline");
         }
-        let interval =
-            Duration::from_millis(u64::try_from(line.poll_interval_ms.max(50)).unwrap_or(1000));
-        let steps = (t.failures - offline_after).min(8);
-        let backoff = (interval * 2u32.pow(steps)).min(ctx.options.max_backoff);
-        t.next_due = Instant::now() + backoff;
-    } else if t.last_health.elapsed() >= HEALTH_EVERY {
-        flush_health(ctx, t).await;
+        let steps = (s.failures - offline_after).min(8);
+        let backoff = (poll_interval(line) * 2u32.pow(steps)).min(ctx.options.max_backoff);
+        s.next_due = Instant::now() + backoff;
+    } else if s.last_health.elapsed() >= HEALTH_EVERY {
+        flush_health(ctx, s).await;
     }
 }
 
-async fn flush_health(ctx: &Ctx, t: &mut Term) {
-    let mut h = std::mem::take(&mut t.pending);
-    h.online = t.online == Some(true);
-    h.retries = t.delta.retries;
-    h.crc_errors = t.delta.crc_errors;
-    h.timeouts = t.delta.timeouts;
-    match inventory::record_health(&ctx.pool, t.row.id, &h).await {
+async fn flush_health(ctx: &Ctx, s: &mut Slot) {
+    let mut h = std::mem::take(&mut s.pending);
+    h.online = s.t.online == Some(true);
+    h.retries = s.t.delta.retries;
+    h.crc_errors = s.t.delta.crc_errors;
+    h.timeouts = s.t.delta.timeouts;
+    match inventory::record_health(&ctx.pool, s.id(), &h).await {
         Ok(_) => {
-            t.delta = LinkDelta::default();
-            t.last_health = Instant::now();
+            s.t.delta = Default::default();
+            s.last_health = Instant::now();
         }
         Err(e) => {
-            tracing::warn!(terminal = t.row.id, error = %e, "writing terminal health failed");
-            t.pending = h;
+            tracing::warn!(terminal = s.id(), error = %e, "writing terminal health failed");
+            s.pending = h;
+        }
+    }
+}
+
+/// Runs `fut` until it ends, or until it has reported no progress for `limit` (None). A
+/// short command reports none, so `limit` is its whole deadline; a long one keeps it away.
+async fn within<F: Future>(limit: Duration, ticks: &AtomicU64, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut seen = ticks.load(Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            _ = tokio::time::sleep(limit) => {
+                let now = ticks.load(Ordering::Relaxed);
+                if now == seen {
+                    return None;
+                }
+                seen = now;
+            }
         }
     }
 }
@@ -687,7 +489,7 @@ async fn flush_health(ctx: &Ctx, t: &mut Term) {
 async fn run_commands(
     driver: &mut Driver,
     ctx: &mut Ctx,
-    terms: &mut [Term],
+    slots: &mut [Slot],
     worker: &str,
 ) -> bool {
     for _ in 0..COMMANDS_PER_ROUND {
@@ -700,26 +502,24 @@ async fn run_commands(
             }
         };
         let cmd = claimed.command.0.clone();
-        let outcome = match terms.iter_mut().find(|t| t.row.id == claimed.terminal_id) {
-            None => Err(format!(
-                "terminal {} is not on this line any more",
-                claimed.terminal_id
-            )),
-            Some(t) => {
+        let outcome: CommandResult = match slots.iter_mut().find(|s| s.id() == claimed.terminal_id)
+        {
+            None => Err(CommandFailure::NotOnLine),
+            Some(s) => {
                 let limit = ctx.options.command_timeout;
-                match tokio::time::timeout(limit, driver.execute(ctx, t, &cmd)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        driver.reset();
-                        Err(format!("no answer within {} s", limit.as_secs()))
-                    }
-                }
+                let ticks = ctx.ticks();
+                ctx.begin_command(claimed.id);
+                let r = within(limit, &ticks, driver.execute(ctx, &mut s.t, &cmd)).await;
+                ctx.end_command().await;
+                r.unwrap_or_else(|| {
+                    driver.reset();
+                    Err(CommandFailure::Deadline {
+                        secs: u32::try_from(limit.as_secs()).unwrap_or(u32::MAX),
+                    })
+                })
             }
         };
-        let (ok, text) = match outcome {
-            Ok(s) => (true, s),
-            Err(s) => (false, s),
-        };
+        let ok = outcome.is_ok();
         Counters::add(
             if ok {
                 &ctx.counters().commands_done
@@ -728,26 +528,14 @@ async fn run_commands(
             },
             1,
         );
-        tracing::info!(command = claimed.id, ok, result = %text, "command finished");
-        if let Err(e) = command::finish(&ctx.pool, claimed.id, ok, &text).await {
+        match &outcome {
+            Ok(o) => tracing::info!(command = claimed.id, result = %o, "command done"),
+            Err(e) => tracing::info!(command = claimed.id, result = %e, "command failed"),
+        }
+        if let Err(e) = command::finish(&ctx.pool, claimed.id, &outcome).await {
             tracing::warn!(command = claimed.id, error = %e, "recording a command's outcome failed");
         }
         ctx.flush_trace().await;
     }
     true
-}
-
-/// A terminal error in the words a command's result shows.
-pub(crate) fn said(e: &TerminalError) -> String {
-    match e {
-        TerminalError::Timeout(_) | TerminalError::Io(_) => format!("no answer: {e}"),
-        _ => e.to_string(),
-    }
-}
-
-/// The terminal's local wall clock we set and compare with.
-pub(crate) fn local_now() -> chrono::NaiveDateTime {
-    use chrono::Timelike;
-    let now = chrono::Local::now().naive_local();
-    now.with_nanosecond(0).unwrap_or(now)
 }

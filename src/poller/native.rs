@@ -1,11 +1,16 @@
 //! onecard RS-485 lines (POS, patrol readers, the desk reader) over a serial port, a PTY or a
 //! serial-to-TCP converter: POLL each machine, READ_RECORDS from the bookmark, one transaction
-//! per batch, ACK_RECORDS only after the commit.
+//! per batch, ACK_RECORDS only after the commit. The ack frees the records, so extracting
+//! everything is also what clears a machine.
 
-use super::actor::{garbled, local_now, said, Ctx, PollError, Polled, Term, CLOCK_EVERY};
-use super::CARD_CHANNEL;
-use crate::db::command::TerminalCommand;
-use crate::db::ingest::{self, PurchaseRow, ScanRow};
+use super::line::{
+    count, garbled, local_now, millis, resolve, Ctx, LineDriver, PollError, Polled, Term,
+    CLOCK_EVERY,
+};
+use crate::db::command::{CommandFailure, CommandOutcome, CommandResult, Feature, TerminalCommand};
+use crate::db::ingest::{self, PurchaseRow, Restart, ScanRow};
+use crate::db::listen::CARD_CHANNEL;
+use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
 use crate::terminal::native::message::{
     fen_to_yuan, Condition, PurchaseMode, RecordBatch, Records,
@@ -16,6 +21,9 @@ use crate::terminal::TerminalError;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// Extract-and-check rounds before clearing gives up on a machine that keeps recording.
+const CLEAR_ROUNDS: usize = 3;
+
 pub(crate) struct NativeLine {
     endpoint: Endpoint,
     timing: Timing,
@@ -24,16 +32,10 @@ pub(crate) struct NativeLine {
     table_version: u32,
 }
 
-fn machine_no(t: &Term) -> Result<u8, PollError> {
+fn machine_no(t: &Term) -> Option<u8> {
     u8::try_from(t.row.address)
         .ok()
         .filter(|n| (1..=247).contains(n))
-        .ok_or_else(|| {
-            PollError::from(TerminalError::Refused(format!(
-                "machine number {} is outside 1-247",
-                t.row.address
-            )))
-        })
 }
 
 /// Record numbers must rise one by one from at least `from` and stay below `next_record`:
@@ -53,11 +55,21 @@ fn check(batch: &RecordBatch, from: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// What reading records came to.
+#[derive(Debug, Default)]
+struct Drained {
+    /// Records new to the database.
+    inserted: u64,
+    /// Records the machine still holds after the last batch (None: it sent none).
+    waiting: Option<i64>,
+    more: bool,
+}
+
 impl NativeLine {
     pub async fn open(line: &Line) -> Result<NativeLine, String> {
         let (endpoint, timing) = match line.transport.as_str() {
             "tcp" => {
-                let addr = super::uhppote::resolve(&line.address, 4001).await?;
+                let addr = resolve(&line.address, 4001).await?;
                 (
                     Endpoint::Tcp {
                         addr,
@@ -98,11 +110,6 @@ impl NativeLine {
         })
     }
 
-    pub fn reset(&mut self) {
-        self.bus = None;
-        self.trace_rx = None;
-    }
-
     async fn bus(&mut self) -> Result<&mut Bus<transport::Line>, TerminalError> {
         if self.bus.is_none() {
             let line = transport::open(&self.endpoint).await?;
@@ -119,7 +126,7 @@ impl NativeLine {
 
     /// Moves the bus's trace into the published trace; true when something that was not a
     /// good reply was heard (another machine's reply, a bad CRC).
-    fn drain(&mut self, ctx: &mut Ctx) -> bool {
+    fn take_trace(&mut self, ctx: &mut Ctx) -> bool {
         let mut noise = false;
         if let Some(rx) = &mut self.trace_rx {
             while let Ok(e) = rx.try_recv() {
@@ -154,38 +161,13 @@ impl NativeLine {
         s.last_rtt
     }
 
-    pub async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
-        let addr = machine_no(t)?;
-        self.drain(ctx);
-        let result = self.poll_inner(ctx, t, addr).await;
-        let noise = self.drain(ctx);
-        let rtt = self.account(t, addr);
-        match result {
-            Ok(mut p) => {
-                p.rtt = rtt;
-                Ok(p)
-            }
-            Err(PollError::Terminal { error, garbled }) => {
-                if matches!(error, TerminalError::Io(_)) {
-                    self.reset();
-                }
-                Err(PollError::Terminal {
-                    error,
-                    garbled: garbled || noise,
-                })
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     async fn poll_inner(
         &mut self,
         ctx: &mut Ctx,
         t: &mut Term,
         addr: u8,
     ) -> Result<Polled, PollError> {
-        let bus = self.bus().await?;
-        let status = bus.poll(addr).await?;
+        let status = self.bus().await?.poll(addr).await?;
         let mut polled = Polled {
             memory_full: Some(status.conditions.has(Condition::MemoryFull)),
             waiting: Some(i64::from(status.stored)),
@@ -199,9 +181,36 @@ impl NativeLine {
                 .execute(&ctx.pool)
                 .await?;
         }
+        polled.firmware = self.ready(ctx, t, addr).await?;
+        if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
+            let theirs = self.bus().await?.get_time(addr).await?;
+            polled.drift_s = Some((theirs - local_now()).num_seconds());
+            t.last_clock = Some(Instant::now());
+        }
+        if status.stored == 0 && !status.conditions.has(Condition::RecordsPending) {
+            return Ok(polled);
+        }
+        let batches = ctx.options.batches_per_visit;
+        let d = self.drain(ctx, t, addr, Some(batches), 0).await?;
+        if d.waiting.is_some() {
+            polled.waiting = d.waiting;
+        }
+        polled.more = d.more;
+        Ok(polled)
+    }
+
+    /// Identifies the machine when it is new to us (firmware, and a swap noticed), and says
+    /// the bookmark again once after taking the line. Some(firmware) when identified now.
+    async fn ready(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        addr: u8,
+    ) -> Result<Option<String>, PollError> {
+        let mut firmware = None;
         if !t.identified {
-            let info = bus.get_info(addr).await?;
-            polled.firmware = Some(format!("{} {}", info.model, info.firmware));
+            let info = self.bus().await?.get_info(addr).await?;
+            firmware = Some(format!("{} {}", info.model, info.firmware));
             // Another machine at this address numbers its records anew; noticed before the
             // re-ack below, which would free its records unread.
             let serial = info.serial.to_string();
@@ -209,39 +218,51 @@ impl NativeLine {
             if known.is_empty() {
                 ingest::note_hardware_serial(&ctx.pool, t.row.id, &serial).await?;
             } else if known != serial {
-                let why = format!("machine {addr} was swapped: serial {serial} where {known} was");
-                tracing::warn!(terminal = %t.row.name, "{why}");
-                t.base =
-                    ingest::restart_numbering(&ctx.pool, t.row.id, &why, Some(&serial)).await?;
+                let why = Restart::Swapped {
+                    serial: serial.clone(),
+                    was: known,
+                };
+                tracing::warn!(terminal = %t.row.name, "machine {addr} {why}");
+                t.base = ingest::restart_numbering(&ctx.pool, t.row.id, why, Some(&serial)).await?;
             }
             t.row.hardware_serial = serial;
             t.identified = true;
-        }
-        if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
-            let theirs = bus.get_time(addr).await?;
-            polled.drift_s = Some((theirs - local_now()).num_seconds());
-            t.last_clock = Some(Instant::now());
         }
         if !t.acked_once {
             // A crash between our commit and the device's ack: say it again.
             if t.bookmark > t.base {
                 let b = u32::try_from(t.bookmark - t.base).unwrap_or(u32::MAX);
-                match bus.ack_records(addr, b).await {
+                match self.bus().await?.ack_records(addr, b).await {
                     Ok(_) | Err(TerminalError::Refused(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
             t.acked_once = true;
         }
-        if status.stored == 0 && !status.conditions.has(Condition::RecordsPending) {
-            return Ok(polled);
-        }
-        // A reply holds at most 17 purchases or 24 scans, far fewer than a batch: read replies
-        // until a batch's worth is in hand, store them in one transaction, then ack once. The
-        // per-transaction cost, not the wire, bounds ingest on a network line.
+        Ok(firmware)
+    }
+
+    /// Reads, stores and acks records from the bookmark on: at most `batches` batches, or all
+    /// of them with progress against `total`.
+    ///
+    /// A reply holds at most 17 purchases or 24 scans, far fewer than a batch: replies are read
+    /// until a batch's worth is in hand, stored in one transaction, then acked once. The
+    /// per-transaction cost, not the wire, bounds ingest on a network line.
+    async fn drain(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        addr: u8,
+        batches: Option<usize>,
+        total: u64,
+    ) -> Result<Drained, PollError> {
         let want = ctx.options.batch.max(1);
         let max = u8::try_from(want.min(255)).unwrap_or(255);
-        for _ in 0..ctx.options.batches_per_visit.max(1) {
+        let mut out = Drained::default();
+        let mut round = 0;
+        let mut done = 0u64;
+        while batches.is_none_or(|b| round < b.max(1)) {
+            round += 1;
             let mut purchases: Vec<PurchaseRow> = Vec::new();
             let mut scans: Vec<ScanRow> = Vec::new();
             let mut last: Option<u32> = None;
@@ -252,16 +273,15 @@ impl NativeLine {
                     || u32::try_from(t.bookmark - t.base + 1).unwrap_or(u32::MAX),
                     |l| l.saturating_add(1),
                 );
-                let batch = bus.read_records(addr, from, max).await?;
+                let batch = self.bus().await?.read_records(addr, from, max).await?;
                 if last.is_none() && from > 1 && batch.next_record < from {
                     // Replaced or reset: it numbers from 1 again. Carry on after our records.
-                    let why = format!(
-                        "machine {addr} counts its records from 1 again: its next is {}, onecard had collected up to {}",
-                        batch.next_record,
-                        from - 1
-                    );
-                    tracing::warn!(terminal = %t.row.name, "{why}");
-                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why, None).await?;
+                    let why = Restart::CountsAgain {
+                        newest: i64::from(batch.next_record) - 1,
+                        collected: i64::from(from) - 1,
+                    };
+                    tracing::warn!(terminal = %t.row.name, "machine {addr} {why}");
+                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, why, None).await?;
                     continue;
                 }
                 check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;
@@ -300,25 +320,31 @@ impl NativeLine {
                 }
             }
             let Some(last) = last else {
-                polled.more = false;
+                out.more = false;
                 break;
             };
             let bookmark = Some(t.base + i64::from(last));
+            let read = (purchases.len() + scans.len()) as u64;
             let stored = if purchases.is_empty() {
                 ingest::store_scans(&ctx.pool, t.row.id, &scans, bookmark).await?
             } else {
                 ingest::store_purchases(&ctx.pool, t.row.id, &purchases, bookmark).await?
             };
             ctx.stored(&stored);
+            out.inserted += stored.inserted;
             t.bookmark = t.bookmark.max(t.base + i64::from(last));
-            bus.ack_records(addr, last).await?;
-            polled.waiting = Some(i64::from(next_record.saturating_sub(last + 1)));
-            polled.more = last.saturating_add(1) < next_record;
-            if !polled.more {
+            self.bus().await?.ack_records(addr, last).await?;
+            out.waiting = Some(i64::from(next_record.saturating_sub(last + 1)));
+            out.more = last.saturating_add(1) < next_record;
+            if batches.is_none() {
+                done += read;
+                ctx.progress(done, total.max(done)).await;
+            }
+            if !out.more {
                 break;
             }
         }
-        Ok(polled)
+        Ok(out)
     }
 
     fn next_version(&mut self) -> u32 {
@@ -327,97 +353,197 @@ impl NativeLine {
         self.table_version
     }
 
-    pub async fn execute(
+    /// Downloads a whole table chunk by chunk, reporting progress.
+    async fn table(
         &mut self,
         ctx: &mut Ctx,
-        t: &mut Term,
-        cmd: &TerminalCommand,
-    ) -> Result<String, String> {
-        let addr = machine_no(t)
-            .map_err(|_| format!("machine number {} is outside 1-247", t.row.address))?;
-        let kind = t.kind().to_string();
+        addr: u8,
+        table: Table,
+        entries: &[u32],
+    ) -> Result<u32, TerminalError> {
         let version = self.next_version();
-        let result = self.execute_inner(t, addr, &kind, version, cmd).await;
-        self.drain(ctx);
-        self.account(t, addr);
-        if let Err(TerminalError::Io(_)) = &result {
-            self.reset();
-        }
-        match result {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(s)) => Err(s),
-            Err(e) => Err(said(&e)),
+        let mut offset = 0;
+        loop {
+            let (p, next) = self
+                .bus()
+                .await?
+                .download_chunk(addr, table, version, entries, offset)
+                .await?;
+            let Some(n) = next else {
+                ctx.progress(entries.len() as u64, entries.len() as u64)
+                    .await;
+                return Ok(p.active.count);
+            };
+            offset = n;
+            ctx.progress(offset as u64, entries.len() as u64).await;
         }
     }
 
-    /// Outer error: the line; inner: the command makes no sense for this terminal.
-    async fn execute_inner(
+    /// Everything the machine holds, stored; (records new to the database, records still
+    /// held after).
+    async fn extract(
         &mut self,
+        ctx: &mut Ctx,
         t: &mut Term,
         addr: u8,
-        kind: &str,
-        version: u32,
+    ) -> Result<(u64, u32), PollError> {
+        let held = self.bus().await?.poll(addr).await?.stored;
+        self.ready(ctx, t, addr).await?;
+        let d = self.drain(ctx, t, addr, None, u64::from(held)).await?;
+        let left = self.bus().await?.poll(addr).await?.stored;
+        Ok((d.inserted, left))
+    }
+
+    /// Outer error: the line or the database; inner: what the command came to.
+    async fn run(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        addr: u8,
         cmd: &TerminalCommand,
-    ) -> Result<Result<String, String>, TerminalError> {
-        let no_door = || Ok(Err(format!("a {kind} on an RS-485 line has no door")));
+    ) -> Result<CommandResult, PollError> {
+        let kind = t.kind().to_string();
+        let unsupported = |what| Ok(Err(CommandFailure::Unsupported { what }));
         match cmd {
-            TerminalCommand::OpenDoor { .. } | TerminalCommand::SetDoorMode { .. } => no_door(),
-            TerminalCommand::ClearRecords => Ok(Err(
-                "RS-485 terminals free records only when the poller has stored and acknowledged them; there is nothing to clear by hand"
-                    .to_string(),
-            )),
+            TerminalCommand::OpenDoor { .. } | TerminalCommand::SetDoorMode { .. } => {
+                unsupported(Feature::Door)
+            }
             TerminalCommand::SetTime => {
                 let now = local_now();
                 self.bus().await?.set_time(addr, now).await?;
                 t.last_clock = None;
-                Ok(Ok(format!("machine {addr} clock set to {now}")))
+                Ok(Ok(CommandOutcome::ClockSet { to: now }))
             }
             TerminalCommand::OnlineTest => {
                 let started = Instant::now();
                 let info = self.bus().await?.get_info(addr).await?;
-                Ok(Ok(format!(
-                    "machine {addr} online: {} firmware {}, serial {}, {} records held, {} ms",
-                    info.model,
-                    info.firmware,
-                    info.serial,
-                    info.next_record.saturating_sub(info.first_unacked),
-                    started.elapsed().as_millis()
-                )))
+                Ok(Ok(CommandOutcome::Online {
+                    firmware: info.firmware,
+                    model: Some(info.model),
+                    serial: Some(info.serial.to_string()),
+                    address: None,
+                    records_held: Some(u64::from(
+                        info.next_record.saturating_sub(info.first_unacked),
+                    )),
+                    rtt_ms: u32::try_from(millis(started)).unwrap_or(u32::MAX),
+                }))
             }
             TerminalCommand::PushCards { cards } => {
                 if kind != "patrol_reader" {
-                    return Ok(Err(format!(
-                        "a {kind} keeps no card list (POS terminals take the blacklist)"
-                    )));
+                    return unsupported(Feature::CardList);
                 }
                 let guards: Vec<u32> = cards.iter().map(|g| g.card).collect();
-                let p = self
-                    .bus()
-                    .await?
-                    .download_table(addr, Table::Guards, version, &guards)
-                    .await?;
-                Ok(Ok(format!(
-                    "machine {addr} guards table version {} with {} cards",
-                    p.active.version, p.active.count
-                )))
+                let n = self.table(ctx, addr, Table::Guards, &guards).await?;
+                Ok(Ok(CommandOutcome::CardsWritten {
+                    written: n,
+                    of: count(guards.len()),
+                }))
             }
-            TerminalCommand::RevokeCards { .. } => Ok(Err(format!(
-                "a {kind} takes whole tables: a card leaves a POS through the blacklist, a patrol reader through its guards table"
-            ))),
+            TerminalCommand::RevokeCards { .. } => unsupported(Feature::CardRemoval),
             TerminalCommand::PushBlacklist { cards } => {
                 if kind != "pos" {
-                    return Ok(Err(format!("a {kind} keeps no blacklist")));
+                    return unsupported(Feature::Blacklist);
                 }
-                let p = self
-                    .bus()
-                    .await?
-                    .download_table(addr, Table::Blacklist, version, cards)
-                    .await?;
-                Ok(Ok(format!(
-                    "machine {addr} blacklist version {} with {} cards",
-                    p.active.version, p.active.count
-                )))
+                let n = self.table(ctx, addr, Table::Blacklist, cards).await?;
+                Ok(Ok(CommandOutcome::BlacklistInstalled { cards: n }))
+            }
+            TerminalCommand::Extract => {
+                let started = Instant::now();
+                let (records, _) = self.extract(ctx, t, addr).await?;
+                Ok(Ok(CommandOutcome::Extracted {
+                    records,
+                    millis: millis(started),
+                }))
+            }
+            TerminalCommand::ClearRecords => {
+                // The ack frees what was stored: clearing is extracting until nothing is left.
+                let mut stored = 0;
+                for _ in 0..CLEAR_ROUNDS {
+                    let (n, left) = self.extract(ctx, t, addr).await?;
+                    stored += n;
+                    if left == 0 {
+                        return Ok(Ok(CommandOutcome::RecordsCleared { stored }));
+                    }
+                }
+                let left = self.bus().await?.poll(addr).await?.stored;
+                Ok(Err(CommandFailure::RecordsNotStored {
+                    waiting: u64::from(left),
+                }))
+            }
+            TerminalCommand::DownloadCards => {
+                let h = propagation::holdings(&ctx.pool, t.row.id).await?;
+                let Holdings::Blacklist(cards) = &h else {
+                    return unsupported(Feature::Download);
+                };
+                let n = self.table(ctx, addr, Table::Blacklist, cards).await?;
+                if let Some(id) = ctx.command_id() {
+                    propagation::downloaded(&ctx.pool, t.row.id, id, &h).await?;
+                }
+                Ok(Ok(CommandOutcome::CardsDownloaded {
+                    written: n,
+                    unchanged: 0,
+                    removed: 0,
+                }))
             }
         }
+    }
+}
+
+impl LineDriver for NativeLine {
+    async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
+        let Some(addr) = machine_no(t) else {
+            return Err(TerminalError::Refused(format!(
+                "machine number {} is outside 1-247",
+                t.row.address
+            ))
+            .into());
+        };
+        self.take_trace(ctx);
+        let result = self.poll_inner(ctx, t, addr).await;
+        let noise = self.take_trace(ctx);
+        let rtt = self.account(t, addr);
+        match result {
+            Ok(mut p) => {
+                p.rtt = rtt;
+                Ok(p)
+            }
+            Err(PollError::Terminal { error, garbled }) => {
+                if matches!(error, TerminalError::Io(_)) {
+                    self.reset();
+                }
+                Err(PollError::Terminal {
+                    error,
+                    garbled: garbled || noise,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn execute(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        cmd: &TerminalCommand,
+    ) -> CommandResult {
+        let addr = machine_no(t).ok_or(CommandFailure::BadAddress {
+            address: t.row.address,
+        })?;
+        let result = self.run(ctx, t, addr, cmd).await;
+        self.take_trace(ctx);
+        self.account(t, addr);
+        if let Err(PollError::Terminal {
+            error: TerminalError::Io(_),
+            ..
+        }) = &result
+        {
+            self.reset();
+        }
+        result?
+    }
+
+    fn reset(&mut self) {
+        self.bus = None;
+        self.trace_rx = None;
     }
 }

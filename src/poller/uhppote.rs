@@ -1,18 +1,22 @@
 //! UHPPOTE door controllers on one address (UDP or TCP): the controllers' own event index is
-//! the record number. Status first (online, clock, newest event), then the events after the
-//! bookmark one by one, a batch per transaction, and only then set-event-index (the ack).
-//! Pushed events arrive on a listener the owner points every controller at; the next one in
-//! order is stored at once, anything else just wakes the poll.
+//! the record number. Status first (online, clock, newest event, the doors' live state), then
+//! the events after the bookmark one by one, a batch per transaction, and only then
+//! set-event-index (the ack). Pushed events arrive on a listener the owner points every
+//! controller at; the next one in order is stored at once, anything else just wakes the poll.
+//! The [`super::line::LineDriver`] face and the commands are in `commands`.
 
-use super::actor::{garbled, local_now, said, Ctx, PollError, Polled, Term};
-use super::Options;
-use crate::db::command::{DoorMode as CmdDoorMode, TerminalCommand};
-use crate::db::ingest::{self, DoorEventRow};
+mod commands;
+
+use super::line::{garbled, local_now, resolve, Ctx, PollError, Polled, Term};
+use super::options::Options;
+use crate::db::command::DoorMode as CmdDoorMode;
+use crate::db::door::{self, LiveState};
+use crate::db::ingest::{self, DoorEventRow, Restart};
 use crate::db::terminal::Line;
 use crate::domain::alarm::AlarmKind;
 use crate::terminal::uhppote::{
-    Card, DoorControl, DoorEventKind, DoorMode, EventListener, EventRecord, EventSlot,
-    ListenerConfig, ListenerEvent, Request, Response, Transport, UhppoteClient, CONTROLLER_PORT,
+    DoorEventKind, DoorMode, EventListener, EventRecord, EventSlot, ListenerConfig, ListenerEvent,
+    Request, Response, Status, Transport, UhppoteClient, CONTROLLER_PORT,
 };
 use crate::terminal::TerminalError;
 use std::collections::HashSet;
@@ -36,20 +40,6 @@ impl Drop for UhppoteLine {
     }
 }
 
-pub(crate) async fn resolve(address: &str, default_port: u16) -> Result<SocketAddr, String> {
-    let with_port = if address.contains(':') {
-        address.to_string()
-    } else {
-        format!("{address}:{default_port}")
-    };
-    let mut found = tokio::net::lookup_host(with_port)
-        .await
-        .map_err(|e| format!("address {address}: {e}"))?;
-    found
-        .next()
-        .ok_or_else(|| format!("address {address} resolves to nothing"))
-}
-
 /// The IPv4 address of ours that `peer` would see us on.
 fn local_ip_for(peer: SocketAddr) -> Option<Ipv4Addr> {
     let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
@@ -61,7 +51,7 @@ fn local_ip_for(peer: SocketAddr) -> Option<Ipv4Addr> {
 }
 
 /// onecard's name for an event kind (`door_event.kind`).
-pub fn kind_name(k: DoorEventKind) -> &'static str {
+fn kind_name(k: DoorEventKind) -> &'static str {
     match k {
         DoorEventKind::Granted => "granted",
         DoorEventKind::Denied(_) => "denied",
@@ -88,7 +78,7 @@ pub fn kind_name(k: DoorEventKind) -> &'static str {
 }
 
 /// The control-room alarm an event raises, if any.
-pub fn alarm_of(k: DoorEventKind) -> Option<AlarmKind> {
+fn alarm_of(k: DoorEventKind) -> Option<AlarmKind> {
     match k {
         DoorEventKind::ForcedOpen => Some(AlarmKind::ForcedOpen),
         DoorEventKind::HeldOpen => Some(AlarmKind::HeldOpen),
@@ -101,7 +91,7 @@ pub fn alarm_of(k: DoorEventKind) -> Option<AlarmKind> {
 }
 
 /// The event as stored: its number is `base` + the controller's own.
-pub fn door_row(e: &EventRecord, base: i64) -> DoorEventRow {
+fn door_row(e: &EventRecord, base: i64) -> DoorEventRow {
     let kind = e.kind();
     DoorEventRow {
         record_no: base + i64::from(e.index),
@@ -115,17 +105,39 @@ pub fn door_row(e: &EventRecord, base: i64) -> DoorEventRow {
     }
 }
 
-fn serial_of(t: &Term) -> Result<u32, PollError> {
-    u32::try_from(t.row.address).map_err(|_| {
-        PollError::from(TerminalError::Refused(format!(
-            "address {} is not a controller serial number",
-            t.row.address
-        )))
-    })
+/// Each door's sensor and relay as a status reports them (doors a board lacks match no row).
+fn live_state(s: &Status) -> Vec<LiveState> {
+    (1u8..=4)
+        .map(|d| LiveState {
+            door: i16::from(d),
+            open: s.doors_open[usize::from(d - 1)],
+            unlocked: s.unlocked(d),
+        })
+        .collect()
+}
+
+/// onecard's name for a door mode the controller reports; None for one it has no name for.
+fn mode_of(m: DoorMode) -> Option<CmdDoorMode> {
+    match m {
+        DoorMode::Controlled => Some(CmdDoorMode::Controlled),
+        DoorMode::NormallyOpen => Some(CmdDoorMode::NormallyOpen),
+        DoorMode::NormallyClosed => Some(CmdDoorMode::NormallyClosed),
+        DoorMode::Other(_) => None,
+    }
+}
+
+fn serial_of(t: &Term) -> Option<u32> {
+    u32::try_from(t.row.address).ok()
 }
 
 fn unexpected(r: &Response) -> TerminalError {
     TerminalError::Malformed(format!("unexpected {} reply", r.function()))
+}
+
+/// A status read, and the newest event in onecard's numbering.
+struct Prepared {
+    status: Status,
+    newest: i64,
 }
 
 impl UhppoteLine {
@@ -204,9 +216,10 @@ impl UhppoteLine {
             return Ok(());
         }
         let why = if own_newest < own {
-            Some(format!(
-                "controller {serial} counts its events from 1 again: its newest is {own_newest}, onecard had collected up to {own}"
-            ))
+            Some(Restart::CountsAgain {
+                newest: own_newest,
+                collected: own,
+            })
         } else if !t.acked_once || t.online == Some(false) {
             let index = u32::try_from(own).unwrap_or(u32::MAX);
             match self.event(ctx, t, serial, index).await? {
@@ -223,11 +236,7 @@ impl UhppoteLine {
                         .await?;
                     stored
                         .is_some_and(|s| s != (ours.card, ours.door, ours.terminal_time))
-                        .then(|| {
-                            format!(
-                                "controller {serial} was reset or replaced: its event {own} is not the one onecard collected"
-                            )
-                        })
+                        .then_some(Restart::NotTheSame { record: own })
                 }
                 _ => None,
             }
@@ -235,8 +244,8 @@ impl UhppoteLine {
             None
         };
         if let Some(why) = why {
-            tracing::warn!(terminal = %t.row.name, "{why}");
-            t.base = ingest::restart_numbering(&ctx.pool, t.row.id, &why, None).await?;
+            tracing::warn!(terminal = %t.row.name, serial, "controller {why}");
+            t.base = ingest::restart_numbering(&ctx.pool, t.row.id, why, None).await?;
             t.late_until = None;
             // A reset controller forgot our listener too.
             self.listening.remove(&serial);
@@ -260,6 +269,7 @@ impl UhppoteLine {
         }
     }
 
+    /// Marks the controller's events collected up to its own event `index`.
     async fn ack(
         &mut self,
         ctx: &mut Ctx,
@@ -279,16 +289,16 @@ impl UhppoteLine {
         }
     }
 
-    pub async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
-        let serial = serial_of(t)?;
-        let started = Instant::now();
+    /// The status, checked for a restart, with the ack repeated once after taking the line.
+    async fn prepare(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+    ) -> Result<Prepared, PollError> {
         let status = match self.exchange(ctx, t, serial, Request::GetStatus).await? {
             Response::GetStatus(s) => s,
             r => return Err(unexpected(&r).into()),
-        };
-        let mut polled = Polled {
-            rtt: Some(started.elapsed()),
-            ..Polled::default()
         };
         // The controller's own newest index, then in onecard's numbering.
         let own_newest = status.event.map(|e| i64::from(e.index)).unwrap_or(0);
@@ -297,36 +307,6 @@ impl UhppoteLine {
         if t.online == Some(false) {
             // Back from offline: everything stored meanwhile is a replay.
             t.late_until = Some(newest);
-        }
-        if let Some(clock) = status.system_datetime() {
-            polled.drift_s = Some((clock - local_now()).num_seconds());
-        }
-        if !t.identified {
-            if let Response::GetController(info) = self
-                .exchange(ctx, t, serial, Request::GetController)
-                .await?
-            {
-                polled.firmware = Some(info.version.to_string());
-            }
-            t.identified = true;
-        }
-        if let Some((_, _, at)) = self.listener {
-            if !self.listening.contains(&serial) {
-                let config = ListenerConfig {
-                    address: *at.ip(),
-                    port: at.port(),
-                    interval: 0,
-                };
-                match self
-                    .exchange(ctx, t, serial, Request::SetListener(config))
-                    .await?
-                {
-                    Response::SetListener { ok: true } => {
-                        self.listening.insert(serial);
-                    }
-                    _ => tracing::warn!(serial, "controller refused our event listener"),
-                }
-            }
         }
         if !t.acked_once {
             // A crash between our commit and the controller's ack: say it again.
@@ -340,11 +320,27 @@ impl UhppoteLine {
             }
             t.acked_once = true;
         }
+        Ok(Prepared { status, newest })
+    }
+
+    /// Reads, stores and acks the events after the bookmark up to `newest`, a batch per
+    /// transaction: at most `batches` of them, or all with progress reported. Returns the
+    /// records new to the database.
+    async fn drain(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+        newest: i64,
+        batches: Option<usize>,
+    ) -> Result<u64, PollError> {
         let batch = i64::try_from(ctx.options.batch.max(1)).unwrap_or(100);
-        for _ in 0..ctx.options.batches_per_visit.max(1) {
-            if t.bookmark >= newest {
-                break;
-            }
+        let start = t.bookmark;
+        let total = u64::try_from(newest - start).unwrap_or(0);
+        let mut inserted = 0;
+        let mut round = 0;
+        while t.bookmark < newest && batches.is_none_or(|b| round < b.max(1)) {
+            round += 1;
             let late_cap = t.late_cap();
             let end = newest
                 .min(t.bookmark + batch)
@@ -380,6 +376,7 @@ impl UhppoteLine {
             )
             .await?;
             ctx.stored(&stored);
+            inserted += stored.inserted;
             t.bookmark = last;
             if t.late_until.is_some_and(|l| t.bookmark >= l) {
                 t.late_until = None;
@@ -391,218 +388,140 @@ impl UhppoteLine {
                 u32::try_from(last - t.base).unwrap_or(u32::MAX),
             )
             .await?;
+            if batches.is_none() {
+                let done = u64::try_from(t.bookmark - start).unwrap_or(0);
+                ctx.progress(done, total).await;
+            }
         }
-        polled.waiting = Some((newest - t.bookmark).max(0));
-        polled.more = t.bookmark < newest;
-        Ok(polled)
+        Ok(inserted)
     }
 
-    pub async fn next_push(&mut self) -> Option<ListenerEvent> {
-        match &mut self.listener {
-            Some((rx, _, _)) => rx.recv().await,
-            None => std::future::pending().await,
-        }
-    }
-
-    /// The next event in order is stored at once; anything else waits for the poll.
-    pub async fn on_push(&mut self, ctx: &mut Ctx, terms: &mut [Term], ev: ListenerEvent) -> bool {
-        let Some(t) = terms
-            .iter_mut()
-            .find(|t| t.row.address == i64::from(ev.serial))
-        else {
-            return false;
-        };
-        let Some(e) = ev.status.event else {
-            return false;
-        };
-        let index = t.base + i64::from(e.index);
-        if t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
-            return index > t.bookmark;
-        }
-        let row = door_row(&e, t.base);
-        match ingest::store_door_events(&ctx.pool, t.row.id, &[row], Some(index), false).await {
-            Ok(stored) => {
-                ctx.stored(&stored);
-                t.bookmark = index;
-                if let Err(err) = self.ack(ctx, t, ev.serial, e.index).await {
-                    tracing::debug!(serial = ev.serial, error = %err, "ack after a pushed event failed");
-                }
-                false
-            }
-            Err(err) => {
-                tracing::warn!(serial = ev.serial, error = %err, "storing a pushed event failed");
-                true
-            }
-        }
-    }
-
-    pub async fn execute(
-        &mut self,
-        ctx: &mut Ctx,
-        t: &mut Term,
-        cmd: &TerminalCommand,
-    ) -> Result<String, String> {
-        let serial = serial_of(t)
-            .map_err(|_| format!("address {} is not a serial number", t.row.address))?;
-        match cmd {
-            TerminalCommand::OpenDoor { door } => {
-                match self
-                    .exchange(ctx, t, serial, Request::OpenDoor { door: *door })
-                    .await
-                    .map_err(|e| said(&e))?
-                {
-                    Response::OpenDoor { ok: true } => {
-                        Ok(format!("controller {serial} opened door {door}"))
-                    }
-                    Response::OpenDoor { ok: false } => {
-                        Err(format!("controller {serial} refused to open door {door}"))
-                    }
-                    r => Err(unexpected(&r).to_string()),
-                }
-            }
-            TerminalCommand::SetTime => {
-                let now = local_now();
-                match self
-                    .exchange(ctx, t, serial, Request::SetTime(now))
-                    .await
-                    .map_err(|e| said(&e))?
-                {
-                    Response::SetTime(Some(set)) => {
-                        t.last_clock = None;
-                        Ok(format!("controller {serial} clock set to {set}"))
-                    }
-                    Response::SetTime(None) => {
-                        Err(format!("controller {serial} answered without a valid clock"))
-                    }
-                    r => Err(unexpected(&r).to_string()),
-                }
-            }
-            TerminalCommand::ClearRecords => Err(
-                "UHPPOTE controllers cannot erase their stored events: the oldest are overwritten when the memory is full"
-                    .to_string(),
-            ),
-            TerminalCommand::OnlineTest => {
-                let started = Instant::now();
-                match self
-                    .exchange(ctx, t, serial, Request::GetController)
-                    .await
-                    .map_err(|e| said(&e))?
-                {
-                    Response::GetController(info) => Ok(format!(
-                        "controller {serial} online: firmware {}, address {}, {} ms",
-                        info.version,
-                        info.address,
-                        started.elapsed().as_millis()
-                    )),
-                    r => Err(unexpected(&r).to_string()),
-                }
-            }
-            TerminalCommand::SetDoorMode {
-                door,
-                mode,
-                unlock_secs,
-            } => {
-                let wanted = DoorControl {
-                    door: *door,
-                    mode: match mode {
-                        CmdDoorMode::Controlled => DoorMode::Controlled,
-                        CmdDoorMode::NormallyOpen => DoorMode::NormallyOpen,
-                        CmdDoorMode::NormallyClosed => DoorMode::NormallyClosed,
-                    },
-                    delay: *unlock_secs,
-                };
-                match self
-                    .exchange(ctx, t, serial, Request::SetDoorControl(wanted))
-                    .await
-                    .map_err(|e| said(&e))?
-                {
-                    Response::SetDoorControl(d) if d == wanted => Ok(format!(
-                        "controller {serial} door {door}: mode {mode:?}, unlock {unlock_secs} s"
-                    )),
-                    Response::SetDoorControl(d) => Err(format!(
-                        "controller {serial} kept door {door} at mode {} with {} s",
-                        d.mode.code(),
-                        d.delay
-                    )),
-                    r => Err(unexpected(&r).to_string()),
-                }
-            }
-            TerminalCommand::PushCards { cards } => {
-                let mut stored = 0;
-                for g in cards {
-                    let mut doors = [0u8; 4];
-                    for &d in &g.doors {
-                        if let Some(slot) = usize::from(d)
-                            .checked_sub(1)
-                            .and_then(|i| doors.get_mut(i))
-                        {
-                            // 1: at all hours (no time profile).
-                            *slot = 1;
-                        }
-                    }
-                    let card = Card {
-                        number: g.card,
-                        from: Some(g.from),
-                        to: Some(g.until),
-                        doors,
-                        pin: 0,
-                    };
-                    match self
-                        .exchange(ctx, t, serial, Request::PutCard(card))
-                        .await
-                        .map_err(|e| said(&e))?
-                    {
-                        Response::PutCard { ok: true } => stored += 1,
-                        Response::PutCard { ok: false } => {
-                            return Err(format!(
-                                "controller {serial} refused card {} ({stored} of {} stored)",
-                                g.card,
-                                cards.len()
-                            ))
-                        }
-                        r => return Err(unexpected(&r).to_string()),
-                    }
-                }
-                Ok(format!("controller {serial} stored {stored} cards"))
-            }
-            TerminalCommand::RevokeCards { cards } => {
-                let numbers: Vec<u32> = cards.iter().map(|c| c.card).collect();
-                let (removed, absent) = self.delete_cards(ctx, t, serial, &numbers).await?;
-                Ok(format!(
-                    "controller {serial} removed {removed} cards ({absent} were not stored)"
-                ))
-            }
-            TerminalCommand::PushBlacklist { cards } => {
-                // A controller has no blacklist: a blacklisted card is one it no longer holds.
-                let (removed, absent) = self.delete_cards(ctx, t, serial, cards).await?;
-                Ok(format!(
-                    "controller {serial} removed {removed} blacklisted cards ({absent} were not stored)"
-                ))
-            }
-        }
-    }
-
-    /// Deletes cards one by one: (removed, not stored). A card the controller does not hold is
-    /// no failure: it refuses the card already.
-    async fn delete_cards(
+    /// Firmware, and each door's settings into the door table.
+    async fn identify(
         &mut self,
         ctx: &mut Ctx,
         t: &mut Term,
         serial: u32,
-        cards: &[u32],
-    ) -> Result<(usize, usize), String> {
-        let (mut removed, mut absent) = (0, 0);
-        for &card in cards {
-            match self
-                .exchange(ctx, t, serial, Request::DeleteCard { card })
-                .await
-                .map_err(|e| said(&e))?
+    ) -> Result<Option<String>, PollError> {
+        let firmware = match self
+            .exchange(ctx, t, serial, Request::GetController)
+            .await?
+        {
+            Response::GetController(info) => Some(info.version.to_string()),
+            _ => None,
+        };
+        let doors: Vec<i16> =
+            sqlx::query_scalar("SELECT door FROM door WHERE terminal_id = $1 ORDER BY door")
+                .bind(t.row.id)
+                .fetch_all(&ctx.pool)
+                .await?;
+        for d in doors {
+            let door = u8::try_from(d).unwrap_or(0);
+            let control = match self
+                .exchange(ctx, t, serial, Request::GetDoorControl { door })
+                .await?
             {
-                Response::DeleteCard { ok: true } => removed += 1,
-                Response::DeleteCard { ok: false } => absent += 1,
-                r => return Err(unexpected(&r).to_string()),
+                Response::GetDoorControl(c) => c,
+                r => return Err(unexpected(&r).into()),
+            };
+            match mode_of(control.mode) {
+                Some(mode) if control.delay > 0 => {
+                    door::record_settings(
+                        &ctx.pool,
+                        t.row.id,
+                        d,
+                        mode.name(),
+                        i16::from(control.delay),
+                    )
+                    .await?;
+                }
+                _ => tracing::debug!(serial, door, ?control, "door settings onecard cannot name"),
             }
         }
-        Ok((removed, absent))
+        Ok(firmware)
+    }
+
+    /// Points the controller's pushed events at our listener, once.
+    async fn listen_here(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+    ) -> Result<(), TerminalError> {
+        let Some((_, _, at)) = self.listener else {
+            return Ok(());
+        };
+        if self.listening.contains(&serial) {
+            return Ok(());
+        }
+        let config = ListenerConfig {
+            address: *at.ip(),
+            port: at.port(),
+            interval: 0,
+        };
+        match self
+            .exchange(ctx, t, serial, Request::SetListener(config))
+            .await?
+        {
+            Response::SetListener { ok: true } => {
+                self.listening.insert(serial);
+            }
+            _ => tracing::warn!(serial, "controller refused our event listener"),
+        }
+        Ok(())
+    }
+
+    async fn visit(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
+        let serial = serial_of(t).ok_or_else(|| {
+            PollError::from(TerminalError::Refused(format!(
+                "address {} is not a controller serial number",
+                t.row.address
+            )))
+        })?;
+        let started = Instant::now();
+        let p = self.prepare(ctx, t, serial).await?;
+        let mut polled = Polled {
+            rtt: Some(started.elapsed()),
+            ..Polled::default()
+        };
+        if let Some(clock) = p.status.system_datetime() {
+            polled.drift_s = Some((clock - local_now()).num_seconds());
+        }
+        ctx.note_doors(t, live_state(&p.status)).await?;
+        if !t.identified {
+            polled.firmware = self.identify(ctx, t, serial).await?;
+            t.identified = true;
+        }
+        self.listen_here(ctx, t, serial).await?;
+        let batches = ctx.options.batches_per_visit;
+        self.drain(ctx, t, serial, p.newest, Some(batches)).await?;
+        polled.waiting = Some((p.newest - t.bookmark).max(0));
+        polled.more = t.bookmark < p.newest;
+        Ok(polled)
+    }
+
+    /// The next event in order is stored at once; anything else waits for the poll.
+    async fn store_pushed(&mut self, ctx: &mut Ctx, t: &mut Term, mut row: DoorEventRow) {
+        let own = row.record_no;
+        let index = t.base + own;
+        if t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
+            return;
+        }
+        row.record_no = index;
+        match ingest::store_door_events(&ctx.pool, t.row.id, &[row], Some(index), false).await {
+            Ok(stored) => {
+                ctx.stored(&stored);
+                t.bookmark = index;
+                let (Some(serial), Ok(own)) = (serial_of(t), u32::try_from(own)) else {
+                    return;
+                };
+                if let Err(err) = self.ack(ctx, t, serial, own).await {
+                    tracing::debug!(serial, error = %err, "ack after a pushed event failed");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(terminal = t.row.id, error = %err, "storing a pushed event failed")
+            }
+        }
     }
 }

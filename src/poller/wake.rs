@@ -5,12 +5,11 @@
 //! Notifications are lost while the listener reconnects, so every (re)connect wakes every
 //! actor: each then claims whatever was queued meanwhile.
 
-use super::Shared;
 use crate::db::notify::{Change, CHANNEL};
 use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
@@ -19,21 +18,25 @@ use tokio::sync::{watch, Notify};
 pub(crate) struct Wakers(Mutex<HashMap<i64, Arc<Notify>>>);
 
 impl Wakers {
+    fn map(&self) -> MutexGuard<'_, HashMap<i64, Arc<Notify>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The wake-up of a line just taken; its actor selects on it while sleeping.
     pub fn register(&self, line_id: i64) -> Arc<Notify> {
-        super::lock(&self.0)
+        self.map()
             .entry(line_id)
             .or_insert_with(|| Arc::new(Notify::new()))
             .clone()
     }
 
     pub fn forget(&self, line_id: i64) {
-        super::lock(&self.0).remove(&line_id);
+        self.map().remove(&line_id);
     }
 
     /// A wake-up is kept when the actor is busy: it skips its next sleep.
     fn wake(&self, lines: impl IntoIterator<Item = i64>) {
-        let map = super::lock(&self.0);
+        let map = self.map();
         for id in lines {
             if let Some(n) = map.get(&id) {
                 n.notify_one();
@@ -42,7 +45,7 @@ impl Wakers {
     }
 
     fn wake_all(&self) {
-        for n in super::lock(&self.0).values() {
+        for n in self.map().values() {
             n.notify_one();
         }
     }
@@ -69,7 +72,7 @@ impl Heard {
 }
 
 /// Listens until `stop`, waking the actors of lines that got commands.
-pub(crate) async fn listen(pool: PgPool, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn listen(pool: PgPool, wakers: Arc<Wakers>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(250);
     while !*stop.borrow() {
         let connected = async {
@@ -84,7 +87,7 @@ pub(crate) async fn listen(pool: PgPool, shared: Arc<Shared>, mut stop: watch::R
         match listener {
             Ok(mut listener) => {
                 backoff = Duration::from_millis(250);
-                shared.wakers.wake_all();
+                wakers.wake_all();
                 loop {
                     let next = tokio::select! {
                         n = listener.try_recv() => n,
@@ -98,7 +101,7 @@ pub(crate) async fn listen(pool: PgPool, shared: Arc<Shared>, mut stop: watch::R
                                 heard.add(&more);
                             }
                             tokio::select! {
-                                _ = deliver(&pool, &shared, heard) => {}
+                                _ = deliver(&pool, &wakers, heard) => {}
                                 _ = stop.changed() => return,
                             }
                         }
@@ -122,9 +125,9 @@ pub(crate) async fn listen(pool: PgPool, shared: Arc<Shared>, mut stop: watch::R
     }
 }
 
-async fn deliver(pool: &PgPool, shared: &Shared, heard: Heard) {
+async fn deliver(pool: &PgPool, wakers: &Wakers, heard: Heard) {
     let ids = match heard {
-        Heard::All => return shared.wakers.wake_all(),
+        Heard::All => return wakers.wake_all(),
         Heard::Commands(ids) if ids.is_empty() => return,
         Heard::Commands(ids) => ids.into_iter().collect::<Vec<_>>(),
     };
@@ -137,10 +140,10 @@ async fn deliver(pool: &PgPool, shared: &Shared, heard: Heard) {
     .fetch_all(pool)
     .await;
     match lines {
-        Ok(lines) => shared.wakers.wake(lines),
+        Ok(lines) => wakers.wake(lines),
         Err(e) => {
             tracing::debug!(error = %e, "looking up the lines of new commands failed");
-            shared.wakers.wake_all();
+            wakers.wake_all();
         }
     }
 }

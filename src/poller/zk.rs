@@ -2,20 +2,40 @@
 //! (terminal, user, time); the bookmark is the number of log entries already stored, and the
 //! log is read again only when it grew (or was cleared, which the bookmark notices).
 
-use super::actor::{local_now, said, Ctx, PollError, Polled, Term, CLOCK_EVERY};
-use super::Options;
-use crate::db::command::TerminalCommand;
+use super::line::{
+    count, local_now, millis, resolve, Ctx, LineDriver, PollError, Polled, Term, CLOCK_EVERY,
+};
+use super::options::Options;
+use crate::db::command::{
+    CardGrant, CommandFailure, CommandOutcome, CommandResult, Feature, Refusal, TerminalCommand,
+};
 use crate::db::ingest::{self, PunchRow};
+use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
-use crate::terminal::zk::{AttRecord, WantedUser, ZkClient};
+use crate::terminal::zk::{plan_user_writes, AttRecord, UserRecord, WantedUser, ZkClient};
 use crate::terminal::TerminalError;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// Users written (or deleted) per request batch, between progress reports.
+const USERS_PER_STEP: usize = 50;
 
 pub(crate) struct ZkLine {
     addr: SocketAddr,
     timeout: Duration,
     client: Option<ZkClient>,
+}
+
+fn wanted_users(cards: &[CardGrant]) -> Vec<WantedUser> {
+    cards
+        .iter()
+        .map(|g| WantedUser {
+            user_id: g.user_id.clone().unwrap_or_else(|| g.card.to_string()),
+            name: g.name.clone().unwrap_or_default(),
+            card: g.card,
+        })
+        .collect()
 }
 
 impl ZkLine {
@@ -27,14 +47,10 @@ impl ZkLine {
             ));
         }
         Ok(ZkLine {
-            addr: super::uhppote::resolve(&line.address, 4370).await?,
+            addr: resolve(&line.address, 4370).await?,
             timeout: options.zk_timeout,
             client: None,
         })
-    }
-
-    pub fn reset(&mut self) {
-        self.client = None;
     }
 
     async fn client(&mut self, ctx: &mut Ctx) -> Result<&mut ZkClient, TerminalError> {
@@ -52,22 +68,12 @@ impl ZkLine {
     }
 
     /// The session's packets into the line's published trace.
-    fn drain(&mut self, ctx: &mut Ctx) {
+    fn take_trace(&mut self, ctx: &mut Ctx) {
         if let Some(c) = &mut self.client {
             for (dir, bytes) in c.take_trace() {
                 ctx.trace(dir, &bytes);
             }
         }
-    }
-
-    pub async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
-        let r = self.poll_inner(ctx, t).await;
-        self.drain(ctx);
-        if let Err(PollError::Terminal { .. }) = &r {
-            // After a transport error the session is unusable.
-            self.client = None;
-        }
-        r
     }
 
     async fn poll_inner(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
@@ -92,113 +98,212 @@ impl ZkLine {
         polled.waiting = Some((count - t.bookmark).max(0));
         if count != t.bookmark {
             let log = c.read_attendance().await?;
-            store_log(ctx, t, &log).await?;
+            store_log(ctx, t, &log, false).await?;
             polled.waiting = Some(0);
         }
         Ok(polled)
     }
 
-    pub async fn execute(
+    /// Outer error: the line or the database; inner: what the command came to.
+    async fn run(
         &mut self,
         ctx: &mut Ctx,
         t: &mut Term,
         cmd: &TerminalCommand,
-    ) -> Result<String, String> {
-        let r = self.execute_inner(ctx, t, cmd).await;
-        self.drain(ctx);
-        match r {
-            Ok(r) => r,
-            Err(e) => {
-                self.client = None;
-                Err(match e {
-                    PollError::Terminal { error, .. } => said(&error),
-                    PollError::Db(e) => format!("storing the log failed: {e}"),
-                })
-            }
-        }
-    }
-
-    async fn execute_inner(
-        &mut self,
-        ctx: &mut Ctx,
-        t: &mut Term,
-        cmd: &TerminalCommand,
-    ) -> Result<Result<String, String>, PollError> {
+    ) -> Result<CommandResult, PollError> {
         match cmd {
-            TerminalCommand::OpenDoor { .. } => {
+            TerminalCommand::OpenDoor { door } => {
                 let c = self.client(ctx).await?;
                 c.unlock(Duration::from_secs(3)).await?;
-                Ok(Ok("attendance machine unlocked its door for 3 s".into()))
+                Ok(Ok(CommandOutcome::DoorOpened { door: *door }))
             }
             TerminalCommand::SetTime => {
                 let now = local_now();
                 self.client(ctx).await?.set_time(now).await?;
                 t.last_clock = None;
-                Ok(Ok(format!("clock set to {now}")))
+                Ok(Ok(CommandOutcome::ClockSet { to: now }))
             }
             TerminalCommand::OnlineTest => {
                 let started = Instant::now();
                 let info = self.client(ctx).await?.device_info().await?;
-                Ok(Ok(format!(
-                    "online: serial {}, {}, {}, {} punches held, {} ms",
-                    info.serial,
-                    info.platform,
-                    info.firmware,
-                    info.sizes.records,
-                    started.elapsed().as_millis()
-                )))
+                Ok(Ok(CommandOutcome::Online {
+                    firmware: info.firmware,
+                    model: Some(info.platform),
+                    serial: Some(info.serial),
+                    address: None,
+                    records_held: Some(u64::try_from(info.sizes.records).unwrap_or(0)),
+                    rtt_ms: u32::try_from(millis(started)).unwrap_or(u32::MAX),
+                }))
             }
-            TerminalCommand::ClearRecords => {
-                // Nothing leaves the machine before it is stored: freeze, store all, clear.
-                let c = self.client(ctx).await?;
-                c.disable_device().await?;
-                let log = c.read_attendance().await?;
-                let stored = store_log(ctx, t, &log).await;
-                let c = self.client(ctx).await?;
-                if let Err(e) = stored {
-                    c.enable_device().await?;
-                    return Err(e);
-                }
-                // The machine is enabled again whether the clear worked or not.
-                let cleared = c.clear_attendance().await;
-                c.enable_device().await?;
-                cleared?;
-                set_bookmark(ctx, t, 0).await?;
-                Ok(Ok(format!("{} punches stored, log cleared", log.len())))
+            TerminalCommand::Extract => {
+                let started = Instant::now();
+                let log = self.client(ctx).await?.read_attendance().await?;
+                let records = store_log(ctx, t, &log, true).await?;
+                Ok(Ok(CommandOutcome::Extracted {
+                    records,
+                    millis: millis(started),
+                }))
             }
-            TerminalCommand::SetDoorMode { .. } => {
-                Ok(Err("an attendance machine has no door modes".to_string()))
-            }
+            TerminalCommand::ClearRecords => self.clear(ctx, t).await,
+            TerminalCommand::SetDoorMode { .. } => Ok(Err(CommandFailure::Unsupported {
+                what: Feature::DoorModes,
+            })),
             TerminalCommand::PushCards { cards } => {
-                let wanted: Vec<WantedUser> = cards
-                    .iter()
-                    .map(|g| WantedUser {
-                        user_id: g.user_id.clone().unwrap_or_else(|| g.card.to_string()),
-                        name: g.name.clone().unwrap_or_default(),
-                        card: g.card,
-                    })
-                    .collect();
-                let written = self.client(ctx).await?.set_users_by_id(&wanted).await?;
-                let ids: Vec<&str> = wanted.iter().map(|w| w.user_id.as_str()).collect();
-                Ok(Ok(format!(
-                    "users {} stored ({} records written)",
-                    ids.join(", "),
-                    written.len()
-                )))
+                let wanted = wanted_users(cards);
+                let mut users = self.client(ctx).await?.read_users().await?;
+                let Some(writes) = plan_user_writes(&mut users, &wanted) else {
+                    return Ok(Err(CommandFailure::Refused {
+                        what: Refusal::UsersFull,
+                    }));
+                };
+                self.write_users(ctx, &writes, 0, writes.len()).await?;
+                Ok(Ok(CommandOutcome::CardsWritten {
+                    written: count(wanted.len()),
+                    of: count(wanted.len()),
+                }))
             }
             TerminalCommand::RevokeCards { cards } => {
                 let pairs: Vec<(u32, Option<String>)> =
                     cards.iter().map(|c| (c.card, c.user_id.clone())).collect();
-                let (deleted, absent) = self.client(ctx).await?.revoke_cards(&pairs).await?;
-                Ok(Ok(format!(
-                    "{deleted} users deleted ({absent} cards were not held)"
-                )))
+                let (removed, absent) = self.client(ctx).await?.revoke_cards(&pairs).await?;
+                Ok(Ok(CommandOutcome::CardsRemoved {
+                    removed: count(removed),
+                    absent: count(absent),
+                }))
             }
-            TerminalCommand::PushBlacklist { .. } => Ok(Err(
-                "an attendance machine keeps no blacklist: a refused card is a deleted user"
-                    .to_string(),
-            )),
+            TerminalCommand::PushBlacklist { .. } => Ok(Err(CommandFailure::Unsupported {
+                what: Feature::Blacklist,
+            })),
+            TerminalCommand::DownloadCards => self.download(ctx, t).await,
         }
+    }
+
+    /// Nothing leaves the machine before it is stored: freeze it, store the whole log, check
+    /// that the machine holds no more than was read, clear, and let it run again.
+    async fn clear(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<CommandResult, PollError> {
+        let c = self.client(ctx).await?;
+        c.disable_device().await?;
+        let r = self.clear_frozen(ctx, t).await;
+        // The machine runs again whether the clear worked or not.
+        let enabled = self.client(ctx).await?.enable_device().await;
+        let r = r?;
+        enabled?;
+        Ok(r)
+    }
+
+    async fn clear_frozen(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+    ) -> Result<CommandResult, PollError> {
+        let log = self.client(ctx).await?.read_attendance().await?;
+        let stored = store_log(ctx, t, &log, true).await?;
+        let c = self.client(ctx).await?;
+        let held = u64::try_from(c.free_sizes().await?.records.max(0)).unwrap_or(0);
+        let read = log.len() as u64;
+        if held > read {
+            return Ok(Err(CommandFailure::RecordsNotStored {
+                waiting: held - read,
+            }));
+        }
+        c.clear_attendance().await?;
+        set_bookmark(ctx, t, 0).await?;
+        Ok(Ok(CommandOutcome::RecordsCleared { stored }))
+    }
+
+    /// Writes user records a step at a time; `done` of `total` steps came before.
+    async fn write_users(
+        &mut self,
+        ctx: &mut Ctx,
+        users: &[UserRecord],
+        done: usize,
+        total: usize,
+    ) -> Result<(), TerminalError> {
+        let mut done = done;
+        for chunk in users.chunks(USERS_PER_STEP) {
+            self.client(ctx).await?.write_users(chunk).await?;
+            done += chunk.len();
+            ctx.progress(done as u64, total as u64).await;
+        }
+        Ok(())
+    }
+
+    /// Makes the machine's users with a card exactly the database's: the wanted users written
+    /// where they differ, users holding any other card deleted. Users without a card (enrolled
+    /// at the machine by finger or password) are not onecard's to remove.
+    async fn download(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<CommandResult, PollError> {
+        let h = propagation::holdings(&ctx.pool, t.row.id).await?;
+        let Holdings::Cards(cards) = &h else {
+            return Ok(Err(CommandFailure::Unsupported {
+                what: Feature::Download,
+            }));
+        };
+        let wanted = wanted_users(cards);
+        let before = self.client(ctx).await?.read_users().await?;
+        let mut users = before.clone();
+        let Some(mut writes) = plan_user_writes(&mut users, &wanted) else {
+            return Ok(Err(CommandFailure::Refused {
+                what: Refusal::UsersFull,
+            }));
+        };
+        writes.retain(|w| !before.contains(w));
+        let keep: BTreeSet<u32> = wanted.iter().map(|w| w.card).collect();
+        let delete: Vec<u16> = users
+            .iter()
+            .filter(|u| u.card != 0 && !keep.contains(&u.card))
+            .map(|u| u.uid)
+            .collect();
+        let total = writes.len() + delete.len();
+        self.write_users(ctx, &writes, 0, total).await?;
+        let mut done = writes.len();
+        for chunk in delete.chunks(USERS_PER_STEP) {
+            self.client(ctx).await?.delete_users(chunk).await?;
+            done += chunk.len();
+            ctx.progress(done as u64, total as u64).await;
+        }
+        if let Some(id) = ctx.command_id() {
+            propagation::downloaded(&ctx.pool, t.row.id, id, &h).await?;
+        }
+        let rewritten: BTreeSet<&str> = writes.iter().map(|w| w.user_id.as_str()).collect();
+        let written = wanted
+            .iter()
+            .filter(|w| rewritten.contains(w.user_id.as_str()))
+            .count();
+        Ok(Ok(CommandOutcome::CardsDownloaded {
+            written: count(written),
+            unchanged: count(wanted.len() - written),
+            removed: count(delete.len()),
+        }))
+    }
+}
+
+impl LineDriver for ZkLine {
+    async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
+        let r = self.poll_inner(ctx, t).await;
+        self.take_trace(ctx);
+        if let Err(PollError::Terminal { .. }) = &r {
+            // After a transport error the session is unusable.
+            self.client = None;
+        }
+        r
+    }
+
+    async fn execute(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        cmd: &TerminalCommand,
+    ) -> CommandResult {
+        let r = self.run(ctx, t, cmd).await;
+        self.take_trace(ctx);
+        if r.is_err() {
+            self.client = None;
+        }
+        r?
+    }
+
+    fn reset(&mut self) {
+        self.client = None;
     }
 }
 
@@ -221,10 +326,16 @@ async fn set_bookmark(ctx: &Ctx, t: &mut Term, n: i64) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// Stores the log's entries past the bookmark. When the entry just before the bookmark is not
-/// the one stored, the log was cleared and refilled: everything is offered again (the unique
-/// key keeps what was stored already).
-async fn store_log(ctx: &Ctx, t: &mut Term, log: &[AttRecord]) -> Result<(), PollError> {
+/// Stores the log's entries past the bookmark (with progress when `report`); returns the
+/// punches new to the database. When the entry just before the bookmark is not the one
+/// stored, the log was cleared and refilled: everything is offered again (the unique key keeps
+/// what was stored already).
+async fn store_log(
+    ctx: &mut Ctx,
+    t: &mut Term,
+    log: &[AttRecord],
+    report: bool,
+) -> Result<u64, PollError> {
     let len = i64::try_from(log.len()).unwrap_or(i64::MAX);
     let mut from = usize::try_from(t.bookmark.clamp(0, len)).unwrap_or(0);
     if t.bookmark > len {
@@ -253,10 +364,17 @@ async fn store_log(ctx: &Ctx, t: &mut Term, log: &[AttRecord]) -> Result<(), Pol
             "punches with an impossible time were skipped"
         );
     }
+    let mut inserted = 0;
+    let mut done = 0;
     for chunk in rows.chunks(ctx.options.batch.max(1)) {
         let stored = ingest::store_punches(&ctx.pool, t.row.id, chunk).await?;
         ctx.stored(&stored);
+        inserted += stored.inserted;
+        done += chunk.len();
+        if report {
+            ctx.progress(done as u64, rows.len() as u64).await;
+        }
     }
     set_bookmark(ctx, t, len).await?;
-    Ok(())
+    Ok(inserted)
 }

@@ -290,6 +290,7 @@ fn pending(
         stance: stance.into(),
         command_state: state.into(),
         result: result.map(String::from),
+        failure: None,
     }
 }
 
@@ -2271,7 +2272,9 @@ async fn the_demo_seeds_the_card_desk_through_its_own_api() {
     let site = onecard::sim::runner::Site::start(&SiteConfig::demo(), Ports::ephemeral())
         .await
         .unwrap();
-    onecard::poller::register_site(pool, &site).await.unwrap();
+    onecard::sim::register::register_site(pool, &site)
+        .await
+        .unwrap();
     onecard::demo::seed_card_desk(pool).await.unwrap();
     // Once: a second start adds nothing.
     onecard::demo::seed_card_desk(pool).await.unwrap();

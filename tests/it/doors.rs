@@ -1257,7 +1257,7 @@ async fn the_cli_opens_a_door_through_serve_and_fails_without_it() {
     cfg.attendance_machines.clear();
     cfg.lines.clear();
     let site = crate::poller::start(&cfg).await;
-    onecard::poller::register_site(&db.pool, &site)
+    onecard::sim::register::register_site(&db.pool, &site)
         .await
         .unwrap();
 

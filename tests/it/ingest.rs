@@ -291,9 +291,8 @@ async fn commands_are_claimed_once_and_orphans_become_unknown() {
     all.dedup();
     assert_eq!(all.len(), 4);
     assert_eq!(x.len() + y.len(), 4);
-    command::finish(&db.pool, all[0], true, "door 1 opened")
-        .await
-        .unwrap();
+    let opened = Ok(command::CommandOutcome::DoorOpened { door: 1 });
+    command::finish(&db.pool, all[0], &opened).await.unwrap();
     // The process running the rest died; the next owner marks them unknown, never replays them.
     assert_eq!(
         command::orphaned_to_unknown(&db.pool, line_id)

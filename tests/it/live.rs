@@ -280,15 +280,21 @@ async fn terminal_commands_and_scan_changes_come_back_by_notification() {
         .unwrap()
         .expect("queued");
     assert_eq!(cmd.terminal_id, tid);
-    command::finish(&db.pool, cmd.id, true, "online, firmware 6.62, 11 ms")
-        .await
-        .unwrap();
+    let online = Ok(command::CommandOutcome::Online {
+        firmware: "6.62".into(),
+        model: None,
+        serial: None,
+        address: None,
+        records_held: None,
+        rtt_ms: 11,
+    });
+    command::finish(&db.pool, cmd.id, &online).await.unwrap();
     c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.command.contains(&cmd.id)))
         .await;
     c.frame().await;
     assert_eq!(
         c.message(),
-        "Online test on 图书馆东门: done — online, firmware 6.62, 11 ms"
+        "Online test on 图书馆东门: done — online: firmware 6.62, 11 ms"
     );
 
     // Clearing records asks first, naming the terminal; the queue row carries the command.

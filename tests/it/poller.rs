@@ -2,10 +2,15 @@
 //! records, a hostile terminal, line ownership across supervisors and real killed processes.
 
 use crate::support::{test_db, TestDb};
-use onecard::db::command::{self, TerminalCommand};
+use onecard::db::command::{
+    self, CommandFailure, CommandOutcome, CommandRow, Feature, TerminalCommand,
+};
+use onecard::db::ingest::{AlarmDetail, Restart};
 use onecard::domain::permission::Actor;
-use onecard::poller::register::{register_site_with, RegisterOptions};
-use onecard::poller::{register_site, Options, RegisteredTerminal, Supervisor};
+use onecard::poller::{Options, Supervisor};
+use onecard::sim::register::{
+    register_site, register_site_with, RegisterOptions, RegisteredTerminal,
+};
 use onecard::sim::runner::Site;
 use onecard::sim::site::{Ports, SiteConfig};
 use onecard::sim::{control, TerminalKind};
@@ -15,7 +20,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn fast() -> Options {
+pub(crate) fn fast() -> Options {
     Options {
         recheck: Duration::from_millis(300),
         lock_check: Duration::from_millis(500),
@@ -37,14 +42,14 @@ pub(crate) async fn start(cfg: &SiteConfig) -> Site {
         .expect("simulated site")
 }
 
-fn ctl(site: &Site, line: &str) -> String {
+pub(crate) fn ctl(site: &Site, line: &str) -> String {
     let (reply, _) = control::handle(&site.terminals, line);
     assert!(reply.starts_with("ok"), "{line}: {reply}");
     reply
 }
 
 /// Polls `f` until it is true; panics with `what` after `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -139,7 +144,7 @@ pub(crate) async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
-fn term<'a>(reg: &'a [RegisteredTerminal], sim_id: &str) -> &'a RegisteredTerminal {
+pub(crate) fn term<'a>(reg: &'a [RegisteredTerminal], sim_id: &str) -> &'a RegisteredTerminal {
     reg.iter().find(|r| r.sim_id == sim_id).unwrap()
 }
 
@@ -240,23 +245,43 @@ fn small_site() -> SiteConfig {
     c
 }
 
-async fn wait_command(pool: &PgPool, id: i64) -> (String, String) {
+/// The command once it finished (done, failed or unknown).
+pub(crate) async fn finished(pool: &PgPool, id: i64) -> CommandRow {
     let start = Instant::now();
     loop {
-        let (state, result): (String, Option<String>) =
-            sqlx::query_as("SELECT state, result FROM terminal_command WHERE id = $1")
-                .bind(id)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if !matches!(state.as_str(), "queued" | "running") {
-            return (state, result.unwrap_or_default());
+        let row = command::by_id(pool, &[id]).await.unwrap().remove(0);
+        if !matches!(row.state.as_str(), "queued" | "running") {
+            return row;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(60),
             "command {id} never finished"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The outcome of a command that must succeed.
+pub(crate) async fn done(pool: &PgPool, id: i64) -> CommandOutcome {
+    let row = finished(pool, id).await;
+    assert_eq!(row.state, "done", "{row:?}");
+    match row.outcome {
+        Some(Ok(o)) => {
+            // The English text for logs and scripts says the same.
+            assert_eq!(row.result.as_deref(), Some(o.to_string().as_str()));
+            o
+        }
+        other => panic!("command {id}: {other:?}"),
+    }
+}
+
+/// The failure of a command that must fail.
+pub(crate) async fn failure(pool: &PgPool, id: i64) -> CommandFailure {
+    let row = finished(pool, id).await;
+    assert_eq!(row.state, "failed", "{row:?}");
+    match row.outcome {
+        Some(Err(f)) => f,
+        other => panic!("command {id}: {other:?}"),
     }
 }
 
@@ -284,9 +309,10 @@ async fn commands_run_on_the_owning_line() {
     };
 
     let open = enqueue(door, TerminalCommand::OpenDoor { door: 1 }).await;
-    let (state, result) = wait_command(&db.pool, open).await;
-    assert_eq!(state, "done", "{result}");
-    assert!(result.contains("opened door 1"), "{result}");
+    assert_eq!(
+        done(&db.pool, open).await,
+        CommandOutcome::DoorOpened { door: 1 }
+    );
     // The controller recorded the remote open (reason 44), and it was stored.
     eventually(Duration::from_secs(20), "the remote-open event", || async {
         count_for(&db.pool, "SELECT count(*) FROM door_event WHERE terminal_id = $1 AND reason = 44 AND kind = 'remote_open'", door).await == 1
@@ -300,49 +326,52 @@ async fn commands_run_on_the_owning_line() {
             .unwrap();
     assert_eq!(claimed, "cmd");
 
-    // What the protocol lacks fails, saying why.
+    // A controller cannot erase: its events are stored, then all marked collected.
     let clear = enqueue(door, TerminalCommand::ClearRecords).await;
-    let (state, result) = wait_command(&db.pool, clear).await;
-    assert_eq!(state, "failed");
-    assert!(result.contains("cannot erase"), "{result}");
+    let CommandOutcome::RecordsMarkedCollected { up_to, .. } = done(&db.pool, clear).await else {
+        panic!("not marked collected");
+    };
+    let controller = site.controller("door/405419896").unwrap();
+    assert_eq!(up_to, controller.last_event_index());
+    assert_eq!(controller.bookmark(), up_to);
+    // What a terminal lacks fails, saying what.
     let no_door = enqueue(pos, TerminalCommand::OpenDoor { door: 1 }).await;
-    let (state, result) = wait_command(&db.pool, no_door).await;
     assert_eq!(
-        (state.as_str(), result.contains("no door")),
-        ("failed", true),
-        "{result}"
+        failure(&db.pool, no_door).await,
+        CommandFailure::Unsupported {
+            what: Feature::Door
+        }
     );
 
-    for (t, c, words) in [
-        (pos, TerminalCommand::SetTime, "clock set"),
-        (pos, TerminalCommand::OnlineTest, "online"),
+    let today = chrono::Local::now().date_naive();
+    let grant = command::CardGrant::for_doors(
+        12345678,
+        &[1, 2, 3, 4],
+        today,
+        today + chrono::Duration::days(365),
+    );
+    for (t, c) in [
+        (pos, TerminalCommand::SetTime),
+        (pos, TerminalCommand::OnlineTest),
         (
             pos,
             TerminalCommand::PushBlacklist {
                 cards: vec![8165501, 8165502],
             },
-            "blacklist version",
         ),
-        (door, TerminalCommand::SetTime, "clock set"),
-        (door, TerminalCommand::OnlineTest, "online: firmware v8.92,"),
+        (door, TerminalCommand::SetTime),
+        (door, TerminalCommand::OnlineTest),
         (
             door,
             TerminalCommand::PushCards {
-                cards: vec![command::CardGrant::for_doors(
-                    12345678,
-                    &[1, 2, 3, 4],
-                    chrono::Local::now().date_naive(),
-                    chrono::Local::now().date_naive() + chrono::Duration::days(365),
-                )],
+                cards: vec![grant.clone()],
             },
-            "stored 1 cards",
         ),
         (
             door,
             TerminalCommand::PushBlacklist {
                 cards: vec![12345678],
             },
-            "removed 1",
         ),
         (
             door,
@@ -351,14 +380,46 @@ async fn commands_run_on_the_owning_line() {
                 mode: command::DoorMode::NormallyOpen,
                 unlock_secs: 7,
             },
-            "door 2",
         ),
     ] {
         let id = enqueue(t, c.clone()).await;
-        let (state, result) = wait_command(&db.pool, id).await;
-        assert_eq!(state, "done", "{c:?}: {result}");
-        assert!(result.contains(words), "{c:?}: {result}");
+        let o = done(&db.pool, id).await;
+        let fits = match (&c, &o) {
+            (TerminalCommand::SetTime, CommandOutcome::ClockSet { .. }) => true,
+            (TerminalCommand::OnlineTest, CommandOutcome::Online { firmware, .. }) => {
+                t == pos || firmware == "v8.92"
+            }
+            (
+                TerminalCommand::PushBlacklist { .. },
+                CommandOutcome::BlacklistInstalled { cards },
+            ) => *cards == 2,
+            (TerminalCommand::PushCards { .. }, CommandOutcome::CardsWritten { written, of }) => {
+                (*written, *of) == (1, 1)
+            }
+            (
+                TerminalCommand::PushBlacklist { .. },
+                CommandOutcome::CardsRemoved { removed, absent },
+            ) => (*removed, *absent) == (1, 0),
+            (
+                TerminalCommand::SetDoorMode { .. },
+                CommandOutcome::DoorModeSet {
+                    door: 2,
+                    mode: command::DoorMode::NormallyOpen,
+                    unlock_secs: 7,
+                },
+            ) => true,
+            _ => false,
+        };
+        assert!(fits, "{c:?}: {o:?}");
     }
+    // The door's new settings are in the door table, as the controller confirmed them.
+    let (mode, secs): (String, i16) =
+        sqlx::query_as("SELECT mode, unlock_secs FROM door WHERE terminal_id = $1 AND door = 2")
+            .bind(door)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((mode.as_str(), secs), ("normally_open", 7));
     // While the line is traced, its owner publishes the frames it sends and receives.
     let door_line = term(&reg, "door/405419896").line_id;
     let pos_line = term(&reg, "pos/canteen/1").line_id;
@@ -501,8 +562,12 @@ async fn a_reset_controller_keeps_its_events_after_the_stored_ones() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert!(
-        detail.contains("reset or replaced") && detail.contains("after record 5"),
+    assert_eq!(
+        AlarmDetail::parse(&detail),
+        Some(AlarmDetail::Restarted {
+            why: Restart::NotTheSame { record: 2 },
+            base: 5
+        }),
         "{detail}"
     );
     sup.stop().await;
@@ -557,7 +622,17 @@ async fn a_reset_or_swapped_pos_keeps_its_purchases_after_the_stored_ones() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert!(detail.contains("after record 3"), "{detail}");
+    assert_eq!(
+        AlarmDetail::parse(&detail),
+        Some(AlarmDetail::Restarted {
+            why: Restart::CountsAgain {
+                newest: 2,
+                collected: 3
+            },
+            base: 3
+        }),
+        "{detail}"
+    );
     sup.stop().await;
 
     // Swapped for another machine while nobody polled, which took more purchases than were
@@ -591,10 +666,13 @@ async fn a_reset_or_swapped_pos_keeps_its_purchases_after_the_stored_ones() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert!(
-        detail.contains("was swapped") && detail.contains("after record 5"),
-        "{detail}"
-    );
+    match AlarmDetail::parse(&detail) {
+        Some(AlarmDetail::Restarted {
+            why: Restart::Swapped { serial: now, was },
+            base: 5,
+        }) => assert_eq!((was.as_str(), now == serial), (serial.as_str(), false)),
+        other => panic!("{detail}: {other:?}"),
+    }
     sup.stop().await;
 }
 

@@ -6,7 +6,7 @@ use crate::poller::{drained, expected, lock_holders, quiet_demo, start, stored, 
 use onecard::db::command::{self, TerminalCommand};
 use onecard::db::embedded::{Cluster, ClusterStatus};
 use onecard::domain::permission::Actor;
-use onecard::poller::register_site;
+use onecard::sim::register::register_site;
 use rand::Rng;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};

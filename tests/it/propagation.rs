@@ -3,13 +3,14 @@
 
 use crate::support::test_db;
 use chrono::{Duration as Days, Local};
-use onecard::db::command::{self, TerminalCommand};
+use onecard::db::command::{self, CommandFailure, CommandOutcome, Feature, TerminalCommand};
 use onecard::db::notify::{Change, CHANNEL};
 use onecard::db::propagation::{self, Confirmations};
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use onecard::poller::{register_site, Options, RegisteredTerminal, Supervisor, CARD_CHANNEL};
+use onecard::poller::{Options, Supervisor, CARD_CHANNEL};
 use onecard::sim::control;
+use onecard::sim::register::{register_site, RegisteredTerminal};
 use onecard::sim::runner::Site;
 use onecard::sim::site::SiteConfig;
 use sqlx::PgPool;
@@ -214,6 +215,19 @@ impl Rig {
         }
     }
 
+    /// Waits until `ok` holds for what the database shows.
+    async fn until_db<F, Fut>(&self, what: &str, ok: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !ok().await {
+            assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn blacklisted(&self, pos: &str, card: u32) -> bool {
         self.site.pos(pos).unwrap().is_blacklisted(card)
     }
@@ -369,14 +383,36 @@ async fn a_card_reaches_its_terminals_and_a_loss_blacklists_it_everywhere() {
     // Syncing again changes nothing: the failure is for resend, not for a new sync.
     assert_eq!(rig.sync(card).await, 0);
 
-    // Back on the bus, resend: the failed POS is queued again and confirms.
-    rig.ctl(&format!("{} online", POS[2]));
+    // Resend queues the failed POS again (a duty operator may not): still silent, it fails.
     let duty = Actor::operator(0, "duty", Role::DutyOperator);
     assert!(propagation::resend(&pool, &duty, card).await.is_err());
+    let failed_before = p.clone();
     assert_eq!(
         propagation::resend(&pool, &rig.actor, card).await.unwrap(),
         1
     );
+    rig.wait(card, "the resent list failing again", |c| {
+        c.pending.len() == 1
+            && c.pending[0].command_state == "failed"
+            && c.pending[0].failure == Some(CommandFailure::NoAnswer)
+    })
+    .await;
+    assert_eq!(failed_before.failure, Some(CommandFailure::NoAnswer));
+    // Back on the bus once the poller has found it silent: it gets the list by itself.
+    let pos3 = rig.terminal(POS[2]);
+    rig.until_db("the silent POS declared offline", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM terminal WHERE id = $1")
+                .bind(pos3)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == "offline"
+        }
+    })
+    .await;
+    rig.ctl(&format!("{} online", POS[2]));
     rig.all_confirmed(card, 6).await;
     assert!(rig.blacklisted(POS[2], card_no));
     assert_eq!(
@@ -559,5 +595,246 @@ async fn a_revoked_grant_leaves_only_that_terminal_and_a_card_laid_on_the_desk_i
     );
     rig.site.desk_mark_known(9_400_001).unwrap();
     assert!(!rig.site.desk_present(9_400_001).unwrap().new_card);
+    sup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offline_controller_gets_its_card_changes_when_it_answers_again() {
+    let rig = Rig::start().await;
+    let pool = rig.pool().clone();
+    let card_no: u32 = 9_600_001;
+    let card = rig
+        .card("S3001", "赵敏", i64::from(card_no), &["door"])
+        .await;
+    rig.grant(card, DOOR_A, 1).await;
+    rig.ctl(&format!("{DOOR_A} offline"));
+    let sup = rig.supervisor();
+    assert_eq!(rig.sync(card).await, 1);
+    let c = rig
+        .wait(card, "the push to the silent controller failing", |c| {
+            c.pending.len() == 1 && c.pending[0].command_state == "failed"
+        })
+        .await;
+    assert_eq!(c.pending[0].failure, Some(CommandFailure::NoAnswer));
+
+    // The list of changes some terminal lacks names it: card, holder, stance, state, why.
+    let list = propagation::unconfirmed(&pool, None).await.unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    let u = &list[0];
+    assert_eq!(
+        (
+            u.terminal_id,
+            u.terminal_name.as_str(),
+            u.card_id,
+            u.card_no,
+            u.person_name.as_str(),
+            u.stance.as_str(),
+            u.command_state.as_str(),
+            u.failure.clone(),
+        ),
+        (
+            rig.terminal(DOOR_A),
+            DOOR_A,
+            card,
+            i64::from(card_no),
+            "赵敏",
+            "accept",
+            "failed",
+            Some(CommandFailure::NoAnswer),
+        )
+    );
+    assert!(propagation::unconfirmed(&pool, Some(rig.terminal(DOOR_B)))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // It answers again: the change goes out by itself, nobody presses resend.
+    rig.ctl(&format!("{DOOR_A} online"));
+    rig.all_confirmed(card, 1).await;
+    assert!(rig
+        .ctl(&format!("{DOOR_A} card {card_no}"))
+        .contains("doors 1"));
+    assert!(propagation::unconfirmed(&pool, None)
+        .await
+        .unwrap()
+        .is_empty());
+    let resyncs = |terminal: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM audit_log WHERE action = 'terminal.resync' AND object_id = $1",
+            )
+            .bind(terminal.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(resyncs(rig.terminal(DOOR_A)).await, 1);
+
+    // A change that failed before `serve` (re)started goes out at its first good poll too.
+    let other: u32 = 9_600_002;
+    let second = rig
+        .card("S3002", "周芷若", i64::from(other), &["door"])
+        .await;
+    rig.grant(second, DOOR_B, 2).await;
+    rig.ctl(&format!("{DOOR_B} offline"));
+    assert_eq!(rig.sync(second).await, 1);
+    rig.wait(second, "the push to the second controller failing", |c| {
+        c.pending.len() == 1 && c.pending[0].command_state == "failed"
+    })
+    .await;
+    sup.stop().await;
+    rig.ctl(&format!("{DOOR_B} online"));
+    let sup = rig.supervisor();
+    rig.all_confirmed(second, 1).await;
+    assert!(rig
+        .ctl(&format!("{DOOR_B} card {other}"))
+        .contains("doors 2"));
+    assert_eq!(resyncs(rig.terminal(DOOR_B)).await, 1);
+    sup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_download_makes_each_terminal_hold_what_the_database_says() {
+    let rig = Rig::start().await;
+    let pool = rig.pool().clone();
+    let sup = rig.supervisor();
+    let root = Actor::shell("root");
+    let download = |sim_id: &str| {
+        let pool = pool.clone();
+        let root = root.clone();
+        let terminal = rig.terminal(sim_id);
+        async move {
+            let id = command::enqueue(&pool, &root, terminal, &TerminalCommand::DownloadCards)
+                .await
+                .unwrap();
+            let row = crate::poller::finished(&pool, id).await;
+            assert!(row.progress.is_none_or(|p| p.done == p.total), "{row:?}");
+            row.outcome.expect("an outcome")
+        }
+    };
+    // A: issued and told everywhere.
+    let a = rig
+        .card("D1", "甲", 9_700_001, &["door", "attendance"])
+        .await;
+    rig.grant(a, DOOR_A, 1).await;
+    rig.grant(a, DOOR_A, 3).await;
+    rig.grant(a, CLOCK, 0).await;
+    assert_eq!(rig.sync(a).await, 2);
+    rig.all_confirmed(a, 2).await;
+    // C: told the controller, but its command's outcome is lost (failed, as far as we know).
+    let c = rig.card("D3", "丙", 9_700_003, &["door"]).await;
+    rig.grant(c, DOOR_A, 4).await;
+    assert_eq!(rig.sync(c).await, 1);
+    rig.all_confirmed(c, 1).await;
+    sqlx::query(
+        "UPDATE terminal_command SET state = 'failed'
+         WHERE id = (SELECT command_id FROM card_sync WHERE card_id = $1)",
+    )
+    .bind(c)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rig.confirmations(c).await.confirmed, 0);
+    // B: granted in the database, never told anyone.
+    let b = rig
+        .card("D2", "乙", 9_700_002, &["door", "attendance"])
+        .await;
+    rig.grant(b, DOOR_A, 2).await;
+    rig.grant(b, CLOCK, 0).await;
+    let controller = rig.site.controller(DOOR_A).unwrap();
+    let strays = controller
+        .cards()
+        .iter()
+        .filter(|k| ![9_700_001, 9_700_003].contains(&k.number))
+        .count();
+    assert!(
+        strays > 0,
+        "the simulator's own cards are strays to onecard"
+    );
+
+    assert_eq!(
+        download(DOOR_A).await,
+        Ok(CommandOutcome::CardsDownloaded {
+            written: 1,
+            unchanged: 2,
+            removed: u32::try_from(strays).unwrap(),
+        })
+    );
+    let mut held: Vec<(u32, [u8; 4])> = controller
+        .cards()
+        .iter()
+        .map(|k| (k.number, k.doors))
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        vec![
+            (9_700_001, [1, 0, 1, 0]),
+            (9_700_002, [0, 1, 0, 0]),
+            (9_700_003, [0, 0, 0, 1])
+        ]
+    );
+    // C's change asked exactly what the download wrote: settled by it.
+    rig.all_confirmed(c, 1).await;
+
+    // The attendance machine: B's user written, A's kept, the machine's own card users gone.
+    let clock = rig.site.attendance_machine(CLOCK).unwrap();
+    let card_users = clock.users().iter().filter(|u| u.card != 0).count();
+    let outcome = download(CLOCK).await;
+    assert_eq!(
+        outcome,
+        Ok(CommandOutcome::CardsDownloaded {
+            written: 1,
+            unchanged: 1,
+            removed: u32::try_from(card_users - 1).unwrap(),
+        })
+    );
+    let mut users: Vec<(String, u32)> = clock
+        .users()
+        .into_iter()
+        .filter(|u| u.card != 0)
+        .map(|u| (u.user_id, u.card))
+        .collect();
+    users.sort();
+    assert_eq!(
+        users,
+        vec![("D1".into(), 9_700_001), ("D2".into(), 9_700_002)]
+    );
+    assert_eq!(clock.user("D2").unwrap().name, "乙");
+
+    // A POS takes the whole blacklist, a card lost without anyone telling it included.
+    let lost = rig.card("D4", "丁", 9_700_004, &["pos"]).await;
+    sqlx::query("UPDATE card SET state = 'lost', lost_at = now() WHERE id = $1")
+        .bind(lost)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        download(POS[1]).await,
+        Ok(CommandOutcome::CardsDownloaded {
+            written: 1,
+            unchanged: 0,
+            removed: 0
+        })
+    );
+    assert!(rig.blacklisted(POS[1], 9_700_004));
+    assert!(!rig.blacklisted(POS[0], 9_700_004));
+
+    // The desk reader holds no cards the database decides.
+    let desk = rig
+        .reg
+        .iter()
+        .find(|r| r.kind == onecard::sim::TerminalKind::DeskReader)
+        .unwrap()
+        .sim_id
+        .clone();
+    assert_eq!(
+        download(&desk).await,
+        Err(CommandFailure::Unsupported {
+            what: Feature::Download
+        })
+    );
     sup.stop().await;
 }

@@ -1170,6 +1170,8 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
         state: state.into(),
         requested_at: at(3, 4, 5),
         result: result.map(String::from),
+        outcome: None,
+        progress: None,
     };
     update(
         &mut s,

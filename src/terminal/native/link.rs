@@ -562,6 +562,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         version: u32,
         entries: &[u32],
     ) -> Result<TableProgress, TerminalError> {
+        let mut offset = 0;
+        loop {
+            let (progress, next) = self
+                .download_chunk(addr, table, version, entries, offset)
+                .await?;
+            match next {
+                Some(n) => offset = n,
+                None => return Ok(progress),
+            }
+        }
+    }
+
+    /// Sends the chunk of `entries` that starts at `offset`: the next offset, or None once the
+    /// device installed the whole table. A caller reporting progress steps through this.
+    pub async fn download_chunk(
+        &mut self,
+        addr: u8,
+        table: Table,
+        version: u32,
+        entries: &[u32],
+        offset: usize,
+    ) -> Result<(TableProgress, Option<usize>), TerminalError> {
         if version == 0 {
             return Err(TerminalError::Malformed(
                 "table version 0 is reserved".into(),
@@ -569,35 +591,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         }
         let total = u32::try_from(entries.len())
             .map_err(|_| TerminalError::Malformed("table too long".into()))?;
-        let mut offset = 0usize;
-        loop {
-            let end = (offset + CHUNK_MAX).min(entries.len());
-            let chunk = TableChunk {
-                version,
-                total,
-                offset: offset as u32,
-                entries: entries[offset..end].to_vec(),
-            };
-            let req = match table {
-                Table::Blacklist => Request::DownloadBlacklist(chunk),
-                Table::Guards => Request::DownloadGuards(chunk),
-                Table::Checkpoints => Request::DownloadCheckpoints(chunk),
-            };
-            let progress = match self.request(addr, &req).await? {
-                Reply::Table(p) => p,
-                r => return Err(Self::unexpected(addr, req.name(), &r)),
-            };
-            offset = end;
-            if offset >= entries.len() {
-                if progress.active.version != version || progress.active.count != total {
-                    return Err(TerminalError::Malformed(format!(
-                        "machine {addr} did not install {} version {version}: {progress:?}",
-                        req.name()
-                    )));
-                }
-                return Ok(progress);
-            }
+        let end = (offset + CHUNK_MAX).min(entries.len());
+        let chunk = TableChunk {
+            version,
+            total,
+            offset: u32::try_from(offset)
+                .map_err(|_| TerminalError::Malformed("table too long".into()))?,
+            entries: entries.get(offset..end).unwrap_or_default().to_vec(),
+        };
+        let req = match table {
+            Table::Blacklist => Request::DownloadBlacklist(chunk),
+            Table::Guards => Request::DownloadGuards(chunk),
+            Table::Checkpoints => Request::DownloadCheckpoints(chunk),
+        };
+        let progress = match self.request(addr, &req).await? {
+            Reply::Table(p) => p,
+            r => return Err(Self::unexpected(addr, req.name(), &r)),
+        };
+        if end < entries.len() {
+            return Ok((progress, Some(end)));
         }
+        if progress.active.version != version || progress.active.count != total {
+            return Err(TerminalError::Malformed(format!(
+                "machine {addr} did not install {} version {version}: {progress:?}",
+                req.name()
+            )));
+        }
+        Ok((progress, None))
     }
 }
 

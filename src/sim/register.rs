@@ -1,11 +1,11 @@
 //! Enters a running simulated site into the line and terminal tables, so a supervisor polls it.
 //! Used by the demo, the benchmark and the tests.
 
+use super::runner::{Listing, Site};
+use super::TerminalKind;
 use crate::db::audit;
 use crate::db::terminal::InventoryError;
 use crate::domain::permission::Actor;
-use crate::sim::runner::{Listing, Site};
-use crate::sim::TerminalKind;
 use sqlx::PgPool;
 
 /// One simulated terminal and where it went.
