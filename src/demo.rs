@@ -1,16 +1,21 @@
 //! The demo site: its own database in the embedded cluster (never the real one), with
 //! departments, a few hundred people and one operator per role; once its simulated terminals
-//! are registered, door groups, a batch of blank cards and a few dozen cards issued through the
-//! card desk's own API (some lost, one reissued), so the Card service tab is alive at once.
+//! are registered (controllers and doors named after the campus's buildings), door groups, a
+//! batch of blank cards and a few dozen cards issued through the card desk's own API (some
+//! lost, one reissued), so the Card service tab is alive at once, and [`LiveSite`] runs the
+//! simulated campus. `onecard demo` and every command's `--demo` reach this database through
+//! `cli::demo_database`.
 
 use crate::db::embedded::Cluster;
 use crate::db::{self, operator};
 use crate::domain::permission::Actor;
 use crate::domain::role::Role;
 use crate::sim::site::{Ports, SiteConfig};
+use crate::sim::uhppote::Controller;
 use crate::sim::SimTerminal;
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub const DATABASE: &str = "onecard_demo";
 pub const DIRECTOR: &str = "director";
@@ -199,6 +204,9 @@ pub struct LiveOptions {
     pub rate: f64,
     /// Percent of door-controller traffic that is an alarm (forced open, held open, tamper).
     pub alarm_percent: f64,
+    /// How often the cardholders at the doors follow the card desk (a card issued in the demo
+    /// console is swiped at its doors from then on).
+    pub follow_desk: std::time::Duration,
     pub poller: crate::poller::Options,
 }
 
@@ -208,6 +216,7 @@ impl Default for LiveOptions {
             ports: Ports::documented_or_free(),
             rate: 2.0,
             alarm_percent: 2.0,
+            follow_desk: std::time::Duration::from_secs(15),
             poller: crate::poller::Options::default(),
         }
     }
@@ -225,6 +234,7 @@ pub struct LiveSite {
     site: crate::sim::runner::Site,
     traffic: tokio::task::JoinHandle<()>,
     desk: Option<tokio::task::JoinHandle<()>>,
+    walkers: tokio::task::JoinHandle<()>,
     supervisor: crate::poller::Supervisor,
     lock: sqlx::pool::PoolConnection<sqlx::Postgres>,
 }
@@ -275,7 +285,29 @@ impl LiveSite {
         if !seed_card_desk(pool).await? {
             tell_terminals_again(pool, &ids).await?;
         }
-        walk_to_doors(pool, &site, &registered).await?;
+        let controllers: Vec<(i64, Arc<Controller>)> = site
+            .controllers()
+            .iter()
+            .filter_map(|c| {
+                let r = registered.iter().find(|r| r.sim_id == c.id())?;
+                Some((r.terminal_id, c.clone()))
+            })
+            .collect();
+        walk_to_doors(pool, &controllers).await?;
+        let walkers = {
+            let pool = pool.clone();
+            let every = options
+                .follow_desk
+                .max(std::time::Duration::from_millis(100));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = walk_to_doors(&pool, &controllers).await {
+                        tracing::warn!(error = %e, "demo: cannot read who may open which door");
+                    }
+                }
+            })
+        };
         // The reader's own idea of "new" follows the register.
         let issued: Vec<i64> = sqlx::query_scalar("SELECT card_no FROM card")
             .fetch_all(pool)
@@ -301,6 +333,7 @@ impl LiveSite {
             site,
             traffic,
             desk,
+            walkers,
             supervisor,
             lock,
         }))
@@ -318,6 +351,7 @@ impl LiveSite {
 
     pub async fn stop(mut self) {
         self.traffic.abort();
+        self.walkers.abort();
         if let Some(desk) = &self.desk {
             desk.abort();
         }
@@ -460,13 +494,12 @@ async fn tell_terminals_again(pool: &PgPool, terminal_ids: &[i64]) -> anyhow::Re
     Ok(queued)
 }
 
-/// Who swipes at each door controller: every card granted on its doors, at those doors (lost
-/// and replaced cards too, which it refuses), and a few cardholders of other buildings, at
-/// any door (refused too).
+/// Who swipes at each door controller (its terminal id, the simulated controller): every card
+/// granted on its doors, at those doors (lost and replaced cards too, which it refuses), and a
+/// few cardholders of other buildings, at any door (refused too).
 async fn walk_to_doors(
     pool: &PgPool,
-    site: &crate::sim::runner::Site,
-    registered: &[crate::poller::RegisteredTerminal],
+    controllers: &[(i64, Arc<Controller>)],
 ) -> Result<(), sqlx::Error> {
     const STRANGERS: usize = 3;
     let grants: Vec<(i64, i64, Vec<i16>)> = sqlx::query_as(
@@ -479,13 +512,10 @@ async fn walk_to_doors(
     )
     .fetch_all(pool)
     .await?;
-    for ctl in site.controllers() {
-        let Some(r) = registered.iter().find(|r| r.sim_id == ctl.id()) else {
-            continue;
-        };
+    for (terminal_id, ctl) in controllers {
         let mut walkers: Vec<(u32, Vec<u8>)> = grants
             .iter()
-            .filter(|g| g.1 == r.terminal_id)
+            .filter(|g| g.1 == *terminal_id)
             .filter_map(|g| {
                 let doors = g.2.iter().filter_map(|d| u8::try_from(*d).ok()).collect();
                 Some((u32::try_from(g.0).ok()?, doors))

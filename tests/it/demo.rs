@@ -82,6 +82,7 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
         ports: Ports::ephemeral(),
         rate: 40.0,
         alarm_percent: 5.0,
+        follow_desk: Duration::from_millis(300),
         poller: onecard::poller::Options {
             recheck: Duration::from_millis(300),
             uhppote_timeout: Duration::from_millis(300),
@@ -191,6 +192,57 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
         "SELECT kind FROM door_event WHERE kind IN ('forced_open', 'held_open') LIMIT 1",
     )
     .await;
+
+    // A card the desk issues now reaches its doors, and its holder swipes there.
+    let (person_id, library): (i64, i64) = sqlx::query_as(
+        "SELECT p.id, g.id FROM person p, door_group g
+         WHERE g.name = '图书馆' AND NOT EXISTS (SELECT 1 FROM card c WHERE c.person_id = p.id)
+         ORDER BY p.person_no LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let today = chrono::Local::now().date_naive();
+    onecard::db::card::issue(
+        pool,
+        &onecard::domain::permission::Actor::shell("test"),
+        &onecard::db::card::IssueRequest {
+            card_no: 8_165_600,
+            person_id,
+            kind: onecard::domain::card::CardKind::Staff,
+            subsystems: vec![onecard::domain::card::Subsystem::Door],
+            door_groups: vec![library],
+            terminals: vec![],
+            valid_from: today,
+            valid_until: today + chrono::Duration::days(365),
+            paid_from: onecard::db::card::PaidFrom::Cash,
+        },
+    )
+    .await
+    .unwrap();
+    until_row::<(i64,)>(
+        pool,
+        "a granted swipe with the card just issued",
+        "SELECT card FROM door_event WHERE card = 8165600 AND kind = 'granted' LIMIT 1",
+    )
+    .await;
     live.stop().await;
     assert_eq!(onecard::demo::control_address(pool).await.unwrap(), None);
+
+    // The next demo: a new simulator, whose controllers know nothing yet, learns every card in
+    // service again through the queue.
+    let renamed = "SELECT count(*) FROM door WHERE name = '图书馆东门'";
+    let live = LiveSite::start_with(pool, options())
+        .await
+        .unwrap()
+        .unwrap();
+    until_row::<(i64,)>(
+        pool,
+        "a granted swipe on the new simulator",
+        "SELECT card FROM door_event WHERE kind = 'granted' LIMIT 1",
+    )
+    .await;
+    let named: i64 = sqlx::query_scalar(renamed).fetch_one(pool).await.unwrap();
+    assert_eq!(named, 1);
+    live.stop().await;
 }
