@@ -167,6 +167,7 @@ pub fn site_config(args: &BenchArgs) -> SiteConfig {
         cards: CardsConfig {
             first: 8_165_500,
             count: 2_000,
+            granted: true,
         },
         door_controllers: (0..DOOR_CONTROLLERS as u32)
             .map(|i| DoorControllerConfig {
@@ -175,6 +176,9 @@ pub fn site_config(args: &BenchArgs) -> SiteConfig {
                 memory: 100_000,
                 offset_secs: 0,
                 drift_ppm: 0.0,
+                name: String::new(),
+                location: String::new(),
+                named_doors: Vec::new(),
             })
             .collect(),
         attendance_machines: Vec::new(),

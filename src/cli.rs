@@ -107,6 +107,9 @@ pub enum Cmd {
     },
     /// Import people (from the registrar or HR) or a batch of card extensions, from CSV.
     Import {
+        /// Import into the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
         #[command(subcommand)]
         command: crate::import::ImportCmd,
     },
@@ -118,7 +121,13 @@ pub enum Cmd {
     },
     /// The card desk's four reports (issued cards, balances, extensions, losses), on screen or
     /// streamed to CSV.
-    Report(crate::report::ReportArgs),
+    Report {
+        /// Report on the demo's database (the one `onecard demo` opens).
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        args: crate::report::ReportArgs,
+    },
     /// Doors: events on screen or as CSV for campus security, remote open, the purge of old
     /// records.
     Doors {
@@ -127,6 +136,9 @@ pub enum Cmd {
     },
     /// The audit log.
     Audit {
+        /// Check the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
         #[command(subcommand)]
         command: AuditCmd,
     },
@@ -295,6 +307,32 @@ impl Database {
 
 pub fn cluster_for(paths: &Paths) -> anyhow::Result<Cluster> {
     Ok(Cluster::new(paths.cluster_dir())?)
+}
+
+/// The demo's own database (`crate::demo::DATABASE` in the embedded cluster, whatever
+/// `DATABASE_URL` says), created and loaded at first use, rebuilt with `reset`: what
+/// `onecard demo` opens and every `--demo` acts on.
+pub async fn demo_database(paths: &Paths, reset: bool) -> anyhow::Result<Database> {
+    let cluster = cluster_for(paths)?;
+    let c2 = cluster.clone();
+    tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
+    let pool = crate::demo::prepare(&cluster, reset).await?;
+    Ok(Database {
+        pool,
+        options: cluster.connect_options(crate::demo::DATABASE),
+        password: None,
+        cluster: Some(cluster),
+        label: "demo".to_string(),
+    })
+}
+
+/// The demo's database with `demo`, else the configured one.
+async fn database_for(paths: &Paths, config: &Config, demo: bool) -> anyhow::Result<Database> {
+    if demo {
+        demo_database(paths, false).await
+    } else {
+        open_database(paths, config, None, true).await
+    }
 }
 
 /// Reaches the configured server (embedded unless a URL is set), creating the embedded database
@@ -475,14 +513,20 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             console::run(db.pool, options).await?;
         }
         Some(Cmd::Demo { accounts, reset }) => {
-            let cluster = cluster_for(&paths)?;
-            let c2 = cluster.clone();
-            tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
-            let pool = crate::demo::prepare(&cluster, *reset).await?;
+            let pool = demo_database(&paths, *reset).await?.pool;
             if *accounts {
                 say!("{:<14} {:<26} {:<10} password", "login", "role", "name");
                 for (login, role, name, password) in crate::demo::accounts(&pool).await? {
                     say!("{login:<14} {role:<26} {name:<10} {password}");
+                }
+                match crate::demo::control_address(&pool).await? {
+                    Some(addr) => say!(
+                        "\nsimulator control interface: tcp {addr} (list, tally, <id> <verb> ..., quit)"
+                    ),
+                    None => say!(
+                        "\nsimulator: not running; it runs while a demo console is open, its control \
+                         interface on tcp 127.0.0.1:4499 (a free port when that one is taken)"
+                    ),
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -630,8 +674,8 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Some(Cmd::Import { command }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+        Some(Cmd::Import { demo, command }) => {
+            let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
         }
@@ -691,8 +735,8 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        Some(Cmd::Report(args)) => {
-            let db = open_database(&paths, &config, None, true).await?;
+        Some(Cmd::Report { demo, args }) => {
+            let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             crate::report::cli(&db.pool, &shell_actor(), args, &mut out).await?;
         }
@@ -702,9 +746,10 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
         Some(Cmd::Audit {
+            demo,
             command: AuditCmd::Verify,
         }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+            let db = database_for(&paths, &config, *demo).await?;
             let v = audit::verify(&db.pool).await?;
             match v.first_break {
                 None => say!("audit log intact: {} rows, every link verified", v.rows),

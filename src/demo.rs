@@ -1,13 +1,21 @@
 //! The demo site: its own database in the embedded cluster (never the real one), with
 //! departments, a few hundred people and one operator per role; once its simulated terminals
-//! are registered, door groups, a batch of blank cards and a few dozen cards issued through the
-//! card desk's own API (some lost, one reissued), so the Card service tab is alive at once.
+//! are registered (controllers and doors named after the campus's buildings), door groups, a
+//! batch of blank cards and a few dozen cards issued through the card desk's own API (some
+//! lost, one reissued), so the Card service tab is alive at once, and [`LiveSite`] runs the
+//! simulated campus. `onecard demo` and every command's `--demo` reach this database through
+//! `cli::demo_database`.
 
 use crate::db::embedded::Cluster;
 use crate::db::{self, operator};
 use crate::domain::permission::Actor;
 use crate::domain::role::Role;
+use crate::sim::site::{Ports, SiteConfig};
+use crate::sim::uhppote::Controller;
+use crate::sim::SimTerminal;
 use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub const DATABASE: &str = "onecard_demo";
 pub const DIRECTOR: &str = "director";
@@ -186,15 +194,49 @@ pub async fn accounts(pool: &PgPool) -> anyhow::Result<Vec<(String, String, Stri
     .await?)
 }
 
+/// How the live half of the demo runs; the defaults are the demo's.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Where the simulator listens: the documented addresses (control interface
+    /// 127.0.0.1:4499), a free port for any that is taken.
+    pub ports: Ports,
+    /// Background records per second across the site.
+    pub rate: f64,
+    /// Percent of door-controller traffic that is an alarm (forced open, held open, tamper).
+    pub alarm_percent: f64,
+    /// How often the cardholders at the doors follow the card desk (a card issued in the demo
+    /// console is swiped at its doors from then on).
+    pub follow_desk: std::time::Duration,
+    pub poller: crate::poller::Options,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            ports: Ports::documented_or_free(),
+            rate: 2.0,
+            alarm_percent: 2.0,
+            follow_desk: std::time::Duration::from_secs(15),
+            poller: crate::poller::Options::default(),
+        }
+    }
+}
+
 /// The live half of the demo: a simulated site and the pollers, run inside the console's
 /// process. Only one demo process runs them (an advisory lock on the demo database); a second
 /// demo console just watches.
+///
+/// The simulated door controllers start empty, as new ones do: the cards the desk issued reach
+/// them the real way (card grants, the propagation queue, the poller), and the site's traffic
+/// is swiped by those cards at the doors they are granted (now and then at another door, with
+/// a lost card or with an unknown one), so most swipes are granted and name a person.
 pub struct LiveSite {
-    _site: crate::sim::runner::Site,
+    site: crate::sim::runner::Site,
     traffic: tokio::task::JoinHandle<()>,
     desk: Option<tokio::task::JoinHandle<()>>,
+    walkers: tokio::task::JoinHandle<()>,
     supervisor: crate::poller::Supervisor,
-    _lock: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    lock: sqlx::pool::PoolConnection<sqlx::Postgres>,
 }
 
 /// Lock key for "this process runs the demo site" ("demo" in ASCII).
@@ -203,6 +245,13 @@ const LIVE_LOCK: i64 = 0x6465_6d6f;
 impl LiveSite {
     /// Starts the simulator and the pollers, or returns None when another demo runs them.
     pub async fn start(pool: &PgPool) -> anyhow::Result<Option<LiveSite>> {
+        LiveSite::start_with(pool, LiveOptions::default()).await
+    }
+
+    pub async fn start_with(
+        pool: &PgPool,
+        options: LiveOptions,
+    ) -> anyhow::Result<Option<LiveSite>> {
         let mut lock = pool.acquire().await?;
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(LIVE_LOCK)
@@ -211,12 +260,12 @@ impl LiveSite {
         if !got {
             return Ok(None);
         }
-        let mut config = crate::sim::site::SiteConfig::demo();
-        config.rate = 2.0;
-        config.alarm_percent = 2.0;
-        // Private ports: the demo never clashes with a real site or an `onecard sim` running here.
-        let site =
-            crate::sim::runner::Site::start(&config, crate::sim::site::Ports::ephemeral()).await?;
+        let mut config = SiteConfig::demo();
+        config.rate = options.rate;
+        config.alarm_percent = options.alarm_percent;
+        config.cards.granted = false;
+        let site = crate::sim::runner::Site::start(&config, options.ports).await?;
+        tracing::info!(control = %site.control, "demo: simulated site started; its control interface listens on {}", site.control);
         let registered = crate::sim::register::register_site(pool, &site).await?;
         // A new simulator numbers its records from 1 again: start the demo's books afresh.
         let ids: Vec<i64> = registered.iter().map(|r| r.terminal_id).collect();
@@ -232,7 +281,33 @@ impl LiveSite {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        seed_card_desk(pool).await?;
+        name_doors(pool, &site, &config, &registered).await?;
+        if !seed_card_desk(pool).await? {
+            tell_terminals_again(pool, &ids).await?;
+        }
+        let controllers: Vec<(i64, Arc<Controller>)> = site
+            .controllers()
+            .iter()
+            .filter_map(|c| {
+                let r = registered.iter().find(|r| r.sim_id == c.id())?;
+                Some((r.terminal_id, c.clone()))
+            })
+            .collect();
+        walk_to_doors(pool, &controllers).await?;
+        let walkers = {
+            let pool = pool.clone();
+            let every = options
+                .follow_desk
+                .max(std::time::Duration::from_millis(100));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = walk_to_doors(&pool, &controllers).await {
+                        tracing::warn!(error = %e, "demo: cannot read who may open which door");
+                    }
+                }
+            })
+        };
         // The reader's own idea of "new" follows the register.
         let issued: Vec<i64> = sqlx::query_scalar("SELECT card_no FROM card")
             .fetch_all(pool)
@@ -242,30 +317,225 @@ impl LiveSite {
                 let _ = site.desk_mark_known(n);
             }
         }
+        record_control(&mut lock, site.control).await?;
         let desk = site
             .desk_readers()
             .first()
             .cloned()
             .map(|reader| tokio::spawn(serve_desk(pool.clone(), reader)));
-        let supervisor =
-            crate::poller::Supervisor::start(pool.clone(), format!("demo-{}", std::process::id()));
+        let supervisor = crate::poller::Supervisor::start_with(
+            pool.clone(),
+            format!("demo-{}", std::process::id()),
+            options.poller,
+        );
         let traffic = site.run_traffic(config.rate, config.seed, config.alarm_percent);
         Ok(Some(LiveSite {
-            _site: site,
+            site,
             traffic,
             desk,
+            walkers,
             supervisor,
-            _lock: lock,
+            lock,
         }))
     }
 
-    pub async fn stop(self) {
+    /// The simulator's control interface (`list`, `tally`, `<id> <verb> ...`).
+    pub fn control(&self) -> SocketAddr {
+        self.site.control
+    }
+
+    /// The simulated site itself, to look inside its terminals.
+    pub fn site(&self) -> &crate::sim::runner::Site {
+        &self.site
+    }
+
+    pub async fn stop(mut self) {
         self.traffic.abort();
+        self.walkers.abort();
         if let Some(desk) = &self.desk {
             desk.abort();
         }
         self.supervisor.stop().await;
+        self.site.stop();
+        // The lock's connection goes back to the pool: let go of the lock and the address.
+        let _ = sqlx::query("DELETE FROM demo_site")
+            .execute(&mut *self.lock)
+            .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LIVE_LOCK)
+            .execute(&mut *self.lock)
+            .await;
     }
+}
+
+/// Where the demo's simulator takes commands, for every demo process to find (the console,
+/// `onecard demo --accounts`).
+async fn record_control(
+    conn: &mut sqlx::PgConnection,
+    control: SocketAddr,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS demo_site (
+             only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+             control    text NOT NULL,
+             pid        integer NOT NULL,
+             started_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO demo_site (control, pid) VALUES ($1, $2)
+         ON CONFLICT (only_row) DO UPDATE SET control = EXCLUDED.control, pid = EXCLUDED.pid,
+             started_at = now()",
+    )
+    .bind(control.to_string())
+    .bind(i32::try_from(std::process::id()).unwrap_or(0))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The control interface of the demo's simulator while a demo process runs it (this one or
+/// another), else None. For `onecard demo --accounts` and the console.
+pub async fn control_address(pool: &PgPool) -> Result<Option<SocketAddr>, sqlx::Error> {
+    let table: bool = sqlx::query_scalar("SELECT to_regclass('demo_site') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !table {
+        return Ok(None);
+    }
+    // Running while someone holds the lock: a killed demo leaves its row behind, not its lock.
+    let control: Option<String> = sqlx::query_scalar(
+        "SELECT control FROM demo_site
+         WHERE EXISTS (SELECT 1 FROM pg_locks
+                       WHERE locktype = 'advisory' AND granted AND classid = 0 AND objsubid = 1
+                         AND objid::int8 = $1
+                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+    )
+    .bind(LIVE_LOCK)
+    .fetch_optional(pool)
+    .await?;
+    Ok(control.and_then(|c| c.parse().ok()))
+}
+
+/// Names the demo's door controllers and their doors after the site's buildings, where nobody
+/// named them yet (registered, a terminal is named by its simulator id; a door has no name).
+async fn name_doors(
+    pool: &PgPool,
+    site: &crate::sim::runner::Site,
+    config: &SiteConfig,
+    registered: &[crate::sim::register::RegisteredTerminal],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut named = Vec::new();
+    for ctl in site.controllers() {
+        let sim_id = ctl.id();
+        let (Some(c), Some(r)) = (
+            config
+                .door_controllers
+                .iter()
+                .find(|c| c.serial == ctl.serial()),
+            registered.iter().find(|r| r.sim_id == sim_id),
+        ) else {
+            continue;
+        };
+        sqlx::query("UPDATE terminal SET name = $2, location = $3 WHERE id = $1 AND name = $4")
+            .bind(r.terminal_id)
+            .bind(&c.name)
+            .bind(&c.location)
+            .bind(&sim_id)
+            .execute(&mut *tx)
+            .await?;
+        let doors: Vec<i16> = (1..=c.named_doors.len() as i16).collect();
+        let names: Vec<&str> = c.named_doors.iter().map(|d| d.name.as_str()).collect();
+        let places: Vec<&str> = c.named_doors.iter().map(|d| d.location.as_str()).collect();
+        sqlx::query(
+            "UPDATE door d SET name = n.name, location = n.location
+             FROM unnest($2::smallint[], $3::text[], $4::text[]) AS n(door, name, location)
+             WHERE d.terminal_id = $1 AND d.door = n.door AND d.name = ''",
+        )
+        .bind(r.terminal_id)
+        .bind(&doors)
+        .bind(&names)
+        .bind(&places)
+        .execute(&mut *tx)
+        .await?;
+        named.push(r.terminal_id);
+    }
+    crate::db::notify::Change::doors(named)
+        .send(&mut tx)
+        .await?;
+    tx.commit().await
+}
+
+/// A new simulator's terminals hold nothing, as new terminals do: what each must hold (door
+/// grants, attendance users, the POS blacklist) is queued again through the card desk's own
+/// propagation, as for terminals just installed. Returns the commands queued.
+async fn tell_terminals_again(pool: &PgPool, terminal_ids: &[i64]) -> anyhow::Result<usize> {
+    let actor = Actor::shell("demo");
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM card_sync WHERE terminal_id = ANY($1)")
+        .bind(terminal_ids)
+        .execute(&mut *tx)
+        .await?;
+    let cards: Vec<i64> = sqlx::query_scalar("SELECT id FROM card ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut queued = 0;
+    let mut change = crate::db::notify::Change::default();
+    for card in cards {
+        let s = crate::db::propagation::sync_card(&mut tx, &actor, card).await?;
+        queued += s.queued;
+        change.merge(s.change);
+    }
+    change.send(&mut tx).await?;
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// Who swipes at each door controller (its terminal id, the simulated controller): every card
+/// granted on its doors, at those doors (lost and replaced cards too, which it refuses), and a
+/// few cardholders of other buildings, at any door (refused too).
+async fn walk_to_doors(
+    pool: &PgPool,
+    controllers: &[(i64, Arc<Controller>)],
+) -> Result<(), sqlx::Error> {
+    const STRANGERS: usize = 3;
+    let grants: Vec<(i64, i64, Vec<i16>)> = sqlx::query_as(
+        "SELECT c.card_no, g.terminal_id, array_agg(g.door ORDER BY g.door)
+         FROM card_grant g JOIN card c ON c.id = g.card_id
+         JOIN terminal t ON t.id = g.terminal_id AND t.kind = 'door_controller'
+         WHERE g.door > 0
+         GROUP BY c.card_no, g.terminal_id
+         ORDER BY c.card_no",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (terminal_id, ctl) in controllers {
+        let mut walkers: Vec<(u32, Vec<u8>)> = grants
+            .iter()
+            .filter(|g| g.1 == *terminal_id)
+            .filter_map(|g| {
+                let doors = g.2.iter().filter_map(|d| u8::try_from(*d).ok()).collect();
+                Some((u32::try_from(g.0).ok()?, doors))
+            })
+            .collect();
+        let mut strangers: Vec<u32> = grants
+            .iter()
+            .filter_map(|g| u32::try_from(g.0).ok())
+            .filter(|n| !walkers.iter().any(|w| w.0 == *n))
+            .collect();
+        strangers.dedup();
+        walkers.extend(
+            strangers
+                .into_iter()
+                .take(STRANGERS)
+                .map(|n| (n, Vec::new())),
+        );
+        ctl.set_population(&walkers);
+    }
+    Ok(())
 }
 
 /// Lays the cards demo consoles ask for ([`ask_desk`]) on the simulated desk reader; its
@@ -320,15 +590,16 @@ const FIRST_CARD: i64 = 8_165_500;
 const DEMO_CARDS: usize = 36;
 
 /// Door groups, a batch of blank cards and a few dozen cards (some topped up, some lost, one
-/// reissued), through the card desk's own API, once: when the demo has no card yet.
-pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<()> {
+/// reissued), through the card desk's own API, once: when the demo has no card yet. True when
+/// it issued them now.
+pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<bool> {
     use crate::db::card::{self, IssueRequest, PaidFrom};
     use crate::domain::card::{CardKind, Subsystem};
     let cards: i64 = sqlx::query_scalar("SELECT count(*) FROM card")
         .fetch_one(pool)
         .await?;
     if cards > 0 {
-        return Ok(());
+        return Ok(false);
     }
     let actor = Actor::shell("demo");
     let level = crate::db::stock::level(pool).await?;
@@ -459,7 +730,7 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<()> {
             .await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub use crate::db::listen::{ask_desk, DESK_CHANNEL};

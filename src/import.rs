@@ -13,12 +13,20 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Subcommand)]
 pub enum ImportCmd {
     /// People: person number, name, department, category, ID document (all or nothing; every
-    /// bad row named). Departments are created as needed.
+    /// bad row named). A department the register lacks is a bad row unless
+    /// --create-departments is given.
     Persons {
         file: PathBuf,
-        /// Only say what would change (new, updated, left alone).
+        /// Only say what would change: every person added and updated, field by field, and the
+        /// departments to create.
         #[arg(long)]
         dry_run: bool,
+        /// Create the departments the file names that do not exist (the text as code and name).
+        #[arg(long)]
+        create_departments: bool,
+        /// List every change, not only the first 50 of each kind.
+        #[arg(long)]
+        all: bool,
     },
     /// Extend a batch of cards (June's delayed graduates): a CSV naming cards or persons.
     Extensions {
@@ -40,8 +48,17 @@ pub async fn cli(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     match cmd {
-        ImportCmd::Persons { file, dry_run } => {
-            persons::cli(pool, actor, file, *dry_run, out).await
+        ImportCmd::Persons {
+            file,
+            dry_run,
+            create_departments,
+            all,
+        } => {
+            let options = persons::Options {
+                dry_run: *dry_run,
+                create_departments: *create_departments,
+            };
+            persons::cli(pool, actor, file, options, *all, out).await
         }
         ImportCmd::Extensions {
             file,

@@ -7,7 +7,7 @@
 use super::{fresh_database, say, Server};
 use crate::db::person::{self, PersonQuery};
 use crate::domain::permission::Actor;
-use crate::import::persons::{import, Progress, Summary};
+use crate::import::persons::{import_with, Options, Progress, Summary};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write as _;
@@ -115,7 +115,12 @@ async fn timed(
 ) -> anyhow::Result<(f64, Summary)> {
     let started = Instant::now();
     let mut progress = |_: Progress| {};
-    let summary = import(pool, actor, path, bytes, dry_run, &mut progress).await?;
+    // A fresh register: the file's departments are created by the first import.
+    let options = Options {
+        dry_run,
+        create_departments: true,
+    };
+    let summary = import_with(pool, actor, path, bytes, options, &mut progress).await?;
     Ok((started.elapsed().as_secs_f64(), summary))
 }
 
@@ -198,8 +203,8 @@ pub async fn run(server: &Server, n: usize, seed: u64) -> anyhow::Result<()> {
         .execute(&pool)
         .await?;
         sqlx::query("ANALYZE").execute(&pool).await?;
-        let some: (i64, String, i64) = sqlx::query_as(
-            "SELECT p.id, p.person_no, c.card_no FROM person p JOIN card c ON c.person_id = p.id
+        let some: (i64, String, i64, String) = sqlx::query_as(
+            "SELECT p.id, p.person_no, c.card_no, p.id_document FROM person p JOIN card c ON c.person_id = p.id
              ORDER BY p.id OFFSET $1 LIMIT 1",
         )
         .bind((n / 2) as i64)
@@ -220,6 +225,14 @@ pub async fn run(server: &Server, n: usize, seed: u64) -> anyhow::Result<()> {
             (
                 format!("card_no {}", some.2),
                 PersonQuery::text(&some.2.to_string()),
+            ),
+            (
+                format!("id_document {}", some.3),
+                PersonQuery::text(&some.3),
+            ),
+            (
+                format!("id_document ending {}", &some.3[some.3.len() - 6..]),
+                PersonQuery::text(&some.3[some.3.len() - 6..]),
             ),
             ("department 计算机".into(), PersonQuery::text("计算机")),
             ("no match 不存在".into(), PersonQuery::text("不存在")),

@@ -8,7 +8,8 @@
 //! Search needs no extension (no `pg_trgm`: it may not be installable on an external server).
 //! A person number prefix, a name or a department is one scan of `person` with no join (the
 //! department list is tiny; the page's departments and cards are joined after the LIMIT); a
-//! card number and an exact person number are index lookups. Chinese needles skip `lower()`.
+//! card number and an exact person number are index lookups, and so is an ID document or its
+//! end (an index on the reversed number). Chinese needles skip `lower()`.
 //! `onecard bench --persons 100000` measures it: 14-45 ms a search on 100k persons on a
 //! loaded 2-core VM, about what a bare `count(*)` of the table costs there. Should it ever need
 //! to be faster, an index `person (person_no text_pattern_ops)` makes prefixes index scans.
@@ -533,10 +534,14 @@ pub async fn update(
 /// * digits: a person number starting with them, or a card number equal to them (any card
 ///   the person ever held, so a lost card's number still finds its holder);
 /// * anything else: a name containing it (ignoring Latin case), a department whose name
-///   contains it or whose code is it, or a person number starting with it.
+///   contains it or whose code is it, or a person number starting with it;
+/// * besides, a word of six or more characters with a digit in it (no spaces): an ID document
+///   ending with it, ignoring Latin case: the whole number, or its last six characters or
+///   more. Fewer would be ambiguous (four digits are shared by dozens of persons in a large
+///   register, and are person number prefixes and card numbers too).
 ///
-/// Exact hits (the whole person number, the card number, the whole name) come first, then the
-/// rest by person number.
+/// Exact hits (the whole person number, the card number, the whole name, the whole ID
+/// document) come first, then the rest by person number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersonQuery {
     pub text: String,
@@ -578,6 +583,18 @@ pub struct PersonRow {
     pub total: i64,
 }
 
+/// Characters an ID document search word needs: fewer would be ambiguous.
+const ID_DOCUMENT_SUFFIX_MIN: usize = 6;
+
+/// `word` in upper case when it could be an ID document or its end: six characters or more,
+/// a digit among them, nothing but printable ASCII.
+fn id_document_word(word: &str) -> Option<String> {
+    (word.len() >= ID_DOCUMENT_SUFFIX_MIN
+        && word.bytes().all(|c| c.is_ascii_graphic())
+        && word.bytes().any(|c| c.is_ascii_digit()))
+    .then(|| word.to_ascii_uppercase())
+}
+
 fn is_card_no(word: &str) -> Option<i64> {
     word.parse::<i64>()
         .ok()
@@ -610,6 +627,9 @@ pub async fn search(
                 .push_bind(n)
                 .push(")");
         }
+        if let Some(doc) = id_document_word(w) {
+            b.push(" OR upper(p.id_document) = ").push_bind(doc);
+        }
     }
     b.push(", false) AS hit FROM person p WHERE true");
     for w in &words {
@@ -629,6 +649,16 @@ pub async fn search(
             b.push(" OR lower(code) = lower(")
                 .push_bind(w.to_string())
                 .push("))");
+        }
+        if let Some(doc) = id_document_word(w) {
+            // Read once through the suffix index (migration 0008), not per row.
+            let reversed: String = doc.chars().rev().collect();
+            b.push(
+                " OR p.id IN (SELECT id FROM person WHERE id_document <> ''
+                              AND reverse(upper(id_document)) LIKE ",
+            )
+            .push_bind(prefix_pattern(&reversed))
+            .push(")");
         }
         b.push(")");
     }

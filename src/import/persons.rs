@@ -1,5 +1,6 @@
-//! `onecard import persons FILE.csv [--dry-run]`: the person register from the registrar or HR.
-//! The console's import dialog calls [`import`] with the file's bytes and a progress callback.
+//! `onecard import persons FILE.csv [--dry-run] [--create-departments]`: the person register
+//! from the registrar or HR. The console's import dialog calls [`import_with`] with the file's
+//! bytes, the [`Options`] and a progress callback.
 //!
 //! The file: UTF-8 (a BOM is fine; a GBK file is refused with a request to save it as UTF-8),
 //! comma-separated, header required, columns in any order:
@@ -20,10 +21,18 @@
 //! active.
 //!
 //! **Departments**: a department is matched by code, then by name (exact, then ignoring Latin
-//! case). An unknown department is **created**, with the text as both its code and its name
-//! (rename it later in the department list); the dry run lists the departments it would create,
-//! so a misspelling is seen before anything is written. A name two departments share is a bad
-//! row (use the code).
+//! case). A department the register does not have is a bad row naming the text (and the
+//! closest department there is, when one is close: `计算机学员` → `计算机学院`), unless the
+//! import is told to create departments ([`Options::create_departments`],
+//! `--create-departments`): it is then created with the text as both its code and its name
+//! (rename it later in the department list). A name two departments share is a bad row (use
+//! the code).
+//!
+//! **What changes**: the summary lists, as data, every person added (line, number, name,
+//! department), every person updated (line, number, name, each changed field old → new) and
+//! the departments created; a dry run gives the same lists for what would change. The lists
+//! hold one small entry per row that changes (a 50,000-row first import: 50,000 entries, a few
+//! MB); a screen shows a page of them at a time.
 //!
 //! The whole file is checked before the database is touched: every bad row is named with its
 //! line number and reason, and nothing is written. Applying is one transaction (bulk `UNNEST`
@@ -34,7 +43,8 @@ use super::{bad, decode, one, ImportError, Lines, RowError};
 use crate::db::audit;
 use crate::db::notify;
 use crate::db::person::{
-    check_id_document, check_name, check_person_no, match_department, Category, Status,
+    check_id_document, check_name, check_person_no, mask_id_document, match_department, Category,
+    Status,
 };
 use crate::domain::permission::{Action, Actor};
 use serde_json::json;
@@ -46,8 +56,8 @@ use std::path::Path;
 
 /// Rows per `UNNEST` statement when writing.
 const CHUNK: usize = 5_000;
-/// Examples of new and updated rows kept for the summary.
-const EXAMPLES: usize = 5;
+/// Entries of each list the command line shows without `--all`.
+const CLI_SHOWN: usize = 50;
 /// Serialises person imports across processes ("persimpt" in ASCII).
 const IMPORT_LOCK_KEY: i64 = 0x7065_7273_696d_7074;
 
@@ -67,6 +77,16 @@ pub enum Stage {
     Writing,
 }
 
+/// How to import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Only check the file and say what would change; nothing is written.
+    pub dry_run: bool,
+    /// Create the departments the file names and the register lacks (the text as code and
+    /// name). Without it such a row is a bad row.
+    pub create_departments: bool,
+}
+
 /// What an import did, or (dry run) would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -80,16 +100,111 @@ pub struct Summary {
     pub updated: usize,
     /// Rows identical to what is stored.
     pub unchanged: usize,
-    /// Departments created (or, dry run, to be created), as written in the file.
+    /// Departments created (or, dry run, to be created), as written in the file, sorted.
     pub departments_created: Vec<String>,
-    /// A few new and updated rows, in words ("line 3: new 2021001 张三 ..."), then a few of
-    /// the persons counted in `left_holding_cards`, with their cards.
-    pub examples: Vec<String>,
-    /// Persons this import marks `left` who still hold a card in service: the card desk
-    /// should return or cancel those cards (the import does not touch cards).
+    /// Every person added (or to be added), in file order.
+    pub new_persons: Vec<NewPerson>,
+    /// Every person updated (or to be updated), in file order, with what changes.
+    pub updated_persons: Vec<UpdatedPerson>,
+    /// Persons this import marks `left` who still hold a card in service, by person number:
+    /// the card desk should return or cancel those cards (the import does not touch cards).
+    pub left_holding: Vec<LeftHolding>,
+    /// `left_holding.len()`.
     pub left_holding_cards: usize,
     /// The import's audit row (None for a dry run, or when nothing changed).
     pub audit_id: Option<i64>,
+}
+
+/// A person the import adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPerson {
+    /// The row's line in the file (1 = the header).
+    pub line: u64,
+    pub person_no: String,
+    pub name: String,
+    /// The department's name (for one the import creates: the text in the file).
+    pub department: String,
+    /// The import creates the department.
+    pub new_department: bool,
+    pub category: Category,
+}
+
+/// A person the import changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatedPerson {
+    pub line: u64,
+    pub person_no: String,
+    /// The name after the import.
+    pub name: String,
+    /// Each field that changes, in the order of [`PersonField::ALL`].
+    pub fields: Vec<FieldChange>,
+}
+
+/// One field of a person the import changes. ID documents are personal data: they appear
+/// masked (`****1234`), as in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: PersonField,
+    pub old: String,
+    pub new: String,
+}
+
+impl std::fmt::Display for FieldChange {
+    /// `name 张三 → 张叁`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &str| {
+            if v.is_empty() {
+                "(none)".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        write!(
+            f,
+            "{} {} → {}",
+            self.field,
+            shown(&self.old),
+            shown(&self.new)
+        )
+    }
+}
+
+/// The fields an import may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PersonField {
+    Name,
+    Department,
+    Category,
+    IdDocument,
+    Status,
+}
+
+crate::domain::named!(PersonField, custom_from_str, {
+    Name => "name",
+    Department => "department",
+    Category => "category",
+    IdDocument => "id_document",
+    Status => "status",
+});
+
+/// A person the import marks left who still holds a card in service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftHolding {
+    pub person_no: String,
+    pub name: String,
+    pub card_no: i64,
+    /// active or lost
+    pub card_state: String,
+}
+
+impl std::fmt::Display for LeftHolding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} is marked left and still holds card {} ({}): return or cancel it",
+            self.person_no, self.name, self.card_no, self.card_state
+        )
+    }
 }
 
 impl Summary {
@@ -445,25 +560,31 @@ struct Stored {
 /// A department there is: id, code, name.
 type Known = (i64, String, String);
 
-/// Resolves each distinct department text against the departments there are.
+/// Resolves each distinct department text against the departments there are. A text naming
+/// none is created when `create` allows it, else every row naming it is a bad row.
 fn resolve_departments(
     path: &str,
     rows: &[Row],
     known: &[Known],
+    create: bool,
 ) -> Result<HashMap<String, Dept>, ImportError> {
     let mut out: HashMap<String, Dept> = HashMap::new();
-    // Texts naming two or more departments, and why.
-    let mut ambiguous: HashMap<String, String> = HashMap::new();
+    // Texts naming no department or two and more, and why.
+    let mut refused: HashMap<String, String> = HashMap::new();
     for row in rows {
         let key = row.department.as_str();
-        if out.contains_key(key) || ambiguous.contains_key(key) {
+        if out.contains_key(key) || refused.contains_key(key) {
             continue;
         }
         let found = match match_department(known, key, |d| (&d.1, &d.2)) {
             Ok(Some(d)) => Dept::Known(d.0),
-            Ok(None) => Dept::New(key.to_string()),
+            Ok(None) if create => Dept::New(key.to_string()),
+            Ok(None) => {
+                refused.insert(key.to_string(), unknown_department(key, known));
+                continue;
+            }
             Err(codes) => {
-                ambiguous.insert(
+                refused.insert(
                     key.to_string(),
                     format!(
                         "{} departments are named `{key}`: write the code ({})",
@@ -476,14 +597,14 @@ fn resolve_departments(
         };
         out.insert(key.to_string(), found);
     }
-    if ambiguous.is_empty() {
+    if refused.is_empty() {
         return Ok(out);
     }
-    // Every row naming an ambiguous department is named, not just the first.
+    // Every row naming a refused department is named, not just the first.
     let errors = rows
         .iter()
         .filter_map(|r| {
-            ambiguous.get(&r.department).map(|m| RowError {
+            refused.get(&r.department).map(|m| RowError {
                 line: r.line,
                 message: m.clone(),
             })
@@ -492,41 +613,71 @@ fn resolve_departments(
     Err(bad(path, errors))
 }
 
+/// "no department `计算机学员` (did you mean `计算机学院`, code D01?): ..."
+fn unknown_department(key: &str, known: &[Known]) -> String {
+    let hint = match closest_department(key, known) {
+        Some((_, code, name)) if name.to_lowercase() == code.to_lowercase() => {
+            format!(" (did you mean `{name}`?)")
+        }
+        Some((_, code, name)) => format!(" (did you mean `{name}`, code {code}?)"),
+        None => String::new(),
+    };
+    format!(
+        "no department `{key}`{hint}: correct the file, add the department first, \
+         or import with departments created (--create-departments)"
+    )
+}
+
+/// The department whose name or code is closest to `key`, when one is close: a few
+/// characters apart (one in four, at least one), or one text containing the other.
+fn closest_department<'a>(key: &str, known: &'a [Known]) -> Option<&'a Known> {
+    let key = key.to_lowercase();
+    let len = key.chars().count();
+    let allowed = (len / 4).max(1);
+    known
+        .iter()
+        .flat_map(|d| [(d, d.1.to_lowercase()), (d, d.2.to_lowercase())])
+        .filter_map(|(d, text)| {
+            let distance = edit_distance(&key, &text);
+            let contains = len >= 2 && (text.contains(&key) || key.contains(&text));
+            (distance <= allowed || contains).then_some((distance, d))
+        })
+        .min_by_key(|(distance, d)| (*distance, d.0))
+        .map(|(_, d)| d)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// What a row would write: the stored values it replaces (None: a new person).
 struct Change<'a> {
     row: &'a Row,
     id_document: String,
     status: Status,
     before: Option<&'a Stored>,
-    /// What differs, in words ("name 张三 → 张叁").
-    diff: Vec<String>,
-}
-
-fn examples(changes: &[Change<'_>]) -> Vec<String> {
-    let new = changes.iter().filter(|c| c.before.is_none()).take(EXAMPLES);
-    let updated = changes.iter().filter(|c| c.before.is_some()).take(EXAMPLES);
-    new.map(|c| {
-        format!(
-            "line {}: new {} {} ({}, {})",
-            c.row.line, c.row.person_no, c.row.name, c.row.department, c.row.category
-        )
-    })
-    .chain(updated.map(|c| {
-        format!(
-            "line {}: {} {}: {}",
-            c.row.line,
-            c.row.person_no,
-            c.row.name,
-            c.diff.join(", ")
-        )
-    }))
-    .collect()
+    /// What differs (empty for a new person).
+    fields: Vec<FieldChange>,
 }
 
 /// Checks `bytes` whole, then (unless `dry_run`) writes the new and changed persons in one
-/// transaction with one audit row. `path` names the file in messages and the audit row.
-/// `progress` is called as rows are checked and written (often enough for a progress bar,
-/// rarely enough to cost nothing).
+/// transaction with one audit row; departments are not created. See [`import_with`].
 pub async fn import(
     pool: &PgPool,
     actor: &Actor,
@@ -535,6 +686,26 @@ pub async fn import(
     dry_run: bool,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Summary, ImportError> {
+    let options = Options {
+        dry_run,
+        create_departments: false,
+    };
+    import_with(pool, actor, path, bytes, options, progress).await
+}
+
+/// Checks `bytes` whole, then (unless `options.dry_run`) writes the new and changed persons in
+/// one transaction with one audit row. `path` names the file in messages and the audit row.
+/// `progress` is called as rows are checked and written (often enough for a progress bar,
+/// rarely enough to cost nothing).
+pub async fn import_with(
+    pool: &PgPool,
+    actor: &Actor,
+    path: &str,
+    bytes: &[u8],
+    options: Options,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Summary, ImportError> {
+    let dry_run = options.dry_run;
     actor.authorize(Action::PersonImport)?;
     let sha256 = hex::encode(Sha256::digest(bytes));
     let text = decode(path, bytes)?;
@@ -550,8 +721,14 @@ pub async fn import(
     let known: Vec<Known> = sqlx::query_as("SELECT id, code, name FROM department ORDER BY id")
         .fetch_all(&mut *tx)
         .await?;
-    let depts = resolve_departments(path, &rows, &known)?;
-    let dept_label: HashMap<i64, String> = known.iter().map(|d| (d.0, d.2.clone())).collect();
+    let depts = resolve_departments(path, &rows, &known, options.create_departments)?;
+    let dept_name: HashMap<i64, &str> = known.iter().map(|d| (d.0, d.2.as_str())).collect();
+    let label = |d: &Dept| -> String {
+        match d {
+            Dept::Known(id) => dept_name.get(id).copied().unwrap_or("?").to_string(),
+            Dept::New(text) => text.clone(),
+        }
+    };
     let nos: Vec<&str> = rows.iter().map(|r| r.person_no.as_str()).collect();
     let stored: Vec<Stored> = sqlx::query_as(
         "SELECT person_no, name, department_id, category, id_document, status
@@ -576,28 +753,35 @@ pub async fn import(
             .or_else(|| before.and_then(|b| b.status.parse().ok()))
             .unwrap_or_default();
         let dept = &depts[row.department.as_str()];
-        let mut diff = Vec::new();
+        let mut fields = Vec::new();
         if let Some(b) = before {
-            if b.name != row.name {
-                diff.push(format!("name {} → {}", b.name, row.name));
-            }
+            let mut differs = |field, old: &str, new: &str| {
+                if old != new {
+                    fields.push(FieldChange {
+                        field,
+                        old: old.to_string(),
+                        new: new.to_string(),
+                    });
+                }
+            };
+            differs(PersonField::Name, &b.name, &row.name);
             if *dept != Dept::Known(b.department_id) {
-                diff.push(format!(
-                    "department {} → {}",
-                    dept_label.get(&b.department_id).map_or("?", String::as_str),
-                    row.department
-                ));
+                differs(
+                    PersonField::Department,
+                    &label(&Dept::Known(b.department_id)),
+                    &label(dept),
+                );
             }
-            if b.category != row.category.name() {
-                diff.push(format!("category {} → {}", b.category, row.category));
-            }
+            differs(PersonField::Category, &b.category, row.category.name());
             if b.id_document != id_document {
-                diff.push("id_document changed".into());
+                differs(
+                    PersonField::IdDocument,
+                    &mask_id_document(&b.id_document),
+                    &mask_id_document(&id_document),
+                );
             }
-            if b.status != status.name() {
-                diff.push(format!("status {} → {}", b.status, status));
-            }
-            if diff.is_empty() {
+            differs(PersonField::Status, &b.status, status.name());
+            if fields.is_empty() {
                 continue;
             }
         }
@@ -606,7 +790,7 @@ pub async fn import(
             id_document,
             status,
             before,
-            diff,
+            fields,
         });
     }
     let mut new_depts: Vec<String> = depts
@@ -624,41 +808,63 @@ pub async fn import(
         })
         .map(|c| c.row.person_no.as_str())
         .collect();
-    let mut examples = examples(&changes);
-    let mut holding = 0;
-    if !leaving.is_empty() {
-        let cards: Vec<(String, String, i64, String)> = sqlx::query_as(
+    let left_holding: Vec<LeftHolding> = if leaving.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as::<_, (String, String, i64, String)>(
             "SELECT p.person_no, p.name, c.card_no, c.state FROM card c JOIN person p ON p.id = c.person_id
              WHERE p.person_no = ANY($1) AND c.state IN ('active', 'lost') ORDER BY p.person_no",
         )
         .bind(&leaving)
         .fetch_all(&mut *tx)
-        .await?;
-        holding = cards.len();
-        for (no, name, card_no, state) in cards.iter().take(EXAMPLES) {
-            examples.push(format!(
-                "{no} {name} is marked left and still holds card {card_no} ({state}): return or cancel it"
-            ));
-        }
-        if cards.len() > EXAMPLES {
-            examples.push(format!(
-                "… {} more marked left still hold a card",
-                cards.len() - EXAMPLES
-            ));
-        }
-    }
-    let planned_new = changes.iter().filter(|c| c.before.is_none()).count();
+        .await?
+        .into_iter()
+        .map(|(person_no, name, card_no, card_state)| LeftHolding {
+            person_no,
+            name,
+            card_no,
+            card_state,
+        })
+        .collect()
+    };
+    let new_persons: Vec<NewPerson> = changes
+        .iter()
+        .filter(|c| c.before.is_none())
+        .map(|c| {
+            let dept = &depts[c.row.department.as_str()];
+            NewPerson {
+                line: c.row.line,
+                person_no: c.row.person_no.clone(),
+                name: c.row.name.clone(),
+                department: label(dept),
+                new_department: matches!(dept, Dept::New(_)),
+                category: c.row.category,
+            }
+        })
+        .collect();
+    let updated_persons: Vec<UpdatedPerson> = changes
+        .iter()
+        .filter(|c| c.before.is_some())
+        .map(|c| UpdatedPerson {
+            line: c.row.line,
+            person_no: c.row.person_no.clone(),
+            name: c.row.name.clone(),
+            fields: c.fields.clone(),
+        })
+        .collect();
     let mut summary = Summary {
         path: path.to_string(),
         sha256,
         dry_run,
         rows: rows.len(),
-        new: planned_new,
-        updated: changes.len() - planned_new,
+        new: new_persons.len(),
+        updated: updated_persons.len(),
         unchanged: rows.len() - changes.len(),
         departments_created: new_depts.clone(),
-        examples,
-        left_holding_cards: holding,
+        new_persons,
+        updated_persons,
+        left_holding_cards: left_holding.len(),
+        left_holding,
         audit_id: None,
     };
     if dry_run || changes.is_empty() {
@@ -766,13 +972,15 @@ pub async fn import(
     Ok(summary)
 }
 
-/// `onecard import persons FILE [--dry-run]`: the summary on `out`, progress on stderr for
-/// files of 10,000 rows or more.
+/// `onecard import persons FILE [--dry-run] [--create-departments] [--all]`: the summary on
+/// `out` (a dry run lists what would change: the first 50 of each kind, every one with `all`),
+/// progress on stderr for files of 10,000 rows or more.
 pub async fn cli(
     pool: &PgPool,
     actor: &Actor,
     file: &Path,
-    dry_run: bool,
+    options: Options,
+    all: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).map_err(|source| ImportError::Read {
@@ -806,25 +1014,24 @@ pub async fn cli(
             );
         }
     };
-    let summary = import(
+    let summary = import_with(
         pool,
         actor,
         &file.display().to_string(),
         &bytes,
-        dry_run,
+        options,
         &mut progress,
     )
     .await?;
-    if dry_run {
+    let shown = if all { usize::MAX } else { CLI_SHOWN };
+    if options.dry_run {
         writeln!(
             out,
             "{} (dry run, nothing written): {}",
             summary.path,
             summary.counts()
         )?;
-        for e in &summary.examples {
-            writeln!(out, "  {e}")?;
-        }
+        write_changes(out, &summary, shown)?;
     } else if summary.audit_id.is_none() {
         writeln!(
             out,
@@ -840,13 +1047,80 @@ pub async fn cli(
             started.elapsed().as_secs_f64(),
             summary.counts()
         )?;
-        for e in summary
-            .examples
-            .iter()
-            .filter(|e| e.contains("marked left"))
-        {
-            writeln!(out, "  {e}")?;
-        }
+        write_list(
+            out,
+            "marked left, still holding a card",
+            &summary.left_holding,
+            shown,
+            |h| h.to_string(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The summary's lists, each under its heading, at most `shown` entries of each.
+fn write_changes(out: &mut dyn Write, s: &Summary, shown: usize) -> std::io::Result<()> {
+    write_list(out, "new", &s.new_persons, shown, |p| {
+        format!(
+            "line {}: {} {}, {}{}, {}",
+            p.line,
+            p.person_no,
+            p.name,
+            p.department,
+            if p.new_department {
+                " (new department)"
+            } else {
+                ""
+            },
+            p.category
+        )
+    })?;
+    write_list(out, "updated", &s.updated_persons, shown, |p| {
+        let fields: Vec<String> = p.fields.iter().map(ToString::to_string).collect();
+        format!(
+            "line {}: {} {}: {}",
+            p.line,
+            p.person_no,
+            p.name,
+            fields.join("; ")
+        )
+    })?;
+    write_list(
+        out,
+        "departments to create",
+        &s.departments_created,
+        shown,
+        |d| d.clone(),
+    )?;
+    write_list(
+        out,
+        "marked left, still holding a card",
+        &s.left_holding,
+        shown,
+        |h| h.to_string(),
+    )
+}
+
+fn write_list<T>(
+    out: &mut dyn Write,
+    heading: &str,
+    items: &[T],
+    shown: usize,
+    line: impl Fn(&T) -> String,
+) -> std::io::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{heading} ({}):", items.len())?;
+    for item in items.iter().take(shown) {
+        writeln!(out, "  {}", line(item))?;
+    }
+    if items.len() > shown {
+        writeln!(
+            out,
+            "  … {} more (--all lists every one)",
+            items.len() - shown
+        )?;
     }
     Ok(())
 }

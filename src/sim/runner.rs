@@ -68,7 +68,10 @@ impl Site {
                         cards.clone(),
                     );
                     // Nine cards in ten hold grants, so background swipes show both outcomes.
-                    for &number in cards.iter().filter(|n| *n % 10 != 9) {
+                    let granted = cards
+                        .iter()
+                        .filter(|n| config.cards.granted && *n % 10 != 9);
+                    for &number in granted {
                         ctl.put_card(crate::terminal::uhppote::Card {
                             number,
                             from: today.checked_sub_signed(chrono::Duration::days(365)),
@@ -81,9 +84,11 @@ impl Site {
                 })
                 .collect();
             let addr = SocketAddr::new(config.bind, ports.uhppote);
-            let handle = super::uhppote::serve(addr, controllers.clone())
-                .await
-                .map_err(io(format!("door controllers on UDP/TCP {addr}")))?;
+            let handle = bind(addr, ports, "door controllers", |a| {
+                super::uhppote::serve(a, controllers.clone())
+            })
+            .await
+            .map_err(io(format!("door controllers on UDP/TCP {addr}")))?;
             for (c, ctl) in config.door_controllers.iter().zip(&controllers) {
                 listing.push(Listing {
                     kind: TerminalKind::DoorController,
@@ -125,9 +130,14 @@ impl Site {
                     SiteError::Invalid("too many attendance machines for the port plan".into())
                 })?;
             let addr = SocketAddr::new(config.bind, port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(io(format!("attendance machine {} on TCP {addr}", m.serial)))?;
+            let listener = bind(
+                addr,
+                ports,
+                "attendance machine",
+                tokio::net::TcpListener::bind,
+            )
+            .await
+            .map_err(io(format!("attendance machine {} on TCP {addr}", m.serial)))?;
             let handle = super::zk::serve(listener, machine.clone()).await;
             listing.push(Listing {
                 kind: TerminalKind::AttendanceMachine,
@@ -198,7 +208,7 @@ impl Site {
                     .filter(|p| ports.control == 0 || *p < ports.control)
                     .ok_or_else(|| SiteError::Invalid("too many lines for the port plan".into()))?;
                 let addr = SocketAddr::new(config.bind, port);
-                let listener = tokio::net::TcpListener::bind(addr)
+                let listener = bind(addr, ports, "RS-485 line", tokio::net::TcpListener::bind)
                     .await
                     .map_err(io(format!("line {} on TCP {addr}", line.name)))?;
                 endpoints.push(format!(
@@ -224,9 +234,14 @@ impl Site {
         }
 
         let control_addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), ports.control);
-        let listener = tokio::net::TcpListener::bind(control_addr)
-            .await
-            .map_err(io(format!("control interface on TCP {control_addr}")))?;
+        let listener = bind(
+            control_addr,
+            ports,
+            "control interface",
+            tokio::net::TcpListener::bind,
+        )
+        .await
+        .map_err(io(format!("control interface on TCP {control_addr}")))?;
         let control = listener
             .local_addr()
             .map_err(io("control address".into()))?;
@@ -304,15 +319,23 @@ impl Site {
 
     /// The background traffic generator, seeded: the same seed gives the same records.
     pub fn traffic(&self, seed: u64, alarm_percent: f64) -> Traffic {
+        let sources: Vec<Arc<dyn SimTerminal>> = self
+            .terminals
+            .iter()
+            .filter(|t| t.kind() != TerminalKind::DeskReader)
+            .cloned()
+            .collect();
+        let doors = sources
+            .iter()
+            .map(|t| self.controller(&t.id()).map_or(0, |c| c.doors()))
+            .collect();
         Traffic {
             rng: StdRng::seed_from_u64(seed),
-            sources: self
-                .terminals
-                .iter()
-                .filter(|t| t.kind() != TerminalKind::DeskReader)
-                .cloned()
-                .collect(),
+            sources,
+            doors,
             alarm: (alarm_percent / 100.0).clamp(0.0, 1.0),
+            step: 0,
+            to_close: Vec::new(),
         }
     }
 
@@ -374,22 +397,69 @@ impl Site {
 pub struct Traffic {
     rng: StdRng,
     sources: Vec<Arc<dyn SimTerminal>>,
+    /// Each source's doors (0: not a door controller).
+    doors: Vec<u8>,
     alarm: f64,
+    /// Steps taken.
+    step: u64,
+    /// Doors an alarm left open: (source, door, the step at which someone closes it).
+    to_close: Vec<(usize, u8, u64)>,
 }
 
+/// Steps after which a door left open by an alarm is closed again.
+const OPEN_STEPS: std::ops::RangeInclusive<u64> = 10..=40;
+
 impl Traffic {
-    /// One record from a terminal picked at random; now and then a door alarm instead.
+    /// One record from a terminal picked at random; now and then a door alarm instead: a door
+    /// forced open or held open (closed again some steps later), or a tamper.
     pub fn step(&mut self) {
         if self.sources.is_empty() {
             return;
         }
-        let t = &self.sources[self.rng.gen_range(0..self.sources.len())];
+        self.step += 1;
+        let now = self.step;
+        let (due, later): (Vec<_>, Vec<_>) = self.to_close.drain(..).partition(|d| d.2 <= now);
+        self.to_close = later;
+        for (i, door) in due.into_iter().map(|(i, door, _)| (i, door)) {
+            let _ = self.sources[i].control("close", &[&door.to_string()]);
+        }
+        let i = self.rng.gen_range(0..self.sources.len());
+        let t = &self.sources[i];
         if t.kind() == TerminalKind::DoorController && self.rng.gen_bool(self.alarm) {
-            let verb = ["forced", "held", "tamper"][self.rng.gen_range(0..3)];
-            let _ = t.control(verb, &["1"]);
+            let door = self.rng.gen_range(1..=self.doors[i].max(1));
+            // Forced and held open are what a control room mostly sees; tampers are rare.
+            let verb = match self.rng.gen_range(0..10) {
+                0..=4 => "forced",
+                5..=8 => "held",
+                _ => "tamper",
+            };
+            if t.control(verb, &[&door.to_string()]).is_ok() && verb != "tamper" {
+                let at = now + self.rng.gen_range(OPEN_STEPS);
+                self.to_close.push((i, door, at));
+            }
         } else {
             t.traffic(&mut self.rng);
         }
+    }
+}
+
+/// Binds `addr` with `bind`; when the port is taken and `ports.free_if_taken`, a free port
+/// instead (said in the log: the listing has the real address).
+async fn bind<T, F, Fut>(addr: SocketAddr, ports: Ports, what: &str, bind: F) -> std::io::Result<T>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    match bind(addr).await {
+        Err(e)
+            if ports.free_if_taken
+                && addr.port() != 0
+                && e.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            tracing::info!(%addr, what, "simulator: port taken, using a free one");
+            bind(SocketAddr::new(addr.ip(), 0)).await
+        }
+        other => other,
     }
 }
 

@@ -59,6 +59,11 @@ pub struct CardsConfig {
     /// The first card number; cards are `first .. first + count`.
     pub first: u32,
     pub count: u32,
+    /// The door controllers start holding nine cards in ten, granted on every door, as if a
+    /// host had downloaded them. False: they start empty, as new controllers do, and open only
+    /// for the cards a host downloads.
+    #[serde(default = "yes")]
+    pub granted: bool,
 }
 
 impl Default for CardsConfig {
@@ -66,6 +71,7 @@ impl Default for CardsConfig {
         CardsConfig {
             first: 8_165_500,
             count: 200,
+            granted: true,
         }
     }
 }
@@ -91,6 +97,23 @@ pub struct DoorControllerConfig {
     /// How fast the clock runs, parts per million.
     #[serde(default)]
     pub drift_ppm: f64,
+    /// What the site calls the controller (its building), and where it is installed: for a
+    /// host's inventory; the protocol knows only the serial number.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
+    /// Door 1, 2, ... by name and place (fewer than `doors` is fine).
+    #[serde(default)]
+    pub named_doors: Vec<NamedDoor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedDoor {
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
 }
 
 fn default_doors() -> u8 {
@@ -229,6 +252,14 @@ impl SiteConfig {
                     c.serial, c.doors
                 ));
             }
+            if c.named_doors.len() > usize::from(c.doors) {
+                return bad(format!(
+                    "door controller {} names {} doors but has {}",
+                    c.serial,
+                    c.named_doors.len(),
+                    c.doors
+                ));
+            }
         }
         for line in &self.lines {
             let mut nos = std::collections::HashSet::new();
@@ -262,7 +293,8 @@ impl SiteConfig {
         Ok(())
     }
 
-    /// The built-in demo site: four door controllers, two attendance machines, a canteen line
+    /// The built-in demo site: four door controllers (the library, a dormitory, the laboratory
+    /// building and the gymnasium, every door named), two attendance machines, a canteen line
     /// of three POS, a patrol line of two readers, and the card desk's reader.
     pub fn demo() -> SiteConfig {
         let native = |kind, machine_no| NativeTerminalConfig {
@@ -278,13 +310,24 @@ impl SiteConfig {
             bind: default_bind(),
             alarm_percent: default_alarm_percent(),
             cards: CardsConfig::default(),
-            door_controllers: (0..4)
-                .map(|i| DoorControllerConfig {
+            door_controllers: DEMO_BUILDINGS
+                .iter()
+                .zip(0..)
+                .map(|((name, location, doors), i)| DoorControllerConfig {
                     serial: 405_419_896 + i,
                     doors: 4,
                     memory: default_door_memory(),
-                    offset_secs: i as i64 * 7,
+                    offset_secs: i64::from(i) * 7,
                     drift_ppm: 0.0,
+                    name: (*name).into(),
+                    location: (*location).into(),
+                    named_doors: doors
+                        .iter()
+                        .map(|(name, location)| NamedDoor {
+                            name: (*name).into(),
+                            location: (*location).into(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             attendance_machines: vec![
@@ -334,6 +377,57 @@ impl SiteConfig {
     }
 }
 
+/// The demo's door controllers: (name, where the controller is installed, its four doors by
+/// name and place).
+type Building = (
+    &'static str,
+    &'static str,
+    [(&'static str, &'static str); 4],
+);
+
+const DEMO_BUILDINGS: [Building; 4] = [
+    (
+        "图书馆",
+        "图书馆一层 弱电间",
+        [
+            ("图书馆东门", "图书馆一层 东侧入口"),
+            ("图书馆西门", "图书馆一层 西侧入口"),
+            ("古籍阅览室", "图书馆四层 401"),
+            ("图书馆机房", "图书馆负一层 B102"),
+        ],
+    ),
+    (
+        "学生宿舍3号楼",
+        "学生宿舍3号楼 一层值班室",
+        [
+            ("3号楼正门", "学生宿舍3号楼 南侧"),
+            ("3号楼北侧门", "学生宿舍3号楼 北侧"),
+            ("3号楼自行车库", "学生宿舍3号楼 负一层"),
+            ("3号楼洗衣房", "学生宿舍3号楼 一层 112"),
+        ],
+    ),
+    (
+        "实验楼",
+        "实验楼一层 配电间",
+        [
+            ("实验楼大门", "实验楼一层 正门"),
+            ("化学实验室A201", "实验楼二层 A201"),
+            ("计算机机房B105", "实验楼一层 B105"),
+            ("危化品仓库", "实验楼一层 北侧 独立库房"),
+        ],
+    ),
+    (
+        "体育馆",
+        "体育馆一层 器材管理室",
+        [
+            ("体育馆正门", "体育馆一层 东侧"),
+            ("游泳馆入口", "体育馆一层 西侧"),
+            ("健身房", "体育馆二层 205"),
+            ("器材室", "体育馆一层 108"),
+        ],
+    ),
+];
+
 /// Where everything listens, from the documented defaults or `--base-port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports {
@@ -341,6 +435,9 @@ pub struct Ports {
     pub zk_first: u16,
     pub line_first: u16,
     pub control: u16,
+    /// A port that is taken is replaced by a free one the system picks (the site still
+    /// starts); otherwise a taken port stops the site from starting.
+    pub free_if_taken: bool,
 }
 
 impl Ports {
@@ -351,6 +448,27 @@ impl Ports {
             zk_first: 0,
             line_first: 0,
             control: 0,
+            free_if_taken: false,
+        }
+    }
+
+    /// The documented ports, each replaced by a free one when it is taken (the demo: a real
+    /// site or an `onecard sim` on this machine keeps its ports). Read the real ones from the
+    /// listing and `Site::control`.
+    pub fn documented_or_free() -> Ports {
+        Ports {
+            free_if_taken: true,
+            ..Ports::documented()
+        }
+    }
+
+    fn documented() -> Ports {
+        Ports {
+            uhppote: 60000,
+            zk_first: 4370,
+            line_first: 4400,
+            control: 4499,
+            free_if_taken: false,
         }
     }
 
@@ -364,17 +482,13 @@ impl Ports {
 
     pub fn new(base: Option<u16>) -> Result<Ports, SiteError> {
         match base {
-            None => Ok(Ports {
-                uhppote: 60000,
-                zk_first: 4370,
-                line_first: 4400,
-                control: 4499,
-            }),
+            None => Ok(Ports::documented()),
             Some(p) if (1024..=u16::MAX - 200).contains(&p) => Ok(Ports {
                 uhppote: p,
                 zk_first: p + 10,
                 line_first: p + 20,
                 control: p + 99,
+                free_if_taken: false,
             }),
             Some(p) => Err(SiteError::Invalid(format!(
                 "--base-port {p} must be between 1024 and 65335"

@@ -104,9 +104,12 @@ struct State {
     mac: [u8; 6],
     version: u16,
     released: Option<NaiveDate>,
-    /// Who swipes here in background traffic.
-    population: Vec<u32>,
+    /// Who swipes here in background traffic, and the doors each goes to (a bit per door).
+    population: Vec<(u32, u8)>,
 }
+
+/// Every door.
+const ANY_DOOR: u8 = 0b1111;
 
 /// A simulated controller. Cheap to share: everything is behind one short-held lock.
 #[derive(Debug)]
@@ -163,7 +166,7 @@ impl Controller {
                 mac: [0x00, 0x12, s[0], s[1], s[2], s[3]],
                 version: 0x0892,
                 released: NaiveDate::from_ymd_opt(2018, 11, 5),
-                population: cards,
+                population: cards.into_iter().map(|c| (c, ANY_DOOR)).collect(),
             }),
             generated: AtomicU64::new(0),
             push: OnceLock::new(),
@@ -209,6 +212,21 @@ impl Controller {
 
     pub fn doors(&self) -> u8 {
         self.lock().doors.len() as u8
+    }
+
+    /// Who swipes here in background traffic from now on: each card with the doors its holder
+    /// goes to (empty: any door). Nine swipes in ten of a card are at one of its doors.
+    pub fn set_population(&self, population: &[(u32, Vec<u8>)]) {
+        self.lock().population = population
+            .iter()
+            .map(|(card, doors)| {
+                let mask = doors
+                    .iter()
+                    .filter(|d| (1..=4).contains(*d))
+                    .fold(0u8, |m, d| m | 1 << (d - 1));
+                (*card, if mask == 0 { ANY_DOOR } else { mask })
+            })
+            .collect();
     }
 
     /// Stores or updates a card as put-card does; false for the numbers a controller refuses.
@@ -697,7 +715,7 @@ impl SimTerminal for Controller {
             let s = self.lock();
             (s.doors.len() as u8, s.special_events, s.population.clone())
         };
-        let door = rng.gen_range(1..=doors);
+        let mut door = rng.gen_range(1..=doors);
         if special && rng.gen_bool(0.25) {
             let open = !self.door(door).is_some_and(|d| d.open);
             let _ = self.sensor(door, open);
@@ -707,12 +725,18 @@ impl SimTerminal for Controller {
             // An unknown card: outside the population, so always denied unless granted by hand.
             loop {
                 let c = rng.gen_range(1..=99_999_999u32);
-                if !population.contains(&c) {
+                if !population.iter().any(|p| p.0 == c) {
                     break c;
                 }
             }
         } else {
-            population[rng.gen_range(0..population.len())]
+            let (card, mask) = population[rng.gen_range(0..population.len())];
+            // Holders mostly go to their own doors; now and then they try another one.
+            let theirs: Vec<u8> = (1..=doors).filter(|d| mask & 1 << (d - 1) != 0).collect();
+            if !theirs.is_empty() && !theirs.contains(&door) && rng.gen_bool(0.9) {
+                door = theirs[rng.gen_range(0..theirs.len())];
+            }
+            card
         };
         let direction = if rng.gen_bool(0.5) {
             Direction::In

@@ -1528,7 +1528,9 @@ fn summary(path: &str, dry_run: bool) -> ImportSummary {
         updated: 3,
         unchanged: 300,
         departments_created: vec![],
-        examples: vec![],
+        new_persons: vec![],
+        updated_persons: vec![],
+        left_holding: vec![],
         left_holding_cards: 2,
         audit_id: None,
     }

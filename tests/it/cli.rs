@@ -191,3 +191,74 @@ fn a_new_user_on_the_embedded_database() {
     // The next command starts it again on demand, with everything still there.
     assert!(ok(&onecard(d, &["operator", "list"], None)).contains("zhou"));
 }
+
+#[test]
+fn demo_acts_on_the_demo_database() {
+    let dir = tempfile::Builder::new()
+        .prefix("onecard-cli-demo-")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
+    let d = dir.path();
+    let _stop = Stop(d);
+    let fail = |out: &Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+
+    // The accounts, and where the simulator would be.
+    let out = ok(&onecard(d, &["demo", "--accounts"], None));
+    assert!(out.contains("director") && out.contains("demo-"), "{out}");
+    assert!(
+        out.contains("simulator: not running") && out.contains("127.0.0.1:4499"),
+        "{out}"
+    );
+
+    let out = ok(&onecard(d, &["audit", "verify", "--demo"], None));
+    assert!(out.contains("audit log intact"), "{out}");
+    ok(&onecard(d, &["report", "issued", "--demo"], None));
+
+    // An import into the demo's register: its departments are there.
+    let file = d.join("people.csv");
+    std::fs::write(
+        &file,
+        "学号,姓名,院系,类别\n2026900,林晓东,计算机学院,学生\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = ok(&onecard(
+        d,
+        &["import", "persons", path, "--demo", "--dry-run"],
+        None,
+    ));
+    assert!(
+        out.contains("1 new") && out.contains("line 2: 2026900 林晓东, 计算机学院, student"),
+        "{out}"
+    );
+    let typo = d.join("typo.csv");
+    std::fs::write(
+        &typo,
+        "学号,姓名,院系,类别\n2026901,林晓西,计算机学员,学生\n",
+    )
+    .unwrap();
+    let err = fail(&onecard(
+        d,
+        &["import", "--demo", "persons", typo.to_str().unwrap()],
+        None,
+    ));
+    assert!(
+        err.contains("line 2: no department `计算机学员` (did you mean `计算机学院`, code D01?)"),
+        "{err}"
+    );
+    let out = ok(&onecard(d, &["import", "persons", path, "--demo"], None));
+    assert!(out.contains("imported"), "{out}");
+    let out = ok(&onecard(
+        d,
+        &["import", "persons", path, "--demo", "--dry-run"],
+        None,
+    ));
+    assert!(out.contains("1 left alone"), "{out}");
+
+    // Without --demo: the real register, which has no such department.
+    let err = fail(&onecard(d, &["import", "persons", path, "--dry-run"], None));
+    assert!(err.contains("no department `计算机学院`"), "{err}");
+}

@@ -46,3 +46,203 @@ async fn the_demo_site_has_people_and_an_operator_per_role() {
     }
     assert!(accounts.iter().any(|a| a.0 == onecard::demo::DIRECTOR));
 }
+
+/// Waits (generously: nothing here is timed) until `sql` returns a row.
+async fn until_row<T>(pool: &sqlx::PgPool, what: &str, sql: &str) -> T
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(row) = sqlx::query_as::<_, T>(sql)
+            .fetch_optional(pool)
+            .await
+            .unwrap()
+        {
+            return row;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(90),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
+    use onecard::demo::{LiveOptions, LiveSite};
+    use onecard::sim::site::Ports;
+    use std::time::Duration;
+    let db = test_db().await;
+    let pool = &db.pool;
+    onecard::demo::load(pool).await.unwrap();
+    assert_eq!(onecard::demo::control_address(pool).await.unwrap(), None);
+    let options = || LiveOptions {
+        ports: Ports::ephemeral(),
+        rate: 40.0,
+        alarm_percent: 5.0,
+        follow_desk: Duration::from_millis(300),
+        poller: onecard::poller::Options {
+            recheck: Duration::from_millis(300),
+            uhppote_timeout: Duration::from_millis(300),
+            max_backoff: Duration::from_secs(1),
+            ..onecard::poller::Options::default()
+        },
+    };
+    let live = LiveSite::start_with(pool, options())
+        .await
+        .unwrap()
+        .expect("no other demo runs this database");
+    // One process runs the site; the others find its control interface.
+    assert!(LiveSite::start_with(pool, options())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        onecard::demo::control_address(pool).await.unwrap(),
+        Some(live.control())
+    );
+
+    // Controllers and doors have names and places.
+    let controllers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, location FROM terminal WHERE kind = 'door_controller' ORDER BY address",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        controllers.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+        vec!["图书馆", "学生宿舍3号楼", "实验楼", "体育馆"]
+    );
+    assert!(
+        controllers.iter().all(|c| !c.1.is_empty()),
+        "{controllers:?}"
+    );
+    let doors: Vec<(String, String)> = sqlx::query_as(
+        "SELECT d.name, d.location FROM door d JOIN terminal t ON t.id = d.terminal_id
+         ORDER BY t.address, d.door",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(doors.len(), 16);
+    assert_eq!(doors[0].0, "图书馆东门");
+    assert!(
+        doors.iter().all(|d| !d.0.is_empty() && !d.1.is_empty()),
+        "{doors:?}"
+    );
+
+    // A demo cardholder's swipe, granted by a controller that learnt the card from the poller.
+    let (card, person_no, name, door): (i64, String, String, String) = until_row(
+        pool,
+        "a granted swipe by a demo cardholder",
+        "SELECT e.card, p.person_no, p.name, d.name FROM door_event e
+         JOIN card c ON c.card_no = e.card JOIN person p ON p.id = c.person_id
+         JOIN door d ON d.terminal_id = e.terminal_id AND d.door = e.door
+         WHERE e.kind = 'granted' AND e.granted LIMIT 1",
+    )
+    .await;
+    assert!(
+        onecard::demo::people()
+            .iter()
+            .any(|p| p.0 == person_no && p.1 == name),
+        "{person_no} {name} is a demo person"
+    );
+    assert!(!door.is_empty());
+    let held = live
+        .site()
+        .controllers()
+        .iter()
+        .any(|c| c.card(u32::try_from(card).unwrap()).is_some());
+    assert!(held, "card {card} reached a controller");
+    // The controllers started empty: once the queue is through, they hold the cards in
+    // service and no other.
+    until_row::<(i64,)>(
+        pool,
+        "every command to the terminals carried out",
+        "SELECT 0::int8 WHERE NOT EXISTS
+             (SELECT 1 FROM terminal_command WHERE state IN ('queued', 'running'))",
+    )
+    .await;
+    let issued: Vec<i64> = sqlx::query_scalar("SELECT card_no FROM card WHERE state = 'active'")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    for c in live.site().controllers() {
+        for held in c.cards() {
+            assert!(
+                issued.contains(&i64::from(held.number)),
+                "{} holds card {} the desk never issued or took back",
+                c.serial(),
+                held.number
+            );
+        }
+    }
+    // Refusals too, and now and then a door forced or held open.
+    until_row::<(i64,)>(
+        pool,
+        "a refused swipe",
+        "SELECT card FROM door_event WHERE kind = 'denied' LIMIT 1",
+    )
+    .await;
+    until_row::<(String,)>(
+        pool,
+        "a door forced or held open",
+        "SELECT kind FROM door_event WHERE kind IN ('forced_open', 'held_open') LIMIT 1",
+    )
+    .await;
+
+    // A card the desk issues now reaches its doors, and its holder swipes there.
+    let (person_id, library): (i64, i64) = sqlx::query_as(
+        "SELECT p.id, g.id FROM person p, door_group g
+         WHERE g.name = '图书馆' AND NOT EXISTS (SELECT 1 FROM card c WHERE c.person_id = p.id)
+         ORDER BY p.person_no LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let today = chrono::Local::now().date_naive();
+    onecard::db::card::issue(
+        pool,
+        &onecard::domain::permission::Actor::shell("test"),
+        &onecard::db::card::IssueRequest {
+            card_no: 8_165_600,
+            person_id,
+            kind: onecard::domain::card::CardKind::Staff,
+            subsystems: vec![onecard::domain::card::Subsystem::Door],
+            door_groups: vec![library],
+            terminals: vec![],
+            valid_from: today,
+            valid_until: today + chrono::Duration::days(365),
+            paid_from: onecard::db::card::PaidFrom::Cash,
+        },
+    )
+    .await
+    .unwrap();
+    until_row::<(i64,)>(
+        pool,
+        "a granted swipe with the card just issued",
+        "SELECT card FROM door_event WHERE card = 8165600 AND kind = 'granted' LIMIT 1",
+    )
+    .await;
+    live.stop().await;
+    assert_eq!(onecard::demo::control_address(pool).await.unwrap(), None);
+
+    // The next demo: a new simulator, whose controllers know nothing yet, learns every card in
+    // service again through the queue.
+    let renamed = "SELECT count(*) FROM door WHERE name = '图书馆东门'";
+    let live = LiveSite::start_with(pool, options())
+        .await
+        .unwrap()
+        .unwrap();
+    until_row::<(i64,)>(
+        pool,
+        "a granted swipe on the new simulator",
+        "SELECT card FROM door_event WHERE kind = 'granted' LIMIT 1",
+    )
+    .await;
+    let named: i64 = sqlx::query_scalar(renamed).fetch_one(pool).await.unwrap();
+    assert_eq!(named, 1);
+    live.stop().await;
+}

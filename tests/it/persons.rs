@@ -5,7 +5,10 @@ use crate::support::test_db;
 use onecard::db::person::{self, Category, PersonFields, PersonQuery, Status};
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use onecard::import::persons::{import, Progress, Stage, Summary};
+use onecard::import::persons::{
+    import, import_with, FieldChange, NewPerson, Options, PersonField, Progress, Stage, Summary,
+    UpdatedPerson,
+};
 use onecard::import::ImportError;
 use sqlx::PgPool;
 
@@ -13,7 +16,24 @@ fn shell() -> Actor {
     Actor::shell("root")
 }
 
+/// An import that creates the departments it names (the register's own checks are tested
+/// with [`strict`]).
 async fn run(
+    pool: &PgPool,
+    name: &str,
+    bytes: &[u8],
+    dry_run: bool,
+) -> Result<Summary, ImportError> {
+    let mut progress = |_: Progress| {};
+    let options = Options {
+        dry_run,
+        create_departments: true,
+    };
+    import_with(pool, &shell(), name, bytes, options, &mut progress).await
+}
+
+/// An import as the console's and the command line's default: departments must exist.
+async fn strict(
     pool: &PgPool,
     name: &str,
     bytes: &[u8],
@@ -147,10 +167,35 @@ T0001,Wei Zhang,CS,staff\n";
         .await
         .unwrap();
     assert_eq!((dry.new, dry.updated, dry.unchanged), (0, 2, 1));
-    assert!(
-        dry.examples.iter().any(|e| e.contains("name 张三 → 张叁")),
-        "{:?}",
-        dry.examples
+    assert_eq!(
+        dry.updated_persons,
+        vec![
+            UpdatedPerson {
+                line: 2,
+                person_no: "2021001".into(),
+                name: "张叁".into(),
+                fields: vec![FieldChange {
+                    field: PersonField::Name,
+                    old: "张三".into(),
+                    new: "张叁".into()
+                }],
+            },
+            UpdatedPerson {
+                line: 4,
+                person_no: "T0001".into(),
+                name: "Wei Zhang".into(),
+                fields: vec![FieldChange {
+                    field: PersonField::Name,
+                    old: "Wei ZHANG".into(),
+                    new: "Wei Zhang".into()
+                }],
+            },
+        ]
+    );
+    assert!(dry.new_persons.is_empty());
+    assert_eq!(
+        dry.updated_persons[0].fields[0].to_string(),
+        "name 张三 → 张叁"
     );
     let applied = run(&db.pool, "changed.csv", changed.as_bytes(), false)
         .await
@@ -191,11 +236,18 @@ T0001,Wei Zhang,CS,staff\n";
         "{}",
         done.counts()
     );
-    assert!(
-        done.examples.iter().any(|e| e
-            == "2021002 李四 is marked left and still holds card 8165500 (active): return or cancel it"),
-        "{:?}",
-        done.examples
+    assert_eq!(done.left_holding.len(), 1);
+    assert_eq!(
+        done.left_holding[0].to_string(),
+        "2021002 李四 is marked left and still holds card 8165500 (active): return or cancel it"
+    );
+    assert_eq!(
+        done.updated_persons[0].fields,
+        vec![FieldChange {
+            field: PersonField::Status,
+            old: "active".into(),
+            new: "left".into()
+        }]
     );
 }
 
@@ -211,12 +263,29 @@ async fn a_dry_run_changes_nothing() {
     assert_eq!((dry.new, dry.updated, dry.unchanged), (5, 0, 0));
     assert_eq!(dry.departments_created, vec!["图书馆".to_string()]);
     assert_eq!(dry.audit_id, None);
-    assert!(
-        dry.examples
+    assert_eq!(
+        dry.new_persons[0],
+        NewPerson {
+            line: 2,
+            person_no: "2021001".into(),
+            name: "张三".into(),
+            department: "计算机学院".into(),
+            new_department: false,
+            category: Category::Student,
+        }
+    );
+    assert_eq!(
+        dry.new_persons
             .iter()
-            .any(|e| e == "line 2: new 2021001 张三 (CS, student)"),
-        "{:?}",
-        dry.examples
+            .map(|p| (p.line, p.department.as_str(), p.new_department))
+            .collect::<Vec<_>>(),
+        vec![
+            (2, "计算机学院", false),
+            (3, "计算机学院", false),
+            (4, "计算机学院", false),
+            (5, "图书馆", true),
+            (6, "图书馆", true)
+        ]
     );
     assert_eq!(snapshot(&db.pool).await, before);
 }
@@ -426,12 +495,16 @@ async fn ten_thousand_rows_import_in_one_go_with_progress() {
     }
     let mut seen: Vec<Progress> = Vec::new();
     let mut progress = |p: Progress| seen.push(p);
-    let done = import(
+    let options = Options {
+        dry_run: false,
+        create_departments: true,
+    };
+    let done = import_with(
         &db.pool,
         &shell(),
         "big.csv",
         csv.as_bytes(),
-        false,
+        options,
         &mut progress,
     )
     .await
@@ -744,6 +817,14 @@ async fn the_import_and_the_search_can_be_spawned() {
     let actor = shell();
     let mut progress = |_: Progress| {};
     send(import(&pool, &actor, "p.csv", b"", true, &mut progress));
+    send(import_with(
+        &pool,
+        &actor,
+        "p.csv",
+        b"",
+        Options::default(),
+        &mut progress,
+    ));
     send(person::search(&pool, &PersonQuery::text("x"), 10));
 }
 
@@ -753,21 +834,184 @@ async fn the_cli_says_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("people.csv");
     std::fs::write(&file, GOOD).unwrap();
-    let mut out = Vec::new();
-    onecard::import::persons::cli(&db.pool, &shell(), &file, true, &mut out)
-        .await
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let cli = |dry_run: bool, create_departments: bool| {
+        let (pool, file) = (db.pool.clone(), file.clone());
+        async move {
+            let mut out = Vec::new();
+            let options = Options {
+                dry_run,
+                create_departments,
+            };
+            onecard::import::persons::cli(&pool, &shell(), &file, options, false, &mut out)
+                .await
+                .map(|()| String::from_utf8(out).unwrap())
+        }
+    };
+    // Without --create-departments the unknown ones are bad rows.
+    let e = cli(true, false).await.unwrap_err().to_string();
+    assert!(
+        e.contains("line 2: no department `CS`") && e.contains("--create-departments"),
+        "{e}"
+    );
+    let text = cli(true, true).await.unwrap();
     assert!(text.contains("dry run") && text.contains("5 new"), "{text}");
-    let mut out = Vec::new();
-    onecard::import::persons::cli(&db.pool, &shell(), &file, false, &mut out)
-        .await
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("new (5):\n  line 2: 2021001 张三, CS (new department), student\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("departments to create (3):\n  CS\n  图书馆\n  计算机学院\n"),
+        "{text}"
+    );
+    let text = cli(false, true).await.unwrap();
     assert!(text.contains("5 new, 0 updated, 0 left alone"), "{text}");
     // Both CS and 计算机学院 are unknown here: two departments (the dry run lists them).
     assert!(
         text.contains("3 new department(s): CS, 图书馆, 计算机学院"),
         "{text}"
+    );
+    // A change, field by field.
+    std::fs::write(
+        &file,
+        "person_no,name,department,category,id_document\n2021001,张叁,图书馆,staff,110101200301019999\n",
+    )
+    .unwrap();
+    let text = cli(true, false).await.unwrap();
+    assert!(
+        text.contains(
+            "updated (1):\n  line 2: 2021001 张叁: name 张三 → 张叁; department CS → 图书馆; \
+             category student → staff; id_document ****1234 → ****9999\n"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_department_is_a_bad_row_with_the_closest_name() {
+    let db = test_db().await;
+    computing(&db.pool).await;
+    person::create_department(&db.pool, &shell(), "LIB", "图书馆", None)
+        .await
+        .unwrap();
+    person::create_department(&db.pool, &shell(), "IO", "International Office", None)
+        .await
+        .unwrap();
+    let before = snapshot(&db.pool).await;
+    let typo = "person_no,name,department,category\n\
+2021001,张三,计算机学员,student\n\
+2021002,李四,计算机学院,student\n\
+2021003,王五,计算机学员,student\n\
+T0001,Emma Berg,International Ofice,staff\n\
+T0002,陈六,后勤处,staff\n\
+T0003,刘七,计算机,staff\n\
+T0004,周八,cs,staff\n";
+    for dry_run in [true, false] {
+        let rows = bad_rows(
+            strict(&db.pool, "typo.csv", typo.as_bytes(), dry_run)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![2, 4, 5, 6, 7],
+            "every row naming an unknown department, and only those: {rows:?}"
+        );
+        assert!(
+            rows[0]
+                .1
+                .starts_with("no department `计算机学员` (did you mean `计算机学院`, code CS?)"),
+            "{rows:?}"
+        );
+        assert_eq!(rows[0].1, rows[1].1);
+        assert!(
+            rows[2]
+                .1
+                .contains("`International Ofice` (did you mean `International Office`, code IO?)"),
+            "{rows:?}"
+        );
+        assert!(
+            rows[3].1.starts_with("no department `后勤处`: "),
+            "nothing close: no guess: {rows:?}"
+        );
+        assert!(
+            rows[4].1.contains("(did you mean `计算机学院`, code CS?)"),
+            "a part of a name: {rows:?}"
+        );
+    }
+    assert_eq!(snapshot(&db.pool).await, before, "nothing written");
+
+    // Told to create departments, the import creates them: the dry run says which.
+    let dry = run(&db.pool, "typo.csv", typo.as_bytes(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        dry.departments_created,
+        vec![
+            "International Ofice".to_string(),
+            "后勤处".into(),
+            "计算机".into(),
+            "计算机学员".into()
+        ]
+    );
+    assert_eq!(snapshot(&db.pool).await, before);
+    // A file without the typo imports under the default.
+    let fixed = typo
+        .replace("计算机学员", "计算机学院")
+        .replace("International Ofice", "IO")
+        .replace("后勤处", "LIB")
+        .replace("计算机,", "CS,");
+    let done = strict(&db.pool, "fixed.csv", fixed.as_bytes(), false)
+        .await
+        .unwrap();
+    assert_eq!((done.new, done.departments_created.len()), (7, 0));
+}
+
+#[tokio::test]
+async fn search_by_id_document_whole_or_its_last_six() {
+    let db = test_db().await;
+    computing(&db.pool).await;
+    run(&db.pool, "people.csv", GOOD.as_bytes(), false)
+        .await
+        .unwrap();
+    let more = "person_no,name,department,category,id_document\n\
+2021010,赵六,CS,student,11010120030101123X\n\
+2021011,钱七,CS,student,320102199905061234\n";
+    run(&db.pool, "more.csv", more.as_bytes(), false)
+        .await
+        .unwrap();
+    let pool = &db.pool;
+    let find = |q: &'static str| async move {
+        nos(&person::search(pool, &PersonQuery::text(q), 50)
+            .await
+            .unwrap())
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    // The whole number.
+    assert_eq!(find("110101200301011234").await, vec!["2021001"]);
+    assert_eq!(find("E12345678").await, vec!["T0001"]);
+    // Latin letters in any case (a check digit X, a passport).
+    assert_eq!(find("11010120030101123x").await, vec!["2021010"]);
+    assert_eq!(find("p998877").await, vec!["V0001"]);
+    // Its last six characters or more.
+    assert_eq!(find("011234").await, vec!["2021001"]);
+    assert_eq!(find("01123X").await, vec!["2021010"]);
+    assert_eq!(find("5061234").await, vec!["2021011"]);
+    // Fewer than six: too ambiguous (and the ID documents are not shown).
+    assert!(find("1234").await.is_empty());
+    // With another word.
+    assert_eq!(find("011234 张").await, vec!["2021001"]);
+    assert!(find("011234 李").await.is_empty());
+    // A middle part is not a match.
+    assert!(find("20030101").await.is_empty());
+    // An exact ID document comes before the person numbers starting with the same digits.
+    let twin = "person_no,name,department,category\n110101200301011234-2,孙九,CS,staff\n";
+    run(&db.pool, "twin.csv", twin.as_bytes(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        find("110101200301011234").await,
+        vec!["2021001", "110101200301011234-2"]
     );
 }

@@ -285,3 +285,158 @@ fn the_binary_runs_a_site_and_writes_the_tally() {
     assert_eq!(t["attendance/OCK0000001"], 1);
     assert_eq!(t.values().sum::<u64>(), 2);
 }
+
+#[test]
+fn the_demo_site_names_its_controllers_and_doors() {
+    let demo = SiteConfig::demo();
+    let names: Vec<&str> = demo
+        .door_controllers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["图书馆", "学生宿舍3号楼", "实验楼", "体育馆"]);
+    for c in &demo.door_controllers {
+        assert!(!c.location.is_empty());
+        assert_eq!(c.named_doors.len(), usize::from(c.doors));
+        assert!(c
+            .named_doors
+            .iter()
+            .all(|d| !d.name.is_empty() && !d.location.is_empty()));
+    }
+    assert!(demo.cards.granted, "`onecard sim` controllers hold grants");
+    let site = SiteConfig::parse(
+        "[[door_controllers]]\nserial = 5\ndoors = 2\nname = \"图书馆\"\n\
+         [[door_controllers.named_doors]]\nname = \"图书馆东门\"\nlocation = \"一层\"\n\
+         [cards]\nfirst = 1\ncount = 2\ngranted = false\n",
+        "s.toml",
+    )
+    .unwrap();
+    assert_eq!(site.door_controllers[0].named_doors[0].name, "图书馆东门");
+    assert!(!site.cards.granted);
+    let e = SiteConfig::parse(
+        "[[door_controllers]]\nserial = 5\ndoors = 1\nnamed_doors = [{ name = \"a\" }, { name = \"b\" }]\n",
+        "s.toml",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("names 2 doors but has 1"), "{e}");
+}
+
+#[tokio::test]
+async fn a_taken_port_gives_way_to_a_free_one_only_when_allowed() {
+    let documented = Ports::documented_or_free();
+    assert_eq!(
+        (
+            documented.uhppote,
+            documented.zk_first,
+            documented.line_first,
+            documented.control,
+            documented.free_if_taken
+        ),
+        (60000, 4370, 4400, 4499, true)
+    );
+    // Someone else holds the port the control interface wants.
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let ports = Ports {
+        control: port,
+        ..Ports::ephemeral()
+    };
+    let e = Site::start(&SiteConfig::demo(), ports)
+        .await
+        .err()
+        .expect("a taken port stops the site");
+    assert!(e.to_string().contains("control interface"), "{e}");
+    let site = Site::start(
+        &SiteConfig::demo(),
+        Ports {
+            free_if_taken: true,
+            ..ports
+        },
+    )
+    .await
+    .unwrap();
+    assert_ne!(site.control.port(), port);
+    // The control interface answers where the site says it is.
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = tokio::net::TcpStream::connect(site.control).await.unwrap();
+    stream.write_all(b"list\n").await.unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).await.unwrap();
+    assert!(
+        line.starts_with("ok [") && line.contains("door/405419896"),
+        "{line}"
+    );
+}
+
+/// A site of one door controller: every step of its traffic happens there.
+fn one_controller() -> SiteConfig {
+    let mut c = SiteConfig::demo();
+    c.door_controllers.truncate(1);
+    c.attendance_machines.clear();
+    c.lines.clear();
+    c.cards.count = 10;
+    c
+}
+
+#[tokio::test]
+async fn door_alarms_fall_on_every_door_and_the_doors_close_again() {
+    let site = Site::start(&one_controller(), Ports::ephemeral())
+        .await
+        .unwrap();
+    let ctl = site.controller("door/405419896").unwrap().clone();
+    let mut traffic = site.traffic(3, 50.0);
+    // (door, open) after each step.
+    let mut seen: Vec<(u8, bool)> = Vec::new();
+    for _ in 0..400 {
+        traffic.step();
+        for door in 1..=4 {
+            seen.push((door, ctl.door(door).unwrap().open));
+        }
+    }
+    let events = ctl.events();
+    for door in 1..=4u8 {
+        assert!(
+            events.iter().any(|e| e.door == door && e.reason == 38),
+            "a forced-open alarm at door {door}"
+        );
+        assert!(
+            events.iter().any(|e| e.door == door && e.reason == 37),
+            "a held-open alarm at door {door}"
+        );
+        // Opened by an alarm, then closed again.
+        let first_open = seen.iter().position(|s| *s == (door, true)).unwrap();
+        assert!(
+            seen[first_open..].contains(&(door, false)),
+            "door {door} is closed again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn card_holders_mostly_swipe_at_their_own_doors() {
+    let site = Site::start(&one_controller(), Ports::ephemeral())
+        .await
+        .unwrap();
+    let ctl = site.controller("door/405419896").unwrap().clone();
+    ctl.set_population(&[(8_165_500, vec![3]), (8_165_501, vec![3, 4])]);
+    let mut traffic = site.traffic(5, 0.0);
+    for _ in 0..500 {
+        traffic.step();
+    }
+    let ours: Vec<_> = ctl
+        .events()
+        .into_iter()
+        .filter(|e| e.card == 8_165_500 || e.card == 8_165_501)
+        .collect();
+    let at_theirs = ours
+        .iter()
+        .filter(|e| e.door == 3 || (e.card == 8_165_501 && e.door == 4))
+        .count();
+    assert!(ours.len() > 400, "{}", ours.len());
+    assert!(
+        at_theirs * 10 > ours.len() * 8,
+        "{at_theirs} of {} at their own doors",
+        ours.len()
+    );
+    assert!(at_theirs < ours.len(), "now and then another door");
+}
