@@ -1304,7 +1304,7 @@ async fn the_cli_opens_a_door_through_serve_and_fails_without_it() {
     );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
-    assert!(out.contains("opened door 2"), "{out}{err}");
+    assert!(out.contains("door 2 opened"), "{out}{err}");
 
     // The controller stops answering: the poller's answer is a failure, and so is the exit.
     let (reply, _) = onecard::sim::control::handle(&site.terminals, "door/405419896 offline");

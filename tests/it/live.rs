@@ -294,7 +294,7 @@ async fn terminal_commands_and_scan_changes_come_back_by_notification() {
     c.frame().await;
     assert_eq!(
         c.message(),
-        "Online test on 图书馆东门: done — online: firmware 6.62, 11 ms"
+        "Online test on 图书馆东门: done — online: firmware 6.62, round trip 11 ms"
     );
 
     // Clearing records asks first, naming the terminal; the queue row carries the command.
