@@ -131,6 +131,9 @@ pub enum Cmd {
     /// Doors: events on screen or as CSV for campus security, remote open, the purge of old
     /// records.
     Doors {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
         #[command(subcommand)]
         command: doors::DoorsCmd,
     },
@@ -740,8 +743,8 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout();
             crate::report::cli(&db.pool, &shell_actor(), args, &mut out).await?;
         }
-        Some(Cmd::Doors { command }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+        Some(Cmd::Doors { demo, command }) => {
+            let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
