@@ -1,5 +1,7 @@
 //! The Doors tab: the control room's main screen (built on the shell's tab shape).
 
+pub mod records;
+
 use super::{Rows, View};
 use crate::app::filter::Filter;
 use crate::app::shell::Shell;
@@ -11,16 +13,29 @@ use ratatui::layout::Rect;
 #[derive(Debug, Clone, Default)]
 pub struct Doors {
     pub filter: Filter,
+    /// The records sub-view (queries, syncs, purge) is shown instead of the live screen.
+    pub showing_records: bool,
+    pub records: records::Records,
 }
 
 #[derive(Debug, Clone)]
-pub enum Msg {}
+pub enum Msg {
+    Records(records::Msg),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {}
+pub enum Effect {
+    Records(records::Effect),
+}
 
-pub fn update(_d: &mut Doors, _sh: &mut Shell, msg: Msg) -> Vec<Effect> {
-    match msg {}
+fn lift(fx: Vec<records::Effect>) -> Vec<Effect> {
+    fx.into_iter().map(Effect::Records).collect()
+}
+
+pub fn update(d: &mut Doors, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Records(m) => lift(records::update(&mut d.records, sh, m)),
+    }
 }
 
 impl View for Doors {
