@@ -46,6 +46,11 @@ impl Records {
         vec![]
     }
 
+    /// Once per frame while shown: what notifications named.
+    pub fn frame(&mut self, _sh: &mut Shell, _change: &crate::db::notify::Change) -> Vec<Effect> {
+        vec![]
+    }
+
     pub fn hints(&self, _sh: &Shell) -> Vec<Command> {
         vec![]
     }
