@@ -120,6 +120,28 @@ pub enum Failure {
     TerminalBadDate(String),
     TerminalGone(i64),
     NoLine(i64),
+    // Doors and their records.
+    DoorGone {
+        terminal_id: i64,
+        door: i16,
+    },
+    /// A door's value refused (a department a query names, a retention period).
+    DoorInvalid {
+        field: crate::db::door::Field,
+        value: String,
+        problem: crate::db::door::Problem,
+    },
+    /// A door text that names no door, or several (`candidates`: `<controller>/<n>`).
+    DoorUnknown(String),
+    DoorAmbiguous {
+        text: String,
+        candidates: Vec<String>,
+    },
+    /// A purge cut-off inside the retention period, not forced; `latest` in local time.
+    PurgeInsideRetention {
+        retention_days: i32,
+        latest: String,
+    },
     // Imports: the file and each bad row (line, why in the operator's language).
     ImportRows {
         path: String,
@@ -290,6 +312,38 @@ impl From<InventoryError> for Failure {
             InventoryError::NotFound(id) => Failure::TerminalGone(id),
             InventoryError::Invalid(_) => Failure::Invalid("terminal.error.invalid"),
             InventoryError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::db::door::DoorError> for Failure {
+    fn from(e: crate::db::door::DoorError) -> Self {
+        use crate::db::door::DoorError;
+        match e {
+            DoorError::Denied(d) => Failure::Denied(d),
+            DoorError::NotFound { terminal_id, door } => Failure::DoorGone { terminal_id, door },
+            DoorError::Invalid {
+                field,
+                value,
+                problem,
+            } => Failure::DoorInvalid {
+                field,
+                value,
+                problem,
+            },
+            DoorError::InsideRetention {
+                retention_days,
+                latest,
+                ..
+            } => Failure::PurgeInsideRetention {
+                retention_days,
+                latest: latest
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+            },
+            DoorError::Export(e) => e.into(),
+            DoorError::Sql(e) => e.into(),
         }
     }
 }

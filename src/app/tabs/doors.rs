@@ -45,19 +45,39 @@ impl View for Doors {
         Section::Doors
     }
 
-    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<Effect>> {
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if self.showing_records {
+            return self.records.key(sh, key).map(lift);
+        }
         None
     }
 
-    fn run(&mut self, _sh: &mut Shell, _cmd: Command) -> Option<Vec<Effect>> {
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
+        if cmd == Command::DoorsView {
+            self.showing_records = !self.showing_records;
+            return Some(if self.showing_records {
+                lift(self.records.reload(sh))
+            } else {
+                vec![]
+            });
+        }
+        if self.showing_records {
+            return self.records.run(sh, cmd).map(lift);
+        }
         None
     }
 
-    fn rows(&self, _sh: &Shell, _body: Rect) -> Rows {
+    fn rows(&self, sh: &Shell, body: Rect) -> Rows {
+        if self.showing_records {
+            return self.records.rows(sh, body);
+        }
         Rows::default()
     }
 
-    fn select(&mut self, _sh: &mut Shell, _to: usize) -> Vec<Effect> {
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
+        if self.showing_records {
+            return lift(self.records.select(sh, to));
+        }
         vec![]
     }
 
@@ -65,15 +85,24 @@ impl View for Doors {
         vec![]
     }
 
-    fn reload(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        if self.showing_records {
+            return lift(self.records.reload(sh));
+        }
         vec![]
     }
 
-    fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Effect> {
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
+        if self.showing_records {
+            return lift(self.records.frame(sh, change));
+        }
         vec![]
     }
 
-    fn hints(&self, _sh: &Shell) -> Vec<Command> {
+    fn hints(&self, sh: &Shell) -> Vec<Command> {
+        if self.showing_records {
+            return self.records.hints(sh);
+        }
         vec![
             Command::Help,
             Command::Palette,
@@ -92,6 +121,24 @@ impl View for Doors {
 
     fn filtered(&mut self, _sh: &mut Shell) -> Vec<Effect> {
         vec![]
+    }
+
+    fn confirming(&self) -> Option<&str> {
+        self.records.confirming()
+    }
+
+    fn cancel(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        if self.showing_records {
+            match self.records.cancel(sh) {
+                Some(fx) => return lift(fx),
+                None => self.showing_records = false,
+            }
+        }
+        vec![]
+    }
+
+    fn failed(&mut self, sh: &mut Shell, f: &crate::app::failure::Failure) -> bool {
+        self.records.failed(sh, f)
     }
 
     fn reset(&mut self) -> Vec<Effect> {
