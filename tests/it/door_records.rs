@@ -10,8 +10,8 @@ use chrono::{Duration, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use onecard::app::failure::Failure;
 use onecard::app::state::{DbWhere, State, TabId, ThemeName};
-use onecard::app::tabs::doors::records::{self, Pane, Popup};
 use onecard::app::tabs::doors;
+use onecard::app::tabs::doors::records::{self, Pane, Popup};
 use onecard::app::{router, words, Effect, Msg};
 use onecard::db::command::{self, CommandFailure, TerminalCommand};
 use onecard::db::door::EventQuery;
@@ -308,7 +308,10 @@ async fn the_export_writes_every_page_asks_before_overwriting_and_is_audited() {
     c.key('O').await;
     retype(&mut c, path.to_str().unwrap()).await;
     c.enter().await;
-    let q = recs(&c).confirming().expect("asks before overwriting").to_string();
+    let q = recs(&c)
+        .confirming()
+        .expect("asks before overwriting")
+        .to_string();
     assert!(q.contains("exists already"), "{q}");
     c.key('n').await;
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept");
@@ -343,11 +346,13 @@ async fn a_role_without_report_export_is_refused_in_its_language() {
     );
     assert!(!ascii_words(&said), "English in the zh-CN UI: {said}");
     // And by the database, should the effect be asked for anyway.
-    let fx = vec![Effect::Doors(doors::Effect::Records(records::Effect::Export {
-        query: EventQuery::default(),
-        path: path.display().to_string(),
-        overwrite: false,
-    }))];
+    let fx = vec![Effect::Doors(doors::Effect::Records(
+        records::Effect::Export {
+            query: EventQuery::default(),
+            path: path.display().to_string(),
+            overwrite: false,
+        },
+    ))];
     let answer = c.answers(fx).await.pop().flatten();
     let Some(Msg::Failed(f @ Failure::Denied(_))) = answer else {
         panic!("refused: {answer:?}");
@@ -408,7 +413,11 @@ async fn the_purge_previews_confirms_deletes_only_old_rows_and_forcing_asks_twic
     let preview = p.preview.expect("a preview");
     assert_eq!((preview.rows, preview.retention_days), (40, 92));
     assert!(!preview.inside_retention());
-    assert!(p.form.intro[0].contains("kept 92 days"), "{:?}", p.form.intro);
+    assert!(
+        p.form.intro[0].contains("kept 92 days"),
+        "{:?}",
+        p.form.intro
+    );
     assert!(
         p.form.intro[1].starts_with("40 records received before"),
         "{:?}",
@@ -446,12 +455,11 @@ async fn the_purge_previews_confirms_deletes_only_old_rows_and_forcing_asks_twic
     c.key('y').await;
     assert!(message(&c).starts_with("Deleted 335"), "{}", message(&c));
     assert_eq!(stored(pool).await, 0);
-    let audit: Vec<serde_json::Value> = sqlx::query_scalar(
-        "SELECT after FROM audit_log WHERE action = 'door.purge' ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let audit: Vec<serde_json::Value> =
+        sqlx::query_scalar("SELECT after FROM audit_log WHERE action = 'door.purge' ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     assert_eq!(audit.len(), 2);
     assert_eq!(
         (audit[0]["forced"].clone(), audit[1]["forced"].clone()),
@@ -522,7 +530,16 @@ async fn the_sub_view_renders_at_80x24_with_its_total() {
     let db = test_db().await;
     let pool = &db.pool;
     let (lib, _) = site(pool).await;
-    swipe(pool, lib, 9_999, 2, Some(1002), "denied", "2026-11-25 09:00:00").await;
+    swipe(
+        pool,
+        lib,
+        9_999,
+        2,
+        Some(1002),
+        "denied",
+        "2026-11-25 09:00:00",
+    )
+    .await;
     for (i, lang) in [Lang::EN, Lang::ZH_CN].into_iter().enumerate() {
         let mut c = on_records(pool, lang, &format!("viewer{i}"), Role::Director).await;
         let t = render(&mut c.state, 80, 24);

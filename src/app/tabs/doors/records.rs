@@ -20,7 +20,7 @@ use crate::i18n::trf;
 use crate::keymap::Command;
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
-pub use forms::{parse_time, RecordField};
+pub use forms::{parse_time, NotATime, RecordField};
 use ratatui::layout::Rect;
 
 /// Rows a page of a query holds; the export writes them all.
@@ -365,7 +365,7 @@ impl Records {
                                     cutoff: Some(cutoff),
                                 }]
                             }
-                            forms::PurgeNext::Ask(question, step) => self.ask(question, step),
+                            forms::PurgeNext::Ask(question, step) => self.ask(question, *step),
                         }
                     }
                     _ => {

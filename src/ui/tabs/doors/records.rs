@@ -16,10 +16,7 @@ use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, sh: &Shell, r: &Records, body: Rect, th: &Theme) {
     let (head, list) = Records::split(body);
-    let summary = format!(
-        " {}",
-        words::records_query(sh.lang, &r.query, &r.door_text)
-    );
+    let summary = format!(" {}", words::records_query(sh.lang, &r.query, &r.door_text));
     frame.render_widget(
         Paragraph::new(Span::styled(clip(&summary, head.width as usize), th.muted)),
         head,

@@ -40,10 +40,14 @@ impl FieldId for RecordField {
     }
 }
 
+/// Text that is not a date or date-time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotATime;
+
 /// A local date or date-time as typed: "2026-11-20", "2026-11-20 08:30" or with seconds.
 /// A date alone is the day's start, or with `end` the next day's start (the day included,
-/// since a query's `to` is exclusive). "" is none; Err: not a time.
-pub fn parse_time(text: &str, end: bool) -> Result<Option<NaiveDateTime>, ()> {
+/// since a query's `to` is exclusive). "" is none.
+pub fn parse_time(text: &str, end: bool) -> Result<Option<NaiveDateTime>, NotATime> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -53,9 +57,13 @@ pub fn parse_time(text: &str, end: bool) -> Result<Option<NaiveDateTime>, ()> {
             return Ok(Some(t));
         }
     }
-    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ())?;
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| NotATime)?;
     let start = day.and_time(NaiveTime::MIN);
-    Ok(Some(if end { start + Duration::days(1) } else { start }))
+    Ok(Some(if end {
+        start + Duration::days(1)
+    } else {
+        start
+    }))
 }
 
 /// A query time as the form shows it again: a day's start as the date alone (`to`: the day
@@ -200,11 +208,7 @@ pub fn export_form(sh: &Shell) -> Form<RecordField> {
     .with_intro(vec![tr(lang, "door.records.form.export_intro").to_string()])
 }
 
-pub fn submit_export(
-    sh: &mut Shell,
-    q: &EventQuery,
-    form: &mut Form<RecordField>,
-) -> Vec<Effect> {
+pub fn submit_export(sh: &mut Shell, q: &EventQuery, form: &mut Form<RecordField>) -> Vec<Effect> {
     let path = form.text(RecordField::Path).to_string();
     if path.is_empty() {
         form.error = Some(tr(sh.lang, "door.records.error.path").to_string());
@@ -286,7 +290,7 @@ pub enum PurgeNext {
     Nothing,
     /// Another cut-off was typed: ask what it deletes first.
     Preview(DateTime<Utc>),
-    Ask(String, Step),
+    Ask(String, Box<Step>),
 }
 
 pub fn submit_purge(sh: &mut Shell, p: &mut PurgeView) -> PurgeNext {
@@ -345,5 +349,5 @@ pub fn submit_purge(sh: &mut Shell, p: &mut PurgeView) -> PurgeNext {
             force: false,
         })
     };
-    PurgeNext::Ask(question, step)
+    PurgeNext::Ask(question, Box::new(step))
 }
