@@ -539,9 +539,4 @@ impl Records {
             _ => false,
         }
     }
-
-    /// Signed out, or the tab reset.
-    pub fn reset(&mut self) {
-        *self = Records::default();
-    }
 }

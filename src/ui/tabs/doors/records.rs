@@ -55,7 +55,7 @@ fn event_cells(sh: &Shell, e: &DoorEvent, loss: bool) -> Vec<String> {
     let mut cells = vec![
         time,
         words::door_label(lang, &e.door_name, &e.controller, e.door),
-        format!("{}/{}", e.controller, e.door),
+        e.controller.clone(),
         e.person_name.clone().unwrap_or_default(),
         e.department.clone().unwrap_or_default(),
         e.card.map(|c| c.to_string()).unwrap_or_default(),
