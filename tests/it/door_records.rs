@@ -556,3 +556,60 @@ async fn the_sub_view_renders_at_80x24_with_its_total() {
         assert!(!screen_text(&t).is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_running_purge_reports_its_progress_in_the_popup() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    let (lib, _) = site(pool).await;
+    aged(pool, lib, 50_000, 6_000, 200).await;
+    let mut c = on_records(pool, Lang::ZH_CN, "sys3", Role::SystemAdministrator).await;
+    c.key('U').await;
+    c.enter().await;
+    // Yes: the effect is asked for, and run here with a progress reporter.
+    let fx = onecard::app::update(
+        &mut c.state,
+        Msg::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
+    );
+    let Some(Popup::Purge(p)) = &recs(&c).popup else {
+        panic!("the purge popup");
+    };
+    assert_eq!(p.progress, Some((0, 6_000)));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = |m: Msg| seen.lock().unwrap().push(m);
+    let session = c
+        .state
+        .shell
+        .session
+        .as_ref()
+        .map(|s| (s.session_id, s.operator.actor()));
+    let mut done = None;
+    for effect in fx {
+        if let Effect::Doors(_) = effect {
+            done = onecard::console::execute_reporting(
+                effect,
+                pool,
+                Lang::ZH_CN,
+                session.clone(),
+                &report,
+            )
+            .await;
+        }
+    }
+    let progress: Vec<Msg> = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(progress.len(), 3, "{progress:?}");
+    // The middle report, shown: "5,000 / 6,000" in the popup.
+    c.deliver([progress[1].clone()]).await;
+    let Some(Popup::Purge(p)) = &recs(&c).popup else {
+        panic!("the purge popup");
+    };
+    assert_eq!(p.progress, Some((5_000, 6_000)));
+    let screen = screen_text(&render(&mut c.state, 80, 24));
+    assert!(screen.contains("5,000 / 6,000"), "{screen}");
+    // Keys wait while it runs; its end closes the popup and says so.
+    c.key('x').await;
+    assert!(recs(&c).popup.is_some());
+    c.deliver(done).await;
+    assert!(recs(&c).popup.is_none());
+    assert!(message(&c).contains("6,000"), "{}", message(&c));
+}
