@@ -40,6 +40,8 @@ mod persons;
 
 /// The benchmark's own database: dropped and recreated at every run.
 pub const DATABASE: &str = "onecard_bench";
+/// The Doors benchmark's: a database of its own, so the two can run at once.
+pub const DOORS_DATABASE: &str = "onecard_bench_doors";
 /// UHPPOTE controllers in every site (the alarm sources), counted in `--terminals`.
 const DOOR_CONTROLLERS: usize = 4;
 /// Linux reports `/proc/<pid>/stat` times in USER_HZ, fixed at 100 by the kernel ABI.
@@ -130,14 +132,17 @@ fn with_database(url: &str, db: &str) -> String {
 
 /// Drops and recreates the benchmark database; returns its connect options and its URL for
 /// the `serve` child.
-async fn fresh_database(server: &Server) -> anyhow::Result<(PgConnectOptions, String)> {
+async fn fresh_database(
+    server: &Server,
+    database: &str,
+) -> anyhow::Result<(PgConnectOptions, String)> {
     match server {
         Server::Embedded(cluster) => {
             let c2 = cluster.clone();
             tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
-            cluster.drop_database(DATABASE).await?;
-            cluster.create_database_if_missing(DATABASE).await?;
-            let options = cluster.connect_options(DATABASE);
+            cluster.drop_database(database).await?;
+            cluster.create_database_if_missing(database).await?;
+            let options = cluster.connect_options(database);
             let url = options.to_url_lossy().to_string();
             Ok((options, url))
         }
@@ -145,16 +150,16 @@ async fn fresh_database(server: &Server) -> anyhow::Result<(PgConnectOptions, St
             let admin = PgConnectOptions::from_str(url)
                 .context("DATABASE_URL is not a valid PostgreSQL URL")?;
             let mut conn = PgConnection::connect_with(&admin).await?;
-            if admin.get_database() == Some(DATABASE) {
-                bail!("DATABASE_URL names {DATABASE} itself: point it at another database on the server (the benchmark drops and recreates {DATABASE})");
+            if admin.get_database() == Some(database) {
+                bail!("DATABASE_URL names {database} itself: point it at another database on the server (the benchmark drops and recreates {database})");
             }
-            let q = quote_ident(DATABASE);
+            let q = quote_ident(database);
             conn.execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str())
                 .await?;
             conn.execute(format!("CREATE DATABASE {q}").as_str())
                 .await?;
             let _ = conn.close().await;
-            Ok((admin.database(DATABASE), with_database(url, DATABASE)))
+            Ok((admin.database(database), with_database(url, database)))
         }
     }
 }
@@ -595,7 +600,7 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     ));
 
     // The database.
-    let (options, url) = fresh_database(&server).await?;
+    let (options, url) = fresh_database(&server, DATABASE).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(6)
         .acquire_timeout(Duration::from_secs(30))

@@ -256,13 +256,27 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     }
     let commands = router::hints(state);
     frame.render_widget(
-        Paragraph::new(hint_line(sh, router::key_section(state), &commands, th)),
+        Paragraph::new(hint_line(
+            sh,
+            router::key_section(state),
+            &commands,
+            row.width as usize,
+            th,
+        )),
         row,
     );
 }
 
-pub fn hint_line(sh: &Shell, section: Section, commands: &[Command], th: &Theme) -> Line<'static> {
+/// The hints that fit in `width` columns, whole: a hint is never cut in the middle.
+pub fn hint_line(
+    sh: &Shell,
+    section: Section,
+    commands: &[Command],
+    width: usize,
+    th: &Theme,
+) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
     for cmd in commands {
         if let Some(keys) = sh.keymap.keys_for(section, *cmd).into_iter().next() {
             // On the Card service tab the filter key searches the register.
@@ -271,8 +285,14 @@ pub fn hint_line(sh: &Shell, section: Section, commands: &[Command], th: &Theme)
             } else {
                 format!("hint.{}", cmd.name())
             };
+            let word = format!(" {}", tr(sh.lang, &key));
+            let w = keys.width() + word.width();
+            if used + w > width {
+                break;
+            }
+            used += w + 2;
             spans.push(Span::styled(keys, th.title));
-            spans.push(Span::styled(format!(" {}  ", tr(sh.lang, &key)), th.muted));
+            spans.push(Span::styled(format!("{word}  "), th.muted));
         }
     }
     Line::from(spans)

@@ -120,6 +120,28 @@ pub enum Failure {
     TerminalBadDate(String),
     TerminalGone(i64),
     NoLine(i64),
+    // Doors and their records.
+    DoorGone {
+        terminal_id: i64,
+        door: i16,
+    },
+    /// A door's value refused (a department a query names, a retention period).
+    DoorInvalid {
+        field: crate::db::door::Field,
+        value: String,
+        problem: crate::db::door::Problem,
+    },
+    /// A door text that names no door, or several (`candidates`: `<controller>/<n>`).
+    DoorUnknown(String),
+    DoorAmbiguous {
+        text: String,
+        candidates: Vec<String>,
+    },
+    /// A purge cut-off inside the retention period, not forced; `latest` in local time.
+    PurgeInsideRetention {
+        retention_days: i32,
+        latest: String,
+    },
     // Imports: the file and each bad row (line, why in the operator's language).
     ImportRows {
         path: String,
@@ -129,21 +151,6 @@ pub enum Failure {
     AuditBroken {
         id: i64,
         edited: bool,
-    },
-    // Doors.
-    DoorGone {
-        terminal_id: i64,
-        door: i16,
-    },
-    DoorInvalid {
-        field: crate::db::door::Field,
-        value: String,
-        problem: crate::db::door::Problem,
-    },
-    /// A purge cut-off inside the retention period, not forced.
-    InsideRetention {
-        retention_days: i32,
-        latest: chrono::DateTime<chrono::Utc>,
     },
     /// A refusal with nothing to fill in: its catalogue key.
     Invalid(&'static str),
@@ -296,6 +303,19 @@ impl From<crate::export::ExportError> for Failure {
     }
 }
 
+impl From<InventoryError> for Failure {
+    fn from(e: InventoryError) -> Self {
+        match e {
+            InventoryError::Denied(d) => Failure::Denied(d),
+            InventoryError::NameEmpty => Failure::TerminalNameEmpty,
+            InventoryError::BadDate(text) => Failure::TerminalBadDate(text),
+            InventoryError::NotFound(id) => Failure::TerminalGone(id),
+            InventoryError::Invalid(_) => Failure::Invalid("terminal.error.invalid"),
+            InventoryError::Sql(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::db::door::DoorError> for Failure {
     fn from(e: crate::db::door::DoorError) -> Self {
         use crate::db::door::DoorError;
@@ -315,25 +335,15 @@ impl From<crate::db::door::DoorError> for Failure {
                 retention_days,
                 latest,
                 ..
-            } => Failure::InsideRetention {
+            } => Failure::PurgeInsideRetention {
                 retention_days,
-                latest,
+                latest: latest
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
             },
             DoorError::Export(e) => e.into(),
             DoorError::Sql(e) => e.into(),
-        }
-    }
-}
-
-impl From<InventoryError> for Failure {
-    fn from(e: InventoryError) -> Self {
-        match e {
-            InventoryError::Denied(d) => Failure::Denied(d),
-            InventoryError::NameEmpty => Failure::TerminalNameEmpty,
-            InventoryError::BadDate(text) => Failure::TerminalBadDate(text),
-            InventoryError::NotFound(id) => Failure::TerminalGone(id),
-            InventoryError::Invalid(_) => Failure::Invalid("terminal.error.invalid"),
-            InventoryError::Sql(e) => e.into(),
         }
     }
 }

@@ -167,6 +167,99 @@ pub fn door_event(lang: Lang, kind: &str, granted: bool, reason: i16) -> String 
     catalogued(lang, "door.event", kind)
 }
 
+/// The value a door refusal is about.
+pub fn door_field(lang: Lang, f: crate::db::door::Field) -> &'static str {
+    use crate::db::door::Field;
+    tr(
+        lang,
+        match f {
+            Field::Name => "door.field.name",
+            Field::Location => "door.field.location",
+            Field::UnlockSecs => "door.field.unlock_secs",
+            Field::RetentionDays => "door.field.retention_days",
+            Field::Department => "door.field.department",
+        },
+    )
+}
+
+/// What is wrong with a door value.
+pub fn door_problem(lang: Lang, p: &crate::db::door::Problem) -> String {
+    use crate::db::door::Problem;
+    match p {
+        Problem::TooLong { max } => {
+            trf(lang, "door.problem.too_long", &[("max", &max.to_string())])
+        }
+        Problem::OutOfRange { min, max } => trf(
+            lang,
+            "door.problem.out_of_range",
+            &[("min", &min.to_string()), ("max", &max.to_string())],
+        ),
+        Problem::Unknown => tr(lang, "door.problem.unknown").to_string(),
+        Problem::Ambiguous { candidates } => trf(
+            lang,
+            "door.problem.ambiguous",
+            &[("candidates", &candidates.join(", "))],
+        ),
+    }
+}
+
+/// A page of door records: "200 of 2,321" on the first page, "201–400 of 2,321" after it.
+pub fn records_range(lang: Lang, offset: i64, shown: usize, total: u64) -> String {
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    if offset <= 0 {
+        return shown_of(lang, shown, total);
+    }
+    let last = offset + shown as i64;
+    trf(
+        lang,
+        "door.records.range",
+        &[
+            ("first", &count((offset + 1).min(last))),
+            ("last", &count(last)),
+            ("total", &count(total)),
+        ],
+    )
+}
+
+/// What a door records query asks, in words: "from 2026-11-20 · person 张三 · openings only".
+pub fn records_query(lang: Lang, q: &crate::db::door::EventQuery, door: &str) -> String {
+    let time = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
+    let mut parts = Vec::new();
+    let mut part = |key: &str, value: &str| {
+        parts.push(trf(lang, &format!("door.records.q.{key}"), &[("v", value)]));
+    };
+    if let Some(t) = q.from {
+        part("from", &time(t));
+    }
+    if let Some(t) = q.to {
+        part("to", &time(t));
+    }
+    if let Some(p) = q.person.as_deref().filter(|s| !s.is_empty()) {
+        part("person", p);
+    }
+    if let Some(c) = q.card {
+        part("card", &c.to_string());
+    }
+    if let Some(d) = q.department.as_deref().filter(|s| !s.is_empty()) {
+        part("department", d);
+    }
+    if q.terminal_id.is_some() {
+        part("door", door);
+    }
+    match q.granted {
+        Some(true) => part("granted", ""),
+        Some(false) => part("refused", ""),
+        None => {}
+    }
+    if q.lost_cards {
+        part("lost", "");
+    }
+    if parts.is_empty() {
+        return tr(lang, "door.records.q.all").to_string();
+    }
+    parts.join(" · ")
+}
+
 // ---- Terminals --------------------------------------------------------------------------------
 
 /// A terminal's kind in words; an unknown kind as stored.
@@ -694,6 +787,41 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
         F::TerminalBadDate(text) => trf(lang, "msg.terminal_bad_date", &[("text", text)]),
         F::TerminalGone(id) => trf(lang, "msg.terminal_gone", &[("id", &id.to_string())]),
         F::NoLine(id) => trf(lang, "msg.line_gone", &[("id", &id.to_string())]),
+        F::DoorGone { terminal_id, door } => trf(
+            lang,
+            "door.error.gone",
+            &[
+                ("terminal", &terminal_id.to_string()),
+                ("door", &door.to_string()),
+            ],
+        ),
+        F::DoorInvalid {
+            field,
+            value,
+            problem,
+        } => trf(
+            lang,
+            "door.error.invalid",
+            &[
+                ("field", door_field(lang, *field)),
+                ("value", value),
+                ("problem", &door_problem(lang, problem)),
+            ],
+        ),
+        F::DoorUnknown(text) => trf(lang, "door.error.unknown", &[("text", text)]),
+        F::DoorAmbiguous { text, candidates } => trf(
+            lang,
+            "door.error.ambiguous",
+            &[("text", text), ("candidates", &candidates.join(", "))],
+        ),
+        F::PurgeInsideRetention {
+            retention_days,
+            latest,
+        } => trf(
+            lang,
+            "door.error.inside_retention",
+            &[("days", &retention_days.to_string()), ("latest", latest)],
+        ),
         F::ImportRows { path, rows } => {
             let first = rows
                 .iter()
@@ -735,77 +863,7 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
                 ),
             ],
         ),
-        F::DoorGone { terminal_id, door } => trf(
-            lang,
-            "door.error.gone",
-            &[
-                ("terminal", &terminal_id.to_string()),
-                ("door", &door.to_string()),
-            ],
-        ),
-        F::DoorInvalid {
-            field,
-            value,
-            problem,
-        } => trf(
-            lang,
-            "door.error.invalid",
-            &[
-                ("field", door_field(lang, *field)),
-                ("value", value),
-                ("problem", &door_problem(lang, problem)),
-            ],
-        ),
-        F::InsideRetention {
-            retention_days,
-            latest,
-        } => trf(
-            lang,
-            "door.error.inside_retention",
-            &[
-                ("days", &retention_days.to_string()),
-                (
-                    "latest",
-                    &latest
-                        .with_timezone(&chrono::Local)
-                        .format("%Y-%m-%d")
-                        .to_string(),
-                ),
-            ],
-        ),
         F::Invalid(key) => tr(lang, key).to_string(),
-    }
-}
-
-pub fn door_field(lang: Lang, f: crate::db::door::Field) -> &'static str {
-    use crate::db::door::Field as D;
-    tr(
-        lang,
-        match f {
-            D::Name => "door.field.name",
-            D::Location => "door.field.location",
-            D::UnlockSecs => "door.field.unlock_secs",
-            D::RetentionDays => "door.field.retention_days",
-            D::Department => "door.field.department",
-        },
-    )
-}
-
-fn door_problem(lang: Lang, p: &crate::db::door::Problem) -> String {
-    use crate::db::door::Problem as P;
-    match p {
-        P::TooLong { max } => trf(lang, "door.problem.too_long", &[("max", &max.to_string())]),
-        P::OutOfRange { min, max } => trf(
-            lang,
-            "door.problem.out_of_range",
-            &[("min", &min.to_string()), ("max", &max.to_string())],
-        ),
-        P::Unknown => tr(lang, "door.problem.unknown").to_string(),
-        P::Ambiguous { candidates } => trf(
-            lang,
-            "door.problem.ambiguous",
-            &[("candidates", &candidates.join(", "))],
-        ),
     }
 }
 

@@ -233,7 +233,7 @@ pub async fn run(server: &Server, opens: usize, poll_ms: u32) -> anyhow::Result<
         "frame: p50 {frame_p50:.2} ms, p99 {frame_p99:.2} ms, mean {frame_mean:.2} ms"
     ));
 
-    let (options, _url) = fresh_database(server).await?;
+    let (options, _url) = fresh_database(server, super::DOORS_DATABASE).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(6)
         .acquire_timeout(Duration::from_secs(30))

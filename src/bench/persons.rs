@@ -138,7 +138,7 @@ pub async fn run(server: &Server, n: usize, seed: u64) -> anyhow::Result<()> {
     say(format!(
         "onecard bench --persons {n}: import (dry run, apply, unchanged, 10% changed) and search"
     ));
-    let (options, _url) = fresh_database(server).await?;
+    let (options, _url) = fresh_database(server, super::DATABASE).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))

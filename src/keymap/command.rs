@@ -107,6 +107,12 @@ commands! {
     DoorClearRecords => "door.clear-records",
     DoorDownloadCards => "door.download-cards",
     // The records sub-view's commands follow.
+    DoorQuery => "door.query",
+    DoorPageNext => "door.page-next",
+    DoorPagePrev => "door.page-prev",
+    DoorExport => "door.export",
+    DoorSyncs => "door.syncs",
+    DoorPurge => "door.purge",
 }
 
 impl fmt::Display for Command {

@@ -14,6 +14,7 @@ mod concurrency;
 mod config;
 mod console_pty;
 mod demo;
+mod door_records;
 mod doors;
 mod doors_tab;
 mod embedded;
