@@ -312,7 +312,7 @@ impl Doors {
                     form.text(SettingsField::Location).trim().to_string(),
                 );
                 let rename =
-                    (name != s.was.name || location != s.was.location).then(|| (name, location));
+                    (name != s.was.name || location != s.was.location).then_some((name, location));
                 let remode = (mode != s.was.mode || i16::from(secs) != s.was.unlock_secs)
                     .then_some((mode, secs));
                 if rename.is_none() && remode.is_none() {

@@ -20,7 +20,7 @@ pub const RATE_SECS: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Event(DoorEvent),
+    Event(Box<DoorEvent>),
     /// A controller went offline or came back.
     Controller {
         terminal_id: i64,
@@ -154,7 +154,7 @@ impl Feed {
                 continue;
             }
             ids.push(e.terminal_id);
-            self.push(lang, e.received_at, Item::Event(e));
+            self.push(lang, e.received_at, Item::Event(Box::new(e)));
         }
         ids
     }
