@@ -115,6 +115,12 @@ pub enum Failure {
     },
     NoteMissing,
     ReasonMissing,
+    // Doors named by text (the alarm history's door).
+    NoDoor(String),
+    DoorAmbiguous {
+        text: String,
+        n: usize,
+    },
     // Terminals.
     TerminalNameEmpty,
     TerminalBadDate(String),

@@ -112,7 +112,10 @@ pub fn alarm_place(lang: Lang, a: &Alarm) -> String {
                 None => door,
             }
         }
-        (None, Some(t)) => t.clone(),
+        (None, Some(t)) => match a.terminal_location.as_deref().filter(|l| !l.is_empty()) {
+            Some(loc) => format!("{t} ({loc})"),
+            None => t.clone(),
+        },
         (Some(d), None) => trf(lang, "alarm.door_n", &[("door", &d.to_string())]),
         (None, None) => String::new(),
     }
@@ -685,6 +688,12 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
         ),
         F::NoteMissing => tr(lang, "msg.note_empty").to_string(),
         F::ReasonMissing => tr(lang, "msg.reason_empty").to_string(),
+        F::NoDoor(text) => trf(lang, "msg.no_door", &[("text", text)]),
+        F::DoorAmbiguous { text, n } => trf(
+            lang,
+            "msg.door_ambiguous",
+            &[("text", text), ("n", &n.to_string())],
+        ),
         F::TerminalNameEmpty => tr(lang, "msg.terminal_name_empty").to_string(),
         F::TerminalBadDate(text) => trf(lang, "msg.terminal_bad_date", &[("text", text)]),
         F::TerminalGone(id) => trf(lang, "msg.terminal_gone", &[("id", &id.to_string())]),
