@@ -4,6 +4,7 @@ mod harness;
 mod python;
 mod support;
 
+mod alarm_history;
 mod audit;
 mod backup;
 mod bench;

@@ -592,9 +592,9 @@ impl View for Alarms {
             Command::AlarmAcknowledge,
             Command::AlarmClear,
             Command::AlarmForceClear,
-            Command::AlarmHistory,
             Command::Cancel,
             Command::Quit,
+            Command::AlarmHistory,
         ]
     }
 
