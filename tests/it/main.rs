@@ -31,6 +31,7 @@ mod poller;
 mod poller_doors;
 mod poller_restart;
 mod propagation;
+mod refusals;
 mod reports;
 mod shell;
 mod sim;
