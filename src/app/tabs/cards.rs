@@ -17,7 +17,7 @@ use crate::app::filter::Filter;
 use crate::app::form::{Answer, Confirm};
 use crate::app::layout;
 use crate::app::load::Shown;
-use crate::app::shell::{Level, Shell};
+use crate::app::shell::{Level, Shell, TabId};
 use crate::app::words;
 pub use crate::db::card::{
     CardEventRow, CardKindPolicy, CardLookup, CardView, IssueRequest, PaidFrom, PinKind, Rewrite,
@@ -784,7 +784,7 @@ impl Cards {
         match lookup {
             // An issued card on the reader shows its holder and the card at once.
             CardLookup::Issued(b) | CardLookup::Blacklisted(b)
-                if first && sh.tab == crate::app::state::TabId::Cards && self.popup.is_none() =>
+                if first && sh.tab == TabId::Cards && self.popup.is_none() =>
             {
                 self.view = DeskView::People;
                 self.search.input.set(&card_no.to_string());
@@ -835,7 +835,7 @@ pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
                 lookup: None,
                 at: sh.now,
             });
-            if sh.tab != crate::app::state::TabId::Cards {
+            if sh.tab != TabId::Cards {
                 sh.message = Some((
                     Level::Info,
                     crate::i18n::trf(
