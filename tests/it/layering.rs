@@ -278,8 +278,11 @@ fn the_path_reader_sees_grouped_imports() {
 /// A module's path (`["app", "tabs", "cards"]`).
 type Module = Vec<String>;
 
+/// A module and what it imports: each module reached, with the path as written.
+type Imports = (Module, Vec<(Module, Vec<String>)>);
+
 /// Every module → the modules it imports (any of ours), and each import's path as written.
-fn all_imports() -> Vec<(Module, Vec<(Module, Vec<String>)>)> {
+fn all_imports() -> Vec<Imports> {
     let mut all = Vec::new();
     files(&src(), &mut all);
     let known: BTreeSet<Vec<String>> = all.iter().map(|(m, _)| m.clone()).collect();
