@@ -619,6 +619,8 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::Alarms => {
             if state.alarms.open {
                 state.alarms.open = false;
+                // Its history is not kept up to date while hidden: it opens on the open alarms.
+                state.alarms.history.shown = false;
                 vec![]
             } else {
                 open_alarms(state)

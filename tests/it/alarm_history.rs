@@ -230,6 +230,13 @@ async fn alarm_history_lists_closed_alarms_newest_first_and_filters_them() {
     c.key('h').await;
     assert!(!c.state.alarms.history.shown);
     assert!(c.state.alarms.list.rows.is_empty());
+    // Closed on its history, the view opens on the open alarms next time.
+    c.key('g').await;
+    c.key('h').await;
+    c.key('a').await;
+    assert!(!c.state.alarms.open);
+    c.key('a').await;
+    assert!(c.state.alarms.open && !c.state.alarms.history.shown);
 }
 
 #[tokio::test]
