@@ -35,6 +35,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+mod doors;
 mod persons;
 
 /// The benchmark's own database: dropped and recreated at every run.
@@ -84,6 +85,13 @@ pub struct BenchArgs {
     /// Only the person import benchmark, with this many persons (and the register search).
     #[arg(long)]
     pub persons: Option<usize>,
+    /// Only the Doors tab benchmark: its frame time with a full feed, and the remote-open
+    /// round trip against a simulated controller (polled every `--poll-ms`).
+    #[arg(long)]
+    pub doors: bool,
+    /// Remote opens timed by `--doors`.
+    #[arg(long, default_value_t = 50)]
+    pub opens: usize,
 }
 
 /// Where the benchmark database lives.
@@ -569,6 +577,9 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     if let Some(n) = args.persons {
         return persons::run(&server, n, args.seed).await;
     }
+    if args.doors {
+        return doors::run(&server, args.opens, args.poll_ms).await;
+    }
     let config = site_config(&args);
     let native: usize = config.lines.iter().map(|l| l.terminals.len()).sum();
     say(format!(
@@ -910,6 +921,8 @@ mod tests {
             alarms: 0,
             seed: 1,
             persons: None,
+            doors: false,
+            opens: 0,
         };
         let c = site_config(&args);
         let native: usize = c.lines.iter().map(|l| l.terminals.len()).sum();

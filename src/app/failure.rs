@@ -136,6 +136,21 @@ pub enum Failure {
         id: i64,
         edited: bool,
     },
+    // Doors.
+    DoorGone {
+        terminal_id: i64,
+        door: i16,
+    },
+    DoorInvalid {
+        field: crate::db::door::Field,
+        value: String,
+        problem: crate::db::door::Problem,
+    },
+    /// A purge cut-off inside the retention period, not forced.
+    InsideRetention {
+        retention_days: i32,
+        latest: chrono::DateTime<chrono::Utc>,
+    },
     /// A refusal with nothing to fill in: its catalogue key.
     Invalid(&'static str),
 }
@@ -283,6 +298,35 @@ impl From<crate::export::ExportError> for Failure {
             ExportError::Exists(path) => Failure::File(FileTrouble::Exists { path: shown(&path) }),
             ExportError::File { path, source } => Failure::write(&shown(&path), &source),
             ExportError::Io(source) => Failure::write("", &source),
+        }
+    }
+}
+
+impl From<crate::db::door::DoorError> for Failure {
+    fn from(e: crate::db::door::DoorError) -> Self {
+        use crate::db::door::DoorError;
+        match e {
+            DoorError::Denied(d) => Failure::Denied(d),
+            DoorError::NotFound { terminal_id, door } => Failure::DoorGone { terminal_id, door },
+            DoorError::Invalid {
+                field,
+                value,
+                problem,
+            } => Failure::DoorInvalid {
+                field,
+                value,
+                problem,
+            },
+            DoorError::InsideRetention {
+                retention_days,
+                latest,
+                ..
+            } => Failure::InsideRetention {
+                retention_days,
+                latest,
+            },
+            DoorError::Export(e) => e.into(),
+            DoorError::Sql(e) => e.into(),
         }
     }
 }

@@ -152,6 +152,11 @@ pub fn door_mode(lang: Lang, mode: &str) -> String {
     catalogued(lang, "door.mode", mode)
 }
 
+/// A door event's kind alone, without its reason (a door's last event in the tree).
+pub fn door_event_kind(lang: Lang, kind: &str) -> String {
+    catalogued(lang, "door.event", kind)
+}
+
 /// A door event's kind in words ("granted", "denied: not in the time profile" ...).
 pub fn door_event(lang: Lang, kind: &str, granted: bool, reason: i16) -> String {
     if kind == "denied" || (kind == "granted" && !granted) {
@@ -853,7 +858,77 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
                 ),
             ],
         ),
+        F::DoorGone { terminal_id, door } => trf(
+            lang,
+            "door.error.gone",
+            &[
+                ("terminal", &terminal_id.to_string()),
+                ("door", &door.to_string()),
+            ],
+        ),
+        F::DoorInvalid {
+            field,
+            value,
+            problem,
+        } => trf(
+            lang,
+            "door.error.invalid",
+            &[
+                ("field", door_field(lang, *field)),
+                ("value", value),
+                ("problem", &door_problem(lang, problem)),
+            ],
+        ),
+        F::InsideRetention {
+            retention_days,
+            latest,
+        } => trf(
+            lang,
+            "door.error.inside_retention",
+            &[
+                ("days", &retention_days.to_string()),
+                (
+                    "latest",
+                    &latest
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d")
+                        .to_string(),
+                ),
+            ],
+        ),
         F::Invalid(key) => tr(lang, key).to_string(),
+    }
+}
+
+pub fn door_field(lang: Lang, f: crate::db::door::Field) -> &'static str {
+    use crate::db::door::Field as D;
+    tr(
+        lang,
+        match f {
+            D::Name => "door.field.name",
+            D::Location => "door.field.location",
+            D::UnlockSecs => "door.field.unlock_secs",
+            D::RetentionDays => "door.field.retention_days",
+            D::Department => "door.field.department",
+        },
+    )
+}
+
+fn door_problem(lang: Lang, p: &crate::db::door::Problem) -> String {
+    use crate::db::door::Problem as P;
+    match p {
+        P::TooLong { max } => trf(lang, "door.problem.too_long", &[("max", &max.to_string())]),
+        P::OutOfRange { min, max } => trf(
+            lang,
+            "door.problem.out_of_range",
+            &[("min", &min.to_string()), ("max", &max.to_string())],
+        ),
+        P::Unknown => tr(lang, "door.problem.unknown").to_string(),
+        P::Ambiguous { candidates } => trf(
+            lang,
+            "door.problem.ambiguous",
+            &[("candidates", &candidates.join(", "))],
+        ),
     }
 }
 

@@ -446,9 +446,12 @@ pub struct CommandRow {
     pub outcome: Option<CommandResult>,
     /// How far a long command has come.
     pub progress: Option<Progress>,
+    /// When a poller took it (its rate is counted from then).
+    pub started_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, terminal_id, command, state, requested_at, result, outcome, progress";
+const COLUMNS: &str =
+    "id, terminal_id, command, state, requested_at, result, outcome, progress, started_at";
 
 impl<'r> FromRow<'r, PgRow> for CommandRow {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
@@ -464,6 +467,7 @@ impl<'r> FromRow<'r, PgRow> for CommandRow {
             // Leniently: a value this onecard cannot read must not hide the command.
             outcome: outcome.as_ref().and_then(parse_outcome),
             progress: progress.and_then(|v| serde_json::from_value(v).ok()),
+            started_at: row.try_get("started_at")?,
         })
     }
 }

@@ -321,6 +321,29 @@ pub async fn of_terminals(
     .await
 }
 
+/// An open alarm on a door controller (or one of its doors): what the tree flags.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct AlarmFlag {
+    pub alarm_id: i64,
+    pub terminal_id: i64,
+    pub door: Option<i16>,
+    /// forced_open, held_open, tamper, memory_full, offline ...
+    pub kind: String,
+    pub acknowledged: bool,
+}
+
+/// Every open alarm of every door controller (few: the alarm index holds only open ones).
+pub async fn alarm_flags(pool: &PgPool) -> Result<Vec<AlarmFlag>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id AS alarm_id, a.terminal_id, a.door, a.kind,
+                a.state = 'acknowledged' AS acknowledged
+         FROM alarm a JOIN terminal t ON t.id = a.terminal_id AND t.kind = 'door_controller'
+         WHERE a.state <> 'cleared' ORDER BY a.id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// The doors `text` names: a door's name (ignoring Latin case), or `<controller>/<n>` where
 /// the controller is its serial number or its name. Several when the name is shared.
 pub async fn find(pool: &PgPool, text: &str) -> Result<Vec<DoorRow>, sqlx::Error> {

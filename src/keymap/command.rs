@@ -94,6 +94,20 @@ commands! {
     ReportExport => "report.export",
     DeskPresentBlank => "desk.present-blank",
     DeskPresentCard => "desk.present-card",
+    DoorsView => "doors.view",
+    DoorsFocus => "doors.focus",
+    DoorsPause => "doors.pause",
+    DoorRemoteOpen => "door.remote-open",
+    DoorSettings => "door.settings",
+    DoorScanToggle => "door.scan-toggle",
+    DoorOnlineTest => "door.online-test",
+    DoorSetTime => "door.set-time",
+    DoorMark => "door.mark",
+    DoorExtract => "door.extract",
+    DoorExtractAll => "door.extract-all",
+    DoorClearRecords => "door.clear-records",
+    DoorDownloadCards => "door.download-cards",
+    // The records sub-view's commands follow.
 }
 
 impl fmt::Display for Command {

@@ -1,7 +1,7 @@
 //! The help overlay and the command palette, both generated from the loaded keymap.
 
 use super::theme::Theme;
-use super::widgets::{centered, fit, input_spans};
+use super::widgets::{centered, clip, fit, input_spans};
 use crate::app::router::{key_section, palette_candidates};
 use crate::app::state::{Palette, State};
 use crate::i18n::tr;
@@ -51,13 +51,15 @@ pub fn help_lines(state: &State, keymap: &Keymap) -> Vec<(Option<String>, String
 pub fn render_help(frame: &mut Frame, state: &State, body: Rect, scroll: u16, th: &Theme) {
     let popup = centered(body, 70, body.height);
     frame.render_widget(Clear, popup);
+    // What a description cannot show ends in "…" rather than at the border.
+    let desc_w = popup.width.saturating_sub(2 + 14) as usize;
     let lines: Vec<Line> = help_lines(state, &state.shell.keymap)
         .into_iter()
         .map(|(section, keys, desc)| match section {
             Some(title) => Line::from(Span::styled(title, th.header)),
             None => Line::from(vec![
                 Span::styled(fit(&keys, 14), th.title),
-                Span::raw(desc),
+                Span::raw(clip(&desc, desc_w)),
             ]),
         })
         .collect();

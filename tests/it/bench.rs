@@ -77,3 +77,46 @@ async fn a_small_bench_prints_its_summary_and_loses_nothing() {
     assert_eq!(fields["lost"], "0", "{stdout}");
     assert_eq!(fields["duplicated"], "0", "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doors_bench_times_frames_and_remote_opens() {
+    let db = support::test_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let url = db.url();
+        let dir = dir.path().to_path_buf();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_onecard"))
+                .args(["bench", "--doors", "--opens", "3", "--poll-ms", "200"])
+                .env("DATABASE_URL", url)
+                .env("ONECARD_CONFIG_DIR", dir.join("config"))
+                .env("ONECARD_DATA_DIR", dir.join("data"))
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let fields: BTreeMap<&str, &str> = last
+        .strip_prefix("bench: ")
+        .unwrap_or_else(|| panic!("the last line is not the summary: {last:?}"))
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    for key in ["doors_frame_ms", "remote_open_p50_ms", "remote_open_p99_ms"] {
+        let v = fields
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing: {last}"));
+        assert!(v.parse::<f64>().is_ok(), "{key}={v} is not a number");
+    }
+    // Every open reached the simulated controller and came back.
+    assert_eq!(fields["remote_open_failed"], "0", "{stdout}");
+}

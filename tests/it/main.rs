@@ -16,6 +16,7 @@ mod config;
 mod console_pty;
 mod demo;
 mod doors;
+mod doors_tab;
 mod embedded;
 mod export;
 mod extract;

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use onecard::app::failure::{DbTrouble, Failure, FileTrouble};
 use onecard::app::words;
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
+use onecard::db::door::{Field as DoorField, Problem as DoorProblem};
 use onecard::domain::card::{CardState, Refusal as CardRefusal, Subsystem};
 use onecard::domain::password::PolicyError;
 use onecard::domain::permission::{Action, Denied};
@@ -165,7 +166,24 @@ fn failures() -> Vec<Failure> {
             id: 41,
             edited: false,
         },
+        Failure::DoorGone {
+            terminal_id: 7,
+            door: 2,
+        },
+        Failure::InsideRetention {
+            retention_days: 90,
+            latest: chrono::Utc::now(),
+        },
     ];
+    for field in door_fields() {
+        for problem in door_problems() {
+            v.push(Failure::DoorInvalid {
+                field,
+                value: "东门".into(),
+                problem,
+            });
+        }
+    }
     for kind in [
         std::io::ErrorKind::NotFound,
         std::io::ErrorKind::PermissionDenied,
@@ -191,6 +209,27 @@ fn failures() -> Vec<Failure> {
         v.push(Failure::Invalid(Box::leak(key.into_boxed_str())));
     }
     v
+}
+
+fn door_fields() -> Vec<DoorField> {
+    vec![
+        DoorField::Name,
+        DoorField::Location,
+        DoorField::UnlockSecs,
+        DoorField::RetentionDays,
+        DoorField::Department,
+    ]
+}
+
+fn door_problems() -> Vec<DoorProblem> {
+    vec![
+        DoorProblem::TooLong { max: 40 },
+        DoorProblem::OutOfRange { min: 1, max: 60 },
+        DoorProblem::Unknown,
+        DoorProblem::Ambiguous {
+            candidates: vec!["计算机".into(), "图书馆".into()],
+        },
+    ]
 }
 
 fn outcomes() -> Vec<CommandOutcome> {
@@ -449,7 +488,9 @@ const BOTH: [Lang; 2] = [Lang::EN, Lang::ZH_CN];
 
 #[test]
 fn every_refusal_lists_every_variant() {
-    let pairs: [(&str, &str, BTreeSet<String>); 7] = [
+    let pairs: [(&str, &str, BTreeSet<String>); 9] = [
+        ("src/db/door.rs", "Field", shown(&door_fields())),
+        ("src/db/door.rs", "Problem", shown(&door_problems())),
         ("src/app/failure.rs", "Failure", shown(&failures())),
         ("src/app/failure.rs", "DbTrouble", {
             let all = failures();

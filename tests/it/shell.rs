@@ -1172,6 +1172,7 @@ fn terminal_commands_go_through_the_queue_and_report_their_answer() {
         result: result.map(String::from),
         outcome: None,
         progress: None,
+        started_at: None,
     };
     update(
         &mut s,
