@@ -9,6 +9,7 @@ use super::layout;
 use super::msg::{DbState, Msg};
 use super::queue;
 use super::session;
+pub use super::shell::{owner, ViewId};
 use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
 use super::state::State;
 use super::tabs::{alarms, cards, doors, operators, terminals, Arrive, Rows, View};
@@ -22,13 +23,6 @@ use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::Rect;
-
-/// A view: a tab, or the Alarms view over the tabs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ViewId {
-    Tab(TabId),
-    Alarms,
-}
 
 /// A view as the router drives it: [`View`] with the tab's effects lifted into the app's.
 pub trait Dispatch {
@@ -196,20 +190,6 @@ pub fn shown(state: &State) -> ViewId {
 
 fn all_views() -> impl Iterator<Item = ViewId> {
     std::iter::once(ViewId::Alarms).chain(TabId::ALL.into_iter().map(ViewId::Tab))
-}
-
-/// The view a command belongs to; None for the shell's own commands.
-pub fn owner(cmd: Command) -> Option<ViewId> {
-    let name = cmd.name();
-    let (prefix, _) = name.split_once('.')?;
-    Some(match prefix {
-        "alarm" => ViewId::Alarms,
-        "terminal" => ViewId::Tab(TabId::Terminals),
-        "operator" | "audit" => ViewId::Tab(TabId::Operators),
-        "door" | "doors" => ViewId::Tab(TabId::Doors),
-        "card" | "cards" | "person" | "stock" | "report" | "desk" => ViewId::Tab(TabId::Cards),
-        _ => return None,
-    })
 }
 
 /// The keymap section keys resolve in now.
@@ -639,6 +619,8 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::Alarms => {
             if state.alarms.open {
                 state.alarms.open = false;
+                // Its history is not kept up to date while hidden: it opens on the open alarms.
+                state.alarms.history.shown = false;
                 vec![]
             } else {
                 open_alarms(state)

@@ -8,7 +8,7 @@ use crate::domain::permission::Action;
 use crate::domain::role::Role;
 use crate::i18n::{tr, trf, Lang};
 use crate::keymap::key::Key;
-use crate::keymap::{Keymap, Section};
+use crate::keymap::{Command, Keymap, Section};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 
@@ -326,7 +326,28 @@ impl Shell {
     }
 
     /// The first key bound to `cmd` in `section`, for texts that name a key.
-    pub fn key_for(&self, section: Section, cmd: crate::keymap::Command) -> Option<String> {
+    pub fn key_for(&self, section: Section, cmd: Command) -> Option<String> {
         self.keymap.keys_for(section, cmd).into_iter().next()
     }
+}
+
+/// A view: a tab, or the Alarms view over the tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewId {
+    Tab(TabId),
+    Alarms,
+}
+
+/// The view a command belongs to; None for the shell's own commands.
+pub fn owner(cmd: Command) -> Option<ViewId> {
+    let name = cmd.name();
+    let (prefix, _) = name.split_once('.')?;
+    Some(match prefix {
+        "alarm" => ViewId::Alarms,
+        "terminal" => ViewId::Tab(TabId::Terminals),
+        "operator" | "audit" => ViewId::Tab(TabId::Operators),
+        "door" | "doors" => ViewId::Tab(TabId::Doors),
+        "card" | "cards" | "person" | "stock" | "report" | "desk" => ViewId::Tab(TabId::Cards),
+        _ => return None,
+    })
 }

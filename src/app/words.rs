@@ -12,6 +12,7 @@ use crate::domain::password::{PolicyError, MIN_LENGTH};
 use crate::domain::permission::{Action, Denied};
 use crate::domain::role::Role;
 use crate::i18n::{has_key, tr, trf, Lang};
+use crate::import::persons::{FieldChange, PersonField, Summary};
 use rust_decimal::Decimal;
 
 /// A catalogued name (`<section>.<name>`); an unknown name (from a newer onecard) as stored.
@@ -112,7 +113,10 @@ pub fn alarm_place(lang: Lang, a: &Alarm) -> String {
                 None => door,
             }
         }
-        (None, Some(t)) => t.clone(),
+        (None, Some(t)) => match a.terminal_location.as_deref().filter(|l| !l.is_empty()) {
+            Some(loc) => format!("{t} ({loc})"),
+            None => t.clone(),
+        },
         (Some(d), None) => trf(lang, "alarm.door_n", &[("door", &d.to_string())]),
         (None, None) => String::new(),
     }
@@ -606,6 +610,119 @@ pub fn refusal(lang: Lang, r: &Refusal) -> String {
             &[("from", &from.to_string()), ("until", &until.to_string())],
         ),
     }
+}
+
+// ---- Person import ----------------------------------------------------------------------------
+
+/// A person field's name ("department", "部门").
+pub fn person_field(lang: Lang, f: PersonField) -> &'static str {
+    tr(lang, &format!("person.field.{}", f.name()))
+}
+
+/// A field's value as the operator reads it: a category or status in words, "(none)" for empty.
+fn person_value(lang: Lang, f: PersonField, v: &str) -> String {
+    if v.is_empty() {
+        return tr(lang, "person.field.none").to_string();
+    }
+    match f {
+        PersonField::Category => category(lang, v),
+        PersonField::Status => catalogued(lang, "person.status", v),
+        PersonField::Name | PersonField::Department | PersonField::IdDocument => v.to_string(),
+    }
+}
+
+/// "department: 计算机学院 → 图书馆"
+pub fn field_change(lang: Lang, c: &FieldChange) -> String {
+    trf(
+        lang,
+        "card.import.change",
+        &[
+            ("field", person_field(lang, c.field)),
+            ("old", &person_value(lang, c.field, &c.old)),
+            ("new", &person_value(lang, c.field, &c.new)),
+        ],
+    )
+}
+
+/// One line of what an import changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportLine {
+    /// "New people (2)"
+    Heading(String),
+    /// A person or a department.
+    Item(String),
+    /// A field of the person above that changes.
+    Change(String),
+}
+
+impl ImportLine {
+    pub fn text(&self) -> &str {
+        match self {
+            ImportLine::Heading(t) | ImportLine::Item(t) | ImportLine::Change(t) => t,
+        }
+    }
+}
+
+/// Everything an import adds or changes, person by person: new people (number, name,
+/// department), updated people with each field "old → new", departments created, and people
+/// marked left who still hold a card.
+pub fn import_changes(lang: Lang, s: &Summary) -> Vec<ImportLine> {
+    let mut out = Vec::new();
+    let heading =
+        |key: &str, n: usize| ImportLine::Heading(trf(lang, key, &[("n", &count(n as i64))]));
+    if !s.new_persons.is_empty() {
+        out.push(heading("card.import.new_people", s.new_persons.len()));
+        for p in &s.new_persons {
+            let mut dept = p.department.clone();
+            if p.new_department {
+                dept.push_str(tr(lang, "card.import.dept_is_new"));
+            }
+            out.push(ImportLine::Item(format!(
+                "{}  {}  {}  {}",
+                p.person_no,
+                p.name,
+                dept,
+                category(lang, p.category.name())
+            )));
+        }
+    }
+    if !s.updated_persons.is_empty() {
+        out.push(heading(
+            "card.import.updated_people",
+            s.updated_persons.len(),
+        ));
+        for p in &s.updated_persons {
+            out.push(ImportLine::Item(format!("{}  {}", p.person_no, p.name)));
+            out.extend(
+                p.fields
+                    .iter()
+                    .map(|c| ImportLine::Change(field_change(lang, c))),
+            );
+        }
+    }
+    if !s.departments_created.is_empty() {
+        out.push(heading(
+            "card.import.new_departments",
+            s.departments_created.len(),
+        ));
+        out.extend(s.departments_created.iter().cloned().map(ImportLine::Item));
+    }
+    if !s.left_holding.is_empty() {
+        out.push(heading("card.import.left_people", s.left_holding.len()));
+        for l in &s.left_holding {
+            out.push(ImportLine::Item(trf(
+                lang,
+                "card.import.left_card",
+                &[
+                    ("no", &l.person_no),
+                    ("name", &l.name),
+                    ("card", &l.card_no.to_string()),
+                    ("state", &catalogued(lang, "card.state", &l.card_state)),
+                ],
+            )));
+        }
+    }
+    out
 }
 
 pub fn password_policy(lang: Lang, e: &PolicyError) -> String {

@@ -34,6 +34,23 @@ impl Env<'_> {
     }
 }
 
+/// The one door `text` names (its name, or `<controller>/<n>`), or why not: it names none, or
+/// several (listed as `<serial>/<n>` to tell them apart).
+pub(crate) async fn one_door(pool: &PgPool, text: &str) -> Result<(i64, i16), Failure> {
+    let found = crate::db::door::find(pool, text).await?;
+    match found.as_slice() {
+        [d] => Ok((d.terminal_id, d.door)),
+        [] => Err(Failure::DoorUnknown(text.to_string())),
+        many => Err(Failure::DoorAmbiguous {
+            text: text.to_string(),
+            candidates: many
+                .iter()
+                .map(|d| format!("{}/{}", d.serial, d.door))
+                .collect(),
+        }),
+    }
+}
+
 /// One effect's answer: a message, or a refusal in data.
 pub(crate) fn answer(result: Result<Msg, Failure>) -> Option<Msg> {
     Some(result.unwrap_or_else(Msg::Failed))

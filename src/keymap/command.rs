@@ -62,6 +62,7 @@ commands! {
     AlarmAcknowledge => "alarm.acknowledge",
     AlarmClear => "alarm.clear",
     AlarmForceClear => "alarm.force-clear",
+    AlarmHistory => "alarm.history",
     TerminalOnlineTest => "terminal.online-test",
     TerminalSetTime => "terminal.set-time",
     TerminalClearRecords => "terminal.clear-records",

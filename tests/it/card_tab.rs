@@ -1745,6 +1745,161 @@ fn a_person_import_is_dry_run_first_then_shows_its_progress() {
     assert!(s.cards.pending.search, "the register is read again");
 }
 
+/// A dry run that adds twelve people (two to a new department), changes three and creates
+/// one department.
+fn detailed_summary(path: &str) -> ImportSummary {
+    use onecard::db::person::Category;
+    use onecard::import::persons::{FieldChange, NewPerson, PersonField, UpdatedPerson};
+    let mut s = summary(path, true);
+    s.new_persons = (1..=12)
+        .map(|i| NewPerson {
+            line: i + 1,
+            person_no: format!("S20260{i:02}"),
+            name: format!("新生{i}"),
+            department: if i > 10 {
+                "新能源学院"
+            } else {
+                "计算机学院"
+            }
+            .into(),
+            new_department: i > 10,
+            category: Category::Student,
+        })
+        .collect();
+    let change = |field, old: &str, new: &str| FieldChange {
+        field,
+        old: old.into(),
+        new: new.into(),
+    };
+    s.updated_persons = vec![
+        UpdatedPerson {
+            line: 14,
+            person_no: "T10001".into(),
+            name: "张叁".into(),
+            fields: vec![
+                change(PersonField::Name, "张三", "张叁"),
+                change(PersonField::Department, "计算机学院", "图书馆"),
+            ],
+        },
+        UpdatedPerson {
+            line: 15,
+            person_no: "S20250001".into(),
+            name: "李四".into(),
+            fields: vec![
+                change(PersonField::Category, "student", "staff"),
+                change(PersonField::IdDocument, "", "****1234"),
+            ],
+        },
+        UpdatedPerson {
+            line: 16,
+            person_no: "S20200007".into(),
+            name: "王五".into(),
+            fields: vec![change(PersonField::Status, "active", "left")],
+        },
+    ];
+    s.departments_created = vec!["新能源学院".into()];
+    s
+}
+
+#[test]
+fn an_import_preview_lists_each_change_in_the_operators_language_and_scrolls() {
+    let path = "/srv/hr/2026-11.csv";
+    let mut s = at_desk(Lang::EN, Role::DataAdministrator);
+    update(
+        &mut s,
+        card_msg(cards::Msg::ImportPreview {
+            path: path.into(),
+            create_departments: true,
+            summary: detailed_summary(path),
+        }),
+    );
+    let screen = text(&mut s, 160, 48);
+    for line in [
+        "New people (12)",
+        "S2026001  新生1  计算机学院  student",
+        "S2026012  新生12  新能源学院 (new department)  student",
+        "People updated (3)",
+        "T10001  张叁",
+        "name: 张三 → 张叁",
+        "department: 计算机学院 → 图书馆",
+        "category: student → staff",
+        "ID document: (none) → ****1234",
+        "status: active → left",
+        "Departments created (1)",
+    ] {
+        assert!(screen.contains(line), "{line}\n{screen}");
+    }
+
+    // In Chinese, on a small screen: what does not fit is scrolled to with j/k.
+    let mut s = at_desk(Lang::ZH_CN, Role::DataAdministrator);
+    update(
+        &mut s,
+        card_msg(cards::Msg::ImportPreview {
+            path: path.into(),
+            create_departments: true,
+            summary: detailed_summary(path),
+        }),
+    );
+    let screen = text(&mut s, 80, 24);
+    assert!(screen.contains("新增人员（12）"), "{screen}");
+    assert!(
+        screen.contains("S2026001  新生1  计算机学院  学生"),
+        "{screen}"
+    );
+    assert!(!screen.contains("新建部门（1）"), "{screen}");
+    assert!(screen.contains("/ 共 24 行"), "{screen}");
+    for _ in 0..30 {
+        update(&mut s, key('j'));
+    }
+    let last = s.cards.import.as_ref().unwrap().scroll;
+    let screen = text(&mut s, 80, 24);
+    for line in [
+        "类别：学生 → 教职工",
+        "证件号：（无） → ****1234",
+        "状态：在职/在校 → 已离开",
+        "新建部门（1）",
+        "新能源学院",
+        "/ 共 24 行",
+    ] {
+        assert!(screen.contains(line), "{line}\n{screen}");
+    }
+    // The scroll stops at the last screenful: each line up shows one more line above.
+    update(&mut s, key('j'));
+    assert_eq!(s.cards.import.as_ref().unwrap().scroll, last);
+    for _ in 0..4 {
+        update(&mut s, key('k'));
+    }
+    let screen = text(&mut s, 80, 24);
+    for line in [
+        "更新人员（3）",
+        "姓名：张三 → 张叁",
+        "部门：计算机学院 → 图书馆",
+    ] {
+        assert!(screen.contains(line), "{line}\n{screen}");
+    }
+    assert!(!screen.contains("新增人员（12）"), "{screen}");
+    // No English reaches the Chinese popup (the path and the ID mask aside).
+    assert!(
+        !["department", "category", "status", "none", "People"]
+            .iter()
+            .any(|w| screen.contains(w)),
+        "{screen}"
+    );
+    update(&mut s, code(KeyCode::Home));
+    assert_eq!(s.cards.import.as_ref().unwrap().scroll, 0);
+    // y still imports.
+    assert_eq!(update(&mut s, key('y')), {
+        let mut fx = import(path, false);
+        if let Effect::Cards(cards::Effect::Import {
+            create_departments, ..
+        }) = &mut fx[0]
+        {
+            *create_departments = true;
+        }
+        fx
+    });
+}
+
 #[test]
 fn only_the_demo_lays_cards_on_a_simulated_reader() {
     let mut s = at_desk(Lang::EN, Role::Director);

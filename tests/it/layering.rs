@@ -1,6 +1,8 @@
 //! Module rules read from the source: no poller module imports one that imports it back
-//! (directly or through a chain), and production code imports nothing of the simulator (only
-//! `sim`, `bench`, `demo` and `cli` may).
+//! (directly or through a chain); no two top-level modules of `src` import each other (directly
+//! or through a chain); a tab (`app::tabs::*`) imports nothing of the app above it (its state,
+//! messages, effects, router or queue); and production code imports nothing of the simulator
+//! (only `sim`, `bench`, `demo` and `cli` may).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -271,4 +273,128 @@ fn the_path_reader_sees_grouped_imports() {
         "command".into(),
         "finish".into()
     ]));
+}
+
+/// A module's path (`["app", "tabs", "cards"]`).
+type Module = Vec<String>;
+
+/// A module and what it imports: each module reached, with the path as written.
+type Imports = (Module, Vec<(Module, Vec<String>)>);
+
+/// Every module → the modules it imports (any of ours), and each import's path as written.
+fn all_imports() -> Vec<Imports> {
+    let mut all = Vec::new();
+    files(&src(), &mut all);
+    let known: BTreeSet<Vec<String>> = all.iter().map(|(m, _)| m.clone()).collect();
+    all.iter()
+        .map(|(module, path)| {
+            let to = paths(&code(path))
+                .into_iter()
+                .filter_map(|p| resolve(module, &p, &known).map(|m| (m, p)))
+                .collect();
+            (module.clone(), to)
+        })
+        .collect()
+}
+
+/// A cycle in `graph`, named, if there is one.
+fn cycle<N: Ord + Clone + std::fmt::Display>(graph: &BTreeMap<N, BTreeSet<N>>) -> Option<String> {
+    fn visit<N: Ord + Clone + std::fmt::Display>(
+        m: &N,
+        graph: &BTreeMap<N, BTreeSet<N>>,
+        stack: &mut Vec<N>,
+        done: &mut BTreeSet<N>,
+    ) -> Option<String> {
+        if done.contains(m) {
+            return None;
+        }
+        if let Some(i) = stack.iter().position(|s| s == m) {
+            let names: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+            return Some(format!("{} -> {m}", names.join(" -> ")));
+        }
+        stack.push(m.clone());
+        for n in graph.get(m).into_iter().flatten() {
+            if let Some(c) = visit(n, graph, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        done.insert(m.clone());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|m| visit(m, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_top_level_module_imports_one_that_imports_it_back() {
+    // `lib` and `main` only declare and start the others.
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut why: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (module, to) in all_imports() {
+        let from = module[0].clone();
+        if from == "lib" || from == "main" {
+            continue;
+        }
+        let edges = graph.entry(from.clone()).or_default();
+        for (m, p) in to {
+            if m[0] != from && m[0] != "lib" && m[0] != "main" {
+                edges.insert(m[0].clone());
+                why.entry((from.clone(), m[0].clone()))
+                    .or_insert_with(|| format!("{}: {}", module.join("::"), p.join("::")));
+            }
+        }
+    }
+    assert!(
+        graph.len() >= 15,
+        "the top-level modules: {:?}",
+        graph.keys()
+    );
+    if let Some(c) = cycle(&graph) {
+        let names: Vec<&str> = c.split(" -> ").collect();
+        let because: Vec<&String> = names
+            .windows(2)
+            .filter_map(|w| why.get(&(w[0].to_string(), w[1].to_string())))
+            .collect();
+        panic!("import cycle between top-level modules: {c}\n{because:#?}");
+    }
+}
+
+#[test]
+fn a_tab_imports_nothing_of_the_app_above_it() {
+    let above = ["state", "msg", "effect", "router", "queue", "session"];
+    // `app`'s own re-exports of the same (`crate::app::Msg` is `app::msg::Msg`).
+    let reexported = ["Msg", "Effect", "State", "update"];
+    let mut offenders = Vec::new();
+    for (module, to) in all_imports() {
+        if module.len() < 3 || module[0] != "app" || module[1] != "tabs" {
+            continue;
+        }
+        for (m, p) in to {
+            let bad = (m.len() == 2 && m[0] == "app" && above.contains(&m[1].as_str()))
+                || (m == ["app"] && p.iter().any(|s| reexported.contains(&s.as_str())));
+            if bad {
+                offenders.push(format!("{}: {}", module.join("::"), p.join("::")));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+#[test]
+fn the_cycle_finder_names_a_cycle() {
+    let g: BTreeMap<&str, BTreeSet<&str>> = [
+        ("a", BTreeSet::from(["b"])),
+        ("b", BTreeSet::from(["c"])),
+        ("c", BTreeSet::from(["a"])),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(cycle(&g).as_deref(), Some("a -> b -> c -> a"));
+    let g: BTreeMap<&str, BTreeSet<&str>> = [("a", BTreeSet::from(["b"])), ("b", BTreeSet::new())]
+        .into_iter()
+        .collect();
+    assert_eq!(cycle(&g), None);
 }

@@ -4,6 +4,7 @@ mod harness;
 mod python;
 mod support;
 
+mod alarm_history;
 mod audit;
 mod backup;
 mod bench;
@@ -32,6 +33,7 @@ mod poller;
 mod poller_doors;
 mod poller_restart;
 mod propagation;
+mod refusals;
 mod reports;
 mod shell;
 mod sim;

@@ -1,5 +1,10 @@
 //! The Alarms view, over any tab: open alarms by priority (take, acknowledge with a note or a
-//! preset note, clear, force-clear with a reason), and the strip's counts in the header.
+//! preset note, clear, force-clear with a reason), the history of closed ones, and the strip's
+//! counts in the header.
+
+mod history;
+
+pub use history::{History, HistoryField, HistoryFilter, PAGE};
 
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
@@ -9,7 +14,7 @@ use crate::app::layout;
 use crate::app::load::{Keyed, Shown};
 use crate::app::shell::Shell;
 use crate::app::words;
-use crate::db::alarm::Alarm;
+use crate::db::alarm::{Alarm, AlarmHistoryQuery, AlarmPage};
 use crate::db::notify::Change;
 use crate::domain::permission::Action;
 use crate::i18n::{tr, trf, Lang};
@@ -77,6 +82,8 @@ pub struct Alarms {
     counts_shown: Shown,
     pub note: Option<NoteInput>,
     pub confirm: Option<Confirm<Effect>>,
+    /// Closed alarms, shown instead of the open ones while `history.shown`.
+    pub history: History,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +101,13 @@ pub enum Msg {
         ids: Vec<i64>,
         alarms: Vec<Alarm>,
         counts: Vec<(i16, i64)>,
+    },
+    /// A page of closed alarms read through `filter`, from row `offset`.
+    HistoryLoaded {
+        gen: u64,
+        filter: HistoryFilter,
+        offset: i64,
+        page: AlarmPage,
     },
 }
 
@@ -119,6 +133,12 @@ pub enum Effect {
         force: bool,
         reason: Option<String>,
     },
+    /// Closed alarms: `query` with the door `filter` names (found by the reader).
+    LoadHistory {
+        gen: u64,
+        filter: HistoryFilter,
+        query: AlarmHistoryQuery,
+    },
 }
 
 /// Reads every open alarm (after sign-in and after a resync).
@@ -132,12 +152,17 @@ pub fn strip(a: &mut Alarms, sh: &mut Shell, change: &Change) -> Vec<Effect> {
     if change.alarm.is_empty() || !a.list.loaded {
         return vec![];
     }
-    vec![
+    let mut fx = vec![
         (Effect::LoadById {
             gen: sh.next_gen(),
             ids: change.alarm.clone(),
         }),
-    ]
+    ];
+    // An alarm closed meanwhile belongs at the top of the history shown.
+    if a.open && a.history.shown {
+        fx.extend(a.history.reload(sh));
+    }
+    fx
 }
 
 /// What an alarm's row says, in `lang`: its name in full, its kind's stored name, card,
@@ -302,6 +327,15 @@ pub fn update(a: &mut Alarms, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
             a.set_counts(gen, &counts);
             bell_if(sh, ring)
         }
+        Msg::HistoryLoaded {
+            gen,
+            filter,
+            offset,
+            page,
+        } => {
+            a.history.loaded(gen, filter, offset, page);
+            vec![]
+        }
     }
 }
 
@@ -439,6 +473,9 @@ impl View for Alarms {
         if let Some(fx) = self.answer(sh, key) {
             return Some(fx);
         }
+        if self.history.form.is_some() {
+            return Some(self.history.on_form_key(sh, key));
+        }
         self.note.is_some().then(|| self.on_note_key(sh, key))
     }
 
@@ -451,14 +488,31 @@ impl View for Alarms {
             Command::AlarmTake
             | Command::AlarmAcknowledge
             | Command::AlarmClear
+            | Command::AlarmForceClear
+                if self.history.shown =>
+            {
+                Some(sh.info_key("alarm.history.read_only"))
+            }
+            Command::AlarmTake
+            | Command::AlarmAcknowledge
+            | Command::AlarmClear
             | Command::AlarmForceClear => Some(self.run_alarm(sh, cmd)),
+            Command::AlarmHistory if !sh.may(Action::AlarmAcknowledge) => {
+                Some(sh.denied(Action::AlarmAcknowledge))
+            }
+            Command::AlarmHistory => Some(self.history.toggle(sh)),
             _ => None,
         }
     }
 
-    fn arrive(&mut self, sh: &mut Shell, _cmd: Command) -> Arrive {
-        // From a tab, an alarm key opens the view; the operator then picks the alarm.
+    fn arrive(&mut self, sh: &mut Shell, cmd: Command) -> Arrive {
+        // From a tab, an alarm key opens the view; the operator then picks the alarm. The
+        // history key opens it on the history.
         if sh.may(Action::AlarmAcknowledge) {
+            if cmd == Command::AlarmHistory {
+                self.history.shown = false;
+                return Arrive::Go { run: true };
+            }
             Arrive::Go { run: false }
         } else {
             {
@@ -469,14 +523,25 @@ impl View for Alarms {
     }
 
     fn rows(&self, sh: &Shell, body: Rect) -> Rows {
+        let page = layout::table_window(split(body).0, 0).0;
+        if self.history.shown {
+            return Rows {
+                n: self.history.rows.len(),
+                at: self.history.selected,
+                page,
+            };
+        }
         Rows {
             n: self.visible(sh.lang).len(),
             at: self.selected_index(sh.lang),
-            page: layout::table_window(split(body).0, 0).0,
+            page,
         }
     }
 
     fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
+        if self.history.shown {
+            return self.history.select(sh, to);
+        }
         let shown = self.visible(sh.lang);
         if let Some(a) = shown.get(to.min(shown.len().saturating_sub(1))) {
             self.selected = Some(a.id);
@@ -486,8 +551,11 @@ impl View for Alarms {
 
     fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         let (list, _) = split(body);
-        let len = self.visible(sh.lang).len();
-        let at = self.selected_index(sh.lang);
+        let (len, at) = if self.history.shown {
+            (self.history.rows.len(), self.history.selected)
+        } else {
+            (self.visible(sh.lang).len(), self.selected_index(sh.lang))
+        };
         match layout::table_row_at(list, at, len, x, y) {
             Some(i) => self.select(sh, i),
             None => vec![],
@@ -495,7 +563,11 @@ impl View for Alarms {
     }
 
     fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
-        load_all(self, sh)
+        let mut fx = load_all(self, sh);
+        if self.history.shown {
+            fx.extend(self.history.reload(sh));
+        }
+        fx
     }
 
     fn frame(&mut self, _sh: &mut Shell, _change: &Change) -> Vec<Effect> {
@@ -504,6 +576,15 @@ impl View for Alarms {
     }
 
     fn hints(&self, _sh: &Shell) -> Vec<Command> {
+        if self.history.shown {
+            return vec![
+                Command::Help,
+                Command::Filter,
+                Command::AlarmHistory,
+                Command::Cancel,
+                Command::Quit,
+            ];
+        }
         vec![
             Command::Help,
             Command::Filter,
@@ -513,15 +594,32 @@ impl View for Alarms {
             Command::AlarmForceClear,
             Command::Cancel,
             Command::Quit,
+            Command::AlarmHistory,
         ]
     }
 
     fn filter(&self) -> Option<&Filter> {
-        Some(&self.filter)
+        // The history is narrowed by its form, in the database, not by `/` over a page.
+        (!self.history.shown).then_some(&self.filter)
     }
 
     fn filter_mut(&mut self) -> Option<&mut Filter> {
-        Some(&mut self.filter)
+        (!self.history.shown).then_some(&mut self.filter)
+    }
+
+    fn begin_filter(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        if self.history.shown {
+            self.history.open_form(sh.lang);
+        } else {
+            self.filter.typing = true;
+        }
+        vec![]
+    }
+
+    fn cancel(&mut self, _sh: &mut Shell) -> Vec<Effect> {
+        // Closed, the view opens on the open alarms next time.
+        self.history.shown = false;
+        vec![]
     }
 
     fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect> {
@@ -529,8 +627,8 @@ impl View for Alarms {
         vec![]
     }
 
-    fn failed(&mut self, _sh: &mut Shell, _f: &Failure) -> bool {
-        false
+    fn failed(&mut self, sh: &mut Shell, f: &Failure) -> bool {
+        self.history.refused(words::failure(sh.lang, f))
     }
 
     fn reset(&mut self) -> Vec<Effect> {

@@ -7,6 +7,9 @@
 //! show them.
 
 pub mod forms;
+mod import;
+
+pub use import::{change_rows, ImportView};
 
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
@@ -14,7 +17,7 @@ use crate::app::filter::Filter;
 use crate::app::form::{Answer, Confirm};
 use crate::app::layout;
 use crate::app::load::Shown;
-use crate::app::shell::{Level, Shell};
+use crate::app::shell::{Level, Shell, TabId};
 use crate::app::words;
 pub use crate::db::card::{
     CardEventRow, CardKindPolicy, CardLookup, CardView, IssueRequest, PaidFrom, PinKind, Rewrite,
@@ -145,17 +148,6 @@ impl Default for Reports {
             selected: 0,
         }
     }
-}
-
-/// A person import between its dry run and its end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportView {
-    pub path: String,
-    pub create_departments: bool,
-    /// The dry run's answer.
-    pub preview: ImportSummary,
-    /// Rows done of all, while the import runs.
-    pub progress: Option<(u64, u64)>,
 }
 
 /// A card desk operation, checked already as far as the console can.
@@ -792,7 +784,7 @@ impl Cards {
         match lookup {
             // An issued card on the reader shows its holder and the card at once.
             CardLookup::Issued(b) | CardLookup::Blacklisted(b)
-                if first && sh.tab == crate::app::state::TabId::Cards && self.popup.is_none() =>
+                if first && sh.tab == TabId::Cards && self.popup.is_none() =>
             {
                 self.view = DeskView::People;
                 self.search.input.set(&card_no.to_string());
@@ -825,38 +817,6 @@ impl Cards {
         self.release();
         vec![]
     }
-
-    /// The import popup: y or enter imports for real after the dry run; n or esc leaves it.
-    fn on_import_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
-        let Some(import) = self.import.clone() else {
-            self.popup = None;
-            return vec![];
-        };
-        if import.progress.is_some() {
-            // Running: it ends on its own (all or nothing).
-            return vec![];
-        }
-        match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                if let Some(i) = &mut self.import {
-                    i.progress = Some((0, 0));
-                }
-                vec![
-                    (Effect::Import {
-                        path: import.path,
-                        dry_run: false,
-                        create_departments: import.create_departments,
-                    }),
-                ]
-            }
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                self.import = None;
-                self.popup = None;
-                sh.cancelled()
-            }
-            _ => vec![],
-        }
-    }
 }
 
 pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
@@ -875,7 +835,7 @@ pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
                 lookup: None,
                 at: sh.now,
             });
-            if sh.tab != crate::app::state::TabId::Cards {
+            if sh.tab != TabId::Cards {
                 sh.message = Some((
                     Level::Info,
                     crate::i18n::trf(
@@ -993,6 +953,7 @@ pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
                 create_departments,
                 preview: summary,
                 progress: None,
+                scroll: 0,
             });
             c.popup = Some(Popup::Import);
             vec![]

@@ -1,10 +1,11 @@
-//! The Alarms view: reading open alarms and the counts; take, acknowledge, clear.
+//! The Alarms view: reading open alarms and the counts; take, acknowledge, clear; the history
+//! of closed ones.
 
 use super::{answer, Env};
 use crate::app::failure::Failure;
 use crate::app::tabs::alarms::{Effect, Msg as AlarmsMsg};
 use crate::app::Msg;
-use crate::db::alarm;
+use crate::db::alarm::{self, AlarmHistoryQuery};
 use crate::i18n::trf;
 
 pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
@@ -71,5 +72,32 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             .map_err(Failure::from),
             Err(e) => Err(e),
         },
+        Effect::LoadHistory { gen, filter, query } => {
+            let offset = query.offset;
+            history(pool, &filter.door, query).await.map(|page| {
+                Msg::Alarms(AlarmsMsg::HistoryLoaded {
+                    gen,
+                    filter,
+                    offset,
+                    page,
+                })
+            })
+        }
     })
+}
+
+/// Closed alarms through `query`, at the one door `door` names (its name, or
+/// `<controller>/<n>`) when it names one.
+async fn history(
+    pool: &sqlx::PgPool,
+    door: &str,
+    mut query: AlarmHistoryQuery,
+) -> Result<alarm::AlarmPage, Failure> {
+    let door = door.trim();
+    if !door.is_empty() {
+        let (terminal_id, n) = super::one_door(pool, door).await?;
+        query.terminal_id = Some(terminal_id);
+        query.door = Some(n);
+    }
+    Ok(alarm::history(pool, &query).await?)
 }

@@ -1,5 +1,7 @@
-//! The Alarms view (over any tab): open alarms by priority, the selected one's details and what
-//! to do about it, and the note (or force-clear reason) popup.
+//! The Alarms view (over any tab): open alarms by priority (or the history of closed ones), the
+//! selected one's details and what to do about it, and the note (or force-clear reason) popup.
+
+mod history;
 
 use crate::app::state::{Shell, State};
 use crate::app::tabs::alarms::{split, NoteInput, PRESET_NOTES};
@@ -19,8 +21,26 @@ use unicode_width::UnicodeWidthStr;
 
 pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     let (list, detail) = split(body);
+    if state.alarms.history.shown {
+        history::render(frame, state, list, th);
+        render_detail(
+            frame,
+            &state.shell,
+            state.alarms.history.selected(),
+            detail,
+            th,
+        );
+        history::render_form(frame, &state.shell, &state.alarms.history, body, th);
+        return;
+    }
     render_list(frame, state, list, th);
-    render_detail(frame, state, detail, th);
+    render_detail(
+        frame,
+        &state.shell,
+        state.alarms.selected(state.shell.lang),
+        detail,
+        th,
+    );
     if let Some(note) = &state.alarms.note {
         render_note(frame, &state.shell, note, body, th);
     }
@@ -114,10 +134,9 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     );
 }
 
-fn render_detail(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
-    let sh = &state.shell;
+fn render_detail(frame: &mut Frame, sh: &Shell, a: Option<&Alarm>, area: Rect, th: &Theme) {
     let lang = sh.lang;
-    let Some(a) = state.alarms.selected(lang) else {
+    let Some(a) = a else {
         frame.render_widget(Paragraph::new("").block(block("", th)), area);
         return;
     };
@@ -153,10 +172,32 @@ fn render_detail(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
             Span::raw(a.acknowledged_by.clone().unwrap_or_else(dash)),
         ]),
     ];
-    if let Some(t) = &a.terminal_name {
+    if a.door.is_some() {
         lines.push(Line::from(vec![
-            label("alarm.col.terminal"),
-            Span::raw(t.clone()),
+            label("alarm.col.door"),
+            Span::raw(words::alarm_place(lang, a)),
+        ]));
+    }
+    if let Some(t) = &a.terminal_name {
+        let at = match a.terminal_location.as_deref().filter(|l| !l.is_empty()) {
+            Some(loc) => format!("{t} ({loc})"),
+            None => t.clone(),
+        };
+        lines.push(Line::from(vec![label("alarm.col.terminal"), Span::raw(at)]));
+    }
+    if let Some(at) = a.cleared_at {
+        lines.push(Line::from(vec![
+            label("alarm.col.cleared"),
+            Span::raw(local(sh, at, "%Y-%m-%d %H:%M:%S")),
+            Span::raw("  "),
+            label("alarm.col.cleared_by"),
+            Span::raw(history::cleared_by(lang, a)),
+        ]));
+    }
+    if let Some(reason) = &a.clear_reason {
+        lines.push(Line::from(vec![
+            label("alarm.reason.label"),
+            Span::raw(reason.clone()),
         ]));
     }
     if let Some(note) = &a.note {
@@ -171,10 +212,12 @@ fn render_detail(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
             Span::raw(a.detail.clone()),
         ]));
     }
-    lines.push(Line::from(vec![
-        label("alarm.todo.title"),
-        Span::styled(words::alarm_todo(lang, &a.kind), th.base),
-    ]));
+    if a.cleared_at.is_none() {
+        lines.push(Line::from(vec![
+            label("alarm.todo.title"),
+            Span::styled(words::alarm_todo(lang, &a.kind), th.base),
+        ]));
+    }
     frame.render_widget(
         Paragraph::new(lines)
             .block(block(title, th))

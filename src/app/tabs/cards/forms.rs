@@ -6,7 +6,7 @@ use super::{
     Popup, ReportFilter, ReportKind, StockOp,
 };
 use crate::app::form::{Field, FieldId, Form, FormKey, Input, Opt, TextInput};
-use crate::app::shell::Shell;
+use crate::app::shell::{owner, Shell, TabId, ViewId};
 use crate::app::words::{self, card_kind, money, refusal, subsystem};
 use crate::db::card::{BalancePolicy, IssueRequest, Rewrite};
 use crate::domain::card::{self, CardKind, CardState, Refusal, Subsystem, Transition};
@@ -378,11 +378,7 @@ pub fn hints(c: &Cards, sh: &Shell) -> Vec<Command> {
 /// Runs one of the tab's commands: permission first, then the view it belongs to, then the
 /// object it acts on. None: not a command of this tab.
 pub fn run(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
-    if crate::app::router::owner(cmd)
-        != Some(crate::app::router::ViewId::Tab(
-            crate::app::state::TabId::Cards,
-        ))
-    {
+    if owner(cmd) != Some(ViewId::Tab(TabId::Cards)) {
         return None;
     }
     if let Some(refused) = refuse(c, sh, cmd) {

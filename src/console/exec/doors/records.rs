@@ -89,23 +89,9 @@ async fn query_page(
         // a door says so, and the heading forgets the door typed before.
         query.terminal_id.is_none().then(String::new)
     } else {
-        let found = door::find(pool, door).await?;
-        match found.as_slice() {
-            [] => return Err(Failure::DoorUnknown(door.to_string())),
-            [d] => {
-                query.terminal_id = Some(d.terminal_id);
-                query.door = Some(d.door);
-            }
-            many => {
-                return Err(Failure::DoorAmbiguous {
-                    text: door.to_string(),
-                    candidates: many
-                        .iter()
-                        .map(|d| format!("{}/{}", d.serial, d.door))
-                        .collect(),
-                })
-            }
-        }
+        let (terminal_id, n) = super::super::one_door(pool, door).await?;
+        query.terminal_id = Some(terminal_id);
+        query.door = Some(n);
         Some(door.to_string())
     };
     let page = door::query(pool, &query).await?;

@@ -2,7 +2,8 @@
 //! it would change) and progress.
 
 use crate::app::state::Shell;
-use crate::app::tabs::cards::{Cards, PinNote, Popup};
+use crate::app::tabs::cards::{change_rows, Cards, PinNote, Popup};
+use crate::app::words;
 use crate::i18n::{tr, trf};
 use crate::ui::form::{popup_keys, Placement};
 use crate::ui::theme::Theme;
@@ -84,9 +85,15 @@ fn render_import(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Them
         return;
     };
     let title = trf(lang, "card.import.title", &[("path", &import.path)]);
-    let width = (title.width() as u16 + 6).clamp(56, body.width);
-    let inner = width.saturating_sub(2) as usize;
     let p = &import.preview;
+    let changes = words::import_changes(lang, p);
+    let widest = changes
+        .iter()
+        .map(|l| l.text().width() + 4)
+        .max()
+        .unwrap_or(0);
+    let width = ((title.width() + 6).max(widest).max(56) as u16).min(body.width);
+    let inner = width.saturating_sub(2) as usize;
     let mut lines = vec![
         Line::from(Span::styled(
             tr(
@@ -121,6 +128,7 @@ fn render_import(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Them
         }
         lines.push(Line::raw(""));
     }
+    let mut tail = Vec::new();
     match import.progress {
         Some((done, total)) => {
             let bar = inner.saturating_sub(16).max(4);
@@ -129,23 +137,58 @@ fn render_import(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Them
             } else {
                 ((done.min(total) as f64 / total as f64) * bar as f64).round() as usize
             };
-            lines.push(Line::from(vec![
+            tail.push(Line::from(vec![
                 Span::styled(format!("  {}", "█".repeat(filled)), th.info),
                 Span::styled("░".repeat(bar - filled), th.muted),
                 Span::styled(format!(" {done}/{total}"), th.base),
             ]));
-            lines.push(Line::raw(""));
-            lines.push(Line::from(Span::styled(
+            tail.push(Line::raw(""));
+            tail.push(Line::from(Span::styled(
                 tr(lang, "card.import.wait"),
                 th.muted,
             )));
         }
-        None => lines.push(Line::from(Span::styled(
+        None => tail.push(Line::from(Span::styled(
             tr(lang, "card.import.keys"),
             th.title,
         ))),
     }
-    let height = lines.len() as u16 + 2;
+    // The changes take what room is left, from the line scrolled to; a line under them says
+    // which are shown when not all fit.
+    if !changes.is_empty() {
+        let n = changes.len();
+        let rows = change_rows(body.height).min(n);
+        let fits = rows == n;
+        let from = import.scroll.min(n - rows);
+        for l in &changes[from..(from + rows).min(n)] {
+            lines.push(match l {
+                words::ImportLine::Heading(t) => Line::from(Span::styled(fit(t, inner), th.title)),
+                words::ImportLine::Item(t) => {
+                    Line::from(Span::styled(fit(&format!("  {t}"), inner), th.base))
+                }
+                words::ImportLine::Change(t) => {
+                    Line::from(Span::styled(fit(&format!("      {t}"), inner), th.info))
+                }
+            });
+        }
+        if !fits {
+            lines.push(Line::from(Span::styled(
+                trf(
+                    lang,
+                    "card.import.shown",
+                    &[
+                        ("from", &(from + 1).to_string()),
+                        ("to", &(from + rows).min(n).to_string()),
+                        ("n", &n.to_string()),
+                    ],
+                ),
+                th.muted,
+            )));
+        }
+        lines.push(Line::raw(""));
+    }
+    lines.extend(tail);
+    let height = (lines.len() as u16 + 2).min(body.height);
     let popup = centered(body, width, height);
     clear_popup(frame, popup);
     let block = Block::default()

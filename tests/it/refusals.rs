@@ -1,0 +1,579 @@
+//! Every refusal and failure the console can show, and every command outcome, rendered through
+//! `app::words` in both languages: none shows a catalogue key or an unfilled `{placeholder}`,
+//! and no English reaches the Chinese screen. The variants are read from the source, so a new
+//! one that is not listed here fails the test.
+
+use chrono::NaiveDate;
+use onecard::app::failure::{DbTrouble, Failure, FileTrouble};
+use onecard::app::words;
+use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
+use onecard::db::door::{Field as DoorField, Problem as DoorProblem};
+use onecard::domain::card::{CardState, Refusal as CardRefusal, Subsystem};
+use onecard::domain::password::PolicyError;
+use onecard::domain::permission::{Action, Denied};
+use onecard::domain::role::Role;
+use onecard::i18n::{has_key, Lang};
+use onecard::keymap::{KeymapError, Problem};
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Runs of four or more Latin letters a Chinese text may hold: the product's own name, and the
+/// brands of the controllers it drives, which the centre's staff know by them.
+const LATIN_ALLOWED: [&str; 3] = ["onecard", "UHPPOTE", "ZKTeco"];
+
+/// What a keymap file is written in (TOML): its sections, fields, preset names and key names are typed
+/// as they are, in any language, so a keymap error names them as they are.
+const KEYMAP_SYNTAX: [&str; 14] = [
+    "TOML",
+    "global",
+    "cards",
+    "doors",
+    "patrol",
+    "attendance",
+    "settlement",
+    "terminals",
+    "operators",
+    "desc",
+    "default",
+    "ctrl",
+    "noop",
+    "vim",
+];
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// One of every card refusal.
+fn card_refusals() -> Vec<CardRefusal> {
+    vec![
+        CardRefusal::AlreadyLost { card_no: 8165537 },
+        CardRefusal::NotLost { card_no: 8165537 },
+        CardRefusal::Final {
+            card_no: 8165537,
+            state: CardState::Cancelled,
+            done: "rewritten",
+        },
+        CardRefusal::LostCard { card_no: 8165537 },
+        CardRefusal::TooSoon {
+            card_no: 8165537,
+            hours: 3,
+        },
+        CardRefusal::OverrideWithoutReason,
+        CardRefusal::OverrideNotDirector,
+        CardRefusal::TemporarySubsystem {
+            subsystem: Subsystem::Door,
+        },
+        CardRefusal::TemporaryTooLong {
+            latest: date("2027-11-22"),
+        },
+        CardRefusal::NotLater {
+            until: date("2026-06-30"),
+            current: date("2027-06-30"),
+        },
+        CardRefusal::EndsBeforeStart {
+            from: date("2026-09-01"),
+            until: date("2026-08-31"),
+        },
+    ]
+}
+
+/// One of every failure (several where the words differ by a value's kind).
+fn failures() -> Vec<Failure> {
+    let denied = Denied {
+        role: Role::DutyOperator,
+        action: Action::AlarmAcknowledge,
+    };
+    let mut v = vec![
+        Failure::SignedOut,
+        Failure::Denied(denied),
+        Failure::Db(DbTrouble::Unreachable),
+        Failure::Db(DbTrouble::Exists),
+        Failure::Db(DbTrouble::Refused {
+            code: "23514".into(),
+        }),
+        Failure::Db(DbTrouble::Other),
+        Failure::WrongCredentials,
+        Failure::Locked {
+            until: "14:05".into(),
+        },
+        Failure::Disabled,
+        Failure::Policy(PolicyError::TooShort),
+        Failure::Policy(PolicyError::ContainsLogin),
+        Failure::Policy(PolicyError::Mismatch),
+        Failure::LoginTaken("王芳".into()),
+        Failure::BadLogin,
+        Failure::NoOperator("王芳".into()),
+        Failure::NotFirstRun,
+        Failure::SelfDisable,
+        Failure::NoCard,
+        Failure::CardNumberTaken {
+            card_no: 8165537,
+            holder: "王芳".into(),
+        },
+        Failure::PersonHasCard {
+            person_no: "T10003".into(),
+            person_name: "王芳".into(),
+            card_no: 8165537,
+            state: CardState::Lost,
+        },
+        Failure::PersonLeft,
+        Failure::WrongPin,
+        Failure::InsufficientBalance {
+            balance: Decimal::new(1250, 2),
+            needed: Decimal::new(2000, 2),
+        },
+        Failure::BadAmount(Decimal::new(-5, 0)),
+        Failure::BatchRefused(vec![
+            ("8165537".into(), Failure::NoCard),
+            (
+                "#12".into(),
+                Failure::Refusal(CardRefusal::AlreadyLost { card_no: 12 }),
+            ),
+        ]),
+        Failure::StockBadQuantity,
+        Failure::StockNotOnHand {
+            on_hand: 3,
+            quantity: 5,
+        },
+        Failure::AlarmGone(12),
+        Failure::AlarmState {
+            id: 12,
+            state: "cleared".into(),
+        },
+        Failure::NoteMissing,
+        Failure::ReasonMissing,
+        Failure::TerminalNameEmpty,
+        Failure::TerminalBadDate("2026-13-01".into()),
+        Failure::TerminalGone(7),
+        Failure::NoLine(3),
+        // The rows' reasons arrive in words already; the frame around them is checked here.
+        Failure::ImportRows {
+            path: "/srv/hr/2026-11.csv".into(),
+            rows: vec![(7, "——".into()), (9, "——".into())],
+        },
+        Failure::AuditBroken {
+            id: 40,
+            edited: true,
+        },
+        Failure::AuditBroken {
+            id: 41,
+            edited: false,
+        },
+        Failure::DoorGone {
+            terminal_id: 7,
+            door: 2,
+        },
+        Failure::PurgeInsideRetention {
+            retention_days: 90,
+            latest: "2026-09-01 00:00".into(),
+        },
+        Failure::DoorUnknown("东门侧门".into()),
+        Failure::DoorAmbiguous {
+            text: "东门".into(),
+            candidates: vec!["405419896/1".into(), "405419897/1".into()],
+        },
+    ];
+    for field in door_fields() {
+        for problem in door_problems() {
+            v.push(Failure::DoorInvalid {
+                field,
+                value: "东门".into(),
+                problem,
+            });
+        }
+    }
+    for kind in [
+        std::io::ErrorKind::NotFound,
+        std::io::ErrorKind::PermissionDenied,
+        std::io::ErrorKind::AlreadyExists,
+        std::io::ErrorKind::IsADirectory,
+        std::io::ErrorKind::InvalidData,
+        std::io::ErrorKind::StorageFull,
+        std::io::ErrorKind::Other,
+    ] {
+        let path = "/srv/导出/2026.csv".to_string();
+        v.push(Failure::File(FileTrouble::Read {
+            path: path.clone(),
+            kind,
+        }));
+        v.push(Failure::File(FileTrouble::Write { path, kind }));
+    }
+    v.push(Failure::File(FileTrouble::Exists {
+        path: "/srv/导出/2026.csv".into(),
+    }));
+    v.extend(card_refusals().into_iter().map(Failure::Refusal));
+    // Every catalogue key a refusal with nothing to fill in is raised with.
+    for key in invalid_keys() {
+        v.push(Failure::Invalid(Box::leak(key.into_boxed_str())));
+    }
+    v
+}
+
+fn door_fields() -> Vec<DoorField> {
+    vec![
+        DoorField::Name,
+        DoorField::Location,
+        DoorField::UnlockSecs,
+        DoorField::RetentionDays,
+        DoorField::Department,
+    ]
+}
+
+fn door_problems() -> Vec<DoorProblem> {
+    vec![
+        DoorProblem::TooLong { max: 40 },
+        DoorProblem::OutOfRange { min: 1, max: 60 },
+        DoorProblem::Unknown,
+        DoorProblem::Ambiguous {
+            candidates: vec!["计算机".into(), "图书馆".into()],
+        },
+    ]
+}
+
+fn outcomes() -> Vec<CommandOutcome> {
+    vec![
+        CommandOutcome::DoorOpened { door: 2 },
+        CommandOutcome::ClockSet {
+            to: date("2026-11-22").and_hms_opt(8, 0, 0).unwrap(),
+        },
+        CommandOutcome::Online {
+            firmware: "V6.62".into(),
+            model: None,
+            serial: Some("405419896".into()),
+            address: None,
+            records_held: Some(120),
+            rtt_ms: 12,
+        },
+        CommandOutcome::DoorModeSet {
+            door: 1,
+            mode: DoorMode::NormallyOpen,
+            unlock_secs: 5,
+        },
+        CommandOutcome::CardsWritten { written: 3, of: 4 },
+        CommandOutcome::CardsRemoved {
+            removed: 2,
+            absent: 1,
+        },
+        CommandOutcome::BlacklistInstalled { cards: 40 },
+        CommandOutcome::Extracted {
+            records: 2321,
+            millis: 1500,
+        },
+        CommandOutcome::RecordsCleared { stored: 12 },
+        CommandOutcome::RecordsMarkedCollected {
+            stored: 12,
+            up_to: 9000,
+        },
+        CommandOutcome::CardsDownloaded {
+            written: 1,
+            unchanged: 2,
+            removed: 3,
+        },
+        CommandOutcome::Superseded { by: 44 },
+    ]
+}
+
+fn terminal_refusals() -> Vec<Refusal> {
+    vec![
+        Refusal::OpenDoor { door: 2 },
+        Refusal::DoorMode {
+            door: 2,
+            mode: Some(DoorMode::NormallyClosed),
+            unlock_secs: 5,
+        },
+        Refusal::DoorMode {
+            door: 2,
+            mode: None,
+            unlock_secs: 5,
+        },
+        Refusal::Card {
+            card: 8165537,
+            written: 3,
+            of: 4,
+        },
+        Refusal::Clock,
+        Refusal::EventIndex { index: 9000 },
+        Refusal::UsersFull,
+    ]
+}
+
+fn command_failures() -> Vec<CommandFailure> {
+    let mut v = vec![
+        CommandFailure::NoAnswer,
+        CommandFailure::Garbled,
+        // A device's own words are shown as it said them: a code here.
+        CommandFailure::Device {
+            text: "0x05".into(),
+        },
+        CommandFailure::NotOnLine,
+        CommandFailure::Deadline { secs: 30 },
+        CommandFailure::RecordsNotStored { waiting: 12 },
+        CommandFailure::BadAddress { address: 0 },
+        CommandFailure::Database,
+        CommandFailure::Interrupted,
+    ];
+    v.extend(
+        terminal_refusals()
+            .into_iter()
+            .map(|what| CommandFailure::Refused { what }),
+    );
+    v.extend(
+        [
+            Feature::Door,
+            Feature::DoorModes,
+            Feature::CardList,
+            Feature::Blacklist,
+            Feature::CardRemoval,
+            Feature::Download,
+            Feature::Records,
+        ]
+        .into_iter()
+        .map(|what| CommandFailure::Unsupported { what }),
+    );
+    v
+}
+
+fn problems() -> Vec<Problem> {
+    vec![
+        Problem::UnknownPreset("ab".into()),
+        Problem::CannotRead,
+        Problem::NotUtf8,
+        Problem::Syntax,
+        Problem::NotATable("ab".into()),
+        Problem::UnknownSection("xyz".into()),
+        Problem::BadKey,
+        Problem::UnknownCommand("x.y".into()),
+        Problem::UnknownField("rn".into()),
+        Problem::RunNotString,
+        Problem::MissingRun,
+        Problem::DescNotString,
+        Problem::BadValue,
+        Problem::AlreadyBound { line: 4 },
+        Problem::PrefixConflict {
+            other: "g g".into(),
+            line: 5,
+        },
+    ]
+}
+
+// ---- Reading the source ---------------------------------------------------------------------------
+
+fn source(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+/// The variant names of `enum name` in the file at `path`.
+fn variants(path: &str, name: &str) -> BTreeSet<String> {
+    let text = source(path);
+    let start = text
+        .find(&format!("pub enum {name} {{"))
+        .unwrap_or_else(|| panic!("no enum {name} in {path}"));
+    let mut out = BTreeSet::new();
+    for line in text[start..].lines().skip(1) {
+        if line.starts_with('}') {
+            break;
+        }
+        let Some(rest) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if rest.starts_with(char::is_uppercase) {
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(ident);
+        }
+    }
+    assert!(!out.is_empty(), "{name} has no variants?");
+    out
+}
+
+/// The variant names `values` show (their `Debug` starts with it).
+fn shown<T: std::fmt::Debug>(values: &[T]) -> BTreeSet<String> {
+    values
+        .iter()
+        .map(|v| {
+            format!("{v:?}")
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// The keys `Failure::Invalid` is raised with anywhere in the source.
+fn invalid_keys() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for part in text.split("Failure::Invalid(\"").skip(1) {
+                    if let Some(key) = part.split('"').next() {
+                        out.push(key.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out.sort();
+    out.dedup();
+    assert!(!out.is_empty());
+    out
+}
+
+// ---- What the words may not hold ------------------------------------------------------------------
+
+/// What is wrong with `text` shown in `lang`, if anything.
+fn fault(lang: Lang, text: &str) -> Option<String> {
+    fault_but(lang, text, &[])
+}
+
+/// The same, with `also` allowed in Chinese besides [`LATIN_ALLOWED`].
+fn fault_but(lang: Lang, text: &str, also: &[&str]) -> Option<String> {
+    if text.trim().is_empty() {
+        return Some("empty".into());
+    }
+    // `{name}`: a catalogue placeholder nobody filled.
+    for part in text.split('{').skip(1) {
+        if let Some((inner, _)) = part.split_once('}') {
+            if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                return Some(format!("the placeholder {{{inner}}}"));
+            }
+        }
+    }
+    for token in text.split(|c: char| c.is_whitespace() || "“”\"'()（）:：,，;；".contains(c))
+    {
+        let token = token.trim_end_matches(['.', '。']);
+        if token.contains('.') && has_key(token) {
+            return Some(format!("the catalogue key {token}"));
+        }
+    }
+    if lang == Lang::ZH_CN {
+        let mut run = String::new();
+        for c in text.chars().chain(std::iter::once(' ')) {
+            if c.is_ascii_alphabetic() {
+                run.push(c);
+                continue;
+            }
+            if run.len() >= 4
+                && !LATIN_ALLOWED.contains(&run.as_str())
+                && !also.contains(&run.as_str())
+            {
+                return Some(format!("English “{run}”"));
+            }
+            run.clear();
+        }
+    }
+    None
+}
+
+fn check(texts: impl IntoIterator<Item = (String, Lang, String)>, also: &[&str]) {
+    let bad: Vec<String> = texts
+        .into_iter()
+        .filter_map(|(what, lang, text)| {
+            fault_but(lang, &text, also).map(|f| format!("{} {what}: {f}: {text}", lang.code()))
+        })
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+const BOTH: [Lang; 2] = [Lang::EN, Lang::ZH_CN];
+
+#[test]
+fn every_refusal_lists_every_variant() {
+    let pairs: [(&str, &str, BTreeSet<String>); 9] = [
+        ("src/db/door.rs", "Field", shown(&door_fields())),
+        ("src/db/door.rs", "Problem", shown(&door_problems())),
+        ("src/app/failure.rs", "Failure", shown(&failures())),
+        ("src/app/failure.rs", "DbTrouble", {
+            let all = failures();
+            let db: Vec<_> = all
+                .iter()
+                .filter_map(|f| match f {
+                    Failure::Db(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            shown(&db)
+        }),
+        ("src/domain/card.rs", "Refusal", shown(&card_refusals())),
+        ("src/db/command.rs", "CommandOutcome", shown(&outcomes())),
+        (
+            "src/db/command.rs",
+            "CommandFailure",
+            shown(&command_failures()),
+        ),
+        ("src/db/command.rs", "Refusal", shown(&terminal_refusals())),
+        ("src/keymap.rs", "Problem", shown(&problems())),
+    ];
+    for (path, name, listed) in pairs {
+        let all = variants(path, name);
+        let missing: Vec<_> = all.difference(&listed).collect();
+        assert!(
+            missing.is_empty(),
+            "{name} ({path}): list one of {missing:?} in tests/it/refusals.rs"
+        );
+    }
+}
+
+#[test]
+fn every_refusal_and_outcome_is_worded_in_both_languages() {
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for f in failures() {
+            texts.push((format!("{f:?}"), lang, words::failure(lang, &f)));
+        }
+        for o in outcomes() {
+            texts.push((format!("{o:?}"), lang, words::command_outcome(lang, &o)));
+        }
+        for f in command_failures() {
+            texts.push((format!("{f:?}"), lang, words::command_failure(lang, &f)));
+        }
+        for role in Role::ALL {
+            for action in Action::ALL {
+                let d = Denied { role, action };
+                texts.push((format!("{d:?}"), lang, words::denied(lang, &d)));
+            }
+        }
+    }
+    check(texts, &[]);
+}
+
+#[test]
+fn every_keymap_problem_is_worded_in_both_languages() {
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for problem in problems() {
+            let e = KeymapError {
+                file: "按键表".into(),
+                line: 4,
+                key: "y".into(),
+                message: String::new(),
+                problem,
+            };
+            texts.push((
+                format!("{:?}", e.problem),
+                lang,
+                words::keymap_error(lang, &e),
+            ));
+        }
+    }
+    check(texts, &KEYMAP_SYNTAX);
+}
+
+#[test]
+fn the_checker_sees_keys_placeholders_and_english() {
+    assert!(fault(Lang::EN, "msg.note_empty").is_some());
+    assert!(fault(Lang::EN, "卡 {card} 已挂失").is_some());
+    assert!(fault(Lang::EN, "write { run = \"…\" }").is_none());
+    assert!(fault(Lang::ZH_CN, "终端 offline").is_some());
+    assert!(fault(Lang::ZH_CN, "UHPPOTE 控制器离线").is_none());
+    assert!(fault(Lang::EN, "Card 8165537 is already lost.").is_none());
+}
