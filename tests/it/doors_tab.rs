@@ -193,13 +193,23 @@ fn loaded(lang: Lang, role: Role) -> State {
         &mut s,
         doors(doors::Msg::Flags {
             gen: 11,
-            flags: vec![AlarmFlag {
-                alarm_id: 7,
-                terminal_id: 1,
-                door: Some(2),
-                kind: "forced_open".into(),
-                acknowledged: false,
-            }],
+            flags: vec![
+                AlarmFlag {
+                    alarm_id: 7,
+                    terminal_id: 1,
+                    door: Some(2),
+                    kind: "forced_open".into(),
+                    acknowledged: false,
+                },
+                // Someone opened a reader's case: its controller is flagged.
+                AlarmFlag {
+                    alarm_id: 8,
+                    terminal_id: 2,
+                    door: Some(1),
+                    kind: "tamper".into(),
+                    acknowledged: false,
+                },
+            ],
         }),
     );
     let events = vec![
@@ -248,6 +258,11 @@ fn snapshot_doors_zh_160x48() {
     });
     let t = render(&mut s, 160, 48);
     let text = screen_text(&t);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("▸ 学生宿舍3号楼 (") && l.contains("⚑防拆报警")),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 

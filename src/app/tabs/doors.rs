@@ -711,10 +711,7 @@ impl View for Doors {
 
     fn hints(&self, sh: &Shell) -> Vec<Command> {
         if self.showing_records {
-            let mut h = vec![Command::Help];
-            h.extend(self.records.hints(sh));
-            h.extend([Command::DoorsView, Command::TabNext, Command::Quit]);
-            return h;
+            return self.records.hints(sh);
         }
         let mut h = vec![
             Command::Help,

@@ -88,17 +88,23 @@ fn controller_state(sh: &Shell, t: &Tree, c: &Controller) -> String {
         s.push_str(" · ");
         s.push_str(&when(sh, at));
     }
-    for f in t.flags_of(c.terminal_id, None) {
-        if matches!(f.kind.as_str(), "tamper" | "memory_full") {
-            s.push_str(" · ⚑");
-            s.push_str(&words::alarm_kind(lang, &f.kind));
-        }
-    }
     if !h.in_scan {
         s.push_str(" · ");
         s.push_str(tr(lang, "door.not_in_scan"));
     }
     s
+}
+
+/// What a controller's row says last: its tamper and full-memory flags, then what the newest
+/// command this console sent it is doing.
+fn controller_note(sh: &Shell, t: &Tree, terminal_id: i64) -> String {
+    let mut parts: Vec<String> = t
+        .hardware_flags(terminal_id)
+        .into_iter()
+        .map(|k| format!("⚑{}", words::alarm_kind(sh.lang, k)))
+        .collect();
+    parts.extend(command_line(sh, terminal_id));
+    parts.join(" · ")
 }
 
 /// The door's last event: kind, who, when.
@@ -173,7 +179,7 @@ fn render_tree(frame: &mut Frame, sh: &Shell, d: &Doors, area: Rect, th: &Theme)
                     format!("{mark} {} ({})", h.controller, h.serial),
                     h.controller_location.clone(),
                     controller_state(sh, t, c),
-                    command_line(sh, c.terminal_id).unwrap_or_default(),
+                    controller_note(sh, t, c.terminal_id),
                 ]
             }
             TreeRow::Door(_, x) => vec![
@@ -213,14 +219,12 @@ fn render_tree(frame: &mut Frame, sh: &Shell, d: &Doors, area: Rect, th: &Theme)
                     "offline" => th.error,
                     _ => th.muted,
                 };
-                let flagged = t
-                    .flags_of(c.terminal_id, None)
-                    .any(|f| matches!(f.kind.as_str(), "tamper" | "memory_full"));
+                let flagged = !t.hardware_flags(c.terminal_id).is_empty();
                 let styles = [
                     th.base.add_modifier(Modifier::BOLD),
                     th.muted,
-                    if flagged { th.error } else { status },
-                    th.muted,
+                    status,
+                    if flagged { th.error } else { th.muted },
                 ];
                 TableRow::new(cells(row).into_iter().zip(styles).collect())
             }

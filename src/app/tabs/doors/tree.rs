@@ -119,6 +119,21 @@ impl Tree {
             .filter(move |f| f.terminal_id == terminal_id && f.door == door)
     }
 
+    /// The controller's open tamper and full-memory alarms (its own or any of its doors'),
+    /// each kind once.
+    pub fn hardware_flags(&self, terminal_id: i64) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self
+            .flags
+            .iter()
+            .filter(|f| f.terminal_id == terminal_id)
+            .map(|f| f.kind.as_str())
+            .filter(|k| matches!(*k, "tamper" | "memory_full"))
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+
     /// Whether a door has a forced-open or held-open alarm nobody acknowledged.
     pub fn door_alarmed(&self, terminal_id: i64, door: i16) -> bool {
         self.flags_of(terminal_id, Some(door))
