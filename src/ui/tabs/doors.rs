@@ -80,7 +80,7 @@ fn door_state(lang: Lang, d: &DoorRow) -> String {
 }
 
 /// The controller's state: online or offline, with its last contact, and its flags.
-fn controller_state(sh: &Shell, t: &Tree, c: &Controller) -> String {
+fn controller_state(sh: &Shell, c: &Controller) -> String {
     let lang = sh.lang;
     let h = c.head();
     let mut s = words::terminal_status(lang, &h.status);
@@ -178,7 +178,7 @@ fn render_tree(frame: &mut Frame, sh: &Shell, d: &Doors, area: Rect, th: &Theme)
                 vec![
                     format!("{mark} {} ({})", h.controller, h.serial),
                     h.controller_location.clone(),
-                    controller_state(sh, t, c),
+                    controller_state(sh, c),
                     controller_note(sh, t, c.terminal_id),
                 ]
             }
@@ -356,7 +356,7 @@ fn render_detail(frame: &mut Frame, sh: &Shell, d: &Doors, area: Rect, th: &Them
             ]));
             lines.push(Line::from(vec![
                 label("door.detail.status"),
-                Span::raw(controller_state(sh, t, c)),
+                Span::raw(controller_state(sh, c)),
             ]));
             lines.push(Line::from(vec![
                 label("door.detail.doors"),
