@@ -170,7 +170,10 @@ async fn alarm_history_lists_closed_alarms_newest_first_and_filters_them() {
         .as_ref()
         .expect("the form stays");
     assert!(!form.busy);
-    assert!(form.error.as_deref().is_some_and(|e| e.starts_with("No door is called “nowhere”")));
+    assert!(form
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("No door is called “nowhere”")));
     // A bad date never reaches the database.
     set_field(&mut c, 3, "").await;
     set_field(&mut c, 0, "2026-13-01").await;

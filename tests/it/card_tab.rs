@@ -1693,12 +1693,15 @@ fn a_person_import_is_dry_run_first_then_shows_its_progress() {
         &mut s,
         Msg::Failed(Failure::ImportRows {
             path: "/srv/hr/2026-11.csv".into(),
-            rows: vec![(7, "no name".into())],
+            rows: vec![onecard::import::RowError::new(
+                7,
+                onecard::import::RowProblem::Field(onecard::db::person::FieldProblem::NameEmpty),
+            )],
         }),
     );
     let error = form_error(&s).unwrap();
     assert!(
-        error.contains("line 7") && error.contains("no name"),
+        error.contains("line 7") && error.contains("name is empty"),
         "{error}"
     );
     update(&mut s, code(KeyCode::Enter));
