@@ -2440,19 +2440,19 @@ mod live {
             Role::DataAdministrator,
         )
         .await;
-        let mut import = |name: &str, body: &str| {
+        let write = |name: &str, body: &str| {
             let path = dir.path().join(name);
             std::fs::write(&path, body).unwrap();
             path.display().to_string()
         };
-        let bad = import(
+        let bad = write(
             "bad.csv",
             "学号,姓名,部门,类别\n\
              2026001,林晓东,计算机学院,学生\n\
              2026002,,,学生\n\
              2026001,陈静,计算机学院,博士后\n",
         );
-        let unknown = import(
+        let unknown = write(
             "unknown.csv",
             "学号,姓名,部门,类别\n2026003,周洁,计算机学员,学生\n",
         );
