@@ -4,7 +4,10 @@ pub mod extensions;
 pub mod persons;
 pub mod terminals;
 
+use crate::db::card::BatchRefusal;
+use crate::db::person::FieldProblem;
 use crate::domain::permission::Actor;
+pub use persons::Column;
 use sqlx::PgPool;
 use std::io::Write;
 use std::path::PathBuf;
@@ -68,16 +71,249 @@ pub async fn cli(
     }
 }
 
-/// One rejected row: its line in the file (1 = the header) and why.
+/// One rejected row: its line in the file (1 = the header) and why (one or more problems).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
     pub line: u64,
-    pub message: String,
+    pub problems: Vec<RowProblem>,
+}
+
+impl RowError {
+    pub fn new(line: u64, problem: RowProblem) -> RowError {
+        RowError {
+            line,
+            problems: vec![problem],
+        }
+    }
+
+    /// Why, in the command line's English: the problems joined with "; ".
+    pub fn message(&self) -> String {
+        self.problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        write!(f, "line {}: {}", self.line, self.message())
+    }
+}
+
+/// Why a row, the header or the file is refused: data, so the console says it in the
+/// operator's language (`app::words::row_problem`); `Display` is the command line's English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowProblem {
+    /// The file ends in the middle of a UTF-8 character: it was cut short.
+    CutMidCharacter,
+    /// Not UTF-8, and it looks like GBK (Excel on a Chinese Windows).
+    Gbk,
+    /// Not UTF-8 text at this byte of the file (1-based).
+    NotUtf8 {
+        byte: usize,
+    },
+    /// The csv reader could not read the header (`detail`: its words, English).
+    HeaderUnreadable {
+        detail: String,
+    },
+    /// The csv reader could not read the row (`detail`: its words, English).
+    Unreadable {
+        detail: String,
+    },
+    /// The first line is empty.
+    HeaderEmpty,
+    /// Two columns of the header mean the same column (1-based positions, their texts).
+    DuplicateColumn {
+        column: Column,
+        first: usize,
+        second: usize,
+        first_text: String,
+        second_text: String,
+    },
+    /// Required columns the header lacks.
+    MissingColumns(Vec<Column>),
+    /// A header and nothing under it.
+    NoRows,
+    /// A quote opened and never closed (it swallowed the rest of the file).
+    UnclosedQuote,
+    /// The row has `fields` fields, the header `header`; `cut_short`: the last line, with no
+    /// line break after it.
+    FieldCount {
+        fields: usize,
+        header: usize,
+        cut_short: bool,
+    },
+    /// The person number, name or ID document.
+    Field(FieldProblem),
+    DepartmentEmpty,
+    /// Longer than [`DEPARTMENT_MAX`] characters, or a control character in it.
+    DepartmentInvalid {
+        text: String,
+    },
+    CategoryEmpty,
+    CategoryUnknown {
+        text: String,
+    },
+    StatusUnknown {
+        text: String,
+    },
+    /// The person number is on an earlier line too.
+    DuplicatePersonNo {
+        person_no: String,
+        line: u64,
+    },
+    /// No department has this code or name; `closest`: the department's name and (when it
+    /// differs from the name) code nearest to the text.
+    UnknownDepartment {
+        text: String,
+        closest: Option<(String, Option<String>)>,
+    },
+    /// Several departments share this name: their codes.
+    AmbiguousDepartment {
+        text: String,
+        codes: Vec<String>,
+    },
+    /// An extension file's header has neither a card number nor a person number column.
+    NoCardOrPersonColumn,
+    /// An extension row fills both.
+    CardAndPerson,
+    /// An extension row fills neither.
+    NoCardNorPerson,
+    NotACardNo {
+        text: String,
+    },
+    NoCard {
+        card_no: i64,
+    },
+    NoPerson {
+        person_no: String,
+    },
+    NoCardInService {
+        person_no: String,
+    },
+    /// The same card as an earlier line.
+    SameCard {
+        line: u64,
+    },
+    /// The card cannot be extended.
+    CardRefused(BatchRefusal),
+}
+
+/// Longest department text a person import accepts.
+pub const DEPARTMENT_MAX: usize = 64;
+
+impl std::fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use RowProblem as P;
+        match self {
+            P::CutMidCharacter => f.write_str(
+                "the file ends in the middle of a character: it was cut short (copy it again)",
+            ),
+            P::Gbk => f.write_str(
+                "the file is not UTF-8: it looks like GBK (Excel on Chinese Windows); \
+                 save it as “CSV UTF-8” (另存为 CSV UTF-8) and import again",
+            ),
+            P::NotUtf8 { byte } => write!(
+                f,
+                "the file is not UTF-8 text (byte {byte} of the file): save it as UTF-8 and import again"
+            ),
+            P::HeaderUnreadable { detail } => write!(f, "the header is unreadable: {detail}"),
+            P::Unreadable { detail } => write!(f, "unreadable row: {detail}"),
+            P::HeaderEmpty => f.write_str("the file is empty: the first line must be the header"),
+            P::DuplicateColumn {
+                column,
+                first,
+                second,
+                first_text,
+                second_text,
+            } => write!(
+                f,
+                "columns {first} and {second} are both {column} (`{first_text}`, `{second_text}`)"
+            ),
+            P::MissingColumns(columns) => write!(
+                f,
+                "missing column(s): {}. The first line must be the header: \
+                 person_no,name,department,category[,id_document,status] (or 学号,姓名,部门,类别,证件号,状态)",
+                columns
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            P::NoRows => f.write_str("no rows under the header"),
+            P::UnclosedQuote => f.write_str(
+                "a quoted field is never closed: the file was cut short (copy it again)",
+            ),
+            P::FieldCount {
+                fields,
+                header,
+                cut_short,
+            } => write!(
+                f,
+                "{fields} field(s), the header has {header}{}",
+                if *cut_short {
+                    " (the last line has no line break: the file was cut short?)"
+                } else {
+                    ""
+                }
+            ),
+            P::Field(p) => write!(f, "{p}"),
+            P::DepartmentEmpty => f.write_str("department is empty"),
+            P::DepartmentInvalid { text } => write!(
+                f,
+                "department `{text}`: at most {DEPARTMENT_MAX} characters, no control characters"
+            ),
+            P::CategoryEmpty => f.write_str("category is empty (staff, student or other)"),
+            P::CategoryUnknown { text } => write!(
+                f,
+                "category `{text}` is not staff, student or other (教职工, 学生, 其他)"
+            ),
+            P::StatusUnknown { text } => {
+                write!(f, "status `{text}` is not active or left (在职, 离职)")
+            }
+            P::DuplicatePersonNo { person_no, line } => {
+                write!(f, "person_no {person_no} is also on line {line} of the file")
+            }
+            P::UnknownDepartment { text, closest } => {
+                write!(f, "no department `{text}`")?;
+                match closest {
+                    Some((name, Some(code))) => write!(f, " (did you mean `{name}`, code {code}?)")?,
+                    Some((name, None)) => write!(f, " (did you mean `{name}`?)")?,
+                    None => {}
+                }
+                f.write_str(
+                    ": correct the file, add the department first, \
+                     or import with departments created (--create-departments)",
+                )
+            }
+            P::AmbiguousDepartment { text, codes } => write!(
+                f,
+                "{} departments are named `{text}`: write the code ({})",
+                codes.len(),
+                codes.join(", ")
+            ),
+            P::NoCardOrPersonColumn => {
+                f.write_str("the header needs a card_no or a person_no column")
+            }
+            P::CardAndPerson => f.write_str("give a card_no or a person_no, not both"),
+            P::NoCardNorPerson => f.write_str("no card_no or person_no on this row"),
+            P::NotACardNo { text } => write!(f, "card_no `{text}` is not a card number"),
+            P::NoCard { card_no } => write!(f, "no card {card_no}"),
+            P::NoPerson { person_no } => write!(f, "no person {person_no}"),
+            P::NoCardInService { person_no } => {
+                write!(f, "person {person_no} has no card in service")
+            }
+            P::SameCard { line } => write!(f, "the same card as line {line}"),
+            P::CardRefused(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+impl From<FieldProblem> for RowProblem {
+    fn from(p: FieldProblem) -> Self {
+        RowProblem::Field(p)
     }
 }
 
@@ -108,14 +344,8 @@ pub(crate) fn bad(path: &str, mut rows: Vec<RowError>) -> ImportError {
 }
 
 /// One bad row.
-pub(crate) fn one(path: &str, line: u64, message: impl Into<String>) -> ImportError {
-    bad(
-        path,
-        vec![RowError {
-            line,
-            message: message.into(),
-        }],
-    )
+pub(crate) fn one(path: &str, line: u64, problem: RowProblem) -> ImportError {
+    bad(path, vec![RowError::new(line, problem)])
 }
 
 /// Could these bytes be GBK / GB18030 (what Excel on a Chinese Windows writes)? Every byte
@@ -151,20 +381,14 @@ pub(crate) fn decode<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, ImportE
         Err(e) => {
             let at = e.valid_up_to();
             let line = body[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-            let message = if e.error_len().is_none() {
-                "the file ends in the middle of a character: it was cut short (copy it again)"
-                    .to_string()
+            let problem = if e.error_len().is_none() {
+                RowProblem::CutMidCharacter
             } else if looks_like_gbk(body) {
-                "the file is not UTF-8: it looks like GBK (Excel on Chinese Windows); \
-                 save it as “CSV UTF-8” (另存为 CSV UTF-8) and import again"
-                    .to_string()
+                RowProblem::Gbk
             } else {
-                format!(
-                    "the file is not UTF-8 text (byte {} of the file): save it as UTF-8 and import again",
-                    at + 1
-                )
+                RowProblem::NotUtf8 { byte: at + 1 }
             };
-            Err(one(path, line, message))
+            Err(one(path, line, problem))
         }
     }
 }
@@ -197,10 +421,12 @@ impl Lines<'_> {
     ) -> Result<(u64, csv::StringRecord), RowError> {
         match result {
             Ok(r) => Ok((r.position().map_or(0, |p| self.of(p.byte())), r)),
-            Err(e) => Err(RowError {
-                line: e.position().map_or(0, |p| self.of(p.byte())),
-                message: format!("unreadable row: {e}"),
-            }),
+            Err(e) => Err(RowError::new(
+                e.position().map_or(0, |p| self.of(p.byte())),
+                RowProblem::Unreadable {
+                    detail: e.to_string(),
+                },
+            )),
         }
     }
 

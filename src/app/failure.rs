@@ -142,10 +142,11 @@ pub enum Failure {
         retention_days: i32,
         latest: String,
     },
-    // Imports: the file and each bad row (line, why in the operator's language).
+    /// An import that changed nothing: the file and each bad row (its line and problems, as
+    /// data: `words` says them in the operator's language).
     ImportRows {
         path: String,
-        rows: Vec<(u64, String)>,
+        rows: Vec<crate::import::RowError>,
     },
     /// The audit chain is broken at this row: edited, or a row before it removed.
     AuditBroken {

@@ -207,6 +207,161 @@ pub fn door_problem(lang: Lang, p: &crate::db::door::Problem) -> String {
     }
 }
 
+/// A column of a person file, as the operator's language names it in a header.
+pub fn import_column(lang: Lang, c: crate::import::Column) -> &'static str {
+    tr(lang, &format!("import.column.{}", c.name()))
+}
+
+/// A person's field refused: "person_no is empty", "学号为空".
+pub fn field_problem(lang: Lang, p: &crate::db::person::FieldProblem) -> String {
+    use crate::db::person::FieldProblem as P;
+    match p {
+        P::PersonNoEmpty => tr(lang, "import.problem.person_no_empty").to_string(),
+        P::PersonNoTooLong { text, max } => trf(
+            lang,
+            "import.problem.person_no_too_long",
+            &[("text", text), ("max", &max.to_string())],
+        ),
+        P::PersonNoSpace { text } => trf(lang, "import.problem.person_no_space", &[("text", text)]),
+        P::NameEmpty => tr(lang, "import.problem.name_empty").to_string(),
+        P::NameTooLong { text, max } => trf(
+            lang,
+            "import.problem.name_too_long",
+            &[("text", text), ("max", &max.to_string())],
+        ),
+        P::NameControl { text } => trf(lang, "import.problem.name_control", &[("text", text)]),
+        P::IdDocumentTooLong { max } => trf(
+            lang,
+            "import.problem.id_document_too_long",
+            &[("max", &max.to_string())],
+        ),
+        P::IdDocumentControl => tr(lang, "import.problem.id_document_control").to_string(),
+    }
+}
+
+/// Why an import refuses a row, the header or the file, in the operator's language.
+pub fn row_problem(lang: Lang, p: &crate::import::RowProblem) -> String {
+    use crate::import::RowProblem as P;
+    let key = |k: &str| tr(lang, &format!("import.problem.{k}")).to_string();
+    let with = |k: &str, args: &[(&str, &str)]| trf(lang, &format!("import.problem.{k}"), args);
+    match p {
+        P::CutMidCharacter => key("cut_mid_character"),
+        P::Gbk => key("gbk"),
+        P::NotUtf8 { byte } => with("not_utf8", &[("byte", &byte.to_string())]),
+        P::HeaderUnreadable { .. } => key("header_unreadable"),
+        P::Unreadable { .. } => key("unreadable"),
+        P::HeaderEmpty => key("header_empty"),
+        P::DuplicateColumn {
+            column,
+            first,
+            second,
+            first_text,
+            second_text,
+        } => with(
+            "duplicate_column",
+            &[
+                ("column", import_column(lang, *column)),
+                ("first", &first.to_string()),
+                ("second", &second.to_string()),
+                ("first_text", first_text),
+                ("second_text", second_text),
+            ],
+        ),
+        P::MissingColumns(columns) => with(
+            "missing_columns",
+            &[(
+                "columns",
+                &columns
+                    .iter()
+                    .map(|c| import_column(lang, *c))
+                    .collect::<Vec<_>>()
+                    .join(tr(lang, "import.column_separator")),
+            )],
+        ),
+        P::NoRows => key("no_rows"),
+        P::UnclosedQuote => key("unclosed_quote"),
+        P::FieldCount {
+            fields,
+            header,
+            cut_short,
+        } => with(
+            if *cut_short {
+                "field_count_cut_short"
+            } else {
+                "field_count"
+            },
+            &[
+                ("fields", &fields.to_string()),
+                ("header", &header.to_string()),
+            ],
+        ),
+        P::Field(f) => field_problem(lang, f),
+        P::DepartmentEmpty => key("department_empty"),
+        P::DepartmentInvalid { text } => with(
+            "department_invalid",
+            &[
+                ("text", text),
+                ("max", &crate::import::DEPARTMENT_MAX.to_string()),
+            ],
+        ),
+        P::CategoryEmpty => key("category_empty"),
+        P::CategoryUnknown { text } => with("category_unknown", &[("text", text)]),
+        P::StatusUnknown { text } => with("status_unknown", &[("text", text)]),
+        P::DuplicatePersonNo { person_no, line } => with(
+            "duplicate_person_no",
+            &[("person_no", person_no), ("line", &line.to_string())],
+        ),
+        P::UnknownDepartment { text, closest } => match closest {
+            None => with("unknown_department", &[("text", text)]),
+            Some((name, None)) => {
+                with("unknown_department_like", &[("text", text), ("name", name)])
+            }
+            Some((name, Some(code))) => with(
+                "unknown_department_like_code",
+                &[("text", text), ("name", name), ("code", code)],
+            ),
+        },
+        P::AmbiguousDepartment { text, codes } => with(
+            "ambiguous_department",
+            &[
+                ("n", &codes.len().to_string()),
+                ("text", text),
+                ("codes", &codes.join(", ")),
+            ],
+        ),
+        P::NoCardOrPersonColumn => key("no_card_or_person_column"),
+        P::CardAndPerson => key("card_and_person"),
+        P::NoCardNorPerson => key("no_card_nor_person"),
+        P::NotACardNo { text } => with("not_a_card_no", &[("text", text)]),
+        P::NoCard { card_no } => with("no_card", &[("card_no", &card_no.to_string())]),
+        P::NoPerson { person_no } => with("no_person", &[("person_no", person_no)]),
+        P::NoCardInService { person_no } => with("no_card_in_service", &[("person_no", person_no)]),
+        P::SameCard { line } => with("same_card", &[("line", &line.to_string())]),
+        P::CardRefused(r) => {
+            let card = r
+                .card_no
+                .map_or_else(|| format!("#{}", r.card_id), |n| n.to_string());
+            let why = failure(lang, &Failure::from(r.why.clone()));
+            with("card_refused", &[("card", &card), ("why", &why)])
+        }
+    }
+}
+
+/// One bad row of an import: "第 7 行：部门为空；类别为空（教职工、学生或其他）".
+pub fn import_row(lang: Lang, row: &crate::import::RowError) -> String {
+    let why = row
+        .problems
+        .iter()
+        .map(|p| row_problem(lang, p))
+        .collect::<Vec<_>>()
+        .join(tr(lang, "import.separator"));
+    trf(
+        lang,
+        "import.row",
+        &[("line", &row.line.to_string()), ("why", &why)],
+    )
+}
+
 /// A page of door records: "200 of 2,321" on the first page, "201–400 of 2,321" after it.
 pub fn records_range(lang: Lang, offset: i64, shown: usize, total: u64) -> String {
     let total = i64::try_from(total).unwrap_or(i64::MAX);
@@ -943,15 +1098,9 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
             let first = rows
                 .iter()
                 .take(3)
-                .map(|r| {
-                    trf(
-                        lang,
-                        "import.row",
-                        &[("line", &r.0.to_string()), ("why", &r.1)],
-                    )
-                })
+                .map(|r| import_row(lang, r))
                 .collect::<Vec<_>>()
-                .join("; ");
+                .join(tr(lang, "import.separator"));
             trf(
                 lang,
                 "import.bad_rows",

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use std::fmt;
 use std::str::FromStr;
 
 /// Longest person number, name and ID document accepted (by the form and the import).
@@ -117,47 +118,95 @@ fn printable(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
+/// Why a person's field is refused: data, so the console says it in the operator's language;
+/// `Display` is the command line's English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldProblem {
+    PersonNoEmpty,
+    PersonNoTooLong { text: String, max: usize },
+    PersonNoSpace { text: String },
+    NameEmpty,
+    NameTooLong { text: String, max: usize },
+    NameControl { text: String },
+    IdDocumentTooLong { max: usize },
+    IdDocumentControl,
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldProblem::PersonNoEmpty => f.write_str("person_no is empty"),
+            FieldProblem::PersonNoTooLong { text, max } => {
+                write!(f, "person_no `{text}` is longer than {max} characters")
+            }
+            FieldProblem::PersonNoSpace { text } => write!(
+                f,
+                "person_no `{text}` contains a space or a control character"
+            ),
+            FieldProblem::NameEmpty => f.write_str("name is empty"),
+            FieldProblem::NameTooLong { text, max } => {
+                write!(f, "name `{text}` is longer than {max} characters")
+            }
+            FieldProblem::NameControl { text } => {
+                write!(f, "name `{text}` contains a control character")
+            }
+            FieldProblem::IdDocumentTooLong { max } => {
+                write!(f, "id_document is longer than {max} characters")
+            }
+            FieldProblem::IdDocumentControl => {
+                f.write_str("id_document contains a control character")
+            }
+        }
+    }
+}
+
 /// A person number: 1 to 32 characters, no spaces or control characters.
-pub fn check_person_no(s: &str) -> Result<(), String> {
+pub fn check_person_no(s: &str) -> Result<(), FieldProblem> {
     if s.is_empty() {
-        return Err("person_no is empty".into());
+        return Err(FieldProblem::PersonNoEmpty);
     }
     if s.chars().count() > PERSON_NO_MAX {
-        return Err(format!(
-            "person_no `{s}` is longer than {PERSON_NO_MAX} characters"
-        ));
+        return Err(FieldProblem::PersonNoTooLong {
+            text: s.to_string(),
+            max: PERSON_NO_MAX,
+        });
     }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "person_no `{s}` contains a space or a control character"
-        ));
+        return Err(FieldProblem::PersonNoSpace {
+            text: s.to_string(),
+        });
     }
     Ok(())
 }
 
 /// A name: 1 to 64 characters, Chinese or Latin, no control characters.
-pub fn check_name(s: &str) -> Result<(), String> {
+pub fn check_name(s: &str) -> Result<(), FieldProblem> {
     if s.is_empty() {
-        return Err("name is empty".into());
+        return Err(FieldProblem::NameEmpty);
     }
     if s.chars().count() > NAME_MAX {
-        return Err(format!("name `{s}` is longer than {NAME_MAX} characters"));
+        return Err(FieldProblem::NameTooLong {
+            text: s.to_string(),
+            max: NAME_MAX,
+        });
     }
     if !printable(s) {
-        return Err(format!("name `{s}` contains a control character"));
+        return Err(FieldProblem::NameControl {
+            text: s.to_string(),
+        });
     }
     Ok(())
 }
 
 /// An ID document number: may be empty (none on file), at most 40 characters.
-pub fn check_id_document(s: &str) -> Result<(), String> {
+pub fn check_id_document(s: &str) -> Result<(), FieldProblem> {
     if s.chars().count() > ID_DOCUMENT_MAX {
-        return Err(format!(
-            "id_document is longer than {ID_DOCUMENT_MAX} characters"
-        ));
+        return Err(FieldProblem::IdDocumentTooLong {
+            max: ID_DOCUMENT_MAX,
+        });
     }
     if !printable(s) {
-        return Err("id_document contains a control character".into());
+        return Err(FieldProblem::IdDocumentControl);
     }
     Ok(())
 }
@@ -371,9 +420,9 @@ impl PersonFields {
             status: self.status,
         };
         let problems: Vec<String> = [
-            check_person_no(&f.person_no),
-            check_name(&f.name),
-            check_id_document(&f.id_document),
+            check_person_no(&f.person_no).map_err(|e| e.to_string()),
+            check_name(&f.name).map_err(|e| e.to_string()),
+            check_id_document(&f.id_document).map_err(|e| e.to_string()),
             if f.department.is_empty() {
                 Err("department is empty".into())
             } else {

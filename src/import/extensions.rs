@@ -1,14 +1,14 @@
 //! `onecard import extensions FILE --until DATE`: June's list of delayed graduates, extended in
 //! one go.
 //!
-//! The file is CSV (UTF-8, header required) with a `card_no` or a `person_no` column (or both:
-//! each row then fills exactly one); other columns (a name, a note) are ignored. A person
-//! stands for their card in service. The file is checked whole (unknown card or person, a card
+//! The file is CSV (UTF-8, header required) with a `card_no` (卡号) or a `person_no` (学工号,
+//! 学号, 工号, 人员编号) column (or both: each row then fills exactly one); other columns (a
+//! name, a note) are ignored. A person stands for their card in service. The file is checked whole (unknown card or person, a card
 //! that cannot be extended and why, a card named twice, bad encoding, missing column) and every
 //! bad row is named by its line; then every card is extended in one transaction
 //! (`db::card::extend_batch`), or none.
 
-use super::{bad, decode, ImportError, Lines, RowError};
+use super::{bad, decode, ImportError, Lines, RowError, RowProblem};
 use crate::db::card::{self, BatchError, Extension};
 use crate::domain::permission::{Action, Actor};
 use chrono::NaiveDate;
@@ -44,21 +44,27 @@ pub async fn import(
     let headers = reader.headers().map_err(|e| {
         bad(
             path,
-            vec![RowError {
-                line: 1,
-                message: format!("the header is unreadable: {e}"),
-            }],
+            vec![RowError::new(
+                1,
+                RowProblem::HeaderUnreadable {
+                    detail: e.to_string(),
+                },
+            )],
         )
     })?;
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (card_col, person_col) = (column("card_no"), column("person_no"));
+    let column = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    };
+    let (card_col, person_col) = (
+        column(&["card_no", "卡号"]),
+        column(&["person_no", "学工号", "学号", "工号", "人员编号"]),
+    );
     if card_col.is_none() && person_col.is_none() {
         return Err(bad(
             path,
-            vec![RowError {
-                line: 1,
-                message: "the header needs a card_no or a person_no column".into(),
-            }],
+            vec![RowError::new(1, RowProblem::NoCardOrPersonColumn)],
         ));
     }
     enum Names {
@@ -80,29 +86,22 @@ pub async fn import(
         }
         let get = |c: Option<usize>| c.and_then(|i| record.get(i)).filter(|v| !v.is_empty());
         match (get(card_col), get(person_col)) {
-            (Some(_), Some(_)) => errors.push(RowError {
-                line,
-                message: "give a card_no or a person_no, not both".into(),
-            }),
-            (None, None) => errors.push(RowError {
-                line,
-                message: "no card_no or person_no on this row".into(),
-            }),
+            (Some(_), Some(_)) => errors.push(RowError::new(line, RowProblem::CardAndPerson)),
+            (None, None) => errors.push(RowError::new(line, RowProblem::NoCardNorPerson)),
             (Some(no), None) => match no.parse::<i64>() {
                 Ok(n) if (1..=u32::MAX as i64).contains(&n) => named.push((line, Names::Card(n))),
-                _ => errors.push(RowError {
+                _ => errors.push(RowError::new(
                     line,
-                    message: format!("card_no `{no}` is not a card number"),
-                }),
+                    RowProblem::NotACardNo {
+                        text: no.to_string(),
+                    },
+                )),
             },
             (None, Some(p)) => named.push((line, Names::Person(p.to_string()))),
         }
     }
     if named.is_empty() && errors.is_empty() {
-        errors.push(RowError {
-            line: 1,
-            message: "no rows".into(),
-        });
+        errors.push(RowError::new(1, RowProblem::NoRows));
     }
     // Resolve every row to a card.
     let card_nos: Vec<i64> = named
@@ -143,36 +142,34 @@ pub async fn import(
             Names::Card(no) => match by_card_no.get(no) {
                 Some(id) => *id,
                 None => {
-                    errors.push(RowError {
-                        line: *line,
-                        message: format!("no card {no}"),
-                    });
+                    errors.push(RowError::new(*line, RowProblem::NoCard { card_no: *no }));
                     continue;
                 }
             },
             Names::Person(p) => match persons.get(p) {
                 None => {
-                    errors.push(RowError {
-                        line: *line,
-                        message: format!("no person {p}"),
-                    });
+                    errors.push(RowError::new(
+                        *line,
+                        RowProblem::NoPerson {
+                            person_no: p.clone(),
+                        },
+                    ));
                     continue;
                 }
                 Some(None) => {
-                    errors.push(RowError {
-                        line: *line,
-                        message: format!("person {p} has no card in service"),
-                    });
+                    errors.push(RowError::new(
+                        *line,
+                        RowProblem::NoCardInService {
+                            person_no: p.clone(),
+                        },
+                    ));
                     continue;
                 }
                 Some(Some(id)) => *id,
             },
         };
         if let Some(first) = lines_of.get(&id) {
-            errors.push(RowError {
-                line: *line,
-                message: format!("the same card as line {first}"),
-            });
+            errors.push(RowError::new(*line, RowProblem::SameCard { line: *first }));
             continue;
         }
         lines_of.insert(id, *line);
@@ -192,10 +189,10 @@ pub async fn import(
         Ok(cards) => cards,
         Err(BatchError::Refused(refusals)) => {
             for r in refusals {
-                errors.push(RowError {
-                    line: lines_of.get(&r.card_id).copied().unwrap_or(0),
-                    message: r.to_string(),
-                });
+                errors.push(RowError::new(
+                    lines_of.get(&r.card_id).copied().unwrap_or(0),
+                    RowProblem::CardRefused(r),
+                ));
             }
             Vec::new()
         }

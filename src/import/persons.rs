@@ -39,7 +39,7 @@
 //! upserts in chunks, only rows that differ) with one audit row for the whole import (file name,
 //! SHA-256 of the file, counts, departments created). Imports run one at a time.
 
-use super::{bad, decode, one, ImportError, Lines, RowError};
+use super::{bad, decode, one, ImportError, Lines, RowError, RowProblem, DEPARTMENT_MAX};
 use crate::db::audit;
 use crate::db::notify;
 use crate::db::person::{
@@ -244,8 +244,9 @@ impl Summary {
 
 // ---------------------------------------------------------------- reading the file
 
+/// A column of a person file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Col {
+pub enum Column {
     PersonNo,
     Name,
     Department,
@@ -254,34 +255,35 @@ enum Col {
     Status,
 }
 
-impl Col {
-    const ALL: [Col; 6] = [
-        Col::PersonNo,
-        Col::Name,
-        Col::Department,
-        Col::Category,
-        Col::IdDocument,
-        Col::Status,
+impl Column {
+    pub const ALL: [Column; 6] = [
+        Column::PersonNo,
+        Column::Name,
+        Column::Department,
+        Column::Category,
+        Column::IdDocument,
+        Column::Status,
     ];
 
-    fn name(self) -> &'static str {
+    /// Its name in the header, in English.
+    pub fn name(self) -> &'static str {
         match self {
-            Col::PersonNo => "person_no",
-            Col::Name => "name",
-            Col::Department => "department",
-            Col::Category => "category",
-            Col::IdDocument => "id_document",
-            Col::Status => "status",
+            Column::PersonNo => "person_no",
+            Column::Name => "name",
+            Column::Department => "department",
+            Column::Category => "category",
+            Column::IdDocument => "id_document",
+            Column::Status => "status",
         }
     }
 
     fn required(self) -> bool {
-        !matches!(self, Col::IdDocument | Col::Status)
+        !matches!(self, Column::IdDocument | Column::Status)
     }
 
     fn aliases(self) -> &'static [&'static str] {
         match self {
-            Col::PersonNo => &[
+            Column::PersonNo => &[
                 "person_no",
                 "personno",
                 "person_number",
@@ -295,8 +297,8 @@ impl Col {
                 "人员编号",
                 "编号",
             ],
-            Col::Name => &["name", "person_name", "姓名", "名字"],
-            Col::Department => &[
+            Column::Name => &["name", "person_name", "姓名", "名字"],
+            Column::Department => &[
                 "department",
                 "dept",
                 "department_code",
@@ -306,8 +308,8 @@ impl Col {
                 "部门名称",
                 "所属部门",
             ],
-            Col::Category => &["category", "type", "类别", "人员类别", "身份", "类型"],
-            Col::IdDocument => &[
+            Column::Category => &["category", "type", "类别", "人员类别", "身份", "类型"],
+            Column::IdDocument => &[
                 "id_document",
                 "id_no",
                 "id_number",
@@ -317,12 +319,12 @@ impl Col {
                 "身份证号",
                 "身份证号码",
             ],
-            Col::Status => &["status", "state", "状态"],
+            Column::Status => &["status", "state", "状态"],
         }
     }
 
     /// The header text normalised: trimmed, Latin lower case, spaces and dashes as `_`.
-    fn of(header: &str) -> Option<Col> {
+    fn of(header: &str) -> Option<Column> {
         let h: String = header
             .trim()
             .trim_start_matches('\u{feff}')
@@ -330,9 +332,15 @@ impl Col {
             .chars()
             .map(|c| if c == ' ' || c == '-' { '_' } else { c })
             .collect();
-        Col::ALL
+        Column::ALL
             .into_iter()
             .find(|c| c.aliases().contains(&h.as_str()))
+    }
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -361,51 +369,56 @@ fn parse(
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| one(path, 1, format!("the header is unreadable: {e}")))?
+        .map_err(|e| {
+            one(
+                path,
+                1,
+                RowProblem::HeaderUnreadable {
+                    detail: e.to_string(),
+                },
+            )
+        })?
         .clone();
     if headers.iter().all(str::is_empty) {
-        return Err(one(
-            path,
-            1,
-            "the file is empty: the first line must be the header",
-        ));
+        return Err(one(path, 1, RowProblem::HeaderEmpty));
     }
     // Which column each field is.
-    let mut index: HashMap<usize, Col> = HashMap::new();
-    let mut seen: HashMap<Col, usize> = HashMap::new();
+    let mut index: HashMap<usize, Column> = HashMap::new();
+    let mut seen: HashMap<Column, usize> = HashMap::new();
     let mut header_errors = Vec::new();
     for (i, h) in headers.iter().enumerate() {
-        if let Some(col) = Col::of(h) {
+        if let Some(col) = Column::of(h) {
             if let Some(prev) = seen.insert(col, i) {
-                header_errors.push(format!(
-                    "columns {} and {} are both {} (`{}`, `{h}`)",
-                    prev + 1,
-                    i + 1,
-                    col.name(),
-                    headers.get(prev).unwrap_or(""),
-                ));
+                header_errors.push(RowProblem::DuplicateColumn {
+                    column: col,
+                    first: prev + 1,
+                    second: i + 1,
+                    first_text: headers.get(prev).unwrap_or("").to_string(),
+                    second_text: h.to_string(),
+                });
             }
             index.insert(i, col);
         }
     }
-    let missing: Vec<&str> = Col::ALL
+    let missing: Vec<Column> = Column::ALL
         .into_iter()
         .filter(|c| c.required() && !seen.contains_key(c))
-        .map(Col::name)
         .collect();
     if !missing.is_empty() {
-        header_errors.push(format!(
-            "missing column(s): {}. The first line must be the header: \
-             person_no,name,department,category[,id_document,status] (or 学号,姓名,部门,类别,证件号,状态)",
-            missing.join(", ")
-        ));
+        header_errors.push(RowProblem::MissingColumns(missing));
     }
     if !header_errors.is_empty() {
-        return Err(one(path, 1, header_errors.join("; ")));
+        return Err(bad(
+            path,
+            vec![RowError {
+                line: 1,
+                problems: header_errors,
+            }],
+        ));
     }
     let has = [
-        seen.contains_key(&Col::IdDocument),
-        seen.contains_key(&Col::Status),
+        seen.contains_key(&Column::IdDocument),
+        seen.contains_key(&Column::Status),
     ];
 
     let records: Vec<Result<csv::StringRecord, csv::Error>> = reader.records().collect();
@@ -433,69 +446,75 @@ fn parse(
                 continue;
             }
         };
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<RowProblem> = Vec::new();
         if last && unclosed_quote {
-            problems.push(
-                "a quoted field is never closed: the file was cut short (copy it again)".into(),
-            );
+            problems.push(RowProblem::UnclosedQuote);
         } else if record.len() != headers.len() {
-            problems.push(format!(
-                "{} field(s), the header has {}{}",
-                record.len(),
-                headers.len(),
-                if last && cut_short {
-                    " (the last line has no line break: the file was cut short?)"
-                } else {
-                    ""
-                }
-            ));
+            problems.push(RowProblem::FieldCount {
+                fields: record.len(),
+                header: headers.len(),
+                cut_short: last && cut_short,
+            });
         } else {
-            let get = |c: Col| seen.get(&c).and_then(|&i| record.get(i)).unwrap_or("");
-            let person_no = get(Col::PersonNo);
-            let name = get(Col::Name);
-            let department = get(Col::Department);
-            let category = get(Col::Category);
+            let get = |c: Column| seen.get(&c).and_then(|&i| record.get(i)).unwrap_or("");
+            let person_no = get(Column::PersonNo);
+            let name = get(Column::Name);
+            let department = get(Column::Department);
+            let category = get(Column::Category);
             if let Err(e) = check_person_no(person_no) {
-                problems.push(e);
+                problems.push(e.into());
             }
             if let Err(e) = check_name(name) {
-                problems.push(e);
+                problems.push(e.into());
             }
             if department.is_empty() {
-                problems.push("department is empty".into());
-            } else if department.chars().count() > 64 || department.chars().any(char::is_control) {
-                problems.push(format!(
-                    "department `{department}`: at most 64 characters, no control characters"
-                ));
+                problems.push(RowProblem::DepartmentEmpty);
+            } else if department.chars().count() > DEPARTMENT_MAX
+                || department.chars().any(char::is_control)
+            {
+                problems.push(RowProblem::DepartmentInvalid {
+                    text: department.to_string(),
+                });
             }
             let category = if category.is_empty() {
-                problems.push("category is empty (staff, student or other)".into());
+                problems.push(RowProblem::CategoryEmpty);
                 None
             } else {
                 category
                     .parse::<Category>()
-                    .map_err(|e| problems.push(e))
+                    .map_err(|_| {
+                        problems.push(RowProblem::CategoryUnknown {
+                            text: category.to_string(),
+                        })
+                    })
                     .ok()
             };
-            let id_document = has[0].then(|| get(Col::IdDocument).to_string());
+            let id_document = has[0].then(|| get(Column::IdDocument).to_string());
             if let Some(Err(e)) = id_document.as_deref().map(check_id_document) {
-                problems.push(e);
+                problems.push(e.into());
             }
             let status = if has[1] {
-                let s = get(Col::Status);
+                let s = get(Column::Status);
                 if s.is_empty() {
                     Some(Status::Active)
                 } else {
-                    s.parse::<Status>().map_err(|e| problems.push(e)).ok()
+                    s.parse::<Status>()
+                        .map_err(|_| {
+                            problems.push(RowProblem::StatusUnknown {
+                                text: s.to_string(),
+                            })
+                        })
+                        .ok()
                 }
             } else {
                 None
             };
             if !person_no.is_empty() {
                 if let Some(prev) = first_line.get(person_no) {
-                    problems.push(format!(
-                        "person_no {person_no} is also on line {prev} of the file"
-                    ));
+                    problems.push(RowProblem::DuplicatePersonNo {
+                        person_no: person_no.to_string(),
+                        line: *prev,
+                    });
                 } else {
                     first_line.insert(person_no.to_string(), line);
                 }
@@ -513,10 +532,7 @@ fn parse(
             }
         }
         if !problems.is_empty() {
-            errors.push(RowError {
-                line,
-                message: problems.join("; "),
-            });
+            errors.push(RowError { line, problems });
         }
     }
     progress(Progress {
@@ -525,10 +541,7 @@ fn parse(
         total,
     });
     if errors.is_empty() && total == 0 {
-        errors.push(RowError {
-            line: 2,
-            message: "no rows under the header".into(),
-        });
+        errors.push(RowError::new(2, RowProblem::NoRows));
     }
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
@@ -570,7 +583,7 @@ fn resolve_departments(
 ) -> Result<HashMap<String, Dept>, ImportError> {
     let mut out: HashMap<String, Dept> = HashMap::new();
     // Texts naming no department or two and more, and why.
-    let mut refused: HashMap<String, String> = HashMap::new();
+    let mut refused: HashMap<String, RowProblem> = HashMap::new();
     for row in rows {
         let key = row.department.as_str();
         if out.contains_key(key) || refused.contains_key(key) {
@@ -586,11 +599,10 @@ fn resolve_departments(
             Err(codes) => {
                 refused.insert(
                     key.to_string(),
-                    format!(
-                        "{} departments are named `{key}`: write the code ({})",
-                        codes.len(),
-                        codes.join(", ")
-                    ),
+                    RowProblem::AmbiguousDepartment {
+                        text: key.to_string(),
+                        codes,
+                    },
                 );
                 continue;
             }
@@ -604,28 +616,24 @@ fn resolve_departments(
     let errors = rows
         .iter()
         .filter_map(|r| {
-            refused.get(&r.department).map(|m| RowError {
-                line: r.line,
-                message: m.clone(),
-            })
+            refused
+                .get(&r.department)
+                .map(|p| RowError::new(r.line, p.clone()))
         })
         .collect();
     Err(bad(path, errors))
 }
 
 /// "no department `计算机学员` (did you mean `计算机学院`, code D01?): ..."
-fn unknown_department(key: &str, known: &[Known]) -> String {
-    let hint = match closest_department(key, known) {
-        Some((_, code, name)) if name.to_lowercase() == code.to_lowercase() => {
-            format!(" (did you mean `{name}`?)")
-        }
-        Some((_, code, name)) => format!(" (did you mean `{name}`, code {code}?)"),
-        None => String::new(),
-    };
-    format!(
-        "no department `{key}`{hint}: correct the file, add the department first, \
-         or import with departments created (--create-departments)"
-    )
+fn unknown_department(key: &str, known: &[Known]) -> RowProblem {
+    let closest = closest_department(key, known).map(|(_, code, name)| {
+        let code = (name.to_lowercase() != code.to_lowercase()).then(|| code.clone());
+        (name.clone(), code)
+    });
+    RowProblem::UnknownDepartment {
+        text: key.to_string(),
+        closest,
+    }
 }
 
 /// The department whose name or code is closest to `key`, when one is close: a few

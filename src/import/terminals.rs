@@ -4,14 +4,49 @@
 //! kind, address, name, location, installed_at, installed_by`. A line is created by its first
 //! row; later rows naming it must agree with it. `baud` only for serial lines; `installed_at`
 //! as YYYY-MM-DD or empty.
+//!
+//! A command-line import only: its bad rows are named in English ([`BadRow`]), unlike the
+//! console's imports, whose reasons are data ([`super::RowProblem`]).
 
-use super::{ImportError, Lines, RowError};
+use super::Lines;
 use crate::db::terminal::{self, NewLine, NewTerminal};
 use crate::domain::permission::{Action, Actor};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use sqlx::PgPool;
 use std::collections::HashMap;
+
+/// One rejected row: its line in the file (1 = the header) and why, in English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for BadRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalImportError {
+    #[error("{path}: nothing imported; {} bad row(s):\n{}", .rows.len(), .rows.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n"))]
+    BadRows { path: String, rows: Vec<BadRow> },
+    #[error(transparent)]
+    Denied(#[from] crate::domain::permission::Denied),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Every bad row, in file order.
+fn bad(path: &str, mut rows: Vec<BadRow>) -> TerminalImportError {
+    rows.sort_by_key(|r| r.line);
+    TerminalImportError::BadRows {
+        path: path.to_string(),
+        rows,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 struct Row {
@@ -110,7 +145,7 @@ pub async fn import(
     actor: &Actor,
     path: &str,
     text: &str,
-) -> Result<(usize, usize), ImportError> {
+) -> Result<(usize, usize), TerminalImportError> {
     actor.authorize(Action::TerminalEdit)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = Lines::new(text);
@@ -122,29 +157,32 @@ pub async fn import(
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            return Err(ImportError::BadRows {
-                path: path.to_string(),
-                rows: vec![RowError {
+            return Err(bad(
+                path,
+                vec![BadRow {
                     line: 1,
                     message: format!("the header is unreadable: {e}"),
                 }],
-            })
+            ))
         }
     };
     for result in reader.records() {
         let (line, record) = match lines.record(result) {
             Ok(r) => r,
             Err(e) => {
-                errors.push(e);
+                errors.push(BadRow {
+                    line: e.line,
+                    message: e.message(),
+                });
                 continue;
             }
         };
         match record.deserialize::<Row>(Some(&headers)) {
             Ok(row) => match check(&row) {
                 Ok(date) => rows.push((line, row, date)),
-                Err(message) => errors.push(RowError { line, message }),
+                Err(message) => errors.push(BadRow { line, message }),
             },
-            Err(e) => errors.push(RowError {
+            Err(e) => errors.push(BadRow {
                 line,
                 message: match e.kind() {
                     csv::ErrorKind::Deserialize { err, .. } => {
@@ -176,7 +214,7 @@ pub async fn import(
                     row.baud,
                 ) =>
             {
-                errors.push(RowError {
+                errors.push(BadRow {
                     line: *n,
                     message: format!(
                         "line {} is described differently than on its first row",
@@ -190,7 +228,7 @@ pub async fn import(
             }
         }
         if let Some(prev) = seen.insert((row.line.clone(), row.address), *n) {
-            errors.push(RowError {
+            errors.push(BadRow {
                 line: *n,
                 message: format!(
                     "terminal {} on line {} is also on line {prev} of the file",
@@ -200,17 +238,13 @@ pub async fn import(
         }
     }
     if errors.is_empty() && rows.is_empty() {
-        errors.push(RowError {
+        errors.push(BadRow {
             line: 1,
             message: "no rows".into(),
         });
     }
     if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        return Err(ImportError::BadRows {
-            path: path.to_string(),
-            rows: errors,
-        });
+        return Err(bad(path, errors));
     }
     let mut tx = pool.begin().await?;
     let existing: Vec<(String, String, String, String, Option<i32>)> =
@@ -230,7 +264,7 @@ pub async fn import(
                 row.baud,
             )
         {
-            errors.push(RowError {
+            errors.push(BadRow {
                 line: *n,
                 message: format!(
                     "line {} is already in the inventory as {} over {} at {}: this row says {} over {} at {}",
@@ -240,7 +274,7 @@ pub async fn import(
         }
     }
     if !errors.is_empty() {
-        return Err(super::bad(path, errors));
+        return Err(bad(path, errors));
     }
     let existing: Vec<String> = existing.into_iter().map(|l| l.0).collect();
     let mut added_lines = 0;
@@ -269,7 +303,7 @@ pub async fn import(
             }
             Err(e) => {
                 sp.rollback().await?;
-                db_errors.push(RowError {
+                db_errors.push(BadRow {
                     line: *n,
                     message: e.to_string(),
                 });
@@ -292,7 +326,7 @@ pub async fn import(
             Ok(_) => sp.commit().await?,
             Err(e) => {
                 sp.rollback().await?;
-                db_errors.push(RowError {
+                db_errors.push(BadRow {
                     line: *n,
                     message: e.to_string(),
                 });
@@ -301,7 +335,7 @@ pub async fn import(
     }
     if !db_errors.is_empty() {
         tx.rollback().await?;
-        return Err(ImportError::BadRows {
+        return Err(TerminalImportError::BadRows {
             path: path.to_string(),
             rows: db_errors,
         });

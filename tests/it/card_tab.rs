@@ -1693,12 +1693,15 @@ fn a_person_import_is_dry_run_first_then_shows_its_progress() {
         &mut s,
         Msg::Failed(Failure::ImportRows {
             path: "/srv/hr/2026-11.csv".into(),
-            rows: vec![(7, "no name".into())],
+            rows: vec![onecard::import::RowError::new(
+                7,
+                onecard::import::RowProblem::Field(onecard::db::person::FieldProblem::NameEmpty),
+            )],
         }),
     );
     let error = form_error(&s).unwrap();
     assert!(
-        error.contains("line 7") && error.contains("no name"),
+        error.contains("line 7") && error.contains("name is empty"),
         "{error}"
     );
     update(&mut s, code(KeyCode::Enter));
@@ -2415,6 +2418,83 @@ mod live {
         assert!(screen.contains("Terminals: confirmed 1/2"), "{screen}");
         assert!(!screen.contains("一食堂收费机 07 · accept"), "{screen}");
         assert!(screen.contains("queued · 图书馆东门 · accept"), "{screen}");
+    }
+
+    /// A person file with bad rows, imported from a Chinese console: every reason in Chinese,
+    /// each with its line, and nothing written.
+    #[tokio::test]
+    async fn a_bad_person_file_is_refused_in_chinese_line_by_line() {
+        use onecard::db::person;
+        let db = test_db().await;
+        let pool = db.pool.clone();
+        let shell = onecard::domain::permission::Actor::shell("root");
+        person::create_department(&pool, &shell, "D01", "计算机学院", None)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Console::sign_in(
+            &pool,
+            state(Lang::ZH_CN),
+            "data.admin",
+            "赵敏",
+            Role::DataAdministrator,
+        )
+        .await;
+        let write = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            path.display().to_string()
+        };
+        let bad = write(
+            "bad.csv",
+            "学号,姓名,部门,类别\n\
+             2026001,林晓东,计算机学院,学生\n\
+             2026002,,,学生\n\
+             2026001,陈静,计算机学院,博士后\n",
+        );
+        let unknown = write(
+            "unknown.csv",
+            "学号,姓名,部门,类别\n2026003,周洁,计算机学员,学生\n",
+        );
+        for (path, said) in [
+            (
+                &bad,
+                vec![
+                    "2 行有误",
+                    "第 3 行：姓名为空；部门为空",
+                    "第 4 行：类别“博士后”不是教职工、学生或其他；第 2 行也有学号 2026001",
+                ],
+            ),
+            (
+                &unknown,
+                vec!["第 2 行：没有部门“计算机学员”（是不是“计算机学院”，代码 D01？）"],
+            ),
+        ] {
+            c.key('I').await;
+            for ch in path.chars() {
+                c.key(ch).await;
+            }
+            c.enter().await;
+            let error = form_error(&c.state).expect("the form says why").to_string();
+            for s in said {
+                assert!(error.contains(s), "{s} missing from: {error}");
+            }
+            // Besides the path, only the department's code (D01) is Latin.
+            let words: Vec<char> = error.replace(path.as_str(), "").chars().collect();
+            assert!(
+                !words
+                    .windows(2)
+                    .any(|w| w.iter().all(char::is_ascii_alphabetic)),
+                "English on the Chinese screen: {error}"
+            );
+            c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+                .await;
+        }
+        let persons: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(persons, 0, "nothing imported");
     }
 }
 

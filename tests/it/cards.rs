@@ -1208,7 +1208,7 @@ async fn the_extension_file_is_checked_whole_and_applied_whole() {
     let rows = |e: ImportError| match e {
         ImportError::BadRows { rows, .. } => rows
             .into_iter()
-            .map(|r| (r.line, r.message))
+            .map(|r| (r.line, r.message()))
             .collect::<Vec<_>>(),
         other => panic!("{other}"),
     };

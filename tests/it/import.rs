@@ -3,7 +3,7 @@
 use crate::support::test_db;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use onecard::import::{terminals, ImportError};
+use onecard::import::terminals::{self, TerminalImportError as ImportError};
 
 const GOOD: &str = "\
 line,protocol,transport,line_address,baud,kind,address,name,location,installed_at,installed_by

@@ -60,7 +60,7 @@ async fn snapshot(pool: &PgPool) -> (i64, i64, i64, String) {
 fn bad_rows(e: ImportError) -> Vec<(u64, String)> {
     match e {
         ImportError::BadRows { rows, .. } => {
-            rows.into_iter().map(|r| (r.line, r.message)).collect()
+            rows.into_iter().map(|r| (r.line, r.message())).collect()
         }
         other => panic!("expected bad rows, got {other}"),
     }

@@ -6,13 +6,16 @@
 use chrono::NaiveDate;
 use onecard::app::failure::{DbTrouble, Failure, FileTrouble};
 use onecard::app::words;
+use onecard::db::card::{BatchRefusal, BatchWhy};
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
 use onecard::db::door::{Field as DoorField, Problem as DoorProblem};
+use onecard::db::person::FieldProblem;
 use onecard::domain::card::{CardState, Refusal as CardRefusal, Subsystem};
 use onecard::domain::password::PolicyError;
 use onecard::domain::permission::{Action, Denied};
 use onecard::domain::role::Role;
 use onecard::i18n::{has_key, Lang};
+use onecard::import::{Column, RowError, RowProblem};
 use onecard::keymap::{KeymapError, Problem};
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
@@ -80,6 +83,123 @@ fn card_refusals() -> Vec<CardRefusal> {
 }
 
 /// One of every failure (several where the words differ by a value's kind).
+/// Every way a person's field is refused.
+fn field_problems() -> Vec<FieldProblem> {
+    vec![
+        FieldProblem::PersonNoEmpty,
+        FieldProblem::PersonNoTooLong {
+            text: "二〇二一〇〇一二〇二一〇〇一二〇二一〇〇一二〇二一〇〇一二〇二一〇〇一".into(),
+            max: 32,
+        },
+        FieldProblem::PersonNoSpace {
+            text: "2021 001".into(),
+        },
+        FieldProblem::NameEmpty,
+        FieldProblem::NameTooLong {
+            text: "张三".repeat(40),
+            max: 64,
+        },
+        FieldProblem::NameControl {
+            text: "张\t三".into(),
+        },
+        FieldProblem::IdDocumentTooLong { max: 40 },
+        FieldProblem::IdDocumentControl,
+    ]
+}
+
+/// Every reason an import refuses a row, the header or the file.
+fn import_problems() -> Vec<RowProblem> {
+    let mut out = vec![
+        RowProblem::CutMidCharacter,
+        RowProblem::Gbk,
+        RowProblem::NotUtf8 { byte: 1234 },
+        RowProblem::HeaderUnreadable {
+            detail: "CSV error: record 1 (line: 1, byte: 0): invalid UTF-8".into(),
+        },
+        RowProblem::Unreadable {
+            detail: "CSV error: record 3 (line: 4, byte: 80): found record with 4 fields".into(),
+        },
+        RowProblem::HeaderEmpty,
+        RowProblem::DuplicateColumn {
+            column: Column::Name,
+            first: 2,
+            second: 5,
+            first_text: "姓名".into(),
+            second_text: "名字".into(),
+        },
+        RowProblem::MissingColumns(vec![Column::Department, Column::Category]),
+        RowProblem::NoRows,
+        RowProblem::UnclosedQuote,
+        RowProblem::FieldCount {
+            fields: 4,
+            header: 6,
+            cut_short: false,
+        },
+        RowProblem::FieldCount {
+            fields: 3,
+            header: 6,
+            cut_short: true,
+        },
+        RowProblem::DepartmentEmpty,
+        RowProblem::DepartmentInvalid {
+            text: "计算机学院".repeat(13),
+        },
+        RowProblem::CategoryEmpty,
+        RowProblem::CategoryUnknown {
+            text: "博士后".into(),
+        },
+        RowProblem::StatusUnknown {
+            text: "休学".into(),
+        },
+        RowProblem::DuplicatePersonNo {
+            person_no: "2021001".into(),
+            line: 2,
+        },
+        RowProblem::UnknownDepartment {
+            text: "图书舘".into(),
+            closest: None,
+        },
+        RowProblem::UnknownDepartment {
+            text: "计算机学员".into(),
+            closest: Some(("计算机学院".into(), None)),
+        },
+        RowProblem::UnknownDepartment {
+            text: "计算机学员".into(),
+            closest: Some(("计算机学院".into(), Some("D01".into()))),
+        },
+        RowProblem::AmbiguousDepartment {
+            text: "办公室".into(),
+            codes: vec!["D07".into(), "D12".into()],
+        },
+        RowProblem::NoCardOrPersonColumn,
+        RowProblem::CardAndPerson,
+        RowProblem::NoCardNorPerson,
+        RowProblem::NotACardNo {
+            text: "八一六五".into(),
+        },
+        RowProblem::NoCard { card_no: 8165537 },
+        RowProblem::NoPerson {
+            person_no: "2021001".into(),
+        },
+        RowProblem::NoCardInService {
+            person_no: "2021001".into(),
+        },
+        RowProblem::SameCard { line: 3 },
+        RowProblem::CardRefused(BatchRefusal {
+            card_id: 7,
+            card_no: Some(8165537),
+            why: BatchWhy::PersonLeft,
+        }),
+        RowProblem::CardRefused(BatchRefusal {
+            card_id: 7,
+            card_no: None,
+            why: BatchWhy::NoSuchCard,
+        }),
+    ];
+    out.extend(field_problems().into_iter().map(RowProblem::Field));
+    out
+}
+
 fn failures() -> Vec<Failure> {
     let denied = Denied {
         role: Role::DutyOperator,
@@ -148,10 +268,23 @@ fn failures() -> Vec<Failure> {
         Failure::TerminalBadDate("2026-13-01".into()),
         Failure::TerminalGone(7),
         Failure::NoLine(3),
-        // The rows' reasons arrive in words already; the frame around them is checked here.
+        // Every reason an import gives, each on a row of its own (the words show the first
+        // three rows; `every_import_problem_is_worded_in_both_languages` says each).
         Failure::ImportRows {
             path: "/srv/hr/2026-11.csv".into(),
-            rows: vec![(7, "——".into()), (9, "——".into())],
+            rows: import_problems()
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| RowError::new(i as u64 + 2, p))
+                .collect(),
+        },
+        // Several problems on one row.
+        Failure::ImportRows {
+            path: "/srv/hr/2026-11.csv".into(),
+            rows: vec![RowError {
+                line: 7,
+                problems: vec![RowProblem::DepartmentEmpty, RowProblem::CategoryEmpty],
+            }],
         },
         Failure::AuditBroken {
             id: 40,
@@ -488,7 +621,9 @@ const BOTH: [Lang; 2] = [Lang::EN, Lang::ZH_CN];
 
 #[test]
 fn every_refusal_lists_every_variant() {
-    let pairs: [(&str, &str, BTreeSet<String>); 9] = [
+    let pairs: [(&str, &str, BTreeSet<String>); 11] = [
+        ("src/import.rs", "RowProblem", shown(&import_problems())),
+        ("src/db/person.rs", "FieldProblem", shown(&field_problems())),
         ("src/db/door.rs", "Field", shown(&door_fields())),
         ("src/db/door.rs", "Problem", shown(&door_problems())),
         ("src/app/failure.rs", "Failure", shown(&failures())),
@@ -544,6 +679,42 @@ fn every_refusal_and_outcome_is_worded_in_both_languages() {
         }
     }
     check(texts, &[]);
+}
+
+#[test]
+fn every_import_problem_is_worded_in_both_languages() {
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for p in import_problems() {
+            texts.push((format!("{p:?}"), lang, words::row_problem(lang, &p)));
+        }
+    }
+    check(texts, &[]);
+    // The command line keeps its English, the console's English says the same.
+    let dup = RowProblem::DuplicatePersonNo {
+        person_no: "2021001".into(),
+        line: 2,
+    };
+    assert_eq!(
+        dup.to_string(),
+        "person_no 2021001 is also on line 2 of the file"
+    );
+    assert_eq!(
+        words::row_problem(Lang::ZH_CN, &dup),
+        "第 2 行也有学号 2021001"
+    );
+    let row = RowError {
+        line: 7,
+        problems: vec![RowProblem::DepartmentEmpty, RowProblem::CategoryEmpty],
+    };
+    assert_eq!(
+        row.to_string(),
+        "line 7: department is empty; category is empty (staff, student or other)"
+    );
+    assert_eq!(
+        words::import_row(Lang::ZH_CN, &row),
+        "第 7 行：部门为空；类别为空（应为教职工、学生或其他）"
+    );
 }
 
 #[test]

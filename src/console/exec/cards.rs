@@ -572,10 +572,7 @@ fn import_failure(e: crate::import::ImportError) -> Failure {
     use crate::import::ImportError;
     match e {
         ImportError::Read { path, source } => Failure::read(&path, &source),
-        ImportError::BadRows { path, rows } => Failure::ImportRows {
-            path,
-            rows: rows.into_iter().map(|r| (r.line, r.message)).collect(),
-        },
+        ImportError::BadRows { path, rows } => Failure::ImportRows { path, rows },
         ImportError::Denied(d) => Failure::Denied(d),
         ImportError::Sql(e) => e.into(),
     }
