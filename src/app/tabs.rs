@@ -12,6 +12,7 @@ pub mod terminals;
 
 use super::failure::Failure;
 use super::filter::Filter;
+use super::form::{Answer, Confirm};
 use super::shell::Shell;
 use crate::db::notify::Change;
 use crate::keymap::{Command, Section};
@@ -142,4 +143,22 @@ pub trait View {
 
     /// Signed out: forget everything shown. Returns effects to undo (stop a trace).
     fn reset(&mut self) -> Vec<Self::Effect>;
+}
+
+/// A confirmation's answer: yes gives its effect, no cancels it, any other key keeps asking.
+/// None: nothing was being asked.
+pub fn answer<E>(
+    confirm: &mut Option<Confirm<E>>,
+    sh: &mut Shell,
+    key: &KeyEvent,
+) -> Option<Vec<E>> {
+    let asked = confirm.take()?;
+    Some(match Answer::of(key) {
+        Answer::Yes => vec![asked.effect],
+        Answer::No => sh.cancelled(),
+        Answer::Wait => {
+            *confirm = Some(asked);
+            vec![]
+        }
+    })
 }

@@ -9,7 +9,7 @@ pub use history::{History, HistoryField, HistoryFilter, PAGE};
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::{self, Filter};
-use crate::app::form::{Answer, Confirm, TextInput};
+use crate::app::form::{Confirm, TextInput};
 use crate::app::layout;
 use crate::app::load::{Keyed, Shown};
 use crate::app::shell::Shell;
@@ -348,15 +348,7 @@ impl Alarms {
 
     /// A confirmation's answer: yes runs it, no cancels it, any other key keeps asking.
     fn answer(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
-        let confirm = self.confirm.take()?;
-        Some(match Answer::of(key) {
-            Answer::Yes => vec![confirm.effect],
-            Answer::No => sh.cancelled(),
-            Answer::Wait => {
-                self.confirm = Some(confirm);
-                vec![]
-            }
-        })
+        super::answer(&mut self.confirm, sh, key)
     }
 
     fn on_note_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {

@@ -9,7 +9,7 @@ pub mod tree;
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::Filter;
-use crate::app::form::{Answer, Confirm, Field, FieldId, Form, FormKey, Input, Opt};
+use crate::app::form::{Confirm, Field, FieldId, Form, FormKey, Input, Opt};
 use crate::app::shell::Shell;
 use crate::app::words;
 use crate::db::command::{DoorMode, TerminalCommand};
@@ -225,15 +225,7 @@ impl Doors {
     }
 
     fn answer(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
-        let confirm = self.confirm.take()?;
-        Some(match Answer::of(key) {
-            Answer::Yes => vec![confirm.effect],
-            Answer::No => sh.cancelled(),
-            Answer::Wait => {
-                self.confirm = Some(confirm);
-                vec![]
-            }
-        })
+        super::answer(&mut self.confirm, sh, key)
     }
 
     /// A read of the feed's new events, unless one is on its way (then once it answers).

@@ -5,7 +5,7 @@
 use super::{Arrive, Rows, View};
 use crate::app::failure::Failure;
 use crate::app::filter::{self, Filter};
-use crate::app::form::{Answer, Confirm, Field, FieldId, Form, FormKey};
+use crate::app::form::{Confirm, Field, FieldId, Form, FormKey};
 use crate::app::layout;
 use crate::app::load::Keyed;
 use crate::app::shell::Shell;
@@ -189,15 +189,7 @@ impl Terminals {
 
     /// A confirmation's answer: yes runs it, no cancels it, any other key keeps asking.
     fn answer(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
-        let confirm = self.confirm.take()?;
-        Some(match Answer::of(key) {
-            Answer::Yes => vec![confirm.effect],
-            Answer::No => sh.cancelled(),
-            Answer::Wait => {
-                self.confirm = Some(confirm);
-                vec![]
-            }
-        })
+        super::answer(&mut self.confirm, sh, key)
     }
 
     pub fn line(&self, id: i64) -> Option<&Line> {

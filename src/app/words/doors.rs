@@ -130,3 +130,21 @@ pub fn records_query(lang: Lang, q: &crate::db::door::EventQuery, door: &str) ->
     }
     parts.join(" · ")
 }
+
+/// What a door event says, cell by cell: door, controller, person, department, card, kind,
+/// and "late" when a controller that was offline replayed it.
+pub fn door_event_cells(lang: Lang, e: &crate::db::door::DoorEvent) -> Vec<String> {
+    vec![
+        door_label(lang, &e.door_name, &e.controller, e.door),
+        e.controller.clone(),
+        e.person_name.clone().unwrap_or_default(),
+        e.department.clone().unwrap_or_default(),
+        e.card.map(|c| c.to_string()).unwrap_or_default(),
+        door_event(lang, &e.kind, e.granted, e.reason),
+        if e.late {
+            tr(lang, "door.feed.late").to_string()
+        } else {
+            String::new()
+        },
+    ]
+}

@@ -68,19 +68,7 @@ pub struct Feed {
 /// What the filter looks in: time is left out (digits would match everything).
 pub fn texts(lang: Lang, item: &Item) -> Vec<String> {
     match item {
-        Item::Event(e) => vec![
-            words::door_label(lang, &e.door_name, &e.controller, e.door),
-            e.controller.clone(),
-            e.person_name.clone().unwrap_or_default(),
-            e.department.clone().unwrap_or_default(),
-            e.card.map(|c| c.to_string()).unwrap_or_default(),
-            words::door_event(lang, &e.kind, e.granted, e.reason),
-            if e.late {
-                tr(lang, "door.feed.late").to_string()
-            } else {
-                String::new()
-            },
-        ],
+        Item::Event(e) => words::door_event_cells(lang, e),
         Item::Controller { name, online, .. } => vec![
             name.clone(),
             tr(

@@ -52,20 +52,8 @@ fn event_cells(sh: &Shell, e: &DoorEvent, loss: bool) -> Vec<String> {
         // No controller clock: when it arrived.
         None => local(sh, e.received_at, "%Y-%m-%d %H:%M:%S"),
     };
-    let mut cells = vec![
-        time,
-        words::door_label(lang, &e.door_name, &e.controller, e.door),
-        e.controller.clone(),
-        e.person_name.clone().unwrap_or_default(),
-        e.department.clone().unwrap_or_default(),
-        e.card.map(|c| c.to_string()).unwrap_or_default(),
-        words::door_event(lang, &e.kind, e.granted, e.reason),
-        if e.late {
-            tr(lang, "door.records.late").to_string()
-        } else {
-            String::new()
-        },
-    ];
+    let mut cells = vec![time];
+    cells.extend(words::door_event_cells(lang, e));
     if loss {
         let state = e.card_state.as_deref().unwrap_or("");
         cells.push(match state.parse::<CardState>() {
