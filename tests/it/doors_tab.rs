@@ -642,3 +642,105 @@ async fn a_forced_door_alarms_and_a_remote_open_is_confirmed_on_screen() {
     .await;
     sup.stop().await;
 }
+
+#[test]
+fn a_controller_going_offline_is_a_line_in_the_feed() {
+    let mut s = loaded(Lang::ZH_CN, Role::DutyOperator);
+    let before = s.doors.feed.len();
+    let mut rows: Vec<DoorRow> = site().into_iter().filter(|d| d.terminal_id == 1).collect();
+    for r in &mut rows {
+        r.status = "offline".into();
+    }
+    update(
+        &mut s,
+        Msg::Doors(doors::Msg::Changed {
+            gen: 30,
+            ids: vec![1],
+            doors: rows,
+        }),
+    );
+    assert_eq!(s.doors.feed.len(), before + 1);
+    assert!(matches!(
+        &s.doors.feed.get(0).unwrap().item,
+        doors::feed::Item::Controller {
+            terminal_id: 1,
+            online: false,
+            ..
+        }
+    ));
+    let text = screen_text(&render(&mut s, 160, 48));
+    assert!(text.contains("控制器离线"), "{text}");
+}
+
+#[test]
+fn extraction_runs_on_the_marked_controllers_or_all_of_them() {
+    let mut s = loaded(Lang::EN, Role::DoorAdministrator);
+    let extracts = |fx: &[Effect]| -> Vec<i64> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Doors(doors::Effect::Enqueue {
+                    terminal_id,
+                    command: onecard::db::command::TerminalCommand::Extract,
+                    ..
+                }) => Some(*terminal_id),
+                _ => None,
+            })
+            .collect()
+    };
+    // Space marks a controller (on any of its rows); x extracts the marked ones.
+    on_door(&mut s, 1, 2);
+    update(&mut s, Msg::Key(key(' ')));
+    on_door(&mut s, 2, 1);
+    update(&mut s, Msg::Key(key(' ')));
+    let text = screen_text(&render(&mut s, 160, 48));
+    assert_eq!(text.matches('✓').count(), 2, "{text}");
+    assert_eq!(extracts(&update(&mut s, Msg::Key(key('x')))), vec![1, 2]);
+    // The marks are spent; x alone extracts the selected controller, E every one.
+    assert!(s.doors.tree.marked.is_empty());
+    assert_eq!(extracts(&update(&mut s, Msg::Key(key('x')))), vec![2]);
+    assert_eq!(extracts(&update(&mut s, Msg::Key(key('E')))), vec![1, 2]);
+    // Clearing a controller's records is a purge: not the door administrator's; the director
+    // is asked first, naming the controller.
+    update(&mut s, Msg::Key(key('D')));
+    assert!(router::confirming(&s).is_none());
+    let mut boss = loaded(Lang::EN, Role::Director);
+    on_door(&mut boss, 2, 1);
+    assert!(update(&mut boss, Msg::Key(key('D'))).is_empty());
+    let q = router::confirming(&boss).unwrap().to_string();
+    assert!(q.contains("405419897"), "{q}");
+    // A duty operator may not extract.
+    let mut d = loaded(Lang::EN, Role::DutyOperator);
+    on_door(&mut d, 1, 1);
+    assert!(extracts(&update(&mut d, Msg::Key(key('x')))).is_empty());
+    assert!(message(&d).contains("may not"), "{}", message(&d));
+}
+
+#[tokio::test]
+async fn the_live_scan_is_a_door_setting_audited() {
+    let db = test_db().await;
+    let (_, id) = crate::support::library_door(&db.pool).await;
+    let mut admin = onecard::domain::permission::Actor::shell("root");
+    admin.role = Some(Role::DoorAdministrator);
+    onecard::db::terminal::set_in_scan(&db.pool, &admin, id, false)
+        .await
+        .expect("a door administrator takes a controller out of the scan");
+    let in_scan: bool = sqlx::query_scalar("SELECT in_scan FROM terminal WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(!in_scan);
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'terminal.scan'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    let mut desk = onecard::domain::permission::Actor::shell("root");
+    desk.role = Some(Role::CardDesk);
+    assert!(
+        onecard::db::terminal::set_in_scan(&db.pool, &desk, id, true)
+            .await
+            .is_err()
+    );
+}
