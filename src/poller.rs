@@ -46,6 +46,9 @@ struct Shared {
     wakers: Arc<wake::Wakers>,
 }
 
+/// The longest [`Supervisor::stop`] waits for the supervising task, beyond the actors' grace.
+const STOP_LIMIT: Duration = Duration::from_secs(4);
+
 /// How often `serve` tells terminals about cards whose validity began or ended.
 const VALIDITY_SWEEP: Duration = Duration::from_secs(3600);
 
@@ -105,10 +108,18 @@ impl Supervisor {
         !self.task.is_finished()
     }
 
-    /// Stops every line actor after its current step, releases the locks, and waits.
+    /// Stops every line actor after its current step (a visit is cut short), releases the
+    /// locks, and waits: within a few seconds whatever a device does, since an actor that
+    /// does not stop within [`Options::stop_grace`] is aborted (its lock connection is
+    /// dropped, which frees its lock).
     pub async fn stop(self) {
         let _ = self.stop_tx.send(true);
-        let _ = self.task.await;
+        let mut task = self.task;
+        if tokio::time::timeout(STOP_LIMIT, &mut task).await.is_err() {
+            tracing::warn!("the supervisor did not stop in time; aborted");
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
@@ -119,6 +130,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Owned {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+}
+
+impl Drop for Owned {
+    /// An actor never outlives its supervisor, even one that was itself aborted.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Line ids whose lock some session of this database holds.
@@ -163,7 +181,7 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut actors: HashMap<i64, Owned> = HashMap::new();
-    let ear = tokio::spawn(wake::listen(
+    let mut ear = tokio::spawn(wake::listen(
         pool.clone(),
         shared.wakers.clone(),
         stop.clone(),
@@ -255,10 +273,21 @@ async fn supervise(
     for a in actors.values() {
         let _ = a.stop.send(true);
     }
-    for (id, a) in actors {
-        let _ = a.task.await;
+    let grace = tokio::time::Instant::now() + options.stop_grace;
+    for (id, mut a) in actors {
+        if tokio::time::timeout_at(grace, &mut a.task).await.is_err() {
+            tracing::warn!(line = id, "the line's actor did not stop in time; aborted");
+            a.task.abort();
+            let _ = (&mut a.task).await;
+        }
         lock(&shared.owned).remove(&id);
         shared.wakers.forget(id);
     }
-    let _ = ear.await;
+    if tokio::time::timeout(Duration::from_secs(1), &mut ear)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the wake listener did not stop in time");
+        ear.abort();
+    }
 }

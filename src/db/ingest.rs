@@ -29,8 +29,16 @@ pub enum AlarmDetail {
     Record { record_no: i64 },
     /// The terminal stopped answering on line `line`.
     NoAnswer { line: String },
-    /// The terminal's answers on line `line` are garbled.
-    Garbled { line: String },
+    /// The terminal's answers on line `line` are garbled: what was heard instead of a reply
+    /// (`fault`), and the address it came from when known (`address`: on a shared bus, the
+    /// device that babbles may not be the one asked).
+    Garbled {
+        line: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fault: Option<LineFault>,
+    },
     /// Its clock is `secs` seconds off onecard's (negative: behind).
     ClockDrift { secs: i64 },
     /// Its record memory is full: it refuses new records.
@@ -52,6 +60,45 @@ pub enum Restart {
     Swapped { serial: String, was: String },
 }
 
+/// What a terminal sent instead of a sensible reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum LineFault {
+    /// The line never went quiet: a device kept transmitting through whole exchanges
+    /// (`frames` of its frames failed their CRC).
+    Babbling { frames: u32 },
+    /// `frames` frames failed their CRC.
+    BadCrc { frames: u32 },
+    /// A frame (packet) was cut short: `got` of `expected` bytes.
+    Truncated { got: u32, expected: u32 },
+    /// A length field no frame (packet) can have.
+    BadLength { len: u32 },
+    /// Bytes that were no frame (packet) at all.
+    Noise { bytes: u32 },
+    /// A reply from another address than the one asked.
+    OtherAddress,
+    /// A well-formed frame whose content is wrong (`detail`, in English).
+    Invalid { detail: String },
+}
+
+impl fmt::Display for LineFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineFault::Babbling { frames } => {
+                write!(f, "never quiet ({frames} frames with a bad CRC)")
+            }
+            LineFault::BadCrc { frames } => write!(f, "{frames} frames with a bad CRC"),
+            LineFault::Truncated { got, expected } => {
+                write!(f, "a frame cut short ({got} of {expected} bytes)")
+            }
+            LineFault::BadLength { len } => write!(f, "a frame announcing {len} bytes"),
+            LineFault::Noise { bytes } => write!(f, "{bytes} bytes of noise"),
+            LineFault::OtherAddress => write!(f, "a reply from another address"),
+            LineFault::Invalid { detail } => write!(f, "{detail}"),
+        }
+    }
+}
+
 impl AlarmDetail {
     /// The text stored in `alarm.detail`.
     pub fn to_json(&self) -> String {
@@ -70,7 +117,20 @@ impl fmt::Display for AlarmDetail {
         match self {
             AlarmDetail::Record { record_no } => write!(f, "record {record_no}"),
             AlarmDetail::NoAnswer { line } => write!(f, "no answer on line {line}"),
-            AlarmDetail::Garbled { line } => write!(f, "garbled answers on line {line}"),
+            AlarmDetail::Garbled {
+                line,
+                address,
+                fault,
+            } => {
+                write!(f, "garbled answers on line {line}")?;
+                if let Some(fault) = fault {
+                    write!(f, ": {fault}")?;
+                }
+                if let Some(a) = address {
+                    write!(f, " from address {a}")?;
+                }
+                Ok(())
+            }
             AlarmDetail::ClockDrift { secs } => write!(
                 f,
                 "clock {} s {}",

@@ -12,7 +12,7 @@ use super::options::Options;
 use super::stats::Counters;
 use crate::db::alarm::{self, NewAlarm};
 use crate::db::command::{self, CommandFailure, CommandResult};
-use crate::db::ingest::AlarmDetail;
+use crate::db::ingest::{AlarmDetail, LineFault};
 use crate::db::propagation;
 use crate::db::terminal::{self as inventory, Health, Line, Terminal};
 use crate::domain::alarm::AlarmKind;
@@ -197,7 +197,7 @@ pub(crate) async fn run(setup: ActorSetup) {
             if !s.t.row.in_scan || s.next_due > Instant::now() {
                 continue;
             }
-            busy |= visit(&mut driver, &mut ctx, s, &line, &service).await;
+            busy |= visit(&mut driver, &mut ctx, s, &line, &service, &stop).await;
         }
         ctx.flush_trace().await;
         if lost {
@@ -286,22 +286,63 @@ fn merge_terminals(slots: &mut Vec<Slot>, rows: Vec<Terminal>) {
     }
 }
 
+/// One visit to a terminal, within [`Options::visit_timeout`] of its last committed batch,
+/// and cut short by a stop (whatever was committed stays; the terminal was not acked for the
+/// rest and gives it again). True when it has more records waiting.
 async fn visit(
     driver: &mut Driver,
     ctx: &mut Ctx,
     s: &mut Slot,
     line: &Line,
     service: &Actor,
+    stop: &watch::Receiver<bool>,
 ) -> bool {
     Counters::add(&ctx.counters().polls, 1);
-    match driver.poll(ctx, &mut s.t).await {
+    let limit = ctx.options.visit_timeout;
+    let ticks = ctx.ticks();
+    let mut stop = stop.clone();
+    let result = tokio::select! {
+        r = within(limit, &ticks, driver.poll(ctx, &mut s.t)) => r,
+        _ = stop.wait_for(|stopped| *stopped) => {
+            driver.reset();
+            return false;
+        }
+    };
+    let Some(result) = result else {
+        tracing::warn!(terminal = %s.t.row.name, ?limit, "a visit made no progress within its deadline; cut short");
+        driver.reset();
+        Counters::add(&ctx.counters().poll_failures, 1);
+        failed(ctx, s, line, &TerminalError::Timeout(limit), None).await;
+        return false;
+    };
+    match result {
         Ok(p) => {
             succeeded(ctx, s, &p, service).await;
             p.more
         }
         Err(PollError::Terminal { error, garbled }) => {
             Counters::add(&ctx.counters().poll_failures, 1);
-            failed(ctx, s, line, &error, garbled).await;
+            let fault = garbled.then(|| Garbled {
+                address: None,
+                fault: match &error {
+                    TerminalError::Malformed(m) => Some(LineFault::Invalid { detail: m.clone() }),
+                    _ => None,
+                },
+            });
+            failed(ctx, s, line, &error, fault).await;
+            false
+        }
+        Err(PollError::Fault {
+            error,
+            fault,
+            address,
+        }) => {
+            Counters::add(&ctx.counters().poll_failures, 1);
+            let fault = Some(Garbled {
+                address,
+                fault: Some(fault),
+            });
+            failed(ctx, s, line, &error, fault).await;
             false
         }
         Err(PollError::Db(e)) => {
@@ -310,6 +351,12 @@ async fn visit(
             false
         }
     }
+}
+
+/// What a terminal sent instead of a sensible reply, for its `comm_fault`.
+struct Garbled {
+    address: Option<i64>,
+    fault: Option<LineFault>,
 }
 
 /// Raises a fault (`Some(detail)`) or clears it (None) when its state changed (or was never
@@ -408,7 +455,15 @@ async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
     }
 }
 
-async fn failed(ctx: &Ctx, s: &mut Slot, line: &Line, error: &TerminalError, garbled: bool) {
+/// A failed visit. Garbage (`garbled`) is a comm fault: the terminal, or something on its
+/// line, transmits, so it is not offline. Only silence counts towards offline.
+async fn failed(
+    ctx: &Ctx,
+    s: &mut Slot,
+    line: &Line,
+    error: &TerminalError,
+    garbled: Option<Garbled>,
+) {
     let id = s.id();
     s.failures = s.failures.saturating_add(1);
     s.successes = 0;
@@ -418,13 +473,23 @@ async fn failed(ctx: &Ctx, s: &mut Slot, line: &Line, error: &TerminalError, gar
         s.t.delta.timeouts += 1;
     }
     tracing::debug!(terminal = %s.t.row.name, failures = s.failures, error = %error, "poll failed");
-    if garbled {
+    if let Some(g) = garbled {
+        tracing::debug!(terminal = %s.t.row.name, error = %error, "garbled answer");
         let mut flag = s.comm_fault;
         let detail = Some(AlarmDetail::Garbled {
             line: line.name.clone(),
+            address: g.address,
+            fault: g.fault,
         });
         settle(ctx, id, AlarmKind::CommFault, &mut flag, detail).await;
         s.comm_fault = flag;
+        // It transmits: silence, not garbage, makes a terminal offline.
+        s.failures = 0;
+        s.next_due = Instant::now() + poll_interval(line);
+        if s.last_health.elapsed() >= HEALTH_EVERY {
+            flush_health(ctx, s).await;
+        }
+        return;
     }
     let offline_after = ctx.options.offline_after.max(1);
     if s.failures >= offline_after {

@@ -7,7 +7,7 @@ use super::options::Options;
 use super::stats::Counters;
 use crate::db::command::{self, CommandFailure, CommandResult, Progress, TerminalCommand};
 use crate::db::door::LiveState;
-use crate::db::ingest::{DoorEventRow, Stored};
+use crate::db::ingest::{DoorEventRow, LineFault, Stored};
 use crate::db::listen::TRACE_CHANNEL;
 use crate::db::terminal::Terminal;
 use crate::terminal::TerminalError;
@@ -84,6 +84,13 @@ pub(crate) enum PollError {
     /// The terminal or the line failed; `garbled` when something answered but not sensibly
     /// (a comm fault), as opposed to plain silence.
     Terminal { error: TerminalError, garbled: bool },
+    /// The terminal transmitted, but no sensible reply: what was heard instead, and the
+    /// address it came from when known. A comm fault, never "offline".
+    Fault {
+        error: TerminalError,
+        fault: LineFault,
+        address: Option<i64>,
+    },
     /// The database failed: the terminal is not to blame.
     Db(sqlx::Error),
 }
@@ -128,6 +135,7 @@ impl From<PollError> for CommandFailure {
     fn from(e: PollError) -> Self {
         match e {
             PollError::Terminal { error, .. } => failure(&error),
+            PollError::Fault { .. } => CommandFailure::Garbled,
             PollError::Db(e) => {
                 tracing::warn!(error = %e, "a command's storing failed");
                 CommandFailure::Database
@@ -239,8 +247,9 @@ impl Ctx {
         &self.counters
     }
 
-    /// Counts a committed batch.
+    /// Counts a committed batch. A batch is progress: it keeps a visit's deadline away.
     pub fn stored(&self, s: &Stored) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
         Counters::add(&self.counters.records, s.inserted);
         Counters::add(&self.counters.batches, 1);
     }

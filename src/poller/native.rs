@@ -8,14 +8,17 @@ use super::line::{
     CLOCK_EVERY,
 };
 use crate::db::command::{CommandFailure, CommandOutcome, CommandResult, Feature, TerminalCommand};
-use crate::db::ingest::{self, PurchaseRow, Restart, ScanRow};
+use crate::db::ingest::{self, LineFault, PurchaseRow, Restart, ScanRow};
 use crate::db::listen::CARD_CHANNEL;
 use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
 use crate::terminal::native::message::{
     fen_to_yuan, Condition, PurchaseMode, RecordBatch, Records,
 };
-use crate::terminal::native::{Bus, Table, Timing, TraceDir, TraceEntry};
+use crate::terminal::native::frame::{MAX_FRAME, MIN_FRAME};
+use crate::terminal::native::link::HOST_SLACK;
+use crate::terminal::native::message::MAX_PURCHASES_PER_REPLY;
+use crate::terminal::native::{Bus, Heard, Table, Timing, TraceDir, TraceEntry};
 use crate::terminal::transport::{self, Endpoint, LineConfig, Parity, StopBits};
 use crate::terminal::TerminalError;
 use std::time::{Duration, Instant};
@@ -23,6 +26,10 @@ use tokio::sync::mpsc;
 
 /// Extract-and-check rounds before clearing gives up on a machine that keeps recording.
 const CLEAR_ROUNDS: usize = 3;
+/// What a network adds to a reply's time (a serial-to-TCP converter, the LAN).
+const NETWORK_SLACK: Duration = Duration::from_millis(50);
+/// On a bus with a known speed, a batch holds no more records than this much wire time.
+const BATCH_WIRE_TIME: Duration = Duration::from_secs(2);
 
 pub(crate) struct NativeLine {
     endpoint: Endpoint,
@@ -67,35 +74,44 @@ struct Drained {
 
 impl NativeLine {
     pub async fn open(line: &Line) -> Result<NativeLine, String> {
+        let baud = line
+            .baud
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|b| *b > 0);
+        let serial = |path: &str, baud: u32| LineConfig {
+            path: path.to_string(),
+            baud,
+            parity: match line.parity.as_str() {
+                "even" => Parity::Even,
+                "odd" => Parity::Odd,
+                _ => Parity::None,
+            },
+            stop_bits: if line.stop_bits == 2 {
+                StopBits::Two
+            } else {
+                StopBits::One
+            },
+        };
         let (endpoint, timing) = match line.transport.as_str() {
             "tcp" => {
                 let addr = resolve(&line.address, 4001).await?;
+                // Behind a serial-to-TCP converter the bus keeps its speed: a line that names
+                // it gets a serial line's timing, plus the network's slack.
+                let timing = match baud {
+                    Some(b) => Timing::serial(b, serial("", b).bits_per_char())
+                        .with_slack(NETWORK_SLACK + HOST_SLACK),
+                    None => Timing::network(NETWORK_SLACK),
+                };
                 (
                     Endpoint::Tcp {
                         addr,
                         connect_timeout: Duration::from_secs(3),
                     },
-                    Timing::network(Duration::from_millis(50)),
+                    timing,
                 )
             }
             "serial" => {
-                let cfg = LineConfig {
-                    path: line.address.clone(),
-                    baud: line
-                        .baud
-                        .and_then(|b| u32::try_from(b).ok())
-                        .unwrap_or(9600),
-                    parity: match line.parity.as_str() {
-                        "even" => Parity::Even,
-                        "odd" => Parity::Odd,
-                        _ => Parity::None,
-                    },
-                    stop_bits: if line.stop_bits == 2 {
-                        StopBits::Two
-                    } else {
-                        StopBits::One
-                    },
-                };
+                let cfg = serial(&line.address, baud.unwrap_or(9600));
                 let timing = Timing::serial(cfg.baud, cfg.bits_per_char());
                 (Endpoint::Serial(cfg), timing)
             }
@@ -108,6 +124,47 @@ impl NativeLine {
             trace_rx: None,
             table_version: 0,
         })
+    }
+
+    /// Records per batch: the configured batch, but on a bus with a speed no more than the
+    /// replies that fit [`BATCH_WIRE_TIME`] on the wire, so that a slow bus commits (and
+    /// acks) often and a visit stays short.
+    fn batch_size(&self, configured: usize) -> usize {
+        let configured = configured.max(1);
+        if self.timing.baud.is_none() {
+            return configured;
+        }
+        let reply = self.timing.reply_timeout(MIN_FRAME + 5, MAX_FRAME);
+        let replies = (BATCH_WIRE_TIME.as_millis() / reply.as_millis().max(1)).max(1);
+        let fits = usize::try_from(replies).unwrap_or(1) * MAX_PURCHASES_PER_REPLY;
+        configured.min(fits)
+    }
+
+    /// What the bus heard instead of a reply to the last exchange, as a poll error.
+    fn fault(&self, error: TerminalError) -> PollError {
+        let heard = match (&error, self.bus.as_ref().and_then(|b| b.last_heard())) {
+            (TerminalError::Malformed(_), Some((_, heard))) => heard.clone(),
+            _ => return error.into(),
+        };
+        let (fault, address) = match heard {
+            Heard::Babbling { addr, frames } => (LineFault::Babbling { frames }, addr),
+            Heard::BadCrc { addr, frames } => (LineFault::BadCrc { frames }, Some(addr)),
+            Heard::Truncated { got, expected } => (
+                LineFault::Truncated {
+                    got: count(got),
+                    expected: count(expected),
+                },
+                None,
+            ),
+            Heard::BadLength { addr, len } => (LineFault::BadLength { len: count(len) }, Some(addr)),
+            Heard::Noise { bytes } => (LineFault::Noise { bytes: count(bytes) }, None),
+            Heard::OtherMachine { addr } => (LineFault::OtherAddress, Some(addr)),
+        };
+        PollError::Fault {
+            error,
+            fault,
+            address: address.map(i64::from),
+        }
     }
 
     async fn bus(&mut self) -> Result<&mut Bus<transport::Line>, TerminalError> {
@@ -130,7 +187,7 @@ impl NativeLine {
         let mut noise = false;
         if let Some(rx) = &mut self.trace_rx {
             while let Ok(e) = rx.try_recv() {
-                if e.dir == TraceDir::Rx && matches!(e.note, "ignored" | "bad crc") {
+                if e.dir == TraceDir::Rx && matches!(e.note, "ignored" | "bad crc" | "garbled") {
                     noise = true;
                 }
                 if !e.bytes.is_empty() {
@@ -256,7 +313,7 @@ impl NativeLine {
         batches: Option<usize>,
         total: u64,
     ) -> Result<Drained, PollError> {
-        let want = ctx.options.batch.max(1);
+        let want = self.batch_size(ctx.options.batch);
         let max = u8::try_from(want.min(255)).unwrap_or(255);
         let mut out = Drained::default();
         let mut round = 0;
@@ -499,7 +556,13 @@ impl LineDriver for NativeLine {
             .into());
         };
         self.take_trace(ctx);
-        let result = self.poll_inner(ctx, t, addr).await;
+        let result = match self.poll_inner(ctx, t, addr).await {
+            Err(PollError::Terminal {
+                error: error @ TerminalError::Malformed(_),
+                ..
+            }) => Err(self.fault(error)),
+            r => r,
+        };
         let noise = self.take_trace(ctx);
         let rtt = self.account(t, addr);
         match result {

@@ -29,6 +29,10 @@ pub struct Options {
     pub uhppote_listener: bool,
     /// Successful polls in a row that clear an open `comm_fault`.
     pub clear_fault_after: u32,
+    /// A visit to one terminal is cut short after this long without a committed batch.
+    pub visit_timeout: Duration,
+    /// On stop, how long line actors get to finish their step before they are aborted.
+    pub stop_grace: Duration,
 }
 
 impl Default for Options {
@@ -48,6 +52,8 @@ impl Default for Options {
             command_timeout: Duration::from_secs(15),
             uhppote_listener: true,
             clear_fault_after: 10,
+            visit_timeout: Duration::from_secs(20),
+            stop_grace: Duration::from_secs(2),
         }
     }
 }

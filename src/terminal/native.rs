@@ -296,7 +296,8 @@ pub mod message;
 
 pub use frame::{crc16, Frame, FrameError, Framer, FramerEvent, BROADCAST, CRC_CHECK, SOM};
 pub use link::{
-    next_seq, Bus, DeviceLink, Incoming, LinkStats, SeqCache, Table, Timing, TraceDir, TraceEntry,
+    next_seq, Bus, DeviceLink, Heard, Incoming, LinkStats, SeqCache, Table, Timing, TraceDir,
+    TraceEntry, MAX_EXCHANGE,
 };
 pub use message::{
     cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, CardPresence, Condition, Conditions,

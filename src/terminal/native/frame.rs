@@ -197,8 +197,11 @@ pub enum FramerEvent {
         len: usize,
         aligned: bool,
     },
-    /// Bytes thrown away while hunting for SOM (noise, false SOM, bad LEN).
+    /// Bytes thrown away while hunting for SOM (noise, a false SOM).
     Skipped(usize),
+    /// A SOM and an address followed by a LEN no frame can have (beyond [`MAX_FRAME`], or
+    /// shorter than [`MIN_FRAME`]): one byte thrown away, the hunt resumes after the SOM.
+    BadLength { addr: u8, len: usize },
 }
 
 /// Streaming frame decoder: push bytes as they arrive (any split), pull events.
@@ -237,6 +240,16 @@ impl Framer {
         self.buf.len()
     }
 
+    /// The frame begun but not complete: (bytes held, bytes its LEN announces). None when
+    /// nothing is held or too little to know its length.
+    pub fn partial(&self) -> Option<(usize, usize)> {
+        if self.buf.len() < 4 || self.buf[0] != SOM {
+            return None;
+        }
+        let len = usize::from(u16::from_le_bytes([self.buf[2], self.buf[3]]));
+        (len > self.buf.len()).then_some((self.buf.len(), len))
+    }
+
     pub fn next_event(&mut self) -> Option<FramerEvent> {
         let Some(start) = self.buf.iter().position(|&b| b == SOM) else {
             let n = self.buf.len();
@@ -261,7 +274,11 @@ impl Framer {
             // A false SOM: resume the hunt one byte on.
             self.buf.drain(..1);
             self.aligned = false;
-            return Some(FramerEvent::Skipped(1));
+            return Some(if addr == 0 {
+                FramerEvent::Skipped(1)
+            } else {
+                FramerEvent::BadLength { addr, len }
+            });
         }
         if self.buf.len() < len {
             return None;

@@ -22,6 +22,8 @@ pub const HOST_SLACK: Duration = Duration::from_millis(20);
 pub const MIN_GAP: Duration = Duration::from_micros(1750);
 /// Retries after the first attempt, each with the same SEQ.
 pub const DEFAULT_RETRIES: u8 = 3;
+/// No exchange lasts longer, whatever a device sends (a babbling device included).
+pub const MAX_EXCHANGE: Duration = Duration::from_secs(10);
 
 /// Reply timing for one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,19 @@ impl Timing {
     pub fn reply_timeout(&self, request_len: usize, reply_max_len: usize) -> Duration {
         self.frame_time(request_len + reply_max_len) + self.gap() * 2 + self.turnaround + self.slack
     }
+
+    /// The line is taken to be quiet after this long without a byte.
+    pub fn quiet(&self) -> Duration {
+        self.gap() + self.slack
+    }
+
+    /// The whole of one exchange, whatever the devices send: every attempt's reply timeout
+    /// and a quiet period after it, capped at [`MAX_EXCHANGE`].
+    pub fn exchange_limit(&self, request_len: usize, reply_max_len: usize, retries: u8) -> Duration {
+        ((self.reply_timeout(request_len, reply_max_len) + self.quiet())
+            * (u32::from(retries) + 1))
+            .min(MAX_EXCHANGE)
+    }
 }
 
 /// Diagnostics for one machine number (or the whole bus).
@@ -97,7 +112,8 @@ pub struct LinkStats {
     pub round_trips: u64,
     /// Repeated sends (same SEQ).
     pub retries: u64,
-    /// Replies with a bad CRC, plus NAK BAD_CRC for our requests.
+    /// Attempts that heard no valid frame but not silence either (a bad CRC, a frame cut
+    /// short or of an impossible length, noise), plus NAK BAD_CRC for our requests.
     pub crc_errors: u64,
     /// Attempts that got no reply in time.
     pub timeouts: u64,
@@ -144,10 +160,104 @@ pub struct TraceEntry {
     pub note: &'static str,
 }
 
+/// What a device sent instead of a reply: why an exchange failed though the line was not
+/// silent. A terminal that answers with this is a comm fault, not offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// The line never went quiet for the whole exchange: frames claimed by machine `addr`
+    /// kept coming (`frames` of them failed their CRC). A device stuck transmitting.
+    Babbling { addr: Option<u8>, frames: u32 },
+    /// `frames` frames claimed by machine `addr` failed their CRC.
+    BadCrc { addr: u8, frames: u32 },
+    /// A frame announced `expected` bytes, and only `got` came.
+    Truncated { got: usize, expected: usize },
+    /// A frame of machine `addr` announced a length (`len`) no frame can have.
+    BadLength { addr: u8, len: usize },
+    /// `bytes` bytes that were no frame at all.
+    Noise { bytes: usize },
+    /// Only replies of other machines (`addr`, the last one) came.
+    OtherMachine { addr: u8 },
+}
+
+impl std::fmt::Display for Heard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Heard::Babbling {
+                addr: Some(a),
+                frames,
+            } => write!(
+                f,
+                "the line never went quiet: machine {a} keeps transmitting ({frames} frames with a bad CRC)"
+            ),
+            Heard::Babbling { addr: None, frames } => write!(
+                f,
+                "the line never went quiet ({frames} frames with a bad CRC)"
+            ),
+            Heard::BadCrc { addr, frames } => {
+                write!(f, "{frames} frames of machine {addr} failed their CRC")
+            }
+            Heard::Truncated { got, expected } => {
+                write!(f, "a frame cut short: {got} of {expected} bytes")
+            }
+            Heard::BadLength { addr, len } => {
+                write!(f, "a frame of machine {addr} announces {len} bytes")
+            }
+            Heard::Noise { bytes } => write!(f, "{bytes} bytes that are no frame"),
+            Heard::OtherMachine { addr } => write!(f, "only machine {addr} answered"),
+        }
+    }
+}
+
+/// What one attempt heard short of the reply.
+#[derive(Debug, Default)]
+struct Hearing {
+    /// Bad-CRC frames per claimed address.
+    bad_crc: BTreeMap<u8, u32>,
+    bad_length: Option<(u8, usize)>,
+    noise: usize,
+    other: Option<u8>,
+}
+
+impl Hearing {
+    fn anything(&self) -> bool {
+        !self.bad_crc.is_empty() || self.bad_length.is_some() || self.noise > 0 || self.other.is_some()
+    }
+
+    /// The worst of what was heard; `partial` is a frame still incomplete, `babbling` when
+    /// the line never went quiet before the exchange's deadline.
+    fn verdict(&self, partial: Option<(usize, usize)>, babbling: bool) -> Option<Heard> {
+        let loudest = self
+            .bad_crc
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(a, n)| (*a, *n));
+        let frames = self.bad_crc.values().sum();
+        if babbling && (frames > 0 || self.noise > 0 || self.bad_length.is_some()) {
+            return Some(Heard::Babbling {
+                addr: loudest.map(|(a, _)| a).or(self.bad_length.map(|(a, _)| a)),
+                frames,
+            });
+        }
+        if let Some((addr, _)) = loudest {
+            return Some(Heard::BadCrc { addr, frames });
+        }
+        if let Some((addr, len)) = self.bad_length {
+            return Some(Heard::BadLength { addr, len });
+        }
+        if let Some((got, expected)) = partial {
+            return Some(Heard::Truncated { got, expected });
+        }
+        if self.noise > 0 {
+            return Some(Heard::Noise { bytes: self.noise });
+        }
+        self.other.map(|addr| Heard::OtherMachine { addr })
+    }
+}
+
 enum Attempt {
     Reply(Frame),
     Timeout,
-    Crc,
+    Garbage(Heard),
     Transient(NakReason),
 }
 
@@ -162,6 +272,8 @@ pub struct Bus<S> {
     stats: BTreeMap<u8, LinkStats>,
     last_rx: Option<Instant>,
     trace: Option<tokio::sync::mpsc::Sender<TraceEntry>>,
+    /// What the last failed exchange heard instead of a reply.
+    last_heard: Option<(u8, Heard)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
@@ -175,6 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
             stats: BTreeMap::new(),
             last_rx: None,
             trace: None,
+            last_heard: None,
         }
     }
 
@@ -204,6 +317,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         t
     }
 
+    /// What the last exchange that failed on garbage heard instead of its reply, and the
+    /// machine it asked; None once an exchange succeeded or failed on silence.
+    pub fn last_heard(&self) -> Option<&(u8, Heard)> {
+        self.last_heard.as_ref()
+    }
+
     pub fn into_inner(self) -> S {
         self.stream
     }
@@ -229,8 +348,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         }
     }
 
-    /// One exchange: send, wait, retry up to `retries` times with the same SEQ.
-    /// A NAK is `Refused`; silence is `Timeout`; replies that never pass CRC are `Malformed`.
+    /// One exchange: send, wait, retry up to `retries` times with the same SEQ, all within
+    /// [`Timing::exchange_limit`]. A NAK is `Refused`; silence is `Timeout`; anything else
+    /// heard instead of a reply (bad CRCs, a frame cut short, noise, a babbling device) is
+    /// `Malformed`, with what was heard in [`Bus::last_heard`].
     pub async fn request(&mut self, addr: u8, req: &Request) -> Result<Reply, TerminalError> {
         if addr == 0 || addr > MAX_MACHINE_NO {
             return Err(TerminalError::Malformed(format!(
@@ -242,14 +363,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         let bytes = frame
             .encode()
             .map_err(|e| TerminalError::Malformed(format!("{} request: {e}", req.name())))?;
-        let timeout = self
+        let reply_max = MIN_FRAME + req.max_reply_data();
+        let timeout = self.timing.reply_timeout(bytes.len(), reply_max);
+        let limit = self
             .timing
-            .reply_timeout(bytes.len(), MIN_FRAME + req.max_reply_data());
+            .exchange_limit(bytes.len(), reply_max, self.retries);
+        let end = tokio::time::Instant::now() + limit;
         self.stats.entry(addr).or_default().requests += 1;
 
         let mut last = Attempt::Timeout;
         for attempt in 0..=self.retries {
             if attempt > 0 {
+                if tokio::time::Instant::now() >= end {
+                    break;
+                }
                 self.stats.entry(addr).or_default().retries += 1;
                 if let Attempt::Transient(NakReason::Busy) = last {
                     tokio::time::sleep(self.timing.turnaround).await;
@@ -258,7 +385,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
             let sent = Instant::now();
             self.send(&bytes, if attempt == 0 { "ok" } else { "retry" })
                 .await?;
-            last = self.await_reply(addr, seq, req.cmd(), timeout).await?;
+            last = self
+                .await_reply(addr, seq, req.cmd(), timeout, end)
+                .await?;
             let st = self.stats.entry(addr).or_default();
             match &last {
                 Attempt::Reply(_) | Attempt::Transient(_) => {
@@ -267,7 +396,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
                     st.last_contact = Some(Instant::now());
                 }
                 Attempt::Timeout => st.timeouts += 1,
-                Attempt::Crc => st.crc_errors += 1,
+                Attempt::Garbage(_) => st.crc_errors += 1,
             }
             match &last {
                 Attempt::Transient(NakReason::BadCrc) => st.crc_errors += 1,
@@ -281,10 +410,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
 
         // The exchange is over whatever happened: the next one gets a new SEQ, and after
         // silence the device may have restarted, so the sequence reopens at 0.
+        self.last_heard = None;
         let st = self.stats.entry(addr).or_default();
         let next = &mut self.seq[usize::from(addr)];
         *next = match last {
-            Attempt::Timeout | Attempt::Crc => 0,
+            Attempt::Timeout | Attempt::Garbage(_) => 0,
             _ => next_seq(seq),
         };
         match last {
@@ -323,13 +453,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
                 st.consecutive_failures += 1;
                 Err(TerminalError::Timeout(timeout))
             }
-            Attempt::Crc => {
+            Attempt::Garbage(heard) => {
                 st.failures += 1;
                 st.consecutive_failures += 1;
-                Err(TerminalError::Malformed(format!(
-                    "machine {addr}: every reply to {} failed its CRC",
+                let e = TerminalError::Malformed(format!(
+                    "no reply from machine {addr} to {}: {heard}",
                     req.name()
-                )))
+                ));
+                self.last_heard = Some((addr, heard));
+                Err(e)
             }
         }
     }
@@ -349,19 +481,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         Ok(())
     }
 
+    /// One attempt: the reply, silence until `timeout`, or what was heard instead. Bytes
+    /// arriving keep the attempt open until the line has been quiet a while (a reply that
+    /// trickles in byte by byte is read to its end; a good reply may follow a bad frame), but
+    /// never past `end`, the exchange's deadline.
     async fn await_reply(
         &mut self,
         addr: u8,
         seq: u8,
         request_cmd: u8,
         timeout: Duration,
+        end: tokio::time::Instant,
     ) -> Result<Attempt, TerminalError> {
-        let mut deadline = tokio::time::Instant::now() + timeout;
-        // What this attempt saw short of the reply, if the deadline comes first.
-        let mut outcome = Attempt::Timeout;
-        // After a bad frame, wait only until the line has been quiet a while: a good reply
-        // may still follow (a device NAKs a bad request, then answers its retry).
-        let quiet = self.timing.gap() + self.timing.slack;
+        let mut deadline = (tokio::time::Instant::now() + timeout).min(end);
+        let mut heard = Hearing::default();
+        let mut nak_bad_crc = false;
+        let quiet = self.timing.quiet();
+        let mut last_byte: Option<tokio::time::Instant> = None;
         let mut buf = [0u8; 1024];
         loop {
             while let Some(ev) = self.framer.next_event() {
@@ -371,12 +507,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
                         let bytes = f.encode().unwrap_or_default();
                         if !f.reply || f.addr != addr {
                             self.tap(TraceDir::Rx, &bytes, "ignored");
+                            if f.reply {
+                                heard.other = Some(f.addr);
+                            }
                             continue;
                         }
                         if f.cmd == cmd::NAK_UNREADABLE {
                             self.tap(TraceDir::Rx, &bytes, "bad crc");
-                            outcome = Attempt::Transient(NakReason::BadCrc);
-                            deadline = tokio::time::Instant::now() + quiet;
+                            nak_bad_crc = true;
+                            // It did not understand the request: no reply follows.
+                            deadline = (tokio::time::Instant::now() + quiet).min(end);
                             continue;
                         }
                         if f.seq != seq || (f.cmd & !cmd::NAK_BIT) != request_cmd {
@@ -394,23 +534,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
                         self.tap(TraceDir::Rx, &bytes, "ok");
                         return Ok(Attempt::Reply(f));
                     }
-                    FramerEvent::BadCrc { .. } => {
+                    FramerEvent::BadCrc { addr: a, .. } => {
                         self.last_rx = Some(Instant::now());
                         self.tap(TraceDir::Rx, &[], "bad crc");
-                        outcome = Attempt::Crc;
-                        deadline = tokio::time::Instant::now() + quiet;
+                        *heard.bad_crc.entry(a).or_default() += 1;
                     }
-                    FramerEvent::Skipped(_) => {
+                    FramerEvent::BadLength { addr: a, len } => {
                         self.last_rx = Some(Instant::now());
+                        heard.bad_length = Some((a, len));
+                    }
+                    FramerEvent::Skipped(n) => {
+                        self.last_rx = Some(Instant::now());
+                        heard.noise += n;
                     }
                 }
             }
             match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
                 Err(_) => {
-                    if matches!(outcome, Attempt::Timeout) {
-                        self.tap(TraceDir::Rx, &[], "timeout");
+                    if nak_bad_crc && !heard.anything() {
+                        return Ok(Attempt::Transient(NakReason::BadCrc));
                     }
-                    return Ok(outcome);
+                    // Cut off by the exchange's deadline while bytes were still coming.
+                    let babbling = deadline >= end && last_byte.is_some_and(|b| b + quiet > end);
+                    return Ok(
+                        match heard.verdict(self.framer.partial(), babbling) {
+                            Some(h) => {
+                                self.tap(TraceDir::Rx, &[], "garbled");
+                                Attempt::Garbage(h)
+                            }
+                            None if nak_bad_crc => Attempt::Transient(NakReason::BadCrc),
+                            None => {
+                                self.tap(TraceDir::Rx, &[], "timeout");
+                                Attempt::Timeout
+                            }
+                        },
+                    );
                 }
                 Ok(Ok(0)) => {
                     return Err(TerminalError::Io(std::io::Error::new(
@@ -418,7 +576,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
                         "the line closed",
                     )))
                 }
-                Ok(Ok(n)) => self.framer.push(&buf[..n]),
+                Ok(Ok(n)) => {
+                    self.framer.push(&buf[..n]);
+                    // Something is transmitting: wait for the line to go quiet.
+                    let now = tokio::time::Instant::now();
+                    last_byte = Some(now);
+                    deadline = deadline.max(now + quiet).min(end);
+                }
                 Ok(Err(e)) => return Err(TerminalError::Io(e)),
             }
         }
