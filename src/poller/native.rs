@@ -12,12 +12,12 @@ use crate::db::ingest::{self, LineFault, PurchaseRow, Restart, ScanRow};
 use crate::db::listen::CARD_CHANNEL;
 use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
-use crate::terminal::native::message::{
-    fen_to_yuan, Condition, PurchaseMode, RecordBatch, Records,
-};
 use crate::terminal::native::frame::{MAX_FRAME, MIN_FRAME};
 use crate::terminal::native::link::HOST_SLACK;
 use crate::terminal::native::message::MAX_PURCHASES_PER_REPLY;
+use crate::terminal::native::message::{
+    fen_to_yuan, Condition, PurchaseMode, RecordBatch, Records,
+};
 use crate::terminal::native::{Bus, Heard, Table, Timing, TraceDir, TraceEntry};
 use crate::terminal::transport::{self, Endpoint, LineConfig, Parity, StopBits};
 use crate::terminal::TerminalError;
@@ -156,8 +156,15 @@ impl NativeLine {
                 },
                 None,
             ),
-            Heard::BadLength { addr, len } => (LineFault::BadLength { len: count(len) }, Some(addr)),
-            Heard::Noise { bytes } => (LineFault::Noise { bytes: count(bytes) }, None),
+            Heard::BadLength { addr, len } => {
+                (LineFault::BadLength { len: count(len) }, Some(addr))
+            }
+            Heard::Noise { bytes } => (
+                LineFault::Noise {
+                    bytes: count(bytes),
+                },
+                None,
+            ),
             Heard::OtherMachine { addr } => (LineFault::OtherAddress, Some(addr)),
         };
         PollError::Fault {

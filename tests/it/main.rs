@@ -26,6 +26,7 @@ mod ingest;
 mod layering;
 mod live;
 mod native;
+mod native_hostile;
 mod operators;
 mod permission;
 mod persons;

@@ -96,9 +96,13 @@ impl Timing {
 
     /// The whole of one exchange, whatever the devices send: every attempt's reply timeout
     /// and a quiet period after it, capped at [`MAX_EXCHANGE`].
-    pub fn exchange_limit(&self, request_len: usize, reply_max_len: usize, retries: u8) -> Duration {
-        ((self.reply_timeout(request_len, reply_max_len) + self.quiet())
-            * (u32::from(retries) + 1))
+    pub fn exchange_limit(
+        &self,
+        request_len: usize,
+        reply_max_len: usize,
+        retries: u8,
+    ) -> Duration {
+        ((self.reply_timeout(request_len, reply_max_len) + self.quiet()) * (u32::from(retries) + 1))
             .min(MAX_EXCHANGE)
     }
 }
@@ -220,7 +224,10 @@ struct Hearing {
 
 impl Hearing {
     fn anything(&self) -> bool {
-        !self.bad_crc.is_empty() || self.bad_length.is_some() || self.noise > 0 || self.other.is_some()
+        !self.bad_crc.is_empty()
+            || self.bad_length.is_some()
+            || self.noise > 0
+            || self.other.is_some()
     }
 
     /// The worst of what was heard; `partial` is a frame still incomplete, `babbling` when
@@ -385,9 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
             let sent = Instant::now();
             self.send(&bytes, if attempt == 0 { "ok" } else { "retry" })
                 .await?;
-            last = self
-                .await_reply(addr, seq, req.cmd(), timeout, end)
-                .await?;
+            last = self.await_reply(addr, seq, req.cmd(), timeout, end).await?;
             let st = self.stats.entry(addr).or_default();
             match &last {
                 Attempt::Reply(_) | Attempt::Transient(_) => {
@@ -556,19 +561,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
                     }
                     // Cut off by the exchange's deadline while bytes were still coming.
                     let babbling = deadline >= end && last_byte.is_some_and(|b| b + quiet > end);
-                    return Ok(
-                        match heard.verdict(self.framer.partial(), babbling) {
-                            Some(h) => {
-                                self.tap(TraceDir::Rx, &[], "garbled");
-                                Attempt::Garbage(h)
-                            }
-                            None if nak_bad_crc => Attempt::Transient(NakReason::BadCrc),
-                            None => {
-                                self.tap(TraceDir::Rx, &[], "timeout");
-                                Attempt::Timeout
-                            }
-                        },
-                    );
+                    return Ok(match heard.verdict(self.framer.partial(), babbling) {
+                        Some(h) => {
+                            self.tap(TraceDir::Rx, &[], "garbled");
+                            Attempt::Garbage(h)
+                        }
+                        None if nak_bad_crc => Attempt::Transient(NakReason::BadCrc),
+                        None => {
+                            self.tap(TraceDir::Rx, &[], "timeout");
+                            Attempt::Timeout
+                        }
+                    });
                 }
                 Ok(Ok(0)) => {
                     return Err(TerminalError::Io(std::io::Error::new(

@@ -1,0 +1,515 @@
+//! The poller on native RS-485 lines against hostile devices and slow buses: a device that
+//! babbles on a bus shared with good POS, replies that are garbage of each kind, replies that
+//! trickle in byte by byte, and a POS behind a serial-to-TCP converter at 9,600 baud. Nothing
+//! hangs a line, garbage is a comm fault (with what was heard) and not "offline", and stopping
+//! takes seconds whatever a device does.
+
+use crate::poller::{eventually, fast, scalar};
+use crate::support::test_db;
+use onecard::db::ingest::{AlarmDetail, LineFault};
+use onecard::poller::Supervisor;
+use onecard::sim::clock::SimClock;
+use onecard::sim::native::{serve_bus, NativeDevice, Pos};
+use onecard::terminal::native::message::cmd;
+use onecard::terminal::native::{Frame, Framer, FramerEvent};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const CARD0: u32 = 5_000_000;
+
+fn pos(line: &str, addr: u8) -> Arc<Pos> {
+    Pos::new(
+        line,
+        addr,
+        SimClock::local(0.0),
+        10_000,
+        (CARD0..CARD0 + 500).collect(),
+    )
+}
+
+/// `n` purchases on `p`, each by another card.
+fn buy(p: &Pos, from: u32, n: u32) {
+    for i in 0..n {
+        p.purchase(CARD0 + from + i, 100).unwrap();
+    }
+}
+
+/// A native TCP line at `addr` (optionally naming its bus speed) with POS at `machines`;
+/// their terminal ids, in order.
+async fn register(
+    pool: &PgPool,
+    name: &str,
+    addr: SocketAddr,
+    baud: Option<i32>,
+    machines: &[u8],
+) -> Vec<i64> {
+    let line: i64 = sqlx::query_scalar(
+        "INSERT INTO line (name, protocol, transport, address, baud, poll_interval_ms)
+         VALUES ($1, 'native', 'tcp', $2, $3, 100) RETURNING id",
+    )
+    .bind(name)
+    .bind(addr.to_string())
+    .bind(baud)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for m in machines {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO terminal (line_id, kind, address, name) VALUES ($1, 'pos', $2, $3) RETURNING id",
+        )
+        .bind(line)
+        .bind(i64::from(*m))
+        .bind(format!("{name} POS {m}"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+async fn purchases(pool: &PgPool, terminal: i64) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(DISTINCT record_no) FROM pos_purchase WHERE terminal_id = $1",
+    )
+    .bind(terminal)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn alarms(pool: &PgPool, terminal: i64, kind: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT detail FROM alarm WHERE terminal_id = $1 AND kind = $2 AND state <> 'cleared'",
+    )
+    .bind(terminal)
+    .bind(kind)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Stops the supervisor; it must be done within 5 s.
+async fn stop_within_5s(sup: Supervisor) {
+    let t0 = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), sup.stop())
+        .await
+        .expect("the supervisor stops within 5 s");
+    println!("stopped in {:.2} s", t0.elapsed().as_secs_f64());
+}
+
+// ------------------------------------------------------------------ a babbling device
+
+/// A plausible reply of machine `addr` (SOM, address, length, control, command, data) whose
+/// CRC is wrong.
+fn babble_frame(addr: u8) -> Vec<u8> {
+    let mut b = Frame {
+        addr,
+        seq: 1,
+        reply: true,
+        cmd: cmd::POLL,
+        data: vec![0; 11],
+    }
+    .encode()
+    .unwrap();
+    let last = b.len() - 1;
+    b[last] ^= 0x5A;
+    b
+}
+
+/// A TCP bus: the simulated `devices` answer as on [`serve_bus`], and machine `babbler` sends a
+/// bad-CRC frame every `every`, between the others' frames. One master at a time.
+async fn babbling_bus(
+    devices: Vec<Arc<dyn NativeDevice>>,
+    babbler: u8,
+    every: Duration,
+) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut current: Vec<JoinHandle<()>> = Vec::new();
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            current.drain(..).for_each(|t| t.abort());
+            let _ = sock.set_nodelay(true);
+            let (mut rx, mut tx) = sock.into_split();
+            let (master, bus) = tokio::io::duplex(1 << 16);
+            let devices = devices.clone();
+            current.push(tokio::spawn(async move {
+                let _ = serve_bus(bus, devices).await;
+            }));
+            let (mut from_devices, mut to_devices) = tokio::io::split(master);
+            current.push(tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut rx, &mut to_devices).await;
+            }));
+            current.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    tokio::select! {
+                        r = from_devices.read(&mut buf) => match r {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => if tx.write_all(&buf[..n]).await.is_err() { return },
+                        },
+                        _ = tick.tick() => {
+                            if tx.write_all(&babble_frame(babbler)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+    });
+    (addr, task)
+}
+
+/// A device stuck transmitting (bad-CRC frames of machine 9 every 20 ms) shares the bus with
+/// two good POS. The POS keep being read, machine 9 is a comm fault that names it, nobody is
+/// called offline, and stopping takes seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_babbling_device_never_hangs_its_bus() {
+    let db = test_db().await;
+    let (a, b) = (pos("babble", 1), pos("babble", 2));
+    buy(&a, 0, 5);
+    buy(&b, 100, 7);
+    let devices: Vec<Arc<dyn NativeDevice>> = vec![a.clone(), b.clone()];
+    let (addr, bus) = babbling_bus(devices, 9, Duration::from_millis(20)).await;
+    let ids = register(&db.pool, "babble", addr, None, &[1, 2, 9]).await;
+    let sup = Supervisor::start_with(db.pool.clone(), "babble", fast());
+
+    eventually(Duration::from_secs(30), "both POS read", || async {
+        purchases(&db.pool, ids[0]).await == (5, 5) && purchases(&db.pool, ids[1]).await == (7, 7)
+    })
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "machine 9's comm_fault",
+        || async { !alarms(&db.pool, ids[2], "comm_fault").await.is_empty() },
+    )
+    .await;
+    let detail = alarms(&db.pool, ids[2], "comm_fault").await.remove(0);
+    match AlarmDetail::parse(&detail) {
+        Some(AlarmDetail::Garbled {
+            address: Some(9),
+            fault: Some(LineFault::Babbling { frames }),
+            ..
+        }) => assert!(frames > 0, "{detail}"),
+        other => panic!("{detail}: {other:?}"),
+    }
+
+    // Still read, round after round, while machine 9 babbles on.
+    for round in 1..=3u32 {
+        buy(&a, round * 10, 2);
+        buy(&b, 100 + round * 10, 3);
+        let (na, nb) = (5 + 2 * i64::from(round), 7 + 3 * i64::from(round));
+        eventually(Duration::from_secs(20), "the POS read again", || async {
+            purchases(&db.pool, ids[0]).await == (na, na)
+                && purchases(&db.pool, ids[1]).await == (nb, nb)
+        })
+        .await;
+    }
+    for id in &ids {
+        assert!(
+            alarms(&db.pool, *id, "terminal_offline").await.is_empty(),
+            "terminal {id} called offline"
+        );
+    }
+    assert!(alarms(&db.pool, ids[0], "comm_fault").await.is_empty());
+    assert!(sup.is_running());
+    stop_within_5s(sup).await;
+    eventually(
+        Duration::from_secs(5),
+        "the line's lock released",
+        || async { crate::poller::lock_holders(&db.pool).await.is_empty() },
+    )
+    .await;
+    bus.abort();
+}
+
+// ------------------------------------------------------------------ garbage of each kind
+
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    /// Random bytes (no SOM) instead of the reply.
+    Random,
+    /// The first half of the reply.
+    Truncated,
+    /// SOM, its address, a length of 4096, then bytes.
+    Oversize,
+    /// The whole reply, one byte every `ms`.
+    Trickle(u64),
+}
+
+/// A POS that answers every request through `how`; the number of requests it heard.
+async fn hostile(p: Arc<Pos>, how: Misbehaviour) -> (SocketAddr, Arc<AtomicU64>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let counter = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = sock.set_nodelay(true);
+            let (p, counter) = (p.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(10);
+                let mut framer = Framer::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let n = match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    framer.push(&buf[..n]);
+                    while let Some(ev) = framer.next_event() {
+                        let FramerEvent::Frame(req) = ev else {
+                            continue;
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let Some(good) = p.respond(&req) else {
+                            continue;
+                        };
+                        let ok = match how {
+                            Misbehaviour::Random => {
+                                let junk: Vec<u8> = (0..good.len())
+                                    .map(|_| rng.gen_range(0..=0xFFu8))
+                                    .map(|b| if b == 0xA5 { 0x5A } else { b })
+                                    .collect();
+                                sock.write_all(&junk).await
+                            }
+                            Misbehaviour::Truncated => {
+                                sock.write_all(&good[..good.len() / 2]).await
+                            }
+                            Misbehaviour::Oversize => {
+                                let mut b = good.clone();
+                                b[2..4].copy_from_slice(&4096u16.to_le_bytes());
+                                sock.write_all(&b).await
+                            }
+                            Misbehaviour::Trickle(ms) => {
+                                let mut r = Ok(());
+                                for byte in &good {
+                                    r = sock.write_all(&[*byte]).await;
+                                    if r.is_err() {
+                                        break;
+                                    }
+                                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                                }
+                                r
+                            }
+                        };
+                        if ok.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen, task)
+}
+
+/// A POS answering with `how` is a comm fault whose detail `fits`, never offline.
+async fn garbage_is_a_comm_fault(how: Misbehaviour, fits: fn(&LineFault) -> bool) {
+    let db = test_db().await;
+    let p = pos("garbage", 1);
+    buy(&p, 0, 3);
+    let (addr, seen, server) = hostile(p, how).await;
+    let ids = register(&db.pool, "garbage", addr, None, &[1]).await;
+    let sup = Supervisor::start_with(db.pool.clone(), "garbage", fast());
+    eventually(Duration::from_secs(20), "a comm_fault alarm", || async {
+        !alarms(&db.pool, ids[0], "comm_fault").await.is_empty()
+    })
+    .await;
+    let detail = alarms(&db.pool, ids[0], "comm_fault").await.remove(0);
+    match AlarmDetail::parse(&detail) {
+        Some(AlarmDetail::Garbled {
+            fault: Some(fault), ..
+        }) => assert!(fits(&fault), "{how:?}: {detail}"),
+        other => panic!("{how:?}: {detail}: {other:?}"),
+    }
+    // Polled on and on (more than `offline_after` visits), and never called offline.
+    let before = seen.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(20), "more visits", || async {
+        seen.load(Ordering::Relaxed) >= before + 16
+    })
+    .await;
+    assert!(
+        alarms(&db.pool, ids[0], "terminal_offline")
+            .await
+            .is_empty(),
+        "{how:?}: called offline"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM terminal WHERE id = $1")
+        .bind(ids[0])
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_ne!(status, "offline", "{how:?}");
+    assert_eq!(
+        scalar(&db.pool, "SELECT count(*) FROM pos_purchase").await,
+        0
+    );
+    stop_within_5s(sup).await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_bytes_are_a_comm_fault_not_offline() {
+    garbage_is_a_comm_fault(
+        Misbehaviour::Random,
+        |f| matches!(f, LineFault::Noise { bytes } if *bytes > 0),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn truncated_frames_are_a_comm_fault_not_offline() {
+    garbage_is_a_comm_fault(
+        Misbehaviour::Truncated,
+        |f| matches!(f, LineFault::Truncated { got, expected } if got < expected),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversize_length_is_a_comm_fault_not_offline() {
+    garbage_is_a_comm_fault(Misbehaviour::Oversize, |f| {
+        matches!(f, LineFault::BadLength { len: 4096 })
+    })
+    .await;
+}
+
+/// Replies that arrive a byte every 6 ms (a POLL reply takes longer than the old flat 100 ms)
+/// but complete within the exchange's deadline are read, and the records collected once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn byte_at_a_time_replies_are_accepted() {
+    let db = test_db().await;
+    let p = pos("trickle", 1);
+    buy(&p, 0, 1);
+    let (addr, _, server) = hostile(p.clone(), Misbehaviour::Trickle(6)).await;
+    let ids = register(&db.pool, "trickle", addr, None, &[1]).await;
+    let sup = Supervisor::start_with(db.pool.clone(), "trickle", fast());
+    eventually(Duration::from_secs(30), "the purchase", || async {
+        purchases(&db.pool, ids[0]).await == (1, 1)
+    })
+    .await;
+    buy(&p, 10, 1);
+    eventually(Duration::from_secs(30), "the second purchase", || async {
+        purchases(&db.pool, ids[0]).await == (2, 2)
+    })
+    .await;
+    assert!(alarms(&db.pool, ids[0], "terminal_offline")
+        .await
+        .is_empty());
+    assert!(alarms(&db.pool, ids[0], "comm_fault").await.is_empty());
+    stop_within_5s(sup).await;
+    server.abort();
+}
+
+// ------------------------------------------------------------------ a slow bus behind TCP
+
+/// Copies `from` to `to` at the pace of a 9,600 baud 8N1 wire (a converter's serial side).
+async fn paced<R, W>(mut from: R, mut to: W, baud: u64)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = [0u8; 16];
+    let start = tokio::time::Instant::now();
+    let mut sent_bits = 0u64;
+    let mut origin = start;
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // The wire is idle between frames: time restarts from the first byte after a pause.
+        let now = tokio::time::Instant::now();
+        let due = origin + Duration::from_micros(sent_bits * 1_000_000 / baud);
+        if due < now {
+            origin = now;
+            sent_bits = 0;
+        }
+        sent_bits += n as u64 * 10;
+        tokio::time::sleep_until(origin + Duration::from_micros(sent_bits * 1_000_000 / baud))
+            .await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A serial-to-TCP converter in front of a bus at `baud`.
+async fn converter(devices: Vec<Arc<dyn NativeDevice>>, baud: u64) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut current: Vec<JoinHandle<()>> = Vec::new();
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            current.drain(..).for_each(|t| t.abort());
+            let _ = sock.set_nodelay(true);
+            let (rx, tx) = sock.into_split();
+            let (master, bus) = tokio::io::duplex(1 << 16);
+            let devices = devices.clone();
+            current.push(tokio::spawn(async move {
+                let _ = serve_bus(bus, devices).await;
+            }));
+            let (from_devices, to_devices) = tokio::io::split(master);
+            current.push(tokio::spawn(paced(rx, to_devices, baud)));
+            current.push(tokio::spawn(paced(from_devices, tx, baud)));
+        }
+    });
+    (addr, task)
+}
+
+/// A POS on a 9,600 baud bus behind a serial-to-TCP converter: a full READ_RECORDS reply takes
+/// over half a second on the wire. The line names its baud, and every record arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_bus_behind_tcp_delivers_every_record_once() {
+    let db = test_db().await;
+    let p = pos("converter", 4);
+    buy(&p, 0, 60);
+    let (addr, conv) = converter(vec![p.clone()], 9600).await;
+    let ids = register(&db.pool, "converter", addr, Some(9600), &[4]).await;
+    let sup = Supervisor::start_with(db.pool.clone(), "converter", fast());
+    eventually(Duration::from_secs(60), "60 purchases", || async {
+        purchases(&db.pool, ids[0]).await == (60, 60)
+    })
+    .await;
+    buy(&p, 100, 20);
+    eventually(Duration::from_secs(60), "80 purchases", || async {
+        purchases(&db.pool, ids[0]).await == (80, 80)
+    })
+    .await;
+    let top: i64 = sqlx::query_scalar("SELECT max(record_no) FROM pos_purchase")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(top, 80);
+    eventually(Duration::from_secs(20), "the POS emptied", || async {
+        p.stored() == 0
+    })
+    .await;
+    assert!(alarms(&db.pool, ids[0], "terminal_offline")
+        .await
+        .is_empty());
+    stop_within_5s(sup).await;
+    conv.abort();
+}
