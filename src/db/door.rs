@@ -20,7 +20,7 @@ use super::settings::{self, SettingError};
 use crate::db::person;
 use crate::domain::permission::{Action, Actor, Denied};
 use crate::export::{self, Csv, CsvFile, Existing, ExportError};
-use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::json;
@@ -779,7 +779,7 @@ async fn losses(conn: &mut PgConnection, q: &EventQuery) -> Result<Losses, sqlx:
     .bind(q.card)
     .fetch_all(&mut *conn)
     .await?;
-    let local = |t: DateTime<Utc>| t.with_timezone(&Local).naive_local();
+    let local = crate::domain::time::local;
     let mut out = Losses {
         cards: Vec::new(),
         starts: Vec::new(),

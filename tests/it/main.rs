@@ -38,6 +38,7 @@ mod refusals;
 mod reports;
 mod shell;
 mod sim;
+mod site_time;
 mod stale;
 mod uhppote;
 mod zk;
