@@ -513,3 +513,80 @@ async fn a_slow_bus_behind_tcp_delivers_every_record_once() {
     stop_within_5s(sup).await;
     conv.abort();
 }
+
+// ------------------------------------------------------------------ a ZKTeco machine cut short
+
+/// A ZKTeco machine that answers every packet with the first half of an ACK (its TCP prefix
+/// and length, then nothing): it transmits, so it is a comm fault saying the packet was cut
+/// short, not offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zk_packet_cut_short_is_a_comm_fault_not_offline() {
+    use onecard::terminal::zk::{cmd as zk_cmd, Packet};
+    let db = test_db().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let counter = seen.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let ack = Packet::new(zk_cmd::ACK_OK, 1, 0, vec![]).encode_tcp();
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = sock.read(&mut buf).await {
+                    if n == 0 || sock.write_all(&ack[..ack.len() / 2]).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let line: i64 = sqlx::query_scalar(
+        "INSERT INTO line (name, protocol, transport, address, poll_interval_ms)
+         VALUES ('zk cut', 'zk', 'tcp', $1, 100) RETURNING id",
+    )
+    .bind(addr.to_string())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO terminal (line_id, kind, address, name) VALUES ($1, 'attendance_machine', 1, 'zk cut') RETURNING id",
+    )
+    .bind(line)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let options = onecard::poller::Options {
+        zk_timeout: Duration::from_millis(300),
+        ..fast()
+    };
+    let sup = Supervisor::start_with(db.pool.clone(), "zk cut", options);
+    eventually(Duration::from_secs(20), "a comm_fault alarm", || async {
+        !alarms(&db.pool, id, "comm_fault").await.is_empty()
+    })
+    .await;
+    let detail = alarms(&db.pool, id, "comm_fault").await.remove(0);
+    let d = json(&detail);
+    assert_eq!(d["kind"], "garbled", "{detail}");
+    assert!(
+        d["fault"]["detail"]
+            .as_str()
+            .is_some_and(|t| t.contains("cut short")),
+        "{detail}"
+    );
+    let before = seen.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(20), "more visits", || async {
+        seen.load(Ordering::Relaxed) >= before + 5
+    })
+    .await;
+    assert!(
+        alarms(&db.pool, id, "terminal_offline").await.is_empty(),
+        "called offline"
+    );
+    stop_within_5s(sup).await;
+    server.abort();
+}

@@ -262,6 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
         self.usable()?;
         let limit = self.timeout;
         let r = with_timeout(limit, self.exchange(command, data)).await;
+        let r = self.cut_short(r);
         r.map_err(|e| self.fail(e))
     }
 
@@ -269,7 +270,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
     async fn recv_more(&mut self) -> Result<Packet, TerminalError> {
         let limit = self.timeout;
         let r = with_timeout(limit, self.recv()).await;
+        let r = self.cut_short(r);
         r.map_err(|e| self.fail(e))
+    }
+
+    /// A deadline that passed with a packet begun is a packet cut short (the machine
+    /// transmitted: garbled), not silence.
+    fn cut_short(&self, r: Result<Packet, TerminalError>) -> Result<Packet, TerminalError> {
+        match r {
+            Err(TerminalError::Timeout(limit)) if self.framer.pending() > 0 => {
+                Err(TerminalError::Malformed(format!(
+                    "a packet cut short: {} bytes, then nothing for {limit:?}",
+                    self.framer.pending()
+                )))
+            }
+            r => r,
+        }
     }
 
     async fn simple(
