@@ -243,6 +243,68 @@ async fn a_babbling_device_never_hangs_its_bus() {
     bus.abort();
 }
 
+/// `onecard serve` owning a line where machine 9 babbles ends on SIGTERM within 5 s, and its
+/// lock goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_ends_on_sigterm_within_5s_while_a_device_babbles() {
+    let db = test_db().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let a = pos("babble", 1);
+    buy(&a, 0, 4);
+    let (addr, bus) = babbling_bus(vec![a.clone()], 9, Duration::from_millis(20)).await;
+    let ids = register(&db.pool, "babble", addr, None, &[1, 9]).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .args(["serve", "--worker", "babble", "--recheck-ms", "200"])
+        .env("DATABASE_URL", db.child_url())
+        .env("ONECARD_CONFIG_DIR", dirs.path().join("config"))
+        .env("ONECARD_DATA_DIR", dirs.path().join("data"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn onecard serve");
+    eventually(Duration::from_secs(30), "the POS read", || async {
+        purchases(&db.pool, ids[0]).await == (4, 4)
+    })
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "machine 9's comm_fault",
+        || async { !alarms(&db.pool, ids[1], "comm_fault").await.is_empty() },
+    )
+    .await;
+    // Mid-round: the line is busy with the babbler (or about to be).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not end within 5 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!(
+        "serve ended {:.2} s after SIGTERM",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(status.success(), "serve exited with {status}");
+    eventually(
+        Duration::from_secs(5),
+        "the line's lock released",
+        || async { crate::poller::lock_holders(&db.pool).await.is_empty() },
+    )
+    .await;
+    bus.abort();
+}
+
 // ------------------------------------------------------------------ garbage of each kind
 
 #[derive(Clone, Copy, Debug)]
