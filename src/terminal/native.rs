@@ -101,7 +101,10 @@
 //! ```
 //!
 //! L_reply_max is the longest reply the command can get (8 + the largest DATA in §8). Over TCP
-//! the wire terms are zero and T_slack covers the network. Values in ms:
+//! with no baud named the wire terms are zero and T_slack (50 ms) covers the network. A TCP
+//! line that names the baud of the bus behind its serial-to-TCP converter (the line's `baud`,
+//! parity and stop bits) is timed as a serial line at that speed, with T_slack 70 ms; its
+//! record batches are also cut to about 2 s of wire time. Values in ms:
 //!
 //! | baud | bits/char | T_char | t3.5 | POLL (8 + 19 B) | largest exchange (13 + 512 B) |
 //! |---|---|---|---|---|---|
@@ -116,12 +119,18 @@
 //! | 115200 | 10 | 0.087 | 1.75 | 75.8 | 119.1 |
 //! | 115200 | 11 | 0.095 | 1.75 | 76.1 | 123.6 |
 //!
-//! * **Retries**: 3 after the first attempt, same SEQ. A reply with a bad CRC (or a NAK
-//!   BAD_CRC for our request) ends the attempt early, once the line has been quiet for
-//!   t3.5 + T_slack, and the request is sent again; a NAK BUSY is retried after 50 ms.
-//! * **Outcome** ([`crate::terminal::TerminalError`]): no reply after all attempts → `Timeout`
-//!   (the line is in doubt); replies that never pass CRC → `Malformed`; any NAK (after the
-//!   retries for BAD_CRC and BUSY) → `Refused` (the device answered, the line is fine).
+//! * **Retries**: 3 after the first attempt, same SEQ. Bytes arriving keep an attempt open
+//!   until the line has been quiet for t3.5 + T_slack (a reply that trickles in byte by byte
+//!   is read to its end; a good reply may follow a bad frame); then the request is sent again.
+//!   A NAK BAD_CRC ends the attempt after that quiet; a NAK BUSY is retried after 50 ms.
+//! * **Deadline**: a whole exchange, retries included, never lasts longer than
+//!   4 × (timeout + t3.5 + T_slack), and never longer than 10 s, whatever is on the line.
+//! * **Outcome** ([`crate::terminal::TerminalError`]): silence after all attempts → `Timeout`
+//!   (the line is in doubt); something heard but no valid reply → `Malformed`, with what was
+//!   heard ([`link::Heard`]: frames with a bad CRC and the machine number they claim, a frame
+//!   cut short, a LEN no frame can have, noise, or a line that never went quiet, naming the
+//!   machine that babbles). A host treats that as a comm fault, not as a device offline. Any
+//!   NAK (after the retries for BAD_CRC and BUSY) → `Refused` (the device answered).
 //! * After a timed-out ONLINE_AUTH the outcome is unknown: if the purchase was made, it arrives
 //!   as an online record (§8.4). The host never guesses.
 //!
