@@ -652,3 +652,48 @@ async fn a_zk_packet_cut_short_is_a_comm_fault_not_offline() {
     stop_within_5s(sup).await;
     server.abort();
 }
+
+// ------------------------------------------------------------------ the link alone
+
+/// On the link alone: an exchange with a machine that never answers, on a line where machine
+/// 9 never stops transmitting, ends within its deadline, names machine 9, and is no timeout.
+#[tokio::test]
+async fn an_exchange_ends_within_its_deadline_whatever_the_line_does() {
+    use onecard::terminal::native::{Bus, Heard, Timing};
+    use onecard::terminal::TerminalError;
+    let (client, mut server) = tokio::io::duplex(1 << 16);
+    let babbler = tokio::spawn(async move {
+        let mut sink = [0u8; 1024];
+        loop {
+            tokio::select! {
+                r = server.read(&mut sink) => if matches!(r, Ok(0) | Err(_)) { return },
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                    if server.write_all(&babble_frame(9)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let timing = Timing::network(Duration::from_millis(50));
+    let mut bus = Bus::new(client, timing);
+    let t0 = Instant::now();
+    let err = bus.poll(3).await.unwrap_err();
+    let took = t0.elapsed();
+    assert!(matches!(err, TerminalError::Malformed(_)), "{err}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    match bus.last_heard() {
+        Some((
+            3,
+            Heard::Babbling {
+                addr: Some(9),
+                frames,
+            },
+        )) => assert!(*frames > 0),
+        other => panic!("{other:?}"),
+    }
+    // Every attempt counted, none as silence.
+    let st = bus.stats(3);
+    assert_eq!((st.timeouts, st.failures), (0, 1), "{st:?}");
+    babbler.abort();
+}
