@@ -473,6 +473,9 @@ async fn failed(
         s.t.delta.timeouts += 1;
     }
     tracing::debug!(terminal = %s.t.row.name, failures = s.failures, error = %error, "poll failed");
+    // Silence with noise around it (another machine's reply, a bad frame earlier in the
+    // visit) raises the fault too, but still counts towards offline.
+    let transmits = garbled.is_some() && matches!(error, TerminalError::Malformed(_));
     if let Some(g) = garbled {
         tracing::debug!(terminal = %s.t.row.name, error = %error, "garbled answer");
         let mut flag = s.comm_fault;
@@ -483,6 +486,8 @@ async fn failed(
         });
         settle(ctx, id, AlarmKind::CommFault, &mut flag, detail).await;
         s.comm_fault = flag;
+    }
+    if transmits {
         // It transmits: silence, not garbage, makes a terminal offline.
         s.failures = 0;
         s.next_due = Instant::now() + poll_interval(line);
