@@ -760,6 +760,16 @@ impl SimTerminal for Controller {
             }
             "forced" => self.alarm(door(0)?, 38, true).map(|e| describe(&e)),
             "held" => self.alarm(door(0)?, 37, true).map(|e| describe(&e)),
+            // Locked by the force input (reason 40).
+            "forced_close" => self.alarm(door(0)?, 40, false).map(|e| describe(&e)),
+            // The controller's clock, e.g. after its battery failed: `clock 1970-01-01 00:00:00`.
+            "clock" => {
+                let text = args.join(" ");
+                let t = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
+                    .map_err(|_| format!("clock {text:?}: YYYY-MM-DD HH:MM:SS"))?;
+                self.clock.set(t);
+                Ok(format!("controller {} clock set to {t}", self.serial))
+            }
             "tamper" => {
                 let d = if args.is_empty() { 1 } else { door(0)? };
                 self.alarm(d, 41, false).map(|e| describe(&e))
@@ -824,7 +834,7 @@ impl SimTerminal for Controller {
                 ))
             }
             other => Err(format!(
-                "unknown verb {other:?}: swipe, forced, held, tamper, fire, button, open, close, card, offline, online, reset"
+                "unknown verb {other:?}: swipe, forced, held, forced_close, clock, tamper, fire, button, open, close, card, offline, online, reset"
             )),
         }
     }
