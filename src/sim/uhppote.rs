@@ -118,6 +118,8 @@ pub struct Controller {
     clock: SimClock,
     state: Mutex<State>,
     generated: AtomicU64,
+    /// get-event requests answered: what reading the ring cost.
+    get_events: AtomicU64,
     push: OnceLock<Option<StdUdpSocket>>,
 }
 
@@ -169,6 +171,7 @@ impl Controller {
                 population: cards.into_iter().map(|c| (c, ANY_DOOR)).collect(),
             }),
             generated: AtomicU64::new(0),
+            get_events: AtomicU64::new(0),
             push: OnceLock::new(),
         })
     }
@@ -251,6 +254,11 @@ impl Controller {
     /// Index of the newest event (0 = none yet).
     pub fn last_event_index(&self) -> u32 {
         self.lock().last_index
+    }
+
+    /// get-event requests answered so far.
+    pub fn get_events(&self) -> u64 {
+        self.get_events.load(Ordering::Relaxed)
     }
 
     /// Events lost because the ring was full.
@@ -455,6 +463,9 @@ impl Controller {
     pub fn handle(&self, request: &Request) -> Option<Response> {
         if !self.is_online() {
             return None;
+        }
+        if matches!(request, Request::GetEvent { .. }) {
+            self.get_events.fetch_add(1, Ordering::Relaxed);
         }
         let now = Instant::now();
         let response = match *request {

@@ -39,4 +39,5 @@ mod shell;
 mod sim;
 mod stale;
 mod uhppote;
+mod uhppote_faults;
 mod zk;
