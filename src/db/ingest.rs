@@ -132,7 +132,10 @@ impl fmt::Display for Implausible {
                 "it still holds record {record}, older than its memory of {capacity} records keeps"
             ),
             Implausible::Rate { grew, secs } => {
-                write!(f, "{grew} new records in {secs} s, faster than it can record")
+                write!(
+                    f,
+                    "{grew} new records in {secs} s, faster than it can record"
+                )
             }
         }
     }

@@ -9,15 +9,15 @@ mod commands;
 
 use super::line::{garbled, local_now, resolve, Ctx, PollError, Polled, Term};
 use super::options::Options;
+use crate::db::alarm::{self, NewAlarm};
 use crate::db::command::DoorMode as CmdDoorMode;
 use crate::db::door::{self, LiveState};
-use crate::db::alarm::{self, NewAlarm};
 use crate::db::ingest::{self, AlarmDetail, DoorEventRow, Implausible, Restart};
 use crate::db::terminal::Line;
 use crate::domain::alarm::AlarmKind;
 use crate::terminal::uhppote::{
-    Direction, DoorEventKind, DoorMode, EventListener, EventRecord, EventSlot, ListenerConfig, ListenerEvent,
-    Request, Response, Status, Transport, UhppoteClient, CONTROLLER_PORT,
+    Direction, DoorEventKind, DoorMode, EventListener, EventRecord, EventSlot, ListenerConfig,
+    ListenerEvent, Request, Response, Status, Transport, UhppoteClient, CONTROLLER_PORT,
 };
 
 use crate::terminal::TerminalError;

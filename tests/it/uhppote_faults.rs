@@ -19,9 +19,7 @@ use onecard::sim::clock::SimClock;
 use onecard::sim::register::register_site;
 use onecard::sim::site::SiteConfig;
 use onecard::sim::uhppote::Controller;
-use onecard::terminal::uhppote::{
-    Direction, EventRecord, EventSlot, EventType, Request, Response,
-};
+use onecard::terminal::uhppote::{Direction, EventRecord, EventSlot, EventType, Request, Response};
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -141,7 +139,13 @@ async fn uhppote_overrun_is_one_gap_one_alarm_and_one_exchange() {
 
 /// A controller that claims `claimed` events and makes up every one it is asked for; the rest
 /// of what it says is the simulator's.
-async fn liar(claimed: Arc<AtomicI64>) -> (std::net::SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+async fn liar(
+    claimed: Arc<AtomicI64>,
+) -> (
+    std::net::SocketAddr,
+    Arc<AtomicU64>,
+    tokio::task::JoinHandle<()>,
+) {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
     let statuses = Arc::new(AtomicU64::new(0));
