@@ -380,6 +380,11 @@ async fn uhppote_direction_forced_close_invalid_clock_and_missing_doors() {
     .await
     .unwrap();
     assert_eq!(flags, [false, false, false, true]);
+    let recent = door::recent(&db.pool, 10).await.unwrap();
+    let stamped = recent.iter().find(|e| e.record_no == 4).unwrap();
+    assert!(stamped.clock_invalid);
+    assert!(words::door_event_cells(Lang::EN, stamped).contains(&"clock invalid".to_string()));
+    assert!(words::door_event_cells(Lang::ZH_CN, stamped).contains(&"时钟无效".to_string()));
 
     // Set right again: the alarm clears.
     let now = Local::now().naive_local().format("%Y-%m-%d %H:%M:%S");

@@ -132,7 +132,8 @@ pub fn records_query(lang: Lang, q: &crate::db::door::EventQuery, door: &str) ->
 }
 
 /// What a door event says, cell by cell: door, controller, person, department, card, kind
-/// with the way it was read (in, out), and "late" when a controller that was offline replayed it.
+/// with the way it was read (in, out), "late" when a controller that was offline replayed it,
+/// and "clock invalid" when the controller's clock that stamped it was not valid.
 pub fn door_event_cells(lang: Lang, e: &crate::db::door::DoorEvent) -> Vec<String> {
     vec![
         door_label(lang, &e.door_name, &e.controller, e.door),
@@ -148,10 +149,14 @@ pub fn door_event_cells(lang: Lang, e: &crate::db::door::DoorEvent) -> Vec<Strin
             ),
             _ => door_event(lang, &e.kind, e.granted, e.reason),
         },
-        if e.late {
-            tr(lang, "door.feed.late").to_string()
-        } else {
-            String::new()
-        },
+        [
+            (e.late, "door.feed.late"),
+            (e.clock_invalid, "door.feed.clock_invalid"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, key)| tr(lang, key))
+        .collect::<Vec<_>>()
+        .join(" · "),
     ]
 }
