@@ -700,7 +700,9 @@ impl UhppoteLine {
     async fn store_pushed(&mut self, ctx: &mut Ctx, t: &mut Term, mut row: DoorEventRow) {
         let own = row.record_no;
         let index = t.base + own;
-        if t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
+        // A controller whose claims cannot be true has nothing stored, pushed or not.
+        let lying = self.faults.get(&(t.row.id, AlarmKind::RecordsImplausible)) == Some(&true);
+        if lying || t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
             return;
         }
         row.record_no = index;
