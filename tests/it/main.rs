@@ -41,4 +41,5 @@ mod sim;
 mod site_time;
 mod stale;
 mod uhppote;
+mod uhppote_faults;
 mod zk;
