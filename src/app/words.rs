@@ -15,10 +15,12 @@ use crate::i18n::{has_key, tr, trf, Lang};
 use crate::import::persons::{FieldChange, PersonField, Summary};
 use rust_decimal::Decimal;
 
+mod alarm_detail;
 mod commands;
 mod doors;
 mod import;
 
+pub use alarm_detail::*;
 pub use commands::*;
 pub use doors::*;
 pub use import::*;

@@ -752,3 +752,98 @@ fn the_checker_sees_keys_placeholders_and_english() {
     assert!(fault(Lang::ZH_CN, "UHPPOTE 控制器离线").is_none());
     assert!(fault(Lang::EN, "Card 8165537 is already lost.").is_none());
 }
+
+/// One of every alarm detail (every restart, claim and line fault).
+fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
+    use onecard::db::ingest::{AlarmDetail as D, Implausible, LineFault, Restart};
+    let mut v = vec![
+        D::Record { record_no: 55 },
+        D::NoAnswer {
+            line: "食堂 RS-485".into(),
+        },
+        D::Garbled {
+            line: "食堂 RS-485".into(),
+            address: None,
+            fault: None,
+        },
+        D::ClockDrift { secs: -28800 },
+        D::MemoryFull,
+        D::RecordsLost {
+            first: 501,
+            last: 2501,
+        },
+        D::ClockInvalid {
+            reads: Some("1970-01-01 00:00:00".into()),
+        },
+        D::ClockInvalid { reads: None },
+    ];
+    for why in [
+        Restart::CountsAgain {
+            newest: 2,
+            collected: 3,
+        },
+        Restart::NotTheSame { record: 9 },
+        Restart::Swapped {
+            serial: "7001".into(),
+            was: "7000".into(),
+        },
+    ] {
+        v.push(D::Restarted { why, base: 3 });
+    }
+    for why in [
+        Implausible::Memory {
+            record: 1,
+            capacity: 200_000,
+        },
+        Implausible::Rate {
+            grew: 50_000,
+            secs: 10,
+        },
+    ] {
+        v.push(D::Implausible {
+            claimed: 4_294_967_295,
+            collected: 10,
+            why,
+        });
+    }
+    for fault in [
+        LineFault::Babbling { frames: 40 },
+        LineFault::BadCrc { frames: 3 },
+        LineFault::Truncated {
+            got: 9,
+            expected: 27,
+        },
+        LineFault::BadLength { len: 4000 },
+        LineFault::Noise { bytes: 64 },
+        LineFault::OtherAddress,
+        LineFault::Invalid {
+            detail: "7-7".into(),
+        },
+    ] {
+        v.push(D::Garbled {
+            line: "食堂 RS-485".into(),
+            address: Some(9),
+            fault: Some(fault),
+        });
+    }
+    v
+}
+
+#[test]
+fn every_alarm_detail_is_worded_in_both_languages() {
+    let listed = shown(&alarm_details());
+    let all = variants("src/db/ingest.rs", "AlarmDetail");
+    let missing: Vec<_> = all.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "AlarmDetail: list one of {missing:?} in tests/it/refusals.rs"
+    );
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for d in alarm_details() {
+            let stored = d.to_json();
+            texts.push((format!("{d:?}"), lang, words::alarm_detail(lang, &stored)));
+        }
+    }
+    check(texts, &[]);
+}

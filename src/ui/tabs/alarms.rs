@@ -209,7 +209,7 @@ fn render_detail(frame: &mut Frame, sh: &Shell, a: Option<&Alarm>, area: Rect, t
     if !a.detail.is_empty() {
         lines.push(Line::from(vec![
             label("alarm.detail"),
-            Span::raw(a.detail.clone()),
+            Span::raw(words::alarm_detail(lang, &a.detail)),
         ]));
     }
     if a.cleared_at.is_none() {
