@@ -50,6 +50,10 @@ pub enum AlarmDetail {
     RecordsLost { first: i64, last: i64 },
     /// Its clock is not valid: it reads `reads` (None: nothing readable).
     ClockInvalid { reads: Option<String> },
+    /// It says its clock was not set since power-up, after `tries` settings of it.
+    ClockNotSet { tries: u32 },
+    /// It says a table was never downloaded, after it was sent again `tries` times.
+    TablesMissing { tries: u32 },
     /// It claims records up to `claimed` (its own numbering) with `collected` collected, which
     /// cannot be true (`why`): nothing more is stored from it until the claim is plausible.
     Implausible {
@@ -172,6 +176,12 @@ impl fmt::Display for AlarmDetail {
                 Some(r) => write!(f, "clock not valid: it reads {r}"),
                 None => write!(f, "clock not valid: it reads no date"),
             },
+            AlarmDetail::ClockNotSet { tries } => {
+                write!(f, "its clock is still not set after {tries} settings")
+            }
+            AlarmDetail::TablesMissing { tries } => {
+                write!(f, "a table is still missing after {tries} downloads")
+            }
             AlarmDetail::Implausible {
                 claimed,
                 collected,

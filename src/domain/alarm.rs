@@ -25,10 +25,13 @@ pub enum AlarmKind {
     ClockInvalid,
     /// A terminal claims more records than its memory can hold or its rate allows.
     RecordsImplausible,
+    /// A POS or patrol reader still lacks a table (blacklist, guards, checkpoints) after it
+    /// was sent again.
+    TablesMissing,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 15] = [
+    pub const ALL: [AlarmKind; 16] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -44,6 +47,7 @@ impl AlarmKind {
         AlarmKind::RecordsLost,
         AlarmKind::ClockInvalid,
         AlarmKind::RecordsImplausible,
+        AlarmKind::TablesMissing,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +67,7 @@ impl AlarmKind {
             AlarmKind::RecordsLost => "records_lost",
             AlarmKind::ClockInvalid => "clock_invalid",
             AlarmKind::RecordsImplausible => "records_implausible",
+            AlarmKind::TablesMissing => "tables_missing",
         }
     }
 
@@ -80,7 +85,8 @@ impl AlarmKind {
             | AlarmKind::UploadMissing
             | AlarmKind::EventLogRestarted
             | AlarmKind::RecordsLost
-            | AlarmKind::RecordsImplausible => 2,
+            | AlarmKind::RecordsImplausible
+            | AlarmKind::TablesMissing => 2,
             AlarmKind::CommFault
             | AlarmKind::ClockDrift
             | AlarmKind::ClockInvalid
@@ -98,6 +104,7 @@ impl AlarmKind {
                 | AlarmKind::MemoryFull
                 | AlarmKind::ClockInvalid
                 | AlarmKind::RecordsImplausible
+                | AlarmKind::TablesMissing
         )
     }
 }

@@ -37,7 +37,24 @@ pub(crate) struct NativeLine {
     bus: Option<Bus<transport::Line>>,
     trace_rx: Option<mpsc::Receiver<TraceEntry>>,
     table_version: u32,
+    /// What each terminal's CLOCK_LOST and TABLES_MISSING made us do, by terminal id.
+    acting: std::collections::HashMap<i64, Acting>,
 }
+
+/// Polls in a row a device reported a state we act on, and whether its fault is raised.
+#[derive(Debug, Default)]
+struct Acting {
+    clock_lost: u32,
+    clock_raised: bool,
+    tables_missing: u32,
+    tables_raised: bool,
+    last_download: Option<Instant>,
+}
+
+/// Polls a state may outlast our acting on it before it is a fault.
+const STATE_PATIENCE: u32 = 3;
+/// Tables are sent again at most this often while a device still lacks them.
+const TABLES_AGAIN: Duration = Duration::from_secs(60);
 
 fn machine_no(t: &Term) -> Option<u8> {
     u8::try_from(t.row.address)
@@ -123,6 +140,7 @@ impl NativeLine {
             bus: None,
             trace_rx: None,
             table_version: 0,
+            acting: Default::default(),
         })
     }
 
@@ -246,6 +264,7 @@ impl NativeLine {
                 .await?;
         }
         polled.firmware = self.ready(ctx, t, addr).await?;
+        self.act_on_state(ctx, t, addr, status.conditions).await?;
         if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
             let theirs = self.bus().await?.get_time(addr).await?;
             polled.drift_s = Some((theirs - local_now()).num_seconds());
@@ -560,6 +579,109 @@ impl NativeLine {
                 }))
             }
         }
+    }
+}
+
+impl NativeLine {
+    /// CLOCK_LOST: its clock is set at once. TABLES_MISSING: its tables are sent again (one
+    /// download command, not again within [`TABLES_AGAIN`]). A state still there after
+    /// [`STATE_PATIENCE`] polls of acting on it raises a fault, cleared when it goes.
+    async fn act_on_state(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &Term,
+        addr: u8,
+        c: crate::terminal::native::message::Conditions,
+    ) -> Result<(), PollError> {
+        use crate::db::alarm::{self, NewAlarm};
+        use crate::db::ingest::AlarmDetail;
+        use crate::domain::alarm::AlarmKind;
+        let clock_lost = c.has(Condition::ClockLost);
+        let tables_missing = c.has(Condition::TablesMissing);
+        if clock_lost {
+            self.bus().await?.set_time(addr, local_now()).await?;
+        }
+        let a = self.acting.entry(t.row.id).or_default();
+        a.clock_lost = if clock_lost { a.clock_lost + 1 } else { 0 };
+        a.tables_missing = if tables_missing {
+            a.tables_missing + 1
+        } else {
+            0
+        };
+        let send_tables =
+            tables_missing && a.last_download.is_none_or(|d| d.elapsed() >= TABLES_AGAIN);
+        if send_tables {
+            a.last_download = Some(Instant::now());
+        }
+        let mut raise: Vec<(AlarmKind, bool, AlarmDetail)> = Vec::new();
+        let clock_fault = a.clock_lost > STATE_PATIENCE;
+        if clock_fault != a.clock_raised {
+            a.clock_raised = clock_fault;
+            raise.push((
+                AlarmKind::ClockInvalid,
+                clock_fault,
+                AlarmDetail::ClockNotSet {
+                    tries: a.clock_lost,
+                },
+            ));
+        }
+        let tables_fault = a.tables_missing > STATE_PATIENCE;
+        if tables_fault != a.tables_raised {
+            a.tables_raised = tables_fault;
+            raise.push((
+                AlarmKind::TablesMissing,
+                tables_fault,
+                AlarmDetail::TablesMissing {
+                    tries: a.tables_missing,
+                },
+            ));
+        }
+        if send_tables {
+            let queued: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM terminal_command WHERE terminal_id = $1
+                   AND state IN ('queued', 'running') AND command->>'op' = 'download_cards')",
+            )
+            .bind(t.row.id)
+            .fetch_one(&ctx.pool)
+            .await?;
+            if !queued {
+                tracing::info!(terminal = %t.row.name, "tables missing: sent again");
+                crate::db::command::enqueue(
+                    &ctx.pool,
+                    &crate::domain::permission::Actor::shell("serve"),
+                    t.row.id,
+                    &TerminalCommand::DownloadCards,
+                )
+                .await
+                .map_err(|e| {
+                    PollError::Db(match e {
+                        crate::db::command::CommandError::Sql(e) => e,
+                        // The service may do anything: never here.
+                        other => sqlx::Error::Protocol(other.to_string()),
+                    })
+                })?;
+            }
+        }
+        for (kind, on, detail) in raise {
+            if on {
+                tracing::warn!(terminal = %t.row.name, %kind, "{detail}");
+                alarm::raise_fault(
+                    &ctx.pool,
+                    &NewAlarm {
+                        kind,
+                        terminal_id: Some(t.row.id),
+                        door: None,
+                        card: None,
+                        detail: detail.to_json(),
+                        late: false,
+                    },
+                )
+                .await?;
+            } else {
+                alarm::clear_fault(&ctx.pool, t.row.id, kind).await?;
+            }
+        }
+        Ok(())
     }
 }
 

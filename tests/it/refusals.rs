@@ -776,6 +776,8 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
             reads: Some("1970-01-01 00:00:00".into()),
         },
         D::ClockInvalid { reads: None },
+        D::ClockNotSet { tries: 3 },
+        D::TablesMissing { tries: 3 },
     ];
     for why in [
         Restart::CountsAgain {

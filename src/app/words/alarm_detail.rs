@@ -74,6 +74,12 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
             Some(r) => trf(lang, &k("clock_invalid"), &[("reads", r)]),
             None => tr(lang, &k("clock_unreadable")).to_string(),
         },
+        AlarmDetail::ClockNotSet { tries } => {
+            trf(lang, &k("clock_not_set"), &[("tries", &tries.to_string())])
+        }
+        AlarmDetail::TablesMissing { tries } => {
+            trf(lang, &k("tables_missing"), &[("tries", &tries.to_string())])
+        }
         AlarmDetail::Implausible {
             claimed,
             collected,
