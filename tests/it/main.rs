@@ -37,6 +37,7 @@ mod refusals;
 mod reports;
 mod shell;
 mod sim;
+mod sim_control;
 mod stale;
 mod uhppote;
 mod zk;
