@@ -116,6 +116,11 @@ impl Machine {
         &self.clock
     }
 
+    /// The comm key a host must authenticate with (0: none).
+    pub fn comm_key(&self) -> u32 {
+        self.comm_key
+    }
+
     pub fn capacity(&self) -> usize {
         self.capacity
     }

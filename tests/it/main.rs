@@ -42,3 +42,4 @@ mod sim_control;
 mod stale;
 mod uhppote;
 mod zk;
+mod zk_comm_key;
