@@ -219,7 +219,54 @@ async fn advance(
     Ok(())
 }
 
-/// Door events. `late`: replayed from a terminal that was offline; their alarms never ring.
+/// The setting naming how old (seconds) an event may be when collected and still count as live:
+/// older ones are late, whatever the reason they waited (the terminal offline, `serve` down).
+pub const LATE_AFTER_KEY: &str = "alarm.late_after_s";
+/// [`LATE_AFTER_KEY`] when unset: five minutes.
+pub const LATE_AFTER_DEFAULT_S: i64 = 300;
+
+/// Which of `rows` are late: all when `late` (replayed from a terminal that was offline), else
+/// those whose terminal time is older than the grace period when collected, measured on the
+/// terminal's own clock (`clock_drift_s`). A row without a time takes its place in the
+/// backlog: it is older than every row after it, so late when one of them is.
+async fn classify_late(
+    tx: &mut sqlx::PgConnection,
+    terminal_id: i64,
+    rows: &[DoorEventRow],
+    late: bool,
+) -> Result<Vec<bool>, sqlx::Error> {
+    if late {
+        return Ok(vec![true; rows.len()]);
+    }
+    let (drift_s, grace): (i64, Option<serde_json::Value>) = sqlx::query_as(
+        "SELECT coalesce(clock_drift_s, 0)::int8, (SELECT value FROM setting WHERE key = $2)
+         FROM terminal WHERE id = $1",
+    )
+    .bind(terminal_id)
+    .bind(LATE_AFTER_KEY)
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or((0, None));
+    let grace_s = grace
+        .and_then(|v| v.as_i64())
+        .filter(|&g| g >= 0)
+        .unwrap_or(LATE_AFTER_DEFAULT_S);
+    let terminal_now = chrono::Local::now().naive_local() + chrono::Duration::seconds(drift_s);
+    let cutoff = terminal_now - chrono::Duration::seconds(grace_s);
+    let mut out = vec![false; rows.len()];
+    let mut later_is_late = false;
+    for (i, r) in rows.iter().enumerate().rev() {
+        out[i] = match r.terminal_time {
+            Some(t) => t < cutoff,
+            None => later_is_late,
+        };
+        later_is_late |= out[i];
+    }
+    Ok(out)
+}
+
+/// Door events. `late`: replayed from a terminal that was offline. Besides, an event older
+/// than the grace period ([`LATE_AFTER_KEY`]) when collected is late. Late alarms never ring.
 pub async fn store_door_events(
     pool: &PgPool,
     terminal_id: i64,
@@ -241,10 +288,11 @@ async fn door_events_once(
     const COLUMNS: &str =
         "terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late";
     let mut tx = pool.begin().await?;
+    let lateness = classify_late(&mut tx, terminal_id, rows, late).await?;
     let mut fresh: std::collections::HashSet<i64> = match dedup {
         Dedup::Copy => {
             let mut b = Binary::new(rows.len(), 100);
-            for r in rows {
+            for (r, &late) in rows.iter().zip(&lateness) {
                 b.row(9)
                     .i64(terminal_id)
                     .i64(r.record_no)
@@ -275,7 +323,7 @@ async fn door_events_once(
         .bind(rows.iter().map(|r| r.card).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.reason).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
-        .bind(vec![late; rows.len()])
+        .bind(&lateness)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -284,9 +332,10 @@ async fn door_events_once(
     let inserted = fresh.len() as u64;
     let mut alarms = Vec::new();
     // Only a record stored now raises its alarm, once: a re-read one raised it the first time.
-    for r in rows
+    for (r, &late) in rows
         .iter()
-        .filter(|r| r.alarm.is_some() && fresh.remove(&r.record_no))
+        .zip(&lateness)
+        .filter(|(r, _)| r.alarm.is_some() && fresh.remove(&r.record_no))
     {
         let Some(kind) = r.alarm else { continue };
         let new = NewAlarm {

@@ -31,6 +31,7 @@ mod permission;
 mod persons;
 mod poller;
 mod poller_doors;
+mod poller_late;
 mod poller_owner;
 mod poller_restart;
 mod propagation;
