@@ -57,3 +57,51 @@ async fn poller_a_backlog_from_before_serve_comes_in_late_and_live_events_do_not
     assert_eq!(live, vec![false]);
     sup.stop().await;
 }
+
+#[tokio::test]
+async fn poller_late_grace_is_a_setting_and_an_untimed_event_takes_its_place_in_the_backlog() {
+    use onecard::db::ingest::{self, DoorEventRow, LATE_AFTER_KEY};
+    use onecard::domain::alarm::AlarmKind;
+    let db = test_db().await;
+    let tid = crate::support::library_door(&db.pool).await.1;
+    // Two hours of grace.
+    onecard::db::settings::set(
+        &db.pool,
+        &onecard::domain::permission::Actor::shell("root"),
+        LATE_AFTER_KEY,
+        serde_json::json!(7200),
+    )
+    .await
+    .unwrap();
+    let ago = |h: i64| Some(chrono::Local::now().naive_local() - chrono::Duration::hours(h));
+    let row = |n: i64, time| DoorEventRow {
+        record_no: n,
+        door: 1,
+        kind: "forced_open".into(),
+        granted: false,
+        card: None,
+        reason: 38,
+        terminal_time: time,
+        alarm: Some(AlarmKind::ForcedOpen),
+    };
+    // Untimed before a late one: older still, late. Untimed after the last live one: live.
+    let rows = vec![row(1, None), row(2, ago(3)), row(3, ago(1)), row(4, None)];
+    ingest::store_door_events(&db.pool, tid, &rows, Some(4), false)
+        .await
+        .unwrap();
+    let late: Vec<bool> =
+        sqlx::query_scalar("SELECT late FROM door_event WHERE terminal_id = $1 ORDER BY record_no")
+            .bind(tid)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(late, vec![true, true, false, false]);
+    let alarms: Vec<bool> = sqlx::query_scalar(
+        "SELECT late FROM alarm WHERE terminal_id = $1 ORDER BY (detail::jsonb ->> 'record_no')::int",
+    )
+    .bind(tid)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(alarms, vec![true, true, false, false]);
+}
