@@ -45,7 +45,7 @@ pub use options::Options;
 pub use stats::{Counters, Stats};
 
 /// First key of every line's advisory lock (the second is the line id): "ocln".
-pub const LOCK_CLASS: i32 = 0x6F63_6C6E;
+pub const LOCK_CLASS: i32 = crate::db::ingest::LINE_LOCK_CLASS;
 
 struct Shared {
     counters: Arc<Counters>,
@@ -373,7 +373,11 @@ async fn supervise(
                                     stop: rx,
                                 };
                                 let id = ctx.line.id;
-                                let task = tokio::spawn(actor::run(ctx));
+                                let task = tokio::spawn(crate::db::ingest::as_owner(
+                                    id,
+                                    backend_pid,
+                                    actor::run(ctx),
+                                ));
                                 actors.insert(
                                     id,
                                     Owned {

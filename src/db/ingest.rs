@@ -219,6 +219,48 @@ async fn advance(
     Ok(())
 }
 
+/// First key of every line's advisory lock (the second is the line id): "ocln". The poller
+/// takes it; the ingest checks it ([`as_owner`]).
+pub const LINE_LOCK_CLASS: i32 = 0x6F63_6C6E;
+
+tokio::task_local! {
+    /// The line a poller's actor task owns, and the backend whose session holds its lock.
+    static OWNER: (i64, i32);
+}
+
+/// Runs `f` (a line actor) as the owner of `line_id` through the lock held by backend
+/// `backend_pid`: every batch it stores first checks that this session still holds the lock,
+/// so an owner fenced while frozen stores nothing when it wakes (and, storing nothing, tells
+/// its terminals nothing is stored).
+pub async fn as_owner<F: std::future::Future>(line_id: i64, backend_pid: i32, f: F) -> F::Output {
+    OWNER.scope((line_id, backend_pid), f).await
+}
+
+/// Err when this task stores as a line's owner (see [`as_owner`]) that lost the line's lock.
+async fn still_owner(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let Ok((line_id, pid)) = OWNER.try_with(|o| *o) else {
+        return Ok(());
+    };
+    let held: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+             AND classid = $1::int4::oid AND objid::int8 = $2 AND objsubid = 2 AND granted
+             AND pid = $3
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+    )
+    .bind(LINE_LOCK_CLASS)
+    .bind(line_id)
+    .bind(pid)
+    .fetch_one(&mut *tx)
+    .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(format!(
+            "line {line_id} is no longer ours (its lock was taken): nothing stored"
+        )))
+    }
+}
+
 /// The setting naming how old (seconds) an event may be when collected and still count as live:
 /// older ones are late, whatever the reason they waited (the terminal offline, `serve` down).
 pub const LATE_AFTER_KEY: &str = "alarm.late_after_s";
@@ -526,6 +568,7 @@ async fn finish(
     inserted: u64,
     alarms: Vec<i64>,
 ) -> Result<Stored, sqlx::Error> {
+    still_owner(&mut tx).await?;
     if inserted > 0 || !alarms.is_empty() {
         Change {
             alarm: alarms.clone(),

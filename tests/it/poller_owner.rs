@@ -242,3 +242,67 @@ async fn every_punch_of_an_attendance_machine_is_stored_once() {
     exactly_once(&db.pool, &site, &reg, Duration::from_secs(30)).await;
     sup.stop().await;
 }
+
+#[tokio::test]
+async fn an_owner_that_lost_its_lock_stores_nothing() {
+    use onecard::db::ingest::{self, as_owner, DoorEventRow};
+    use sqlx::Connection;
+    let db = test_db().await;
+    let (_, tid) = crate::support::library_door(&db.pool).await;
+    let line: i64 = sqlx::query_scalar("SELECT line_id FROM terminal WHERE id = $1")
+        .bind(tid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let row = |n: i64| DoorEventRow {
+        record_no: n,
+        door: 1,
+        kind: "granted".into(),
+        granted: true,
+        card: Some(8165537),
+        reason: 1,
+        terminal_time: Some(chrono::Local::now().naive_local()),
+        alarm: None,
+    };
+    let mut lock = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let (got, pid): (bool, i32) =
+        sqlx::query_as("SELECT pg_try_advisory_lock($1, $2::int4), pg_backend_pid()")
+            .bind(onecard::poller::LOCK_CLASS)
+            .bind(line)
+            .fetch_one(&mut lock)
+            .await
+            .unwrap();
+    assert!(got);
+    // Holding the lock: stored.
+    let s = as_owner(
+        line,
+        pid,
+        ingest::store_door_events(&db.pool, tid, &[row(1)], Some(1), false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.inserted, 1);
+    // Fenced: its session ended (as a standby ends it), the lock is gone, nothing is stored.
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(pid)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(ended);
+    let e = as_owner(
+        line,
+        pid,
+        ingest::store_door_events(&db.pool, tid, &[row(2)], Some(2), false),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("no longer ours"), "{e}");
+    let (n, bookmark): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM door_event WHERE terminal_id = $1), bookmark FROM terminal WHERE id = $1",
+    )
+    .bind(tid)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((n, bookmark), (1, 1));
+}
