@@ -128,6 +128,11 @@ pub enum Cmd {
         #[command(flatten)]
         args: crate::report::ReportArgs,
     },
+    /// The site's settings.
+    Site {
+        #[command(subcommand)]
+        command: SiteCmd,
+    },
     /// Doors: events on screen or as CSV for campus security, remote open, the purge of old
     /// records.
     Doors {
@@ -211,6 +216,14 @@ pub enum OperatorCmd {
     },
     /// List operators.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCmd {
+    /// The site's time zone (terminal clocks, days, shifts, reports): shows it, or sets it to
+    /// an IANA name such as Asia/Shanghai ("system": the system's). Audited; processes already
+    /// running take it at their next start.
+    TimeZone { name: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +337,7 @@ pub async fn demo_database(paths: &Paths, reset: bool) -> anyhow::Result<Databas
     let c2 = cluster.clone();
     tokio::task::spawn_blocking(move || c2.ensure_running()).await??;
     let pool = crate::demo::prepare(&cluster, reset).await?;
+    db::settings::load_time_zone(&pool).await?;
     Ok(Database {
         pool,
         options: cluster.connect_options(crate::demo::DATABASE),
@@ -380,6 +394,7 @@ pub async fn open_database(
     let pool = db::connect(options.clone()).await?;
     if migrate {
         db::migrate(&pool).await?;
+        db::settings::load_time_zone(&pool).await?;
     }
     Ok(Database {
         pool,
@@ -750,6 +765,33 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             crate::report::cli(&db.pool, &shell_actor(), args, &mut out).await?;
+        }
+        Some(Cmd::Site {
+            command: SiteCmd::TimeZone { name },
+        }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let key = crate::domain::time::ZONE_KEY;
+            match name.as_deref().map(str::trim) {
+                None => {
+                    let set = db::settings::get(&db.pool, key).await?;
+                    match set.as_ref().and_then(|v| v.as_str()) {
+                        Some(zone) => println!("{zone}"),
+                        None => println!("system ({})", chrono::Local::now().format("%:z")),
+                    }
+                }
+                Some("system") => {
+                    db::settings::set(&db.pool, &shell_actor(), key, serde_json::Value::Null)
+                        .await?;
+                    println!("the site's time zone is the system's");
+                }
+                Some(zone) => {
+                    let tz = crate::domain::time::parse_zone(zone).map_err(anyhow::Error::msg)?;
+                    db::settings::set(&db.pool, &shell_actor(), key, serde_json::json!(tz.name()))
+                        .await?;
+                    println!("the site's time zone is {}", tz.name());
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Doors { demo, command }) => {
             let db = database_for(&paths, &config, *demo).await?;

@@ -35,6 +35,17 @@ pub enum DbError {
     Migrate(#[source] MigrateError),
     #[error(transparent)]
     Embedded(#[from] embedded::EmbeddedError),
+    /// The server could not be reached or refused us: said once, naming the server, the
+    /// database and the role, and why.
+    #[error(
+        "cannot connect to the database server {server} (database {database}, as {user}): {why}"
+    )]
+    Unreachable {
+        server: String,
+        database: String,
+        user: String,
+        why: String,
+    },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -56,8 +67,42 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     }
 }
 
-/// A pool sized for one console or one service process.
+/// How long the first connection may take before the server counts as unreachable.
+const FIRST_CONNECT: Duration = Duration::from_secs(10);
+
+/// Why a first connection failed, in the server's or the system's own words (a pool would only
+/// say it timed out).
+fn why_not(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d.message().to_string(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        other => other.to_string(),
+    }
+}
+
+/// A pool sized for one console or one service process. One direct connection first, so a
+/// server that cannot be reached, or refuses the role or its password, is said once and why.
 pub async fn connect(options: PgConnectOptions) -> Result<PgPool, DbError> {
+    use sqlx::{ConnectOptions, Connection};
+    let unreachable = |why: String| DbError::Unreachable {
+        server: format!("{}:{}", options.get_host(), options.get_port()),
+        database: options.get_database().unwrap_or("(default)").to_string(),
+        user: options.get_username().to_string(),
+        why,
+    };
+    match tokio::time::timeout(FIRST_CONNECT, options.connect()).await {
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no answer within {} s",
+                FIRST_CONNECT.as_secs()
+            )))
+        }
+        Ok(Err(e)) => return Err(unreachable(why_not(&e))),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))

@@ -656,7 +656,7 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<bool> {
         sqlx::query_as("SELECT id, category FROM person ORDER BY person_no")
             .fetch_all(pool)
             .await?;
-    let today = chrono::Local::now().date_naive();
+    let today = crate::domain::time::today();
     let mut issued = Vec::new();
     // Spread over the register: students and staff, every department.
     let step = (people.len() / DEMO_CARDS).max(1);

@@ -5,6 +5,7 @@ pub mod card;
 pub mod password;
 pub mod permission;
 pub mod role;
+pub mod time;
 
 /// For an enum whose variants each have one name (in SQL, on the command line, in the audit
 /// log): `ALL`, `name()` and `Display`; and, unless `custom_from_str` is given, a `FromStr`

@@ -12,7 +12,7 @@
 //!   takes the name only when complete, so a failed export leaves neither a half file nor a
 //!   clobbered one.
 
-use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -66,7 +66,7 @@ pub fn money(amount: Decimal) -> String {
 
 /// A moment in local time, to the second.
 pub fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
+    crate::domain::time::local(t)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
 }

@@ -338,8 +338,7 @@ impl From<crate::db::door::DoorError> for Failure {
                 ..
             } => Failure::PurgeInsideRetention {
                 retention_days,
-                latest: latest
-                    .with_timezone(&chrono::Local)
+                latest: crate::domain::time::local(latest)
                     .format("%Y-%m-%d %H:%M")
                     .to_string(),
             },
@@ -364,8 +363,7 @@ impl From<LoginError> for Failure {
         match e {
             LoginError::WrongCredentials => Failure::WrongCredentials,
             LoginError::Locked(until) => Failure::Locked {
-                until: until
-                    .with_timezone(&chrono::Local)
+                until: crate::domain::time::local(until)
                     .format("%H:%M")
                     .to_string(),
             },

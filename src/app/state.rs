@@ -60,7 +60,7 @@ impl State {
                 db: DbState::Connecting,
                 db_where,
                 now,
-                utc_offset: *chrono::Local::now().offset(),
+                utc_offset: crate::domain::time::offset_at(chrono::Utc::now()),
                 overlay: None,
                 pending_keys: Vec::new(),
                 message: None,

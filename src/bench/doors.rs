@@ -128,6 +128,8 @@ fn big_site(now: chrono::DateTime<Utc>) -> (Vec<DoorRow>, Vec<DoorEvent>) {
             terminal_time: Some(day + ChronoDuration::seconds(i)),
             received_at: now - ChronoDuration::seconds(FEED_MAX as i64 - i),
             late: i % 997 == 0,
+            direction: None,
+            clock_invalid: false,
             card_state: None,
         })
         .collect();

@@ -449,7 +449,7 @@ fn is_director(actor: &Actor) -> bool {
 
 /// The desk's today (local calendar date).
 fn today() -> NaiveDate {
-    chrono::Local::now().date_naive()
+    crate::domain::time::today()
 }
 
 async fn lock(conn: &mut PgConnection, card_id: i64) -> Result<CardRow, CardError> {

@@ -204,6 +204,8 @@ pub enum CommandFailure {
     Database,
     /// The poller running it stopped: check the terminal before repeating.
     Interrupted,
+    /// Refused before sending: the controller has no door `door`; it has `doors`.
+    NoSuchDoor { door: u8, doors: Vec<u8> },
 }
 
 /// What a terminal refused.
@@ -355,6 +357,15 @@ impl fmt::Display for CommandFailure {
             CommandFailure::Interrupted => write!(
                 f,
                 "the poller running it stopped; check the terminal before repeating"
+            ),
+            CommandFailure::NoSuchDoor { door, doors } => write!(
+                f,
+                "the controller has no door {door}: its doors are {}",
+                doors
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }

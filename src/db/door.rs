@@ -20,7 +20,7 @@ use super::settings::{self, SettingError};
 use crate::db::person;
 use crate::domain::permission::{Action, Actor, Denied};
 use crate::export::{self, Csv, CsvFile, Existing, ExportError};
-use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::json;
@@ -75,6 +75,19 @@ pub async fn record_live_state(
 /// Records a door's mode and unlock time as its controller reports them (read back after a
 /// change, or read when the controller is first identified). Not an operator's change, so not
 /// audited; the operator's change is audited where it is asked for. True when anything changed.
+/// The doors a controller has, as the inventory lists them (empty when it lists none).
+pub async fn doors_of(pool: &PgPool, terminal_id: i64) -> Result<Vec<u8>, sqlx::Error> {
+    let doors: Vec<i16> =
+        sqlx::query_scalar("SELECT door FROM door WHERE terminal_id = $1 ORDER BY door")
+            .bind(terminal_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(doors
+        .into_iter()
+        .filter_map(|d| u8::try_from(d).ok())
+        .collect())
+}
+
 pub async fn record_settings(
     pool: &PgPool,
     terminal_id: i64,
@@ -592,6 +605,10 @@ pub struct DoorEvent {
     pub received_at: DateTime<Utc>,
     /// Replayed by a controller that was offline.
     pub late: bool,
+    /// `in` or `out`: the reader it was read at (None when the controller said neither).
+    pub direction: Option<String>,
+    /// Stamped by a controller clock that was not valid: `terminal_time` is not when it was.
+    pub clock_invalid: bool,
     /// Loss queries only: what the card was at the time of the swipe (lost, replaced,
     /// surrendered, cancelled).
     pub card_state: Option<String>,
@@ -602,7 +619,7 @@ const EVENT_VIEW: &str =
     " SELECT e.terminal_id, e.record_no, e.door, coalesce(d.name, '') AS door_name,
         t.name AS controller, t.address AS serial, e.kind, e.granted, e.reason, e.card,
         p.id AS person_id, p.person_no, p.name AS person_name, dep.name AS department,
-        e.terminal_time, e.received_at, e.late, e.card_state
+        e.terminal_time, e.received_at, e.late, e.direction, e.clock_invalid, e.card_state
      FROM page e
      JOIN terminal t ON t.id = e.terminal_id
      LEFT JOIN door d ON d.terminal_id = e.terminal_id AND d.door = e.door
@@ -779,7 +796,7 @@ async fn losses(conn: &mut PgConnection, q: &EventQuery) -> Result<Losses, sqlx:
     .bind(q.card)
     .fetch_all(&mut *conn)
     .await?;
-    let local = |t: DateTime<Utc>| t.with_timezone(&Local).naive_local();
+    let local = crate::domain::time::local;
     let mut out = Losses {
         cards: Vec::new(),
         starts: Vec::new(),
@@ -937,6 +954,7 @@ fn event_columns(q: &EventQuery) -> Vec<&'static str> {
         "door",
         "door_name",
         "kind",
+        "direction",
         "granted",
         "reason",
         "card",
@@ -947,7 +965,13 @@ fn event_columns(q: &EventQuery) -> Vec<&'static str> {
     if q.lost_cards {
         c.push("card_state");
     }
-    c.extend(["received_at", "late", "terminal_id", "record_no"]);
+    c.extend([
+        "received_at",
+        "late",
+        "clock_invalid",
+        "terminal_id",
+        "record_no",
+    ]);
     c
 }
 
@@ -963,6 +987,7 @@ fn event_cells(q: &EventQuery, e: &DoorEvent) -> Vec<String> {
         e.door.to_string(),
         e.door_name.clone(),
         e.kind.clone(),
+        text(&e.direction),
         yes(e.granted),
         e.reason.to_string(),
         e.card.map(|c| c.to_string()).unwrap_or_default(),
@@ -976,6 +1001,7 @@ fn event_cells(q: &EventQuery, e: &DoorEvent) -> Vec<String> {
     c.extend([
         export::local_time(e.received_at),
         yes(e.late),
+        yes(e.clock_invalid),
         e.terminal_id.to_string(),
         e.record_no.to_string(),
     ]);

@@ -37,6 +37,28 @@ pub enum AlarmDetail {
     MemoryFull,
     /// Its record numbers began again (`why`); its records are stored after record `base`.
     Restarted { why: Restart, base: i64 },
+    /// Its records `first..=last` (onecard's numbering) were overwritten before they were
+    /// collected.
+    RecordsLost { first: i64, last: i64 },
+    /// Its clock is not valid: it reads `reads` (None: nothing readable).
+    ClockInvalid { reads: Option<String> },
+    /// It claims records up to `claimed` (its own numbering) with `collected` collected, which
+    /// cannot be true (`why`): nothing more is stored from it until the claim is plausible.
+    Implausible {
+        claimed: i64,
+        collected: i64,
+        why: Implausible,
+    },
+}
+
+/// Why a terminal's claim of records cannot be true.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Implausible {
+    /// It still holds record `record`, older than a memory of `capacity` records can keep.
+    Memory { record: i64, capacity: i64 },
+    /// Its newest record grew by `grew` in `secs` seconds, faster than it can record.
+    Rate { grew: i64, secs: u64 },
 }
 
 /// Why a terminal's record numbers are taken to have begun again.
@@ -81,6 +103,40 @@ impl fmt::Display for AlarmDetail {
             AlarmDetail::Restarted { why, base } => {
                 write!(f, "{why}; its records continue after record {base}")
             }
+            AlarmDetail::RecordsLost { first, last } => write!(
+                f,
+                "records {first}-{last} ({}) overwritten before they were collected",
+                last - first + 1
+            ),
+            AlarmDetail::ClockInvalid { reads } => match reads {
+                Some(r) => write!(f, "clock not valid: it reads {r}"),
+                None => write!(f, "clock not valid: it reads no date"),
+            },
+            AlarmDetail::Implausible {
+                claimed,
+                collected,
+                why,
+            } => write!(
+                f,
+                "claims records up to {claimed} with {collected} collected: {why}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Implausible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Implausible::Memory { record, capacity } => write!(
+                f,
+                "it still holds record {record}, older than its memory of {capacity} records keeps"
+            ),
+            Implausible::Rate { grew, secs } => {
+                write!(
+                    f,
+                    "{grew} new records in {secs} s, faster than it can record"
+                )
+            }
         }
     }
 }
@@ -115,6 +171,10 @@ pub struct DoorEventRow {
     pub terminal_time: Option<NaiveDateTime>,
     /// The alarm this event raises, if any.
     pub alarm: Option<AlarmKind>,
+    /// `in` or `out` (the reader it was read at); None when the controller said neither.
+    pub direction: Option<&'static str>,
+    /// Stamped by a clock that was not valid: `terminal_time` is not when it happened.
+    pub clock_invalid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -269,8 +329,8 @@ pub const LATE_AFTER_DEFAULT_S: i64 = 300;
 
 /// Which of `rows` are late: all when `late` (replayed from a terminal that was offline), else
 /// those whose terminal time is older than the grace period when collected, measured on the
-/// terminal's own clock (`clock_drift_s`). A row without a time takes its place in the
-/// backlog: it is older than every row after it, so late when one of them is.
+/// terminal's own clock (`clock_drift_s`). A row without a time (or stamped by an invalid
+/// clock) takes its place in the backlog: it is older than every row after it, so late when one of them is.
 async fn classify_late(
     tx: &mut sqlx::PgConnection,
     terminal_id: i64,
@@ -293,12 +353,14 @@ async fn classify_late(
         .and_then(|v| v.as_i64())
         .filter(|&g| g >= 0)
         .unwrap_or(LATE_AFTER_DEFAULT_S);
-    let terminal_now = chrono::Local::now().naive_local() + chrono::Duration::seconds(drift_s);
+    // Terminal clocks show the site's wall time.
+    let terminal_now = crate::domain::time::now() + chrono::Duration::seconds(drift_s);
     let cutoff = terminal_now - chrono::Duration::seconds(grace_s);
     let mut out = vec![false; rows.len()];
     let mut later_is_late = false;
     for (i, r) in rows.iter().enumerate().rev() {
-        out[i] = match r.terminal_time {
+        // A time from a clock known to be wrong says nothing of age: its place does.
+        out[i] = match r.terminal_time.filter(|_| !r.clock_invalid) {
             Some(t) => t < cutoff,
             None => later_is_late,
         };
@@ -328,14 +390,15 @@ async fn door_events_once(
     dedup: Dedup,
 ) -> Result<Stored, sqlx::Error> {
     const COLUMNS: &str =
-        "terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late";
+        "terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late, direction, clock_invalid";
     let mut tx = pool.begin().await?;
     let lateness = classify_late(&mut tx, terminal_id, rows, late).await?;
     let mut fresh: std::collections::HashSet<i64> = match dedup {
         Dedup::Copy => {
             let mut b = Binary::new(rows.len(), 100);
             for (r, &late) in rows.iter().zip(&lateness) {
-                b.row(9)
+                let row = b
+                    .row(11)
                     .i64(terminal_id)
                     .i64(r.record_no)
                     .i16(r.door)
@@ -345,6 +408,11 @@ async fn door_events_once(
                     .i16(r.reason)
                     .timestamp(r.terminal_time)
                     .bool(late);
+                match r.direction {
+                    Some(d) => row.text(d),
+                    None => row.null(),
+                }
+                .bool(r.clock_invalid);
             }
             copy_in(&mut tx, "door_event", COLUMNS, b).await?;
             // Every row went in, or none did.
@@ -353,8 +421,8 @@ async fn door_events_once(
         Dedup::OnConflict => sqlx::query_scalar(&on_conflict(
             "door_event",
             COLUMNS,
-            "unnest($2::bigint[], $3::smallint[], $4::text[], $5::bool[], $6::bigint[], $7::smallint[], $8::timestamp[], $9::bool[])
-             AS u(record_no, door, kind, granted, card, reason, terminal_time, late)",
+            "unnest($2::bigint[], $3::smallint[], $4::text[], $5::bool[], $6::bigint[], $7::smallint[], $8::timestamp[], $9::bool[], $10::text[], $11::bool[])
+             AS u(record_no, door, kind, granted, card, reason, terminal_time, late, direction, clock_invalid)",
             "RETURNING record_no",
         ))
         .bind(terminal_id)
@@ -366,6 +434,8 @@ async fn door_events_once(
         .bind(rows.iter().map(|r| r.reason).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
         .bind(&lateness)
+        .bind(rows.iter().map(|r| r.direction).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.clock_invalid).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -585,6 +655,74 @@ async fn finish(
     }
     tx.commit().await?;
     Ok(Stored { inserted, alarms })
+}
+
+/// Records `first..=last` (onecard's numbering) of a terminal were overwritten before they were
+/// collected: the gap is recorded for reports, one `records_lost` alarm names the range, and
+/// the bookmark moves past it, all in one transaction. A gap recorded already (a retry after
+/// a crash) raises nothing again. Returns the alarm raised, if any.
+pub async fn records_lost(
+    pool: &PgPool,
+    terminal_id: i64,
+    first: i64,
+    last: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let new: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO record_gap (terminal_id, first_record, last_record, reason)
+         VALUES ($1, $2, $3, 'overwritten') ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(terminal_id)
+    .bind(first)
+    .bind(last)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut alarms = Vec::new();
+    if new.is_some() {
+        let a = NewAlarm {
+            kind: AlarmKind::RecordsLost,
+            terminal_id: Some(terminal_id),
+            door: None,
+            card: None,
+            detail: AlarmDetail::RecordsLost { first, last }.to_json(),
+            late: false,
+        };
+        alarms.extend(alarm::raise(&mut tx, &a).await?);
+    }
+    advance(&mut tx, terminal_id, Some(last)).await?;
+    Change {
+        alarm: alarms.clone(),
+        terminal: vec![terminal_id],
+        ..Change::default()
+    }
+    .send(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(alarms.first().copied())
+}
+
+/// A gap in a terminal's records: `first..=last` lost before they were collected.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecordGap {
+    pub terminal_id: i64,
+    pub first_record: i64,
+    pub last_record: i64,
+    pub detected_at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+}
+
+/// A terminal's gaps, oldest first (every terminal's with None).
+pub async fn record_gaps(
+    pool: &PgPool,
+    terminal_id: Option<i64>,
+) -> Result<Vec<RecordGap>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT terminal_id, first_record, last_record, detected_at, reason FROM record_gap
+         WHERE $1::bigint IS NULL OR terminal_id = $1 ORDER BY terminal_id, first_record",
+    )
+    .bind(terminal_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// The serial number a terminal first reported of itself.

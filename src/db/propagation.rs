@@ -129,7 +129,7 @@ impl Facts {
         grants: impl IntoIterator<Item = (i64, String, i16)>,
     ) -> BTreeMap<i64, CardGrant> {
         // The terminals' own calendar: their clocks run on local time.
-        let today = chrono::Local::now().date_naive();
+        let today = crate::domain::time::today();
         let usable = self.state == "active" && self.from <= today && today <= self.until;
         let has = |s: &str| self.subsystems.iter().any(|x| x == s);
         let door_ok = usable && self.kind_doors && has("door");
@@ -496,7 +496,7 @@ pub async fn sync_card(
 /// `serve` runs this hourly; `sync_card` queues nothing where the terminals already agree.
 /// Returns the commands queued.
 pub async fn sweep_validity(pool: &PgPool, actor: &Actor) -> Result<usize, sqlx::Error> {
-    let today = chrono::Local::now().date_naive();
+    let today = crate::domain::time::today();
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM card WHERE state = 'active'
            AND (valid_until BETWEEN $1::date - 7 AND $1::date - 1

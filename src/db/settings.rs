@@ -58,3 +58,21 @@ pub async fn set(
     tx.commit().await?;
     Ok(())
 }
+
+/// Reads the site's time zone (`site.time_zone`) into [`crate::domain::time`]: every process
+/// does at start. A name that is no zone is said in the log, and the system's zone is used.
+pub async fn load_time_zone(pool: &PgPool) -> Result<(), sqlx::Error> {
+    use crate::domain::time;
+    let zone = match get(pool, time::ZONE_KEY).await? {
+        Some(Value::String(name)) => match time::parse_zone(&name) {
+            Ok(tz) => Some(tz),
+            Err(e) => {
+                tracing::warn!("{}: {e}; the system's time zone is used", time::ZONE_KEY);
+                None
+            }
+        },
+        _ => None,
+    };
+    time::set_zone(zone);
+    Ok(())
+}

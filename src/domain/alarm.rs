@@ -17,10 +17,18 @@ pub enum AlarmKind {
     UploadMissing,
     /// A door controller's event numbers began again (replaced or reset).
     EventLogRestarted,
+    /// A door forced closed (locked by its force input): a warning.
+    ForcedClosed,
+    /// Records overwritten before they were collected: one alarm per overrun.
+    RecordsLost,
+    /// A terminal's clock is not valid (1970, a year outside 2000-2099, or none).
+    ClockInvalid,
+    /// A terminal claims more records than its memory can hold or its rate allows.
+    RecordsImplausible,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 11] = [
+    pub const ALL: [AlarmKind; 15] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -32,6 +40,10 @@ impl AlarmKind {
         AlarmKind::MemoryFull,
         AlarmKind::UploadMissing,
         AlarmKind::EventLogRestarted,
+        AlarmKind::ForcedClosed,
+        AlarmKind::RecordsLost,
+        AlarmKind::ClockInvalid,
+        AlarmKind::RecordsImplausible,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +59,10 @@ impl AlarmKind {
             AlarmKind::MemoryFull => "memory_full",
             AlarmKind::UploadMissing => "upload_missing",
             AlarmKind::EventLogRestarted => "event_log_restarted",
+            AlarmKind::ForcedClosed => "forced_closed",
+            AlarmKind::RecordsLost => "records_lost",
+            AlarmKind::ClockInvalid => "clock_invalid",
+            AlarmKind::RecordsImplausible => "records_implausible",
         }
     }
 
@@ -62,8 +78,13 @@ impl AlarmKind {
             | AlarmKind::TerminalOffline
             | AlarmKind::MemoryFull
             | AlarmKind::UploadMissing
-            | AlarmKind::EventLogRestarted => 2,
-            AlarmKind::CommFault | AlarmKind::ClockDrift => 3,
+            | AlarmKind::EventLogRestarted
+            | AlarmKind::RecordsLost
+            | AlarmKind::RecordsImplausible => 2,
+            AlarmKind::CommFault
+            | AlarmKind::ClockDrift
+            | AlarmKind::ClockInvalid
+            | AlarmKind::ForcedClosed => 3,
         }
     }
 
@@ -75,6 +96,8 @@ impl AlarmKind {
                 | AlarmKind::CommFault
                 | AlarmKind::ClockDrift
                 | AlarmKind::MemoryFull
+                | AlarmKind::ClockInvalid
+                | AlarmKind::RecordsImplausible
         )
     }
 }
@@ -96,6 +119,8 @@ mod tests {
             assert!((1..=3).contains(&k.priority()));
         }
         assert_eq!(AlarmKind::ForcedOpen.priority(), 1);
+        assert_eq!(AlarmKind::ForcedClosed.priority(), 3);
+        assert!(!AlarmKind::RecordsLost.is_fault(), "one alarm per overrun");
         assert!(AlarmKind::CommFault.is_fault() && !AlarmKind::ForcedOpen.is_fault());
     }
 }

@@ -358,9 +358,7 @@ async fn write_progress(pool: &PgPool, id: i64, p: Progress) {
 
 /// The terminal's local wall clock we set and compare with.
 pub(crate) fn local_now() -> chrono::NaiveDateTime {
-    use chrono::Timelike;
-    let now = chrono::Local::now().naive_local();
-    now.with_nanosecond(0).unwrap_or(now)
+    crate::domain::time::now()
 }
 
 /// `address` (`host` or `host:port`) as a socket address.

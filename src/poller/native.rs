@@ -281,7 +281,17 @@ impl NativeLine {
                         collected: i64::from(from) - 1,
                     };
                     tracing::warn!(terminal = %t.row.name, "machine {addr} {why}");
-                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, why, None).await?;
+                    // Swapped while we polled: its serial is noted now, or the next start
+                    // would take it for a second swap.
+                    let serial = match self.bus().await?.get_info(addr).await {
+                        Ok(info) => Some(info.serial.to_string()),
+                        Err(_) => None,
+                    };
+                    t.base = ingest::restart_numbering(&ctx.pool, t.row.id, why, serial.as_deref())
+                        .await?;
+                    if let Some(serial) = serial {
+                        t.row.hardware_serial = serial;
+                    }
                     continue;
                 }
                 check(&batch, from).map_err(|e| garbled(format!("machine {addr}: {e}")))?;

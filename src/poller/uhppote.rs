@@ -9,17 +9,20 @@ mod commands;
 
 use super::line::{garbled, local_now, resolve, Ctx, PollError, Polled, Term};
 use super::options::Options;
+use crate::db::alarm::{self, NewAlarm};
 use crate::db::command::DoorMode as CmdDoorMode;
 use crate::db::door::{self, LiveState};
-use crate::db::ingest::{self, DoorEventRow, Restart};
+use crate::db::ingest::{self, AlarmDetail, DoorEventRow, Implausible, Restart};
 use crate::db::terminal::Line;
 use crate::domain::alarm::AlarmKind;
 use crate::terminal::uhppote::{
-    DoorEventKind, DoorMode, EventListener, EventRecord, EventSlot, ListenerConfig, ListenerEvent,
-    Request, Response, Status, Transport, UhppoteClient, CONTROLLER_PORT,
+    Direction, DoorEventKind, DoorMode, EventListener, EventRecord, EventSlot, ListenerConfig,
+    ListenerEvent, Request, Response, Status, Transport, UhppoteClient, CONTROLLER_PORT,
 };
+
 use crate::terminal::TerminalError;
-use std::collections::HashSet;
+use chrono::{Datelike, NaiveDateTime};
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -30,6 +33,25 @@ pub(crate) struct UhppoteLine {
     listener: Option<(mpsc::Receiver<ListenerEvent>, JoinHandle<()>, SocketAddrV4)>,
     /// Controllers already pointed at our listener.
     listening: HashSet<u32>,
+    /// Each controller's newest event (its own number) when its claim was last plausible.
+    claims: HashMap<u32, (i64, Instant)>,
+    /// The faults this driver raises itself, per terminal, as last settled.
+    faults: HashMap<(i64, AlarmKind), bool>,
+}
+
+/// The most events a UHPPOTE controller keeps: its boards hold 100,000 (200,000 on the newest
+/// firmware). A controller that still holds an event older than this many before its newest
+/// is lying.
+pub(crate) const RING_CAPACITY: i64 = 200_000;
+/// The fastest a controller records: four doors, each with two readers, a button and a sensor,
+/// far beyond what people can do at them.
+const MAX_EVENTS_PER_SEC: i64 = 100;
+/// Events a controller may record in a burst beyond its rate (a flood of button presses).
+const RATE_BURST: i64 = 2_000;
+
+/// A controller's clock is valid in the years its two-digit status year can say.
+fn clock_valid(t: Option<NaiveDateTime>) -> bool {
+    t.is_some_and(|t| (2000..=2099).contains(&t.year()))
 }
 
 impl Drop for UhppoteLine {
@@ -82,6 +104,8 @@ fn alarm_of(k: DoorEventKind) -> Option<AlarmKind> {
     match k {
         DoorEventKind::ForcedOpen => Some(AlarmKind::ForcedOpen),
         DoorEventKind::HeldOpen => Some(AlarmKind::HeldOpen),
+        // A warning in the public reason table: someone locked the door by force.
+        DoorEventKind::ForcedClosed => Some(AlarmKind::ForcedClosed),
         DoorEventKind::Fire => Some(AlarmKind::Fire),
         DoorEventKind::Duress | DoorEventKind::EmergencyCall => Some(AlarmKind::Duress),
         // The anti-theft input, and alarm reasons onecard has no name for: someone must look.
@@ -102,6 +126,12 @@ fn door_row(e: &EventRecord, base: i64) -> DoorEventRow {
         reason: i16::from(e.reason),
         terminal_time: e.timestamp,
         alarm: alarm_of(kind),
+        direction: match e.direction {
+            Direction::In => Some("in"),
+            Direction::Out => Some("out"),
+            Direction::Other(_) => None,
+        },
+        clock_invalid: !clock_valid(e.timestamp),
     }
 }
 
@@ -138,6 +168,9 @@ fn unexpected(r: &Response) -> TerminalError {
 struct Prepared {
     status: Status,
     newest: i64,
+    /// The controller claims events that cannot be true: `newest` is the bookmark then, and
+    /// nothing is read.
+    implausible: Option<AlarmDetail>,
 }
 
 impl UhppoteLine {
@@ -166,6 +199,8 @@ impl UhppoteLine {
             client,
             listener,
             listening: HashSet::new(),
+            claims: HashMap::new(),
+            faults: HashMap::new(),
         })
     }
 
@@ -320,7 +355,94 @@ impl UhppoteLine {
             }
             t.acked_once = true;
         }
-        Ok(Prepared { status, newest })
+        let implausible = self.implausible(ctx, t, serial, own_newest).await?;
+        let newest = if implausible.is_some() {
+            t.bookmark
+        } else {
+            newest
+        };
+        Ok(Prepared {
+            status,
+            newest,
+            implausible,
+        })
+    }
+
+    /// Whether the controller's claim of `own_newest` events cannot be true: it still holds an
+    /// event older than its memory keeps, or its newest grew faster than it can record.
+    async fn implausible(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+        own_newest: i64,
+    ) -> Result<Option<AlarmDetail>, PollError> {
+        let own = (t.bookmark - t.base).max(0);
+        let detail = |why| AlarmDetail::Implausible {
+            claimed: own_newest,
+            collected: own,
+            why,
+        };
+        let now = Instant::now();
+        if let Some(&(before, at)) = self.claims.get(&serial) {
+            let grew = own_newest - before;
+            let secs = now.duration_since(at).as_secs();
+            let allowed = MAX_EVENTS_PER_SEC
+                .saturating_mul(i64::try_from(secs).unwrap_or(i64::MAX))
+                .saturating_add(RATE_BURST);
+            if grew > allowed {
+                return Ok(Some(detail(Implausible::Rate { grew, secs })));
+            }
+        }
+        if own_newest - own > RING_CAPACITY {
+            // Its ring cannot hold the next one to collect: a real controller says it was
+            // overwritten.
+            let next = own + 1;
+            let index = u32::try_from(next).unwrap_or(u32::MAX);
+            if let EventSlot::Found(e) = self.event(ctx, t, serial, index).await? {
+                if e.index == index {
+                    return Ok(Some(detail(Implausible::Memory {
+                        record: next,
+                        capacity: RING_CAPACITY,
+                    })));
+                }
+            }
+        }
+        self.claims.insert(serial, (own_newest, now));
+        Ok(None)
+    }
+
+    /// Raises a fault this driver watches (`Some`) or clears it (None), when it changed.
+    async fn settle(
+        &mut self,
+        ctx: &Ctx,
+        t: &Term,
+        kind: AlarmKind,
+        raise: Option<AlarmDetail>,
+    ) -> Result<(), sqlx::Error> {
+        let on = raise.is_some();
+        if self.faults.get(&(t.row.id, kind)) == Some(&on) {
+            return Ok(());
+        }
+        match raise {
+            Some(detail) => {
+                tracing::warn!(terminal = %t.row.name, %kind, "{detail}");
+                let a = NewAlarm {
+                    kind,
+                    terminal_id: Some(t.row.id),
+                    door: None,
+                    card: None,
+                    detail: detail.to_json(),
+                    late: false,
+                };
+                alarm::raise_fault(&ctx.pool, &a).await?;
+            }
+            None => {
+                alarm::clear_fault(&ctx.pool, t.row.id, kind).await?;
+            }
+        }
+        self.faults.insert((t.row.id, kind), on);
+        Ok(())
     }
 
     /// Reads, stores and acks the events after the bookmark up to `newest`, a batch per
@@ -347,6 +469,7 @@ impl UhppoteLine {
                 .min(late_cap.unwrap_or(i64::MAX));
             let mut rows = Vec::new();
             let mut last = t.bookmark;
+            let mut lost = false;
             for i in (t.bookmark + 1)..=end {
                 let index = u32::try_from(i - t.base).unwrap_or(u32::MAX);
                 match self.event(ctx, t, serial, index).await? {
@@ -358,11 +481,17 @@ impl UhppoteLine {
                         )))
                     }
                     EventSlot::Overwritten { .. } => {
-                        tracing::warn!(serial, index, "event overwritten before it was collected");
+                        // Those before it are stored first; the gap is the next round's.
+                        lost = rows.is_empty();
+                        break;
                     }
                     EventSlot::NotFound { .. } => break,
                 }
                 last = i;
+            }
+            if lost {
+                self.skip_lost(ctx, t, serial, newest).await?;
+                continue;
             }
             if last == t.bookmark {
                 break;
@@ -394,6 +523,54 @@ impl UhppoteLine {
             }
         }
         Ok(inserted)
+    }
+
+    /// The event after the bookmark was overwritten before it was collected: one exchange
+    /// asks for the oldest the controller still holds, and everything between is a gap,
+    /// recorded with one `records_lost` alarm; the bookmark moves past it.
+    async fn skip_lost(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        serial: u32,
+        newest: i64,
+    ) -> Result<(), PollError> {
+        let first = t.bookmark + 1;
+        // Index 0: the oldest it holds.
+        let oldest = match self.event(ctx, t, serial, 0).await? {
+            EventSlot::Found(e) => t.base + i64::from(e.index),
+            // It holds none: everything it claimed is gone.
+            EventSlot::NotFound { .. } | EventSlot::Overwritten { .. } => newest + 1,
+        };
+        if oldest <= first {
+            return Err(garbled(format!(
+                "controller {serial} says event {} was overwritten, but holds events from {}",
+                first - t.base,
+                oldest - t.base
+            )));
+        }
+        // Never past what its status claimed: a later round sees the rest.
+        let last = (oldest - 1).min(newest);
+        tracing::warn!(
+            terminal = %t.row.name,
+            serial,
+            first,
+            last,
+            "records overwritten before they were collected"
+        );
+        ingest::records_lost(&ctx.pool, t.row.id, first, last).await?;
+        t.bookmark = last;
+        if t.late_until.is_some_and(|l| t.bookmark >= l) {
+            t.late_until = None;
+        }
+        self.ack(
+            ctx,
+            t,
+            serial,
+            u32::try_from(last - t.base).unwrap_or(u32::MAX),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Firmware, and each door's settings into the door table.
@@ -484,9 +661,26 @@ impl UhppoteLine {
             rtt: Some(started.elapsed()),
             ..Polled::default()
         };
-        if let Some(clock) = p.status.system_datetime() {
-            polled.drift_s = Some((clock - local_now()).num_seconds());
+        let clock = p.status.system_datetime();
+        if clock_valid(clock) {
+            if let Some(clock) = clock {
+                polled.drift_s = Some((clock - local_now()).num_seconds());
+            }
+            self.settle(ctx, t, AlarmKind::ClockInvalid, None).await?;
+        } else {
+            let reads = clock.map(|c| c.to_string());
+            self.settle(
+                ctx,
+                t,
+                AlarmKind::ClockInvalid,
+                Some(AlarmDetail::ClockInvalid { reads }),
+            )
+            .await?;
         }
+        let implausible = p.implausible.clone();
+        let lying = implausible.is_some();
+        self.settle(ctx, t, AlarmKind::RecordsImplausible, implausible)
+            .await?;
         ctx.note_doors(t, live_state(&p.status)).await?;
         if !t.identified {
             polled.firmware = self.identify(ctx, t, serial).await?;
@@ -495,7 +689,9 @@ impl UhppoteLine {
         self.listen_here(ctx, t, serial).await?;
         let batches = ctx.options.batches_per_visit;
         self.drain(ctx, t, serial, p.newest, Some(batches)).await?;
-        polled.waiting = Some((p.newest - t.bookmark).max(0));
+        if !lying {
+            polled.waiting = Some((p.newest - t.bookmark).max(0));
+        }
         polled.more = t.bookmark < p.newest;
         Ok(polled)
     }
@@ -504,7 +700,9 @@ impl UhppoteLine {
     async fn store_pushed(&mut self, ctx: &mut Ctx, t: &mut Term, mut row: DoorEventRow) {
         let own = row.record_no;
         let index = t.base + own;
-        if t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
+        // A controller whose claims cannot be true has nothing stored, pushed or not.
+        let lying = self.faults.get(&(t.row.id, AlarmKind::RecordsImplausible)) == Some(&true);
+        if lying || t.online != Some(true) || t.late_cap().is_some() || index != t.bookmark + 1 {
             return;
         }
         row.record_no = index;

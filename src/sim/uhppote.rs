@@ -118,6 +118,8 @@ pub struct Controller {
     clock: SimClock,
     state: Mutex<State>,
     generated: AtomicU64,
+    /// get-event requests answered: what reading the ring cost.
+    get_events: AtomicU64,
     push: OnceLock<Option<StdUdpSocket>>,
 }
 
@@ -169,6 +171,7 @@ impl Controller {
                 population: cards.into_iter().map(|c| (c, ANY_DOOR)).collect(),
             }),
             generated: AtomicU64::new(0),
+            get_events: AtomicU64::new(0),
             push: OnceLock::new(),
         })
     }
@@ -251,6 +254,11 @@ impl Controller {
     /// Index of the newest event (0 = none yet).
     pub fn last_event_index(&self) -> u32 {
         self.lock().last_index
+    }
+
+    /// get-event requests answered so far.
+    pub fn get_events(&self) -> u64 {
+        self.get_events.load(Ordering::Relaxed)
     }
 
     /// Events lost because the ring was full.
@@ -455,6 +463,9 @@ impl Controller {
     pub fn handle(&self, request: &Request) -> Option<Response> {
         if !self.is_online() {
             return None;
+        }
+        if matches!(request, Request::GetEvent { .. }) {
+            self.get_events.fetch_add(1, Ordering::Relaxed);
         }
         let now = Instant::now();
         let response = match *request {
@@ -760,6 +771,16 @@ impl SimTerminal for Controller {
             }
             "forced" => self.alarm(door(0)?, 38, true).map(|e| describe(&e)),
             "held" => self.alarm(door(0)?, 37, true).map(|e| describe(&e)),
+            // Locked by the force input (reason 40).
+            "forced_close" => self.alarm(door(0)?, 40, false).map(|e| describe(&e)),
+            // The controller's clock, e.g. after its battery failed: `clock 1970-01-01 00:00:00`.
+            "clock" => {
+                let text = args.join(" ");
+                let t = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
+                    .map_err(|_| format!("clock {text:?}: YYYY-MM-DD HH:MM:SS"))?;
+                self.clock.set(t);
+                Ok(format!("controller {} clock set to {t}", self.serial))
+            }
             "tamper" => {
                 let d = if args.is_empty() { 1 } else { door(0)? };
                 self.alarm(d, 41, false).map(|e| describe(&e))
@@ -824,7 +845,7 @@ impl SimTerminal for Controller {
                 ))
             }
             other => Err(format!(
-                "unknown verb {other:?}: swipe, forced, held, tamper, fire, button, open, close, card, offline, online, reset"
+                "unknown verb {other:?}: swipe, forced, held, forced_close, clock, tamper, fire, button, open, close, card, offline, online, reset"
             )),
         }
     }

@@ -286,9 +286,60 @@
 //!
 //! # 10. Multi-drop and several connections
 //!
-//! Several devices share one stream; each answers only its own address. The simulator's TCP
-//! server gives the bus to the newest master connection and closes the previous one (see
-//! [`crate::sim::native::serve_tcp`]).
+//! Several devices share one stream; each answers only its own address. A converter (or the
+//! simulator) that accepts TCP connections gives the bus to the **newest** master connection
+//! and closes the one before it: two masters never talk over each other on one bus, and a
+//! master that reconnects after a network fault takes the bus back at once.
+//!
+//! # 11. What a builder must not have to guess
+//!
+//! * **Where a line is** (the inventory's `line_address`, column `line_address` of
+//!   `onecard terminal import`): for `transport` `serial`, the device path (`/dev/ttyUSB0`,
+//!   `/dev/serial/by-id/...`), with `baud` (and the line's parity and stop bits) in their own
+//!   columns; for `tcp`, `host:port` of the serial-to-TCP converter (`10.0.3.21:4001`; port
+//!   4001 when it is left out). The machine number is the terminal's `address`, 1-247.
+//! * **"0x00" in a reply column** means DATA is exactly one byte, 0: the command was carried
+//!   out. A reply of any other length is `Malformed`.
+//! * **The framer, in words** (§4): keep a byte buffer; drop bytes until 0xA5; with four bytes
+//!   check the machine number (≠ 0) and LEN (8-512), else drop one byte and look again; with
+//!   LEN bytes check the CRC, and on a failure drop only the 0xA5 and look again from the next
+//!   byte; a frame that passes is taken out whole. A device also forgets a partial frame after
+//!   t3.5 of silence.
+//! * **READ_RECORDS in detail.** `next_record` in the reply is the number the device will give
+//!   its next record (as in GET_INFO), read when it answers: `next_record − 1` is its newest.
+//!   `max` = 0 returns `count` 0 with `kind` and `next_record` filled in (a cheap way to ask
+//!   how far the device has got). `from` below `first_unacked` returns from `first_unacked`:
+//!   freed records are gone, and the host sees the jump in the first record number. `from` at
+//!   or above `next_record` returns `count` 0.
+//! * **When a device NAKs BAD_CRC**: only for a frame that starts with 0xA5 as the first byte
+//!   after at least t3.5 of silence, carries its own machine number and a LEN of 8-512, and
+//!   whose LEN bytes all arrived, but whose CRC fails. Anything less plausible (noise, a frame
+//!   for another device, a frame cut short) gets no answer at all: the master's timeout
+//!   covers it.
+//! * **ONLINE_AUTH is the host's request**, never the device's: devices only ever answer. A
+//!   host front end that takes the card and the amount itself (a cashier station or a kiosk
+//!   on the host side) sends it, and the POS debits and stores the online record. onecard's
+//!   `serve` runs no such front end yet: POS work offline (record `mode` 0) and their
+//!   purchases arrive through READ_RECORDS. A POS never waits for an ONLINE_AUTH; a purchase
+//!   it makes by itself is an offline record.
+//! * **The command queue's JSON**, for technicians who script commands (one row in
+//!   `terminal_command`, column `command`; the line's owner runs it and writes `state`,
+//!   `outcome` and `progress`):
+//!
+//! ```text
+//! {"op":"online_test"}          {"op":"set_time"}          {"op":"clear_records"}
+//! {"op":"extract"}              {"op":"download_cards"}
+//! {"op":"open_door","door":1}
+//! {"op":"set_door_mode","door":1,"mode":"controlled","unlock_secs":3}
+//!                               (mode: controlled, normally_open, normally_closed)
+//! {"op":"push_cards","cards":[{"card":8165537, ...}]}
+//! {"op":"revoke_cards","cards":[{"card":8165537, ...}]}
+//! {"op":"push_blacklist","cards":[8165537,8165600]}
+//! ```
+//!
+//! The exact fields of a pushed or revoked card are those of
+//! [`crate::db::command::CardGrant`] and [`crate::db::command::CardRevoke`], serialised
+//! with serde's defaults (snake_case field names).
 
 pub mod frame;
 pub mod link;

@@ -262,3 +262,32 @@ fn demo_acts_on_the_demo_database() {
     let err = fail(&onecard(d, &["import", "persons", path, "--dry-run"], None));
     assert!(err.contains("no department `计算机学院`"), "{err}");
 }
+
+#[test]
+fn an_unreachable_server_is_named_once_with_why() {
+    // A port nobody listens on: taken and released, so it is free and closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .args(["operator", "list"])
+        .env("ONECARD_CONFIG_DIR", data.path().join("config"))
+        .env("ONECARD_DATA_DIR", data.path().join("data"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://clerk:secret@127.0.0.1:{port}/campus"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let server = format!("127.0.0.1:{port}");
+    assert_eq!(stderr.matches(&server).count(), 1, "{stderr}");
+    assert!(stderr.contains("database campus, as clerk"), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+}

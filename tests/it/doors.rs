@@ -440,6 +440,8 @@ async fn events_carry_who_and_the_live_feed_rereads_a_window() {
             terminal_time: Some(t("2026-11-22 08:00:00")),
             received_at: e.received_at,
             late: false,
+            direction: None,
+            clock_invalid: false,
             card_state: None,
         }
     );

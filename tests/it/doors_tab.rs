@@ -174,6 +174,8 @@ fn event(
         ),
         received_at: at(3, 0, 0) + chrono::Duration::seconds(n),
         late,
+        direction: None,
+        clock_invalid: false,
         card_state: None,
     }
 }

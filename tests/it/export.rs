@@ -63,12 +63,12 @@ async fn a_door_export_is_audited_in_the_transaction_that_reads_it() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "time,controller,serial,door,door_name,kind,granted,reason,card,person_no,person,department,received_at,late,terminal_id,record_no"
+        "time,controller,serial,door,door_name,kind,direction,granted,reason,card,person_no,person,department,received_at,late,clock_invalid,terminal_id,record_no"
     );
     assert_eq!(lines.len(), 11);
     assert!(
         lines[1].starts_with(
-            "2026-11-24 12:00:00,Annex gate,123456789,1,,granted,yes,1,2001,E001,Li Wei,图书馆,"
+            "2026-11-24 12:00:00,Annex gate,123456789,1,,granted,,yes,1,2001,E001,Li Wei,图书馆,"
         ),
         "{}",
         lines[1]

@@ -34,6 +34,8 @@ fn event(n: i64, alarm: Option<AlarmKind>) -> DoorEventRow {
         reason: if alarm.is_some() { 38 } else { 1 },
         terminal_time: Some(t("2026-11-22 08:00:00")),
         alarm,
+        direction: Some("in"),
+        clock_invalid: false,
     }
 }
 

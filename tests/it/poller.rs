@@ -673,6 +673,40 @@ async fn a_reset_or_swapped_pos_keeps_its_purchases_after_the_stored_ones() {
         }) => assert_eq!((was.as_str(), now == serial), (serial.as_str(), false)),
         other => panic!("{detail}: {other:?}"),
     }
+
+    // Swapped again while it is polled: noticed by its numbers, and its serial noted then, so
+    // the next start does not take it for a second swap.
+    let restarts = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT count(*) FROM alarm WHERE kind = 'event_log_restarted' AND terminal_id = $1),
+                    (SELECT record_base FROM terminal WHERE id = $1)",
+        )
+        .bind(pos)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+    let before = restarts().await;
+    ctl(&site, "pos/canteen/1 swap");
+    buy(12);
+    eventually(
+        Duration::from_secs(20),
+        "the purchase after the second swap",
+        || async { purchases().await.len() == 12 },
+    )
+    .await;
+    let after_swap = restarts().await;
+    assert_eq!(after_swap.0, before.0 + 1, "one alarm for the swap");
+    sup.stop().await;
+    let sup = Supervisor::start_with(db.pool.clone(), "pos restarted", fast());
+    buy(13);
+    eventually(
+        Duration::from_secs(20),
+        "the purchase after restarting",
+        || async { purchases().await.len() == 13 },
+    )
+    .await;
+    assert_eq!(restarts().await, after_swap, "noticed once, not twice");
     sup.stop().await;
 }
 

@@ -73,7 +73,7 @@ async fn poller_late_grace_is_a_setting_and_an_untimed_event_takes_its_place_in_
     )
     .await
     .unwrap();
-    let ago = |h: i64| Some(chrono::Local::now().naive_local() - chrono::Duration::hours(h));
+    let ago = |h: i64| Some(onecard::domain::time::now() - chrono::Duration::hours(h));
     let row = |n: i64, time| DoorEventRow {
         record_no: n,
         door: 1,
@@ -83,6 +83,8 @@ async fn poller_late_grace_is_a_setting_and_an_untimed_event_takes_its_place_in_
         reason: 38,
         terminal_time: time,
         alarm: Some(AlarmKind::ForcedOpen),
+        direction: None,
+        clock_invalid: false,
     };
     // Untimed before a late one: older still, late. Untimed after the last live one: live.
     let rows = vec![row(1, None), row(2, ago(3)), row(3, ago(1)), row(4, None)];

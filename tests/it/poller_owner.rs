@@ -263,6 +263,8 @@ async fn an_owner_that_lost_its_lock_stores_nothing() {
         reason: 1,
         terminal_time: Some(chrono::Local::now().naive_local()),
         alarm: None,
+        direction: None,
+        clock_invalid: false,
     };
     let mut lock = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
     let (got, pid): (bool, i32) =

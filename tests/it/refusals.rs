@@ -446,6 +446,10 @@ fn command_failures() -> Vec<CommandFailure> {
         CommandFailure::BadAddress { address: 0 },
         CommandFailure::Database,
         CommandFailure::Interrupted,
+        CommandFailure::NoSuchDoor {
+            door: 9,
+            doors: vec![1, 2, 3, 4],
+        },
     ];
     v.extend(
         terminal_refusals()

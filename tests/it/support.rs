@@ -90,9 +90,16 @@ impl TestDb {
         }
     }
 
-    /// A `postgres://` URL for this database, e.g. for a child process's `DATABASE_URL`.
+    /// A `postgres://` URL for this database, e.g. for a child process's `DATABASE_URL`. On an
+    /// external server it is `DATABASE_URL` with this database's name: with its password,
+    /// which the connect options would not give back.
     pub fn url(&self) -> String {
-        self.options.to_url_lossy().to_string()
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() && cluster().is_none() => {
+                with_database(url.trim(), &self.name)
+            }
+            _ => self.options.to_url_lossy().to_string(),
+        }
     }
 }
 
@@ -187,7 +194,16 @@ async fn create_db(template: &str) -> TestDb {
 /// first. It is built under another name and renamed, so a killed build never looks finished,
 /// and it refuses connections afterwards, since a session on it would break every clone.
 async fn build_template() -> String {
-    let name = format!("onecard_tpl_{}", migrations_hash());
+    // On a shared external server each role builds its own: a role may copy only a template
+    // it owns (without superuser, as on a managed server).
+    let name = match server() {
+        Server::Embedded(_) => format!("onecard_tpl_{}", migrations_hash()),
+        Server::External(options) => format!(
+            "onecard_tpl_{}_{}",
+            migrations_hash(),
+            options.get_username()
+        ),
+    };
     let building = format!("{name}_build");
     let mut admin = admin_connection().await;
     // Session-level: released when this connection closes, even if we panic below.
@@ -424,4 +440,22 @@ impl Drop for PrivateCluster {
     fn drop(&mut self) {
         let _ = self.cluster.stop();
     }
+}
+
+/// `url` naming `database` instead of its own (its user, password and parameters kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{database}", &base[..path]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
 }

@@ -200,6 +200,21 @@ pub fn command_failure(lang: Lang, f: &crate::db::command::CommandFailure) -> St
         ),
         F::Database => tr(lang, &k("database")).to_string(),
         F::Interrupted => tr(lang, &k("interrupted")).to_string(),
+        F::NoSuchDoor { door, doors } => trf(
+            lang,
+            &k("no_such_door"),
+            &[
+                ("door", &door.to_string()),
+                (
+                    "doors",
+                    &doors
+                        .iter()
+                        .map(u8::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ],
+        ),
     }
 }
 

@@ -131,8 +131,9 @@ pub fn records_query(lang: Lang, q: &crate::db::door::EventQuery, door: &str) ->
     parts.join(" · ")
 }
 
-/// What a door event says, cell by cell: door, controller, person, department, card, kind,
-/// and "late" when a controller that was offline replayed it.
+/// What a door event says, cell by cell: door, controller, person, department, card, kind
+/// with the way it was read (in, out), "late" when a controller that was offline replayed it,
+/// and "clock invalid" when the controller's clock that stamped it was not valid.
 pub fn door_event_cells(lang: Lang, e: &crate::db::door::DoorEvent) -> Vec<String> {
     vec![
         door_label(lang, &e.door_name, &e.controller, e.door),
@@ -140,11 +141,22 @@ pub fn door_event_cells(lang: Lang, e: &crate::db::door::DoorEvent) -> Vec<Strin
         e.person_name.clone().unwrap_or_default(),
         e.department.clone().unwrap_or_default(),
         e.card.map(|c| c.to_string()).unwrap_or_default(),
-        door_event(lang, &e.kind, e.granted, e.reason),
-        if e.late {
-            tr(lang, "door.feed.late").to_string()
-        } else {
-            String::new()
+        match e.direction.as_deref() {
+            Some(d @ ("in" | "out")) => format!(
+                "{} · {}",
+                door_event(lang, &e.kind, e.granted, e.reason),
+                tr(lang, &format!("door.direction.{d}"))
+            ),
+            _ => door_event(lang, &e.kind, e.granted, e.reason),
         },
+        [
+            (e.late, "door.feed.late"),
+            (e.clock_invalid, "door.feed.clock_invalid"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, key)| tr(lang, key))
+        .collect::<Vec<_>>()
+        .join(" · "),
     ]
 }

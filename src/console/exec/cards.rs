@@ -122,7 +122,7 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Err(e) => Err(e),
         },
         Effect::LoadStock { gen } => {
-            let since = chrono::Local::now().date_naive() - chrono::Duration::days(FEE_DAYS);
+            let since = crate::domain::time::today() - chrono::Duration::days(FEE_DAYS);
             let (level, counts, fees) = tokio::join!(
                 stock::level(pool),
                 stock::counts(pool),

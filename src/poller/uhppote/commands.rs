@@ -103,7 +103,23 @@ impl Controller<'_> {
             .await?)
     }
 
+    /// Refuses at once, without a word to the controller, a door it does not have.
+    async fn has_door(&mut self, door: u8) -> Result<(), CommandFailure> {
+        let doors = door::doors_of(&self.ctx.pool, self.t.row.id).await?;
+        if doors.is_empty() || doors.contains(&door) {
+            Ok(())
+        } else {
+            Err(CommandFailure::NoSuchDoor { door, doors })
+        }
+    }
+
     async fn run(&mut self, cmd: &TerminalCommand) -> CommandResult {
+        match cmd {
+            TerminalCommand::OpenDoor { door } | TerminalCommand::SetDoorMode { door, .. } => {
+                self.has_door(*door).await?
+            }
+            _ => {}
+        }
         match cmd {
             TerminalCommand::OpenDoor { door } => match self
                 .ask(Request::OpenDoor { door: *door })

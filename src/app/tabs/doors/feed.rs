@@ -306,6 +306,8 @@ mod tests {
             terminal_time: None,
             received_at: Utc.timestamp_opt(1_000 + record_no, 0).unwrap(),
             late: false,
+            direction: None,
+            clock_invalid: false,
             card_state: None,
         }
     }
