@@ -159,6 +159,10 @@ pub enum Cmd {
         /// How often free lines are looked for, in milliseconds (a standby's takeover delay).
         #[arg(long, default_value_t = 2000)]
         recheck_ms: u64,
+        /// How long a line's owner may make no progress before a standby fences it and takes
+        /// the line, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        stale_ms: u64,
     },
     /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
     /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
@@ -416,6 +420,7 @@ async fn serve(
     config: &Config,
     worker: Option<String>,
     recheck_ms: u64,
+    stale_ms: u64,
 ) -> anyhow::Result<()> {
     let db = open_database(paths, config, None, true).await?;
     let worker = worker.unwrap_or_else(|| {
@@ -427,6 +432,7 @@ async fn serve(
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let options = crate::poller::Options {
         recheck: std::time::Duration::from_millis(recheck_ms.max(100)),
+        stale_after: std::time::Duration::from_millis(stale_ms.max(500)),
         ..crate::poller::Options::default()
     };
     let supervisor =
@@ -564,9 +570,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             result?;
         }
         Some(Cmd::Db { command }) => return db_command(command, &paths, &config).await,
-        Some(Cmd::Serve { worker, recheck_ms }) => {
-            serve(&paths, &config, worker.clone(), *recheck_ms).await?
-        }
+        Some(Cmd::Serve {
+            worker,
+            recheck_ms,
+            stale_ms,
+        }) => serve(&paths, &config, worker.clone(), *recheck_ms, *stale_ms).await?,
         Some(Cmd::Bench(args)) => {
             let server = match config.database_url() {
                 Some(url) => crate::bench::Server::External(url),

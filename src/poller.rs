@@ -6,6 +6,13 @@
 //!   owner keeps open while it owns the line. When the owner dies its session ends, the lock
 //!   goes with it, and another supervisor takes the line at its next re-check (every
 //!   [`Options::recheck`], 2 s by default).
+//! * Ownership also rests on progress: a live session is not enough. The owner names the
+//!   session holding each line's lock in `line_owner` and beats there every
+//!   [`Options::heartbeat`]. A supervisor that finds a line's lock held by a session whose beat
+//!   is older than [`Options::stale_after`] (a frozen or wedged owner) fences it: it ends that
+//!   session with `pg_terminate_backend`, which frees the lock, and takes the line. An owner
+//!   whose beat finds its row taken over stops its actor, which then says nothing more on the
+//!   line (its lock connection is gone, and the actor checks it before every visit).
 //! * The line actor (`actor`) polls its terminals round-robin, stores new records in batches
 //!   (one transaction each, through [`crate::db::ingest`]), and only after the commit moves the
 //!   terminal's own bookmark (UHPPOTE event index, RS-485 ACK_RECORDS). It claims the line's
@@ -38,7 +45,7 @@ pub use options::Options;
 pub use stats::{Counters, Stats};
 
 /// First key of every line's advisory lock (the second is the line id): "ocln".
-pub const LOCK_CLASS: i32 = 0x6F63_6C6E;
+pub const LOCK_CLASS: i32 = crate::db::ingest::LINE_LOCK_CLASS;
 
 struct Shared {
     counters: Arc<Counters>,
@@ -130,6 +137,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Owned {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// The backend of the session holding the line's lock (`line_owner.backend_pid`).
+    backend_pid: i32,
 }
 
 impl Drop for Owned {
@@ -152,8 +161,13 @@ async fn held_locks(pool: &PgPool) -> Result<BTreeSet<i64>, sqlx::Error> {
     Ok(ids.into_iter().collect())
 }
 
-/// Opens a connection of its own and tries the line's lock on it. Some(conn) = owner.
-async fn try_own(pool: &PgPool, line_id: i64) -> Result<Option<PgConnection>, sqlx::Error> {
+/// Opens a connection of its own and tries the line's lock on it. Some((conn, backend pid)) =
+/// owner, named in `line_owner` with a fresh beat.
+async fn try_own(
+    pool: &PgPool,
+    line_id: i64,
+    worker: &str,
+) -> Result<Option<(PgConnection, i32)>, sqlx::Error> {
     let Ok(key) = i32::try_from(line_id) else {
         tracing::error!(line_id, "line id does not fit an advisory lock key");
         return Ok(None);
@@ -165,12 +179,97 @@ async fn try_own(pool: &PgPool, line_id: i64) -> Result<Option<PgConnection>, sq
         .bind(key)
         .fetch_one(&mut conn)
         .await?;
-    if got {
-        Ok(Some(conn))
-    } else {
+    if !got {
         let _ = conn.close().await;
-        Ok(None)
+        return Ok(None);
     }
+    let named = sqlx::query_scalar(
+        "INSERT INTO line_owner (line_id, worker, backend_pid) VALUES ($1, $2, pg_backend_pid())
+         ON CONFLICT (line_id) DO UPDATE SET worker = EXCLUDED.worker,
+             backend_pid = EXCLUDED.backend_pid, taken_at = now(), heartbeat_at = now()
+         RETURNING backend_pid",
+    )
+    .bind(line_id)
+    .bind(worker)
+    .fetch_one(&mut conn)
+    .await;
+    match named {
+        Ok(pid) => Ok(Some((conn, pid))),
+        Err(e) => {
+            // Closing the session lets the lock go: an owner nobody can see is no owner.
+            let _ = conn.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// The beat for every line owned: the lines still ours (their `line_owner` row names the
+/// session holding our lock). A line missing was fenced and taken by another process.
+async fn beat(pool: &PgPool, owned: &[(i64, i32)]) -> Result<BTreeSet<i64>, sqlx::Error> {
+    if owned.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE line_owner o SET heartbeat_at = now()
+         FROM unnest($1::int8[], $2::int4[]) AS u(line_id, pid)
+         WHERE o.line_id = u.line_id AND o.backend_pid = u.pid
+         RETURNING o.line_id",
+    )
+    .bind(owned.iter().map(|o| o.0).collect::<Vec<_>>())
+    .bind(owned.iter().map(|o| o.1).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Ends the sessions holding the locks of `lines` whose owner has not beaten for
+/// `stale_after`: their locks are free when this returns. Returns the lines fenced.
+async fn fence_stalled(
+    pool: &PgPool,
+    lines: &[i64],
+    stale_after: Duration,
+    worker: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only the session that holds the lock now is ended: never a backend whose pid was reused.
+    let stalled: Vec<(i64, i32, String, f64)> = sqlx::query_as(
+        "SELECT o.line_id, o.backend_pid, o.worker,
+                extract(epoch FROM now() - o.heartbeat_at)::float8
+         FROM line_owner o
+         JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = $1::int4::oid
+              AND l.objid::int8 = o.line_id AND l.objsubid = 2 AND l.granted
+              AND l.pid = o.backend_pid
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         WHERE o.line_id = ANY($2) AND o.heartbeat_at < now() - make_interval(secs => $3)",
+    )
+    .bind(LOCK_CLASS)
+    .bind(lines)
+    .bind(stale_after.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    let mut fenced = Vec::new();
+    for (line_id, pid, owner, silent_s) in stalled {
+        // Waits (up to 5 s) until the backend is gone, and with it the lock.
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+            .bind(pid)
+            .fetch_one(pool)
+            .await?;
+        if ended {
+            tracing::warn!(
+                line_id,
+                owner = %owner,
+                worker = %worker,
+                silent_s = format!("{silent_s:.1}"),
+                "the line's owner made no progress; ended its session to take the line"
+            );
+            fenced.push(line_id);
+        } else {
+            tracing::warn!(line_id, owner = %owner, "ending a stalled owner's session failed");
+        }
+    }
+    Ok(fenced)
 }
 
 async fn supervise(
@@ -192,7 +291,45 @@ async fn supervise(
         role: None,
     };
     let mut swept: Option<std::time::Instant> = None;
+    let mut scanned: Option<std::time::Instant> = None;
+    // Several beats within the bound, so one slow query does not get an owner fenced.
+    let beat_every = options
+        .heartbeat
+        .min(options.stale_after / 4)
+        .max(Duration::from_millis(50));
     loop {
+        // The beat for our lines; a line fenced by another process is given up at once.
+        let ours: Vec<(i64, i32)> = actors
+            .iter()
+            .filter(|(_, a)| !a.task.is_finished())
+            .map(|(id, a)| (*id, a.backend_pid))
+            .collect();
+        match beat(&pool, &ours).await {
+            Ok(kept) => {
+                for (id, _) in ours.iter().filter(|(id, _)| !kept.contains(id)) {
+                    tracing::warn!(line_id = id, worker = %worker, "another process fenced us and took the line; giving it up");
+                    if let Some(a) = actors.get(id) {
+                        let _ = a.stop.send(true);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "the owner's beat failed"),
+        }
+        if scanned.is_some_and(|at| at.elapsed() < options.recheck) {
+            let wait = options
+                .recheck
+                .saturating_sub(scanned.map_or(Duration::ZERO, |at| at.elapsed()))
+                .min(beat_every);
+            let dropped = tokio::select! {
+                _ = tokio::time::sleep(wait) => false,
+                r = stop.changed() => r.is_err(),
+            };
+            if dropped || *stop.borrow() {
+                break;
+            }
+            continue;
+        }
+        scanned = Some(std::time::Instant::now());
         // Cards whose validity began or ended: hourly, and at start.
         if swept.is_none_or(|at| at.elapsed() >= VALIDITY_SWEEP) {
             swept = Some(std::time::Instant::now());
@@ -226,13 +363,17 @@ async fn supervise(
                     .filter(|l| l.enabled && !actors.contains_key(&l.id))
                     .collect();
                 if !free.is_empty() {
+                    let ids: Vec<i64> = free.iter().map(|l| l.id).collect();
+                    if let Err(e) = fence_stalled(&pool, &ids, options.stale_after, &worker).await {
+                        tracing::warn!(error = %e, "looking for stalled owners failed");
+                    }
                     let held = held_locks(&pool).await.unwrap_or_default();
                     for line in free.into_iter().filter(|l| !held.contains(&l.id)) {
                         if *stop.borrow() {
                             break;
                         }
-                        match try_own(&pool, line.id).await {
-                            Ok(Some(conn)) => {
+                        match try_own(&pool, line.id, &worker).await {
+                            Ok(Some((conn, backend_pid))) => {
                                 tracing::info!(line = %line.name, worker = %worker, "took the line");
                                 Counters::add(&shared.counters.takeovers, 1);
                                 lock(&shared.owned).insert(line.id);
@@ -250,8 +391,19 @@ async fn supervise(
                                     stop: rx,
                                 };
                                 let id = ctx.line.id;
-                                let task = tokio::spawn(actor::run(ctx));
-                                actors.insert(id, Owned { stop: tx, task });
+                                let task = tokio::spawn(crate::db::ingest::as_owner(
+                                    id,
+                                    backend_pid,
+                                    actor::run(ctx),
+                                ));
+                                actors.insert(
+                                    id,
+                                    Owned {
+                                        stop: tx,
+                                        task,
+                                        backend_pid,
+                                    },
+                                );
                             }
                             Ok(None) => {}
                             Err(e) => tracing::warn!(error = %e, "taking a line failed"),
@@ -262,7 +414,7 @@ async fn supervise(
             Err(e) => tracing::warn!(error = %e, "reading the lines failed"),
         }
         let dropped = tokio::select! {
-            _ = tokio::time::sleep(options.recheck) => false,
+            _ = tokio::time::sleep(options.recheck.min(beat_every)) => false,
             // Err: the Supervisor was dropped without stop(); treat it as stop, never spin.
             r = stop.changed() => r.is_err(),
         };

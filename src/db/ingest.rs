@@ -349,7 +349,98 @@ async fn advance(
     Ok(())
 }
 
-/// Door events. `late`: replayed from a terminal that was offline; their alarms never ring.
+/// First key of every line's advisory lock (the second is the line id): "ocln". The poller
+/// takes it; the ingest checks it ([`as_owner`]).
+pub const LINE_LOCK_CLASS: i32 = 0x6F63_6C6E;
+
+tokio::task_local! {
+    /// The line a poller's actor task owns, and the backend whose session holds its lock.
+    static OWNER: (i64, i32);
+}
+
+/// Runs `f` (a line actor) as the owner of `line_id` through the lock held by backend
+/// `backend_pid`: every batch it stores first checks that this session still holds the lock,
+/// so an owner fenced while frozen stores nothing when it wakes (and, storing nothing, tells
+/// its terminals nothing is stored).
+pub async fn as_owner<F: std::future::Future>(line_id: i64, backend_pid: i32, f: F) -> F::Output {
+    OWNER.scope((line_id, backend_pid), f).await
+}
+
+/// Err when this task stores as a line's owner (see [`as_owner`]) that lost the line's lock.
+async fn still_owner(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let Ok((line_id, pid)) = OWNER.try_with(|o| *o) else {
+        return Ok(());
+    };
+    let held: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+             AND classid = $1::int4::oid AND objid::int8 = $2 AND objsubid = 2 AND granted
+             AND pid = $3
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+    )
+    .bind(LINE_LOCK_CLASS)
+    .bind(line_id)
+    .bind(pid)
+    .fetch_one(&mut *tx)
+    .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(format!(
+            "line {line_id} is no longer ours (its lock was taken): nothing stored"
+        )))
+    }
+}
+
+/// The setting naming how old (seconds) an event may be when collected and still count as live:
+/// older ones are late, whatever the reason they waited (the terminal offline, `serve` down).
+pub const LATE_AFTER_KEY: &str = "alarm.late_after_s";
+/// [`LATE_AFTER_KEY`] when unset: five minutes.
+pub const LATE_AFTER_DEFAULT_S: i64 = 300;
+
+/// Which of `rows` are late: all when `late` (replayed from a terminal that was offline), else
+/// those whose terminal time is older than the grace period when collected, measured on the
+/// terminal's own clock (`clock_drift_s`). A row without a time (or stamped by an invalid
+/// clock) takes its place in the backlog: it is older than every row after it, so late when one of them is.
+async fn classify_late(
+    tx: &mut sqlx::PgConnection,
+    terminal_id: i64,
+    rows: &[DoorEventRow],
+    late: bool,
+) -> Result<Vec<bool>, sqlx::Error> {
+    if late {
+        return Ok(vec![true; rows.len()]);
+    }
+    let (drift_s, grace): (i64, Option<serde_json::Value>) = sqlx::query_as(
+        "SELECT coalesce(clock_drift_s, 0)::int8, (SELECT value FROM setting WHERE key = $2)
+         FROM terminal WHERE id = $1",
+    )
+    .bind(terminal_id)
+    .bind(LATE_AFTER_KEY)
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or((0, None));
+    let grace_s = grace
+        .and_then(|v| v.as_i64())
+        .filter(|&g| g >= 0)
+        .unwrap_or(LATE_AFTER_DEFAULT_S);
+    // Terminal clocks show the site's wall time.
+    let terminal_now = crate::domain::time::now() + chrono::Duration::seconds(drift_s);
+    let cutoff = terminal_now - chrono::Duration::seconds(grace_s);
+    let mut out = vec![false; rows.len()];
+    let mut later_is_late = false;
+    for (i, r) in rows.iter().enumerate().rev() {
+        // A time from a clock known to be wrong says nothing of age: its place does.
+        out[i] = match r.terminal_time.filter(|_| !r.clock_invalid) {
+            Some(t) => t < cutoff,
+            None => later_is_late,
+        };
+        later_is_late |= out[i];
+    }
+    Ok(out)
+}
+
+/// Door events. `late`: replayed from a terminal that was offline. Besides, an event older
+/// than the grace period ([`LATE_AFTER_KEY`]) when collected is late. Late alarms never ring.
 pub async fn store_door_events(
     pool: &PgPool,
     terminal_id: i64,
@@ -371,10 +462,11 @@ async fn door_events_once(
     const COLUMNS: &str =
         "terminal_id, record_no, door, kind, granted, card, reason, terminal_time, late, direction, clock_invalid";
     let mut tx = pool.begin().await?;
+    let lateness = classify_late(&mut tx, terminal_id, rows, late).await?;
     let mut fresh: std::collections::HashSet<i64> = match dedup {
         Dedup::Copy => {
             let mut b = Binary::new(rows.len(), 100);
-            for r in rows {
+            for (r, &late) in rows.iter().zip(&lateness) {
                 let row = b
                     .row(11)
                     .i64(terminal_id)
@@ -411,7 +503,7 @@ async fn door_events_once(
         .bind(rows.iter().map(|r| r.card).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.reason).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
-        .bind(vec![late; rows.len()])
+        .bind(&lateness)
         .bind(rows.iter().map(|r| r.direction).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.clock_invalid).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
@@ -422,9 +514,10 @@ async fn door_events_once(
     let inserted = fresh.len() as u64;
     let mut alarms = Vec::new();
     // Only a record stored now raises its alarm, once: a re-read one raised it the first time.
-    for r in rows
+    for (r, &late) in rows
         .iter()
-        .filter(|r| r.alarm.is_some() && fresh.remove(&r.record_no))
+        .zip(&lateness)
+        .filter(|(r, _)| r.alarm.is_some() && fresh.remove(&r.record_no))
     {
         let Some(kind) = r.alarm else { continue };
         let new = NewAlarm {
@@ -615,6 +708,7 @@ async fn finish(
     inserted: u64,
     alarms: Vec<i64>,
 ) -> Result<Stored, sqlx::Error> {
+    still_owner(&mut tx).await?;
     if inserted > 0 || !alarms.is_empty() {
         Change {
             alarm: alarms.clone(),

@@ -172,6 +172,47 @@ pub async fn add_terminal(
     Ok(id)
 }
 
+/// A ZKTeco machine's comm key (0: none), read only when connecting: it is kept out of
+/// [`Terminal`], so nothing that lists terminals can show it.
+pub async fn comm_key(pool: &PgPool, terminal_id: i64) -> Result<u32, sqlx::Error> {
+    let key: Option<i64> = sqlx::query_scalar("SELECT comm_key FROM terminal WHERE id = $1")
+        .bind(terminal_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(key.and_then(|k| u32::try_from(k).ok()).unwrap_or(0))
+}
+
+/// Sets a terminal's comm key; the audit says that it changed, never what it is.
+pub async fn set_comm_key(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    terminal_id: i64,
+    key: u32,
+) -> Result<(), InventoryError> {
+    actor.authorize(Action::TerminalEdit)?;
+    let changed = sqlx::query(
+        "UPDATE terminal SET comm_key = $2 WHERE id = $1 AND comm_key IS DISTINCT FROM $2",
+    )
+    .bind(terminal_id)
+    .bind(i64::from(key))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed > 0 {
+        audit::append(
+            tx,
+            actor,
+            "terminal.comm_key",
+            "terminal",
+            &terminal_id.to_string(),
+            None,
+            Some(serde_json::json!({ "comm_key": if key == 0 { "none" } else { "set" } })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// What a technician edits of a terminal: what it is called, where it is, when and by whom it
 /// was installed. Line, kind and address belong to the poller's wiring and are not edited here.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

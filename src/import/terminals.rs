@@ -1,9 +1,10 @@
 //! `onecard terminal import FILE`: the terminal inventory from a CSV file.
 //!
 //! Columns (header required, any order): `line, protocol, transport, line_address, baud,
-//! kind, address, name, location, installed_at, installed_by`. A line is created by its first
-//! row; later rows naming it must agree with it. `baud` only for serial lines; `installed_at`
-//! as YYYY-MM-DD or empty.
+//! kind, address, name, location, installed_at, installed_by`, and optionally `comm_key`. A
+//! line is created by its first row; later rows naming it must agree with it. `baud` only for
+//! serial lines; `installed_at` as YYYY-MM-DD or empty; `comm_key` (0 to 4294967295, empty for
+//! none) only for ZKTeco machines, stored and never shown.
 //!
 //! A command-line import only: its bad rows are named in English ([`BadRow`]), unlike the
 //! console's imports, whose reasons are data ([`super::RowProblem`]).
@@ -65,6 +66,8 @@ struct Row {
     installed_at: Option<String>,
     #[serde(default)]
     installed_by: String,
+    #[serde(default)]
+    comm_key: Option<u32>,
 }
 
 const PROTOCOLS: [&str; 3] = ["uhppote", "zk", "native"];
@@ -121,6 +124,9 @@ fn check(row: &Row) -> Result<Option<NaiveDate>, String> {
             "serial number {} is not a controller serial",
             row.address
         ));
+    }
+    if row.comm_key.is_some_and(|k| k != 0) && row.protocol != "zk" {
+        return Err("a comm key is for ZKTeco machines only".into());
     }
     if row.transport == "serial" && row.baud.is_none() {
         return Err("a serial line needs a baud rate".into());
@@ -322,8 +328,15 @@ pub async fn import(
         };
         // A savepoint per row, so one refusal is reported and the rest still checked.
         let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-        match terminal::add_terminal(&mut sp, actor, &new).await {
-            Ok(_) => sp.commit().await?,
+        let added = match terminal::add_terminal(&mut sp, actor, &new).await {
+            Ok(id) => match row.comm_key.filter(|&k| k != 0) {
+                Some(key) => terminal::set_comm_key(&mut sp, actor, id, key).await,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        match added {
+            Ok(()) => sp.commit().await?,
             Err(e) => {
                 sp.rollback().await?;
                 db_errors.push(BadRow {

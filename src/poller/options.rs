@@ -9,6 +9,10 @@ pub struct Options {
     pub recheck: Duration,
     /// How often an owner makes sure its lock connection is still alive.
     pub lock_check: Duration,
+    /// How often an owner beats for its lines (`line_owner.heartbeat_at`).
+    pub heartbeat: Duration,
+    /// A beat older than this fences the owner: a standby ends its session and takes the line.
+    pub stale_after: Duration,
     /// Failed polls in a row before a terminal is declared offline.
     pub offline_after: u32,
     /// Longest wait between attempts on an offline terminal.
@@ -42,6 +46,8 @@ impl Default for Options {
             // Shorter than the 2 s recheck, so after a database restart the old owner lets go
             // before a standby can take the line.
             lock_check: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(1),
+            stale_after: Duration::from_secs(10),
             offline_after: 3,
             max_backoff: Duration::from_secs(8),
             drift_threshold_s: 60,

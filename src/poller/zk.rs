@@ -25,6 +25,8 @@ pub(crate) struct ZkLine {
     addr: SocketAddr,
     timeout: Duration,
     client: Option<ZkClient>,
+    /// The terminal the session is for: its comm key is read when connecting.
+    terminal_id: Option<i64>,
 }
 
 fn wanted_users(cards: &[CardGrant]) -> Vec<WantedUser> {
@@ -50,14 +52,21 @@ impl ZkLine {
             addr: resolve(&line.address, 4370).await?,
             timeout: options.zk_timeout,
             client: None,
+            terminal_id: None,
         })
     }
 
     async fn client(&mut self, ctx: &mut Ctx) -> Result<&mut ZkClient, TerminalError> {
         if self.client.is_none() {
             ctx.trace_note("tx", "connect");
-            // The comm key is 0: the line table has no column for one yet.
-            self.client = Some(ZkClient::connect_tcp(self.addr, 0, self.timeout).await?);
+            // Read at every connect, so a key changed in the inventory is used at once.
+            let key = match self.terminal_id {
+                Some(id) => crate::db::terminal::comm_key(&ctx.pool, id)
+                    .await
+                    .map_err(|e| TerminalError::Io(std::io::Error::other(e.to_string())))?,
+                None => 0,
+            };
+            self.client = Some(ZkClient::connect_tcp(self.addr, key, self.timeout).await?);
         }
         let c = self
             .client
@@ -65,6 +74,14 @@ impl ZkLine {
             .ok_or_else(|| TerminalError::Io(std::io::Error::other("not connected")))?;
         c.set_tracing(ctx.tracing);
         Ok(c)
+    }
+
+    /// The session is for `t` from now on (a line holds one machine; a new one reconnects).
+    fn serve(&mut self, t: &Term) {
+        if self.terminal_id != Some(t.row.id) {
+            self.terminal_id = Some(t.row.id);
+            self.client = None;
+        }
     }
 
     /// The session's packets into the line's published trace.
@@ -279,6 +296,7 @@ impl ZkLine {
 
 impl LineDriver for ZkLine {
     async fn poll(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
+        self.serve(t);
         let r = self.poll_inner(ctx, t).await;
         self.take_trace(ctx);
         if let Err(PollError::Terminal { .. }) = &r {
@@ -294,6 +312,7 @@ impl LineDriver for ZkLine {
         t: &mut Term,
         cmd: &TerminalCommand,
     ) -> CommandResult {
+        self.serve(t);
         let r = self.run(ctx, t, cmd).await;
         self.take_trace(ctx);
         if r.is_err() {

@@ -6,12 +6,14 @@
 //! | request | reply |
 //! |---|---|
 //! | `list` | `ok [{"id":"door/405419896","kind":"door_controller"},...]` |
-//! | `tally` | `ok {"door/405419896":12,...}` (records generated per terminal) |
+//! | `tally` | `ok {"door/405419896":12,...}` (records generated per terminal so far, as `--tally` writes them) |
+//! | `pause` / `resume` | `ok paused` / `ok resumed`: background traffic stops and starts again; the terminals stay up and answer |
 //! | `<id> <verb> [args...]`, e.g. `door/405419896 swipe 8165537 1` | `ok <what happened>` or `error <why>` |
 //! | `quit` | `ok bye`, then the simulator stops (writing `--tally` if asked) |
 
 use super::SimTerminal;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -22,14 +24,49 @@ pub fn tally(terminals: &[Arc<dyn SimTerminal>]) -> BTreeMap<String, u64> {
     terminals.iter().map(|t| (t.id(), t.generated())).collect()
 }
 
-/// Answers one request line.
+/// Whether the site's background traffic is paused (the `pause` and `resume` verbs).
+#[derive(Debug, Default)]
+pub struct Gate(AtomicBool);
+
+impl Gate {
+    pub fn paused(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.0.store(paused, Ordering::Relaxed);
+    }
+}
+
+/// Answers one request line, without a site's traffic (`pause` and `resume` are refused).
 pub fn handle(terminals: &[Arc<dyn SimTerminal>], line: &str) -> (String, bool) {
+    handle_with(terminals, None, line)
+}
+
+/// Answers one request line; `gate` is the site's traffic, for `pause` and `resume`.
+pub fn handle_with(
+    terminals: &[Arc<dyn SimTerminal>],
+    gate: Option<&Gate>,
+    line: &str,
+) -> (String, bool) {
     let mut words = line.split_whitespace();
     let Some(first) = words.next() else {
         return ("error empty request".into(), false);
     };
     match first {
         "quit" => ("ok bye".into(), true),
+        "pause" | "resume" => match gate {
+            Some(g) => {
+                g.set_paused(first == "pause");
+                let word = if first == "pause" {
+                    "paused"
+                } else {
+                    "resumed"
+                };
+                (format!("ok {word}"), false)
+            }
+            None => ("error no background traffic here to pause".into(), false),
+        },
         "list" => {
             let list: Vec<_> = terminals
                 .iter()
@@ -64,6 +101,7 @@ pub fn handle(terminals: &[Arc<dyn SimTerminal>], line: &str) -> (String, bool) 
 pub async fn serve(
     listener: TcpListener,
     terminals: Vec<Arc<dyn SimTerminal>>,
+    gate: Arc<Gate>,
     stop: watch::Sender<bool>,
 ) {
     let terminals = Arc::new(terminals);
@@ -74,12 +112,13 @@ pub async fn serve(
         };
         let terminals = terminals.clone();
         let stop = stop.clone();
+        let gate = gate.clone();
         tokio::spawn(async move {
             let (read, mut write) = socket.into_split();
             let mut lines = BufReader::new(read).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 // The control calls touch only in-memory state: quick enough to run inline.
-                let (reply, quit) = handle(&terminals, line.trim());
+                let (reply, quit) = handle_with(&terminals, Some(&gate), line.trim());
                 if write
                     .write_all(format!("{reply}\n").as_bytes())
                     .await

@@ -150,6 +150,9 @@ pub async fn register_site_with(
         .bind(&l.id)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(m) = site.attendance_machine(&l.id) {
+            crate::db::terminal::set_comm_key(&mut tx, &actor, terminal_id, m.comm_key()).await?;
+        }
         out.push(RegisteredTerminal {
             sim_id: l.id.clone(),
             kind: l.kind,

@@ -27,6 +27,8 @@ pub struct Site {
     pub terminals: Vec<Arc<dyn SimTerminal>>,
     pub listing: Vec<Listing>,
     pub control: SocketAddr,
+    /// Paused by the control interface's `pause`: background traffic generates nothing.
+    pub gate: Arc<control::Gate>,
     /// The same terminals by type, for tests and the demo to look inside.
     controllers: Vec<Arc<super::uhppote::Controller>>,
     machines: Vec<Arc<super::zk::Machine>>,
@@ -246,12 +248,19 @@ impl Site {
             .local_addr()
             .map_err(io("control address".into()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(control::serve(listener, terminals.clone(), stop_tx.clone()));
+        let gate = Arc::new(control::Gate::default());
+        let task = tokio::spawn(control::serve(
+            listener,
+            terminals.clone(),
+            gate.clone(),
+            stop_tx.clone(),
+        ));
         keep.push(Box::new(AbortOnDrop(task)));
         Ok(Site {
             terminals,
             listing,
             control,
+            gate,
             controllers: all_controllers,
             machines,
             pos: pos_terminals,
@@ -349,6 +358,7 @@ impl Site {
     ) -> tokio::task::JoinHandle<()> {
         let mut traffic = self.traffic(seed, alarm_percent);
         let mut stop = self.stop_rx.clone();
+        let gate = self.gate.clone();
         tokio::spawn(async move {
             if !(rate > 0.0 && rate.is_finite()) || traffic.sources.is_empty() {
                 return;
@@ -364,6 +374,10 @@ impl Site {
                     _ = interval.tick() => {}
                     _ = stop.changed() => return,
                 }
+                if gate.paused() {
+                    owed = 0.0;
+                    continue;
+                }
                 owed += per_tick;
                 while owed >= 1.0 {
                     owed -= 1.0;
@@ -371,6 +385,12 @@ impl Site {
                 }
             }
         })
+    }
+
+    /// Answers one control request as the control interface would (`pause` and `resume`
+    /// included).
+    pub fn control_line(&self, line: &str) -> (String, bool) {
+        control::handle_with(&self.terminals, Some(&self.gate), line)
     }
 
     /// Records generated per terminal.
@@ -501,7 +521,7 @@ pub async fn run(config: SiteConfig, ports: Ports, tally: Option<PathBuf>) -> an
         }
         let _ = writeln!(
             out,
-            "control: tcp {} (list, tally, <id> <verb> ..., quit)",
+            "control: tcp {} (list, tally, pause, resume, <id> <verb> ..., quit)",
             site.control
         );
         let _ = out.flush();

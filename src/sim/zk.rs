@@ -116,6 +116,11 @@ impl Machine {
         &self.clock
     }
 
+    /// The comm key a host must authenticate with (0: none).
+    pub fn comm_key(&self) -> u32 {
+        self.comm_key
+    }
+
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -228,6 +233,11 @@ impl Machine {
         let state = state.unwrap_or(if now.hour() < 12 { 0 } else { 1 });
         let r = AttRecord::new(user.uid, &user.user_id, verify_of(user), state, now)
             .ok_or_else(|| format!("clock {now} outside ZK time"))?;
+        // A punch is known by its user and second (a log numbers nothing): a second one in the
+        // same second would be the same punch, so it is refused and the tally stays exact.
+        if punched_at(&s.log, &r.user_id, r.timestamp) {
+            return Err(format!("user {user_id} punched already at {now}"));
+        }
         self.record(&mut s, r.clone())?;
         Ok(r)
     }
@@ -268,6 +278,14 @@ impl Machine {
     }
 }
 
+/// Whether `user_id` has a punch at ZK-time `at` among the newest of `log`.
+fn punched_at(log: &[AttRecord], user_id: &str, at: u32) -> bool {
+    log.iter()
+        .rev()
+        .take_while(|p| p.timestamp == at)
+        .any(|p| p.user_id == user_id)
+}
+
 /// Card users verify by card, the rest by fingerprint.
 fn verify_of(u: &User) -> u8 {
     if u.card != 0 {
@@ -291,8 +309,18 @@ impl SimTerminal for Machine {
         if users.is_empty() {
             return;
         }
-        let u = &users[rng.gen_range(0..users.len())];
-        let _ = self.punch(&u.user_id, None);
+        // A user who punched this second is not picked again (see `punch`): the next one in
+        // turn is, so a step still yields a punch while anyone is free.
+        let first = rng.gen_range(0..users.len());
+        let Some(at) = encode_time(self.now()) else {
+            return;
+        };
+        let free = (0..users.len())
+            .map(|k| &users[(first + k) % users.len()])
+            .find(|u| !punched_at(&self.lock().log, &u.user_id, at));
+        if let Some(u) = free {
+            let _ = self.punch(&u.user_id, None);
+        }
     }
 
     fn control(&self, verb: &str, args: &[&str]) -> Result<String, String> {
