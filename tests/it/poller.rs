@@ -1314,3 +1314,69 @@ async fn a_pos_without_its_blacklist_is_sent_it_by_itself() {
     );
     sup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controller_answering_for_another_is_a_comm_fault_not_offline() {
+    use onecard::terminal::uhppote::{Request, Response};
+    let db = test_db().await;
+    let mut cfg = quiet_demo();
+    cfg.door_controllers.truncate(1);
+    cfg.attendance_machines.clear();
+    cfg.lines.clear();
+    let site = start(&cfg).await;
+    let controller = site.controller("door/405419896").unwrap().clone();
+    // Between onecard and the controller: every answer comes back under another serial.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let proxy = tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok((serial, request)) = Request::decode(&buf[..n]) else {
+                continue;
+            };
+            if let Some(reply) = controller.handle(&request) {
+                let frame = Response::encode(&reply, serial + 1);
+                let _ = socket.send_to(&frame[..], from).await;
+            }
+        }
+    });
+    let line: i64 = sqlx::query_scalar(
+        "INSERT INTO line (name, protocol, transport, address, poll_interval_ms)
+         VALUES ('two-faced', 'uhppote', 'udp', $1, 200) RETURNING id",
+    )
+    .bind(addr.to_string())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO terminal (line_id, kind, address, name)
+         VALUES ($1, 'door_controller', 405419896, 'two-faced') RETURNING id",
+    )
+    .bind(line)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let sup = Supervisor::start_with(db.pool.clone(), "two-faced", fast());
+    eventually(Duration::from_secs(30), "a comm_fault alarm", || async {
+        count_for(
+            &db.pool,
+            "SELECT count(*) FROM alarm WHERE terminal_id = $1 AND kind = 'comm_fault'",
+            id,
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        count_for(
+            &db.pool,
+            "SELECT count(*) FROM alarm WHERE terminal_id = $1 AND kind = 'terminal_offline'",
+            id,
+        )
+        .await,
+        0,
+        "it was answering: not offline"
+    );
+    sup.stop().await;
+    proxy.abort();
+}

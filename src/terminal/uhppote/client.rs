@@ -199,9 +199,14 @@ impl UhppoteClient {
                 Ok((s, response)) if s == serial && response.function() == function => {
                     return Ok(response)
                 }
-                // Another controller on a broadcast address, or a stray reply: not ours.
+                // Another controller on a broadcast address, or a stray reply: not ours. If
+                // nothing else comes, what answered was not silent: a garbled line, not an
+                // offline controller.
                 Ok((s, _)) if s != serial => {
-                    tracing::trace!(%from, serial = s, "ignored a reply from another controller")
+                    tracing::trace!(%from, serial = s, "ignored a reply from another controller");
+                    garbled.get_or_insert_with(|| {
+                        format!("only controller {s} answered, for controller {serial}")
+                    });
                 }
                 Ok((_, response)) => {
                     garbled = Some(format!(
