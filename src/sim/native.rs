@@ -93,6 +93,8 @@ pub struct DeviceCore {
     started: Instant,
     /// Times the machine at this address was swapped for another: a new serial number.
     swaps: AtomicU32,
+    /// Its clock was lost (a power cut with a flat clock battery) and not set since.
+    clock_lost: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -119,6 +121,7 @@ impl DeviceCore {
             executed: AtomicU64::new(0),
             started: Instant::now(),
             swaps: AtomicU32::new(0),
+            clock_lost: AtomicBool::new(false),
         }
     }
 
@@ -132,6 +135,11 @@ impl DeviceCore {
 
     pub fn clock(&self) -> &SimClock {
         &self.clock
+    }
+
+    /// Whether its clock is lost (not set since `clock-lost`).
+    pub fn clock_lost(&self) -> bool {
+        self.clock_lost.load(Ordering::SeqCst)
     }
 
     /// Offline = powered off or cut from the bus: never answers.
@@ -225,6 +233,13 @@ impl DeviceCore {
             "online" => {
                 self.set_online(true);
                 Ok(format!("machine {} is online", self.machine_no))
+            }
+            "clock-lost" => {
+                self.clock_lost.store(true, Ordering::SeqCst);
+                Ok(format!(
+                    "machine {}: clock lost until it is set",
+                    self.machine_no
+                ))
             }
             "noise" => match args.first().map(|a| a.trim_end_matches('%').parse::<u32>()) {
                 Some(Ok(p)) if p <= 100 => {
@@ -421,9 +436,13 @@ impl<R: Numbered> Common<'_, R> {
             ),
             None => (0, 1, 1, 0),
         };
+        let conditions = self.conditions.with(
+            Condition::ClockLost,
+            self.core.clock_lost.load(Ordering::SeqCst),
+        );
         Some(match req {
             Request::Poll => Ok(Reply::Poll(PollStatus {
-                conditions: self.conditions,
+                conditions,
                 stored,
                 card: None,
             })),
@@ -438,7 +457,7 @@ impl<R: Numbered> Common<'_, R> {
             })),
             Request::GetStatus => Ok(Reply::Status(DeviceStatus {
                 kind: self.kind,
-                conditions: self.conditions,
+                conditions,
                 clock: self.core.now(),
                 stored,
                 capacity,
@@ -449,6 +468,7 @@ impl<R: Numbered> Common<'_, R> {
             Request::GetTime => Ok(Reply::Time(self.core.now())),
             Request::SetTime(t) => {
                 self.core.clock.set(*t);
+                self.core.clock_lost.store(false, Ordering::SeqCst);
                 Ok(Reply::Done)
             }
             Request::ReadRecords { from, max } => Ok(Reply::Records(match self.memory {

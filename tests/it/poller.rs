@@ -1380,3 +1380,29 @@ async fn a_controller_answering_for_another_is_a_comm_fault_not_offline() {
     sup.stop().await;
     proxy.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pos_that_lost_its_clock_has_it_set_at_once() {
+    use onecard::sim::native::NativeDevice;
+    let db = test_db().await;
+    let site = start(&small_site()).await;
+    register_site(&db.pool, &site).await.unwrap();
+    let pos = site.pos("pos/canteen/1").unwrap().clone();
+    let sup = Supervisor::start_with(db.pool.clone(), "clock lost", fast());
+    // A power cut with a flat clock battery: CLOCK_LOST until someone sets it.
+    ctl(&site, "pos/canteen/1 clock-lost");
+    assert!(pos.core().clock_lost());
+    eventually(
+        Duration::from_secs(30),
+        "the clock set by the service",
+        || {
+            let pos = pos.clone();
+            async move { !pos.core().clock_lost() }
+        },
+    )
+    .await;
+    let want = onecard::domain::time::now();
+    let clock = pos.core().clock().now();
+    assert!((clock - want).num_seconds().abs() <= 5, "{clock} vs {want}");
+    sup.stop().await;
+}
