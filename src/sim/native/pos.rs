@@ -1,0 +1,404 @@
+//! A simulated POS: purchases offline and online, its blacklist, price table and limits.
+
+use super::*;
+
+/// A canteen or shop POS terminal.
+#[derive(Debug)]
+pub struct Pos {
+    core: DeviceCore,
+    state: Mutex<PosState>,
+}
+
+#[derive(Debug)]
+struct PosState {
+    records: RecordStore<PurchaseRecord>,
+    balances: HashMap<u32, i64>,
+    default_balance: Option<i64>,
+    cards: Vec<u32>,
+    blacklist: ChunkedTable,
+    limits: Limits,
+    prices: Vec<PriceEntry>,
+    txn_no: u32,
+    totals: BTreeMap<NaiveDate, (u32, i64)>,
+    daily_counts: HashMap<(u32, NaiveDate), u16>,
+}
+
+impl Pos {
+    /// A POS whose traffic uses `cards`, each starting with [`DEFAULT_BALANCE_FEN`]; other
+    /// cards are unknown to it.
+    pub fn new(
+        line: &str,
+        machine_no: u8,
+        clock: SimClock,
+        capacity: usize,
+        cards: Vec<u32>,
+    ) -> Arc<Pos> {
+        let balances = cards.iter().map(|&c| (c, DEFAULT_BALANCE_FEN)).collect();
+        Self::with_balances(line, machine_no, clock, capacity, balances, None)
+    }
+
+    /// A POS with given balances (fen); `default_balance_fen` is what any other card has.
+    pub fn with_balances(
+        line: &str,
+        machine_no: u8,
+        clock: SimClock,
+        capacity: usize,
+        balances: HashMap<u32, i64>,
+        default_balance_fen: Option<i64>,
+    ) -> Arc<Pos> {
+        let mut cards: Vec<u32> = balances.keys().copied().collect();
+        cards.sort_unstable();
+        Arc::new(Pos {
+            core: DeviceCore::new(line, machine_no, clock),
+            state: Mutex::new(PosState {
+                records: RecordStore::new(capacity),
+                balances,
+                default_balance: default_balance_fen,
+                cards,
+                blacklist: ChunkedTable::default(),
+                limits: Limits::default(),
+                prices: Vec::new(),
+                txn_no: 0,
+                totals: BTreeMap::new(),
+                daily_counts: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The card's balance in fen, None when the terminal does not know it.
+    pub fn balance(&self, card: u32) -> Option<i64> {
+        let s = lock(&self.state);
+        s.balances.get(&card).copied().or(s.default_balance)
+    }
+
+    pub fn set_balance(&self, card: u32, fen: i64) {
+        lock(&self.state).balances.insert(card, fen);
+    }
+
+    /// Records held (not yet acknowledged).
+    pub fn stored(&self) -> usize {
+        lock(&self.state).records.held.len()
+    }
+
+    pub fn is_blacklisted(&self, card: u32) -> bool {
+        lock(&self.state).blacklist.contains(card)
+    }
+
+    pub fn blacklist_state(&self) -> TableState {
+        lock(&self.state).blacklist.state
+    }
+
+    /// The active blacklist, sorted.
+    pub fn blacklist(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = lock(&self.state).blacklist.active.iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn limits(&self) -> Limits {
+        lock(&self.state).limits
+    }
+
+    /// Count and sum (fen) of purchases on a terminal-local date.
+    pub fn totals(&self, date: NaiveDate) -> (u32, i64) {
+        lock(&self.state)
+            .totals
+            .get(&date)
+            .copied()
+            .unwrap_or((0, 0))
+    }
+
+    /// An offline purchase keyed at the terminal (the cardholder typed the PIN on its keypad).
+    pub fn purchase(&self, card: u32, amount_fen: i64) -> Result<PurchaseRecord, String> {
+        let now = self.core.now();
+        let mut s = lock(&self.state);
+        match s.purchase(now, card, amount_fen, true, PurchaseMode::Offline) {
+            Ok(Ok(r)) => {
+                self.core.generated.fetch_add(1, Ordering::SeqCst);
+                Ok(r)
+            }
+            Ok(Err(deny)) => Err(deny.name().to_string()),
+            Err(nak) => Err(nak.to_string()),
+        }
+    }
+
+    fn execute(&self, req: Request) -> Result<Reply, NakReason> {
+        let now = self.core.now();
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
+        let conditions = s
+            .records
+            .conditions()
+            .with(Condition::TablesMissing, !s.blacklist.loaded());
+        let common = Common {
+            core: &self.core,
+            kind: DeviceKind::Pos,
+            model: "OC-POS-200",
+            memory: Some(&mut s.records),
+            conditions,
+            tables: (
+                s.blacklist.state,
+                TableState {
+                    version: 0,
+                    count: s.prices.len() as u32,
+                },
+            ),
+        };
+        if let Some(r) = common.execute(&req) {
+            return r;
+        }
+        match req {
+            Request::OnlineAuth(AuthRequest {
+                card,
+                amount_fen,
+                pin_verified,
+            }) => {
+                let amount = i64::from(amount_fen);
+                if amount == 0 || amount > i64::from(i32::MAX) {
+                    return Err(NakReason::BadParameter);
+                }
+                let reply =
+                    match s.purchase(now, card, amount, pin_verified, PurchaseMode::Online)? {
+                        Ok(r) => {
+                            self.core.generated.fetch_add(1, Ordering::SeqCst);
+                            AuthReply {
+                                denied: None,
+                                balance_after_fen: r.balance_after_fen,
+                                record_no: r.record_no,
+                                txn_no: r.txn_no,
+                            }
+                        }
+                        Err(deny) => AuthReply {
+                            denied: Some(deny),
+                            balance_after_fen: s.balance_i32(card),
+                            record_no: 0,
+                            txn_no: 0,
+                        },
+                    };
+                Ok(Reply::Auth(reply))
+            }
+            Request::DownloadBlacklist(chunk) => s.blacklist.apply(chunk),
+            Request::SetPriceTable(mut entries) => {
+                entries.sort_by_key(|e| e.start_minute);
+                s.prices = entries;
+                Ok(Reply::Done)
+            }
+            Request::SetLimits(l) => {
+                s.limits = l;
+                Ok(Reply::Done)
+            }
+            Request::DailyTotals(date) => {
+                let (count, sum_fen) = s.totals.get(&date).copied().unwrap_or((0, 0));
+                Ok(Reply::Totals(DailyTotals {
+                    date,
+                    count,
+                    sum_fen,
+                }))
+            }
+            _ => Err(NakReason::UnknownCommand),
+        }
+    }
+}
+
+impl PosState {
+    fn balance_i32(&self, card: u32) -> i32 {
+        let b = self.balances.get(&card).copied().or(self.default_balance);
+        b.unwrap_or(0)
+            .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    }
+
+    fn slot(&self, now: NaiveDateTime) -> Option<PriceEntry> {
+        let minute = (now.hour() * 60 + now.minute()) as u16;
+        self.prices
+            .iter()
+            .rev()
+            .find(|e| e.start_minute <= minute)
+            .or(self.prices.last())
+            .copied()
+    }
+
+    /// One purchase: Err = NAK (memory full), Ok(Err) = declined, Ok(Ok) = stored record.
+    fn purchase(
+        &mut self,
+        now: NaiveDateTime,
+        card: u32,
+        amount: i64,
+        pin_ok: bool,
+        mode: PurchaseMode,
+    ) -> Result<Result<PurchaseRecord, DenyReason>, NakReason> {
+        if amount <= 0 || amount > i64::from(i32::MAX) {
+            return Err(NakReason::BadParameter);
+        }
+        if self.records.is_full() {
+            return Err(NakReason::MemoryFull);
+        }
+        if self.blacklist.contains(card) {
+            return Ok(Err(DenyReason::Blacklisted));
+        }
+        let Some(balance) = self.balances.get(&card).copied().or(self.default_balance) else {
+            return Ok(Err(DenyReason::UnknownCard));
+        };
+        let l = self.limits;
+        if l.per_purchase_fen != 0 && amount > i64::from(l.per_purchase_fen) {
+            return Ok(Err(DenyReason::OverPurchaseLimit));
+        }
+        if l.pin_above_fen != 0 && amount > i64::from(l.pin_above_fen) && !pin_ok {
+            return Ok(Err(DenyReason::PinRequired));
+        }
+        let today = now.date();
+        let count = self.daily_counts.get(&(card, today)).copied().unwrap_or(0);
+        if l.daily_count != 0 && count >= l.daily_count {
+            return Ok(Err(DenyReason::DailyCountReached));
+        }
+        if balance < amount {
+            return Ok(Err(DenyReason::InsufficientBalance));
+        }
+        let after = balance - amount;
+        let txn_no = self.txn_no.wrapping_add(1);
+        let meal_slot = self.slot(now).map_or(0, |e| e.slot);
+        let Some(rec) = self.records.push(|record_no| PurchaseRecord {
+            record_no,
+            at: now,
+            card,
+            amount_fen: amount as i32,
+            balance_after_fen: after.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            txn_no,
+            meal_slot,
+            mode,
+        }) else {
+            return Err(NakReason::MemoryFull);
+        };
+        self.txn_no = txn_no;
+        self.balances.insert(card, after);
+        self.daily_counts
+            .retain(|(_, d), _| *d + ChronoDuration::days(1) >= today);
+        *self.daily_counts.entry((card, today)).or_insert(0) += 1;
+        let t = self.totals.entry(today).or_insert((0, 0));
+        t.0 += 1;
+        t.1 += amount;
+        let oldest = today - ChronoDuration::days(TOTALS_DAYS);
+        self.totals.retain(|d, _| *d >= oldest);
+        Ok(Ok(rec))
+    }
+}
+
+impl SimTerminal for Pos {
+    fn id(&self) -> String {
+        format!("pos/{}/{}", self.core.line, self.core.machine_no)
+    }
+
+    fn kind(&self) -> TerminalKind {
+        TerminalKind::Pos
+    }
+
+    /// An offline purchase by a random card: the slot's fixed price, or 3.00-25.00 yuan.
+    fn traffic(&self, rng: &mut StdRng) {
+        let (card, amount) = {
+            let s = lock(&self.state);
+            if s.cards.is_empty() {
+                return;
+            }
+            let card = s.cards[rng.gen_range(0..s.cards.len())];
+            let fixed = s.slot(self.core.now()).map_or(0, |e| e.price_fen);
+            let amount = if fixed > 0 {
+                i64::from(fixed)
+            } else {
+                rng.gen_range(300..=2500)
+            };
+            (card, amount)
+        };
+        // Declined or memory full: nothing stored, nothing generated.
+        let _ = self.purchase(card, amount);
+    }
+
+    fn control(&self, verb: &str, args: &[&str]) -> Result<String, String> {
+        if let Some(r) = self.core.control_common(verb, args) {
+            return r;
+        }
+        match verb {
+            "purchase" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                let yuan = args
+                    .get(1)
+                    .and_then(|a| Decimal::from_str(a).ok())
+                    .ok_or("usage: purchase CARD AMOUNT_YUAN")?;
+                let fen = yuan_to_fen(yuan)
+                    .filter(|f| *f > 0)
+                    .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
+                let r = self.purchase(card, fen)?;
+                Ok(format!(
+                    "record {}: card {card} paid {} yuan, balance {} yuan",
+                    r.record_no,
+                    fen_to_yuan(i64::from(r.amount_fen)),
+                    fen_to_yuan(i64::from(r.balance_after_fen))
+                ))
+            }
+            "balance" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                self.balance(card)
+                    .map(|b| format!("card {card}: {} yuan", fen_to_yuan(b)))
+                    .ok_or_else(|| format!("card {card} is unknown to this terminal"))
+            }
+            "blacklisted" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                let s = lock(&self.state);
+                let t = s.blacklist.state;
+                Ok(format!(
+                    "card {card} {} (blacklist version {}, {} cards)",
+                    if s.blacklist.contains(card) {
+                        "blacklisted"
+                    } else {
+                        "not blacklisted"
+                    },
+                    t.version,
+                    t.count
+                ))
+            }
+            "reset" | "swap" => {
+                // Factory settings, or another machine at this address (another serial):
+                // records numbered from 1 again, the blacklist gone.
+                if verb == "swap" {
+                    self.core.swaps.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut s = lock(&self.state);
+                s.records = RecordStore::new(s.records.capacity);
+                s.blacklist = ChunkedTable::default();
+                s.txn_no = 0;
+                Ok(format!(
+                    "machine {} {}: records and blacklist cleared, serial {}",
+                    self.core.machine_no,
+                    if verb == "swap" { "swapped" } else { "reset" },
+                    self.core.serial()
+                ))
+            }
+            "blacklist" => {
+                let t = self.blacklist_state();
+                let cards: Vec<String> = self.blacklist().iter().map(u32::to_string).collect();
+                Ok(format!(
+                    "blacklist version {}, {} cards: {}",
+                    t.version,
+                    t.count,
+                    cards.join(" ")
+                ))
+            }
+            _ => Err(format!(
+                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, reset, swap, offline, online, noise)",
+                self.id()
+            )),
+        }
+    }
+
+    fn generated(&self) -> u64 {
+        self.core.generated.load(Ordering::SeqCst)
+    }
+}
+
+impl NativeDevice for Pos {
+    fn core(&self) -> &DeviceCore {
+        &self.core
+    }
+
+    fn respond(&self, request: &Frame) -> Option<Vec<u8>> {
+        self.core.respond(request, |req| self.execute(req))
+    }
+}
