@@ -220,39 +220,51 @@ fn the_binary_runs_a_site_and_writes_the_tally() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let tally = dir.path().join("tally.json");
-    // A base port well away from the documented defaults and from other tests' free ports.
-    let base = 40000 + (std::process::id() % 2000) as u16 * 10;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_onecard"))
-        .args([
-            "sim",
-            "--demo",
-            "--rate",
-            "0",
-            "--base-port",
-            &base.to_string(),
-            "--tally",
-        ])
-        .arg(&tally)
-        .env("ONECARD_DATA_DIR", dir.path())
-        .env("ONECARD_CONFIG_DIR", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut listing = String::new();
-    loop {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("sim exited early:\n{listing}\n{err}");
+    // The site takes base..base+99. Bases sit below the kernel's ephemeral range (32768+), where
+    // other tests' sockets live; a port someone else holds anyway moves the site to the next base.
+    let mut base = 10000 + (std::process::id() % 200) as u16 * 100;
+    let (mut child, listing, _out) = loop {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_onecard"))
+            .args([
+                "sim",
+                "--demo",
+                "--rate",
+                "0",
+                "--base-port",
+                &base.to_string(),
+                "--tally",
+            ])
+            .arg(&tally)
+            .env("ONECARD_DATA_DIR", dir.path())
+            .env("ONECARD_CONFIG_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut listing = String::new();
+        let started = loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break false;
+            }
+            listing.push_str(&line);
+            if line.starts_with("control:") {
+                break true;
+            }
+        };
+        if started {
+            break (child, listing, out);
         }
-        listing.push_str(&line);
-        if line.starts_with("control:") {
-            break;
-        }
-    }
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let _ = child.wait();
+        assert!(
+            err.contains("Address already in use") && base < 32000,
+            "sim exited early:\n{listing}\n{err}"
+        );
+        base += 100;
+    };
     assert!(
         listing.contains(&format!(
             "door/405419896             serial 405419896           udp+tcp 127.0.0.1:{base}"
