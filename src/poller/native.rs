@@ -110,22 +110,24 @@ impl NativeLine {
             },
         };
         let (endpoint, timing) = match line.transport.as_str() {
-            "tcp" => {
+            "tcp" | "udp" => {
                 let addr = resolve(&line.address, 4001).await?;
-                // Behind a serial-to-TCP converter the bus keeps its speed: a line that names
-                // it gets a serial line's timing, plus the network's slack.
+                // Behind a serial-to-Ethernet converter the bus keeps its speed: a line that
+                // names it gets a serial line's timing, plus the network's slack.
                 let timing = match baud {
                     Some(b) => Timing::serial(b, serial("", b).bits_per_char())
                         .with_slack(NETWORK_SLACK + HOST_SLACK),
                     None => Timing::network(NETWORK_SLACK),
                 };
-                (
+                let endpoint = if line.transport == "udp" {
+                    Endpoint::Udp(addr)
+                } else {
                     Endpoint::Tcp {
                         addr,
                         connect_timeout: Duration::from_secs(3),
-                    },
-                    timing,
-                )
+                    }
+                };
+                (endpoint, timing)
             }
             "serial" => {
                 let cfg = serial(&line.address, baud.unwrap_or(9600));

@@ -10,8 +10,9 @@
 //!
 //! Two-wire RS-485, half duplex, one master (the onecard poller) and up to 247 devices on one
 //! bus. Default 9600 baud 8N1; any of 9600, 19200, 38400, 57600, 115200 with 8N1, 8E1, 8O1 or
-//! 8N2 may be configured, identically on every device of the bus. A serial-to-TCP converter in
-//! transparent (raw) mode carries the same bytes over TCP unchanged.
+//! 8N2 may be configured, identically on every device of the bus. A serial-to-Ethernet converter
+//! in transparent (raw) mode carries the same bytes over TCP unchanged, or in UDP datagrams (in
+//! order, a frame possibly split over several datagrams, which the framer joins).
 //!
 //! # 2. Frame
 //!
@@ -101,8 +102,8 @@
 //! ```
 //!
 //! L_reply_max is the longest reply the command can get (8 + the largest DATA in §8). Over TCP
-//! with no baud named the wire terms are zero and T_slack (50 ms) covers the network. A TCP
-//! line that names the baud of the bus behind its serial-to-TCP converter (the line's `baud`,
+//! or UDP with no baud named the wire terms are zero and T_slack (50 ms) covers the network. A
+//! TCP or UDP line that names the baud of the bus behind its converter (the line's `baud`,
 //! parity and stop bits) is timed as a serial line at that speed, with T_slack 70 ms; its
 //! record batches are also cut to about 2 s of wire time. Values in ms:
 //!
@@ -305,8 +306,9 @@
 //! * **Where a line is** (the inventory's `line_address`, column `line_address` of
 //!   `onecard terminal import`): for `transport` `serial`, the device path (`/dev/ttyUSB0`,
 //!   `/dev/serial/by-id/...`), with `baud` (and the line's parity and stop bits) in their own
-//!   columns; for `tcp`, `host:port` of the serial-to-TCP converter (`10.0.3.21:4001`; port
-//!   4001 when it is left out). The machine number is the terminal's `address`, 1-247.
+//!   columns; for `tcp` or `udp`, `host:port` of the serial-to-Ethernet converter
+//!   (`10.0.3.21:4001`; port 4001 when it is left out). Over UDP onecard sends from one port and
+//!   hears only the converter's address, so the converter answers the last sender. The machine number is the terminal's `address`, 1-247.
 //! * **"0x00" in a reply column** means DATA is exactly one byte, 0: the command was carried
 //!   out. A reply of any other length is `Malformed`.
 //! * **The framer, in words** (§4): keep a byte buffer; drop bytes until 0xA5; with four bytes

@@ -1,5 +1,5 @@
-//! Opening a line: a serial port (tokio-serial), a TCP connection (a serial-to-Ethernet
-//! converter or the simulator), or, for the simulator, the master end of a PTY pair whose slave
+//! Opening a line: a serial port (tokio-serial), a TCP connection or a UDP socket (a
+//! serial-to-Ethernet converter or the simulator), or, for the simulator, the master end of a PTY pair whose slave
 //! path a poller opens as if it were a serial port. Every one is an
 //! `AsyncRead + AsyncWrite + Unpin + Send` stream, so a protocol is written once.
 
@@ -15,7 +15,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_serial::SerialPortBuilderExt;
 
 /// Parity bit of a serial line.
@@ -79,6 +79,8 @@ pub enum Endpoint {
         addr: SocketAddr,
         connect_timeout: Duration,
     },
+    /// A converter in UDP mode: every datagram carries bus bytes, in order.
+    Udp(SocketAddr),
 }
 
 /// An open line.
@@ -86,6 +88,7 @@ pub enum Endpoint {
 pub enum Line {
     Serial(tokio_serial::SerialStream),
     Tcp(TcpStream),
+    Udp(UdpLine),
     Pty(PtyMaster),
 }
 
@@ -97,6 +100,7 @@ pub async fn open(endpoint: &Endpoint) -> Result<Line, TerminalError> {
             addr,
             connect_timeout,
         } => connect_tcp(*addr, *connect_timeout).await,
+        Endpoint::Udp(addr) => connect_udp(*addr).await,
     }
 }
 
@@ -132,6 +136,75 @@ pub async fn connect_tcp(addr: SocketAddr, limit: Duration) -> Result<Line, Term
     Ok(Line::Tcp(stream))
 }
 
+/// A UDP socket connected to `addr`, so that only the converter's datagrams are heard.
+pub async fn connect_udp(addr: SocketAddr) -> Result<Line, TerminalError> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(addr).await?;
+    Ok(Line::Udp(UdpLine {
+        socket,
+        datagram: vec![0; MAX_DATAGRAM],
+        len: 0,
+        at: 0,
+    }))
+}
+
+/// A connected UDP socket read as a byte stream: a datagram larger than the reader's buffer is
+/// kept and handed out over the following reads, never cut.
+#[derive(Debug)]
+pub struct UdpLine {
+    socket: UdpSocket,
+    datagram: Vec<u8>,
+    /// The last datagram's length, and how much of it was read.
+    len: usize,
+    at: usize,
+}
+
+/// The largest datagram a converter sends; RS-485 frames are far smaller.
+const MAX_DATAGRAM: usize = 65_536;
+
+impl AsyncRead for UdpLine {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.at >= this.len {
+            let mut read = ReadBuf::new(&mut this.datagram);
+            ready!(this.socket.poll_recv(cx, &mut read))?;
+            this.len = read.filled().len();
+            this.at = 0;
+        }
+        let n = buf.remaining().min(this.len - this.at);
+        buf.put_slice(&this.datagram[this.at..this.at + n]);
+        this.at += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for UdpLine {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.socket.poll_send(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncRead for Line {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -141,6 +214,7 @@ impl AsyncRead for Line {
         match self.get_mut() {
             Line::Serial(s) => Pin::new(s).poll_read(cx, buf),
             Line::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Line::Udp(s) => Pin::new(s).poll_read(cx, buf),
             Line::Pty(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
@@ -155,6 +229,7 @@ impl AsyncWrite for Line {
         match self.get_mut() {
             Line::Serial(s) => Pin::new(s).poll_write(cx, buf),
             Line::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Line::Udp(s) => Pin::new(s).poll_write(cx, buf),
             Line::Pty(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -163,6 +238,7 @@ impl AsyncWrite for Line {
         match self.get_mut() {
             Line::Serial(s) => Pin::new(s).poll_flush(cx),
             Line::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Line::Udp(s) => Pin::new(s).poll_flush(cx),
             Line::Pty(s) => Pin::new(s).poll_flush(cx),
         }
     }
@@ -171,6 +247,7 @@ impl AsyncWrite for Line {
         match self.get_mut() {
             Line::Serial(s) => Pin::new(s).poll_shutdown(cx),
             Line::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Line::Udp(s) => Pin::new(s).poll_shutdown(cx),
             Line::Pty(s) => Pin::new(s).poll_shutdown(cx),
         }
     }

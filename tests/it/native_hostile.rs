@@ -1,8 +1,8 @@
 //! The poller on native RS-485 lines against hostile devices and slow buses: a device that
 //! babbles on a bus shared with good POS, replies that are garbage of each kind, replies that
-//! trickle in byte by byte, and a POS behind a serial-to-TCP converter at 9,600 baud. Nothing
-//! hangs a line, garbage is a comm fault (with what was heard) and not "offline", and stopping
-//! takes seconds whatever a device does.
+//! trickle in byte by byte, and a POS behind a serial-to-TCP (and a serial-to-UDP) converter at
+//! 9,600 baud. Nothing hangs a line, garbage is a comm fault (with what was heard) and not
+//! "offline", and stopping takes seconds whatever a device does.
 
 use crate::poller::{eventually, fast, scalar};
 use crate::support::test_db;
@@ -51,13 +51,25 @@ async fn register(
     baud: Option<i32>,
     machines: &[u8],
 ) -> Vec<i64> {
+    register_over(pool, "tcp", name, addr, baud, machines).await
+}
+
+async fn register_over(
+    pool: &PgPool,
+    transport: &str,
+    name: &str,
+    addr: SocketAddr,
+    baud: Option<i32>,
+    machines: &[u8],
+) -> Vec<i64> {
     let line: i64 = sqlx::query_scalar(
         "INSERT INTO line (name, protocol, transport, address, baud, poll_interval_ms)
-         VALUES ($1, 'native', 'tcp', $2, $3, 100) RETURNING id",
+         VALUES ($1, 'native', $4, $2, $3, 100) RETURNING id",
     )
     .bind(name)
     .bind(addr.to_string())
     .bind(baud)
+    .bind(transport)
     .fetch_one(pool)
     .await
     .unwrap();
@@ -565,6 +577,92 @@ async fn a_slow_bus_behind_tcp_delivers_every_record_once() {
         .await
         .unwrap();
     assert_eq!(top, 80);
+    eventually(Duration::from_secs(20), "the POS emptied", || async {
+        p.stored() == 0
+    })
+    .await;
+    assert!(alarms(&db.pool, ids[0], "terminal_offline")
+        .await
+        .is_empty());
+    stop_within_5s(sup).await;
+    conv.abort();
+}
+
+/// A serial-to-UDP converter in front of a bus at `baud`: bus bytes go out in datagrams of at
+/// most 64 bytes (as a converter's packing timer cuts them) to whoever sent the last one.
+async fn udp_converter(
+    devices: Vec<Arc<dyn NativeDevice>>,
+    baud: u64,
+) -> (SocketAddr, JoinHandle<()>) {
+    let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = socket.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (master, bus) = tokio::io::duplex(1 << 16);
+        let (from_devices, to_devices) = tokio::io::split(master);
+        let (host_in, wire_in) = tokio::io::duplex(1 << 16);
+        let (wire_out, mut host_out) = tokio::io::duplex(1 << 16);
+        let peer = Arc::new(std::sync::Mutex::new(None::<SocketAddr>));
+        let _bus = AbortOnDrop(tokio::spawn(async move {
+            let _ = serve_bus(bus, devices).await;
+        }));
+        let _down = AbortOnDrop(tokio::spawn(paced(wire_in, to_devices, baud)));
+        let _up = AbortOnDrop(tokio::spawn(paced(from_devices, wire_out, baud)));
+        let (s, p) = (socket.clone(), peer.clone());
+        let _send = AbortOnDrop(tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = host_out.read(&mut buf).await {
+                let to = *p.lock().unwrap();
+                match (n, to) {
+                    (0, _) => return,
+                    (_, Some(to)) => {
+                        let _ = s.send_to(&buf[..n], to).await;
+                    }
+                    (_, None) => {}
+                }
+            }
+        }));
+        let mut host_in = host_in;
+        let mut buf = [0u8; 2048];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            *peer.lock().unwrap() = Some(from);
+            if host_in.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    });
+    (addr, task)
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The same slow bus behind a converter in UDP mode: replies arrive split over datagrams, and
+/// every record still arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_bus_behind_udp_delivers_every_record_once() {
+    let db = test_db().await;
+    let p = pos("udp-converter", 5);
+    buy(&p, 0, 40);
+    let (addr, conv) = udp_converter(vec![p.clone()], 9600).await;
+    let ids = register_over(&db.pool, "udp", "udp-converter", addr, Some(9600), &[5]).await;
+    let sup = Supervisor::start_with(db.pool.clone(), "udp-converter", fast());
+    eventually(Duration::from_secs(60), "40 purchases", || async {
+        purchases(&db.pool, ids[0]).await == (40, 40)
+    })
+    .await;
+    buy(&p, 100, 10);
+    eventually(Duration::from_secs(60), "50 purchases", || async {
+        purchases(&db.pool, ids[0]).await == (50, 50)
+    })
+    .await;
     eventually(Duration::from_secs(20), "the POS emptied", || async {
         p.stored() == 0
     })
