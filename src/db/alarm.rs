@@ -267,7 +267,7 @@ pub async fn force_clear(
 /// Open alarms (active and acknowledged), most urgent first.
 pub async fn open(pool: &PgPool) -> Result<Vec<Alarm>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "{SELECT} WHERE a.state <> 'cleared' ORDER BY a.state = 'acknowledged', a.priority, a.raised_at DESC LIMIT 500"
+        "{SELECT} WHERE a.state <> 'cleared' ORDER BY a.late, a.state = 'acknowledged', a.priority, a.raised_at DESC LIMIT 500"
     ))
     .fetch_all(pool)
     .await

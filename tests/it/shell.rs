@@ -983,10 +983,9 @@ fn alarm_selection_stays_on_the_same_alarm_across_reloads() {
     loaded_alarms(&mut s, some_alarms());
     update(&mut s, key('a'));
     assert!(s.alarms.open);
-    // Active P1 first (newest first), then P2, P3, the acknowledged last.
+    // Active P1 first (newest first), then P2, P3, the acknowledged; the late one apart, last.
     let order: Vec<i64> = s.alarms.list.rows.iter().map(|a| a.id).collect();
-    assert_eq!(order, vec![10, 14, 11, 12, 13]);
-    update(&mut s, key('j'));
+    assert_eq!(order, vec![10, 11, 12, 13, 14]);
     update(&mut s, key('j'));
     assert_eq!(s.alarms.selected, Some(11));
     // A new P1 arrives above it: the cursor stays on alarm 11.
@@ -997,7 +996,7 @@ fn alarm_selection_stays_on_the_same_alarm_across_reloads() {
         vec![],
     );
     assert_eq!(s.alarms.selected, Some(11));
-    assert_eq!(selected_alarm_index(&s), 3);
+    assert_eq!(selected_alarm_index(&s), 2);
     // Another console clears it: the cursor stays on that row.
     let mut gone = selected_alarm(&s).unwrap().clone();
     gone.state = "cleared".into();
@@ -1080,8 +1079,10 @@ fn alarms_are_taken_acknowledged_with_a_note_and_cleared() {
             reason: Some("2 sensors replaced".into())
         })
     );
-    // The acknowledged one clears normally, after a confirmation naming it.
+    // The acknowledged one clears normally, after a confirmation naming it (the late one is
+    // listed after it, apart).
     update(&mut s, key('G'));
+    update(&mut s, key('k'));
     assert_eq!(s.alarms.selected, Some(13));
     update(&mut s, key('c'));
     let Some(question) = onecard::app::router::confirming(&s) else {
@@ -1698,7 +1699,7 @@ fn screen_row(s: &mut State, y: usize) -> String {
 #[test]
 fn the_alarms_view_filters_by_terminal_name_and_kind() {
     let mut s = alarms_view(Lang::EN);
-    assert_eq!(shown_alarms(&s), vec![10, 14, 11, 12, 13]);
+    assert_eq!(shown_alarms(&s), vec![10, 11, 12, 13, 14]);
     assert!(update(&mut s, key('/')).is_empty());
     assert_eq!(typing(&s).as_deref(), Some(""));
     // The list narrows as the name is typed.
@@ -1797,7 +1798,6 @@ fn escape_clears_the_alarm_filter_then_closes_the_view() {
 #[test]
 fn a_filtered_alarm_selection_survives_reloads() {
     let mut s = alarms_view(Lang::EN);
-    update(&mut s, key('j'));
     update(&mut s, key('j'));
     assert_eq!(s.alarms.selected, Some(11));
     // 11 does not match: the cursor goes to the first match.
@@ -2000,14 +2000,23 @@ fn terminal_commands_act_on_the_selected_shown_terminal() {
 fn a_click_selects_the_alarm_under_it() {
     let mut s = alarms_view(Lang::EN);
     s.shell.size = (80, 24);
-    // The body starts at row 2: the list's border, its header, the alarms from row 4.
-    update(&mut s, click(10, 4 + 2));
+    // The body starts at row 2: the list's border, its header, the alarms from row 4. The live
+    // pane holds four rows (to row 8); the late alarm is apart below, its pane from row 9.
+    update(&mut s, click(10, 4 + 1));
     assert_eq!(s.alarms.selected, Some(11));
-    // The header, the border, below the last alarm: nothing changes.
-    for (x, y) in [(10, 3), (10, 2), (0, 5), (10, 4 + 5)] {
+    // The header, the border, the late pane's border and header: nothing changes.
+    for (x, y) in [(10, 3), (10, 2), (0, 5), (10, 9), (10, 10)] {
         assert!(update(&mut s, click(x, y)).is_empty());
         assert_eq!(s.alarms.selected, Some(11), "({x}, {y})");
     }
+    update(&mut s, click(10, 11));
+    assert_eq!(
+        s.alarms.selected,
+        Some(14),
+        "the late alarm, in its own pane"
+    );
+    update(&mut s, click(10, 4 + 1));
+    assert_eq!(s.alarms.selected, Some(11));
     // Filtered: the rows are the matches.
     filter_by(&mut s, "图书馆");
     update(&mut s, click(10, 4 + 1));

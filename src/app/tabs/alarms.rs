@@ -197,13 +197,33 @@ pub fn split(body: Rect) -> (Rect, Rect) {
     )
 }
 
+/// The list's panes: live alarms above, late ones (collected after they happened, which never
+/// ring) apart below, when there are any.
+pub fn list_panes(list: Rect, late: usize) -> (Rect, Option<Rect>) {
+    if late == 0 || list.height < 10 {
+        return (list, None);
+    }
+    let wanted = u16::try_from(late).unwrap_or(u16::MAX).saturating_add(3);
+    let low = wanted.min(list.height * 2 / 5).max(4);
+    (
+        Rect::new(list.x, list.y, list.width, list.height - low),
+        Some(Rect::new(
+            list.x,
+            list.y + list.height - low,
+            list.width,
+            low,
+        )),
+    )
+}
+
 impl Alarms {
     fn shows(&self, lang: Lang, a: &Alarm) -> bool {
         let f = self.filter.text();
         f.is_empty() || filter::matches(f, texts(lang, a))
     }
 
-    /// The alarms the view shows: the open ones, narrowed by its `/` filter.
+    /// The alarms the view shows: the open ones, narrowed by its `/` filter; live ones first,
+    /// then the late ones.
     pub fn visible(&self, lang: Lang) -> Vec<&Alarm> {
         self.list
             .rows
@@ -239,12 +259,20 @@ impl Alarms {
 
     fn sort(&mut self) {
         self.list.rows.sort_by(|a, b| {
-            (a.state == "acknowledged", a.priority, b.raised_at, b.id).cmp(&(
-                b.state == "acknowledged",
-                b.priority,
-                a.raised_at,
-                a.id,
-            ))
+            (
+                a.late,
+                a.state == "acknowledged",
+                a.priority,
+                b.raised_at,
+                b.id,
+            )
+                .cmp(&(
+                    b.late,
+                    b.state == "acknowledged",
+                    b.priority,
+                    a.raised_at,
+                    a.id,
+                ))
         });
     }
 
@@ -543,12 +571,24 @@ impl View for Alarms {
 
     fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         let (list, _) = split(body);
-        let (len, at) = if self.history.shown {
-            (self.history.rows.len(), self.history.selected)
-        } else {
-            (self.visible(sh.lang).len(), self.selected_index(sh.lang))
+        if self.history.shown {
+            let (len, at) = (self.history.rows.len(), self.history.selected);
+            return match layout::table_row_at(list, at, len, x, y) {
+                Some(i) => self.select(sh, i),
+                None => vec![],
+            };
+        }
+        let shown = self.visible(sh.lang);
+        let live = shown.iter().take_while(|a| !a.late).count();
+        let late = shown.len() - live;
+        let at = self.selected_index(sh.lang);
+        let hit = match list_panes(list, late) {
+            (_, Some(low)) if y >= low.y => {
+                layout::table_row_at(low, at.saturating_sub(live), late, x, y).map(|i| live + i)
+            }
+            (top, _) => layout::table_row_at(top, if at < live { at } else { 0 }, live, x, y),
         };
-        match layout::table_row_at(list, at, len, x, y) {
+        match hit {
             Some(i) => self.select(sh, i),
             None => vec![],
         }

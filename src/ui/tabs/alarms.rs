@@ -4,7 +4,7 @@
 mod history;
 
 use crate::app::state::{Shell, State};
-use crate::app::tabs::alarms::{split, NoteInput, PRESET_NOTES};
+use crate::app::tabs::alarms::{list_panes, split, NoteInput, PRESET_NOTES};
 use crate::app::words;
 use crate::db::alarm::Alarm;
 use crate::i18n::{tr, trf};
@@ -58,7 +58,6 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         tr(lang, "alarm.col.card"),
         tr(lang, "alarm.col.state"),
         tr(lang, "alarm.col.handling"),
-        tr(lang, "alarm.col.late"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -77,11 +76,6 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
             a.card.map(|c| c.to_string()).unwrap_or_default(),
             words::alarm_state(lang, &a.state),
             a.handling_by.clone().unwrap_or_default(),
-            if a.late {
-                tr(lang, "alarm.late").to_string()
-            } else {
-                String::new()
-            },
         ]
     };
     // Widths from every open alarm, so the columns hold still while a filter is typed.
@@ -89,22 +83,30 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
     let mut widths = column_widths(&headers, &cells);
     let inner = area.width.saturating_sub(2) as usize;
     // The place, kind and handler give way first; the rest stays readable.
-    fit_columns(&mut widths, &[2, 8, 8, 10, 4, 6, 4, 2], inner, 1);
+    fit_columns(&mut widths, &[2, 8, 8, 10, 4, 6, 4], inner, 1);
     let shown = alarms.visible(lang);
-    let selected = alarms.selected(lang).map(|a| a.id);
-    let rows: Vec<TableRow> = shown
-        .iter()
-        .map(|a| {
-            let style = if a.state == "active" && a.priority == 1 {
-                th.error
-            } else if a.state == "active" {
-                th.base
-            } else {
-                th.muted
-            };
-            TableRow::plain(row_of(a), style)
-        })
-        .collect();
+    let live = shown.iter().take_while(|a| !a.late).count();
+    let (top, low) = list_panes(area, shown.len() - live);
+    let at = alarms
+        .selected(lang)
+        .map(|a| a.id)
+        .and_then(|id| shown.iter().position(|a| a.id == id));
+    let rows = |part: &[&Alarm]| -> Vec<TableRow> {
+        part.iter()
+            .map(|a| {
+                let style = if a.late {
+                    th.muted
+                } else if a.state == "active" && a.priority == 1 {
+                    th.error
+                } else if a.state == "active" {
+                    th.base
+                } else {
+                    th.muted
+                };
+                TableRow::plain(row_of(a), style)
+            })
+            .collect()
+    };
     let filter = alarms.filter.text();
     let empty = if cells.is_empty() {
         Some(Line::from(Span::styled(
@@ -120,16 +122,49 @@ fn render_list(frame: &mut Frame, state: &State, area: Rect, th: &Theme) {
         filtered_title(lang, &title, filter, Some(shown.len())),
         th.title,
     );
-    let at = selected.and_then(|id| shown.iter().position(|a| a.id == id));
+    let Some(low) = low else {
+        let all = rows(&shown);
+        table(
+            frame,
+            area,
+            block(title, th),
+            &headers,
+            &widths,
+            all,
+            at,
+            empty,
+            th,
+        );
+        return;
+    };
     table(
         frame,
-        area,
+        top,
         block(title, th),
         &headers,
         &widths,
-        rows,
-        at,
-        empty,
+        rows(&shown[..live]),
+        at.filter(|i| *i < live),
+        Some(Line::from(Span::styled(
+            tr(lang, "alarm.view.no_live"),
+            th.muted,
+        ))),
+        th,
+    );
+    let late_title = trf(
+        lang,
+        "alarm.view.late_title",
+        &[("n", &(shown.len() - live).to_string())],
+    );
+    table(
+        frame,
+        low,
+        block(Span::styled(format!(" {late_title} "), th.title), th),
+        &headers,
+        &widths,
+        rows(&shown[live..]),
+        at.and_then(|i| i.checked_sub(live)),
+        None,
         th,
     );
 }
