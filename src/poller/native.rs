@@ -384,6 +384,17 @@ impl NativeLine {
                 let Some(n) = batch.records.last_number() else {
                     break;
                 };
+                let first = batch.records.numbers().first().copied().unwrap_or(n);
+                if last.is_none() && from > 1 && first > from {
+                    // It answers from the oldest it holds: from..first-1 were overwritten
+                    // before they were collected. One alarm and one gap, and on. (Before the
+                    // first collection, records freed earlier were another host's to take.)
+                    let (lost_from, lost_to) =
+                        (t.base + i64::from(from), t.base + i64::from(first) - 1);
+                    tracing::warn!(terminal = %t.row.name, lost_from, lost_to, "records overwritten before they were collected");
+                    ingest::records_lost(&ctx.pool, t.row.id, lost_from, lost_to).await?;
+                    t.bookmark = t.bookmark.max(lost_to);
+                }
                 match &batch.records {
                     Records::Purchases(v) if scans.is_empty() => {
                         purchases.extend(v.iter().map(|r| PurchaseRow {

@@ -292,12 +292,16 @@ impl Numbered for ScanRecord {
     }
 }
 
-/// Bounded record memory: numbers from 1, never reused, freed only by ACK_RECORDS.
+/// Bounded record memory: numbers from 1, never reused, freed by ACK_RECORDS (or, on a device
+/// that overwrites, by the next record when memory is full).
 #[derive(Debug)]
 struct RecordStore<R> {
     held: VecDeque<R>,
     next: u32,
     capacity: usize,
+    /// Full memory drops the oldest record instead of refusing the new one: not what the
+    /// protocol asks of a device, but what some third-party devices do.
+    overwrite: bool,
 }
 
 impl<R: Numbered> RecordStore<R> {
@@ -306,6 +310,7 @@ impl<R: Numbered> RecordStore<R> {
             held: VecDeque::new(),
             next: 1,
             capacity,
+            overwrite: false,
         }
     }
 
@@ -320,7 +325,9 @@ impl<R: Numbered> RecordStore<R> {
     /// Stores a record made with the next number; None when memory is full.
     fn push(&mut self, make: impl FnOnce(u32) -> R) -> Option<R> {
         if self.is_full() {
-            return None;
+            if !self.overwrite || self.held.pop_front().is_none() {
+                return None;
+            }
         }
         let r = make(self.next);
         self.next = self.next.wrapping_add(1).max(1);

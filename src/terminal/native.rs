@@ -321,7 +321,10 @@
 //!   `max` = 0 returns `count` 0 with `kind` and `next_record` filled in (a cheap way to ask
 //!   how far the device has got). `from` below `first_unacked` returns from `first_unacked`:
 //!   freed records are gone, and the host sees the jump in the first record number. `from` at
-//!   or above `next_record` returns `count` 0.
+//!   or above `next_record` returns `count` 0. A device that overwrites its oldest records when
+//!   memory is full (this protocol asks it to refuse instead) shows the loss the same way: the
+//!   host records the jump past records it never acknowledged as a gap and raises one
+//!   `records_lost` alarm naming the range.
 //! * **When a device NAKs BAD_CRC**: only for a frame that starts with 0xA5 as the first byte
 //!   after at least t3.5 of silence, carries its own machine number and a LEN of 8-512, and
 //!   whose LEN bytes all arrived, but whose CRC fails. Anything less plausible (noise, a frame

@@ -674,6 +674,73 @@ async fn a_slow_bus_behind_udp_delivers_every_record_once() {
     conv.abort();
 }
 
+// ------------------------------------------------------------------ a POS that overwrites
+
+/// A POS whose full memory overwrites its oldest records (as some third-party devices do)
+/// while `serve` is down: the records it no longer holds are one `records_lost` alarm naming
+/// the range and one gap, and everything it still holds is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_a_pos_overwrote_are_one_alarm_and_one_gap() {
+    let db = test_db().await;
+    let p = Pos::new(
+        "overwriter",
+        6,
+        SimClock::local(0.0),
+        10,
+        (CARD0..CARD0 + 500).collect(),
+    );
+    p.overwrite_when_full();
+    buy(&p, 0, 5);
+    let (addr, conv) = converter(vec![p.clone()], 115_200).await;
+    let ids = register(&db.pool, "overwriter", addr, None, &[6]).await;
+    let sup = Supervisor::start_with(db.pool.clone(), "overwriter", fast());
+    eventually(Duration::from_secs(30), "5 purchases", || async {
+        purchases(&db.pool, ids[0]).await == (5, 5) && p.stored() == 0
+    })
+    .await;
+    stop_within_5s(sup).await;
+    // serve is down: 25 more, in a memory of 10. Records 6-20 are overwritten.
+    buy(&p, 10, 25);
+    assert_eq!(p.stored(), 10);
+    let sup = Supervisor::start_with(db.pool.clone(), "overwriter", fast());
+    eventually(Duration::from_secs(30), "the 10 still held", || async {
+        purchases(&db.pool, ids[0]).await == (15, 15) && p.stored() == 0
+    })
+    .await;
+    let lost = alarms(&db.pool, ids[0], "records_lost").await;
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    let detail = json(&lost[0]);
+    assert_eq!(
+        (detail["first"].as_i64(), detail["last"].as_i64()),
+        (Some(6), Some(20)),
+        "{detail}"
+    );
+    let gaps: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT first_record, last_record FROM record_gap WHERE terminal_id = $1")
+            .bind(ids[0])
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(gaps, vec![(6, 20)]);
+    let numbers: Vec<i64> = sqlx::query_scalar(
+        "SELECT record_no FROM pos_purchase WHERE terminal_id = $1 ORDER BY record_no",
+    )
+    .bind(ids[0])
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(numbers, (1..=5).chain(21..=30).collect::<Vec<i64>>());
+    // More purchases later raise nothing more.
+    buy(&p, 50, 3);
+    eventually(Duration::from_secs(30), "3 more", || async {
+        purchases(&db.pool, ids[0]).await == (18, 18)
+    })
+    .await;
+    assert_eq!(alarms(&db.pool, ids[0], "records_lost").await.len(), 1);
+    stop_within_5s(sup).await;
+    conv.abort();
+}
+
 // ------------------------------------------------------------------ a ZKTeco machine cut short
 
 /// A ZKTeco machine that answers every packet with the first half of an ACK (its TCP prefix

@@ -75,6 +75,11 @@ impl Pos {
         lock(&self.state).balances.insert(card, fen);
     }
 
+    /// From now on a full memory overwrites its oldest record instead of refusing purchases.
+    pub fn overwrite_when_full(&self) {
+        lock(&self.state).records.overwrite = true;
+    }
+
     /// Records held (not yet acknowledged).
     pub fn stored(&self) -> usize {
         lock(&self.state).records.held.len()
@@ -229,7 +234,7 @@ impl PosState {
         if amount <= 0 || amount > i64::from(i32::MAX) {
             return Err(NakReason::BadParameter);
         }
-        if self.records.is_full() {
+        if self.records.is_full() && !self.records.overwrite {
             return Err(NakReason::MemoryFull);
         }
         if self.blacklist.contains(card) {
@@ -361,7 +366,9 @@ impl SimTerminal for Pos {
                     self.core.swaps.fetch_add(1, Ordering::SeqCst);
                 }
                 let mut s = lock(&self.state);
+                let overwrite = s.records.overwrite;
                 s.records = RecordStore::new(s.records.capacity);
+                s.records.overwrite = overwrite;
                 s.blacklist = ChunkedTable::default();
                 s.txn_no = 0;
                 Ok(format!(
