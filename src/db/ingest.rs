@@ -48,6 +48,12 @@ pub enum AlarmDetail {
     /// Its records `first..=last` (onecard's numbering) were overwritten before they were
     /// collected.
     RecordsLost { first: i64, last: i64 },
+    /// Punches after `after` and before `before` (the machine's clock) were overwritten before
+    /// they were collected: an attendance log numbers nothing, so the span is in time.
+    PunchesLost {
+        after: NaiveDateTime,
+        before: NaiveDateTime,
+    },
     /// Its clock is not valid: it reads `reads` (None: nothing readable).
     ClockInvalid { reads: Option<String> },
     /// It says its clock was not set since power-up, after `tries` settings of it.
@@ -171,6 +177,10 @@ impl fmt::Display for AlarmDetail {
                 f,
                 "records {first}-{last} ({}) overwritten before they were collected",
                 last - first + 1
+            ),
+            AlarmDetail::PunchesLost { after, before } => write!(
+                f,
+                "punches after {after} and before {before} overwritten before they were collected"
             ),
             AlarmDetail::ClockInvalid { reads } => match reads {
                 Some(r) => write!(f, "clock not valid: it reads {r}"),
@@ -771,12 +781,58 @@ pub async fn records_lost(
     Ok(alarms.first().copied())
 }
 
-/// A gap in a terminal's records: `first..=last` lost before they were collected.
+/// Punches an attendance machine held after `after` and before `before` (its clock) were
+/// overwritten before they were collected: the gap is recorded and one `records_lost` alarm
+/// names the span, in one transaction; a span recorded already raises nothing again. Returns
+/// the alarm raised, if any.
+pub async fn punches_lost(
+    pool: &PgPool,
+    terminal_id: i64,
+    after: NaiveDateTime,
+    before: NaiveDateTime,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let new: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO record_gap (terminal_id, lost_after, lost_before, reason)
+         VALUES ($1, $2, $3, 'overwritten') ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(terminal_id)
+    .bind(after)
+    .bind(before)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut alarms = Vec::new();
+    if new.is_some() {
+        let a = NewAlarm {
+            kind: AlarmKind::RecordsLost,
+            terminal_id: Some(terminal_id),
+            door: None,
+            card: None,
+            detail: AlarmDetail::PunchesLost { after, before }.to_json(),
+            late: false,
+        };
+        alarms.extend(alarm::raise(&mut tx, &a).await?);
+    }
+    Change {
+        alarm: alarms.clone(),
+        terminal: vec![terminal_id],
+        ..Change::default()
+    }
+    .send(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(alarms.first().copied())
+}
+
+/// A gap in a terminal's records, lost before they were collected: record numbers
+/// `first..=last`, or for an attendance machine the span between two times of its clock.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecordGap {
     pub terminal_id: i64,
-    pub first_record: i64,
-    pub last_record: i64,
+    pub first_record: Option<i64>,
+    pub last_record: Option<i64>,
+    pub lost_after: Option<NaiveDateTime>,
+    pub lost_before: Option<NaiveDateTime>,
     pub detected_at: chrono::DateTime<chrono::Utc>,
     pub reason: String,
 }
@@ -787,8 +843,10 @@ pub async fn record_gaps(
     terminal_id: Option<i64>,
 ) -> Result<Vec<RecordGap>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT terminal_id, first_record, last_record, detected_at, reason FROM record_gap
-         WHERE $1::bigint IS NULL OR terminal_id = $1 ORDER BY terminal_id, first_record",
+        "SELECT terminal_id, first_record, last_record, lost_after, lost_before, detected_at,
+                reason
+         FROM record_gap WHERE $1::bigint IS NULL OR terminal_id = $1
+         ORDER BY terminal_id, detected_at, id",
     )
     .bind(terminal_id)
     .fetch_all(pool)

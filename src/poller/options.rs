@@ -37,6 +37,9 @@ pub struct Options {
     pub visit_timeout: Duration,
     /// On stop, how long line actors get to finish their step before they are aborted.
     pub stop_grace: Duration,
+    /// How often a full attendance log whose count did not change is read again (a machine
+    /// that overwrites keeps its count while its punches change).
+    pub full_log_every: Duration,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             clear_fault_after: 10,
             visit_timeout: Duration::from_secs(20),
             stop_grace: Duration::from_secs(2),
+            full_log_every: Duration::from_secs(30),
         }
     }
 }

@@ -27,6 +27,9 @@ pub(crate) struct ZkLine {
     client: Option<ZkClient>,
     /// The terminal the session is for: its comm key is read when connecting.
     terminal_id: Option<i64>,
+    /// When a full log was last read whole: a machine that overwrites keeps its count while
+    /// its punches change, so a full log is read again now and then.
+    full_read_at: Option<Instant>,
 }
 
 fn wanted_users(cards: &[CardGrant]) -> Vec<WantedUser> {
@@ -53,6 +56,7 @@ impl ZkLine {
             timeout: options.zk_timeout,
             client: None,
             terminal_id: None,
+            full_read_at: None,
         })
     }
 
@@ -113,9 +117,18 @@ impl ZkLine {
         }
         let count = i64::from(sizes.records.max(0));
         polled.waiting = Some((count - t.bookmark).max(0));
-        if count != t.bookmark {
+        let full = sizes.log_full();
+        let reread = full
+            && self
+                .full_read_at
+                .is_none_or(|at| at.elapsed() >= ctx.options.full_log_every);
+        if count != t.bookmark || reread {
+            if full {
+                self.full_read_at = Some(Instant::now());
+            }
+            let c = self.client(ctx).await?;
             let log = c.read_attendance().await?;
-            store_log(ctx, t, &log, false).await?;
+            store_log(ctx, t, &log, full, false).await?;
             polled.waiting = Some(0);
         }
         Ok(polled)
@@ -154,8 +167,10 @@ impl ZkLine {
             }
             TerminalCommand::Extract => {
                 let started = Instant::now();
-                let log = self.client(ctx).await?.read_attendance().await?;
-                let records = store_log(ctx, t, &log, true).await?;
+                let c = self.client(ctx).await?;
+                let full = c.free_sizes().await?.log_full();
+                let log = c.read_attendance().await?;
+                let records = store_log(ctx, t, &log, full, true).await?;
                 Ok(Ok(CommandOutcome::Extracted {
                     records,
                     millis: millis(started),
@@ -213,8 +228,10 @@ impl ZkLine {
         ctx: &mut Ctx,
         t: &mut Term,
     ) -> Result<CommandResult, PollError> {
-        let log = self.client(ctx).await?.read_attendance().await?;
-        let stored = store_log(ctx, t, &log, true).await?;
+        let c = self.client(ctx).await?;
+        let full = c.free_sizes().await?.log_full();
+        let log = c.read_attendance().await?;
+        let stored = store_log(ctx, t, &log, full, true).await?;
         let c = self.client(ctx).await?;
         let held = u64::try_from(c.free_sizes().await?.records.max(0)).unwrap_or(0);
         let read = log.len() as u64;
@@ -345,30 +362,63 @@ async fn set_bookmark(ctx: &Ctx, t: &mut Term, n: i64) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// Whether `p` is stored already.
+async fn stored(ctx: &Ctx, t: &Term, p: &PunchRow) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM punch WHERE terminal_id = $1 AND user_id = $2 AND terminal_time = $3)",
+    )
+    .bind(t.row.id)
+    .bind(&p.user_id)
+    .bind(p.terminal_time)
+    .fetch_one(&ctx.pool)
+    .await
+}
+
+/// A full log that no longer holds anything collected, whose oldest punch is newer than the
+/// newest collected: the machine overwrote what came between. One gap and one alarm.
+async fn note_overwritten(
+    ctx: &Ctx,
+    t: &Term,
+    log: &[AttRecord],
+    full: bool,
+) -> Result<(), sqlx::Error> {
+    let Some(oldest) = log.first().and_then(punch_row) else {
+        return Ok(());
+    };
+    if !full || t.bookmark == 0 || stored(ctx, t, &oldest).await? {
+        return Ok(());
+    }
+    let newest: Option<chrono::NaiveDateTime> =
+        sqlx::query_scalar("SELECT max(terminal_time) FROM punch WHERE terminal_id = $1")
+            .bind(t.row.id)
+            .fetch_one(&ctx.pool)
+            .await?;
+    if let Some(after) = newest.filter(|n| *n < oldest.terminal_time) {
+        tracing::warn!(terminal = %t.row.name, %after, before = %oldest.terminal_time, "punches overwritten before they were collected");
+        ingest::punches_lost(&ctx.pool, t.row.id, after, oldest.terminal_time).await?;
+    }
+    Ok(())
+}
+
 /// Stores the log's entries past the bookmark (with progress when `report`); returns the
 /// punches new to the database. When the entry just before the bookmark is not the one
-/// stored, the log was cleared and refilled: everything is offered again (the unique key keeps
-/// what was stored already).
+/// stored, the log was cleared and refilled, or (when `full`) overwritten: everything is
+/// offered again (the unique key keeps what was stored already).
 async fn store_log(
     ctx: &mut Ctx,
     t: &mut Term,
     log: &[AttRecord],
+    full: bool,
     report: bool,
 ) -> Result<u64, PollError> {
+    note_overwritten(ctx, t, log, full).await?;
     let len = i64::try_from(log.len()).unwrap_or(i64::MAX);
     let mut from = usize::try_from(t.bookmark.clamp(0, len)).unwrap_or(0);
     if t.bookmark > len {
         from = 0;
     } else if from > 0 {
         let seen = match punch_row(&log[from - 1]) {
-            Some(p) => sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM punch WHERE terminal_id = $1 AND user_id = $2 AND terminal_time = $3)",
-            )
-            .bind(t.row.id)
-            .bind(&p.user_id)
-            .bind(p.terminal_time)
-            .fetch_one(&ctx.pool)
-            .await?,
+            Some(p) => stored(ctx, t, &p).await?,
             None => true,
         };
         if !seen {

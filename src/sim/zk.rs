@@ -71,6 +71,9 @@ pub struct Machine {
     events: broadcast::Sender<AttRecord>,
     next_session: AtomicU16,
     generated: AtomicU64,
+    /// A full log drops its oldest punch for a new one (the "circular delete" setting)
+    /// instead of refusing it.
+    overwrite: std::sync::atomic::AtomicBool,
 }
 
 impl Machine {
@@ -101,6 +104,7 @@ impl Machine {
             events,
             next_session: AtomicU16::new(first_session),
             generated: AtomicU64::new(0),
+            overwrite: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -206,8 +210,20 @@ impl Machine {
         t.with_nanosecond(0).unwrap_or(t)
     }
 
-    /// Appends a record unless the log is full; tells the live listeners.
+    /// From now on a full log overwrites its oldest punch instead of refusing new ones.
+    pub fn overwrite_when_full(&self) {
+        self.overwrite.store(true, Ordering::SeqCst);
+    }
+
+    /// Appends a record unless the log is full (or overwrites the oldest, when set to);
+    /// tells the live listeners.
     fn record(&self, s: &mut State, r: AttRecord) -> Result<(), String> {
+        if s.log.len() >= self.capacity
+            && self.overwrite.load(Ordering::SeqCst)
+            && !s.log.is_empty()
+        {
+            s.log.remove(0);
+        }
         if s.log.len() >= self.capacity {
             s.stats.punches_refused += 1;
             return Err(format!("log full ({} records)", self.capacity));

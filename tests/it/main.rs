@@ -47,3 +47,4 @@ mod uhppote;
 mod uhppote_faults;
 mod zk;
 mod zk_comm_key;
+mod zk_overwrite;

@@ -26,6 +26,7 @@ pub(crate) fn fast() -> Options {
         lock_check: Duration::from_millis(500),
         uhppote_timeout: Duration::from_millis(300),
         max_backoff: Duration::from_secs(1),
+        full_log_every: Duration::from_secs(1),
         ..Options::default()
     }
 }

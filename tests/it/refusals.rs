@@ -772,6 +772,16 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
             first: 501,
             last: 2501,
         },
+        D::PunchesLost {
+            after: chrono::NaiveDate::from_ymd_opt(2026, 12, 5)
+                .unwrap()
+                .and_hms_opt(18, 2, 0)
+                .unwrap(),
+            before: chrono::NaiveDate::from_ymd_opt(2026, 12, 6)
+                .unwrap()
+                .and_hms_opt(7, 41, 30)
+                .unwrap(),
+        },
         D::ClockInvalid {
             reads: Some("1970-01-01 00:00:00".into()),
         },

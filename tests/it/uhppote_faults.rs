@@ -119,7 +119,7 @@ async fn uhppote_overrun_is_one_gap_one_alarm_and_one_exchange() {
         gaps.iter()
             .map(|g| (g.first_record, g.last_record, g.reason.as_str()))
             .collect::<Vec<_>>(),
-        [(6, 255, "overwritten")]
+        [(Some(6), Some(255), "overwritten")]
     );
     // The events kept are stored whole; nothing in the gap was made up.
     assert_eq!(

@@ -70,6 +70,14 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
             &k("records_lost"),
             &[("first", &first.to_string()), ("last", &last.to_string())],
         ),
+        AlarmDetail::PunchesLost { after, before } => trf(
+            lang,
+            &k("punches_lost"),
+            &[
+                ("after", &after.format("%Y-%m-%d %H:%M:%S").to_string()),
+                ("before", &before.format("%Y-%m-%d %H:%M:%S").to_string()),
+            ],
+        ),
         AlarmDetail::ClockInvalid { reads } => match reads {
             Some(r) => trf(lang, &k("clock_invalid"), &[("reads", r)]),
             None => tr(lang, &k("clock_unreadable")).to_string(),
