@@ -324,10 +324,8 @@ impl<R: Numbered> RecordStore<R> {
 
     /// Stores a record made with the next number; None when memory is full.
     fn push(&mut self, make: impl FnOnce(u32) -> R) -> Option<R> {
-        if self.is_full() {
-            if !self.overwrite || self.held.pop_front().is_none() {
-                return None;
-            }
+        if self.is_full() && (!self.overwrite || self.held.pop_front().is_none()) {
+            return None;
         }
         let r = make(self.next);
         self.next = self.next.wrapping_add(1).max(1);
