@@ -757,6 +757,23 @@ pub async fn records_lost(
     .bind(last)
     .fetch_optional(&mut *tx)
     .await?;
+    advance(&mut tx, terminal_id, Some(last)).await?;
+    gap_noted(
+        tx,
+        terminal_id,
+        new,
+        AlarmDetail::RecordsLost { first, last },
+    )
+    .await
+}
+
+/// Raises `records_lost` for a gap just recorded (`new`), tells the consoles and commits.
+async fn gap_noted(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    terminal_id: i64,
+    new: Option<i64>,
+    detail: AlarmDetail,
+) -> Result<Option<i64>, sqlx::Error> {
     let mut alarms = Vec::new();
     if new.is_some() {
         let a = NewAlarm {
@@ -764,12 +781,11 @@ pub async fn records_lost(
             terminal_id: Some(terminal_id),
             door: None,
             card: None,
-            detail: AlarmDetail::RecordsLost { first, last }.to_json(),
+            detail: detail.to_json(),
             late: false,
         };
         alarms.extend(alarm::raise(&mut tx, &a).await?);
     }
-    advance(&mut tx, terminal_id, Some(last)).await?;
     Change {
         alarm: alarms.clone(),
         terminal: vec![terminal_id],
@@ -801,27 +817,13 @@ pub async fn punches_lost(
     .bind(before)
     .fetch_optional(&mut *tx)
     .await?;
-    let mut alarms = Vec::new();
-    if new.is_some() {
-        let a = NewAlarm {
-            kind: AlarmKind::RecordsLost,
-            terminal_id: Some(terminal_id),
-            door: None,
-            card: None,
-            detail: AlarmDetail::PunchesLost { after, before }.to_json(),
-            late: false,
-        };
-        alarms.extend(alarm::raise(&mut tx, &a).await?);
-    }
-    Change {
-        alarm: alarms.clone(),
-        terminal: vec![terminal_id],
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
-    tx.commit().await?;
-    Ok(alarms.first().copied())
+    gap_noted(
+        tx,
+        terminal_id,
+        new,
+        AlarmDetail::PunchesLost { after, before },
+    )
+    .await
 }
 
 /// A gap in a terminal's records, lost before they were collected: record numbers
