@@ -15,6 +15,7 @@ pub mod listen;
 pub mod notify;
 pub mod operator;
 pub mod person;
+pub mod pos;
 pub mod propagation;
 pub mod settings;
 pub mod stock;

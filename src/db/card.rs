@@ -615,7 +615,7 @@ async fn hash_pins(pins: Vec<String>) -> Result<Vec<String>, CardError> {
         .map_err(|e| CardError::BadInput(format!("hashing the PIN failed: {e}")))
 }
 
-async fn verify_hash(pin: &str, hash: &str) -> bool {
+pub(crate) async fn verify_hash(pin: &str, hash: &str) -> bool {
     let (pin, hash) = (pin.to_string(), hash.to_string());
     tokio::task::spawn_blocking(move || password::verify(&pin, &hash))
         .await

@@ -60,6 +60,31 @@ pub fn today() -> NaiveDate {
     local(Utc::now()).date()
 }
 
+/// A wall-clock moment of the site as an instant (the earlier one when the clock was set back,
+/// the moment after the gap when it was set forward).
+pub fn instant(t: NaiveDateTime) -> DateTime<Utc> {
+    let pick = |r: chrono::LocalResult<DateTime<FixedOffset>>| r.earliest();
+    let found = match zone() {
+        Some(tz) => pick(tz.from_local_datetime(&t).map(|d| d.fixed_offset())),
+        None => pick(
+            chrono::Local
+                .from_local_datetime(&t)
+                .map(|d| d.fixed_offset()),
+        ),
+    };
+    match found {
+        Some(d) => d.with_timezone(&Utc),
+        // In a gap: an hour on is past it.
+        None => instant(t + chrono::Duration::hours(1)),
+    }
+}
+
+/// The site's day `d` as instants: [its midnight, the next midnight).
+pub fn day_bounds(d: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = |d: NaiveDate| instant(d.and_time(chrono::NaiveTime::MIN));
+    (start(d), start(d + chrono::Duration::days(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,366 @@
+//! Online authorisation at the POS, against a real PostgreSQL: every reason to decline, the
+//! payment PIN above the limit, the daily count, a retried request answered the same and
+//! posted once, and two purchases racing on one card.
+
+use crate::support::{test_db, TestDb};
+use chrono::{Duration, NaiveDate};
+use onecard::db::card::{self, IssueRequest, Issued, PaidFrom};
+use onecard::db::ledger;
+use onecard::db::pos::{self, AuthAnswer, AuthRequest, Decline};
+use onecard::db::terminal;
+use onecard::domain::card::{CardKind, Subsystem};
+use onecard::domain::permission::Actor;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+fn yuan(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn today() -> NaiveDate {
+    onecard::domain::time::today()
+}
+
+struct Shop {
+    db: TestDb,
+    /// A POS of an approved merchant, and one of nobody's.
+    pos: i64,
+    stray: i64,
+    merchant_account: i64,
+}
+
+impl Shop {
+    fn pool(&self) -> &PgPool {
+        &self.db.pool
+    }
+
+    /// A staff card (limit ¥50.00 a purchase, 20 a day) holding `balance`.
+    async fn card(&self, card_no: i64, balance: &str) -> Issued {
+        let pool = self.pool();
+        let shell = Actor::shell("root");
+        sqlx::query(
+            "INSERT INTO department (code, name) VALUES ('hq', '后勤处') ON CONFLICT DO NOTHING",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        let person: i64 = sqlx::query_scalar(
+            "INSERT INTO person (person_no, name, department_id, category)
+             VALUES ($1, $2, (SELECT id FROM department WHERE code = 'hq'), 'staff') RETURNING id",
+        )
+        .bind(format!("P{card_no}"))
+        .bind(format!("持卡人{card_no}"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let issued = card::issue(
+            pool,
+            &shell,
+            &IssueRequest {
+                card_no,
+                person_id: person,
+                kind: CardKind::Staff,
+                subsystems: vec![Subsystem::Pos],
+                door_groups: vec![],
+                terminals: vec![self.pos],
+                valid_from: today(),
+                valid_until: today() + Duration::days(365),
+                paid_from: PaidFrom::Cash,
+            },
+        )
+        .await
+        .unwrap();
+        let b = yuan(balance);
+        if b > Decimal::ZERO {
+            ledger::top_up(pool, &shell, person, b, "").await.unwrap();
+        }
+        issued
+    }
+
+    async fn buy(&self, txn_no: i64, card: i64, amount: &str, pin: Option<&str>) -> AuthAnswer {
+        self.buy_at(self.pos, txn_no, card, amount, pin).await
+    }
+
+    async fn buy_at(
+        &self,
+        terminal_id: i64,
+        txn_no: i64,
+        card: i64,
+        amount: &str,
+        pin: Option<&str>,
+    ) -> AuthAnswer {
+        pos::authorise(
+            self.pool(),
+            &AuthRequest {
+                terminal_id,
+                txn_no,
+                card,
+                amount: yuan(amount),
+                pin: pin.map(str::to_string),
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn purchases(&self) -> (i64, Decimal) {
+        sqlx::query_as(
+            "SELECT count(DISTINCT m.id), coalesce(-sum(e.amount), 0) FROM ledger_movement m
+             JOIN ledger_entry e ON e.movement_id = m.id AND e.account_id = $1
+             WHERE m.kind = 'purchase'",
+        )
+        .bind(self.merchant_account)
+        .fetch_one(self.pool())
+        .await
+        .unwrap()
+    }
+
+    async fn assert_books_balance(&self) {
+        assert_eq!(
+            ledger::trial_balance(self.pool()).await.unwrap(),
+            Decimal::ZERO
+        );
+        assert_eq!(ledger::mismatches(self.pool()).await.unwrap(), vec![]);
+    }
+}
+
+async fn shop() -> Shop {
+    let db = test_db().await;
+    let pool = &db.pool;
+    let shell = Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    terminal::add_line(
+        &mut tx,
+        &shell,
+        &terminal::NewLine {
+            name: "canteen bus",
+            protocol: "native",
+            transport: "serial",
+            address: "/dev/ttyUSB0",
+            baud: Some(9600),
+            poll_interval_ms: 1000,
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for (address, name) in [(1, "一食堂 POS 1"), (2, "小卖部 POS")] {
+        let new = terminal::NewTerminal {
+            line: "canteen bus",
+            kind: "pos",
+            address,
+            name,
+            location: "",
+            installed_at: None,
+            installed_by: "",
+        };
+        ids.push(terminal::add_terminal(&mut tx, &shell, &new).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let merchant: i64 = sqlx::query_scalar(
+        "INSERT INTO merchant (name, state, approved_at, approved_by)
+         VALUES ('第一食堂', 'approved', now(), 'root') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let merchant_account: i64 = sqlx::query_scalar(
+        "INSERT INTO account (kind, merchant_id, name) VALUES ('merchant', $1, '第一食堂') RETURNING id",
+    )
+    .bind(merchant)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE terminal SET merchant_id = $1 WHERE id = $2")
+        .bind(merchant)
+        .bind(ids[0])
+        .execute(pool)
+        .await
+        .unwrap();
+    Shop {
+        db,
+        pos: ids[0],
+        stray: ids[1],
+        merchant_account,
+    }
+}
+
+fn approved(balance: &str) -> impl Fn(&AuthAnswer) -> bool + '_ {
+    move |a| a.declined.is_none() && a.balance == yuan(balance) && a.movement_id.is_some()
+}
+
+fn declined(a: &AuthAnswer) -> Option<Decline> {
+    assert!(a.movement_id.is_none() || a.declined.is_none(), "{a:?}");
+    a.declined
+}
+
+#[tokio::test]
+async fn a_purchase_is_approved_posted_and_answered_with_the_hosts_balance() {
+    let s = shop().await;
+    let c = s.card(8_100_001, "100.00").await;
+    let a = s.buy(1, c.card_no, "12.50", None).await;
+    assert!(approved("87.50")(&a), "{a:?}");
+    assert_eq!(
+        ledger::balance(s.pool(), person_of(s.pool(), c.card_id).await)
+            .await
+            .unwrap(),
+        yuan("87.50")
+    );
+    assert_eq!(s.purchases().await, (1, yuan("12.50")));
+    // The POS did not hear the answer and asks again: the same answer, nothing posted twice.
+    let again = s.buy(1, c.card_no, "12.50", None).await;
+    assert_eq!(again, a);
+    assert_eq!(s.purchases().await, (1, yuan("12.50")));
+    // No audit row for a terminal's posting: it is traced to the terminal and transaction.
+    let traced: (i64, i64, String) =
+        sqlx::query_as("SELECT terminal_id, txn_no, actor FROM ledger_movement WHERE id = $1")
+            .bind(a.movement_id.unwrap())
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!((traced.0, traced.1), (s.pos, 1));
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'ledger.purchase%'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited, 0);
+    s.assert_books_balance().await;
+}
+
+async fn person_of(pool: &PgPool, card_id: i64) -> i64 {
+    sqlx::query_scalar("SELECT person_id FROM card WHERE id = $1")
+        .bind(card_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn above_the_limit_the_payment_pin_is_asked_and_checked() {
+    let s = shop().await;
+    let c = s.card(8_100_002, "200.00").await;
+    // ¥45 under the staff limit of ¥50: no PIN needed. ¥60 over it: the PIN.
+    assert!(approved("155.00")(
+        &s.buy(1, c.card_no, "45.00", None).await
+    ));
+    let no_pin = s.buy(2, c.card_no, "60.00", None).await;
+    assert_eq!(declined(&no_pin), Some(Decline::OverLimitNoPin));
+    assert_eq!(no_pin.balance, yuan("155.00"), "the balance as it stands");
+    let wrong = if c.payment_pin == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let bad = s.buy(3, c.card_no, "60.00", Some(wrong)).await;
+    assert_eq!(declined(&bad), Some(Decline::WrongPin));
+    let good = s.buy(4, c.card_no, "60.00", Some(&c.payment_pin)).await;
+    assert!(approved("95.00")(&good), "{good:?}");
+    assert_eq!(s.purchases().await, (2, yuan("105.00")));
+    s.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn every_reason_to_decline_is_answered_and_posts_nothing() {
+    let s = shop().await;
+    let rich = s.card(8_100_003, "30.00").await;
+    // Too little money.
+    let a = s.buy(1, rich.card_no, "30.01", None).await;
+    assert_eq!(
+        (declined(&a), a.balance),
+        (Some(Decline::InsufficientBalance), yuan("30.00"))
+    );
+    // A card nobody issued.
+    assert_eq!(
+        declined(&s.buy(2, 4_242_424, "1.00", None).await),
+        Some(Decline::UnknownCard)
+    );
+    // A terminal of no approved merchant sells nothing.
+    assert_eq!(
+        declined(&s.buy_at(s.stray, 1, rich.card_no, "1.00", None).await),
+        Some(Decline::NoMerchant)
+    );
+    // Lost: on the blacklist.
+    let lost = s.card(8_100_004, "50.00").await;
+    card::report_lost(s.pool(), &Actor::shell("root"), lost.card_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        declined(&s.buy(3, lost.card_no, "1.00", None).await),
+        Some(Decline::Blacklisted)
+    );
+    // Out of its validity.
+    let old = s.card(8_100_005, "50.00").await;
+    sqlx::query("UPDATE card SET valid_from = $2, valid_until = $3 WHERE id = $1")
+        .bind(old.card_id)
+        .bind(today() - Duration::days(30))
+        .bind(today() - Duration::days(1))
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        declined(&s.buy(4, old.card_no, "1.00", None).await),
+        Some(Decline::CardNotValid)
+    );
+    // A card that may not pay.
+    let doors_only = s.card(8_100_006, "50.00").await;
+    sqlx::query("UPDATE card SET subsystems = '{door}' WHERE id = $1")
+        .bind(doors_only.card_id)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        declined(&s.buy(5, doors_only.card_no, "1.00", None).await),
+        Some(Decline::NotForPos)
+    );
+    assert_eq!(s.purchases().await, (0, Decimal::ZERO));
+    // Each answer is kept, and a retry gets it again.
+    assert_eq!(
+        declined(&s.buy(1, rich.card_no, "30.01", None).await),
+        Some(Decline::InsufficientBalance)
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM pos_authorisation")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 6);
+    s.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn the_daily_count_limit_declines_the_purchase_past_it() {
+    let s = shop().await;
+    let c = s.card(8_100_007, "100.00").await;
+    card::set_limits(s.pool(), &Actor::shell("root"), c.card_id, None, Some(2))
+        .await
+        .unwrap();
+    assert!(s.buy(1, c.card_no, "1.00", None).await.declined.is_none());
+    assert!(s.buy(2, c.card_no, "1.00", None).await.declined.is_none());
+    assert_eq!(
+        declined(&s.buy(3, c.card_no, "1.00", None).await),
+        Some(Decline::DailyCount)
+    );
+    assert_eq!(s.purchases().await, (2, yuan("2.00")));
+    s.assert_books_balance().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_requests_post_once_and_never_overdraw() {
+    let s = shop().await;
+    let c = s.card(8_100_008, "10.00").await;
+    // The same transaction asked four times at once: one posting, one answer.
+    let same = futures::future::join_all((0..4).map(|_| s.buy(7, c.card_no, "4.00", None))).await;
+    assert!(same.iter().all(|a| *a == same[0]), "{same:?}");
+    assert!(approved("6.00")(&same[0]));
+    // Three different purchases of ¥4.00 on ¥6.00 left: exactly one more fits.
+    let three =
+        futures::future::join_all((10..13).map(|t| s.buy(t, c.card_no, "4.00", None))).await;
+    let ok = three.iter().filter(|a| a.declined.is_none()).count();
+    assert_eq!(ok, 1, "{three:?}");
+    assert!(three
+        .iter()
+        .filter(|a| a.declined.is_some())
+        .all(|a| a.declined == Some(Decline::InsufficientBalance) && a.balance == yuan("2.00")));
+    assert_eq!(s.purchases().await, (2, yuan("8.00")));
+    s.assert_books_balance().await;
+}
