@@ -3,6 +3,8 @@
 //! per batch, ACK_RECORDS only after the commit. The ack frees the records, so extracting
 //! everything is also what clears a machine.
 
+mod auth;
+
 use super::line::{
     count, garbled, local_now, millis, resolve, Ctx, LineDriver, PollError, Polled, Term,
     CLOCK_EVERY,
@@ -219,7 +221,9 @@ impl NativeLine {
                 }
                 if !e.bytes.is_empty() {
                     let dir = if e.dir == TraceDir::Tx { "tx" } else { "rx" };
-                    ctx.trace(dir, &e.bytes);
+                    let mut bytes = e.bytes;
+                    auth::mask_pin(&mut bytes);
+                    ctx.trace(dir, &bytes);
                 }
             }
         }
@@ -266,6 +270,9 @@ impl NativeLine {
                 .await?;
         }
         polled.firmware = self.ready(ctx, t, addr).await?;
+        if status.conditions.has(Condition::AuthPending) {
+            self.answer_pending(ctx, t, addr).await?;
+        }
         self.act_on_state(ctx, t, addr, status.conditions).await?;
         if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
             let theirs = self.bus().await?.get_time(addr).await?;

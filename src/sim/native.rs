@@ -11,11 +11,11 @@ use crate::sim::{SimTerminal, TerminalKind};
 use crate::terminal::native::frame::{crc16, Frame, BROADCAST};
 use crate::terminal::native::link::{DeviceLink, Incoming, SeqCache};
 use crate::terminal::native::message::{
-    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, CardPresence, Condition, Conditions,
-    DailyTotals, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PollStatus,
-    PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent,
-    ScanRecord, TableChunk, TableProgress, TableState, MAX_PURCHASES_PER_REPLY,
-    MAX_SCANS_PER_REPLY,
+    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, AuthResult, CardPresence, Condition,
+    Conditions, DailyTotals, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason,
+    PendingAuth, PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply,
+    Request, ScanEvent, ScanRecord, TableChunk, TableProgress, TableState, MAX_PURCHASES_PER_REPLY,
+    MAX_SCANS_PER_REPLY, PIN_LEN,
 };
 use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime, Timelike};
 use rand::rngs::StdRng;

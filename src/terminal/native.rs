@@ -170,6 +170,8 @@
 //! | 0x12 | SET_PRICE_TABLE | POS | n u8 (≤ 16), n × (slot u8, start_minute u16, price_fen u32) | 0x00 |
 //! | 0x13 | SET_LIMITS | POS | per_purchase_fen u32, daily_count u16, pin_above_fen u32 | 0x00 |
 //! | 0x14 | DAILY_TOTALS | POS | date | date, count u32, sum_fen i64 |
+//! | 0x15 | AUTH_REQUEST | POS | — | pending u8 (0/1); when 1: txn_no u32, card u32, amount_fen u32, pin 6 B ASCII digits (all 0x00: none typed), time (26; 1 when none) |
+//! | 0x16 | AUTH_RESULT | POS | txn_no u32, result u8, balance_fen i32 | record_no u32 (0 when declined) |
 //! | 0x20 | DOWNLOAD_GUARDS | patrol | chunk of guard card numbers | as 0x11 |
 //! | 0x21 | DOWNLOAD_CHECKPOINTS | patrol | chunk of checkpoint tag numbers | as 0x11 |
 //! | 0x30 | CARD_PRESENT | desk | — | card u32, card_state u8 |
@@ -182,7 +184,7 @@
 //! POLL is what the master sends round the bus all day; it returns the most urgent pending
 //! condition in `status` so alarms arrive within one poll cycle, and all of them as bits in
 //! `conditions`. `status` = the lowest active code, 0 when none; bit (code − 1) of
-//! `conditions` is set for each active code (bits 6, 7 reserved).
+//! `conditions` is set for each active code (bit 7 reserved).
 //!
 //! | code | condition | meaning |
 //! |---|---|---|
@@ -192,6 +194,7 @@
 //! | 4 | TABLES_MISSING | a table (blacklist; guards or checkpoints) was never downloaded |
 //! | 5 | CARD_PRESENT | desk reader: a card was presented (`card`, `card_state`) |
 //! | 6 | RECORDS_PENDING | unacknowledged records are stored |
+//! | 7 | AUTH_PENDING | POS: a purchase waits for the host's authorisation (§8.5) |
 //!
 //! `card_state`: 0 no card (card = 0), 1 new (unknown to the reader: a blank to issue),
 //! 2 used (already issued). A presented card is reported once, by the next POLL or
@@ -239,7 +242,7 @@
 //! | 19 | balance_after_fen | i32 |
 //! | 23 | txn_no (terminal transaction counter) | u32 |
 //! | 27 | meal_slot (from the price table; 0 = none) | u8 |
-//! | 28 | mode: 0 offline (stored at the terminal), 1 online (ONLINE_AUTH) | u8 |
+//! | 28 | mode: 0 offline (stored at the terminal), 1 online (AUTH_RESULT or ONLINE_AUTH) | u8 |
 //!
 //! Patrol scan, 20 bytes:
 //!
@@ -255,16 +258,43 @@
 //! txn 1016, slot 1, offline:
 //! `01 00 00 00 20 26 11 22 08 30 00 A1 98 7C 00 E2 04 00 00 6E BE 00 00 F8 03 00 00 01 00`.
 //!
-//! ## 8.5 ONLINE_AUTH
+//! ## 8.5 Online authorisation: AUTH_PENDING, AUTH_REQUEST, AUTH_RESULT
 //!
-//! The POS debits `amount_fen` (1..=2³¹−1, else BAD_PARAMETER) from the card's balance if it may,
-//! stores an online record and answers `result` 0 with the new balance, the record number and
-//! its transaction number. Otherwise it stores nothing and answers a deny reason with the
-//! unchanged balance and zeros: 1 insufficient balance, 2 blacklisted, 3 over the per-purchase
-//! limit, 4 daily purchase count reached, 5 payment PIN required (amount > pin_above and
-//! `pin_verified` = 0), 6 card unknown to the terminal. The host checks the payment PIN
-//! against its own salted hash; the PIN never travels on the bus. A full memory is NAK
-//! MEMORY_FULL: no purchase without its record.
+//! The account on the host is the truth; a POS online keeps no balances. When the cashier keys
+//! an amount and a card is presented, the POS gives the purchase its next transaction number
+//! (`txn_no`, never 0), asks for the payment PIN when the cardholder's limit calls for it (the
+//! host says so: a first answer of reason 5), and waits: its POLL shows AUTH_PENDING. Devices
+//! only ever answer, so the host asks:
+//!
+//! 1. AUTH_REQUEST returns the waiting purchase: `txn_no`, `card`, `amount_fen` (1..=2³¹−1),
+//!    the PIN as six ASCII digits (all 0x00 when none was typed) and the time the card was
+//!    presented. With nothing waiting the reply is one byte, 0.
+//! 2. The host decides in one transaction (card state and blacklist, validity, balance, the
+//!    per-purchase limit with the PIN above it, the daily count) and posts the purchase.
+//! 3. AUTH_RESULT carries the answer: `txn_no` of the waiting purchase, `result` 0 (approved)
+//!    or a reason below, and `balance_fen`, the balance the POS shows (after the purchase, or
+//!    as it stands). Approved, the POS stores an online record (mode 1) with that balance and
+//!    answers its record number; declined, it stores nothing and answers 0. Either way the
+//!    purchase no longer waits.
+//!
+//! The host keeps its answer per (terminal, `txn_no`): a request read again (the host crashed
+//! between deciding and answering) gets the same answer and posts nothing twice, and the POS
+//! answers a repeated AUTH_RESULT for the transaction it just finished with the same record
+//! number. An AUTH_RESULT for any other transaction is NAKed BAD_PARAMETER. The POS waits for
+//! its answer for as long as it takes; while one purchase waits, it starts no other.
+//!
+//! Reasons (also in the ONLINE_AUTH reply below): 1 insufficient balance, 2 blacklisted, 3 over
+//! the per-purchase limit (the POS's own offline check), 4 daily purchase count reached,
+//! 5 payment PIN required, 6 card unknown, 7 card not valid today (expired or not yet valid),
+//! 8 wrong payment PIN, 9 the card may not pay, 10 the terminal is not in service (no approved
+//! merchant owns it). The PIN crosses the bus only inside the AUTH_REQUEST reply; onecard's
+//! frame trace shows it as `******`.
+//!
+//! **ONLINE_AUTH** (0x10) is the older host-initiated form, for a cashier station on the host
+//! side: the POS debits `amount_fen` from a balance it keeps itself, stores an online record
+//! and answers `result` 0 with the new balance, the record number and its transaction number;
+//! otherwise it stores nothing and answers a reason with the unchanged balance and zeros. A
+//! full memory is NAK MEMORY_FULL: no purchase without its record.
 //!
 //! ## 8.6 Chunked tables: blacklist, guards, checkpoints
 //!
@@ -330,12 +360,9 @@
 //!   whose LEN bytes all arrived, but whose CRC fails. Anything less plausible (noise, a frame
 //!   for another device, a frame cut short) gets no answer at all: the master's timeout
 //!   covers it.
-//! * **ONLINE_AUTH is the host's request**, never the device's: devices only ever answer. A
-//!   host front end that takes the card and the amount itself (a cashier station or a kiosk
-//!   on the host side) sends it, and the POS debits and stores the online record. onecard's
-//!   `serve` runs no such front end yet: POS work offline (record `mode` 0) and their
-//!   purchases arrive through READ_RECORDS. A POS never waits for an ONLINE_AUTH; a purchase
-//!   it makes by itself is an offline record.
+//! * **What starts an online authorisation**: the POS, by raising AUTH_PENDING; the host
+//!   reads it with AUTH_REQUEST and answers with AUTH_RESULT (§8.5). Devices only ever answer.
+//!   A purchase the POS makes by itself, without the host, is an offline record (mode 0).
 //! * **The command queue's JSON**, for technicians who script commands (one row in
 //!   `terminal_command`, column `command`; the line's owner runs it and writes `state`,
 //!   `outcome` and `progress`):
@@ -365,10 +392,10 @@ pub use link::{
     TraceEntry, MAX_EXCHANGE,
 };
 pub use message::{
-    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, CardPresence, Condition, Conditions,
-    DailyTotals, DecodeError, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason,
-    PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request,
-    ScanEvent, ScanRecord, TableChunk, TableProgress, TableState,
+    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, AuthResult, CardPresence, Condition,
+    Conditions, DailyTotals, DecodeError, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits,
+    NakReason, PendingAuth, PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch,
+    Records, Reply, Request, ScanEvent, ScanRecord, TableChunk, TableProgress, TableState,
 };
 
 #[cfg(test)]

@@ -58,6 +58,14 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::GetStatus),
         Just(Request::GetTime),
         Just(Request::CardPresent),
+        Just(Request::AuthRequest),
+        (any::<u32>(), deny(), any::<i32>()).prop_map(|(txn_no, denied, balance_fen)| {
+            Request::AuthResult(AuthResult {
+                txn_no,
+                denied,
+                balance_fen,
+            })
+        }),
         datetime().prop_map(Request::SetTime),
         (any::<u32>(), any::<u8>()).prop_map(|(from, max)| Request::ReadRecords { from, max }),
         any::<u32>().prop_map(|up_to| Request::AckRecords { up_to }),
@@ -168,13 +176,36 @@ fn deny() -> impl Strategy<Value = Option<DenyReason>> {
         Just(DenyReason::DailyCountReached),
         Just(DenyReason::PinRequired),
         Just(DenyReason::UnknownCard),
+        Just(DenyReason::CardNotValid),
+        Just(DenyReason::WrongPin),
+        Just(DenyReason::NotForPos),
+        Just(DenyReason::NotInService),
     ])
+}
+
+fn pending() -> impl Strategy<Value = Option<PendingAuth>> {
+    prop::option::of(
+        (
+            any::<u32>(),
+            any::<u32>(),
+            1u32..=i32::MAX as u32,
+            prop::option::of("[0-9]{6}"),
+            datetime(),
+        )
+            .prop_map(|(txn_no, card, amount_fen, pin, at)| PendingAuth {
+                txn_no,
+                card,
+                amount_fen,
+                pin,
+                at,
+            }),
+    )
 }
 
 /// A reply with the CMD of a request it answers.
 fn reply() -> impl Strategy<Value = (u8, Reply)> {
     prop_oneof![
-        (0u8..64, any::<u32>(), presence()).prop_map(|(c, stored, card)| (
+        (0u8..128, any::<u32>(), presence()).prop_map(|(c, stored, card)| (
             cmd::POLL,
             Reply::Poll(PollStatus {
                 conditions: Conditions(c),
@@ -281,6 +312,8 @@ fn reply() -> impl Strategy<Value = (u8, Reply)> {
             })
         )),
         presence().prop_map(|p| (cmd::CARD_PRESENT, Reply::CardPresent(p))),
+        pending().prop_map(|p| (cmd::AUTH_REQUEST, Reply::Pending(p))),
+        any::<u32>().prop_map(|record_no| (cmd::AUTH_RESULT, Reply::Answered { record_no })),
         (
             prop_oneof![
                 Just(cmd::POLL),

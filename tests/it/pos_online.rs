@@ -364,3 +364,108 @@ async fn racing_requests_post_once_and_never_overdraw() {
     assert_eq!(s.purchases().await, (2, yuan("8.00")));
     s.assert_books_balance().await;
 }
+
+/// A simulated POS on a TCP line of `serve`, belonging to the shop's merchant.
+async fn pos_on_a_line(s: &Shop) -> (std::sync::Arc<onecard::sim::native::Pos>, i64) {
+    use onecard::sim::clock::SimClock;
+    use onecard::sim::native::{serve_bus, NativeDevice, Pos};
+    let p = Pos::new("online", 3, SimClock::local(0.0), 1_000, vec![]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let device: std::sync::Arc<dyn NativeDevice> = p.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let devices = vec![device.clone()];
+            tokio::spawn(async move {
+                let _ = serve_bus(sock, devices).await;
+            });
+        }
+    });
+    let line: i64 = sqlx::query_scalar(
+        "INSERT INTO line (name, protocol, transport, address, poll_interval_ms)
+         VALUES ('online bus', 'native', 'tcp', $1, 100) RETURNING id",
+    )
+    .bind(addr.to_string())
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO terminal (line_id, kind, address, name, merchant_id)
+         VALUES ($1, 'pos', 3, '一食堂 POS 3', (SELECT merchant_id FROM terminal WHERE id = $2))
+         RETURNING id",
+    )
+    .bind(line)
+    .bind(s.pos)
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    (p, id)
+}
+
+/// The whole round: the POS asks, `serve` reads the request, onecard decides and posts, the
+/// POS stores an online record with the host's balance, and that record comes in once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pos_on_a_line_is_answered_by_serve_with_the_hosts_balance() {
+    use crate::poller::{eventually, fast};
+    use onecard::poller::Supervisor;
+    use onecard::terminal::native::DenyReason;
+    use std::time::Duration as StdDuration;
+    let s = shop().await;
+    let c = s.card(8_100_009, "100.00").await;
+    let (p, terminal_id) = pos_on_a_line(&s).await;
+    let sup = Supervisor::start_with(s.pool().clone(), "online", fast());
+    let card = u32::try_from(c.card_no).unwrap();
+    let answer = |txn| {
+        let p = p.clone();
+        async move {
+            eventually(StdDuration::from_secs(30), "the host's answer", || {
+                let p = p.clone();
+                async move { p.answer(txn).is_some() }
+            })
+            .await;
+            p.answer(txn).unwrap()
+        }
+    };
+    let t1 = p.ask(card, 1250, None).unwrap();
+    let (a, record) = answer(t1).await;
+    assert_eq!((a.denied, a.balance_fen), (None, 8750));
+    assert!(record > 0);
+    // Over the ¥50 limit without the PIN: declined, the balance as it stands; with it: approved.
+    let t2 = p.ask(card, 6000, None).unwrap();
+    let (a, record) = answer(t2).await;
+    assert_eq!(
+        (a.denied, a.balance_fen, record),
+        (Some(DenyReason::PinRequired), 8750, 0)
+    );
+    let t3 = p.ask(card, 6000, Some(&c.payment_pin)).unwrap();
+    assert_eq!(answer(t3).await.0.balance_fen, 2750);
+    // The online records arrive as purchases, each once, with the host's balance.
+    eventually(StdDuration::from_secs(30), "the online records", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pos_purchase WHERE terminal_id = $1 AND online",
+        )
+        .bind(terminal_id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        n == 2
+    })
+    .await;
+    let rows: Vec<(i64, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT txn_no, amount, balance_after FROM pos_purchase WHERE terminal_id = $1 ORDER BY txn_no",
+    )
+    .bind(terminal_id)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (i64::from(t1), yuan("12.50"), yuan("87.50")),
+            (i64::from(t3), yuan("60.00"), yuan("27.50"))
+        ]
+    );
+    assert_eq!(s.purchases().await, (2, yuan("72.50")));
+    s.assert_books_balance().await;
+    sup.stop().await;
+}

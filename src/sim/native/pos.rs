@@ -21,7 +21,14 @@ struct PosState {
     txn_no: u32,
     totals: BTreeMap<NaiveDate, (u32, i64)>,
     daily_counts: HashMap<(u32, NaiveDate), u16>,
+    /// The purchase waiting for the host's AUTH_RESULT: the POS keeps asking until it comes.
+    pending: Option<PendingAuth>,
+    /// The host's answers, newest last: (request, its answer, the record stored or 0).
+    answered: VecDeque<(PendingAuth, AuthResult, u32)>,
 }
+
+/// Answers a POS remembers (for a repeated AUTH_RESULT and the `answer` verb).
+const ANSWERS_KEPT: usize = 16;
 
 impl Pos {
     /// A POS whose traffic uses `cards`, each starting with [`DEFAULT_BALANCE_FEN`]; other
@@ -61,6 +68,8 @@ impl Pos {
                 txn_no: 0,
                 totals: BTreeMap::new(),
                 daily_counts: HashMap::new(),
+                pending: None,
+                answered: VecDeque::new(),
             }),
         })
     }
@@ -127,6 +136,51 @@ impl Pos {
         }
     }
 
+    /// A purchase keyed with the card on the reader, sent to the host for authorisation: the
+    /// POS waits for its answer (AUTH_PENDING until the host reads and answers it). Returns
+    /// the transaction number.
+    pub fn ask(&self, card: u32, amount_fen: i64, pin: Option<&str>) -> Result<u32, String> {
+        let amount_fen = u32::try_from(amount_fen)
+            .ok()
+            .filter(|a| *a > 0 && *a <= i32::MAX as u32)
+            .ok_or_else(|| format!("{amount_fen} fen is not an amount"))?;
+        if pin.is_some_and(|p| p.len() != PIN_LEN || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(format!("a payment PIN is {PIN_LEN} digits"));
+        }
+        let now = self.core.now();
+        let mut s = lock(&self.state);
+        if let Some(p) = &s.pending {
+            return Err(format!("transaction {} still waits for the host", p.txn_no));
+        }
+        if s.records.is_full() && !s.records.overwrite {
+            return Err(NakReason::MemoryFull.to_string());
+        }
+        let txn_no = s.txn_no.wrapping_add(1).max(1);
+        s.txn_no = txn_no;
+        s.pending = Some(PendingAuth {
+            txn_no,
+            card,
+            amount_fen,
+            pin: pin.map(str::to_string),
+            at: now,
+        });
+        Ok(txn_no)
+    }
+
+    /// The purchase waiting for the host, if any.
+    pub fn pending(&self) -> Option<PendingAuth> {
+        lock(&self.state).pending.clone()
+    }
+
+    /// The host's answer to transaction `txn_no`, once it came: (its answer, the record stored).
+    pub fn answer(&self, txn_no: u32) -> Option<(AuthResult, u32)> {
+        lock(&self.state)
+            .answered
+            .iter()
+            .find(|(p, _, _)| p.txn_no == txn_no)
+            .map(|(_, a, r)| (*a, *r))
+    }
+
     fn execute(&self, req: Request) -> Result<Reply, NakReason> {
         let now = self.core.now();
         let mut guard = lock(&self.state);
@@ -134,7 +188,8 @@ impl Pos {
         let conditions = s
             .records
             .conditions()
-            .with(Condition::TablesMissing, !s.blacklist.loaded());
+            .with(Condition::TablesMissing, !s.blacklist.loaded())
+            .with(Condition::AuthPending, s.pending.is_some());
         let common = Common {
             core: &self.core,
             kind: DeviceKind::Pos,
@@ -182,6 +237,14 @@ impl Pos {
                     };
                 Ok(Reply::Auth(reply))
             }
+            Request::AuthRequest => Ok(Reply::Pending(s.pending.clone())),
+            Request::AuthResult(r) => {
+                let record_no = s.answer_with(r)?;
+                if record_no != 0 {
+                    self.core.generated.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(Reply::Answered { record_no })
+            }
             Request::DownloadBlacklist(chunk) => s.blacklist.apply(chunk),
             Request::SetPriceTable(mut entries) => {
                 entries.sort_by_key(|e| e.start_minute);
@@ -206,6 +269,57 @@ impl Pos {
 }
 
 impl PosState {
+    /// The host's answer to the pending purchase: approved, it is stored as an online record
+    /// with the host's balance. The same answer again gets the same reply; an answer to a
+    /// transaction that is not waiting is refused.
+    fn answer_with(&mut self, r: AuthResult) -> Result<u32, NakReason> {
+        let Some(p) = self.pending.clone().filter(|p| p.txn_no == r.txn_no) else {
+            return self
+                .answered
+                .iter()
+                .find(|(p, a, _)| p.txn_no == r.txn_no && *a == r)
+                .map(|(_, _, record)| *record)
+                .ok_or(NakReason::BadParameter);
+        };
+        let mut record_no = 0;
+        if r.denied.is_none() {
+            let meal_slot = self.slot(p.at).map_or(0, |e| e.slot);
+            let rec = self
+                .records
+                .push(|n| PurchaseRecord {
+                    record_no: n,
+                    at: p.at,
+                    card: p.card,
+                    amount_fen: p.amount_fen as i32,
+                    balance_after_fen: r.balance_fen,
+                    txn_no: p.txn_no,
+                    meal_slot,
+                    mode: PurchaseMode::Online,
+                })
+                .ok_or(NakReason::MemoryFull)?;
+            record_no = rec.record_no;
+            self.count(p.at.date(), p.card, i64::from(p.amount_fen));
+        }
+        self.pending = None;
+        self.answered.push_back((p, r, record_no));
+        while self.answered.len() > ANSWERS_KEPT {
+            self.answered.pop_front();
+        }
+        Ok(record_no)
+    }
+
+    /// A purchase made on `day`, in the daily totals and the card's daily count.
+    fn count(&mut self, day: NaiveDate, card: u32, amount: i64) {
+        self.daily_counts
+            .retain(|(_, d), _| *d + ChronoDuration::days(1) >= day);
+        *self.daily_counts.entry((card, day)).or_insert(0) += 1;
+        let t = self.totals.entry(day).or_insert((0, 0));
+        t.0 += 1;
+        t.1 += amount;
+        let oldest = day - ChronoDuration::days(TOTALS_DAYS);
+        self.totals.retain(|d, _| *d >= oldest);
+    }
+
     fn balance_i32(&self, card: u32) -> i32 {
         let b = self.balances.get(&card).copied().or(self.default_balance);
         b.unwrap_or(0)
@@ -275,14 +389,7 @@ impl PosState {
         };
         self.txn_no = txn_no;
         self.balances.insert(card, after);
-        self.daily_counts
-            .retain(|(_, d), _| *d + ChronoDuration::days(1) >= today);
-        *self.daily_counts.entry((card, today)).or_insert(0) += 1;
-        let t = self.totals.entry(today).or_insert((0, 0));
-        t.0 += 1;
-        t.1 += amount;
-        let oldest = today - ChronoDuration::days(TOTALS_DAYS);
-        self.totals.retain(|d, _| *d >= oldest);
+        self.count(today, card, amount);
         Ok(Ok(rec))
     }
 }
@@ -338,6 +445,37 @@ impl SimTerminal for Pos {
                     fen_to_yuan(i64::from(r.balance_after_fen))
                 ))
             }
+            "pay" => {
+                let card = parse_u32(args.first(), "CARD")?;
+                let yuan = args
+                    .get(1)
+                    .and_then(|a| Decimal::from_str(a).ok())
+                    .ok_or("usage: pay CARD AMOUNT_YUAN [PIN]")?;
+                let fen = yuan_to_fen(yuan)
+                    .filter(|f| *f > 0)
+                    .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
+                let txn = self.ask(card, fen, args.get(2).copied())?;
+                Ok(format!("transaction {txn}: card {card}, {yuan} yuan, waits for the host"))
+            }
+            "answer" => {
+                let s = lock(&self.state);
+                if let Some(p) = &s.pending {
+                    return Ok(format!("transaction {} still waits for the host", p.txn_no));
+                }
+                let (p, a, record) = s.answered.back().ok_or("no transaction answered yet")?;
+                let balance = fen_to_yuan(i64::from(a.balance_fen));
+                Ok(match a.denied {
+                    None => format!(
+                        "transaction {}: approved, record {record}, balance {balance} yuan",
+                        p.txn_no
+                    ),
+                    Some(d) => format!(
+                        "transaction {}: declined ({}), balance {balance} yuan",
+                        p.txn_no,
+                        d.name()
+                    ),
+                })
+            }
             "balance" => {
                 let card = parse_u32(args.first(), "CARD")?;
                 self.balance(card)
@@ -371,6 +509,8 @@ impl SimTerminal for Pos {
                 s.records.overwrite = overwrite;
                 s.blacklist = ChunkedTable::default();
                 s.txn_no = 0;
+                s.pending = None;
+                s.answered.clear();
                 Ok(format!(
                     "machine {} {}: records and blacklist cleared, serial {}",
                     self.core.machine_no,
@@ -389,7 +529,7 @@ impl SimTerminal for Pos {
                 ))
             }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, balance, blacklisted, blacklist, reset, swap, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, pay, answer, balance, blacklisted, blacklist, reset, swap, offline, online, noise)",
                 self.id()
             )),
         }

@@ -4,9 +4,9 @@
 
 use super::frame::{Frame, Framer, FramerEvent, BROADCAST, MAX_MACHINE_NO, MIN_FRAME};
 use super::message::{
-    cmd, AuthReply, AuthRequest, CardPresence, DailyTotals, DeviceInfo, DeviceStatus, Limits,
-    NakReason, PollStatus, PriceEntry, RecordBatch, Reply, Request, TableChunk, TableProgress,
-    CHUNK_MAX,
+    cmd, AuthReply, AuthRequest, AuthResult, CardPresence, DailyTotals, DeviceInfo, DeviceStatus,
+    Limits, NakReason, PendingAuth, PollStatus, PriceEntry, RecordBatch, Reply, Request,
+    TableChunk, TableProgress, CHUNK_MAX,
 };
 use crate::terminal::TerminalError;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -687,6 +687,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         match self.request(addr, &Request::OnlineAuth(auth)).await? {
             Reply::Auth(a) => Ok(a),
             r => Err(Self::unexpected(addr, "ONLINE_AUTH", &r)),
+        }
+    }
+
+    /// The authorisation a POS waits for, if any (its POLL shows AUTH_PENDING).
+    pub async fn auth_request(&mut self, addr: u8) -> Result<Option<PendingAuth>, TerminalError> {
+        match self.request(addr, &Request::AuthRequest).await? {
+            Reply::Pending(p) => Ok(p),
+            r => Err(Self::unexpected(addr, "AUTH_REQUEST", &r)),
+        }
+    }
+
+    /// The host's answer; returns the online record the POS stored (0 when declined). A
+    /// retry after a lost reply gets the same answer from the device's SEQ cache.
+    pub async fn auth_result(
+        &mut self,
+        addr: u8,
+        result: AuthResult,
+    ) -> Result<u32, TerminalError> {
+        match self.request(addr, &Request::AuthResult(result)).await? {
+            Reply::Answered { record_no } => Ok(record_no),
+            r => Err(Self::unexpected(addr, "AUTH_RESULT", &r)),
         }
     }
 

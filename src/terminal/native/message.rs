@@ -7,6 +7,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::fmt;
 
+mod auth;
+pub use auth::{AuthReply, AuthRequest, AuthResult, DenyReason, PendingAuth, PIN_LEN};
+
 /// Command codes (the CMD byte of a request; a good reply echoes it).
 pub mod cmd {
     pub const POLL: u8 = 0x01;
@@ -21,6 +24,8 @@ pub mod cmd {
     pub const SET_PRICE_TABLE: u8 = 0x12;
     pub const SET_LIMITS: u8 = 0x13;
     pub const DAILY_TOTALS: u8 = 0x14;
+    pub const AUTH_REQUEST: u8 = 0x15;
+    pub const AUTH_RESULT: u8 = 0x16;
     pub const DOWNLOAD_GUARDS: u8 = 0x20;
     pub const DOWNLOAD_CHECKPOINTS: u8 = 0x21;
     pub const CARD_PRESENT: u8 = 0x30;
@@ -195,16 +200,19 @@ pub enum Condition {
     TablesMissing = 4,
     CardPresent = 5,
     RecordsPending = 6,
+    /// POS: a cardholder waits for an online authorisation (read it with AUTH_REQUEST).
+    AuthPending = 7,
 }
 
 impl Condition {
-    pub const ALL: [Condition; 6] = [
+    pub const ALL: [Condition; 7] = [
         Condition::MemoryFull,
         Condition::ClockLost,
         Condition::MemoryNearlyFull,
         Condition::TablesMissing,
         Condition::CardPresent,
         Condition::RecordsPending,
+        Condition::AuthPending,
     ];
 
     /// The bit in the conditions byte.
@@ -220,11 +228,12 @@ impl Condition {
             Condition::TablesMissing => "tables missing",
             Condition::CardPresent => "card present",
             Condition::RecordsPending => "records pending",
+            Condition::AuthPending => "authorisation pending",
         }
     }
 }
 
-/// The set of active conditions (bit n = condition code n+1; bits 6-7 reserved).
+/// The set of active conditions (bit n = condition code n+1; bit 7 reserved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Conditions(pub u8);
 
@@ -484,70 +493,6 @@ pub struct RecordBatch {
     pub records: Records,
 }
 
-/// ONLINE_AUTH request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthRequest {
-    pub card: u32,
-    /// Positive.
-    pub amount_fen: u32,
-    /// The host verified the card's payment PIN (the terminal never sees the PIN).
-    pub pin_verified: bool,
-}
-
-/// Why ONLINE_AUTH declined (a normal reply, not a NAK).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DenyReason {
-    InsufficientBalance = 1,
-    Blacklisted = 2,
-    OverPurchaseLimit = 3,
-    DailyCountReached = 4,
-    PinRequired = 5,
-    UnknownCard = 6,
-}
-
-impl DenyReason {
-    fn from_code(c: u8) -> Result<DenyReason, DecodeError> {
-        Ok(match c {
-            1 => DenyReason::InsufficientBalance,
-            2 => DenyReason::Blacklisted,
-            3 => DenyReason::OverPurchaseLimit,
-            4 => DenyReason::DailyCountReached,
-            5 => DenyReason::PinRequired,
-            6 => DenyReason::UnknownCard,
-            _ => return Err(bad(format!("deny reason {c}"))),
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            DenyReason::InsufficientBalance => "insufficient balance",
-            DenyReason::Blacklisted => "card is blacklisted",
-            DenyReason::OverPurchaseLimit => "over the per-purchase limit",
-            DenyReason::DailyCountReached => "daily purchase count reached",
-            DenyReason::PinRequired => "payment PIN required",
-            DenyReason::UnknownCard => "card unknown to the terminal",
-        }
-    }
-}
-
-/// ONLINE_AUTH reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthReply {
-    /// None = approved.
-    pub denied: Option<DenyReason>,
-    /// Balance after the purchase (unchanged when denied).
-    pub balance_after_fen: i32,
-    /// The stored record (0 when denied).
-    pub record_no: u32,
-    /// The terminal's transaction number (0 when denied).
-    pub txn_no: u32,
-}
-
-impl AuthReply {
-    pub fn approved(&self) -> bool {
-        self.denied.is_none()
-    }
-}
-
 /// One chunk of a downloaded table (blacklist, guards, checkpoints).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableChunk {
@@ -665,6 +610,8 @@ pub enum Request {
     DownloadGuards(TableChunk),
     DownloadCheckpoints(TableChunk),
     CardPresent,
+    AuthRequest,
+    AuthResult(AuthResult),
 }
 
 fn put_chunk(out: &mut Vec<u8>, c: &TableChunk) {
@@ -712,6 +659,8 @@ impl Request {
             Request::DownloadGuards(_) => cmd::DOWNLOAD_GUARDS,
             Request::DownloadCheckpoints(_) => cmd::DOWNLOAD_CHECKPOINTS,
             Request::CardPresent => cmd::CARD_PRESENT,
+            Request::AuthRequest => cmd::AUTH_REQUEST,
+            Request::AuthResult(_) => cmd::AUTH_RESULT,
         }
     }
 
@@ -727,7 +676,9 @@ impl Request {
             | Request::GetInfo
             | Request::GetStatus
             | Request::GetTime
-            | Request::CardPresent => {}
+            | Request::CardPresent
+            | Request::AuthRequest => {}
+            Request::AuthResult(a) => a.encode(&mut out),
             Request::SetTime(t) => out.extend_from_slice(&time_to_bcd(*t)),
             Request::ReadRecords { from, max } => {
                 out.extend_from_slice(&from.to_le_bytes());
@@ -770,6 +721,8 @@ impl Request {
             cmd::GET_STATUS => Request::GetStatus,
             cmd::GET_TIME => Request::GetTime,
             cmd::CARD_PRESENT => Request::CardPresent,
+            cmd::AUTH_REQUEST => Request::AuthRequest,
+            cmd::AUTH_RESULT => Request::AuthResult(AuthResult::read(&mut r)?),
             cmd::SET_TIME => Request::SetTime(r.time()?),
             cmd::READ_RECORDS => Request::ReadRecords {
                 from: r.u32()?,
@@ -838,6 +791,8 @@ impl Request {
             | Request::DownloadCheckpoints(_) => 12,
             Request::DailyTotals(_) => 16,
             Request::CardPresent => 5,
+            Request::AuthRequest => PendingAuth::LEN,
+            Request::AuthResult(_) => 4,
         }
     }
 }
@@ -860,6 +815,8 @@ pub fn command_name(code: u8) -> &'static str {
         cmd::DOWNLOAD_GUARDS => "DOWNLOAD_GUARDS",
         cmd::DOWNLOAD_CHECKPOINTS => "DOWNLOAD_CHECKPOINTS",
         cmd::CARD_PRESENT => "CARD_PRESENT",
+        cmd::AUTH_REQUEST => "AUTH_REQUEST",
+        cmd::AUTH_RESULT => "AUTH_RESULT",
         _ => "UNKNOWN",
     }
 }
@@ -882,6 +839,12 @@ pub enum Reply {
     Table(TableProgress),
     Totals(DailyTotals),
     CardPresent(Option<CardPresence>),
+    /// AUTH_REQUEST: the authorisation the POS waits for, if any.
+    Pending(Option<PendingAuth>),
+    /// AUTH_RESULT: the online record stored (0 when declined).
+    Answered {
+        record_no: u32,
+    },
     Nak(NakReason),
 }
 
@@ -961,6 +924,8 @@ impl Reply {
                 out.extend_from_slice(&t.sum_fen.to_le_bytes());
             }
             Reply::CardPresent(p) => put_presence(&mut out, *p),
+            Reply::Pending(p) => PendingAuth::encode(p.as_ref(), &mut out),
+            Reply::Answered { record_no } => out.extend_from_slice(&record_no.to_le_bytes()),
             Reply::Nak(reason) => out.push(reason.code()),
         }
         out
@@ -1080,6 +1045,10 @@ impl Reply {
                 sum_fen: r.i64()?,
             }),
             cmd::CARD_PRESENT => Reply::CardPresent(get_presence(&mut r)?),
+            cmd::AUTH_REQUEST => Reply::Pending(PendingAuth::read(&mut r)?),
+            cmd::AUTH_RESULT => Reply::Answered {
+                record_no: r.u32()?,
+            },
             c => return Err(bad(format!("reply with unknown CMD {c:#04x}"))),
         };
         r.end()?;
