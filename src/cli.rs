@@ -247,7 +247,7 @@ pub enum CardKindCmd {
         balance_on_return: Option<crate::db::card::BalancePolicy>,
         /// Default per-purchase amount limit (above it the POS asks for the payment PIN).
         #[arg(long)]
-        per_purchase_limit: Option<rust_decimal::Decimal>,
+        per_purchase_limit: Option<crate::domain::money::Money>,
         /// Default daily purchase count limit.
         #[arg(long)]
         daily_count_limit: Option<i32>,
@@ -255,11 +255,11 @@ pub enum CardKindCmd {
         #[arg(long)]
         max_validity_days: Option<i32>,
         #[arg(long)]
-        issue_fee: Option<rust_decimal::Decimal>,
+        issue_fee: Option<crate::domain::money::Money>,
         #[arg(long)]
-        reissue_fee: Option<rust_decimal::Decimal>,
+        reissue_fee: Option<crate::domain::money::Money>,
         #[arg(long)]
-        exchange_fee: Option<rust_decimal::Decimal>,
+        exchange_fee: Option<crate::domain::money::Money>,
     },
 }
 

@@ -18,11 +18,11 @@
 //! with two decimals (`12.50`, `0.00`).
 
 use crate::domain::card::CardKind;
+use crate::domain::money::Money;
 use crate::domain::permission::{Action, Actor, Denied};
 use crate::export::{self, Csv, CsvFile, Existing, ExportError};
 use chrono::{DateTime, Local, NaiveDate, NaiveTime, TimeZone, Utc};
 use futures::TryStreamExt;
-use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use std::fmt;
@@ -353,7 +353,7 @@ fn build(kind: ReportKind, f: &Filter, prefix: &str) -> QueryBuilder<'static, Po
 }
 
 /// A row as text, column by column; the balance also as a number (for the total).
-fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>), sqlx::Error> {
+fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Money>), sqlx::Error> {
     let mut out = Vec::with_capacity(spec(kind).len());
     let mut money = None;
     for (i, (_, ty)) in spec(kind).iter().enumerate() {
@@ -372,9 +372,9 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>)
                 .map(export::local_time)
                 .unwrap_or_default(),
             Ty::Money => {
-                let m = row.try_get::<Option<Decimal>, _>(i)?;
+                let m = row.try_get::<Option<Money>, _>(i)?;
                 money = m;
-                m.map(export::money).unwrap_or_default()
+                m.map(Money::csv).unwrap_or_default()
             }
         };
         out.push(s);
@@ -383,13 +383,13 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>)
 }
 
 /// The balances total line: the number of accounts and the sum, shaped like a row.
-fn total_line(kind: ReportKind, count: u64, sum: Decimal) -> Option<Vec<String>> {
+fn total_line(kind: ReportKind, count: u64, sum: Money) -> Option<Vec<String>> {
     (kind == ReportKind::Balances).then(|| {
         let mut line = vec![String::new(); spec(kind).len()];
         line[0] = "total".into();
         line[1] = format!("{count} accounts");
         if let Some(last) = line.last_mut() {
-            *last = export::money(sum);
+            *last = sum.csv();
         }
         line
     })
@@ -413,7 +413,7 @@ pub async fn query(
         &format!("SELECT count(*)::int8, {sum} FROM ("),
     );
     count.push(") r");
-    let (total_rows, sum): (i64, Decimal) = count.build_query_as().fetch_one(pool).await?;
+    let (total_rows, sum): (i64, Money) = count.build_query_as().fetch_one(pool).await?;
 
     let mut page = build(kind, filter, "");
     page.push(" LIMIT ").push_bind(limit.max(0));
@@ -482,12 +482,12 @@ async fn stream<W: Write>(
     kind: ReportKind,
     filter: &Filter,
     writer: W,
-) -> Result<(Csv<W>, Decimal), ReportError> {
+) -> Result<(Csv<W>, Money), ReportError> {
     actor.authorize(Action::ReportExport)?;
     let mut out = Csv::new(writer, &kind.columns())?;
     let mut b = build(kind, filter, "");
     let mut rows = b.build().fetch(pool);
-    let mut sum = Decimal::ZERO;
+    let mut sum = Money::ZERO;
     while let Some(row) = rows.try_next().await? {
         let (line, money) = texts(kind, &row)?;
         out.row(&line)?;

@@ -11,8 +11,8 @@
 
 use super::audit;
 use super::notify::Change;
+use crate::domain::money::Money;
 use crate::domain::permission::{Action, Actor, Denied};
-use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -60,9 +60,9 @@ pub enum LedgerError {
     #[error("a ledger movement needs at least two entries")]
     Empty,
     #[error("the entries of a ledger movement must sum to zero, these sum to {sum}")]
-    Unbalanced { sum: Decimal },
-    #[error("an amount must be positive and in whole fen (0.01): {0} is not")]
-    BadAmount(Decimal),
+    Unbalanced { sum: Money },
+    #[error("an amount must be more than zero and fit the books: {0} does not")]
+    BadAmount(Money),
     #[error("no account {0}")]
     NoAccount(i64),
     #[error("no person with id {0}")]
@@ -73,14 +73,9 @@ pub enum LedgerError {
     Sql(#[from] sqlx::Error),
 }
 
-/// An amount the ledger accepts: positive and exact to the fen (numeric(14,2) would round
-/// anything finer silently).
-pub fn check_amount(amount: Decimal) -> Result<(), LedgerError> {
-    // numeric(14,2): below 10^12.
-    if amount <= Decimal::ZERO
-        || amount.round_dp(2) != amount
-        || amount >= Decimal::from(1_000_000_000_000i64)
-    {
+/// An amount the ledger accepts: positive and within numeric(14,2) (`Money` is whole fen).
+pub fn check_amount(amount: Money) -> Result<(), LedgerError> {
+    if !amount.is_positive() || !amount.fits_column() {
         return Err(LedgerError::BadAmount(amount));
     }
     Ok(())
@@ -135,13 +130,13 @@ pub async fn cardholder_account(tx: &mut PgConnection, person_id: i64) -> Result
 pub async fn lock_accounts(
     tx: &mut PgConnection,
     ids: &[i64],
-) -> Result<BTreeMap<i64, Decimal>, LedgerError> {
-    let rows: Vec<(i64, Decimal)> =
+) -> Result<BTreeMap<i64, Money>, LedgerError> {
+    let rows: Vec<(i64, Money)> =
         sqlx::query_as("SELECT id, balance FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             .bind(ids)
             .fetch_all(&mut *tx)
             .await?;
-    let found: BTreeMap<i64, Decimal> = rows.into_iter().collect();
+    let found: BTreeMap<i64, Money> = rows.into_iter().collect();
     if let Some(missing) = ids.iter().find(|id| !found.contains_key(id)) {
         return Err(LedgerError::NoAccount(*missing));
     }
@@ -157,11 +152,11 @@ pub async fn post(
     kind: MovementKind,
     card_id: Option<i64>,
     note: &str,
-    entries: &[(i64, Decimal)],
+    entries: &[(i64, Money)],
 ) -> Result<i64, LedgerError> {
-    let mut per_account: BTreeMap<i64, Decimal> = BTreeMap::new();
+    let mut per_account: BTreeMap<i64, Money> = BTreeMap::new();
     for &(account, amount) in entries {
-        if amount.is_zero() || amount.round_dp(2) != amount {
+        if amount.is_zero() || !amount.fits_column() {
             return Err(LedgerError::BadAmount(amount));
         }
         *per_account.entry(account).or_default() += amount;
@@ -176,7 +171,7 @@ pub async fn post(
             }
         });
     }
-    let sum: Decimal = per_account.values().sum();
+    let sum: Money = per_account.values().sum();
     if !sum.is_zero() {
         return Err(LedgerError::Unbalanced { sum });
     }
@@ -193,7 +188,7 @@ pub async fn post(
     .bind(&actor.name)
     .fetch_one(&mut *tx)
     .await?;
-    let amounts: Vec<Decimal> = per_account.values().copied().collect();
+    let amounts: Vec<Money> = per_account.values().copied().collect();
     sqlx::query(
         "INSERT INTO ledger_entry (movement_id, account_id, amount)
          SELECT $1, a, m FROM unnest($2::bigint[], $3::numeric[]) AS e (a, m)",
@@ -238,7 +233,7 @@ pub async fn post(
 pub struct TopUp {
     pub movement_id: i64,
     /// The person's balance afterwards.
-    pub balance: Decimal,
+    pub balance: Money,
 }
 
 /// 圈存 at the desk: cash received, the person's balance raised.
@@ -246,7 +241,7 @@ pub async fn top_up(
     pool: &PgPool,
     actor: &Actor,
     person_id: i64,
-    amount: Decimal,
+    amount: Money,
     note: &str,
 ) -> Result<TopUp, LedgerError> {
     actor.authorize(Action::AccountTopUp)?;
@@ -269,7 +264,7 @@ pub async fn top_up(
         &[(cash, amount), (account, -amount)],
     )
     .await?;
-    let balance: Decimal = sqlx::query_scalar("SELECT balance FROM account WHERE id = $1")
+    let balance: Money = sqlx::query_scalar("SELECT balance FROM account WHERE id = $1")
         .bind(account)
         .fetch_one(&mut *tx)
         .await?;
@@ -284,8 +279,8 @@ pub async fn top_up(
 }
 
 /// The person's balance (0 before their account exists).
-pub async fn balance(pool: &PgPool, person_id: i64) -> Result<Decimal, sqlx::Error> {
-    let b: Option<Decimal> = sqlx::query_scalar("SELECT balance FROM account WHERE person_id = $1")
+pub async fn balance(pool: &PgPool, person_id: i64) -> Result<Money, sqlx::Error> {
+    let b: Option<Money> = sqlx::query_scalar("SELECT balance FROM account WHERE person_id = $1")
         .bind(person_id)
         .fetch_optional(pool)
         .await?;
@@ -293,7 +288,7 @@ pub async fn balance(pool: &PgPool, person_id: i64) -> Result<Decimal, sqlx::Err
 }
 
 /// The sum of every entry ever posted: zero when the books balance.
-pub async fn trial_balance(pool: &PgPool) -> Result<Decimal, sqlx::Error> {
+pub async fn trial_balance(pool: &PgPool) -> Result<Money, sqlx::Error> {
     sqlx::query_scalar("SELECT coalesce(sum(amount), 0) FROM ledger_entry")
         .fetch_one(pool)
         .await
@@ -305,9 +300,9 @@ pub struct Mismatch {
     pub account_id: i64,
     pub name: String,
     /// `account.balance`
-    pub balance: Decimal,
+    pub balance: Money,
     /// Minus the sum of the account's entries: what the balance should be.
-    pub from_entries: Decimal,
+    pub from_entries: Money,
 }
 
 /// Every account whose `balance` is not minus the sum of its entries (empty when all agree).
@@ -331,7 +326,7 @@ pub struct Account {
     pub kind: String,
     pub person_id: Option<i64>,
     pub name: String,
-    pub balance: Decimal,
+    pub balance: Money,
 }
 
 /// The centre's own accounts (cash, fee income, forfeited balances).

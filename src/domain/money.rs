@@ -12,7 +12,9 @@ use std::str::FromStr;
 
 /// An amount of money. The decimal inside always has exactly two places, so it never holds a
 /// fraction of a fen. In JSON it is a string ("12.50"), as the decimals were before it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(try_from = "Decimal", into = "Decimal")]
 pub struct Money(Decimal);
 
@@ -148,6 +150,10 @@ impl fmt::Display for Money {
         }
         out.push('.');
         out.push_str(fen);
+        if f.precision().is_some() {
+            // An amount is never cut short: `{:.2}` is as good as `{}`.
+            return f.write_str(&out);
+        }
         f.pad(&out)
     }
 }
@@ -267,6 +273,7 @@ mod tests {
         assert_eq!(m("999").to_string(), "¥999.00");
         assert_eq!(m("100000").to_string(), "¥100,000.00");
         assert_eq!(format!("{:>10}", m("1")), "     ¥1.00");
+        assert_eq!(format!("{:.1}", m("1234")), "¥1,234.00");
     }
 
     #[test]
@@ -305,7 +312,10 @@ mod tests {
         let max = Some(Money::from_yuan(1000));
         assert_eq!(Money::parse(" ¥12.5 ", max), Ok(m("12.50")));
         assert_eq!(Money::parse("0.01", None), Ok(Money::from_fen(1)));
-        assert_eq!(Money::parse("12.345", max), Err(AmountError::TooManyDecimals));
+        assert_eq!(
+            Money::parse("12.345", max),
+            Err(AmountError::TooManyDecimals)
+        );
         assert_eq!(Money::parse("12.340", max), Ok(m("12.34")));
         assert_eq!(Money::parse("0", max), Err(AmountError::NotPositive));
         assert_eq!(Money::parse("-5", max), Err(AmountError::NotANumber));
@@ -323,7 +333,10 @@ mod tests {
     #[test]
     fn json_is_a_string_of_whole_fen() {
         assert_eq!(serde_json::to_string(&m("12.5")).unwrap(), "\"12.50\"");
-        assert_eq!(serde_json::from_str::<Money>("\"12.50\"").unwrap(), m("12.5"));
+        assert_eq!(
+            serde_json::from_str::<Money>("\"12.50\"").unwrap(),
+            m("12.5")
+        );
         assert!(serde_json::from_str::<Money>("\"12.505\"").is_err());
     }
 }

@@ -365,10 +365,10 @@ pub use link::{
     TraceEntry, MAX_EXCHANGE,
 };
 pub use message::{
-    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, CardPresence, Condition, Conditions,
-    DailyTotals, DecodeError, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason,
-    PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request,
-    ScanEvent, ScanRecord, TableChunk, TableProgress, TableState,
+    cmd, AuthReply, AuthRequest, CardPresence, Condition, Conditions, DailyTotals, DecodeError,
+    DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PollStatus, PriceEntry,
+    PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent, ScanRecord,
+    TableChunk, TableProgress, TableState,
 };
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use onecard::db::ledger::{self, LedgerError, MovementKind};
 use onecard::db::operator::{self, NewOperator};
 use onecard::db::{door_group, stock, terminal};
 use onecard::domain::card::{CardKind, CardState, Refusal, Subsystem};
+use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
 use onecard::import::{extensions, ImportError};
-use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 fn today() -> NaiveDate {
@@ -24,7 +24,7 @@ fn days(n: i64) -> NaiveDate {
     today() + Duration::days(n)
 }
 
-fn yuan(s: &str) -> Decimal {
+fn yuan(s: &str) -> Money {
     s.parse().unwrap()
 }
 
@@ -124,7 +124,7 @@ impl Site {
     async fn assert_books_balance(&self) {
         assert_eq!(
             ledger::trial_balance(self.pool()).await.unwrap(),
-            Decimal::ZERO
+            Money::ZERO
         );
         assert_eq!(ledger::mismatches(self.pool()).await.unwrap(), vec![]);
     }
@@ -245,7 +245,7 @@ async fn issue_writes_card_grants_stock_event_audit_and_hashed_pins() {
     for want in [(s.door, 1), (s.door, 2), (s.pos, 0), (s.att, 0)] {
         assert!(doors.contains(&want), "{want:?} granted");
     }
-    assert_eq!(v.balance, Decimal::ZERO);
+    assert_eq!(v.balance, Money::ZERO);
     assert_eq!(v.limits.per_purchase, yuan("50.00"));
     assert_eq!(v.limits.pin_above, v.limits.per_purchase);
     // The person's account exists now; one blank left the drawer.
@@ -737,10 +737,10 @@ async fn return_keeps_or_refunds_the_balance_as_the_kind_says() {
         .unwrap();
     assert_eq!(
         (closed.kept, closed.refunded),
-        (yuan("100.00"), Decimal::ZERO)
+        (yuan("100.00"), Money::ZERO)
     );
-    assert_eq!(ledger::balance(s.pool(), p1).await.unwrap(), Decimal::ZERO);
-    let forfeited: Decimal =
+    assert_eq!(ledger::balance(s.pool(), p1).await.unwrap(), Money::ZERO);
+    let forfeited: Money =
         sqlx::query_scalar("SELECT balance FROM account WHERE kind = 'forfeited_balance'")
             .fetch_one(s.pool())
             .await
@@ -789,11 +789,8 @@ async fn return_keeps_or_refunds_the_balance_as_the_kind_says() {
     let closed = card::cancel(s.pool(), &s.desk, c2.card_id, "graduated, card never found")
         .await
         .unwrap();
-    assert_eq!(
-        (closed.kept, closed.refunded),
-        (Decimal::ZERO, yuan("55.50"))
-    );
-    assert_eq!(ledger::balance(s.pool(), p2).await.unwrap(), Decimal::ZERO);
+    assert_eq!((closed.kept, closed.refunded), (Money::ZERO, yuan("55.50")));
+    assert_eq!(ledger::balance(s.pool(), p2).await.unwrap(), Money::ZERO);
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM ledger_movement WHERE card_id = $1 ORDER BY id")
             .bind(c2.card_id)
@@ -872,7 +869,7 @@ async fn the_books_balance_after_a_day_at_the_desk() {
     assert_eq!(ledger::balance(s.pool(), p).await.unwrap(), yuan("180.00"));
     assert_eq!(
         ledger::balance(s.pool(), visitor).await.unwrap(),
-        Decimal::ZERO,
+        Money::ZERO,
         "kept on return"
     );
     let accounts = ledger::system_accounts(s.pool()).await.unwrap();
@@ -885,7 +882,7 @@ async fn the_books_balance_after_a_day_at_the_desk() {
     let fees = stock::fees(s.pool(), Some(days(-1)), Some(days(1)))
         .await
         .unwrap();
-    let got: Vec<(&str, i64, Decimal, &str, &str)> = fees
+    let got: Vec<(&str, i64, Money, &str, &str)> = fees
         .iter()
         .map(|f| {
             (
@@ -950,6 +947,8 @@ async fn the_ledger_refuses_what_does_not_balance() {
             "{entries:?}: {e}"
         );
     }
+    // A fraction of a fen is no amount at all: it never gets as far as the ledger.
+    assert!("0.001".parse::<Money>().is_err());
     assert!(matches!(
         ledger::post(
             &mut tx,
@@ -957,7 +956,10 @@ async fn the_ledger_refuses_what_does_not_balance() {
             MovementKind::Correction,
             None,
             "",
-            &[(cash, yuan("0.001")), (holder, yuan("-0.001"))]
+            &[
+                (cash, Money::from_yuan(1_000_000_000_000)),
+                (holder, Money::from_yuan(-1_000_000_000_000))
+            ]
         )
         .await,
         Err(LedgerError::BadAmount(_))
@@ -1688,7 +1690,7 @@ async fn card_kind_policy_is_a_setting_within_the_domain_rules() {
             .unwrap();
     assert_eq!(
         (&before["issue_fee"], &after["issue_fee"]),
-        (&"20.00".into(), &"0".into())
+        (&"20.00".into(), &"0.00".into())
     );
 }
 

@@ -7,7 +7,7 @@ use crate::app::tabs::cards::{
     CardDetail, CardDone, CardOp, CardRefs, Effect, Msg as CardsMsg, Named, PinNote, StockInfo,
     StockOp, REPORT_ROWS, SEARCH_LIMIT,
 };
-use crate::app::words::{card_named, money};
+use crate::app::words::card_named;
 use crate::app::Msg;
 use crate::db::card::{self, Closed, Issued, PinKind};
 use crate::db::person::{self, PersonQuery};
@@ -34,14 +34,18 @@ async fn named(pool: &PgPool, lang: Lang, card_id: i64) -> (String, Option<card:
 /// What became of the balance of a card taken out of service: refunded in cash, or kept by
 /// the college (forfeited: it does not move to the person's next card).
 fn balance_words(lang: Lang, closed: &Closed) -> String {
-    if closed.refunded > rust_decimal::Decimal::ZERO {
+    if closed.refunded > crate::domain::money::Money::ZERO {
         trf(
             lang,
             "card.done.refunded",
-            &[("amount", &money(closed.refunded))],
+            &[("amount", &closed.refunded.to_string())],
         )
-    } else if closed.kept > rust_decimal::Decimal::ZERO {
-        trf(lang, "card.done.kept", &[("amount", &money(closed.kept))])
+    } else if closed.kept > crate::domain::money::Money::ZERO {
+        trf(
+            lang,
+            "card.done.kept",
+            &[("amount", &closed.kept.to_string())],
+        )
     } else {
         tr(lang, "card.done.no_balance").to_string()
     }
@@ -226,10 +230,10 @@ fn pins_of(issued: &Issued, person_name: &str) -> PinNote {
     }
 }
 
-fn fee_words(lang: Lang, fee: Option<rust_decimal::Decimal>) -> String {
+fn fee_words(lang: Lang, fee: Option<crate::domain::money::Money>) -> String {
     match fee {
-        Some(f) if f > rust_decimal::Decimal::ZERO => {
-            trf(lang, "card.done.fee", &[("fee", &money(f))])
+        Some(f) if f > crate::domain::money::Money::ZERO => {
+            trf(lang, "card.done.fee", &[("fee", &f.to_string())])
         }
         _ => String::new(),
     }
@@ -423,9 +427,9 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
                     lang,
                     "card.done.topped_up",
                     &[
-                        ("amount", &money(amount)),
+                        ("amount", &amount.to_string()),
                         ("card", &name),
-                        ("balance", &money(t.balance)),
+                        ("balance", &t.balance.to_string()),
                     ],
                 ),
                 Some(card_id),

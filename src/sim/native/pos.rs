@@ -323,25 +323,25 @@ impl SimTerminal for Pos {
         match verb {
             "purchase" => {
                 let card = parse_u32(args.first(), "CARD")?;
-                let yuan = args
-                    .get(1)
-                    .and_then(|a| Decimal::from_str(a).ok())
-                    .ok_or("usage: purchase CARD AMOUNT_YUAN")?;
-                let fen = yuan_to_fen(yuan)
-                    .filter(|f| *f > 0)
+                let yuan = args.get(1).ok_or("usage: purchase CARD AMOUNT_YUAN")?;
+                let fen = yuan
+                    .parse::<Money>()
+                    .ok()
+                    .filter(|m| m.is_positive())
+                    .and_then(Money::to_fen)
                     .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
                 let r = self.purchase(card, fen)?;
                 Ok(format!(
                     "record {}: card {card} paid {} yuan, balance {} yuan",
                     r.record_no,
-                    fen_to_yuan(i64::from(r.amount_fen)),
-                    fen_to_yuan(i64::from(r.balance_after_fen))
+                    Money::from_fen(i64::from(r.amount_fen)).csv(),
+                    Money::from_fen(i64::from(r.balance_after_fen)).csv()
                 ))
             }
             "balance" => {
                 let card = parse_u32(args.first(), "CARD")?;
                 self.balance(card)
-                    .map(|b| format!("card {card}: {} yuan", fen_to_yuan(b)))
+                    .map(|b| format!("card {card}: {} yuan", Money::from_fen(b).csv()))
                     .ok_or_else(|| format!("card {card} is unknown to this terminal"))
             }
             "blacklisted" => {
