@@ -20,6 +20,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod doors;
+mod ledger;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -141,6 +142,14 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: doors::DoorsCmd,
+    },
+    /// The books: `ledger verify` checks that they balance.
+    Ledger {
+        /// Check the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: ledger::LedgerCmd,
     },
     /// The audit log.
     Audit {
@@ -797,6 +806,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
+        }
+        Some(Cmd::Ledger { demo, command }) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
+            let db = database_for(&paths, &config, *demo).await?;
+            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            return ledger::run(&db.pool, lang, command, &mut out, &mut err).await;
         }
         Some(Cmd::Audit {
             demo,

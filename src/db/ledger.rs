@@ -288,9 +288,9 @@ pub async fn balance(pool: &PgPool, person_id: i64) -> Result<Money, sqlx::Error
 }
 
 /// The sum of every entry ever posted: zero when the books balance.
-pub async fn trial_balance(pool: &PgPool) -> Result<Money, sqlx::Error> {
+pub async fn trial_balance(db: impl sqlx::PgExecutor<'_>) -> Result<Money, sqlx::Error> {
     sqlx::query_scalar("SELECT coalesce(sum(amount), 0) FROM ledger_entry")
-        .fetch_one(pool)
+        .fetch_one(db)
         .await
 }
 
@@ -306,7 +306,7 @@ pub struct Mismatch {
 }
 
 /// Every account whose `balance` is not minus the sum of its entries (empty when all agree).
-pub async fn mismatches(pool: &PgPool) -> Result<Vec<Mismatch>, sqlx::Error> {
+pub async fn mismatches(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<Mismatch>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.id AS account_id, a.name, a.balance, -coalesce(e.total, 0) AS from_entries
          FROM account a
@@ -315,8 +315,67 @@ pub async fn mismatches(pool: &PgPool) -> Result<Vec<Mismatch>, sqlx::Error> {
          WHERE a.balance <> -coalesce(e.total, 0)
          ORDER BY a.id",
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
+}
+
+/// What `verify` found: the books' size, and the first thing that is wrong, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub movements: i64,
+    pub entries: i64,
+    pub accounts: i64,
+    /// The sum of every entry: zero when the books balance.
+    pub trial_balance: Money,
+    /// The first movement (by id) with no entries or entries that do not sum to zero, and
+    /// what they sum to. The database refuses both since 20261207000001_books; older rows are
+    /// checked all the same.
+    pub first_bad_movement: Option<(i64, Money)>,
+    /// Every account whose cached balance disagrees with its entries, the first first.
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl Verified {
+    pub fn is_ok(&self) -> bool {
+        self.trial_balance.is_zero()
+            && self.first_bad_movement.is_none()
+            && self.mismatches.is_empty()
+    }
+}
+
+/// `onecard ledger verify`: all entries sum to zero, so do each movement's, and every cached
+/// `account.balance` is minus the sum of its entries. Reads in one snapshot, so a movement
+/// posted meanwhile is either wholly seen or not at all.
+pub async fn verify(pool: &PgPool) -> Result<Verified, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let (movements, entries, accounts): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ledger_movement), (SELECT count(*) FROM ledger_entry),
+                (SELECT count(*) FROM account)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let trial_balance = trial_balance(&mut *tx).await?;
+    let first_bad_movement = sqlx::query_as(
+        "SELECT m.id, coalesce(sum(e.amount), 0)
+         FROM ledger_movement m LEFT JOIN ledger_entry e ON e.movement_id = m.id
+         GROUP BY m.id HAVING count(e.id) = 0 OR sum(e.amount) <> 0
+         ORDER BY m.id LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mismatches = mismatches(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Verified {
+        movements,
+        entries,
+        accounts,
+        trial_balance,
+        first_bad_movement,
+        mismatches,
+    })
 }
 
 /// One account with its balance, for the settlement and report screens.
