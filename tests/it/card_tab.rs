@@ -2562,5 +2562,6 @@ async fn the_demo_seeds_the_card_desk_through_its_own_api() {
             .unwrap(),
         first
     );
+    crate::support::verify_ledger(pool).await;
     site.stop();
 }
