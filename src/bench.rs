@@ -17,6 +17,7 @@
 
 use crate::db::embedded::{quote_ident, Cluster};
 use crate::db::notify::{Change, CHANNEL};
+use crate::domain::money::Money;
 use crate::sim::register::{register_site_with, RegisterOptions, RegisteredTerminal};
 use crate::sim::runner::Site;
 use crate::sim::site::{
@@ -379,8 +380,8 @@ async fn raw_unnest(
 ) -> Result<f64, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let at = chrono::Local::now().naive_local();
-    let amount = crate::domain::money::Money::from_fen(1250);
-    let balance_after = crate::domain::money::Money::from_fen(12500);
+    let amount = Money::from_fen(1250);
+    let balance_after = Money::from_fen(12500);
     let started = Instant::now();
     let mut done = 0;
     while done < rows {

@@ -5,6 +5,7 @@ use crate::config::{Config, Paths};
 use crate::console::{self, ConsoleOptions};
 use crate::db::embedded::{Cluster, ClusterStatus};
 use crate::db::{self, audit, backup, operator};
+use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::domain::role::Role;
 use crate::i18n::Lang;
@@ -256,7 +257,7 @@ pub enum CardKindCmd {
         balance_on_return: Option<crate::db::card::BalancePolicy>,
         /// Default per-purchase amount limit (above it the POS asks for the payment PIN).
         #[arg(long)]
-        per_purchase_limit: Option<crate::domain::money::Money>,
+        per_purchase_limit: Option<Money>,
         /// Default daily purchase count limit.
         #[arg(long)]
         daily_count_limit: Option<i32>,
@@ -264,11 +265,11 @@ pub enum CardKindCmd {
         #[arg(long)]
         max_validity_days: Option<i32>,
         #[arg(long)]
-        issue_fee: Option<crate::domain::money::Money>,
+        issue_fee: Option<Money>,
         #[arg(long)]
-        reissue_fee: Option<crate::domain::money::Money>,
+        reissue_fee: Option<Money>,
         #[arg(long)]
-        exchange_fee: Option<crate::domain::money::Money>,
+        exchange_fee: Option<Money>,
     },
 }
 
@@ -760,13 +761,13 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     if p.doors { "yes" } else { "no" },
                     if p.attendance { "yes" } else { "no" },
                     p.balance_on_return.name(),
-                    format!("{:.2}", p.per_purchase_limit),
+                    p.per_purchase_limit,
                     p.daily_count_limit,
                     p.max_validity_days
                         .map_or("-".to_string(), |d| d.to_string()),
-                    format!("{:.2}", p.issue_fee),
-                    format!("{:.2}", p.reissue_fee),
-                    format!("{:.2}", p.exchange_fee)
+                    p.issue_fee,
+                    p.reissue_fee,
+                    p.exchange_fee
                 );
             }
         }

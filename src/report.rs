@@ -352,8 +352,13 @@ fn build(kind: ReportKind, f: &Filter, prefix: &str) -> QueryBuilder<'static, Po
     b
 }
 
-/// A row as text, column by column; the balance also as a number (for the total).
-fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Money>), sqlx::Error> {
+/// A row as text, column by column, amounts written by `write` (on screen `Money`'s `Display`,
+/// in CSV `Money::csv`); the balance also as a number (for the total).
+fn texts(
+    kind: ReportKind,
+    row: &PgRow,
+    write: fn(&Money) -> String,
+) -> Result<(Vec<String>, Option<Money>), sqlx::Error> {
     let mut out = Vec::with_capacity(spec(kind).len());
     let mut money = None;
     for (i, (_, ty)) in spec(kind).iter().enumerate() {
@@ -374,7 +379,7 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Money>), 
             Ty::Money => {
                 let m = row.try_get::<Option<Money>, _>(i)?;
                 money = m;
-                m.map(Money::csv).unwrap_or_default()
+                m.as_ref().map(write).unwrap_or_default()
             }
         };
         out.push(s);
@@ -382,14 +387,15 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Money>), 
     Ok((out, money))
 }
 
-/// The balances total line: the number of accounts and the sum, shaped like a row.
+/// The balances total line: the number of accounts and the sum, shaped like a row. Always on
+/// screen (a total is never a row of the file).
 fn total_line(kind: ReportKind, count: u64, sum: Money) -> Option<Vec<String>> {
     (kind == ReportKind::Balances).then(|| {
         let mut line = vec![String::new(); spec(kind).len()];
         line[0] = "total".into();
         line[1] = format!("{count} accounts");
         if let Some(last) = line.last_mut() {
-            *last = sum.csv();
+            *last = sum.to_string();
         }
         line
     })
@@ -420,7 +426,7 @@ pub async fn query(
     let fetched = page.build().fetch_all(pool).await?;
     let mut rows = Vec::with_capacity(fetched.len());
     for r in &fetched {
-        rows.push(texts(kind, r)?.0);
+        rows.push(texts(kind, r, Money::to_string)?.0);
     }
     let total_rows = u64::try_from(total_rows).unwrap_or(0);
     Ok(ReportPage {
@@ -489,7 +495,7 @@ async fn stream<W: Write>(
     let mut rows = b.build().fetch(pool);
     let mut sum = Money::ZERO;
     while let Some(row) = rows.try_next().await? {
-        let (line, money) = texts(kind, &row)?;
+        let (line, money) = texts(kind, &row, |m| m.csv())?;
         out.row(&line)?;
         sum += money.unwrap_or_default();
     }

@@ -12,6 +12,7 @@ use crate::app::Msg;
 use crate::db::card::{self, Closed, Issued, PinKind};
 use crate::db::person::{self, PersonQuery};
 use crate::db::{door_group, ledger, listen, propagation, stock, terminal};
+use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::i18n::{tr, trf, Lang};
 use sqlx::PgPool;
@@ -34,13 +35,13 @@ async fn named(pool: &PgPool, lang: Lang, card_id: i64) -> (String, Option<card:
 /// What became of the balance of a card taken out of service: refunded in cash, or kept by
 /// the college (forfeited: it does not move to the person's next card).
 fn balance_words(lang: Lang, closed: &Closed) -> String {
-    if closed.refunded > crate::domain::money::Money::ZERO {
+    if closed.refunded.is_positive() {
         trf(
             lang,
             "card.done.refunded",
             &[("amount", &closed.refunded.to_string())],
         )
-    } else if closed.kept > crate::domain::money::Money::ZERO {
+    } else if closed.kept.is_positive() {
         trf(
             lang,
             "card.done.kept",
@@ -230,11 +231,9 @@ fn pins_of(issued: &Issued, person_name: &str) -> PinNote {
     }
 }
 
-fn fee_words(lang: Lang, fee: Option<crate::domain::money::Money>) -> String {
+fn fee_words(lang: Lang, fee: Option<Money>) -> String {
     match fee {
-        Some(f) if f > crate::domain::money::Money::ZERO => {
-            trf(lang, "card.done.fee", &[("fee", &f.to_string())])
-        }
+        Some(f) if f.is_positive() => trf(lang, "card.done.fee", &[("fee", &f.to_string())]),
         _ => String::new(),
     }
 }

@@ -9,6 +9,7 @@ use crate::app::tabs::cards::{
 };
 use crate::app::words::{self, card_event as event_word, card_kind as kind_word};
 use crate::domain::card::CardState;
+use crate::domain::money::Money;
 use crate::domain::permission::Action;
 use crate::i18n::{tr, trf, Lang};
 use crate::keymap::{Command, Section};
@@ -651,7 +652,7 @@ fn render_stock(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Theme
     let inner = right.width.saturating_sub(2) as usize;
     let mut widths = column_widths(&headers, &cells);
     fit_columns(&mut widths, &[5, 4, 7, 4, 6, 4, 4], inner, 1);
-    let total: crate::domain::money::Money = s.fees.iter().map(|f| f.amount).sum();
+    let total: Money = s.fees.iter().map(|f| f.amount).sum();
     let title = trf(
         lang,
         "fee.title",
