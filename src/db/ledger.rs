@@ -6,6 +6,11 @@
 //! is what the centre owes that person. So a top-up of 100 is cash +100 (the desk's drawer
 //! receives it), cardholder -100 (the person's balance rises by 100).
 //!
+//! The database keeps the books too (migration `books`): a movement with no entries, or whose
+//! entries do not sum to zero, fails at commit; entries and movements are never updated,
+//! deleted or truncated; and an account with `floor_zero` never goes below zero, each in its
+//! own direction (`asset`: the cash drawer's cash is minus its balance).
+//!
 //! Accounts are locked in id order (`lock_accounts`), so two movements never deadlock on them;
 //! the audit row is appended after the account rows are written.
 
@@ -61,7 +66,7 @@ pub enum LedgerError {
     Empty,
     #[error("the entries of a ledger movement must sum to zero, these sum to {sum}")]
     Unbalanced { sum: Money },
-    #[error("an amount must be more than zero and fit the books: {0} does not")]
+    #[error("an amount must be more than zero and below ¥1,000,000,000,000: {0} is not")]
     BadAmount(Money),
     #[error("no account {0}")]
     NoAccount(i64),
