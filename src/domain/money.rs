@@ -45,7 +45,7 @@ impl Money {
 
     /// Whole yuan.
     pub fn from_yuan(yuan: i64) -> Money {
-        Money::from_fen(yuan * 100)
+        Money::fen_exact(Decimal::from(yuan))
     }
 
     /// The amount in fen, when it fits an i64.
@@ -302,6 +302,7 @@ mod tests {
         assert_eq!(Money::from_fen(-5).csv(), "-0.05");
         assert_eq!(m("12.50").to_fen(), Some(1250));
         assert_eq!(Money::from_yuan(3), m("3"));
+        assert_eq!(Money::from_yuan(i64::MAX).to_fen(), None);
         assert_eq!(m("1.5") + m("2.25") - m("0.75"), m("3"));
         assert_eq!(-m("1"), m("-1"));
         assert_eq!([m("1"), m("2.5")].iter().sum::<Money>(), m("3.5"));
