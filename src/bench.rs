@@ -17,6 +17,7 @@
 
 use crate::db::embedded::{quote_ident, Cluster};
 use crate::db::notify::{Change, CHANNEL};
+use crate::domain::money::Money;
 use crate::sim::register::{register_site_with, RegisterOptions, RegisteredTerminal};
 use crate::sim::runner::Site;
 use crate::sim::site::{
@@ -379,7 +380,8 @@ async fn raw_unnest(
 ) -> Result<f64, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let at = chrono::Local::now().naive_local();
-    let amount = rust_decimal::Decimal::new(1250, 2);
+    let amount = Money::from_fen(1250);
+    let balance_after = Money::from_fen(12500);
     let started = Instant::now();
     let mut done = 0;
     while done < rows {
@@ -395,7 +397,7 @@ async fn raw_unnest(
         .bind(&nos)
         .bind(nos.iter().map(|i| 8_165_500 + i % 2000).collect::<Vec<i64>>())
         .bind(vec![amount; n])
-        .bind(vec![amount * rust_decimal::Decimal::from(10); n])
+        .bind(vec![balance_after; n])
         .bind(&nos)
         .bind(vec![2i16; n])
         .bind(vec![false; n])

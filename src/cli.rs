@@ -5,6 +5,7 @@ use crate::config::{Config, Paths};
 use crate::console::{self, ConsoleOptions};
 use crate::db::embedded::{Cluster, ClusterStatus};
 use crate::db::{self, audit, backup, operator};
+use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::domain::role::Role;
 use crate::i18n::Lang;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod doors;
+mod ledger;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -142,6 +144,14 @@ pub enum Cmd {
         #[command(subcommand)]
         command: doors::DoorsCmd,
     },
+    /// The books: `ledger verify` checks that they balance.
+    Ledger {
+        /// Check the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: ledger::LedgerCmd,
+    },
     /// The audit log.
     Audit {
         /// Check the demo's database (the one `onecard demo` opens).
@@ -247,7 +257,7 @@ pub enum CardKindCmd {
         balance_on_return: Option<crate::db::card::BalancePolicy>,
         /// Default per-purchase amount limit (above it the POS asks for the payment PIN).
         #[arg(long)]
-        per_purchase_limit: Option<rust_decimal::Decimal>,
+        per_purchase_limit: Option<Money>,
         /// Default daily purchase count limit.
         #[arg(long)]
         daily_count_limit: Option<i32>,
@@ -255,11 +265,11 @@ pub enum CardKindCmd {
         #[arg(long)]
         max_validity_days: Option<i32>,
         #[arg(long)]
-        issue_fee: Option<rust_decimal::Decimal>,
+        issue_fee: Option<Money>,
         #[arg(long)]
-        reissue_fee: Option<rust_decimal::Decimal>,
+        reissue_fee: Option<Money>,
         #[arg(long)]
-        exchange_fee: Option<rust_decimal::Decimal>,
+        exchange_fee: Option<Money>,
     },
 }
 
@@ -751,13 +761,13 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     if p.doors { "yes" } else { "no" },
                     if p.attendance { "yes" } else { "no" },
                     p.balance_on_return.name(),
-                    format!("{:.2}", p.per_purchase_limit),
+                    p.per_purchase_limit,
                     p.daily_count_limit,
                     p.max_validity_days
                         .map_or("-".to_string(), |d| d.to_string()),
-                    format!("{:.2}", p.issue_fee),
-                    format!("{:.2}", p.reissue_fee),
-                    format!("{:.2}", p.exchange_fee)
+                    p.issue_fee,
+                    p.reissue_fee,
+                    p.exchange_fee
                 );
             }
         }
@@ -797,6 +807,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
+        }
+        Some(Cmd::Ledger { demo, command }) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
+            let db = database_for(&paths, &config, *demo).await?;
+            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            return ledger::run(&db.pool, lang, command, &mut out, &mut err).await;
         }
         Some(Cmd::Audit {
             demo,

@@ -707,7 +707,7 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<bool> {
             },
         )
         .await?;
-        let amount = rust_decimal::Decimal::from(20 + (i as i64 * 37) % 300);
+        let amount = crate::domain::money::Money::from_yuan(20 + (i as i64 * 37) % 300);
         crate::db::ledger::top_up(pool, &actor, *person_id, amount, "demo: first top-up").await?;
         issued.push(card.card_id);
     }

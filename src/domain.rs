@@ -2,6 +2,7 @@
 
 pub mod alarm;
 pub mod card;
+pub mod money;
 pub mod password;
 pub mod permission;
 pub mod role;

@@ -5,7 +5,7 @@
 //!   GBK and garbles every name.
 //! * A header line, then data rows only. Totals are never a row among the data (a sort or a
 //!   sum in the spreadsheet would take them for data); the caller shows them beside the file.
-//! * Money with exactly two decimals ([`money`]: `0.00`, `12.50`), times in local time
+//! * Money as [`Money::csv`] writes it (`0.00`, `12.50`), times in local time
 //!   ([`local_time`]).
 //! * A file is never overwritten unless the caller says so ([`Existing::Overwrite`], which the
 //!   console passes only after asking). It is written beside its name (`<name>.part`) and
@@ -13,7 +13,6 @@
 //!   clobbered one.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -54,14 +53,6 @@ pub enum Existing {
     Refuse,
     /// Replace it (the operator said so).
     Overwrite,
-}
-
-/// An amount as every export shows it: two decimals, half away from zero.
-pub fn money(amount: Decimal) -> String {
-    format!(
-        "{:.2}",
-        amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-    )
 }
 
 /// A moment in local time, to the second.
@@ -228,16 +219,6 @@ impl Drop for CsvFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_has_two_decimals() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(money(Decimal::ZERO), "0.00");
-        assert_eq!(money(d("12.5")), "12.50");
-        assert_eq!(money(d("-3")), "-3.00");
-        assert_eq!(money(d("0.005")), "0.01");
-        assert_eq!(money(d("101012.55")), "101012.55");
-    }
 
     #[test]
     fn a_csv_starts_with_the_bom_and_the_header() {

@@ -18,11 +18,11 @@
 //! with two decimals (`12.50`, `0.00`).
 
 use crate::domain::card::CardKind;
+use crate::domain::money::Money;
 use crate::domain::permission::{Action, Actor, Denied};
 use crate::export::{self, Csv, CsvFile, Existing, ExportError};
 use chrono::{DateTime, Local, NaiveDate, NaiveTime, TimeZone, Utc};
 use futures::TryStreamExt;
-use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use std::fmt;
@@ -352,8 +352,13 @@ fn build(kind: ReportKind, f: &Filter, prefix: &str) -> QueryBuilder<'static, Po
     b
 }
 
-/// A row as text, column by column; the balance also as a number (for the total).
-fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>), sqlx::Error> {
+/// A row as text, column by column, amounts written by `write` (on screen `Money`'s `Display`,
+/// in CSV `Money::csv`); the balance also as a number (for the total).
+fn texts(
+    kind: ReportKind,
+    row: &PgRow,
+    write: fn(&Money) -> String,
+) -> Result<(Vec<String>, Option<Money>), sqlx::Error> {
     let mut out = Vec::with_capacity(spec(kind).len());
     let mut money = None;
     for (i, (_, ty)) in spec(kind).iter().enumerate() {
@@ -372,9 +377,9 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>)
                 .map(export::local_time)
                 .unwrap_or_default(),
             Ty::Money => {
-                let m = row.try_get::<Option<Decimal>, _>(i)?;
+                let m = row.try_get::<Option<Money>, _>(i)?;
                 money = m;
-                m.map(export::money).unwrap_or_default()
+                m.as_ref().map(write).unwrap_or_default()
             }
         };
         out.push(s);
@@ -382,14 +387,15 @@ fn texts(kind: ReportKind, row: &PgRow) -> Result<(Vec<String>, Option<Decimal>)
     Ok((out, money))
 }
 
-/// The balances total line: the number of accounts and the sum, shaped like a row.
-fn total_line(kind: ReportKind, count: u64, sum: Decimal) -> Option<Vec<String>> {
+/// The balances total line: the number of accounts and the sum, shaped like a row. Always on
+/// screen (a total is never a row of the file).
+fn total_line(kind: ReportKind, count: u64, sum: Money) -> Option<Vec<String>> {
     (kind == ReportKind::Balances).then(|| {
         let mut line = vec![String::new(); spec(kind).len()];
         line[0] = "total".into();
         line[1] = format!("{count} accounts");
         if let Some(last) = line.last_mut() {
-            *last = export::money(sum);
+            *last = sum.to_string();
         }
         line
     })
@@ -413,14 +419,14 @@ pub async fn query(
         &format!("SELECT count(*)::int8, {sum} FROM ("),
     );
     count.push(") r");
-    let (total_rows, sum): (i64, Decimal) = count.build_query_as().fetch_one(pool).await?;
+    let (total_rows, sum): (i64, Money) = count.build_query_as().fetch_one(pool).await?;
 
     let mut page = build(kind, filter, "");
     page.push(" LIMIT ").push_bind(limit.max(0));
     let fetched = page.build().fetch_all(pool).await?;
     let mut rows = Vec::with_capacity(fetched.len());
     for r in &fetched {
-        rows.push(texts(kind, r)?.0);
+        rows.push(texts(kind, r, Money::to_string)?.0);
     }
     let total_rows = u64::try_from(total_rows).unwrap_or(0);
     Ok(ReportPage {
@@ -482,14 +488,14 @@ async fn stream<W: Write>(
     kind: ReportKind,
     filter: &Filter,
     writer: W,
-) -> Result<(Csv<W>, Decimal), ReportError> {
+) -> Result<(Csv<W>, Money), ReportError> {
     actor.authorize(Action::ReportExport)?;
     let mut out = Csv::new(writer, &kind.columns())?;
     let mut b = build(kind, filter, "");
     let mut rows = b.build().fetch(pool);
-    let mut sum = Decimal::ZERO;
+    let mut sum = Money::ZERO;
     while let Some(row) = rows.try_next().await? {
-        let (line, money) = texts(kind, &row)?;
+        let (line, money) = texts(kind, &row, |m| m.csv())?;
         out.row(&line)?;
         sum += money.unwrap_or_default();
     }

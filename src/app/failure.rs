@@ -12,9 +12,9 @@ use crate::db::operator::{LoginError, OperatorError};
 use crate::db::stock::StockError;
 use crate::db::terminal::InventoryError;
 use crate::domain::card::{CardState, Refusal};
+use crate::domain::money::Money;
 use crate::domain::password::PolicyError;
 use crate::domain::permission::Denied;
-use rust_decimal::Decimal;
 
 /// Why the database did not do it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +96,10 @@ pub enum Failure {
     PersonLeft,
     WrongPin,
     InsufficientBalance {
-        balance: Decimal,
-        needed: Decimal,
+        balance: Money,
+        needed: Money,
     },
-    BadAmount(Decimal),
+    BadAmount(Money),
     /// A batch that changed nothing: each card number (or "#id") and why.
     BatchRefused(Vec<(String, Failure)>),
     StockBadQuantity,

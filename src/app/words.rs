@@ -13,7 +13,6 @@ use crate::domain::permission::{Action, Denied};
 use crate::domain::role::Role;
 use crate::i18n::{has_key, tr, trf, Lang};
 use crate::import::persons::{FieldChange, PersonField, Summary};
-use rust_decimal::Decimal;
 
 mod alarm_detail;
 mod commands;
@@ -33,11 +32,6 @@ pub fn catalogued(lang: Lang, section: &str, name: &str) -> String {
     } else {
         name.to_string()
     }
-}
-
-/// "¥12.50": an amount always with two decimals.
-pub fn money(d: Decimal) -> String {
-    format!("¥{:.2}", d.round_dp(2))
 }
 
 /// A count with thousands separated: "2,321".
@@ -375,9 +369,12 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
         F::InsufficientBalance { balance, needed } => trf(
             lang,
             "card.error.insufficient_balance",
-            &[("balance", &money(*balance)), ("needed", &money(*needed))],
+            &[
+                ("balance", &balance.to_string()),
+                ("needed", &needed.to_string()),
+            ],
         ),
-        F::BadAmount(a) => trf(lang, "card.error.bad_amount", &[("amount", &money(*a))]),
+        F::BadAmount(a) => trf(lang, "card.error.bad_amount", &[("amount", &a.to_string())]),
         F::BatchRefused(rows) => {
             let first = rows
                 .iter()
@@ -501,11 +498,5 @@ mod tests {
         assert_eq!(count(2321), "2,321");
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(-1234), "-1,234");
-    }
-
-    #[test]
-    fn money_has_two_decimals() {
-        assert_eq!(money(Decimal::ZERO), "¥0.00");
-        assert_eq!(money(Decimal::new(125, 1)), "¥12.50");
     }
 }

@@ -17,12 +17,12 @@ use super::notify::Change;
 use super::{audit, propagation, stock};
 use crate::domain::card::Transition;
 use crate::domain::card::{self as machine, CardKind, CardState, Context, Refusal, Subsystem};
+use crate::domain::money::Money;
 use crate::domain::password;
 use crate::domain::permission::{Action, Actor, Denied};
 use crate::domain::role::Role;
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::Rng;
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::collections::{BTreeSet, HashMap};
@@ -61,7 +61,7 @@ pub enum CardError {
     #[error("the old PIN is wrong")]
     WrongPin,
     #[error("the balance {balance} does not cover the fee of {needed}: take it in cash")]
-    InsufficientBalance { balance: Decimal, needed: Decimal },
+    InsufficientBalance { balance: Money, needed: Money },
     #[error("{0}")]
     BadInput(String),
     #[error("database error: {0}")]
@@ -153,7 +153,7 @@ pub struct Issued {
     pub query_pin: String,
     pub payment_pin: String,
     /// The fee charged, if the kind has one.
-    pub fee: Option<Decimal>,
+    pub fee: Option<Money>,
 }
 
 impl fmt::Debug for Issued {
@@ -182,18 +182,18 @@ pub struct Rewrite {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Closed {
     /// Paid back in cash.
-    pub refunded: Decimal,
+    pub refunded: Money,
     /// Moved to the forfeited-balance account.
-    pub kept: Decimal,
+    pub kept: Money,
 }
 
 /// The purchase limits in force for a card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    pub per_purchase: Decimal,
+    pub per_purchase: Money,
     pub daily_count: i32,
     /// Above this amount the POS asks for the payment PIN (the per-purchase limit).
-    pub pin_above: Decimal,
+    pub pin_above: Money,
 }
 
 /// One thing the card may use: a door (1-4) of a controller, or a POS / attendance machine
@@ -227,10 +227,10 @@ pub struct CardView {
     /// Door groups whose every door the card is granted, by name.
     pub door_groups: Vec<(i64, String)>,
     /// The person's balance (it follows the person from card to card).
-    pub balance: Decimal,
+    pub balance: Money,
     pub limits: Limits,
     /// The card's own limits; None: the kind's default.
-    pub own_per_purchase: Option<Decimal>,
+    pub own_per_purchase: Option<Money>,
     pub own_daily_count: Option<i32>,
     pub lost_at: Option<DateTime<Utc>>,
     pub issued_at: DateTime<Utc>,
@@ -304,13 +304,13 @@ pub struct CardKindPolicy {
     pub doors: bool,
     pub attendance: bool,
     pub balance_on_return: BalancePolicy,
-    pub per_purchase_limit: Decimal,
+    pub per_purchase_limit: Money,
     pub daily_count_limit: i32,
     /// Longest validity one issue or extension may give; None: no limit.
     pub max_validity_days: Option<i32>,
-    pub issue_fee: Decimal,
-    pub reissue_fee: Decimal,
-    pub exchange_fee: Decimal,
+    pub issue_fee: Money,
+    pub reissue_fee: Money,
+    pub exchange_fee: Money,
 }
 
 impl CardKindPolicy {
@@ -397,7 +397,7 @@ struct CardRow {
     valid_from: NaiveDate,
     valid_until: NaiveDate,
     lost_at: Option<DateTime<Utc>>,
-    per_purchase_limit: Option<Decimal>,
+    per_purchase_limit: Option<Money>,
     daily_count_limit: Option<i32>,
     replaces_card_id: Option<i64>,
     replaced_by_card_id: Option<i64>,
@@ -756,12 +756,12 @@ struct KindRow {
     doors: bool,
     attendance: bool,
     balance_on_return: String,
-    per_purchase_limit: Decimal,
+    per_purchase_limit: Money,
     daily_count_limit: i32,
     max_validity_days: Option<i32>,
-    issue_fee: Decimal,
-    reissue_fee: Decimal,
-    exchange_fee: Decimal,
+    issue_fee: Money,
+    reissue_fee: Money,
+    exchange_fee: Money,
 }
 
 impl TryFrom<KindRow> for CardKindPolicy {
@@ -911,7 +911,7 @@ struct NewCard<'a> {
     valid_from: NaiveDate,
     valid_until: NaiveDate,
     replaces: Option<i64>,
-    per_purchase_limit: Option<Decimal>,
+    per_purchase_limit: Option<Money>,
     daily_count_limit: Option<i32>,
     hashes: &'a [String; 2],
 }
@@ -967,7 +967,7 @@ struct NewCardFee<'a> {
     card_id: i64,
     card_no: i64,
     person_id: i64,
-    amount: Decimal,
+    amount: Money,
     paid_from: PaidFrom,
 }
 
@@ -978,7 +978,7 @@ async fn hand_over(
     actor: &Actor,
     fee: NewCardFee<'_>,
     stock_note: &str,
-) -> Result<Option<Decimal>, CardError> {
+) -> Result<Option<Money>, CardError> {
     stock::take_blank(&mut *conn, actor, fee.card_id, stock_note).await?;
     let NewCardFee {
         kind: fee_kind,
@@ -988,7 +988,7 @@ async fn hand_over(
         amount,
         paid_from,
     } = fee;
-    if amount <= Decimal::ZERO {
+    if amount <= Money::ZERO {
         return Ok(None);
     }
     let holder = ledger::cardholder_account(&mut *conn, person_id).await?;

@@ -13,8 +13,8 @@ use super::alarm::{self, NewAlarm};
 use super::copy::Binary;
 use super::notify::Change;
 use crate::domain::alarm::AlarmKind;
+use crate::domain::money::Money;
 use chrono::NaiveDateTime;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::fmt;
@@ -261,8 +261,8 @@ pub struct DoorEventRow {
 pub struct PurchaseRow {
     pub record_no: i64,
     pub card: i64,
-    pub amount: Decimal,
-    pub balance_after: Decimal,
+    pub amount: Money,
+    pub balance_after: Money,
     pub txn_no: i64,
     pub meal_slot: i16,
     pub online: bool,
@@ -575,8 +575,8 @@ async fn purchases_once(
                     .i64(terminal_id)
                     .i64(r.record_no)
                     .i64(r.card)
-                    .numeric(r.amount)
-                    .numeric(r.balance_after)
+                    .numeric(r.amount.as_decimal())
+                    .numeric(r.balance_after.as_decimal())
                     .i64(r.txn_no)
                     .i16(r.meal_slot)
                     .bool(r.online)

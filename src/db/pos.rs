@@ -8,9 +8,9 @@
 //! only an entry for the merchant, whose takings are summed from its entries at settlement.
 
 use super::notify::Change;
+use crate::domain::money::Money;
 use crate::domain::time;
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 
 /// What the POS asks.
@@ -20,7 +20,7 @@ pub struct AuthRequest {
     /// The POS's own transaction number.
     pub txn_no: i64,
     pub card: i64,
-    pub amount: Decimal,
+    pub amount: Money,
     /// The payment PIN the cardholder typed, if the POS asked for it.
     pub pin: Option<String>,
 }
@@ -63,7 +63,7 @@ pub struct AuthAnswer {
     /// None: approved.
     pub declined: Option<Decline>,
     /// The balance the POS shows: after the purchase, or as it stands.
-    pub balance: Decimal,
+    pub balance: Money,
     /// The purchase's ledger movement, when approved.
     pub movement_id: Option<i64>,
 }
@@ -78,7 +78,7 @@ struct Payer {
     valid_from: NaiveDate,
     valid_until: NaiveDate,
     payment_pin_hash: String,
-    per_purchase: Decimal,
+    per_purchase: Money,
     daily_count: i32,
 }
 
@@ -140,7 +140,7 @@ async fn answered<'e, E>(db: E, req: &AuthRequest) -> Result<Option<AuthAnswer>,
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let row: Option<(String, Decimal, Option<i64>)> = sqlx::query_as(
+    let row: Option<(String, Money, Option<i64>)> = sqlx::query_as(
         "SELECT result, balance, movement_id FROM pos_authorisation
          WHERE terminal_id = $1 AND txn_no = $2",
     )
@@ -167,15 +167,15 @@ async fn decide(
         movement_id: None,
     };
     let Some(p) = payer else {
-        return Ok(declined(Decline::UnknownCard, Decimal::ZERO));
+        return Ok(declined(Decline::UnknownCard, Money::ZERO));
     };
     // The account is locked before the balance is read: two purchases on one card queue here.
-    let account: Option<(i64, Decimal)> =
+    let account: Option<(i64, Money)> =
         sqlx::query_as("SELECT id, balance FROM account WHERE person_id = $1 FOR UPDATE")
             .bind(p.person_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let balance = account.map_or(Decimal::ZERO, |(_, b)| b);
+    let balance = account.map_or(Money::ZERO, |(_, b)| b);
     let merchant: Option<i64> = sqlx::query_scalar(
         "SELECT a.id FROM terminal t JOIN merchant m ON m.id = t.merchant_id AND m.state = 'approved'
          JOIN account a ON a.merchant_id = m.id WHERE t.id = $1",

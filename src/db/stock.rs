@@ -8,9 +8,9 @@
 //! hand is refused: it is a typo far more often than a fact.
 
 use super::audit;
+use crate::domain::money::Money;
 use crate::domain::permission::{Action, Actor, Denied};
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
@@ -236,7 +236,7 @@ pub struct FeeRow {
     pub person_name: String,
     /// The card's kind (staff, student, temporary).
     pub card_kind: String,
-    pub amount: Decimal,
+    pub amount: Money,
     /// cash or balance
     pub paid_from: String,
     /// The collecting operator's display name (the actor name for the local shell).

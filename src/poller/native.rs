@@ -14,12 +14,11 @@ use crate::db::ingest::{self, LineFault, PurchaseRow, Restart, ScanRow};
 use crate::db::listen::CARD_CHANNEL;
 use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
+use crate::domain::money::Money;
 use crate::terminal::native::frame::{MAX_FRAME, MIN_FRAME};
 use crate::terminal::native::link::HOST_SLACK;
 use crate::terminal::native::message::MAX_PURCHASES_PER_REPLY;
-use crate::terminal::native::message::{
-    fen_to_yuan, Condition, PurchaseMode, RecordBatch, Records,
-};
+use crate::terminal::native::message::{Condition, PurchaseMode, RecordBatch, Records};
 use crate::terminal::native::{Bus, Heard, Table, Timing, TraceDir, TraceEntry};
 use crate::terminal::transport::{self, Endpoint, LineConfig, Parity, StopBits};
 use crate::terminal::TerminalError;
@@ -407,8 +406,8 @@ impl NativeLine {
                         purchases.extend(v.iter().map(|r| PurchaseRow {
                             record_no: t.base + i64::from(r.record_no),
                             card: i64::from(r.card),
-                            amount: fen_to_yuan(i64::from(r.amount_fen)),
-                            balance_after: fen_to_yuan(i64::from(r.balance_after_fen)),
+                            amount: Money::from_fen(i64::from(r.amount_fen)),
+                            balance_after: Money::from_fen(i64::from(r.balance_after_fen)),
                             txn_no: i64::from(r.txn_no),
                             meal_slot: i16::from(r.meal_slot),
                             online: r.mode == PurchaseMode::Online,

@@ -6,24 +6,23 @@
 //! executing it again, a local drifting clock, and chunked tables that switch over only when
 //! complete. For tests it can go offline (never answers) and corrupt replies on the wire.
 
+use crate::domain::money::Money;
 use crate::sim::clock::SimClock;
 use crate::sim::{SimTerminal, TerminalKind};
 use crate::terminal::native::frame::{crc16, Frame, BROADCAST};
 use crate::terminal::native::link::{DeviceLink, Incoming, SeqCache};
 use crate::terminal::native::message::{
-    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, AuthResult, CardPresence, Condition,
-    Conditions, DailyTotals, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason,
-    PendingAuth, PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply,
-    Request, ScanEvent, ScanRecord, TableChunk, TableProgress, TableState, MAX_PURCHASES_PER_REPLY,
+    cmd, AuthReply, AuthRequest, AuthResult, CardPresence, Condition, Conditions, DailyTotals,
+    DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth, PollStatus,
+    PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent,
+    ScanRecord, TableChunk, TableProgress, TableState, MAX_PURCHASES_PER_REPLY,
     MAX_SCANS_PER_REPLY, PIN_LEN,
 };
 use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime, Timelike};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;

@@ -392,10 +392,10 @@ pub use link::{
     TraceEntry, MAX_EXCHANGE,
 };
 pub use message::{
-    cmd, fen_to_yuan, yuan_to_fen, AuthReply, AuthRequest, AuthResult, CardPresence, Condition,
-    Conditions, DailyTotals, DecodeError, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits,
-    NakReason, PendingAuth, PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch,
-    Records, Reply, Request, ScanEvent, ScanRecord, TableChunk, TableProgress, TableState,
+    cmd, AuthReply, AuthRequest, AuthResult, CardPresence, Condition, Conditions, DailyTotals,
+    DecodeError, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth,
+    PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request,
+    ScanEvent, ScanRecord, TableChunk, TableProgress, TableState,
 };
 
 #[cfg(test)]

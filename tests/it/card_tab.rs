@@ -22,10 +22,10 @@ use onecard::db::notify::Change;
 use onecard::db::operator::{Operator, Session};
 use onecard::db::propagation::Pending;
 use onecard::domain::card::{CardKind, CardState, Refusal, Subsystem};
+use onecard::domain::money::Money;
 use onecard::domain::role::Role;
 use onecard::i18n::Lang;
 use onecard::keymap::Keymap;
-use rust_decimal::Decimal;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -39,8 +39,8 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::from_str(s).unwrap()
 }
 
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
+fn dec(s: &str) -> Money {
+    Money::from_str(s).unwrap()
 }
 
 fn state(lang: Lang) -> State {
@@ -2562,5 +2562,6 @@ async fn the_demo_seeds_the_card_desk_through_its_own_api() {
             .unwrap(),
         first
     );
+    crate::support::verify_ledger(pool).await;
     site.stop();
 }

@@ -1,7 +1,7 @@
 //! The card desk against a real PostgreSQL: every transition and its refusals, fees and the
 //! ledger, PINs, limits, stock, batch extension, audit rows and a race on one card.
 
-use crate::support::{library_door, test_db, TestDb};
+use crate::support::{library_door, test_db, verify_ledger, TestDb};
 use chrono::{Duration, Local, NaiveDate};
 use onecard::db::card::{
     self, BatchError, CardError, CardLookup, IssueRequest, Issued, PaidFrom, PinKind, Rewrite,
@@ -10,10 +10,10 @@ use onecard::db::ledger::{self, LedgerError, MovementKind};
 use onecard::db::operator::{self, NewOperator};
 use onecard::db::{door_group, stock, terminal};
 use onecard::domain::card::{CardKind, CardState, Refusal, Subsystem};
+use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
 use onecard::import::{extensions, ImportError};
-use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 fn today() -> NaiveDate {
@@ -24,7 +24,7 @@ fn days(n: i64) -> NaiveDate {
     today() + Duration::days(n)
 }
 
-fn yuan(s: &str) -> Decimal {
+fn yuan(s: &str) -> Money {
     s.parse().unwrap()
 }
 
@@ -122,11 +122,7 @@ impl Site {
     }
 
     async fn assert_books_balance(&self) {
-        assert_eq!(
-            ledger::trial_balance(self.pool()).await.unwrap(),
-            Decimal::ZERO
-        );
-        assert_eq!(ledger::mismatches(self.pool()).await.unwrap(), vec![]);
+        verify_ledger(self.pool()).await;
     }
 }
 
@@ -245,7 +241,7 @@ async fn issue_writes_card_grants_stock_event_audit_and_hashed_pins() {
     for want in [(s.door, 1), (s.door, 2), (s.pos, 0), (s.att, 0)] {
         assert!(doors.contains(&want), "{want:?} granted");
     }
-    assert_eq!(v.balance, Decimal::ZERO);
+    assert_eq!(v.balance, Money::ZERO);
     assert_eq!(v.limits.per_purchase, yuan("50.00"));
     assert_eq!(v.limits.pin_above, v.limits.per_purchase);
     // The person's account exists now; one blank left the drawer.
@@ -302,6 +298,7 @@ async fn issue_writes_card_grants_stock_event_audit_and_hashed_pins() {
     );
     assert_eq!(s.audit_count("card.issue").await, 1);
     assert_eq!(card::cards_of_person(s.pool(), p).await.unwrap().len(), 1);
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -422,6 +419,7 @@ async fn issue_refusals_leave_nothing_behind() {
         1,
         "only the first card took a blank"
     );
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -440,6 +438,7 @@ async fn a_card_number_is_never_issued_again() {
         card::lookup(s.pool(), 1001).await.unwrap(),
         CardLookup::Blacklisted(v) if v.state == CardState::Cancelled
     ));
+    verify_ledger(s.pool()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -502,6 +501,7 @@ async fn lost_and_found() {
         card::report_lost(s.pool(), &s.tech, c.card_id).await,
         Err(CardError::Denied(_))
     ));
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -634,6 +634,7 @@ async fn reissue_waits_24_hours_unless_a_director_overrides_with_a_reason() {
     ));
     assert_eq!(stock::level(s.pool()).await.unwrap().issued, 2);
     s.assert_books_balance().await;
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -671,6 +672,7 @@ async fn after_24_hours_the_desk_reissues_without_an_override() {
         (h[0].event.as_str(), h[0].other_card_no),
         ("issue", Some(1001))
     );
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -719,6 +721,7 @@ async fn exchange_surrenders_the_old_card() {
     );
     assert_eq!(s.audit_count("card.exchange").await, 1);
     s.assert_books_balance().await;
+    verify_ledger(s.pool()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -737,10 +740,10 @@ async fn return_keeps_or_refunds_the_balance_as_the_kind_says() {
         .unwrap();
     assert_eq!(
         (closed.kept, closed.refunded),
-        (yuan("100.00"), Decimal::ZERO)
+        (yuan("100.00"), Money::ZERO)
     );
-    assert_eq!(ledger::balance(s.pool(), p1).await.unwrap(), Decimal::ZERO);
-    let forfeited: Decimal =
+    assert_eq!(ledger::balance(s.pool(), p1).await.unwrap(), Money::ZERO);
+    let forfeited: Money =
         sqlx::query_scalar("SELECT balance FROM account WHERE kind = 'forfeited_balance'")
             .fetch_one(s.pool())
             .await
@@ -789,11 +792,8 @@ async fn return_keeps_or_refunds_the_balance_as_the_kind_says() {
     let closed = card::cancel(s.pool(), &s.desk, c2.card_id, "graduated, card never found")
         .await
         .unwrap();
-    assert_eq!(
-        (closed.kept, closed.refunded),
-        (Decimal::ZERO, yuan("55.50"))
-    );
-    assert_eq!(ledger::balance(s.pool(), p2).await.unwrap(), Decimal::ZERO);
+    assert_eq!((closed.kept, closed.refunded), (Money::ZERO, yuan("55.50")));
+    assert_eq!(ledger::balance(s.pool(), p2).await.unwrap(), Money::ZERO);
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM ledger_movement WHERE card_id = $1 ORDER BY id")
             .bind(c2.card_id)
@@ -815,6 +815,7 @@ async fn return_keeps_or_refunds_the_balance_as_the_kind_says() {
         .unwrap();
     assert_eq!(s.state(again.card_id).await, CardState::Active);
     s.assert_books_balance().await;
+    verify_ledger(s.pool()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -872,7 +873,7 @@ async fn the_books_balance_after_a_day_at_the_desk() {
     assert_eq!(ledger::balance(s.pool(), p).await.unwrap(), yuan("180.00"));
     assert_eq!(
         ledger::balance(s.pool(), visitor).await.unwrap(),
-        Decimal::ZERO,
+        Money::ZERO,
         "kept on return"
     );
     let accounts = ledger::system_accounts(s.pool()).await.unwrap();
@@ -885,7 +886,7 @@ async fn the_books_balance_after_a_day_at_the_desk() {
     let fees = stock::fees(s.pool(), Some(days(-1)), Some(days(1)))
         .await
         .unwrap();
-    let got: Vec<(&str, i64, Decimal, &str, &str)> = fees
+    let got: Vec<(&str, i64, Money, &str, &str)> = fees
         .iter()
         .map(|f| {
             (
@@ -913,6 +914,7 @@ async fn the_books_balance_after_a_day_at_the_desk() {
         .is_empty());
     let level = stock::level(s.pool()).await.unwrap();
     assert_eq!((level.issued, level.on_hand), (4, 6));
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -950,6 +952,8 @@ async fn the_ledger_refuses_what_does_not_balance() {
             "{entries:?}: {e}"
         );
     }
+    // A fraction of a fen is no amount at all: it never gets as far as the ledger.
+    assert!("0.001".parse::<Money>().is_err());
     assert!(matches!(
         ledger::post(
             &mut tx,
@@ -957,7 +961,10 @@ async fn the_ledger_refuses_what_does_not_balance() {
             MovementKind::Correction,
             None,
             "",
-            &[(cash, yuan("0.001")), (holder, yuan("-0.001"))]
+            &[
+                (cash, Money::from_yuan(1_000_000_000_000)),
+                (holder, Money::from_yuan(-1_000_000_000_000))
+            ]
         )
         .await,
         Err(LedgerError::BadAmount(_))
@@ -977,6 +984,7 @@ async fn the_ledger_refuses_what_does_not_balance() {
     assert_eq!(t.balance, yuan("12.34"));
     assert_eq!(s.audit_count("ledger.top_up").await, 1);
     s.assert_books_balance().await;
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1020,6 +1028,7 @@ async fn stock_is_received_spoiled_issued_and_counted() {
     for a in ["stock.receive", "stock.spoil", "stock.count"] {
         assert_eq!(s.audit_count(a).await, 1, "{a}");
     }
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1029,6 +1038,7 @@ async fn issuing_with_no_stock_on_hand_takes_the_level_negative() {
     assert_eq!(stock::level(s.pool()).await.unwrap().on_hand, -1);
     let c = stock::count(s.pool(), &s.desk, 0, "").await.unwrap();
     assert_eq!((c.recorded, c.difference), (-1, 1));
+    verify_ledger(s.pool()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1087,6 +1097,7 @@ async fn rewrite_replaces_grants_and_validity() {
         .await,
         Err(CardError::Refused(Refusal::EndsBeforeStart { .. }))
     ));
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1123,6 +1134,7 @@ async fn extend_one_card_and_the_temporary_rule() {
         .await
         .unwrap();
     assert_eq!(s.audit_count("card.extend").await, 2);
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1188,6 +1200,7 @@ async fn batch_extension_is_all_or_nothing() {
         card::extend_batch(s.pool(), &s.tech, &[a.card_id], days(900)).await,
         Err(BatchError::Denied(_))
     ));
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1286,6 +1299,7 @@ async fn the_extension_file_is_checked_whole_and_applied_whole() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("would extend 1 card(s)"), "{out}");
     assert!(out.contains("dry run"), "{out}");
+    verify_ledger(s.pool()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1372,6 +1386,7 @@ async fn pins_change_and_reset() {
             .await
             .unwrap()
     );
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1409,6 +1424,7 @@ async fn limits_default_to_the_kind_and_can_be_set_per_card() {
         card::effective_limits(s.pool(), 424242).await,
         Err(CardError::NotFound)
     ));
+    verify_ledger(s.pool()).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1538,6 +1554,7 @@ async fn every_transition_leaves_an_audit_row_and_a_card_event() {
     let verified = onecard::db::audit::verify(s.pool()).await.unwrap();
     assert_eq!(verified.first_break, None);
     s.assert_books_balance().await;
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1569,6 +1586,7 @@ async fn two_desks_reporting_one_card_lost_get_one_success() {
             .unwrap();
     }
     assert_eq!(s.audit_count("card.report_lost").await, 5);
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1589,6 +1607,7 @@ async fn two_desks_issuing_one_blank_get_one_card() {
     );
     assert_eq!(s.count("SELECT count(*) FROM card").await, 1);
     assert_eq!(stock::level(s.pool()).await.unwrap().issued, 1);
+    verify_ledger(s.pool()).await;
 }
 
 /// What one commit announced: exactly one notification, naming the commit's cards.
@@ -1637,6 +1656,7 @@ async fn a_change_is_announced_only_when_it_commits() {
         .await
         .unwrap();
     one_commit(&mut listener, vec![b.card_id, n.card_id]).await;
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1688,8 +1708,9 @@ async fn card_kind_policy_is_a_setting_within_the_domain_rules() {
             .unwrap();
     assert_eq!(
         (&before["issue_fee"], &after["issue_fee"]),
-        (&"20.00".into(), &"0".into())
+        (&"20.00".into(), &"0.00".into())
     );
+    verify_ledger(s.pool()).await;
 }
 
 #[tokio::test]
@@ -1751,4 +1772,5 @@ async fn the_validity_sweep_tells_the_terminals_a_card_expired_once() {
     .await
     .unwrap();
     assert_eq!(stances, vec!["accept".to_string()]);
+    verify_ledger(s.pool()).await;
 }

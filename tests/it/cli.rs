@@ -167,7 +167,7 @@ fn a_new_user_on_the_embedded_database() {
         None,
     ));
     assert!(
-        set.contains("refunded     30.00     10         -     0.00    15.00"),
+        set.contains("refunded    ¥30.00     10         -    ¥0.00   ¥15.00"),
         "{set}"
     );
     let bad = onecard(

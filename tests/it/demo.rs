@@ -1,6 +1,6 @@
 //! The demo site's contents.
 
-use crate::support::test_db;
+use crate::support::{test_db, verify_ledger};
 use onecard::db::operator;
 use onecard::domain::role::Role;
 
@@ -45,6 +45,7 @@ async fn the_demo_site_has_people_and_an_operator_per_role() {
             .unwrap();
     }
     assert!(accounts.iter().any(|a| a.0 == onecard::demo::DIRECTOR));
+    verify_ledger(&db.pool).await;
 }
 
 /// Waits (generously: nothing here is timed) until `sql` returns a row.
@@ -244,5 +245,6 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
     .await;
     let named: i64 = sqlx::query_scalar(renamed).fetch_one(pool).await.unwrap();
     assert_eq!(named, 1);
+    verify_ledger(pool).await;
     live.stop().await;
 }

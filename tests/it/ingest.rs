@@ -420,13 +420,13 @@ fn twice<T: Clone>(mut v: Vec<T>) -> Vec<T> {
 #[tokio::test]
 async fn both_write_paths_store_every_field_exactly() {
     use onecard::db::ingest::{PurchaseRow, ScanRow};
-    use rust_decimal::Decimal;
+    use onecard::domain::money::Money;
     use std::str::FromStr;
     let db = test_db().await;
     let fast = crate::support::library_door(&db.pool).await.1;
     let safe =
         crate::support::door_on_main_gate(&db.pool, 405419897, "图书馆西门", "Library west").await;
-    let money = |s: &str| Decimal::from_str(s).unwrap();
+    let money = |s: &str| Money::from_str(s).unwrap();
     // Amounts at the edges of numeric(14, 2): refunds, zero, a cent, the largest, odd scales.
     let amounts = [
         "12.50",
@@ -524,8 +524,8 @@ async fn both_write_paths_store_every_field_exactly() {
                 (
                     p.record_no,
                     p.card,
-                    format!("{:.2}", p.amount),
-                    format!("{:.2}", p.balance_after),
+                    p.amount.csv(),
+                    p.balance_after.csv(),
                     p.txn_no,
                     p.meal_slot,
                     p.online,
@@ -534,14 +534,14 @@ async fn both_write_paths_store_every_field_exactly() {
             })
             .collect();
         assert_eq!(got, want, "terminal {tid}");
-        let stored: Vec<Decimal> = sqlx::query_scalar(
+        let stored: Vec<Money> = sqlx::query_scalar(
             "SELECT amount FROM pos_purchase WHERE terminal_id = $1 ORDER BY record_no",
         )
         .bind(tid)
         .fetch_all(&db.pool)
         .await
         .unwrap();
-        let sent: Vec<Decimal> = purchases.iter().map(|p| p.amount).collect();
+        let sent: Vec<Money> = purchases.iter().map(|p| p.amount).collect();
         assert_eq!(stored, sent, "terminal {tid}");
 
         let got: Vec<(i64, i64, i64, i16, Option<NaiveDateTime>)> = sqlx::query_as(

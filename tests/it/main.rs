@@ -24,6 +24,7 @@ mod extract;
 mod import;
 mod ingest;
 mod layering;
+mod ledger_books;
 mod live;
 mod native;
 mod native_hostile;

@@ -9,11 +9,11 @@ use onecard::db::ledger;
 use onecard::db::pos::{self, AuthAnswer, AuthRequest, Decline};
 use onecard::db::terminal;
 use onecard::domain::card::{CardKind, Subsystem};
+use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
-use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-fn yuan(s: &str) -> Decimal {
+fn yuan(s: &str) -> Money {
     s.parse().unwrap()
 }
 
@@ -71,7 +71,7 @@ impl Shop {
         .await
         .unwrap();
         let b = yuan(balance);
-        if b > Decimal::ZERO {
+        if b.is_positive() {
             ledger::top_up(pool, &shell, person, b, "").await.unwrap();
         }
         issued
@@ -103,7 +103,7 @@ impl Shop {
         .unwrap()
     }
 
-    async fn purchases(&self) -> (i64, Decimal) {
+    async fn purchases(&self) -> (i64, Money) {
         sqlx::query_as(
             "SELECT count(DISTINCT m.id), coalesce(-sum(e.amount), 0) FROM ledger_movement m
              JOIN ledger_entry e ON e.movement_id = m.id AND e.account_id = $1
@@ -118,9 +118,10 @@ impl Shop {
     async fn assert_books_balance(&self) {
         assert_eq!(
             ledger::trial_balance(self.pool()).await.unwrap(),
-            Decimal::ZERO
+            Money::ZERO
         );
         assert_eq!(ledger::mismatches(self.pool()).await.unwrap(), vec![]);
+        crate::support::verify_ledger(self.pool()).await;
     }
 }
 
@@ -313,7 +314,7 @@ async fn every_reason_to_decline_is_answered_and_posts_nothing() {
         declined(&s.buy(5, doors_only.card_no, "1.00", None).await),
         Some(Decline::NotForPos)
     );
-    assert_eq!(s.purchases().await, (0, Decimal::ZERO));
+    assert_eq!(s.purchases().await, (0, Money::ZERO));
     // Each answer is kept, and a retry gets it again.
     assert_eq!(
         declined(&s.buy(1, rich.card_no, "30.01", None).await),
@@ -451,7 +452,7 @@ async fn a_pos_on_a_line_is_answered_by_serve_with_the_hosts_balance() {
         n == 2
     })
     .await;
-    let rows: Vec<(i64, Decimal, Decimal)> = sqlx::query_as(
+    let rows: Vec<(i64, Money, Money)> = sqlx::query_as(
         "SELECT txn_no, amount, balance_after FROM pos_purchase WHERE terminal_id = $1 ORDER BY txn_no",
     )
     .bind(terminal_id)

@@ -11,13 +11,13 @@ use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Re
 use onecard::db::door::{Field as DoorField, Problem as DoorProblem};
 use onecard::db::person::FieldProblem;
 use onecard::domain::card::{CardState, Refusal as CardRefusal, Subsystem};
+use onecard::domain::money::Money;
 use onecard::domain::password::PolicyError;
 use onecard::domain::permission::{Action, Denied};
 use onecard::domain::role::Role;
 use onecard::i18n::{has_key, Lang};
 use onecard::import::{Column, RowError, RowProblem};
 use onecard::keymap::{KeymapError, Problem};
-use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -241,10 +241,10 @@ fn failures() -> Vec<Failure> {
         Failure::PersonLeft,
         Failure::WrongPin,
         Failure::InsufficientBalance {
-            balance: Decimal::new(1250, 2),
-            needed: Decimal::new(2000, 2),
+            balance: Money::from_fen(1250),
+            needed: Money::from_fen(2000),
         },
-        Failure::BadAmount(Decimal::new(-5, 0)),
+        Failure::BadAmount(Money::from_yuan(-5)),
         Failure::BatchRefused(vec![
             ("8165537".into(), Failure::NoCard),
             (

@@ -458,7 +458,7 @@ async fn balances_with_the_card_in_service_and_a_total() {
                 "student",
                 "1001",
                 "lost",
-                "12.50"
+                "¥12.50"
             ],
             vec![
                 "2021003",
@@ -467,7 +467,7 @@ async fn balances_with_the_card_in_service_and_a_total() {
                 "student",
                 "3002",
                 "active",
-                "0.05"
+                "¥0.05"
             ],
             vec![
                 "E001",
@@ -476,7 +476,7 @@ async fn balances_with_the_card_in_service_and_a_total() {
                 "staff",
                 "2002",
                 "active",
-                "100.00"
+                "¥100.00"
             ],
         ]
     );
@@ -489,7 +489,7 @@ async fn balances_with_the_card_in_service_and_a_total() {
             "".into(),
             "".into(),
             "".into(),
-            "112.55".into()
+            "¥112.55".into()
         ])
     );
     let cs = report::query(
@@ -506,7 +506,7 @@ async fn balances_with_the_card_in_service_and_a_total() {
     assert_eq!((cs.rows.len(), cs.total_rows), (1, 2));
     assert_eq!(
         cs.total.unwrap()[6],
-        "12.55",
+        "¥12.55",
         "the total is of all rows, not the page"
     );
     let staff = rows(
@@ -527,7 +527,7 @@ async fn balances_with_the_card_in_service_and_a_total() {
     .await;
     let r = rows(pool, ReportKind::Balances, Filter::default()).await;
     let w = r.iter().find(|r| r[0] == "2021003").unwrap();
-    assert_eq!(w[3..].to_vec(), vec!["", "", "", "0.05"]);
+    assert_eq!(w[3..].to_vec(), vec!["", "", "", "¥0.05"]);
 }
 
 #[tokio::test]
@@ -830,7 +830,7 @@ async fn a_hundred_thousand_rows_stream_out() {
         .await
         .unwrap();
     assert_eq!(page.total_rows, 100_002);
-    assert_eq!(page.total.unwrap()[6], "101012.55");
+    assert_eq!(page.total.unwrap()[6], "¥101,012.55");
 }
 
 #[tokio::test]
@@ -935,7 +935,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     .await
     .unwrap();
     let said = String::from_utf8(out).unwrap();
-    assert!(said.contains("3 accounts  112.55"), "{said}");
+    assert!(said.contains("3 accounts  ¥112.55"), "{said}");
     assert_eq!(
         std::fs::read_to_string(&balances).unwrap().lines().count(),
         4

@@ -459,3 +459,11 @@ fn with_database(url: &str, database: &str) -> String {
     }
     out
 }
+
+/// What `onecard ledger verify` checks, asserted: every entry sums to zero, each movement's too,
+/// and every cached balance is minus the sum of its entries. Run after every test that moves
+/// money.
+pub async fn verify_ledger(pool: &PgPool) {
+    let v = onecard::db::ledger::verify(pool).await.unwrap();
+    assert!(v.is_ok(), "the books do not balance: {v:#?}");
+}

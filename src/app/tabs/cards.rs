@@ -28,6 +28,7 @@ pub use crate::db::person::PersonRow;
 pub use crate::db::propagation::Confirmations;
 pub use crate::db::stock::{FeeRow, StockCount, StockLevel};
 use crate::domain::card::{CardKind, CardState};
+use crate::domain::money::Money;
 pub use crate::import::persons::Summary as ImportSummary;
 use crate::keymap::{Command, Section};
 pub use crate::report::{Filter as ReportFilter, ReportKind, ReportPage};
@@ -35,7 +36,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub use forms::{CardField, CardForm, CardFormKind};
 use ratatui::layout::Rect;
-use rust_decimal::Decimal;
 
 /// People a search shows at most.
 pub const SEARCH_LIMIT: i64 = 200;
@@ -205,13 +205,13 @@ pub enum CardOp {
     },
     SetLimits {
         card_id: i64,
-        per_purchase: Option<Decimal>,
+        per_purchase: Option<Money>,
         daily_count: Option<i32>,
     },
     TopUp {
         person_id: i64,
         card_id: i64,
-        amount: Decimal,
+        amount: Money,
     },
     Resend {
         card_id: i64,

@@ -7,11 +7,12 @@ use crate::app::tabs::cards::{
     CardDetail, CardDone, CardOp, CardRefs, Effect, Msg as CardsMsg, Named, PinNote, StockInfo,
     StockOp, REPORT_ROWS, SEARCH_LIMIT,
 };
-use crate::app::words::{card_named, money};
+use crate::app::words::card_named;
 use crate::app::Msg;
 use crate::db::card::{self, Closed, Issued, PinKind};
 use crate::db::person::{self, PersonQuery};
 use crate::db::{door_group, ledger, listen, propagation, stock, terminal};
+use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::i18n::{tr, trf, Lang};
 use sqlx::PgPool;
@@ -34,14 +35,18 @@ async fn named(pool: &PgPool, lang: Lang, card_id: i64) -> (String, Option<card:
 /// What became of the balance of a card taken out of service: refunded in cash, or kept by
 /// the college (forfeited: it does not move to the person's next card).
 fn balance_words(lang: Lang, closed: &Closed) -> String {
-    if closed.refunded > rust_decimal::Decimal::ZERO {
+    if closed.refunded.is_positive() {
         trf(
             lang,
             "card.done.refunded",
-            &[("amount", &money(closed.refunded))],
+            &[("amount", &closed.refunded.to_string())],
         )
-    } else if closed.kept > rust_decimal::Decimal::ZERO {
-        trf(lang, "card.done.kept", &[("amount", &money(closed.kept))])
+    } else if closed.kept.is_positive() {
+        trf(
+            lang,
+            "card.done.kept",
+            &[("amount", &closed.kept.to_string())],
+        )
     } else {
         tr(lang, "card.done.no_balance").to_string()
     }
@@ -226,11 +231,9 @@ fn pins_of(issued: &Issued, person_name: &str) -> PinNote {
     }
 }
 
-fn fee_words(lang: Lang, fee: Option<rust_decimal::Decimal>) -> String {
+fn fee_words(lang: Lang, fee: Option<Money>) -> String {
     match fee {
-        Some(f) if f > rust_decimal::Decimal::ZERO => {
-            trf(lang, "card.done.fee", &[("fee", &money(f))])
-        }
+        Some(f) if f.is_positive() => trf(lang, "card.done.fee", &[("fee", &f.to_string())]),
         _ => String::new(),
     }
 }
@@ -423,9 +426,9 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
                     lang,
                     "card.done.topped_up",
                     &[
-                        ("amount", &money(amount)),
+                        ("amount", &amount.to_string()),
                         ("card", &name),
-                        ("balance", &money(t.balance)),
+                        ("balance", &t.balance.to_string()),
                     ],
                 ),
                 Some(card_id),

@@ -107,7 +107,7 @@ pub async fn set_limits(
     pool: &PgPool,
     actor: &Actor,
     card_id: i64,
-    per_purchase: Option<Decimal>,
+    per_purchase: Option<Money>,
     daily_count: Option<i32>,
 ) -> Result<(), CardError> {
     actor.authorize(Action::CardLifecycle)?;
@@ -159,7 +159,7 @@ pub async fn set_limits(
 /// The limits in force: the card's own, else its kind's. Above the per-purchase limit the POS
 /// asks for the payment PIN.
 pub async fn effective_limits(pool: &PgPool, card_id: i64) -> Result<Limits, CardError> {
-    let row: Option<(Decimal, i32)> = sqlx::query_as(
+    let row: Option<(Money, i32)> = sqlx::query_as(
         "SELECT coalesce(c.per_purchase_limit, k.per_purchase_limit),
                 coalesce(c.daily_count_limit, k.daily_count_limit)
          FROM card c JOIN card_kind k ON k.kind = c.kind WHERE c.id = $1",

@@ -364,7 +364,7 @@ async fn replace(
         &format!("{fee_kind} of card {}, card {new_card_no}", old.card_no),
     )
     .await?;
-    let balance: Decimal =
+    let balance: Money =
         sqlx::query_scalar("SELECT coalesce(max(balance), 0) FROM account WHERE person_id = $1")
             .bind(person.id)
             .fetch_one(&mut *tx)
@@ -478,7 +478,7 @@ async fn close(
         let target = ledger::system_account(&mut tx, target).await?;
         let balances = ledger::lock_accounts(&mut tx, &[account, target]).await?;
         let balance = balances.get(&account).copied().unwrap_or_default();
-        if balance > Decimal::ZERO {
+        if balance > Money::ZERO {
             ledger::post(
                 &mut tx,
                 actor,

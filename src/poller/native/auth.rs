@@ -5,8 +5,9 @@
 
 use super::NativeLine;
 use crate::db::pos::{self, AuthRequest, Decline};
+use crate::domain::money::Money;
 use crate::poller::line::{Ctx, PollError, Term};
-use crate::terminal::native::message::{cmd, fen_to_yuan, yuan_to_fen, PendingAuth, PIN_LEN};
+use crate::terminal::native::message::{cmd, PendingAuth, PIN_LEN};
 use crate::terminal::native::{AuthResult, DenyReason};
 
 /// The reason the POS shows for onecard's decline.
@@ -39,11 +40,13 @@ impl NativeLine {
             terminal_id: t.row.id,
             txn_no: i64::from(p.txn_no),
             card: i64::from(p.card),
-            amount: fen_to_yuan(i64::from(p.amount_fen)),
+            amount: Money::from_fen(i64::from(p.amount_fen)),
             pin: p.pin.clone(),
         };
         let a = pos::authorise(&ctx.pool, &req).await?;
-        let balance_fen = yuan_to_fen(a.balance)
+        let balance_fen = a
+            .balance
+            .to_fen()
             .map(|f| f.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
             .unwrap_or(0);
         let result = AuthResult {

@@ -430,29 +430,29 @@ impl SimTerminal for Pos {
         match verb {
             "purchase" => {
                 let card = parse_u32(args.first(), "CARD")?;
-                let yuan = args
-                    .get(1)
-                    .and_then(|a| Decimal::from_str(a).ok())
-                    .ok_or("usage: purchase CARD AMOUNT_YUAN")?;
-                let fen = yuan_to_fen(yuan)
-                    .filter(|f| *f > 0)
+                let yuan = args.get(1).ok_or("usage: purchase CARD AMOUNT_YUAN")?;
+                let fen = yuan
+                    .parse::<Money>()
+                    .ok()
+                    .filter(|m| m.is_positive())
+                    .and_then(Money::to_fen)
                     .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
                 let r = self.purchase(card, fen)?;
                 Ok(format!(
                     "record {}: card {card} paid {} yuan, balance {} yuan",
                     r.record_no,
-                    fen_to_yuan(i64::from(r.amount_fen)),
-                    fen_to_yuan(i64::from(r.balance_after_fen))
+                    Money::from_fen(i64::from(r.amount_fen)).csv(),
+                    Money::from_fen(i64::from(r.balance_after_fen)).csv()
                 ))
             }
             "pay" => {
                 let card = parse_u32(args.first(), "CARD")?;
-                let yuan = args
-                    .get(1)
-                    .and_then(|a| Decimal::from_str(a).ok())
-                    .ok_or("usage: pay CARD AMOUNT_YUAN [PIN]")?;
-                let fen = yuan_to_fen(yuan)
-                    .filter(|f| *f > 0)
+                let yuan = args.get(1).ok_or("usage: pay CARD AMOUNT_YUAN [PIN]")?;
+                let fen = yuan
+                    .parse::<Money>()
+                    .ok()
+                    .filter(|m| m.is_positive())
+                    .and_then(Money::to_fen)
                     .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
                 let txn = self.ask(card, fen, args.get(2).copied())?;
                 Ok(format!("transaction {txn}: card {card}, {yuan} yuan, waits for the host"))
@@ -463,7 +463,7 @@ impl SimTerminal for Pos {
                     return Ok(format!("transaction {} still waits for the host", p.txn_no));
                 }
                 let (p, a, record) = s.answered.back().ok_or("no transaction answered yet")?;
-                let balance = fen_to_yuan(i64::from(a.balance_fen));
+                let balance = Money::from_fen(i64::from(a.balance_fen)).csv();
                 Ok(match a.denied {
                     None => format!(
                         "transaction {}: approved, record {record}, balance {balance} yuan",
@@ -479,7 +479,7 @@ impl SimTerminal for Pos {
             "balance" => {
                 let card = parse_u32(args.first(), "CARD")?;
                 self.balance(card)
-                    .map(|b| format!("card {card}: {} yuan", fen_to_yuan(b)))
+                    .map(|b| format!("card {card}: {} yuan", Money::from_fen(b).csv()))
                     .ok_or_else(|| format!("card {card} is unknown to this terminal"))
             }
             "blacklisted" => {

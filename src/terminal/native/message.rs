@@ -4,7 +4,6 @@
 use super::frame::MAX_DATA;
 use crate::terminal::bcd;
 use chrono::{NaiveDate, NaiveDateTime};
-use rust_decimal::Decimal;
 use std::fmt;
 
 mod auth;
@@ -156,20 +155,6 @@ pub fn time_to_bcd(t: NaiveDateTime) -> [u8; 7] {
 
 pub fn bcd_to_time(b: &[u8; 7]) -> Result<NaiveDateTime, DecodeError> {
     bcd::decode_datetime(b).ok_or_else(|| bad(format!("{} is not a BCD time", hex::encode(b))))
-}
-
-/// Integer fen (分) as yuan.
-pub fn fen_to_yuan(fen: i64) -> Decimal {
-    Decimal::new(fen, 2)
-}
-
-/// Yuan as integer fen; None when it has fractions of a fen or does not fit.
-pub fn yuan_to_fen(yuan: Decimal) -> Option<i64> {
-    let fen = yuan.checked_mul(Decimal::ONE_HUNDRED)?;
-    if !fen.fract().is_zero() {
-        return None;
-    }
-    i64::try_from(fen.trunc()).ok()
 }
 
 /// What a device is (GET_INFO / GET_STATUS byte 0).
@@ -1070,13 +1055,6 @@ mod tests {
         assert_eq!(bcd_to_time(&time_to_bcd(t)).unwrap(), t);
         assert!(bcd_to_time(&[0x20, 0x26, 0x13, 0x01, 0, 0, 0]).is_err());
         assert!(bcd_to_time(&[0x20, 0x2A, 0x01, 0x01, 0, 0, 0]).is_err());
-    }
-
-    #[test]
-    fn fen_and_yuan() {
-        assert_eq!(yuan_to_fen("12.50".parse().unwrap()), Some(1250));
-        assert_eq!(yuan_to_fen("0.005".parse().unwrap()), None);
-        assert_eq!(fen_to_yuan(1250).to_string(), "12.50");
     }
 
     #[test]

@@ -7,8 +7,9 @@ use crate::app::tabs::cards::{
     card_state_of, panel_split, reports_split, split, stock_split, CardDetail, CardLookup,
     CardView, Cards, DeskView, PersonRow, ReportPage,
 };
-use crate::app::words::{self, card_event as event_word, card_kind as kind_word, money};
+use crate::app::words::{self, card_event as event_word, card_kind as kind_word};
 use crate::domain::card::CardState;
+use crate::domain::money::Money;
 use crate::domain::permission::Action;
 use crate::i18n::{tr, trf, Lang};
 use crate::keymap::{Command, Section};
@@ -374,12 +375,12 @@ fn render_facts(
         grants.push_str(&format!(" · {}", names.join(", ")));
     }
     rows.push(("card.fact.grants", grants, th.base));
-    rows.push(("card.fact.balance", money(d.balance), th.base));
+    rows.push(("card.fact.balance", d.balance.to_string(), th.base));
     let mut limits = trf(
         lang,
         "card.fact.limits_value",
         &[
-            ("amount", &money(d.limits.per_purchase)),
+            ("amount", &d.limits.per_purchase.to_string()),
             ("count", &d.limits.daily_count.to_string()),
         ],
     );
@@ -642,7 +643,7 @@ fn render_stock(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Theme
                 event_word(lang, &f.kind),
                 f.card_no.to_string(),
                 f.person_name.clone(),
-                money(f.amount),
+                f.amount.to_string(),
                 tr(lang, &format!("card.paid.{}", f.paid_from)).to_string(),
                 f.collected_by.clone(),
             ]
@@ -651,11 +652,14 @@ fn render_stock(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Theme
     let inner = right.width.saturating_sub(2) as usize;
     let mut widths = column_widths(&headers, &cells);
     fit_columns(&mut widths, &[5, 4, 7, 4, 6, 4, 4], inner, 1);
-    let total: rust_decimal::Decimal = s.fees.iter().map(|f| f.amount).sum();
+    let total: Money = s.fees.iter().map(|f| f.amount).sum();
     let title = trf(
         lang,
         "fee.title",
-        &[("n", &s.fees.len().to_string()), ("total", &money(total))],
+        &[
+            ("n", &s.fees.len().to_string()),
+            ("total", &total.to_string()),
+        ],
     );
     table(
         frame,

@@ -7,16 +7,16 @@ use super::{
 };
 use crate::app::form::{Field, FieldId, Form, FormKey, Input, Opt, TextInput};
 use crate::app::shell::{owner, Shell, TabId, ViewId};
-use crate::app::words::{self, card_kind, money, refusal, subsystem};
+use crate::app::words::{self, card_kind, refusal, subsystem};
 use crate::db::card::{BalancePolicy, IssueRequest, Rewrite};
 use crate::domain::card::{self, CardKind, CardState, Refusal, Subsystem, Transition};
+use crate::domain::money::Money;
 use crate::domain::permission::Action;
 use crate::domain::role::Role;
 use crate::i18n::{tr, trf, Lang};
 use crate::keymap::Command;
 use chrono::{Datelike, Months, NaiveDate};
 use crossterm::event::KeyEvent;
-use rust_decimal::Decimal;
 use std::str::FromStr;
 
 mod submit;
@@ -614,11 +614,11 @@ fn apply_kind_defaults(c: &Cards, sh: &Shell, form: &mut Form<CardField>, kind: 
         .and_then(|r| r.kind(kind))
         .map(|k| k.issue_fee)
         .unwrap_or_default();
-    form.intro = vec![if fee > Decimal::ZERO {
+    form.intro = vec![if fee > Money::ZERO {
         trf(
             lang,
             "card.form.intro.issue_fee",
-            &[("kind", card_kind(lang, kind)), ("fee", &money(fee))],
+            &[("kind", card_kind(lang, kind)), ("fee", &fee.to_string())],
         )
     } else {
         trf(
@@ -781,7 +781,7 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
             } else {
                 "card.form.intro.balance_kept"
             },
-            &[("balance", &money(d.balance))],
+            &[("balance", &d.balance.to_string())],
         )
     };
     let id = d.card_id;
@@ -892,7 +892,10 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
                     } else {
                         "card.form.intro.exchange"
                     },
-                    &[("fee", &money(fee)), ("balance", &money(d.balance))],
+                    &[
+                        ("fee", &fee.to_string()),
+                        ("balance", &d.balance.to_string()),
+                    ],
                 ),
                 tr(lang, "card.form.intro.new_card").to_string(),
             ];
@@ -992,7 +995,7 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
                 "card.form.intro.limits",
                 &[
                     ("kind", card_kind(lang, d.kind)),
-                    ("amount", &money(kind_amount)),
+                    ("amount", &kind_amount.to_string()),
                     ("count", &kind_count.to_string()),
                 ],
             )]);
@@ -1010,7 +1013,7 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
             .intro(vec![trf(
                 lang,
                 "card.form.intro.top_up",
-                &[("balance", &money(d.balance))],
+                &[("balance", &d.balance.to_string())],
             )]);
             open(c, form)
         }

@@ -52,36 +52,10 @@ pub fn parse_card_no(text: &str) -> Option<i64> {
         .filter(|n| (1..=4_294_967_295).contains(n))
 }
 
-/// Why a typed amount is refused, each said plainly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AmountError {
-    NotANumber,
-    NotPositive,
-    /// More than two decimals: money is counted in fen.
-    TooManyDecimals,
-    TooLarge,
-}
+// Amounts are read by `Money::parse`; the words for its refusals are the tab's.
+pub use crate::domain::money::AmountError;
 
-/// An amount of money: yuan, positive, at most two decimals, at most `max`.
-pub fn parse_amount(text: &str, max: Option<Decimal>) -> Result<Decimal, AmountError> {
-    let text = text.trim().trim_start_matches('¥');
-    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(AmountError::NotANumber);
-    }
-    let d = Decimal::from_str(text).map_err(|_| AmountError::NotANumber)?;
-    if d.normalize().scale() > 2 {
-        return Err(AmountError::TooManyDecimals);
-    }
-    if d <= Decimal::ZERO {
-        return Err(AmountError::NotPositive);
-    }
-    if max.is_some_and(|m| d > m) {
-        return Err(AmountError::TooLarge);
-    }
-    Ok(d.round_dp(2))
-}
-
-fn amount_words(lang: Lang, e: AmountError, text: &str, max: Option<Decimal>) -> String {
+fn amount_words(lang: Lang, e: AmountError, text: &str, max: Option<Money>) -> String {
     let key = match e {
         AmountError::NotANumber => "card.msg.amount.not_a_number",
         AmountError::NotPositive => "card.msg.amount.not_positive",
@@ -91,7 +65,10 @@ fn amount_words(lang: Lang, e: AmountError, text: &str, max: Option<Decimal>) ->
     trf(
         lang,
         key,
-        &[("text", text), ("max", &max.map(money).unwrap_or_default())],
+        &[
+            ("text", text),
+            ("max", &max.map(|m| m.to_string()).unwrap_or_default()),
+        ],
     )
 }
 
@@ -396,7 +373,7 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
             let per_purchase = if amount.is_empty() {
                 None
             } else {
-                Some(parse_amount(amount, None).map_err(|e| {
+                Some(Money::parse(amount, None).map_err(|e| {
                     Fault(CardField::PerPurchase, amount_words(lang, e, amount, None))
                 })?)
             };
@@ -419,8 +396,8 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
         }
         CardFormKind::TopUp { card_id, person_id } => {
             let text = form.text(CardField::Amount);
-            let max = Some(Decimal::from(MAX_TOP_UP));
-            let amount = parse_amount(text, max)
+            let max = Some(Money::from_yuan(MAX_TOP_UP));
+            let amount = Money::parse(text, max)
                 .map_err(|e| Fault(CardField::Amount, amount_words(lang, e, text, max)))?;
             let named = c
                 .shown()
@@ -431,7 +408,7 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
                 trf(
                     lang,
                     "card.confirm.top_up",
-                    &[("amount", &money(amount)), ("card", &named)],
+                    &[("amount", &amount.to_string()), ("card", &named)],
                 ),
                 Effect::Op(CardOp::TopUp {
                     person_id,
