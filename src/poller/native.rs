@@ -221,7 +221,7 @@ impl NativeLine {
                 if !e.bytes.is_empty() {
                     let dir = if e.dir == TraceDir::Tx { "tx" } else { "rx" };
                     let mut bytes = e.bytes;
-                    auth::mask_pin(&mut bytes);
+                    Self::mask_pin(&mut bytes);
                     ctx.trace(dir, &bytes);
                 }
             }

@@ -57,16 +57,19 @@ impl NativeLine {
         self.bus().await?.auth_result(addr, result).await?;
         Ok(())
     }
-}
 
-/// The payment PIN in an AUTH_REQUEST reply, blanked for the frame trace (which technicians
-/// read): `*` over its digits.
-pub(super) fn mask_pin(frame: &mut [u8]) {
-    // SOM, address, length (2), control, CMD, then DATA.
-    const DATA: usize = 6;
-    const PIN_AT: usize = DATA + 1 + 4 + 4 + 4;
-    if frame.len() >= DATA + PendingAuth::LEN && frame[5] == cmd::AUTH_REQUEST && frame[DATA] == 1 {
-        frame[PIN_AT..PIN_AT + PIN_LEN].fill(b'*');
+    /// The payment PIN in an AUTH_REQUEST reply, blanked for the frame trace (which technicians
+    /// read): `*` over its digits.
+    pub(super) fn mask_pin(frame: &mut [u8]) {
+        // SOM, address, length (2), control, CMD, then DATA.
+        const DATA: usize = 6;
+        const PIN_AT: usize = DATA + 1 + 4 + 4 + 4;
+        if frame.len() >= DATA + PendingAuth::LEN
+            && frame[5] == cmd::AUTH_REQUEST
+            && frame[DATA] == 1
+        {
+            frame[PIN_AT..PIN_AT + PIN_LEN].fill(b'*');
+        }
     }
 }
 
@@ -96,7 +99,7 @@ mod tests {
         };
         let mut bytes = frame.encode().unwrap();
         assert!(bytes.windows(6).any(|w| w == b"482916"));
-        mask_pin(&mut bytes);
+        NativeLine::mask_pin(&mut bytes);
         assert!(!bytes.windows(6).any(|w| w == b"482916"));
         assert!(bytes.windows(6).any(|w| w == b"******"));
         // Anything else passes untouched.
@@ -110,7 +113,7 @@ mod tests {
         .encode()
         .unwrap();
         let before = poll.clone();
-        mask_pin(&mut poll);
+        NativeLine::mask_pin(&mut poll);
         assert_eq!(poll, before);
     }
 }
