@@ -30,12 +30,16 @@ CREATE UNIQUE INDEX account_one_system ON account (kind) WHERE kind NOT IN ('car
 ALTER TABLE ledger_movement DROP CONSTRAINT ledger_movement_kind_check;
 ALTER TABLE ledger_movement ADD CONSTRAINT ledger_movement_kind_check
     CHECK (kind IN ('top_up', 'fee', 'refund', 'forfeit', 'correction', 'purchase'));
+-- A POS numbers its transactions anew when it is reset or swapped; `txn_epoch` is the
+-- terminal's record_base then (it moves at every restart onecard notices), so an old number
+-- used again is another transaction.
 ALTER TABLE ledger_movement ADD COLUMN terminal_id bigint REFERENCES terminal (id);
+ALTER TABLE ledger_movement ADD COLUMN txn_epoch bigint;
 ALTER TABLE ledger_movement ADD COLUMN txn_no bigint;
 ALTER TABLE ledger_movement ADD CONSTRAINT ledger_movement_purchase_traced
-    CHECK ((kind = 'purchase') = (terminal_id IS NOT NULL AND txn_no IS NOT NULL));
+    CHECK ((kind = 'purchase') = (terminal_id IS NOT NULL AND txn_epoch IS NOT NULL AND txn_no IS NOT NULL));
 -- Each POS transaction is posted once, whether it came online or in an upload.
-CREATE UNIQUE INDEX ledger_movement_one_purchase ON ledger_movement (terminal_id, txn_no)
+CREATE UNIQUE INDEX ledger_movement_one_purchase ON ledger_movement (terminal_id, txn_epoch, txn_no)
     WHERE kind = 'purchase';
 -- The daily purchase count of a card.
 CREATE INDEX ledger_movement_card_purchases ON ledger_movement (card_id, at) WHERE kind = 'purchase';
@@ -44,6 +48,7 @@ CREATE INDEX ledger_movement_card_purchases ON ledger_movement (card_id, at) WHE
 -- transaction number) gets the same answer and posts nothing twice.
 CREATE TABLE pos_authorisation (
     terminal_id   bigint NOT NULL REFERENCES terminal (id),
+    txn_epoch     bigint NOT NULL,
     txn_no        bigint NOT NULL,
     card          bigint NOT NULL,
     amount        numeric(14, 2) NOT NULL CHECK (amount > 0),
@@ -55,6 +60,6 @@ CREATE TABLE pos_authorisation (
     balance       numeric(14, 2) NOT NULL,
     movement_id   bigint REFERENCES ledger_movement (id),
     at            timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (terminal_id, txn_no),
+    PRIMARY KEY (terminal_id, txn_epoch, txn_no),
     CHECK ((result = 'approved') = (movement_id IS NOT NULL))
 );

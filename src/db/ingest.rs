@@ -48,6 +48,13 @@ pub enum AlarmDetail {
     /// Its records `first..=last` (onecard's numbering) were overwritten before they were
     /// collected.
     RecordsLost { first: i64, last: i64 },
+    /// An offline purchase of `amount` on card `card` took its holder's balance to `balance`
+    /// (below zero).
+    Overdrawn {
+        card: i64,
+        amount: Money,
+        balance: Money,
+    },
     /// Punches after `after` and before `before` (the machine's clock) were overwritten before
     /// they were collected: an attendance log numbers nothing, so the span is in time.
     PunchesLost {
@@ -177,6 +184,14 @@ impl fmt::Display for AlarmDetail {
                 f,
                 "records {first}-{last} ({}) overwritten before they were collected",
                 last - first + 1
+            ),
+            AlarmDetail::Overdrawn {
+                card,
+                amount,
+                balance,
+            } => write!(
+                f,
+                "card {card}: an offline purchase of {amount} left the balance at {balance}"
             ),
             AlarmDetail::PunchesLost { after, before } => write!(
                 f,
@@ -604,8 +619,17 @@ async fn purchases_once(
         .await?
         .rows_affected(),
     };
+    let uploaded: Vec<super::pos::Uploaded> = rows
+        .iter()
+        .map(|r| super::pos::Uploaded {
+            card: r.card,
+            amount: r.amount,
+            txn_no: r.txn_no,
+        })
+        .collect();
+    let alarms = super::pos::post_uploaded(&mut tx, terminal_id, &uploaded).await?;
     advance(&mut tx, terminal_id, bookmark).await?;
-    finish(tx, terminal_id, "pos_purchase", n, Vec::new()).await
+    finish(tx, terminal_id, "pos_purchase", n, alarms).await
 }
 
 pub async fn store_scans(

@@ -211,6 +211,7 @@ pub async fn post(
             .execute(&mut *tx)
             .await?;
     }
+    restore_overdrawn(tx, actor, &ids).await?;
     let after = json!({
         "kind": kind.name(),
         "card_id": card_id,
@@ -231,6 +232,36 @@ pub async fn post(
     )
     .await?;
     Ok(movement_id)
+}
+
+/// An overdrawn account (an offline purchase took it below zero) that this movement brought
+/// back to zero or more is floored again, and its cards come off the POS blacklist. Runs
+/// before the audit row: the card sync's lock comes before the audit chain's everywhere.
+async fn restore_overdrawn(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    accounts: &[i64],
+) -> Result<(), sqlx::Error> {
+    let cards: Vec<i64> = sqlx::query_scalar(
+        "WITH back AS (
+             UPDATE account SET floor_zero = true
+             WHERE id = ANY($1) AND kind = 'cardholder' AND NOT floor_zero AND balance >= 0
+             RETURNING person_id
+         )
+         UPDATE card SET overdrawn = false, updated_at = now()
+         WHERE overdrawn AND person_id IN (SELECT person_id FROM back) RETURNING id",
+    )
+    .bind(accounts)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut change = Change::cards(cards.clone());
+    for card in cards {
+        change.merge(super::propagation::sync_card(tx, actor, card).await?.change);
+    }
+    if !change.is_empty() {
+        change.send(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// What a top-up did.

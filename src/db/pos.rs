@@ -74,6 +74,7 @@ struct Payer {
     card_id: i64,
     person_id: i64,
     state: String,
+    overdrawn: bool,
     subsystems: Vec<String>,
     valid_from: NaiveDate,
     valid_until: NaiveDate,
@@ -85,11 +86,12 @@ struct Payer {
 /// Decides on a purchase and posts it, in one transaction; a request answered before gets the
 /// same answer. Errors are the database's only: every refusal is an answer.
 pub async fn authorise(pool: &PgPool, req: &AuthRequest) -> Result<AuthAnswer, sqlx::Error> {
-    if let Some(a) = answered(pool, req).await? {
+    let epoch = txn_epoch(pool, req.terminal_id).await?;
+    if let Some(a) = answered(pool, req, epoch).await? {
         return Ok(a);
     }
     let payer: Option<Payer> = sqlx::query_as(
-        "SELECT c.id AS card_id, c.person_id, c.state, c.subsystems, c.valid_from, c.valid_until,
+        "SELECT c.id AS card_id, c.person_id, c.state, c.overdrawn, c.subsystems, c.valid_from, c.valid_until,
                 c.payment_pin_hash,
                 coalesce(c.per_purchase_limit, k.per_purchase_limit) AS per_purchase,
                 coalesce(c.daily_count_limit, k.daily_count_limit) AS daily_count
@@ -114,13 +116,13 @@ pub async fn authorise(pool: &PgPool, req: &AuthRequest) -> Result<AuthAnswer, s
     .bind(req.txn_no)
     .execute(&mut *tx)
     .await?;
-    if let Some(a) = answered(&mut *tx, req).await? {
+    if let Some(a) = answered(&mut *tx, req, epoch).await? {
         return Ok(a);
     }
-    let answer = decide(&mut tx, req, payer, pin_ok).await?;
+    let answer = decide(&mut tx, req, epoch, payer, pin_ok).await?;
     sqlx::query(
-        "INSERT INTO pos_authorisation (terminal_id, txn_no, card, amount, result, balance, movement_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO pos_authorisation (terminal_id, txn_epoch, txn_no, card, amount, result, balance, movement_id)
+         VALUES ($1, $8, $2, $3, $4, $5, $6, $7)",
     )
     .bind(req.terminal_id)
     .bind(req.txn_no)
@@ -129,35 +131,71 @@ pub async fn authorise(pool: &PgPool, req: &AuthRequest) -> Result<AuthAnswer, s
     .bind(answer.declined.map_or("approved", Decline::name))
     .bind(answer.balance)
     .bind(answer.movement_id)
+    .bind(epoch)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(answer)
 }
 
-/// The answer given before to this terminal's transaction, if any.
-async fn answered<'e, E>(db: E, req: &AuthRequest) -> Result<Option<AuthAnswer>, sqlx::Error>
+/// The terminal's numbering epoch: its record_base, which moves whenever onecard notices that
+/// it numbers anew (reset, swapped), so a transaction number used again is a new transaction.
+async fn txn_epoch<'e, E>(db: E, terminal_id: i64) -> Result<i64, sqlx::Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let row: Option<(String, Money, Option<i64>)> = sqlx::query_as(
-        "SELECT result, balance, movement_id FROM pos_authorisation
-         WHERE terminal_id = $1 AND txn_no = $2",
+    let epoch: Option<i64> = sqlx::query_scalar("SELECT record_base FROM terminal WHERE id = $1")
+        .bind(terminal_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(epoch.unwrap_or(0))
+}
+
+/// The answer given before to this terminal's transaction, if any. A number answered before
+/// for another card or amount was used again by a terminal whose restart onecard has not
+/// noticed yet: it is declined as not in service, and nothing is posted.
+async fn answered<'e, E>(
+    db: E,
+    req: &AuthRequest,
+    epoch: i64,
+) -> Result<Option<AuthAnswer>, sqlx::Error>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let row: Option<(String, Money, Option<i64>, i64, Money)> = sqlx::query_as(
+        "SELECT result, balance, movement_id, card, amount FROM pos_authorisation
+         WHERE terminal_id = $1 AND txn_epoch = $3 AND txn_no = $2",
     )
     .bind(req.terminal_id)
     .bind(req.txn_no)
+    .bind(epoch)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(result, balance, movement_id)| AuthAnswer {
-        declined: result.parse::<Decline>().ok(),
-        balance,
-        movement_id,
+    Ok(row.map(|(result, balance, movement_id, card, amount)| {
+        if (card, amount) != (req.card, req.amount) {
+            tracing::warn!(
+                terminal = req.terminal_id,
+                txn = req.txn_no,
+                "a transaction number used again for another purchase: declined"
+            );
+            return AuthAnswer {
+                declined: Some(Decline::NoMerchant),
+                balance: Money::ZERO,
+                movement_id: None,
+            };
+        }
+        AuthAnswer {
+            declined: result.parse::<Decline>().ok(),
+            balance,
+            movement_id,
+        }
     }))
 }
 
 async fn decide(
     tx: &mut PgConnection,
     req: &AuthRequest,
+    epoch: i64,
     payer: Option<Payer>,
     pin_ok: Option<bool>,
 ) -> Result<AuthAnswer, sqlx::Error> {
@@ -186,7 +224,7 @@ async fn decide(
     let today = time::today();
     let why = if merchant.is_none() {
         Some(Decline::NoMerchant)
-    } else if p.state != "active" {
+    } else if p.state != "active" || p.overdrawn {
         Some(Decline::Blacklisted)
     } else if !p.subsystems.iter().any(|s| s == "pos") {
         Some(Decline::NotForPos)
@@ -209,7 +247,7 @@ async fn decide(
             balance,
         ));
     };
-    let movement_id = post_purchase(tx, req, p.card_id, account, merchant).await?;
+    let movement_id = post_purchase(tx, req, epoch, p.card_id, account, merchant).await?;
     Change::cards(vec![p.card_id]).send(&mut *tx).await?;
     Ok(AuthAnswer {
         declined: None,
@@ -240,17 +278,19 @@ async fn purchases_today(
 async fn post_purchase(
     tx: &mut PgConnection,
     req: &AuthRequest,
+    epoch: i64,
     card_id: i64,
     cardholder: i64,
     merchant: i64,
 ) -> Result<i64, sqlx::Error> {
     let movement_id: i64 = sqlx::query_scalar(
-        "INSERT INTO ledger_movement (kind, card_id, actor, terminal_id, txn_no)
-         VALUES ('purchase', $1, 'terminal:' || $2::text, $2, $3) RETURNING id",
+        "INSERT INTO ledger_movement (kind, card_id, actor, terminal_id, txn_epoch, txn_no)
+         VALUES ('purchase', $1, 'terminal:' || $2::text, $2, $4, $3) RETURNING id",
     )
     .bind(card_id)
     .bind(req.terminal_id)
     .bind(req.txn_no)
+    .bind(epoch)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
@@ -269,4 +309,181 @@ async fn post_purchase(
         .execute(&mut *tx)
         .await?;
     Ok(movement_id)
+}
+
+/// A purchase a POS uploaded (its record), to be posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub card: i64,
+    pub amount: Money,
+    pub txn_no: i64,
+}
+
+/// Posts the purchases a POS uploaded, in the caller's transaction (the one that stores the
+/// records): each transaction number once per terminal, so a purchase authorised online (or
+/// uploaded before) is matched and not posted again. One statement for the movements and one
+/// for the entries, whatever the batch's size.
+///
+/// The merchant is the terminal's; a terminal of no merchant posts nothing (its records stay
+/// and reconciliation says so). A card onecard does not know is owed by the suspense account.
+/// A purchase the balance does not cover is booked anyway: the account may go below zero, its
+/// card goes on every POS's blacklist, and one `account_overdrawn` alarm is raised per card.
+/// Returns the alarms raised.
+pub async fn post_uploaded(
+    tx: &mut PgConnection,
+    terminal_id: i64,
+    rows: &[Uploaded],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let merchant: Option<i64> = sqlx::query_scalar(
+        "SELECT a.id FROM terminal t JOIN account a ON a.merchant_id = t.merchant_id WHERE t.id = $1",
+    )
+    .bind(terminal_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(merchant) = merchant else {
+        return Ok(Vec::new());
+    };
+    // Nothing to post for a zero or negative amount (a garbled or hostile record): the record
+    // stays, and reconciliation shows it.
+    let rows: Vec<&Uploaded> = rows.iter().filter(|r| r.amount.is_positive()).collect();
+    let cards: Vec<i64> = rows.iter().map(|r| r.card).collect();
+    // Every payer has an account before anything is locked.
+    sqlx::query(
+        "INSERT INTO account (kind, person_id, name)
+         SELECT DISTINCT 'cardholder', p.id, p.name FROM card c JOIN person p ON p.id = c.person_id
+         WHERE c.card_no = ANY($1) ORDER BY p.id
+         ON CONFLICT (person_id) DO NOTHING",
+    )
+    .bind(&cards)
+    .execute(&mut *tx)
+    .await?;
+    // In id order, like every other movement, so two never deadlock.
+    sqlx::query(
+        "SELECT a.id FROM account a JOIN card c ON c.person_id = a.person_id
+         WHERE c.card_no = ANY($1) ORDER BY a.id FOR UPDATE OF a",
+    )
+    .bind(&cards)
+    .execute(&mut *tx)
+    .await?;
+    let amounts: Vec<Money> = rows.iter().map(|r| r.amount).collect();
+    let txns: Vec<i64> = rows.iter().map(|r| r.txn_no).collect();
+    // (movement, card_id, payer account, amount) of each purchase posted now.
+    let posted: Vec<(i64, Option<i64>, i64, Money)> = sqlx::query_as(
+        "WITH up AS (
+             SELECT DISTINCT ON (u.txn_no) u.card, u.amount, u.txn_no,
+                    c.id AS card_id,
+                    coalesce(a.id, (SELECT id FROM account WHERE kind = 'suspense')) AS payer
+             FROM unnest($2::bigint[], $3::numeric[], $4::bigint[]) AS u (card, amount, txn_no)
+             LEFT JOIN card c ON c.card_no = u.card
+             LEFT JOIN account a ON a.person_id = c.person_id
+             ORDER BY u.txn_no
+         ), mv AS (
+             INSERT INTO ledger_movement (kind, card_id, actor, terminal_id, txn_epoch, txn_no)
+             SELECT 'purchase', card_id, 'terminal:' || $1::text, $1,
+                    (SELECT record_base FROM terminal WHERE id = $1), txn_no
+             FROM up
+             ON CONFLICT (terminal_id, txn_epoch, txn_no) WHERE kind = 'purchase' DO NOTHING
+             RETURNING id, txn_no
+         )
+         SELECT mv.id, up.card_id, up.payer, up.amount FROM mv JOIN up USING (txn_no)",
+    )
+    .bind(terminal_id)
+    .bind(&cards)
+    .bind(&amounts)
+    .bind(&txns)
+    .fetch_all(&mut *tx)
+    .await?;
+    if posted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let movements: Vec<i64> = posted.iter().map(|p| p.0).collect();
+    let payers: Vec<i64> = posted.iter().map(|p| p.2).collect();
+    let paid: Vec<Money> = posted.iter().map(|p| p.3).collect();
+    sqlx::query(
+        "INSERT INTO ledger_entry (movement_id, account_id, amount)
+         SELECT m, a, x FROM unnest($1::bigint[], $2::bigint[], $3::numeric[]) AS e (m, a, x)
+         UNION ALL
+         SELECT m, $4, -x FROM unnest($1::bigint[], $3::numeric[]) AS e (m, x)",
+    )
+    .bind(&movements)
+    .bind(&payers)
+    .bind(&paid)
+    .bind(merchant)
+    .execute(&mut *tx)
+    .await?;
+    // The payers' balances, each once; an account this takes below zero loses its floor.
+    let overdrawn: Vec<(i64, Money)> = sqlx::query_as(
+        "WITH s AS (
+             SELECT a, sum(x) AS total FROM unnest($1::bigint[], $2::numeric[]) AS e (a, x) GROUP BY a
+         ), upd AS (
+             UPDATE account SET balance = balance - s.total,
+                    floor_zero = floor_zero AND (kind <> 'cardholder' OR balance - s.total >= 0)
+             FROM s WHERE account.id = s.a
+             RETURNING account.person_id, account.kind, account.balance
+         )
+         SELECT person_id, balance FROM upd WHERE kind = 'cardholder' AND balance < 0",
+    )
+    .bind(&payers)
+    .bind(&paid)
+    .fetch_all(&mut *tx)
+    .await?;
+    let cards_posted: Vec<i64> = posted.iter().filter_map(|p| p.1).collect();
+    let mut alarms = Vec::new();
+    let mut change = Change::cards(cards_posted);
+    for (person, balance) in overdrawn {
+        let (raised, synced) = overdrawn_card(tx, terminal_id, person, balance, &rows).await?;
+        alarms.extend(raised);
+        change.merge(synced);
+    }
+    change.send(&mut *tx).await?;
+    Ok(alarms)
+}
+
+/// A person whose balance an upload took below zero: their active cards go on the blacklist
+/// (once: a card already on it raises nothing again) with one alarm each.
+async fn overdrawn_card(
+    tx: &mut PgConnection,
+    terminal_id: i64,
+    person: i64,
+    balance: Money,
+    rows: &[&Uploaded],
+) -> Result<(Vec<i64>, Change), sqlx::Error> {
+    let cards: Vec<(i64, i64)> = sqlx::query_as(
+        "UPDATE card SET overdrawn = true, updated_at = now()
+         WHERE person_id = $1 AND state = 'active' AND NOT overdrawn RETURNING id, card_no",
+    )
+    .bind(person)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut alarms = Vec::new();
+    let mut change = Change::default();
+    let serve = crate::domain::permission::Actor::shell("serve");
+    for (card_id, card_no) in cards {
+        change.merge(
+            super::propagation::sync_card(tx, &serve, card_id)
+                .await?
+                .change,
+        );
+        let amount = rows
+            .iter()
+            .filter(|r| r.card == card_no)
+            .map(|r| r.amount)
+            .max()
+            .unwrap_or(Money::ZERO);
+        let a = super::alarm::NewAlarm {
+            kind: crate::domain::alarm::AlarmKind::AccountOverdrawn,
+            terminal_id: Some(terminal_id),
+            door: None,
+            card: Some(card_no),
+            detail: super::ingest::AlarmDetail::Overdrawn {
+                card: card_no,
+                amount,
+                balance,
+            }
+            .to_json(),
+            late: false,
+        };
+        alarms.extend(super::alarm::raise(&mut *tx, &a).await?);
+    }
+    Ok((alarms, change))
 }

@@ -14,7 +14,7 @@
 //! * a door controller or attendance machine that accepted it before (per `card_sync`) and
 //!   must not any more gets `RevokeCards`;
 //! * every POS gets its whole blacklist (`PushBlacklist`, a full versioned table of every
-//!   card not active: lost, replaced, surrendered, cancelled) when the card enters or leaves
+//!   card not active: lost, replaced, surrendered, cancelled, or overdrawn) when the card enters or leaves
 //!   it. Other cards' rows for that POS still waiting on an earlier list are moved to the new
 //!   command, which carries them too.
 //!
@@ -87,6 +87,8 @@ struct Facts {
     card_id: i64,
     card_no: u32,
     state: String,
+    /// An offline purchase overdrew the account: refused at every POS until topped up.
+    overdrawn: bool,
     subsystems: Vec<String>,
     from: NaiveDate,
     until: NaiveDate,
@@ -98,7 +100,7 @@ struct Facts {
 
 /// The columns [`Facts::read`] reads, from `card c`, `person p` and `card_kind k`.
 const FACTS: &str =
-    "c.id AS card_id, c.card_no, c.state, c.subsystems, c.valid_from, c.valid_until,
+    "c.id AS card_id, c.card_no, c.state, c.overdrawn, c.subsystems, c.valid_from, c.valid_until,
      p.person_no, p.name, k.doors AS kind_doors, k.attendance AS kind_attendance";
 
 impl Facts {
@@ -112,6 +114,7 @@ impl Facts {
             card_id: row.try_get("card_id")?,
             card_no,
             state: row.try_get("state")?,
+            overdrawn: row.try_get("overdrawn")?,
             subsystems: row.try_get("subsystems")?,
             from: row.try_get("valid_from")?,
             until: row.try_get("valid_until")?,
@@ -227,7 +230,7 @@ impl Plan {
             card_no: facts.card_no,
             person_no: facts.person_no,
             accept,
-            blacklisted: facts.state != "active",
+            blacklisted: facts.state != "active" || facts.overdrawn,
             pos,
             rows,
         })
@@ -441,12 +444,13 @@ impl Queued {
 }
 
 /// Every card number a POS must refuse: the cards that are not active (lost, replaced,
-/// surrendered, cancelled), sorted.
+/// surrendered, cancelled) or overdrawn, sorted.
 async fn current_blacklist(tx: &mut PgConnection) -> Result<Vec<u32>, sqlx::Error> {
-    let numbers: Vec<i64> =
-        sqlx::query_scalar("SELECT card_no FROM card WHERE state <> 'active' ORDER BY card_no")
-            .fetch_all(&mut *tx)
-            .await?;
+    let numbers: Vec<i64> = sqlx::query_scalar(
+        "SELECT card_no FROM card WHERE state <> 'active' OR overdrawn ORDER BY card_no",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     Ok(numbers
         .into_iter()
         .filter_map(|n| u32::try_from(n).ok())

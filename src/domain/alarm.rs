@@ -28,10 +28,13 @@ pub enum AlarmKind {
     /// A POS or patrol reader still lacks a table (blacklist, guards, checkpoints) after it
     /// was sent again.
     TablesMissing,
+    /// An offline purchase took a cardholder's balance below zero: booked anyway, the card
+    /// blacklisted until a top-up.
+    AccountOverdrawn,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 16] = [
+    pub const ALL: [AlarmKind; 17] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -48,6 +51,7 @@ impl AlarmKind {
         AlarmKind::ClockInvalid,
         AlarmKind::RecordsImplausible,
         AlarmKind::TablesMissing,
+        AlarmKind::AccountOverdrawn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl AlarmKind {
             AlarmKind::ClockInvalid => "clock_invalid",
             AlarmKind::RecordsImplausible => "records_implausible",
             AlarmKind::TablesMissing => "tables_missing",
+            AlarmKind::AccountOverdrawn => "account_overdrawn",
         }
     }
 
@@ -86,7 +91,8 @@ impl AlarmKind {
             | AlarmKind::EventLogRestarted
             | AlarmKind::RecordsLost
             | AlarmKind::RecordsImplausible
-            | AlarmKind::TablesMissing => 2,
+            | AlarmKind::TablesMissing
+            | AlarmKind::AccountOverdrawn => 2,
             AlarmKind::CommFault
             | AlarmKind::ClockDrift
             | AlarmKind::ClockInvalid

@@ -13,7 +13,7 @@ use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
 use sqlx::PgPool;
 
-fn yuan(s: &str) -> Money {
+pub(crate) fn yuan(s: &str) -> Money {
     s.parse().unwrap()
 }
 
@@ -21,21 +21,21 @@ fn today() -> NaiveDate {
     onecard::domain::time::today()
 }
 
-struct Shop {
-    db: TestDb,
+pub(crate) struct Shop {
+    pub(crate) db: TestDb,
     /// A POS of an approved merchant, and one of nobody's.
-    pos: i64,
-    stray: i64,
-    merchant_account: i64,
+    pub(crate) pos: i64,
+    pub(crate) stray: i64,
+    pub(crate) merchant_account: i64,
 }
 
 impl Shop {
-    fn pool(&self) -> &PgPool {
+    pub(crate) fn pool(&self) -> &PgPool {
         &self.db.pool
     }
 
     /// A staff card (limit ¥50.00 a purchase, 20 a day) holding `balance`.
-    async fn card(&self, card_no: i64, balance: &str) -> Issued {
+    pub(crate) async fn card(&self, card_no: i64, balance: &str) -> Issued {
         let pool = self.pool();
         let shell = Actor::shell("root");
         sqlx::query(
@@ -77,7 +77,13 @@ impl Shop {
         issued
     }
 
-    async fn buy(&self, txn_no: i64, card: i64, amount: &str, pin: Option<&str>) -> AuthAnswer {
+    pub(crate) async fn buy(
+        &self,
+        txn_no: i64,
+        card: i64,
+        amount: &str,
+        pin: Option<&str>,
+    ) -> AuthAnswer {
         self.buy_at(self.pos, txn_no, card, amount, pin).await
     }
 
@@ -103,7 +109,7 @@ impl Shop {
         .unwrap()
     }
 
-    async fn purchases(&self) -> (i64, Money) {
+    pub(crate) async fn purchases(&self) -> (i64, Money) {
         sqlx::query_as(
             "SELECT count(DISTINCT m.id), coalesce(-sum(e.amount), 0) FROM ledger_movement m
              JOIN ledger_entry e ON e.movement_id = m.id AND e.account_id = $1
@@ -115,7 +121,7 @@ impl Shop {
         .unwrap()
     }
 
-    async fn assert_books_balance(&self) {
+    pub(crate) async fn assert_books_balance(&self) {
         assert_eq!(
             ledger::trial_balance(self.pool()).await.unwrap(),
             Money::ZERO
@@ -125,7 +131,7 @@ impl Shop {
     }
 }
 
-async fn shop() -> Shop {
+pub(crate) async fn shop() -> Shop {
     let db = test_db().await;
     let pool = &db.pool;
     let shell = Actor::shell("root");

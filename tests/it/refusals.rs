@@ -772,6 +772,11 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
             first: 501,
             last: 2501,
         },
+        D::Overdrawn {
+            card: 8_165_500,
+            amount: "12.50".parse().unwrap(),
+            balance: "-4.30".parse().unwrap(),
+        },
         D::PunchesLost {
             after: chrono::NaiveDate::from_ymd_opt(2026, 12, 5)
                 .unwrap()

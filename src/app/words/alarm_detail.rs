@@ -70,6 +70,19 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
             &k("records_lost"),
             &[("first", &first.to_string()), ("last", &last.to_string())],
         ),
+        AlarmDetail::Overdrawn {
+            card,
+            amount,
+            balance,
+        } => trf(
+            lang,
+            &k("overdrawn"),
+            &[
+                ("card", &card.to_string()),
+                ("amount", &amount.to_string()),
+                ("balance", &balance.to_string()),
+            ],
+        ),
         AlarmDetail::PunchesLost { after, before } => trf(
             lang,
             &k("punches_lost"),

@@ -1,0 +1,137 @@
+//! Purchases a POS uploads are posted too, each transaction once: matched to its online
+//! authorisation when it had one, owed by the suspense account when the card is unknown, and
+//! booked even when it overdraws (the card then goes on the blacklist until a top-up).
+
+use crate::pos_online::{shop, yuan, Shop};
+use onecard::db::ingest::{self, PurchaseRow};
+use onecard::db::ledger;
+use onecard::domain::money::Money;
+use onecard::domain::permission::Actor;
+
+fn row(record_no: i64, card: i64, amount: &str, txn_no: i64, online: bool) -> PurchaseRow {
+    PurchaseRow {
+        record_no,
+        card,
+        amount: yuan(amount),
+        balance_after: Money::ZERO,
+        txn_no,
+        meal_slot: 0,
+        online,
+        terminal_time: Some(onecard::domain::time::now()),
+    }
+}
+
+async fn upload(s: &Shop, rows: &[PurchaseRow]) {
+    let last = rows.iter().map(|r| r.record_no).max();
+    ingest::store_purchases(s.pool(), s.pos, rows, last)
+        .await
+        .unwrap();
+}
+
+async fn balance_of(s: &Shop, card_id: i64) -> Money {
+    sqlx::query_scalar(
+        "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id WHERE c.id = $1",
+    )
+    .bind(card_id)
+    .fetch_one(s.pool())
+    .await
+    .unwrap()
+}
+
+async fn overdrawn(s: &Shop, card_id: i64) -> bool {
+    sqlx::query_scalar("SELECT overdrawn FROM card WHERE id = $1")
+        .bind(card_id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn uploaded_purchases_are_posted_once_and_matched_to_their_authorisation() {
+    let s = shop().await;
+    let c = s.card(8_200_001, "50.00").await;
+    let rows = [
+        row(1, c.card_no, "12.50", 1, false),
+        row(2, c.card_no, "7.50", 2, false),
+    ];
+    upload(&s, &rows).await;
+    assert_eq!(s.purchases().await, (2, yuan("20.00")));
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("30.00"));
+    // The same records again (a crash before the ack): nothing posted twice.
+    upload(&s, &rows).await;
+    assert_eq!(s.purchases().await, (2, yuan("20.00")));
+    // Authorised online, then its online record uploaded: posted by the authorisation only.
+    let a = s.buy(3, c.card_no, "5.00", None).await;
+    assert!(a.declined.is_none(), "{a:?}");
+    upload(&s, &[row(3, c.card_no, "5.00", 3, true)]).await;
+    assert_eq!(s.purchases().await, (3, yuan("25.00")));
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("25.00"));
+    // A card onecard never issued: the suspense account owes it until someone finds whose.
+    upload(&s, &[row(4, 4_444_444, "3.00", 4, false)]).await;
+    assert_eq!(s.purchases().await, (4, yuan("28.00")));
+    let suspense: Money = sqlx::query_scalar("SELECT balance FROM account WHERE kind = 'suspense'")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(suspense, yuan("-3.00"));
+    // A zero amount (a garbled record) is kept as a record and posts nothing.
+    upload(&s, &[row(5, c.card_no, "0.00", 5, false)]).await;
+    assert_eq!(s.purchases().await, (4, yuan("28.00")));
+    s.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn an_offline_purchase_that_overdraws_is_booked_and_blacklists_the_card_until_a_top_up() {
+    let s = shop().await;
+    let c = s.card(8_200_002, "5.00").await;
+    upload(&s, &[row(1, c.card_no, "12.50", 1, false)]).await;
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("-7.50"));
+    assert!(overdrawn(&s, c.card_id).await);
+    let alarms: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT kind, card FROM alarm WHERE kind = 'account_overdrawn'")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        alarms,
+        vec![("account_overdrawn".to_string(), Some(c.card_no))]
+    );
+    // Every POS is told to refuse it.
+    let pushed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM terminal_command
+         WHERE command->>'op' = 'push_blacklist' AND command->'cards' @> to_jsonb($1::bigint)",
+    )
+    .bind(c.card_no)
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert!(pushed >= 1, "no blacklist pushed with the card");
+    // Online it is refused; another upload raises no second alarm.
+    let a = s.buy(2, c.card_no, "1.00", None).await;
+    assert_eq!(a.declined, Some(onecard::db::pos::Decline::Blacklisted));
+    upload(&s, &[row(2, c.card_no, "1.00", 3, false)]).await;
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("-8.50"));
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM alarm WHERE kind = 'account_overdrawn'")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // A top-up to less than zero keeps it refused; to zero or more takes it off the list.
+    let person: i64 = sqlx::query_scalar("SELECT person_id FROM card WHERE id = $1")
+        .bind(c.card_id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    let root = Actor::shell("root");
+    ledger::top_up(s.pool(), &root, person, yuan("5.00"), "")
+        .await
+        .unwrap();
+    assert!(overdrawn(&s, c.card_id).await);
+    ledger::top_up(s.pool(), &root, person, yuan("10.00"), "")
+        .await
+        .unwrap();
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("6.50"));
+    assert!(!overdrawn(&s, c.card_id).await);
+    assert!(s.buy(4, c.card_no, "1.00", None).await.declined.is_none());
+    s.assert_books_balance().await;
+}
