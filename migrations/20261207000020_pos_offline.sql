@@ -11,3 +11,15 @@ INSERT INTO account (kind, name, asset) VALUES ('suspense', 'purchases by unknow
 -- An offline purchase that overdraws an account is booked anyway; the card is on every POS's
 -- blacklist until a top-up brings the balance back to zero or more.
 ALTER TABLE card ADD COLUMN overdrawn boolean NOT NULL DEFAULT false;
+
+-- Transaction numbers a POS skipped: each is chased (its record may still come in an upload)
+-- and never guessed. `found_at` is set when the transaction turns up after all.
+CREATE TABLE pos_txn_missing (
+    terminal_id bigint NOT NULL REFERENCES terminal (id),
+    txn_epoch   bigint NOT NULL,
+    txn_no      bigint NOT NULL,
+    noticed_at  timestamptz NOT NULL DEFAULT now(),
+    found_at    timestamptz,
+    PRIMARY KEY (terminal_id, txn_epoch, txn_no)
+);
+CREATE INDEX pos_txn_missing_open ON pos_txn_missing (terminal_id) WHERE found_at IS NULL;

@@ -55,6 +55,9 @@ pub enum AlarmDetail {
         amount: Money,
         balance: Money,
     },
+    /// A POS skipped transaction numbers `first..=last`, `missing` of them (a few may lie
+    /// between and be known).
+    TxnGap { first: i64, last: i64, missing: i64 },
     /// Punches after `after` and before `before` (the machine's clock) were overwritten before
     /// they were collected: an attendance log numbers nothing, so the span is in time.
     PunchesLost {
@@ -192,6 +195,14 @@ impl fmt::Display for AlarmDetail {
             } => write!(
                 f,
                 "card {card}: an offline purchase of {amount} left the balance at {balance}"
+            ),
+            AlarmDetail::TxnGap {
+                first,
+                last,
+                missing,
+            } => write!(
+                f,
+                "transactions {first}-{last} missing ({missing}): chased, never guessed"
             ),
             AlarmDetail::PunchesLost { after, before } => write!(
                 f,

@@ -134,6 +134,16 @@ pub async fn authorise(pool: &PgPool, req: &AuthRequest) -> Result<AuthAnswer, s
     .bind(epoch)
     .execute(&mut *tx)
     .await?;
+    // A number an upload found missing turns up here when its answer was slow.
+    sqlx::query(
+        "UPDATE pos_txn_missing SET found_at = now()
+         WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = $3 AND found_at IS NULL",
+    )
+    .bind(req.terminal_id)
+    .bind(epoch)
+    .bind(req.txn_no)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(answer)
 }
@@ -393,8 +403,9 @@ pub async fn post_uploaded(
     .bind(&txns)
     .fetch_all(&mut *tx)
     .await?;
+    let mut alarms = note_txn_gaps(tx, terminal_id, &txns).await?;
     if posted.is_empty() {
-        return Ok(Vec::new());
+        return Ok(alarms);
     }
     let movements: Vec<i64> = posted.iter().map(|p| p.0).collect();
     let payers: Vec<i64> = posted.iter().map(|p| p.2).collect();
@@ -428,7 +439,6 @@ pub async fn post_uploaded(
     .fetch_all(&mut *tx)
     .await?;
     let cards_posted: Vec<i64> = posted.iter().filter_map(|p| p.1).collect();
-    let mut alarms = Vec::new();
     let mut change = Change::cards(cards_posted);
     for (person, balance) in overdrawn {
         let (raised, synced) = overdrawn_card(tx, terminal_id, person, balance, &rows).await?;
@@ -437,6 +447,109 @@ pub async fn post_uploaded(
     }
     change.send(&mut *tx).await?;
     Ok(alarms)
+}
+
+/// Numbers past the batch's lowest that no purchase and no authorisation of this terminal used:
+/// listed as missing (at most [`GAP_LISTED`] per batch), one `txn_gap` alarm per batch that
+/// finds new ones. A number that turns up later is marked found.
+async fn note_txn_gaps(
+    tx: &mut PgConnection,
+    terminal_id: i64,
+    txns: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let (Some(&lo), Some(&hi)) = (txns.iter().min(), txns.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    let epoch = txn_epoch(&mut *tx, terminal_id).await?;
+    sqlx::query(
+        "UPDATE pos_txn_missing SET found_at = now()
+         WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = ANY($3) AND found_at IS NULL",
+    )
+    .bind(terminal_id)
+    .bind(epoch)
+    .bind(txns)
+    .execute(&mut *tx)
+    .await?;
+    // From just past the highest number known before this batch (or the batch's lowest).
+    let before: Option<i64> = sqlx::query_scalar(
+        "SELECT max(n) FROM (
+             SELECT txn_no AS n FROM ledger_movement
+             WHERE kind = 'purchase' AND terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
+             UNION ALL
+             SELECT txn_no FROM pos_authorisation
+             WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
+         ) k",
+    )
+    .bind(terminal_id)
+    .bind(epoch)
+    .bind(lo)
+    .fetch_one(&mut *tx)
+    .await?;
+    let from = before.map_or(lo, |b| b + 1);
+    let missing: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO pos_txn_missing (terminal_id, txn_epoch, txn_no)
+         SELECT $1, $2, n FROM generate_series($3::bigint, $4::bigint) AS n
+         WHERE n <> ALL($5)
+           AND NOT EXISTS (SELECT 1 FROM pos_authorisation a
+                           WHERE a.terminal_id = $1 AND a.txn_epoch = $2 AND a.txn_no = n)
+           AND NOT EXISTS (SELECT 1 FROM ledger_movement m
+                           WHERE m.kind = 'purchase' AND m.terminal_id = $1
+                             AND m.txn_epoch = $2 AND m.txn_no = n)
+         LIMIT $6
+         ON CONFLICT DO NOTHING RETURNING txn_no",
+    )
+    .bind(terminal_id)
+    .bind(epoch)
+    .bind(from)
+    .bind(hi)
+    .bind(txns)
+    .bind(GAP_LISTED)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (Some(&first), Some(&last)) = (missing.first(), missing.last()) else {
+        return Ok(Vec::new());
+    };
+    tracing::warn!(
+        terminal = terminal_id,
+        first,
+        last,
+        "transaction numbers missing"
+    );
+    let a = super::alarm::NewAlarm {
+        kind: crate::domain::alarm::AlarmKind::TxnGap,
+        terminal_id: Some(terminal_id),
+        door: None,
+        card: None,
+        detail: super::ingest::AlarmDetail::TxnGap {
+            first,
+            last,
+            missing: i64::try_from(missing.len()).unwrap_or(i64::MAX),
+        }
+        .to_json(),
+        late: false,
+    };
+    Ok(super::alarm::raise(&mut *tx, &a)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Missing transaction numbers listed from one batch: a POS whose counter jumps by millions
+/// must not fill the table.
+const GAP_LISTED: i64 = 1_000;
+
+/// The transaction numbers a terminal skipped that have not turned up: (epoch, number, noticed).
+pub async fn missing_txns(
+    pool: &PgPool,
+    terminal_id: i64,
+) -> Result<Vec<(i64, i64, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT txn_epoch, txn_no, noticed_at FROM pos_txn_missing
+         WHERE terminal_id = $1 AND found_at IS NULL ORDER BY txn_epoch, txn_no",
+    )
+    .bind(terminal_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// A person whose balance an upload took below zero: their active cards go on the blacklist

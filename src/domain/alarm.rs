@@ -31,10 +31,12 @@ pub enum AlarmKind {
     /// An offline purchase took a cardholder's balance below zero: booked anyway, the card
     /// blacklisted until a top-up.
     AccountOverdrawn,
+    /// A POS skipped transaction numbers: the purchases they were are chased, never guessed.
+    TxnGap,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 17] = [
+    pub const ALL: [AlarmKind; 18] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -52,6 +54,7 @@ impl AlarmKind {
         AlarmKind::RecordsImplausible,
         AlarmKind::TablesMissing,
         AlarmKind::AccountOverdrawn,
+        AlarmKind::TxnGap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +76,7 @@ impl AlarmKind {
             AlarmKind::RecordsImplausible => "records_implausible",
             AlarmKind::TablesMissing => "tables_missing",
             AlarmKind::AccountOverdrawn => "account_overdrawn",
+            AlarmKind::TxnGap => "txn_gap",
         }
     }
 
@@ -92,7 +96,8 @@ impl AlarmKind {
             | AlarmKind::RecordsLost
             | AlarmKind::RecordsImplausible
             | AlarmKind::TablesMissing
-            | AlarmKind::AccountOverdrawn => 2,
+            | AlarmKind::AccountOverdrawn
+            | AlarmKind::TxnGap => 2,
             AlarmKind::CommFault
             | AlarmKind::ClockDrift
             | AlarmKind::ClockInvalid

@@ -135,3 +135,63 @@ async fn an_offline_purchase_that_overdraws_is_booked_and_blacklists_the_card_un
     assert!(s.buy(4, c.card_no, "1.00", None).await.declined.is_none());
     s.assert_books_balance().await;
 }
+
+#[tokio::test]
+async fn skipped_transaction_numbers_are_listed_alarmed_once_and_found_when_they_come() {
+    let s = shop().await;
+    let c = s.card(8_200_003, "100.00").await;
+    upload(&s, &[row(1, c.card_no, "1.00", 1, false)]).await;
+    // Numbers 2 and 3 skipped; 4 and 5 come.
+    upload(
+        &s,
+        &[
+            row(2, c.card_no, "1.00", 4, false),
+            row(3, c.card_no, "1.00", 5, false),
+        ],
+    )
+    .await;
+    let missing = |s: &Shop| {
+        let pool = s.pool().clone();
+        let pos = s.pos;
+        async move {
+            onecard::db::pos::missing_txns(&pool, pos)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, n, _)| n)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(missing(&s).await, vec![2, 3]);
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM alarm WHERE kind = 'txn_gap'")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert_eq!(
+        onecard::db::ingest::AlarmDetail::parse(&details[0]),
+        Some(onecard::db::ingest::AlarmDetail::TxnGap {
+            first: 2,
+            last: 3,
+            missing: 2
+        })
+    );
+    // The same upload again finds nothing new; number 3 turns up late (an online answer), 2 in
+    // an upload: nothing is missing any more, and nothing was guessed.
+    upload(&s, &[row(3, c.card_no, "1.00", 5, false)]).await;
+    assert!(s.buy(3, c.card_no, "1.00", None).await.declined.is_none());
+    assert_eq!(missing(&s).await, vec![2]);
+    upload(&s, &[row(4, c.card_no, "1.00", 2, false)]).await;
+    assert!(missing(&s).await.is_empty());
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM alarm WHERE kind = 'txn_gap'")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(s.purchases().await, (5, yuan("5.00")));
+    // A counter that jumps by millions lists a bounded number.
+    upload(&s, &[row(5, c.card_no, "1.00", 3_000_000, false)]).await;
+    assert_eq!(missing(&s).await.len(), 1_000);
+    s.assert_books_balance().await;
+}

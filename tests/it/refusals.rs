@@ -777,6 +777,11 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
             amount: "12.50".parse().unwrap(),
             balance: "-4.30".parse().unwrap(),
         },
+        D::TxnGap {
+            first: 1017,
+            last: 1019,
+            missing: 3,
+        },
         D::PunchesLost {
             after: chrono::NaiveDate::from_ymd_opt(2026, 12, 5)
                 .unwrap()

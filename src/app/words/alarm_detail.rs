@@ -83,6 +83,19 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
                 ("balance", &balance.to_string()),
             ],
         ),
+        AlarmDetail::TxnGap {
+            first,
+            last,
+            missing,
+        } => trf(
+            lang,
+            &k("txn_gap"),
+            &[
+                ("first", &first.to_string()),
+                ("last", &last.to_string()),
+                ("missing", &missing.to_string()),
+            ],
+        ),
         AlarmDetail::PunchesLost { after, before } => trf(
             lang,
             &k("punches_lost"),
