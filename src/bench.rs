@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 
 mod doors;
 mod persons;
+mod settlement;
 
 /// The benchmark's own database: dropped and recreated at every run.
 pub const DATABASE: &str = "onecard_bench";
@@ -92,6 +93,12 @@ pub struct BenchArgs {
     /// round trip against a simulated controller (polled every `--poll-ms`).
     #[arg(long)]
     pub doors: bool,
+    /// Only the settlement benchmark: purchases posted to the ledger, and online authorisation.
+    #[arg(long)]
+    pub settlement: bool,
+    /// Simulated POS asking for authorisation at once in `--settlement`.
+    #[arg(long, default_value_t = 200)]
+    pub pos: usize,
     /// Remote opens timed by `--doors`.
     #[arg(long, default_value_t = 50)]
     pub opens: usize,
@@ -583,6 +590,9 @@ fn generated(site: &Site) -> u64 {
 pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     if let Some(n) = args.persons {
         return persons::run(&server, n, args.seed).await;
+    }
+    if args.settlement {
+        return settlement::run(&server, args.pos, args.poll_ms, args.seed).await;
     }
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;

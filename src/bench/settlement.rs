@@ -1,0 +1,287 @@
+//! `onecard bench --settlement`: money through the books, in a database of its own.
+//!
+//! * posting: POS purchases stored through `ingest::store_purchases` on terminals of a
+//!   merchant (so each batch is also posted to the ledger), against the same rows stored on a
+//!   terminal of no merchant (records only) in the same run: the rate and the ratio;
+//! * online authorisation: every simulated POS of the site asks at once, `serve`'s poller reads
+//!   the request, onecard decides and posts, the POS gets its answer; the time from asking to
+//!   the answer, p50 and p99, with the poll period beside it.
+//!
+//! Ends with `bench: post_rps=… post_ratio=… auth_p50_ms=… auth_p99_ms=…`.
+
+use super::{fresh_database, percentile, say, Server};
+use crate::db::ingest::{self, PurchaseRow};
+use crate::domain::money::Money;
+use crate::poller::{Options, Supervisor};
+use crate::sim::register::{register_site_with, RegisterOptions};
+use crate::sim::runner::Site;
+use crate::sim::site::{
+    CardsConfig, LineConfig, NativeKind, NativeTerminalConfig, Ports, SiteConfig,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+
+/// The settlement benchmark's database.
+pub const DATABASE: &str = "onecard_bench_settlement";
+/// Cardholders, each with ¥1,000.00.
+const CARDHOLDERS: i64 = 10_000;
+const FIRST_CARD: i64 = 9_100_000;
+/// Purchases posted (and as many stored raw), in batches of `BATCH` on `STREAMS` terminals.
+const PURCHASES: usize = 200_000;
+const BATCH: usize = 500;
+const STREAMS: usize = 4;
+/// Rounds in which every POS asks once.
+const AUTH_ROUNDS: usize = 3;
+/// How long one authorisation may take before it counts as failed.
+const AUTH_PATIENCE: Duration = Duration::from_secs(10);
+
+pub async fn run(server: &Server, pos: usize, poll_ms: u32, seed: u64) -> anyhow::Result<()> {
+    say(format!(
+        "onecard bench --settlement: {PURCHASES} purchases posted against as many stored raw \
+         ({STREAMS} terminals, batches of {BATCH}); online authorisation on {pos} simulated POS \
+         polled every {poll_ms} ms, {AUTH_ROUNDS} rounds"
+    ));
+    let (options, _url) = fresh_database(server, DATABASE).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?;
+    crate::db::migrate(&pool).await?;
+    let site = Site::start(&site_config(pos, seed), Ports::ephemeral()).await?;
+    let reg = register_site_with(
+        &pool,
+        &site,
+        &RegisterOptions {
+            poll_interval_ms: i32::try_from(poll_ms).unwrap_or(250),
+            ..RegisterOptions::default()
+        },
+    )
+    .await?;
+    let merchant = seed_books(&pool).await?;
+    let terminals: Vec<i64> = reg.iter().map(|r| r.terminal_id).collect();
+    sqlx::query("UPDATE terminal SET merchant_id = $1 WHERE id = ANY($2)")
+        .bind(merchant)
+        .bind(&terminals)
+        .execute(&pool)
+        .await?;
+    let raw_terminal = terminals
+        .last()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("the site has no POS"))?;
+
+    // Records only (the terminal's merchant taken away for the run), then records and posting.
+    sqlx::query("UPDATE terminal SET merchant_id = NULL WHERE id = $1")
+        .bind(raw_terminal)
+        .execute(&pool)
+        .await?;
+    let raw_rps = store(&pool, &[raw_terminal; STREAMS], seed).await?;
+    say(format!(
+        "raw: {raw_rps:.0} purchases/s stored (records only)"
+    ));
+    let posted: Vec<i64> = terminals.iter().take(STREAMS).copied().collect();
+    let post_rps = store(&pool, &posted, seed + 1).await?;
+    let ratio = post_rps / raw_rps.max(1.0);
+    say(format!(
+        "posted: {post_rps:.0} purchases/s stored and posted ({ratio:.2}× raw)"
+    ));
+
+    let supervisor = Supervisor::start_with(pool.clone(), "bench-settlement", Options::default());
+    let mut times = Vec::new();
+    let mut failed = 0;
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..AUTH_ROUNDS {
+        let mut waits = Vec::new();
+        for p in site.pos_terminals() {
+            let card = u32::try_from(FIRST_CARD + rng.gen_range(0..CARDHOLDERS)).unwrap_or(0);
+            let fen = rng.gen_range(100..=1_000);
+            let started = Instant::now();
+            let Ok(txn) = p.ask(card, fen, None) else {
+                failed += 1;
+                continue;
+            };
+            let p = p.clone();
+            waits.push(tokio::spawn(async move {
+                while started.elapsed() < AUTH_PATIENCE {
+                    if p.answer(txn).is_some() {
+                        return Some(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                None
+            }));
+        }
+        for w in waits {
+            match w.await? {
+                Some(ms) => times.push(ms),
+                None => failed += 1,
+            }
+        }
+    }
+    supervisor.stop().await;
+    site.stop();
+    times.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&times, 50.0), percentile(&times, 99.0));
+    say(format!(
+        "authorisation: {} answered, {failed} failed; p50 {p50:.1} ms, p99 {p99:.1} ms (poll period {poll_ms} ms)",
+        times.len()
+    ));
+    let books = crate::db::ledger::verify(&pool).await?;
+    say(format!(
+        "ledger verify: {}",
+        if books.is_ok() {
+            "the books balance"
+        } else {
+            "DIFFERENCES"
+        }
+    ));
+    say(format!(
+        "bench: post_rps={post_rps:.0} post_ratio={ratio:.2} auth_p50_ms={p50:.1} auth_p99_ms={p99:.1}"
+    ));
+    Ok(())
+}
+
+/// POS only, on TCP lines of up to 40.
+fn site_config(pos: usize, seed: u64) -> SiteConfig {
+    let per_line = 40;
+    let pos = pos.max(STREAMS);
+    SiteConfig {
+        seed,
+        rate: 0.0,
+        bind: std::net::IpAddr::from([127, 0, 0, 1]),
+        alarm_percent: 0.0,
+        cards: CardsConfig {
+            first: 8_165_500,
+            count: 100,
+            granted: false,
+        },
+        door_controllers: Vec::new(),
+        attendance_machines: Vec::new(),
+        lines: (0..pos.div_ceil(per_line))
+            .map(|l| LineConfig {
+                name: format!("pay{l:03}"),
+                pty: false,
+                tcp: true,
+                noise_percent: 0.0,
+                terminals: (0..per_line.min(pos - l * per_line))
+                    .map(|i| NativeTerminalConfig {
+                        kind: NativeKind::Pos,
+                        machine_no: (i + 1) as u8,
+                        capacity: 20_000,
+                        offset_secs: 0,
+                        drift_ppm: 0.0,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A merchant and its account, and cardholders with ¥1,000.00 each from one opening
+/// movement (cash received). Returns the merchant.
+async fn seed_books(pool: &PgPool) -> anyhow::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let merchant: i64 = sqlx::query_scalar(
+        "INSERT INTO merchant (name, state, approved_at, approved_by)
+         VALUES ('bench canteen', 'approved', now(), 'bench') RETURNING id",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO account (kind, merchant_id, name) VALUES ('merchant', $1, 'bench canteen')",
+    )
+    .bind(merchant)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO department (code, name) VALUES ('bench', 'bench') ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO person (person_no, name, department_id, category)
+         SELECT 'B' || n, 'bench ' || n, (SELECT id FROM department WHERE code = 'bench'), 'staff'
+         FROM generate_series(1, $1::bigint) AS n",
+    )
+    .bind(CARDHOLDERS)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO card (card_no, person_id, kind, valid_from, valid_until, issued_by,
+                           query_pin_hash, payment_pin_hash)
+         SELECT $1 + row_number() OVER (ORDER BY id) - 1, id, 'staff', current_date - 1,
+                current_date + 365, 'bench', '-', '-'
+         FROM person WHERE person_no LIKE 'B%'",
+    )
+    .bind(FIRST_CARD)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO account (kind, person_id, name, balance)
+         SELECT 'cardholder', id, name, 1000.00 FROM person WHERE person_no LIKE 'B%'",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let opening: i64 = sqlx::query_scalar(
+        "INSERT INTO ledger_movement (kind, note, actor) VALUES ('top_up', 'bench opening', 'bench')
+         RETURNING id",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO ledger_entry (movement_id, account_id, amount)
+         SELECT $1, id, -1000.00 FROM account WHERE kind = 'cardholder'
+         UNION ALL
+         SELECT $1, (SELECT id FROM account WHERE kind = 'cash'), 1000.00 * $2",
+    )
+    .bind(opening)
+    .bind(CARDHOLDERS)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE account SET balance = balance - 1000.00 * $1 WHERE kind = 'cash'")
+        .bind(CARDHOLDERS)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(merchant)
+}
+
+/// Stores `PURCHASES` purchases on `terminals` (one stream each, record and transaction
+/// numbers of their own), in batches; the rate in purchases per second.
+async fn store(pool: &PgPool, terminals: &[i64], seed: u64) -> anyhow::Result<f64> {
+    let per_stream = PURCHASES / terminals.len().max(1);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (s, &terminal) in terminals.iter().enumerate() {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed + s as u64);
+            // Streams on one terminal number their records apart.
+            let base = i64::try_from(s * per_stream).unwrap_or(0) + 1;
+            let mut no = base;
+            while no < base + per_stream as i64 {
+                let rows: Vec<PurchaseRow> = (0..BATCH as i64)
+                    .map(|i| PurchaseRow {
+                        record_no: no + i,
+                        card: FIRST_CARD + rng.gen_range(0..CARDHOLDERS),
+                        amount: Money::from_fen(rng.gen_range(100..=1_000)),
+                        balance_after: Money::ZERO,
+                        txn_no: no + i,
+                        meal_slot: 0,
+                        online: false,
+                        terminal_time: Some(crate::domain::time::now()),
+                    })
+                    .collect();
+                no += BATCH as i64;
+                ingest::store_purchases(&pool, terminal, &rows, None).await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(PURCHASES as f64 / started.elapsed().as_secs_f64())
+}
