@@ -939,6 +939,8 @@ mod tests {
             seed: 1,
             persons: None,
             doors: false,
+            settlement: false,
+            pos: 0,
             opens: 0,
         };
         let c = site_config(&args);
