@@ -28,10 +28,12 @@ pub enum AlarmKind {
     /// A POS or patrol reader still lacks a table (blacklist, guards, checkpoints) after it
     /// was sent again.
     TablesMissing,
+    /// A POS's own day totals, the records received and the ledger disagree.
+    ReconciliationDifference,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 16] = [
+    pub const ALL: [AlarmKind; 17] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -48,6 +50,7 @@ impl AlarmKind {
         AlarmKind::ClockInvalid,
         AlarmKind::RecordsImplausible,
         AlarmKind::TablesMissing,
+        AlarmKind::ReconciliationDifference,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl AlarmKind {
             AlarmKind::ClockInvalid => "clock_invalid",
             AlarmKind::RecordsImplausible => "records_implausible",
             AlarmKind::TablesMissing => "tables_missing",
+            AlarmKind::ReconciliationDifference => "reconciliation_difference",
         }
     }
 
@@ -86,7 +90,8 @@ impl AlarmKind {
             | AlarmKind::EventLogRestarted
             | AlarmKind::RecordsLost
             | AlarmKind::RecordsImplausible
-            | AlarmKind::TablesMissing => 2,
+            | AlarmKind::TablesMissing
+            | AlarmKind::ReconciliationDifference => 2,
             AlarmKind::CommFault
             | AlarmKind::ClockDrift
             | AlarmKind::ClockInvalid
