@@ -186,3 +186,50 @@ async fn the_cli_reconciles_a_day_and_exits_non_zero_on_a_difference() {
     assert!(ok && out.contains("1 ok") && out.contains("0 new alarms"), "{out}{err}");
     verify_ledger(s.pool()).await;
 }
+
+/// DAILY_TOTALS on the bus: the command reads the simulated POS's own totals and stores them
+/// where reconciliation reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_totals_command_stores_what_the_pos_says() {
+    use crate::poller::{done, fast, quiet_demo, start, term};
+    use onecard::db::command::{self, CommandOutcome, TerminalCommand};
+    let db = crate::support::test_db().await;
+    let mut cfg = quiet_demo();
+    cfg.door_controllers.clear();
+    cfg.attendance_machines.clear();
+    cfg.lines.truncate(1);
+    cfg.lines[0].terminals.truncate(1);
+    let site = start(&cfg).await;
+    let reg = onecard::sim::register::register_site(&db.pool, &site)
+        .await
+        .unwrap();
+    let pos = term(&reg, "pos/canteen/1").terminal_id;
+    let sup = onecard::poller::Supervisor::start_with(db.pool.clone(), "totals", fast());
+    let date = time::today();
+    let id = command::enqueue(&db.pool, &shell(), pos, &TerminalCommand::DailyTotals { date })
+        .await
+        .unwrap();
+    let (count, fen) = site.pos("pos/canteen/1").unwrap().totals(date);
+    let want = Tally {
+        count: i64::from(count),
+        sum: onecard::domain::money::Money::from_fen(fen),
+    };
+    assert_eq!(
+        done(&db.pool, id).await,
+        CommandOutcome::DailyTotalsRead {
+            date,
+            count: want.count,
+            sum: want.sum,
+        }
+    );
+    let stored: (i64, onecard::domain::money::Money) =
+        sqlx::query_as("SELECT count, sum FROM pos_daily_total WHERE terminal_id = $1 AND day = $2")
+            .bind(pos)
+            .bind(date)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, (want.count, want.sum));
+    sup.stop().await;
+    site.stop();
+}

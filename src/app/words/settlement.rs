@@ -15,11 +15,7 @@ pub fn recon_state(lang: Lang, s: ReconState) -> &'static str {
 }
 
 fn db_error(lang: Lang, e: &sqlx::Error) -> String {
-    trf(
-        lang,
-        "merchant.refusal.database",
-        &[("detail", &crate::error::describe_sql(e))],
-    )
+    db_trouble(lang, &DbTrouble::from(e))
 }
 
 pub fn merchant_refusal(lang: Lang, e: &MerchantError) -> String {
