@@ -72,17 +72,32 @@ async fn change(
         }
         MerchantCmd::Approve { merchant: m } => {
             let m = merchant::set_state(pool, actor, m, MerchantState::Approved).await?;
-            trf(lang, "merchant.done.state", &[("name", &m.name), ("state", &state(&m))])
+            trf(
+                lang,
+                "merchant.done.state",
+                &[("name", &m.name), ("state", &state(&m))],
+            )
         }
         MerchantCmd::Suspend { merchant: m } => {
             let m = merchant::set_state(pool, actor, m, MerchantState::Suspended).await?;
-            trf(lang, "merchant.done.state", &[("name", &m.name), ("state", &state(&m))])
+            trf(
+                lang,
+                "merchant.done.state",
+                &[("name", &m.name), ("state", &state(&m))],
+            )
         }
         MerchantCmd::Close { merchant: m } => {
             let m = merchant::set_state(pool, actor, m, MerchantState::Closed).await?;
-            trf(lang, "merchant.done.state", &[("name", &m.name), ("state", &state(&m))])
+            trf(
+                lang,
+                "merchant.done.state",
+                &[("name", &m.name), ("state", &state(&m))],
+            )
         }
-        MerchantCmd::Commission { merchant: m, rate: r } => {
+        MerchantCmd::Commission {
+            merchant: m,
+            rate: r,
+        } => {
             let m = merchant::set_commission(pool, actor, m, *r).await?;
             trf(
                 lang,
@@ -90,7 +105,10 @@ async fn change(
                 &[("name", &m.name), ("rate", &rate(m.commission_rate))],
             )
         }
-        MerchantCmd::Assign { merchant: m, terminal } => {
+        MerchantCmd::Assign {
+            merchant: m,
+            terminal,
+        } => {
             merchant::assign(pool, actor, m, terminal).await?;
             trf(
                 lang,
@@ -143,7 +161,11 @@ async fn list(pool: &PgPool, lang: Lang, out: &mut dyn Write) -> Result<(), Merc
     let _ = writeln!(
         out,
         "{}",
-        trf(lang, "merchant.done.count", &[("n", &all.len().to_string())])
+        trf(
+            lang,
+            "merchant.done.count",
+            &[("n", &all.len().to_string())]
+        )
     );
     Ok(())
 }

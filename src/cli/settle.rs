@@ -118,7 +118,12 @@ fn statement_table(lang: Lang, statements: &[Statement]) -> String {
     let total = vec![
         tr(lang, "settle.total").to_string(),
         String::new(),
-        words::count(statements.iter().map(|s| s.figures.takings.purchases).sum::<i64>()),
+        words::count(
+            statements
+                .iter()
+                .map(|s| s.figures.takings.purchases)
+                .sum::<i64>(),
+        ),
         sum(|s| s.figures.takings.sales).to_string(),
         sum(|s| s.figures.takings.refunds).to_string(),
         sum(|s| s.figures.takings.corrections).to_string(),

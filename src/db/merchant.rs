@@ -152,9 +152,9 @@ async fn locked(tx: &mut PgConnection, name_or_id: &str) -> Result<Merchant, Mer
         .execute(&mut *tx)
         .await?;
     // Re-read under the lock: another desk may have changed it meanwhile.
-    Ok(find(&mut *tx, &found.id.to_string())
+    find(&mut *tx, &found.id.to_string())
         .await?
-        .ok_or_else(|| MerchantError::NotFound(name_or_id.trim().to_string()))?)
+        .ok_or_else(|| MerchantError::NotFound(name_or_id.trim().to_string()))
 }
 
 /// 审批 / 暂停 / 注销 / 恢复: moves the merchant to `to`. Approval opens its ledger account at
@@ -176,7 +176,9 @@ pub async fn set_state(
     })?;
     let allowed = matches!(
         (from, to),
-        (Applied | Suspended, Approved) | (Approved, Suspended) | (Applied | Approved | Suspended, Closed)
+        (Applied | Suspended, Approved)
+            | (Approved, Suspended)
+            | (Applied | Approved | Suspended, Closed)
     );
     if !allowed {
         return Err(MerchantError::WrongState {
@@ -266,7 +268,10 @@ pub async fn set_commission(
 }
 
 /// A POS by its id or its name.
-async fn pos(tx: &mut PgConnection, text: &str) -> Result<(i64, String, Option<i64>), MerchantError> {
+async fn pos(
+    tx: &mut PgConnection,
+    text: &str,
+) -> Result<(i64, String, Option<i64>), MerchantError> {
     let id: Option<i64> = text.trim().parse().ok();
     sqlx::query_as(
         "SELECT id, name, merchant_id FROM terminal

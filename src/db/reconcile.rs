@@ -299,24 +299,24 @@ pub async fn board(pool: &PgPool, day: NaiveDate) -> Result<Vec<Reconciled>, sql
     Ok(rows
         .into_iter()
         .map(|r| Reconciled {
-                terminal_id: r.terminal_id,
-                terminal: r.terminal,
-                merchant: r.merchant.unwrap_or_default(),
-                day,
-                state: r.state.parse().unwrap_or(ReconState::Difference),
-                pos: r.pos_count.map(|count| Tally {
-                    count,
-                    sum: r.pos_sum.unwrap_or_default(),
-                }),
-                received: Tally {
-                    count: r.received_count,
-                    sum: r.received_sum,
-                },
-                ledger: Tally {
-                    count: r.ledger_count,
-                    sum: r.ledger_sum,
-                },
-                raised: None,
+            terminal_id: r.terminal_id,
+            terminal: r.terminal,
+            merchant: r.merchant.unwrap_or_default(),
+            day,
+            state: r.state.parse().unwrap_or(ReconState::Difference),
+            pos: r.pos_count.map(|count| Tally {
+                count,
+                sum: r.pos_sum.unwrap_or_default(),
+            }),
+            received: Tally {
+                count: r.received_count,
+                sum: r.received_sum,
+            },
+            ledger: Tally {
+                count: r.ledger_count,
+                sum: r.ledger_sum,
+            },
+            raised: None,
         })
         .collect())
 }

@@ -380,7 +380,10 @@ pub async fn export(
                 .as_ref()
                 .map(|(at, _)| crate::export::local_time(*at))
                 .unwrap_or_default(),
-            s.settled.as_ref().map(|(_, by)| by.clone()).unwrap_or_default(),
+            s.settled
+                .as_ref()
+                .map(|(_, by)| by.clone())
+                .unwrap_or_default(),
         ])?;
     }
     let n = csv.rows();

@@ -86,7 +86,11 @@ impl FromStr for Period {
 
     fn from_str(s: &str) -> Result<Period, String> {
         let s = s.trim();
-        let bad = || format!("`{s}` is not a period: YYYY-MM (a month), YYYY-MM-DD (a day) or YYYY-Www (a week)");
+        let bad = || {
+            format!(
+                "`{s}` is not a period: YYYY-MM (a month), YYYY-MM-DD (a day) or YYYY-Www (a week)"
+            )
+        };
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
             return Ok(Period::day(d));
         }
@@ -166,13 +170,19 @@ mod tests {
     #[test]
     fn periods_parse_and_print_as_typed() {
         let m: Period = "2026-02".parse().unwrap();
-        assert_eq!((m.kind, m.first_day, m.end_day()), (PeriodKind::Monthly, d("2026-02-01"), d("2026-03-01")));
+        assert_eq!(
+            (m.kind, m.first_day, m.end_day()),
+            (PeriodKind::Monthly, d("2026-02-01"), d("2026-03-01"))
+        );
         assert_eq!(m.to_string(), "2026-02");
         let day: Period = "2026-12-31".parse().unwrap();
         assert_eq!(day.end_day(), d("2027-01-01"));
         assert_eq!(day.to_string(), "2026-12-31");
         let w: Period = "2026-W49".parse().unwrap();
-        assert_eq!((w.first_day, w.end_day()), (d("2026-11-30"), d("2026-12-07")));
+        assert_eq!(
+            (w.first_day, w.end_day()),
+            (d("2026-11-30"), d("2026-12-07"))
+        );
         assert_eq!(w.to_string(), "2026-W49");
         assert_eq!(Period::week_of(d("2026-12-06")), w);
         for bad in ["2026-13", "2026", "26-1-1x", "2026-W60", ""] {
@@ -192,8 +202,17 @@ mod tests {
         // 100.10 × 0.025 = 2.5025 → 2.50; 100.20 × 0.025 = 2.505 → 2.51 (half up)
         let f = Figures::of(t, "0.025".parse().unwrap());
         assert_eq!((f.commission, f.net_payable), (m("2.50"), m("92.50")));
-        let f = Figures::of(Takings { sales: m("100.20"), ..t }, "0.025".parse().unwrap());
+        let f = Figures::of(
+            Takings {
+                sales: m("100.20"),
+                ..t
+            },
+            "0.025".parse().unwrap(),
+        );
         assert_eq!(f.commission, m("2.51"));
-        assert_eq!(Figures::of(Takings::default(), Decimal::ZERO).net_payable, Money::ZERO);
+        assert_eq!(
+            Figures::of(Takings::default(), Decimal::ZERO).net_payable,
+            Money::ZERO
+        );
     }
 }

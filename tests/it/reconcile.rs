@@ -91,12 +91,21 @@ async fn three_figures_agree_or_raise_one_alarm_each() {
     assert_eq!(rb.state, ReconState::Difference);
     assert_eq!(
         (rb.pos, rb.received, rb.ledger),
-        (Some(tally(3, "31.00")), tally(2, "25.50"), tally(1, "20.00"))
+        (
+            Some(tally(3, "31.00")),
+            tally(2, "25.50"),
+            tally(1, "20.00")
+        )
     );
     let rc = by(c);
     assert_eq!(
         (rc.state, rc.pos, rc.received, rc.ledger),
-        (ReconState::NotUploaded, None, Tally::default(), tally(1, "3.00"))
+        (
+            ReconState::NotUploaded,
+            None,
+            Tally::default(),
+            tally(1, "3.00")
+        )
     );
 
     // One alarm each, with the figures as data.
@@ -157,7 +166,9 @@ async fn three_figures_agree_or_raise_one_alarm_each() {
 
     // A day still running is refused.
     assert!(matches!(
-        reconcile::reconcile(pool, &shell(), time::today()).await.unwrap_err(),
+        reconcile::reconcile(pool, &shell(), time::today())
+            .await
+            .unwrap_err(),
         ReconcileError::NotEnded { .. }
     ));
     verify_ledger(pool).await;
@@ -178,12 +189,18 @@ async fn the_cli_reconciles_a_day_and_exits_non_zero_on_a_difference() {
         (o.status.success(), out, err)
     };
     let (ok, out, _) = run(&["--lang", "zh-CN", "reconcile", "--date", "2026-11-10"]);
-    assert!(!ok && out.contains("未上传") && out.contains("新告警 1 条"), "{out}");
+    assert!(
+        !ok && out.contains("未上传") && out.contains("新告警 1 条"),
+        "{out}"
+    );
     reconcile::store_daily_total(s.pool(), s.pos[2], day(), tally(1, "4.00"))
         .await
         .unwrap();
     let (ok, out, err) = run(&["--lang", "en", "reconcile", "--date", "2026-11-10"]);
-    assert!(ok && out.contains("1 ok") && out.contains("0 new alarms"), "{out}{err}");
+    assert!(
+        ok && out.contains("1 ok") && out.contains("0 new alarms"),
+        "{out}{err}"
+    );
     verify_ledger(s.pool()).await;
 }
 
@@ -206,9 +223,14 @@ async fn the_daily_totals_command_stores_what_the_pos_says() {
     let pos = term(&reg, "pos/canteen/1").terminal_id;
     let sup = onecard::poller::Supervisor::start_with(db.pool.clone(), "totals", fast());
     let date = time::today();
-    let id = command::enqueue(&db.pool, &shell(), pos, &TerminalCommand::DailyTotals { date })
-        .await
-        .unwrap();
+    let id = command::enqueue(
+        &db.pool,
+        &shell(),
+        pos,
+        &TerminalCommand::DailyTotals { date },
+    )
+    .await
+    .unwrap();
     let (count, fen) = site.pos("pos/canteen/1").unwrap().totals(date);
     let want = Tally {
         count: i64::from(count),
@@ -222,13 +244,14 @@ async fn the_daily_totals_command_stores_what_the_pos_says() {
             sum: want.sum,
         }
     );
-    let stored: (i64, onecard::domain::money::Money) =
-        sqlx::query_as("SELECT count, sum FROM pos_daily_total WHERE terminal_id = $1 AND day = $2")
-            .bind(pos)
-            .bind(date)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+    let stored: (i64, onecard::domain::money::Money) = sqlx::query_as(
+        "SELECT count, sum FROM pos_daily_total WHERE terminal_id = $1 AND day = $2",
+    )
+    .bind(pos)
+    .bind(date)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(stored, (want.count, want.sum));
     sup.stop().await;
     site.stop();

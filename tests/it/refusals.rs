@@ -886,7 +886,14 @@ fn every_alarm_detail_is_worded_in_both_languages() {
 }
 
 /// Every refusal of the merchant register, settlement and reconciliation.
-fn settlement_refusals(lang: Lang) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, Vec<String>) {
+fn settlement_refusals(
+    lang: Lang,
+) -> (
+    BTreeSet<String>,
+    BTreeSet<String>,
+    BTreeSet<String>,
+    Vec<String>,
+) {
     use onecard::db::merchant::{MerchantError as M, MerchantState};
     use onecard::db::reconcile::ReconcileError as R;
     use onecard::db::settlement::SettleError as S;

@@ -69,7 +69,8 @@ impl Site {
         .await
         .unwrap();
         let mut pos = Vec::new();
-        for (address, name) in [(1, "一食堂 POS 1"), (2, "一食堂 POS 2"), (3, "小卖部 POS")] {
+        for (address, name) in [(1, "一食堂 POS 1"), (2, "一食堂 POS 2"), (3, "小卖部 POS")]
+        {
             let new = terminal::NewTerminal {
                 line: "canteen bus",
                 kind: "pos",
@@ -79,7 +80,11 @@ impl Site {
                 installed_at: None,
                 installed_by: "",
             };
-            pos.push(terminal::add_terminal(&mut tx, &shell(), &new).await.unwrap());
+            pos.push(
+                terminal::add_terminal(&mut tx, &shell(), &new)
+                    .await
+                    .unwrap(),
+            );
         }
         tx.commit().await.unwrap();
         Site { db, pos }
@@ -152,21 +157,23 @@ impl Site {
         .await
         .unwrap();
         for (account, amount) in entries {
-            sqlx::query("INSERT INTO ledger_entry (movement_id, account_id, amount) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(account)
-                .bind(amount)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO ledger_entry (movement_id, account_id, amount) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(account)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
             sqlx::query(
                 "UPDATE account SET balance = balance - $2 WHERE id = $1 AND kind <> 'merchant'",
             )
-                .bind(account)
-                .bind(amount)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            .bind(account)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         }
         tx.commit().await.unwrap();
         id
@@ -192,7 +199,10 @@ impl Site {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.pool()).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
     }
 
     pub async fn audited(&self, action: &str) -> i64 {
@@ -233,7 +243,10 @@ async fn a_merchant_applies_is_approved_owns_pos_and_is_suspended_and_closed() {
     }
     assert!(matches!(
         refused(merchant::set_state(pool, &shell(), "第一食堂", MerchantState::Suspended).await),
-        MerchantError::WrongState { wanted: MerchantState::Suspended, .. }
+        MerchantError::WrongState {
+            wanted: MerchantState::Suspended,
+            ..
+        }
     ));
     assert!(matches!(
         refused(merchant::set_state(pool, &shell(), "第九食堂", MerchantState::Approved).await),
@@ -254,7 +267,9 @@ async fn a_merchant_applies_is_approved_owns_pos_and_is_suspended_and_closed() {
     assert_eq!(m.approved_by.as_deref(), Some("cli:root"));
     assert_eq!(s.audited("merchant.approve").await, 1);
     assert!(matches!(
-        refused(merchant::set_state(pool, &shell(), &m.id.to_string(), MerchantState::Approved).await),
+        refused(
+            merchant::set_state(pool, &shell(), &m.id.to_string(), MerchantState::Approved).await
+        ),
         MerchantError::WrongState { .. }
     ));
 
@@ -271,7 +286,9 @@ async fn a_merchant_applies_is_approved_owns_pos_and_is_suspended_and_closed() {
         MerchantError::OwnedElsewhere { owner, .. } if owner == "第一食堂"
     ));
     assert!(matches!(
-        merchant::assign(pool, &shell(), "小卖部", "no such pos").await.unwrap_err(),
+        merchant::assign(pool, &shell(), "小卖部", "no such pos")
+            .await
+            .unwrap_err(),
         MerchantError::NoSuchPos(_)
     ));
     let owned = merchant::terminals(pool, m.id).await.unwrap();
@@ -335,7 +352,9 @@ async fn a_merchant_applies_is_approved_owns_pos_and_is_suspended_and_closed() {
         .await
         .unwrap();
     assert!(matches!(
-        merchant::assign(pool, &shell(), "第一食堂", "一食堂 POS 1").await.unwrap_err(),
+        merchant::assign(pool, &shell(), "第一食堂", "一食堂 POS 1")
+            .await
+            .unwrap_err(),
         MerchantError::WrongState { .. }
     ));
     assert!(matches!(
@@ -406,18 +425,30 @@ async fn a_statement_is_exact_to_the_fen_and_a_settled_period_is_locked() {
     let open = settlement::statements(pool, nov, None).await.unwrap();
     assert_eq!(open.len(), 2);
     let c = &open[1];
-    assert_eq!((c.merchant.as_str(), c.settled.is_none()), ("第一食堂", true));
+    assert_eq!(
+        (c.merchant.as_str(), c.settled.is_none()),
+        ("第一食堂", true)
+    );
     let f = c.figures;
     // 12.50 + 33.33 + 54.37 = 100.20; 2.5 % is 2.505, half up 2.51.
     assert_eq!(
-        (f.takings.purchases, f.takings.sales, f.takings.refunds, f.takings.corrections),
+        (
+            f.takings.purchases,
+            f.takings.sales,
+            f.takings.refunds,
+            f.takings.corrections
+        ),
         (3, yuan("100.20"), yuan("5.00"), yuan("-0.10"))
     );
     assert_eq!((f.commission, f.net_payable), (yuan("2.51"), yuan("92.59")));
     let shop = &open[0];
     assert_eq!(shop.merchant, "小卖部");
     assert_eq!(
-        (shop.figures.takings.sales, shop.figures.commission, shop.figures.net_payable),
+        (
+            shop.figures.takings.sales,
+            shop.figures.commission,
+            shop.figures.net_payable
+        ),
         (yuan("7.00"), Money::ZERO, yuan("7.00"))
     );
 
@@ -462,9 +493,15 @@ async fn a_statement_is_exact_to_the_fen_and_a_settled_period_is_locked() {
     );
 
     // An unfinished period is refused; so is a day inside a settled month.
-    for open in [now, Period::month_of(time::today()), Period::week_of(time::today())] {
+    for open in [
+        now,
+        Period::month_of(time::today()),
+        Period::week_of(time::today()),
+    ] {
         assert!(matches!(
-            settlement::settle(pool, &shell(), open, None).await.unwrap_err(),
+            settlement::settle(pool, &shell(), open, None)
+                .await
+                .unwrap_err(),
             SettleError::NotEnded { .. }
         ));
     }
@@ -483,7 +520,9 @@ async fn a_statement_is_exact_to_the_fen_and_a_settled_period_is_locked() {
     assert_eq!(one[0].figures.takings.sales, yuan("1.00"));
     let desk = Actor::operator(1, "desk", Role::CardDesk);
     assert!(matches!(
-        settlement::settle(pool, &desk, dec1, None).await.unwrap_err(),
+        settlement::settle(pool, &desk, dec1, None)
+            .await
+            .unwrap_err(),
         SettleError::Denied(_)
     ));
     verify_ledger(pool).await;
@@ -498,15 +537,39 @@ async fn the_cli_registers_settles_and_writes_the_statements_as_csv() {
         let (out, err) = crate::doors::text(&o);
         (o.status.success(), out, err)
     };
-    let (ok, out, err) = run(&["--lang", "en", "merchant", "apply", "第一食堂", "--commission", "0.025"]);
-    assert!(ok && out.contains("第一食堂 applied, commission 2.5%"), "{out}{err}");
+    let (ok, out, err) = run(&[
+        "--lang",
+        "en",
+        "merchant",
+        "apply",
+        "第一食堂",
+        "--commission",
+        "0.025",
+    ]);
+    assert!(
+        ok && out.contains("第一食堂 applied, commission 2.5%"),
+        "{out}{err}"
+    );
     assert!(run(&["merchant", "approve", "第一食堂"]).0);
-    let (ok, out, _) = run(&["--lang", "en", "merchant", "assign", "第一食堂", "一食堂 POS 1"]);
-    assert!(ok && out.contains("now belongs to merchant 第一食堂"), "{out}");
+    let (ok, out, _) = run(&[
+        "--lang",
+        "en",
+        "merchant",
+        "assign",
+        "第一食堂",
+        "一食堂 POS 1",
+    ]);
+    assert!(
+        ok && out.contains("now belongs to merchant 第一食堂"),
+        "{out}"
+    );
     let (ok, _, err) = run(&["--lang", "zh-CN", "merchant", "suspend", "第九食堂"]);
     assert!(!ok && err.contains("没有商户 第九食堂"), "{err}");
     let (ok, out, _) = run(&["--lang", "zh-CN", "merchant", "list"]);
-    assert!(ok && out.contains("第一食堂") && out.contains("已审批") && out.contains("2.5%"), "{out}");
+    assert!(
+        ok && out.contains("第一食堂") && out.contains("已审批") && out.contains("2.5%"),
+        "{out}"
+    );
 
     let canteen: i64 = s
         .count("SELECT id FROM account WHERE kind = 'merchant'")
@@ -519,25 +582,53 @@ async fn the_cli_registers_settles_and_writes_the_statements_as_csv() {
 
     let file = dirs.path().join("结算 2026-11.csv");
     let file_arg = file.to_str().unwrap();
-    let (ok, out, err) = run(&["--lang", "en", "settle", "--period", "2026-11", "--csv", file_arg]);
+    let (ok, out, err) = run(&[
+        "--lang", "en", "settle", "--period", "2026-11", "--csv", file_arg,
+    ]);
     assert!(ok, "{out}{err}");
     // 100.20 in sales, 2.505 → 2.51 commission, 97.69 net.
-    for want in ["第一食堂", "¥100.20", "¥2.51", "¥97.69", "total", "1 statements written"] {
+    for want in [
+        "第一食堂",
+        "¥100.20",
+        "¥2.51",
+        "¥97.69",
+        "total",
+        "1 statements written",
+    ] {
         assert!(out.contains(want), "{want} in {out}");
     }
     let bytes = std::fs::read(&file).unwrap();
     assert!(bytes.starts_with(onecard::export::BOM));
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
-    assert!(text.starts_with("period,merchant,purchases,sales,"), "{text}");
-    assert!(text.contains("2026-11,第一食堂,2,100.20,0.00,0.00,0.025,2.51,97.69,"), "{text}");
+    assert!(
+        text.starts_with("period,merchant,purchases,sales,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2026-11,第一食堂,2,100.20,0.00,0.00,0.025,2.51,97.69,"),
+        "{text}"
+    );
     assert_eq!(s.audited("settlement.export").await, 1);
 
     // The file is never overwritten unless told; settling again changes nothing.
-    let (ok, _, err) = run(&["--lang", "zh-CN", "settle", "--period", "2026-11", "--csv", file_arg]);
+    let (ok, _, err) = run(&[
+        "--lang", "zh-CN", "settle", "--period", "2026-11", "--csv", file_arg,
+    ]);
     assert!(!ok && err.contains("已存在"), "{err}");
     assert_eq!(s.count("SELECT count(*) FROM settlement").await, 1);
-    let (ok, out, _) = run(&["--lang", "en", "settle", "--period", "2026-11", "--merchant", "第一食堂"]);
-    assert!(ok && out.contains("¥97.69") && out.contains("cli:"), "{out}");
+    let (ok, out, _) = run(&[
+        "--lang",
+        "en",
+        "settle",
+        "--period",
+        "2026-11",
+        "--merchant",
+        "第一食堂",
+    ]);
+    assert!(
+        ok && out.contains("¥97.69") && out.contains("cli:"),
+        "{out}"
+    );
 
     // A period still running is refused, in the operator's language.
     let this_month = time::today().format("%Y-%m").to_string();

@@ -164,7 +164,11 @@ pub fn command_outcome(lang: Lang, o: &crate::db::command::CommandOutcome) -> St
             ],
         ),
         O::Superseded { by } => trf(lang, &k("superseded"), &[("by", &by.to_string())]),
-        O::DailyTotalsRead { date, count: n, sum } => trf(
+        O::DailyTotalsRead {
+            date,
+            count: n,
+            sum,
+        } => trf(
             lang,
             &k("daily_totals"),
             &[

@@ -23,9 +23,7 @@ pub fn merchant_refusal(lang: Lang, e: &MerchantError) -> String {
     match e {
         MerchantError::NameEmpty => tr(lang, &k("name_empty")).to_string(),
         MerchantError::NameTaken(name) => trf(lang, &k("name_taken"), &[("name", name)]),
-        MerchantError::BadRate(rate) => {
-            trf(lang, &k("bad_rate"), &[("rate", &rate.to_string())])
-        }
+        MerchantError::BadRate(rate) => trf(lang, &k("bad_rate"), &[("rate", &rate.to_string())]),
         MerchantError::NotFound(name) => trf(lang, &k("not_found"), &[("name", name)]),
         MerchantError::WrongState {
             name,
@@ -76,12 +74,12 @@ pub fn settle_refusal(lang: Lang, e: &SettleError) -> String {
             ],
         ),
         SettleError::Merchant(m) => merchant_refusal(lang, m),
-        SettleError::Export(ExportError::Exists(p)) => {
-            trf(lang, &k("file_exists"), &[("file", &p.display().to_string())])
-        }
-        SettleError::Export(other) => {
-            trf(lang, &k("file"), &[("detail", &other.to_string())])
-        }
+        SettleError::Export(ExportError::Exists(p)) => trf(
+            lang,
+            &k("file_exists"),
+            &[("file", &p.display().to_string())],
+        ),
+        SettleError::Export(other) => trf(lang, &k("file"), &[("detail", &other.to_string())]),
         SettleError::Denied(d) => denied(lang, d),
         SettleError::Sql(e) => db_error(lang, e),
     }
