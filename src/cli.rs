@@ -155,30 +155,11 @@ pub enum Cmd {
         command: ledger::LedgerCmd,
     },
     /// The merchant register: apply, approve, suspend, close, commission, POS terminals.
-    Merchant {
-        /// Act on the demo's database (the one `onecard demo` opens).
-        #[arg(long, global = true)]
-        demo: bool,
-        #[command(subcommand)]
-        command: merchant::MerchantCmd,
-    },
-    /// Settle a period: each merchant's statement (sales, refunds, corrections, commission, net
-    /// payable) locked and shown, with the total; optionally written as CSV.
-    Settle {
-        #[arg(long)]
-        demo: bool,
-        #[command(flatten)]
-        args: settle::SettleArgs,
-    },
-    /// Reconcile a day: each merchant's POS, its own totals against the records received and
-    /// the ledger; a difference or a missing upload raises an alarm (once).
-    Reconcile {
-        /// The day, YYYY-MM-DD (it must have ended).
-        #[arg(long)]
-        date: chrono::NaiveDate,
-        #[arg(long)]
-        demo: bool,
-    },
+    Merchant(merchant::MerchantArgs),
+    /// Settle a period: each merchant's statement locked and shown, with the total; or CSV.
+    Settle(settle::SettleArgs),
+    /// Reconcile a day: each POS's own totals against the records received and the ledger.
+    Reconcile(settle::ReconcileArgs),
     /// The audit log.
     Audit {
         /// Check the demo's database (the one `onecard demo` opens).
@@ -841,26 +822,10 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
             return ledger::run(&db.pool, lang, command, &mut out, &mut err).await;
         }
-        Some(Cmd::Merchant { demo, command }) => {
+        Some(cmd @ (Cmd::Merchant(_) | Cmd::Settle(_) | Cmd::Reconcile(_))) => {
             let (lang, _) = ui_choices(&cli, &config, true)?;
-            let db = database_for(&paths, &config, *demo).await?;
-            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-            let actor = shell_actor();
-            return merchant::run(&db.pool, &actor, lang, command, &mut out, &mut err).await;
-        }
-        Some(Cmd::Settle { demo, args }) => {
-            let (lang, _) = ui_choices(&cli, &config, true)?;
-            let db = database_for(&paths, &config, *demo).await?;
-            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-            let actor = shell_actor();
-            return settle::settle(&db.pool, &actor, lang, args, &mut out, &mut err).await;
-        }
-        Some(Cmd::Reconcile { date, demo }) => {
-            let (lang, _) = ui_choices(&cli, &config, true)?;
-            let db = database_for(&paths, &config, *demo).await?;
-            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-            let actor = shell_actor();
-            return settle::reconcile(&db.pool, &actor, lang, *date, &mut out, &mut err).await;
+            let db = database_for(&paths, &config, settle::demo(cmd)).await?;
+            return settle::run(&db.pool, &shell_actor(), lang, cmd).await;
         }
         Some(Cmd::Audit {
             demo,

@@ -11,6 +11,15 @@ use sqlx::PgPool;
 use std::io::Write;
 use std::process::ExitCode;
 
+#[derive(Debug, clap::Args)]
+pub struct MerchantArgs {
+    /// Act on the demo's database (the one `onecard demo` opens).
+    #[arg(long, global = true)]
+    pub demo: bool,
+    #[command(subcommand)]
+    pub command: MerchantCmd,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MerchantCmd {
     /// Every merchant: state, commission rate, terminals.

@@ -3,6 +3,7 @@
 //! refusal is said on stderr and exits non-zero, and so does a day that does not reconcile.
 
 use super::merchant::rate;
+use super::Cmd;
 use crate::app::words;
 use crate::db::reconcile::{self, ReconState, Tally};
 use crate::db::settlement::{self, Statement};
@@ -31,6 +32,42 @@ pub struct SettleArgs {
     /// Replace FILE if it exists (otherwise an existing file is refused).
     #[arg(long, requires = "csv")]
     pub overwrite: bool,
+    /// Settle in the demo's database (the one `onecard demo` opens).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReconcileArgs {
+    /// The day, YYYY-MM-DD (it must have ended).
+    #[arg(long)]
+    pub date: NaiveDate,
+    /// Reconcile in the demo's database (the one `onecard demo` opens).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// Whether a money command acts on the demo's database.
+pub fn demo(cmd: &Cmd) -> bool {
+    match cmd {
+        Cmd::Merchant(a) => a.demo,
+        Cmd::Settle(a) => a.demo,
+        Cmd::Reconcile(a) => a.demo,
+        _ => false,
+    }
+}
+
+/// `onecard merchant`, `settle` and `reconcile`: the report on stdout, refusals on stderr.
+pub async fn run(pool: &PgPool, actor: &Actor, lang: Lang, cmd: &Cmd) -> anyhow::Result<ExitCode> {
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match cmd {
+        Cmd::Merchant(a) => {
+            super::merchant::run(pool, actor, lang, &a.command, &mut out, &mut err).await
+        }
+        Cmd::Settle(a) => settle(pool, actor, lang, a, &mut out, &mut err).await,
+        Cmd::Reconcile(a) => reconcile(pool, actor, lang, a.date, &mut out, &mut err).await,
+        _ => Ok(ExitCode::FAILURE),
+    }
 }
 
 pub async fn settle(
