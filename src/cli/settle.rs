@@ -42,6 +42,10 @@ pub struct ReconcileArgs {
     /// The day, YYYY-MM-DD (it must have ended).
     #[arg(long)]
     pub date: NaiveDate,
+    /// First ask every merchant's POS for its totals of the day (DAILY_TOTALS, run by the
+    /// pollers of `onecard serve`) and wait up to this many seconds for the answers.
+    #[arg(long, value_name = "SECS")]
+    pub read_totals: Option<u64>,
     /// Reconcile in the demo's database (the one `onecard demo` opens).
     #[arg(long)]
     pub demo: bool,
@@ -65,7 +69,15 @@ pub async fn run(pool: &PgPool, actor: &Actor, lang: Lang, cmd: &Cmd) -> anyhow:
             super::merchant::run(pool, actor, lang, &a.command, &mut out, &mut err).await
         }
         Cmd::Settle(a) => settle(pool, actor, lang, a, &mut out, &mut err).await,
-        Cmd::Reconcile(a) => reconcile(pool, actor, lang, a.date, &mut out, &mut err).await,
+        Cmd::Reconcile(a) => {
+            if let Some(secs) = a.read_totals {
+                if let Err(e) = read_totals(pool, actor, lang, a.date, secs, &mut err).await {
+                    let _ = writeln!(err, "{}", words::reconcile_refusal(lang, &e));
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            reconcile(pool, actor, lang, a.date, &mut out, &mut err).await
+        }
         _ => Ok(ExitCode::FAILURE),
     }
 }
@@ -173,6 +185,41 @@ fn statement_table(lang: Lang, statements: &[Statement]) -> String {
         false, false, true, true, true, true, true, true, true, false,
     ];
     crate::report::text_table(&columns, &numeric, &rows, Some(&total))
+}
+
+/// Queues DAILY_TOTALS for every merchant's POS and waits for the answers (or `secs`); a POS
+/// that did not answer stays "not uploaded" in the reconciliation that follows.
+async fn read_totals(
+    pool: &PgPool,
+    actor: &Actor,
+    lang: Lang,
+    day: NaiveDate,
+    secs: u64,
+    err: &mut dyn Write,
+) -> Result<(), reconcile::ReconcileError> {
+    let ids = reconcile::request_totals(pool, actor, day).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let rows = crate::db::command::by_id(pool, &ids).await?;
+        let open = rows
+            .iter()
+            .filter(|r| matches!(r.state.as_str(), "queued" | "running"))
+            .count();
+        if open == 0 || std::time::Instant::now() >= deadline {
+            let read = rows.iter().filter(|r| r.state == "done").count();
+            let _ = writeln!(
+                err,
+                "{}",
+                trf(
+                    lang,
+                    "reconcile.totals_read",
+                    &[("read", &read.to_string()), ("of", &ids.len().to_string())],
+                )
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 pub async fn reconcile(

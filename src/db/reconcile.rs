@@ -249,6 +249,40 @@ pub async fn reconcile(
     Ok(out)
 }
 
+/// Queues DAILY_TOTALS of `day` for every merchant's POS (one transaction); the pollers owning
+/// their lines read them into `pos_daily_total`. Returns the commands' ids.
+pub async fn request_totals(
+    pool: &PgPool,
+    actor: &Actor,
+    day: NaiveDate,
+) -> Result<Vec<i64>, ReconcileError> {
+    use super::command::{self, CommandError, TerminalCommand};
+    actor.authorize(Action::MerchantSettle)?;
+    let mut tx = pool.begin().await?;
+    let pos: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM terminal WHERE kind = 'pos' AND merchant_id IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut ids = Vec::with_capacity(pos.len());
+    for t in pos {
+        let cmd = TerminalCommand::DailyTotals { date: day };
+        ids.push(
+            command::enqueue_in(&mut tx, actor, t, &cmd)
+                .await
+                .map_err(|e| match e {
+                    CommandError::Denied(d) => ReconcileError::Denied(d),
+                    CommandError::Sql(e) => ReconcileError::Sql(e),
+                })?,
+        );
+    }
+    for id in &ids {
+        Change::command(*id).send(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
 /// Stores a POS's own totals for a day (its answer to DAILY_TOTALS); a later reading replaces
 /// an earlier one.
 pub async fn store_daily_total(

@@ -7,6 +7,7 @@ use crate::support::verify_ledger;
 use chrono::NaiveDate;
 use onecard::db::alarm;
 use onecard::db::ingest::AlarmDetail;
+use onecard::db::merchant::{self, MerchantState};
 use onecard::db::reconcile::{self, ReconState, ReconcileError, Tally};
 use onecard::domain::time;
 
@@ -253,6 +254,42 @@ async fn the_daily_totals_command_stores_what_the_pos_says() {
     .await
     .unwrap();
     assert_eq!(stored, (want.count, want.sum));
+
+    // `reconcile --read-totals` asks every merchant's POS, waits, then reconciles: yesterday
+    // the quiet POS sold nothing, and says so.
+    let pool = &db.pool;
+    merchant::apply(pool, &shell(), "第一食堂", "0".parse().unwrap())
+        .await
+        .unwrap();
+    merchant::set_state(pool, &shell(), "第一食堂", MerchantState::Approved)
+        .await
+        .unwrap();
+    merchant::assign(pool, &shell(), "第一食堂", &pos.to_string())
+        .await
+        .unwrap();
+    let yesterday = (date - chrono::Duration::days(1)).to_string();
+    let dirs = tempfile::tempdir().unwrap();
+    let o = crate::doors::onecard(
+        &db,
+        dirs.path(),
+        &[
+            "--lang",
+            "en",
+            "reconcile",
+            "--date",
+            &yesterday,
+            "--read-totals",
+            "30",
+        ],
+        "",
+    );
+    let (out, err) = crate::doors::text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(err.contains("totals read from 1 of 1 POS"), "{err}");
+    assert!(
+        out.contains("1 ok, 0 with a difference, 0 not uploaded"),
+        "{out}"
+    );
     sup.stop().await;
     site.stop();
 }
