@@ -63,12 +63,21 @@ async fn merchants(
     only: Option<&str>,
 ) -> Result<Vec<(i64, String, Decimal)>, SettleError> {
     let only_id = match only {
-        Some(text) => Some(
-            merchant::find(&mut *tx, text)
+        Some(text) => {
+            let m = merchant::find(&mut *tx, text)
                 .await?
-                .ok_or_else(|| MerchantError::NotFound(text.trim().to_string()))?
-                .id,
-        ),
+                .ok_or_else(|| MerchantError::NotFound(text.trim().to_string()))?;
+            // Never approved: no account, nothing to settle.
+            if m.account_id.is_none() {
+                return Err(MerchantError::WrongState {
+                    name: m.name,
+                    state: m.state,
+                    wanted: merchant::MerchantState::Approved,
+                }
+                .into());
+            }
+            Some(m.id)
+        }
         None => None,
     };
     Ok(sqlx::query_as(

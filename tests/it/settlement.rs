@@ -291,6 +291,13 @@ async fn a_merchant_applies_is_approved_owns_pos_and_is_suspended_and_closed() {
             .unwrap_err(),
         MerchantError::NoSuchPos(_)
     ));
+    let nov: Period = "2026-11".parse().unwrap();
+    assert!(matches!(
+        settlement::settle(pool, &shell(), nov, Some("小卖部"))
+            .await
+            .unwrap_err(),
+        SettleError::Merchant(MerchantError::WrongState { .. })
+    ));
     let owned = merchant::terminals(pool, m.id).await.unwrap();
     assert_eq!(owned, vec![(s.pos[0], "一食堂 POS 1".to_string())]);
 
