@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 mod doors;
 mod ledger;
+mod merchant;
+mod settle;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -152,6 +154,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ledger::LedgerCmd,
     },
+    /// The merchant register: apply, approve, suspend, close, commission, POS terminals.
+    Merchant(merchant::MerchantArgs),
+    /// Settle a period: each merchant's statement locked and shown, with the total; or CSV.
+    Settle(settle::SettleArgs),
+    /// Reconcile a day: each POS's own totals against the records received and the ledger.
+    Reconcile(settle::ReconcileArgs),
     /// The audit log.
     Audit {
         /// Check the demo's database (the one `onecard demo` opens).
@@ -813,6 +821,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
             return ledger::run(&db.pool, lang, command, &mut out, &mut err).await;
+        }
+        Some(cmd @ (Cmd::Merchant(_) | Cmd::Settle(_) | Cmd::Reconcile(_))) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
+            let db = database_for(&paths, &config, settle::demo(cmd)).await?;
+            return settle::run(&db.pool, &shell_actor(), lang, cmd).await;
         }
         Some(Cmd::Audit {
             demo,

@@ -12,12 +12,15 @@ pub mod embedded;
 pub mod ingest;
 pub mod ledger;
 pub mod listen;
+pub mod merchant;
 pub mod notify;
 pub mod operator;
 pub mod person;
 pub mod pos;
 pub mod propagation;
+pub mod reconcile;
 pub mod settings;
+pub mod settlement;
 pub mod stock;
 pub mod terminal;
 

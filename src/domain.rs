@@ -6,6 +6,7 @@ pub mod money;
 pub mod password;
 pub mod permission;
 pub mod role;
+pub mod settlement;
 pub mod time;
 
 /// For an enum whose variants each have one name (in SQL, on the command line, in the audit

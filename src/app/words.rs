@@ -18,11 +18,13 @@ mod alarm_detail;
 mod commands;
 mod doors;
 mod import;
+mod settlement;
 
 pub use alarm_detail::*;
 pub use commands::*;
 pub use doors::*;
 pub use import::*;
+pub use settlement::*;
 
 /// A catalogued name (`<section>.<name>`); an unknown name (from a newer onecard) as stored.
 pub fn catalogued(lang: Lang, section: &str, name: &str) -> String {

@@ -48,6 +48,11 @@ pub enum TerminalCommand {
     /// command runs: a door controller's grants, an attendance machine's users, a POS's
     /// blacklist. Cards it holds and must not are removed.
     DownloadCards,
+    /// Reads a POS's own totals (count, sum) of a day and stores them for the daily
+    /// reconciliation (`pos_daily_total`).
+    DailyTotals {
+        date: NaiveDate,
+    },
 }
 
 /// One card as a terminal is to accept it.
@@ -115,6 +120,7 @@ impl TerminalCommand {
             TerminalCommand::ClearRecords => Action::RecordPurge,
             TerminalCommand::Extract => Action::DoorRecordExtract,
             TerminalCommand::SetTime | TerminalCommand::OnlineTest => Action::TerminalDiagnose,
+            TerminalCommand::DailyTotals { .. } => Action::MerchantSettle,
         }
     }
 }
@@ -175,6 +181,12 @@ pub enum CommandOutcome {
     },
     /// Never sent: command `by` (a newer whole table) replaced it first.
     Superseded { by: i64 },
+    /// A POS's own totals of `date`, stored for reconciliation.
+    DailyTotalsRead {
+        date: NaiveDate,
+        count: i64,
+        sum: crate::domain::money::Money,
+    },
 }
 
 /// Why a command failed. Pure data, like [`CommandOutcome`].
@@ -247,6 +259,8 @@ pub enum Feature {
     CardRemoval,
     /// Cards the database decides (a patrol reader's guards, a desk reader).
     Download,
+    /// Day totals of its own (only a POS keeps them).
+    DailyTotals,
     /// Records (a desk reader keeps none).
     Records,
 }
@@ -330,6 +344,9 @@ impl fmt::Display for CommandOutcome {
                 "cards downloaded: {written} written, {unchanged} already right, {removed} removed"
             ),
             CommandOutcome::Superseded { by } => write!(f, "superseded by command {by}"),
+            CommandOutcome::DailyTotalsRead { date, count, sum } => {
+                write!(f, "totals of {date}: {count} purchases, {sum}")
+            }
         }
     }
 }
@@ -405,6 +422,7 @@ impl Feature {
             Feature::CardRemoval => "card_removal",
             Feature::Download => "download",
             Feature::Records => "records",
+            Feature::DailyTotals => "daily_totals",
         }
     }
 }

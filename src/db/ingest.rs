@@ -14,7 +14,8 @@ use super::copy::Binary;
 use super::notify::Change;
 use crate::domain::alarm::AlarmKind;
 use crate::domain::money::Money;
-use chrono::NaiveDateTime;
+use crate::domain::settlement::Tally;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::fmt;
@@ -76,6 +77,16 @@ pub enum AlarmDetail {
         claimed: i64,
         collected: i64,
         why: Implausible,
+    },
+    /// A POS has no totals of its own for `day` (it did not upload its day).
+    NotUploaded { day: NaiveDate },
+    /// A POS's three figures for `day` disagree: its own totals, the purchases received from
+    /// it, the ledger's purchases for it.
+    ReconciliationDifference {
+        day: NaiveDate,
+        pos: Tally,
+        received: Tally,
+        ledger: Tally,
     },
 }
 
@@ -225,6 +236,17 @@ impl fmt::Display for AlarmDetail {
             } => write!(
                 f,
                 "claims records up to {claimed} with {collected} collected: {why}"
+            ),
+            AlarmDetail::NotUploaded { day } => write!(f, "no totals uploaded for {day}"),
+            AlarmDetail::ReconciliationDifference {
+                day,
+                pos,
+                received,
+                ledger,
+            } => write!(
+                f,
+                "{day}: the POS says {} for {}, {} for {} received, the ledger {} for {}",
+                pos.count, pos.sum, received.count, received.sum, ledger.count, ledger.sum
             ),
         }
     }

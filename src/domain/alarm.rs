@@ -33,10 +33,12 @@ pub enum AlarmKind {
     AccountOverdrawn,
     /// A POS skipped transaction numbers: the purchases they were are chased, never guessed.
     TxnGap,
+    /// A POS's own day totals, the records received and the ledger disagree.
+    ReconciliationDifference,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 18] = [
+    pub const ALL: [AlarmKind; 19] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -55,6 +57,7 @@ impl AlarmKind {
         AlarmKind::TablesMissing,
         AlarmKind::AccountOverdrawn,
         AlarmKind::TxnGap,
+        AlarmKind::ReconciliationDifference,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +80,7 @@ impl AlarmKind {
             AlarmKind::TablesMissing => "tables_missing",
             AlarmKind::AccountOverdrawn => "account_overdrawn",
             AlarmKind::TxnGap => "txn_gap",
+            AlarmKind::ReconciliationDifference => "reconciliation_difference",
         }
     }
 
@@ -97,7 +101,8 @@ impl AlarmKind {
             | AlarmKind::RecordsImplausible
             | AlarmKind::TablesMissing
             | AlarmKind::AccountOverdrawn
-            | AlarmKind::TxnGap => 2,
+            | AlarmKind::TxnGap
+            | AlarmKind::ReconciliationDifference => 2,
             AlarmKind::CommFault
             | AlarmKind::ClockDrift
             | AlarmKind::ClockInvalid

@@ -597,7 +597,34 @@ impl NativeLine {
                     removed: 0,
                 }))
             }
+            TerminalCommand::DailyTotals { date } => self.daily_totals(ctx, t, addr, *date).await,
         }
+    }
+
+    /// DAILY_TOTALS: the POS's own count and sum of `date`, stored for reconciliation.
+    async fn daily_totals(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &Term,
+        addr: u8,
+        date: chrono::NaiveDate,
+    ) -> Result<CommandResult, PollError> {
+        if t.kind() != "pos" {
+            return Ok(Err(CommandFailure::Unsupported {
+                what: Feature::DailyTotals,
+            }));
+        }
+        let got = self.bus().await?.daily_totals(addr, date).await?;
+        let totals = crate::db::reconcile::Tally {
+            count: i64::from(got.count),
+            sum: crate::domain::money::Money::from_fen(got.sum_fen),
+        };
+        crate::db::reconcile::store_daily_total(&ctx.pool, t.row.id, date, totals).await?;
+        Ok(Ok(CommandOutcome::DailyTotalsRead {
+            date,
+            count: totals.count,
+            sum: totals.sum,
+        }))
     }
 }
 

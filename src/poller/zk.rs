@@ -207,6 +207,9 @@ impl ZkLine {
                 what: Feature::Blacklist,
             })),
             TerminalCommand::DownloadCards => self.download(ctx, t).await,
+            TerminalCommand::DailyTotals { .. } => Ok(Err(CommandFailure::Unsupported {
+                what: Feature::DailyTotals,
+            })),
         }
     }
 

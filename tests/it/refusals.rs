@@ -405,6 +405,11 @@ fn outcomes() -> Vec<CommandOutcome> {
             removed: 3,
         },
         CommandOutcome::Superseded { by: 44 },
+        CommandOutcome::DailyTotalsRead {
+            date: date("2026-11-10"),
+            count: 1234,
+            sum: "10234.50".parse().unwrap(),
+        },
     ]
 }
 
@@ -465,6 +470,7 @@ fn command_failures() -> Vec<CommandFailure> {
             Feature::CardRemoval,
             Feature::Download,
             Feature::Records,
+            Feature::DailyTotals,
         ]
         .into_iter()
         .map(|what| CommandFailure::Unsupported { what }),
@@ -756,6 +762,7 @@ fn the_checker_sees_keys_placeholders_and_english() {
 /// One of every alarm detail (every restart, claim and line fault).
 fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
     use onecard::db::ingest::{AlarmDetail as D, Implausible, LineFault, Restart};
+    use onecard::domain::settlement::Tally;
     let mut v = vec![
         D::Record { record_no: 55 },
         D::NoAnswer {
@@ -798,6 +805,24 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
         D::ClockInvalid { reads: None },
         D::ClockNotSet { tries: 3 },
         D::TablesMissing { tries: 3 },
+        D::NotUploaded {
+            day: date("2026-11-10"),
+        },
+        D::ReconciliationDifference {
+            day: date("2026-11-10"),
+            pos: Tally {
+                count: 3,
+                sum: "31.00".parse().unwrap(),
+            },
+            received: Tally {
+                count: 2,
+                sum: "25.50".parse().unwrap(),
+            },
+            ledger: Tally {
+                count: 1,
+                sum: "20.00".parse().unwrap(),
+            },
+        },
     ];
     for why in [
         Restart::CountsAgain {
@@ -868,4 +893,90 @@ fn every_alarm_detail_is_worded_in_both_languages() {
         }
     }
     check(texts, &[]);
+}
+
+/// Every refusal of the merchant register, settlement and reconciliation.
+fn settlement_refusals(
+    lang: Lang,
+) -> (
+    BTreeSet<String>,
+    BTreeSet<String>,
+    BTreeSet<String>,
+    Vec<String>,
+) {
+    use onecard::db::merchant::{MerchantError as M, MerchantState};
+    use onecard::db::reconcile::ReconcileError as R;
+    use onecard::db::settlement::SettleError as S;
+    use onecard::domain::settlement::Period;
+    let denied = || Denied {
+        role: Role::CardDesk,
+        action: Action::MerchantSettle,
+    };
+    let sql = || sqlx::Error::PoolTimedOut;
+    let m = vec![
+        M::NameEmpty,
+        M::NameTaken("第一食堂".into()),
+        M::BadRate("1.5".parse().unwrap()),
+        M::NotFound("第九食堂".into()),
+        M::WrongState {
+            name: "第一食堂".into(),
+            state: "closed".into(),
+            wanted: MerchantState::Approved,
+        },
+        M::NoSuchPos("小卖部 POS".into()),
+        M::OwnedElsewhere {
+            terminal: "一食堂 POS 1".into(),
+            owner: "第一食堂".into(),
+        },
+        M::Denied(denied()),
+        M::Sql(sql()),
+    ];
+    let nov: Period = "2026-11".parse().unwrap();
+    let s = vec![
+        S::NotEnded {
+            period: nov,
+            ends: chrono::Utc::now(),
+        },
+        S::Overlaps {
+            merchant: "小卖部".into(),
+            period: "2026-11-10".parse().unwrap(),
+            settled: nov,
+        },
+        S::Merchant(M::NameEmpty),
+        S::Export(onecard::export::ExportError::Exists("结算.csv".into())),
+        S::Denied(denied()),
+        S::Sql(sql()),
+    ];
+    let r = vec![
+        R::NotEnded {
+            day: date("2026-12-06"),
+        },
+        R::Denied(denied()),
+        R::Sql(sql()),
+    ];
+    let mut texts: Vec<String> = m.iter().map(|e| words::merchant_refusal(lang, e)).collect();
+    texts.extend(s.iter().map(|e| words::settle_refusal(lang, e)));
+    texts.extend(r.iter().map(|e| words::reconcile_refusal(lang, e)));
+    (shown(&m), shown(&s), shown(&r), texts)
+}
+
+#[test]
+fn every_settlement_refusal_is_listed_and_worded_in_both_languages() {
+    let (m, s, r, _) = settlement_refusals(Lang::EN);
+    for (path, name, listed) in [
+        ("src/db/merchant.rs", "MerchantError", m),
+        ("src/db/settlement.rs", "SettleError", s),
+        ("src/db/reconcile.rs", "ReconcileError", r),
+    ] {
+        let missing: Vec<_> = variants(path, name).difference(&listed).cloned().collect();
+        assert!(missing.is_empty(), "{name}: list one of {missing:?} here");
+    }
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for t in settlement_refusals(lang).3 {
+            texts.push(("settlement".to_string(), lang, t));
+        }
+    }
+    // `--overwrite` is typed as it is.
+    check(texts, &["overwrite"]);
 }

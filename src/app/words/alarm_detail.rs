@@ -144,6 +144,33 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
                 ],
             )
         }
+        AlarmDetail::NotUploaded { day } => {
+            trf(lang, &k("not_uploaded"), &[("day", &day.to_string())])
+        }
+        AlarmDetail::ReconciliationDifference {
+            day,
+            pos,
+            received,
+            ledger,
+        } => {
+            let tally = |t: &crate::domain::settlement::Tally| {
+                trf(
+                    lang,
+                    &k("tally"),
+                    &[("n", &count(t.count)), ("sum", &t.sum.to_string())],
+                )
+            };
+            trf(
+                lang,
+                &k("reconciliation_difference"),
+                &[
+                    ("day", &day.to_string()),
+                    ("pos", &tally(pos)),
+                    ("received", &tally(received)),
+                    ("ledger", &tally(ledger)),
+                ],
+            )
+        }
     }
 }
 

@@ -29,6 +29,7 @@ pub fn command(lang: Lang, cmd: &TerminalCommand) -> String {
         TerminalCommand::PushBlacklist { .. } => "push_blacklist",
         TerminalCommand::Extract => "extract",
         TerminalCommand::DownloadCards => "download_cards",
+        TerminalCommand::DailyTotals { .. } => "daily_totals",
     };
     let label = tr(lang, &format!("command.name.{key}"));
     match cmd {
@@ -163,6 +164,19 @@ pub fn command_outcome(lang: Lang, o: &crate::db::command::CommandOutcome) -> St
             ],
         ),
         O::Superseded { by } => trf(lang, &k("superseded"), &[("by", &by.to_string())]),
+        O::DailyTotalsRead {
+            date,
+            count: n,
+            sum,
+        } => trf(
+            lang,
+            &k("daily_totals"),
+            &[
+                ("date", &date.to_string()),
+                ("n", &count(*n)),
+                ("sum", &sum.to_string()),
+            ],
+        ),
     }
 }
 
@@ -267,5 +281,6 @@ fn feature_name(f: crate::db::command::Feature) -> &'static str {
         Feature::CardRemoval => "card_removal",
         Feature::Download => "download",
         Feature::Records => "records",
+        Feature::DailyTotals => "daily_totals",
     }
 }

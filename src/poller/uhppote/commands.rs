@@ -192,6 +192,9 @@ impl Controller<'_> {
             }
             TerminalCommand::ClearRecords => self.clear().await,
             TerminalCommand::DownloadCards => self.download().await,
+            TerminalCommand::DailyTotals { .. } => Err(CommandFailure::Unsupported {
+                what: Feature::DailyTotals,
+            }),
         }
     }
 
