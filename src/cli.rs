@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 mod doors;
 mod ledger;
+mod statement;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -151,6 +152,15 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: ledger::LedgerCmd,
+    },
+    /// A card's balance and statement: every movement of its holder's account, with its
+    /// terminal and merchant, on screen or as CSV.
+    Statement {
+        /// Read the demo's database (the one `onecard demo` opens).
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        args: statement::StatementArgs,
     },
     /// The audit log.
     Audit {
@@ -711,9 +721,10 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Cmd::Import { demo, command }) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
-            crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
+            crate::import::cli(&db.pool, &shell_actor(), lang, command, &mut out).await?;
         }
         Some(Cmd::CardKind { command }) => {
             let db = open_database(&paths, &config, None, true).await?;
@@ -770,6 +781,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     p.exchange_fee
                 );
             }
+        }
+        Some(Cmd::Statement { demo, args }) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
+            let db = database_for(&paths, &config, *demo).await?;
+            let mut out = std::io::stdout();
+            statement::run(&db.pool, &shell_actor(), lang, args, &mut out).await?;
         }
         Some(Cmd::Report { demo, args }) => {
             let db = database_for(&paths, &config, *demo).await?;
