@@ -411,7 +411,10 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
         F::DrawerShort { holds, needed } => trf(
             lang,
             "desk.error.drawer_short",
-            &[("holds", &holds.to_string()), ("needed", &needed.to_string())],
+            &[
+                ("holds", &holds.to_string()),
+                ("needed", &needed.to_string()),
+            ],
         ),
         F::OverReversal { original, asked } => trf(
             lang,

@@ -50,7 +50,8 @@ pub enum Channel {
 }
 
 impl Channel {
-    fn key(&self) -> &'static str {
+    /// `movement_detail.channel`: cash, bank, other.
+    pub fn key(&self) -> &'static str {
         match self {
             Channel::Cash => "cash",
             Channel::Bank => "bank",
@@ -363,7 +364,7 @@ pub async fn refund(
     .await?;
     record(&mut tx, movement_id, &Detail::cash(desk.id)).await?;
     Change::cards(card_id.into_iter().collect())
-        .send(&mut *tx)
+        .send(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(TopUp {
@@ -377,7 +378,10 @@ pub async fn refund(
 pub enum PurchaseRef {
     Movement(i64),
     /// The POS and its own transaction number (on the receipt); written `terminal/txn_no`.
-    Terminal { terminal_id: i64, txn_no: i64 },
+    Terminal {
+        terminal_id: i64,
+        txn_no: i64,
+    },
 }
 
 impl std::fmt::Display for PurchaseRef {
@@ -499,7 +503,7 @@ pub async fn reverse_purchase(
         .fetch_one(&mut *tx)
         .await?;
     Change::cards(card_id.into_iter().collect())
-        .send(&mut *tx)
+        .send(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(Reversed {

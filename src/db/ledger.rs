@@ -213,11 +213,13 @@ pub async fn post(
     // A merchant's balance is never cached (its takings are summed from its entries at
     // settlement), so a correction against a merchant writes only its entry.
     for (account, amount) in &per_account {
-        sqlx::query("UPDATE account SET balance = balance - $2 WHERE id = $1 AND kind <> 'merchant'")
-            .bind(account)
-            .bind(amount)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE account SET balance = balance - $2 WHERE id = $1 AND kind <> 'merchant'",
+        )
+        .bind(account)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
     }
     let after = json!({
         "kind": kind.name(),

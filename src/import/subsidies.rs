@@ -61,12 +61,11 @@ async fn paid(
     batch_id: &str,
     sha: &str,
 ) -> Result<Option<Outcome>, sqlx::Error> {
-    let row: Option<(i32, Money, DateTime<Utc>, String)> = sqlx::query_as(
-        "SELECT persons, total, at, sha256 FROM subsidy_batch WHERE batch_id = $1",
-    )
-    .bind(batch_id)
-    .fetch_optional(db)
-    .await?;
+    let row: Option<(i32, Money, DateTime<Utc>, String)> =
+        sqlx::query_as("SELECT persons, total, at, sha256 FROM subsidy_batch WHERE batch_id = $1")
+            .bind(batch_id)
+            .fetch_optional(db)
+            .await?;
     Ok(row.map(|(persons, total, at, sha256)| Outcome {
         batch_id: batch_id.to_string(),
         persons: i64::from(persons),
@@ -101,9 +100,7 @@ pub async fn import(
             path,
             vec![RowError::new(
                 1,
-                RowProblem::BadAmount {
-                    text: total.csv(),
-                },
+                RowProblem::BadAmount { text: total.csv() },
             )],
         ));
     }
@@ -297,13 +294,14 @@ async fn check(pool: &PgPool, path: &str, bytes: &[u8]) -> Result<Vec<Row>, Impo
         errors.push(RowError::new(1, RowProblem::NoRows));
     }
     let person_nos: Vec<&str> = named.iter().map(|(_, p, _)| p.as_str()).collect();
-    let ids: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT person_no, id FROM person WHERE person_no = ANY($1)")
-            .bind(&person_nos)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
+    let ids: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT person_no, id FROM person WHERE person_no = ANY($1)",
+    )
+    .bind(&person_nos)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
     let mut rows = Vec::new();
     for (line, person_no, amount) in named {
         match ids.get(&person_no) {
@@ -369,4 +367,3 @@ pub async fn cli(
     writeln!(out, "{}", crate::i18n::trf(lang, key, &args))?;
     Ok(())
 }
-

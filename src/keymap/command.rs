@@ -86,6 +86,7 @@ commands! {
     CardLimits => "card.limits",
     CardTopUp => "card.top-up",
     CardResend => "card.resend",
+    CardStatement => "card.statement",
     PersonImport => "person.import",
     StockReceive => "stock.receive",
     StockSpoil => "stock.spoil",

@@ -17,6 +17,7 @@ use onecard::app::tabs::cards::{
 };
 use onecard::app::{update, Effect, Msg};
 use onecard::db::card::{BalancePolicy, Grant, Limits};
+use onecard::db::desk::Channel;
 use onecard::db::door_group::GroupDoor;
 use onecard::db::notify::Change;
 use onecard::db::operator::{Operator, Session};
@@ -1253,7 +1254,7 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
     };
     assert_eq!(
         question,
-        "Top up ¥12.34 in cash to the account of card 8165537 of 王芳 (T10003)?"
+        "Top up ¥12.34 (cash) to the account of card 8165537 of 王芳 (T10003)?"
     );
     assert_eq!(
         update(&mut s, key('y')),
@@ -1261,6 +1262,33 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
             person_id: 11,
             card_id: 21,
             amount: dec("12.34"),
+            channel: Channel::Cash,
+            desk_reader: None,
+        })
+    );
+    // Another channel is recorded by its name: without one the form says so.
+    update(&mut s, key('u'));
+    typed(&mut s, "50");
+    update(&mut s, code(KeyCode::Down));
+    update(&mut s, code(KeyCode::Right));
+    update(&mut s, code(KeyCode::Right));
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(form_error(&s), Some("Name the channel the money came by."));
+    update(&mut s, code(KeyCode::Down));
+    typed(&mut s, "微信");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        onecard::app::router::confirming(&s),
+        Some("Top up ¥50.00 (微信) to the account of card 8165537 of 王芳 (T10003)?")
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::TopUp {
+            person_id: 11,
+            card_id: 21,
+            amount: dec("50"),
+            channel: Channel::Other("微信".into()),
+            desk_reader: None,
         })
     );
     // PIN reset: the new PIN comes back and shows once.
@@ -2564,4 +2592,84 @@ async fn the_demo_seeds_the_card_desk_through_its_own_api() {
     );
     crate::support::verify_ledger(pool).await;
     site.stop();
+}
+
+// ---- The statement ------------------------------------------------------------------------------
+
+#[test]
+fn the_statement_of_the_selected_person_opens_scrolls_and_closes() {
+    use onecard::db::desk::{Statement, StatementRow};
+    let mut s = at_desk(Lang::ZH_CN, Role::CardDesk);
+    let gen = newest(&s) + 1;
+    assert_eq!(
+        update(&mut s, key('S')),
+        vec![card_fx(cards::Effect::LoadStatement { gen, person_id: 11 })]
+    );
+    assert!(text(&mut s, 160, 48).contains("读取中"));
+    let at = Utc.with_ymd_and_hms(2026, 9, 1, 2, 0, 0).unwrap();
+    let row =
+        |id: i64, kind: &str, channel: Option<&str>, amount: &str, balance: &str| StatementRow {
+            movement_id: id,
+            at,
+            kind: kind.into(),
+            channel: channel.map(str::to_string),
+            channel_name: String::new(),
+            amount: dec(amount),
+            balance: dec(balance),
+            card_no: Some(8165537),
+            terminal: (kind == "purchase").then(|| "一食堂 POS 1".to_string()),
+            txn_no: (kind == "purchase").then_some(31),
+            merchant: (kind == "purchase").then(|| "第一食堂".to_string()),
+            note: String::new(),
+        };
+    let statement = Statement {
+        person_id: 11,
+        person_no: "T10003".into(),
+        person_name: "王芳".into(),
+        opening: Money::ZERO,
+        balance: dec("87.50"),
+        from: None,
+        to: None,
+        rows: vec![
+            row(1, "top_up", Some("cash"), "100", "100"),
+            row(2, "purchase", None, "-12.50", "87.50"),
+        ],
+    };
+    // An older read answering after a newer one is dropped.
+    update(
+        &mut s,
+        card_msg(cards::Msg::StatementLoaded {
+            gen: gen - 1,
+            statement: Box::new(statement.clone()),
+        }),
+    );
+    assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.statement.is_none()));
+    update(
+        &mut s,
+        card_msg(cards::Msg::StatementLoaded {
+            gen,
+            statement: Box::new(statement),
+        }),
+    );
+    let screen = text(&mut s, 160, 48);
+    for want in [
+        "王芳（T10003）",
+        "余额 ¥87.50",
+        "充值",
+        "现金",
+        "消费",
+        "一食堂 POS 1 · 第一食堂 · #31",
+        "-¥12.50",
+    ] {
+        assert!(screen.contains(want), "{want} in\n{screen}");
+    }
+    // The cursor starts on the newest movement and scrolls up; esc closes.
+    assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.selected == 1));
+    update(&mut s, key('k'));
+    assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.selected == 0));
+    update(&mut s, code(KeyCode::Esc));
+    assert!(s.cards.popup.is_none());
+    // A role that may not top up sees no statement either.
+    let mut t = at_desk(Lang::EN, Role::Technician);
+    assert_eq!(update(&mut t, key('S')), vec![Effect::Bell]);
 }

@@ -19,7 +19,11 @@ pub fn channel(lang: Lang, r: &StatementRow) -> String {
     match r.channel.as_deref() {
         None => String::new(),
         Some("other") => r.channel_name.clone(),
-        Some("subsidy") => trf(lang, "statement.channel.subsidy", &[("batch", &r.channel_name)]),
+        Some("subsidy") => trf(
+            lang,
+            "statement.channel.subsidy",
+            &[("batch", &r.channel_name)],
+        ),
         Some(c) => tr(lang, &format!("statement.channel.{c}")).to_string(),
     }
 }

@@ -11,7 +11,7 @@ use crate::app::words::card_named;
 use crate::app::Msg;
 use crate::db::card::{self, Closed, Issued, PinKind};
 use crate::db::person::{self, PersonQuery};
-use crate::db::{door_group, ledger, listen, propagation, stock, terminal};
+use crate::db::{desk, door_group, listen, propagation, stock, terminal};
 use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::i18n::{tr, trf, Lang};
@@ -175,6 +175,17 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Ok(a) => import_persons(pool, &a, &path, dry_run, create_departments, report).await,
             Err(e) => Err(e),
         },
+        Effect::LoadStatement { gen, person_id } => {
+            crate::db::desk::statement(pool, person_id, None, None)
+                .await
+                .map(|s| {
+                    cards(CardsMsg::StatementLoaded {
+                        gen,
+                        statement: Box::new(s),
+                    })
+                })
+                .map_err(Failure::from)
+        }
         Effect::DeskPresent { card_no } => {
             return match listen::ask_desk(pool, card_no).await {
                 Ok(()) => None,
@@ -416,8 +427,11 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
             person_id,
             card_id,
             amount,
+            channel,
+            desk_reader,
         } => {
-            let t = ledger::top_up(pool, a, person_id, amount, "card desk")
+            let desk = desk::of_reader(pool, desk_reader).await?;
+            let t = desk::top_up(pool, a, Some(&desk.name), person_id, amount, &channel, "")
                 .await
                 .map_err(Failure::from)?;
             let (name, _) = named(pool, lang, card_id).await;

@@ -109,9 +109,7 @@ pub async fn statement(
             .fetch_optional(pool)
             .await?;
     let balance = balance.unwrap_or_default();
-    let opening = rows
-        .first()
-        .map_or(balance, |r| r.balance - r.amount);
+    let opening = rows.first().map_or(balance, |r| r.balance - r.amount);
     Ok(Statement {
         person_id,
         person_no,
@@ -126,8 +124,8 @@ pub async fn statement(
 
 /// The CSV columns of a statement.
 pub const COLUMNS: [&str; 11] = [
-    "time", "movement", "kind", "channel", "card_no", "terminal", "txn_no", "merchant",
-    "amount", "balance", "note",
+    "time", "movement", "kind", "channel", "card_no", "terminal", "txn_no", "merchant", "amount",
+    "balance", "note",
 ];
 
 /// The channel as one cell: `cash`, `other:微信`, `subsidy:2026-09`.

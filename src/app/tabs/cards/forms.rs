@@ -51,6 +51,10 @@ pub enum CardField {
     PerPurchase,
     DailyCount,
     Amount,
+    /// How top-up money came: cash, bank transfer, another channel.
+    Channel,
+    /// The other channel's name.
+    ChannelName,
     Quantity,
     Physical,
     Note,
@@ -87,6 +91,8 @@ impl FieldId for CardField {
             CardField::PerPurchase => "card.form.per_purchase",
             CardField::DailyCount => "card.form.daily_count",
             CardField::Amount => "card.form.amount",
+            CardField::Channel => "card.form.channel",
+            CardField::ChannelName => "card.form.channel_name",
             CardField::Quantity => "card.form.quantity",
             CardField::Physical => "card.form.physical",
             CardField::Note => "card.form.note",
@@ -243,7 +249,7 @@ fn action_of(cmd: Command) -> Option<Action> {
         | Command::CardExtendBatch
         | Command::CardResend => Action::CardLifecycle,
         Command::CardPinChange | Command::CardPinReset => Action::CardPin,
-        Command::CardTopUp => Action::AccountTopUp,
+        Command::CardTopUp | Command::CardStatement => Action::AccountTopUp,
         Command::PersonImport => Action::PersonImport,
         Command::StockReceive | Command::StockSpoil | Command::StockCount => Action::CardIssue,
         Command::ReportFilter | Command::ReportExport => Action::ReportExport,
@@ -327,6 +333,7 @@ pub fn offered(c: &Cards, sh: &Shell, cmd: Command) -> bool {
         Command::CardPinChange | Command::CardPinReset => in_state(Transition::PinChange),
         Command::CardLimits => in_state(Transition::Limits),
         Command::CardTopUp => detail.is_some(),
+        Command::CardStatement => c.selected.is_some(),
         Command::CardResend => c.shown().is_some_and(|d| {
             d.confirmations
                 .pending
@@ -350,6 +357,7 @@ pub fn hints(c: &Cards, sh: &Shell) -> Vec<Command> {
             Command::CardExchange,
             Command::CardExtend,
             Command::CardTopUp,
+            Command::CardStatement,
             Command::CardResend,
             Command::CardNumber,
             Command::DeskPresentBlank,
@@ -424,6 +432,7 @@ fn run_here(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
             ),
         ),
         Command::DeskPresentBlank => vec![(Effect::DeskPresent { card_no: None })],
+        Command::CardStatement => c.open_statement(sh),
         Command::DeskPresentCard => open(
             c,
             CardForm::new(
@@ -1008,7 +1017,20 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
                     person_id: d.person_id,
                 },
                 trf(lang, "card.form.title.top_up", &[("card", &named)]),
-                vec![text_field(CardField::Amount, "")],
+                vec![
+                    text_field(CardField::Amount, ""),
+                    Field::with(
+                        CardField::Channel,
+                        Input::choice(
+                            ["cash", "bank", "other"]
+                                .iter()
+                                .map(|c| Opt::new(*c, tr(lang, &format!("card.channel.{c}"))))
+                                .collect(),
+                            "cash",
+                        ),
+                    ),
+                    text_field(CardField::ChannelName, ""),
+                ],
             )
             .intro(vec![trf(
                 lang,

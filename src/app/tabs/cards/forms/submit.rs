@@ -1,6 +1,7 @@
 //! A card form's keys, its values checked and parsed, and what it submits.
 
 use super::*;
+use crate::db::desk::Channel;
 
 /// Keys in a card desk form: tab and the arrows up and down move between fields, left and right
 /// (or space) change a choice or move in a multi-select, space ticks, enter submits, esc cancels
@@ -399,6 +400,22 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
             let max = Some(Money::from_yuan(MAX_TOP_UP));
             let amount = Money::parse(text, max)
                 .map_err(|e| Fault(CardField::Amount, amount_words(lang, e, text, max)))?;
+            let name = form.text(CardField::ChannelName).trim().to_string();
+            let channel = match form.choice(CardField::Channel) {
+                "bank" => Channel::Bank,
+                "other" if name.is_empty() => {
+                    return Err(Fault(
+                        CardField::ChannelName,
+                        tr(lang, "desk.error.channel_name_missing").to_string(),
+                    ))
+                }
+                "other" => Channel::Other(name),
+                _ => Channel::Cash,
+            };
+            let how = match &channel {
+                Channel::Other(name) => name.clone(),
+                ch => tr(lang, &format!("card.channel.{}", ch.key())).to_string(),
+            };
             let named = c
                 .shown()
                 .filter(|d| d.id() == card_id)
@@ -408,12 +425,18 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
                 trf(
                     lang,
                     "card.confirm.top_up",
-                    &[("amount", &amount.to_string()), ("card", &named)],
+                    &[
+                        ("amount", &amount.to_string()),
+                        ("card", &named),
+                        ("channel", &how),
+                    ],
                 ),
                 Effect::Op(CardOp::TopUp {
                     person_id,
                     card_id,
                     amount,
+                    channel,
+                    desk_reader: c.desk_reader,
                 }),
             ))
         }
