@@ -2635,12 +2635,15 @@ fn the_statement_of_the_selected_person_opens_scrolls_and_closes() {
             row(2, "purchase", None, "-12.50", "87.50"),
         ],
     };
-    // An older read answering after a newer one is dropped.
+    // Another person's statement (the cursor moved meanwhile) is not shown for this one.
     update(
         &mut s,
         card_msg(cards::Msg::StatementLoaded {
-            gen: gen - 1,
-            statement: Box::new(statement.clone()),
+            gen,
+            statement: Box::new(Statement {
+                person_id: 12,
+                ..statement.clone()
+            }),
         }),
     );
     assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.statement.is_none()));
