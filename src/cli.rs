@@ -23,6 +23,7 @@ use std::sync::Arc;
 mod doors;
 mod ledger;
 mod statement;
+mod subsidies;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -724,7 +725,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
-            crate::import::cli(&db.pool, &shell_actor(), lang, command, &mut out).await?;
+            if let crate::import::ImportCmd::Subsidies { file, batch } = command {
+                let batch = batch.as_deref();
+                subsidies::run(&db.pool, &shell_actor(), lang, file, batch, &mut out).await?;
+            } else {
+                crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
+            }
         }
         Some(Cmd::CardKind { command }) => {
             let db = open_database(&paths, &config, None, true).await?;

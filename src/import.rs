@@ -56,7 +56,6 @@ pub enum ImportCmd {
 pub async fn cli(
     pool: &PgPool,
     actor: &Actor,
-    lang: crate::i18n::Lang,
     cmd: &ImportCmd,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -78,9 +77,8 @@ pub async fn cli(
             until,
             dry_run,
         } => extensions::cli(pool, actor, file, *until, *dry_run, out).await,
-        ImportCmd::Subsidies { file, batch } => {
-            subsidies::cli(pool, actor, lang, file, batch.as_deref(), out).await
-        }
+        // Said in the operator's language, which is the command line's (`cli::subsidies`).
+        ImportCmd::Subsidies { .. } => anyhow::bail!("subsidies are paid by cli::subsidies"),
     }
 }
 

@@ -23,7 +23,6 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// The largest single subsidy a row may carry.
@@ -317,53 +316,4 @@ async fn check(pool: &PgPool, path: &str, bytes: &[u8]) -> Result<Vec<Row>, Impo
         return Err(bad(path, errors));
     }
     Ok(rows)
-}
-
-/// The command line's load: what was paid, or every bad row, in the operator's language.
-pub async fn cli(
-    pool: &PgPool,
-    actor: &Actor,
-    lang: crate::i18n::Lang,
-    file: &Path,
-    batch: Option<&str>,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let path = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|source| ImportError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let o = match import(pool, actor, &path, &bytes, batch).await {
-        Ok(o) => o,
-        Err(ImportError::BadRows { path, rows }) => {
-            let rows: Vec<String> = rows
-                .iter()
-                .map(|r| format!("  {}", crate::app::words::import_row(lang, r)))
-                .collect();
-            anyhow::bail!(
-                "{}\n{}",
-                crate::i18n::trf(
-                    lang,
-                    "subsidy.bad_rows",
-                    &[("path", &path), ("n", &rows.len().to_string())]
-                ),
-                rows.join("\n")
-            );
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let args = [
-        ("batch", o.batch_id.clone()),
-        ("total", o.total.to_string()),
-        ("n", o.persons.to_string()),
-        ("at", crate::export::local_time(o.at)),
-    ];
-    let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let key = match (o.paid_now, o.same_file) {
-        (true, _) => "subsidy.paid",
-        (false, true) => "subsidy.paid_already",
-        (false, false) => "subsidy.paid_already_other_file",
-    };
-    writeln!(out, "{}", crate::i18n::trf(lang, key, &args))?;
-    Ok(())
 }
