@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod desk;
 mod doors;
 mod ledger;
 mod statement;
@@ -153,6 +154,14 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: ledger::LedgerCmd,
+    },
+    /// The card desks and their cash drawers: list, add, close a shift.
+    Desk {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: desk::DeskCmd,
     },
     /// A card's balance and statement: every movement of its holder's account, with its
     /// terminal and merchant, on screen or as CSV.
@@ -725,12 +734,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
-            if let crate::import::ImportCmd::Subsidies { file, batch } = command {
-                let batch = batch.as_deref();
-                subsidies::run(&db.pool, &shell_actor(), lang, file, batch, &mut out).await?;
-            } else {
-                crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
-            }
+            subsidies::import(&db.pool, &shell_actor(), lang, command, &mut out).await?;
         }
         Some(Cmd::CardKind { command }) => {
             let db = open_database(&paths, &config, None, true).await?;
@@ -788,11 +792,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Some(Cmd::Desk { demo, command }) => {
+            desk::main(&cli, &config, &paths, *demo, command).await?
+        }
         Some(Cmd::Statement { demo, args }) => {
-            let (lang, _) = ui_choices(&cli, &config, true)?;
-            let db = database_for(&paths, &config, *demo).await?;
-            let mut out = std::io::stdout();
-            statement::run(&db.pool, &shell_actor(), lang, args, &mut out).await?;
+            statement::main(&cli, &config, &paths, *demo, args).await?
         }
         Some(Cmd::Report { demo, args }) => {
             let db = database_for(&paths, &config, *demo).await?;

@@ -31,6 +31,20 @@ pub struct StatementArgs {
     pub overwrite: bool,
 }
 
+/// From `dispatch`: the operator's language and the database, then `run`.
+pub async fn main(
+    cli: &super::Cli,
+    config: &crate::config::Config,
+    paths: &crate::config::Paths,
+    demo: bool,
+    args: &StatementArgs,
+) -> anyhow::Result<()> {
+    let (lang, _) = super::ui_choices(cli, config, true)?;
+    let db = super::database_for(paths, config, demo).await?;
+    let mut out = std::io::stdout();
+    run(&db.pool, &super::shell_actor(), lang, args, &mut out).await
+}
+
 pub async fn run(
     pool: &PgPool,
     actor: &Actor,

@@ -5,10 +5,26 @@ use crate::app::words;
 use crate::domain::permission::Actor;
 use crate::export::local_time;
 use crate::i18n::{trf, Lang};
-use crate::import::{subsidies, ImportError};
+use crate::import::{subsidies, ImportCmd, ImportError};
 use sqlx::PgPool;
 use std::io::Write;
 use std::path::Path;
+
+/// `onecard import ...`: subsidies here, the other imports in `import::cli`.
+pub async fn import(
+    pool: &PgPool,
+    actor: &Actor,
+    lang: Lang,
+    cmd: &ImportCmd,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match cmd {
+        ImportCmd::Subsidies { file, batch } => {
+            run(pool, actor, lang, file, batch.as_deref(), out).await
+        }
+        other => crate::import::cli(pool, actor, other, out).await,
+    }
+}
 
 /// The command line's load: what was paid, or every bad row, in the operator's language.
 pub async fn run(

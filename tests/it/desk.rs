@@ -928,5 +928,39 @@ async fn the_cli_prints_and_exports_a_statement_and_pays_a_subsidy_file_once() {
         "{err}"
     );
     assert_eq!(ledger::balance(pool, person).await.unwrap(), yuan("117.50"));
+
+    // Desks: one opened, cash taken there, its shift closed with a difference and a reason.
+    let (added, err) = text(&run(&["--lang", "en", "desk", "add", "二楼窗口"]));
+    assert!(added.contains("Card desk 二楼窗口 opened"), "{added}{err}");
+    desk::top_up(
+        pool,
+        &c.desk,
+        Some("二楼窗口"),
+        person,
+        yuan("30.00"),
+        &Channel::Cash,
+        "",
+    )
+    .await
+    .unwrap();
+    let close = [
+        "--lang",
+        "en",
+        "desk",
+        "close-shift",
+        "--desk",
+        "二楼窗口",
+        "--counted",
+    ];
+    let out = run(&[&close[..], &["25"]].concat());
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("say why"), "{:?}", text(&out));
+    let (closed, err) = text(&run(&[&close[..], &["25", "--reason", "找错零钱"]].concat()));
+    assert!(
+        closed.contains("took ¥30.00, counted ¥25.00, difference -¥5.00 (找错零钱)"),
+        "{closed}{err}"
+    );
+    let (list, _) = text(&run(&["--lang", "en", "desk", "list"]));
+    assert!(list.contains("二楼窗口: the drawer holds ¥30.00"), "{list}");
     verify_ledger(pool).await;
 }
