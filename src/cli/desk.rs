@@ -1,7 +1,7 @@
 //! `onecard desk ...`: the card desks and their cash drawers from the command line: list them,
 //! open one (tied to a desk reader), close a shift with the cash counted.
 
-use crate::db::desk::{self, Shift};
+use crate::db::desk;
 use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::i18n::{trf, Lang};
@@ -98,26 +98,8 @@ pub async fn run(
             reason,
         } => {
             let s = desk::close_shift(pool, actor, name.as_deref(), *counted, reason).await?;
-            writeln!(out, "{}", closed_words(lang, &s))?;
+            writeln!(out, "{}", crate::app::words::shift_closed(lang, &s))?;
         }
     }
     Ok(())
-}
-
-/// "Shift closed: the drawer took ¥130.50, counted ¥125.50, difference -¥5.00 (找错零钱)."
-pub fn closed_words(lang: Lang, s: &Shift) -> String {
-    trf(
-        lang,
-        if s.difference.is_zero() {
-            "desk.shift_closed"
-        } else {
-            "desk.shift_closed_difference"
-        },
-        &[
-            ("expected", &s.expected.to_string()),
-            ("counted", &s.counted.to_string()),
-            ("difference", &s.difference.to_string()),
-            ("reason", &s.reason),
-        ],
-    )
 }

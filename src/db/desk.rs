@@ -396,6 +396,17 @@ impl std::fmt::Display for PurchaseRef {
     }
 }
 
+/// A POS by its name or id, as an operator types it from a receipt.
+pub async fn find_pos(pool: &PgPool, text: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM terminal WHERE kind = 'pos' AND (name = $1 OR id::text = $1)
+         ORDER BY (name = $1) DESC, id LIMIT 1",
+    )
+    .bind(text.trim())
+    .fetch_optional(pool)
+    .await
+}
+
 /// What a reversal did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reversed {

@@ -12,8 +12,8 @@ use onecard::app::state::{DbWhere, Level, State, TabId, ThemeName};
 use onecard::app::tabs::cards::{
     self, CardDetail, CardDone, CardEventRow, CardField, CardForm, CardKindPolicy, CardLookup,
     CardOp, CardRefs, CardView, Confirmations, DeskView, DoorGroup, FeeRow, ImportSummary,
-    IssueRequest, Named, PaidFrom, PersonRow, PinKind, PinNote, Popup, ReportFilter, ReportKind,
-    ReportPage, StockCount, StockInfo, StockLevel, StockOp,
+    IssueRequest, Named, PaidFrom, PersonRow, PinKind, PinNote, Popup, PurchaseText, ReportFilter,
+    ReportKind, ReportPage, StockCount, StockInfo, StockLevel, StockOp,
 };
 use onecard::app::{update, Effect, Msg};
 use onecard::db::card::{BalancePolicy, Grant, Limits};
@@ -2675,4 +2675,74 @@ fn the_statement_of_the_selected_person_opens_scrolls_and_closes() {
     // A role that may not top up sees no statement either.
     let mut t = at_desk(Lang::EN, Role::Technician);
     assert_eq!(update(&mut t, key('S')), vec![Effect::Bell]);
+}
+
+#[test]
+fn refund_correction_and_shift_close_forms_ask_for_what_the_books_need() {
+    let mut s = at_desk(Lang::EN, Role::Director);
+    // Refund: cash out of the drawer, after a y/n naming the amount.
+    update(&mut s, key('U'));
+    typed(&mut s, "5");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        onecard::app::router::confirming(&s),
+        Some("Refund ¥5.00 in cash from the account of card 8165537 of 王芳 (T10003)?")
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::Refund {
+            person_id: 11,
+            card_id: 21,
+            amount: dec("5"),
+            desk_reader: None,
+        })
+    );
+    // Correction: the purchase as on the receipt, an amount (empty: all of it), the receipt.
+    update(&mut s, key('C'));
+    typed(&mut s, "一食堂");
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(
+        form_error(&s),
+        Some("“一食堂” names no purchase: write its movement number, or POS/transaction number.")
+    );
+    typed(&mut s, " POS 1/1001");
+    update(&mut s, code(KeyCode::Down));
+    typed(&mut s, "2.50");
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(focused(&s), CardField::Receipt);
+    typed(&mut s, "R-1001");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        onecard::app::router::confirming(&s),
+        Some("Reverse ¥2.50 of purchase 一食堂 POS 1/1001 to card 8165537 of 王芳 (T10003), receipt R-1001?")
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::Correct {
+            card_id: 21,
+            purchase: PurchaseText::Pos {
+                pos: "一食堂 POS 1".into(),
+                txn_no: 1001,
+            },
+            amount: Some(dec("2.50")),
+            receipt: "R-1001".into(),
+            note: String::new(),
+        })
+    );
+    // Shift close: nothing taken is a count too.
+    update(&mut s, key('Z'));
+    typed(&mut s, "0");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        op(CardOp::CloseShift {
+            counted: Money::ZERO,
+            reason: String::new(),
+            desk_reader: None,
+        })
+    );
+    // The card desk tops up and refunds, and may not correct.
+    let mut d = at_desk(Lang::EN, Role::CardDesk);
+    assert_eq!(update(&mut d, key('C')), vec![Effect::Bell]);
+    assert_eq!(PurchaseText::parse("#41"), Some(PurchaseText::Movement(41)));
+    assert_eq!(PurchaseText::parse("0"), None);
 }

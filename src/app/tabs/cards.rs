@@ -221,6 +221,52 @@ pub enum CardOp {
     Resend {
         card_id: i64,
     },
+    /// Cash paid out of the console's desk drawer from the person's balance.
+    Refund {
+        person_id: i64,
+        card_id: i64,
+        amount: Money,
+        desk_reader: Option<i64>,
+    },
+    /// An overcharge reversed against the original purchase (`None`: the whole of it).
+    Correct {
+        card_id: i64,
+        purchase: PurchaseText,
+        amount: Option<Money>,
+        receipt: String,
+        note: String,
+    },
+    /// The console's desk closes its shift with the cash counted.
+    CloseShift {
+        counted: Money,
+        reason: String,
+        desk_reader: Option<i64>,
+    },
+}
+
+/// A purchase as typed from its receipt: its movement number, or the POS (name or id) and the
+/// POS's transaction number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurchaseText {
+    Movement(i64),
+    Pos { pos: String, txn_no: i64 },
+}
+
+impl PurchaseText {
+    /// "41", "#41", "一食堂 POS 1/1001"; None: neither.
+    pub fn parse(text: &str) -> Option<PurchaseText> {
+        let text = text.trim();
+        if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
+            return (id > 0).then_some(PurchaseText::Movement(id));
+        }
+        let (pos, txn) = text.rsplit_once('/')?;
+        let txn_no = txn.trim().parse::<i64>().ok()?;
+        let pos = pos.trim();
+        (!pos.is_empty()).then(|| PurchaseText::Pos {
+            pos: pos.to_string(),
+            txn_no,
+        })
+    }
 }
 
 /// A blank card stock operation.

@@ -46,3 +46,21 @@ pub fn statement_where(r: &StatementRow) -> String {
         parts.join(" · ")
     }
 }
+
+/// "Shift closed: the drawer took ¥130.50, counted ¥125.50, difference -¥5.00 (找错零钱)."
+pub fn shift_closed(lang: Lang, s: &crate::db::desk::Shift) -> String {
+    trf(
+        lang,
+        if s.difference.is_zero() {
+            "desk.shift_closed"
+        } else {
+            "desk.shift_closed_difference"
+        },
+        &[
+            ("expected", &s.expected.to_string()),
+            ("counted", &s.counted.to_string()),
+            ("difference", &s.difference.to_string()),
+            ("reason", &s.reason),
+        ],
+    )
+}

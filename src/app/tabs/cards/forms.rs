@@ -55,6 +55,12 @@ pub enum CardField {
     Channel,
     /// The other channel's name.
     ChannelName,
+    /// The purchase a correction reverses, as on its receipt.
+    Purchase,
+    /// The receipt's reference.
+    Receipt,
+    /// The cash counted at a shift close.
+    Counted,
     Quantity,
     Physical,
     Note,
@@ -93,6 +99,9 @@ impl FieldId for CardField {
             CardField::Amount => "card.form.amount",
             CardField::Channel => "card.form.channel",
             CardField::ChannelName => "card.form.channel_name",
+            CardField::Purchase => "card.form.purchase",
+            CardField::Receipt => "card.form.receipt",
+            CardField::Counted => "card.form.counted",
             CardField::Quantity => "card.form.quantity",
             CardField::Physical => "card.form.physical",
             CardField::Note => "card.form.note",
@@ -148,6 +157,14 @@ pub enum CardFormKind {
         card_id: i64,
         person_id: i64,
     },
+    Refund {
+        card_id: i64,
+        person_id: i64,
+    },
+    Correct {
+        card_id: i64,
+    },
+    ShiftClose,
     ImportPersons,
     StockReceive,
     StockSpoil,
@@ -249,7 +266,11 @@ fn action_of(cmd: Command) -> Option<Action> {
         | Command::CardExtendBatch
         | Command::CardResend => Action::CardLifecycle,
         Command::CardPinChange | Command::CardPinReset => Action::CardPin,
-        Command::CardTopUp | Command::CardStatement => Action::AccountTopUp,
+        Command::CardTopUp
+        | Command::CardStatement
+        | Command::CardRefund
+        | Command::DeskShiftClose => Action::AccountTopUp,
+        Command::CardCorrect => Action::AccountCorrection,
         Command::PersonImport => Action::PersonImport,
         Command::StockReceive | Command::StockSpoil | Command::StockCount => Action::CardIssue,
         Command::ReportFilter | Command::ReportExport => Action::ReportExport,
@@ -263,6 +284,7 @@ fn view_of(cmd: Command) -> Option<DeskView> {
         Command::StockReceive | Command::StockSpoil | Command::StockCount => Some(DeskView::Stock),
         Command::ReportFilter | Command::ReportExport => Some(DeskView::Reports),
         Command::DeskView | Command::DeskPresentBlank | Command::DeskPresentCard => None,
+        Command::DeskShiftClose => None,
         Command::CardNumber | Command::PersonImport | Command::CardExtendBatch => None,
         _ => Some(DeskView::People),
     }
@@ -332,7 +354,7 @@ pub fn offered(c: &Cards, sh: &Shell, cmd: Command) -> bool {
         Command::CardExtend => in_state(Transition::Extend),
         Command::CardPinChange | Command::CardPinReset => in_state(Transition::PinChange),
         Command::CardLimits => in_state(Transition::Limits),
-        Command::CardTopUp => detail.is_some(),
+        Command::CardTopUp | Command::CardRefund | Command::CardCorrect => detail.is_some(),
         Command::CardStatement => c.selected.is_some(),
         Command::CardResend => c.shown().is_some_and(|d| {
             d.confirmations
@@ -433,6 +455,18 @@ fn run_here(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
         ),
         Command::DeskPresentBlank => vec![(Effect::DeskPresent { card_no: None })],
         Command::CardStatement => c.open_statement(sh),
+        Command::DeskShiftClose => open(
+            c,
+            CardForm::new(
+                CardFormKind::ShiftClose,
+                tr(lang, "card.form.title.shift_close").to_string(),
+                vec![
+                    text_field(CardField::Counted, ""),
+                    text_field(CardField::Reason, ""),
+                ],
+            )
+            .intro(vec![tr(lang, "card.form.intro.shift_close").to_string()]),
+        ),
         Command::DeskPresentCard => open(
             c,
             CardForm::new(
@@ -1010,6 +1044,36 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
             )]);
             open(c, form)
         }
+        Command::CardRefund => open(
+            c,
+            CardForm::new(
+                CardFormKind::Refund {
+                    card_id: id,
+                    person_id: d.person_id,
+                },
+                trf(lang, "card.form.title.refund", &[("card", &named)]),
+                vec![text_field(CardField::Amount, "")],
+            )
+            .intro(vec![trf(
+                lang,
+                "card.form.intro.refund",
+                &[("balance", &d.balance.to_string())],
+            )]),
+        ),
+        Command::CardCorrect => open(
+            c,
+            CardForm::new(
+                CardFormKind::Correct { card_id: id },
+                trf(lang, "card.form.title.correct", &[("card", &named)]),
+                vec![
+                    text_field(CardField::Purchase, ""),
+                    text_field(CardField::Amount, ""),
+                    text_field(CardField::Receipt, ""),
+                    text_field(CardField::Note, ""),
+                ],
+            )
+            .intro(vec![tr(lang, "card.form.intro.correct").to_string()]),
+        ),
         Command::CardTopUp => {
             let form = CardForm::new(
                 CardFormKind::TopUp {
