@@ -964,3 +964,100 @@ async fn the_cli_prints_and_exports_a_statement_and_pays_a_subsidy_file_once() {
     assert!(list.contains("二楼窗口: the drawer holds ¥30.00"), "{list}");
     verify_ledger(pool).await;
 }
+
+#[tokio::test]
+async fn the_consoles_desk_operations_book_at_the_desk_of_its_reader() {
+    use onecard::app::tabs::cards::{CardOp, Effect as CardEffect, Msg as CardMsg, PurchaseText};
+    use onecard::app::{Effect, Msg};
+    use onecard::i18n::Lang;
+    let c = centre().await;
+    let pool = c.pool();
+    let person = c.holder(8_100_031, "王芳").await;
+    let card_id: i64 = sqlx::query_scalar("SELECT id FROM card WHERE card_no = 8100031")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    // The second window's desk reader: a console configured with it works at that desk.
+    let shell = Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    let reader = terminal::add_terminal(
+        &mut tx,
+        &shell,
+        &terminal::NewTerminal {
+            line: "canteen bus",
+            kind: "desk_reader",
+            address: 9,
+            name: "二楼窗口读卡器",
+            location: "",
+            installed_at: None,
+            installed_by: "",
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let w = desk::add_desk(pool, &c.director, "二楼窗口", Some(reader))
+        .await
+        .unwrap();
+    let run = |op: CardOp| {
+        let actor = c.director.clone();
+        async move {
+            let msg = onecard::console::execute(
+                Effect::Cards(CardEffect::Op(op)),
+                pool,
+                Lang::EN,
+                Some((0, actor)),
+            )
+            .await;
+            match msg {
+                Some(Msg::Cards(CardMsg::Done(d))) => d.text,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let said = run(CardOp::TopUp {
+        person_id: person,
+        card_id,
+        amount: yuan("60.00"),
+        channel: Channel::Cash,
+        desk_reader: Some(reader),
+    })
+    .await;
+    assert!(said.contains("balance ¥60.00"), "{said}");
+    c.buy(41, 8_100_031, "20.00").await;
+    let said = run(CardOp::Correct {
+        card_id,
+        purchase: PurchaseText::Pos {
+            pos: "一食堂 POS 1".into(),
+            txn_no: 41,
+        },
+        amount: None,
+        receipt: "R-41".into(),
+        note: String::new(),
+    })
+    .await;
+    assert!(
+        said.contains("Reversed ¥20.00") && said.contains("balance ¥60.00"),
+        "{said}"
+    );
+    let said = run(CardOp::Refund {
+        person_id: person,
+        card_id,
+        amount: yuan("10.00"),
+        desk_reader: Some(reader),
+    })
+    .await;
+    assert!(said.contains("balance ¥50.00"), "{said}");
+    let said = run(CardOp::CloseShift {
+        counted: yuan("50.00"),
+        reason: String::new(),
+        desk_reader: Some(reader),
+    })
+    .await;
+    assert!(
+        said.starts_with("二楼窗口: Shift closed: the drawer took ¥50.00"),
+        "{said}"
+    );
+    assert_eq!(c.balance_of(w.drawer_account_id).await, yuan("-50.00"));
+    verify_ledger(pool).await;
+}
