@@ -20,10 +20,13 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod desk;
 mod doors;
 mod ledger;
 mod merchant;
 mod settle;
+mod statement;
+mod subsidies;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -160,6 +163,23 @@ pub enum Cmd {
     Settle(settle::SettleArgs),
     /// Reconcile a day: each POS's own totals against the records received and the ledger.
     Reconcile(settle::ReconcileArgs),
+    /// The card desks and their cash drawers: list, add, close a shift.
+    Desk {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: desk::DeskCmd,
+    },
+    /// A card's balance and statement: every movement of its holder's account, with its
+    /// terminal and merchant, on screen or as CSV.
+    Statement {
+        /// Read the demo's database (the one `onecard demo` opens).
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        args: statement::StatementArgs,
+    },
     /// The audit log.
     Audit {
         /// Check the demo's database (the one `onecard demo` opens).
@@ -719,9 +739,10 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Cmd::Import { demo, command }) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
-            crate::import::cli(&db.pool, &shell_actor(), command, &mut out).await?;
+            subsidies::import(&db.pool, &shell_actor(), lang, command, &mut out).await?;
         }
         Some(Cmd::CardKind { command }) => {
             let db = open_database(&paths, &config, None, true).await?;
@@ -778,6 +799,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     p.exchange_fee
                 );
             }
+        }
+        Some(Cmd::Desk { demo, command }) => {
+            desk::main(&cli, &config, &paths, *demo, command).await?
+        }
+        Some(Cmd::Statement { demo, args }) => {
+            statement::main(&cli, &config, &paths, *demo, args).await?
         }
         Some(Cmd::Report { demo, args }) => {
             let db = database_for(&paths, &config, *demo).await?;

@@ -146,6 +146,7 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
             }
         },
     };
+    state.cards.desk_reader = desk;
     let listener = listen_into(pool.clone(), inbox.clone(), desk);
     let first = match &options.demo_login {
         Some(login) => match operator::open_session(&pool, login, &client_label()).await {

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod card;
 pub mod command;
 pub mod copy;
+pub mod desk;
 pub mod door;
 pub mod door_group;
 pub mod embedded;

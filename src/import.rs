@@ -2,6 +2,7 @@
 
 pub mod extensions;
 pub mod persons;
+pub mod subsidies;
 pub mod terminals;
 
 use crate::db::card::BatchRefusal;
@@ -41,6 +42,14 @@ pub enum ImportCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Pay a batch of subsidies (补贴): a CSV of person numbers and amounts, all or nothing,
+    /// once per batch id (loading the same batch again pays nothing).
+    Subsidies {
+        file: PathBuf,
+        /// The batch id (default: the file's name and the start of its content's SHA-256).
+        #[arg(long)]
+        batch: Option<String>,
+    },
 }
 
 /// Runs one import from the command line, writing what happened to `out`.
@@ -68,6 +77,8 @@ pub async fn cli(
             until,
             dry_run,
         } => extensions::cli(pool, actor, file, *until, *dry_run, out).await,
+        // Said in the operator's language, which is the command line's (`cli::subsidies`).
+        ImportCmd::Subsidies { .. } => anyhow::bail!("subsidies are paid by cli::subsidies"),
     }
 }
 
@@ -199,6 +210,12 @@ pub enum RowProblem {
     },
     /// The card cannot be extended.
     CardRefused(BatchRefusal),
+    /// Not an amount in yuan above zero with at most two decimals (a subsidy row).
+    BadAmount {
+        text: String,
+    },
+    /// A subsidy file's header lacks the person number or the amount column.
+    NoSubsidyColumns,
 }
 
 /// Longest department text a person import accepts.
@@ -307,6 +324,13 @@ impl std::fmt::Display for RowProblem {
             }
             P::SameCard { line } => write!(f, "the same card as line {line}"),
             P::CardRefused(r) => write!(f, "{r}"),
+            P::BadAmount { text } => write!(
+                f,
+                "amount `{text}` is not an amount in yuan above zero with at most two decimals"
+            ),
+            P::NoSubsidyColumns => f.write_str(
+                "the header needs a person_no (学号, 工号) and an amount (金额) column",
+            ),
         }
     }
 }

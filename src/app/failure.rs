@@ -153,6 +153,28 @@ pub enum Failure {
         id: i64,
         edited: bool,
     },
+    // The desk's money.
+    /// A refund beyond the cash the desk's drawer holds.
+    DrawerShort {
+        holds: Money,
+        needed: Money,
+    },
+    /// A reversal of more than the purchase was.
+    OverReversal {
+        original: Money,
+        asked: Money,
+    },
+    AlreadyReversed {
+        purchase: i64,
+        by: i64,
+    },
+    /// No purchase by that movement id, or terminal and transaction number.
+    NoPurchase(String),
+    NoDesk(String),
+    /// A shift closed with a difference and no reason.
+    ShiftDifference {
+        difference: Money,
+    },
     /// A refusal with nothing to fill in: its catalogue key.
     Invalid(&'static str),
 }
@@ -262,6 +284,30 @@ impl From<LedgerError> for Failure {
             LedgerError::Empty | LedgerError::Unbalanced { .. } => {
                 Failure::Invalid("ledger.error.unbalanced")
             }
+        }
+    }
+}
+
+impl From<crate::db::desk::DeskError> for Failure {
+    fn from(e: crate::db::desk::DeskError) -> Self {
+        use crate::db::desk::DeskError as E;
+        match e {
+            E::NoDesk(name) => Failure::NoDesk(name),
+            E::DeskExists(_) => Failure::Invalid("desk.error.exists"),
+            E::ChannelNameMissing => Failure::Invalid("desk.error.channel_name_missing"),
+            E::TextInvalid(_) => Failure::Invalid("desk.error.text_invalid"),
+            E::InsufficientBalance { balance, needed } => {
+                Failure::InsufficientBalance { balance, needed }
+            }
+            E::DrawerShort { holds, needed } => Failure::DrawerShort { holds, needed },
+            E::NoPurchase(what) => Failure::NoPurchase(what),
+            E::OverReversal { original, asked } => Failure::OverReversal { original, asked },
+            E::AlreadyReversed { purchase, by } => Failure::AlreadyReversed { purchase, by },
+            E::ReceiptMissing => Failure::Invalid("desk.error.receipt_missing"),
+            E::ReasonMissing { difference } => Failure::ShiftDifference { difference },
+            E::NoCard(_) => Failure::NoCard,
+            E::Ledger(e) => e.into(),
+            E::Export(e) => e.into(),
         }
     }
 }

@@ -16,12 +16,14 @@ use crate::import::persons::{FieldChange, PersonField, Summary};
 
 mod alarm_detail;
 mod commands;
+mod desk;
 mod doors;
 mod import;
 mod settlement;
 
 pub use alarm_detail::*;
 pub use commands::*;
+pub use desk::*;
 pub use doors::*;
 pub use import::*;
 pub use settlement::*;
@@ -407,6 +409,34 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
                 ("id", &id.to_string()),
                 ("state", &alarm_state(lang, state)),
             ],
+        ),
+        F::DrawerShort { holds, needed } => trf(
+            lang,
+            "desk.error.drawer_short",
+            &[
+                ("holds", &holds.to_string()),
+                ("needed", &needed.to_string()),
+            ],
+        ),
+        F::OverReversal { original, asked } => trf(
+            lang,
+            "desk.error.over_reversal",
+            &[
+                ("original", &original.to_string()),
+                ("asked", &asked.to_string()),
+            ],
+        ),
+        F::AlreadyReversed { purchase, by } => trf(
+            lang,
+            "desk.error.already_reversed",
+            &[("purchase", &purchase.to_string()), ("by", &by.to_string())],
+        ),
+        F::NoPurchase(what) => trf(lang, "desk.error.no_purchase", &[("what", what)]),
+        F::NoDesk(name) => trf(lang, "desk.error.no_desk", &[("name", name)]),
+        F::ShiftDifference { difference } => trf(
+            lang,
+            "desk.error.shift_difference",
+            &[("difference", &difference.to_string())],
         ),
         F::NoteMissing => tr(lang, "msg.note_empty").to_string(),
         F::ReasonMissing => tr(lang, "msg.reason_empty").to_string(),

@@ -43,11 +43,15 @@ crate::domain::named!(MovementKind, "ledger movement kind", {
 /// The centre's own accounts (one row each, created by the migration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SystemAccount {
-    /// The card desk's cash drawer.
+    /// The first card desk's cash drawer (each other desk has a `drawer` of its own).
     Cash,
     FeeIncome,
     /// Balances kept when a card is returned or cancelled (the college's rule).
     ForfeitedBalance,
+    /// Bank transfers received for top-ups, until the bank clears them.
+    BankClearing,
+    /// What subsidies (补贴) are paid from.
+    SubsidyFunding,
 }
 
 impl SystemAccount {
@@ -56,6 +60,8 @@ impl SystemAccount {
             SystemAccount::Cash => "cash",
             SystemAccount::FeeIncome => "fee_income",
             SystemAccount::ForfeitedBalance => "forfeited_balance",
+            SystemAccount::BankClearing => "bank_clearing",
+            SystemAccount::SubsidyFunding => "subsidy_funding",
         }
     }
 }
@@ -204,12 +210,16 @@ pub async fn post(
     .execute(&mut *tx)
     .await?;
     // In id order, like the lock above.
+    // A merchant's balance is never cached (its takings are summed from its entries at
+    // settlement), so a correction against a merchant writes only its entry.
     for (account, amount) in &per_account {
-        sqlx::query("UPDATE account SET balance = balance - $2 WHERE id = $1")
-            .bind(account)
-            .bind(amount)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE account SET balance = balance - $2 WHERE id = $1 AND kind <> 'merchant'",
+        )
+        .bind(account)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
     }
     restore_overdrawn(tx, actor, &ids).await?;
     let after = json!({
@@ -272,7 +282,8 @@ pub struct TopUp {
     pub balance: Money,
 }
 
-/// 圈存 at the desk: cash received, the person's balance raised.
+/// 圈存 at the first desk: cash received, the person's balance raised. Other desks and
+/// channels: `desk::top_up`.
 pub async fn top_up(
     pool: &PgPool,
     actor: &Actor,
@@ -283,21 +294,42 @@ pub async fn top_up(
     actor.authorize(Action::AccountTopUp)?;
     check_amount(amount)?;
     let mut tx = pool.begin().await?;
-    let account = cardholder_account(&mut tx, person_id).await?;
-    let cash = system_account(&mut tx, SystemAccount::Cash).await?;
-    let card_id: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM card WHERE person_id = $1 AND state IN ('active', 'lost')",
-    )
-    .bind(person_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let movement_id = post(
+    let desk = super::desk::first_desk(&mut tx).await?;
+    let t = credit_cardholder(
         &mut tx,
         actor,
         MovementKind::TopUp,
+        person_id,
+        desk.drawer_account_id,
+        amount,
+        note,
+    )
+    .await?;
+    super::desk::record(&mut tx, t.movement_id, &super::desk::Detail::cash(desk.id)).await?;
+    tx.commit().await?;
+    Ok(t)
+}
+
+/// Moves `amount` from the centre's account `from` to the person's, in the caller's
+/// transaction, and tells the consoles (the card in service, if any, is named on the movement).
+pub async fn credit_cardholder(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    kind: MovementKind,
+    person_id: i64,
+    from: i64,
+    amount: Money,
+    note: &str,
+) -> Result<TopUp, LedgerError> {
+    let account = cardholder_account(&mut *tx, person_id).await?;
+    let card_id = card_in_service(&mut *tx, person_id).await?;
+    let movement_id = post(
+        &mut *tx,
+        actor,
+        kind,
         card_id,
         note,
-        &[(cash, amount), (account, -amount)],
+        &[(from, amount), (account, -amount)],
     )
     .await?;
     let balance: Money = sqlx::query_scalar("SELECT balance FROM account WHERE id = $1")
@@ -305,13 +337,23 @@ pub async fn top_up(
         .fetch_one(&mut *tx)
         .await?;
     Change::cards(card_id.into_iter().collect())
-        .send(&mut tx)
+        .send(&mut *tx)
         .await?;
-    tx.commit().await?;
     Ok(TopUp {
         movement_id,
         balance,
     })
+}
+
+/// The person's card in service (active or lost), which a movement of theirs is noted on.
+pub async fn card_in_service(
+    tx: &mut PgConnection,
+    person_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM card WHERE person_id = $1 AND state IN ('active', 'lost')")
+        .bind(person_id)
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 /// The person's balance (0 before their account exists).

@@ -12,11 +12,12 @@ use onecard::app::state::{DbWhere, Level, State, TabId, ThemeName};
 use onecard::app::tabs::cards::{
     self, CardDetail, CardDone, CardEventRow, CardField, CardForm, CardKindPolicy, CardLookup,
     CardOp, CardRefs, CardView, Confirmations, DeskView, DoorGroup, FeeRow, ImportSummary,
-    IssueRequest, Named, PaidFrom, PersonRow, PinKind, PinNote, Popup, ReportFilter, ReportKind,
-    ReportPage, StockCount, StockInfo, StockLevel, StockOp,
+    IssueRequest, Named, PaidFrom, PersonRow, PinKind, PinNote, Popup, PurchaseText, ReportFilter,
+    ReportKind, ReportPage, StockCount, StockInfo, StockLevel, StockOp,
 };
 use onecard::app::{update, Effect, Msg};
 use onecard::db::card::{BalancePolicy, Grant, Limits};
+use onecard::db::desk::Channel;
 use onecard::db::door_group::GroupDoor;
 use onecard::db::notify::Change;
 use onecard::db::operator::{Operator, Session};
@@ -1253,7 +1254,7 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
     };
     assert_eq!(
         question,
-        "Top up ¥12.34 in cash to the account of card 8165537 of 王芳 (T10003)?"
+        "Top up ¥12.34 (cash) to the account of card 8165537 of 王芳 (T10003)?"
     );
     assert_eq!(
         update(&mut s, key('y')),
@@ -1261,6 +1262,33 @@ fn extend_rewrite_pins_limits_and_top_up_check_what_is_typed() {
             person_id: 11,
             card_id: 21,
             amount: dec("12.34"),
+            channel: Channel::Cash,
+            desk_reader: None,
+        })
+    );
+    // Another channel is recorded by its name: without one the form says so.
+    update(&mut s, key('u'));
+    typed(&mut s, "50");
+    update(&mut s, code(KeyCode::Down));
+    update(&mut s, code(KeyCode::Right));
+    update(&mut s, code(KeyCode::Right));
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(form_error(&s), Some("Name the channel the money came by."));
+    update(&mut s, code(KeyCode::Down));
+    typed(&mut s, "微信");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        onecard::app::router::confirming(&s),
+        Some("Top up ¥50.00 (微信) to the account of card 8165537 of 王芳 (T10003)?")
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::TopUp {
+            person_id: 11,
+            card_id: 21,
+            amount: dec("50"),
+            channel: Channel::Other("微信".into()),
+            desk_reader: None,
         })
     );
     // PIN reset: the new PIN comes back and shows once.
@@ -2564,4 +2592,157 @@ async fn the_demo_seeds_the_card_desk_through_its_own_api() {
     );
     crate::support::verify_ledger(pool).await;
     site.stop();
+}
+
+// ---- The statement ------------------------------------------------------------------------------
+
+#[test]
+fn the_statement_of_the_selected_person_opens_scrolls_and_closes() {
+    use onecard::db::desk::{Statement, StatementRow};
+    let mut s = at_desk(Lang::ZH_CN, Role::CardDesk);
+    let gen = newest(&s) + 1;
+    assert_eq!(
+        update(&mut s, key('S')),
+        vec![card_fx(cards::Effect::LoadStatement { gen, person_id: 11 })]
+    );
+    assert!(text(&mut s, 160, 48).contains("读取中"));
+    let at = Utc.with_ymd_and_hms(2026, 9, 1, 2, 0, 0).unwrap();
+    let row =
+        |id: i64, kind: &str, channel: Option<&str>, amount: &str, balance: &str| StatementRow {
+            movement_id: id,
+            at,
+            kind: kind.into(),
+            channel: channel.map(str::to_string),
+            channel_name: String::new(),
+            amount: dec(amount),
+            balance: dec(balance),
+            card_no: Some(8165537),
+            terminal: (kind == "purchase").then(|| "一食堂 POS 1".to_string()),
+            txn_no: (kind == "purchase").then_some(31),
+            merchant: (kind == "purchase").then(|| "第一食堂".to_string()),
+            note: String::new(),
+        };
+    let statement = Statement {
+        person_id: 11,
+        person_no: "T10003".into(),
+        person_name: "王芳".into(),
+        opening: Money::ZERO,
+        balance: dec("87.50"),
+        from: None,
+        to: None,
+        rows: vec![
+            row(1, "top_up", Some("cash"), "100", "100"),
+            row(2, "purchase", None, "-12.50", "87.50"),
+        ],
+    };
+    // Another person's statement (the cursor moved meanwhile) is not shown for this one.
+    update(
+        &mut s,
+        card_msg(cards::Msg::StatementLoaded {
+            gen,
+            statement: Box::new(Statement {
+                person_id: 12,
+                ..statement.clone()
+            }),
+        }),
+    );
+    assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.statement.is_none()));
+    update(
+        &mut s,
+        card_msg(cards::Msg::StatementLoaded {
+            gen,
+            statement: Box::new(statement),
+        }),
+    );
+    let screen = text(&mut s, 160, 48);
+    for want in [
+        "王芳（T10003）",
+        "余额 ¥87.50",
+        "充值",
+        "现金",
+        "消费",
+        "一食堂 POS 1 · 第一食堂 · #31",
+        "-¥12.50",
+    ] {
+        assert!(screen.contains(want), "{want} in\n{screen}");
+    }
+    // The cursor starts on the newest movement and scrolls up; esc closes.
+    assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.selected == 1));
+    update(&mut s, key('k'));
+    assert!(matches!(&s.cards.popup, Some(Popup::Statement(v)) if v.selected == 0));
+    update(&mut s, code(KeyCode::Esc));
+    assert!(s.cards.popup.is_none());
+    // A role that may not top up sees no statement either.
+    let mut t = at_desk(Lang::EN, Role::Technician);
+    assert_eq!(update(&mut t, key('S')), vec![Effect::Bell]);
+}
+
+#[test]
+fn refund_correction_and_shift_close_forms_ask_for_what_the_books_need() {
+    let mut s = at_desk(Lang::EN, Role::Director);
+    // Refund: cash out of the drawer, after a y/n naming the amount.
+    update(&mut s, key('U'));
+    typed(&mut s, "5");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        onecard::app::router::confirming(&s),
+        Some("Refund ¥5.00 in cash from the account of card 8165537 of 王芳 (T10003)?")
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::Refund {
+            person_id: 11,
+            card_id: 21,
+            amount: dec("5"),
+            desk_reader: None,
+        })
+    );
+    // Correction: the purchase as on the receipt, an amount (empty: all of it), the receipt.
+    update(&mut s, key('C'));
+    typed(&mut s, "一食堂");
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(
+        form_error(&s),
+        Some("“一食堂” names no purchase: write its movement number, or POS/transaction number.")
+    );
+    typed(&mut s, " POS 1/1001");
+    update(&mut s, code(KeyCode::Down));
+    typed(&mut s, "2.50");
+    update(&mut s, code(KeyCode::Enter));
+    assert_eq!(focused(&s), CardField::Receipt);
+    typed(&mut s, "R-1001");
+    assert!(update(&mut s, code(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        onecard::app::router::confirming(&s),
+        Some("Reverse ¥2.50 of purchase 一食堂 POS 1/1001 to card 8165537 of 王芳 (T10003), receipt R-1001?")
+    );
+    assert_eq!(
+        update(&mut s, key('y')),
+        op(CardOp::Correct {
+            card_id: 21,
+            purchase: PurchaseText::Pos {
+                pos: "一食堂 POS 1".into(),
+                txn_no: 1001,
+            },
+            amount: Some(dec("2.50")),
+            receipt: "R-1001".into(),
+            note: String::new(),
+        })
+    );
+    // Shift close: nothing taken is a count too.
+    update(&mut s, key('Z'));
+    typed(&mut s, "0");
+    assert_eq!(
+        update(&mut s, code(KeyCode::Enter)),
+        op(CardOp::CloseShift {
+            counted: Money::ZERO,
+            reason: String::new(),
+            desk_reader: None,
+        })
+    );
+    // The card desk tops up and refunds, and may not correct.
+    let mut d = at_desk(Lang::EN, Role::CardDesk);
+    assert_eq!(update(&mut d, key('C')), vec![Effect::Bell]);
+    assert_eq!(PurchaseText::parse("#41"), Some(PurchaseText::Movement(41)));
+    assert_eq!(PurchaseText::parse("0"), None);
 }

@@ -226,7 +226,7 @@ async fn ledger_verify_passes_good_books_and_names_the_first_account_that_differ
     let (ok, out, err) = verify(&db, dirs.path());
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("ledger balanced: 0 movements, 0 entries, 3 accounts"),
+        out.contains("ledger balanced: 0 movements, 0 entries, 6 accounts"),
         "{out}"
     );
 
@@ -235,7 +235,7 @@ async fn ledger_verify_passes_good_books_and_names_the_first_account_that_differ
     let (ok, out, err) = verify(&db, dirs.path());
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("ledger balanced: 2 movements, 4 entries, 5 accounts"),
+        out.contains("ledger balanced: 2 movements, 4 entries, 8 accounts"),
         "{out}"
     );
 

@@ -15,6 +15,7 @@ mod concurrency;
 mod config;
 mod console_pty;
 mod demo;
+mod desk;
 mod door_records;
 mod doors;
 mod doors_tab;

@@ -195,6 +195,10 @@ fn import_problems() -> Vec<RowProblem> {
             card_no: None,
             why: BatchWhy::NoSuchCard,
         }),
+        RowProblem::BadAmount {
+            text: "12.345".into(),
+        },
+        RowProblem::NoSubsidyColumns,
     ];
     out.extend(field_problems().into_iter().map(RowProblem::Field));
     out
@@ -264,6 +268,23 @@ fn failures() -> Vec<Failure> {
         },
         Failure::NoteMissing,
         Failure::ReasonMissing,
+        Failure::DrawerShort {
+            holds: Money::from_yuan(20),
+            needed: Money::from_yuan(50),
+        },
+        Failure::OverReversal {
+            original: Money::from_fen(1250),
+            asked: Money::from_yuan(13),
+        },
+        Failure::AlreadyReversed {
+            purchase: 41,
+            by: 57,
+        },
+        Failure::NoPurchase("#41".into()),
+        Failure::NoDesk("二楼窗口".into()),
+        Failure::ShiftDifference {
+            difference: Money::from_fen(-1050),
+        },
         Failure::TerminalNameEmpty,
         Failure::TerminalBadDate("2026-13-01".into()),
         Failure::TerminalGone(7),

@@ -8,6 +8,7 @@
 
 pub mod forms;
 mod import;
+pub mod statement;
 
 pub use import::{change_rows, ImportView};
 
@@ -212,10 +213,60 @@ pub enum CardOp {
         person_id: i64,
         card_id: i64,
         amount: Money,
+        channel: crate::db::desk::Channel,
+        /// The console's desk reader: the top-up is booked at its desk (the first desk
+        /// without one).
+        desk_reader: Option<i64>,
     },
     Resend {
         card_id: i64,
     },
+    /// Cash paid out of the console's desk drawer from the person's balance.
+    Refund {
+        person_id: i64,
+        card_id: i64,
+        amount: Money,
+        desk_reader: Option<i64>,
+    },
+    /// An overcharge reversed against the original purchase (`None`: the whole of it).
+    Correct {
+        card_id: i64,
+        purchase: PurchaseText,
+        amount: Option<Money>,
+        receipt: String,
+        note: String,
+    },
+    /// The console's desk closes its shift with the cash counted.
+    CloseShift {
+        counted: Money,
+        reason: String,
+        desk_reader: Option<i64>,
+    },
+}
+
+/// A purchase as typed from its receipt: its movement number, or the POS (name or id) and the
+/// POS's transaction number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurchaseText {
+    Movement(i64),
+    Pos { pos: String, txn_no: i64 },
+}
+
+impl PurchaseText {
+    /// "41", "#41", "一食堂 POS 1/1001"; None: neither.
+    pub fn parse(text: &str) -> Option<PurchaseText> {
+        let text = text.trim();
+        if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
+            return (id > 0).then_some(PurchaseText::Movement(id));
+        }
+        let (pos, txn) = text.rsplit_once('/')?;
+        let txn_no = txn.trim().parse::<i64>().ok()?;
+        let pos = pos.trim();
+        (!pos.is_empty()).then(|| PurchaseText::Pos {
+            pos: pos.to_string(),
+            txn_no,
+        })
+    }
 }
 
 /// A blank card stock operation.
@@ -254,6 +305,8 @@ pub enum Popup {
     Pins(PinNote),
     /// A person import: its dry run's answer, then its progress.
     Import,
+    /// The selected person's statement.
+    Statement(statement::StatementView),
 }
 
 /// What the next frame reads for the tab: a search typed, the cursor moved to another person.
@@ -273,6 +326,7 @@ struct Loads {
     lookup: Shown,
     stock: Shown,
     report: Shown,
+    statement: Shown,
 }
 
 /// The Card service tab.
@@ -296,6 +350,8 @@ pub struct Cards {
     pub card: Option<i64>,
     pub detail: Option<CardDetail>,
     pub reader: Option<Presented>,
+    /// `ui.desk_reader`, as a terminal id: the console works at its desk.
+    pub desk_reader: Option<i64>,
     pub refs: Option<CardRefs>,
     pub stock: Option<StockInfo>,
     pub reports: Reports,
@@ -374,6 +430,10 @@ pub enum Msg {
     ImportDone {
         summary: ImportSummary,
     },
+    StatementLoaded {
+        gen: u64,
+        statement: Box<statement::Statement>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +492,11 @@ pub enum Effect {
         path: String,
         dry_run: bool,
         create_departments: bool,
+    },
+    /// A person's statement: every movement of their account.
+    LoadStatement {
+        gen: u64,
+        person_id: i64,
     },
     /// Demo only: lay a card on the simulated desk reader (None: a blank card).
     DeskPresent {
@@ -964,6 +1029,12 @@ pub fn update(c: &mut Cards, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::StatementLoaded { gen, statement } => {
+            if c.loads.statement.take(gen) {
+                c.statement_loaded(*statement);
+            }
+            vec![]
+        }
         Msg::ImportDone { summary } => {
             c.import = None;
             if matches!(c.popup, Some(Popup::Import)) {
@@ -1009,6 +1080,7 @@ impl View for Cards {
                 self.popup = Some(Popup::Import);
                 Some(self.on_import_key(sh, key))
             }
+            Popup::Statement(view) => Some(self.on_statement_key(view, key)),
             Popup::Pins(note) => {
                 // Shown once: dismissed, the PINs are gone from the console.
                 if !matches!(key.code, KeyCode::Enter | KeyCode::Esc | KeyCode::Char(' ')) {
@@ -1192,7 +1264,11 @@ impl View for Cards {
     }
 
     fn reset(&mut self) -> Vec<Effect> {
-        *self = Cards::default();
+        // The desk is the console's, not the operator's.
+        *self = Cards {
+            desk_reader: self.desk_reader,
+            ..Cards::default()
+        };
         vec![]
     }
 }

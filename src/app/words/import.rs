@@ -138,6 +138,8 @@ pub fn row_problem(lang: Lang, p: &crate::import::RowProblem) -> String {
             let why = failure(lang, &Failure::from(r.why.clone()));
             with("card_refused", &[("card", &card), ("why", &why)])
         }
+        P::BadAmount { text } => with("bad_amount", &[("text", text)]),
+        P::NoSubsidyColumns => key("no_subsidy_columns"),
     }
 }
 

@@ -4,14 +4,14 @@
 use super::{answer, Env};
 use crate::app::failure::Failure;
 use crate::app::tabs::cards::{
-    CardDetail, CardDone, CardOp, CardRefs, Effect, Msg as CardsMsg, Named, PinNote, StockInfo,
-    StockOp, REPORT_ROWS, SEARCH_LIMIT,
+    CardDetail, CardDone, CardOp, CardRefs, Effect, Msg as CardsMsg, Named, PinNote, PurchaseText,
+    StockInfo, StockOp, REPORT_ROWS, SEARCH_LIMIT,
 };
 use crate::app::words::card_named;
 use crate::app::Msg;
 use crate::db::card::{self, Closed, Issued, PinKind};
 use crate::db::person::{self, PersonQuery};
-use crate::db::{door_group, ledger, listen, propagation, stock, terminal};
+use crate::db::{desk, door_group, listen, propagation, stock, terminal};
 use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::i18n::{tr, trf, Lang};
@@ -175,6 +175,17 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Ok(a) => import_persons(pool, &a, &path, dry_run, create_departments, report).await,
             Err(e) => Err(e),
         },
+        Effect::LoadStatement { gen, person_id } => {
+            crate::db::desk::statement(pool, person_id, None, None)
+                .await
+                .map(|s| {
+                    cards(CardsMsg::StatementLoaded {
+                        gen,
+                        statement: Box::new(s),
+                    })
+                })
+                .map_err(Failure::from)
+        }
         Effect::DeskPresent { card_no } => {
             return match listen::ask_desk(pool, card_no).await {
                 Ok(()) => None,
@@ -416,8 +427,11 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
             person_id,
             card_id,
             amount,
+            channel,
+            desk_reader,
         } => {
-            let t = ledger::top_up(pool, a, person_id, amount, "card desk")
+            let desk = desk::of_reader(pool, desk_reader).await?;
+            let t = desk::top_up(pool, a, Some(&desk.name), person_id, amount, &channel, "")
                 .await
                 .map_err(Failure::from)?;
             let (name, _) = named(pool, lang, card_id).await;
@@ -435,6 +449,77 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
                 None,
                 None,
             ))
+        }
+        CardOp::Refund {
+            person_id,
+            card_id,
+            amount,
+            desk_reader,
+        } => {
+            let desk = desk::of_reader(pool, desk_reader).await?;
+            let r = desk::refund(pool, a, Some(&desk.name), person_id, amount, "")
+                .await
+                .map_err(Failure::from)?;
+            let (name, _) = named(pool, lang, card_id).await;
+            let text = trf(
+                lang,
+                "card.done.refunded_cash",
+                &[
+                    ("amount", &amount.to_string()),
+                    ("card", &name),
+                    ("balance", &r.balance.to_string()),
+                ],
+            );
+            Ok(done(text, Some(card_id), None, None))
+        }
+        CardOp::Correct {
+            card_id,
+            purchase,
+            amount,
+            receipt,
+            note,
+        } => {
+            let purchase = match purchase {
+                PurchaseText::Movement(id) => desk::PurchaseRef::Movement(id),
+                PurchaseText::Pos { pos, txn_no } => match desk::find_pos(pool, &pos).await? {
+                    Some(terminal_id) => desk::PurchaseRef::Terminal {
+                        terminal_id,
+                        txn_no,
+                    },
+                    None => return Err(Failure::NoPurchase(format!("{pos}/{txn_no}"))),
+                },
+            };
+            let r = desk::reverse_purchase(pool, a, purchase, amount, &receipt, &note)
+                .await
+                .map_err(Failure::from)?;
+            let (name, _) = named(pool, lang, card_id).await;
+            let text = trf(
+                lang,
+                "card.done.corrected",
+                &[
+                    ("amount", &r.amount.to_string()),
+                    ("purchase", &r.purchase_id.to_string()),
+                    ("card", &name),
+                    ("balance", &r.balance.to_string()),
+                ],
+            );
+            Ok(done(text, Some(card_id), None, None))
+        }
+        CardOp::CloseShift {
+            counted,
+            reason,
+            desk_reader,
+        } => {
+            let desk = desk::of_reader(pool, desk_reader).await?;
+            let s = desk::close_shift(pool, a, Some(&desk.name), counted, &reason)
+                .await
+                .map_err(Failure::from)?;
+            let text = format!(
+                "{}: {}",
+                desk.name,
+                crate::app::words::shift_closed(lang, &s)
+            );
+            Ok(done(text, None, None, None))
         }
         CardOp::Resend { card_id } => {
             let n = propagation::resend(pool, a, card_id)

@@ -2,6 +2,7 @@
 //! (facts, terminal confirmations, history); card stock and fees; the four reports.
 
 mod popups;
+mod statement;
 use crate::app::state::{Shell, State};
 use crate::app::tabs::cards::{
     card_state_of, panel_split, reports_split, split, stock_split, CardDetail, CardLookup,

@@ -51,6 +51,16 @@ pub enum CardField {
     PerPurchase,
     DailyCount,
     Amount,
+    /// How top-up money came: cash, bank transfer, another channel.
+    Channel,
+    /// The other channel's name.
+    ChannelName,
+    /// The purchase a correction reverses, as on its receipt.
+    Purchase,
+    /// The receipt's reference.
+    Receipt,
+    /// The cash counted at a shift close.
+    Counted,
     Quantity,
     Physical,
     Note,
@@ -87,6 +97,11 @@ impl FieldId for CardField {
             CardField::PerPurchase => "card.form.per_purchase",
             CardField::DailyCount => "card.form.daily_count",
             CardField::Amount => "card.form.amount",
+            CardField::Channel => "card.form.channel",
+            CardField::ChannelName => "card.form.channel_name",
+            CardField::Purchase => "card.form.purchase",
+            CardField::Receipt => "card.form.receipt",
+            CardField::Counted => "card.form.counted",
             CardField::Quantity => "card.form.quantity",
             CardField::Physical => "card.form.physical",
             CardField::Note => "card.form.note",
@@ -142,6 +157,14 @@ pub enum CardFormKind {
         card_id: i64,
         person_id: i64,
     },
+    Refund {
+        card_id: i64,
+        person_id: i64,
+    },
+    Correct {
+        card_id: i64,
+    },
+    ShiftClose,
     ImportPersons,
     StockReceive,
     StockSpoil,
@@ -243,7 +266,11 @@ fn action_of(cmd: Command) -> Option<Action> {
         | Command::CardExtendBatch
         | Command::CardResend => Action::CardLifecycle,
         Command::CardPinChange | Command::CardPinReset => Action::CardPin,
-        Command::CardTopUp => Action::AccountTopUp,
+        Command::CardTopUp
+        | Command::CardStatement
+        | Command::CardRefund
+        | Command::DeskShiftClose => Action::AccountTopUp,
+        Command::CardCorrect => Action::AccountCorrection,
         Command::PersonImport => Action::PersonImport,
         Command::StockReceive | Command::StockSpoil | Command::StockCount => Action::CardIssue,
         Command::ReportFilter | Command::ReportExport => Action::ReportExport,
@@ -257,6 +284,7 @@ fn view_of(cmd: Command) -> Option<DeskView> {
         Command::StockReceive | Command::StockSpoil | Command::StockCount => Some(DeskView::Stock),
         Command::ReportFilter | Command::ReportExport => Some(DeskView::Reports),
         Command::DeskView | Command::DeskPresentBlank | Command::DeskPresentCard => None,
+        Command::DeskShiftClose => None,
         Command::CardNumber | Command::PersonImport | Command::CardExtendBatch => None,
         _ => Some(DeskView::People),
     }
@@ -326,7 +354,8 @@ pub fn offered(c: &Cards, sh: &Shell, cmd: Command) -> bool {
         Command::CardExtend => in_state(Transition::Extend),
         Command::CardPinChange | Command::CardPinReset => in_state(Transition::PinChange),
         Command::CardLimits => in_state(Transition::Limits),
-        Command::CardTopUp => detail.is_some(),
+        Command::CardTopUp | Command::CardRefund | Command::CardCorrect => detail.is_some(),
+        Command::CardStatement => c.selected.is_some(),
         Command::CardResend => c.shown().is_some_and(|d| {
             d.confirmations
                 .pending
@@ -350,6 +379,7 @@ pub fn hints(c: &Cards, sh: &Shell) -> Vec<Command> {
             Command::CardExchange,
             Command::CardExtend,
             Command::CardTopUp,
+            Command::CardStatement,
             Command::CardResend,
             Command::CardNumber,
             Command::DeskPresentBlank,
@@ -424,6 +454,19 @@ fn run_here(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
             ),
         ),
         Command::DeskPresentBlank => vec![(Effect::DeskPresent { card_no: None })],
+        Command::CardStatement => c.open_statement(sh),
+        Command::DeskShiftClose => open(
+            c,
+            CardForm::new(
+                CardFormKind::ShiftClose,
+                tr(lang, "card.form.title.shift_close").to_string(),
+                vec![
+                    text_field(CardField::Counted, ""),
+                    text_field(CardField::Reason, ""),
+                ],
+            )
+            .intro(vec![tr(lang, "card.form.intro.shift_close").to_string()]),
+        ),
         Command::DeskPresentCard => open(
             c,
             CardForm::new(
@@ -1001,6 +1044,36 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
             )]);
             open(c, form)
         }
+        Command::CardRefund => open(
+            c,
+            CardForm::new(
+                CardFormKind::Refund {
+                    card_id: id,
+                    person_id: d.person_id,
+                },
+                trf(lang, "card.form.title.refund", &[("card", &named)]),
+                vec![text_field(CardField::Amount, "")],
+            )
+            .intro(vec![trf(
+                lang,
+                "card.form.intro.refund",
+                &[("balance", &d.balance.to_string())],
+            )]),
+        ),
+        Command::CardCorrect => open(
+            c,
+            CardForm::new(
+                CardFormKind::Correct { card_id: id },
+                trf(lang, "card.form.title.correct", &[("card", &named)]),
+                vec![
+                    text_field(CardField::Purchase, ""),
+                    text_field(CardField::Amount, ""),
+                    text_field(CardField::Receipt, ""),
+                    text_field(CardField::Note, ""),
+                ],
+            )
+            .intro(vec![tr(lang, "card.form.intro.correct").to_string()]),
+        ),
         Command::CardTopUp => {
             let form = CardForm::new(
                 CardFormKind::TopUp {
@@ -1008,7 +1081,20 @@ fn run_on_card(c: &mut Cards, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
                     person_id: d.person_id,
                 },
                 trf(lang, "card.form.title.top_up", &[("card", &named)]),
-                vec![text_field(CardField::Amount, "")],
+                vec![
+                    text_field(CardField::Amount, ""),
+                    Field::with(
+                        CardField::Channel,
+                        Input::choice(
+                            ["cash", "bank", "other"]
+                                .iter()
+                                .map(|c| Opt::new(*c, tr(lang, &format!("card.channel.{c}"))))
+                                .collect(),
+                            "cash",
+                        ),
+                    ),
+                    text_field(CardField::ChannelName, ""),
+                ],
             )
             .intro(vec![trf(
                 lang,

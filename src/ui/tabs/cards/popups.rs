@@ -30,6 +30,7 @@ pub fn render(frame: &mut Frame, sh: &Shell, c: &Cards, body: Rect, th: &Theme) 
         ),
         Some(Popup::Pins(note)) => render_pins(frame, sh, note, body, th),
         Some(Popup::Import) => render_import(frame, sh, c, body, th),
+        Some(Popup::Statement(v)) => super::statement::render(frame, sh, v, body, th),
         None => {}
     }
 }

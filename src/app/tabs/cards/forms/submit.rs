@@ -1,6 +1,8 @@
 //! A card form's keys, its values checked and parsed, and what it submits.
 
 use super::*;
+use crate::app::tabs::cards::PurchaseText;
+use crate::db::desk::Channel;
 
 /// Keys in a card desk form: tab and the arrows up and down move between fields, left and right
 /// (or space) change a choice or move in a multi-select, space ticks, enter submits, esc cancels
@@ -78,6 +80,14 @@ fn parse_count(text: &str, min: i32) -> Option<i32> {
         return None;
     }
     text.parse::<i32>().ok().filter(|n| *n >= min)
+}
+
+/// "card 8165537 of 王芳 (T10003)" when shown, else its id.
+fn named_card(c: &Cards, lang: Lang, card_id: i64) -> String {
+    c.shown()
+        .filter(|d| d.id() == card_id)
+        .map(|d| words::card_named(lang, &d.view))
+        .unwrap_or_else(|| format!("#{card_id}"))
 }
 
 /// Why a form cannot be submitted: the field at fault and the words.
@@ -399,6 +409,22 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
             let max = Some(Money::from_yuan(MAX_TOP_UP));
             let amount = Money::parse(text, max)
                 .map_err(|e| Fault(CardField::Amount, amount_words(lang, e, text, max)))?;
+            let name = form.text(CardField::ChannelName).trim().to_string();
+            let channel = match form.choice(CardField::Channel) {
+                "bank" => Channel::Bank,
+                "other" if name.is_empty() => {
+                    return Err(Fault(
+                        CardField::ChannelName,
+                        tr(lang, "desk.error.channel_name_missing").to_string(),
+                    ))
+                }
+                "other" => Channel::Other(name),
+                _ => Channel::Cash,
+            };
+            let how = match &channel {
+                Channel::Other(name) => name.clone(),
+                ch => tr(lang, &format!("card.channel.{}", ch.key())).to_string(),
+            };
             let named = c
                 .shown()
                 .filter(|d| d.id() == card_id)
@@ -408,14 +434,92 @@ fn check(c: &Cards, sh: &mut Shell, cf: &CardForm) -> Result<Submit, Fault> {
                 trf(
                     lang,
                     "card.confirm.top_up",
-                    &[("amount", &amount.to_string()), ("card", &named)],
+                    &[
+                        ("amount", &amount.to_string()),
+                        ("card", &named),
+                        ("channel", &how),
+                    ],
                 ),
                 Effect::Op(CardOp::TopUp {
                     person_id,
                     card_id,
                     amount,
+                    channel,
+                    desk_reader: c.desk_reader,
                 }),
             ))
+        }
+        CardFormKind::Refund { card_id, person_id } => {
+            let text = form.text(CardField::Amount);
+            let amount = Money::parse(text, None)
+                .map_err(|e| Fault(CardField::Amount, amount_words(lang, e, text, None)))?;
+            let named = named_card(c, lang, card_id);
+            Ok(Submit::Confirm(
+                trf(
+                    lang,
+                    "card.confirm.refund",
+                    &[("amount", &amount.to_string()), ("card", &named)],
+                ),
+                Effect::Op(CardOp::Refund {
+                    person_id,
+                    card_id,
+                    amount,
+                    desk_reader: c.desk_reader,
+                }),
+            ))
+        }
+        CardFormKind::Correct { card_id } => {
+            let text = form.text(CardField::Purchase);
+            let purchase = PurchaseText::parse(text).ok_or_else(|| {
+                Fault(
+                    CardField::Purchase,
+                    trf(lang, "card.msg.bad_purchase", &[("text", text)]),
+                )
+            })?;
+            let text = form.text(CardField::Amount);
+            let amount = if text.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    Money::parse(text, None)
+                        .map_err(|e| Fault(CardField::Amount, amount_words(lang, e, text, None)))?,
+                )
+            };
+            let receipt = required(lang, form, CardField::Receipt)?;
+            let whole = tr(lang, "card.msg.whole_purchase").to_string();
+            Ok(Submit::Confirm(
+                trf(
+                    lang,
+                    "card.confirm.correct",
+                    &[
+                        ("amount", &amount.map_or(whole, |a| a.to_string())),
+                        ("purchase", form.text(CardField::Purchase).trim()),
+                        ("card", &named_card(c, lang, card_id)),
+                        ("receipt", &receipt),
+                    ],
+                ),
+                Effect::Op(CardOp::Correct {
+                    card_id,
+                    purchase,
+                    amount,
+                    receipt,
+                    note: form.text(CardField::Note).trim().to_string(),
+                }),
+            ))
+        }
+        CardFormKind::ShiftClose => {
+            let text = form.text(CardField::Counted);
+            // Nothing taken is a count too.
+            let counted = match Money::parse(text, None) {
+                Ok(m) => m,
+                Err(_) if text.trim().parse::<Money>().is_ok_and(|m| m.is_zero()) => Money::ZERO,
+                Err(e) => return Err(Fault(CardField::Counted, amount_words(lang, e, text, None))),
+            };
+            op(CardOp::CloseShift {
+                counted,
+                reason: form.text(CardField::Reason).trim().to_string(),
+                desk_reader: c.desk_reader,
+            })
         }
         CardFormKind::ImportPersons => {
             let path = required(lang, form, CardField::Path)?;
