@@ -600,3 +600,37 @@ async fn overdrawn_card(
     }
     Ok((alarms, change))
 }
+
+/// The setting that bounds what one card spends offline on one day at any POS.
+pub const OFFLINE_DAILY_KEY: &str = "pos.offline_daily_limit";
+/// Its default: ¥50.00.
+pub const OFFLINE_DAILY_DEFAULT: i64 = 5_000;
+
+/// What every POS is told to hold offline, where it cannot ask: no purchase above the lowest
+/// per-purchase limit of any card kind (above it the payment PIN is needed, and only the host
+/// can check it), and at most the offline daily limit per card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineRules {
+    pub pin_above: Money,
+    pub daily: Money,
+}
+
+pub async fn offline_rules(pool: &PgPool) -> Result<OfflineRules, sqlx::Error> {
+    let pin_above: Option<Money> =
+        sqlx::query_scalar("SELECT min(per_purchase_limit) FROM card_kind")
+            .fetch_one(pool)
+            .await?;
+    let daily = super::settings::get(pool, OFFLINE_DAILY_KEY)
+        .await?
+        .and_then(|v| match v {
+            serde_json::Value::String(s) => s.parse::<Money>().ok(),
+            serde_json::Value::Number(n) => n.to_string().parse::<Money>().ok(),
+            _ => None,
+        })
+        .filter(|m| m.is_positive())
+        .unwrap_or(Money::from_fen(OFFLINE_DAILY_DEFAULT));
+    Ok(OfflineRules {
+        pin_above: pin_above.unwrap_or(Money::ZERO),
+        daily,
+    })
+}

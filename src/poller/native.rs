@@ -588,6 +588,18 @@ impl NativeLine {
                     return unsupported(Feature::Download);
                 };
                 let n = self.table(ctx, addr, Table::Blacklist, cards).await?;
+                // What it may sell by itself while it cannot ask.
+                let rules = crate::db::pos::offline_rules(&ctx.pool).await?;
+                let fen = |m: crate::domain::money::Money| {
+                    m.to_fen().and_then(|f| u32::try_from(f).ok()).unwrap_or(0)
+                };
+                let limits = crate::terminal::native::Limits {
+                    per_purchase_fen: 0,
+                    daily_count: 0,
+                    pin_above_fen: fen(rules.pin_above),
+                    offline_daily_fen: fen(rules.daily),
+                };
+                self.bus().await?.set_limits(addr, limits).await?;
                 if let Some(id) = ctx.command_id() {
                     propagation::downloaded(&ctx.pool, t.row.id, id, &h).await?;
                 }

@@ -12,11 +12,10 @@ use crate::sim::{SimTerminal, TerminalKind};
 use crate::terminal::native::frame::{crc16, Frame, BROADCAST};
 use crate::terminal::native::link::{DeviceLink, Incoming, SeqCache};
 use crate::terminal::native::message::{
-    cmd, AuthReply, AuthRequest, AuthResult, CardPresence, Condition, Conditions, DailyTotals,
-    DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth, PollStatus,
-    PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent,
-    ScanRecord, TableChunk, TableProgress, TableState, MAX_PURCHASES_PER_REPLY,
-    MAX_SCANS_PER_REPLY, PIN_LEN,
+    cmd, AuthResult, CardPresence, Condition, Conditions, DailyTotals, DenyReason, DeviceInfo,
+    DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth, PollStatus, PriceEntry, PurchaseMode,
+    PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent, ScanRecord, TableChunk,
+    TableProgress, TableState, MAX_PURCHASES_PER_REPLY, MAX_SCANS_PER_REPLY, PIN_LEN,
 };
 use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime, Timelike};
 use rand::rngs::StdRng;
@@ -35,8 +34,6 @@ mod readers;
 pub use pos::*;
 pub use readers::*;
 
-/// Balance every card of [`Pos::new`] starts with: 500.00 yuan.
-pub const DEFAULT_BALANCE_FEN: i64 = 50_000;
 /// Daily totals kept this many days back.
 const TOTALS_DAYS: i64 = 62;
 /// Silence after which a device drops a partial frame. Longer than t3.5 at any baud, since
@@ -587,18 +584,21 @@ mod tests {
     #[test]
     fn retry_is_answered_from_cache() {
         let pos = Pos::new("canteen", 3, clock(), 10, vec![100]);
-        let auth = Request::OnlineAuth(AuthRequest {
-            card: 100,
-            amount_fen: 1000,
-            pin_verified: false,
+        let txn = pos.ask(100, 1000, None).unwrap();
+        let answer = Request::AuthResult(AuthResult {
+            txn_no: txn,
+            denied: None,
+            balance_fen: 9_000,
         });
-        let a = pos.respond(&req(3, 1, &auth)).unwrap();
-        let b = pos.respond(&req(3, 1, &auth)).unwrap();
+        let a = pos.respond(&req(3, 1, &answer)).unwrap();
+        let b = pos.respond(&req(3, 1, &answer)).unwrap();
         assert_eq!(a, b);
-        assert_eq!(pos.balance(100), Some(DEFAULT_BALANCE_FEN - 1000));
-        pos.respond(&req(3, 2, &auth)).unwrap();
-        assert_eq!(pos.balance(100), Some(DEFAULT_BALANCE_FEN - 2000));
-        assert_eq!(pos.generated(), 2);
+        assert_eq!(pos.stored(), 1, "stored once");
+        // The same answer under a new SEQ: the same record, nothing stored again.
+        assert_eq!(reply(&pos.respond(&req(3, 2, &answer)).unwrap()), reply(&a));
+        assert_eq!(pos.stored(), 1);
+        assert_eq!(pos.generated(), 1);
+        assert_eq!(pos.answer(txn).map(|(r, _)| r.balance_fen), Some(9_000));
     }
 
     #[test]
@@ -653,7 +653,7 @@ mod tests {
     fn control_verbs() {
         let pos = Pos::new("canteen", 3, clock(), 1, vec![100]);
         assert!(pos.control("purchase", &["100", "12.50"]).is_ok());
-        assert_eq!(pos.balance(100), Some(DEFAULT_BALANCE_FEN - 1250));
+        assert_eq!(pos.totals(clock().now().date()), (1, 1250));
         assert!(pos
             .control("purchase", &["100", "1"])
             .unwrap_err()

@@ -132,8 +132,9 @@
 //!   cut short, a LEN no frame can have, noise, or a line that never went quiet, naming the
 //!   machine that babbles). A host treats that as a comm fault, not as a device offline. Any
 //!   NAK (after the retries for BAD_CRC and BUSY) → `Refused` (the device answered).
-//! * After a timed-out ONLINE_AUTH the outcome is unknown: if the purchase was made, it arrives
-//!   as an online record (§8.4). The host never guesses.
+//! * After a timed-out AUTH_RESULT the outcome is unknown to the host: it sends the same answer
+//!   again, and if the purchase was stored it arrives as an online record (§8.4). The host never
+//!   guesses.
 //!
 //! # 7. NAK
 //!
@@ -165,10 +166,10 @@
 //! | 0x05 | SET_TIME | all, broadcast allowed | time | 0x00 |
 //! | 0x06 | READ_RECORDS | all | from u32, max u8 | kind u8, count u8, next_record u32, count × record |
 //! | 0x07 | ACK_RECORDS | all | up_to u32 | first_unacked u32 |
-//! | 0x10 | ONLINE_AUTH | POS | card u32, amount_fen u32, pin_verified u8 (0/1) | result u8, balance_after_fen i32, record_no u32, txn_no u32 |
+//! | 0x10 | (reserved: ONLINE_AUTH of protocol 1.0, host-initiated with a balance the POS kept; NAKed UNKNOWN_COMMAND) | | | |
 //! | 0x11 | DOWNLOAD_BLACKLIST | POS | chunk (§8.6) | active_version u32, active_count u32, received u32 |
 //! | 0x12 | SET_PRICE_TABLE | POS | n u8 (≤ 16), n × (slot u8, start_minute u16, price_fen u32) | 0x00 |
-//! | 0x13 | SET_LIMITS | POS | per_purchase_fen u32, daily_count u16, pin_above_fen u32 | 0x00 |
+//! | 0x13 | SET_LIMITS | POS | per_purchase_fen u32, daily_count u16, pin_above_fen u32, offline_daily_fen u32 | 0x00 |
 //! | 0x14 | DAILY_TOTALS | POS | date | date, count u32, sum_fen i64 |
 //! | 0x15 | AUTH_REQUEST | POS | — | pending u8 (0/1); when 1: txn_no u32, card u32, amount_fen u32, pin 6 B ASCII digits (all 0x00: none typed), time (26; 1 when none) |
 //! | 0x16 | AUTH_RESULT | POS | txn_no u32, result u8, balance_fen i32 | record_no u32 (0 when declined) |
@@ -226,8 +227,9 @@
 //! * The host reads from its own last stored number + 1, commits the records (unique on
 //!   terminal and record number) and only then acknowledges. A crash in between means the
 //!   records are read again and deduplicated, never lost.
-//! * When memory is full the device refuses new purchases or scans (NAK MEMORY_FULL to
-//!   ONLINE_AUTH; nothing stored offline) and raises MEMORY_FULL until records are acknowledged.
+//! * When memory is full the device refuses new purchases or scans (a POS starts no online
+//!   purchase and stores nothing offline; an AUTH_RESULT approving one is NAKed MEMORY_FULL) and
+//!   raises MEMORY_FULL until records are acknowledged.
 //!
 //! ## 8.4 Record layouts
 //!
@@ -239,10 +241,10 @@
 //! | 4 | time (terminal local) | time |
 //! | 11 | card | u32 |
 //! | 15 | amount_fen | i32 |
-//! | 19 | balance_after_fen | i32 |
+//! | 19 | balance_after_fen (online: the host's balance after it; offline: 0) | i32 |
 //! | 23 | txn_no (terminal transaction counter) | u32 |
 //! | 27 | meal_slot (from the price table; 0 = none) | u8 |
-//! | 28 | mode: 0 offline (stored at the terminal), 1 online (AUTH_RESULT or ONLINE_AUTH) | u8 |
+//! | 28 | mode: 0 offline (stored at the terminal), 1 online (approved by the host's AUTH_RESULT, with its balance) | u8 |
 //!
 //! Patrol scan, 20 bytes:
 //!
@@ -283,18 +285,18 @@
 //! number. An AUTH_RESULT for any other transaction is NAKed BAD_PARAMETER. The POS waits for
 //! its answer for as long as it takes; while one purchase waits, it starts no other.
 //!
-//! Reasons (also in the ONLINE_AUTH reply below): 1 insufficient balance, 2 blacklisted, 3 over
-//! the per-purchase limit (the POS's own offline check), 4 daily purchase count reached,
-//! 5 payment PIN required, 6 card unknown, 7 card not valid today (expired or not yet valid),
-//! 8 wrong payment PIN, 9 the card may not pay, 10 the terminal is not in service (no approved
-//! merchant owns it). The PIN crosses the bus only inside the AUTH_REQUEST reply; onecard's
-//! frame trace shows it as `******`.
+//! Reasons: 1 insufficient balance, 2 blacklisted, 3 over the per-purchase limit, 4 daily
+//! purchase count reached, 5 payment PIN required, 6 card unknown, 7 card not valid today
+//! (expired or not yet valid), 8 wrong payment PIN, 9 the card may not pay, 10 the terminal is
+//! not in service (no approved merchant owns it), 11 over the offline limit. The PIN crosses
+//! the bus only inside the AUTH_REQUEST reply; onecard's frame trace shows it as `******`.
 //!
-//! **ONLINE_AUTH** (0x10) is the older host-initiated form, for a cashier station on the host
-//! side: the POS debits `amount_fen` from a balance it keeps itself, stores an online record
-//! and answers `result` 0 with the new balance, the record number and its transaction number;
-//! otherwise it stores nothing and answers a reason with the unchanged balance and zeros. A
-//! full memory is NAK MEMORY_FULL: no purchase without its record.
+//! **Offline** (the host does not answer), the POS sells by itself, within its own rules, and
+//! stores an offline record (mode 0) with `balance_after_fen` 0: it keeps no balances, and the
+//! host posts the purchase when the record is uploaded. It refuses, with the reasons above, a
+//! card on its blacklist (2), an amount above `pin_above` (5: the PIN cannot be checked without
+//! the host), above `per_purchase` (3), past the daily count (4), and what would take the
+//! card's offline spending on that local day past `offline_daily` (11).
 //!
 //! ## 8.6 Chunked tables: blacklist, guards, checkpoints
 //!
@@ -313,7 +315,8 @@
 //!
 //! SET_PRICE_TABLE replaces the meal slots: each entry starts at `start_minute` after local
 //! midnight (< 1440) and lasts until the next one; `price_fen` 0 means the cashier keys the
-//! amount. SET_LIMITS: 0 in a field means no limit. DAILY_TOTALS(date) returns the number and
+//! amount. SET_LIMITS: 0 in a field means no limit; `offline_daily_fen` bounds what one card
+//! spends offline on one local day. DAILY_TOTALS(date) returns the number and
 //! sum of purchases (online and offline) the terminal made on that local date, kept for at
 //! least 62 days whether or not the records were acknowledged: reconciliation compares them
 //! with the records received.
@@ -392,10 +395,10 @@ pub use link::{
     TraceEntry, MAX_EXCHANGE,
 };
 pub use message::{
-    cmd, AuthReply, AuthRequest, AuthResult, CardPresence, Condition, Conditions, DailyTotals,
-    DecodeError, DenyReason, DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth,
-    PollStatus, PriceEntry, PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request,
-    ScanEvent, ScanRecord, TableChunk, TableProgress, TableState,
+    cmd, AuthResult, CardPresence, Condition, Conditions, DailyTotals, DecodeError, DenyReason,
+    DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth, PollStatus, PriceEntry,
+    PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent, ScanRecord,
+    TableChunk, TableProgress, TableState,
 };
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use onecard::terminal::native::*;
 use onecard::terminal::transport::{connect_tcp, open_pty, open_serial, LineConfig};
 use onecard::terminal::TerminalError;
 use proptest::prelude::*;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -69,13 +68,6 @@ fn request() -> impl Strategy<Value = Request> {
         datetime().prop_map(Request::SetTime),
         (any::<u32>(), any::<u8>()).prop_map(|(from, max)| Request::ReadRecords { from, max }),
         any::<u32>().prop_map(|up_to| Request::AckRecords { up_to }),
-        (any::<u32>(), any::<u32>(), any::<bool>()).prop_map(|(card, amount_fen, pin_verified)| {
-            Request::OnlineAuth(AuthRequest {
-                card,
-                amount_fen,
-                pin_verified,
-            })
-        }),
         chunk().prop_map(Request::DownloadBlacklist),
         chunk().prop_map(Request::DownloadGuards),
         chunk().prop_map(Request::DownloadCheckpoints),
@@ -90,11 +82,12 @@ fn request() -> impl Strategy<Value = Request> {
             0..=16
         )
         .prop_map(Request::SetPriceTable),
-        (any::<u32>(), any::<u16>(), any::<u32>()).prop_map(|(a, b, c)| {
+        (any::<u32>(), any::<u16>(), any::<u32>(), any::<u32>()).prop_map(|(a, b, c, d)| {
             Request::SetLimits(Limits {
                 per_purchase_fen: a,
                 daily_count: b,
                 pin_above_fen: c,
+                offline_daily_fen: d,
             })
         }),
         datetime().prop_map(|t| Request::DailyTotals(t.date())),
@@ -281,15 +274,6 @@ fn reply() -> impl Strategy<Value = (u8, Reply)> {
                 })
             )),
         any::<u32>().prop_map(|f| (cmd::ACK_RECORDS, Reply::Acked { first_unacked: f })),
-        (deny(), any::<i32>(), any::<u32>(), any::<u32>()).prop_map(|(denied, b, r, t)| (
-            cmd::ONLINE_AUTH,
-            Reply::Auth(AuthReply {
-                denied,
-                balance_after_fen: b,
-                record_no: r,
-                txn_no: t
-            })
-        )),
         (
             prop_oneof![
                 Just(cmd::DOWNLOAD_BLACKLIST),
@@ -317,7 +301,7 @@ fn reply() -> impl Strategy<Value = (u8, Reply)> {
         (
             prop_oneof![
                 Just(cmd::POLL),
-                Just(cmd::ONLINE_AUTH),
+                Just(cmd::AUTH_RESULT),
                 Just(cmd::READ_RECORDS)
             ],
             prop_oneof![
@@ -486,13 +470,12 @@ struct Site {
 
 impl Site {
     fn new(capacity: usize) -> Site {
-        let pos = Pos::with_balances(
+        let pos = Pos::new(
             "canteen",
             POS,
             SimClock::local(0.0),
             capacity,
-            HashMap::from([(1001, 10_000), (1002, 500)]),
-            None,
+            vec![1001, 1002],
         );
         let patrol = PatrolReader::new(
             "canteen",
@@ -529,12 +512,33 @@ fn near(a: NaiveDateTime, b: NaiveDateTime) -> bool {
     (a - b).num_seconds().abs() <= 2
 }
 
-fn auth(card: u32, amount_fen: u32, pin_verified: bool) -> AuthRequest {
-    AuthRequest {
-        card,
-        amount_fen,
-        pin_verified,
-    }
+/// A purchase asked online at the POS, read and answered by `bus` playing the host with
+/// `denied` and `balance_fen`: the record the POS stored (0 when declined).
+async fn online<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    bus: &mut Bus<S>,
+    pos: &Pos,
+    card: u32,
+    amount_fen: i64,
+    denied: Option<DenyReason>,
+    balance_fen: i32,
+) -> Result<u32, TerminalError> {
+    let txn_no = pos.ask(card, amount_fen, None).unwrap();
+    let poll = bus.poll(POS).await?;
+    assert!(poll.conditions.has(Condition::AuthPending));
+    let p = bus.auth_request(POS).await?.expect("a purchase waits");
+    assert_eq!(
+        (p.txn_no, p.card, i64::from(p.amount_fen)),
+        (txn_no, card, amount_fen)
+    );
+    bus.auth_result(
+        POS,
+        AuthResult {
+            txn_no,
+            denied,
+            balance_fen,
+        },
+    )
+    .await
 }
 
 /// Everything a poller does on a line of three devices.
@@ -567,19 +571,23 @@ async fn exercise<S: AsyncRead + AsyncWrite + Unpin + Send>(bus: &mut Bus<S>, si
     // Purchases: two offline at the till, one online.
     site.pos.control("purchase", &["1001", "12.50"]).unwrap();
     site.pos.control("purchase", &["1001", "3"]).unwrap();
-    let ok = bus.online_auth(POS, auth(1001, 800, false)).await.unwrap();
-    assert!(ok.approved());
-    assert_eq!(
-        (ok.balance_after_fen, ok.record_no),
-        (10_000 - 1250 - 300 - 800, 3)
-    );
-    let poor = bus.online_auth(POS, auth(1002, 600, false)).await.unwrap();
-    assert_eq!(
-        (poor.denied, poor.balance_after_fen, poor.record_no),
-        (Some(DenyReason::InsufficientBalance), 500, 0)
-    );
-    let stranger = bus.online_auth(POS, auth(4242, 100, false)).await.unwrap();
-    assert_eq!(stranger.denied, Some(DenyReason::UnknownCard));
+    // Online the host decides and its balance is what the record carries.
+    let record = online(bus, &site.pos, 1001, 800, None, 7_650)
+        .await
+        .unwrap();
+    assert_eq!(record, 3);
+    let poor = online(
+        bus,
+        &site.pos,
+        1002,
+        600,
+        Some(DenyReason::InsufficientBalance),
+        500,
+    )
+    .await
+    .unwrap();
+    assert_eq!(poor, 0, "declined: nothing stored");
+    assert!(bus.auth_request(POS).await.unwrap().is_none());
 
     // Records: read, read again (nothing freed), ack, gone.
     let batch = bus.read_records(POS, 1, 50).await.unwrap();
@@ -614,18 +622,19 @@ async fn exercise<S: AsyncRead + AsyncWrite + Unpin + Send>(bus: &mut Bus<S>, si
         per_purchase_fen: 5000,
         daily_count: 0,
         pin_above_fen: 1000,
+        offline_daily_fen: 2000,
     };
     bus.set_limits(POS, limits).await.unwrap();
     assert_eq!(site.pos.limits(), limits);
-    let r = bus.online_auth(POS, auth(1001, 1500, false)).await.unwrap();
-    assert_eq!(r.denied, Some(DenyReason::PinRequired));
-    assert!(bus
-        .online_auth(POS, auth(1001, 1500, true))
-        .await
-        .unwrap()
-        .approved());
-    let r = bus.online_auth(POS, auth(1001, 6000, true)).await.unwrap();
-    assert_eq!(r.denied, Some(DenyReason::OverPurchaseLimit));
+    // Offline the PIN cannot be checked (the host holds it): above the limit, refused; within
+    // it, up to the offline limit per card and day.
+    let err = site.pos.control("purchase", &["1002", "15"]).unwrap_err();
+    assert_eq!(err, DenyReason::PinRequired.name());
+    site.pos.control("purchase", &["1002", "10"]).unwrap();
+    site.pos.control("purchase", &["1002", "9.99"]).unwrap();
+    let err = site.pos.control("purchase", &["1002", "0.02"]).unwrap_err();
+    assert_eq!(err, DenyReason::OfflineLimit.name());
+    bus.ack_records(POS, 5).await.unwrap();
 
     // Price table.
     let slots = vec![
@@ -659,8 +668,9 @@ async fn exercise<S: AsyncRead + AsyncWrite + Unpin + Send>(bus: &mut Bus<S>, si
         }
     );
     assert!(bus.stats(POS).requests >= 3);
-    let r = bus.online_auth(POS, auth(1001, 100, false)).await.unwrap();
-    assert_eq!(r.denied, Some(DenyReason::Blacklisted));
+    let err = site.pos.control("purchase", &["1001", "1"]).unwrap_err();
+    assert_eq!(err, DenyReason::Blacklisted.name());
+    site.pos.control("purchase", &["1002", "0.01"]).unwrap();
     let poll = bus.poll(POS).await.unwrap();
     assert_eq!(poll.status(), Some(Condition::RecordsPending));
     assert_eq!(poll.stored, 1);
@@ -742,7 +752,8 @@ async fn exercise<S: AsyncRead + AsyncWrite + Unpin + Send>(bus: &mut Bus<S>, si
             .iter()
             .sum::<u64>()
     );
-    assert_eq!(site.pos.generated(), 4);
+    // Two offline, one online, three offline within the limits.
+    assert_eq!(site.pos.generated(), 6);
     assert_eq!(site.patrol.generated(), 3);
 }
 
@@ -787,10 +798,10 @@ async fn over_pty(baud: u32) {
 
     // The poller reconnects: the PTY is still there and the devices still remember.
     let mut bus = Bus::new(open_serial(&LineConfig::new(&path, baud)).unwrap(), timing);
-    assert_eq!(bus.get_info(POS).await.unwrap().first_unacked, 4);
-    site.pos.control("purchase", &["1002", "1"]).unwrap();
-    let batch = bus.read_records(POS, 4, 10).await.unwrap();
-    assert_eq!(batch.records.numbers(), vec![4, 5]);
+    assert_eq!(bus.get_info(POS).await.unwrap().first_unacked, 6);
+    site.pos.control("purchase", &["1003", "1"]).unwrap();
+    let batch = bus.read_records(POS, 6, 10).await.unwrap();
+    assert_eq!(batch.records.numbers(), vec![6, 7]);
 }
 
 #[tokio::test]
@@ -813,22 +824,34 @@ async fn retry_with_same_seq_is_answered_from_cache_not_charged_twice() {
     let seq = bus.next_seq(POS);
     let executed = site.pos.core().executed();
 
-    // The first reply is corrupted on the wire; the retry (same SEQ) gets the cached one.
+    // The host's answer: its reply is corrupted on the wire; the retry (same SEQ) gets the
+    // cached one, and the purchase is stored exactly once.
+    let txn_no = site.pos.ask(1001, 2500, None).unwrap();
+    let answer = AuthResult {
+        txn_no,
+        denied: None,
+        balance_fen: 7500,
+    };
     site.pos.core().corrupt_next(1);
-    let r = bus.online_auth(POS, auth(1001, 2500, false)).await.unwrap();
-    assert!(r.approved());
-    assert_eq!(r.balance_after_fen, 7500);
-    assert_eq!(site.pos.balance(1001), Some(7500), "charged exactly once");
+    let record = bus.auth_result(POS, answer).await.unwrap();
+    assert_eq!(record, 1);
     assert_eq!(site.pos.core().executed(), executed + 1);
-    assert_eq!(site.pos.stored(), 1);
+    assert_eq!(site.pos.stored(), 1, "stored exactly once");
     let st = bus.stats(POS);
     assert_eq!((st.retries, st.crc_errors), (1, 1));
     assert_eq!(bus.next_seq(POS), next_seq(seq));
 
-    // The same purchase again is a new request (new SEQ): charged again.
-    let r = bus.online_auth(POS, auth(1001, 2500, false)).await.unwrap();
-    assert_eq!(r.balance_after_fen, 5000);
-    assert_eq!(site.pos.balance(1001), Some(5000));
+    // The same answer again under a new SEQ: the same record, nothing stored twice; another
+    // transaction is a new purchase.
+    assert_eq!(bus.auth_result(POS, answer).await.unwrap(), 1);
+    assert_eq!(site.pos.stored(), 1);
+    let txn2 = site.pos.ask(1001, 2500, None).unwrap();
+    let second = AuthResult {
+        txn_no: txn2,
+        balance_fen: 5000,
+        ..answer
+    };
+    assert_eq!(bus.auth_result(POS, second).await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -836,19 +859,24 @@ async fn raw_repeat_of_a_seq_gets_the_identical_reply() {
     let site = Site::new(100);
     let (mut client, server) = tokio::io::duplex(4096);
     tokio::spawn(serve_bus(server, site.devices()));
-    let req = Request::OnlineAuth(auth(1001, 100, false));
+    let txn_no = site.pos.ask(1001, 100, None).unwrap();
+    let req = Request::AuthResult(AuthResult {
+        txn_no,
+        denied: None,
+        balance_fen: 9_900,
+    });
     let frame = Frame::request(POS, 2, req.cmd(), req.encode())
         .encode()
         .unwrap();
     let mut replies = Vec::new();
     for _ in 0..3 {
         client.write_all(&frame).await.unwrap();
-        let mut buf = vec![0u8; MIN_FRAME + 13];
+        let mut buf = vec![0u8; MIN_FRAME + 4];
         client.read_exact(&mut buf).await.unwrap();
         replies.push(buf);
     }
     assert!(replies.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(site.pos.balance(1001), Some(9_900));
+    assert_eq!(site.pos.stored(), 1);
     let reply = Frame::decode(&replies[0]).unwrap();
     assert!(reply.reply && reply.seq == 2 && reply.addr == POS);
 }
@@ -1027,11 +1055,12 @@ async fn memory_full_refuses_purchases_and_raises_the_alarm() {
     assert_eq!(poll.status(), Some(Condition::TablesMissing));
     assert!(poll.conditions.has(Condition::RecordsPending));
     assert!(!poll.conditions.has(Condition::MemoryNearlyFull));
-    assert!(bus
-        .online_auth(POS, auth(1001, 100, false))
-        .await
-        .unwrap()
-        .approved());
+    assert_eq!(
+        online(&mut bus, &site.pos, 1001, 100, None, 9_900)
+            .await
+            .unwrap(),
+        3
+    );
 
     let poll = bus.poll(POS).await.unwrap();
     assert_eq!(poll.status(), Some(Condition::MemoryFull));
@@ -1045,19 +1074,10 @@ async fn memory_full_refuses_purchases_and_raises_the_alarm() {
         site.pos.traffic(&mut rng);
     }
     assert_eq!(site.pos.generated(), 3);
-    let balance = site.pos.balance(1001);
-    let err = bus
-        .online_auth(POS, auth(1001, 100, false))
-        .await
-        .unwrap_err();
+    let err = site.pos.ask(1001, 100, None).unwrap_err();
     assert!(
-        matches!(&err, TerminalError::Refused(m) if m.contains("memory full")),
-        "{err}"
-    );
-    assert_eq!(
-        site.pos.balance(1001),
-        balance,
-        "no purchase without its record"
+        err.contains("memory full"),
+        "no purchase without its record: {err}"
     );
 
     // Collecting the records frees memory and clears the alarm.

@@ -1296,6 +1296,13 @@ async fn a_pos_without_its_blacklist_is_sent_it_by_itself() {
     .await;
     let reply = ctl(&site, "pos/canteen/1 blacklist");
     assert!(reply.starts_with("ok"), "{reply}");
+    // With the blacklist, what it may sell offline: nothing above the lowest per-purchase limit
+    // (the student's ¥30.00: above it only the host can check the PIN), ¥50.00 a card a day.
+    let limits = site.pos("pos/canteen/1").unwrap().limits();
+    assert_eq!(
+        (limits.pin_above_fen, limits.offline_daily_fen),
+        (3_000, 5_000)
+    );
     // Once it has them, no fault stays and nothing more is sent.
     let sent = count_for(
         &db.pool,

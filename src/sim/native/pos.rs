@@ -12,8 +12,7 @@ pub struct Pos {
 #[derive(Debug)]
 struct PosState {
     records: RecordStore<PurchaseRecord>,
-    balances: HashMap<u32, i64>,
-    default_balance: Option<i64>,
+    /// Cards the simulator's traffic uses (the POS itself knows only its blacklist).
     cards: Vec<u32>,
     blacklist: ChunkedTable,
     limits: Limits,
@@ -21,6 +20,8 @@ struct PosState {
     txn_no: u32,
     totals: BTreeMap<NaiveDate, (u32, i64)>,
     daily_counts: HashMap<(u32, NaiveDate), u16>,
+    /// What each card spent offline on each local day, against the offline limit.
+    offline_spent: HashMap<(u32, NaiveDate), i64>,
     /// The purchase waiting for the host's AUTH_RESULT: the POS keeps asking until it comes.
     pending: Option<PendingAuth>,
     /// The host's answers, newest last: (request, its answer, the record stored or 0).
@@ -31,36 +32,21 @@ struct PosState {
 const ANSWERS_KEPT: usize = 16;
 
 impl Pos {
-    /// A POS whose traffic uses `cards`, each starting with [`DEFAULT_BALANCE_FEN`]; other
-    /// cards are unknown to it.
+    /// A POS whose simulated traffic uses `cards`. It keeps no balances: online the host's
+    /// account decides and its balance is shown; offline it sells within its limits to any card
+    /// not on its blacklist.
     pub fn new(
         line: &str,
         machine_no: u8,
         clock: SimClock,
         capacity: usize,
-        cards: Vec<u32>,
+        mut cards: Vec<u32>,
     ) -> Arc<Pos> {
-        let balances = cards.iter().map(|&c| (c, DEFAULT_BALANCE_FEN)).collect();
-        Self::with_balances(line, machine_no, clock, capacity, balances, None)
-    }
-
-    /// A POS with given balances (fen); `default_balance_fen` is what any other card has.
-    pub fn with_balances(
-        line: &str,
-        machine_no: u8,
-        clock: SimClock,
-        capacity: usize,
-        balances: HashMap<u32, i64>,
-        default_balance_fen: Option<i64>,
-    ) -> Arc<Pos> {
-        let mut cards: Vec<u32> = balances.keys().copied().collect();
         cards.sort_unstable();
         Arc::new(Pos {
             core: DeviceCore::new(line, machine_no, clock),
             state: Mutex::new(PosState {
                 records: RecordStore::new(capacity),
-                balances,
-                default_balance: default_balance_fen,
                 cards,
                 blacklist: ChunkedTable::default(),
                 limits: Limits::default(),
@@ -68,20 +54,11 @@ impl Pos {
                 txn_no: 0,
                 totals: BTreeMap::new(),
                 daily_counts: HashMap::new(),
+                offline_spent: HashMap::new(),
                 pending: None,
                 answered: VecDeque::new(),
             }),
         })
-    }
-
-    /// The card's balance in fen, None when the terminal does not know it.
-    pub fn balance(&self, card: u32) -> Option<i64> {
-        let s = lock(&self.state);
-        s.balances.get(&card).copied().or(s.default_balance)
-    }
-
-    pub fn set_balance(&self, card: u32, fen: i64) {
-        lock(&self.state).balances.insert(card, fen);
     }
 
     /// From now on a full memory overwrites its oldest record instead of refusing purchases.
@@ -122,11 +99,11 @@ impl Pos {
             .unwrap_or((0, 0))
     }
 
-    /// An offline purchase keyed at the terminal (the cardholder typed the PIN on its keypad).
+    /// An offline purchase keyed at the terminal, within its offline rules.
     pub fn purchase(&self, card: u32, amount_fen: i64) -> Result<PurchaseRecord, String> {
         let now = self.core.now();
         let mut s = lock(&self.state);
-        match s.purchase(now, card, amount_fen, true, PurchaseMode::Offline) {
+        match s.purchase(now, card, amount_fen) {
             Ok(Ok(r)) => {
                 self.core.generated.fetch_add(1, Ordering::SeqCst);
                 Ok(r)
@@ -182,7 +159,6 @@ impl Pos {
     }
 
     fn execute(&self, req: Request) -> Result<Reply, NakReason> {
-        let now = self.core.now();
         let mut guard = lock(&self.state);
         let s = &mut *guard;
         let conditions = s
@@ -208,39 +184,10 @@ impl Pos {
             return r;
         }
         match req {
-            Request::OnlineAuth(AuthRequest {
-                card,
-                amount_fen,
-                pin_verified,
-            }) => {
-                let amount = i64::from(amount_fen);
-                if amount == 0 || amount > i64::from(i32::MAX) {
-                    return Err(NakReason::BadParameter);
-                }
-                let reply =
-                    match s.purchase(now, card, amount, pin_verified, PurchaseMode::Online)? {
-                        Ok(r) => {
-                            self.core.generated.fetch_add(1, Ordering::SeqCst);
-                            AuthReply {
-                                denied: None,
-                                balance_after_fen: r.balance_after_fen,
-                                record_no: r.record_no,
-                                txn_no: r.txn_no,
-                            }
-                        }
-                        Err(deny) => AuthReply {
-                            denied: Some(deny),
-                            balance_after_fen: s.balance_i32(card),
-                            record_no: 0,
-                            txn_no: 0,
-                        },
-                    };
-                Ok(Reply::Auth(reply))
-            }
             Request::AuthRequest => Ok(Reply::Pending(s.pending.clone())),
             Request::AuthResult(r) => {
-                let record_no = s.answer_with(r)?;
-                if record_no != 0 {
+                let (record_no, stored) = s.answer_with(r)?;
+                if stored {
                     self.core.generated.fetch_add(1, Ordering::SeqCst);
                 }
                 Ok(Reply::Answered { record_no })
@@ -272,13 +219,14 @@ impl PosState {
     /// The host's answer to the pending purchase: approved, it is stored as an online record
     /// with the host's balance. The same answer again gets the same reply; an answer to a
     /// transaction that is not waiting is refused.
-    fn answer_with(&mut self, r: AuthResult) -> Result<u32, NakReason> {
+    /// Returns the record number, and whether it was stored now.
+    fn answer_with(&mut self, r: AuthResult) -> Result<(u32, bool), NakReason> {
         let Some(p) = self.pending.clone().filter(|p| p.txn_no == r.txn_no) else {
             return self
                 .answered
                 .iter()
                 .find(|(p, a, _)| p.txn_no == r.txn_no && *a == r)
-                .map(|(_, _, record)| *record)
+                .map(|(_, _, record)| (*record, false))
                 .ok_or(NakReason::BadParameter);
         };
         let mut record_no = 0;
@@ -305,7 +253,7 @@ impl PosState {
         while self.answered.len() > ANSWERS_KEPT {
             self.answered.pop_front();
         }
-        Ok(record_no)
+        Ok((record_no, record_no != 0))
     }
 
     /// A purchase made on `day`, in the daily totals and the card's daily count.
@@ -320,12 +268,6 @@ impl PosState {
         self.totals.retain(|d, _| *d >= oldest);
     }
 
-    fn balance_i32(&self, card: u32) -> i32 {
-        let b = self.balances.get(&card).copied().or(self.default_balance);
-        b.unwrap_or(0)
-            .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-    }
-
     fn slot(&self, now: NaiveDateTime) -> Option<PriceEntry> {
         let minute = (now.hour() * 60 + now.minute()) as u16;
         self.prices
@@ -336,14 +278,14 @@ impl PosState {
             .copied()
     }
 
-    /// One purchase: Err = NAK (memory full), Ok(Err) = declined, Ok(Ok) = stored record.
+    /// One offline purchase: Err = NAK (memory full), Ok(Err) = declined, Ok(Ok) = stored
+    /// record. Offline the POS cannot check a PIN (the host holds it): above `pin_above` it
+    /// refuses. Its record carries no balance: the account on the host is the truth.
     fn purchase(
         &mut self,
         now: NaiveDateTime,
         card: u32,
         amount: i64,
-        pin_ok: bool,
-        mode: PurchaseMode,
     ) -> Result<Result<PurchaseRecord, DenyReason>, NakReason> {
         if amount <= 0 || amount > i64::from(i32::MAX) {
             return Err(NakReason::BadParameter);
@@ -354,41 +296,40 @@ impl PosState {
         if self.blacklist.contains(card) {
             return Ok(Err(DenyReason::Blacklisted));
         }
-        let Some(balance) = self.balances.get(&card).copied().or(self.default_balance) else {
-            return Ok(Err(DenyReason::UnknownCard));
-        };
         let l = self.limits;
+        if l.pin_above_fen != 0 && amount > i64::from(l.pin_above_fen) {
+            return Ok(Err(DenyReason::PinRequired));
+        }
         if l.per_purchase_fen != 0 && amount > i64::from(l.per_purchase_fen) {
             return Ok(Err(DenyReason::OverPurchaseLimit));
-        }
-        if l.pin_above_fen != 0 && amount > i64::from(l.pin_above_fen) && !pin_ok {
-            return Ok(Err(DenyReason::PinRequired));
         }
         let today = now.date();
         let count = self.daily_counts.get(&(card, today)).copied().unwrap_or(0);
         if l.daily_count != 0 && count >= l.daily_count {
             return Ok(Err(DenyReason::DailyCountReached));
         }
-        if balance < amount {
-            return Ok(Err(DenyReason::InsufficientBalance));
+        let spent = self.offline_spent.get(&(card, today)).copied().unwrap_or(0);
+        if l.offline_daily_fen != 0 && spent + amount > i64::from(l.offline_daily_fen) {
+            return Ok(Err(DenyReason::OfflineLimit));
         }
-        let after = balance - amount;
-        let txn_no = self.txn_no.wrapping_add(1);
+        let txn_no = self.txn_no.wrapping_add(1).max(1);
         let meal_slot = self.slot(now).map_or(0, |e| e.slot);
         let Some(rec) = self.records.push(|record_no| PurchaseRecord {
             record_no,
             at: now,
             card,
             amount_fen: amount as i32,
-            balance_after_fen: after.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            balance_after_fen: 0,
             txn_no,
             meal_slot,
-            mode,
+            mode: PurchaseMode::Offline,
         }) else {
             return Err(NakReason::MemoryFull);
         };
         self.txn_no = txn_no;
-        self.balances.insert(card, after);
+        self.offline_spent
+            .retain(|(_, d), _| *d + ChronoDuration::days(1) >= today);
+        *self.offline_spent.entry((card, today)).or_insert(0) += amount;
         self.count(today, card, amount);
         Ok(Ok(rec))
     }
@@ -439,10 +380,10 @@ impl SimTerminal for Pos {
                     .ok_or_else(|| format!("{yuan} is not a positive amount in fen"))?;
                 let r = self.purchase(card, fen)?;
                 Ok(format!(
-                    "record {}: card {card} paid {} yuan, balance {} yuan",
+                    "record {}: card {card} paid {} yuan offline (transaction {})",
                     r.record_no,
                     Money::from_fen(i64::from(r.amount_fen)).csv(),
-                    Money::from_fen(i64::from(r.balance_after_fen)).csv()
+                    r.txn_no
                 ))
             }
             "pay" => {
@@ -475,12 +416,6 @@ impl SimTerminal for Pos {
                         d.name()
                     ),
                 })
-            }
-            "balance" => {
-                let card = parse_u32(args.first(), "CARD")?;
-                self.balance(card)
-                    .map(|b| format!("card {card}: {} yuan", Money::from_fen(b).csv()))
-                    .ok_or_else(|| format!("card {card} is unknown to this terminal"))
             }
             "blacklisted" => {
                 let card = parse_u32(args.first(), "CARD")?;
@@ -529,7 +464,7 @@ impl SimTerminal for Pos {
                 ))
             }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, pay, answer, balance, blacklisted, blacklist, reset, swap, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, pay, answer, blacklisted, blacklist, reset, swap, offline, online, noise)",
                 self.id()
             )),
         }

@@ -4,9 +4,9 @@
 
 use super::frame::{Frame, Framer, FramerEvent, BROADCAST, MAX_MACHINE_NO, MIN_FRAME};
 use super::message::{
-    cmd, AuthReply, AuthRequest, AuthResult, CardPresence, DailyTotals, DeviceInfo, DeviceStatus,
-    Limits, NakReason, PendingAuth, PollStatus, PriceEntry, RecordBatch, Reply, Request,
-    TableChunk, TableProgress, CHUNK_MAX,
+    cmd, AuthResult, CardPresence, DailyTotals, DeviceInfo, DeviceStatus, Limits, NakReason,
+    PendingAuth, PollStatus, PriceEntry, RecordBatch, Reply, Request, TableChunk, TableProgress,
+    CHUNK_MAX,
 };
 use crate::terminal::TerminalError;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -674,19 +674,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         match self.request(addr, &Request::AckRecords { up_to }).await? {
             Reply::Acked { first_unacked } => Ok(first_unacked),
             r => Err(Self::unexpected(addr, "ACK_RECORDS", &r)),
-        }
-    }
-
-    /// A purchase approved (or declined) by the POS. After a `Timeout` the outcome is unknown:
-    /// the purchase, if made, arrives as an online record.
-    pub async fn online_auth(
-        &mut self,
-        addr: u8,
-        auth: AuthRequest,
-    ) -> Result<AuthReply, TerminalError> {
-        match self.request(addr, &Request::OnlineAuth(auth)).await? {
-            Reply::Auth(a) => Ok(a),
-            r => Err(Self::unexpected(addr, "ONLINE_AUTH", &r)),
         }
     }
 

@@ -7,7 +7,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use std::fmt;
 
 mod auth;
-pub use auth::{AuthReply, AuthRequest, AuthResult, DenyReason, PendingAuth, PIN_LEN};
+pub use auth::{AuthResult, DenyReason, PendingAuth, PIN_LEN};
 
 /// Command codes (the CMD byte of a request; a good reply echoes it).
 pub mod cmd {
@@ -18,7 +18,6 @@ pub mod cmd {
     pub const SET_TIME: u8 = 0x05;
     pub const READ_RECORDS: u8 = 0x06;
     pub const ACK_RECORDS: u8 = 0x07;
-    pub const ONLINE_AUTH: u8 = 0x10;
     pub const DOWNLOAD_BLACKLIST: u8 = 0x11;
     pub const SET_PRICE_TABLE: u8 = 0x12;
     pub const SET_LIMITS: u8 = 0x13;
@@ -332,7 +331,7 @@ pub struct DeviceStatus {
 pub enum PurchaseMode {
     /// Stored at the terminal, uploaded later.
     Offline = 0,
-    /// Approved by ONLINE_AUTH.
+    /// Approved by the host (AUTH_RESULT).
     Online = 1,
 }
 
@@ -516,6 +515,8 @@ pub struct Limits {
     pub per_purchase_fen: u32,
     pub daily_count: u16,
     pub pin_above_fen: u32,
+    /// Offline, the most one card may spend on one local day.
+    pub offline_daily_fen: u32,
 }
 
 /// DAILY_TOTALS reply.
@@ -587,7 +588,6 @@ pub enum Request {
     SetTime(NaiveDateTime),
     ReadRecords { from: u32, max: u8 },
     AckRecords { up_to: u32 },
-    OnlineAuth(AuthRequest),
     DownloadBlacklist(TableChunk),
     SetPriceTable(Vec<PriceEntry>),
     SetLimits(Limits),
@@ -636,7 +636,6 @@ impl Request {
             Request::SetTime(_) => cmd::SET_TIME,
             Request::ReadRecords { .. } => cmd::READ_RECORDS,
             Request::AckRecords { .. } => cmd::ACK_RECORDS,
-            Request::OnlineAuth(_) => cmd::ONLINE_AUTH,
             Request::DownloadBlacklist(_) => cmd::DOWNLOAD_BLACKLIST,
             Request::SetPriceTable(_) => cmd::SET_PRICE_TABLE,
             Request::SetLimits(_) => cmd::SET_LIMITS,
@@ -670,11 +669,6 @@ impl Request {
                 out.push(*max);
             }
             Request::AckRecords { up_to } => out.extend_from_slice(&up_to.to_le_bytes()),
-            Request::OnlineAuth(a) => {
-                out.extend_from_slice(&a.card.to_le_bytes());
-                out.extend_from_slice(&a.amount_fen.to_le_bytes());
-                out.push(u8::from(a.pin_verified));
-            }
             Request::DownloadBlacklist(c)
             | Request::DownloadGuards(c)
             | Request::DownloadCheckpoints(c) => put_chunk(&mut out, c),
@@ -690,6 +684,7 @@ impl Request {
                 out.extend_from_slice(&l.per_purchase_fen.to_le_bytes());
                 out.extend_from_slice(&l.daily_count.to_le_bytes());
                 out.extend_from_slice(&l.pin_above_fen.to_le_bytes());
+                out.extend_from_slice(&l.offline_daily_fen.to_le_bytes());
             }
             Request::DailyTotals(d) => out.extend_from_slice(&date_to_bcd(*d)),
         }
@@ -714,15 +709,6 @@ impl Request {
                 max: r.u8()?,
             },
             cmd::ACK_RECORDS => Request::AckRecords { up_to: r.u32()? },
-            cmd::ONLINE_AUTH => Request::OnlineAuth(AuthRequest {
-                card: r.u32()?,
-                amount_fen: r.u32()?,
-                pin_verified: match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    f => return Err(bad(format!("PIN flag {f}"))),
-                },
-            }),
             cmd::DOWNLOAD_BLACKLIST => Request::DownloadBlacklist(get_chunk(&mut r)?),
             cmd::DOWNLOAD_GUARDS => Request::DownloadGuards(get_chunk(&mut r)?),
             cmd::DOWNLOAD_CHECKPOINTS => Request::DownloadCheckpoints(get_chunk(&mut r)?),
@@ -749,6 +735,7 @@ impl Request {
                 per_purchase_fen: r.u32()?,
                 daily_count: r.u16()?,
                 pin_above_fen: r.u32()?,
+                offline_daily_fen: r.u32()?,
             }),
             cmd::DAILY_TOTALS => Request::DailyTotals(r.date()?),
             _ => return Ok(None),
@@ -770,7 +757,6 @@ impl Request {
                 (RECORDS_HEADER_LEN + n * PURCHASE_RECORD_LEN).min(MAX_DATA)
             }
             Request::AckRecords { .. } => 4,
-            Request::OnlineAuth(_) => 13,
             Request::DownloadBlacklist(_)
             | Request::DownloadGuards(_)
             | Request::DownloadCheckpoints(_) => 12,
@@ -792,7 +778,6 @@ pub fn command_name(code: u8) -> &'static str {
         cmd::SET_TIME => "SET_TIME",
         cmd::READ_RECORDS => "READ_RECORDS",
         cmd::ACK_RECORDS => "ACK_RECORDS",
-        cmd::ONLINE_AUTH => "ONLINE_AUTH",
         cmd::DOWNLOAD_BLACKLIST => "DOWNLOAD_BLACKLIST",
         cmd::SET_PRICE_TABLE => "SET_PRICE_TABLE",
         cmd::SET_LIMITS => "SET_LIMITS",
@@ -820,7 +805,6 @@ pub enum Reply {
     Acked {
         first_unacked: u32,
     },
-    Auth(AuthReply),
     Table(TableProgress),
     Totals(DailyTotals),
     CardPresent(Option<CardPresence>),
@@ -892,12 +876,6 @@ impl Reply {
                 }
             }
             Reply::Acked { first_unacked } => out.extend_from_slice(&first_unacked.to_le_bytes()),
-            Reply::Auth(a) => {
-                out.push(a.denied.map_or(0, |d| d as u8));
-                out.extend_from_slice(&a.balance_after_fen.to_le_bytes());
-                out.extend_from_slice(&a.record_no.to_le_bytes());
-                out.extend_from_slice(&a.txn_no.to_le_bytes());
-            }
             Reply::Table(t) => {
                 out.extend_from_slice(&t.active.version.to_le_bytes());
                 out.extend_from_slice(&t.active.count.to_le_bytes());
@@ -1003,18 +981,6 @@ impl Reply {
             cmd::ACK_RECORDS => Reply::Acked {
                 first_unacked: r.u32()?,
             },
-            cmd::ONLINE_AUTH => {
-                let result = r.u8()?;
-                Reply::Auth(AuthReply {
-                    denied: match result {
-                        0 => None,
-                        c => Some(DenyReason::from_code(c)?),
-                    },
-                    balance_after_fen: r.i32()?,
-                    record_no: r.u32()?,
-                    txn_no: r.u32()?,
-                })
-            }
             cmd::DOWNLOAD_BLACKLIST | cmd::DOWNLOAD_GUARDS | cmd::DOWNLOAD_CHECKPOINTS => {
                 Reply::Table(TableProgress {
                     active: TableState {

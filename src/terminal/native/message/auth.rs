@@ -1,5 +1,5 @@
-//! Online authorisation: the host-initiated ONLINE_AUTH, and the POS's own request that the
-//! host reads (AUTH_REQUEST) and answers (AUTH_RESULT).
+//! Online authorisation: the POS's request that the host reads (AUTH_REQUEST) and answers
+//! (AUTH_RESULT), and the reasons a purchase is declined (by the host, or by the POS offline).
 
 use super::{bad, time_to_bcd, DecodeError, Rd};
 use chrono::NaiveDateTime;
@@ -7,17 +7,8 @@ use chrono::NaiveDateTime;
 /// Digits of a payment PIN.
 pub const PIN_LEN: usize = 6;
 
-/// ONLINE_AUTH request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthRequest {
-    pub card: u32,
-    /// Positive.
-    pub amount_fen: u32,
-    /// The host verified the card's payment PIN (the terminal never sees the PIN).
-    pub pin_verified: bool,
-}
-
-/// Why ONLINE_AUTH declined (a normal reply, not a NAK).
+/// Why a purchase is declined (a normal answer, not a NAK): by the host (AUTH_RESULT), or by
+/// the POS itself offline (it stores nothing and shows the reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenyReason {
     InsufficientBalance = 1,
@@ -32,6 +23,8 @@ pub enum DenyReason {
     NotForPos = 9,
     /// The terminal belongs to no approved merchant.
     NotInService = 10,
+    /// Offline: the card's purchases today would pass the offline limit.
+    OfflineLimit = 11,
 }
 
 impl DenyReason {
@@ -47,6 +40,7 @@ impl DenyReason {
             8 => DenyReason::WrongPin,
             9 => DenyReason::NotForPos,
             10 => DenyReason::NotInService,
+            11 => DenyReason::OfflineLimit,
             _ => return Err(bad(format!("deny reason {c}"))),
         })
     }
@@ -62,26 +56,8 @@ impl DenyReason {
             DenyReason::WrongPin => "wrong payment PIN",
             DenyReason::NotForPos => "card may not pay",
             DenyReason::NotInService => "terminal not in service",
+            DenyReason::OfflineLimit => "over the offline limit",
         }
-    }
-}
-
-/// ONLINE_AUTH reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthReply {
-    /// None = approved.
-    pub denied: Option<DenyReason>,
-    /// Balance after the purchase (unchanged when denied).
-    pub balance_after_fen: i32,
-    /// The stored record (0 when denied).
-    pub record_no: u32,
-    /// The terminal's transaction number (0 when denied).
-    pub txn_no: u32,
-}
-
-impl AuthReply {
-    pub fn approved(&self) -> bool {
-        self.denied.is_none()
     }
 }
 
