@@ -26,6 +26,7 @@ mod import;
 mod ingest;
 mod layering;
 mod ledger_books;
+mod ledger_property;
 mod live;
 mod native;
 mod native_hostile;

@@ -8,7 +8,13 @@ use onecard::db::ledger;
 use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
 
-fn row(record_no: i64, card: i64, amount: &str, txn_no: i64, online: bool) -> PurchaseRow {
+pub(crate) fn row(
+    record_no: i64,
+    card: i64,
+    amount: &str,
+    txn_no: i64,
+    online: bool,
+) -> PurchaseRow {
     PurchaseRow {
         record_no,
         card,
@@ -21,7 +27,7 @@ fn row(record_no: i64, card: i64, amount: &str, txn_no: i64, online: bool) -> Pu
     }
 }
 
-async fn upload(s: &Shop, rows: &[PurchaseRow]) {
+pub(crate) async fn upload(s: &Shop, rows: &[PurchaseRow]) {
     let last = rows.iter().map(|r| r.record_no).max();
     ingest::store_purchases(s.pool(), s.pos, rows, last)
         .await
