@@ -118,6 +118,9 @@ commands! {
     DoorExport => "door.export",
     DoorSyncs => "door.syncs",
     DoorPurge => "door.purge",
+    SettleView => "settlement.view",
+    SettleDayPrev => "settlement.day-prev",
+    SettleDayNext => "settlement.day-next",
 }
 
 impl fmt::Display for Command {
