@@ -313,7 +313,12 @@ impl View for Settlement {
                 self.view = self.view.next();
                 self.selected = 0;
                 self.clamp(sh);
-                vec![]
+                // The line is only re-read live while shown: bring it up to date.
+                if self.view == SettleView::Charts && may_see(sh) {
+                    vec![Effect::Daily { gen: sh.next_gen() }]
+                } else {
+                    vec![]
+                }
             }
             Command::SettleDayPrev | Command::SettleDayNext => {
                 if !may_see(sh) {
@@ -380,7 +385,8 @@ impl View for Settlement {
             return vec![];
         }
         let mut fx = vec![Effect::Today { gen: sh.next_gen() }];
-        if purchases {
+        // An online purchase names only its card; the line is re-read where it is shown.
+        if purchases || self.view == SettleView::Charts {
             fx.push(Effect::Daily { gen: sh.next_gen() });
         }
         fx
@@ -393,7 +399,6 @@ impl View for Settlement {
             if self.view == SettleView::Board {
                 v.extend([Command::SettleDayPrev, Command::SettleDayNext]);
             }
-            v.push(Command::Refresh);
         }
         v.extend([Command::TabNext, Command::Quit]);
         v

@@ -404,7 +404,13 @@ fn render_charts(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: 
             parts[0],
         );
     }
-    let values: Vec<u64> = s.daily.iter().map(|(_, m)| yuan(*m)).collect();
+    // A sparkline draws a column per value: each day is widened to fill the width.
+    let per_day = (parts[1].width.saturating_sub(2) as usize / s.daily.len().max(1)).max(1);
+    let values: Vec<u64> = s
+        .daily
+        .iter()
+        .flat_map(|(_, m)| std::iter::repeat_n(yuan(*m), per_day))
+        .collect();
     let total: Money = s.daily.iter().map(|(_, m)| *m).sum();
     let peak = s.daily.iter().map(|(_, m)| *m).max().unwrap_or(Money::ZERO);
     let title = trf(
