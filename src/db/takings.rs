@@ -166,3 +166,54 @@ pub async fn daily(
     }
     Ok(out)
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum TakingsExportError {
+    #[error(transparent)]
+    Denied(#[from] crate::domain::permission::Denied),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Writes a view of the Settlement tab as CSV (BOM; amounts are given as two-decimal text by
+/// the caller) to `path`, never over an existing file unless told, and audits it. The file
+/// gets its name only once the audit entry is committed.
+pub async fn export(
+    pool: &PgPool,
+    actor: &crate::domain::permission::Actor,
+    view: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+    path: &std::path::Path,
+    existing: crate::export::Existing,
+) -> Result<u64, TakingsExportError> {
+    use crate::export::{Csv, CsvFile};
+    actor.authorize(crate::domain::permission::Action::ReportExport)?;
+    let mut file = CsvFile::create(path, existing)?;
+    let mut csv = Csv::new(&mut file, header)?;
+    for r in rows {
+        csv.row(r)?;
+    }
+    let n = csv.rows();
+    csv.finish()?;
+    let mut tx = pool.begin().await?;
+    super::audit::append(
+        &mut tx,
+        actor,
+        "settlement.export_view",
+        "settlement",
+        "",
+        None,
+        Some(serde_json::json!({
+            "view": view,
+            "rows": n,
+            "file": path.display().to_string(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    file.commit()?;
+    Ok(n)
+}

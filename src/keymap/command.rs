@@ -121,6 +121,7 @@ commands! {
     SettleView => "settlement.view",
     SettleDayPrev => "settlement.day-prev",
     SettleDayNext => "settlement.day-next",
+    SettleExport => "settlement.export",
 }
 
 impl fmt::Display for Command {

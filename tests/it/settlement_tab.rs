@@ -6,6 +6,7 @@ use crate::harness::{render, screen_text, Console};
 use crate::pos_online::{shop, yuan};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use onecard::app::form::Input;
 use onecard::app::msg::DbState;
 use onecard::app::session;
 use onecard::app::state::{DbWhere, State, TabId, ThemeName};
@@ -300,4 +301,61 @@ async fn the_tab_shows_a_purchase_as_it_is_posted() {
     let text = screen_text(&render(&mut c.state, 160, 48));
     assert!(text.contains("¥20.00"), "{text}");
     assert_eq!(c.state.settlement.today.total(), (2, yuan("20.00")));
+}
+
+#[tokio::test]
+async fn export_writes_the_view_shown_once_and_audits_it() {
+    let shop = shop().await;
+    let pool = shop.pool();
+    let card = shop.card(9_003, "50.00").await;
+    shop.buy(1, card.card_no, "8.80", None).await;
+    shop.buy(2, card.card_no, "11.20", None).await;
+    let mut c = Console::sign_in(pool, bare(Lang::EN), "fin", "钱多多", Role::Director).await;
+    c.key('5').await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("today.csv");
+    for attempt in 0..2 {
+        c.key('O').await;
+        let form = c
+            .state
+            .settlement
+            .export
+            .as_mut()
+            .expect("the export popup");
+        form.fields[0].input = Input::text(path.to_str().unwrap());
+        c.enter().await;
+        if attempt == 0 {
+            assert!(
+                c.state.settlement.export.is_none(),
+                "done: the popup closes"
+            );
+        } else {
+            // The file is there: refused in the popup, nothing replaced.
+            let form = c.state.settlement.export.as_ref().expect("still open");
+            assert!(
+                form.error.as_deref().unwrap_or("").contains("today.csv"),
+                "{form:?}"
+            );
+        }
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "a byte-order mark first"
+    );
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "merchant,pos,purchases,sales",
+            "第一食堂,一食堂 POS 1,2,20.00"
+        ]
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'settlement.export_view'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
 }

@@ -3,7 +3,9 @@
 //! this tab shows. Everything is read by effects (`console::exec::settlement`), never here.
 
 use super::{Rows, View};
+use crate::app::failure::Failure;
 use crate::app::filter::{self, Filter};
+use crate::app::form::{Field, FieldId, Form, FormKey};
 use crate::app::layout;
 use crate::app::load::Shown;
 use crate::app::shell::Shell;
@@ -13,6 +15,7 @@ use crate::db::reconcile::Reconciled;
 use crate::db::takings::{Outstanding, PosTakings, Settled, TopUps};
 use crate::domain::money::Money;
 use crate::domain::permission::Action;
+use crate::i18n::tr;
 use crate::keymap::{Command, Section};
 use chrono::NaiveDate;
 use crossterm::event::KeyEvent;
@@ -100,6 +103,8 @@ pub struct Settlement {
     pub daily: Vec<(NaiveDate, Money)>,
     pub selected: usize,
     pub filter: Filter,
+    /// The export popup: where to write the view shown.
+    pub export: Option<Form<ExportField>>,
     /// Whether each view's first answer came (else the view says it is loading).
     pub loaded: [bool; 4],
     today_shown: Shown,
@@ -145,6 +150,25 @@ pub enum Effect {
     Daily {
         gen: u64,
     },
+    /// Writes the rows shown (as `csv_rows` gave them) to `path`; never over a file unless told.
+    Export {
+        view: &'static str,
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+        path: String,
+        overwrite: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportField {
+    Path,
+}
+
+impl FieldId for ExportField {
+    fn label(self) -> &'static str {
+        "settletab.form.path"
+    }
 }
 
 pub fn update(s: &mut Settlement, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
@@ -270,6 +294,152 @@ impl Settlement {
         self.selected = self.selected.min(self.len(sh).saturating_sub(1));
     }
 
+    /// The view shown as CSV: a header of stable names, then the rows the filter lets through;
+    /// amounts with two decimals and no currency sign.
+    pub fn csv_rows(&self, sh: &Shell) -> (&'static str, Vec<String>, Vec<Vec<String>>) {
+        let head = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self.view {
+            SettleView::Today => (
+                "today",
+                head(&["merchant", "pos", "purchases", "sales"]),
+                self.today_rows()
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        TodayRow::Pos(p) => Some(vec![
+                            p.merchant.clone(),
+                            p.terminal.clone(),
+                            p.count.to_string(),
+                            p.sum.csv(),
+                        ]),
+                        // The merchant's total is the sum of its rows: not written twice.
+                        TodayRow::Merchant(..) => None,
+                    })
+                    .collect(),
+            ),
+            SettleView::Board => {
+                let t = |t: &crate::db::reconcile::Tally| [t.count.to_string(), t.sum.csv()];
+                (
+                    "board",
+                    head(&[
+                        "day",
+                        "merchant",
+                        "pos",
+                        "state",
+                        "pos_count",
+                        "pos_sum",
+                        "received_count",
+                        "received_sum",
+                        "ledger_count",
+                        "ledger_sum",
+                    ]),
+                    self.board_rows(sh)
+                        .into_iter()
+                        .map(|r| {
+                            let pos = r.pos.as_ref().map(t).unwrap_or_default();
+                            let mut row = vec![
+                                r.day.to_string(),
+                                r.merchant.clone(),
+                                r.terminal.clone(),
+                                r.state.name().to_string(),
+                            ];
+                            row.extend(pos);
+                            row.extend(t(&r.received));
+                            row.extend(t(&r.ledger));
+                            row
+                        })
+                        .collect(),
+                )
+            }
+            SettleView::Statements => (
+                "statements",
+                head(&[
+                    "merchant",
+                    "period_kind",
+                    "period_start",
+                    "purchases",
+                    "sales",
+                    "refunds",
+                    "corrections",
+                    "commission",
+                    "net_payable",
+                    "settled_at",
+                    "settled_by",
+                ]),
+                self.statement_rows()
+                    .into_iter()
+                    .map(|s| {
+                        vec![
+                            s.merchant.clone(),
+                            s.period_kind.clone(),
+                            s.period_start.to_string(),
+                            s.purchases.to_string(),
+                            s.sales.csv(),
+                            s.refunds.csv(),
+                            s.corrections.csv(),
+                            s.commission.csv(),
+                            s.net_payable.csv(),
+                            crate::export::local_time(s.settled_at),
+                            s.actor.clone(),
+                        ]
+                    })
+                    .collect(),
+            ),
+            SettleView::Charts => (
+                "daily",
+                head(&["day", "takings"]),
+                self.daily
+                    .iter()
+                    .map(|(d, m)| vec![d.to_string(), m.csv()])
+                    .collect(),
+            ),
+        }
+    }
+
+    fn open_export(&mut self, sh: &Shell) {
+        let name = format!(
+            "settlement-{}-{}.csv",
+            self.csv_rows(sh).0,
+            sh.now.with_timezone(&sh.utc_offset).format("%Y%m%d-%H%M")
+        );
+        self.export = Some(
+            Form::new(
+                tr(sh.lang, "settletab.form.export").to_string(),
+                vec![Field::text(ExportField::Path, &name)],
+            )
+            .with_intro(vec![tr(sh.lang, "settletab.form.export_intro").to_string()]),
+        );
+    }
+
+    fn on_export_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
+        let Some(form) = self.export.as_mut() else {
+            return vec![];
+        };
+        match form.key(key) {
+            FormKey::Cancel => {
+                self.export = None;
+                sh.cancelled()
+            }
+            FormKey::Submit => {
+                let path = form.text(ExportField::Path).trim().to_string();
+                if path.is_empty() {
+                    form.error = Some(tr(sh.lang, "settletab.form.no_path").to_string());
+                    return vec![];
+                }
+                form.error = None;
+                form.busy = true;
+                let (view, header, rows) = self.csv_rows(sh);
+                vec![Effect::Export {
+                    view,
+                    header,
+                    rows,
+                    path,
+                    overwrite: false,
+                }]
+            }
+            _ => vec![],
+        }
+    }
+
     fn load_board(&self, sh: &mut Shell) -> Effect {
         Effect::Board {
             gen: sh.next_gen(),
@@ -303,8 +473,8 @@ impl View for Settlement {
         Section::Settlement
     }
 
-    fn key(&mut self, _sh: &mut Shell, _key: &KeyEvent) -> Option<Vec<Effect>> {
-        None
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        self.export.is_some().then(|| self.on_export_key(sh, key))
     }
 
     fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
@@ -335,6 +505,13 @@ impl View for Settlement {
                     self.back.saturating_sub(1)
                 };
                 vec![self.load_board(sh)]
+            }
+            Command::SettleExport => {
+                if !sh.may(Action::ReportExport) {
+                    return Some(sh.denied(Action::ReportExport));
+                }
+                self.open_export(sh);
+                vec![]
             }
             _ => return None,
         })
@@ -399,6 +576,9 @@ impl View for Settlement {
             if self.view == SettleView::Board {
                 v.extend([Command::SettleDayPrev, Command::SettleDayNext]);
             }
+            if sh.may(Action::ReportExport) {
+                v.push(Command::SettleExport);
+            }
         }
         v.extend([Command::TabNext, Command::Quit]);
         v
@@ -416,6 +596,22 @@ impl View for Settlement {
         self.selected = 0;
         self.clamp(sh);
         vec![]
+    }
+
+    fn failed(&mut self, sh: &mut Shell, f: &Failure) -> bool {
+        match self.export.as_mut().filter(|f| f.busy) {
+            Some(form) => {
+                form.refused(words::failure(sh.lang, f));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn done(&mut self, _sh: &mut Shell) {
+        if self.export.as_ref().is_some_and(|f| f.busy) {
+            self.export = None;
+        }
     }
 
     fn reset(&mut self) -> Vec<Effect> {

@@ -6,6 +6,8 @@ use crate::app::tabs::settlement::{Effect, Msg as SettleMsg, Today, DAILY_DAYS, 
 use crate::app::Msg;
 use crate::db::{reconcile, takings};
 use crate::domain::time;
+use crate::export::Existing;
+use crate::i18n::trf;
 
 pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
     let pool = env.pool;
@@ -45,8 +47,50 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Effect::Daily { gen } => takings::daily(pool, time::today(), DAILY_DAYS)
                 .await
                 .map(|days| SettleMsg::Daily { gen, days }),
+            Effect::Export {
+                view,
+                header,
+                rows,
+                path,
+                overwrite,
+            } => return answer(export(env, view, &header, &rows, path, overwrite).await),
         }
         .map(Msg::Settlement)
         .map_err(Failure::from),
     )
+}
+
+async fn export(
+    env: &Env<'_>,
+    view: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+    path: String,
+    overwrite: bool,
+) -> Result<Msg, Failure> {
+    let actor = env.actor()?;
+    // Never over a file that is there already without the operator saying so.
+    let existing = if overwrite {
+        Existing::Overwrite
+    } else {
+        Existing::Refuse
+    };
+    let n = takings::export(
+        env.pool,
+        &actor,
+        view,
+        header,
+        rows,
+        path.as_ref(),
+        existing,
+    )
+    .await?;
+    let shown = std::path::absolute(&path)
+        .map(|p| p.display().to_string())
+        .unwrap_or(path);
+    Ok(Msg::Done(trf(
+        env.lang,
+        "settletab.exported",
+        &[("n", &n.to_string()), ("path", &shown)],
+    )))
 }

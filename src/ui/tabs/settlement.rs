@@ -7,6 +7,7 @@ use crate::app::tabs::settlement::{
 use crate::app::words;
 use crate::domain::money::Money;
 use crate::i18n::{tr, trf, Lang};
+use crate::ui::form::{popup_keys, Placement};
 use crate::ui::theme::Theme;
 use crate::ui::widgets::{block, clip, column_widths, fit_columns, table, TableRow};
 use crate::ui::{filtered_title, local, no_match};
@@ -36,6 +37,20 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         SettleView::Board => render_board(frame, sh, s, body, th),
         SettleView::Statements => render_statements(frame, sh, s, body, th),
         SettleView::Charts => render_charts(frame, sh, s, body, th),
+    }
+    if let Some(form) = &s.export {
+        crate::ui::form::render(
+            frame,
+            lang,
+            form,
+            &Placement {
+                width: 64,
+                title: form.title.clone(),
+                keys: popup_keys(lang, form),
+            },
+            body,
+            th,
+        );
     }
 }
 
