@@ -359,3 +359,24 @@ async fn export_writes_the_view_shown_once_and_audits_it() {
     .unwrap();
     assert_eq!(audited, 1);
 }
+
+#[test]
+fn the_board_moves_a_day_at_a_time_and_never_past_today() {
+    let mut s = loaded(Lang::EN);
+    let backs = |fx: Vec<onecard::app::Effect>| -> Vec<u32> {
+        fx.into_iter()
+            .filter_map(|e| match e {
+                onecard::app::Effect::Settlement(settlement::Effect::Board { back, .. }) => {
+                    Some(back)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // From Today, `b` goes to the board of the day before yesterday.
+    assert_eq!(backs(update(&mut s, Msg::Key(key('b')))), [2]);
+    assert_eq!(s.settlement.view, SettleView::Board);
+    assert_eq!(backs(update(&mut s, Msg::Key(key('n')))), [1]);
+    assert_eq!(backs(update(&mut s, Msg::Key(key('n')))), [0]);
+    assert_eq!(backs(update(&mut s, Msg::Key(key('n')))), [0]);
+}
