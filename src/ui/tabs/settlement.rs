@@ -299,7 +299,7 @@ fn render_board(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: &
             "reconcile.col.ledger",
         ],
         cells,
-        &[6, 6, 6, 8, 8, 8],
+        &[6, 8, 8, 15, 15, 15],
         Some(s.selected),
         if s.loaded[1] && s.board.is_empty() {
             Line::from(Span::styled(tr(lang, "settletab.board_empty"), th.muted))
@@ -319,10 +319,11 @@ fn render_statements(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, 
             TableRow::plain(
                 vec![
                     st.merchant.clone(),
+                    // The date first: it is what a narrow column keeps.
                     format!(
                         "{} {}",
-                        words::catalogued(lang, "settletab.period", &st.period_kind),
-                        st.period_start
+                        st.period_start,
+                        words::catalogued(lang, "settletab.period", &st.period_kind)
                     ),
                     st.sales.to_string(),
                     st.refunds.to_string(),
@@ -360,7 +361,7 @@ fn render_statements(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, 
             "settle.col.settled",
         ],
         cells,
-        &[6, 8, 7, 6, 6, 6, 7, 8],
+        &[6, 13, 10, 7, 7, 7, 10, 4],
         Some(s.selected),
         empty(lang, s, s.loaded[2], !s.statements.is_empty(), th),
         th,
