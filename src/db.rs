@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod settings;
 pub mod settlement;
 pub mod stock;
+pub mod takings;
 pub mod terminal;
 
 use sqlx::migrate::{MigrateError, Migrator};

@@ -195,9 +195,10 @@ fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         ViewId::Alarms => tabs::alarms::render(frame, state, body, th),
         ViewId::Tab(TabId::Cards) => tabs::cards::render(frame, state, body, th),
         ViewId::Tab(TabId::Doors) => tabs::doors::render(frame, state, body, th),
+        ViewId::Tab(TabId::Settlement) => tabs::settlement::render(frame, state, body, th),
         ViewId::Tab(TabId::Terminals) => tabs::terminals::render(frame, state, body, th),
         ViewId::Tab(TabId::Operators) => tabs::operators::render(frame, state, body, th),
-        ViewId::Tab(tab @ (TabId::Patrol | TabId::Attendance | TabId::Settlement)) => {
+        ViewId::Tab(tab @ (TabId::Patrol | TabId::Attendance)) => {
             tabs::placeholder::render(frame, &state.shell, tab, body, th)
         }
     }

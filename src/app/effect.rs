@@ -4,7 +4,7 @@
 
 use super::queue;
 use super::session;
-use super::tabs::{alarms, cards, doors, operators, terminals};
+use super::tabs::{alarms, cards, doors, operators, settlement, terminals};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -13,6 +13,7 @@ pub enum Effect {
     Alarms(alarms::Effect),
     Cards(cards::Effect),
     Doors(doors::Effect),
+    Settlement(settlement::Effect),
     Terminals(terminals::Effect),
     Operators(operators::Effect),
     Bell,
@@ -34,6 +35,12 @@ impl From<cards::Effect> for Effect {
 impl From<doors::Effect> for Effect {
     fn from(e: doors::Effect) -> Self {
         Effect::Doors(e)
+    }
+}
+
+impl From<settlement::Effect> for Effect {
+    fn from(e: settlement::Effect) -> Self {
+        Effect::Settlement(e)
     }
 }
 

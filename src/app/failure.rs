@@ -454,3 +454,14 @@ impl Failure {
         })
     }
 }
+
+impl From<crate::db::takings::TakingsExportError> for Failure {
+    fn from(e: crate::db::takings::TakingsExportError) -> Self {
+        use crate::db::takings::TakingsExportError as E;
+        match e {
+            E::Denied(d) => Failure::Denied(d),
+            E::Export(e) => e.into(),
+            E::Sql(e) => e.into(),
+        }
+    }
+}

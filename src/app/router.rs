@@ -12,7 +12,7 @@ use super::session;
 pub use super::shell::{owner, ViewId};
 use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
 use super::state::State;
-use super::tabs::{alarms, cards, doors, operators, terminals, Arrive, Rows, View};
+use super::tabs::{alarms, cards, doors, operators, settlement, terminals, Arrive, Rows, View};
 use super::words;
 use super::Effect;
 use crate::db::notify::Change;
@@ -259,6 +259,11 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Alarms(m) => lift(alarms::update(&mut state.alarms, &mut state.shell, m)),
         Msg::Cards(m) => lift(cards::update(&mut state.cards, &mut state.shell, m)),
         Msg::Doors(m) => lift(doors::update(&mut state.doors, &mut state.shell, m)),
+        Msg::Settlement(m) => lift(settlement::update(
+            &mut state.settlement,
+            &mut state.shell,
+            m,
+        )),
         Msg::Terminals(m) => lift(terminals::update(&mut state.terminals, &mut state.shell, m)),
         Msg::Operators(m) => lift(operators::update(&mut state.operators, &mut state.shell, m)),
         Msg::Done(text) => {

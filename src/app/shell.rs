@@ -348,6 +348,7 @@ pub fn owner(cmd: Command) -> Option<ViewId> {
         "operator" | "audit" => ViewId::Tab(TabId::Operators),
         "door" | "doors" => ViewId::Tab(TabId::Doors),
         "card" | "cards" | "person" | "stock" | "report" | "desk" => ViewId::Tab(TabId::Cards),
+        "settlement" => ViewId::Tab(TabId::Settlement),
         _ => return None,
     })
 }

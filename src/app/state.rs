@@ -1,7 +1,7 @@
 //! Everything the console shows, in one place: the shell (what every tab shares) and one model
 //! per tab. `ui` renders it; only `update` changes it.
 
-use super::tabs::{alarms, cards, doors, operators, placeholder, terminals};
+use super::tabs::{alarms, cards, doors, operators, placeholder, settlement, terminals};
 use crate::db::notify::Change;
 use crate::i18n::{tr, Lang};
 use crate::keymap::Keymap;
@@ -34,7 +34,7 @@ pub struct State {
     pub doors: doors::Doors,
     pub patrol: placeholder::Placeholder,
     pub attendance: placeholder::Placeholder,
-    pub settlement: placeholder::Placeholder,
+    pub settlement: settlement::Settlement,
     pub terminals: terminals::Terminals,
     pub operators: operators::Operators,
     pub pending: Pending,
@@ -74,7 +74,7 @@ impl State {
             doors: Default::default(),
             patrol: placeholder::Placeholder::new(TabId::Patrol),
             attendance: placeholder::Placeholder::new(TabId::Attendance),
-            settlement: placeholder::Placeholder::new(TabId::Settlement),
+            settlement: settlement::Settlement::new(),
             terminals: Default::default(),
             operators: Default::default(),
             pending: Pending::default(),

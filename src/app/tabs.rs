@@ -8,6 +8,7 @@ pub mod cards;
 pub mod doors;
 pub mod operators;
 pub mod placeholder;
+pub mod settlement;
 pub mod terminals;
 
 use super::failure::Failure;

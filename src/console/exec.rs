@@ -6,6 +6,7 @@ mod doors;
 mod operators;
 mod queue;
 mod session;
+mod settlement;
 mod terminals;
 
 use crate::app::failure::Failure;
@@ -63,6 +64,7 @@ pub async fn execute(effect: Effect, env: &Env<'_>) -> Option<Msg> {
         Effect::Alarms(e) => alarms::run(e, env).await,
         Effect::Cards(e) => cards::run(e, env).await,
         Effect::Doors(e) => doors::run(e, env).await,
+        Effect::Settlement(e) => settlement::run(e, env).await,
         Effect::Terminals(e) => terminals::run(e, env).await,
         Effect::Operators(e) => operators::run(e, env).await,
         Effect::Bell | Effect::Quit => None,

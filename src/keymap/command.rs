@@ -118,6 +118,10 @@ commands! {
     DoorExport => "door.export",
     DoorSyncs => "door.syncs",
     DoorPurge => "door.purge",
+    SettleView => "settlement.view",
+    SettleDayPrev => "settlement.day-prev",
+    SettleDayNext => "settlement.day-next",
+    SettleExport => "settlement.export",
 }
 
 impl fmt::Display for Command {

@@ -5,4 +5,5 @@ pub mod cards;
 pub mod doors;
 pub mod operators;
 pub mod placeholder;
+pub mod settlement;
 pub mod terminals;

@@ -45,6 +45,7 @@ mod reconcile;
 mod refusals;
 mod reports;
 mod settlement;
+mod settlement_tab;
 mod shell;
 mod sim;
 mod sim_control;
