@@ -398,6 +398,38 @@ fn looks_like_gbk(bytes: &[u8]) -> bool {
 }
 
 /// The text of the file: UTF-8, a leading BOM dropped.
+/// A CSV text's reader (fields trimmed, rows of any length) and its header row; a header that
+/// cannot be read is line 1's problem.
+pub(crate) fn open_csv<'a>(
+    path: &str,
+    text: &'a str,
+) -> Result<(csv::Reader<&'a [u8]>, csv::StringRecord), ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| {
+            one(
+                path,
+                1,
+                RowProblem::HeaderUnreadable {
+                    detail: e.to_string(),
+                },
+            )
+        })?
+        .clone();
+    Ok((reader, headers))
+}
+
+/// The column whose header is one of `names` (any case).
+pub(crate) fn column_of(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
+    headers
+        .iter()
+        .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+}
+
 pub(crate) fn decode<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, ImportError> {
     let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     match std::str::from_utf8(body) {

@@ -37,26 +37,8 @@ pub async fn import(
     actor.authorize(Action::CardLifecycle)?;
     let text = decode(path, bytes)?;
     let lines = Lines::new(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| {
-        bad(
-            path,
-            vec![RowError::new(
-                1,
-                RowProblem::HeaderUnreadable {
-                    detail: e.to_string(),
-                },
-            )],
-        )
-    })?;
-    let column = |names: &[&str]| {
-        headers
-            .iter()
-            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
-    };
+    let (mut reader, headers) = super::open_csv(path, text)?;
+    let column = |names: &[&str]| super::column_of(&headers, names);
     let (card_col, person_col) = (
         column(&["card_no", "卡号"]),
         column(&["person_no", "学工号", "学号", "工号", "人员编号"]),

@@ -363,22 +363,7 @@ fn parse(
     text: &str,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Vec<Row>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| {
-            one(
-                path,
-                1,
-                RowProblem::HeaderUnreadable {
-                    detail: e.to_string(),
-                },
-            )
-        })?
-        .clone();
+    let (mut reader, headers) = super::open_csv(path, text)?;
     if headers.iter().all(str::is_empty) {
         return Err(one(path, 1, RowProblem::HeaderEmpty));
     }
