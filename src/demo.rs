@@ -280,7 +280,18 @@ impl LiveSite {
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
+        // Its POS number their transactions from 1 again, too: a new numbering epoch, so this
+        // run's purchases are not taken for the last run's, which stay in the books.
+        sqlx::query(
+            "UPDATE terminal SET record_base = record_base + 1000000000,
+                                 bookmark = record_base + 1000000000
+             WHERE id = ANY($1) AND kind = 'pos'",
+        )
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
+        seed_merchants(pool, &registered).await?;
         name_doors(pool, &site, &config, &registered).await?;
         if !seed_card_desk(pool).await? {
             tell_terminals_again(pool, &ids).await?;
@@ -370,6 +381,31 @@ impl LiveSite {
 
 /// Where the demo's simulator takes commands, for every demo process to find (the console,
 /// `onecard demo --accounts`).
+/// The demo's merchant: the canteen, approved, owning every simulated POS (each run makes sure,
+/// changing nothing that is so already).
+async fn seed_merchants(
+    pool: &PgPool,
+    registered: &[crate::sim::register::RegisteredTerminal],
+) -> anyhow::Result<()> {
+    use crate::db::merchant::{self, MerchantState};
+    let actor = Actor::shell("demo");
+    let name = "第一食堂";
+    let m = match merchant::find(pool, name).await? {
+        Some(m) => m,
+        None => merchant::apply(pool, &actor, name, rust_decimal::Decimal::new(25, 3)).await?,
+    };
+    if m.state != MerchantState::Approved.name() {
+        merchant::set_state(pool, &actor, name, MerchantState::Approved).await?;
+    }
+    for r in registered
+        .iter()
+        .filter(|r| r.kind == crate::sim::TerminalKind::Pos)
+    {
+        merchant::assign(pool, &actor, name, &r.terminal_id.to_string()).await?;
+    }
+    Ok(())
+}
+
 async fn record_control(
     conn: &mut sqlx::PgConnection,
     control: SocketAddr,
