@@ -99,6 +99,9 @@ pub struct BenchArgs {
     /// Simulated POS asking for authorisation at once in `--settlement`.
     #[arg(long, default_value_t = 200)]
     pub pos: usize,
+    /// Purchases of the month `--settlement` settles (across 200 merchants).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub month_purchases: i64,
     /// Remote opens timed by `--doors`.
     #[arg(long, default_value_t = 50)]
     pub opens: usize,
@@ -592,7 +595,14 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
         return persons::run(&server, n, args.seed).await;
     }
     if args.settlement {
-        return settlement::run(&server, args.pos, args.poll_ms, args.seed).await;
+        return settlement::run(
+            &server,
+            args.pos,
+            args.poll_ms,
+            args.seed,
+            args.month_purchases,
+        )
+        .await;
     }
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;
@@ -941,6 +951,7 @@ mod tests {
             doors: false,
             settlement: false,
             pos: 0,
+            month_purchases: 0,
             opens: 0,
         };
         let c = site_config(&args);

@@ -7,7 +7,11 @@
 //!   canteen rush), `serve`'s poller reads the request, onecard decides and posts, the POS gets
 //!   its answer; the time from asking to the answer, p50 and p99, with the poll period beside it.
 //!
-//! Ends with `bench: post_rps=… post_ratio=… auth_p50_ms=… auth_p99_ms=…`.
+//! * settling a month: `--month-purchases` purchases of last month across 200 merchants,
+//!   loaded in bulk (the database's per-row checks off for the load only: superuser), then
+//!   `settlement::settle` for every merchant, timed.
+//!
+//! Ends with `bench: post_rps=… post_ratio=… auth_p50_ms=… auth_p99_ms=… settle_month_s=…`.
 
 use super::{fresh_database, percentile, say, Server};
 use crate::db::ingest::{self, PurchaseRow};
@@ -39,7 +43,13 @@ const AUTH_WINDOW_MS: u64 = 5_000;
 /// How long one authorisation may take before it counts as failed.
 const AUTH_PATIENCE: Duration = Duration::from_secs(30);
 
-pub async fn run(server: &Server, pos: usize, poll_ms: u32, seed: u64) -> anyhow::Result<()> {
+pub async fn run(
+    server: &Server,
+    pos: usize,
+    poll_ms: u32,
+    seed: u64,
+    month_purchases: i64,
+) -> anyhow::Result<()> {
     say(format!(
         "onecard bench --settlement: {PURCHASES} purchases posted against as many stored raw \
          ({STREAMS} terminals, batches of {BATCH}); online authorisation on {pos} simulated POS \
@@ -157,10 +167,109 @@ pub async fn run(server: &Server, pos: usize, poll_ms: u32, seed: u64) -> anyhow
             "DIFFERENCES"
         }
     ));
+    let settle_s = settle_month(&pool, raw_terminal, month_purchases).await?;
     say(format!(
-        "bench: post_rps={post_rps:.0} post_ratio={ratio:.2} auth_p50_ms={p50:.1} auth_p99_ms={p99:.1}"
+        "bench: post_rps={post_rps:.0} post_ratio={ratio:.2} auth_p50_ms={p50:.1} auth_p99_ms={p99:.1} settle_month_s={settle_s:.2}"
     ));
     Ok(())
+}
+
+/// Merchants in the month to settle.
+const MONTH_MERCHANTS: i64 = 200;
+
+/// Loads `n` purchases of last month across [`MONTH_MERCHANTS`] merchants (owed by the
+/// suspense account, so the books still balance) and times settling that month for all of
+/// them.
+async fn settle_month(pool: &PgPool, terminal: i64, n: i64) -> anyhow::Result<f64> {
+    use crate::domain::settlement::Period;
+    let today = crate::domain::time::today();
+    let period = Period::month_of(
+        chrono::Datelike::with_day(&today, 1).unwrap_or(today) - chrono::Duration::days(1),
+    );
+    let (from, to) = period.bounds();
+    let loaded = Instant::now();
+    let mut tx = pool.begin().await?;
+    // A bulk load, not a test of the checks: off for this transaction only (needs superuser).
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the month needs a superuser connection: {e}"))?;
+    sqlx::query(
+        "INSERT INTO merchant (name, state, approved_at, approved_by)
+         SELECT 'bench merchant ' || k, 'approved', now(), 'bench' FROM generate_series(1, $1) k",
+    )
+    .bind(MONTH_MERCHANTS)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO account (kind, merchant_id, name, floor_zero)
+         SELECT 'merchant', id, name, false FROM merchant WHERE name LIKE 'bench merchant %'",
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Epoch -1: numbers no terminal's own purchases use.
+    sqlx::query(
+        "INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, txn_no, at)
+         SELECT 'purchase', 'bench', $1, -1, k,
+                $2 + (k % extract(epoch FROM $3 - $2)::bigint) * interval '1 second'
+         FROM generate_series(1, $4) k",
+    )
+    .bind(terminal)
+    .bind(from)
+    .bind(to)
+    .bind(n)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "WITH mv AS (
+             SELECT id, txn_no, (100 + txn_no % 900) / 100.0 AS amount FROM ledger_movement
+             WHERE terminal_id = $1 AND txn_epoch = -1
+         ), merchants AS (
+             SELECT array_agg(id ORDER BY id) AS ids FROM account
+             WHERE kind = 'merchant' AND name LIKE 'bench merchant %'
+         )
+         INSERT INTO ledger_entry (movement_id, account_id, amount)
+         SELECT id, (SELECT id FROM account WHERE kind = 'suspense'), amount FROM mv
+         UNION ALL
+         SELECT id, ids[1 + txn_no % array_length(ids, 1)], -amount FROM mv, merchants",
+    )
+    .bind(terminal)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE account SET balance = balance - (
+             SELECT coalesce(sum(e.amount), 0) FROM ledger_entry e
+             JOIN ledger_movement m ON m.id = e.movement_id
+             WHERE m.terminal_id = $1 AND m.txn_epoch = -1 AND e.account_id = account.id)
+         WHERE kind = 'suspense'",
+    )
+    .bind(terminal)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE ledger_movement, ledger_entry, account")
+        .execute(pool)
+        .await?;
+    say(format!(
+        "month: {n} purchases of {} across {MONTH_MERCHANTS} merchants loaded in {:.1} s",
+        period.first_day.format("%Y-%m"),
+        loaded.elapsed().as_secs_f64()
+    ));
+    let started = Instant::now();
+    let statements = crate::db::settlement::settle(
+        pool,
+        &crate::domain::permission::Actor::shell("bench"),
+        period,
+        None,
+    )
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let settled: i64 = statements.iter().map(|s| s.figures.takings.purchases).sum();
+    say(format!(
+        "settle: {} statements, {settled} purchases, in {secs:.2} s",
+        statements.len()
+    ));
+    Ok(secs)
 }
 
 /// POS only, on TCP lines of up to 40.
