@@ -49,6 +49,21 @@ async fn operator(pool: &PgPool, login: &str, role: Role) -> Actor {
 }
 
 impl Centre {
+    /// A cash top-up at the first desk, by the card desk.
+    pub(crate) async fn cash(&self, person: i64, amount: &str) {
+        desk::top_up(
+            self.pool(),
+            &self.desk,
+            None,
+            person,
+            yuan(amount),
+            &Channel::Cash,
+            "",
+        )
+        .await
+        .unwrap();
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.db.pool
     }
@@ -380,17 +395,7 @@ async fn an_overcharge_is_reversed_once_at_most_the_original_by_a_role_that_may(
     let c = centre().await;
     let pool = c.pool();
     let person = c.holder(8_100_003, "韩梅梅").await;
-    desk::top_up(
-        pool,
-        &c.desk,
-        None,
-        person,
-        yuan("100.00"),
-        &Channel::Cash,
-        "",
-    )
-    .await
-    .unwrap();
+    c.cash(person, "100.00").await;
     let purchase = c.buy(1001, 8_100_003, "45.00").await;
     // An undercharge is just a second purchase.
     c.buy(1002, 8_100_003, "3.50").await;
@@ -513,17 +518,7 @@ async fn a_shift_close_compares_the_counted_cash_with_the_drawers_takings() {
     )
     .await
     .unwrap();
-    desk::top_up(
-        pool,
-        &c.desk,
-        None,
-        person,
-        yuan("7.00"),
-        &Channel::Cash,
-        "",
-    )
-    .await
-    .unwrap();
+    c.cash(person, "7.00").await;
     desk::refund(pool, &c.desk, at, person, yuan("10.00"), "")
         .await
         .unwrap();
@@ -584,17 +579,7 @@ async fn a_statement_lists_every_movement_with_terminal_merchant_and_running_bal
     let c = centre().await;
     let pool = c.pool();
     let person = c.holder(8_100_005, "王芳").await;
-    desk::top_up(
-        pool,
-        &c.desk,
-        None,
-        person,
-        yuan("100.00"),
-        &Channel::Cash,
-        "",
-    )
-    .await
-    .unwrap();
+    c.cash(person, "100.00").await;
     desk::top_up(
         pool,
         &c.desk,
@@ -825,17 +810,7 @@ async fn the_cli_prints_and_exports_a_statement_and_pays_a_subsidy_file_once() {
     let c = centre().await;
     let pool = c.pool();
     let person = c.holder(8_100_021, "王芳").await;
-    desk::top_up(
-        pool,
-        &c.desk,
-        None,
-        person,
-        yuan("100.00"),
-        &Channel::Cash,
-        "",
-    )
-    .await
-    .unwrap();
+    c.cash(person, "100.00").await;
     c.buy(31, 8_100_021, "12.50").await;
     let dirs = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| onecard(&c.db, dirs.path(), args, "");
