@@ -207,40 +207,51 @@ async fn settle_month(pool: &PgPool, terminal: i64, n: i64) -> anyhow::Result<f6
     )
     .execute(&mut *tx)
     .await?;
-    // Epoch -1: numbers no terminal's own purchases use.
+    // As `serve` posts them: batches of BATCH purchases on one terminal, each a movement with
+    // one traced entry per purchase and one for its merchant. Epoch -1: numbers no terminal's
+    // own purchases use.
+    let batches = (n + BATCH as i64 - 1) / BATCH as i64;
     sqlx::query(
-        "INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, txn_no, at)
-         SELECT 'purchase', 'bench', $1, -1, k,
-                $2 + (k % extract(epoch FROM $3 - $2)::bigint) * interval '1 second'
-         FROM generate_series(1, $4) k",
+        "INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count, at)
+         SELECT 'purchase', 'bench', $1, -1, least($5, $4 - b * $5),
+                $2 + (b * extract(epoch FROM $3 - $2)::bigint / $6) * interval '1 second'
+         FROM generate_series(0, $6 - 1) b ORDER BY b",
     )
     .bind(terminal)
     .bind(from)
     .bind(to)
     .bind(n)
+    .bind(BATCH as i64)
+    .bind(batches)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "WITH mv AS (
-             SELECT id, txn_no, (100 + txn_no % 900) / 100.0 AS amount FROM ledger_movement
+             SELECT id, row_number() OVER (ORDER BY id) - 1 AS b FROM ledger_movement
              WHERE terminal_id = $1 AND txn_epoch = -1
          ), merchants AS (
              SELECT array_agg(id ORDER BY id) AS ids FROM account
              WHERE kind = 'merchant' AND name LIKE 'bench merchant %'
+         ), p AS (
+             SELECT mv.id, mv.b, k, (100 + k % 900) / 100.0 AS amount
+             FROM mv, generate_series(mv.b * $2 + 1, least((mv.b + 1) * $2, $3)) k
          )
-         INSERT INTO ledger_entry (movement_id, account_id, amount)
-         SELECT id, (SELECT id FROM account WHERE kind = 'suspense'), amount FROM mv
+         INSERT INTO ledger_entry (movement_id, account_id, amount, terminal_id, txn_epoch, txn_no)
+         SELECT id, (SELECT id FROM account WHERE kind = 'suspense'), amount, $1, -1, k FROM p
          UNION ALL
-         SELECT id, ids[1 + txn_no % array_length(ids, 1)], -amount FROM mv, merchants",
+         SELECT id, (SELECT ids[1 + b % array_length(ids, 1)] FROM merchants), -sum(amount),
+                NULL, NULL, NULL
+         FROM p GROUP BY id, b",
     )
     .bind(terminal)
+    .bind(BATCH as i64)
+    .bind(n)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE account SET balance = balance - (
              SELECT coalesce(sum(e.amount), 0) FROM ledger_entry e
-             JOIN ledger_movement m ON m.id = e.movement_id
-             WHERE m.terminal_id = $1 AND m.txn_epoch = -1 AND e.account_id = account.id)
+             WHERE e.terminal_id = $1 AND e.txn_epoch = -1)
          WHERE kind = 'suspense'",
     )
     .bind(terminal)

@@ -132,7 +132,7 @@ pub async fn record(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO movement_detail (movement_id, desk_id, channel, channel_name,
-                                      reverses_movement_id, receipt)
+                                      reverses_entry_id, receipt)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(movement_id)
@@ -376,18 +376,16 @@ pub async fn refund(
 /// The purchase a correction is against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PurchaseRef {
-    Movement(i64),
+    /// The purchase's number: its payer's ledger entry, as the statement shows it.
+    Purchase(i64),
     /// The POS and its own transaction number (on the receipt); written `terminal/txn_no`.
-    Terminal {
-        terminal_id: i64,
-        txn_no: i64,
-    },
+    Terminal { terminal_id: i64, txn_no: i64 },
 }
 
 impl std::fmt::Display for PurchaseRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PurchaseRef::Movement(id) => write!(f, "#{id}"),
+            PurchaseRef::Purchase(id) => write!(f, "#{id}"),
             PurchaseRef::Terminal {
                 terminal_id,
                 txn_no,
@@ -439,28 +437,36 @@ pub async fn reverse_purchase(
     }
     let mut tx = pool.begin().await?;
     let (by_id, terminal_id, txn_no) = match purchase {
-        PurchaseRef::Movement(id) => (Some(id), None, None),
+        PurchaseRef::Purchase(id) => (Some(id), None, None),
         PurchaseRef::Terminal {
             terminal_id,
             txn_no,
         } => (None, Some(terminal_id), Some(txn_no)),
     };
-    // The row lock makes two reversals of one purchase queue; the second finds the first.
-    let found: Option<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, card_id FROM ledger_movement
-         WHERE kind = 'purchase' AND (id = $1 OR (terminal_id = $2 AND txn_no = $3))
-         FOR UPDATE",
+    // The purchase is its payer's traced entry; a receipt's number is of the POS's current
+    // numbering. The row lock makes two reversals of one purchase queue; the second finds the
+    // first.
+    let found: Option<(i64, Option<i64>, i64, Money, i64)> = sqlx::query_as(
+        "SELECT e.id, e.card_id, e.account_id, e.amount, me.account_id
+         FROM ledger_entry e
+         JOIN account ca ON ca.id = e.account_id AND ca.kind = 'cardholder'
+         JOIN ledger_entry me ON me.movement_id = e.movement_id AND me.txn_no IS NULL
+         JOIN account ma ON ma.id = me.account_id AND ma.kind = 'merchant'
+         WHERE e.txn_no IS NOT NULL
+           AND (e.id = $1 OR (e.terminal_id = $2 AND e.txn_no = $3
+                              AND e.txn_epoch = (SELECT record_base FROM terminal WHERE id = $2)))
+         FOR UPDATE OF e",
     )
     .bind(by_id)
     .bind(terminal_id)
     .bind(txn_no)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((purchase_id, card_id)) = found else {
+    let Some((purchase_id, card_id, cardholder, original, merchant)) = found else {
         return Err(DeskError::NoPurchase(purchase.to_string()));
     };
     if let Some(by) = sqlx::query_scalar::<_, i64>(
-        "SELECT movement_id FROM movement_detail WHERE reverses_movement_id = $1",
+        "SELECT movement_id FROM movement_detail WHERE reverses_entry_id = $1",
     )
     .bind(purchase_id)
     .fetch_optional(&mut *tx)
@@ -471,17 +477,6 @@ pub async fn reverse_purchase(
             by,
         });
     }
-    // The purchase's two entries: the cardholder's debit, the merchant's credit.
-    let (cardholder, merchant, original): (i64, i64, Money) = sqlx::query_as(
-        "SELECT c.account_id, m.account_id, c.amount
-         FROM ledger_entry c JOIN account ca ON ca.id = c.account_id AND ca.kind = 'cardholder'
-         JOIN ledger_entry m ON m.movement_id = c.movement_id
-         JOIN account ma ON ma.id = m.account_id AND ma.kind = 'merchant'
-         WHERE c.movement_id = $1",
-    )
-    .bind(purchase_id)
-    .fetch_one(&mut *tx)
-    .await?;
     let amount = amount.unwrap_or(original);
     if amount > original {
         return Err(DeskError::OverReversal {

@@ -613,13 +613,15 @@ async fn purchases_once(
     bookmark: Option<i64>,
     dedup: Dedup,
 ) -> Result<Stored, sqlx::Error> {
-    const COLUMNS: &str = "terminal_id, record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time";
+    const COLUMNS: &str = "terminal_id, record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time, txn_epoch";
     let mut tx = pool.begin().await?;
+    // The numbering the records were made in: they are posted in it (`db::pos`).
+    let epoch = super::pos::txn_epoch(&mut *tx, terminal_id).await?;
     let n = match dedup {
         Dedup::Copy => {
             let mut b = Binary::new(rows.len(), 110);
             for r in rows {
-                b.row(9)
+                b.row(10)
                     .i64(terminal_id)
                     .i64(r.record_no)
                     .i64(r.card)
@@ -628,15 +630,17 @@ async fn purchases_once(
                     .i64(r.txn_no)
                     .i16(r.meal_slot)
                     .bool(r.online)
-                    .timestamp(r.terminal_time);
+                    .timestamp(r.terminal_time)
+                    .i64(epoch);
             }
             copy_in(&mut tx, "pos_purchase", COLUMNS, b).await?
         }
         Dedup::OnConflict => sqlx::query(&on_conflict(
             "pos_purchase",
             COLUMNS,
-            "unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[])
-             AS u(record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time)",
+            "unnest($2::bigint[], $3::bigint[], $4::numeric[], $5::numeric[], $6::bigint[], $7::smallint[], $8::bool[], $9::timestamp[],
+                    array_fill($10::bigint, ARRAY[cardinality($2::bigint[])]))
+             AS u(record_no, card, amount, balance_after, txn_no, meal_slot, online, terminal_time, txn_epoch)",
             "",
         ))
         .bind(terminal_id)
@@ -648,6 +652,7 @@ async fn purchases_once(
         .bind(rows.iter().map(|r| r.meal_slot).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.online).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
+        .bind(epoch)
         .execute(&mut *tx)
         .await?
         .rows_affected(),

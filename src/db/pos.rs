@@ -150,7 +150,7 @@ pub async fn authorise(pool: &PgPool, req: &AuthRequest) -> Result<AuthAnswer, s
 
 /// The terminal's numbering epoch: its record_base, which moves whenever onecard notices that
 /// it numbers anew (reset, swapped), so a transaction number used again is a new transaction.
-async fn txn_epoch<'e, E>(db: E, terminal_id: i64) -> Result<i64, sqlx::Error>
+pub(crate) async fn txn_epoch<'e, E>(db: E, terminal_id: i64) -> Result<i64, sqlx::Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
@@ -231,6 +231,14 @@ async fn decide(
     .bind(req.terminal_id)
     .fetch_optional(&mut *tx)
     .await?;
+    // Sold already: the upload of the POS's offline fallback came first.
+    if let Some(movement_id) = posted(tx, req.terminal_id, epoch, req.txn_no).await? {
+        return Ok(AuthAnswer {
+            declined: None,
+            balance,
+            movement_id: Some(movement_id),
+        });
+    }
     let today = time::today();
     let why = if merchant.is_none() {
         Some(Decline::NoMerchant)
@@ -244,7 +252,9 @@ async fn decide(
         Some(Decline::WrongPin)
     } else if req.amount > p.per_purchase && pin_ok.is_none() {
         Some(Decline::OverLimitNoPin)
-    } else if purchases_today(tx, p.card_id, today).await? >= i64::from(p.daily_count) {
+    } else if purchases_today(tx, p.card_id, account.map(|a| a.0), today).await?
+        >= i64::from(p.daily_count)
+    {
         Some(Decline::DailyCount)
     } else if balance < req.amount {
         Some(Decline::InsufficientBalance)
@@ -266,25 +276,49 @@ async fn decide(
     })
 }
 
-/// Purchases posted for the card on the site's day `today`.
+/// Purchases posted for the card on the site's day `today`: its traced entries on the
+/// holder's account (the account's index finds them; the day is its movements').
 async fn purchases_today(
     tx: &mut PgConnection,
     card_id: i64,
+    account: Option<i64>,
     today: NaiveDate,
 ) -> Result<i64, sqlx::Error> {
     let (from, to) = time::day_bounds(today);
     sqlx::query_scalar(
-        "SELECT count(*) FROM ledger_movement
-         WHERE kind = 'purchase' AND card_id = $1 AND at >= $2 AND at < $3",
+        "SELECT count(*) FROM ledger_entry e JOIN ledger_movement m ON m.id = e.movement_id
+         WHERE e.account_id = $4 AND e.card_id = $1 AND e.txn_no IS NOT NULL
+           AND m.at >= $2 AND m.at < $3",
     )
     .bind(card_id)
     .bind(from)
     .bind(to)
+    .bind(account)
     .fetch_one(&mut *tx)
     .await
 }
 
-/// The purchase's movement: the cardholder's entry and balance, the merchant's entry.
+/// The movement that posted this transaction of the terminal already, if one did (an upload
+/// of the POS's offline fallback can come before the request is read).
+async fn posted(
+    tx: &mut PgConnection,
+    terminal_id: i64,
+    epoch: i64,
+    txn_no: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT movement_id FROM ledger_entry
+         WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = $3",
+    )
+    .bind(terminal_id)
+    .bind(epoch)
+    .bind(txn_no)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// The purchase's movement: the cardholder's entry (traced to the transaction) and balance,
+/// the merchant's entry.
 async fn post_purchase(
     tx: &mut PgConnection,
     req: &AuthRequest,
@@ -294,23 +328,26 @@ async fn post_purchase(
     merchant: i64,
 ) -> Result<i64, sqlx::Error> {
     let movement_id: i64 = sqlx::query_scalar(
-        "INSERT INTO ledger_movement (kind, card_id, actor, terminal_id, txn_epoch, txn_no)
-         VALUES ('purchase', $1, 'terminal:' || $2::text, $2, $4, $3) RETURNING id",
+        "INSERT INTO ledger_movement (kind, card_id, actor, terminal_id, txn_epoch, purchase_count)
+         VALUES ('purchase', $1, 'terminal:' || $2::text, $2, $3, 1) RETURNING id",
     )
     .bind(card_id)
     .bind(req.terminal_id)
-    .bind(req.txn_no)
     .bind(epoch)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO ledger_entry (movement_id, account_id, amount)
-         VALUES ($1, $2, $4), ($1, $3, -$4)",
+        "INSERT INTO ledger_entry (movement_id, account_id, amount, card_id, terminal_id, txn_epoch, txn_no)
+         VALUES ($1, $2, $4, $5, $6, $7, $8), ($1, $3, -$4, NULL, NULL, NULL, NULL)",
     )
     .bind(movement_id)
     .bind(cardholder)
     .bind(merchant)
     .bind(req.amount)
+    .bind(card_id)
+    .bind(req.terminal_id)
+    .bind(epoch)
+    .bind(req.txn_no)
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE account SET balance = balance - $2 WHERE id = $1")
@@ -331,8 +368,9 @@ pub struct Uploaded {
 
 /// Posts the purchases a POS uploaded, in the caller's transaction (the one that stores the
 /// records): each transaction number once per terminal, so a purchase authorised online (or
-/// uploaded before) is matched and not posted again. One statement for the movements and one
-/// for the entries, whatever the batch's size.
+/// uploaded before) is matched and not posted again. The batch is one movement whatever its
+/// size: one entry per purchase on its payer, traced to the transaction, and one for the
+/// merchant (its row is never locked: its takings are summed at settlement).
 ///
 /// The merchant is the terminal's; a terminal of no merchant posts nothing (its records stay
 /// and reconciliation says so). A card onecard does not know is owed by the suspense account.
@@ -377,48 +415,53 @@ pub async fn post_uploaded(
     .await?;
     let amounts: Vec<Money> = rows.iter().map(|r| r.amount).collect();
     let txns: Vec<i64> = rows.iter().map(|r| r.txn_no).collect();
-    // (movement, card_id, payer account, amount) of each purchase posted now.
-    let posted: Vec<(i64, Option<i64>, i64, Money)> = sqlx::query_as(
-        "WITH up AS (
-             SELECT DISTINCT ON (u.txn_no) u.card, u.amount, u.txn_no,
-                    c.id AS card_id,
-                    coalesce(a.id, (SELECT id FROM account WHERE kind = 'suspense')) AS payer
-             FROM unnest($2::bigint[], $3::numeric[], $4::bigint[]) AS u (card, amount, txn_no)
-             LEFT JOIN card c ON c.card_no = u.card
-             LEFT JOIN account a ON a.person_id = c.person_id
-             ORDER BY u.txn_no
-         ), mv AS (
-             INSERT INTO ledger_movement (kind, card_id, actor, terminal_id, txn_epoch, txn_no)
-             SELECT 'purchase', card_id, 'terminal:' || $1::text, $1,
-                    (SELECT record_base FROM terminal WHERE id = $1), txn_no
-             FROM up
-             ON CONFLICT (terminal_id, txn_epoch, txn_no) WHERE kind = 'purchase' DO NOTHING
-             RETURNING id, txn_no
-         )
-         SELECT mv.id, up.card_id, up.payer, up.amount FROM mv JOIN up USING (txn_no)",
+    let epoch = txn_epoch(&mut *tx, terminal_id).await?;
+    // (card_id, payer account, amount, txn_no) of each purchase not posted before.
+    let fresh: Vec<(Option<i64>, i64, Money, i64)> = sqlx::query_as(
+        "SELECT DISTINCT ON (u.txn_no) c.id, coalesce(a.id, (SELECT id FROM account WHERE kind = 'suspense')),
+                u.amount, u.txn_no
+         FROM unnest($2::bigint[], $3::numeric[], $4::bigint[]) AS u (card, amount, txn_no)
+         LEFT JOIN card c ON c.card_no = u.card
+         LEFT JOIN account a ON a.person_id = c.person_id
+         WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e
+                           WHERE e.terminal_id = $1 AND e.txn_epoch = $5 AND e.txn_no = u.txn_no)
+         ORDER BY u.txn_no",
     )
     .bind(terminal_id)
     .bind(&cards)
     .bind(&amounts)
     .bind(&txns)
+    .bind(epoch)
     .fetch_all(&mut *tx)
     .await?;
     let mut alarms = note_txn_gaps(tx, terminal_id, &txns).await?;
-    if posted.is_empty() {
+    if fresh.is_empty() {
         return Ok(alarms);
     }
-    let movements: Vec<i64> = posted.iter().map(|p| p.0).collect();
-    let payers: Vec<i64> = posted.iter().map(|p| p.2).collect();
-    let paid: Vec<Money> = posted.iter().map(|p| p.3).collect();
+    let card_ids: Vec<Option<i64>> = fresh.iter().map(|p| p.0).collect();
+    let payers: Vec<i64> = fresh.iter().map(|p| p.1).collect();
+    let paid: Vec<Money> = fresh.iter().map(|p| p.2).collect();
+    let numbers: Vec<i64> = fresh.iter().map(|p| p.3).collect();
+    // The batch: one movement, one entry per purchase, one for the merchant.
     sqlx::query(
-        "INSERT INTO ledger_entry (movement_id, account_id, amount)
-         SELECT m, a, x FROM unnest($1::bigint[], $2::bigint[], $3::numeric[]) AS e (m, a, x)
+        "WITH mv AS (
+             INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count)
+             VALUES ('purchase', 'terminal:' || $1::text, $1, $2, cardinality($4::bigint[]))
+             RETURNING id
+         )
+         INSERT INTO ledger_entry (movement_id, account_id, amount, card_id, terminal_id, txn_epoch, txn_no)
+         SELECT mv.id, e.a, e.x, e.c, $1, $2, e.t
+         FROM mv, unnest($3::bigint[], $4::numeric[], $5::bigint[], $6::bigint[]) AS e (a, x, c, t)
          UNION ALL
-         SELECT m, $4, -x FROM unnest($1::bigint[], $3::numeric[]) AS e (m, x)",
+         SELECT mv.id, $7, -(SELECT sum(x) FROM unnest($4::numeric[]) AS x), NULL, NULL, NULL, NULL
+         FROM mv",
     )
-    .bind(&movements)
+    .bind(terminal_id)
+    .bind(epoch)
     .bind(&payers)
     .bind(&paid)
+    .bind(&card_ids)
+    .bind(&numbers)
     .bind(merchant)
     .execute(&mut *tx)
     .await?;
@@ -438,7 +481,7 @@ pub async fn post_uploaded(
     .bind(&paid)
     .fetch_all(&mut *tx)
     .await?;
-    let cards_posted: Vec<i64> = posted.iter().filter_map(|p| p.1).collect();
+    let cards_posted: Vec<i64> = card_ids.iter().flatten().copied().collect();
     let mut change = Change::cards(cards_posted);
     for (person, balance) in overdrawn {
         let (raised, synced) = overdrawn_card(tx, terminal_id, person, balance, &rows).await?;
@@ -473,8 +516,8 @@ async fn note_txn_gaps(
     // From just past the highest number known before this batch (or the batch's lowest).
     let before: Option<i64> = sqlx::query_scalar(
         "SELECT max(n) FROM (
-             SELECT txn_no AS n FROM ledger_movement
-             WHERE kind = 'purchase' AND terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
+             SELECT txn_no AS n FROM ledger_entry
+             WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
              UNION ALL
              SELECT txn_no FROM pos_authorisation
              WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
@@ -492,9 +535,8 @@ async fn note_txn_gaps(
          WHERE n <> ALL($5)
            AND NOT EXISTS (SELECT 1 FROM pos_authorisation a
                            WHERE a.terminal_id = $1 AND a.txn_epoch = $2 AND a.txn_no = n)
-           AND NOT EXISTS (SELECT 1 FROM ledger_movement m
-                           WHERE m.kind = 'purchase' AND m.terminal_id = $1
-                             AND m.txn_epoch = $2 AND m.txn_no = n)
+           AND NOT EXISTS (SELECT 1 FROM ledger_entry e
+                           WHERE e.terminal_id = $1 AND e.txn_epoch = $2 AND e.txn_no = n)
          LIMIT $6
          ON CONFLICT DO NOTHING RETURNING txn_no",
     )

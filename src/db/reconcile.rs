@@ -85,24 +85,24 @@ WITH pos AS (
     SELECT t.id, t.name, m.name AS merchant FROM terminal t JOIN merchant m ON m.id = t.merchant_id
     WHERE t.kind = 'pos'
 ), rec AS (
-    SELECT p.terminal_id, p.txn_no, p.amount FROM pos_purchase p
+    SELECT p.terminal_id, p.txn_epoch, p.txn_no, p.amount FROM pos_purchase p
     WHERE p.terminal_id IN (SELECT id FROM pos) AND p.terminal_time >= $3 AND p.terminal_time < $4
 ), led AS (
-    SELECT m.terminal_id, -e.amount AS amount
+    -- each purchase posted is its payer's traced entry
+    SELECT r.terminal_id, e.amount
     FROM rec r
-    JOIN ledger_movement m ON m.kind = 'purchase' AND m.terminal_id = r.terminal_id AND m.txn_no = r.txn_no
-    JOIN ledger_entry e ON e.movement_id = m.id
-    JOIN account a ON a.id = e.account_id AND a.kind = 'merchant'
+    JOIN ledger_entry e ON e.terminal_id = r.terminal_id AND e.txn_epoch = r.txn_epoch
+                       AND e.txn_no = r.txn_no
     UNION ALL
-    SELECT m.terminal_id, -e.amount
+    SELECT e.terminal_id, e.amount
     FROM ledger_movement m
-    JOIN ledger_entry e ON e.movement_id = m.id
-    JOIN account a ON a.id = e.account_id AND a.kind = 'merchant'
+    JOIN ledger_entry e ON e.movement_id = m.id AND e.txn_no IS NOT NULL
     WHERE m.kind = 'purchase' AND m.at >= $1 AND m.at < $2
       AND m.terminal_id IN (SELECT id FROM pos)
       -- a record of it came in, stamped within a day of this one: counted on the record's day
       AND NOT EXISTS (SELECT 1 FROM pos_purchase p
-                      WHERE p.terminal_id = m.terminal_id AND p.txn_no = m.txn_no
+                      WHERE p.terminal_id = e.terminal_id AND p.txn_epoch = e.txn_epoch
+                        AND p.txn_no = e.txn_no
                         AND p.terminal_time >= $3 - interval '1 day'
                         AND p.terminal_time < $4 + interval '1 day')
 )

@@ -99,7 +99,7 @@ pub async fn takings(
 ) -> Result<BTreeMap<i64, Takings>, sqlx::Error> {
     let rows: Vec<(i64, i64, Money, Money, Money)> = sqlx::query_as(
         "SELECT a.merchant_id,
-                count(*) FILTER (WHERE m.kind = 'purchase'),
+                coalesce(sum(m.purchase_count) FILTER (WHERE m.kind = 'purchase'), 0)::bigint,
                 coalesce(-sum(e.amount) FILTER (WHERE m.kind = 'purchase'), 0),
                 coalesce(sum(e.amount) FILTER (WHERE m.kind = 'refund'), 0),
                 coalesce(-sum(e.amount) FILTER (WHERE m.kind = 'correction'), 0)

@@ -65,7 +65,7 @@ pub async fn by_pos(
     sqlx::query_as(
         "SELECT a.merchant_id, mc.name AS merchant, m.terminal_id,
                 coalesce(t.name, '') AS terminal,
-                count(*) AS count, coalesce(-sum(e.amount), 0) AS sum
+                coalesce(sum(m.purchase_count), 0)::bigint AS count, coalesce(-sum(e.amount), 0) AS sum
          FROM ledger_movement m
          JOIN ledger_entry e ON e.movement_id = m.id
          JOIN account a ON a.id = e.account_id AND a.kind = 'merchant'

@@ -2610,6 +2610,7 @@ fn the_statement_of_the_selected_person_opens_scrolls_and_closes() {
     let row =
         |id: i64, kind: &str, channel: Option<&str>, amount: &str, balance: &str| StatementRow {
             movement_id: id,
+            purchase_id: None,
             at,
             kind: kind.into(),
             channel: channel.map(str::to_string),
@@ -2703,7 +2704,7 @@ fn refund_correction_and_shift_close_forms_ask_for_what_the_books_need() {
     update(&mut s, code(KeyCode::Enter));
     assert_eq!(
         form_error(&s),
-        Some("“一食堂” names no purchase: write its movement number, or POS/transaction number.")
+        Some("“一食堂” names no purchase: write its purchase number (the statement's purchase column), or POS/transaction number.")
     );
     typed(&mut s, " POS 1/1001");
     update(&mut s, code(KeyCode::Down));
@@ -2743,6 +2744,6 @@ fn refund_correction_and_shift_close_forms_ask_for_what_the_books_need() {
     // The card desk tops up and refunds, and may not correct.
     let mut d = at_desk(Lang::EN, Role::CardDesk);
     assert_eq!(update(&mut d, key('C')), vec![Effect::Bell]);
-    assert_eq!(PurchaseText::parse("#41"), Some(PurchaseText::Movement(41)));
+    assert_eq!(PurchaseText::parse("#41"), Some(PurchaseText::Purchase(41)));
     assert_eq!(PurchaseText::parse("0"), None);
 }

@@ -121,7 +121,14 @@ impl Centre {
         .await
         .unwrap();
         assert_eq!(a.declined, None, "{a:?}");
-        a.movement_id.unwrap()
+        // The purchase's number: its payer's traced entry.
+        sqlx::query_scalar(
+            "SELECT id FROM ledger_entry WHERE movement_id = $1 AND txn_no IS NOT NULL",
+        )
+        .bind(a.movement_id.unwrap())
+        .fetch_one(self.pool())
+        .await
+        .unwrap()
     }
 
     async fn balance_of(&self, account: i64) -> Money {
@@ -454,15 +461,21 @@ async fn an_overcharge_is_reversed_once_at_most_the_original_by_a_role_that_may(
     assert_eq!(c.balance_of(c.merchant_account).await, Money::ZERO);
     // Once: by movement id too.
     assert!(matches!(
-        desk::reverse_purchase(pool, &c.director, PurchaseRef::Movement(purchase), Some(yuan("1")), "R-1001", "").await,
+        desk::reverse_purchase(pool, &c.director, PurchaseRef::Purchase(purchase), Some(yuan("1")), "R-1001", "").await,
         Err(DeskError::AlreadyReversed { purchase: p, by }) if p == purchase && by == r.movement_id
     ));
     // A reversal of a reversal (not a purchase) is refused.
+    let reversal_entry: i64 =
+        sqlx::query_scalar("SELECT min(id) FROM ledger_entry WHERE movement_id = $1")
+            .bind(r.movement_id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
     assert!(matches!(
         desk::reverse_purchase(
             pool,
             &c.director,
-            PurchaseRef::Movement(r.movement_id),
+            PurchaseRef::Purchase(reversal_entry),
             None,
             "R",
             ""
@@ -472,7 +485,7 @@ async fn an_overcharge_is_reversed_once_at_most_the_original_by_a_role_that_may(
     ));
     let kinds: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.kind, d.receipt FROM ledger_movement m JOIN movement_detail d ON d.movement_id = m.id
-         WHERE d.reverses_movement_id = $1",
+         WHERE d.reverses_entry_id = $1",
     )
     .bind(purchase)
     .fetch_all(pool)
@@ -695,7 +708,7 @@ async fn a_statement_lists_every_movement_with_terminal_merchant_and_running_bal
         .unwrap();
     assert_eq!(n, 5);
     let text = String::from_utf8(bytes).unwrap();
-    assert!(text.starts_with("\u{feff}time,movement,kind,channel,card_no,terminal,txn_no,merchant,amount,balance,note\n"), "{text}");
+    assert!(text.starts_with("\u{feff}time,movement,purchase,kind,channel,card_no,terminal,txn_no,merchant,amount,balance,note\n"), "{text}");
     assert!(
         text.contains(",purchase,,8100005,一食堂 POS 1,7,第一食堂,-12.50,107.50,"),
         "{text}"

@@ -112,6 +112,67 @@ async fn a_movement_whose_entries_do_not_sum_to_zero_is_refused() {
 }
 
 #[tokio::test]
+async fn entries_are_checked_per_statement_for_references_balance_and_purchase_count() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    let (_, account) = holder(pool, "2023001", "50.00").await;
+    let cash = system(pool, SystemAccount::Cash).await;
+    // An account that does not exist.
+    let (code, msg) = refused(
+        pool,
+        &format!(
+            "WITH m AS (INSERT INTO ledger_movement (kind, actor) VALUES ('correction', 'test') RETURNING id)
+             INSERT INTO ledger_entry (movement_id, account_id, amount)
+             SELECT id, a, x FROM m, (VALUES ({cash}, 1.00), (999999, -1.00)) AS e (a, x)"
+        ),
+    )
+    .await;
+    assert_eq!(code, "23503", "{msg}");
+    assert!(msg.contains("does not exist"), "{msg}");
+    // An entry added later to a movement that balanced.
+    let old: i64 = sqlx::query_scalar("SELECT min(id) FROM ledger_movement")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let (code, msg) = refused(
+        pool,
+        &format!(
+            "INSERT INTO ledger_entry (movement_id, account_id, amount) VALUES ({old}, {account}, 5.00)"
+        ),
+    )
+    .await;
+    assert_eq!(code, "23514", "{msg}");
+    assert!(msg.contains("does not balance"), "{msg}");
+    // A purchase movement that says it posts two purchases and traces one.
+    let terminal: i64 = sqlx::query_scalar(
+        "WITH l AS (INSERT INTO line (name, protocol, transport, address)
+                    VALUES ('bus', 'native', 'tcp', '127.0.0.1:1') RETURNING id)
+         INSERT INTO terminal (line_id, kind, address, name) SELECT id, 'pos', 1, 'pos' FROM l
+         RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let (code, msg) = refused(
+        pool,
+        &format!(
+            "WITH m AS (INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count)
+                        VALUES ('purchase', 'test', {terminal}, 0, 2) RETURNING id)
+             INSERT INTO ledger_entry (movement_id, account_id, amount, terminal_id, txn_epoch, txn_no)
+             SELECT id, a, x, t, CASE WHEN t IS NULL THEN NULL ELSE 0 END, n
+             FROM m, (VALUES ({account}, 1.00, {terminal}, 1), ({cash}, -1.00, NULL, NULL)) AS e (a, x, t, n)"
+        ),
+    )
+    .await;
+    assert_eq!(code, "23514", "{msg}");
+    assert!(msg.contains("posts 1 purchases"), "{msg}");
+    // An account is never deleted.
+    let (code, msg) = refused(pool, &format!("DELETE FROM account WHERE id = {account}")).await;
+    assert_eq!(code, "23001", "{msg}");
+    verify_ledger(pool).await;
+}
+
+#[tokio::test]
 async fn entries_and_movements_are_never_edited_deleted_or_truncated() {
     let db = test_db().await;
     let pool = &db.pool;

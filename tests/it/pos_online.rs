@@ -111,7 +111,7 @@ impl Shop {
 
     pub(crate) async fn purchases(&self) -> (i64, Money) {
         sqlx::query_as(
-            "SELECT count(DISTINCT m.id), coalesce(-sum(e.amount), 0) FROM ledger_movement m
+            "SELECT coalesce(sum(m.purchase_count), 0)::bigint, coalesce(-sum(e.amount), 0) FROM ledger_movement m
              JOIN ledger_entry e ON e.movement_id = m.id AND e.account_id = $1
              WHERE m.kind = 'purchase'",
         )
@@ -219,12 +219,14 @@ async fn a_purchase_is_approved_posted_and_answered_with_the_hosts_balance() {
     assert_eq!(again, a);
     assert_eq!(s.purchases().await, (1, yuan("12.50")));
     // No audit row for a terminal's posting: it is traced to the terminal and transaction.
-    let traced: (i64, i64, String) =
-        sqlx::query_as("SELECT terminal_id, txn_no, actor FROM ledger_movement WHERE id = $1")
-            .bind(a.movement_id.unwrap())
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
+    let traced: (i64, i64, String) = sqlx::query_as(
+        "SELECT e.terminal_id, e.txn_no, m.actor FROM ledger_movement m
+             JOIN ledger_entry e ON e.movement_id = m.id AND e.txn_no IS NOT NULL WHERE m.id = $1",
+    )
+    .bind(a.movement_id.unwrap())
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
     assert_eq!((traced.0, traced.1), (s.pos, 1));
     let audited: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'ledger.purchase%'")

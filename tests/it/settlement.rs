@@ -146,27 +146,36 @@ impl Site {
     ) -> i64 {
         let mut tx = self.pool().begin().await.unwrap();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, txn_no, at)
-             VALUES ($1, 'test', $2, CASE WHEN $2::bigint IS NULL THEN NULL ELSE 0 END, $3, $4)
+            "INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count, at)
+             VALUES ($1, 'test', $2, CASE WHEN $2::bigint IS NULL THEN NULL ELSE 0 END,
+                     CASE WHEN $1 = 'purchase' THEN 1 END, $3)
              RETURNING id",
         )
         .bind(kind)
         .bind(trace.map(|t| t.0))
-        .bind(trace.map(|t| t.1))
         .bind(at)
         .fetch_one(&mut *tx)
         .await
         .unwrap();
+        // One statement for the entries, as every writer does; the payer's is traced.
+        let accounts: Vec<i64> = entries.iter().map(|e| e.0).collect();
+        let amounts: Vec<Money> = entries.iter().map(|e| e.1).collect();
+        sqlx::query(
+            "INSERT INTO ledger_entry (movement_id, account_id, amount, terminal_id, txn_epoch, txn_no)
+             SELECT $1, a, x, CASE WHEN x > 0 THEN $4::bigint END,
+                    CASE WHEN x > 0 AND $4::bigint IS NOT NULL THEN 0::bigint END,
+                    CASE WHEN x > 0 THEN $5::bigint END
+             FROM unnest($2::bigint[], $3::numeric[]) AS e (a, x)",
+        )
+        .bind(id)
+        .bind(&accounts)
+        .bind(&amounts)
+        .bind(trace.map(|t| t.0))
+        .bind(trace.map(|t| t.1))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         for (account, amount) in entries {
-            sqlx::query(
-                "INSERT INTO ledger_entry (movement_id, account_id, amount) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(account)
-            .bind(amount)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
             sqlx::query(
                 "UPDATE account SET balance = balance - $2 WHERE id = $1 AND kind <> 'merchant'",
             )

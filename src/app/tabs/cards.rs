@@ -249,11 +249,11 @@ pub enum CardOp {
     },
 }
 
-/// A purchase as typed from its receipt: its movement number, or the POS (name or id) and the
-/// POS's transaction number.
+/// A purchase as typed from its receipt: its purchase number (the statement's), or the POS
+/// (name or id) and the POS's transaction number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurchaseText {
-    Movement(i64),
+    Purchase(i64),
     Pos { pos: String, txn_no: i64 },
 }
 
@@ -262,7 +262,7 @@ impl PurchaseText {
     pub fn parse(text: &str) -> Option<PurchaseText> {
         let text = text.trim();
         if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
-            return (id > 0).then_some(PurchaseText::Movement(id));
+            return (id > 0).then_some(PurchaseText::Purchase(id));
         }
         let (pos, txn) = text.rsplit_once('/')?;
         let txn_no = txn.trim().parse::<i64>().ok()?;

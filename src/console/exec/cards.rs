@@ -480,7 +480,7 @@ async fn card_op(pool: &PgPool, lang: Lang, a: &Actor, op: CardOp) -> Result<Msg
             note,
         } => {
             let purchase = match purchase {
-                PurchaseText::Movement(id) => desk::PurchaseRef::Movement(id),
+                PurchaseText::Purchase(id) => desk::PurchaseRef::Purchase(id),
                 PurchaseText::Pos { pos, txn_no } => match desk::find_pos(pool, &pos).await? {
                     Some(terminal_id) => desk::PurchaseRef::Terminal {
                         terminal_id,

@@ -18,6 +18,9 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StatementRow {
     pub movement_id: i64,
+    /// A purchase's number (its payer's entry; a reversal names it too): what a correction
+    /// is made against.
+    pub purchase_id: Option<i64>,
     pub at: DateTime<Utc>,
     /// `ledger_movement.kind`: top_up, purchase, fee, refund, forfeit, correction.
     pub kind: String,
@@ -79,22 +82,26 @@ pub async fn statement(
     let rows: Vec<StatementRow> = sqlx::query_as(
         "WITH mine AS (
              SELECT e.id AS entry_id, e.movement_id, -e.amount AS amount,
-                    sum(-e.amount) OVER (ORDER BY e.id) AS balance
+                    sum(-e.amount) OVER (ORDER BY e.id) AS balance,
+                    e.card_id, e.txn_no
              FROM ledger_entry e JOIN account a ON a.id = e.account_id
              WHERE a.person_id = $1
          )
-         SELECT m.id AS movement_id, m.at, m.kind, d.channel,
+         SELECT m.id AS movement_id,
+                CASE WHEN mine.txn_no IS NOT NULL THEN mine.entry_id ELSE o.id END AS purchase_id,
+                m.at, m.kind, d.channel,
                 coalesce(d.channel_name, '') AS channel_name, mine.amount, mine.balance,
-                c.card_no, t.name AS terminal, coalesce(m.txn_no, o.txn_no) AS txn_no,
+                c.card_no, t.name AS terminal, coalesce(mine.txn_no, o.txn_no) AS txn_no,
                 (SELECT mm.name FROM ledger_entry x JOIN account xa ON xa.id = x.account_id
                  JOIN merchant mm ON mm.id = xa.merchant_id
-                 WHERE x.movement_id = m.id LIMIT 1) AS merchant,
+                 WHERE x.movement_id = coalesce(o.movement_id, m.id) AND x.txn_no IS NULL
+                 LIMIT 1) AS merchant,
                 m.note
          FROM mine JOIN ledger_movement m ON m.id = mine.movement_id
          LEFT JOIN movement_detail d ON d.movement_id = m.id
-         LEFT JOIN ledger_movement o ON o.id = d.reverses_movement_id
-         LEFT JOIN terminal t ON t.id = coalesce(m.terminal_id, o.terminal_id)
-         LEFT JOIN card c ON c.id = m.card_id
+         LEFT JOIN ledger_entry o ON o.id = d.reverses_entry_id
+         LEFT JOIN terminal t ON t.id = coalesce(o.terminal_id, m.terminal_id)
+         LEFT JOIN card c ON c.id = coalesce(mine.card_id, m.card_id)
          WHERE ($2::timestamptz IS NULL OR m.at >= $2) AND ($3::timestamptz IS NULL OR m.at < $3)
          ORDER BY mine.entry_id",
     )
@@ -123,9 +130,9 @@ pub async fn statement(
 }
 
 /// The CSV columns of a statement.
-pub const COLUMNS: [&str; 11] = [
-    "time", "movement", "kind", "channel", "card_no", "terminal", "txn_no", "merchant", "amount",
-    "balance", "note",
+pub const COLUMNS: [&str; 12] = [
+    "time", "movement", "purchase", "kind", "channel", "card_no", "terminal", "txn_no", "merchant",
+    "amount", "balance", "note",
 ];
 
 /// The channel as one cell: `cash`, `other:微信`, `subsidy:2026-09`.
@@ -153,6 +160,7 @@ pub async fn export_statement<W: Write>(
         csv.row([
             local_time(r.at),
             r.movement_id.to_string(),
+            opt(r.purchase_id),
             r.kind.clone(),
             channel_cell(r),
             opt(r.card_no),
