@@ -31,8 +31,12 @@ ALTER TABLE ledger_movement ADD CONSTRAINT ledger_movement_purchase_traced
 
 -- The books are checked per statement, not per entry: a batch writes thousands of entries in
 -- one statement, and a per-row check (sum the movement again for each entry) costs the square.
--- Every writer inserts a movement's entries in one statement, so each movement an INSERT
--- touched balances when it ends; an entry added later to an old movement must balance too.
+-- The rule is that each INSERT's entries of one movement sum to zero by themselves. Every
+-- writer inserts a movement's entries in one statement, and a movement made of zero-sum parts
+-- sums to zero, so every movement balances at every statement's end; an entry added later to
+-- an old movement must bring its own counter-entry. The check reads only the new rows.
+-- A purchase movement's traced entries (one per purchase) come in one statement too, and
+-- number what the movement says (`ledger verify` checks the whole books again).
 -- The references are checked here as well, once per statement: accounts and movements are
 -- never deleted (below, and ledger_append_only), so a row found now stays found, and the
 -- merchant's one account row is not share-locked by every entry of every till.
@@ -45,35 +49,37 @@ CREATE FUNCTION ledger_entries_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT n.account_id INTO bad FROM new_entries n
+    SELECT n.account_id INTO bad FROM (SELECT DISTINCT account_id FROM new_entries) n
     WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.id = n.account_id) LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'ledger entry on account %, which does not exist', bad.account_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    SELECT n.movement_id INTO bad FROM new_entries n
-    WHERE NOT EXISTS (SELECT 1 FROM ledger_movement m WHERE m.id = n.movement_id) LIMIT 1;
-    IF FOUND THEN
+    SELECT t.movement_id, m.id IS NULL AS missing, m.kind, m.purchase_count, t.total, t.traced
+    INTO bad
+    FROM (SELECT n.movement_id, sum(n.amount) AS total, count(n.txn_no) AS traced,
+                 min(n.terminal_id) AS t_min, max(n.terminal_id) AS t_max,
+                 min(n.txn_epoch) AS e_min, max(n.txn_epoch) AS e_max
+          FROM new_entries n GROUP BY n.movement_id) t
+    LEFT JOIN ledger_movement m ON m.id = t.movement_id
+    WHERE m.id IS NULL OR t.total <> 0
+       OR t.traced <> coalesce(m.purchase_count, 0)
+       OR t.traced > 0 AND (t.t_min <> m.terminal_id OR t.t_max <> m.terminal_id
+                            OR t.e_min <> m.txn_epoch OR t.e_max <> m.txn_epoch)
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    ELSIF bad.missing THEN
         RAISE EXCEPTION 'ledger entry of movement %, which does not exist', bad.movement_id
             USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    SELECT m.id, m.kind, m.purchase_count, s.total, s.traced, s.elsewhere INTO bad
-    FROM (SELECT DISTINCT movement_id FROM new_entries) t
-    JOIN ledger_movement m ON m.id = t.movement_id,
-    LATERAL (SELECT sum(e.amount) AS total, count(e.txn_no) AS traced,
-                    count(e.txn_no) FILTER (WHERE e.terminal_id IS DISTINCT FROM m.terminal_id
-                                               OR e.txn_epoch IS DISTINCT FROM m.txn_epoch) AS elsewhere
-             FROM ledger_entry e WHERE e.movement_id = t.movement_id) s
-    WHERE s.total <> 0 OR s.elsewhere > 0 OR s.traced <> coalesce(m.purchase_count, 0) LIMIT 1;
-    IF FOUND AND bad.total <> 0 THEN
-        RAISE EXCEPTION 'ledger movement % does not balance: its entries sum to %', bad.id, bad.total
+    ELSIF bad.total <> 0 THEN
+        RAISE EXCEPTION 'ledger movement % does not balance: its entries sum to %', bad.movement_id, bad.total
             USING ERRCODE = 'check_violation';
-    ELSIF FOUND THEN
+    ELSE
         RAISE EXCEPTION 'ledger movement % (%) posts % purchases of its terminal, and says %',
-            bad.id, bad.kind, bad.traced - bad.elsewhere, coalesce(bad.purchase_count, 0)
+            bad.movement_id, bad.kind, bad.traced, coalesce(bad.purchase_count, 0)
             USING ERRCODE = 'check_violation';
     END IF;
-    RETURN NULL;
 END $$;
 CREATE TRIGGER ledger_entries_check AFTER INSERT ON ledger_entry
     REFERENCING NEW TABLE AS new_entries

@@ -441,7 +441,9 @@ pub async fn verify(pool: &PgPool) -> Result<Verified, sqlx::Error> {
     let first_bad_movement = sqlx::query_as(
         "SELECT m.id, coalesce(sum(e.amount), 0)
          FROM ledger_movement m LEFT JOIN ledger_entry e ON e.movement_id = m.id
-         GROUP BY m.id HAVING count(e.id) = 0 OR sum(e.amount) <> 0
+         GROUP BY m.id
+         HAVING count(e.id) = 0 OR sum(e.amount) <> 0
+             OR count(e.txn_no) <> coalesce(m.purchase_count, 0)
          ORDER BY m.id LIMIT 1",
     )
     .fetch_optional(&mut *tx)

@@ -395,45 +395,52 @@ pub async fn post_uploaded(
     // stays, and reconciliation shows it.
     let rows: Vec<&Uploaded> = rows.iter().filter(|r| r.amount.is_positive()).collect();
     let cards: Vec<i64> = rows.iter().map(|r| r.card).collect();
-    // Every payer has an account before anything is locked.
-    sqlx::query(
-        "INSERT INTO account (kind, person_id, name)
-         SELECT DISTINCT 'cardholder', p.id, p.name FROM card c JOIN person p ON p.id = c.person_id
-         WHERE c.card_no = ANY($1) ORDER BY p.id
-         ON CONFLICT (person_id) DO NOTHING",
-    )
-    .bind(&cards)
-    .execute(&mut *tx)
-    .await?;
-    // In id order, like every other movement, so two never deadlock.
-    sqlx::query(
-        "SELECT a.id FROM account a JOIN card c ON c.person_id = a.person_id
-         WHERE c.card_no = ANY($1) ORDER BY a.id FOR UPDATE OF a",
-    )
-    .bind(&cards)
-    .execute(&mut *tx)
-    .await?;
     let amounts: Vec<Money> = rows.iter().map(|r| r.amount).collect();
     let txns: Vec<i64> = rows.iter().map(|r| r.txn_no).collect();
     let epoch = txn_epoch(&mut *tx, terminal_id).await?;
-    // (card_id, payer account, amount, txn_no) of each purchase not posted before.
-    let fresh: Vec<(Option<i64>, i64, Money, i64)> = sqlx::query_as(
-        "SELECT DISTINCT ON (u.txn_no) c.id, coalesce(a.id, (SELECT id FROM account WHERE kind = 'suspense')),
-                u.amount, u.txn_no
-         FROM unnest($2::bigint[], $3::numeric[], $4::bigint[]) AS u (card, amount, txn_no)
-         LEFT JOIN card c ON c.card_no = u.card
-         LEFT JOIN account a ON a.person_id = c.person_id
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e
-                           WHERE e.terminal_id = $1 AND e.txn_epoch = $5 AND e.txn_no = u.txn_no)
-         ORDER BY u.txn_no",
-    )
-    .bind(terminal_id)
-    .bind(&cards)
-    .bind(&amounts)
-    .bind(&txns)
-    .bind(epoch)
-    .fetch_all(&mut *tx)
-    .await?;
+    // (card_id, payer account, amount, txn_no) of each purchase not posted before; a payer
+    // whose holder has no account yet (None) gets one, and the batch is read again.
+    let fresh = loop {
+        let fresh: Vec<(Option<i64>, Option<i64>, Money, i64)> = sqlx::query_as(
+            "SELECT DISTINCT ON (u.txn_no) c.id,
+                    CASE WHEN c.id IS NULL THEN (SELECT id FROM account WHERE kind = 'suspense')
+                         ELSE a.id END,
+                    u.amount, u.txn_no
+             FROM unnest($2::bigint[], $3::numeric[], $4::bigint[]) AS u (card, amount, txn_no)
+             LEFT JOIN card c ON c.card_no = u.card
+             LEFT JOIN account a ON a.person_id = c.person_id
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e
+                               WHERE e.terminal_id = $1 AND e.txn_epoch = $5 AND e.txn_no = u.txn_no)
+             ORDER BY u.txn_no",
+        )
+        .bind(terminal_id)
+        .bind(&cards)
+        .bind(&amounts)
+        .bind(&txns)
+        .bind(epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let without: Vec<i64> = fresh
+            .iter()
+            .filter(|p| p.1.is_none())
+            .filter_map(|p| p.0)
+            .collect();
+        if without.is_empty() {
+            break fresh
+                .into_iter()
+                .filter_map(|(c, a, x, t)| Some((c, a?, x, t)))
+                .collect::<Vec<(Option<i64>, i64, Money, i64)>>();
+        }
+        sqlx::query(
+            "INSERT INTO account (kind, person_id, name)
+             SELECT DISTINCT 'cardholder', p.id, p.name FROM card c JOIN person p ON p.id = c.person_id
+             WHERE c.id = ANY($1) ORDER BY p.id
+             ON CONFLICT (person_id) DO NOTHING",
+        )
+        .bind(&without)
+        .execute(&mut *tx)
+        .await?;
+    };
     let mut alarms = note_txn_gaps(tx, terminal_id, &txns).await?;
     if fresh.is_empty() {
         return Ok(alarms);
@@ -465,6 +472,12 @@ pub async fn post_uploaded(
     .bind(merchant)
     .execute(&mut *tx)
     .await?;
+    // The payers' accounts are locked last (a batch holds them only until its commit), in id
+    // order like every other movement, so two never deadlock.
+    sqlx::query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&payers)
+        .execute(&mut *tx)
+        .await?;
     // The payers' balances, each once; an account this takes below zero loses its floor.
     let overdrawn: Vec<(i64, Money)> = sqlx::query_as(
         "WITH s AS (
@@ -513,21 +526,33 @@ async fn note_txn_gaps(
     .bind(txns)
     .execute(&mut *tx)
     .await?;
-    // From just past the highest number known before this batch (or the batch's lowest).
-    let before: Option<i64> = sqlx::query_scalar(
-        "SELECT max(n) FROM (
-             SELECT txn_no AS n FROM ledger_entry
-             WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
-             UNION ALL
-             SELECT txn_no FROM pos_authorisation
-             WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3
-         ) k",
+    // From just past the highest number known before this batch (or the batch's lowest). Most
+    // batches follow the last one: one look-up of the number before says so.
+    let follows: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM ledger_entry
+                        WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = $3 - 1)",
     )
     .bind(terminal_id)
     .bind(epoch)
     .bind(lo)
     .fetch_one(&mut *tx)
     .await?;
+    let before: Option<i64> = if follows {
+        Some(lo - 1)
+    } else {
+        sqlx::query_scalar(
+            "SELECT greatest(
+             (SELECT max(txn_no) FROM ledger_entry
+              WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3),
+             (SELECT max(txn_no) FROM pos_authorisation
+              WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no < $3))",
+        )
+        .bind(terminal_id)
+        .bind(epoch)
+        .bind(lo)
+        .fetch_one(&mut *tx)
+        .await?
+    };
     let from = before.map_or(lo, |b| b + 1);
     let missing: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO pos_txn_missing (terminal_id, txn_epoch, txn_no)
