@@ -613,7 +613,7 @@ async fn settling_from_the_tab_locks_the_period_and_a_second_settle_is_refused()
     assert!(c.state.settlement.is_just_settled(&st[0]));
     let said = c.state.shell.message.clone().unwrap().1;
     assert!(
-        said.contains(&format!("{day} settled: 1 statements locked")),
+        said.contains(&format!("{day} settled: 1 statement(s) locked")),
         "{said}"
     );
     let text = screen_text(&render(&mut c.state, 160, 48));

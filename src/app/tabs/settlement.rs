@@ -167,7 +167,7 @@ pub enum Msg {
         gen: u64,
         rows: Vec<MissingTxns>,
     },
-    /// A period was settled (or the merchant's statement stored already).
+    /// A period was settled: its statements (a merchant settled for it before keeps its own).
     Settled {
         period: Period,
         statements: Vec<Statement>,
