@@ -717,3 +717,37 @@ async fn an_operator_without_the_right_is_refused_settling() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+#[test]
+fn snapshots_of_the_settle_form_and_its_confirmation() {
+    for (lang, tag) in [(Lang::EN, "en"), (Lang::ZH_CN, "zh")] {
+        let mut s = loaded(lang);
+        assert!(update(&mut s, Msg::Key(key('S'))).is_empty());
+        // Last month is offered.
+        let st = s.settlement.settle.as_ref().expect("the settle popup");
+        assert_eq!(st.form.fields[0].input, Input::text("2026-11"));
+        insta::assert_snapshot!(
+            format!("settlement_{tag}_settle_form_80x24"),
+            screen_text(&render(&mut s, 80, 24))
+        );
+        let fx = update(
+            &mut s,
+            Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        );
+        assert!(fx.is_empty(), "nothing before yes");
+        insta::assert_snapshot!(
+            format!("settlement_{tag}_settle_confirm_80x24"),
+            screen_text(&render(&mut s, 80, 24))
+        );
+        let fx = update(&mut s, Msg::Key(key('y')));
+        assert_eq!(
+            fx,
+            [onecard::app::Effect::Settlement(
+                settlement::Effect::Settle {
+                    period: "2026-11".parse().unwrap(),
+                    merchant: None,
+                }
+            )]
+        );
+    }
+}
