@@ -175,6 +175,38 @@ pub enum Failure {
     ShiftDifference {
         difference: Money,
     },
+    // Merchants and settlement.
+    /// Not a period: the text typed.
+    BadPeriod(String),
+    PeriodNotEnded {
+        period: String,
+        ends: chrono::DateTime<chrono::Utc>,
+    },
+    PeriodOverlaps {
+        merchant: String,
+        period: String,
+        settled: String,
+    },
+    /// Every merchant asked for is settled for this period already: it is locked.
+    PeriodSettled {
+        period: String,
+        merchants: usize,
+    },
+    MerchantNameEmpty,
+    MerchantNameTaken(String),
+    MerchantBadRate(String),
+    MerchantNotFound(String),
+    /// `state` and `wanted` are state names (`approved`).
+    MerchantState {
+        name: String,
+        state: String,
+        wanted: String,
+    },
+    MerchantNoSuchPos(String),
+    MerchantPosOwned {
+        terminal: String,
+        owner: String,
+    },
     /// A refusal with nothing to fill in: its catalogue key.
     Invalid(&'static str),
 }
@@ -461,6 +493,56 @@ impl From<crate::db::takings::TakingsExportError> for Failure {
         match e {
             E::Denied(d) => Failure::Denied(d),
             E::Export(e) => e.into(),
+            E::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::db::merchant::MerchantError> for Failure {
+    fn from(e: crate::db::merchant::MerchantError) -> Self {
+        use crate::db::merchant::MerchantError as E;
+        match e {
+            E::NameEmpty => Failure::MerchantNameEmpty,
+            E::NameTaken(name) => Failure::MerchantNameTaken(name),
+            E::BadRate(rate) => Failure::MerchantBadRate(rate.to_string()),
+            E::NotFound(name) => Failure::MerchantNotFound(name),
+            E::WrongState {
+                name,
+                state,
+                wanted,
+            } => Failure::MerchantState {
+                name,
+                state,
+                wanted: wanted.name().to_string(),
+            },
+            E::NoSuchPos(t) => Failure::MerchantNoSuchPos(t),
+            E::OwnedElsewhere { terminal, owner } => Failure::MerchantPosOwned { terminal, owner },
+            E::Denied(d) => Failure::Denied(d),
+            E::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::db::settlement::SettleError> for Failure {
+    fn from(e: crate::db::settlement::SettleError) -> Self {
+        use crate::db::settlement::SettleError as E;
+        match e {
+            E::NotEnded { period, ends } => Failure::PeriodNotEnded {
+                period: period.to_string(),
+                ends,
+            },
+            E::Overlaps {
+                merchant,
+                period,
+                settled,
+            } => Failure::PeriodOverlaps {
+                merchant,
+                period: period.to_string(),
+                settled: settled.to_string(),
+            },
+            E::Merchant(m) => m.into(),
+            E::Export(e) => e.into(),
+            E::Denied(d) => Failure::Denied(d),
             E::Sql(e) => e.into(),
         }
     }

@@ -514,6 +514,56 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
                 ),
             ],
         ),
+        F::BadPeriod(text) => trf(lang, "settletab.refusal.bad_period", &[("text", text)]),
+        F::PeriodNotEnded { period, ends } => trf(
+            lang,
+            "settle.refusal.not_ended",
+            &[
+                ("period", period),
+                ("ends", &crate::export::local_time(*ends)),
+            ],
+        ),
+        F::PeriodOverlaps {
+            merchant,
+            period,
+            settled,
+        } => trf(
+            lang,
+            "settle.refusal.overlaps",
+            &[
+                ("merchant", merchant),
+                ("period", period),
+                ("settled", settled),
+            ],
+        ),
+        F::PeriodSettled { period, merchants } => trf(
+            lang,
+            "settletab.refusal.settled",
+            &[("period", period), ("n", &merchants.to_string())],
+        ),
+        F::MerchantNameEmpty => tr(lang, "merchant.refusal.name_empty").to_string(),
+        F::MerchantNameTaken(name) => trf(lang, "merchant.refusal.name_taken", &[("name", name)]),
+        F::MerchantBadRate(rate) => trf(lang, "merchant.refusal.bad_rate", &[("rate", rate)]),
+        F::MerchantNotFound(name) => trf(lang, "merchant.refusal.not_found", &[("name", name)]),
+        F::MerchantState {
+            name,
+            state,
+            wanted,
+        } => trf(
+            lang,
+            "merchant.refusal.wrong_state",
+            &[
+                ("name", name),
+                ("state", &merchant_state(lang, state)),
+                ("wanted", &merchant_state(lang, wanted)),
+            ],
+        ),
+        F::MerchantNoSuchPos(t) => trf(lang, "merchant.refusal.no_such_pos", &[("terminal", t)]),
+        F::MerchantPosOwned { terminal, owner } => trf(
+            lang,
+            "merchant.refusal.owned_elsewhere",
+            &[("terminal", terminal), ("owner", owner)],
+        ),
         F::Invalid(key) => tr(lang, key).to_string(),
     }
 }

@@ -1,5 +1,6 @@
 //! What the Settlement tab reads: today's takings, top-ups, outstanding balances, the stored
-//! statements and daily takings for the chart. Read-only; one grouped query per figure.
+//! statements, daily takings for the chart and the POS transaction numbers still missing.
+//! Read-only; one grouped query per figure.
 //!
 //! Takings are summed from the ledger (entries on merchant accounts, purchase movements), never
 //! from the POS records: the ledger is what gets settled. A purchase's entry credits the merchant
@@ -125,6 +126,37 @@ pub async fn settled(pool: &PgPool, limit: i64) -> Result<Vec<Settled>, sqlx::Er
          LIMIT $1",
     )
     .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One POS's transaction numbers it skipped that have not turned up (of one numbering: a POS
+/// reset or swapped numbers anew, and its old gaps stay apart).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MissingTxns {
+    pub terminal_id: i64,
+    pub terminal: String,
+    /// Empty for a POS no merchant owns.
+    pub merchant: String,
+    pub txn_epoch: i64,
+    /// Ascending.
+    pub numbers: Vec<i64>,
+    /// When the first of them was noticed.
+    pub noticed_at: DateTime<Utc>,
+}
+
+/// Every POS's unresolved missing transaction numbers, by merchant, POS name and numbering.
+pub async fn missing(pool: &PgPool) -> Result<Vec<MissingTxns>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.terminal_id, t.name AS terminal, coalesce(mc.name, '') AS merchant, p.txn_epoch,
+                array_agg(p.txn_no ORDER BY p.txn_no) AS numbers, min(p.noticed_at) AS noticed_at
+         FROM pos_txn_missing p
+         JOIN terminal t ON t.id = p.terminal_id
+         LEFT JOIN merchant mc ON mc.id = t.merchant_id
+         WHERE p.found_at IS NULL
+         GROUP BY p.terminal_id, t.name, mc.name, p.txn_epoch
+         ORDER BY mc.name NULLS LAST, t.name, p.terminal_id, p.txn_epoch",
+    )
     .fetch_all(pool)
     .await
 }

@@ -122,6 +122,7 @@ commands! {
     SettleDayPrev => "settlement.day-prev",
     SettleDayNext => "settlement.day-next",
     SettleExport => "settlement.export",
+    SettlePeriod => "settlement.settle",
 }
 
 impl fmt::Display for Command {

@@ -1,6 +1,7 @@
 //! The Settlement tab: the takings read against purchases posted through the POS path, the tab
-//! live against a real database (a purchase shows at once), who may see it, and snapshots of
-//! its four views at 80x24 and 160x48 in both languages (fixed data: today's date would move).
+//! live against a real database (a purchase shows at once), who may see it, snapshots of its
+//! five views at 80x24 and 160x48 in both languages (fixed data: today's date would move), the
+//! missing transaction numbers of a real upload, and settling a period from the tab.
 
 use crate::harness::{render, screen_text, Console};
 use crate::pos_online::{shop, yuan};
@@ -14,7 +15,7 @@ use onecard::app::tabs::settlement::{self, SettleView, Today};
 use onecard::app::{update, Msg};
 use onecard::db::operator::{Operator, Session};
 use onecard::db::reconcile::{ReconState, Reconciled, Tally};
-use onecard::db::takings::{self, Outstanding, PosTakings, Settled, TopUps};
+use onecard::db::takings::{self, MissingTxns, Outstanding, PosTakings, Settled, TopUps};
 use onecard::domain::money::Money;
 use onecard::domain::role::Role;
 use onecard::domain::time;
@@ -197,6 +198,31 @@ fn loaded(lang: Lang) -> State {
         })
         .collect();
     update(&mut s, m(settlement::Msg::Daily { gen: 1_000, days }));
+    let gap = |id, merchant: &str, terminal: &str, numbers: Vec<i64>, h| MissingTxns {
+        terminal_id: id,
+        terminal: terminal.into(),
+        merchant: merchant.into(),
+        txn_epoch: 1,
+        numbers,
+        noticed_at: at(h, 12, 0),
+    };
+    update(
+        &mut s,
+        m(settlement::Msg::Missing {
+            gen: 1_000,
+            rows: vec![
+                gap(
+                    11,
+                    "第一食堂",
+                    "一食堂 POS 1",
+                    vec![1041, 1042, 1043, 1050],
+                    1,
+                ),
+                gap(21, "小卖部", "小卖部 POS", vec![77], 2),
+                gap(41, "", "Spare POS", (200..260).collect(), 0),
+            ],
+        }),
+    );
     s
 }
 
@@ -204,7 +230,7 @@ fn loaded(lang: Lang) -> State {
 fn snapshots_of_every_view() {
     for (lang, tag) in [(Lang::EN, "en"), (Lang::ZH_CN, "zh")] {
         let mut s = loaded(lang);
-        for view in ["today", "board", "statements", "charts"] {
+        for view in ["today", "board", "missing", "statements", "charts"] {
             for (w, h) in [(80, 24), (160, 48)] {
                 let text = screen_text(&render(&mut s, w, h));
                 insta::assert_snapshot!(format!("settlement_{tag}_{view}_{w}x{h}"), text);
@@ -379,4 +405,349 @@ fn the_board_moves_a_day_at_a_time_and_never_past_today() {
     assert_eq!(backs(update(&mut s, Msg::Key(key('n')))), [1]);
     assert_eq!(backs(update(&mut s, Msg::Key(key('n')))), [0]);
     assert_eq!(backs(update(&mut s, Msg::Key(key('n')))), [0]);
+}
+
+#[test]
+fn missing_numbers_are_compacted_into_ranges() {
+    use onecard::app::words::txn_ranges;
+    assert_eq!(txn_ranges(&[1041, 1042, 1043, 1050]), "1041–1043, 1050");
+    assert_eq!(txn_ranges(&[7]), "7");
+    assert_eq!(txn_ranges(&[2, 3, 5, 6, 9]), "2–3, 5–6, 9");
+    assert_eq!(txn_ranges(&[]), "");
+}
+
+#[tokio::test]
+async fn the_missing_view_lists_what_an_upload_skipped_live_and_exports_it() {
+    use crate::pos_offline::{row, upload};
+    let shop = shop().await;
+    let pool = shop.pool();
+    let card = shop.card(9_004, "100.00").await;
+    upload(&shop, &[row(1, card.card_no, "1.00", 1, false)]).await;
+    let mut c = Console::sign_in(pool, bare(Lang::ZH_CN), "fin", "钱多多", Role::Director).await;
+    c.key('5').await;
+    for _ in 0..2 {
+        c.key('v').await;
+    }
+    assert_eq!(c.state.settlement.view, SettleView::Missing);
+    let text = screen_text(&render(&mut c.state, 80, 24));
+    assert!(text.contains("没有缺失的流水号"), "{text}");
+
+    // Numbers 2–4 skipped, then 7 and 9: the upload's notification reloads the view.
+    upload(
+        &shop,
+        &[
+            row(2, card.card_no, "1.00", 5, false),
+            row(3, card.card_no, "1.00", 6, false),
+        ],
+    )
+    .await;
+    upload(
+        &shop,
+        &[
+            row(4, card.card_no, "1.00", 8, false),
+            row(5, card.card_no, "1.00", 10, false),
+        ],
+    )
+    .await;
+    c.pump_until(
+        |m| matches!(m, Msg::Changed(ch) if ch.records.iter().any(|r| r == "pos_purchase")),
+    )
+    .await;
+    c.frame().await;
+    let rows = &c.state.settlement.missing;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].numbers, vec![2, 3, 4, 7, 9]);
+    // The same as the per-terminal query says.
+    let one = onecard::db::pos::missing_txns(pool, shop.pos)
+        .await
+        .unwrap();
+    assert_eq!(one.iter().map(|m| m.1).collect::<Vec<_>>(), rows[0].numbers);
+    // Pinned so the snapshot does not move with the clock.
+    sqlx::query("UPDATE pos_txn_missing SET noticed_at = $1")
+        .bind(at(1, 2, 0))
+        .execute(pool)
+        .await
+        .unwrap();
+    c.key('r').await;
+    insta::assert_snapshot!(
+        "settlement_zh_missing_live_120x24",
+        screen_text(&render(&mut c.state, 120, 24))
+    );
+
+    // Number 3 turns up late: it leaves the list.
+    upload(&shop, &[row(6, card.card_no, "1.00", 3, false)]).await;
+    c.pump_until(
+        |m| matches!(m, Msg::Changed(ch) if ch.records.iter().any(|r| r == "pos_purchase")),
+    )
+    .await;
+    c.frame().await;
+    assert_eq!(c.state.settlement.missing[0].numbers, vec![2, 4, 7, 9]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.csv");
+    c.key('O').await;
+    let form = c
+        .state
+        .settlement
+        .export
+        .as_mut()
+        .expect("the export popup");
+    form.fields[0].input = Input::text(path.to_str().unwrap());
+    c.enter().await;
+    assert!(c.state.settlement.export.is_none(), "written");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "a byte-order mark first"
+    );
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "merchant,pos,numbering,missing,numbers,noticed_at"
+    );
+    assert!(
+        lines[1].starts_with("第一食堂,一食堂 POS 1,") && lines[1].contains(",4,\"2, 4, 7, 9\","),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 2, "{text}");
+}
+
+/// Yesterday, site time: a period that is over.
+fn yesterday() -> String {
+    (time::today() - chrono::Duration::days(1)).to_string()
+}
+
+/// A day of the week before this one (so that week is over).
+fn last_week() -> NaiveDate {
+    time::today() - chrono::Duration::days(7)
+}
+
+/// `S`, the period and merchant typed, enter: the confirmation is asked.
+async fn ask_settle(c: &mut Console, period: &str, merchant: &str) {
+    c.key('S').await;
+    let st = c
+        .state
+        .settlement
+        .settle
+        .as_mut()
+        .expect("the settle popup");
+    st.form.fields[0].input = Input::text(period);
+    st.form.fields[1].input = Input::text(merchant);
+    c.enter().await;
+}
+
+#[tokio::test]
+async fn settling_from_the_tab_locks_the_period_and_a_second_settle_is_refused() {
+    let shop = shop().await;
+    let pool = shop.pool();
+    let mut c = Console::sign_in(pool, bare(Lang::EN), "fin", "钱多多", Role::Director).await;
+    c.key('5').await;
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(text.contains("S settle"), "the hint line offers it: {text}");
+
+    // A period not over yet is said at once, in the form.
+    ask_settle(&mut c, &time::today().to_string(), "").await;
+    let st = c.state.settlement.settle.as_ref().unwrap();
+    assert!(st.confirm.is_none());
+    assert!(
+        st.form
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("has not ended yet"),
+        "{st:?}"
+    );
+    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+        .await;
+    assert!(c.state.settlement.settle.is_none());
+    // Not a period at all.
+    ask_settle(&mut c, "2026-13", "").await;
+    let st = c.state.settlement.settle.as_ref().unwrap();
+    assert!(
+        st.form
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("is not a period"),
+        "{st:?}"
+    );
+    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+        .await;
+
+    // A day of last week: its week is over too, and overlaps it.
+    let day = last_week().to_string();
+    ask_settle(&mut c, &day, "第一食堂").await;
+    let question = onecard::app::router::confirming(&c.state)
+        .expect("asked")
+        .to_string();
+    assert!(
+        question.contains(&day) && question.contains("第一食堂"),
+        "{question}"
+    );
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(text.contains(&question[..20]), "{text}");
+    // No goes back to the form; yes settles.
+    c.key('n').await;
+    assert!(c
+        .state
+        .settlement
+        .settle
+        .as_ref()
+        .unwrap()
+        .confirm
+        .is_none());
+    c.enter().await;
+    c.key('y').await;
+    assert!(
+        c.state.settlement.settle.is_none(),
+        "done: the popup closes"
+    );
+    assert_eq!(c.state.settlement.view, SettleView::Statements);
+    let st = &c.state.settlement.statements;
+    assert_eq!(st.len(), 1, "{st:?}");
+    assert_eq!(st[0].merchant, "第一食堂");
+    assert_eq!(st[0].period_kind, "daily");
+    assert_eq!(st[0].period_start.to_string(), day);
+    assert_eq!(st[0].actor, "fin");
+    assert!(c.state.settlement.is_just_settled(&st[0]));
+    let said = c.state.shell.message.clone().unwrap().1;
+    assert!(
+        said.contains(&format!("{day} settled: 1 statement(s) locked")),
+        "{said}"
+    );
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(text.contains("第一食堂") && text.contains(&day), "{text}");
+
+    // Again: refused, in the form, and nothing written.
+    ask_settle(&mut c, &day, "").await;
+    c.key('y').await;
+    let st = c.state.settlement.settle.as_ref().expect("still open");
+    let error = st.form.error.as_deref().unwrap_or("");
+    assert!(
+        error.contains(&format!("{day} is settled already")),
+        "{st:?}"
+    );
+    assert!(!st.form.busy);
+    let (rows, audited): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM settlement),
+                (SELECT count(*) FROM audit_log WHERE action = 'merchant.settle')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, audited), (1, 1));
+    // In Chinese too.
+    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+        .await;
+    c.state.shell.lang = Lang::ZH_CN;
+    ask_settle(&mut c, &day, "").await;
+    c.key('y').await;
+    let error = c
+        .state
+        .settlement
+        .settle
+        .as_ref()
+        .unwrap()
+        .form
+        .error
+        .clone();
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or("")
+            .contains("已为所选的 1 个商户结算过"),
+        "{error:?}"
+    );
+    // The week holding the settled day overlaps it: refused with both periods named.
+    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+        .await;
+    c.state.shell.lang = Lang::EN;
+    let week = onecard::domain::settlement::Period::week_of(last_week()).to_string();
+    ask_settle(&mut c, &week, "").await;
+    c.key('y').await;
+    let error = c
+        .state
+        .settlement
+        .settle
+        .as_ref()
+        .unwrap()
+        .form
+        .error
+        .clone();
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!("period {week} overlaps its settled period {day}")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_without_the_right_is_refused_settling() {
+    let shop = shop().await;
+    let pool = shop.pool();
+    for (lang, words, login) in [
+        (Lang::EN, "may not settle merchants", "sys"),
+        (Lang::ZH_CN, "无权商户结算", "sys2"),
+    ] {
+        // May export reports, so it sees the tab, but may not settle.
+        let mut c =
+            Console::sign_in(pool, bare(lang), login, "管理员", Role::SystemAdministrator).await;
+        c.key('5').await;
+        c.key('S').await;
+        assert!(c.state.settlement.settle.is_none(), "no popup");
+        let said = c.state.shell.message.clone().unwrap().1;
+        assert!(said.contains(words), "{said}");
+        // Nor through the effect itself.
+        c.run(vec![onecard::app::Effect::Settlement(
+            settlement::Effect::Settle {
+                period: yesterday().parse().unwrap(),
+                merchant: None,
+            },
+        )])
+        .await;
+        let said = c.state.shell.message.clone().unwrap().1;
+        assert!(said.contains(words), "{said}");
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM settlement")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn snapshots_of_the_settle_form_and_its_confirmation() {
+    for (lang, tag) in [(Lang::EN, "en"), (Lang::ZH_CN, "zh")] {
+        let mut s = loaded(lang);
+        assert!(update(&mut s, Msg::Key(key('S'))).is_empty());
+        // Last month is offered.
+        let st = s.settlement.settle.as_ref().expect("the settle popup");
+        assert_eq!(st.form.fields[0].input, Input::text("2026-11"));
+        insta::assert_snapshot!(
+            format!("settlement_{tag}_settle_form_80x24"),
+            screen_text(&render(&mut s, 80, 24))
+        );
+        let fx = update(
+            &mut s,
+            Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        );
+        assert!(fx.is_empty(), "nothing before yes");
+        insta::assert_snapshot!(
+            format!("settlement_{tag}_settle_confirm_80x24"),
+            screen_text(&render(&mut s, 80, 24))
+        );
+        let fx = update(&mut s, Msg::Key(key('y')));
+        assert_eq!(
+            fx,
+            [onecard::app::Effect::Settlement(
+                settlement::Effect::Settle {
+                    period: "2026-11".parse().unwrap(),
+                    merchant: None,
+                }
+            )]
+        );
+    }
 }

@@ -1,6 +1,12 @@
-//! The Settlement tab (结算): today's takings live, the reconciliation board of a day, the stored
-//! statements and two charts. Read-only: settling stays with `onecard settle`, whose statements
-//! this tab shows. Everything is read by effects (`console::exec::settlement`), never here.
+//! The Settlement tab (结算): today's takings live, the reconciliation board of a day, the POS
+//! transaction numbers still missing, the stored statements and two charts; a period is settled
+//! from here as with `onecard settle` (`settle`). Everything is read by effects
+//! (`console::exec::settlement`), never here.
+
+mod csv;
+mod settle;
+
+pub use settle::{SettleField, SettleForm};
 
 use super::{Rows, View};
 use crate::app::failure::Failure;
@@ -12,10 +18,12 @@ use crate::app::shell::Shell;
 use crate::app::words;
 use crate::db::notify::Change;
 use crate::db::reconcile::Reconciled;
-use crate::db::takings::{Outstanding, PosTakings, Settled, TopUps};
+use crate::db::settlement::Statement;
+use crate::db::takings::{MissingTxns, Outstanding, PosTakings, Settled, TopUps};
 use crate::domain::money::Money;
 use crate::domain::permission::Action;
-use crate::i18n::tr;
+use crate::domain::settlement::Period;
+use crate::i18n::{tr, trf};
 use crate::keymap::{Command, Section};
 use chrono::NaiveDate;
 use crossterm::event::KeyEvent;
@@ -32,6 +40,7 @@ pub enum SettleView {
     #[default]
     Today,
     Board,
+    Missing,
     Statements,
     Charts,
 }
@@ -40,7 +49,8 @@ impl SettleView {
     pub fn next(self) -> SettleView {
         match self {
             SettleView::Today => SettleView::Board,
-            SettleView::Board => SettleView::Statements,
+            SettleView::Board => SettleView::Missing,
+            SettleView::Missing => SettleView::Statements,
             SettleView::Statements => SettleView::Charts,
             SettleView::Charts => SettleView::Today,
         }
@@ -51,8 +61,20 @@ impl SettleView {
         match self {
             SettleView::Today => "settletab.view.today",
             SettleView::Board => "settletab.view.board",
+            SettleView::Missing => "settletab.view.missing",
             SettleView::Statements => "settletab.view.statements",
             SettleView::Charts => "settletab.view.charts",
+        }
+    }
+
+    /// Its slot in `Settlement::loaded`.
+    pub fn slot(self) -> usize {
+        match self {
+            SettleView::Today => 0,
+            SettleView::Board => 1,
+            SettleView::Statements => 2,
+            SettleView::Charts => 3,
+            SettleView::Missing => 4,
         }
     }
 }
@@ -101,16 +123,25 @@ pub struct Settlement {
     pub board: Vec<Reconciled>,
     pub statements: Vec<Settled>,
     pub daily: Vec<(NaiveDate, Money)>,
+    /// Per POS (and numbering), the transaction numbers still missing.
+    pub missing: Vec<MissingTxns>,
     pub selected: usize,
     pub filter: Filter,
     /// The export popup: where to write the view shown.
     pub export: Option<Form<ExportField>>,
-    /// Whether each view's first answer came (else the view says it is loading).
-    pub loaded: [bool; 4],
+    /// The settle popup.
+    pub settle: Option<SettleForm>,
+    /// The period last settled from this console: its statements are marked.
+    pub just_settled: Option<Period>,
+    /// The cursor goes to the settled period's statements when they arrive.
+    seek_settled: bool,
+    /// Whether each view's first answer came (else the view says it is loading), by `slot`.
+    pub loaded: [bool; 5],
     today_shown: Shown,
     board_shown: Shown,
     statements_shown: Shown,
     daily_shown: Shown,
+    missing_shown: Shown,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +163,15 @@ pub enum Msg {
         gen: u64,
         days: Vec<(NaiveDate, Money)>,
     },
+    Missing {
+        gen: u64,
+        rows: Vec<MissingTxns>,
+    },
+    /// A period was settled: its statements (a merchant settled for it before keeps its own).
+    Settled {
+        period: Period,
+        statements: Vec<Statement>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +189,15 @@ pub enum Effect {
     },
     Daily {
         gen: u64,
+    },
+    Missing {
+        gen: u64,
+    },
+    /// Locks the period for one merchant (by name or id) or every one; refused when it is
+    /// settled already for all of them.
+    Settle {
+        period: Period,
+        merchant: Option<String>,
     },
     /// Writes the rows shown (as `csv_rows` gave them) to `path`; never over a file unless told.
     Export {
@@ -176,27 +225,61 @@ pub fn update(s: &mut Settlement, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
         Msg::Today { gen, today } => {
             if s.today_shown.take(gen) {
                 s.today = today;
-                s.loaded[0] = true;
+                s.loaded[SettleView::Today.slot()] = true;
             }
         }
         Msg::Board { gen, day, rows } => {
             if s.board_shown.take(gen) {
                 s.board_day = Some(day);
                 s.board = rows;
-                s.loaded[1] = true;
+                s.loaded[SettleView::Board.slot()] = true;
             }
         }
         Msg::Statements { gen, rows } => {
             if s.statements_shown.take(gen) {
                 s.statements = rows;
-                s.loaded[2] = true;
+                s.loaded[SettleView::Statements.slot()] = true;
+                if std::mem::take(&mut s.seek_settled) && s.view == SettleView::Statements {
+                    s.selected = s
+                        .statement_rows()
+                        .iter()
+                        .position(|r| s.is_just_settled(r))
+                        .unwrap_or(0);
+                }
             }
         }
         Msg::Daily { gen, days } => {
             if s.daily_shown.take(gen) {
                 s.daily = days;
-                s.loaded[3] = true;
+                s.loaded[SettleView::Charts.slot()] = true;
             }
+        }
+        Msg::Missing { gen, rows } => {
+            if s.missing_shown.take(gen) {
+                s.missing = rows;
+                s.loaded[SettleView::Missing.slot()] = true;
+            }
+        }
+        Msg::Settled { period, statements } => {
+            s.settle = None;
+            s.just_settled = Some(period);
+            s.seek_settled = true;
+            s.view = SettleView::Statements;
+            s.selected = 0;
+            // A filter could hide what was just settled.
+            s.filter = Filter::default();
+            let net: Money = statements.iter().map(|st| st.figures.net_payable).sum();
+            sh.info::<Effect>(trf(
+                sh.lang,
+                "settletab.settled",
+                &[
+                    ("period", &period.to_string()),
+                    ("n", &statements.len().to_string()),
+                    ("sum", &net.to_string()),
+                ],
+            ));
+            s.clamp(sh);
+            return vec![Effect::Statements { gen: sh.next_gen() }];
         }
     }
     s.clamp(sh);
@@ -262,6 +345,21 @@ impl Settlement {
             .collect()
     }
 
+    /// The POS with numbers missing, narrowed by `/` (merchant or POS name).
+    pub fn missing_rows(&self) -> Vec<&MissingTxns> {
+        let f = self.filter.text();
+        self.missing
+            .iter()
+            .filter(|m| filter::matches(f, [m.merchant.as_str(), m.terminal.as_str()]))
+            .collect()
+    }
+
+    /// Whether a stored statement is of the period settled last from this console.
+    pub fn is_just_settled(&self, s: &Settled) -> bool {
+        self.just_settled
+            .is_some_and(|p| p.kind.name() == s.period_kind && p.first_day == s.period_start)
+    }
+
     pub fn statement_rows(&self) -> Vec<&Settled> {
         let f = self.filter.text();
         self.statements
@@ -285,6 +383,7 @@ impl Settlement {
         match self.view {
             SettleView::Today => self.today_rows().len(),
             SettleView::Board => self.board_rows(sh).len(),
+            SettleView::Missing => self.missing_rows().len(),
             SettleView::Statements => self.statement_rows().len(),
             SettleView::Charts => 0,
         }
@@ -292,107 +391,6 @@ impl Settlement {
 
     fn clamp(&mut self, sh: &Shell) {
         self.selected = self.selected.min(self.len(sh).saturating_sub(1));
-    }
-
-    /// The view shown as CSV: a header of stable names, then the rows the filter lets through;
-    /// amounts with two decimals and no currency sign.
-    pub fn csv_rows(&self, sh: &Shell) -> (&'static str, Vec<String>, Vec<Vec<String>>) {
-        let head = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        match self.view {
-            SettleView::Today => (
-                "today",
-                head(&["merchant", "pos", "purchases", "sales"]),
-                self.today_rows()
-                    .into_iter()
-                    .filter_map(|r| match r {
-                        TodayRow::Pos(p) => Some(vec![
-                            p.merchant.clone(),
-                            p.terminal.clone(),
-                            p.count.to_string(),
-                            p.sum.csv(),
-                        ]),
-                        // The merchant's total is the sum of its rows: not written twice.
-                        TodayRow::Merchant(..) => None,
-                    })
-                    .collect(),
-            ),
-            SettleView::Board => {
-                let t = |t: &crate::db::reconcile::Tally| [t.count.to_string(), t.sum.csv()];
-                (
-                    "board",
-                    head(&[
-                        "day",
-                        "merchant",
-                        "pos",
-                        "state",
-                        "pos_count",
-                        "pos_sum",
-                        "received_count",
-                        "received_sum",
-                        "ledger_count",
-                        "ledger_sum",
-                    ]),
-                    self.board_rows(sh)
-                        .into_iter()
-                        .map(|r| {
-                            let pos = r.pos.as_ref().map(t).unwrap_or_default();
-                            let mut row = vec![
-                                r.day.to_string(),
-                                r.merchant.clone(),
-                                r.terminal.clone(),
-                                r.state.name().to_string(),
-                            ];
-                            row.extend(pos);
-                            row.extend(t(&r.received));
-                            row.extend(t(&r.ledger));
-                            row
-                        })
-                        .collect(),
-                )
-            }
-            SettleView::Statements => (
-                "statements",
-                head(&[
-                    "merchant",
-                    "period_kind",
-                    "period_start",
-                    "purchases",
-                    "sales",
-                    "refunds",
-                    "corrections",
-                    "commission",
-                    "net_payable",
-                    "settled_at",
-                    "settled_by",
-                ]),
-                self.statement_rows()
-                    .into_iter()
-                    .map(|s| {
-                        vec![
-                            s.merchant.clone(),
-                            s.period_kind.clone(),
-                            s.period_start.to_string(),
-                            s.purchases.to_string(),
-                            s.sales.csv(),
-                            s.refunds.csv(),
-                            s.corrections.csv(),
-                            s.commission.csv(),
-                            s.net_payable.csv(),
-                            crate::export::local_time(s.settled_at),
-                            s.actor.clone(),
-                        ]
-                    })
-                    .collect(),
-            ),
-            SettleView::Charts => (
-                "daily",
-                head(&["day", "takings"]),
-                self.daily
-                    .iter()
-                    .map(|(d, m)| vec![d.to_string(), m.csv()])
-                    .collect(),
-            ),
-        }
     }
 
     fn open_export(&mut self, sh: &Shell) {
@@ -474,7 +472,15 @@ impl View for Settlement {
     }
 
     fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if self.settle.is_some() {
+            return Some(self.on_settle_key(sh, key));
+        }
         self.export.is_some().then(|| self.on_export_key(sh, key))
+    }
+
+    fn confirming(&self) -> Option<&str> {
+        let c = self.settle.as_ref()?.confirm.as_ref()?;
+        Some(c.question.as_str())
     }
 
     fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
@@ -513,6 +519,7 @@ impl View for Settlement {
                 self.open_export(sh);
                 vec![]
             }
+            Command::SettlePeriod => self.open_settle(sh),
             _ => return None,
         })
     }
@@ -548,11 +555,13 @@ impl View for Settlement {
             self.load_board(sh),
             Effect::Statements { gen: sh.next_gen() },
             Effect::Daily { gen: sh.next_gen() },
+            Effect::Missing { gen: sh.next_gen() },
         ]
     }
 
     /// Today's takings and balances move with every purchase and top-up: a purchase record,
-    /// or a card's account (a top-up, a refund names the card).
+    /// or a card's account (a top-up, a refund names the card). Missing transaction numbers
+    /// are noticed, and found, by the same uploads and online purchases.
     fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
         if !may_see(sh) {
             return vec![];
@@ -561,7 +570,10 @@ impl View for Settlement {
         if !purchases && change.card.is_empty() {
             return vec![];
         }
-        let mut fx = vec![Effect::Today { gen: sh.next_gen() }];
+        let mut fx = vec![
+            Effect::Today { gen: sh.next_gen() },
+            Effect::Missing { gen: sh.next_gen() },
+        ];
         // An online purchase names only its card; the line is re-read where it is shown.
         if purchases || self.view == SettleView::Charts {
             fx.push(Effect::Daily { gen: sh.next_gen() });
@@ -578,6 +590,9 @@ impl View for Settlement {
             }
             if sh.may(Action::ReportExport) {
                 v.push(Command::SettleExport);
+            }
+            if sh.may(Action::MerchantSettle) {
+                v.push(Command::SettlePeriod);
             }
         }
         v.extend([Command::TabNext, Command::Quit]);
@@ -599,6 +614,10 @@ impl View for Settlement {
     }
 
     fn failed(&mut self, sh: &mut Shell, f: &Failure) -> bool {
+        if let Some(st) = self.settle.as_mut().filter(|st| st.form.busy) {
+            st.form.refused(words::failure(sh.lang, f));
+            return true;
+        }
         match self.export.as_mut().filter(|f| f.busy) {
             Some(form) => {
                 form.refused(words::failure(sh.lang, f));

@@ -96,3 +96,24 @@ pub fn reconcile_refusal(lang: Lang, e: &ReconcileError) -> String {
         ReconcileError::Sql(e) => db_error(lang, e),
     }
 }
+
+/// Ascending transaction numbers with runs compacted: `1041–1043, 1050`.
+pub fn txn_ranges(numbers: &[i64]) -> String {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for &n in numbers {
+        match runs.last_mut() {
+            Some(r) if n == r.1 + 1 => r.1 = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

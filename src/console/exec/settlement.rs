@@ -1,10 +1,13 @@
-//! The Settlement tab: its reads, each answered with the tab's message. Days are the site's.
+//! The Settlement tab: its reads, each answered with the tab's message, and settling a period.
+//! Days are the site's.
 
 use super::{answer, Env};
 use crate::app::failure::Failure;
 use crate::app::tabs::settlement::{Effect, Msg as SettleMsg, Today, DAILY_DAYS, STATEMENT_ROWS};
 use crate::app::Msg;
-use crate::db::{reconcile, takings};
+use crate::db::{reconcile, settlement, takings};
+use crate::domain::permission::Action;
+use crate::domain::settlement::Period;
 use crate::domain::time;
 use crate::export::Existing;
 use crate::i18n::trf;
@@ -47,6 +50,12 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Effect::Daily { gen } => takings::daily(pool, time::today(), DAILY_DAYS)
                 .await
                 .map(|days| SettleMsg::Daily { gen, days }),
+            Effect::Missing { gen } => takings::missing(pool)
+                .await
+                .map(|rows| SettleMsg::Missing { gen, rows }),
+            Effect::Settle { period, merchant } => {
+                return answer(settle(env, period, merchant.as_deref()).await)
+            }
             Effect::Export {
                 view,
                 header,
@@ -58,6 +67,23 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
         .map(Msg::Settlement)
         .map_err(Failure::from),
     )
+}
+
+/// Settles as `onecard settle` does, except that a period every merchant asked for has settled
+/// already is refused: from a console, settling twice is a mistake worth saying.
+async fn settle(env: &Env<'_>, period: Period, merchant: Option<&str>) -> Result<Msg, Failure> {
+    let actor = env.actor()?;
+    // Before anything is read about the period.
+    actor.authorize(Action::MerchantSettle)?;
+    let before = settlement::statements(env.pool, period, merchant).await?;
+    if !before.is_empty() && before.iter().all(|s| s.settled.is_some()) {
+        return Err(Failure::PeriodSettled {
+            period: period.to_string(),
+            merchants: before.len(),
+        });
+    }
+    let statements = settlement::settle(env.pool, &actor, period, merchant).await?;
+    Ok(Msg::Settlement(SettleMsg::Settled { period, statements }))
 }
 
 async fn export(

@@ -1,4 +1,5 @@
-//! The Settlement tab: today's takings, the reconciliation board, statements and charts.
+//! The Settlement tab: today's takings, the reconciliation board, missing transaction numbers,
+//! statements and charts, and the settle popup.
 
 use crate::app::state::{Shell, State};
 use crate::app::tabs::settlement::{
@@ -35,6 +36,7 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     match s.view {
         SettleView::Today => render_today(frame, sh, s, body, th),
         SettleView::Board => render_board(frame, sh, s, body, th),
+        SettleView::Missing => render_missing(frame, sh, s, body, th),
         SettleView::Statements => render_statements(frame, sh, s, body, th),
         SettleView::Charts => render_charts(frame, sh, s, body, th),
     }
@@ -47,6 +49,21 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
                 width: 64,
                 title: form.title.clone(),
                 keys: popup_keys(lang, form),
+            },
+            body,
+            th,
+        );
+    }
+    if let Some(st) = &s.settle {
+        // Behind its confirmation (drawn by the shell) while one is asked.
+        crate::ui::form::render(
+            frame,
+            lang,
+            &st.form,
+            &Placement {
+                width: 64,
+                title: st.form.title.clone(),
+                keys: popup_keys(lang, &st.form),
             },
             body,
             th,
@@ -168,7 +185,13 @@ fn render_today(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: &
         rows,
         &[8, 8, 6, 10],
         Some(s.selected),
-        empty(lang, s, s.loaded[0], !s.today.pos.is_empty(), th),
+        empty(
+            lang,
+            s,
+            s.loaded[SettleView::Today.slot()],
+            !s.today.pos.is_empty(),
+            th,
+        ),
         th,
     );
     let halves = Layout::default()
@@ -209,7 +232,7 @@ fn render_today(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: &
         top_ups,
         &[6, 4, 8],
         None,
-        empty(lang, s, s.loaded[0], false, th),
+        empty(lang, s, s.loaded[SettleView::Today.slot()], false, th),
         th,
     );
     let o = &s.today.outstanding;
@@ -301,10 +324,59 @@ fn render_board(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: &
         cells,
         &[6, 8, 8, 15, 15, 15],
         Some(s.selected),
-        if s.loaded[1] && s.board.is_empty() {
+        if s.loaded[SettleView::Board.slot()] && s.board.is_empty() {
             Line::from(Span::styled(tr(lang, "settletab.board_empty"), th.muted))
         } else {
-            empty(lang, s, s.loaded[1], true, th)
+            empty(lang, s, s.loaded[SettleView::Board.slot()], true, th)
+        },
+        th,
+    );
+}
+
+fn render_missing(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: &Theme) {
+    let lang = sh.lang;
+    let cells: Vec<TableRow> = s
+        .missing_rows()
+        .into_iter()
+        .map(|m| {
+            TableRow::new(vec![
+                (m.merchant.clone(), th.base),
+                (m.terminal.clone(), th.base),
+                (words::count(m.numbers.len() as i64), th.error),
+                (local(sh, m.noticed_at, "%Y-%m-%d %H:%M"), th.base),
+                // Last: the one column that may be long, and is clipped.
+                (words::txn_ranges(&m.numbers), th.base),
+            ])
+        })
+        .collect();
+    let numbers: usize = s.missing.iter().map(|m| m.numbers.len()).sum();
+    let name = trf(
+        lang,
+        "settletab.missing_title",
+        &[
+            ("n", &words::count(numbers as i64)),
+            ("pos", &s.missing.len().to_string()),
+        ],
+    );
+    grid(
+        frame,
+        lang,
+        body,
+        view_title(lang, s, &name),
+        &[
+            "settle.col.merchant",
+            "reconcile.col.pos",
+            "settletab.col.missing",
+            "settletab.col.noticed",
+            "settletab.col.numbers",
+        ],
+        cells,
+        &[6, 8, 4, 16, 10],
+        Some(s.selected),
+        if s.loaded[SettleView::Missing.slot()] && s.missing.is_empty() {
+            Line::from(Span::styled(tr(lang, "settletab.missing_empty"), th.muted))
+        } else {
+            empty(lang, s, s.loaded[SettleView::Missing.slot()], true, th)
         },
         th,
     );
@@ -316,6 +388,12 @@ fn render_statements(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, 
     let cells: Vec<TableRow> = rows
         .iter()
         .map(|st| {
+            // What was just settled from here stands out.
+            let style = if s.is_just_settled(st) {
+                th.base.add_modifier(Modifier::BOLD)
+            } else {
+                th.base
+            };
             TableRow::plain(
                 vec![
                     st.merchant.clone(),
@@ -336,7 +414,7 @@ fn render_statements(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, 
                         local(sh, st.settled_at, "%Y-%m-%d %H:%M")
                     ),
                 ],
-                th.base,
+                style,
             )
         })
         .collect();
@@ -363,7 +441,20 @@ fn render_statements(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, 
         cells,
         &[6, 13, 10, 7, 7, 7, 10, 4],
         Some(s.selected),
-        empty(lang, s, s.loaded[2], !s.statements.is_empty(), th),
+        if s.loaded[SettleView::Statements.slot()] && s.statements.is_empty() {
+            Line::from(Span::styled(
+                tr(lang, "settletab.statements_empty"),
+                th.muted,
+            ))
+        } else {
+            empty(
+                lang,
+                s,
+                s.loaded[SettleView::Statements.slot()],
+                !s.statements.is_empty(),
+                th,
+            )
+        },
         th,
     );
 }
@@ -395,7 +486,7 @@ fn render_charts(frame: &mut Frame, sh: &Shell, s: &Settlement, body: Rect, th: 
         th.title,
     );
     if bars.is_empty() {
-        let text = if s.loaded[0] {
+        let text = if s.loaded[SettleView::Today.slot()] {
             tr(lang, "settletab.no_takings")
         } else {
             tr(lang, "settletab.loading")
