@@ -34,6 +34,7 @@ mod operators;
 mod permission;
 mod persons;
 mod poller;
+mod poller_crash;
 mod poller_doors;
 mod poller_late;
 mod poller_owner;

@@ -1,7 +1,7 @@
 //! The poller against the simulator and a real PostgreSQL: ingest, commands, offline and late
 //! records, a hostile terminal, line ownership across supervisors and real killed processes.
 
-use crate::support::{test_db, TestDb};
+use crate::support::test_db;
 use onecard::db::command::{
     self, CommandFailure, CommandOutcome, CommandRow, Feature, TerminalCommand,
 };
@@ -14,7 +14,6 @@ use onecard::sim::register::{
 use onecard::sim::runner::Site;
 use onecard::sim::site::{Ports, SiteConfig};
 use onecard::sim::{control, TerminalKind};
-use rand::Rng;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -1047,162 +1046,6 @@ async fn each_line_has_one_owner_and_a_standby_takes_over() {
         lock_holders(&db.pool).await.is_empty()
     })
     .await;
-}
-
-/// Backends holding a line lock.
-async fn lock_pids(pool: &PgPool) -> Vec<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int4::oid
-           AND objsubid = 2 AND granted
-           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .bind(onecard::poller::LOCK_CLASS)
-    .fetch_all(pool)
-    .await
-    .unwrap()
-}
-
-struct Serve {
-    child: std::process::Child,
-}
-
-impl Serve {
-    fn start(db: &TestDb, dirs: &std::path::Path, n: usize) -> Serve {
-        Serve::start_with(db, dirs, n, 200)
-    }
-
-    fn start_with(db: &TestDb, dirs: &std::path::Path, n: usize, recheck_ms: u64) -> Serve {
-        let recheck = recheck_ms.to_string();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-            .args([
-                "serve",
-                "--worker",
-                &format!("crash-{n}"),
-                "--recheck-ms",
-                &recheck,
-            ])
-            .env("DATABASE_URL", db.child_url())
-            .env("ONECARD_CONFIG_DIR", dirs.join("config"))
-            .env("ONECARD_DATA_DIR", dirs.join("data"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn onecard serve");
-        Serve { child }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn killed_pollers_lose_and_double_nothing() {
-    let db = test_db().await;
-    let dirs = tempfile::tempdir().unwrap();
-    let site = start(&quiet_demo()).await;
-    let reg = register_site(&db.pool, &site).await.unwrap();
-    let t0 = Instant::now();
-    let traffic = site.run_traffic(400.0, 5, 3.0);
-    let mut rng = rand::thread_rng();
-    let kills = 24;
-    for n in 0..kills {
-        let mut p = Serve::start(&db, dirs.path(), n);
-        let ms = rng.gen_range(150..900);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        // SIGKILL: no goodbye, mid-batch or mid-exchange.
-        p.child.kill().unwrap();
-        p.child.wait().unwrap();
-    }
-    traffic.abort();
-    let generated = total(&site.tally());
-    let before_drain = total(&stored(&db.pool, &reg).await);
-    // A clean run drains the rest, then stops on SIGTERM.
-    let mut last = Serve::start(&db, dirs.path(), kills);
-    drained(&db.pool, &site, &reg, Duration::from_secs(40)).await;
-    let lines = {
-        let mut l: Vec<i64> = reg.iter().map(|r| r.line_id).collect();
-        l.sort_unstable();
-        l.dedup();
-        l.len()
-    };
-    eventually(
-        Duration::from_secs(20),
-        "the last process owning every line",
-        || async { lock_holders(&db.pool).await.len() == lines },
-    )
-    .await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(last.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = last.child.wait().unwrap();
-    assert!(status.success(), "serve exited with {status}");
-    println!(
-        "crash test: {kills} kills, {generated} records generated, {before_drain} stored before the final run, {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
-    assert!(before_drain > 0, "the killed pollers stored nothing");
-    // A standby process takes the lines of a killed owner.
-    let owner = Serve::start(&db, dirs.path(), 100);
-    eventually(
-        Duration::from_secs(20),
-        "one process owning every line",
-        || async { lock_holders(&db.pool).await.len() == lines },
-    )
-    .await;
-    let standby = Serve::start_with(&db, dirs.path(), 101, 2000);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let old_pids = lock_pids(&db.pool).await;
-    let t1 = Instant::now();
-    drop(owner); // SIGKILL
-    eventually(
-        Duration::from_secs(10),
-        "the standby owning every line",
-        || async {
-            let now = lock_pids(&db.pool).await;
-            now.len() == lines && now.iter().all(|p| !old_pids.contains(p))
-        },
-    )
-    .await;
-    println!(
-        "takeover after SIGKILL (standby re-checking every 2 s): {:.2} s",
-        t1.elapsed().as_secs_f64()
-    );
-    // Nothing the dead owners left running stays so: their successors settle it (the
-    // standby's own commands, such as a POS's tables sent again, may still be running).
-    eventually(
-        Duration::from_secs(30),
-        "the dead owners' commands settled",
-        || async {
-            scalar(
-                &db.pool,
-                "SELECT count(*) FROM terminal_command
-                 WHERE state = 'running' AND claimed_by IS DISTINCT FROM 'crash-101'",
-            )
-            .await
-                == 0
-        },
-    )
-    .await;
-    drop(standby);
-    // Re-reads after a crash raised no second alarm.
-    let events = scalar(
-        &db.pool,
-        "SELECT count(*) FROM door_event WHERE kind IN ('forced_open', 'held_open', 'tamper')",
-    )
-    .await;
-    let alarms = scalar(
-        &db.pool,
-        "SELECT count(*) FROM alarm WHERE kind IN ('forced_open', 'held_open', 'tamper')",
-    )
-    .await;
-    assert_eq!(events, alarms);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
