@@ -17,6 +17,8 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod books;
+
 pub const DATABASE: &str = "onecard_demo";
 pub const DIRECTOR: &str = "director";
 
@@ -693,7 +695,10 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<bool> {
             .fetch_all(pool)
             .await?;
     let today = crate::domain::time::today();
+    // Issued at the start of last month: the canteen's books hold that month, settled.
+    let since = books::last_month().first().copied().unwrap_or(today);
     let mut issued = Vec::new();
+    let mut holders: Vec<(i64, i64, crate::domain::money::Money)> = Vec::new();
     // Spread over the register: students and staff, every department.
     let step = (people.len() / DEMO_CARDS).max(1);
     for (i, (person_id, category)) in people.iter().step_by(step).take(DEMO_CARDS).enumerate() {
@@ -722,10 +727,10 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<bool> {
             CardKind::Temporary => (vec![Subsystem::Pos], vec![], pos.clone(), 1),
         };
         let valid_until = match kind {
-            CardKind::Temporary => today + chrono::Duration::days(365),
-            _ => today
+            CardKind::Temporary => since + chrono::Duration::days(365),
+            _ => since
                 .checked_add_months(chrono::Months::new(12 * years))
-                .unwrap_or(today),
+                .unwrap_or(since),
         };
         let card = card::issue(
             pool,
@@ -737,16 +742,24 @@ pub async fn seed_card_desk(pool: &PgPool) -> anyhow::Result<bool> {
                 subsystems,
                 door_groups,
                 terminals,
-                valid_from: today,
+                valid_from: since,
                 valid_until,
                 paid_from: PaidFrom::Cash,
             },
         )
         .await?;
         let amount = crate::domain::money::Money::from_yuan(20 + (i as i64 * 37) % 300);
-        crate::db::ledger::top_up(pool, &actor, *person_id, amount, "demo: first top-up").await?;
+        holders.push((*person_id, FIRST_CARD + i as i64, amount));
         issued.push(card.card_id);
     }
+    // Topped up with what they will have left today and what they ate last month, which is
+    // posted and settled next.
+    let card_nos: Vec<i64> = holders.iter().map(|h| h.1).collect();
+    for ((person_id, _, left), ate) in holders.iter().zip(books::spent(&card_nos)) {
+        crate::db::ledger::top_up(pool, &actor, *person_id, *left + ate, "demo: first top-up")
+            .await?;
+    }
+    books::post_and_settle(pool, &card_nos).await?;
     // Some cards reported lost; the first of them reissued at once (the shell overrides the
     // 24 h wait with a reason, as a director would).
     for (n, i) in [5usize, 13, 22, 30].into_iter().enumerate() {

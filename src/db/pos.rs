@@ -382,6 +382,24 @@ pub async fn post_uploaded(
     terminal_id: i64,
     rows: &[Uploaded],
 ) -> Result<Vec<i64>, sqlx::Error> {
+    post_batch(tx, terminal_id, rows, None).await
+}
+
+/// Purchases of the past, booked when they were made, in a numbering of their own (so the
+/// terminal's live numbers are not taken for them): the demo's settled month.
+#[derive(Debug, Clone, Copy)]
+pub struct History {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub epoch: i64,
+}
+
+/// [`post_uploaded`], or with `history` a batch of the past (no gap is noted in it).
+pub async fn post_batch(
+    tx: &mut PgConnection,
+    terminal_id: i64,
+    rows: &[Uploaded],
+    history: Option<History>,
+) -> Result<Vec<i64>, sqlx::Error> {
     let merchant: Option<i64> = sqlx::query_scalar(
         "SELECT a.id FROM terminal t JOIN account a ON a.merchant_id = t.merchant_id WHERE t.id = $1",
     )
@@ -397,7 +415,10 @@ pub async fn post_uploaded(
     let cards: Vec<i64> = rows.iter().map(|r| r.card).collect();
     let amounts: Vec<Money> = rows.iter().map(|r| r.amount).collect();
     let txns: Vec<i64> = rows.iter().map(|r| r.txn_no).collect();
-    let epoch = txn_epoch(&mut *tx, terminal_id).await?;
+    let epoch = match history {
+        Some(h) => h.epoch,
+        None => txn_epoch(&mut *tx, terminal_id).await?,
+    };
     // (card_id, payer account, amount, txn_no) of each purchase not posted before; a payer
     // whose holder has no account yet (None) gets one, and the batch is read again.
     let fresh = loop {
@@ -441,7 +462,10 @@ pub async fn post_uploaded(
         .execute(&mut *tx)
         .await?;
     };
-    let mut alarms = note_txn_gaps(tx, terminal_id, &txns).await?;
+    let mut alarms = match history {
+        Some(_) => Vec::new(),
+        None => note_txn_gaps(tx, terminal_id, &txns).await?,
+    };
     if fresh.is_empty() {
         return Ok(alarms);
     }
@@ -452,8 +476,9 @@ pub async fn post_uploaded(
     // The batch: one movement, one entry per purchase, one for the merchant.
     sqlx::query(
         "WITH mv AS (
-             INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count)
-             VALUES ('purchase', 'terminal:' || $1::text, $1, $2, cardinality($4::bigint[]))
+             INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count, at)
+             VALUES ('purchase', 'terminal:' || $1::text, $1, $2, cardinality($4::bigint[]),
+                     coalesce($8, now()))
              RETURNING id
          )
          INSERT INTO ledger_entry (movement_id, account_id, amount, card_id, terminal_id, txn_epoch, txn_no)
@@ -470,6 +495,7 @@ pub async fn post_uploaded(
     .bind(&card_ids)
     .bind(&numbers)
     .bind(merchant)
+    .bind(history.map(|h| h.at))
     .execute(&mut *tx)
     .await?;
     // The payers' accounts are locked last (a batch holds them only until its commit), in id

@@ -105,6 +105,20 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
         Some(live.control())
     );
 
+    // The canteen's last month is in the books, settled and locked: a monthly statement with
+    // its purchases, and the books balance.
+    let (kind, purchases, start): (String, i64, chrono::NaiveDate) = sqlx::query_as(
+        "SELECT s.period_kind, s.purchases, s.period_start FROM settlement s
+         JOIN merchant m ON m.id = s.merchant_id WHERE m.name = '第一食堂'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(kind, "monthly");
+    assert!(purchases > 500, "{purchases} purchases last month");
+    assert!(start < onecard::domain::time::today());
+    crate::support::verify_ledger(pool).await;
+
     // Controllers and doors have names and places.
     let controllers: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, location FROM terminal WHERE kind = 'door_controller' ORDER BY address",

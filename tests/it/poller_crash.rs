@@ -1,9 +1,7 @@
 //! Real `serve` processes killed with SIGKILL mid-batch, mid-exchange and mid-posting: no
 //! record lost or doubled, no alarm raised twice, and the money exact to the fen.
 
-use crate::poller::{
-    drained, eventually, lock_holders, quiet_demo, scalar, start, stored, total,
-};
+use crate::poller::{drained, eventually, lock_holders, quiet_demo, scalar, start, stored, total};
 use crate::support::{test_db, verify_ledger, TestDb};
 use onecard::db::ledger;
 use onecard::domain::money::Money;
@@ -92,14 +90,20 @@ impl Books {
     /// is the opening less what their cards bought; the books verify.
     async fn check(&self, pool: &PgPool, site: &Site) {
         // Every purchase asked was answered (the last process read what the dead left).
-        eventually(Duration::from_secs(30), "every authorisation answered", || async {
-            site.pos_terminals().iter().all(|p| p.pending().is_none())
-        })
+        eventually(
+            Duration::from_secs(30),
+            "every authorisation answered",
+            || async { site.pos_terminals().iter().all(|p| p.pending().is_none()) },
+        )
         .await;
         let today = onecard::domain::time::today();
         let (mut sold_n, mut sold_fen) = (0i64, 0i64);
         for p in site.pos_terminals() {
-            for d in [today - chrono::Duration::days(1), today, today + chrono::Duration::days(1)] {
+            for d in [
+                today - chrono::Duration::days(1),
+                today,
+                today + chrono::Duration::days(1),
+            ] {
                 let (n, fen) = p.totals(d);
                 sold_n += i64::from(n);
                 sold_fen += fen;
@@ -324,4 +328,3 @@ async fn killed_pollers_lose_and_double_nothing() {
     assert_eq!(events, alarms);
     books.check(&db.pool, &site).await;
 }
-
