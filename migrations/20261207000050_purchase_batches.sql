@@ -120,3 +120,7 @@ ALTER TABLE movement_detail ADD CONSTRAINT movement_detail_reversal_has_receipt
 -- record finds its posting exactly, even after the POS numbered anew.
 ALTER TABLE pos_purchase ADD COLUMN txn_epoch bigint NOT NULL DEFAULT 0;
 UPDATE pos_purchase p SET txn_epoch = t.record_base FROM terminal t WHERE t.id = p.terminal_id;
+
+-- A batch's entries without its purchases (the merchant's, and every other movement's): what
+-- settlement and the takings read, without the thousands of traced entries beside them.
+CREATE INDEX ledger_entry_untraced ON ledger_entry (movement_id) WHERE txn_no IS NULL;

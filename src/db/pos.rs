@@ -231,12 +231,17 @@ async fn decide(
     .bind(req.terminal_id)
     .fetch_optional(&mut *tx)
     .await?;
-    // Sold already: the upload of the POS's offline fallback came first.
-    if let Some(movement_id) = posted(tx, req.terminal_id, epoch, req.txn_no).await? {
-        return Ok(AuthAnswer {
-            declined: None,
-            balance,
-            movement_id: Some(movement_id),
+    // Sold already: the upload of the POS's offline fallback came first. The number posted
+    // for another purchase: used again by a terminal whose restart onecard has not noticed.
+    if let Some((movement_id, card, amount)) = posted(tx, req.terminal_id, epoch, req.txn_no).await? {
+        return Ok(if (card, amount) == (Some(req.card), req.amount) {
+            AuthAnswer {
+                declined: None,
+                balance,
+                movement_id: Some(movement_id),
+            }
+        } else {
+            declined(Decline::NoMerchant, Money::ZERO)
         });
     }
     let today = time::today();
@@ -298,17 +303,19 @@ async fn purchases_today(
     .await
 }
 
-/// The movement that posted this transaction of the terminal already, if one did (an upload
-/// of the POS's offline fallback can come before the request is read).
+/// The movement that posted this transaction of the terminal already, if one did, with its
+/// card and amount (an upload of the POS's offline fallback can come before the request is
+/// read; a number posted for another purchase was used again).
 async fn posted(
     tx: &mut PgConnection,
     terminal_id: i64,
     epoch: i64,
     txn_no: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT movement_id FROM ledger_entry
-         WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = $3",
+) -> Result<Option<(i64, Option<i64>, Money)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.movement_id, c.card_no, e.amount FROM ledger_entry e
+         LEFT JOIN card c ON c.id = e.card_id
+         WHERE e.terminal_id = $1 AND e.txn_epoch = $2 AND e.txn_no = $3",
     )
     .bind(terminal_id)
     .bind(epoch)

@@ -104,7 +104,7 @@ pub async fn takings(
                 coalesce(sum(e.amount) FILTER (WHERE m.kind = 'refund'), 0),
                 coalesce(-sum(e.amount) FILTER (WHERE m.kind = 'correction'), 0)
          FROM ledger_movement m
-         JOIN ledger_entry e ON e.movement_id = m.id
+         JOIN ledger_entry e ON e.movement_id = m.id AND e.txn_no IS NULL
          JOIN account a ON a.id = e.account_id AND a.kind = 'merchant'
          WHERE m.at >= $1 AND m.at < $2
          GROUP BY a.merchant_id",

@@ -68,7 +68,7 @@ pub async fn by_pos(
                 coalesce(t.name, '') AS terminal,
                 coalesce(sum(m.purchase_count), 0)::bigint AS count, coalesce(-sum(e.amount), 0) AS sum
          FROM ledger_movement m
-         JOIN ledger_entry e ON e.movement_id = m.id
+         JOIN ledger_entry e ON e.movement_id = m.id AND e.txn_no IS NULL
          JOIN account a ON a.id = e.account_id AND a.kind = 'merchant'
          JOIN merchant mc ON mc.id = a.merchant_id
          LEFT JOIN terminal t ON t.id = m.terminal_id
@@ -179,7 +179,7 @@ pub async fn daily(
     let rows: Vec<(i32, Money)> = sqlx::query_as(
         "SELECT width_bucket(m.at, $1::timestamptz[]) AS b, coalesce(-sum(e.amount), 0)
          FROM ledger_movement m
-         JOIN ledger_entry e ON e.movement_id = m.id
+         JOIN ledger_entry e ON e.movement_id = m.id AND e.txn_no IS NULL
          JOIN account a ON a.id = e.account_id AND a.kind = 'merchant'
          WHERE m.kind = 'purchase' AND m.at >= $2 AND m.at < $3
          GROUP BY 1",
