@@ -17,6 +17,7 @@ use super::{fresh_database, percentile, say, Server};
 use crate::db::ingest::{self, PurchaseRow};
 use crate::domain::money::Money;
 use crate::poller::{Options, Supervisor};
+use crate::sim::native::AuthOutcome;
 use crate::sim::register::{register_site_with, RegisterOptions};
 use crate::sim::runner::Site;
 use crate::sim::site::{
@@ -144,10 +145,14 @@ pub async fn run(
                 let started = Instant::now();
                 let txn = p.ask(card, fen, None).ok()?;
                 while started.elapsed() < AUTH_PATIENCE {
-                    if p.answer(txn).is_some() {
-                        return Some(started.elapsed().as_secs_f64() * 1000.0);
+                    match p.outcome(txn) {
+                        Some(AuthOutcome::Host(..)) => {
+                            return Some(started.elapsed().as_secs_f64() * 1000.0)
+                        }
+                        // No answer within the POS's own wait: it sold offline.
+                        Some(AuthOutcome::Offline(_)) => return None,
+                        None => tokio::time::sleep(Duration::from_millis(1)).await,
                     }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 None
             }));
