@@ -550,7 +550,7 @@ async fn every_ask_is_answered_even_on_a_number_an_upload_posted() {
     })
     .await;
     sup.stop().await;
-    let paid = Money::from_fen(i64::from(approved_fen) + 100 * taken.len() as i64);
+    let paid = Money::from_fen(approved_fen + 100 * taken.len() as i64);
     assert_eq!(s.purchases().await, ((taken.len() + approved) as i64, paid));
     s.assert_books_balance().await;
 }

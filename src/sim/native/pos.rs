@@ -8,6 +8,8 @@ use std::time::Duration;
 pub struct Pos {
     core: DeviceCore,
     state: Mutex<PosState>,
+    /// Rung whenever an ask ends (answered, or gone offline).
+    finished: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -80,6 +82,7 @@ impl Pos {
                 lose_answers: false,
                 answered: VecDeque::new(),
             }),
+            finished: tokio::sync::Notify::new(),
         })
     }
 
@@ -156,6 +159,7 @@ impl Pos {
             Err(nak) => Err(nak.to_string()),
         };
         s.finish(p, AuthOutcome::Offline(sold));
+        self.finished.notify_waiters();
     }
 
     /// An offline purchase keyed at the terminal, within its offline rules.
@@ -233,6 +237,23 @@ impl Pos {
             .map(|(_, o)| o.clone())
     }
 
+    /// How `txn_no` ended, waiting up to `patience` for it: woken by its end, not by polling.
+    pub async fn settled(&self, txn_no: u32, patience: Duration) -> Option<AuthOutcome> {
+        let end = tokio::time::Instant::now() + patience;
+        loop {
+            let woken = self.finished.notified();
+            if let Some(o) = self.outcome(txn_no) {
+                return Some(o);
+            }
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            // Now and then anyway: the POS's own timeout is seen when it is looked at.
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), woken).await;
+        }
+    }
+
     fn execute(&self, req: Request) -> Result<Reply, NakReason> {
         let mut guard = lock(&self.state);
         let s = &mut *guard;
@@ -266,6 +287,7 @@ impl Pos {
                 if stored {
                     self.core.generated.fetch_add(1, Ordering::SeqCst);
                 }
+                self.finished.notify_waiters();
                 Ok(Reply::Answered { record_no })
             }
             Request::DownloadBlacklist(chunk) => s.blacklist.apply(chunk),
