@@ -1,9 +1,10 @@
 //! The line actor: one task that owns one line while its supervisor holds the line's lock.
 //!
 //! Each round it makes sure the lock connection is alive, re-reads the line and its
-//! terminals now and then, runs the line's queued commands, then visits every terminal in the
-//! scan once (a busy terminal gets a few batches per visit, then the next one's turn). Between
-//! rounds it sleeps the line's poll interval, woken early by pushed events and queued commands.
+//! terminals now and then, runs the line's queued commands, glances at every terminal for what
+//! cannot wait (a POS's authorisation), then visits every terminal in the scan once (a busy
+//! terminal gets a few batches per visit, then the next one's turn). Rounds start a poll
+//! interval apart, earlier when woken by pushed events and queued commands.
 //! It talks to the terminals only through [`LineDriver`].
 
 use super::drivers::{self, Driver};
