@@ -212,3 +212,29 @@ async fn a_decline_lost_on_the_way_back_is_posted_from_the_offline_sale_and_over
     assert_eq!(alarms, 1);
     s.assert_books_balance().await;
 }
+
+/// The control verbs: how long it waits, and a cashier who stops waiting. Offline the POS keeps
+/// its own rules: a purchase within them is sold, one above the PIN limit is refused.
+#[test]
+fn the_control_verbs_set_the_wait_and_give_up() {
+    use onecard::sim::clock::SimClock;
+    use onecard::sim::SimTerminal;
+    let p = Pos::new("fallback", 5, SimClock::local(0.0), 100, vec![]);
+    assert!(p
+        .control("auth-timeout", &["0"])
+        .unwrap()
+        .contains("for ever"));
+    assert!(p.control("auth-timeout", &["-1"]).is_err());
+    assert!(p.control("give-up", &[]).is_err(), "nothing waits");
+    let asked = p.control("pay", &["8300004", "12.50"]).unwrap();
+    assert!(asked.contains("waits for the host"), "{asked}");
+    assert!(p.control("answer", &[]).unwrap().contains("still waits"));
+    p.control("give-up", &[]).unwrap();
+    let sold = p.control("answer", &[]).unwrap();
+    assert!(sold.contains("sold offline, record 1"), "{sold}");
+    assert_eq!(p.stored(), 1);
+    assert!(p.pending().is_none());
+    // The next ask gets the next number: the offline sale kept the one it had.
+    let txn = p.ask(8_300_004, 100, None).unwrap();
+    assert_eq!(p.outcome(txn - 1), Some(AuthOutcome::Offline(Ok(1))));
+}
