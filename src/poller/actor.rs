@@ -1,9 +1,10 @@
 //! The line actor: one task that owns one line while its supervisor holds the line's lock.
 //!
 //! Each round it makes sure the lock connection is alive, re-reads the line and its
-//! terminals now and then, runs the line's queued commands, then visits every terminal in the
-//! scan once (a busy terminal gets a few batches per visit, then the next one's turn). Between
-//! rounds it sleeps the line's poll interval, woken early by pushed events and queued commands.
+//! terminals now and then, runs the line's queued commands, glances at every terminal for what
+//! cannot wait (a POS's authorisation), then visits every terminal in the scan once (a busy
+//! terminal gets a few batches per visit, then the next one's turn). Rounds start a poll
+//! interval apart, earlier when woken by pushed events and queued commands.
 //! It talks to the terminals only through [`LineDriver`].
 
 use super::drivers::{self, Driver};
@@ -34,6 +35,8 @@ const RELOAD_LINE: Duration = Duration::from_secs(1);
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
 /// Commands run per round at most, so polling goes on under a flood.
 const COMMANDS_PER_ROUND: usize = 8;
+/// The shortest pause between rounds, however long the last one took.
+const MIN_GAP: Duration = Duration::from_millis(10);
 /// The command queue is read at least this often without a wake.
 const CLAIM_EVERY: Duration = Duration::from_secs(5);
 
@@ -182,12 +185,21 @@ pub(crate) async fn run(setup: ActorSetup) {
             claim_next = run_commands(&mut driver, &mut ctx, &mut slots, &worker).await;
         }
 
+        let round = Instant::now();
+        glance_all(&mut driver, &mut ctx, &mut slots, &stop).await;
+        let mut glanced = Instant::now();
         let mut busy = false;
         let mut lost = false;
-        for s in slots.iter_mut() {
+        for i in 0..slots.len() {
             if *stop.borrow() {
                 break;
             }
+            // A round longer than the poll period looks for authorisations again meanwhile.
+            if glanced.elapsed() >= poll_interval(&line) {
+                glance_all(&mut driver, &mut ctx, &mut slots, &stop).await;
+                glanced = Instant::now();
+            }
+            let s = &mut slots[i];
             // A round of long visits (a backlog on every terminal) checks between terminals,
             // so a standby that took the line over never shares it for more than one visit.
             if !still_ours(&mut lock_conn, &mut last_lock, options.lock_check).await {
@@ -208,7 +220,11 @@ pub(crate) async fn run(setup: ActorSetup) {
             tokio::task::yield_now().await;
             continue;
         }
-        let interval = poll_interval(&line);
+        // A period from round to round, not a pause after each: a long round (a busy line)
+        // must not push every terminal's next look a whole interval further.
+        let interval = poll_interval(&line)
+            .saturating_sub(round.elapsed())
+            .max(MIN_GAP);
         let wake = tokio::select! {
             _ = tokio::time::sleep(interval) => Wake::Timer,
             _ = stop.changed() => Wake::Stop,
@@ -234,6 +250,32 @@ pub(crate) async fn run(setup: ActorSetup) {
     }
     let _ = lock_conn.close().await;
     tracing::info!(line = %line.name, "released the line");
+}
+
+/// Authorisations first: every due terminal that answers is glanced at ([`LineDriver::glance`]),
+/// so a POS waiting for the host is answered within the poll period, not when the round's
+/// visits (records, clocks, alarms) come round to it.
+async fn glance_all(
+    driver: &mut Driver,
+    ctx: &mut Ctx,
+    slots: &mut [Slot],
+    stop: &watch::Receiver<bool>,
+) {
+    for s in slots.iter_mut() {
+        if *stop.borrow() {
+            break;
+        }
+        if s.t.row.in_scan && s.next_due <= Instant::now() && s.t.online == Some(true) {
+            let ticks = ctx.ticks();
+            let limit = ctx.options.visit_timeout;
+            if within(limit, &ticks, driver.glance(ctx, &mut s.t))
+                .await
+                .is_none()
+            {
+                driver.reset();
+            }
+        }
+    }
 }
 
 fn poll_interval(line: &Line) -> Duration {

@@ -64,6 +64,12 @@ impl LineDriver for Driver {
         }
     }
 
+    async fn glance(&mut self, ctx: &mut Ctx, t: &mut Term) {
+        if let Driver::Native(d) = self {
+            d.glance(ctx, t).await;
+        }
+    }
+
     async fn on_push(&mut self, ctx: &mut Ctx, t: &mut Term, ev: Pushed) {
         match self {
             Driver::Uhppote(d) => d.on_push(ctx, t, ev).await,

@@ -49,6 +49,10 @@ pub(crate) trait LineDriver {
 
     /// Handles what `t` pushed (`t` is the terminal at `ev.address`).
     async fn on_push(&mut self, _ctx: &mut Ctx, _t: &mut Term, _ev: Pushed) {}
+
+    /// A quick look at `t` before the round's visits, for what cannot wait for its turn (a POS
+    /// waiting for the host's authorisation). Errors are left for its visit to find.
+    async fn glance(&mut self, _ctx: &mut Ctx, _t: &mut Term) {}
 }
 
 /// Something a terminal sent unasked, in onecard's terms.

@@ -19,7 +19,7 @@ use crate::terminal::native::frame::{MAX_FRAME, MIN_FRAME};
 use crate::terminal::native::link::HOST_SLACK;
 use crate::terminal::native::message::MAX_PURCHASES_PER_REPLY;
 use crate::terminal::native::message::{Condition, PurchaseMode, RecordBatch, Records};
-use crate::terminal::native::{Bus, Heard, Table, Timing, TraceDir, TraceEntry};
+use crate::terminal::native::{Bus, Heard, PollStatus, Table, Timing, TraceDir, TraceEntry};
 use crate::terminal::transport::{self, Endpoint, LineConfig, Parity, StopBits};
 use crate::terminal::TerminalError;
 use std::time::{Duration, Instant};
@@ -40,6 +40,9 @@ pub(crate) struct NativeLine {
     table_version: u32,
     /// What each terminal's CLOCK_LOST and TABLES_MISSING made us do, by terminal id.
     acting: std::collections::HashMap<i64, Acting>,
+    /// POLL replies a glance got, by machine number, for the visit that follows (a POLL
+    /// reports a card once: it must not be asked twice).
+    glanced: std::collections::HashMap<u8, PollStatus>,
 }
 
 /// Polls in a row a device reported a state we act on, and whether its fault is raised.
@@ -144,6 +147,7 @@ impl NativeLine {
             trace_rx: None,
             table_version: 0,
             acting: Default::default(),
+            glanced: Default::default(),
         })
     }
 
@@ -254,7 +258,10 @@ impl NativeLine {
         t: &mut Term,
         addr: u8,
     ) -> Result<Polled, PollError> {
-        let status = self.bus().await?.poll(addr).await?;
+        let status = match self.glanced.remove(&addr) {
+            Some(s) => s,
+            None => self.bus().await?.poll(addr).await?,
+        };
         let mut polled = Polled {
             memory_full: Some(status.conditions.has(Condition::MemoryFull)),
             waiting: Some(i64::from(status.stored)),
@@ -805,5 +812,31 @@ impl LineDriver for NativeLine {
     fn reset(&mut self) {
         self.bus = None;
         self.trace_rx = None;
+        self.glanced.clear();
+    }
+
+    /// A POS's POLL, and its authorisation answered at once; the reply is kept for its visit.
+    async fn glance(&mut self, ctx: &mut Ctx, t: &mut Term) {
+        let Some(addr) = machine_no(t).filter(|_| t.identified && t.kind() == "pos") else {
+            return;
+        };
+        self.take_trace(ctx);
+        let status = match self.bus().await {
+            Ok(bus) => bus.poll(addr).await,
+            Err(e) => Err(e),
+        };
+        if let Ok(mut status) = status {
+            if status.conditions.has(Condition::AuthPending)
+                && self.answer_pending(ctx, t, addr).await.is_ok()
+            {
+                status.conditions = status.conditions.with(Condition::AuthPending, false);
+            }
+            // A reply its visit has not used yet may hold a card: kept.
+            if let Some(old) = self.glanced.remove(&addr) {
+                status.card = status.card.or(old.card);
+            }
+            self.glanced.insert(addr, status);
+        }
+        self.take_trace(ctx);
     }
 }

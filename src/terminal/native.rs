@@ -282,8 +282,19 @@
 //! The host keeps its answer per (terminal, `txn_no`): a request read again (the host crashed
 //! between deciding and answering) gets the same answer and posts nothing twice, and the POS
 //! answers a repeated AUTH_RESULT for the transaction it just finished with the same record
-//! number. An AUTH_RESULT for any other transaction is NAKed BAD_PARAMETER. The POS waits for
-//! its answer for as long as it takes; while one purchase waits, it starts no other.
+//! number. While one purchase waits, the POS starts no other.
+//!
+//! **No answer in time** (the POS's setting, 3 s by default): the POS stops waiting and
+//! treats the purchase as offline (below), under **the same** `txn_no`: sold, it stores an
+//! offline record (mode 0); refused by its offline rules, it stores nothing. Either way the
+//! purchase no longer waits, and the host posts it, if at all, from the uploaded record: by
+//! (terminal, epoch, `txn_no`), so a purchase the host had approved and posted is matched and
+//! not posted again, and one it declined or never read is posted then (an overdraw as any
+//! offline purchase's). A **late AUTH_RESULT** for a transaction the POS finished this way is
+//! acknowledged with `record_no` 0 and ignored: the offline outcome stands, and the host stops
+//! sending it. An approval the POS then refused offline leaves a posting with no record: the
+//! daily totals (0x14) show the difference. An AUTH_RESULT for any other transaction is NAKed
+//! BAD_PARAMETER.
 //!
 //! Reasons: 1 insufficient balance, 2 blacklisted, 3 over the per-purchase limit, 4 daily
 //! purchase count reached, 5 payment PIN required, 6 card unknown, 7 card not valid today

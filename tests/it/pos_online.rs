@@ -374,11 +374,13 @@ async fn racing_requests_post_once_and_never_overdraw() {
     s.assert_books_balance().await;
 }
 
-/// A simulated POS on a TCP line of `serve`, belonging to the shop's merchant.
-async fn pos_on_a_line(s: &Shop) -> (std::sync::Arc<onecard::sim::native::Pos>, i64) {
+/// A simulated POS on a TCP line of `serve`, belonging to the shop's merchant. It waits for
+/// the host's answers for ever: a slow machine must not send these tests offline.
+pub(crate) async fn pos_on_a_line(s: &Shop) -> (std::sync::Arc<onecard::sim::native::Pos>, i64) {
     use onecard::sim::clock::SimClock;
     use onecard::sim::native::{serve_bus, NativeDevice, Pos};
     let p = Pos::new("online", 3, SimClock::local(0.0), 1_000, vec![]);
+    p.set_auth_timeout(None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let device: std::sync::Arc<dyn NativeDevice> = p.clone();
@@ -477,4 +479,80 @@ async fn a_pos_on_a_line_is_answered_by_serve_with_the_hosts_balance() {
     assert_eq!(s.purchases().await, (2, yuan("72.50")));
     s.assert_books_balance().await;
     sup.stop().await;
+}
+
+/// The bench's lost answers: purchases uploaded under this terminal had posted some of the
+/// numbers the POS then asks with (a bulk load on a live POS, or a POS numbering anew unnoticed).
+/// Posting such a number again fails on the books' unique index; `serve` retried for ever and
+/// the POS waited for ever. Every ask is answered: a number in the books is declined, the rest
+/// approved, and nothing posts twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_ask_is_answered_even_on_a_number_an_upload_posted() {
+    use crate::poller::{eventually, fast};
+    use onecard::db::ingest::{self, PurchaseRow};
+    use onecard::poller::Supervisor;
+    use onecard::terminal::native::DenyReason;
+    use rand::{Rng, SeedableRng};
+    use std::time::Duration as StdDuration;
+    let s = shop().await;
+    let c = s.card(8_100_010, "500.00").await;
+    let (p, terminal_id) = pos_on_a_line(&s).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261207);
+    let asks = 6u32;
+    let mut taken: Vec<u32> = (1..=asks).filter(|_| rng.gen_bool(0.5)).collect();
+    if taken.is_empty() {
+        taken.push(1);
+    }
+    // Record numbers far from the POS's own; the bookmark stays where it is.
+    let rows: Vec<PurchaseRow> = taken
+        .iter()
+        .zip(1_000..)
+        .map(|(&t, record_no)| PurchaseRow {
+            record_no,
+            card: c.card_no,
+            amount: yuan("1.00"),
+            balance_after: Money::ZERO,
+            txn_no: i64::from(t),
+            meal_slot: 0,
+            online: false,
+            terminal_time: Some(onecard::domain::time::now()),
+        })
+        .collect();
+    ingest::store_purchases(s.pool(), terminal_id, &rows, None)
+        .await
+        .unwrap();
+    let sup = Supervisor::start_with(s.pool().clone(), "online", fast());
+    let card = u32::try_from(c.card_no).unwrap();
+    let mut approved_fen = 0;
+    for _ in 0..asks {
+        let fen = rng.gen_range(100..=2_000);
+        let txn = p.ask(card, fen, None).unwrap();
+        eventually(StdDuration::from_secs(30), "the host's answer", || async {
+            p.answer(txn).is_some()
+        })
+        .await;
+        let (a, record) = p.answer(txn).unwrap();
+        if taken.contains(&txn) {
+            assert_eq!((a.denied, record), (Some(DenyReason::NotInService), 0));
+        } else {
+            assert_eq!(a.denied, None, "transaction {txn}");
+            approved_fen += fen;
+        }
+    }
+    let approved = asks as usize - taken.len();
+    eventually(StdDuration::from_secs(30), "the online records", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pos_purchase WHERE terminal_id = $1 AND online",
+        )
+        .bind(terminal_id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        n == approved as i64
+    })
+    .await;
+    sup.stop().await;
+    let paid = Money::from_fen(approved_fen + 100 * taken.len() as i64);
+    assert_eq!(s.purchases().await, ((taken.len() + approved) as i64, paid));
+    s.assert_books_balance().await;
 }

@@ -25,6 +25,14 @@ fn deny_reason(d: Decline) -> DenyReason {
     }
 }
 
+/// The purchase's (terminal, epoch, transaction) is in the books already.
+fn posted_already(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some(ONE_PURCHASE))
+}
+
+/// The unique index of one posting per terminal, epoch and transaction number.
+const ONE_PURCHASE: &str = "ledger_movement_one_purchase";
+
 impl NativeLine {
     /// Answers the authorisation machine `addr` waits for, if it still does.
     pub(super) async fn answer_pending(
@@ -43,16 +51,32 @@ impl NativeLine {
             amount: Money::from_fen(i64::from(p.amount_fen)),
             pin: p.pin.clone(),
         };
-        let a = pos::authorise(&ctx.pool, &req).await?;
-        let balance_fen = a
-            .balance
-            .to_fen()
-            .map(|f| f.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
-            .unwrap_or(0);
-        let result = AuthResult {
-            txn_no: p.txn_no,
-            denied: a.declined.map(deny_reason),
-            balance_fen,
+        let result = match pos::authorise(&ctx.pool, &req).await {
+            Ok(a) => AuthResult {
+                txn_no: p.txn_no,
+                denied: a.declined.map(deny_reason),
+                balance_fen: a
+                    .balance
+                    .to_fen()
+                    .map(|f| f.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+                    .unwrap_or(0),
+            },
+            // The number was posted already by an uploaded purchase: the POS numbers anew and
+            // onecard has not noticed. Retrying can never succeed and the POS would wait for
+            // ever, so it is declined like any number used again (§8.5).
+            Err(e) if posted_already(&e) => {
+                tracing::warn!(
+                    terminal = %t.row.name,
+                    txn = p.txn_no,
+                    "a transaction number already posted by an upload: declined"
+                );
+                AuthResult {
+                    txn_no: p.txn_no,
+                    denied: Some(DenyReason::NotInService),
+                    balance_fen: 0,
+                }
+            }
+            Err(e) => return Err(e.into()),
         };
         self.bus().await?.auth_result(addr, result).await?;
         Ok(())

@@ -1,12 +1,15 @@
 //! A simulated POS: purchases offline and online, its blacklist, price table and limits.
 
 use super::*;
+use std::time::Duration;
 
 /// A canteen or shop POS terminal.
 #[derive(Debug)]
 pub struct Pos {
     core: DeviceCore,
     state: Mutex<PosState>,
+    /// Rung whenever an ask ends (answered, or gone offline).
+    finished: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -22,14 +25,32 @@ struct PosState {
     daily_counts: HashMap<(u32, NaiveDate), u16>,
     /// What each card spent offline on each local day, against the offline limit.
     offline_spent: HashMap<(u32, NaiveDate), i64>,
-    /// The purchase waiting for the host's AUTH_RESULT: the POS keeps asking until it comes.
+    /// The purchase waiting for the host's AUTH_RESULT, and when the POS stops waiting.
     pending: Option<PendingAuth>,
-    /// The host's answers, newest last: (request, its answer, the record stored or 0).
-    answered: VecDeque<(PendingAuth, AuthResult, u32)>,
+    deadline: Option<Instant>,
+    /// How long it waits for the host before it sells offline; None: for ever.
+    auth_timeout: Option<Duration>,
+    /// AUTH_RESULT frames never arrive (a fault on the way back, for tests).
+    lose_answers: bool,
+    /// How its asks ended, newest last.
+    answered: VecDeque<(PendingAuth, AuthOutcome)>,
 }
 
 /// Answers a POS remembers (for a repeated AUTH_RESULT and the `answer` verb).
 const ANSWERS_KEPT: usize = 16;
+
+/// A POS's default wait for the host's answer before it sells offline.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How a purchase the POS sent to the host ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The host's answer, and the online record stored (0: declined).
+    Host(AuthResult, u32),
+    /// No answer in time: sold offline under the same transaction number (Ok: its record), or
+    /// refused by the offline rules (Err: why).
+    Offline(Result<u32, String>),
+}
 
 impl Pos {
     /// A POS whose simulated traffic uses `cards`. It keeps no balances: online the host's
@@ -56,8 +77,12 @@ impl Pos {
                 daily_counts: HashMap::new(),
                 offline_spent: HashMap::new(),
                 pending: None,
+                deadline: None,
+                auth_timeout: Some(AUTH_TIMEOUT),
+                lose_answers: false,
                 answered: VecDeque::new(),
             }),
+            finished: tokio::sync::Notify::new(),
         })
     }
 
@@ -99,11 +124,50 @@ impl Pos {
             .unwrap_or((0, 0))
     }
 
+    /// How long it waits for the host's answer before it sells offline (None: for ever); a
+    /// purchase waiting now keeps the deadline it had.
+    pub fn set_auth_timeout(&self, timeout: Option<Duration>) {
+        lock(&self.state).auth_timeout = timeout;
+    }
+
+    /// AUTH_RESULT frames are lost on the way (true) or arrive again (false).
+    pub fn lose_answers(&self, lose: bool) {
+        lock(&self.state).lose_answers = lose;
+    }
+
+    /// The cashier stops waiting for the host now: the purchase waiting, if any, goes offline.
+    pub fn give_up(&self) {
+        let mut s = lock(&self.state);
+        self.expire(&mut s, true);
+    }
+
+    /// Past its deadline (or `now`), the waiting purchase is sold offline with its own
+    /// transaction number, within the offline rules. Firmware checks its timer in its main
+    /// loop; the simulator whenever the POS is touched (its bus, its keys, a look at it).
+    fn expire(&self, s: &mut PosState, now: bool) {
+        let due = now || s.deadline.is_some_and(|d| Instant::now() >= d);
+        let Some(p) = s.pending.take_if(|_| due) else {
+            return;
+        };
+        s.deadline = None;
+        let sold = match s.purchase_as(p.at, p.card, i64::from(p.amount_fen), Some(p.txn_no)) {
+            Ok(Ok(r)) => {
+                self.core.generated.fetch_add(1, Ordering::SeqCst);
+                Ok(r.record_no)
+            }
+            Ok(Err(deny)) => Err(deny.name().to_string()),
+            Err(nak) => Err(nak.to_string()),
+        };
+        s.finish(p, AuthOutcome::Offline(sold));
+        self.finished.notify_waiters();
+    }
+
     /// An offline purchase keyed at the terminal, within its offline rules.
     pub fn purchase(&self, card: u32, amount_fen: i64) -> Result<PurchaseRecord, String> {
         let now = self.core.now();
         let mut s = lock(&self.state);
-        match s.purchase(now, card, amount_fen) {
+        self.expire(&mut s, false);
+        match s.purchase_as(now, card, amount_fen, None) {
             Ok(Ok(r)) => {
                 self.core.generated.fetch_add(1, Ordering::SeqCst);
                 Ok(r)
@@ -126,6 +190,7 @@ impl Pos {
         }
         let now = self.core.now();
         let mut s = lock(&self.state);
+        self.expire(&mut s, false);
         if let Some(p) = &s.pending {
             return Err(format!("transaction {} still waits for the host", p.txn_no));
         }
@@ -141,26 +206,58 @@ impl Pos {
             pin: pin.map(str::to_string),
             at: now,
         });
+        s.deadline = s.auth_timeout.map(|t| Instant::now() + t);
         Ok(txn_no)
     }
 
     /// The purchase waiting for the host, if any.
     pub fn pending(&self) -> Option<PendingAuth> {
-        lock(&self.state).pending.clone()
+        let mut s = lock(&self.state);
+        self.expire(&mut s, false);
+        s.pending.clone()
     }
 
     /// The host's answer to transaction `txn_no`, once it came: (its answer, the record stored).
+    /// None too when the POS stopped waiting and went offline ([`Pos::outcome`]).
     pub fn answer(&self, txn_no: u32) -> Option<(AuthResult, u32)> {
-        lock(&self.state)
-            .answered
+        match self.outcome(txn_no)? {
+            AuthOutcome::Host(a, record) => Some((a, record)),
+            AuthOutcome::Offline(_) => None,
+        }
+    }
+
+    /// How transaction `txn_no` ended, once it did: the host's answer or the offline fallback.
+    pub fn outcome(&self, txn_no: u32) -> Option<AuthOutcome> {
+        let mut s = lock(&self.state);
+        self.expire(&mut s, false);
+        s.answered
             .iter()
-            .find(|(p, _, _)| p.txn_no == txn_no)
-            .map(|(_, a, r)| (*a, *r))
+            .rev()
+            .find(|(p, _)| p.txn_no == txn_no)
+            .map(|(_, o)| o.clone())
+    }
+
+    /// How `txn_no` ended, waiting up to `patience` for it: woken by its end, not by polling.
+    pub async fn settled(&self, txn_no: u32, patience: Duration) -> Option<AuthOutcome> {
+        let end = tokio::time::Instant::now() + patience;
+        loop {
+            let woken = self.finished.notified();
+            if let Some(o) = self.outcome(txn_no) {
+                return Some(o);
+            }
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            // Now and then anyway: the POS's own timeout is seen when it is looked at.
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), woken).await;
+        }
     }
 
     fn execute(&self, req: Request) -> Result<Reply, NakReason> {
         let mut guard = lock(&self.state);
         let s = &mut *guard;
+        self.expire(s, false);
         let conditions = s
             .records
             .conditions()
@@ -190,6 +287,7 @@ impl Pos {
                 if stored {
                     self.core.generated.fetch_add(1, Ordering::SeqCst);
                 }
+                self.finished.notify_waiters();
                 Ok(Reply::Answered { record_no })
             }
             Request::DownloadBlacklist(chunk) => s.blacklist.apply(chunk),
@@ -217,16 +315,21 @@ impl Pos {
 
 impl PosState {
     /// The host's answer to the pending purchase: approved, it is stored as an online record
-    /// with the host's balance. The same answer again gets the same reply; an answer to a
-    /// transaction that is not waiting is refused.
+    /// with the host's balance. The same answer again gets the same reply; a late answer to a
+    /// transaction the POS finished offline is acknowledged with 0 and changes nothing (§8.5);
+    /// an answer to any other transaction is refused.
     /// Returns the record number, and whether it was stored now.
     fn answer_with(&mut self, r: AuthResult) -> Result<(u32, bool), NakReason> {
         let Some(p) = self.pending.clone().filter(|p| p.txn_no == r.txn_no) else {
             return self
                 .answered
                 .iter()
-                .find(|(p, a, _)| p.txn_no == r.txn_no && *a == r)
-                .map(|(_, _, record)| (*record, false))
+                .rev()
+                .find(|(p, _)| p.txn_no == r.txn_no)
+                .and_then(|(_, o)| match o {
+                    AuthOutcome::Host(a, record) => (*a == r).then_some((*record, false)),
+                    AuthOutcome::Offline(_) => Some((0, false)),
+                })
                 .ok_or(NakReason::BadParameter);
         };
         let mut record_no = 0;
@@ -249,11 +352,16 @@ impl PosState {
             self.count(p.at.date(), p.card, i64::from(p.amount_fen));
         }
         self.pending = None;
-        self.answered.push_back((p, r, record_no));
+        self.deadline = None;
+        self.finish(p, AuthOutcome::Host(r, record_no));
+        Ok((record_no, record_no != 0))
+    }
+
+    fn finish(&mut self, p: PendingAuth, outcome: AuthOutcome) {
+        self.answered.push_back((p, outcome));
         while self.answered.len() > ANSWERS_KEPT {
             self.answered.pop_front();
         }
-        Ok((record_no, record_no != 0))
     }
 
     /// A purchase made on `day`, in the daily totals and the card's daily count.
@@ -280,12 +388,14 @@ impl PosState {
 
     /// One offline purchase: Err = NAK (memory full), Ok(Err) = declined, Ok(Ok) = stored
     /// record. Offline the POS cannot check a PIN (the host holds it): above `pin_above` it
-    /// refuses. Its record carries no balance: the account on the host is the truth.
-    fn purchase(
+    /// refuses. Its record carries no balance: the account on the host is the truth. `txn`: the
+    /// number an unanswered ask already took, else the next one.
+    fn purchase_as(
         &mut self,
         now: NaiveDateTime,
         card: u32,
         amount: i64,
+        txn: Option<u32>,
     ) -> Result<Result<PurchaseRecord, DenyReason>, NakReason> {
         if amount <= 0 || amount > i64::from(i32::MAX) {
             return Err(NakReason::BadParameter);
@@ -312,7 +422,7 @@ impl PosState {
         if l.offline_daily_fen != 0 && spent + amount > i64::from(l.offline_daily_fen) {
             return Ok(Err(DenyReason::OfflineLimit));
         }
-        let txn_no = self.txn_no.wrapping_add(1).max(1);
+        let txn_no = txn.unwrap_or_else(|| self.txn_no.wrapping_add(1).max(1));
         let meal_slot = self.slot(now).map_or(0, |e| e.slot);
         let Some(rec) = self.records.push(|record_no| PurchaseRecord {
             record_no,
@@ -326,7 +436,9 @@ impl PosState {
         }) else {
             return Err(NakReason::MemoryFull);
         };
-        self.txn_no = txn_no;
+        if txn.is_none() {
+            self.txn_no = txn_no;
+        }
         self.offline_spent
             .retain(|(_, d), _| *d + ChronoDuration::days(1) >= today);
         *self.offline_spent.entry((card, today)).or_insert(0) += amount;
@@ -399,11 +511,27 @@ impl SimTerminal for Pos {
                 Ok(format!("transaction {txn}: card {card}, {yuan} yuan, waits for the host"))
             }
             "answer" => {
-                let s = lock(&self.state);
+                let mut s = lock(&self.state);
+                self.expire(&mut s, false);
                 if let Some(p) = &s.pending {
                     return Ok(format!("transaction {} still waits for the host", p.txn_no));
                 }
-                let (p, a, record) = s.answered.back().ok_or("no transaction answered yet")?;
+                let (p, o) = s.answered.back().ok_or("no transaction answered yet")?;
+                let (a, record) = match o {
+                    AuthOutcome::Host(a, record) => (a, record),
+                    AuthOutcome::Offline(Ok(record)) => {
+                        return Ok(format!(
+                            "transaction {}: no answer in time, sold offline, record {record}",
+                            p.txn_no
+                        ))
+                    }
+                    AuthOutcome::Offline(Err(why)) => {
+                        return Ok(format!(
+                            "transaction {}: no answer in time, refused offline ({why})",
+                            p.txn_no
+                        ))
+                    }
+                };
                 let balance = Money::from_fen(i64::from(a.balance_fen)).csv();
                 Ok(match a.denied {
                     None => format!(
@@ -445,6 +573,7 @@ impl SimTerminal for Pos {
                 s.blacklist = ChunkedTable::default();
                 s.txn_no = 0;
                 s.pending = None;
+                s.deadline = None;
                 s.answered.clear();
                 Ok(format!(
                     "machine {} {}: records and blacklist cleared, serial {}",
@@ -452,6 +581,24 @@ impl SimTerminal for Pos {
                     if verb == "swap" { "swapped" } else { "reset" },
                     self.core.serial()
                 ))
+            }
+            "auth-timeout" => {
+                let secs = args
+                    .first()
+                    .and_then(|a| a.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or("usage: auth-timeout SECONDS (0: wait for ever)")?;
+                let t = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+                self.set_auth_timeout(t);
+                Ok(match t {
+                    Some(_) => format!("waits {secs} s for the host, then sells offline"),
+                    None => "waits for the host for ever".to_string(),
+                })
+            }
+            "give-up" => {
+                let txn = self.pending().map(|p| p.txn_no).ok_or("nothing waits for the host")?;
+                self.give_up();
+                Ok(format!("transaction {txn}: no longer waits for the host"))
             }
             "blacklist" => {
                 let t = self.blacklist_state();
@@ -464,7 +611,7 @@ impl SimTerminal for Pos {
                 ))
             }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, pay, answer, blacklisted, blacklist, reset, swap, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, pay, answer, auth-timeout, give-up, blacklisted, blacklist, reset, swap, offline, online, noise)",
                 self.id()
             )),
         }
@@ -481,6 +628,9 @@ impl NativeDevice for Pos {
     }
 
     fn respond(&self, request: &Frame) -> Option<Vec<u8>> {
+        if request.cmd == cmd::AUTH_RESULT && lock(&self.state).lose_answers {
+            return None;
+        }
         self.core.respond(request, |req| self.execute(req))
     }
 }
