@@ -233,7 +233,9 @@ async fn decide(
     .await?;
     // Sold already: the upload of the POS's offline fallback came first. The number posted
     // for another purchase: used again by a terminal whose restart onecard has not noticed.
-    if let Some((movement_id, card, amount)) = posted(tx, req.terminal_id, epoch, req.txn_no).await? {
+    if let Some((movement_id, card, amount)) =
+        posted(tx, req.terminal_id, epoch, req.txn_no).await?
+    {
         return Ok(if (card, amount) == (Some(req.card), req.amount) {
             AuthAnswer {
                 declined: None,

@@ -84,15 +84,12 @@ async fn balance_of(s: &Shop, card_id: i64) -> Money {
 
 /// Postings of the terminal's transaction.
 async fn postings(s: &Shop, terminal: i64, txn: u32) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM ledger_movement
-         WHERE kind = 'purchase' AND terminal_id = $1 AND txn_no = $2",
-    )
-    .bind(terminal)
-    .bind(i64::from(txn))
-    .fetch_one(s.pool())
-    .await
-    .unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM ledger_entry WHERE terminal_id = $1 AND txn_no = $2")
+        .bind(terminal)
+        .bind(i64::from(txn))
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

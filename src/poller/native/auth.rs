@@ -31,7 +31,7 @@ fn posted_already(e: &sqlx::Error) -> bool {
 }
 
 /// The unique index of one posting per terminal, epoch and transaction number.
-const ONE_PURCHASE: &str = "ledger_movement_one_purchase";
+const ONE_PURCHASE: &str = "ledger_entry_one_purchase";
 
 impl NativeLine {
     /// Answers the authorisation machine `addr` waits for, if it still does.
@@ -51,7 +51,14 @@ impl NativeLine {
             amount: Money::from_fen(i64::from(p.amount_fen)),
             pin: p.pin.clone(),
         };
-        let result = match pos::authorise(&ctx.pool, &req).await {
+        // An upload that posted this number between the look-up and the posting: asked again,
+        // `authorise` finds that posting and answers by it.
+        let first = pos::authorise(&ctx.pool, &req).await;
+        let again = match first {
+            Err(e) if posted_already(&e) => pos::authorise(&ctx.pool, &req).await,
+            other => other,
+        };
+        let result = match again {
             Ok(a) => AuthResult {
                 txn_no: p.txn_no,
                 denied: a.declined.map(deny_reason),
@@ -61,9 +68,8 @@ impl NativeLine {
                     .map(|f| f.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
                     .unwrap_or(0),
             },
-            // The number was posted already by an uploaded purchase: the POS numbers anew and
-            // onecard has not noticed. Retrying can never succeed and the POS would wait for
-            // ever, so it is declined like any number used again (§8.5).
+            // Still refused: retrying can never succeed and the POS would wait for ever, so it
+            // is declined like any number used again (§8.5).
             Err(e) if posted_already(&e) => {
                 tracing::warn!(
                     terminal = %t.row.name,
