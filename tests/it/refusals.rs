@@ -328,6 +328,34 @@ fn failures() -> Vec<Failure> {
             text: "东门".into(),
             candidates: vec!["405419896/1".into(), "405419897/1".into()],
         },
+        Failure::BadPeriod("2026-13".into()),
+        Failure::PeriodNotEnded {
+            period: "2026-12".into(),
+            ends: chrono::DateTime::from_timestamp(1_798_732_800, 0).unwrap(),
+        },
+        Failure::PeriodOverlaps {
+            merchant: "第一食堂".into(),
+            period: "2026-W48".into(),
+            settled: "2026-11".into(),
+        },
+        Failure::PeriodSettled {
+            period: "2026-11".into(),
+            merchants: 2,
+        },
+        Failure::MerchantNameEmpty,
+        Failure::MerchantNameTaken("第一食堂".into()),
+        Failure::MerchantBadRate("1.5".into()),
+        Failure::MerchantNotFound("第二食堂".into()),
+        Failure::MerchantState {
+            name: "第一食堂".into(),
+            state: "suspended".into(),
+            wanted: "approved".into(),
+        },
+        Failure::MerchantNoSuchPos("一食堂 POS 9".into()),
+        Failure::MerchantPosOwned {
+            terminal: "一食堂 POS 1".into(),
+            owner: "第二食堂".into(),
+        },
     ];
     for field in door_fields() {
         for problem in door_problems() {
