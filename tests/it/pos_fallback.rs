@@ -235,3 +235,42 @@ fn the_control_verbs_set_the_wait_and_give_up() {
     let txn = p.ask(8_300_004, 100, None).unwrap();
     assert_eq!(p.outcome(txn - 1), Some(AuthOutcome::Offline(Ok(1))));
 }
+
+/// The simulator's `skip`: numbers used with nothing stored. Through a running `serve`, the
+/// host lists them as missing with one `txn_gap` alarm, posts what came, and guesses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn skipped_numbers_on_a_served_pos_are_listed_missing_and_alarmed() {
+    let s = shop().await;
+    let c = s.card(8_300_004, "100.00").await;
+    let card = u32::try_from(c.card_no).unwrap();
+    let (p, terminal, sup) = served(&s).await;
+    let first = p.purchase(card, 300).unwrap();
+    let reply = onecard::sim::SimTerminal::control(&*p, "skip", &["3"]).unwrap();
+    assert!(reply.contains("skipped"), "{reply}");
+    let after = p.purchase(card, 450).unwrap();
+    assert_eq!(after.txn_no, first.txn_no + 4);
+    uploaded(&s, terminal, 2).await;
+    let missing = || async {
+        onecard::db::pos::missing_txns(s.pool(), terminal)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.1)
+            .collect::<Vec<i64>>()
+    };
+    eventually(PATIENCE, "the numbers listed missing", || async {
+        !missing().await.is_empty()
+    })
+    .await;
+    let want: Vec<i64> = (1..=3).map(|k| i64::from(first.txn_no) + k).collect();
+    assert_eq!(missing().await, want);
+    sup.stop().await;
+    let gaps: i64 = sqlx::query_scalar("SELECT count(*) FROM alarm WHERE kind = 'txn_gap'")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(gaps, 1);
+    assert_eq!(s.purchases().await, (2, yuan("7.50")));
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("92.50"));
+    s.assert_books_balance().await;
+}

@@ -177,6 +177,22 @@ impl Pos {
         }
     }
 
+    /// Transaction numbers used with nothing stored under them (a sale voided mid-way, a
+    /// firmware fault): the next purchase numbers `n` past the last. The host sees a gap.
+    /// Returns the numbers skipped.
+    pub fn skip(&self, n: u32) -> Result<(u32, u32), String> {
+        if n == 0 || n > 1_000_000 {
+            return Err(format!("{n}: skip between 1 and 1000000 numbers"));
+        }
+        let mut s = lock(&self.state);
+        if let Some(p) = &s.pending {
+            return Err(format!("transaction {} still waits for the host", p.txn_no));
+        }
+        let first = s.txn_no.wrapping_add(1).max(1);
+        s.txn_no = s.txn_no.wrapping_add(n);
+        Ok((first, s.txn_no))
+    }
+
     /// A purchase keyed with the card on the reader, sent to the host for authorisation: the
     /// POS waits for its answer (AUTH_PENDING until the host reads and answers it). Returns
     /// the transaction number.
@@ -498,6 +514,14 @@ impl SimTerminal for Pos {
                     r.txn_no
                 ))
             }
+            "skip" => {
+                let n = parse_u32(args.first(), "N")?;
+                let (first, last) = self.skip(n)?;
+                Ok(format!(
+                    "transaction numbers {first}-{last} skipped: the next purchase is {}",
+                    last + 1
+                ))
+            }
             "pay" => {
                 let card = parse_u32(args.first(), "CARD")?;
                 let yuan = args.get(1).ok_or("usage: pay CARD AMOUNT_YUAN [PIN]")?;
@@ -611,7 +635,7 @@ impl SimTerminal for Pos {
                 ))
             }
             _ => Err(format!(
-                "{}: unknown verb {verb} (purchase, pay, answer, auth-timeout, give-up, blacklisted, blacklist, reset, swap, offline, online, noise)",
+                "{}: unknown verb {verb} (purchase, pay, skip, answer, auth-timeout, give-up, blacklisted, blacklist, reset, swap, offline, online, noise)",
                 self.id()
             )),
         }
