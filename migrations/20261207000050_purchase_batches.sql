@@ -124,3 +124,11 @@ UPDATE pos_purchase p SET txn_epoch = t.record_base FROM terminal t WHERE t.id =
 -- A batch's entries without its purchases (the merchant's, and every other movement's): what
 -- settlement and the takings read, without the thousands of traced entries beside them.
 CREATE INDEX ledger_entry_untraced ON ledger_entry (movement_id) WHERE txn_no IS NULL;
+
+-- A missing number is chased: read from the POS's journal (READ_TXN), never guessed. What the
+-- POS said: sold (the record came, and was posted), void (no sale under it), or unknown (older
+-- than its journal). A void number is no longer missing; an unknown one stays listed.
+ALTER TABLE pos_txn_missing
+    ADD COLUMN chased_at timestamptz,
+    ADD COLUMN chase text CHECK (chase IN ('sold', 'void', 'unknown')),
+    ADD CHECK ((chase IS NULL) = (chased_at IS NULL));

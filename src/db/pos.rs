@@ -647,11 +647,52 @@ pub async fn missing_txns(
 ) -> Result<Vec<(i64, i64, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT txn_epoch, txn_no, noticed_at FROM pos_txn_missing
-         WHERE terminal_id = $1 AND found_at IS NULL ORDER BY txn_epoch, txn_no",
+         WHERE terminal_id = $1 AND found_at IS NULL AND chase IS DISTINCT FROM 'void'
+         ORDER BY txn_epoch, txn_no",
     )
     .bind(terminal_id)
     .fetch_all(pool)
     .await
+}
+
+/// The missing numbers of the terminal's current numbering not chased yet, lowest first (at
+/// most `limit`): only the POS's journal can say what became of them.
+pub async fn to_chase(
+    pool: &PgPool,
+    terminal_id: i64,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT txn_no FROM pos_txn_missing
+         WHERE terminal_id = $1 AND txn_epoch = (SELECT record_base FROM terminal WHERE id = $1)
+           AND found_at IS NULL AND chased_at IS NULL
+         ORDER BY txn_no LIMIT $2",
+    )
+    .bind(terminal_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// What the POS's journal said of a missing number: `sold` (its record was stored and posted),
+/// `void` or `unknown`.
+pub async fn chased(
+    pool: &PgPool,
+    terminal_id: i64,
+    txn_no: i64,
+    said: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE pos_txn_missing SET chased_at = now(), chase = $3
+         WHERE terminal_id = $1 AND txn_epoch = (SELECT record_base FROM terminal WHERE id = $1)
+           AND txn_no = $2 AND chased_at IS NULL",
+    )
+    .bind(terminal_id)
+    .bind(txn_no)
+    .bind(said)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A person whose balance an upload took below zero: their active cards go on the blacklist

@@ -153,7 +153,7 @@ pub async fn missing(pool: &PgPool) -> Result<Vec<MissingTxns>, sqlx::Error> {
          FROM pos_txn_missing p
          JOIN terminal t ON t.id = p.terminal_id
          LEFT JOIN merchant mc ON mc.id = t.merchant_id
-         WHERE p.found_at IS NULL
+         WHERE p.found_at IS NULL AND p.chase IS DISTINCT FROM 'void'
          GROUP BY p.terminal_id, t.name, mc.name, p.txn_epoch
          ORDER BY mc.name NULLS LAST, t.name, p.terminal_id, p.txn_epoch",
     )

@@ -4,6 +4,7 @@
 //! everything is also what clears a machine.
 
 mod auth;
+mod chase;
 
 use super::line::{
     count, garbled, local_now, millis, resolve, Ctx, LineDriver, PollError, Polled, Term,
@@ -292,6 +293,9 @@ impl NativeLine {
         let d = self.drain(ctx, t, addr, Some(batches), 0).await?;
         if d.waiting.is_some() {
             polled.waiting = d.waiting;
+        }
+        if d.inserted > 0 && t.row.kind == "pos" {
+            self.chase(ctx, t, addr).await?;
         }
         polled.more = d.more;
         Ok(polled)

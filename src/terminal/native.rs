@@ -173,6 +173,7 @@
 //! | 0x14 | DAILY_TOTALS | POS | date | date, count u32, sum_fen i64 |
 //! | 0x15 | AUTH_REQUEST | POS | — | pending u8 (0/1); when 1: txn_no u32, card u32, amount_fen u32, pin 6 B ASCII digits (all 0x00: none typed), time (26; 1 when none) |
 //! | 0x16 | AUTH_RESULT | POS | txn_no u32, result u8, balance_fen i32 | record_no u32 (0 when declined) |
+//! | 0x17 | READ_TXN | POS | txn_no u32 | state u8: 0 void, 1 sold + the purchase record (§8.4), 2 unknown (§8.8) |
 //! | 0x20 | DOWNLOAD_GUARDS | patrol | chunk of guard card numbers | as 0x11 |
 //! | 0x21 | DOWNLOAD_CHECKPOINTS | patrol | chunk of checkpoint tag numbers | as 0x11 |
 //! | 0x30 | CARD_PRESENT | desk | — | card u32, card_state u8 |
@@ -332,6 +333,19 @@
 //! least 62 days whether or not the records were acknowledged: reconciliation compares them
 //! with the records received.
 //!
+//! ## 8.8 The journal: READ_TXN
+//!
+//! A POS journals every transaction number it uses, whether a sale was stored under it or not,
+//! for far longer than its upload memory holds records (the simulator keeps the last 100,000).
+//! When the records the host received skip transaction numbers, the host asks the journal
+//! about each, after the upload, a few per visit: **void** (the number was used for no sale: a
+//! sale abandoned, a refused offline fallback), **sold** with the purchase record (it may have
+//! been written over in the upload memory before it was collected: the host stores it under its
+//! record number and posts it; if it still waits there, it is read again and stored once), or
+//! **unknown** (older than the journal, or never issued). The host never guesses a missing
+//! purchase: a void number stops being missing, an unknown one stays listed, and a POS that
+//! NAKs READ_TXN (UNKNOWN_COMMAND: an older firmware) is asked again after its next upload.
+//!
 //! # 9. Time
 //!
 //! Terminal clocks are local wall time without zone. `time` = 7 BCD bytes `YY YY MM DD hh mm
@@ -409,7 +423,7 @@ pub use message::{
     cmd, AuthResult, CardPresence, Condition, Conditions, DailyTotals, DecodeError, DenyReason,
     DeviceInfo, DeviceKind, DeviceStatus, Limits, NakReason, PendingAuth, PollStatus, PriceEntry,
     PurchaseMode, PurchaseRecord, RecordBatch, Records, Reply, Request, ScanEvent, ScanRecord,
-    TableChunk, TableProgress, TableState,
+    TableChunk, TableProgress, TableState, TxnState,
 };
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod poller_doors;
 mod poller_late;
 mod poller_owner;
 mod poller_restart;
+mod pos_chase;
 mod pos_fallback;
 mod pos_offline;
 mod pos_online;

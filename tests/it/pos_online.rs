@@ -377,9 +377,17 @@ async fn racing_requests_post_once_and_never_overdraw() {
 /// A simulated POS on a TCP line of `serve`, belonging to the shop's merchant. It waits for
 /// the host's answers for ever: a slow machine must not send these tests offline.
 pub(crate) async fn pos_on_a_line(s: &Shop) -> (std::sync::Arc<onecard::sim::native::Pos>, i64) {
+    pos_on_a_line_holding(s, 1_000).await
+}
+
+/// [`pos_on_a_line`] whose upload memory holds `capacity` records.
+pub(crate) async fn pos_on_a_line_holding(
+    s: &Shop,
+    capacity: usize,
+) -> (std::sync::Arc<onecard::sim::native::Pos>, i64) {
     use onecard::sim::clock::SimClock;
     use onecard::sim::native::{serve_bus, NativeDevice, Pos};
-    let p = Pos::new("online", 3, SimClock::local(0.0), 1_000, vec![]);
+    let p = Pos::new("online", 3, SimClock::local(0.0), capacity, vec![]);
     p.set_auth_timeout(None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

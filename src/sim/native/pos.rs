@@ -1,6 +1,7 @@
 //! A simulated POS: purchases offline and online, its blacklist, price table and limits.
 
 use super::*;
+use crate::terminal::native::TxnState;
 use std::time::Duration;
 
 /// A canteen or shop POS terminal.
@@ -11,6 +12,10 @@ pub struct Pos {
     /// Rung whenever an ask ends (answered, or gone offline).
     finished: tokio::sync::Notify,
 }
+
+/// Transaction numbers the journal keeps: far more than the upload memory, as a real POS's
+/// journal does.
+const JOURNAL_KEPT: usize = 100_000;
 
 #[derive(Debug)]
 struct PosState {
@@ -32,6 +37,8 @@ struct PosState {
     auth_timeout: Option<Duration>,
     /// AUTH_RESULT frames never arrive (a fault on the way back, for tests).
     lose_answers: bool,
+    /// Its journal: each transaction number it used lately, and the sale under it (None: none).
+    journal: BTreeMap<u32, Option<PurchaseRecord>>,
     /// How its asks ended, newest last.
     answered: VecDeque<(PendingAuth, AuthOutcome)>,
 }
@@ -80,6 +87,7 @@ impl Pos {
                 deadline: None,
                 auth_timeout: Some(AUTH_TIMEOUT),
                 lose_answers: false,
+                journal: BTreeMap::new(),
                 answered: VecDeque::new(),
             }),
             finished: tokio::sync::Notify::new(),
@@ -190,7 +198,11 @@ impl Pos {
         }
         let first = s.txn_no.wrapping_add(1).max(1);
         s.txn_no = s.txn_no.wrapping_add(n);
-        Ok((first, s.txn_no))
+        let last = s.txn_no;
+        for t in first.max(last.saturating_sub(JOURNAL_KEPT as u32 - 1))..=last {
+            s.journal_set(t, None);
+        }
+        Ok((first, last))
     }
 
     /// A purchase keyed with the card on the reader, sent to the host for authorisation: the
@@ -215,6 +227,7 @@ impl Pos {
         }
         let txn_no = s.txn_no.wrapping_add(1).max(1);
         s.txn_no = txn_no;
+        s.journal_set(txn_no, None);
         s.pending = Some(PendingAuth {
             txn_no,
             card,
@@ -316,6 +329,11 @@ impl Pos {
                 s.limits = l;
                 Ok(Reply::Done)
             }
+            Request::ReadTxn(t) => Ok(Reply::Txn(match s.journal.get(&t) {
+                Some(Some(r)) => TxnState::Sold(*r),
+                Some(None) => TxnState::Void,
+                None => TxnState::Unknown,
+            })),
             Request::DailyTotals(date) => {
                 let (count, sum_fen) = s.totals.get(&date).copied().unwrap_or((0, 0));
                 Ok(Reply::Totals(DailyTotals {
@@ -365,6 +383,7 @@ impl PosState {
                 })
                 .ok_or(NakReason::MemoryFull)?;
             record_no = rec.record_no;
+            self.journal_set(p.txn_no, Some(rec));
             self.count(p.at.date(), p.card, i64::from(p.amount_fen));
         }
         self.pending = None;
@@ -377,6 +396,14 @@ impl PosState {
         self.answered.push_back((p, outcome));
         while self.answered.len() > ANSWERS_KEPT {
             self.answered.pop_front();
+        }
+    }
+
+    /// Notes what transaction `txn` became; the oldest fall out past [`JOURNAL_KEPT`].
+    fn journal_set(&mut self, txn: u32, sale: Option<PurchaseRecord>) {
+        self.journal.insert(txn, sale);
+        while self.journal.len() > JOURNAL_KEPT {
+            self.journal.pop_first();
         }
     }
 
@@ -455,6 +482,7 @@ impl PosState {
         if txn.is_none() {
             self.txn_no = txn_no;
         }
+        self.journal_set(txn_no, Some(rec));
         self.offline_spent
             .retain(|(_, d), _| *d + ChronoDuration::days(1) >= today);
         *self.offline_spent.entry((card, today)).or_insert(0) += amount;

@@ -6,7 +6,7 @@ use super::frame::{Frame, Framer, FramerEvent, BROADCAST, MAX_MACHINE_NO, MIN_FR
 use super::message::{
     cmd, AuthResult, CardPresence, DailyTotals, DeviceInfo, DeviceStatus, Limits, NakReason,
     PendingAuth, PollStatus, PriceEntry, RecordBatch, Reply, Request, TableChunk, TableProgress,
-    CHUNK_MAX,
+    TxnState, CHUNK_MAX,
 };
 use crate::terminal::TerminalError;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -695,6 +695,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Bus<S> {
         match self.request(addr, &Request::AuthResult(result)).await? {
             Reply::Answered { record_no } => Ok(record_no),
             r => Err(Self::unexpected(addr, "AUTH_RESULT", &r)),
+        }
+    }
+
+    /// What the POS's journal says about transaction `txn_no` (READ_TXN).
+    pub async fn read_txn(&mut self, addr: u8, txn_no: u32) -> Result<TxnState, TerminalError> {
+        match self.request(addr, &Request::ReadTxn(txn_no)).await? {
+            Reply::Txn(t) => Ok(t),
+            r => Err(Self::unexpected(addr, "READ_TXN", &r)),
         }
     }
 

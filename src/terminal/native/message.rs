@@ -7,7 +7,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use std::fmt;
 
 mod auth;
+mod txn;
 pub use auth::{AuthResult, DenyReason, PendingAuth, PIN_LEN};
+pub use txn::TxnState;
 
 /// Command codes (the CMD byte of a request; a good reply echoes it).
 pub mod cmd {
@@ -24,6 +26,7 @@ pub mod cmd {
     pub const DAILY_TOTALS: u8 = 0x14;
     pub const AUTH_REQUEST: u8 = 0x15;
     pub const AUTH_RESULT: u8 = 0x16;
+    pub const READ_TXN: u8 = 0x17;
     pub const DOWNLOAD_GUARDS: u8 = 0x20;
     pub const DOWNLOAD_CHECKPOINTS: u8 = 0x21;
     pub const CARD_PRESENT: u8 = 0x30;
@@ -586,8 +589,13 @@ pub enum Request {
     GetStatus,
     GetTime,
     SetTime(NaiveDateTime),
-    ReadRecords { from: u32, max: u8 },
-    AckRecords { up_to: u32 },
+    ReadRecords {
+        from: u32,
+        max: u8,
+    },
+    AckRecords {
+        up_to: u32,
+    },
     DownloadBlacklist(TableChunk),
     SetPriceTable(Vec<PriceEntry>),
     SetLimits(Limits),
@@ -597,6 +605,8 @@ pub enum Request {
     CardPresent,
     AuthRequest,
     AuthResult(AuthResult),
+    /// What the journal says about a transaction number.
+    ReadTxn(u32),
 }
 
 fn put_chunk(out: &mut Vec<u8>, c: &TableChunk) {
@@ -645,6 +655,7 @@ impl Request {
             Request::CardPresent => cmd::CARD_PRESENT,
             Request::AuthRequest => cmd::AUTH_REQUEST,
             Request::AuthResult(_) => cmd::AUTH_RESULT,
+            Request::ReadTxn(_) => cmd::READ_TXN,
         }
     }
 
@@ -663,6 +674,7 @@ impl Request {
             | Request::CardPresent
             | Request::AuthRequest => {}
             Request::AuthResult(a) => a.encode(&mut out),
+            Request::ReadTxn(n) => out.extend_from_slice(&n.to_le_bytes()),
             Request::SetTime(t) => out.extend_from_slice(&time_to_bcd(*t)),
             Request::ReadRecords { from, max } => {
                 out.extend_from_slice(&from.to_le_bytes());
@@ -703,6 +715,7 @@ impl Request {
             cmd::CARD_PRESENT => Request::CardPresent,
             cmd::AUTH_REQUEST => Request::AuthRequest,
             cmd::AUTH_RESULT => Request::AuthResult(AuthResult::read(&mut r)?),
+            cmd::READ_TXN => Request::ReadTxn(r.u32()?),
             cmd::SET_TIME => Request::SetTime(r.time()?),
             cmd::READ_RECORDS => Request::ReadRecords {
                 from: r.u32()?,
@@ -764,6 +777,7 @@ impl Request {
             Request::CardPresent => 5,
             Request::AuthRequest => PendingAuth::LEN,
             Request::AuthResult(_) => 4,
+            Request::ReadTxn(_) => 1 + PURCHASE_RECORD_LEN,
         }
     }
 }
@@ -787,6 +801,7 @@ pub fn command_name(code: u8) -> &'static str {
         cmd::CARD_PRESENT => "CARD_PRESENT",
         cmd::AUTH_REQUEST => "AUTH_REQUEST",
         cmd::AUTH_RESULT => "AUTH_RESULT",
+        cmd::READ_TXN => "READ_TXN",
         _ => "UNKNOWN",
     }
 }
@@ -814,6 +829,8 @@ pub enum Reply {
     Answered {
         record_no: u32,
     },
+    /// READ_TXN.
+    Txn(TxnState),
     Nak(NakReason),
 }
 
@@ -889,6 +906,7 @@ impl Reply {
             Reply::CardPresent(p) => put_presence(&mut out, *p),
             Reply::Pending(p) => PendingAuth::encode(p.as_ref(), &mut out),
             Reply::Answered { record_no } => out.extend_from_slice(&record_no.to_le_bytes()),
+            Reply::Txn(t) => t.encode(&mut out),
             Reply::Nak(reason) => out.push(reason.code()),
         }
         out
@@ -1000,6 +1018,7 @@ impl Reply {
             cmd::AUTH_RESULT => Reply::Answered {
                 record_no: r.u32()?,
             },
+            cmd::READ_TXN => Reply::Txn(TxnState::read(&mut r)?),
             c => return Err(bad(format!("reply with unknown CMD {c:#04x}"))),
         };
         r.end()?;
