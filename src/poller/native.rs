@@ -19,7 +19,9 @@ use crate::domain::money::Money;
 use crate::terminal::native::frame::{MAX_FRAME, MIN_FRAME};
 use crate::terminal::native::link::HOST_SLACK;
 use crate::terminal::native::message::MAX_PURCHASES_PER_REPLY;
-use crate::terminal::native::message::{Condition, PurchaseMode, RecordBatch, Records};
+use crate::terminal::native::message::{
+    Condition, PurchaseMode, PurchaseRecord, RecordBatch, Records,
+};
 use crate::terminal::native::{Bus, Heard, PollStatus, Table, Timing, TraceDir, TraceEntry};
 use crate::terminal::transport::{self, Endpoint, LineConfig, Parity, StopBits};
 use crate::terminal::TerminalError;
@@ -414,16 +416,7 @@ impl NativeLine {
                 }
                 match &batch.records {
                     Records::Purchases(v) if scans.is_empty() => {
-                        purchases.extend(v.iter().map(|r| PurchaseRow {
-                            record_no: t.base + i64::from(r.record_no),
-                            card: i64::from(r.card),
-                            amount: Money::from_fen(i64::from(r.amount_fen)),
-                            balance_after: Money::from_fen(i64::from(r.balance_after_fen)),
-                            txn_no: i64::from(r.txn_no),
-                            meal_slot: i16::from(r.meal_slot),
-                            online: r.mode == PurchaseMode::Online,
-                            terminal_time: Some(r.at),
-                        }))
+                        purchases.extend(v.iter().map(|r| purchase_row(t.base, r)))
                     }
                     Records::Scans(v) if purchases.is_empty() => {
                         scans.extend(v.iter().map(|r| ScanRow {
@@ -842,5 +835,19 @@ impl LineDriver for NativeLine {
             self.glanced.insert(addr, status);
         }
         self.take_trace(ctx);
+    }
+}
+
+/// A POS's purchase record as onecard stores it: its record number in onecard's numbering.
+fn purchase_row(base: i64, r: &PurchaseRecord) -> PurchaseRow {
+    PurchaseRow {
+        record_no: base + i64::from(r.record_no),
+        card: i64::from(r.card),
+        amount: Money::from_fen(i64::from(r.amount_fen)),
+        balance_after: Money::from_fen(i64::from(r.balance_after_fen)),
+        txn_no: i64::from(r.txn_no),
+        meal_slot: i16::from(r.meal_slot),
+        online: r.mode == PurchaseMode::Online,
+        terminal_time: Some(r.at),
     }
 }

@@ -3,8 +3,8 @@
 //! when it had approved, posted from the upload when it declined or never read the request.
 
 use crate::poller::{eventually, fast};
+use crate::pos_offline::balance_of;
 use crate::pos_online::{pos_on_a_line, shop, yuan, Shop};
-use onecard::domain::money::Money;
 use onecard::poller::Supervisor;
 use onecard::sim::native::{AuthOutcome, NativeDevice, Pos};
 use onecard::terminal::native::{cmd, AuthResult, Frame, Reply, Request};
@@ -70,16 +70,6 @@ async fn uploaded(s: &Shop, terminal: i64, n: usize) -> Vec<(i64, i64, bool)> {
     })
     .await;
     q().await
-}
-
-async fn balance_of(s: &Shop, card_id: i64) -> Money {
-    sqlx::query_scalar(
-        "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id WHERE c.id = $1",
-    )
-    .bind(card_id)
-    .fetch_one(s.pool())
-    .await
-    .unwrap()
 }
 
 /// Postings of the terminal's transaction.

@@ -34,7 +34,7 @@ pub(crate) async fn upload(s: &Shop, rows: &[PurchaseRow]) {
         .unwrap();
 }
 
-async fn balance_of(s: &Shop, card_id: i64) -> Money {
+pub(crate) async fn balance_of(s: &Shop, card_id: i64) -> Money {
     sqlx::query_scalar(
         "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id WHERE c.id = $1",
     )

@@ -4,11 +4,10 @@
 //! the journal cannot speak for stays listed.
 
 use super::NativeLine;
-use crate::db::ingest::{self, PurchaseRow};
+use crate::db::ingest;
 use crate::db::pos;
-use crate::domain::money::Money;
 use crate::poller::line::{Ctx, PollError, Term};
-use crate::terminal::native::{PurchaseMode, TxnState};
+use crate::terminal::native::TxnState;
 
 /// Numbers chased in one visit: a POS whose counter jumped by thousands is read a little at a
 /// time, between its other work.
@@ -38,16 +37,7 @@ impl NativeLine {
             };
             let word = match said {
                 TxnState::Sold(r) if r.txn_no == n && r.amount_fen > 0 => {
-                    let row = PurchaseRow {
-                        record_no: t.base + i64::from(r.record_no),
-                        card: i64::from(r.card),
-                        amount: Money::from_fen(i64::from(r.amount_fen)),
-                        balance_after: Money::from_fen(i64::from(r.balance_after_fen)),
-                        txn_no: i64::from(r.txn_no),
-                        meal_slot: i16::from(r.meal_slot),
-                        online: r.mode == PurchaseMode::Online,
-                        terminal_time: Some(r.at),
-                    };
+                    let row = super::purchase_row(t.base, &r);
                     // No bookmark: the record may still wait in its upload memory, and is
                     // then read again there and stored once.
                     let stored = ingest::store_purchases(&ctx.pool, t.row.id, &[row], None).await?;
