@@ -242,9 +242,14 @@ pub async fn reconcile(
             raised,
         });
     }
-    if !raised_ids.is_empty() {
-        Change::alarms(raised_ids).send(&mut tx).await?;
+    // The board of every console re-reads the day; new alarms ring.
+    Change {
+        alarm: raised_ids,
+        records: vec!["pos_reconciliation".into()],
+        ..Change::default()
     }
+    .send(&mut tx)
+    .await?;
     tx.commit().await?;
     Ok(out)
 }

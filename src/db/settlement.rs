@@ -249,6 +249,13 @@ pub async fn settle(
         .await?;
     }
     let stored = self::stored(&mut tx, period, &list).await?;
+    // Every console showing statements re-reads them.
+    super::notify::Change {
+        records: vec!["settlement".into()],
+        ..super::notify::Change::default()
+    }
+    .send(&mut tx)
+    .await?;
     tx.commit().await?;
     Ok(assemble(period, list, stored, &sums))
 }

@@ -751,3 +751,29 @@ fn snapshots_of_the_settle_form_and_its_confirmation() {
         );
     }
 }
+
+/// A period settled elsewhere (the CLI, another console) shows in an open tab: the settlement
+/// is announced and the statements are read again.
+#[tokio::test]
+async fn a_period_settled_elsewhere_shows_in_an_open_tab() {
+    let shop = shop().await;
+    let pool = shop.pool();
+    let mut c = Console::sign_in(pool, bare(Lang::EN), "fin", "钱多多", Role::Director).await;
+    c.strict = true;
+    c.key('5').await;
+    assert!(c.state.settlement.statements.is_empty());
+    let day = time::today() - chrono::Duration::days(1);
+    onecard::db::settlement::settle(
+        pool,
+        &onecard::domain::permission::Actor::shell("cli"),
+        onecard::domain::settlement::Period::day(day),
+        None,
+    )
+    .await
+    .unwrap();
+    c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.records.iter().any(|r| r == "settlement")))
+        .await;
+    let fx = c.frame().await;
+    assert!(!fx.is_empty(), "a settlement re-reads the statements");
+    assert_eq!(c.state.settlement.statements.len(), 1);
+}

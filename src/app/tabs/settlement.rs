@@ -561,19 +561,31 @@ impl View for Settlement {
 
     /// Today's takings and balances move with every purchase and top-up: a purchase record,
     /// or a card's account (a top-up, a refund names the card). Missing transaction numbers
-    /// are noticed, and found, by the same uploads and online purchases.
+    /// are noticed, and found, by the same uploads and online purchases. A period settled or a
+    /// day reconciled anywhere re-reads the statements or the board.
     fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
         if !may_see(sh) {
             return vec![];
         }
-        let purchases = change.records.iter().any(|r| r == "pos_purchase");
-        if !purchases && change.card.is_empty() {
-            return vec![];
+        let named = |t: &str| change.records.iter().any(|r| r == t);
+        let mut fx = Vec::new();
+        if named("settlement") {
+            fx.push(Effect::Statements { gen: sh.next_gen() });
         }
-        let mut fx = vec![
+        if named("pos_reconciliation") {
+            fx.push(Effect::Board {
+                gen: sh.next_gen(),
+                back: self.back,
+            });
+        }
+        let purchases = named("pos_purchase");
+        if !purchases && change.card.is_empty() {
+            return fx;
+        }
+        fx.extend([
             Effect::Today { gen: sh.next_gen() },
             Effect::Missing { gen: sh.next_gen() },
-        ];
+        ]);
         // An online purchase names only its card; the line is re-read where it is shown.
         if purchases || self.view == SettleView::Charts {
             fx.push(Effect::Daily { gen: sh.next_gen() });
