@@ -167,38 +167,7 @@ impl Centre {
 pub(crate) async fn centre() -> Centre {
     let db = test_db().await;
     let pool = &db.pool;
-    let shell = Actor::shell("root");
-    let mut tx = pool.begin().await.unwrap();
-    terminal::add_line(
-        &mut tx,
-        &shell,
-        &terminal::NewLine {
-            name: "canteen bus",
-            protocol: "native",
-            transport: "serial",
-            address: "/dev/ttyUSB0",
-            baud: Some(9600),
-            poll_interval_ms: 1000,
-        },
-    )
-    .await
-    .unwrap();
-    let pos = terminal::add_terminal(
-        &mut tx,
-        &shell,
-        &terminal::NewTerminal {
-            line: "canteen bus",
-            kind: "pos",
-            address: 1,
-            name: "一食堂 POS 1",
-            location: "",
-            installed_at: None,
-            installed_by: "",
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let pos = crate::pos_online::canteen_bus(pool, &[(1, "一食堂 POS 1")]).await[0];
     let merchant: i64 = sqlx::query_scalar(
         "INSERT INTO merchant (name, state, approved_at, approved_by)
          VALUES ('第一食堂', 'approved', now(), 'root') RETURNING id",

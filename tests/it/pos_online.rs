@@ -134,36 +134,7 @@ impl Shop {
 pub(crate) async fn shop() -> Shop {
     let db = test_db().await;
     let pool = &db.pool;
-    let shell = Actor::shell("root");
-    let mut tx = pool.begin().await.unwrap();
-    terminal::add_line(
-        &mut tx,
-        &shell,
-        &terminal::NewLine {
-            name: "canteen bus",
-            protocol: "native",
-            transport: "serial",
-            address: "/dev/ttyUSB0",
-            baud: Some(9600),
-            poll_interval_ms: 1000,
-        },
-    )
-    .await
-    .unwrap();
-    let mut ids = Vec::new();
-    for (address, name) in [(1, "一食堂 POS 1"), (2, "小卖部 POS")] {
-        let new = terminal::NewTerminal {
-            line: "canteen bus",
-            kind: "pos",
-            address,
-            name,
-            location: "",
-            installed_at: None,
-            installed_by: "",
-        };
-        ids.push(terminal::add_terminal(&mut tx, &shell, &new).await.unwrap());
-    }
-    tx.commit().await.unwrap();
+    let ids = canteen_bus(pool, &[(1, "一食堂 POS 1"), (2, "小卖部 POS")]).await;
     let merchant: i64 = sqlx::query_scalar(
         "INSERT INTO merchant (name, state, approved_at, approved_by)
          VALUES ('第一食堂', 'approved', now(), 'root') RETURNING id",
@@ -563,4 +534,40 @@ async fn every_ask_is_answered_even_on_a_number_an_upload_posted() {
     let paid = Money::from_fen(approved_fen + 100 * taken.len() as i64);
     assert_eq!(s.purchases().await, ((taken.len() + approved) as i64, paid));
     s.assert_books_balance().await;
+}
+
+/// A serial canteen bus with POS `terminals` (address, name) on it, added as the terminal
+/// inventory adds them; their ids in order.
+pub(crate) async fn canteen_bus(pool: &sqlx::PgPool, terminals: &[(i64, &str)]) -> Vec<i64> {
+    let shell = Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    terminal::add_line(
+        &mut tx,
+        &shell,
+        &terminal::NewLine {
+            name: "canteen bus",
+            protocol: "native",
+            transport: "serial",
+            address: "/dev/ttyUSB0",
+            baud: Some(9600),
+            poll_interval_ms: 1000,
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for &(address, name) in terminals {
+        let new = terminal::NewTerminal {
+            line: "canteen bus",
+            kind: "pos",
+            address,
+            name,
+            location: "",
+            installed_at: None,
+            installed_by: "",
+        };
+        ids.push(terminal::add_terminal(&mut tx, &shell, &new).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    ids
 }

@@ -12,7 +12,6 @@ use onecard::db::ledger::{self, MovementKind};
 use onecard::db::merchant::{self, MerchantError, MerchantState};
 use onecard::db::pos::{self, AuthRequest, Decline};
 use onecard::db::settlement::{self, SettleError};
-use onecard::db::terminal;
 use onecard::domain::card::{CardKind, Subsystem};
 use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
@@ -53,40 +52,11 @@ impl Site {
 
     pub async fn new() -> Site {
         let db = test_db().await;
-        let mut tx = db.pool.begin().await.unwrap();
-        terminal::add_line(
-            &mut tx,
-            &shell(),
-            &terminal::NewLine {
-                name: "canteen bus",
-                protocol: "native",
-                transport: "serial",
-                address: "/dev/ttyUSB0",
-                baud: Some(9600),
-                poll_interval_ms: 1000,
-            },
+        let pos = crate::pos_online::canteen_bus(
+            &db.pool,
+            &[(1, "一食堂 POS 1"), (2, "一食堂 POS 2"), (3, "小卖部 POS")],
         )
-        .await
-        .unwrap();
-        let mut pos = Vec::new();
-        for (address, name) in [(1, "一食堂 POS 1"), (2, "一食堂 POS 2"), (3, "小卖部 POS")]
-        {
-            let new = terminal::NewTerminal {
-                line: "canteen bus",
-                kind: "pos",
-                address,
-                name,
-                location: "",
-                installed_at: None,
-                installed_by: "",
-            };
-            pos.push(
-                terminal::add_terminal(&mut tx, &shell(), &new)
-                    .await
-                    .unwrap(),
-            );
-        }
-        tx.commit().await.unwrap();
+        .await;
         Site { db, pos }
     }
 
