@@ -665,7 +665,7 @@ async fn purchases_once(
             txn_no: r.txn_no,
         })
         .collect();
-    let alarms = super::pos::post_uploaded(&mut tx, terminal_id, &uploaded).await?;
+    let alarms = super::pos::post_uploaded(&mut tx, terminal_id, epoch, &uploaded).await?;
     advance(&mut tx, terminal_id, bookmark).await?;
     finish(tx, terminal_id, "pos_purchase", n, alarms).await
 }

@@ -385,29 +385,26 @@ pub struct Uploaded {
 /// and reconciliation says so). A card onecard does not know is owed by the suspense account.
 /// A purchase the balance does not cover is booked anyway: the account may go below zero, its
 /// card goes on every POS's blacklist, and one `account_overdrawn` alarm is raised per card.
-/// Returns the alarms raised.
+/// `epoch` is the terminal's numbering the records were stored in ([`txn_epoch`], read once
+/// per batch by the caller). Returns the alarms raised.
 pub async fn post_uploaded(
     tx: &mut PgConnection,
     terminal_id: i64,
+    epoch: i64,
     rows: &[Uploaded],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    post_batch(tx, terminal_id, rows, None).await
+    post_batch(tx, terminal_id, epoch, rows, None).await
 }
 
-/// Purchases of the past, booked when they were made, in a numbering of their own (so the
-/// terminal's live numbers are not taken for them): the demo's settled month.
-#[derive(Debug, Clone, Copy)]
-pub struct History {
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub epoch: i64,
-}
-
-/// [`post_uploaded`], or with `history` a batch of the past (no gap is noted in it).
+/// [`post_uploaded`] in numbering `epoch`, or with `booked_at` a batch of the past, booked when
+/// its purchases were made (the demo's settled month, in a numbering of its own so the
+/// terminal's live numbers are not taken for it): no gap is noted in the past.
 pub async fn post_batch(
     tx: &mut PgConnection,
     terminal_id: i64,
+    epoch: i64,
     rows: &[Uploaded],
-    history: Option<History>,
+    booked_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let merchant: Option<i64> = sqlx::query_scalar(
         "SELECT a.id FROM terminal t JOIN account a ON a.merchant_id = t.merchant_id WHERE t.id = $1",
@@ -424,10 +421,6 @@ pub async fn post_batch(
     let cards: Vec<i64> = rows.iter().map(|r| r.card).collect();
     let amounts: Vec<Money> = rows.iter().map(|r| r.amount).collect();
     let txns: Vec<i64> = rows.iter().map(|r| r.txn_no).collect();
-    let epoch = match history {
-        Some(h) => h.epoch,
-        None => txn_epoch(&mut *tx, terminal_id).await?,
-    };
     // (card_id, payer account, amount, txn_no) of each purchase not posted before; a payer
     // whose holder has no account yet (None) gets one, and the batch is read again.
     let fresh = loop {
@@ -471,9 +464,9 @@ pub async fn post_batch(
         .execute(&mut *tx)
         .await?;
     };
-    let mut alarms = match history {
+    let mut alarms = match booked_at {
         Some(_) => Vec::new(),
-        None => note_txn_gaps(tx, terminal_id, &txns).await?,
+        None => note_txn_gaps(tx, terminal_id, epoch, &txns).await?,
     };
     if fresh.is_empty() {
         return Ok(alarms);
@@ -504,7 +497,7 @@ pub async fn post_batch(
     .bind(&card_ids)
     .bind(&numbers)
     .bind(merchant)
-    .bind(history.map(|h| h.at))
+    .bind(booked_at)
     .execute(&mut *tx)
     .await?;
     // The payers' accounts are locked last (a batch holds them only until its commit), in id
@@ -546,12 +539,12 @@ pub async fn post_batch(
 async fn note_txn_gaps(
     tx: &mut PgConnection,
     terminal_id: i64,
+    epoch: i64,
     txns: &[i64],
 ) -> Result<Vec<i64>, sqlx::Error> {
     let (Some(&lo), Some(&hi)) = (txns.iter().min(), txns.iter().max()) else {
         return Ok(Vec::new());
     };
-    let epoch = txn_epoch(&mut *tx, terminal_id).await?;
     sqlx::query(
         "UPDATE pos_txn_missing SET found_at = now()
          WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = ANY($3) AND found_at IS NULL",

@@ -2,7 +2,7 @@
 //! real batch posting (`db::pos::post_batch`) on the days they were eaten, then the month
 //! settled, so the Settlement tab opens on a locked statement and a month of daily takings.
 
-use crate::db::pos::{self, History, Uploaded};
+use crate::db::pos::{self, Uploaded};
 use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::domain::settlement::Period;
@@ -87,7 +87,7 @@ pub async fn post_and_settle(pool: &PgPool, cards: &[i64]) -> anyhow::Result<usi
                     })
                     .collect();
                 if !rows.is_empty() {
-                    pos::post_batch(&mut tx, *till, &rows, Some(History { at, epoch })).await?;
+                    pos::post_batch(&mut tx, *till, epoch, &rows, Some(at)).await?;
                 }
             }
         }
