@@ -24,6 +24,7 @@
 //!   confirmed are queued again ([`crate::db::propagation::requeue_unconfirmed`]).
 
 mod actor;
+pub(crate) mod balances;
 mod drivers;
 mod line;
 mod native;
@@ -285,6 +286,9 @@ async fn supervise(
         shared.wakers.clone(),
         stop.clone(),
     ));
+    // Uploaded purchase batches folded into balances while the lines run, and after them.
+    let (fold_stop, fold_stopped) = watch::channel(false);
+    let mut folder = tokio::spawn(balances::run(pool.clone(), fold_stopped));
     let service = crate::domain::permission::Actor {
         operator_id: None,
         name: format!("serve:{worker}"),
@@ -434,6 +438,14 @@ async fn supervise(
         }
         lock(&shared.owned).remove(&id);
         shared.wakers.forget(id);
+    }
+    let _ = fold_stop.send(true);
+    if tokio::time::timeout(balances::LAST + Duration::from_millis(200), &mut folder)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the balance folder did not stop in time");
+        folder.abort();
     }
     if tokio::time::timeout(Duration::from_secs(1), &mut ear)
         .await

@@ -285,8 +285,9 @@ fn build(kind: ReportKind, f: &Filter, prefix: &str) -> QueryBuilder<'static, Po
         ReportKind::Balances => {
             b.push(
                 "SELECT p.person_no, p.name, d.name AS department, c.kind, c.card_no,
-                        c.state AS card_state, a.balance
+                        c.state AS card_state, a.balance - coalesce(ap.amount, 0) AS balance
                  FROM account a
+                 LEFT JOIN account_pending ap ON ap.account_id = a.id
                  JOIN person p ON p.id = a.person_id
                  JOIN department d ON d.id = p.department_id
                  LEFT JOIN card c ON c.person_id = p.id AND c.state IN ('active', 'lost')

@@ -115,6 +115,25 @@ impl Binary {
     }
 }
 
+/// Streams a binary COPY into `table`; returns the rows written.
+pub(crate) async fn copy_in(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    columns: &str,
+    data: Binary,
+) -> Result<u64, sqlx::Error> {
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
+    if let Err(e) = copy.send(data.finish()).await {
+        let _ = copy.abort(e.to_string()).await;
+        return Err(e);
+    }
+    copy.finish().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

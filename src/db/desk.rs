@@ -504,10 +504,7 @@ pub async fn reverse_purchase(
         ..Detail::default()
     };
     record(&mut tx, movement_id, &detail).await?;
-    let balance: Money = sqlx::query_scalar("SELECT balance FROM account WHERE id = $1")
-        .bind(cardholder)
-        .fetch_one(&mut *tx)
-        .await?;
+    let balance = ledger::balance_of(&mut tx, cardholder).await?;
     Change::cards(card_id.into_iter().collect())
         .send(&mut tx)
         .await?;

@@ -10,7 +10,7 @@
 //! and written again with `INSERT ... ON CONFLICT DO NOTHING`.
 
 use super::alarm::{self, NewAlarm};
-use super::copy::Binary;
+use super::copy::{copy_in, Binary};
 use super::notify::Change;
 use crate::domain::alarm::AlarmKind;
 use crate::domain::money::Money;
@@ -356,25 +356,6 @@ fn on_conflict(table: &str, columns: &str, from: &str, returning: &str) -> Strin
     format!(
         "INSERT INTO {table} ({columns}) SELECT $1, u.* FROM {from} ON CONFLICT DO NOTHING {returning}"
     )
-}
-
-/// Streams a binary COPY into `table`; returns the rows written.
-async fn copy_in(
-    tx: &mut sqlx::PgConnection,
-    table: &str,
-    columns: &str,
-    data: Binary,
-) -> Result<u64, sqlx::Error> {
-    let mut copy = tx
-        .copy_in_raw(&format!(
-            "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
-        ))
-        .await?;
-    if let Err(e) = copy.send(data.finish()).await {
-        let _ = copy.abort(e.to_string()).await;
-        return Err(e);
-    }
-    copy.finish().await
 }
 
 /// Runs a batch the fast way and, if it met a duplicate, again the safe way.

@@ -142,8 +142,13 @@ pub async fn lock_accounts(
     tx: &mut PgConnection,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, Money>, LedgerError> {
+    sqlx::query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    // Read after the lock, with the uploaded batches not folded yet (`pos::fold`).
     let rows: Vec<(i64, Money)> =
-        sqlx::query_as("SELECT id, balance FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        sqlx::query_as("SELECT id, account_balance(id) FROM account WHERE id = ANY($1)")
             .bind(ids)
             .fetch_all(&mut *tx)
             .await?;
@@ -255,7 +260,8 @@ async fn restore_overdrawn(
     let cards: Vec<i64> = sqlx::query_scalar(
         "WITH back AS (
              UPDATE account SET floor_zero = true
-             WHERE id = ANY($1) AND kind = 'cardholder' AND NOT floor_zero AND balance >= 0
+             WHERE id = ANY($1) AND kind = 'cardholder' AND NOT floor_zero
+               AND account_balance(id) >= 0
              RETURNING person_id
          )
          UPDATE card SET overdrawn = false, updated_at = now()
@@ -332,10 +338,7 @@ pub async fn credit_cardholder(
         &[(from, amount), (account, -amount)],
     )
     .await?;
-    let balance: Money = sqlx::query_scalar("SELECT balance FROM account WHERE id = $1")
-        .bind(account)
-        .fetch_one(&mut *tx)
-        .await?;
+    let balance = balance_of(&mut *tx, account).await?;
     Change::cards(card_id.into_iter().collect())
         .send(&mut *tx)
         .await?;
@@ -356,12 +359,23 @@ pub async fn card_in_service(
         .await
 }
 
+/// An account's balance as its entries say: the cached one less the entries of uploaded
+/// batches not folded yet (`pos::fold`).
+pub async fn balance_of(tx: &mut PgConnection, account: i64) -> Result<Money, sqlx::Error> {
+    let b: Option<Money> = sqlx::query_scalar("SELECT account_balance($1)")
+        .bind(account)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(b.unwrap_or_default())
+}
+
 /// The person's balance (0 before their account exists).
 pub async fn balance(pool: &PgPool, person_id: i64) -> Result<Money, sqlx::Error> {
-    let b: Option<Money> = sqlx::query_scalar("SELECT balance FROM account WHERE person_id = $1")
-        .bind(person_id)
-        .fetch_optional(pool)
-        .await?;
+    let b: Option<Money> =
+        sqlx::query_scalar("SELECT account_balance(id) FROM account WHERE person_id = $1")
+            .bind(person_id)
+            .fetch_optional(pool)
+            .await?;
     Ok(b.unwrap_or_default())
 }
 
@@ -377,7 +391,7 @@ pub async fn trial_balance(db: impl sqlx::PgExecutor<'_>) -> Result<Money, sqlx:
 pub struct Mismatch {
     pub account_id: i64,
     pub name: String,
-    /// `account.balance`
+    /// What the account shows: `account.balance` less its pending entries.
     pub balance: Money,
     /// Minus the sum of the account's entries: what the balance should be.
     pub from_entries: Money,
@@ -386,11 +400,13 @@ pub struct Mismatch {
 /// Every account whose `balance` is not minus the sum of its entries (empty when all agree).
 pub async fn mismatches(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<Mismatch>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT a.id AS account_id, a.name, a.balance, -coalesce(e.total, 0) AS from_entries
+        "SELECT a.id AS account_id, a.name, a.balance - coalesce(p.amount, 0) AS balance,
+                -coalesce(e.total, 0) AS from_entries
          FROM account a
          LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_entry GROUP BY account_id) e
                 ON e.account_id = a.id
-         WHERE a.balance <> -coalesce(e.total, 0)
+         LEFT JOIN account_pending p ON p.account_id = a.id
+         WHERE a.balance - coalesce(p.amount, 0) <> -coalesce(e.total, 0)
            -- a merchant's takings are summed from its entries, never cached (no hot row)
            AND a.kind <> 'merchant'
          ORDER BY a.id",
@@ -473,7 +489,8 @@ pub struct Account {
 /// The centre's own accounts (cash, fee income, forfeited balances).
 pub async fn system_accounts(pool: &PgPool) -> Result<Vec<Account>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, kind, person_id, name, balance FROM account WHERE kind <> 'cardholder' ORDER BY id",
+        "SELECT id, kind, person_id, name, account_balance(id) AS balance FROM account
+         WHERE kind <> 'cardholder' ORDER BY id",
     )
     .fetch_all(pool)
     .await

@@ -4,13 +4,18 @@
 //! and posts nothing twice.
 //!
 //! A purchase is traced to its terminal and transaction number, not audited: audit rows are for
-//! operators' actions. It writes the cardholder's balance row (one per person, never hot) and
-//! only an entry for the merchant, whose takings are summed from its entries at settlement.
+//! operators' actions. Online, it writes the cardholder's balance row (one per person, never
+//! hot); an uploaded batch leaves its payers' rows to [`fold`]. The merchant gets only an entry:
+//! its takings are summed from its entries at settlement.
 
+mod fold;
+
+use super::copy::{copy_in, Binary};
 use super::notify::Change;
 use crate::domain::money::Money;
 use crate::domain::time;
 use chrono::NaiveDate;
+pub use fold::{fold, fold_all, Folded, AT_MOST as FOLD_AT_MOST};
 use sqlx::{PgConnection, PgPool};
 
 /// What the POS asks.
@@ -218,11 +223,16 @@ async fn decide(
         return Ok(declined(Decline::UnknownCard, Money::ZERO));
     };
     // The account is locked before the balance is read: two purchases on one card queue here.
-    let account: Option<(i64, Money)> =
-        sqlx::query_as("SELECT id, balance FROM account WHERE person_id = $1 FOR UPDATE")
+    let account: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM account WHERE person_id = $1 FOR UPDATE")
             .bind(p.person_id)
             .fetch_optional(&mut *tx)
             .await?;
+    // Uploaded batches not folded yet count: the entries are the truth.
+    let account: Option<(i64, Money)> = match account {
+        Some(id) => Some((id, super::ledger::balance_of(&mut *tx, id).await?)),
+        None => None,
+    };
     let balance = account.map_or(Money::ZERO, |(_, b)| b);
     let merchant: Option<i64> = sqlx::query_scalar(
         "SELECT a.id FROM terminal t JOIN merchant m ON m.id = t.merchant_id AND m.state = 'approved'
@@ -379,14 +389,15 @@ pub struct Uploaded {
 /// records): each transaction number once per terminal, so a purchase authorised online (or
 /// uploaded before) is matched and not posted again. The batch is one movement whatever its
 /// size: one entry per purchase on its payer, traced to the transaction, and one for the
-/// merchant (its row is never locked: its takings are summed at settlement).
+/// merchant (its row is never locked: its takings are summed at settlement). The payers'
+/// balance rows are not written: the movement is pending until [`fold`] adds it to them.
 ///
 /// The merchant is the terminal's; a terminal of no merchant posts nothing (its records stay
 /// and reconciliation says so). A card onecard does not know is owed by the suspense account.
-/// A purchase the balance does not cover is booked anyway: the account may go below zero, its
-/// card goes on every POS's blacklist, and one `account_overdrawn` alarm is raised per card.
+/// A purchase the balance does not cover is booked anyway: the fold that takes the account
+/// below zero blacklists its card and raises the `account_overdrawn` alarm.
 /// `epoch` is the terminal's numbering the records were stored in ([`txn_epoch`], read once
-/// per batch by the caller). Returns the alarms raised.
+/// per batch by the caller). Returns the alarms raised (transaction-number gaps).
 pub async fn post_uploaded(
     tx: &mut PgConnection,
     terminal_id: i64,
@@ -425,15 +436,17 @@ pub async fn post_batch(
     // whose holder has no account yet (None) gets one, and the batch is read again.
     let fresh = loop {
         let fresh: Vec<(Option<i64>, Option<i64>, Money, i64)> = sqlx::query_as(
-            "SELECT DISTINCT ON (u.txn_no) c.id,
-                    CASE WHEN c.id IS NULL THEN (SELECT id FROM account WHERE kind = 'suspense')
-                         ELSE a.id END,
+            "SELECT DISTINCT ON (u.txn_no) p.card_id,
+                    CASE WHEN p.card_id IS NULL THEN (SELECT id FROM account WHERE kind = 'suspense')
+                         ELSE p.account_id END,
                     u.amount, u.txn_no
              FROM unnest($2::bigint[], $3::numeric[], $4::bigint[]) AS u (card, amount, txn_no)
-             LEFT JOIN card c ON c.card_no = u.card
-             LEFT JOIN account a ON a.person_id = c.person_id
+             LEFT JOIN LATERAL (SELECT c.id AS card_id, a.id AS account_id FROM card c
+                                LEFT JOIN account a ON a.person_id = c.person_id
+                                WHERE c.card_no = u.card OFFSET 0) p ON true
              WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e
-                               WHERE e.terminal_id = $1 AND e.txn_epoch = $5 AND e.txn_no = u.txn_no)
+                               WHERE e.terminal_id = $1 AND e.txn_epoch = $5 AND e.txn_no = u.txn_no
+                                 AND e.txn_no BETWEEN $6 AND $7)
              ORDER BY u.txn_no",
         )
         .bind(terminal_id)
@@ -441,6 +454,8 @@ pub async fn post_batch(
         .bind(&amounts)
         .bind(&txns)
         .bind(epoch)
+        .bind(txns.iter().min().copied().unwrap_or(0))
+        .bind(txns.iter().max().copied().unwrap_or(0))
         .fetch_all(&mut *tx)
         .await?;
         let without: Vec<i64> = fresh
@@ -464,72 +479,66 @@ pub async fn post_batch(
         .execute(&mut *tx)
         .await?;
     };
-    let mut alarms = match booked_at {
+    let alarms = match booked_at {
         Some(_) => Vec::new(),
         None => note_txn_gaps(tx, terminal_id, epoch, &txns).await?,
     };
     if fresh.is_empty() {
         return Ok(alarms);
     }
-    let card_ids: Vec<Option<i64>> = fresh.iter().map(|p| p.0).collect();
-    let payers: Vec<i64> = fresh.iter().map(|p| p.1).collect();
-    let paid: Vec<Money> = fresh.iter().map(|p| p.2).collect();
-    let numbers: Vec<i64> = fresh.iter().map(|p| p.3).collect();
-    // The batch: one movement, one entry per purchase, one for the merchant.
-    sqlx::query(
+    // The batch: one movement, one entry per purchase, one for the merchant. The payers'
+    // balance rows are not written here: the movement is pending until `fold` adds it to them,
+    // so batches on the same cardholders never wait for each other.
+    let movement_id: i64 = sqlx::query_scalar(
         "WITH mv AS (
              INSERT INTO ledger_movement (kind, actor, terminal_id, txn_epoch, purchase_count, at)
-             VALUES ('purchase', 'terminal:' || $1::text, $1, $2, cardinality($4::bigint[]),
-                     coalesce($8, now()))
+             VALUES ('purchase', 'terminal:' || $1::text, $1, $2, $3, coalesce($4, now()))
              RETURNING id
+         ), pending AS (
+             INSERT INTO balance_pending (movement_id) SELECT id FROM mv
          )
-         INSERT INTO ledger_entry (movement_id, account_id, amount, card_id, terminal_id, txn_epoch, txn_no)
-         SELECT mv.id, e.a, e.x, e.c, $1, $2, e.t
-         FROM mv, unnest($3::bigint[], $4::numeric[], $5::bigint[], $6::bigint[]) AS e (a, x, c, t)
-         UNION ALL
-         SELECT mv.id, $7, -(SELECT sum(x) FROM unnest($4::numeric[]) AS x), NULL, NULL, NULL, NULL
-         FROM mv",
+         SELECT id FROM mv",
     )
     .bind(terminal_id)
     .bind(epoch)
-    .bind(&payers)
-    .bind(&paid)
-    .bind(&card_ids)
-    .bind(&numbers)
-    .bind(merchant)
+    .bind(i32::try_from(fresh.len()).unwrap_or(i32::MAX))
     .bind(booked_at)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    // The payers' accounts are locked last (a batch holds them only until its commit), in id
-    // order like every other movement, so two never deadlock.
-    sqlx::query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&payers)
-        .execute(&mut *tx)
-        .await?;
-    // The payers' balances, each once; an account this takes below zero loses its floor.
-    let overdrawn: Vec<(i64, Money)> = sqlx::query_as(
-        "WITH s AS (
-             SELECT a, sum(x) AS total FROM unnest($1::bigint[], $2::numeric[]) AS e (a, x) GROUP BY a
-         ), upd AS (
-             UPDATE account SET balance = balance - s.total,
-                    floor_zero = floor_zero AND (kind <> 'cardholder' OR balance - s.total >= 0)
-             FROM s WHERE account.id = s.a
-             RETURNING account.person_id, account.kind, account.balance
-         )
-         SELECT person_id, balance FROM upd WHERE kind = 'cardholder' AND balance < 0",
-    )
-    .bind(&payers)
-    .bind(&paid)
-    .fetch_all(&mut *tx)
-    .await?;
-    let cards_posted: Vec<i64> = card_ids.iter().flatten().copied().collect();
-    let mut change = Change::cards(cards_posted);
-    for (person, balance) in overdrawn {
-        let (raised, synced) = overdrawn_card(tx, terminal_id, person, balance, &rows).await?;
-        alarms.extend(raised);
-        change.merge(synced);
+    // The entries in one COPY: the database checks the movement once, at its end.
+    let mut entries = Binary::new(fresh.len() + 1, 80);
+    let mut takings = Money::ZERO;
+    for (card_id, payer, amount, txn_no) in &fresh {
+        takings += *amount;
+        entries
+            .row(7)
+            .i64(movement_id)
+            .i64(*payer)
+            .numeric(amount.as_decimal())
+            .opt_i64(*card_id)
+            .i64(terminal_id)
+            .i64(epoch)
+            .i64(*txn_no);
     }
-    change.send(&mut *tx).await?;
+    entries
+        .row(7)
+        .i64(movement_id)
+        .i64(merchant)
+        .numeric((-takings).as_decimal())
+        .null()
+        .null()
+        .null()
+        .null();
+    copy_in(
+        tx,
+        "ledger_entry",
+        "movement_id, account_id, amount, card_id, terminal_id, txn_epoch, txn_no",
+        entries,
+    )
+    .await?;
+    let card_ids: Vec<Option<i64>> = fresh.iter().map(|p| p.0).collect();
+    let cards_posted: Vec<i64> = card_ids.iter().flatten().copied().collect();
+    Change::cards(cards_posted).send(&mut *tx).await?;
     Ok(alarms)
 }
 
@@ -547,11 +556,14 @@ async fn note_txn_gaps(
     };
     sqlx::query(
         "UPDATE pos_txn_missing SET found_at = now()
-         WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no = ANY($3) AND found_at IS NULL",
+         WHERE terminal_id = $1 AND txn_epoch = $2 AND txn_no BETWEEN $4 AND $5
+           AND txn_no = ANY($3) AND found_at IS NULL",
     )
     .bind(terminal_id)
     .bind(epoch)
     .bind(txns)
+    .bind(lo)
+    .bind(hi)
     .execute(&mut *tx)
     .await?;
     // From just past the highest number known before this batch (or the batch's lowest). Most
@@ -582,10 +594,16 @@ async fn note_txn_gaps(
         .await?
     };
     let from = before.map_or(lo, |b| b + 1);
+    // The usual batch numbers every transaction from `from` on: nothing can be missing.
+    let covered: std::collections::BTreeSet<i64> =
+        txns.iter().copied().filter(|t| *t >= from).collect();
+    if i64::try_from(covered.len()).is_ok_and(|n| n == hi - from + 1) {
+        return Ok(Vec::new());
+    }
     let missing: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO pos_txn_missing (terminal_id, txn_epoch, txn_no)
          SELECT $1, $2, n FROM generate_series($3::bigint, $4::bigint) AS n
-         WHERE n <> ALL($5)
+         WHERE n NOT IN (SELECT unnest($5::bigint[]))
            AND NOT EXISTS (SELECT 1 FROM pos_authorisation a
                            WHERE a.terminal_id = $1 AND a.txn_epoch = $2 AND a.txn_no = n)
            AND NOT EXISTS (SELECT 1 FROM ledger_entry e
@@ -686,55 +704,6 @@ pub async fn chased(
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// A person whose balance an upload took below zero: their active cards go on the blacklist
-/// (once: a card already on it raises nothing again) with one alarm each.
-async fn overdrawn_card(
-    tx: &mut PgConnection,
-    terminal_id: i64,
-    person: i64,
-    balance: Money,
-    rows: &[&Uploaded],
-) -> Result<(Vec<i64>, Change), sqlx::Error> {
-    let cards: Vec<(i64, i64)> = sqlx::query_as(
-        "UPDATE card SET overdrawn = true, updated_at = now()
-         WHERE person_id = $1 AND state = 'active' AND NOT overdrawn RETURNING id, card_no",
-    )
-    .bind(person)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut alarms = Vec::new();
-    let mut change = Change::default();
-    let serve = crate::domain::permission::Actor::shell("serve");
-    for (card_id, card_no) in cards {
-        change.merge(
-            super::propagation::sync_card(tx, &serve, card_id)
-                .await?
-                .change,
-        );
-        let amount = rows
-            .iter()
-            .filter(|r| r.card == card_no)
-            .map(|r| r.amount)
-            .max()
-            .unwrap_or(Money::ZERO);
-        let a = super::alarm::NewAlarm {
-            kind: crate::domain::alarm::AlarmKind::AccountOverdrawn,
-            terminal_id: Some(terminal_id),
-            door: None,
-            card: Some(card_no),
-            detail: super::ingest::AlarmDetail::Overdrawn {
-                card: card_no,
-                amount,
-                balance,
-            }
-            .to_json(),
-            late: false,
-        };
-        alarms.extend(super::alarm::raise(&mut *tx, &a).await?);
-    }
-    Ok((alarms, change))
 }
 
 /// The setting that bounds what one card spends offline on one day at any POS.

@@ -110,7 +110,9 @@ pub async fn outstanding(pool: &PgPool) -> Result<Outstanding, sqlx::Error> {
         "SELECT count(*) AS accounts, coalesce(sum(balance), 0) AS total,
                 count(*) FILTER (WHERE balance < 0) AS negative,
                 coalesce(sum(balance) FILTER (WHERE balance < 0), 0) AS negative_sum
-         FROM account WHERE kind = 'cardholder'",
+         FROM (SELECT a.balance - coalesce(p.amount, 0) AS balance FROM account a
+               LEFT JOIN account_pending p ON p.account_id = a.id
+               WHERE a.kind = 'cardholder') a",
     )
     .fetch_one(pool)
     .await

@@ -1,11 +1,12 @@
 //! Random sequences of money operations keep every invariant. Each seed is a fixed schedule
 //! (so a failure is replayed by its seed): top-ups, online purchases and their retries, offline
-//! uploads (overdrawing ones too) and their repeats, refunds. After each schedule the books
+//! uploads (overdrawing ones too) and their repeats, refunds, and the folding of uploaded
+//! batches into balances at random moments. After each schedule the books
 //! balance, every cached balance equals its entries, each card's balance is what a plain model
 //! of the approved operations says, a card is blacklisted exactly while it is below zero, and
 //! an online purchase is approved exactly when the model says the balance covers it.
 
-use crate::pos_offline::{row, upload};
+use crate::pos_offline::{row, upload_unfolded};
 use crate::pos_online::{shop, yuan};
 use onecard::db::ingest::PurchaseRow;
 use onecard::db::{desk, ledger};
@@ -45,7 +46,7 @@ async fn random_money_schedules_keep_every_invariant() {
         for step in 0..40 {
             let card = cards[rng.gen_range(0..cards.len())];
             let why = format!("seed {seed}, step {step}");
-            match rng.gen_range(0..6) {
+            match rng.gen_range(0..7) {
                 0 => {
                     let a = money(&mut rng, 100, 5_000);
                     ledger::top_up(s.pool(), &root, person[&card], a, "")
@@ -70,7 +71,7 @@ async fn random_money_schedules_keep_every_invariant() {
                 2 => {
                     let a = money(&mut rng, 50, 4_000);
                     let r = row(record, card, &a.csv(), txn, false);
-                    upload(&s, std::slice::from_ref(&r)).await;
+                    upload_unfolded(&s, std::slice::from_ref(&r)).await;
                     uploaded.push(r);
                     *model.get_mut(&card).unwrap() -= a;
                     record += 1;
@@ -78,7 +79,7 @@ async fn random_money_schedules_keep_every_invariant() {
                 }
                 3 if !uploaded.is_empty() => {
                     let again = uploaded[rng.gen_range(0..uploaded.len())].clone();
-                    upload(&s, &[again]).await;
+                    upload_unfolded(&s, &[again]).await;
                 }
                 4 if !asked.is_empty() => {
                     let (t, c, a) = asked[rng.gen_range(0..asked.len())];
@@ -95,9 +96,30 @@ async fn random_money_schedules_keep_every_invariant() {
                         *model.get_mut(&card).unwrap() -= a;
                     }
                 }
+                // serve's folder, at any moment.
+                6 => {
+                    onecard::db::pos::fold(s.pool()).await.unwrap();
+                }
                 _ => {}
             }
         }
+        // Balances as the entries say, batches not folded yet included; then all folded.
+        s.assert_books_balance().await;
+        for (&card, &want) in &model {
+            let balance: Money = sqlx::query_scalar(
+                "SELECT account_balance(a.id) FROM card c JOIN account a ON a.person_id = c.person_id
+                 WHERE c.card_no = $1",
+            )
+            .bind(card)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            assert_eq!(
+                balance, want,
+                "seed {seed}: card {card}, before the last fold"
+            );
+        }
+        onecard::db::pos::fold_all(s.pool()).await.unwrap();
         s.assert_books_balance().await;
         for (&card, &want) in &model {
             let (balance, overdrawn): (Money, bool) = sqlx::query_as(

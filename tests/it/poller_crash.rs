@@ -149,6 +149,10 @@ impl Books {
         assert_eq!((stored_n, stored), (sold_n, Money::from_fen(sold_fen)));
         assert_eq!((posted_n, posted), (stored_n, stored));
         assert_eq!(takings, stored);
+        // The books as the entries say, with batches the killed serve did not fold; then as a
+        // serve that starts again folds them.
+        verify_ledger(pool).await;
+        onecard::db::pos::fold_all(pool).await.unwrap();
         // Each holder: the opening less their cards' purchases, to the fen.
         let wrong: Vec<(i64, Money, Money)> = sqlx::query_as(
             "SELECT a.person_id, a.balance,

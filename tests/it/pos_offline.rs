@@ -4,7 +4,7 @@
 
 use crate::pos_online::{shop, yuan, Shop};
 use onecard::db::ingest::{self, PurchaseRow};
-use onecard::db::ledger;
+use onecard::db::{card, desk, ledger, pos};
 use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
 
@@ -27,21 +27,38 @@ pub(crate) fn row(
     }
 }
 
+/// Stores and posts an upload, and folds it into the balances as serve's folder would.
 pub(crate) async fn upload(s: &Shop, rows: &[PurchaseRow]) {
+    upload_unfolded(s, rows).await;
+    pos::fold_all(s.pool()).await.unwrap();
+}
+
+/// Stores and posts an upload; its payers' balance rows wait for a fold.
+pub(crate) async fn upload_unfolded(s: &Shop, rows: &[PurchaseRow]) {
     let last = rows.iter().map(|r| r.record_no).max();
     ingest::store_purchases(s.pool(), s.pos, rows, last)
         .await
         .unwrap();
 }
 
+/// The balance as the entries say (batches not folded yet included).
 pub(crate) async fn balance_of(s: &Shop, card_id: i64) -> Money {
     sqlx::query_scalar(
-        "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id WHERE c.id = $1",
+        "SELECT account_balance(a.id) FROM account a JOIN card c ON c.person_id = a.person_id
+         WHERE c.id = $1",
     )
     .bind(card_id)
     .fetch_one(s.pool())
     .await
     .unwrap()
+}
+
+async fn person_of(s: &Shop, card_id: i64) -> i64 {
+    sqlx::query_scalar("SELECT person_id FROM card WHERE id = $1")
+        .bind(card_id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
 }
 
 async fn overdrawn(s: &Shop, card_id: i64) -> bool {
@@ -123,11 +140,7 @@ async fn an_offline_purchase_that_overdraws_is_booked_and_blacklists_the_card_un
         .unwrap();
     assert_eq!(n, 1);
     // A top-up to less than zero keeps it refused; to zero or more takes it off the list.
-    let person: i64 = sqlx::query_scalar("SELECT person_id FROM card WHERE id = $1")
-        .bind(c.card_id)
-        .fetch_one(s.pool())
-        .await
-        .unwrap();
+    let person = person_of(&s, c.card_id).await;
     let root = Actor::shell("root");
     ledger::top_up(s.pool(), &root, person, yuan("5.00"), "")
         .await
@@ -139,6 +152,71 @@ async fn an_offline_purchase_that_overdraws_is_booked_and_blacklists_the_card_un
     assert_eq!(balance_of(&s, c.card_id).await, yuan("6.50"));
     assert!(!overdrawn(&s, c.card_id).await);
     assert!(s.buy(4, c.card_no, "1.00", None).await.declined.is_none());
+    s.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn a_batch_counts_in_every_balance_before_it_is_folded() {
+    let s = shop().await;
+    let c = s.card(8_200_009, "20.00").await;
+    let cached = |s: &Shop| {
+        let pool = s.pool().clone();
+        let card_id = c.card_id;
+        async move {
+            sqlx::query_scalar::<_, Money>(
+                "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id
+                 WHERE c.id = $1",
+            )
+            .bind(card_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    upload_unfolded(&s, &[row(1, c.card_no, "12.50", 1, false)]).await;
+    // The balance row is not written yet; everything that reads a balance counts the batch.
+    assert_eq!(cached(&s).await, yuan("20.00"));
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("7.50"));
+    assert_eq!(
+        card::view(s.pool(), c.card_id).await.unwrap().balance,
+        yuan("7.50")
+    );
+    s.assert_books_balance().await;
+    // Online, the host decides on the balance the entries say.
+    let a = s.buy(2, c.card_no, "10.00", None).await;
+    assert_eq!(a.declined, Some(pos::Decline::InsufficientBalance));
+    let a = s.buy(3, c.card_no, "5.00", None).await;
+    assert_eq!((a.declined, a.balance), (None, yuan("2.50")));
+    // The desk refunds no more than that.
+    let person = person_of(&s, c.card_id).await;
+    let root = Actor::shell("root");
+    assert!(
+        desk::refund(s.pool(), &root, None, person, yuan("3.00"), "")
+            .await
+            .is_err()
+    );
+    desk::refund(s.pool(), &root, None, person, yuan("2.50"), "")
+        .await
+        .unwrap();
+    assert_eq!(balance_of(&s, c.card_id).await, Money::ZERO);
+    s.assert_books_balance().await;
+    // Folded: the row says it too. Nothing overdrawn, no alarm.
+    let f = pos::fold_all(s.pool()).await.unwrap();
+    assert_eq!((f.movements, f.accounts, f.alarms.len()), (1, 1, 0));
+    assert_eq!(cached(&s).await, Money::ZERO);
+    assert!(!overdrawn(&s, c.card_id).await);
+    // A batch that overdraws is blacklisted and alarmed when it is folded, once.
+    upload_unfolded(&s, &[row(2, c.card_no, "3.00", 4, false)]).await;
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("-3.00"));
+    assert!(!overdrawn(&s, c.card_id).await);
+    let f = pos::fold_all(s.pool()).await.unwrap();
+    assert_eq!(f.alarms.len(), 1);
+    assert!(overdrawn(&s, c.card_id).await);
+    assert_eq!(cached(&s).await, yuan("-3.00"));
+    assert_eq!(
+        pos::fold_all(s.pool()).await.unwrap(),
+        pos::Folded::default()
+    );
     s.assert_books_balance().await;
 }
 

@@ -35,14 +35,15 @@ const VIEW: &str =
         c.daily_count_limit AS own_daily_count,
         coalesce(c.per_purchase_limit, k.per_purchase_limit) AS per_purchase,
         coalesce(c.daily_count_limit, k.daily_count_limit) AS daily_count,
-        coalesce(a.balance, 0) AS balance, c.lost_at, c.issued_at, c.issued_by,
+        coalesce(a.balance - coalesce(ap.amount, 0), 0) AS balance, c.lost_at, c.issued_at, c.issued_by,
         (SELECT r.card_no FROM card r WHERE r.id = c.replaces_card_id) AS replaces_card_no,
         (SELECT r.card_no FROM card r WHERE r.id = c.replaced_by_card_id) AS replaced_by_card_no
     FROM card c
     JOIN person p ON p.id = c.person_id
     JOIN department d ON d.id = p.department_id
     JOIN card_kind k ON k.kind = c.kind
-    LEFT JOIN account a ON a.person_id = c.person_id";
+    LEFT JOIN account a ON a.person_id = c.person_id
+    LEFT JOIN account_pending ap ON ap.account_id = a.id";
 
 async fn complete(pool: &PgPool, r: ViewRow) -> Result<CardView, CardError> {
     let grants: Vec<Grant> = sqlx::query_as(

@@ -364,11 +364,12 @@ async fn replace(
         &format!("{fee_kind} of card {}, card {new_card_no}", old.card_no),
     )
     .await?;
-    let balance: Money =
-        sqlx::query_scalar("SELECT coalesce(max(balance), 0) FROM account WHERE person_id = $1")
-            .bind(person.id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let balance: Money = sqlx::query_scalar(
+        "SELECT coalesce(max(account_balance(id)), 0) FROM account WHERE person_id = $1",
+    )
+    .bind(person.id)
+    .fetch_one(&mut *tx)
+    .await?;
     let reason = reason.map(str::trim).unwrap_or("");
     record(
         &mut tx,

@@ -111,7 +111,7 @@ pub async fn statement(
     .fetch_all(pool)
     .await?;
     let balance: Option<Money> =
-        sqlx::query_scalar("SELECT balance FROM account WHERE person_id = $1")
+        sqlx::query_scalar("SELECT account_balance(id) FROM account WHERE person_id = $1")
             .bind(person_id)
             .fetch_optional(pool)
             .await?;
