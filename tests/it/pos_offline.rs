@@ -53,6 +53,17 @@ pub(crate) async fn balance_of(s: &Shop, card_id: i64) -> Money {
     .unwrap()
 }
 
+/// The balance row alone, as the last fold left it.
+async fn cached_balance(s: &Shop, card_id: i64) -> Money {
+    sqlx::query_scalar(
+        "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id WHERE c.id = $1",
+    )
+    .bind(card_id)
+    .fetch_one(s.pool())
+    .await
+    .unwrap()
+}
+
 async fn person_of(s: &Shop, card_id: i64) -> i64 {
     sqlx::query_scalar("SELECT person_id FROM card WHERE id = $1")
         .bind(card_id)
@@ -159,23 +170,9 @@ async fn an_offline_purchase_that_overdraws_is_booked_and_blacklists_the_card_un
 async fn a_batch_counts_in_every_balance_before_it_is_folded() {
     let s = shop().await;
     let c = s.card(8_200_009, "20.00").await;
-    let cached = |s: &Shop| {
-        let pool = s.pool().clone();
-        let card_id = c.card_id;
-        async move {
-            sqlx::query_scalar::<_, Money>(
-                "SELECT a.balance FROM account a JOIN card c ON c.person_id = a.person_id
-                 WHERE c.id = $1",
-            )
-            .bind(card_id)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
     upload_unfolded(&s, &[row(1, c.card_no, "12.50", 1, false)]).await;
     // The balance row is not written yet; everything that reads a balance counts the batch.
-    assert_eq!(cached(&s).await, yuan("20.00"));
+    assert_eq!(cached_balance(&s, c.card_id).await, yuan("20.00"));
     assert_eq!(balance_of(&s, c.card_id).await, yuan("7.50"));
     assert_eq!(
         card::view(s.pool(), c.card_id).await.unwrap().balance,
@@ -203,7 +200,7 @@ async fn a_batch_counts_in_every_balance_before_it_is_folded() {
     // Folded: the row says it too. Nothing overdrawn, no alarm.
     let f = pos::fold_all(s.pool()).await.unwrap();
     assert_eq!((f.movements, f.accounts, f.alarms.len()), (1, 1, 0));
-    assert_eq!(cached(&s).await, Money::ZERO);
+    assert_eq!(cached_balance(&s, c.card_id).await, Money::ZERO);
     assert!(!overdrawn(&s, c.card_id).await);
     // A batch that overdraws is blacklisted and alarmed when it is folded, once.
     upload_unfolded(&s, &[row(2, c.card_no, "3.00", 4, false)]).await;
@@ -212,11 +209,31 @@ async fn a_batch_counts_in_every_balance_before_it_is_folded() {
     let f = pos::fold_all(s.pool()).await.unwrap();
     assert_eq!(f.alarms.len(), 1);
     assert!(overdrawn(&s, c.card_id).await);
-    assert_eq!(cached(&s).await, yuan("-3.00"));
+    assert_eq!(cached_balance(&s, c.card_id).await, yuan("-3.00"));
     assert_eq!(
         pos::fold_all(s.pool()).await.unwrap(),
         pos::Folded::default()
     );
+    s.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn folders_running_at_once_fold_each_batch_once() {
+    let s = shop().await;
+    let c = s.card(8_200_010, "100.00").await;
+    for n in 1..=20 {
+        upload_unfolded(&s, &[row(n, c.card_no, "1.00", n, false)]).await;
+    }
+    // Two serves' folders and a third caller: each batch is added to the balance once.
+    let (a, b, one) = tokio::join!(
+        pos::fold_all(s.pool()),
+        pos::fold_all(s.pool()),
+        pos::fold(s.pool())
+    );
+    let folded = a.unwrap().movements + b.unwrap().movements + one.unwrap().movements;
+    assert_eq!(folded, 20);
+    assert_eq!(cached_balance(&s, c.card_id).await, yuan("80.00"));
+    assert_eq!(balance_of(&s, c.card_id).await, yuan("80.00"));
     s.assert_books_balance().await;
 }
 

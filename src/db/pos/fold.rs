@@ -114,9 +114,13 @@ pub async fn fold(pool: &PgPool) -> Result<Folded, sqlx::Error> {
     })
 }
 
+/// How long [`fold_all`] waits on another folder that holds the fold.
+const OTHER_FOLDER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Folds until nothing is pending (a test's or a bench's "serve has caught up").
 pub async fn fold_all(pool: &PgPool) -> Result<Folded, sqlx::Error> {
     let mut all = Folded::default();
+    let mut waited_since: Option<std::time::Instant> = None;
     loop {
         let f = fold(pool).await?;
         if f.movements == 0 {
@@ -127,9 +131,16 @@ pub async fn fold_all(pool: &PgPool) -> Result<Folded, sqlx::Error> {
                 return Ok(all);
             }
             // Another folder holds the lock: it is folding them.
+            let since = *waited_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() > OTHER_FOLDER {
+                return Err(sqlx::Error::Protocol(
+                    "balances not folded: another folder held the fold for a minute".into(),
+                ));
+            }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
+        waited_since = None;
         all.movements += f.movements;
         all.accounts += f.accounts;
         all.alarms.extend(f.alarms);
