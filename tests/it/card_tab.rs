@@ -2515,8 +2515,7 @@ mod live {
                     .any(|w| w.iter().all(char::is_ascii_alphabetic)),
                 "English on the Chinese screen: {error}"
             );
-            c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
-                .await;
+            c.esc().await;
         }
         let persons: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
             .fetch_one(&pool)

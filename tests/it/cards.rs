@@ -8,7 +8,7 @@ use onecard::db::card::{
 };
 use onecard::db::ledger::{self, LedgerError, MovementKind};
 use onecard::db::operator::{self, NewOperator};
-use onecard::db::{door_group, stock, terminal};
+use onecard::db::{door_group, stock};
 use onecard::domain::card::{CardKind, CardState, Refusal, Subsystem};
 use onecard::domain::money::Money;
 use onecard::domain::permission::Actor;
@@ -147,44 +147,18 @@ async fn site() -> Site {
     let db = test_db().await;
     let pool = &db.pool;
     let (_, door) = library_door(pool).await;
-    let shell = Actor::shell("root");
-    let mut tx = pool.begin().await.unwrap();
-    for (line, protocol, transport, address) in [
-        ("canteen bus", "native", "serial", "/dev/ttyUSB0"),
-        ("attendance", "zk", "tcp", "10.0.0.9:4370"),
-    ] {
-        terminal::add_line(
-            &mut tx,
-            &shell,
-            &terminal::NewLine {
-                name: line,
-                protocol,
-                transport,
-                address,
-                baud: (transport == "serial").then_some(9600),
-                poll_interval_ms: 1000,
-            },
-        )
-        .await
-        .unwrap();
-    }
-    let mut ids = Vec::new();
-    for (line, kind, address, name) in [
-        ("canteen bus", "pos", 1, "一食堂 POS 1"),
-        ("attendance", "attendance_machine", 0, "行政楼考勤机"),
-    ] {
-        let new = terminal::NewTerminal {
-            line,
-            kind,
-            address,
-            name,
-            location: "",
-            installed_at: None,
-            installed_by: "",
-        };
-        ids.push(terminal::add_terminal(&mut tx, &shell, &new).await.unwrap());
-    }
-    tx.commit().await.unwrap();
+    let ids = crate::pos_online::inventory(
+        pool,
+        &[
+            ("canteen bus", "native", "serial", "/dev/ttyUSB0"),
+            ("attendance", "zk", "tcp", "10.0.0.9:4370"),
+        ],
+        &[
+            ("canteen bus", "pos", 1, "一食堂 POS 1"),
+            ("attendance", "attendance_machine", 0, "行政楼考勤机"),
+        ],
+    )
+    .await;
     let director = operator(pool, "li.director", "李主任", Role::Director).await;
     let desk = operator(pool, "wang.desk", "王卡务", Role::CardDesk).await;
     let tech = operator(pool, "zhao.tech", "赵技术", Role::Technician).await;

@@ -214,6 +214,11 @@ impl Console {
             .await;
     }
 
+    pub async fn esc(&mut self) {
+        self.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+            .await;
+    }
+
     /// Takes what the listener heard (feeding it to `update`) until one message matches.
     pub async fn pump_until(&mut self, pred: impl Fn(&Msg) -> bool) {
         loop {

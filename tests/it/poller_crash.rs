@@ -197,22 +197,12 @@ impl Serve {
 
     fn start_with(db: &TestDb, dirs: &std::path::Path, n: usize, recheck_ms: u64) -> Serve {
         let recheck = recheck_ms.to_string();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-            .args([
-                "serve",
-                "--worker",
-                &format!("crash-{n}"),
-                "--recheck-ms",
-                &recheck,
-            ])
-            .env("DATABASE_URL", db.child_url())
-            .env("ONECARD_CONFIG_DIR", dirs.join("config"))
-            .env("ONECARD_DATA_DIR", dirs.join("data"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn onecard serve");
+        let worker = format!("crash-{n}");
+        let child = crate::support::spawn_serve(
+            db.child_url(),
+            dirs,
+            &["--worker", &worker, "--recheck-ms", &recheck],
+        );
         Serve { child }
     }
 }

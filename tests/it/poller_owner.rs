@@ -20,24 +20,19 @@ struct Serve {
 
 impl Serve {
     fn start(db: &TestDb, dir: &Path, worker: &str, stale_ms: u64) -> Serve {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-            .args([
-                "serve",
+        let stale = stale_ms.to_string();
+        let child = crate::support::spawn_serve(
+            db.child_url(),
+            dir,
+            &[
                 "--worker",
                 worker,
                 "--recheck-ms",
                 "300",
                 "--stale-ms",
-                &stale_ms.to_string(),
-            ])
-            .env("DATABASE_URL", db.child_url())
-            .env("ONECARD_CONFIG_DIR", dir.join("config"))
-            .env("ONECARD_DATA_DIR", dir.join("data"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn onecard serve");
+                &stale,
+            ],
+        );
         Serve {
             child,
             dir: dir.to_path_buf(),

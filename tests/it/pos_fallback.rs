@@ -72,6 +72,24 @@ async fn uploaded(s: &Shop, terminal: i64, n: usize) -> Vec<(i64, i64, bool)> {
     q().await
 }
 
+/// The offline sale (transaction, record) uploaded alone, acknowledged, folded by serve's
+/// balance folder, and posted once: ¥12.50 in the books. Stops serve.
+async fn posted_once(s: &Shop, p: &Pos, terminal: i64, (txn, record): (u32, u32), sup: Supervisor) {
+    let rows = uploaded(s, terminal, 1).await;
+    assert_eq!(rows, vec![(i64::from(record), i64::from(txn), false)]);
+    eventually(PATIENCE, "the records acked", || async { p.stored() == 0 }).await;
+    eventually(PATIENCE, "the batch folded into balances", || async {
+        sqlx::query_scalar::<_, bool>("SELECT NOT EXISTS (SELECT 1 FROM balance_pending)")
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+    })
+    .await;
+    sup.stop().await;
+    assert_eq!(postings(s, terminal, txn).await, 1);
+    assert_eq!(s.purchases().await, (1, yuan("12.50")));
+}
+
 /// Postings of the terminal's transaction.
 async fn postings(s: &Shop, terminal: i64, txn: u32) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM ledger_entry WHERE terminal_id = $1 AND txn_no = $2")
@@ -104,12 +122,7 @@ async fn cut_from_the_line_the_pos_sells_offline_under_the_same_number_posted_on
     );
     assert_eq!(p.stored(), 1);
     p.core().set_online(true);
-    let rows = uploaded(&s, terminal, 1).await;
-    assert_eq!(rows, vec![(i64::from(record), i64::from(txn), false)]);
-    eventually(PATIENCE, "the records acked", || async { p.stored() == 0 }).await;
-    sup.stop().await;
-    assert_eq!(s.purchases().await, (1, yuan("12.50")));
-    assert_eq!(postings(&s, terminal, txn).await, 1);
+    posted_once(&s, &p, terminal, (txn, record), sup).await;
     assert_eq!(balance_of(&s, c.card_id).await, yuan("87.50"));
     s.assert_books_balance().await;
 }
@@ -148,13 +161,8 @@ async fn an_approval_lost_on_the_way_back_is_posted_once_when_the_pos_sells_offl
         Ok(Reply::Answered { record_no: 0 })
     ));
     assert_eq!(p.outcome(txn), Some(AuthOutcome::Offline(Ok(record))));
-    let rows = uploaded(&s, terminal, 1).await;
-    assert_eq!(rows, vec![(i64::from(record), i64::from(txn), false)]);
-    eventually(PATIENCE, "the records acked", || async { p.stored() == 0 }).await;
-    sup.stop().await;
     // One posting, the host's: the upload matched it.
-    assert_eq!(postings(&s, terminal, txn).await, 1);
-    assert_eq!(s.purchases().await, (1, yuan("12.50")));
+    posted_once(&s, &p, terminal, (txn, record), sup).await;
     assert_eq!(balance_of(&s, c.card_id).await, yuan("87.50"));
     s.assert_books_balance().await;
 }
@@ -174,12 +182,7 @@ async fn a_decline_lost_on_the_way_back_is_posted_from_the_offline_sale_and_over
         panic!("{:?}", p.outcome(txn));
     };
     p.lose_answers(false);
-    let rows = uploaded(&s, terminal, 1).await;
-    assert_eq!(rows, vec![(i64::from(record), i64::from(txn), false)]);
-    eventually(PATIENCE, "the records acked", || async { p.stored() == 0 }).await;
-    sup.stop().await;
-    assert_eq!(postings(&s, terminal, txn).await, 1);
-    assert_eq!(s.purchases().await, (1, yuan("12.50")));
+    posted_once(&s, &p, terminal, (txn, record), sup).await;
     // Booked below zero, as any offline purchase the balance does not cover: the card is
     // blacklisted, with one alarm.
     assert_eq!(balance_of(&s, c.card_id).await, yuan("-7.50"));

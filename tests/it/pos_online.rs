@@ -430,17 +430,7 @@ async fn a_pos_on_a_line_is_answered_by_serve_with_the_hosts_balance() {
     let t3 = p.ask(card, 6000, Some(&c.payment_pin)).unwrap();
     assert_eq!(answer(t3).await.0.balance_fen, 2750);
     // The online records arrive as purchases, each once, with the host's balance.
-    eventually(StdDuration::from_secs(30), "the online records", || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pos_purchase WHERE terminal_id = $1 AND online",
-        )
-        .bind(terminal_id)
-        .fetch_one(s.pool())
-        .await
-        .unwrap();
-        n == 2
-    })
-    .await;
+    online_records(&s, terminal_id, 2).await;
     let rows: Vec<(i64, Money, Money)> = sqlx::query_as(
         "SELECT txn_no, amount, balance_after FROM pos_purchase WHERE terminal_id = $1 ORDER BY txn_no",
     )
@@ -519,47 +509,77 @@ async fn every_ask_is_answered_even_on_a_number_an_upload_posted() {
         }
     }
     let approved = asks as usize - taken.len();
-    eventually(StdDuration::from_secs(30), "the online records", || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pos_purchase WHERE terminal_id = $1 AND online",
-        )
-        .bind(terminal_id)
-        .fetch_one(s.pool())
-        .await
-        .unwrap();
-        n == approved as i64
-    })
-    .await;
+    online_records(&s, terminal_id, approved as i64).await;
     sup.stop().await;
     let paid = Money::from_fen(approved_fen + 100 * taken.len() as i64);
     assert_eq!(s.purchases().await, ((taken.len() + approved) as i64, paid));
     s.assert_books_balance().await;
 }
 
+/// Waits until the terminal's records of online sales number `n`.
+async fn online_records(s: &Shop, terminal_id: i64, n: i64) {
+    crate::poller::eventually(
+        std::time::Duration::from_secs(30),
+        "the online records",
+        || async {
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pos_purchase WHERE terminal_id = $1 AND online",
+            )
+            .bind(terminal_id)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            stored == n
+        },
+    )
+    .await;
+}
+
 /// A serial canteen bus with POS `terminals` (address, name) on it, added as the terminal
 /// inventory adds them; their ids in order.
 pub(crate) async fn canteen_bus(pool: &sqlx::PgPool, terminals: &[(i64, &str)]) -> Vec<i64> {
-    let shell = Actor::shell("root");
-    let mut tx = pool.begin().await.unwrap();
-    terminal::add_line(
-        &mut tx,
-        &shell,
-        &terminal::NewLine {
-            name: "canteen bus",
-            protocol: "native",
-            transport: "serial",
-            address: "/dev/ttyUSB0",
-            baud: Some(9600),
-            poll_interval_ms: 1000,
-        },
+    let on_bus: Vec<(&str, &str, i64, &str)> = terminals
+        .iter()
+        .map(|&(address, name)| ("canteen bus", "pos", address, name))
+        .collect();
+    inventory(
+        pool,
+        &[("canteen bus", "native", "serial", "/dev/ttyUSB0")],
+        &on_bus,
     )
     .await
-    .unwrap();
+}
+
+/// Lines (name, protocol, transport, address) and terminals (line, kind, address, name) added
+/// in one transaction as the terminal inventory adds them; the terminals' ids in order.
+pub(crate) async fn inventory(
+    pool: &sqlx::PgPool,
+    lines: &[(&str, &str, &str, &str)],
+    terminals: &[(&str, &str, i64, &str)],
+) -> Vec<i64> {
+    let shell = Actor::shell("root");
+    let mut tx = pool.begin().await.unwrap();
+    for &(name, protocol, transport, address) in lines {
+        terminal::add_line(
+            &mut tx,
+            &shell,
+            &terminal::NewLine {
+                name,
+                protocol,
+                transport,
+                address,
+                baud: (transport == "serial").then_some(9600),
+                poll_interval_ms: 1000,
+            },
+        )
+        .await
+        .unwrap();
+    }
     let mut ids = Vec::new();
-    for &(address, name) in terminals {
+    for &(line, kind, address, name) in terminals {
         let new = terminal::NewTerminal {
-            line: "canteen bus",
-            kind: "pos",
+            line,
+            kind,
             address,
             name,
             location: "",

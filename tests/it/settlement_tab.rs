@@ -341,15 +341,7 @@ async fn export_writes_the_view_shown_once_and_audits_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("today.csv");
     for attempt in 0..2 {
-        c.key('O').await;
-        let form = c
-            .state
-            .settlement
-            .export
-            .as_mut()
-            .expect("the export popup");
-        form.fields[0].input = Input::text(path.to_str().unwrap());
-        c.enter().await;
+        export_to(&mut c, &path).await;
         if attempt == 0 {
             assert!(
                 c.state.settlement.export.is_none(),
@@ -485,15 +477,7 @@ async fn the_missing_view_lists_what_an_upload_skipped_live_and_exports_it() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.csv");
-    c.key('O').await;
-    let form = c
-        .state
-        .settlement
-        .export
-        .as_mut()
-        .expect("the export popup");
-    form.fields[0].input = Input::text(path.to_str().unwrap());
-    c.enter().await;
+    export_to(&mut c, &path).await;
     assert!(c.state.settlement.export.is_none(), "written");
     let bytes = std::fs::read(&path).unwrap();
     assert!(
@@ -524,6 +508,30 @@ fn last_week() -> NaiveDate {
 }
 
 /// `S`, the period and merchant typed, enter: the confirmation is asked.
+/// `O`, the file name typed into the export popup, Enter.
+async fn export_to(c: &mut Console, path: &std::path::Path) {
+    c.key('O').await;
+    let form = c
+        .state
+        .settlement
+        .export
+        .as_mut()
+        .expect("the export popup");
+    form.fields[0].input = Input::text(path.to_str().unwrap());
+    c.enter().await;
+}
+
+/// What the settle popup's form says is wrong ("" when nothing).
+fn settle_error(c: &Console) -> String {
+    let st = c
+        .state
+        .settlement
+        .settle
+        .as_ref()
+        .expect("the settle popup");
+    st.form.error.clone().unwrap_or_default()
+}
+
 async fn ask_settle(c: &mut Console, period: &str, merchant: &str) {
     c.key('S').await;
     let st = c
@@ -558,8 +566,7 @@ async fn settling_from_the_tab_locks_the_period_and_a_second_settle_is_refused()
             .contains("has not ended yet"),
         "{st:?}"
     );
-    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
-        .await;
+    c.esc().await;
     assert!(c.state.settlement.settle.is_none());
     // Not a period at all.
     ask_settle(&mut c, "2026-13", "").await;
@@ -572,8 +579,7 @@ async fn settling_from_the_tab_locks_the_period_and_a_second_settle_is_refused()
             .contains("is not a period"),
         "{st:?}"
     );
-    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
-        .await;
+    c.esc().await;
 
     // A day of last week: its week is over too, and overlaps it.
     let day = last_week().to_string();
@@ -638,48 +644,21 @@ async fn settling_from_the_tab_locks_the_period_and_a_second_settle_is_refused()
     .unwrap();
     assert_eq!((rows, audited), (1, 1));
     // In Chinese too.
-    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
-        .await;
+    c.esc().await;
     c.state.shell.lang = Lang::ZH_CN;
     ask_settle(&mut c, &day, "").await;
     c.key('y').await;
-    let error = c
-        .state
-        .settlement
-        .settle
-        .as_ref()
-        .unwrap()
-        .form
-        .error
-        .clone();
-    assert!(
-        error
-            .as_deref()
-            .unwrap_or("")
-            .contains("已为所选的 1 个商户结算过"),
-        "{error:?}"
-    );
+    let error = settle_error(&c);
+    assert!(error.contains("已为所选的 1 个商户结算过"), "{error:?}");
     // The week holding the settled day overlaps it: refused with both periods named.
-    c.send(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
-        .await;
+    c.esc().await;
     c.state.shell.lang = Lang::EN;
     let week = onecard::domain::settlement::Period::week_of(last_week()).to_string();
     ask_settle(&mut c, &week, "").await;
     c.key('y').await;
-    let error = c
-        .state
-        .settlement
-        .settle
-        .as_ref()
-        .unwrap()
-        .form
-        .error
-        .clone();
+    let error = settle_error(&c);
     assert!(
-        error
-            .as_deref()
-            .unwrap_or("")
-            .contains(&format!("period {week} overlaps its settled period {day}")),
+        error.contains(&format!("period {week} overlaps its settled period {day}")),
         "{error:?}"
     );
 }

@@ -467,3 +467,18 @@ pub async fn verify_ledger(pool: &PgPool) {
     let v = onecard::db::ledger::verify(pool).await.unwrap();
     assert!(v.is_ok(), "the books do not balance: {v:#?}");
 }
+
+/// A quiet `onecard serve` with `args` on `url`, its config and data under `dirs`, started.
+pub fn spawn_serve(url: String, dirs: &std::path::Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .arg("serve")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("ONECARD_CONFIG_DIR", dirs.join("config"))
+        .env("ONECARD_DATA_DIR", dirs.join("data"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn onecard serve")
+}
