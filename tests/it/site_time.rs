@@ -23,15 +23,8 @@ impl Drop for Serve {
 
 fn serve(url: String, dirs: &std::path::Path, tz: &str) -> Serve {
     Serve(
-        std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-            .args(["serve", "--worker", tz, "--recheck-ms", "200"])
-            .env("DATABASE_URL", url)
+        crate::support::serve_command(url, dirs, &["--worker", tz, "--recheck-ms", "200"])
             .env("TZ", tz)
-            .env("ONECARD_CONFIG_DIR", dirs.join("config"))
-            .env("ONECARD_DATA_DIR", dirs.join("data"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn onecard serve"),
     )

@@ -470,15 +470,21 @@ pub async fn verify_ledger(pool: &PgPool) {
 
 /// A quiet `onecard serve` with `args` on `url`, its config and data under `dirs`, started.
 pub fn spawn_serve(url: String, dirs: &std::path::Path, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-        .arg("serve")
+    serve_command(url, dirs, args)
+        .spawn()
+        .expect("spawn onecard serve")
+}
+
+/// [`spawn_serve`]'s command, for a caller that sets more of its environment.
+pub fn serve_command(url: String, dirs: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"));
+    c.arg("serve")
         .args(args)
         .env("DATABASE_URL", url)
         .env("ONECARD_CONFIG_DIR", dirs.join("config"))
         .env("ONECARD_DATA_DIR", dirs.join("data"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn onecard serve")
+        .stderr(std::process::Stdio::null());
+    c
 }
