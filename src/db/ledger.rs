@@ -142,10 +142,7 @@ pub async fn lock_accounts(
     tx: &mut PgConnection,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, Money>, LedgerError> {
-    sqlx::query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?;
+    lock_in_order(tx, ids).await?;
     // Read after the lock, with the uploaded batches not folded yet (`pos::fold`).
     let rows: Vec<(i64, Money)> =
         sqlx::query_as("SELECT id, account_balance(id) FROM account WHERE id = ANY($1)")
@@ -157,6 +154,16 @@ pub async fn lock_accounts(
         return Err(LedgerError::NoAccount(*missing));
     }
     Ok(found)
+}
+
+/// Locks the accounts until the end of the transaction, in id order: the one order every
+/// writer of balance rows takes them in, so two never deadlock.
+pub async fn lock_in_order(tx: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Posts one movement in the caller's transaction: refuses an empty or unbalanced one before the

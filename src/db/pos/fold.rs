@@ -64,11 +64,7 @@ pub async fn fold(pool: &PgPool) -> Result<Folded, sqlx::Error> {
     .fetch_all(&mut *tx)
     .await?;
     let (accounts, amounts): (Vec<i64>, Vec<Money>) = totals.into_iter().unzip();
-    // In id order, like every movement, so a fold and a desk never deadlock.
-    sqlx::query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&accounts)
-        .execute(&mut *tx)
-        .await?;
+    super::super::ledger::lock_in_order(&mut tx, &accounts).await?;
     let overdrawn: Vec<(i64, i64, Money)> = sqlx::query_as(
         "WITH s AS (SELECT * FROM unnest($1::bigint[], $2::numeric[]) AS s (a, total)),
          upd AS (
