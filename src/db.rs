@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod listen;
 pub mod merchant;
 pub mod notify;
+pub mod patrol;
 pub mod operator;
 pub mod person;
 pub mod pos;

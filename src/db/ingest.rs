@@ -88,6 +88,14 @@ pub enum AlarmDetail {
         received: Tally,
         ledger: Tally,
     },
+    /// Checkpoint `checkpoint` (`tag`) was due at `due` (site time) in `guard`'s round and
+    /// is not scanned.
+    PatrolOverdue {
+        checkpoint: String,
+        tag: i64,
+        guard: String,
+        due: NaiveDateTime,
+    },
 }
 
 /// Why a terminal's claim of records cannot be true.
@@ -247,6 +255,16 @@ impl fmt::Display for AlarmDetail {
                 f,
                 "{day}: the POS says {} for {}, {} for {} received, the ledger {} for {}",
                 pos.count, pos.sum, received.count, received.sum, ledger.count, ledger.sum
+            ),
+            AlarmDetail::PatrolOverdue {
+                checkpoint,
+                tag,
+                guard,
+                due,
+            } => write!(
+                f,
+                "checkpoint {checkpoint} ({tag}) due {} in {guard}'s round is not scanned",
+                due.format("%Y-%m-%d %H:%M")
             ),
         }
     }

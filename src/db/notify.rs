@@ -28,6 +28,9 @@ pub struct Change {
     /// Record tables that gained rows (door_event, pos_purchase, punch, patrol_scan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
+    /// Patrol plans, due visits or exceptions changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patrol: bool,
 }
 
 impl Change {
@@ -81,6 +84,7 @@ impl Change {
             && self.command.is_empty()
             && self.door.is_empty()
             && self.records.is_empty()
+            && !self.patrol
     }
 
     /// Folds another change in (the console collects a frame's worth before reloading).
@@ -97,6 +101,7 @@ impl Change {
             a.sort_unstable();
             a.dedup();
         }
+        self.patrol |= other.patrol;
         self.records.extend(other.records);
         self.records.sort();
         self.records.dedup();

@@ -35,10 +35,12 @@ pub enum AlarmKind {
     TxnGap,
     /// A POS's own day totals, the records received and the ledger disagree.
     ReconciliationDifference,
+    /// A checkpoint of an online patrol route passed its window unscanned.
+    PatrolOverdue,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 19] = [
+    pub const ALL: [AlarmKind; 20] = [
         AlarmKind::ForcedOpen,
         AlarmKind::HeldOpen,
         AlarmKind::Tamper,
@@ -58,6 +60,7 @@ impl AlarmKind {
         AlarmKind::AccountOverdrawn,
         AlarmKind::TxnGap,
         AlarmKind::ReconciliationDifference,
+        AlarmKind::PatrolOverdue,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +84,7 @@ impl AlarmKind {
             AlarmKind::AccountOverdrawn => "account_overdrawn",
             AlarmKind::TxnGap => "txn_gap",
             AlarmKind::ReconciliationDifference => "reconciliation_difference",
+            AlarmKind::PatrolOverdue => "patrol_overdue",
         }
     }
 
@@ -102,7 +106,8 @@ impl AlarmKind {
             | AlarmKind::TablesMissing
             | AlarmKind::AccountOverdrawn
             | AlarmKind::TxnGap
-            | AlarmKind::ReconciliationDifference => 2,
+            | AlarmKind::ReconciliationDifference
+            | AlarmKind::PatrolOverdue => 2,
             AlarmKind::CommFault
             | AlarmKind::ClockDrift
             | AlarmKind::ClockInvalid

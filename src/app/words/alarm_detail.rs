@@ -171,6 +171,21 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
                 ],
             )
         }
+        AlarmDetail::PatrolOverdue {
+            checkpoint,
+            tag,
+            guard,
+            due,
+        } => trf(
+            lang,
+            &k("patrol_overdue"),
+            &[
+                ("checkpoint", checkpoint),
+                ("tag", &tag.to_string()),
+                ("guard", guard),
+                ("due", &due.format("%Y-%m-%d %H:%M").to_string()),
+            ],
+        ),
     }
 }
 
