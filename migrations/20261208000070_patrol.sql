@@ -150,9 +150,10 @@ st AS (
     WHERE (p_schedules IS NULL OR s.id = ANY (p_schedules))
       AND d::date BETWEEN s.valid_from AND coalesce(s.valid_to, 'infinity')
       AND (s.dow_mask >> (extract(isodow FROM d)::int - 1)) & 1 = 1),
+-- A start in a spring-forward gap lands on the start after it: one round, not two.
 pr AS (
-    SELECT st.*, st.local_start AT TIME ZONE z.zone AS s_at
-    FROM st CROSS JOIN z),
+    SELECT DISTINCT ON (st.id, s_at) st.*, st.local_start AT TIME ZONE z.zone AS s_at
+    FROM st CROSS JOIN z ORDER BY st.id, s_at, st.local_start),
 pp AS (
     SELECT pr.*, pr.s_at + pr.first_open * interval '1 second' AS ps,
            lead(pr.s_at + pr.first_open * interval '1 second')
