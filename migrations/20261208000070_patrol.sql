@@ -136,6 +136,8 @@ rt AS (
            least(-r.early_s, min(rc.offset_s - coalesce(c.early_s, r.early_s))) AS first_open
     FROM patrol_route r JOIN route_checkpoint rc ON rc.route_id = r.id
     JOIN checkpoint c ON c.tag = rc.checkpoint_tag
+    WHERE p_schedules IS NULL
+       OR r.id IN (SELECT s.route_id FROM patrol_schedule s WHERE s.id = ANY (p_schedules))
     GROUP BY r.id),
 st AS (
     SELECT s.id, s.route_id, s.guard_id, s.group_id, s.shift, rt.any_order, rt.late_s, rt.grace_s,
@@ -265,10 +267,11 @@ asg AS (
         SELECT array_agg(p.terminal_id ORDER BY p.scanned_at, p.terminal_id, p.record_no) tids,
                array_agg(p.record_no ORDER BY p.scanned_at, p.terminal_id, p.record_no) rnos,
                array_agg(p.scanned_at ORDER BY p.scanned_at, p.terminal_id, p.record_no) ts
-        FROM guard m JOIN patrol_scan p ON p.guard_card = m.card
+        FROM (SELECT m.card FROM guard m WHERE m.id = g.guard_id
+              UNION ALL SELECT m.card FROM guard m WHERE m.group_id = g.group_id) m
+        JOIN patrol_scan p ON p.guard_card = m.card
              AND p.checkpoint_tag = g.checkpoint_tag
-             AND p.scanned_at >= g.period_start AND p.scanned_at < g.period_end
-        WHERE m.id = g.guard_id OR m.group_id = g.group_id) ss
+             AND p.scanned_at >= g.period_start AND p.scanned_at < g.period_end) ss
     CROSS JOIN LATERAL unnest(vv.seqs, ss.tids, ss.rnos, ss.ts) AS z(seq, tid, rno, t)
     WHERE z.seq IS NOT NULL),
 upd AS (

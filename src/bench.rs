@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 mod doors;
+mod patrol;
 mod persons;
 mod settlement;
 
@@ -102,6 +103,13 @@ pub struct BenchArgs {
     /// Purchases of the month `--settlement` settles (across 200 merchants).
     #[arg(long, default_value_t = 10_000_000)]
     pub month_purchases: i64,
+    /// Only the patrol benchmark: a month's omission calculation for `--guards` guards of 40
+    /// checkpoints each.
+    #[arg(long)]
+    pub patrol: bool,
+    /// Guards in `--patrol`.
+    #[arg(long, default_value_t = 500)]
+    pub guards: i64,
     /// Remote opens timed by `--doors`.
     #[arg(long, default_value_t = 50)]
     pub opens: usize,
@@ -604,6 +612,9 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
         )
         .await;
     }
+    if args.patrol {
+        return patrol::run(&server, args.guards, args.seed).await;
+    }
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;
     }
@@ -950,6 +961,8 @@ mod tests {
             persons: None,
             doors: false,
             settlement: false,
+            patrol: false,
+            guards: 0,
             pos: 0,
             month_purchases: 0,
             opens: 0,

@@ -24,6 +24,7 @@ mod desk;
 mod doors;
 mod ledger;
 mod merchant;
+mod patrol;
 mod settle;
 mod statement;
 mod subsidies;
@@ -148,6 +149,15 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: doors::DoorsCmd,
+    },
+    /// Patrol: the omission report (遗漏计算) on screen or as CSV, imports of the patrol plan,
+    /// the purge of old patrol records.
+    Patrol {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: patrol::PatrolCmd,
     },
     /// The books: `ledger verify` checks that they balance.
     Ledger {
@@ -842,6 +852,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
+        }
+        Some(Cmd::Patrol { demo, command }) => {
+            let db = database_for(&paths, &config, *demo).await?;
+            let mut out = std::io::stdout();
+            return patrol::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
         Some(Cmd::Ledger { demo, command }) => {
             let (lang, _) = ui_choices(&cli, &config, true)?;

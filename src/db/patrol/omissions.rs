@@ -218,8 +218,10 @@ pub async fn day_totals(
          b AS (
            SELECT CASE WHEN ($1 AT TIME ZONE z.zone)::time = '00:00'
                        THEN ($1 AT TIME ZONE z.zone)::date ELSE ($1 AT TIME ZONE z.zone)::date + 1 END AS lo,
-                  ($2 AT TIME ZONE z.zone)::date AS hi
+                  ($2 AT TIME ZONE z.zone)::date AS hi, z.zone
            FROM z),
+         e AS (SELECT b.*, b.lo::timestamp AT TIME ZONE b.zone AS lo_at,
+                      b.hi::timestamp AT TIME ZONE b.zone AS hi_at FROM b),
          whole AS (
            SELECT v.day, v.schedule_id, v.guard_id, v.group_id, v.route_id, v.shift, v.visits,
                   v.on_time, v.early, v.late, v.unscanned
@@ -231,13 +233,15 @@ pub async fn day_totals(
                   count(*) FILTER (WHERE v.scanned_at < v.win_start)::int AS early,
                   count(*) FILTER (WHERE v.scanned_at > v.win_end)::int AS late,
                   count(*) FILTER (WHERE v.scanned_at IS NULL)::int AS unscanned
-           FROM patrol_visit v, b
-           WHERE v.start_at >= $1 AND v.start_at < $2 AND NOT (v.day >= b.lo AND v.day < b.hi) AND {FILTER}
+           FROM patrol_visit v, e
+           WHERE ((v.start_at >= $1 AND v.start_at < least($2, e.lo_at))
+                  OR (v.start_at >= greatest($1, e.hi_at, e.lo_at) AND v.start_at < $2))
+             AND NOT (v.day >= e.lo AND v.day < e.hi) AND {FILTER}
            GROUP BY v.day, v.schedule_id),
          open AS (
            SELECT v.day, v.schedule_id, count(*)::int AS pending FROM patrol_visit v
            WHERE v.start_at >= greatest($1, $5 - interval '3 days') AND v.start_at < $2
-             AND v.scanned_at IS NULL AND v.period_end > $5 AND {FILTER}
+             AND v.scanned_at IS NULL AND v.period_end > $5 AND NOT v.swept AND {FILTER}
            GROUP BY v.day, v.schedule_id),
          t AS (SELECT * FROM whole UNION ALL SELECT * FROM edge)
          SELECT t.day, coalesce(g.name, gg.name, '') AS guard, r.name AS route, t.shift, t.visits,
