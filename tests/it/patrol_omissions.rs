@@ -547,3 +547,47 @@ async fn a_round_across_the_spring_forward_change_is_due_by_elapsed_time() {
     assert_eq!(one.due, at(berlin, "2026-03-29 03:30:00"));
     assert_eq!(one.class, VisitClass::OnTime);
 }
+
+#[tokio::test]
+async fn an_overdue_checkpoint_of_an_online_round_raises_one_alarm() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    zone(pool, "Asia/Shanghai").await;
+    checkpoints(pool, &[71, 72]).await;
+    let g = guard(pool, 5009, "周保安").await;
+    let r = route(pool, "夜巡在线", &[(71, 0), (72, 3600)], false).await;
+    // One round that started 20 minutes ago: 71's window closed 15 minutes ago, unscanned.
+    let now = Utc::now();
+    let start = (now - chrono::Duration::minutes(20)).with_timezone(&SH);
+    let first = start.format("%H:%M").to_string();
+    let day = start.date_naive();
+    let day = day.format("%Y-%m-%d").to_string();
+    schedule(pool, r, g, &first, &first, 60, &day, &day).await;
+    let t = watch::tick(pool, Utc::now()).await.unwrap();
+    assert_eq!(t.alarms, 1, "{t:?}");
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM alarm WHERE kind = 'patrol_overdue' AND card = 5009",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    match onecard::db::ingest::AlarmDetail::parse(&detail) {
+        Some(onecard::db::ingest::AlarmDetail::PatrolOverdue { tag, guard, .. }) => {
+            assert_eq!((tag, guard.as_str()), (71, "周保安"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Once per visit; and no exception while the round is still open.
+    assert_eq!(watch::tick(pool, Utc::now()).await.unwrap().alarms, 0);
+    assert_eq!(exceptions::open_count(pool).await.unwrap(), 0);
+    let live = onecard::db::patrol::live::checkpoints(pool, Utc::now())
+        .await
+        .unwrap();
+    let states: Vec<_> = live.iter().map(|c| (c.tag, c.state)).collect();
+    use onecard::db::patrol::live::LiveState;
+    assert_eq!(
+        states,
+        vec![(71, LiveState::Overdue), (72, LiveState::Waiting)]
+    );
+    assert!(live[0].overdue_by(Utc::now()).unwrap() >= chrono::Duration::minutes(14));
+}
