@@ -352,6 +352,8 @@ RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     added bigint[];
     firsts bigint[];
+    lo timestamptz;
+    hi timestamptz;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('patrol_match'));
     WITH ins AS (
@@ -371,12 +373,16 @@ BEGIN
         JOIN route_checkpoint rc ON rc.route_id = r.route_id
         JOIN checkpoint c ON c.tag = rc.checkpoint_tag
         ON CONFLICT (schedule_id, start_at, seq) DO NOTHING
-        RETURNING id, occ, day, schedule_id)
-    SELECT array_agg(id), array_agg(id) FILTER (WHERE occ = 1) INTO added, firsts FROM ins;
+        RETURNING id, occ, day, schedule_id, period_start, period_end)
+    SELECT array_agg(id), array_agg(id) FILTER (WHERE occ = 1), min(period_start), max(period_end)
+    INTO added, firsts, lo, hi FROM ins;
     IF added IS NULL THEN
         RETURN 0;
     END IF;
-    PERFORM patrol_rematch(firsts);
+    -- Rounds laid out ahead have no scans yet: nothing to match.
+    IF EXISTS (SELECT 1 FROM patrol_scan WHERE scanned_at >= lo AND scanned_at < hi) THEN
+        PERFORM patrol_rematch(firsts);
+    END IF;
     PERFORM patrol_refresh_totals(array_agg(v.day), array_agg(v.schedule_id))
     FROM (SELECT DISTINCT day, schedule_id FROM patrol_visit WHERE id = ANY (added)) v;
     RETURN cardinality(added);
