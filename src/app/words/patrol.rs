@@ -80,7 +80,10 @@ pub fn patrol_refusal(lang: Lang, why: &PatrolWhy) -> String {
             lang,
             &k("name_taken"),
             &[
-                ("what", &catalogued(lang, "patrol.what", what)),
+                (
+                    "what",
+                    &catalogued(lang, "patrol.what", &what.replace(' ', "_")),
+                ),
                 ("name", name),
             ],
         ),

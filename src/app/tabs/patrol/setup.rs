@@ -397,10 +397,6 @@ pub fn days_text(mask: i16) -> String {
         .collect()
 }
 
-fn bad(field: SetupField, key: &'static str) -> (SetupField, Failure) {
-    (field, Failure::Invalid(key))
-}
-
 /// The effect a filled form asks for, or the field at fault and why.
 pub fn submit(
     f: &SetupForm,
@@ -411,7 +407,7 @@ pub fn submit(
     let int = |id: SetupField| -> Result<i32, (SetupField, Failure)> {
         text(id)
             .parse::<i32>()
-            .map_err(|_| bad(id, "patrol.error.not_a_number"))
+            .map_err(|_| (id, Failure::Invalid("patrol.error.not_a_number")))
     };
     let opt_int = |id: SetupField| -> Result<Option<i32>, (SetupField, Failure)> {
         if text(id).is_empty() {
@@ -426,9 +422,12 @@ pub fn submit(
             let tag = if f.id != 0 {
                 f.id
             } else {
-                text(SetupField::Tag)
-                    .parse::<i64>()
-                    .map_err(|_| bad(SetupField::Tag, "patrol.error.not_a_number"))?
+                text(SetupField::Tag).parse::<i64>().map_err(|_| {
+                    (
+                        SetupField::Tag,
+                        Failure::Invalid("patrol.error.not_a_number"),
+                    )
+                })?
             };
             Effect::SaveCheckpoint(super::CheckpointEdit {
                 tag,
@@ -440,8 +439,12 @@ pub fn submit(
             })
         }
         List::Routes => {
-            let points = parse_points(&text(SetupField::Points))
-                .ok_or_else(|| bad(SetupField::Points, "patrol.error.bad_points"))?;
+            let points = parse_points(&text(SetupField::Points)).ok_or_else(|| {
+                (
+                    SetupField::Points,
+                    Failure::Invalid("patrol.error.bad_points"),
+                )
+            })?;
             Effect::SaveRoute(Route {
                 id: f.id,
                 name: text(SetupField::Name),
@@ -457,9 +460,12 @@ pub fn submit(
         }
         List::Guards => Effect::SaveGuard(Guard {
             id: f.id,
-            card: text(SetupField::Card)
-                .parse::<i64>()
-                .map_err(|_| bad(SetupField::Card, "patrol.error.not_a_number"))?,
+            card: text(SetupField::Card).parse::<i64>().map_err(|_| {
+                (
+                    SetupField::Card,
+                    Failure::Invalid("patrol.error.not_a_number"),
+                )
+            })?,
             name: text(SetupField::Name),
             group_id: id_choice(SetupField::Group),
         }),
@@ -470,24 +476,28 @@ pub fn submit(
         List::Schedules => {
             let time = |id: SetupField| {
                 NaiveTime::parse_from_str(&text(id), "%H:%M")
-                    .map_err(|_| bad(id, "patrol.error.not_a_time"))
+                    .map_err(|_| (id, Failure::Invalid("patrol.error.not_a_time")))
             };
             let date = |id: SetupField| {
                 NaiveDate::parse_from_str(&text(id), "%Y-%m-%d")
-                    .map_err(|_| bad(id, "patrol.error.not_a_date"))
+                    .map_err(|_| (id, Failure::Invalid("patrol.error.not_a_date")))
             };
             let mut dow_mask = 0i16;
             for c in text(SetupField::Days).chars() {
                 match c.to_digit(10) {
                     Some(d @ 1..=7) => dow_mask |= 1 << (d - 1),
                     _ if c == ' ' || c == ',' => {}
-                    _ => return Err(bad(SetupField::Days, "patrol.error.bad_days")),
+                    _ => return Err((SetupField::Days, Failure::Invalid("patrol.error.bad_days"))),
                 }
             }
             Effect::SaveSchedule(Schedule {
                 id: f.id,
-                route_id: id_choice(SetupField::Route)
-                    .ok_or_else(|| bad(SetupField::Route, "patrol.error.no_route_yet"))?,
+                route_id: id_choice(SetupField::Route).ok_or_else(|| {
+                    (
+                        SetupField::Route,
+                        Failure::Invalid("patrol.error.no_route_yet"),
+                    )
+                })?,
                 guard_id: id_choice(SetupField::Guard),
                 group_id: id_choice(SetupField::Group),
                 shift: text(SetupField::Shift),
