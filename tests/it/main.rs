@@ -31,6 +31,7 @@ mod live;
 mod native;
 mod native_hostile;
 mod operators;
+mod patrol_tab;
 mod permission;
 mod persons;
 mod poller;
