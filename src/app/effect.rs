@@ -41,7 +41,19 @@ impl From<doors::Effect> for Effect {
 
 impl From<patrol::Effect> for Effect {
     fn from(e: patrol::Effect) -> Self {
-        Effect::Patrol(e)
+        match e {
+            // A command to a reader goes through the one queue every tab uses.
+            patrol::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            } => Effect::Queue(queue::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            }),
+            other => Effect::Patrol(other),
+        }
     }
 }
 

@@ -135,6 +135,9 @@ commands! {
     PatrolClose => "patrol.close",
     PatrolRange => "patrol.range",
     PatrolExport => "patrol.export",
+    PatrolDownload => "patrol.download",
+    PatrolExtract => "patrol.extract",
+    PatrolPurge => "patrol.purge",
 }
 
 impl fmt::Display for Command {

@@ -9,10 +9,13 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use onecard::app::msg::DbState;
 use onecard::app::state::{DbWhere, State, TabId, ThemeName};
-use onecard::app::tabs::patrol::{Pane, Popup};
+use onecard::app::tabs::patrol::lists::OmissionField;
+use onecard::app::tabs::patrol::setup::List;
+use onecard::app::tabs::patrol::{Pane, Popup, PurgeField};
 use onecard::app::Msg;
 use onecard::db::ingest::{store_scans, ScanRow};
 use onecard::db::patrol::live::LiveState;
+use onecard::db::patrol::VisitClass;
 use onecard::db::patrol::{
     exceptions, setup, watch, Checkpoint, Guard, MapKind, Route, RoutePoint, Schedule,
 };
@@ -214,7 +217,11 @@ fn state(lang: Lang) -> State {
 }
 
 async fn console(pool: &PgPool, lang: Lang) -> Console {
-    let mut c = Console::sign_in(pool, state(lang), "duty", "值班员", Role::DutyOperator).await;
+    console_as(pool, lang, Role::DutyOperator).await
+}
+
+async fn console_as(pool: &PgPool, lang: Lang, role: Role) -> Console {
+    let mut c = Console::sign_in(pool, state(lang), "duty", "值班员", role).await;
     c.strict = true;
     c.key('3').await;
     assert_eq!(c.state.shell.tab, TabId::Patrol);
@@ -498,4 +505,86 @@ async fn a_duplicate_route_name_is_refused_in_chinese() {
         f.form.error.as_deref(),
         Some("巡更点格式为 编号:分钟，以逗号分隔：101:0, 102:5。")
     );
+}
+
+#[tokio::test]
+async fn the_report_its_csv_the_readers_and_a_purge() {
+    let db = test_db().await;
+    site(&db.pool).await;
+    let mut c = console_as(&db.pool, Lang::EN, Role::Director).await;
+
+    // The omission report over the last 24 hours: the north round's six visits and the south
+    // round's one.
+    c.key('o').await;
+    let report = c.state.patrol.omissions.report.clone().expect("a report");
+    assert_eq!(report.visits.len(), 7);
+    let missed = report
+        .visits
+        .iter()
+        .filter(|v| v.class == VisitClass::Missed)
+        .count();
+    assert_eq!(missed, 1);
+    let screen = text(&mut c, 160, 48);
+    assert!(screen.contains("Totals by guard"), "{screen}");
+    c.key('n').await;
+    assert!(text(&mut c, 160, 48).contains("Totals by route"));
+
+    // Its due visits to CSV, one row each, with a byte-order mark.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("漏巡.csv");
+    c.key('O').await;
+    if let Some(Popup::Export(f)) = &mut c.state.patrol.popup {
+        f.set_text(OmissionField::Path, path.to_str().unwrap());
+    }
+    c.enter().await;
+    assert_eq!(c.state.patrol.popup, None);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    let csv = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "guard,route,checkpoint,due,window_start,window_end,scanned_at,class"
+    );
+    assert_eq!(lines.len(), 8);
+    assert!(
+        csv.contains("张伟,南区巡逻,107 北区草坪,2026-11-22 10:30:00"),
+        "{csv}"
+    );
+
+    // The readers: the table download goes through the queue.
+    c.key('s').await;
+    while c.state.patrol.setup.list != List::Readers {
+        c.key('n').await;
+    }
+    assert_eq!(c.state.patrol.setup.data.readers.len(), 1);
+    let reader = c.state.patrol.setup.data.readers[0].id;
+    assert!(text(&mut c, 160, 48).contains("北区巡更器"));
+    c.key('w').await;
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM terminal_command WHERE terminal_id = $1")
+            .bind(reader)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(queued, 1);
+
+    // A purge before the next day: previewed, confirmed, done.
+    c.key('U').await;
+    if let Some(Popup::Purge(v)) = &mut c.state.patrol.popup {
+        v.form.set_text(PurgeField::Before, "2026-11-23");
+    }
+    c.enter().await;
+    let Some(Popup::Purge(v)) = &c.state.patrol.popup else {
+        panic!("the purge popup stays for the question");
+    };
+    assert_eq!(v.preview.map(|p| p.scans), Some(3));
+    assert!(c.state.patrol.confirm.is_some());
+    c.key('y').await;
+    assert_eq!(c.state.patrol.popup, None);
+    let scans: i64 = sqlx::query_scalar("SELECT count(*) FROM patrol_scan")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(scans, 0);
 }

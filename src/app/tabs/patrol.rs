@@ -12,9 +12,11 @@ use crate::app::failure::Failure;
 use crate::app::filter::Filter;
 use crate::app::form::{Confirm, Field, FieldId, Form, FormKey};
 use crate::app::shell::Shell;
+use crate::db::command::TerminalCommand;
 use crate::db::notify::Change;
 use crate::db::patrol::exceptions::PatrolException;
 use crate::db::patrol::live::{CheckpointLive, GuardPosition, RecentScan};
+use crate::db::patrol::purge::Purged;
 use crate::db::patrol::{Guard, Route, Schedule};
 use crate::domain::permission::Action;
 use crate::i18n::{tr, trf};
@@ -93,8 +95,29 @@ impl FieldId for CloseField {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeField {
+    Before,
+}
+
+impl FieldId for PurgeField {
+    fn label(self) -> &'static str {
+        "patrol.purge.before"
+    }
+}
+
+/// The purge popup: the day, what it would delete, then its progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeView {
+    pub form: Form<PurgeField>,
+    pub preview: Option<Purged>,
+    /// Deleted so far, once confirmed.
+    pub progress: Option<Purged>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Popup {
+    Purge(PurgeView),
     Close {
         visit_id: i64,
         form: Form<CloseField>,
@@ -116,6 +139,7 @@ pub struct Patrol {
     pub confirm: Option<Confirm<Effect>>,
     /// When the live map was last asked for.
     pub live_at: Option<DateTime<Utc>>,
+    pub purge_shown: crate::app::load::Shown,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +171,16 @@ pub enum Msg {
         rows: u64,
         path: String,
     },
+    PurgePreview {
+        gen: u64,
+        before: chrono::NaiveDate,
+        preview: Purged,
+    },
+    PurgeProgress(Purged),
+    Purged {
+        before: chrono::NaiveDate,
+        purged: Purged,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,9 +196,11 @@ pub enum Effect {
         gen: u64,
         now: DateTime<Utc>,
     },
+    /// The report as it stands at `now` (visits of rounds still open are pending).
     LoadReport {
         gen: u64,
         range: Range,
+        now: DateTime<Utc>,
     },
     LoadSetup {
         gen: u64,
@@ -199,6 +235,20 @@ pub enum Effect {
     Export {
         range: Range,
         path: String,
+        now: DateTime<Utc>,
+    },
+    /// A command to a reader, through the queue every tab uses.
+    Enqueue {
+        terminal_id: i64,
+        about: String,
+        command: TerminalCommand,
+    },
+    PurgePreview {
+        gen: u64,
+        before: chrono::NaiveDate,
+    },
+    Purge {
+        before: chrono::NaiveDate,
     },
 }
 
@@ -260,6 +310,54 @@ pub fn update(p: &mut Patrol, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::PurgePreview {
+            gen,
+            before,
+            preview,
+        } => {
+            if !p.purge_shown.take(gen) {
+                return vec![];
+            }
+            let Some(Popup::Purge(v)) = &mut p.popup else {
+                return vec![];
+            };
+            v.preview = Some(preview);
+            v.form.busy = false;
+            let n = |x: u64| x.to_string();
+            let question = trf(
+                sh.lang,
+                "patrol.purge.confirm",
+                &[
+                    ("day", &before.to_string()),
+                    ("scans", &n(preview.scans)),
+                    ("visits", &n(preview.visits)),
+                    ("exceptions", &n(preview.exceptions)),
+                ],
+            );
+            p.ask(question, Effect::Purge { before })
+        }
+        Msg::PurgeProgress(done) => {
+            if let Some(Popup::Purge(v)) = &mut p.popup {
+                v.progress = Some(done);
+            }
+            vec![]
+        }
+        Msg::Purged { before, purged } => {
+            if matches!(p.popup, Some(Popup::Purge(_))) {
+                p.popup = None;
+            }
+            let n = |x: u64| x.to_string();
+            sh.info(trf(
+                sh.lang,
+                "patrol.purge.done",
+                &[
+                    ("day", &before.to_string()),
+                    ("scans", &n(purged.scans)),
+                    ("visits", &n(purged.visits)),
+                    ("exceptions", &n(purged.exceptions)),
+                ],
+            ))
+        }
         Msg::Exported { rows, path } => {
             p.popup = None;
             sh.info(trf(
@@ -320,6 +418,7 @@ impl Patrol {
                 vec![Effect::LoadReport {
                     gen: sh.next_gen(),
                     range: range.clone(),
+                    now: sh.now,
                 }]
             }
             Pane::Setup => vec![Effect::LoadSetup { gen: sh.next_gen() }],
@@ -397,6 +496,7 @@ impl Patrol {
                 if !self.map.maps.is_empty() {
                     self.map.moving = None;
                     self.map.at = (self.map.at + 1) % self.map.maps.len();
+                    self.map.follow_map();
                 }
                 vec![]
             }
@@ -538,6 +638,31 @@ impl Patrol {
                 self.popup = Some(Popup::Export(form));
                 vec![]
             }
+            (Pane::Setup, Command::PatrolDownload | Command::PatrolExtract) => {
+                let command = if cmd == Command::PatrolDownload {
+                    TerminalCommand::DownloadCards
+                } else {
+                    TerminalCommand::Extract
+                };
+                let action = command.action();
+                if !sh.may(action) {
+                    return sh.denied(action);
+                }
+                let reader = (self.setup.list == List::Readers)
+                    .then(|| self.setup.data.readers.get(self.setup.at))
+                    .flatten();
+                let Some(t) = reader else {
+                    return sh.info_key("patrol.msg.no_reader");
+                };
+                vec![Effect::Enqueue {
+                    terminal_id: t.id,
+                    about: t.name.clone(),
+                    command,
+                }]
+            }
+            (_, Command::PatrolDownload | Command::PatrolExtract) => {
+                sh.info_key("patrol.msg.no_reader")
+            }
             (Pane::Setup, Command::PatrolNext) => {
                 self.setup.list = self.setup.list.next();
                 self.setup.at = 0;
@@ -583,12 +708,63 @@ impl Patrol {
         }
     }
 
+    fn open_purge(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        if !sh.may(Action::RecordPurge) {
+            return sh.denied(Action::RecordPurge);
+        }
+        let lang = sh.lang;
+        let before = sh.today() - chrono::Duration::days(365);
+        let form = Form::new(
+            tr(lang, "patrol.purge.title").to_string(),
+            vec![Field::text(PurgeField::Before, &before.to_string())],
+        )
+        .with_intro(vec![tr(lang, "patrol.purge.intro").to_string()]);
+        self.popup = Some(Popup::Purge(PurgeView {
+            form,
+            preview: None,
+            progress: None,
+        }));
+        vec![]
+    }
+
     fn on_popup_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         let lang = sh.lang;
         let Some(mut popup) = self.popup.take() else {
             return vec![];
         };
         let fx = match &mut popup {
+            Popup::Purge(v) => {
+                // Once running it ends on its own (each step is committed).
+                if v.progress.is_some() {
+                    self.popup = Some(popup);
+                    return vec![];
+                }
+                match v.form.key(key) {
+                    FormKey::Cancel => return sh.cancelled(),
+                    FormKey::Changed(_) => {
+                        v.preview = None;
+                        vec![]
+                    }
+                    FormKey::Submit => {
+                        let text = v.form.text(PurgeField::Before).trim().to_string();
+                        match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+                            Ok(before) => {
+                                v.form.busy = true;
+                                v.form.error = None;
+                                vec![Effect::PurgePreview {
+                                    gen: sh.next_gen(),
+                                    before,
+                                }]
+                            }
+                            Err(_) => {
+                                v.form.error = Some(tr(lang, "patrol.error.not_a_day").to_string());
+                                vec![]
+                            }
+                        }
+                    }
+                    _ => vec![],
+                }
+            }
             Popup::Close { visit_id, form } => match form.key(key) {
                 FormKey::Cancel => return sh.cancelled(),
                 FormKey::Submit => {
@@ -630,6 +806,7 @@ impl Patrol {
                             return vec![Effect::LoadReport {
                                 gen: sh.next_gen(),
                                 range,
+                                now: sh.now,
                             }];
                         }
                         (None, _) => {
@@ -654,6 +831,7 @@ impl Patrol {
                         vec![Effect::Export {
                             range,
                             path: form.text(OmissionField::Path).trim().to_string(),
+                            now: sh.now,
                         }]
                     }
                     None => return vec![],
@@ -721,6 +899,14 @@ impl View for Patrol {
 
     fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
         if let Some(fx) = super::answer(&mut self.confirm, sh, key) {
+            if let (Some(Effect::Purge { .. }), Some(Popup::Purge(v))) =
+                (fx.first(), self.popup.as_mut())
+            {
+                v.progress = Some(Purged::default());
+            } else if fx.is_empty() && matches!(self.popup, Some(Popup::Purge(_))) {
+                // No to the purge: its popup closes too.
+                self.popup = None;
+            }
             return Some(fx);
         }
         if self.popup.is_some() {
@@ -742,6 +928,7 @@ impl View for Patrol {
             Command::PatrolExceptions => self.show(sh, Pane::Exceptions),
             Command::PatrolOmissions => self.show(sh, Pane::Omissions),
             Command::PatrolSetup => self.show(sh, Pane::Setup),
+            Command::PatrolPurge => self.open_purge(sh),
             Command::PatrolNext
             | Command::PatrolEdit
             | Command::PatrolPlace
@@ -749,7 +936,9 @@ impl View for Patrol {
             | Command::PatrolDelete
             | Command::PatrolClose
             | Command::PatrolRange
-            | Command::PatrolExport => match self.pane {
+            | Command::PatrolExport
+            | Command::PatrolDownload
+            | Command::PatrolExtract => match self.pane {
                 Pane::Map => self.run_map(sh, cmd),
                 _ => self.run_list(sh, cmd),
             },
@@ -853,7 +1042,10 @@ impl View for Patrol {
 
     fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
         let scans = change.records.iter().any(|r| r == "patrol_scan");
-        if !change.patrol && !scans {
+        let readers = self.pane == Pane::Setup
+            && self.setup.list == List::Readers
+            && (!change.terminal.is_empty() || !change.command.is_empty());
+        if !change.patrol && !scans && !readers {
             return vec![];
         }
         match self.pane {
@@ -964,6 +1156,10 @@ impl View for Patrol {
             Some(Popup::AddMap(form)) if form.busy => form.refused(text()),
             Some(Popup::Export(form)) if form.busy => form.refused(text()),
             Some(Popup::Setup(s)) if s.form.busy => s.form.refused(text()),
+            Some(Popup::Purge(v)) if v.form.busy || v.progress.is_some() => {
+                v.progress = None;
+                v.form.refused(text());
+            }
             _ => return false,
         }
         true
@@ -975,7 +1171,7 @@ impl View for Patrol {
             Some(Popup::AddMap(form)) => form.busy,
             Some(Popup::Export(form)) => form.busy,
             Some(Popup::Setup(s)) => s.form.busy,
-            Some(Popup::Range(_)) | None => false,
+            Some(Popup::Range(_)) | Some(Popup::Purge(_)) | None => false,
         };
         if busy {
             self.popup = None;

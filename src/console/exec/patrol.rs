@@ -10,7 +10,7 @@ use crate::app::tabs::patrol::setup::{List, SetupData};
 use crate::app::tabs::patrol::{Effect, Msg as PatrolMsg};
 use crate::app::Msg;
 use crate::db::patrol::omissions::{self, OmissionQuery};
-use crate::db::patrol::{exceptions, live, setup, Checkpoint, MapKind, PatrolError};
+use crate::db::patrol::{exceptions, live, purge, setup, Checkpoint, MapKind, PatrolError};
 use crate::export::{local_time, Csv, CsvFile, Existing};
 use crate::i18n::trf;
 use chrono::Utc;
@@ -24,6 +24,40 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
     let (pool, lang) = (env.pool, env.lang);
     let done = |key: &str, args: &[(&str, &str)]| Msg::Done(trf(lang, key, args));
     answer(match effect {
+        Effect::Enqueue {
+            terminal_id,
+            about,
+            command,
+        } => {
+            let queued = crate::app::queue::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            };
+            return super::queue::run(queued, env).await;
+        }
+        Effect::PurgePreview { gen, before } => purge::preview(pool, before)
+            .await
+            .map(|preview| {
+                patrol(PatrolMsg::PurgePreview {
+                    gen,
+                    before,
+                    preview,
+                })
+            })
+            .map_err(Failure::from),
+        Effect::Purge { before } => match env.actor() {
+            Ok(a) => {
+                let report = env.report;
+                purge::purge(pool, &a, before, |done| {
+                    report(patrol(PatrolMsg::PurgeProgress(done)))
+                })
+                .await
+                .map(|purged| patrol(PatrolMsg::Purged { before, purged }))
+                .map_err(Failure::from)
+            }
+            Err(e) => Err(e),
+        },
         Effect::LoadMaps { gen } => setup::maps(pool)
             .await
             .map(|maps| {
@@ -48,7 +82,7 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                 (Err(e), _) | (_, Err(e)) => Err(e.into()),
             }
         }
-        Effect::LoadReport { gen, range } => report(pool, &range).await.map(|report| {
+        Effect::LoadReport { gen, range, now } => report(pool, &range, now).await.map(|report| {
             patrol(PatrolMsg::Report {
                 gen,
                 report: Box::new(report),
@@ -146,15 +180,15 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                     List::Routes => setup::delete_route(pool, &a, item.id).await,
                     List::Guards => setup::delete_guard(pool, &a, item.id).await,
                     List::Schedules => setup::delete_schedule(pool, &a, item.id).await,
-                    // Groups are kept (the tab does not ask).
-                    List::Groups => Ok(()),
+                    // Groups are kept and readers belong to the Terminals tab (not asked).
+                    List::Groups | List::Readers => Ok(()),
                 };
                 r.map(|()| done("patrol.msg.deleted", &[("name", &item.name)]))
                     .map_err(Failure::from)
             }
             Err(e) => Err(e),
         },
-        Effect::Export { range, path } => export(pool, &range, &path).await.map(|rows| {
+        Effect::Export { range, path, now } => export(pool, &range, &path, now).await.map(|rows| {
             let shown = std::path::absolute(&path)
                 .map(|p| p.display().to_string())
                 .unwrap_or(path);
@@ -182,6 +216,11 @@ async fn load_setup(pool: &PgPool) -> Result<SetupData, Failure> {
         guards: setup::guards(pool).await?,
         groups: setup::groups(pool).await?,
         schedules: setup::schedules(pool).await?,
+        readers: crate::db::terminal::terminals(pool)
+            .await?
+            .into_iter()
+            .filter(|t| t.kind == "patrol_reader")
+            .collect(),
     })
 }
 
@@ -202,9 +241,12 @@ async fn query(pool: &PgPool, range: &Range) -> Result<OmissionQuery, Failure> {
     })
 }
 
-async fn report(pool: &PgPool, range: &Range) -> Result<Report, Failure> {
+async fn report(
+    pool: &PgPool,
+    range: &Range,
+    now: chrono::DateTime<Utc>,
+) -> Result<Report, Failure> {
     let q = query(pool, range).await?;
-    let now = Utc::now();
     Ok(Report {
         visits: omissions::visits(pool, &q, now).await?,
         days: omissions::day_totals(pool, &q, now).await?,
@@ -214,9 +256,14 @@ async fn report(pool: &PgPool, range: &Range) -> Result<Report, Failure> {
 
 /// One row per due visit: guard, route, checkpoint, due, window start, window end, scanned at,
 /// class; UTF-8 with a byte-order mark, local times, never over an existing file.
-async fn export(pool: &PgPool, range: &Range, path: &str) -> Result<u64, Failure> {
+async fn export(
+    pool: &PgPool,
+    range: &Range,
+    path: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<u64, Failure> {
     let q = query(pool, range).await?;
-    let visits = omissions::visits(pool, &q, Utc::now()).await?;
+    let visits = omissions::visits(pool, &q, now).await?;
     let file = CsvFile::create(std::path::Path::new(path), Existing::Refuse)?;
     let mut csv = Csv::new(
         file,

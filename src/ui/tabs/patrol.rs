@@ -6,6 +6,7 @@ pub mod map;
 
 use crate::app::state::State;
 use crate::app::tabs::patrol::{Pane, Popup};
+use crate::i18n::trf;
 use crate::ui::form::{popup_keys, Placement};
 use crate::ui::theme::Theme;
 use ratatui::layout::Rect;
@@ -43,6 +44,29 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         Some(Popup::Range(form)) => popup!(form, 64),
         Some(Popup::Export(form)) => popup!(form, 70),
         Some(Popup::Setup(s)) => popup!(&s.form, 72),
+        Some(Popup::Purge(v)) => {
+            let mut form = v.form.clone();
+            let n = |x: u64| x.to_string();
+            if let Some(done) = v.progress {
+                form.busy = true;
+                form.intro.push(trf(
+                    lang,
+                    "patrol.purge.progress",
+                    &[("scans", &n(done.scans)), ("visits", &n(done.visits))],
+                ));
+            } else if let Some(p) = v.preview {
+                form.intro.push(trf(
+                    lang,
+                    "patrol.purge.preview",
+                    &[
+                        ("scans", &n(p.scans)),
+                        ("visits", &n(p.visits)),
+                        ("exceptions", &n(p.exceptions)),
+                    ],
+                ));
+            }
+            popup!(&form, 70)
+        }
         None => {}
     }
 }

@@ -253,6 +253,18 @@ impl MapModel {
             .map(|c| c.tag)
     }
 
+    /// Another map is shown: the selection moves to its first checkpoint unless it is on it.
+    pub fn follow_map(&mut self) {
+        let here = self.map_id();
+        let on_map = |c: &CheckpointLive| c.place.is_some_and(|p| Some(p.0) == here);
+        if self.selected_live().is_some_and(on_map) {
+            return;
+        }
+        if let Some(first) = self.order().first().filter(|c| on_map(c)) {
+            self.selected = Some(first.tag);
+        }
+    }
+
     /// Keeps the selection on a checkpoint that still exists, else the first.
     pub fn reselect(&mut self) {
         let exists = self

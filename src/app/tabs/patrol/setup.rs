@@ -7,6 +7,7 @@ use crate::app::failure::Failure;
 use crate::app::form::{Field, FieldId, Form, Input, Opt};
 use crate::app::load::Shown;
 use crate::db::patrol::{Checkpoint, Guard, GuardGroup, Route, RoutePoint, Schedule};
+use crate::db::terminal::Terminal;
 use crate::i18n::{tr, Lang};
 use chrono::{NaiveDate, NaiveTime};
 
@@ -18,6 +19,8 @@ pub struct SetupData {
     pub guards: Vec<Guard>,
     pub groups: Vec<GuardGroup>,
     pub schedules: Vec<Schedule>,
+    /// The patrol readers (terminals of kind `patrol_reader`).
+    pub readers: Vec<Terminal>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,15 +31,17 @@ pub enum List {
     Guards,
     Groups,
     Schedules,
+    Readers,
 }
 
 impl List {
-    pub const ALL: [List; 5] = [
+    pub const ALL: [List; 6] = [
         List::Checkpoints,
         List::Routes,
         List::Guards,
         List::Groups,
         List::Schedules,
+        List::Readers,
     ];
 
     pub fn key(self) -> &'static str {
@@ -46,6 +51,7 @@ impl List {
             List::Guards => "guards",
             List::Groups => "groups",
             List::Schedules => "schedules",
+            List::Readers => "readers",
         }
     }
 
@@ -144,6 +150,7 @@ impl SetupModel {
             List::Guards => d.guards.len(),
             List::Groups => d.groups.len(),
             List::Schedules => d.schedules.len(),
+            List::Readers => d.readers.len(),
         }
     }
 
@@ -190,6 +197,7 @@ impl SetupModel {
                     format!("{} · {}", self.route_name(s.route_id), s.shift),
                 )
             })?,
+            List::Readers => d.readers.get(i).map(|t| (t.id, t.name.clone()))?,
         };
         Some(Item {
             list: self.list,
@@ -200,6 +208,10 @@ impl SetupModel {
 
     /// The form for the selected row (`edit`) or a new one.
     pub fn form(&self, lang: Lang, edit: bool) -> Option<SetupForm> {
+        if self.list == List::Readers {
+            // Readers are added in the Terminals tab.
+            return None;
+        }
         let d = &self.data;
         let title_key = format!(
             "patrol.form.title.{}_{}",
@@ -319,6 +331,7 @@ impl SetupModel {
                 };
                 (g.id, vec![Field::text(SetupField::Name, &g.name)])
             }
+            List::Readers => return None,
             List::Schedules => {
                 let s = if edit {
                     d.schedules.get(self.at).cloned()?
@@ -418,6 +431,7 @@ pub fn submit(
     };
     let id_choice = |id: SetupField| form.choice(id).parse::<i64>().ok();
     Ok(match f.list {
+        List::Readers => return Err((SetupField::Name, Failure::Invalid("patrol.error.not_here"))),
         List::Checkpoints => {
             let tag = if f.id != 0 {
                 f.id
@@ -439,12 +453,10 @@ pub fn submit(
             })
         }
         List::Routes => {
-            let points = parse_points(&text(SetupField::Points)).ok_or_else(|| {
-                (
-                    SetupField::Points,
-                    Failure::Invalid("patrol.error.bad_points"),
-                )
-            })?;
+            let points = parse_points(&text(SetupField::Points)).ok_or((
+                SetupField::Points,
+                Failure::Invalid("patrol.error.bad_points"),
+            ))?;
             Effect::SaveRoute(Route {
                 id: f.id,
                 name: text(SetupField::Name),
@@ -492,12 +504,10 @@ pub fn submit(
             }
             Effect::SaveSchedule(Schedule {
                 id: f.id,
-                route_id: id_choice(SetupField::Route).ok_or_else(|| {
-                    (
-                        SetupField::Route,
-                        Failure::Invalid("patrol.error.no_route_yet"),
-                    )
-                })?,
+                route_id: id_choice(SetupField::Route).ok_or((
+                    SetupField::Route,
+                    Failure::Invalid("patrol.error.no_route_yet"),
+                ))?,
                 guard_id: id_choice(SetupField::Guard),
                 group_id: id_choice(SetupField::Group),
                 shift: text(SetupField::Shift),

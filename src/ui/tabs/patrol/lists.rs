@@ -7,9 +7,9 @@ use crate::app::tabs::patrol::Patrol;
 use crate::app::words;
 use crate::db::patrol::VisitClass;
 use crate::i18n::{tr, trf, Lang};
-use crate::ui::local;
 use crate::ui::theme::Theme;
 use crate::ui::widgets::{block, clip, column_widths, fit_columns, table, TableRow};
+use crate::ui::{local, when};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -433,6 +433,31 @@ pub fn setup(frame: &mut Frame, sh: &Shell, p: &Patrol, body: Rect, th: &Theme) 
                 })
                 .collect(),
         ),
+        List::Readers => (
+            vec![
+                "reader", "status", "drift_s", "waiting", "contact", "command",
+            ],
+            d.readers
+                .iter()
+                .map(|t| {
+                    let drift = t
+                        .clock_drift_s
+                        .map(|d| format!("{d:+} s"))
+                        .unwrap_or_else(|| "—".into());
+                    vec![
+                        (t.name.clone(), b),
+                        (words::terminal_status(lang, &t.status), b),
+                        (drift, b),
+                        (t.records_waiting.to_string(), b),
+                        (
+                            t.last_contact.map(|at| when(sh, at)).unwrap_or_default(),
+                            th.muted,
+                        ),
+                        (command_line(sh, t.id).unwrap_or_default(), th.muted),
+                    ]
+                })
+                .collect(),
+        ),
         List::Groups => (
             vec!["name"],
             d.groups.iter().map(|g| vec![(g.name.clone(), b)]).collect(),
@@ -489,4 +514,20 @@ pub fn setup(frame: &mut Frame, sh: &Shell, p: &Patrol, body: Rect, th: &Theme) 
         tr(lang, "patrol.setup.none"),
         th,
     );
+}
+
+/// What the newest command this console sent a reader is doing, with its progress.
+fn command_line(sh: &Shell, terminal_id: i64) -> Option<String> {
+    let lang = sh.lang;
+    let sent = sh.commands.latest(terminal_id, |_| true)?;
+    let mut s = format!(
+        "{}: {}",
+        words::command(lang, &sent.command),
+        words::command_state(lang, sent.state())
+    );
+    if let Some(r) = sent.row.as_ref() {
+        s.push_str(" · ");
+        s.push_str(&words::command_result(lang, r));
+    }
+    Some(s)
 }
