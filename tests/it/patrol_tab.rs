@@ -547,10 +547,13 @@ async fn the_report_its_csv_the_readers_and_a_purge() {
         "guard,route,checkpoint,due,window_start,window_end,scanned_at,class"
     );
     assert_eq!(lines.len(), 8);
+    // Times in the console's local time, as every export writes them.
+    let due = onecard::export::local_time(Utc.with_ymd_and_hms(2026, 11, 22, 2, 30, 0).unwrap());
     assert!(
-        csv.contains("张伟,南区巡逻,107 北区草坪,2026-11-22 10:30:00"),
+        csv.contains(&format!("张伟,南区巡逻,107 北区草坪,{due},")),
         "{csv}"
     );
+    assert!(lines[1].ends_with(",missed"), "{csv}");
 
     // The readers: the table download goes through the queue.
     c.key('s').await;
