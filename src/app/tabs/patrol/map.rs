@@ -70,8 +70,9 @@ impl LoadedMap {
 /// From a map's units to the cells of `area` (the map's inside) and back.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Geometry {
-    /// A text plan: one unit is one cell, drawn from the top left.
-    Text { area: Rect },
+    /// A text plan: one unit is one cell, drawn from column `ox` and row `oy` of the plan (a
+    /// plan larger than the area scrolls to keep the focus in view).
+    Text { area: Rect, ox: u16, oy: u16 },
     /// A picture scaled by `scale` cells (horizontally) per pixel; a cell is two pixels high
     /// (half blocks), so a row is `2 / scale` pixels.
     Png {
@@ -83,9 +84,26 @@ pub enum Geometry {
 }
 
 impl Geometry {
-    pub fn of(map: &PatrolMap, area: Rect) -> Geometry {
+    /// The geometry of `map` in `area`, a text plan scrolled to keep `focus` in view.
+    pub fn of(map: &PatrolMap, area: Rect, focus: Option<(f32, f32)>) -> Geometry {
         match map.kind {
-            MapKind::Text { .. } => Geometry::Text { area },
+            MapKind::Text { .. } => {
+                // The first unit shown: 0 while the focus fits, else the focus centred (not past
+                // the plan's end).
+                let scroll = |size: i32, view: u16, f: f32| -> u16 {
+                    let (size, view, f) = (size.max(0) as u32, u32::from(view), f.max(0.0) as u32);
+                    if size <= view || f < view {
+                        return 0;
+                    }
+                    (f - view / 2).min(size - view) as u16
+                };
+                let (fx, fy) = focus.unwrap_or((0.0, 0.0));
+                Geometry::Text {
+                    area,
+                    ox: scroll(map.width, area.width, fx),
+                    oy: scroll(map.height, area.height, fy),
+                }
+            }
             MapKind::Png { .. } => {
                 let (w, h) = (map.width.max(1) as f32, map.height.max(1) as f32);
                 let scale = (area.width as f32 / w).min(area.height as f32 * 2.0 / h);
@@ -105,7 +123,7 @@ impl Geometry {
 
     pub fn area(&self) -> Rect {
         match *self {
-            Geometry::Text { area } | Geometry::Png { area, .. } => area,
+            Geometry::Text { area, .. } | Geometry::Png { area, .. } => area,
         }
     }
 
@@ -113,7 +131,7 @@ impl Geometry {
     pub fn cell(&self, x: f32, y: f32) -> Option<(u16, u16)> {
         let area = self.area();
         let (cx, cy) = match *self {
-            Geometry::Text { .. } => (x.floor(), y.floor()),
+            Geometry::Text { ox, oy, .. } => (x.floor() - f32::from(ox), y.floor() - f32::from(oy)),
             Geometry::Png { scale, .. } => ((x * scale).floor(), (y * scale / 2.0).floor()),
         };
         if cx < 0.0 || cy < 0.0 || cx >= area.width as f32 || cy >= area.height as f32 {
@@ -130,12 +148,12 @@ impl Geometry {
             .saturating_sub(area.y)
             .min(area.height.saturating_sub(1)) as f32;
         let (x, y) = match *self {
-            Geometry::Text { .. } => (cx, cy),
+            Geometry::Text { ox, oy, .. } => (cx + f32::from(ox), cy + f32::from(oy)),
             Geometry::Png { scale, .. } => ((cx + 0.5) / scale, (cy * 2.0 + 1.0) / scale),
         };
         (
-            x.clamp(0.0, (w - 1.0).max(0.0)).round(),
-            y.clamp(0.0, (h - 1.0).max(0.0)).round(),
+            x.floor().clamp(0.0, (w - 1.0).max(0.0)),
+            y.floor().clamp(0.0, (h - 1.0).max(0.0)),
         )
     }
 
@@ -150,7 +168,7 @@ impl Geometry {
     /// The cells the picture takes (width, rows), for a PNG.
     pub fn picture_cells(&self) -> (u16, u16) {
         match *self {
-            Geometry::Text { area } => (area.width, area.height),
+            Geometry::Text { area, .. } => (area.width, area.height),
             Geometry::Png {
                 area,
                 scale,
@@ -196,6 +214,13 @@ pub struct MapModel {
 impl MapModel {
     pub fn map(&self) -> Option<&LoadedMap> {
         self.maps.get(self.at)
+    }
+
+    /// The shown map's geometry in `area`, kept on the selected checkpoint.
+    pub fn geometry(&self, area: Rect) -> Option<Geometry> {
+        let m = self.map()?;
+        let focus = self.selected_live().and_then(|c| self.spot(c));
+        Some(Geometry::of(&m.map, area, focus))
     }
 
     pub fn map_id(&self) -> Option<i64> {
@@ -331,5 +356,60 @@ pub fn split(body: Rect) -> MapAreas {
         legend,
         detail: Rect::new(sx, body.y, side, detail_h),
         recent: Rect::new(sx, body.y + detail_h, side, body.height - detail_h),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(kind: MapKind, width: i32, height: i32) -> PatrolMap {
+        PatrolMap {
+            id: 1,
+            name: "图".into(),
+            kind,
+            width,
+            height,
+            metres_per_unit: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_text_plan_larger_than_the_area_scrolls_to_the_focus() {
+        let m = map(
+            MapKind::Text {
+                plan: String::new(),
+            },
+            300,
+            100,
+        );
+        let area = Rect::new(10, 5, 60, 20);
+        let g = Geometry::of(&m, area, Some((3.0, 2.0)));
+        assert_eq!(g, Geometry::Text { area, ox: 0, oy: 0 });
+        assert_eq!(g.cell(3.0, 2.0), Some((13, 7)));
+        let g = Geometry::of(&m, area, Some((200.0, 90.0)));
+        assert_eq!(
+            g,
+            Geometry::Text {
+                area,
+                ox: 170,
+                oy: 80
+            }
+        );
+        assert_eq!(g.cell(200.0, 90.0), Some((40, 15)));
+        assert_eq!(g.cell(3.0, 2.0), None);
+        assert_eq!(g.place(40, 15, 300.0, 100.0), (200.0, 90.0));
+    }
+
+    #[test]
+    fn a_picture_maps_pixels_to_half_block_cells_and_back() {
+        let m = map(MapKind::Png { image: vec![] }, 40, 20);
+        let area = Rect::new(0, 0, 80, 20);
+        let g = Geometry::of(&m, area, None);
+        // 80 columns over 40 pixels and 40 half rows over 20: two cells a pixel.
+        assert_eq!(g.picture_cells(), (80, 20));
+        assert_eq!(g.cell(10.0, 10.0), Some((20, 10)));
+        assert_eq!(g.place(20, 10, 40.0, 20.0), (10.0, 10.0));
+        assert_eq!(g.step(), (1.0, 1.0));
     }
 }

@@ -78,10 +78,12 @@ pub fn render(frame: &mut Frame, sh: &Shell, p: &Patrol, body: Rect, th: &Theme)
     );
     match m.map() {
         Some(lm) => {
-            let g = Geometry::of(&lm.map, areas.plan);
+            let Some(g) = m.geometry(areas.plan) else {
+                return;
+            };
             let buf = frame.buffer_mut();
             match (&lm.map.kind, &lm.raster) {
-                (MapKind::Text { plan }, _) => draw_text(buf, areas.plan, plan, th.muted),
+                (MapKind::Text { plan }, _) => draw_text(buf, &g, plan, th.muted),
                 (MapKind::Png { .. }, Some(r)) => draw_png(buf, &g, r),
                 (MapKind::Png { .. }, None) => {
                     buf.set_stringn(
@@ -110,17 +112,31 @@ pub fn render(frame: &mut Frame, sh: &Shell, p: &Patrol, body: Rect, th: &Theme)
     render_recent(frame, sh, p, areas.recent, th);
 }
 
-/// The plan's lines as drawn, each clipped at the area's right edge (a wide character that
-/// would straddle it is left out).
-fn draw_text(buf: &mut Buffer, area: Rect, plan: &str, style: Style) {
-    for (row, line) in plan.lines().take(area.height as usize).enumerate() {
+/// The plan's lines as drawn from the geometry's scroll, each clipped at the area's edges (a
+/// wide character that would straddle one is left out).
+fn draw_text(buf: &mut Buffer, g: &Geometry, plan: &str, style: Style) {
+    let Geometry::Text { area, ox, oy } = *g else {
+        return;
+    };
+    let lines = plan.lines().skip(oy as usize).take(area.height as usize);
+    for (row, line) in lines.enumerate() {
         let y = area.y + row as u16;
         let mut x = area.x;
+        let mut col = 0u16;
         for c in line.chars() {
             let w = c.width().unwrap_or(0) as u16;
             if w == 0 {
                 continue;
             }
+            // Columns left of the scroll are not drawn; half a wide character is a blank.
+            if col < ox {
+                col += w;
+                if col > ox {
+                    x += col - ox;
+                }
+                continue;
+            }
+            col += w;
             if x + w > area.right() {
                 break;
             }
