@@ -524,8 +524,12 @@ async fn the_report_its_csv_the_readers_and_a_purge() {
         .filter(|v| v.class == VisitClass::Missed)
         .count();
     assert_eq!(missed, 1);
-    let screen = text(&mut c, 160, 48);
+    let screen = text(&mut c, 80, 24);
     assert!(screen.contains("Totals by guard"), "{screen}");
+    assert!(
+        screen.contains("7 due · 1 on time · 1 early · 1 late · 1 missed"),
+        "{screen}"
+    );
     c.key('n').await;
     assert!(text(&mut c, 160, 48).contains("Totals by route"));
 
@@ -562,7 +566,9 @@ async fn the_report_its_csv_the_readers_and_a_purge() {
     }
     assert_eq!(c.state.patrol.setup.data.readers.len(), 1);
     let reader = c.state.patrol.setup.data.readers[0].id;
-    assert!(text(&mut c, 160, 48).contains("北区巡更器"));
+    let screen = text(&mut c, 80, 24);
+    assert!(screen.contains("北区巡更器"), "{screen}");
+    assert!(screen.contains("w download"), "{screen}");
     c.key('w').await;
     let queued: i64 =
         sqlx::query_scalar("SELECT count(*) FROM terminal_command WHERE terminal_id = $1")

@@ -741,6 +741,15 @@ impl View for Patrol {
                 ]);
                 h.extend([Command::PatrolMap, Command::PatrolExceptions]);
             }
+            Pane::Setup if self.setup.list == List::Readers => {
+                h.extend([
+                    Command::PatrolNext,
+                    Command::PatrolDownload,
+                    Command::PatrolExtract,
+                    Command::PatrolPurge,
+                    Command::PatrolMap,
+                ]);
+            }
             Pane::Setup => {
                 h.push(Command::PatrolNext);
                 if edit {
