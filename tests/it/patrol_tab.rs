@@ -597,3 +597,107 @@ async fn the_report_its_csv_the_readers_and_a_purge() {
         .unwrap();
     assert_eq!(scans, 0);
 }
+
+#[tokio::test]
+async fn maps_are_added_from_files_and_deleted_and_bad_files_are_said_in_chinese() {
+    let db = test_db().await;
+    let site = site(&db.pool).await;
+    let mut c = console(&db.pool, Lang::ZH_CN).await;
+    c.strict = false;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("三号楼.txt");
+    std::fs::write(&plan, "┌──────┐\n│ 三号楼 │\n└──────┘\n").unwrap();
+    let picture = dir.path().join("航拍.png");
+    std::fs::write(&picture, png()).unwrap();
+    let junk = dir.path().join("乱码.bin");
+    std::fs::write(&junk, [0xff, 0xfe, 0x00, 0x81]).unwrap();
+    let missing = dir.path().join("没有.txt");
+
+    c.key('e').await;
+    for (name, path, refusal) in [
+        ("三号楼", plan, None),
+        ("航拍二", picture, None),
+        ("乱码", junk, Some("既不是本控制台可读的文本平面图")),
+        ("没有", missing.clone(), Some("无法读取")),
+    ] {
+        c.key('i').await;
+        typed(&mut c, name).await;
+        code(&mut c, KeyCode::Tab).await;
+        typed(&mut c, path.to_str().unwrap()).await;
+        c.enter().await;
+        match refusal {
+            None => assert_eq!(c.state.patrol.popup, None, "{name}"),
+            Some(words) => {
+                let Some(Popup::AddMap(f)) = &c.state.patrol.popup else {
+                    panic!("the form stays open for {name}");
+                };
+                let error = f.error.clone().unwrap_or_default();
+                assert!(error.contains(words), "{error}");
+                c.esc().await;
+            }
+        }
+    }
+    let maps = setup::maps(&db.pool).await.unwrap();
+    let names: Vec<&str> = maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(maps.len(), 4, "{names:?}");
+    let added = maps.iter().find(|m| m.name == "三号楼").unwrap();
+    assert_eq!((added.width, added.height), (10, 3));
+    assert!(matches!(
+        maps.iter().find(|m| m.name == "航拍二").unwrap().kind,
+        MapKind::Png { .. }
+    ));
+
+    // The map shown is deleted once confirmed; its checkpoints stay, no longer placed.
+    show_map(&mut c, site.png_map).await;
+    c.key('d').await;
+    let question = c.state.patrol.confirm.as_ref().unwrap().question.clone();
+    assert!(question.contains("北区航拍"), "{question}");
+    c.key('y').await;
+    assert_eq!(setup::maps(&db.pool).await.unwrap().len(), 3);
+    assert_eq!(place_of(&db.pool, 106).await, (None, None, None));
+}
+
+#[tokio::test]
+async fn a_scan_arriving_is_shown_on_the_live_map() {
+    let db = test_db().await;
+    site(&db.pool).await;
+    let mut c = console(&db.pool, Lang::EN).await;
+    let state_of = |c: &Console, tag: i64| {
+        c.state
+            .patrol
+            .map
+            .live
+            .iter()
+            .find(|x| x.tag == tag)
+            .map(|x| x.state)
+    };
+    assert_eq!(state_of(&c, 104), Some(LiveState::DueSoon));
+    let reader: i64 = sqlx::query_scalar("SELECT id FROM terminal WHERE kind = 'patrol_reader'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    store_scans(
+        &db.pool,
+        reader,
+        &[ScanRow {
+            record_no: 4,
+            guard_card: 8165537,
+            checkpoint_tag: 104,
+            event: 0,
+            terminal_time: Some(day().and_time(NaiveTime::from_hms_opt(11, 26, 30).unwrap())),
+        }],
+        None,
+    )
+    .await
+    .unwrap();
+    // Notify, then pull: the notification names the table, the frame reads the map again.
+    c.pump_until(
+        |m| matches!(m, Msg::Changed(ch) if ch.records.iter().any(|r| r == "patrol_scan")),
+    )
+    .await;
+    let fx = c.frame().await;
+    assert!(!fx.is_empty());
+    assert_eq!(state_of(&c, 104), Some(LiveState::OnTime));
+    assert_eq!(c.state.patrol.map.recent[0].checkpoint_tag, 104);
+    assert!(text(&mut c, 80, 24).contains("11:26:30"));
+}
