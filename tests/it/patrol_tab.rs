@@ -701,3 +701,79 @@ async fn a_scan_arriving_is_shown_on_the_live_map() {
     assert_eq!(c.state.patrol.map.recent[0].checkpoint_tag, 104);
     assert!(text(&mut c, 80, 24).contains("11:26:30"));
 }
+
+#[tokio::test]
+async fn setup_forms_add_and_change_rows_and_delete_one() {
+    let db = test_db().await;
+    site(&db.pool).await;
+    let mut c = console(&db.pool, Lang::ZH_CN).await;
+    c.key('s').await;
+    assert_eq!(c.state.patrol.setup.list, List::Checkpoints);
+    // A checkpoint: tag, name, location, an early override.
+    c.key('i').await;
+    typed(&mut c, "109").await;
+    code(&mut c, KeyCode::Tab).await;
+    typed(&mut c, "实验楼西门").await;
+    code(&mut c, KeyCode::Tab).await;
+    typed(&mut c, "实验楼一层").await;
+    code(&mut c, KeyCode::Tab).await;
+    typed(&mut c, "120").await;
+    c.enter().await;
+    assert_eq!(c.state.patrol.popup, None);
+    let added = setup::checkpoints(&db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.tag == 109)
+        .unwrap();
+    assert_eq!(
+        (added.name.as_str(), added.early_s, added.late_s),
+        ("实验楼西门", Some(120), None)
+    );
+    // Changing 101's name keeps its place on the map.
+    c.key('g').await;
+    c.key('g').await;
+    c.key('e').await;
+    typed(&mut c, "北").await;
+    c.enter().await;
+    let first = setup::checkpoints(&db.pool).await.unwrap().remove(0);
+    assert_eq!(first.name, "图书馆东门北");
+    assert!(first.place.is_some());
+
+    // A schedule with the defaults and a shift name, for the first route and guard.
+    while c.state.patrol.setup.list != List::Schedules {
+        c.key('n').await;
+    }
+    assert_eq!(c.state.patrol.setup.data.schedules.len(), 2);
+    c.key('i').await;
+    for _ in 0..3 {
+        code(&mut c, KeyCode::Tab).await;
+    }
+    typed(&mut c, "夜班").await;
+    c.enter().await;
+    assert_eq!(c.state.patrol.popup, None, "{:?}", c.state.shell.message);
+    let schedules = setup::schedules(&db.pool).await.unwrap();
+    assert_eq!(schedules.len(), 3);
+    let night = schedules.iter().find(|s| s.shift == "夜班").unwrap();
+    assert_eq!(
+        (night.first_start, night.last_start, night.every_min),
+        (hm(22, 0), hm(6, 0), 120)
+    );
+    assert_eq!(night.dow_mask, 127);
+
+    // Deleting the night schedule, confirmed.
+    let at = c
+        .state
+        .patrol
+        .setup
+        .data
+        .schedules
+        .iter()
+        .position(|s| s.shift == "夜班")
+        .unwrap();
+    c.state.patrol.setup.at = at;
+    c.key('d').await;
+    assert!(c.state.patrol.confirm.is_some());
+    c.key('y').await;
+    assert_eq!(setup::schedules(&db.pool).await.unwrap().len(), 2);
+}
