@@ -198,7 +198,8 @@ fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         ViewId::Tab(TabId::Settlement) => tabs::settlement::render(frame, state, body, th),
         ViewId::Tab(TabId::Terminals) => tabs::terminals::render(frame, state, body, th),
         ViewId::Tab(TabId::Operators) => tabs::operators::render(frame, state, body, th),
-        ViewId::Tab(tab @ (TabId::Patrol | TabId::Attendance)) => {
+        ViewId::Tab(TabId::Patrol) => tabs::patrol::render(frame, state, body, th),
+        ViewId::Tab(tab @ TabId::Attendance) => {
             tabs::placeholder::render(frame, &state.shell, tab, body, th)
         }
     }

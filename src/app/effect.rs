@@ -4,7 +4,7 @@
 
 use super::queue;
 use super::session;
-use super::tabs::{alarms, cards, doors, operators, settlement, terminals};
+use super::tabs::{alarms, cards, doors, operators, patrol, settlement, terminals};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -13,6 +13,7 @@ pub enum Effect {
     Alarms(alarms::Effect),
     Cards(cards::Effect),
     Doors(doors::Effect),
+    Patrol(patrol::Effect),
     Settlement(settlement::Effect),
     Terminals(terminals::Effect),
     Operators(operators::Effect),
@@ -35,6 +36,24 @@ impl From<cards::Effect> for Effect {
 impl From<doors::Effect> for Effect {
     fn from(e: doors::Effect) -> Self {
         Effect::Doors(e)
+    }
+}
+
+impl From<patrol::Effect> for Effect {
+    fn from(e: patrol::Effect) -> Self {
+        match e {
+            // A command to a reader goes through the one queue every tab uses.
+            patrol::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            } => Effect::Queue(queue::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            }),
+            other => Effect::Patrol(other),
+        }
     }
 }
 

@@ -209,6 +209,88 @@ pub enum Failure {
     },
     /// A refusal with nothing to fill in: its catalogue key.
     Invalid(&'static str),
+    /// Patrol's setup, maps and exceptions refused it.
+    Patrol(PatrolWhy),
+}
+
+/// Why patrol refused, as data ([`crate::db::patrol::PatrolError`] without its database and
+/// permission cases, which are failures of their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatrolWhy {
+    NoName,
+    BadTag(i64),
+    BadCard(i64),
+    /// `what`: map, checkpoint, route, guard, group.
+    NameTaken {
+        what: &'static str,
+        name: String,
+    },
+    CardTaken {
+        card: i64,
+        name: String,
+    },
+    NoCheckpoint(i64),
+    NoRoute(String),
+    NoGuard(String),
+    NoGroup(String),
+    NoMap(String),
+    NoSchedule(i64),
+    EmptyRoute,
+    OffsetsOutOfOrder {
+        tag: i64,
+    },
+    CheckpointInUse {
+        tag: i64,
+        route: String,
+    },
+    BadEvery,
+    NoDays,
+    BadValidity,
+    BadSeconds,
+    BadPlan,
+    /// Not a PNG this console reads (the decoder's own words are not shown).
+    BadImage,
+    OffMap,
+    NoException(i64),
+    AlreadyClosed,
+    NoComment,
+    BadRange,
+}
+
+impl From<crate::db::patrol::PatrolError> for Failure {
+    fn from(e: crate::db::patrol::PatrolError) -> Self {
+        use crate::db::patrol::PatrolError as E;
+        use PatrolWhy as W;
+        Failure::Patrol(match e {
+            E::Denied(d) => return Failure::Denied(d),
+            E::Sql(e) => return e.into(),
+            E::NoName => W::NoName,
+            E::BadTag(t) => W::BadTag(t),
+            E::BadCard(c) => W::BadCard(c),
+            E::NameTaken { what, name } => W::NameTaken { what, name },
+            E::CardTaken { card, name } => W::CardTaken { card, name },
+            E::NoCheckpoint(t) => W::NoCheckpoint(t),
+            E::NoRoute(r) => W::NoRoute(r),
+            E::NoGuard(g) => W::NoGuard(g),
+            E::NoGroup(g) => W::NoGroup(g),
+            E::NoMap(m) => W::NoMap(m),
+            E::NoSchedule(s) => W::NoSchedule(s),
+            E::EmptyRoute => W::EmptyRoute,
+            E::OffsetsOutOfOrder { tag } => W::OffsetsOutOfOrder { tag },
+            E::CheckpointInUse { tag, route } => W::CheckpointInUse { tag, route },
+            E::BadEvery => W::BadEvery,
+            E::NoDays => W::NoDays,
+            E::BadValidity => W::BadValidity,
+            E::BadSeconds => W::BadSeconds,
+            E::BadPlan => W::BadPlan,
+            E::BadImage(_) => W::BadImage,
+            E::OffMap { .. } => W::OffMap,
+            E::NoException(v) => W::NoException(v),
+            E::AlreadyClosed => W::AlreadyClosed,
+            E::NoComment => W::NoComment,
+            E::BadRange => W::BadRange,
+        })
+    }
 }
 
 impl From<Denied> for Failure {

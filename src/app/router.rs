@@ -12,7 +12,9 @@ use super::session;
 pub use super::shell::{owner, ViewId};
 use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
 use super::state::State;
-use super::tabs::{alarms, cards, doors, operators, settlement, terminals, Arrive, Rows, View};
+use super::tabs::{
+    alarms, cards, doors, operators, patrol, settlement, terminals, Arrive, Rows, View,
+};
 use super::words;
 use super::Effect;
 use crate::db::notify::Change;
@@ -34,6 +36,8 @@ pub trait Dispatch {
     fn rows(&self, sh: &Shell, body: Rect) -> Rows;
     fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect>;
     fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect>;
+    fn drag(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect>;
+    fn release(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect>;
     fn reload(&mut self, sh: &mut Shell) -> Vec<Effect>;
     fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect>;
     fn wants_frame(&self) -> bool;
@@ -84,6 +88,12 @@ where
     }
     fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         lift(View::click(self, sh, body, x, y))
+    }
+    fn drag(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
+        lift(View::drag(self, sh, body, x, y))
+    }
+    fn release(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
+        lift(View::release(self, sh, body, x, y))
     }
     fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
         lift(View::reload(self, sh))
@@ -221,7 +231,11 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             state.shell.now = now;
-            lift(terminals::tick(&mut state.terminals, &mut state.shell))
+            let mut fx = lift(terminals::tick(&mut state.terminals, &mut state.shell));
+            if shown(state) == ViewId::Tab(TabId::Patrol) {
+                fx.extend(lift(patrol::tick(&mut state.patrol, &mut state.shell)));
+            }
+            fx
         }
         Msg::Db(db) => {
             let recovered = db == DbState::Ready && state.shell.db != DbState::Ready;
@@ -259,6 +273,7 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Alarms(m) => lift(alarms::update(&mut state.alarms, &mut state.shell, m)),
         Msg::Cards(m) => lift(cards::update(&mut state.cards, &mut state.shell, m)),
         Msg::Doors(m) => lift(doors::update(&mut state.doors, &mut state.shell, m)),
+        Msg::Patrol(m) => lift(patrol::update(&mut state.patrol, &mut state.shell, m)),
         Msg::Settlement(m) => lift(settlement::update(
             &mut state.settlement,
             &mut state.shell,
@@ -682,6 +697,16 @@ fn on_mouse(state: &mut State, mouse: MouseEvent) -> Vec<Effect> {
             let id = shown(state);
             let (sh, v) = view(state, id);
             v.click(sh, areas.body, mouse.column, mouse.row)
+        }
+        MouseEventKind::Drag(MouseButton::Left) => {
+            let id = shown(state);
+            let (sh, v) = view(state, id);
+            v.drag(sh, areas.body, mouse.column, mouse.row)
+        }
+        MouseEventKind::Up(MouseButton::Left) => {
+            let id = shown(state);
+            let (sh, v) = view(state, id);
+            v.release(sh, areas.body, mouse.column, mouse.row)
         }
         MouseEventKind::ScrollDown => run(state, Command::SelectNext),
         MouseEventKind::ScrollUp => run(state, Command::SelectPrev),

@@ -349,6 +349,7 @@ pub fn owner(cmd: Command) -> Option<ViewId> {
         "door" | "doors" => ViewId::Tab(TabId::Doors),
         "card" | "cards" | "person" | "stock" | "report" | "desk" => ViewId::Tab(TabId::Cards),
         "settlement" => ViewId::Tab(TabId::Settlement),
+        "patrol" => ViewId::Tab(TabId::Patrol),
         _ => return None,
     })
 }

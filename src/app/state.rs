@@ -1,7 +1,7 @@
 //! Everything the console shows, in one place: the shell (what every tab shares) and one model
 //! per tab. `ui` renders it; only `update` changes it.
 
-use super::tabs::{alarms, cards, doors, operators, placeholder, settlement, terminals};
+use super::tabs::{alarms, cards, doors, operators, patrol, placeholder, settlement, terminals};
 use crate::db::notify::Change;
 use crate::i18n::{tr, Lang};
 use crate::keymap::Keymap;
@@ -32,7 +32,7 @@ pub struct State {
     pub alarms: alarms::Alarms,
     pub cards: cards::Cards,
     pub doors: doors::Doors,
-    pub patrol: placeholder::Placeholder,
+    pub patrol: patrol::Patrol,
     pub attendance: placeholder::Placeholder,
     pub settlement: settlement::Settlement,
     pub terminals: terminals::Terminals,
@@ -72,7 +72,7 @@ impl State {
             alarms: Default::default(),
             cards: Default::default(),
             doors: Default::default(),
-            patrol: placeholder::Placeholder::new(TabId::Patrol),
+            patrol: Default::default(),
             attendance: placeholder::Placeholder::new(TabId::Attendance),
             settlement: settlement::Settlement::new(),
             terminals: Default::default(),

@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod cards;
 pub mod doors;
 pub mod operators;
+pub mod patrol;
 pub mod placeholder;
 pub mod settlement;
 pub mod terminals;
@@ -69,6 +70,16 @@ pub trait View {
 
     /// A left click at (x, y) in the body.
     fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Self::Effect>;
+
+    /// The left button moved, held down, to (x, y) (a drag after a click).
+    fn drag(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<Self::Effect> {
+        vec![]
+    }
+
+    /// The left button let go at (x, y).
+    fn release(&mut self, _sh: &mut Shell, _body: Rect, _x: u16, _y: u16) -> Vec<Self::Effect> {
+        vec![]
+    }
 
     /// Everything it shows, read again: entering it, a refresh, a resync.
     fn reload(&mut self, sh: &mut Shell) -> Vec<Self::Effect>;

@@ -19,6 +19,7 @@ mod commands;
 mod desk;
 mod doors;
 mod import;
+mod patrol;
 mod settlement;
 
 pub use alarm_detail::*;
@@ -26,6 +27,7 @@ pub use commands::*;
 pub use desk::*;
 pub use doors::*;
 pub use import::*;
+pub use patrol::*;
 pub use settlement::*;
 
 /// A catalogued name (`<section>.<name>`); an unknown name (from a newer onecard) as stored.
@@ -514,6 +516,7 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
                 ),
             ],
         ),
+        F::Patrol(why) => patrol_refusal(lang, why),
         F::BadPeriod(text) => trf(lang, "settletab.refusal.bad_period", &[("text", text)]),
         F::PeriodNotEnded { period, ends } => trf(
             lang,

@@ -4,6 +4,7 @@ mod alarms;
 mod cards;
 mod doors;
 mod operators;
+mod patrol;
 mod queue;
 mod session;
 mod settlement;
@@ -64,6 +65,7 @@ pub async fn execute(effect: Effect, env: &Env<'_>) -> Option<Msg> {
         Effect::Alarms(e) => alarms::run(e, env).await,
         Effect::Cards(e) => cards::run(e, env).await,
         Effect::Doors(e) => doors::run(e, env).await,
+        Effect::Patrol(e) => patrol::run(e, env).await,
         Effect::Settlement(e) => settlement::run(e, env).await,
         Effect::Terminals(e) => terminals::run(e, env).await,
         Effect::Operators(e) => operators::run(e, env).await,

@@ -123,6 +123,21 @@ commands! {
     SettleDayNext => "settlement.day-next",
     SettleExport => "settlement.export",
     SettlePeriod => "settlement.settle",
+    PatrolMap => "patrol.map",
+    PatrolExceptions => "patrol.exceptions",
+    PatrolOmissions => "patrol.omissions",
+    PatrolSetup => "patrol.setup",
+    PatrolNext => "patrol.next",
+    PatrolEdit => "patrol.edit",
+    PatrolPlace => "patrol.place",
+    PatrolAdd => "patrol.add",
+    PatrolDelete => "patrol.delete",
+    PatrolClose => "patrol.close",
+    PatrolRange => "patrol.range",
+    PatrolExport => "patrol.export",
+    PatrolDownload => "patrol.download",
+    PatrolExtract => "patrol.extract",
+    PatrolPurge => "patrol.purge",
 }
 
 impl fmt::Display for Command {

@@ -4,6 +4,7 @@ pub mod alarms;
 pub mod cards;
 pub mod doors;
 pub mod operators;
+pub mod patrol;
 pub mod placeholder;
 pub mod settlement;
 pub mod terminals;

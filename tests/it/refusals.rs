@@ -4,7 +4,7 @@
 //! one that is not listed here fails the test.
 
 use chrono::NaiveDate;
-use onecard::app::failure::{DbTrouble, Failure, FileTrouble};
+use onecard::app::failure::{DbTrouble, Failure, FileTrouble, PatrolWhy};
 use onecard::app::words;
 use onecard::db::card::{BatchRefusal, BatchWhy};
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
@@ -386,6 +386,7 @@ fn failures() -> Vec<Failure> {
         path: "/srv/导出/2026.csv".into(),
     }));
     v.extend(card_refusals().into_iter().map(Failure::Refusal));
+    v.extend(patrol_whys().into_iter().map(Failure::Patrol));
     // Every catalogue key a refusal with nothing to fill in is raised with.
     for key in invalid_keys() {
         v.push(Failure::Invalid(Box::leak(key.into_boxed_str())));
@@ -678,9 +679,55 @@ fn check(texts: impl IntoIterator<Item = (String, Lang, String)>, also: &[&str])
 
 const BOTH: [Lang; 2] = [Lang::EN, Lang::ZH_CN];
 
+/// One of every patrol refusal.
+fn patrol_whys() -> Vec<PatrolWhy> {
+    use PatrolWhy as W;
+    vec![
+        W::NoName,
+        W::BadTag(0),
+        W::BadCard(-1),
+        W::NameTaken {
+            what: "route",
+            name: "北区夜巡".into(),
+        },
+        W::NameTaken {
+            what: "guard group",
+            name: "校园总图".into(),
+        },
+        W::CardTaken {
+            card: 8165537,
+            name: "张伟".into(),
+        },
+        W::NoCheckpoint(101),
+        W::NoRoute("北区夜巡".into()),
+        W::NoGuard("张伟".into()),
+        W::NoGroup("夜班组".into()),
+        W::NoMap("校园总图".into()),
+        W::NoSchedule(7),
+        W::EmptyRoute,
+        W::OffsetsOutOfOrder { tag: 102 },
+        W::CheckpointInUse {
+            tag: 101,
+            route: "北区夜巡".into(),
+        },
+        W::BadEvery,
+        W::NoDays,
+        W::BadValidity,
+        W::BadSeconds,
+        W::BadPlan,
+        W::BadImage,
+        W::OffMap,
+        W::NoException(9),
+        W::AlreadyClosed,
+        W::NoComment,
+        W::BadRange,
+    ]
+}
+
 #[test]
 fn every_refusal_lists_every_variant() {
-    let pairs: [(&str, &str, BTreeSet<String>); 11] = [
+    let pairs: [(&str, &str, BTreeSet<String>); 12] = [
+        ("src/app/failure.rs", "PatrolWhy", shown(&patrol_whys())),
         ("src/import.rs", "RowProblem", shown(&import_problems())),
         ("src/db/person.rs", "FieldProblem", shown(&field_problems())),
         ("src/db/door.rs", "Field", shown(&door_fields())),
@@ -814,6 +861,15 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
     use onecard::domain::settlement::Tally;
     let mut v = vec![
         D::Record { record_no: 55 },
+        D::PatrolOverdue {
+            checkpoint: "图书馆东门".into(),
+            tag: 101,
+            guard: "张伟".into(),
+            due: NaiveDate::from_ymd_opt(2026, 11, 22)
+                .unwrap()
+                .and_hms_opt(3, 0, 0)
+                .unwrap(),
+        },
         D::NoAnswer {
             line: "食堂 RS-485".into(),
         },

@@ -1,4 +1,4 @@
-//! A tab still to be built (Patrol, Attendance, Settlement): it says what it will hold.
+//! A tab still to be built (Attendance): it says what it will hold.
 
 use super::{Rows, View};
 use crate::app::filter::Filter;
