@@ -213,19 +213,28 @@ pub async fn day_totals(
 ) -> Result<Vec<DayTotal>, PatrolError> {
     q.check()?;
     ensure_expanded(pool, q.to).await?;
-    let rows = sqlx::query(&format!(
+    // The whole site days inside the range, and the instants they start and end at: passed
+    // to the main query as values, so the partial days are index ranges.
+    let (lo, hi, lo_at, hi_at): (NaiveDate, NaiveDate, DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
         "WITH z AS (SELECT site_zone() AS zone),
          b AS (
            SELECT CASE WHEN ($1 AT TIME ZONE z.zone)::time = '00:00'
                        THEN ($1 AT TIME ZONE z.zone)::date ELSE ($1 AT TIME ZONE z.zone)::date + 1 END AS lo,
                   ($2 AT TIME ZONE z.zone)::date AS hi, z.zone
-           FROM z),
-         e AS (SELECT b.*, b.lo::timestamp AT TIME ZONE b.zone AS lo_at,
-                      b.hi::timestamp AT TIME ZONE b.zone AS hi_at FROM b),
-         whole AS (
+           FROM z)
+         SELECT lo, hi, lo::timestamp AT TIME ZONE zone, hi::timestamp AT TIME ZONE zone FROM b",
+    )
+    .bind(q.from)
+    .bind(q.to)
+    .fetch_one(pool)
+    .await?;
+    let first_end = q.to.min(lo_at);
+    let last_start = q.from.max(hi_at).max(lo_at);
+    let rows = sqlx::query(&format!(
+        "WITH whole AS (
            SELECT v.day, v.schedule_id, v.guard_id, v.group_id, v.route_id, v.shift, v.visits,
                   v.on_time, v.early, v.late, v.unscanned
-           FROM patrol_day_total v, b WHERE v.day >= b.lo AND v.day < b.hi AND {FILTER}),
+           FROM patrol_day_total v WHERE v.day >= $6 AND v.day < $7 AND {FILTER}),
          edge AS (
            SELECT v.day, v.schedule_id, min(v.guard_id) AS guard_id, min(v.group_id) AS group_id,
                   min(v.route_id) AS route_id, min(v.shift) AS shift, count(*)::int AS visits,
@@ -233,10 +242,9 @@ pub async fn day_totals(
                   count(*) FILTER (WHERE v.scanned_at < v.win_start)::int AS early,
                   count(*) FILTER (WHERE v.scanned_at > v.win_end)::int AS late,
                   count(*) FILTER (WHERE v.scanned_at IS NULL)::int AS unscanned
-           FROM patrol_visit v, e
-           WHERE ((v.start_at >= $1 AND v.start_at < least($2, e.lo_at))
-                  OR (v.start_at >= greatest($1, e.hi_at, e.lo_at) AND v.start_at < $2))
-             AND NOT (v.day >= e.lo AND v.day < e.hi) AND {FILTER}
+           FROM patrol_visit v
+           WHERE ((v.start_at >= $1 AND v.start_at < $8) OR (v.start_at >= $9 AND v.start_at < $2))
+             AND {FILTER}
            GROUP BY v.day, v.schedule_id),
          open AS (
            SELECT v.day, v.schedule_id, count(*)::int AS pending FROM patrol_visit v
@@ -257,6 +265,10 @@ pub async fn day_totals(
     .bind(q.guard)
     .bind(q.route)
     .bind(now)
+    .bind(lo)
+    .bind(hi)
+    .bind(first_end)
+    .bind(last_start)
     .fetch_all(pool)
     .await?;
     rows.iter()
