@@ -43,6 +43,7 @@ mod pos_chase;
 mod pos_fallback;
 mod pos_offline;
 mod pos_online;
+mod patrol_readers;
 mod propagation;
 mod reconcile;
 mod refusals;
