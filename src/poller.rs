@@ -25,11 +25,11 @@
 
 mod actor;
 pub(crate) mod balances;
-pub(crate) mod patrol;
 mod drivers;
 mod line;
 mod native;
 mod options;
+pub(crate) mod patrol;
 mod stats;
 mod uhppote;
 mod wake;

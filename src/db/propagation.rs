@@ -831,7 +831,11 @@ pub async fn holdings(pool: &PgPool, terminal_id: i64) -> Result<Holdings, sqlx:
                 sqlx::query_scalar("SELECT tag FROM checkpoint ORDER BY tag")
                     .fetch_all(&mut *conn)
                     .await?;
-            let narrow = |v: Vec<i64>| v.into_iter().filter_map(|n| u32::try_from(n).ok()).collect();
+            let narrow = |v: Vec<i64>| {
+                v.into_iter()
+                    .filter_map(|n| u32::try_from(n).ok())
+                    .collect()
+            };
             Ok(Holdings::Patrol {
                 guards: narrow(guards),
                 checkpoints: narrow(checkpoints),

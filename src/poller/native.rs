@@ -522,8 +522,7 @@ impl NativeLine {
     ) -> Result<(u64, u32), PollError> {
         let held = self.bus().await?.poll(addr).await?.stored;
         self.ready(ctx, t, addr).await?;
-        if t.kind() == "patrol_reader" && t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY)
-        {
+        if t.kind() == "patrol_reader" && t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
             self.measure_clock(ctx, t, addr).await?;
         }
         let d = self.drain(ctx, t, addr, None, u64::from(held)).await?;
@@ -615,7 +614,9 @@ impl NativeLine {
                 } = &h
                 {
                     let g = self.table(ctx, addr, Table::Guards, guards).await?;
-                    let c = self.table(ctx, addr, Table::Checkpoints, checkpoints).await?;
+                    let c = self
+                        .table(ctx, addr, Table::Checkpoints, checkpoints)
+                        .await?;
                     return Ok(Ok(CommandOutcome::CardsDownloaded {
                         written: g + c,
                         unchanged: 0,

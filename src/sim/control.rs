@@ -26,7 +26,9 @@ pub fn tally(terminals: &[Arc<dyn SimTerminal>]) -> BTreeMap<String, u64> {
 }
 
 /// Visits walked per patrol reader that walks a plan.
-pub fn patrol_tally(terminals: &[Arc<dyn SimTerminal>]) -> BTreeMap<String, super::patrol::PatrolCounts> {
+pub fn patrol_tally(
+    terminals: &[Arc<dyn SimTerminal>],
+) -> BTreeMap<String, super::patrol::PatrolCounts> {
     terminals
         .iter()
         .filter_map(|t| {
@@ -90,7 +92,12 @@ pub fn handle_with(
             let json = match words.next() {
                 None => serde_json::to_string(&tally(terminals)),
                 Some("patrol") => serde_json::to_string(&patrol_tally(terminals)),
-                Some(other) => return (format!("error tally {other}: try tally or tally patrol"), false),
+                Some(other) => {
+                    return (
+                        format!("error tally {other}: try tally or tally patrol"),
+                        false,
+                    )
+                }
             };
             (format!("ok {}", json.unwrap_or_default()), false)
         }

@@ -126,13 +126,19 @@ impl PatrolPlan {
         let mut tags = std::collections::HashSet::new();
         for c in &self.checkpoints {
             if c.tag == 0 || !tags.insert(c.tag) {
-                return Err(format!("patrol: checkpoint tag {} is zero or used twice", c.tag));
+                return Err(format!(
+                    "patrol: checkpoint tag {} is zero or used twice",
+                    c.tag
+                ));
             }
         }
         let mut cards = std::collections::HashSet::new();
         for g in &self.guards {
             if g.card == 0 || !cards.insert(g.card) {
-                return Err(format!("patrol: guard card {} is zero or used twice", g.card));
+                return Err(format!(
+                    "patrol: guard card {} is zero or used twice",
+                    g.card
+                ));
             }
         }
         for r in &self.routes {
@@ -394,6 +400,18 @@ impl Walker {
         out
     }
 
+    /// The visits of rounds starting in [from, to) made by `to`, as this walker would have
+    /// made them (for a site's past); a round under way at `to` is cut there.
+    pub fn walked_between(&mut self, from: NaiveDateTime, to: NaiveDateTime) -> Vec<WalkedVisit> {
+        self.plan(from, to);
+        let steps = std::mem::take(&mut self.steps);
+        steps
+            .into_iter()
+            .filter(|((when, _), _)| *when <= to)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
     pub fn tally(&self) -> &[WalkedVisit] {
         &self.tally
     }
@@ -455,7 +473,9 @@ mod tests {
             seen.extend(w.due(t0 + Duration::seconds(s)));
         }
         // Rounds from 10:01 on (the one under way is not walked), three visits each.
-        assert!(seen.iter().all(|v| v.round_start.format("%S").to_string() == "00"));
+        assert!(seen
+            .iter()
+            .all(|v| v.round_start.format("%S").to_string() == "00"));
         assert!(seen.len() >= 24, "{}", seen.len());
         let c = PatrolCounts::of(&seen);
         assert!(c.on_time > 0 && c.late > 0 && c.missed > 0, "{c:?}");
@@ -467,11 +487,12 @@ mod tests {
                     _ => 20,
                 });
             match (v.class, v.at) {
-                (Intended::OnTime, Some(at)) => assert!(at >= due && at <= due + Duration::seconds(8)),
+                (Intended::OnTime, Some(at)) => {
+                    assert!(at >= due && at <= due + Duration::seconds(8))
+                }
                 // After the window, before the next round's period (start + 60 − 5).
                 (Intended::Late, Some(at)) => assert!(
-                    at > due + Duration::seconds(8)
-                        && at < v.round_start + Duration::seconds(38)
+                    at > due + Duration::seconds(8) && at < v.round_start + Duration::seconds(38)
                 ),
                 (Intended::Missed, None) => {}
                 other => panic!("{other:?}"),

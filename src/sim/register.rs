@@ -3,10 +3,10 @@
 
 use super::patrol::{parse_time, PatrolPlan};
 use super::runner::{Listing, Site};
-use crate::db::patrol::setup::{self, Checkpoint, Guard, MapKind, Route, RoutePoint, Schedule};
-use crate::db::patrol::PatrolError;
 use super::TerminalKind;
 use crate::db::audit;
+use crate::db::patrol::setup::{self, Checkpoint, Guard, MapKind, Route, RoutePoint, Schedule};
+use crate::db::patrol::PatrolError;
 use crate::db::terminal::InventoryError;
 use crate::domain::permission::Actor;
 use sqlx::PgPool;
@@ -194,15 +194,21 @@ pub async fn register_patrol(
 ) -> Result<(), PatrolError> {
     let actor = Actor::shell("sim");
     let map = match &plan.map {
-        Some(m) => Some(match setup::maps(pool).await?.into_iter().find(|x| x.name == m.name) {
-            Some(x) => x.id,
-            None => {
-                let kind = MapKind::Text {
-                    plan: m.plan.clone(),
-                };
-                setup::create_map(pool, &actor, &m.name, kind, m.metres_per_unit).await?
-            }
-        }),
+        Some(m) => Some(
+            match setup::maps(pool)
+                .await?
+                .into_iter()
+                .find(|x| x.name == m.name)
+            {
+                Some(x) => x.id,
+                None => {
+                    let kind = MapKind::Text {
+                        plan: m.plan.clone(),
+                    };
+                    setup::create_map(pool, &actor, &m.name, kind, m.metres_per_unit).await?
+                }
+            },
+        ),
         None => None,
     };
     for c in &plan.checkpoints {
@@ -247,7 +253,7 @@ pub async fn register_patrol(
         route.early_s = i32::try_from(r.early_s).unwrap_or(i32::MAX);
         route.late_s = i32::try_from(r.late_s).unwrap_or(i32::MAX);
         route.grace_s = i32::try_from(r.grace_s).unwrap_or(i32::MAX);
-        let same = routes.iter().any(|x| *x == route);
+        let same = routes.contains(&route);
         let id = if same {
             route.id
         } else {
@@ -266,9 +272,9 @@ pub async fn register_patrol(
         else {
             return Err(PatrolError::BadEvery);
         };
-        let known = schedules.iter().find(|x| {
-            x.route_id == route_id && x.guard_id == Some(guard_id) && x.shift == s.shift
-        });
+        let known = schedules
+            .iter()
+            .find(|x| x.route_id == route_id && x.guard_id == Some(guard_id) && x.shift == s.shift);
         let schedule = Schedule {
             id: known.map_or(0, |x| x.id),
             route_id,

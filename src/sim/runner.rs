@@ -184,7 +184,11 @@ impl Site {
                             checkpoints.clone(),
                         );
                         let id = reader.id();
-                        if let Some(w) = config.patrol.as_ref().and_then(|p| p.walker(&id, config.seed)) {
+                        if let Some(w) = config
+                            .patrol
+                            .as_ref()
+                            .and_then(|p| p.walker(&id, config.seed))
+                        {
                             reader.walk_rounds(w);
                         }
                         patrols.push(reader.clone());

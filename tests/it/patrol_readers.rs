@@ -16,8 +16,8 @@ use onecard::sim::patrol::{
     Intended, PatrolPlan, PlanCheckpoint, PlanGuard, PlanRoute, PlanSchedule,
 };
 use onecard::sim::register::register_site;
-use onecard::sim::SimTerminal;
 use onecard::sim::site::{LineConfig, NativeKind, NativeTerminalConfig, SiteConfig};
+use onecard::sim::SimTerminal;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -76,7 +76,11 @@ fn plan(first: NaiveDateTime) -> PatrolPlan {
             .collect(),
         routes: vec![PlanRoute {
             name: "快巡".into(),
-            points: TAGS.iter().zip([0, 8, 16, 24]).map(|(&t, o)| (t, o)).collect(),
+            points: TAGS
+                .iter()
+                .zip([0, 8, 16, 24])
+                .map(|(&t, o)| (t, o))
+                .collect(),
             early_s: 4,
             late_s: 6,
             grace_s: 10,
@@ -115,16 +119,20 @@ async fn readers_get_the_guard_and_checkpoint_tables_and_flag_an_unknown_guard()
     let reg = register_site(&db.pool, &site).await.unwrap();
     let sup = Supervisor::start_with(db.pool.clone(), "tables", fast());
     let readers = site.patrol_readers().to_vec();
-    eventually(Duration::from_secs(60), "both tables on both readers", || {
-        let readers = readers.clone();
-        async move {
-            readers.iter().all(|r| {
-                r.table_entries() == (GUARDS.to_vec(), TAGS.to_vec())
-                    && r.tables().0.version != 0
-                    && r.tables().1.version != 0
-            })
-        }
-    })
+    eventually(
+        Duration::from_secs(60),
+        "both tables on both readers",
+        || {
+            let readers = readers.clone();
+            async move {
+                readers.iter().all(|r| {
+                    r.table_entries() == (GUARDS.to_vec(), TAGS.to_vec())
+                        && r.tables().0.version != 0
+                        && r.tables().1.version != 0
+                })
+            }
+        },
+    )
     .await;
     // Every download that ran ended as tables written.
     let downloads: Vec<i64> = sqlx::query_scalar(
@@ -305,17 +313,18 @@ async fn the_omission_report_finds_exactly_the_visits_the_simulator_skipped_and_
     assert_eq!(found, meant);
     let c = count(&meant);
     assert!(
-        ["on_time", "late", "missed"].iter().all(|k| c.contains_key(k)),
+        ["on_time", "late", "missed"]
+            .iter()
+            .all(|k| c.contains_key(k)),
         "the seed walks every class: {c:?}"
     );
     // The fast reader's scans were corrected by the ten minutes it was off.
-    let drift: Vec<i32> = sqlx::query_scalar(
-        "SELECT DISTINCT drift_s FROM patrol_scan WHERE terminal_id = $1",
-    )
-    .bind(ids[1])
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let drift: Vec<i32> =
+        sqlx::query_scalar("SELECT DISTINCT drift_s FROM patrol_scan WHERE terminal_id = $1")
+            .bind(ids[1])
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert!(drift.iter().all(|d| (598..=601).contains(d)), "{drift:?}");
     // serve's patrol pass swept the closed rounds: an exception per late or missed visit.
     let bad = i64::try_from(c.get("late").unwrap_or(&0) + c.get("missed").unwrap_or(&0)).unwrap();

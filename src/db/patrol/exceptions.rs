@@ -131,12 +131,11 @@ pub async fn close(
         return Err(PatrolError::NoComment);
     }
     let mut tx = pool.begin().await?;
-    let state: Option<(String, String)> = sqlx::query_as(
-        "SELECT state, class FROM patrol_exception WHERE visit_id = $1 FOR UPDATE",
-    )
-    .bind(visit_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let state: Option<(String, String)> =
+        sqlx::query_as("SELECT state, class FROM patrol_exception WHERE visit_id = $1 FOR UPDATE")
+            .bind(visit_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some((state, class)) = state else {
         return Err(PatrolError::NoException(visit_id));
     };

@@ -76,31 +76,30 @@ pub async fn checkpoints(
     pool: &PgPool,
     now: DateTime<Utc>,
 ) -> Result<Vec<CheckpointLive>, sqlx::Error> {
-    let mut out: Vec<CheckpointLive> = sqlx::query(
-        "SELECT tag, name, map_id, x, y FROM checkpoint ORDER BY tag",
-    )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        let map: Option<i64> = r.try_get("map_id")?;
-        let x: Option<f32> = r.try_get("x")?;
-        let y: Option<f32> = r.try_get("y")?;
-        Ok(CheckpointLive {
-            tag: r.try_get("tag")?,
-            name: r.try_get("name")?,
-            place: match (map, x, y) {
-                (Some(m), Some(x), Some(y)) => Some((m, x, y)),
-                _ => None,
-            },
-            state: LiveState::Idle,
-            due: None,
-            win_end: None,
-            scanned_at: None,
-            guard: None,
-        })
-    })
-    .collect::<Result<_, sqlx::Error>>()?;
+    let mut out: Vec<CheckpointLive> =
+        sqlx::query("SELECT tag, name, map_id, x, y FROM checkpoint ORDER BY tag")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let map: Option<i64> = r.try_get("map_id")?;
+                let x: Option<f32> = r.try_get("x")?;
+                let y: Option<f32> = r.try_get("y")?;
+                Ok(CheckpointLive {
+                    tag: r.try_get("tag")?,
+                    name: r.try_get("name")?,
+                    place: match (map, x, y) {
+                        (Some(m), Some(x), Some(y)) => Some((m, x, y)),
+                        _ => None,
+                    },
+                    state: LiveState::Idle,
+                    due: None,
+                    win_end: None,
+                    scanned_at: None,
+                    guard: None,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
     let visits = sqlx::query(
         "SELECT v.checkpoint_tag, v.due, v.win_start, v.win_end, v.scanned_at,
                 coalesce(g.name, gg.name) AS guard, patrol_class(v, $1) AS class

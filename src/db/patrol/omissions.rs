@@ -55,12 +55,14 @@ pub struct DueVisit {
 pub async fn guard_id(pool: &PgPool, guard: &str) -> Result<i64, PatrolError> {
     let g = guard.trim();
     let card = g.parse::<i64>().ok();
-    sqlx::query_scalar("SELECT id FROM guard WHERE card = $1 OR name = $2 ORDER BY card = $1 DESC LIMIT 1")
-        .bind(card)
-        .bind(g)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| PatrolError::NoGuard(g.to_string()))
+    sqlx::query_scalar(
+        "SELECT id FROM guard WHERE card = $1 OR name = $2 ORDER BY card = $1 DESC LIMIT 1",
+    )
+    .bind(card)
+    .bind(g)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| PatrolError::NoGuard(g.to_string()))
 }
 
 /// Resolves a route by name or id.

@@ -235,7 +235,9 @@ fn map_row(r: &sqlx::postgres::PgRow) -> Result<PatrolMap, sqlx::Error> {
         name: r.try_get("name")?,
         kind: if kind == "png" {
             MapKind::Png {
-                image: r.try_get::<Option<Vec<u8>>, _>("image")?.unwrap_or_default(),
+                image: r
+                    .try_get::<Option<Vec<u8>>, _>("image")?
+                    .unwrap_or_default(),
             }
         } else {
             MapKind::Text {
@@ -902,7 +904,9 @@ pub(crate) async fn save_guard_in(
         return Err(PatrolError::NoGuard(g.id.to_string()));
     }
     let id: i64 = if g.id == 0 {
-        sqlx::query_scalar("INSERT INTO guard (card, name, group_id) VALUES ($1, $2, $3) RETURNING id")
+        sqlx::query_scalar(
+            "INSERT INTO guard (card, name, group_id) VALUES ($1, $2, $3) RETURNING id",
+        )
     } else {
         sqlx::query_scalar(
             "UPDATE guard SET card = $1, name = $2, group_id = $3 WHERE id = $4 RETURNING id",
@@ -995,11 +999,7 @@ fn schedule_row(r: &sqlx::postgres::PgRow) -> Result<Schedule, sqlx::Error> {
 }
 
 /// Adds (id 0) or changes a schedule and lays its rounds out; returns its id.
-pub async fn save_schedule(
-    pool: &PgPool,
-    actor: &Actor,
-    s: &Schedule,
-) -> Result<i64, PatrolError> {
+pub async fn save_schedule(pool: &PgPool, actor: &Actor, s: &Schedule) -> Result<i64, PatrolError> {
     actor.authorize(Action::PatrolEdit)?;
     let mut tx = pool.begin().await?;
     let id = save_schedule_in(&mut tx, actor, s).await?;

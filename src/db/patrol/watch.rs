@@ -35,20 +35,19 @@ pub async fn tick(pool: &PgPool, now: DateTime<Utc>) -> Result<Tick, sqlx::Error
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-    let overdue: Vec<Overdue> =
-        sqlx::query_as(
-            "UPDATE patrol_visit v SET alarmed = true
+    let overdue: Vec<Overdue> = sqlx::query_as(
+        "UPDATE patrol_visit v SET alarmed = true
              FROM patrol_route r, checkpoint c, patrol_visit o
              LEFT JOIN guard g ON g.id = o.guard_id LEFT JOIN guard_group gg ON gg.id = o.group_id
              WHERE o.id = v.id AND r.id = v.route_id AND c.tag = v.checkpoint_tag AND r.online
                AND NOT v.swept AND NOT v.alarmed AND v.scanned_at IS NULL
                AND v.win_end < $1 AND v.win_end > $2 AND v.period_end > $1
              RETURNING v.id, v.checkpoint_tag, c.name, coalesce(g.name, gg.name), g.card, v.due",
-        )
-        .bind(now)
-        .bind(now - ALARM_WITHIN)
-        .fetch_all(&mut *tx)
-        .await?;
+    )
+    .bind(now)
+    .bind(now - ALARM_WITHIN)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut ids = Vec::new();
     for (_, tag, checkpoint, guard, card, due) in &overdue {
         let a = NewAlarm {
