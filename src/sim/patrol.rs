@@ -501,6 +501,31 @@ mod tests {
     }
 
     #[test]
+    fn a_site_file_gives_its_plan() {
+        let text = r#"
+[[lines]]
+name = "p"
+terminals = [{ kind = "patrol_reader", machine_no = 1 }]
+
+[patrol]
+late_percent = 10
+skip_percent = 5
+checkpoints = [{ tag = 1, name = "东门" }, { tag = 2, name = "北门", place = [3, 4] }]
+guards = [{ card = 7, name = "甲" }]
+routes = [{ name = "r", points = [[1, 0], [2, 60]], late_s = 30 }]
+schedules = [{ route = "r", guard = 7, reader = "patrol/p/1", first_start = "22:00", last_start = "06:00", every_min = 120 }]
+"#;
+        let site = crate::sim::site::SiteConfig::parse(text, "site.toml").unwrap();
+        let p = site.patrol.unwrap();
+        assert_eq!(p.routes[0].points, vec![(1, 0), (2, 60)]);
+        assert_eq!((p.routes[0].early_s, p.routes[0].late_s), (300, 30));
+        assert_eq!(p.checkpoints[1].place, Some([3.0, 4.0]));
+        assert_eq!(p.schedules[0].shift, "全天");
+        let bad = text.replace("patrol/p/1", "patrol/p/9");
+        assert!(crate::sim::site::SiteConfig::parse(&bad, "site.toml").is_err());
+    }
+
+    #[test]
     fn a_bad_plan_is_refused() {
         let mut p = plan();
         p.routes[0].points.push((9, 30));

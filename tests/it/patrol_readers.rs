@@ -152,7 +152,7 @@ async fn readers_get_the_guard_and_checkpoint_tables_and_flag_an_unknown_guard()
     site.patrol_readers()[0].scan(4_242, TAGS[0]).unwrap();
     let id = term(&reg, "patrol/patrol/1").terminal_id;
     let pool = db.pool.clone();
-    eventually(Duration::from_secs(30), "the unknown guard's scan", || {
+    eventually(Duration::from_secs(60), "the unknown guard's scan", || {
         let pool = pool.clone();
         async move {
             scalar(
