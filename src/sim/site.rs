@@ -9,7 +9,9 @@
 //! | RS-485 line *i* (0-based), TCP, besides its PTY | 4400 + i | P + 20 + i |
 //! | the control interface, TCP | 4499 | P + 99 |
 //!
-//! The site file is TOML; unknown keys are refused with the line.
+//! The site file is TOML; unknown keys are refused with the line. An optional `[patrol]` table
+//! (`sim::patrol::PatrolPlan`) gives checkpoints, guards, routes and schedules that the patrol
+//! readers walk round by round, and that `sim::register` writes into the database.
 
 use serde::Deserialize;
 use std::net::IpAddr;

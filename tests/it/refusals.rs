@@ -814,6 +814,15 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
     use onecard::domain::settlement::Tally;
     let mut v = vec![
         D::Record { record_no: 55 },
+        D::PatrolOverdue {
+            checkpoint: "图书馆东门".into(),
+            tag: 12_582_913,
+            guard: "张建国".into(),
+            due: chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+                .unwrap()
+                .and_hms_opt(22, 40, 0)
+                .unwrap(),
+        },
         D::NoAnswer {
             line: "食堂 RS-485".into(),
         },
