@@ -348,3 +348,71 @@ async fn the_omission_report_finds_exactly_the_visits_the_simulator_skipped_and_
     traffic.abort();
     sup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_back_from_a_round_is_corrected_by_the_drift_read_on_its_return() {
+    use onecard::sim::native::NativeDevice;
+    let db = test_db().await;
+    let site = start(&site(None)).await;
+    let reg = register_site(&db.pool, &site).await.unwrap();
+    let id = term(&reg, "patrol/patrol/1").terminal_id;
+    let sup = Supervisor::start_with(db.pool.clone(), "round", fast());
+    let pool = db.pool.clone();
+    let drift = move |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, Option<i32>>("SELECT clock_drift_s FROM terminal WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    eventually(Duration::from_secs(60), "the reader's clock read", || {
+        let pool = pool.clone();
+        async move { drift(pool).await.is_some_and(|d| d.abs() <= 1) }
+    })
+    .await;
+    // Off on its round: its clock now 5 minutes fast, out of reach of the line.
+    let reader = site.patrol_readers()[0].clone();
+    reader.broadcast_time(local_now() + ChronoDuration::seconds(300));
+    reader.control("offline", &[]).unwrap();
+    for tag in TAGS {
+        reader.scan(GUARDS[0], tag).unwrap();
+    }
+    eventually(Duration::from_secs(60), "the reader offline", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM terminal WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == "offline"
+        }
+    })
+    .await;
+    // Back at its dock well within the clock interval: read before its records are.
+    reader.control("online", &[]).unwrap();
+    eventually(Duration::from_secs(60), "the round's scans stored", || {
+        let pool = pool.clone();
+        async move {
+            scalar(
+                &pool,
+                &format!("SELECT count(*) FROM patrol_scan WHERE terminal_id = {id}"),
+            )
+            .await
+                == 4
+        }
+    })
+    .await;
+    let (lo, hi, late): (i32, i32, f64) = sqlx::query_as(
+        "SELECT min(drift_s), max(drift_s),
+                max(abs(extract(epoch FROM received_at - scanned_at)))::float8
+         FROM patrol_scan WHERE terminal_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!((299..=301).contains(&lo) && lo == hi, "drift {lo}..{hi}");
+    assert!(late < 60.0, "scanned {late} s before it was read");
+    sup.stop().await;
+}
