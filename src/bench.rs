@@ -196,6 +196,7 @@ pub fn site_config(args: &BenchArgs) -> SiteConfig {
         rate: args.rate,
         bind: std::net::IpAddr::from([127, 0, 0, 1]),
         alarm_percent: 0.0,
+        patrol: None,
         cards: CardsConfig {
             first: 8_165_500,
             count: 2_000,

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 mod books;
+pub mod patrol;
 
 pub const DATABASE: &str = "onecard_demo";
 pub const DIRECTOR: &str = "director";
@@ -266,13 +267,16 @@ impl LiveSite {
         config.rate = options.rate;
         config.alarm_percent = options.alarm_percent;
         config.cards.granted = false;
+        config.patrol = Some(patrol::plan());
         let site = crate::sim::runner::Site::start(&config, options.ports).await?;
         tracing::info!(control = %site.control, "demo: simulated site started; its control interface listens on {}", site.control);
         let registered = crate::sim::register::register_site(pool, &site).await?;
         // A new simulator numbers its records from 1 again: start the demo's books afresh.
         let ids: Vec<i64> = registered.iter().map(|r| r.terminal_id).collect();
         let mut tx = pool.begin().await?;
-        for table in ["door_event", "pos_purchase", "patrol_scan", "punch"] {
+        // Patrol scans stay: a reader's numbers start a new epoch instead (below), so the
+        // rounds already matched keep their scans.
+        for table in ["door_event", "pos_purchase", "punch"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE terminal_id = ANY($1)"))
                 .bind(&ids)
                 .execute(&mut *tx)
@@ -287,12 +291,19 @@ impl LiveSite {
         sqlx::query(
             "UPDATE terminal SET record_base = record_base + 1000000000,
                                  bookmark = record_base + 1000000000
-             WHERE id = ANY($1) AND kind = 'pos'",
+             WHERE id = ANY($1) AND kind IN ('pos', 'patrol_reader')",
         )
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if let Some(plan) = &config.patrol {
+            let now = crate::domain::time::now();
+            let n = patrol::seed_history(pool, plan, &registered, config.seed, now).await?;
+            if n > 0 {
+                tracing::info!(scans = n, "demo: a week of past patrol rounds seeded");
+            }
+        }
         seed_merchants(pool, &registered).await?;
         name_doors(pool, &site, &config, &registered).await?;
         if !seed_card_desk(pool).await? {

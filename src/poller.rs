@@ -29,6 +29,7 @@ mod drivers;
 mod line;
 mod native;
 mod options;
+pub(crate) mod patrol;
 mod stats;
 mod uhppote;
 mod wake;
@@ -289,6 +290,8 @@ async fn supervise(
     // Uploaded purchase batches folded into balances while the lines run, and after them.
     let (fold_stop, fold_stopped) = watch::channel(false);
     let mut folder = tokio::spawn(balances::run(pool.clone(), fold_stopped));
+    // Due visits laid out, closed rounds swept, overdue checkpoints alarmed.
+    let mut patrolling = tokio::spawn(patrol::run(pool.clone(), fold_stop.subscribe()));
     let service = crate::domain::permission::Actor {
         operator_id: None,
         name: format!("serve:{worker}"),
@@ -440,6 +443,13 @@ async fn supervise(
         shared.wakers.forget(id);
     }
     let _ = fold_stop.send(true);
+    if tokio::time::timeout(Duration::from_secs(1), &mut patrolling)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the patrol pass did not stop in time");
+        patrolling.abort();
+    }
     if tokio::time::timeout(balances::LAST + Duration::from_millis(200), &mut folder)
         .await
         .is_err()

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod control;
 pub mod native;
+pub mod patrol;
 pub mod register;
 pub mod runner;
 pub mod site;
@@ -73,6 +74,10 @@ pub trait SimTerminal: Send + Sync {
     fn control(&self, verb: &str, args: &[&str]) -> Result<String, String>;
     /// Records generated since start, whether or not anyone collected them.
     fn generated(&self) -> u64;
+    /// A patrol reader walking a plan: every visit so far, as meant.
+    fn patrol_visits(&self) -> Option<Vec<patrol::WalkedVisit>> {
+        None
+    }
 }
 
 /// The next connection to a simulated server. Per-connection failures (aborted handshakes, fd

@@ -365,6 +365,7 @@ fn site_config(pos: usize, seed: u64) -> SiteConfig {
         rate: 0.0,
         bind: std::net::IpAddr::from([127, 0, 0, 1]),
         alarm_percent: 0.0,
+        patrol: None,
         cards: CardsConfig {
             first: 8_165_500,
             count: 100,

@@ -930,6 +930,21 @@ pub async fn note_hardware_serial(
     Ok(())
 }
 
+/// A terminal's clock drift (seconds ahead of the site's), as just measured.
+pub async fn note_clock_drift(
+    pool: &PgPool,
+    terminal_id: i64,
+    drift_s: i64,
+) -> Result<(), sqlx::Error> {
+    let drift = i32::try_from(drift_s).unwrap_or(if drift_s < 0 { i32::MIN } else { i32::MAX });
+    sqlx::query("UPDATE terminal SET clock_drift_s = $2 WHERE id = $1")
+        .bind(terminal_id)
+        .bind(drift)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// A terminal's own record numbers began again (reset to factory settings, or swapped): from
 /// now on its record n is stored as `bookmark + n`, so nothing new collides with what is
 /// stored. Raises `event_log_restarted` in the same transaction. Returns the new base.

@@ -782,7 +782,12 @@ pub enum Holdings {
     Cards(Vec<CardGrant>),
     /// A POS's whole blacklist.
     Blacklist(Vec<u32>),
-    /// A terminal the database decides no cards for (a patrol reader, a desk reader).
+    /// A patrol reader's tables: every guard's card and every checkpoint's tag.
+    Patrol {
+        guards: Vec<u32>,
+        checkpoints: Vec<u32>,
+    },
+    /// A terminal the database decides no cards for (a desk reader).
     Nothing,
 }
 
@@ -816,6 +821,25 @@ pub async fn holdings(pool: &PgPool, terminal_id: i64) -> Result<Holdings, sqlx:
                 cards.extend(facts.accept(grants).remove(&terminal_id));
             }
             Ok(Holdings::Cards(cards))
+        }
+        "patrol_reader" => {
+            // Both columns are checked to fit 32 bits; a row that did not would be skipped.
+            let guards: Vec<i64> = sqlx::query_scalar("SELECT card FROM guard ORDER BY card")
+                .fetch_all(&mut *conn)
+                .await?;
+            let checkpoints: Vec<i64> =
+                sqlx::query_scalar("SELECT tag FROM checkpoint ORDER BY tag")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let narrow = |v: Vec<i64>| {
+                v.into_iter()
+                    .filter_map(|n| u32::try_from(n).ok())
+                    .collect()
+            };
+            Ok(Holdings::Patrol {
+                guards: narrow(guards),
+                checkpoints: narrow(checkpoints),
+            })
         }
         _ => Ok(Holdings::Nothing),
     }
@@ -862,7 +886,7 @@ pub async fn downloaded(
                         _ => false,
                     }
                 }
-                Holdings::Nothing => false,
+                Holdings::Patrol { .. } | Holdings::Nothing => false,
             }
         })
         .map(|(card, _, _, _, old)| (card, old))

@@ -542,8 +542,10 @@ async fn failed(
     if s.failures >= offline_after {
         if s.t.online != Some(false) {
             s.t.online = Some(false);
-            // Whatever answers next at this address is identified again.
+            // Whatever answers next at this address is identified again, and its clock read
+            // before its records (a patrol reader back from a round is corrected by it).
             s.t.identified = false;
+            s.t.last_clock = None;
             flush_health(ctx, s).await;
             let mut flag = None;
             let detail = Some(AlarmDetail::NoAnswer {

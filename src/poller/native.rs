@@ -284,9 +284,7 @@ impl NativeLine {
         }
         self.act_on_state(ctx, t, addr, status.conditions).await?;
         if t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
-            let theirs = self.bus().await?.get_time(addr).await?;
-            polled.drift_s = Some((theirs - local_now()).num_seconds());
-            t.last_clock = Some(Instant::now());
+            polled.drift_s = Some(self.measure_clock(ctx, t, addr).await?);
         }
         if status.stored == 0 && !status.conditions.has(Condition::RecordsPending) {
             return Ok(polled);
@@ -301,6 +299,25 @@ impl NativeLine {
         }
         polled.more = d.more;
         Ok(polled)
+    }
+
+    /// Reads the machine's clock: its drift, seconds ahead of ours. A patrol reader's is
+    /// written at once, before its records are read: its scans are corrected by the drift
+    /// measured at that read (a docked reader's first extraction included), not by one
+    /// the batched statistics would write later.
+    async fn measure_clock(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        addr: u8,
+    ) -> Result<i64, PollError> {
+        let theirs = self.bus().await?.get_time(addr).await?;
+        let drift = (theirs - local_now()).num_seconds();
+        t.last_clock = Some(Instant::now());
+        if t.kind() == "patrol_reader" {
+            ingest::note_clock_drift(&ctx.pool, t.row.id, drift).await?;
+        }
+        Ok(drift)
     }
 
     /// Identifies the machine when it is new to us (firmware, and a swap noticed), and says
@@ -505,6 +522,9 @@ impl NativeLine {
     ) -> Result<(u64, u32), PollError> {
         let held = self.bus().await?.poll(addr).await?.stored;
         self.ready(ctx, t, addr).await?;
+        if t.kind() == "patrol_reader" && t.last_clock.is_none_or(|c| c.elapsed() >= CLOCK_EVERY) {
+            self.measure_clock(ctx, t, addr).await?;
+        }
         let d = self.drain(ctx, t, addr, None, u64::from(held)).await?;
         let left = self.bus().await?.poll(addr).await?.stored;
         Ok((d.inserted, left))
@@ -588,6 +608,21 @@ impl NativeLine {
             }
             TerminalCommand::DownloadCards => {
                 let h = propagation::holdings(&ctx.pool, t.row.id).await?;
+                if let Holdings::Patrol {
+                    guards,
+                    checkpoints,
+                } = &h
+                {
+                    let g = self.table(ctx, addr, Table::Guards, guards).await?;
+                    let c = self
+                        .table(ctx, addr, Table::Checkpoints, checkpoints)
+                        .await?;
+                    return Ok(Ok(CommandOutcome::CardsDownloaded {
+                        written: g + c,
+                        unchanged: 0,
+                        removed: 0,
+                    }));
+                }
                 let Holdings::Blacklist(cards) = &h else {
                     return unsupported(Feature::Download);
                 };

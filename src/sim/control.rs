@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `list` | `ok [{"id":"door/405419896","kind":"door_controller"},...]` |
 //! | `tally` | `ok {"door/405419896":12,...}` (records generated per terminal so far, as `--tally` writes them) |
+//! | `tally patrol` | `ok {"patrol/patrol/1":{"on_time":9,"late":2,"missed":1},...}` (visits of a patrol plan walked so far, as meant) |
 //! | `pause` / `resume` | `ok paused` / `ok resumed`: background traffic stops and starts again; the terminals stay up and answer |
 //! | `<id> <verb> [args...]`, e.g. `door/405419896 swipe 8165537 1` | `ok <what happened>` or `error <why>` |
 //! | `quit` | `ok bye`, then the simulator stops (writing `--tally` if asked) |
@@ -22,6 +23,19 @@ use tokio::sync::watch;
 /// Records generated per terminal id.
 pub fn tally(terminals: &[Arc<dyn SimTerminal>]) -> BTreeMap<String, u64> {
     terminals.iter().map(|t| (t.id(), t.generated())).collect()
+}
+
+/// Visits walked per patrol reader that walks a plan.
+pub fn patrol_tally(
+    terminals: &[Arc<dyn SimTerminal>],
+) -> BTreeMap<String, super::patrol::PatrolCounts> {
+    terminals
+        .iter()
+        .filter_map(|t| {
+            let v = t.patrol_visits()?;
+            Some((t.id(), super::patrol::PatrolCounts::of(&v)))
+        })
+        .collect()
 }
 
 /// Whether the site's background traffic is paused (the `pause` and `resume` verbs).
@@ -74,13 +88,19 @@ pub fn handle_with(
                 .collect();
             (format!("ok {}", serde_json::Value::Array(list)), false)
         }
-        "tally" => (
-            format!(
-                "ok {}",
-                serde_json::to_string(&tally(terminals)).unwrap_or_default()
-            ),
-            false,
-        ),
+        "tally" => {
+            let json = match words.next() {
+                None => serde_json::to_string(&tally(terminals)),
+                Some("patrol") => serde_json::to_string(&patrol_tally(terminals)),
+                Some(other) => {
+                    return (
+                        format!("error tally {other}: try tally or tally patrol"),
+                        false,
+                    )
+                }
+            };
+            (format!("ok {}", json.unwrap_or_default()), false)
+        }
         id => {
             let Some(t) = terminals.iter().find(|t| t.id() == id) else {
                 return (format!("error no terminal {id} (try `list`)"), false);

@@ -1,9 +1,12 @@
 //! Enters a running simulated site into the line and terminal tables, so a supervisor polls it.
 //! Used by the demo, the benchmark and the tests.
 
+use super::patrol::{parse_time, PatrolPlan};
 use super::runner::{Listing, Site};
 use super::TerminalKind;
 use crate::db::audit;
+use crate::db::patrol::setup::{self, Checkpoint, Guard, MapKind, Route, RoutePoint, Schedule};
+use crate::db::patrol::PatrolError;
 use crate::db::terminal::InventoryError;
 use crate::domain::permission::Actor;
 use sqlx::PgPool;
@@ -173,5 +176,124 @@ pub async fn register_site_with(
     )
     .await?;
     tx.commit().await?;
+    if let Some(plan) = &site.patrol {
+        register_patrol(pool, plan, crate::domain::time::today())
+            .await
+            .map_err(|e| InventoryError::Invalid(format!("patrol plan: {e}")))?;
+    }
     Ok(out)
+}
+
+/// Writes a site's patrol plan through `db::patrol::setup`, so that the database lays out the
+/// rounds the simulated readers walk. Again: what exists is updated (by tag, card, name), and a
+/// schedule that is so already is left as it is (its rounds are not laid out again).
+pub async fn register_patrol(
+    pool: &PgPool,
+    plan: &PatrolPlan,
+    today: chrono::NaiveDate,
+) -> Result<(), PatrolError> {
+    let actor = Actor::shell("sim");
+    let map = match &plan.map {
+        Some(m) => Some(
+            match setup::maps(pool)
+                .await?
+                .into_iter()
+                .find(|x| x.name == m.name)
+            {
+                Some(x) => x.id,
+                None => {
+                    let kind = MapKind::Text {
+                        plan: m.plan.clone(),
+                    };
+                    setup::create_map(pool, &actor, &m.name, kind, m.metres_per_unit).await?
+                }
+            },
+        ),
+        None => None,
+    };
+    for c in &plan.checkpoints {
+        let checkpoint = Checkpoint {
+            tag: i64::from(c.tag),
+            name: c.name.clone(),
+            location: c.location.clone(),
+            place: map.zip(c.place).map(|(m, [x, y])| (m, x, y)),
+            early_s: None,
+            late_s: None,
+        };
+        setup::save_checkpoint(pool, &actor, &checkpoint).await?;
+    }
+    let guards = setup::guards(pool).await?;
+    let mut guard_ids = std::collections::HashMap::new();
+    for g in &plan.guards {
+        let card = i64::from(g.card);
+        let known = guards.iter().find(|x| x.card == card);
+        let guard = Guard {
+            id: known.map_or(0, |x| x.id),
+            card,
+            name: g.name.clone(),
+            group_id: known.and_then(|x| x.group_id),
+        };
+        let id = setup::save_guard(pool, &actor, &guard).await?;
+        guard_ids.insert(g.card, id);
+    }
+    let routes = setup::routes(pool).await?;
+    let mut route_ids = std::collections::HashMap::new();
+    for r in &plan.routes {
+        let mut route = Route::new(
+            &r.name,
+            r.points
+                .iter()
+                .map(|(tag, offset)| RoutePoint {
+                    checkpoint_tag: i64::from(*tag),
+                    offset_s: i32::try_from(*offset).unwrap_or(i32::MAX),
+                })
+                .collect(),
+        );
+        route.id = routes.iter().find(|x| x.name == r.name).map_or(0, |x| x.id);
+        route.early_s = i32::try_from(r.early_s).unwrap_or(i32::MAX);
+        route.late_s = i32::try_from(r.late_s).unwrap_or(i32::MAX);
+        route.grace_s = i32::try_from(r.grace_s).unwrap_or(i32::MAX);
+        let same = routes.contains(&route);
+        let id = if same {
+            route.id
+        } else {
+            setup::save_route(pool, &actor, &route).await?
+        };
+        route_ids.insert(r.name.clone(), id);
+    }
+    let schedules = setup::schedules(pool).await?;
+    for s in &plan.schedules {
+        let (Some(&route_id), Some(&guard_id)) = (route_ids.get(&s.route), guard_ids.get(&s.guard))
+        else {
+            return Err(PatrolError::NoRoute(s.route.clone()));
+        };
+        let (Some(first_start), Some(last_start)) =
+            (parse_time(&s.first_start), parse_time(&s.last_start))
+        else {
+            return Err(PatrolError::BadEvery);
+        };
+        let known = schedules
+            .iter()
+            .find(|x| x.route_id == route_id && x.guard_id == Some(guard_id) && x.shift == s.shift);
+        let schedule = Schedule {
+            id: known.map_or(0, |x| x.id),
+            route_id,
+            guard_id: Some(guard_id),
+            group_id: None,
+            shift: s.shift.clone(),
+            dow_mask: 127,
+            first_start,
+            last_start,
+            every_min: i32::try_from(s.every_min).unwrap_or(i32::MAX),
+            valid_from: known.map_or_else(
+                || today - chrono::Duration::days(i64::from(s.days_back)),
+                |x| x.valid_from,
+            ),
+            valid_to: None,
+        };
+        if known != Some(&schedule) {
+            setup::save_schedule(pool, &actor, &schedule).await?;
+        }
+    }
+    Ok(())
 }

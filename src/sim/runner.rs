@@ -33,6 +33,9 @@ pub struct Site {
     controllers: Vec<Arc<super::uhppote::Controller>>,
     machines: Vec<Arc<super::zk::Machine>>,
     pos: Vec<Arc<super::native::Pos>>,
+    patrols: Vec<Arc<super::native::PatrolReader>>,
+    /// The patrol plan its readers walk, for `sim::register` to write into the database.
+    pub patrol: Option<super::patrol::PatrolPlan>,
     desks: Vec<Arc<super::native::DeskReader>>,
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
@@ -51,6 +54,7 @@ impl Site {
         let mut machines = Vec::new();
         let mut pos_terminals = Vec::new();
         let mut desks = Vec::new();
+        let mut patrols = Vec::new();
         let mut all_controllers = Vec::new();
         let clock = |offset: i64, drift: f64| {
             SimClock::new(chrono::Local::now().naive_local(), offset, drift)
@@ -170,14 +174,26 @@ impl Site {
                         pos_terminals.push(pos.clone());
                         pos
                     }
-                    NativeKind::PatrolReader => super::native::PatrolReader::new(
-                        &line.name,
-                        t.machine_no,
-                        c,
-                        t.capacity,
-                        guards.clone(),
-                        checkpoints.clone(),
-                    ),
+                    NativeKind::PatrolReader => {
+                        let reader = super::native::PatrolReader::new(
+                            &line.name,
+                            t.machine_no,
+                            c,
+                            t.capacity,
+                            guards.clone(),
+                            checkpoints.clone(),
+                        );
+                        let id = reader.id();
+                        if let Some(w) = config
+                            .patrol
+                            .as_ref()
+                            .and_then(|p| p.walker(&id, config.seed))
+                        {
+                            reader.walk_rounds(w);
+                        }
+                        patrols.push(reader.clone());
+                        reader
+                    }
                     NativeKind::DeskReader => {
                         let desk = super::native::DeskReader::new(
                             &line.name,
@@ -264,6 +280,8 @@ impl Site {
             controllers: all_controllers,
             machines,
             pos: pos_terminals,
+            patrols,
+            patrol: config.patrol.clone(),
             desks,
             stop_tx,
             stop_rx,
@@ -359,7 +377,16 @@ impl Site {
         let mut traffic = self.traffic(seed, alarm_percent);
         let mut stop = self.stop_rx.clone();
         let gate = self.gate.clone();
-        tokio::spawn(async move {
+        let walking = walk(
+            self.patrols
+                .iter()
+                .filter(|p| p.walks_rounds())
+                .cloned()
+                .collect(),
+            self.stop_rx.clone(),
+            self.gate.clone(),
+        );
+        let records = async move {
             if !(rate > 0.0 && rate.is_finite()) || traffic.sources.is_empty() {
                 return;
             }
@@ -384,7 +411,19 @@ impl Site {
                     traffic.step();
                 }
             }
+        };
+        tokio::spawn(async move {
+            tokio::join!(records, walking);
         })
+    }
+
+    pub fn patrol_readers(&self) -> &[Arc<super::native::PatrolReader>] {
+        &self.patrols
+    }
+
+    /// Patrol visits per reader walking a plan, as meant (on time, late, missed).
+    pub fn patrol_tally(&self) -> std::collections::BTreeMap<String, super::patrol::PatrolCounts> {
+        control::patrol_tally(&self.terminals)
     }
 
     /// Answers one control request as the control interface would (`pause` and `resume`
@@ -463,6 +502,34 @@ impl Traffic {
     }
 }
 
+/// The patrol readers walking their rounds, a few times a second, until the site stops;
+/// paused with the rest of the traffic (a paused guard's visits are made when it resumes,
+/// stamped when they were due).
+async fn walk(
+    readers: Vec<Arc<super::native::PatrolReader>>,
+    mut stop: watch::Receiver<bool>,
+    gate: Arc<control::Gate>,
+) {
+    if readers.is_empty() {
+        return;
+    }
+    let mut interval = tokio::time::interval(Duration::from_millis(200));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if gate.paused() {
+            continue;
+        }
+        let now = chrono::Local::now().naive_local();
+        for r in &readers {
+            r.walk(now);
+        }
+    }
+}
+
 /// Binds `addr` with `bind`; when the port is taken and `ports.free_if_taken`, a free port
 /// instead (said in the log: the listing has the real address).
 async fn bind<T, F, Fut>(addr: SocketAddr, ports: Ports, what: &str, bind: F) -> std::io::Result<T>
@@ -521,7 +588,7 @@ pub async fn run(config: SiteConfig, ports: Ports, tally: Option<PathBuf>) -> an
         }
         let _ = writeln!(
             out,
-            "control: tcp {} (list, tally, pause, resume, <id> <verb> ..., quit)",
+            "control: tcp {} (list, tally, tally patrol, pause, resume, <id> <verb> ..., quit)",
             site.control
         );
         let _ = out.flush();
@@ -540,6 +607,13 @@ pub async fn run(config: SiteConfig, ports: Ports, tally: Option<PathBuf>) -> an
         let tmp = path.with_extension("partial");
         std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, &path)?;
+        // Patrol visits as meant, beside it (`tally.json`: `tally.patrol.json`).
+        let patrol = site.patrol_tally();
+        if !patrol.is_empty() {
+            let json = serde_json::to_string_pretty(&patrol)?;
+            std::fs::write(&tmp, json)?;
+            std::fs::rename(&tmp, path.with_extension("patrol.json"))?;
+        }
     }
     Ok(())
 }

@@ -9,7 +9,9 @@
 //! | RS-485 line *i* (0-based), TCP, besides its PTY | 4400 + i | P + 20 + i |
 //! | the control interface, TCP | 4499 | P + 99 |
 //!
-//! The site file is TOML; unknown keys are refused with the line.
+//! The site file is TOML; unknown keys are refused with the line. An optional `[patrol]` table
+//! (`sim::patrol::PatrolPlan`) gives checkpoints, guards, routes and schedules that the patrol
+//! readers walk round by round, and that `sim::register` writes into the database.
 
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -38,6 +40,10 @@ pub struct SiteConfig {
     pub attendance_machines: Vec<AttendanceMachineConfig>,
     #[serde(default)]
     pub lines: Vec<LineConfig>,
+    /// Checkpoints, guards, routes and schedules the patrol readers walk (none: each reader
+    /// scans the next of a fixed round of tags at every traffic tick).
+    #[serde(default)]
+    pub patrol: Option<super::patrol::PatrolPlan>,
 }
 
 fn default_seed() -> u64 {
@@ -278,6 +284,10 @@ impl SiteConfig {
                 ));
             }
         }
+        if let Some(plan) = &self.patrol {
+            plan.validate(&self.patrol_readers())
+                .map_err(SiteError::Invalid)?;
+        }
         if !(0.0..=100.0).contains(&self.alarm_percent) {
             return bad(format!(
                 "alarm_percent {} is not a percentage",
@@ -291,6 +301,19 @@ impl SiteConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The simulator ids of the patrol readers (`patrol/<line>/<machine>`).
+    pub fn patrol_readers(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .flat_map(|l| {
+                l.terminals
+                    .iter()
+                    .filter(|t| t.kind == NativeKind::PatrolReader)
+                    .map(move |t| format!("patrol/{}/{}", l.name, t.machine_no))
+            })
+            .collect()
     }
 
     /// The built-in demo site: four door controllers (the library, a dormitory, the laboratory
@@ -309,6 +332,7 @@ impl SiteConfig {
             rate: 1.0,
             bind: default_bind(),
             alarm_percent: default_alarm_percent(),
+            patrol: None,
             cards: CardsConfig::default(),
             door_controllers: DEMO_BUILDINGS
                 .iter()

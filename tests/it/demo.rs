@@ -241,6 +241,7 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
         "SELECT card FROM door_event WHERE card = 8165600 AND kind = 'granted' LIMIT 1",
     )
     .await;
+    demo_patrol(pool).await;
     live.stop().await;
     assert_eq!(onecard::demo::control_address(pool).await.unwrap(), None);
 
@@ -261,4 +262,65 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
     assert_eq!(named, 1);
     verify_ledger(pool).await;
     live.stop().await;
+}
+
+/// The demo's patrol: the campus plan with its checkpoints, the guards' tables on both
+/// readers, a night and an all-day schedule, and a week of past rounds with late and missed
+/// visits among them, swept into exceptions.
+async fn demo_patrol(pool: &sqlx::PgPool) {
+    use onecard::db::patrol::{omissions, setup, VisitClass};
+    let maps = setup::maps(pool).await.unwrap();
+    assert_eq!(maps.len(), 1);
+    assert_eq!((maps[0].width, maps[0].height), (70, 20));
+    let onecard::db::patrol::MapKind::Text { plan } = &maps[0].kind else {
+        panic!("a text plan");
+    };
+    for building in [
+        "图书馆",
+        "学生宿舍3号楼",
+        "实验楼",
+        "体育馆",
+        "食堂",
+        "校门",
+    ] {
+        assert!(plan.contains(building), "{building} on the plan");
+    }
+    let checkpoints = setup::checkpoints(pool).await.unwrap();
+    assert_eq!(checkpoints.len(), 8);
+    assert!(checkpoints
+        .iter()
+        .all(|c| c.place.is_some_and(|p| p.0 == maps[0].id)));
+    assert_eq!(setup::guards(pool).await.unwrap().len(), 3);
+    assert_eq!(setup::routes(pool).await.unwrap().len(), 2);
+    let shifts: Vec<String> = setup::schedules(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.shift)
+        .collect();
+    assert_eq!(shifts, vec!["夜班", "全天"]);
+    let now = chrono::Utc::now();
+    let q = omissions::OmissionQuery {
+        from: now - chrono::Duration::days(8),
+        to: now,
+        guard: None,
+        route: None,
+    };
+    let visits = omissions::visits(pool, &q, now).await.unwrap();
+    for class in [VisitClass::OnTime, VisitClass::Late, VisitClass::Missed] {
+        assert!(
+            visits
+                .iter()
+                .filter(|v| v.route == "夜间全园巡逻" && v.class == class)
+                .count()
+                > 0,
+            "a past night visit {class:?}"
+        );
+    }
+    until_row::<(i64,)>(
+        pool,
+        "the past rounds' exceptions",
+        "SELECT count(*) FROM patrol_exception HAVING count(*) > 0",
+    )
+    .await;
 }

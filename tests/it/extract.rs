@@ -19,7 +19,7 @@ const EVENTS: u32 = 100_000;
 
 /// Progress as consoles see it: re-read at every notification naming the command, until it
 /// finished. Returns every progress read.
-async fn follow(pool: &PgPool, id: i64) -> Vec<Progress> {
+pub(crate) async fn follow(pool: &PgPool, id: i64) -> Vec<Progress> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool)
         .await
         .unwrap();

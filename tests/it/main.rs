@@ -33,6 +33,7 @@ mod native_hostile;
 mod operators;
 mod patrol_cli;
 mod patrol_omissions;
+mod patrol_readers;
 mod patrol_tab;
 mod permission;
 mod persons;

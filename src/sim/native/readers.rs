@@ -22,6 +22,8 @@ struct PatrolState {
     skip: HashSet<u32>,
     route_pos: usize,
     walker: usize,
+    /// Rounds of a patrol plan; when set, background traffic scans nothing else.
+    rounds: Option<crate::sim::patrol::Walker>,
 }
 
 impl PatrolState {
@@ -64,8 +66,47 @@ impl PatrolReader {
                 skip: HashSet::new(),
                 route_pos: 0,
                 walker: 0,
+                rounds: None,
             }),
         })
+    }
+
+    /// From now on the reader's guards walk `rounds` instead of the fixed route.
+    pub fn walk_rounds(&self, rounds: crate::sim::patrol::Walker) {
+        lock(&self.state).rounds = Some(rounds);
+    }
+
+    pub fn walks_rounds(&self) -> bool {
+        lock(&self.state).rounds.is_some()
+    }
+
+    /// Makes the visits due by `site_now` (the site's true time), each stamped by the
+    /// reader's own clock at the moment it was due, however late this call comes.
+    pub fn walk(&self, site_now: NaiveDateTime) {
+        let clock = self.core.clock.now();
+        let mut s = lock(&self.state);
+        let Some(rounds) = s.rounds.as_mut() else {
+            return;
+        };
+        let due = rounds.due(site_now);
+        for v in due {
+            let Some(at) = v.at else { continue };
+            // Half a second on: the reader's seconds, truncated, show the intended second.
+            let stamp = clock - (site_now - at) + ChronoDuration::milliseconds(500);
+            let stamp = stamp.with_nanosecond(0).unwrap_or(stamp);
+            if s.scan(stamp, v.guard, v.tag).is_some() {
+                self.core.generated.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Every visit of the plan walked so far (or skipped), as meant.
+    pub fn visits(&self) -> Vec<crate::sim::patrol::WalkedVisit> {
+        lock(&self.state)
+            .rounds
+            .as_ref()
+            .map(|r| r.tally().to_vec())
+            .unwrap_or_default()
     }
 
     pub fn stored(&self) -> usize {
@@ -76,6 +117,17 @@ impl PatrolReader {
     pub fn tables(&self) -> (TableState, TableState) {
         let s = lock(&self.state);
         (s.guards.state, s.checkpoints.state)
+    }
+
+    /// (guards, checkpoints) the tables in force hold, in order.
+    pub fn table_entries(&self) -> (Vec<u32>, Vec<u32>) {
+        let s = lock(&self.state);
+        let sorted = |t: &ChunkedTable| {
+            let mut v: Vec<u32> = t.active.iter().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        (sorted(&s.guards), sorted(&s.checkpoints))
     }
 
     /// A scan now; Err when memory is full.
@@ -127,7 +179,7 @@ impl SimTerminal for PatrolReader {
     fn traffic(&self, rng: &mut StdRng) {
         let now = self.core.now();
         let mut s = lock(&self.state);
-        if s.walkers.is_empty() || s.route.is_empty() {
+        if s.walkers.is_empty() || s.route.is_empty() || s.rounds.is_some() {
             return;
         }
         let checkpoint = s.route[s.route_pos % s.route.len()];
@@ -164,8 +216,9 @@ impl SimTerminal for PatrolReader {
                 lock(&self.state).skip.insert(checkpoint);
                 Ok(format!("checkpoint {checkpoint} will be skipped"))
             }
+            "visits" => serde_json::to_string(&self.visits()).map_err(|e| e.to_string()),
             _ => Err(format!(
-                "{}: unknown verb {verb} (scan, skip, offline, online, noise)",
+                "{}: unknown verb {verb} (scan, skip, visits, offline, online, noise)",
                 self.id()
             )),
         }
@@ -173,6 +226,10 @@ impl SimTerminal for PatrolReader {
 
     fn generated(&self) -> u64 {
         self.core.generated.load(Ordering::SeqCst)
+    }
+
+    fn patrol_visits(&self) -> Option<Vec<crate::sim::patrol::WalkedVisit>> {
+        self.walks_rounds().then(|| self.visits())
     }
 }
 
