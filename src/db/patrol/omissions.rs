@@ -370,7 +370,7 @@ pub struct ScanFinding {
     pub class: ScanClass,
     /// The reader's clock was off by more than `patrol.max_drift_s` when it was read.
     pub clock_suspect: bool,
-    /// Closer in time to the same reader's previous scan (another checkpoint) than walking
+    /// Closer in time to the same guard's previous scan on the same reader (another checkpoint)
     /// between them allows.
     pub too_fast: bool,
 }
@@ -390,7 +390,7 @@ pub async fn scans(pool: &PgPool, q: &OmissionQuery) -> Result<Vec<ScanFinding>,
            SELECT p.*, lag(p.checkpoint_tag) OVER w AS prev_tag, lag(p.scanned_at) OVER w AS prev_at
            FROM patrol_scan p
            WHERE p.scanned_at >= $1 - interval '1 day' AND p.scanned_at < $2
-           WINDOW w AS (PARTITION BY p.terminal_id ORDER BY p.scanned_at, p.record_no)),
+           WINDOW w AS (PARTITION BY p.terminal_id, p.guard_card ORDER BY p.scanned_at, p.record_no)),
          cfg AS (SELECT patrol_setting('patrol.walk_speed_mps', 1.2) AS speed,
                         patrol_setting('patrol.min_walk_s', 10) AS min_walk,
                         patrol_setting('patrol.max_drift_s', 120) AS max_drift)
