@@ -264,6 +264,7 @@ impl From<crate::db::patrol::PatrolError> for Failure {
         Failure::Patrol(match e {
             E::Denied(d) => return Failure::Denied(d),
             E::Sql(e) => return e.into(),
+            E::Export(e) => return e.into(),
             E::NoName => W::NoName,
             E::BadTag(t) => W::BadTag(t),
             E::BadCard(c) => W::BadCard(c),

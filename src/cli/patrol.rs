@@ -4,9 +4,9 @@
 use crate::db::audit;
 use crate::db::patrol::omissions::{self, Grouping, OmissionQuery};
 use crate::db::patrol::setup::{self, Checkpoint, Guard, Route, RoutePoint, Schedule};
-use crate::db::patrol::{purge as purging, PatrolError, VisitClass};
+use crate::db::patrol::{purge as purging, PatrolError};
 use crate::domain::permission::{Action, Actor};
-use crate::export::{Csv, CsvFile, Existing};
+use crate::export::{CsvFile, Existing};
 use anyhow::{anyhow, bail};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use clap::Subcommand;
@@ -122,10 +122,6 @@ fn site_time(text: &str, end: bool) -> anyhow::Result<DateTime<Utc>> {
     Ok(crate::domain::time::instant(wall))
 }
 
-fn class_word(c: VisitClass) -> &'static str {
-    c.name()
-}
-
 async fn report(
     pool: &PgPool,
     actor: &Actor,
@@ -153,39 +149,13 @@ async fn report(
     };
     let now = Utc::now();
     let visits = omissions::visits(pool, &q, now).await.map_err(words)?;
-    let local = |t: DateTime<Utc>| crate::export::local_time(t);
-    let header = [
-        "guard",
-        "route",
-        "checkpoint",
-        "due",
-        "window_start",
-        "window_end",
-        "scanned_at",
-        "class",
-    ];
-    let cells = |v: &omissions::DueVisit| {
-        vec![
-            v.guard.clone(),
-            v.route.clone(),
-            format!("{} ({})", v.checkpoint, v.checkpoint_tag),
-            local(v.due),
-            local(v.win_start),
-            local(v.win_end),
-            v.scanned_at.map(local).unwrap_or_default(),
-            class_word(v.class).to_string(),
-        ]
-    };
     if let Some(path) = &args.csv {
-        actor.authorize(Action::ReportExport)?;
+        let target = path.display().to_string();
         let n = if path.as_os_str() == "-" {
-            let mut csv = Csv::new(&mut *out, &header)?;
-            for v in &visits {
-                csv.row(cells(v))?;
-            }
-            let n = csv.rows();
-            csv.finish()?;
-            n
+            omissions::export(pool, actor, &q, &visits, &mut *out, &target)
+                .await
+                .map_err(words)?
+                .1
         } else {
             let existing = if args.overwrite {
                 Existing::Overwrite
@@ -193,33 +163,14 @@ async fn report(
                 Existing::Refuse
             };
             let file = CsvFile::create(path, existing)?;
-            let mut csv = Csv::new(file, &header)?;
-            for v in &visits {
-                csv.row(cells(v))?;
-            }
-            let n = csv.rows();
-            csv.finish()?.commit()?;
+            let (file, n) = omissions::export(pool, actor, &q, &visits, file, &target)
+                .await
+                .map_err(words)?;
+            file.commit()?;
+            writeln!(out, "{n} due visits written to {}", path.display())?;
             n
         };
-        let mut tx = pool.begin().await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "patrol.omissions.export",
-            "patrol",
-            "omissions",
-            None,
-            Some(json!({
-                "from": from, "to": to, "guard": guard, "route": route, "rows": n,
-                "file": path.display().to_string(),
-            })),
-        )
-        .await?;
-        tx.commit().await?;
         let _ = writeln!(std::io::stderr(), "{n} due visits");
-        if path.as_os_str() != "-" {
-            writeln!(out, "{n} due visits written to {}", path.display())?;
-        }
         return Ok(ExitCode::SUCCESS);
     }
     let days = omissions::day_totals(pool, &q, now).await.map_err(words)?;
@@ -268,8 +219,14 @@ async fn report(
         all.pending,
         pct(&all)
     )?;
-    let rows: Vec<Vec<String>> = visits.iter().take(args.limit).map(cells).collect();
-    out.write_all(crate::report::text_table(&header, &[false; 8], &rows, None).as_bytes())?;
+    let rows: Vec<Vec<String>> = visits
+        .iter()
+        .take(args.limit)
+        .map(|v| omissions::csv_row(v).to_vec())
+        .collect();
+    out.write_all(
+        crate::report::text_table(&omissions::CSV_HEADER, &[false; 8], &rows, None).as_bytes(),
+    )?;
     if visits.len() > rows.len() {
         writeln!(
             out,

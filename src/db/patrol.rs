@@ -76,6 +76,8 @@ pub enum PatrolError {
     #[error("the range ends before it starts")]
     BadRange,
     #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
     Denied(#[from] crate::domain::permission::Denied),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),

@@ -77,6 +77,7 @@ async fn the_plan_imports_whole_and_the_report_exports_one_row_per_due_visit() {
             .unwrap();
     // Checkpoints, the group, guards, the route, the schedule.
     assert_eq!(audited, 3 + 1 + 2 + 1 + 1);
+    let before_export = audited;
     // A schedule naming an unknown guard is refused by name and line.
     let unknown = write(
         d,
@@ -119,6 +120,13 @@ async fn the_plan_imports_whole_and_the_report_exports_one_row_per_due_visit() {
     ]);
     assert!(o.status.success(), "{:?}", text(&o));
     let body = std::fs::read_to_string(&csv).unwrap();
+    let exports: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'patrol.omissions.export'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(exports, 1, "{before_export}");
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(
         lines[0],
@@ -128,7 +136,7 @@ async fn the_plan_imports_whole_and_the_report_exports_one_row_per_due_visit() {
     assert_eq!(lines.len(), 1 + 6, "{body}");
     assert_eq!(
         lines[1],
-        "王保安,北线,东门 (101),2026-11-01 22:00:00,2026-11-01 21:58:00,2026-11-01 22:02:00,2026-11-01 22:01:00,on_time"
+        "王保安,北线,101 东门,2026-11-01 22:00:00,2026-11-01 21:58:00,2026-11-01 22:02:00,2026-11-01 22:01:00,on_time"
     );
     assert!(lines[3].ends_with(",late"), "{}", lines[3]);
     assert!(lines[4].ends_with(",,missed"), "{}", lines[4]);

@@ -11,7 +11,7 @@ use crate::app::tabs::patrol::{Effect, Msg as PatrolMsg};
 use crate::app::Msg;
 use crate::db::patrol::omissions::{self, OmissionQuery};
 use crate::db::patrol::{exceptions, live, purge, setup, Checkpoint, MapKind, PatrolError};
-use crate::export::{local_time, Csv, CsvFile, Existing};
+use crate::export::{CsvFile, Existing};
 use crate::i18n::trf;
 use chrono::Utc;
 use sqlx::PgPool;
@@ -188,12 +188,15 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             }
             Err(e) => Err(e),
         },
-        Effect::Export { range, path, now } => export(pool, &range, &path, now).await.map(|rows| {
-            let shown = std::path::absolute(&path)
-                .map(|p| p.display().to_string())
-                .unwrap_or(path);
-            patrol(PatrolMsg::Exported { rows, path: shown })
-        }),
+        Effect::Export { range, path, now } => match env.actor() {
+            Ok(actor) => export(pool, &actor, &range, &path, now).await.map(|rows| {
+                let shown = std::path::absolute(&path)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(path);
+                patrol(PatrolMsg::Exported { rows, path: shown })
+            }),
+            Err(e) => Err(e),
+        },
     })
 }
 
@@ -254,10 +257,10 @@ async fn report(
     })
 }
 
-/// One row per due visit: guard, route, checkpoint, due, window start, window end, scanned at,
-/// class; UTF-8 with a byte-order mark, local times, never over an existing file.
+/// One row per due visit (`omissions::export`: audited), never over an existing file.
 async fn export(
     pool: &PgPool,
+    actor: &crate::domain::permission::Actor,
     range: &Range,
     path: &str,
     now: chrono::DateTime<Utc>,
@@ -265,33 +268,8 @@ async fn export(
     let q = query(pool, range).await?;
     let visits = omissions::visits(pool, &q, now).await?;
     let file = CsvFile::create(std::path::Path::new(path), Existing::Refuse)?;
-    let mut csv = Csv::new(
-        file,
-        &[
-            "guard",
-            "route",
-            "checkpoint",
-            "due",
-            "window_start",
-            "window_end",
-            "scanned_at",
-            "class",
-        ],
-    )?;
-    for v in &visits {
-        csv.row([
-            v.guard.clone(),
-            v.route.clone(),
-            format!("{} {}", v.checkpoint_tag, v.checkpoint),
-            local_time(v.due),
-            local_time(v.win_start),
-            local_time(v.win_end),
-            v.scanned_at.map(local_time).unwrap_or_default(),
-            v.class.name().to_string(),
-        ])?;
-    }
-    let rows = csv.rows();
-    csv.finish()?.commit()?;
+    let (file, rows) = omissions::export(pool, actor, &q, &visits, file, path).await?;
+    file.commit()?;
     Ok(rows)
 }
 

@@ -138,6 +138,68 @@ pub async fn visits(
         .map_err(PatrolError::from)
 }
 
+/// The omission CSV's columns: one row per due visit.
+pub const CSV_HEADER: [&str; 8] = [
+    "guard",
+    "route",
+    "checkpoint",
+    "due",
+    "window_start",
+    "window_end",
+    "scanned_at",
+    "class",
+];
+
+/// A due visit as a CSV row: times in local time, the checkpoint as `tag name`.
+pub fn csv_row(v: &DueVisit) -> [String; 8] {
+    use crate::export::local_time;
+    [
+        v.guard.clone(),
+        v.route.clone(),
+        format!("{} {}", v.checkpoint_tag, v.checkpoint),
+        local_time(v.due),
+        local_time(v.win_start),
+        local_time(v.win_end),
+        v.scanned_at.map(local_time).unwrap_or_default(),
+        v.class.name().to_string(),
+    ]
+}
+
+/// Writes `visits` as the omission CSV to `out` (the export's rules: a byte-order mark, local
+/// times) and audits the export, who asked and what: `Action::ReportExport`.
+pub async fn export<W: std::io::Write>(
+    pool: &PgPool,
+    actor: &crate::domain::permission::Actor,
+    q: &OmissionQuery,
+    visits: &[DueVisit],
+    out: W,
+    target: &str,
+) -> Result<(W, u64), PatrolError> {
+    actor.authorize(crate::domain::permission::Action::ReportExport)?;
+    let mut csv = crate::export::Csv::new(out, &CSV_HEADER)?;
+    for v in visits {
+        csv.row(csv_row(v))?;
+    }
+    let rows = csv.rows();
+    let out = csv.finish()?;
+    let mut tx = pool.begin().await?;
+    crate::db::audit::append(
+        &mut tx,
+        actor,
+        "patrol.omissions.export",
+        "patrol",
+        "omissions",
+        None,
+        Some(serde_json::json!({
+            "from": q.from, "to": q.to, "guard": q.guard, "route": q.route, "rows": rows,
+            "file": target,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((out, rows))
+}
+
 /// Counts of visits by class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {

@@ -7,39 +7,43 @@ use crate::domain::permission::{Action, Actor};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool, Row};
 
-pub async fn routes(pool: &PgPool) -> Result<Vec<Route>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT r.*, coalesce(array_agg(rc.checkpoint_tag ORDER BY rc.seq) FILTER (WHERE rc.seq IS NOT NULL), '{}') AS tags,
-                coalesce(array_agg(rc.offset_s ORDER BY rc.seq) FILTER (WHERE rc.seq IS NOT NULL), '{}') AS offsets
-         FROM patrol_route r LEFT JOIN route_checkpoint rc ON rc.route_id = r.id
-         GROUP BY r.id ORDER BY r.name",
-    )
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let tags: Vec<i64> = r.try_get("tags")?;
-            let offsets: Vec<i32> = r.try_get("offsets")?;
-            Ok(Route {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                any_order: r.try_get("any_order")?,
-                early_s: r.try_get("early_s")?,
-                late_s: r.try_get("late_s")?,
-                grace_s: r.try_get("grace_s")?,
-                duration_s: r.try_get("duration_s")?,
-                online: r.try_get("online")?,
-                reader_type: r.try_get("reader_type")?,
-                points: tags
-                    .into_iter()
-                    .zip(offsets)
-                    .map(|(checkpoint_tag, offset_s)| RoutePoint {
-                        checkpoint_tag,
-                        offset_s,
-                    })
-                    .collect(),
+/// Routes with their checkpoints in order; `{WHERE}` names which.
+const ROUTES: &str = "SELECT r.*,
+        coalesce(array_agg(rc.checkpoint_tag ORDER BY rc.seq) FILTER (WHERE rc.seq IS NOT NULL), '{}') AS tags,
+        coalesce(array_agg(rc.offset_s ORDER BY rc.seq) FILTER (WHERE rc.seq IS NOT NULL), '{}') AS offsets
+ FROM patrol_route r LEFT JOIN route_checkpoint rc ON rc.route_id = r.id
+ {WHERE} GROUP BY r.id ORDER BY r.name";
+
+fn route_row(r: &sqlx::postgres::PgRow) -> Result<Route, sqlx::Error> {
+    let tags: Vec<i64> = r.try_get("tags")?;
+    let offsets: Vec<i32> = r.try_get("offsets")?;
+    Ok(Route {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        any_order: r.try_get("any_order")?,
+        early_s: r.try_get("early_s")?,
+        late_s: r.try_get("late_s")?,
+        grace_s: r.try_get("grace_s")?,
+        duration_s: r.try_get("duration_s")?,
+        online: r.try_get("online")?,
+        reader_type: r.try_get("reader_type")?,
+        points: tags
+            .into_iter()
+            .zip(offsets)
+            .map(|(checkpoint_tag, offset_s)| RoutePoint {
+                checkpoint_tag,
+                offset_s,
             })
-        })
+            .collect(),
+    })
+}
+
+pub async fn routes(pool: &PgPool) -> Result<Vec<Route>, sqlx::Error> {
+    sqlx::query(&ROUTES.replace("{WHERE}", ""))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(route_row)
         .collect()
 }
 
@@ -162,39 +166,13 @@ pub(crate) async fn save_route_in(
 }
 
 async fn routes_in(tx: &mut PgConnection, id: i64) -> Result<Vec<Route>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT r.*, coalesce(array_agg(rc.checkpoint_tag ORDER BY rc.seq) FILTER (WHERE rc.seq IS NOT NULL), '{}') AS tags,
-                coalesce(array_agg(rc.offset_s ORDER BY rc.seq) FILTER (WHERE rc.seq IS NOT NULL), '{}') AS offsets
-         FROM patrol_route r LEFT JOIN route_checkpoint rc ON rc.route_id = r.id
-         WHERE r.id = $1 GROUP BY r.id",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(r) = row else {
-        return Ok(Vec::new());
-    };
-    let tags: Vec<i64> = r.try_get("tags")?;
-    let offsets: Vec<i32> = r.try_get("offsets")?;
-    Ok(vec![Route {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        any_order: r.try_get("any_order")?,
-        early_s: r.try_get("early_s")?,
-        late_s: r.try_get("late_s")?,
-        grace_s: r.try_get("grace_s")?,
-        duration_s: r.try_get("duration_s")?,
-        online: r.try_get("online")?,
-        reader_type: r.try_get("reader_type")?,
-        points: tags
-            .into_iter()
-            .zip(offsets)
-            .map(|(checkpoint_tag, offset_s)| RoutePoint {
-                checkpoint_tag,
-                offset_s,
-            })
-            .collect(),
-    }])
+    sqlx::query(&ROUTES.replace("{WHERE}", "WHERE r.id = $1"))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(route_row)
+        .collect()
 }
 
 /// Deletes a route with its schedules and their visits.
