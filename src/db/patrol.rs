@@ -159,6 +159,18 @@ pub fn horizon_end(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now + HORIZON)
 }
 
+/// A checkpoint's place from a row's `map_id`, `x` and `y` (None when it is not on a map).
+pub(crate) fn place_of(r: &sqlx::postgres::PgRow) -> Result<Option<(i64, f32, f32)>, sqlx::Error> {
+    use sqlx::Row;
+    let map: Option<i64> = r.try_get("map_id")?;
+    let x: Option<f32> = r.try_get("x")?;
+    let y: Option<f32> = r.try_get("y")?;
+    Ok(match (map, x, y) {
+        (Some(m), Some(x), Some(y)) => Some((m, x, y)),
+        _ => None,
+    })
+}
+
 /// Maps a unique violation to `taken`.
 fn unique(e: sqlx::Error, taken: impl FnOnce() -> PatrolError) -> PatrolError {
     match &e {

@@ -82,16 +82,10 @@ pub async fn checkpoints(
             .await?
             .iter()
             .map(|r| {
-                let map: Option<i64> = r.try_get("map_id")?;
-                let x: Option<f32> = r.try_get("x")?;
-                let y: Option<f32> = r.try_get("y")?;
                 Ok(CheckpointLive {
                     tag: r.try_get("tag")?,
                     name: r.try_get("name")?,
-                    place: match (map, x, y) {
-                        (Some(m), Some(x), Some(y)) => Some((m, x, y)),
-                        _ => None,
-                    },
+                    place: super::place_of(r)?,
                     state: LiveState::Idle,
                     due: None,
                     win_end: None,
@@ -167,17 +161,11 @@ pub async fn positions(
     .await?
     .iter()
     .map(|r| {
-        let map: Option<i64> = r.try_get("map_id")?;
-        let x: Option<f32> = r.try_get("x")?;
-        let y: Option<f32> = r.try_get("y")?;
         Ok(GuardPosition {
             card: r.try_get("card")?,
             name: r.try_get("name")?,
             checkpoint_tag: r.try_get("checkpoint_tag")?,
-            place: match (map, x, y) {
-                (Some(m), Some(x), Some(y)) => Some((m, x, y)),
-                _ => None,
-            },
+            place: super::place_of(r)?,
             at: r.try_get("scanned_at")?,
         })
     })

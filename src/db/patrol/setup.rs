@@ -364,17 +364,11 @@ pub async fn delete_map(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), Pat
 // ----------------------------------------------------------------------------- checkpoints
 
 fn checkpoint_row(r: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
-    let map: Option<i64> = r.try_get("map_id")?;
-    let x: Option<f32> = r.try_get("x")?;
-    let y: Option<f32> = r.try_get("y")?;
     Ok(Checkpoint {
         tag: r.try_get("tag")?,
         name: r.try_get("name")?,
         location: r.try_get("location")?,
-        place: match (map, x, y) {
-            (Some(m), Some(x), Some(y)) => Some((m, x, y)),
-            _ => None,
-        },
+        place: super::place_of(r)?,
         early_s: r.try_get("early_s")?,
         late_s: r.try_get("late_s")?,
     })
