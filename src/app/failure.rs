@@ -243,6 +243,10 @@ pub enum PatrolWhy {
         tag: i64,
         route: String,
     },
+    GroupInUse {
+        name: String,
+        schedules: i64,
+    },
     BadEvery,
     NoDays,
     BadValidity,
@@ -279,6 +283,7 @@ impl From<crate::db::patrol::PatrolError> for Failure {
             E::EmptyRoute => W::EmptyRoute,
             E::OffsetsOutOfOrder { tag } => W::OffsetsOutOfOrder { tag },
             E::CheckpointInUse { tag, route } => W::CheckpointInUse { tag, route },
+            E::GroupInUse { name, schedules } => W::GroupInUse { name, schedules },
             E::BadEvery => W::BadEvery,
             E::NoDays => W::NoDays,
             E::BadValidity => W::BadValidity,

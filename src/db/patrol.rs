@@ -53,6 +53,8 @@ pub enum PatrolError {
     OffsetsOutOfOrder { tag: i64 },
     #[error("checkpoint {tag} is on route {route}: take it off the route first")]
     CheckpointInUse { tag: i64, route: String },
+    #[error("guard group {name} walks {schedules} schedule(s): delete or reassign them first")]
+    GroupInUse { name: String, schedules: i64 },
     #[error("a schedule repeats every 1 minute to 24 hours")]
     BadEvery,
     #[error("a schedule runs on at least one day of the week")]

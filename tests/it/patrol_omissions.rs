@@ -591,3 +591,62 @@ async fn an_overdue_checkpoint_of_an_online_round_raises_one_alarm() {
     );
     assert!(live[0].overdue_by(Utc::now()).unwrap() >= chrono::Duration::minutes(14));
 }
+
+#[tokio::test]
+async fn a_guard_group_is_deleted_only_when_no_schedule_names_it() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    checkpoints(pool, &[81]).await;
+    let group = setup::save_group(pool, &actor(), 0, "夜班组")
+        .await
+        .unwrap();
+    let g = setup::save_guard(
+        pool,
+        &actor(),
+        &Guard {
+            id: 0,
+            card: 5010,
+            name: "吴保安".into(),
+            group_id: Some(group),
+        },
+    )
+    .await
+    .unwrap();
+    let r = route(pool, "南区", &[(81, 0)], false).await;
+    let s = setup::save_schedule(
+        pool,
+        &actor(),
+        &Schedule {
+            id: 0,
+            route_id: r,
+            guard_id: None,
+            group_id: Some(group),
+            shift: "夜班".into(),
+            dow_mask: 127,
+            first_start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            last_start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            every_min: 60,
+            valid_from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            valid_to: Some(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()),
+        },
+    )
+    .await
+    .unwrap();
+    match setup::delete_group(pool, &actor(), group).await {
+        Err(onecard::db::patrol::PatrolError::GroupInUse { name, schedules }) => {
+            assert_eq!((name.as_str(), schedules), ("夜班组", 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    setup::delete_schedule(pool, &actor(), s).await.unwrap();
+    setup::delete_group(pool, &actor(), group).await.unwrap();
+    let guards = setup::guards(pool).await.unwrap();
+    assert_eq!(guards.iter().find(|x| x.id == g).unwrap().group_id, None);
+    assert!(setup::groups(pool).await.unwrap().is_empty());
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'patrol.group.delete'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}

@@ -710,6 +710,10 @@ fn patrol_whys() -> Vec<PatrolWhy> {
             tag: 101,
             route: "北区夜巡".into(),
         },
+        W::GroupInUse {
+            name: "夜班组".into(),
+            schedules: 2,
+        },
         W::BadEvery,
         W::NoDays,
         W::BadValidity,

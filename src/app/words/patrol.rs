@@ -105,6 +105,11 @@ pub fn patrol_refusal(lang: Lang, why: &PatrolWhy) -> String {
             &k("in_use"),
             &[("tag", &tag.to_string()), ("route", route)],
         ),
+        W::GroupInUse { name, schedules } => trf(
+            lang,
+            &k("group_in_use"),
+            &[("name", name), ("n", &schedules.to_string())],
+        ),
         W::BadEvery => tr(lang, &k("bad_every")).to_string(),
         W::NoDays => tr(lang, &k("no_days")).to_string(),
         W::BadValidity => tr(lang, &k("bad_validity")).to_string(),

@@ -180,8 +180,9 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                     List::Routes => setup::delete_route(pool, &a, item.id).await,
                     List::Guards => setup::delete_guard(pool, &a, item.id).await,
                     List::Schedules => setup::delete_schedule(pool, &a, item.id).await,
-                    // Groups are kept and readers belong to the Terminals tab (not asked).
-                    List::Groups | List::Readers => Ok(()),
+                    List::Groups => setup::delete_group(pool, &a, item.id).await,
+                    // Readers belong to the Terminals tab (not asked).
+                    List::Readers => Ok(()),
                 };
                 r.map(|()| done("patrol.msg.deleted", &[("name", &item.name)]))
                     .map_err(Failure::from)

@@ -193,9 +193,6 @@ impl Patrol {
                 let Some(item) = self.setup.item() else {
                     return sh.info_key("patrol.msg.nothing_selected");
                 };
-                if item.list == List::Groups {
-                    return sh.info_key("patrol.msg.group_kept");
-                }
                 let question = trf(
                     lang,
                     "patrol.confirm.delete",

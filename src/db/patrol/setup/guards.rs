@@ -182,3 +182,45 @@ pub async fn delete_guard(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), P
     .await?;
     finish(tx, true).await
 }
+
+/// Deletes a guard group no schedule names; its guards stay, in no group.
+pub async fn delete_group(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), PatrolError> {
+    actor.authorize(Action::PatrolEdit)?;
+    let mut tx = pool.begin().await?;
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM guard_group WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(name) = name else {
+        return Err(PatrolError::NoGroup(id.to_string()));
+    };
+    let schedules: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM patrol_schedule WHERE group_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if schedules > 0 {
+        return Err(PatrolError::GroupInUse { name, schedules });
+    }
+    let members: Vec<i64> =
+        sqlx::query_scalar("UPDATE guard SET group_id = NULL WHERE group_id = $1 RETURNING id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    sqlx::query("DELETE FROM guard_group WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        "patrol.group.delete",
+        "guard_group",
+        &id.to_string(),
+        Some(json!({ "name": name, "guards": members })),
+        None,
+    )
+    .await?;
+    finish(tx, false).await
+}
