@@ -275,6 +275,9 @@ async fn export(
 }
 
 /// A map from a file: a PNG by its signature, else a text plan (UTF-8).
+/// The largest map file read: 16 MB.
+const MAP_FILE_MAX: u64 = 16 << 20;
+
 async fn create_map(
     pool: &PgPool,
     actor: &crate::domain::permission::Actor,
@@ -283,6 +286,13 @@ async fn create_map(
 ) -> Result<(), Failure> {
     if name.trim().is_empty() {
         return Err(Failure::Patrol(PatrolWhy::NoName));
+    }
+    // A plan is a file of its own, and small: not a device, a pipe or a film.
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| Failure::read(path, &e))?;
+    if !meta.is_file() || meta.len() > MAP_FILE_MAX {
+        return Err(Failure::Patrol(PatrolWhy::BadPlan));
     }
     let bytes = tokio::fs::read(path)
         .await
