@@ -675,12 +675,7 @@ async fn import(
     if matches!(what, PlanPart::Checkpoints | PlanPart::Guards) {
         setup::tables_changed(&mut tx).await?;
     }
-    crate::db::notify::Change {
-        patrol: true,
-        ..Default::default()
-    }
-    .send(&mut tx)
-    .await?;
+    crate::db::notify::Change::patrol().send(&mut tx).await?;
     tx.commit().await?;
     writeln!(out, "{applied} imported from {}", path.display())?;
     Ok(ExitCode::SUCCESS)

@@ -76,6 +76,14 @@ impl Change {
         }
     }
 
+    /// Patrol plans, due visits or exceptions changed.
+    pub fn patrol() -> Change {
+        Change {
+            patrol: true,
+            ..Change::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.card.is_empty()
             && self.person.is_empty()

@@ -162,12 +162,7 @@ pub async fn close(
         Some(json!({ "state": "closed", "comment": comment })),
     )
     .await?;
-    Change {
-        patrol: true,
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::patrol().send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

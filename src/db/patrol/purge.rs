@@ -110,12 +110,7 @@ pub async fn purge(
                 })),
             )
             .await?;
-            Change {
-                patrol: true,
-                ..Change::default()
-            }
-            .send(&mut tx)
-            .await?;
+            Change::patrol().send(&mut tx).await?;
         }
         tx.commit().await?;
         progress(done);

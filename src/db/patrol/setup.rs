@@ -184,12 +184,7 @@ async fn finish(
     if tables {
         tables_changed(&mut tx).await?;
     }
-    Change {
-        patrol: true,
-        ..Change::default()
-    }
-    .send(&mut tx)
-    .await?;
+    Change::patrol().send(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -70,12 +70,7 @@ pub async fn tick(pool: &PgPool, now: DateTime<Utc>) -> Result<Tick, sqlx::Error
         Change::alarms(ids.clone()).send(&mut tx).await?;
     }
     if exceptions > 0 || !overdue.is_empty() || laid_out > 0 {
-        Change {
-            patrol: true,
-            ..Change::default()
-        }
-        .send(&mut tx)
-        .await?;
+        Change::patrol().send(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(Tick {
