@@ -31,6 +31,9 @@ pub struct Change {
     /// Patrol plans, due visits or exceptions changed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub patrol: bool,
+    /// Attendance plans (shifts, schedules, holidays), corrections or daily results changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attendance: bool,
 }
 
 impl Change {
@@ -84,6 +87,14 @@ impl Change {
         }
     }
 
+    /// Attendance plans, corrections or daily results changed.
+    pub fn attendance() -> Change {
+        Change {
+            attendance: true,
+            ..Change::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.card.is_empty()
             && self.person.is_empty()
@@ -93,6 +104,7 @@ impl Change {
             && self.door.is_empty()
             && self.records.is_empty()
             && !self.patrol
+            && !self.attendance
     }
 
     /// Folds another change in (the console collects a frame's worth before reloading).
@@ -110,6 +122,7 @@ impl Change {
             a.dedup();
         }
         self.patrol |= other.patrol;
+        self.attendance |= other.attendance;
         self.records.extend(other.records);
         self.records.sort();
         self.records.dedup();
