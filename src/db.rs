@@ -20,6 +20,7 @@ pub mod patrol;
 pub mod person;
 pub mod pos;
 pub mod propagation;
+pub mod punch;
 pub mod reconcile;
 pub mod settings;
 pub mod settlement;

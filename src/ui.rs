@@ -13,6 +13,7 @@ use crate::app::msg::DbState;
 use crate::app::router::{self, ViewId};
 use crate::app::session::SignInKind;
 use crate::app::state::{DbWhere, Level, Overlay, Screen, Shell, State, TabId};
+use crate::app::words;
 use crate::i18n::{tr, trf, Lang};
 use crate::keymap::{Command, Section};
 use ratatui::layout::{Alignment, Rect};
@@ -199,9 +200,7 @@ fn render_body(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         ViewId::Tab(TabId::Terminals) => tabs::terminals::render(frame, state, body, th),
         ViewId::Tab(TabId::Operators) => tabs::operators::render(frame, state, body, th),
         ViewId::Tab(TabId::Patrol) => tabs::patrol::render(frame, state, body, th),
-        ViewId::Tab(tab @ TabId::Attendance) => {
-            tabs::placeholder::render(frame, &state.shell, tab, body, th)
-        }
+        ViewId::Tab(TabId::Attendance) => tabs::attendance::render(frame, state, body, th),
     }
 }
 
@@ -407,6 +406,29 @@ fn render_notice(
         .title(Span::styled(format!(" {title} "), th.error))
         .style(th.base);
     frame.render_widget(Paragraph::new(text).block(block), popup);
+}
+
+/// What the newest command this console sent a terminal is doing ("提取记录 45% · 3,200 条/秒"),
+/// while it runs or just finished.
+pub fn command_line(sh: &Shell, terminal_id: i64) -> Option<String> {
+    let lang = sh.lang;
+    let sent = sh.commands.latest(terminal_id, |_| true)?;
+    let mut s = format!(
+        "{}: {}",
+        words::command(lang, &sent.command),
+        words::command_state(lang, sent.state())
+    );
+    if let Some(r) = sent.row.as_ref() {
+        s.push_str(" · ");
+        s.push_str(&words::command_result(lang, r));
+        if let (Some(p), Some(started), "running") = (r.progress, r.started_at, r.state.as_str()) {
+            let secs = (sh.now - started).num_milliseconds().max(1) as f64 / 1000.0;
+            let rate = (p.done as f64 / secs).round() as u64;
+            s.push_str(" · ");
+            s.push_str(&trf(lang, "command.rate", &[("n", &words::count(rate))]));
+        }
+    }
+    Some(s)
 }
 
 /// A time in the console's local zone.

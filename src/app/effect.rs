@@ -4,7 +4,7 @@
 
 use super::queue;
 use super::session;
-use super::tabs::{alarms, cards, doors, operators, patrol, settlement, terminals};
+use super::tabs::{alarms, attendance, cards, doors, operators, patrol, settlement, terminals};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -14,6 +14,7 @@ pub enum Effect {
     Cards(cards::Effect),
     Doors(doors::Effect),
     Patrol(patrol::Effect),
+    Attendance(attendance::Effect),
     Settlement(settlement::Effect),
     Terminals(terminals::Effect),
     Operators(operators::Effect),
@@ -53,6 +54,24 @@ impl From<patrol::Effect> for Effect {
                 command,
             }),
             other => Effect::Patrol(other),
+        }
+    }
+}
+
+impl From<attendance::Effect> for Effect {
+    fn from(e: attendance::Effect) -> Self {
+        match e {
+            // A command to a machine goes through the one queue every tab uses.
+            attendance::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            } => Effect::Queue(queue::Effect::Enqueue {
+                terminal_id,
+                about,
+                command,
+            }),
+            other => Effect::Attendance(other),
         }
     }
 }

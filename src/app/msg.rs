@@ -4,7 +4,7 @@ use super::failure::Failure;
 use super::queue;
 use super::session;
 pub use super::shell::DbState;
-use super::tabs::{alarms, cards, doors, operators, patrol, settlement, terminals};
+use super::tabs::{alarms, attendance, cards, doors, operators, patrol, settlement, terminals};
 use crate::db::notify::Change;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
@@ -28,6 +28,7 @@ pub enum Msg {
     Cards(cards::Msg),
     Doors(doors::Msg),
     Patrol(patrol::Msg),
+    Attendance(attendance::Msg),
     Settlement(settlement::Msg),
     Terminals(terminals::Msg),
     Operators(operators::Msg),

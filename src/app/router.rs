@@ -13,7 +13,7 @@ pub use super::shell::{owner, ViewId};
 use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
 use super::state::State;
 use super::tabs::{
-    alarms, cards, doors, operators, patrol, settlement, terminals, Arrive, Rows, View,
+    alarms, attendance, cards, doors, operators, patrol, settlement, terminals, Arrive, Rows, View,
 };
 use super::words;
 use super::Effect;
@@ -274,6 +274,11 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Cards(m) => lift(cards::update(&mut state.cards, &mut state.shell, m)),
         Msg::Doors(m) => lift(doors::update(&mut state.doors, &mut state.shell, m)),
         Msg::Patrol(m) => lift(patrol::update(&mut state.patrol, &mut state.shell, m)),
+        Msg::Attendance(m) => lift(attendance::update(
+            &mut state.attendance,
+            &mut state.shell,
+            m,
+        )),
         Msg::Settlement(m) => lift(settlement::update(
             &mut state.settlement,
             &mut state.shell,

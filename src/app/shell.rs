@@ -350,6 +350,7 @@ pub fn owner(cmd: Command) -> Option<ViewId> {
         "card" | "cards" | "person" | "stock" | "report" | "desk" => ViewId::Tab(TabId::Cards),
         "settlement" => ViewId::Tab(TabId::Settlement),
         "patrol" => ViewId::Tab(TabId::Patrol),
+        "attendance" => ViewId::Tab(TabId::Attendance),
         _ => return None,
     })
 }

@@ -1,7 +1,7 @@
 //! Everything the console shows, in one place: the shell (what every tab shares) and one model
 //! per tab. `ui` renders it; only `update` changes it.
 
-use super::tabs::{alarms, cards, doors, operators, patrol, placeholder, settlement, terminals};
+use super::tabs::{alarms, attendance, cards, doors, operators, patrol, settlement, terminals};
 use crate::db::notify::Change;
 use crate::i18n::{tr, Lang};
 use crate::keymap::Keymap;
@@ -33,7 +33,7 @@ pub struct State {
     pub cards: cards::Cards,
     pub doors: doors::Doors,
     pub patrol: patrol::Patrol,
-    pub attendance: placeholder::Placeholder,
+    pub attendance: attendance::Attendance,
     pub settlement: settlement::Settlement,
     pub terminals: terminals::Terminals,
     pub operators: operators::Operators,
@@ -73,7 +73,7 @@ impl State {
             cards: Default::default(),
             doors: Default::default(),
             patrol: Default::default(),
-            attendance: placeholder::Placeholder::new(TabId::Attendance),
+            attendance: attendance::Attendance::new(),
             settlement: settlement::Settlement::new(),
             terminals: Default::default(),
             operators: Default::default(),

@@ -4,11 +4,11 @@
 //! the shell below it, never the app's own `Msg`, `Effect` or `State` above it.
 
 pub mod alarms;
+pub mod attendance;
 pub mod cards;
 pub mod doors;
 pub mod operators;
 pub mod patrol;
-pub mod placeholder;
 pub mod settlement;
 pub mod terminals;
 

@@ -1,6 +1,7 @@
 //! The effect runner: one executor per tab, each matching its tab's effects exhaustively.
 
 mod alarms;
+mod attendance;
 mod cards;
 mod doors;
 mod operators;
@@ -66,6 +67,7 @@ pub async fn execute(effect: Effect, env: &Env<'_>) -> Option<Msg> {
         Effect::Cards(e) => cards::run(e, env).await,
         Effect::Doors(e) => doors::run(e, env).await,
         Effect::Patrol(e) => patrol::run(e, env).await,
+        Effect::Attendance(e) => attendance::run(e, env).await,
         Effect::Settlement(e) => settlement::run(e, env).await,
         Effect::Terminals(e) => terminals::run(e, env).await,
         Effect::Operators(e) => operators::run(e, env).await,

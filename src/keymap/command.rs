@@ -138,6 +138,13 @@ commands! {
     PatrolDownload => "patrol.download",
     PatrolExtract => "patrol.extract",
     PatrolPurge => "patrol.purge",
+    AttView => "attendance.view",
+    AttMark => "attendance.mark",
+    AttExtract => "attendance.extract",
+    AttExtractAll => "attendance.extract-all",
+    AttSetTime => "attendance.set-time",
+    AttClear => "attendance.clear",
+    AttPush => "attendance.push",
 }
 
 impl fmt::Display for Command {

@@ -262,6 +262,43 @@ pub fn table(
     scrollbar(frame, area, n, visible, selected.unwrap_or(0));
 }
 
+/// A table of text cells, its columns fitted to the width (`mins` each at least).
+#[allow(clippy::too_many_arguments)]
+pub fn grid(
+    frame: &mut Frame,
+    lang: crate::i18n::Lang,
+    area: Rect,
+    title: String,
+    header_keys: &[&str],
+    rows: Vec<TableRow>,
+    mins: &[usize],
+    selected: Option<usize>,
+    empty: Line<'static>,
+    th: &Theme,
+) {
+    let headers: Vec<String> = header_keys
+        .iter()
+        .map(|k| crate::i18n::tr(lang, k).to_string())
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.cells.iter().map(|c| c.0.clone()).collect())
+        .collect();
+    let mut widths = column_widths(&headers, &cells);
+    fit_columns(&mut widths, mins, area.width.saturating_sub(2) as usize, 1);
+    table(
+        frame,
+        area,
+        block(Span::styled(title, th.title), th),
+        &headers,
+        &widths,
+        rows,
+        selected.filter(|_| !cells.is_empty()),
+        Some(empty),
+        th,
+    );
+}
+
 /// A scrollbar on the right border of a bordered list of `n` rows, `visible` at a time, when
 /// they do not all fit.
 pub fn scrollbar(frame: &mut Frame, area: Rect, n: usize, visible: usize, position: usize) {

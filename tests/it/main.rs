@@ -5,6 +5,7 @@ mod python;
 mod support;
 
 mod alarm_history;
+mod attendance_tab;
 mod audit;
 mod backup;
 mod bench;

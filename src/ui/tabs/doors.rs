@@ -13,7 +13,7 @@ use crate::i18n::{tr, trf, Lang};
 use crate::ui::form::{popup_keys, Placement};
 use crate::ui::theme::Theme;
 use crate::ui::widgets::{block, clip, column_widths, fit_columns, scrollbar, table, TableRow};
-use crate::ui::{filtered_title, local, no_match, when};
+use crate::ui::{command_line, filtered_title, local, no_match, when};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
@@ -126,30 +126,6 @@ fn last_event(sh: &Shell, d: &DoorRow) -> String {
         s.push_str(&when(sh, at));
     }
     s
-}
-
-/// What the newest command this console sent to a controller is doing ("提取记录 45% · 3,200
-/// 条/秒"), while it runs or just finished.
-fn command_line(sh: &Shell, terminal_id: i64) -> Option<String> {
-    let lang = sh.lang;
-    let sent = sh.commands.latest(terminal_id, |_| true)?;
-    let row = sent.row.as_ref();
-    let mut s = format!(
-        "{}: {}",
-        words::command(lang, &sent.command),
-        words::command_state(lang, sent.state())
-    );
-    if let Some(r) = row {
-        s.push_str(" · ");
-        s.push_str(&words::command_result(lang, r));
-        if let (Some(p), Some(started), "running") = (r.progress, r.started_at, r.state.as_str()) {
-            let secs = (sh.now - started).num_milliseconds().max(1) as f64 / 1000.0;
-            let rate = (p.done as f64 / secs).round() as u64;
-            s.push_str(" · ");
-            s.push_str(&trf(lang, "door.rate", &[("n", &words::count(rate))]));
-        }
-    }
-    Some(s)
 }
 
 fn render_tree(frame: &mut Frame, sh: &Shell, d: &Doors, area: Rect, th: &Theme) {

@@ -10,7 +10,7 @@ use crate::domain::money::Money;
 use crate::i18n::{tr, trf, Lang};
 use crate::ui::form::{popup_keys, Placement};
 use crate::ui::theme::Theme;
-use crate::ui::widgets::{block, clip, column_widths, fit_columns, table, TableRow};
+use crate::ui::widgets::{block, clip, grid, TableRow};
 use crate::ui::{filtered_title, local, no_match};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Modifier;
@@ -69,43 +69,6 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
             th,
         );
     }
-}
-
-/// A table of text cells, its columns fitted to the width (`mins` each at least).
-#[allow(clippy::too_many_arguments)]
-fn grid(
-    frame: &mut Frame,
-    lang: Lang,
-    area: Rect,
-    title: String,
-    header_keys: &[&str],
-    rows: Vec<TableRow>,
-    mins: &[usize],
-    selected: Option<usize>,
-    empty: Line<'static>,
-    th: &Theme,
-) {
-    let headers: Vec<String> = header_keys
-        .iter()
-        .map(|k| tr(lang, k).to_string())
-        .collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.cells.iter().map(|c| c.0.clone()).collect())
-        .collect();
-    let mut widths = column_widths(&headers, &cells);
-    fit_columns(&mut widths, mins, area.width.saturating_sub(2) as usize, 1);
-    table(
-        frame,
-        area,
-        block(Span::styled(title, th.title), th),
-        &headers,
-        &widths,
-        rows,
-        selected.filter(|_| !cells.is_empty()),
-        Some(empty),
-        th,
-    );
 }
 
 /// What an empty table says: still reading, nothing at all, or nothing matching the filter.

@@ -9,7 +9,7 @@ use crate::db::patrol::VisitClass;
 use crate::i18n::{tr, trf, Lang};
 use crate::ui::theme::Theme;
 use crate::ui::widgets::{block, clip, column_widths, fit_columns, table, TableRow};
-use crate::ui::{local, when};
+use crate::ui::{command_line, local, when};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -514,20 +514,4 @@ pub fn setup(frame: &mut Frame, sh: &Shell, p: &Patrol, body: Rect, th: &Theme) 
         tr(lang, "patrol.setup.none"),
         th,
     );
-}
-
-/// What the newest command this console sent a reader is doing, with its progress.
-fn command_line(sh: &Shell, terminal_id: i64) -> Option<String> {
-    let lang = sh.lang;
-    let sent = sh.commands.latest(terminal_id, |_| true)?;
-    let mut s = format!(
-        "{}: {}",
-        words::command(lang, &sent.command),
-        words::command_state(lang, sent.state())
-    );
-    if let Some(r) = sent.row.as_ref() {
-        s.push_str(" · ");
-        s.push_str(&words::command_result(lang, r));
-    }
-    Some(s)
 }

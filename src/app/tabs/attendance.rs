@@ -1,0 +1,415 @@
+//! The Attendance tab (考勤): the machines (status, last extraction, records waiting, drift,
+//! memory) with extraction and its progress, today's punches live, the daily results, the
+//! corrections and the person-sync differences. Reads are effects (`console::exec::attendance`).
+
+use super::{Rows, View};
+use crate::app::filter::{self, Filter};
+use crate::app::form::Confirm;
+use crate::app::layout;
+use crate::app::load::Shown;
+use crate::app::shell::Shell;
+use crate::db::command::TerminalCommand;
+use crate::db::notify::Change;
+use crate::db::punch::{DayPunch, MachineRow};
+use crate::domain::permission::Action;
+use crate::i18n::trf;
+use crate::keymap::{Command, Section};
+use chrono::NaiveDate;
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use std::collections::BTreeSet;
+
+/// Punches of the day listed (the newest); the title says how many there are in all.
+pub const PUNCH_ROWS: i64 = 500;
+
+/// What the tab shows; `attendance.view` cycles through them in this order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AttView {
+    #[default]
+    Machines,
+    Punches,
+}
+
+impl AttView {
+    pub const ALL: [AttView; 2] = [AttView::Machines, AttView::Punches];
+
+    pub fn next(self) -> AttView {
+        let i = AttView::ALL.iter().position(|v| *v == self).unwrap_or(0);
+        AttView::ALL[(i + 1) % AttView::ALL.len()]
+    }
+
+    /// Catalogue key of its name.
+    pub fn key(self) -> &'static str {
+        match self {
+            AttView::Machines => "att.view.machines",
+            AttView::Punches => "att.view.punches",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Attendance {
+    pub view: AttView,
+    pub machines: Vec<MachineRow>,
+    /// Machines marked for an extraction of several.
+    pub marked: BTreeSet<i64>,
+    pub day: Option<NaiveDate>,
+    pub punches: Vec<DayPunch>,
+    pub punches_total: i64,
+    pub selected: usize,
+    pub filter: Filter,
+    pub confirm: Option<Confirm<Effect>>,
+    /// Whether each view's first answer came (else it says it is loading).
+    pub loaded: [bool; 2],
+    machines_shown: Shown,
+    punches_shown: Shown,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Machines {
+        gen: u64,
+        rows: Vec<MachineRow>,
+    },
+    Punches {
+        gen: u64,
+        day: NaiveDate,
+        rows: Vec<DayPunch>,
+        total: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Machines {
+        gen: u64,
+    },
+    /// The site's today's punches.
+    Punches {
+        gen: u64,
+    },
+    /// A command to a machine, through the queue its line's poller consumes.
+    Enqueue {
+        terminal_id: i64,
+        about: String,
+        command: TerminalCommand,
+    },
+}
+
+pub fn update(s: &mut Attendance, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Machines { gen, rows } => {
+            if s.machines_shown.take(gen) {
+                let keep = s.selected_machine().map(|m| m.terminal_id);
+                s.machines = rows;
+                s.marked
+                    .retain(|id| s.machines.iter().any(|m| m.terminal_id == *id));
+                s.loaded[0] = true;
+                if let (Some(id), AttView::Machines) = (keep, s.view) {
+                    if let Some(i) = s.machine_rows().iter().position(|m| m.terminal_id == id) {
+                        s.selected = i;
+                    }
+                }
+            }
+        }
+        Msg::Punches {
+            gen,
+            day,
+            rows,
+            total,
+        } => {
+            if s.punches_shown.take(gen) {
+                s.day = Some(day);
+                s.punches = rows;
+                s.punches_total = total;
+                s.loaded[1] = true;
+            }
+        }
+    }
+    s.clamp(sh);
+    vec![]
+}
+
+/// Who sees the tab: the attendance administrator (and the director), and technicians for the
+/// machines. Punches say where people were: nobody else reads them.
+pub fn may_see(sh: &Shell) -> bool {
+    sh.may(Action::AttendanceEdit) || sh.may(Action::TerminalDiagnose)
+}
+
+/// "考勤机 1号楼 (一楼大厅)": what popups and messages call a machine.
+pub fn machine_named(m: &MachineRow) -> String {
+    if m.location.is_empty() {
+        m.name.clone()
+    } else {
+        format!("{} ({})", m.name, m.location)
+    }
+}
+
+impl Attendance {
+    pub fn new() -> Attendance {
+        Attendance::default()
+    }
+
+    pub fn machine_rows(&self) -> Vec<&MachineRow> {
+        let f = self.filter.text();
+        self.machines
+            .iter()
+            .filter(|m| filter::matches(f, [m.name.as_str(), m.location.as_str()]))
+            .collect()
+    }
+
+    pub fn punch_rows(&self) -> Vec<&DayPunch> {
+        let f = self.filter.text();
+        self.punches
+            .iter()
+            .filter(|p| {
+                filter::matches(
+                    f,
+                    [
+                        p.machine.as_str(),
+                        p.user_id.as_str(),
+                        p.name.as_deref().unwrap_or(""),
+                        p.department.as_deref().unwrap_or(""),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    pub fn selected_machine(&self) -> Option<&MachineRow> {
+        (self.view == AttView::Machines)
+            .then(|| self.machine_rows().get(self.selected).copied())
+            .flatten()
+    }
+
+    pub fn rows_shown(&self) -> usize {
+        match self.view {
+            AttView::Machines => self.machine_rows().len(),
+            AttView::Punches => self.punch_rows().len(),
+        }
+    }
+
+    fn clamp(&mut self, _sh: &Shell) {
+        self.selected = self.selected.min(self.rows_shown().saturating_sub(1));
+    }
+
+    fn ask(&mut self, question: String, effect: Effect) -> Vec<Effect> {
+        self.confirm = Some(Confirm { question, effect });
+        vec![]
+    }
+
+    fn enqueue(m: &MachineRow, command: TerminalCommand) -> Effect {
+        Effect::Enqueue {
+            terminal_id: m.terminal_id,
+            about: machine_named(m),
+            command,
+        }
+    }
+
+    /// A machine command: the role must allow it and a machine must be chosen.
+    fn machine_command(&mut self, sh: &mut Shell, cmd: Command) -> Vec<Effect> {
+        // Technicians extract and set clocks; the register and the log are the attendance
+        // administrator's.
+        let technical = matches!(
+            cmd,
+            Command::AttExtract | Command::AttExtractAll | Command::AttMark | Command::AttSetTime
+        );
+        if !(sh.may(Action::AttendanceEdit) || technical && sh.may(Action::TerminalDiagnose)) {
+            return sh.denied(Action::AttendanceEdit);
+        }
+        if cmd == Command::AttExtractAll || cmd == Command::AttExtract {
+            let ids: Vec<i64> = if cmd == Command::AttExtractAll {
+                self.machines.iter().map(|m| m.terminal_id).collect()
+            } else if !self.marked.is_empty() {
+                self.marked.iter().copied().collect()
+            } else {
+                self.selected_machine()
+                    .map(|m| m.terminal_id)
+                    .into_iter()
+                    .collect()
+            };
+            if ids.is_empty() {
+                return sh.info_key("att.msg.no_machine");
+            }
+            self.marked.clear();
+            return self
+                .machines
+                .iter()
+                .filter(|m| ids.contains(&m.terminal_id))
+                .map(|m| Attendance::enqueue(m, TerminalCommand::Extract))
+                .collect();
+        }
+        let Some(m) = self.selected_machine().cloned() else {
+            return sh.info_key("att.msg.no_machine");
+        };
+        match cmd {
+            Command::AttMark => {
+                if !self.marked.remove(&m.terminal_id) {
+                    self.marked.insert(m.terminal_id);
+                }
+                vec![]
+            }
+            Command::AttSetTime => vec![Attendance::enqueue(&m, TerminalCommand::SetTime)],
+            Command::AttPush => vec![Attendance::enqueue(&m, TerminalCommand::DownloadCards)],
+            _ => {
+                let question = trf(
+                    sh.lang,
+                    "att.confirm.clear",
+                    &[("machine", &machine_named(&m))],
+                );
+                self.ask(
+                    question,
+                    Attendance::enqueue(&m, TerminalCommand::ClearRecords),
+                )
+            }
+        }
+    }
+}
+
+impl View for Attendance {
+    type Effect = Effect;
+
+    fn section(&self) -> Section {
+        Section::Attendance
+    }
+
+    fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        super::answer(&mut self.confirm, sh, key)
+    }
+
+    fn confirming(&self) -> Option<&str> {
+        self.confirm.as_ref().map(|c| c.question.as_str())
+    }
+
+    fn run(&mut self, sh: &mut Shell, cmd: Command) -> Option<Vec<Effect>> {
+        Some(match cmd {
+            Command::AttView => {
+                self.view = self.view.next();
+                self.selected = 0;
+                self.clamp(sh);
+                vec![]
+            }
+            Command::AttExtract
+            | Command::AttExtractAll
+            | Command::AttMark
+            | Command::AttSetTime
+            | Command::AttClear
+            | Command::AttPush => {
+                if self.view != AttView::Machines {
+                    self.view = AttView::Machines;
+                    self.selected = 0;
+                    if cmd != Command::AttExtractAll {
+                        return Some(sh.info_key("att.msg.pick_machine"));
+                    }
+                }
+                self.machine_command(sh, cmd)
+            }
+            _ => return None,
+        })
+    }
+
+    fn rows(&self, _sh: &Shell, body: Rect) -> Rows {
+        Rows {
+            n: self.rows_shown(),
+            at: self.selected,
+            page: layout::table_window(table_area(self.view, body), 0).0,
+        }
+    }
+
+    fn select(&mut self, sh: &mut Shell, to: usize) -> Vec<Effect> {
+        self.selected = to;
+        self.clamp(sh);
+        vec![]
+    }
+
+    fn click(&mut self, _sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
+        let area = table_area(self.view, body);
+        if let Some(i) = layout::table_row_at(area, self.selected, self.rows_shown(), x, y) {
+            self.selected = i;
+        }
+        vec![]
+    }
+
+    fn reload(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        if !may_see(sh) {
+            return vec![];
+        }
+        vec![
+            Effect::Machines { gen: sh.next_gen() },
+            Effect::Punches { gen: sh.next_gen() },
+        ]
+    }
+
+    /// A machine's state moves with its terminal row; a punch stored anywhere (a line, an
+    /// import) re-reads today's punches and the machines' counts.
+    fn frame(&mut self, sh: &mut Shell, change: &Change) -> Vec<Effect> {
+        if !may_see(sh) {
+            return vec![];
+        }
+        let punches = change.records.iter().any(|r| r == "punch");
+        let mut fx = Vec::new();
+        if punches || !change.terminal.is_empty() {
+            fx.push(Effect::Machines { gen: sh.next_gen() });
+        }
+        if punches {
+            fx.push(Effect::Punches { gen: sh.next_gen() });
+        }
+        fx
+    }
+
+    fn hints(&self, sh: &Shell) -> Vec<Command> {
+        let mut v = vec![Command::Help, Command::Palette];
+        if may_see(sh) {
+            v.extend([Command::AttView, Command::Filter]);
+            if self.view == AttView::Machines && sh.may(Action::AttendanceEdit) {
+                v.extend([
+                    Command::AttExtract,
+                    Command::AttExtractAll,
+                    Command::AttMark,
+                    Command::AttSetTime,
+                    Command::AttPush,
+                    Command::AttClear,
+                ]);
+            }
+        }
+        v.extend([Command::TabNext, Command::Quit]);
+        v
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        Some(&self.filter)
+    }
+
+    fn filter_mut(&mut self) -> Option<&mut Filter> {
+        Some(&mut self.filter)
+    }
+
+    fn filtered(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        self.selected = 0;
+        self.clamp(sh);
+        vec![]
+    }
+
+    fn reset(&mut self) -> Vec<Effect> {
+        *self = Attendance::new();
+        vec![]
+    }
+}
+
+/// The machines view's split: the table above, the selected machine's command below.
+pub fn machines_split(body: Rect) -> (Rect, Rect) {
+    let bottom = 4.min(body.height / 3);
+    let top = body.height - bottom;
+    (
+        Rect::new(body.x, body.y, body.width, top),
+        Rect::new(body.x, body.y + top, body.width, bottom),
+    )
+}
+
+/// Where the cursor's table is drawn in the view shown.
+pub fn table_area(view: AttView, body: Rect) -> Rect {
+    match view {
+        AttView::Machines => machines_split(body).0,
+        _ => body,
+    }
+}

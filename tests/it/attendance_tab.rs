@@ -1,0 +1,194 @@
+//! The Attendance tab against a real database: the machines and today's punches (a punch
+//! stored anywhere shows at the next frame), who may see it and act on machines.
+
+use crate::harness::{render, screen_text, Console};
+use chrono::{FixedOffset, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use onecard::app::msg::DbState;
+use onecard::app::state::{DbWhere, State, TabId, ThemeName};
+use onecard::app::tabs::attendance::AttView;
+use onecard::app::{update, Msg};
+use onecard::db::ingest::{self, PunchRow};
+use onecard::domain::role::Role;
+use onecard::domain::time;
+use onecard::i18n::Lang;
+use onecard::keymap::Keymap;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn bare(lang: Lang) -> State {
+    let keymap = Arc::new(Keymap::preset("default").expect("default preset"));
+    let mut s = State::new(
+        keymap,
+        lang,
+        ThemeName::Default,
+        DbWhere::Embedded,
+        Utc::now(),
+    );
+    s.shell.utc_offset = FixedOffset::east_opt(8 * 3600).unwrap();
+    s.shell.db = DbState::Ready;
+    s
+}
+
+/// Two attendance machines on their own lines (plain SQL: the inventory is not what is tested),
+/// and two people in the register: one known by number, one by card.
+pub(crate) async fn site(pool: &PgPool) -> (i64, i64) {
+    let mut ids = Vec::new();
+    for (n, name, location) in [
+        (1, "教学楼考勤机", "一楼大厅"),
+        (2, "食堂考勤机", "二楼入口"),
+    ] {
+        let line: i64 = sqlx::query_scalar(
+            "INSERT INTO line (name, protocol, transport, address, poll_interval_ms, enabled)
+             VALUES ($1, 'zk', 'tcp', $2, 1000, false) RETURNING id",
+        )
+        .bind(format!("zk-{n}"))
+        .bind(format!("127.0.0.1:{}", 1 + n))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO terminal (line_id, kind, address, name, location)
+             VALUES ($1, 'attendance_machine', 1, $2, $3) RETURNING id",
+        )
+        .bind(line)
+        .bind(name)
+        .bind(location)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    sqlx::query(
+        "WITH d AS (INSERT INTO department (code, name) VALUES ('JW', '教务处') RETURNING id)
+         INSERT INTO person (person_no, name, department_id, category)
+         SELECT 'T001', '张三', id, 'staff' FROM d UNION ALL
+         SELECT 'T002', '李四', id, 'staff' FROM d",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    (ids[0], ids[1])
+}
+
+async fn punch(pool: &PgPool, terminal: i64, user_id: &str, hms: (u32, u32, u32)) {
+    let at = time::today().and_hms_opt(hms.0, hms.1, hms.2).unwrap();
+    let stored = ingest::store_punches(
+        pool,
+        terminal,
+        &[PunchRow {
+            user_id: user_id.into(),
+            terminal_time: at,
+            verify: 1,
+            state: 0,
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.inserted, 1);
+}
+
+#[tokio::test]
+async fn the_tab_lists_the_machines_and_today_s_punches_live() {
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    let (school, canteen) = site(pool).await;
+    punch(pool, school, "T001", (0, 0, 1)).await;
+    punch(pool, canteen, "999", (0, 0, 2)).await;
+    let mut c = Console::sign_in(
+        pool,
+        bare(Lang::ZH_CN),
+        "kq",
+        "考勤员",
+        Role::AttendanceAdministrator,
+    )
+    .await;
+    c.strict = true;
+    c.key('4').await;
+    assert_eq!(c.state.shell.tab, TabId::Attendance);
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(
+        text.contains("教学楼考勤机") && text.contains("二楼入口") && text.contains("2 台考勤机"),
+        "{text}"
+    );
+
+    c.key('v').await;
+    assert_eq!(c.state.attendance.view, AttView::Punches);
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(text.contains("张三") && text.contains("教务处"), "{text}");
+    assert!(
+        text.contains("档案中没有此人"),
+        "an unknown user id: {text}"
+    );
+    assert!(text.contains("共 2 条打卡"), "{text}");
+
+    // A punch stored by any process shows at the next frame.
+    punch(pool, canteen, "T002", (0, 0, 3)).await;
+    c.pump_until(|m| matches!(m, Msg::Changed(ch) if ch.records.iter().any(|r| r == "punch")))
+        .await;
+    let fx = c.frame().await;
+    assert!(!fx.is_empty(), "a punch re-reads the day");
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(
+        text.contains("李四") && text.contains("共 3 条打卡"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_machines_commands_need_the_right_and_a_clear_is_asked_first() {
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    site(pool).await;
+    // A duty operator does not see punches at all.
+    let mut c = Console::sign_in(pool, bare(Lang::EN), "duty", "Duty", Role::DutyOperator).await;
+    c.key('4').await;
+    let text = screen_text(&render(&mut c.state, 120, 30));
+    assert!(
+        text.contains("is for the attendance administrator"),
+        "{text}"
+    );
+    assert!(c.state.attendance.machines.is_empty(), "nothing was read");
+
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    site(pool).await;
+    let mut c = Console::sign_in(
+        pool,
+        bare(Lang::EN),
+        "kq",
+        "Attendance",
+        Role::AttendanceAdministrator,
+    )
+    .await;
+    c.strict = true;
+    c.key('4').await;
+    assert_eq!(c.state.attendance.machines.len(), 2);
+    // The clear is asked, names the machine, and `n` sends nothing.
+    let fx = update(&mut c.state, Msg::Key(key('D')));
+    assert!(fx.is_empty(), "{fx:?}");
+    let text = screen_text(&render(&mut c.state, 160, 48));
+    assert!(
+        text.contains("Clear the log of 教学楼考勤机 (一楼大厅)?"),
+        "{text}"
+    );
+    c.key('n').await;
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM terminal_command")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0);
+    // Extracting every machine queues one command each.
+    c.key('E').await;
+    let queued: Vec<String> =
+        sqlx::query_scalar("SELECT command::text FROM terminal_command ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    assert!(queued.iter().all(|c| c.contains("extract")), "{queued:?}");
+}
