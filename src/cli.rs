@@ -586,6 +586,15 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::Demo { accounts, reset }) => {
             let pool = demo_database(&paths, *reset).await?.pool;
+            // The offline machine's exported log, ready to import (from the tab or the CLI).
+            crate::demo::attendance::offline_machine(&pool).await?;
+            let offline = crate::demo::attendance::write_offline_file(
+                &pool,
+                &paths.data_dir,
+                1,
+                crate::domain::time::today(),
+            )
+            .await?;
             if *accounts {
                 say!("{:<14} {:<26} {:<10} password", "login", "role", "name");
                 for (login, role, name, password) in crate::demo::accounts(&pool).await? {
@@ -600,6 +609,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                          interface on tcp 127.0.0.1:4499 (a free port when that one is taken)"
                     ),
                 }
+                say!(
+                    "\noffline attendance machine {m}: its exported log is {f}\n  import it with: onecard import punches {f} --machine {m} --demo",
+                    m = crate::demo::attendance::OFFLINE_MACHINE,
+                    f = offline.display()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             require_terminal()?;

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub mod attendance;
 mod books;
 pub mod patrol;
 
@@ -304,6 +305,10 @@ impl LiveSite {
                 tracing::info!(scans = n, "demo: a week of past patrol rounds seeded");
             }
         }
+        let n =
+            attendance::seed_month(pool, &registered, config.seed, crate::domain::time::today())
+                .await?;
+        tracing::info!(punches = n, "demo: a month of past punches seeded");
         seed_merchants(pool, &registered).await?;
         name_doors(pool, &site, &config, &registered).await?;
         if !seed_card_desk(pool).await? {

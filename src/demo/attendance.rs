@@ -1,0 +1,184 @@
+//! The demo's attendance: a month of past punches by the staff on the site's two machines (most
+//! on time; some late, leaving early, forgetting a punch, absent or staying late; 保卫处 on
+//! nights), and an offline machine whose exported log waits in a file to be imported.
+
+use crate::db::ingest::{self, PunchRow};
+use crate::sim::register::RegisteredTerminal;
+use crate::sim::TerminalKind;
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Weekday};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::PgPool;
+use std::path::{Path, PathBuf};
+
+/// Past days seeded, before today (today's punches come live from the simulator).
+pub const HISTORY_DAYS: i64 = 31;
+/// The department on the night shift.
+pub const NIGHT_DEPARTMENT: &str = "D07";
+/// The machine nobody reaches over the network: its log is carried to the host as a file.
+pub const OFFLINE_MACHINE: &str = "实验楼考勤机";
+const OFFLINE_LINE: &str = "offline-attendance";
+/// The file the offline machine "exported" (ZKTeco's USB attendance log), in the data directory.
+pub const OFFLINE_FILE: &str = "demo-offline_attlog.dat";
+
+/// The staff who punch: (person number, on the night shift).
+async fn staff(pool: &PgPool) -> Result<Vec<(String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.person_no, d.code = $1 FROM person p JOIN department d ON d.id = p.department_id
+          WHERE p.category = 'staff' ORDER BY p.person_no",
+    )
+    .bind(NIGHT_DEPARTMENT)
+    .fetch_all(pool)
+    .await
+}
+
+fn at(day: NaiveDate, h: u32, m: u32, s: u32) -> NaiveDateTime {
+    day.and_hms_opt(h, m, s).unwrap_or_default()
+}
+
+/// One person's punches for one working day, drawn from `rng`.
+fn day_punches(rng: &mut StdRng, day: NaiveDate, night: bool) -> Vec<NaiveDateTime> {
+    let r: u32 = rng.gen_range(0..100);
+    if r < 3 {
+        return vec![]; // absent
+    }
+    let jitter = |rng: &mut StdRng, minutes: i64| Duration::seconds(rng.gen_range(0..minutes * 60));
+    let (start, end) = if night {
+        (at(day, 21, 45, 0), at(day + Duration::days(1), 6, 0, 0))
+    } else {
+        (at(day, 7, 40, 0), at(day, 17, 0, 0))
+    };
+    let first = if r < 12 {
+        start + Duration::minutes(26) + jitter(rng, 40) // late
+    } else {
+        start + jitter(rng, 18)
+    };
+    if r < 15 {
+        return vec![first]; // forgot to punch out
+    }
+    let last = if r < 20 {
+        end - Duration::minutes(50) + jitter(rng, 40) // left early
+    } else if r < 30 {
+        end + Duration::minutes(45) + jitter(rng, 120) // stayed late
+    } else {
+        end + jitter(rng, 25)
+    };
+    vec![first, last]
+}
+
+/// Seeds the past month of punches on the two simulated machines (the staff split between
+/// them). Weekends are rest days; one in thirty is worked anyway. Returns the punches stored.
+pub async fn seed_month(
+    pool: &PgPool,
+    registered: &[RegisteredTerminal],
+    seed: u64,
+    today: NaiveDate,
+) -> anyhow::Result<u64> {
+    let machines: Vec<i64> = registered
+        .iter()
+        .filter(|r| r.kind == TerminalKind::AttendanceMachine)
+        .map(|r| r.terminal_id)
+        .collect();
+    if machines.is_empty() {
+        return Ok(0);
+    }
+    let staff = staff(pool).await?;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xa77e);
+    let mut rows: Vec<Vec<PunchRow>> = vec![Vec::new(); machines.len()];
+    for back in (1..=HISTORY_DAYS).rev() {
+        let day = today - Duration::days(back);
+        let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+        for (i, (no, night)) in staff.iter().enumerate() {
+            if weekend && rng.gen_range(0..30) != 0 {
+                continue;
+            }
+            for t in day_punches(&mut rng, day, *night) {
+                rows[i % machines.len()].push(PunchRow {
+                    user_id: no.clone(),
+                    terminal_time: t,
+                    verify: 1,
+                    state: if t.time() < at(day, 12, 0, 0).time() {
+                        0
+                    } else {
+                        1
+                    },
+                });
+            }
+        }
+    }
+    let mut stored = 0;
+    for (terminal, rows) in machines.iter().zip(rows) {
+        for chunk in rows.chunks(2_000) {
+            stored += ingest::store_punches(pool, *terminal, chunk)
+                .await?
+                .inserted;
+        }
+    }
+    Ok(stored)
+}
+
+/// The offline machine in the inventory (on a line that is never polled), created once.
+pub async fn offline_machine(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO line (name, protocol, transport, address, poll_interval_ms, enabled)
+         VALUES ($1, 'zk', 'tcp', '0.0.0.0:4370', 60000, false)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(OFFLINE_LINE)
+    .execute(&mut *tx)
+    .await?;
+    let id: i64 = sqlx::query_scalar(
+        "WITH l AS (SELECT id FROM line WHERE name = $1),
+              t AS (INSERT INTO terminal (line_id, kind, address, name, location)
+                    SELECT id, 'attendance_machine', 1, $2, '实验楼一层 东门' FROM l
+                    ON CONFLICT DO NOTHING RETURNING id)
+         SELECT id FROM t UNION ALL
+         SELECT t.id FROM terminal t JOIN l ON l.id = t.line_id WHERE t.address = 1
+         LIMIT 1",
+    )
+    .bind(OFFLINE_LINE)
+    .bind(OFFLINE_MACHINE)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Writes the offline machine's exported log: the last week of its staff's punches, as ZKTeco
+/// writes it (user id right-aligned, tab-separated, CRLF), with one punch twice (machines do
+/// write a punch again after a power cut) so the import's duplicate count shows.
+pub async fn write_offline_file(
+    pool: &PgPool,
+    dir: &Path,
+    seed: u64,
+    today: NaiveDate,
+) -> anyhow::Result<PathBuf> {
+    let staff = staff(pool).await?;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0ff1);
+    let mut out = String::new();
+    for back in (1..=7).rev() {
+        let day = today - Duration::days(back);
+        if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            continue;
+        }
+        // A lab's few: every seventh of the day staff.
+        for (no, _) in staff.iter().filter(|(_, night)| !night).step_by(7) {
+            for t in day_punches(&mut rng, day, false) {
+                let state = u8::from(t.time() >= at(day, 12, 0, 0).time());
+                let line = format!(
+                    "{no:>9}\t{}\t1\t{state}\t1\t0\r\n",
+                    t.format("%Y-%m-%d %H:%M:%S")
+                );
+                out.push_str(&line);
+            }
+        }
+    }
+    if let Some(first) = out.split_inclusive("\r\n").next().map(str::to_string) {
+        out.push_str(&first);
+    }
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(OFFLINE_FILE);
+    std::fs::write(&path, out)?;
+    Ok(path)
+}
