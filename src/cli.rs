@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod attendance;
 mod desk;
 mod doors;
 mod ledger;
@@ -158,6 +159,15 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: patrol::PatrolCmd,
+    },
+    /// Attendance: shifts, schedules, holidays, corrections. Results: `onecard report
+    /// attendance`.
+    Attendance {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: attendance::AttendanceCmd,
     },
     /// The books: `ledger verify` checks that they balance.
     Ledger {
@@ -871,6 +881,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return patrol::run(&db.pool, &shell_actor(), command, &mut out).await;
+        }
+        Some(Cmd::Attendance { demo, command }) => {
+            let db = database_for(&paths, &config, *demo).await?;
+            let mut out = std::io::stdout();
+            return attendance::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
         Some(Cmd::Ledger { demo, command }) => {
             let (lang, _) = ui_choices(&cli, &config, true)?;

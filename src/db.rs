@@ -1,6 +1,7 @@
 //! The store: PostgreSQL, embedded by default. One file per table group.
 
 pub mod alarm;
+pub mod attendance;
 pub mod audit;
 pub mod backup;
 pub mod card;

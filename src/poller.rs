@@ -24,6 +24,7 @@
 //!   confirmed are queued again ([`crate::db::propagation::requeue_unconfirmed`]).
 
 mod actor;
+pub(crate) mod attendance;
 pub(crate) mod balances;
 mod drivers;
 mod line;
@@ -292,6 +293,8 @@ async fn supervise(
     let mut folder = tokio::spawn(balances::run(pool.clone(), fold_stopped));
     // Due visits laid out, closed rounds swept, overdue checkpoints alarmed.
     let mut patrolling = tokio::spawn(patrol::run(pool.clone(), fold_stop.subscribe()));
+    // Attendance results kept current from new punches and corrections.
+    let mut attending = tokio::spawn(attendance::run(pool.clone(), fold_stop.subscribe()));
     let service = crate::domain::permission::Actor {
         operator_id: None,
         name: format!("serve:{worker}"),
@@ -449,6 +452,13 @@ async fn supervise(
     {
         tracing::debug!("the patrol pass did not stop in time");
         patrolling.abort();
+    }
+    if tokio::time::timeout(Duration::from_secs(1), &mut attending)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the attendance pass did not stop in time");
+        attending.abort();
     }
     if tokio::time::timeout(balances::LAST + Duration::from_millis(200), &mut folder)
         .await

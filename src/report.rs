@@ -30,6 +30,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use unicode_width::UnicodeWidthStr;
 
+mod attendance;
+
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum ReportKind {
@@ -505,12 +507,40 @@ async fn stream<W: Write>(
 
 // ---------------------------------------------------------------- the command line
 
-/// `onecard report issued|balances|extensions|losses [filters] [--csv FILE]`
+/// What `onecard report` reports on: one of the card desk's four, or attendance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ReportName {
+    /// Cards issued (new, reissued, exchanged).
+    Issued,
+    /// Each cardholder account's balance, with a total.
+    Balances,
+    /// Expiry dates moved.
+    Extensions,
+    /// Loss reports and what came of them.
+    Losses,
+    /// Attendance per person per day, with totals per person (`--from` and `--to` needed).
+    Attendance,
+}
+
+impl ReportName {
+    /// The card desk's report, None for attendance.
+    pub fn card_desk(self) -> Option<ReportKind> {
+        match self {
+            ReportName::Issued => Some(ReportKind::Issued),
+            ReportName::Balances => Some(ReportKind::Balances),
+            ReportName::Extensions => Some(ReportKind::Extensions),
+            ReportName::Losses => Some(ReportKind::Losses),
+            ReportName::Attendance => None,
+        }
+    }
+}
+
+/// `onecard report issued|balances|extensions|losses|attendance [filters] [--csv FILE]`
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// Which report.
     #[arg(value_enum)]
-    pub report: ReportKind,
+    pub report: ReportName,
     /// First day, YYYY-MM-DD (inclusive).
     #[arg(long)]
     pub from: Option<NaiveDate>,
@@ -526,6 +556,13 @@ pub struct ReportArgs {
     /// The operator's login (who wrote the event).
     #[arg(long)]
     pub operator: Option<String>,
+    /// Attendance: one person, by person number.
+    #[arg(long)]
+    pub person: Option<String>,
+    /// Attendance: one status (present, late, left_early, late_left_early, absent,
+    /// missing_punch, leave, trip, rest, holiday).
+    #[arg(long)]
+    pub status: Option<String>,
     /// Write the whole report as CSV to FILE (`-`: standard output) instead of a table.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -614,7 +651,13 @@ pub async fn cli(
     args: &ReportArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if !args.report.dated() && (args.from.is_some() || args.to.is_some() || args.operator.is_some())
+    let Some(kind) = args.report.card_desk() else {
+        return attendance::cli(pool, actor, args, out).await;
+    };
+    if args.person.is_some() || args.status.is_some() {
+        anyhow::bail!("--person and --status apply to the attendance report only");
+    }
+    if !kind.dated() && (args.from.is_some() || args.to.is_some() || args.operator.is_some())
     {
         anyhow::bail!("balances are as they are now: --from, --to and --operator do not apply");
     }
@@ -626,7 +669,7 @@ pub async fn cli(
     let filter = args.filter();
     match &args.csv {
         Some(path) if path.as_os_str() == "-" => {
-            let n = export_csv(pool, actor, args.report, &filter, &mut *out).await?;
+            let n = export_csv(pool, actor, kind, &filter, &mut *out).await?;
             let _ = writeln!(std::io::stderr(), "{n} rows");
         }
         Some(path) => {
@@ -635,7 +678,7 @@ pub async fn cli(
             } else {
                 Existing::Refuse
             };
-            let done = match export_file(pool, actor, args.report, &filter, path, existing).await {
+            let done = match export_file(pool, actor, kind, &filter, path, existing).await {
                 Err(ReportError::Export(ExportError::Exists(p))) => anyhow::bail!(
                     "{} exists already: choose another name, or --overwrite to replace it",
                     p.display()
@@ -645,7 +688,7 @@ pub async fn cli(
             writeln!(
                 out,
                 "report {}: {} rows written to {}",
-                args.report,
+                kind,
                 done.rows,
                 done.path.display()
             )?;
@@ -659,7 +702,7 @@ pub async fn cli(
             }
         }
         None => {
-            let page = query(pool, args.report, &filter, args.limit).await?;
+            let page = query(pool, kind, &filter, args.limit).await?;
             out.write_all(render_table(&page).as_bytes())?;
             let shown = page.rows.len() as u64;
             if shown < page.total_rows {
