@@ -7,13 +7,3 @@ ALTER TABLE terminal
 
 -- A day's punches across every machine, newest first (today's punches, live).
 CREATE INDEX IF NOT EXISTS punch_time ON punch (terminal_time);
-
--- The person a punch's user id names: the person number, else a card number the person holds
--- (a machine enrolled from a card alone knows the card number as the user id).
-CREATE OR REPLACE FUNCTION punch_person(user_id text) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(
-        (SELECT id FROM person WHERE person_no = user_id),
-        (SELECT c.person_id FROM card c
-          WHERE user_id ~ '^[0-9]{1,10}$' AND c.card_no = user_id::bigint))
-$$;

@@ -57,7 +57,7 @@ pub async fn machines(pool: &PgPool, day: NaiveDate) -> Result<Vec<MachineRow>, 
     .await
 }
 
-/// One punch with who made it (when the register knows the user id).
+/// One punch with who made it (when the register knows the user id: `att_user`).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct DayPunch {
     pub terminal_id: i64,
@@ -83,7 +83,8 @@ pub async fn of_day(
                 pe.person_no, pe.name, d.name AS department
            FROM punch p
            JOIN terminal t ON t.id = p.terminal_id
-           LEFT JOIN person pe ON pe.id = punch_person(p.user_id)
+           LEFT JOIN att_user u ON u.user_id = p.user_id
+           LEFT JOIN person pe ON pe.id = u.person_id
            LEFT JOIN department d ON d.id = pe.department_id
           WHERE p.terminal_time >= $1::date AND p.terminal_time < $1::date + 1
           ORDER BY p.terminal_time DESC, p.terminal_id, p.user_id

@@ -6,7 +6,7 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
 use onecard::domain::card::CardKind;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use onecard::report::{self, Filter, ReportArgs, ReportError, ReportKind};
+use onecard::report::{self, Filter, ReportArgs, ReportError, ReportKind, ReportName};
 use sqlx::PgPool;
 
 /// Local time on a day of 2026.
@@ -838,20 +838,22 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     let db = test_db().await;
     let pool = &db.pool;
     fixture(pool).await;
-    let args = |report: ReportKind| ReportArgs {
+    let args = |report: ReportName| ReportArgs {
         report,
         from: None,
         to: None,
         department: None,
         kind: None,
         operator: None,
+        person: None,
+        status: None,
         csv: None,
         overwrite: false,
         limit: 1000,
     };
     let shell = Actor::shell("root");
     let mut out = Vec::new();
-    report::cli(pool, &shell, &args(ReportKind::Issued), &mut out)
+    report::cli(pool, &shell, &args(ReportName::Issued), &mut out)
         .await
         .unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -864,7 +866,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &shell,
         &ReportArgs {
             limit: 2,
-            ..args(ReportKind::Issued)
+            ..args(ReportName::Issued)
         },
         &mut out,
     )
@@ -883,7 +885,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &ReportArgs {
             csv: Some(file.clone()),
             operator: Some("desk1".into()),
-            ..args(ReportKind::Losses)
+            ..args(ReportName::Losses)
         },
         &mut out,
     )
@@ -900,7 +902,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     std::fs::write(&file, "kept").unwrap();
     let losses = ReportArgs {
         csv: Some(file.clone()),
-        ..args(ReportKind::Losses)
+        ..args(ReportName::Losses)
     };
     let e = report::cli(pool, &shell, &losses, &mut Vec::new())
         .await
@@ -928,7 +930,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &shell,
         &ReportArgs {
             csv: Some(balances.clone()),
-            ..args(ReportKind::Balances)
+            ..args(ReportName::Balances)
         },
         &mut out,
     )
@@ -946,7 +948,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &shell,
         &ReportArgs {
             from: Some(date("2026-01-01")),
-            ..args(ReportKind::Balances)
+            ..args(ReportName::Balances)
         },
         &mut Vec::new(),
     )
