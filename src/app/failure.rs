@@ -211,6 +211,66 @@ pub enum Failure {
     Invalid(&'static str),
     /// Patrol's setup, maps and exceptions refused it.
     Patrol(PatrolWhy),
+    /// Attendance's shifts, schedules, corrections or reports refused it.
+    Attendance(AttendanceWhy),
+}
+
+/// Why attendance refused, as data ([`crate::db::attendance::AttendanceError`] without its
+/// database, permission and file cases, which are failures of their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttendanceWhy {
+    NoName,
+    ShiftTaken(String),
+    NoShift(String),
+    NoDepartment(String),
+    NoPerson(String),
+    NoSchedule(i64),
+    NoHoliday(chrono::NaiveDate),
+    NoCorrection(i64),
+    SameStartEnd,
+    OutsideDay,
+    BadMinutes,
+    BadRestDays,
+    BadRange,
+    /// `whose`: department or person.
+    Overlaps(&'static str),
+    ShiftInUse {
+        name: String,
+        schedules: i64,
+    },
+    NoReason,
+    AlreadyRevoked(i64),
+    BadStatus(String),
+}
+
+impl From<crate::db::attendance::AttendanceError> for Failure {
+    fn from(e: crate::db::attendance::AttendanceError) -> Self {
+        use crate::db::attendance::AttendanceError as E;
+        use AttendanceWhy as W;
+        Failure::Attendance(match e {
+            E::Denied(d) => return Failure::Denied(d),
+            E::Sql(e) => return e.into(),
+            E::Export(e) => return e.into(),
+            E::NoName => W::NoName,
+            E::ShiftTaken(n) => W::ShiftTaken(n),
+            E::NoShift(n) => W::NoShift(n),
+            E::NoDepartment(n) => W::NoDepartment(n),
+            E::NoPerson(n) => W::NoPerson(n),
+            E::NoSchedule(id) => W::NoSchedule(id),
+            E::NoHoliday(d) => W::NoHoliday(d),
+            E::NoCorrection(id) => W::NoCorrection(id),
+            E::SameStartEnd => W::SameStartEnd,
+            E::OutsideDay => W::OutsideDay,
+            E::BadMinutes => W::BadMinutes,
+            E::BadRestDays => W::BadRestDays,
+            E::BadRange => W::BadRange,
+            E::Overlaps(w) => W::Overlaps(w),
+            E::ShiftInUse { name, schedules } => W::ShiftInUse { name, schedules },
+            E::NoReason => W::NoReason,
+            E::AlreadyRevoked(id) => W::AlreadyRevoked(id),
+            E::BadStatus(s) => W::BadStatus(s),
+        })
+    }
 }
 
 /// Why patrol refused, as data ([`crate::db::patrol::PatrolError`] without its database and

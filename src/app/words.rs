@@ -519,6 +519,7 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
             ],
         ),
         F::Patrol(why) => patrol_refusal(lang, why),
+        F::Attendance(why) => attendance_refusal(lang, why),
         F::BadPeriod(text) => trf(lang, "settletab.refusal.bad_period", &[("text", text)]),
         F::PeriodNotEnded { period, ends } => trf(
             lang,

@@ -41,7 +41,9 @@ pub enum AttendanceError {
     NoCorrection(i64),
     #[error("a shift's start and end are different times")]
     SameStartEnd,
-    #[error("the shift does not fit in one attendance day: move its day change into its off-duty hours")]
+    #[error(
+        "the shift does not fit in one attendance day: move its day change into its off-duty hours"
+    )]
     OutsideDay,
     #[error("a grace is 0 to 720 minutes, an overtime threshold 0 to 1440")]
     BadMinutes,

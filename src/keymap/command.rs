@@ -145,6 +145,12 @@ commands! {
     AttSetTime => "attendance.set-time",
     AttClear => "attendance.clear",
     AttPush => "attendance.push",
+    AttDayPrev => "attendance.day-prev",
+    AttDayNext => "attendance.day-next",
+    AttGrouping => "attendance.grouping",
+    AttExport => "attendance.export",
+    AttCorrect => "attendance.correct",
+    AttRevoke => "attendance.revoke",
 }
 
 impl fmt::Display for Command {

@@ -192,3 +192,180 @@ async fn the_machines_commands_need_the_right_and_a_clear_is_asked_first() {
     assert_eq!(queued.len(), 2, "{queued:?}");
     assert!(queued.iter().all(|c| c.contains("extract")), "{queued:?}");
 }
+
+/// The day shift 08:00–17:00 with 5 minutes' grace for the 教务处, weekends off.
+async fn day_shift(pool: &PgPool) {
+    use onecard::db::attendance::shifts;
+    use onecard::db::attendance::{NewSchedule, NewShift, ScheduleFor};
+    use onecard::domain::permission::Actor;
+    let shell = Actor::shell("root");
+    let t = |h| chrono::NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+    let mut shift = NewShift::new("白班", t(8), t(17));
+    shift.grace_late_min = 5;
+    shift.grace_early_min = 5;
+    let shift_id = shifts::add_shift(pool, &shell, &shift).await.unwrap();
+    let dept: i64 = sqlx::query_scalar("SELECT id FROM department WHERE code = 'JW'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    shifts::add_schedule(
+        pool,
+        &shell,
+        &NewSchedule {
+            whom: ScheduleFor::Department(dept),
+            shift_id,
+            rest_days: vec![],
+            valid_from: time::today() - chrono::Duration::days(60),
+            valid_to: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn punch_on(pool: &PgPool, terminal: i64, user_id: &str, at: chrono::NaiveDateTime) {
+    ingest::store_punches(
+        pool,
+        terminal,
+        &[PunchRow {
+            user_id: user_id.into(),
+            terminal_time: at,
+            verify: 1,
+            state: 0,
+        }],
+    )
+    .await
+    .unwrap();
+}
+
+fn text(c: &mut Console) -> String {
+    screen_text(&render(&mut c.state, 160, 48))
+}
+
+async fn typed(c: &mut Console, s: &str) {
+    for ch in s.chars() {
+        c.key(ch).await;
+    }
+}
+
+#[tokio::test]
+async fn results_show_the_day_and_a_correction_from_the_tab_changes_them_audited() {
+    use onecard::db::attendance;
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    let (school, _) = site(pool).await;
+    day_shift(pool).await;
+    let yesterday = time::today() - chrono::Duration::days(1);
+    let at = |h, m| yesterday.and_hms_opt(h, m, 0).unwrap();
+    // 张三 late by 12 minutes; 李四 punched in only.
+    punch_on(pool, school, "T001", at(8, 12)).await;
+    punch_on(pool, school, "T001", at(17, 3)).await;
+    punch_on(pool, school, "T002", at(7, 58)).await;
+    attendance::catch_up(pool, 20).await.unwrap();
+
+    let mut c = Console::sign_in(
+        pool,
+        bare(Lang::ZH_CN),
+        "kq",
+        "考勤员",
+        Role::AttendanceAdministrator,
+    )
+    .await;
+    c.strict = true;
+    c.key('4').await;
+    c.key('v').await;
+    c.key('v').await;
+    assert_eq!(c.state.attendance.view, AttView::Results);
+    let screen = text(&mut c);
+    assert!(screen.contains(&yesterday.to_string()), "{screen}");
+    assert!(
+        screen.contains("迟到") && screen.contains("缺卡"),
+        "{screen}"
+    );
+    let late = &c
+        .state
+        .attendance
+        .results
+        .iter()
+        .find(|r| r.person_no == "T001")
+        .unwrap();
+    assert_eq!(late.late_min, 12);
+
+    // 李四 forgot to punch out: the desk records it, with a reason.
+    let li = c
+        .state
+        .attendance
+        .result_rows(&c.state.shell)
+        .iter()
+        .position(|r| r.person_no == "T002")
+        .unwrap();
+    update(
+        &mut c.state,
+        Msg::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE)),
+    );
+    for _ in 0..li {
+        c.key('j').await;
+    }
+    c.key('e').await;
+    let screen = text(&mut c);
+    assert!(screen.contains("新增更正"), "{screen}");
+    // The person and the day come from the row; the time is 17:00, the reason is typed.
+    for _ in 0..5 {
+        c.send(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)))
+            .await;
+    }
+    typed(&mut c, "忘记打卡，主管确认").await;
+    c.enter().await;
+    let msg = c
+        .state
+        .shell
+        .message
+        .clone()
+        .map(|m| m.1)
+        .unwrap_or_default();
+    assert!(msg.contains("T002"), "{msg}");
+    assert!(c.state.attendance.form.is_none());
+    let status: String = sqlx::query_scalar(
+        "SELECT a.status FROM att_day a JOIN person p ON p.id = a.person_id
+          WHERE p.person_no = 'T002' AND a.day = $1",
+    )
+    .bind(yesterday)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "present");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action LIKE 'attendance.correction%'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM punch")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(raw, 3, "the punches stay as the machine gave them");
+
+    // The corrections view lists it; revoking needs a reason.
+    c.key('v').await;
+    c.key('v').await;
+    assert_eq!(c.state.attendance.view, AttView::Corrections);
+    let screen = text(&mut c);
+    assert!(
+        screen.contains("补打卡") && screen.contains("忘记打卡"),
+        "{screen}"
+    );
+    c.key('R').await;
+    c.enter().await;
+    let screen = text(&mut c);
+    assert!(screen.contains("请填写原因"), "{screen}");
+    typed(&mut c, "录错了").await;
+    c.enter().await;
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM att_correction WHERE revoked_at IS NOT NULL")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(revoked, 1);
+}

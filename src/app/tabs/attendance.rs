@@ -2,19 +2,25 @@
 //! memory) with extraction and its progress, today's punches live, the daily results, the
 //! corrections and the person-sync differences. Reads are effects (`console::exec::attendance`).
 
+mod forms;
+
+pub use forms::{AttForm, CorrectField, ExportField, RevokeField};
+
 use super::{Rows, View};
 use crate::app::filter::{self, Filter};
 use crate::app::form::Confirm;
 use crate::app::layout;
 use crate::app::load::Shown;
 use crate::app::shell::Shell;
+use crate::db::attendance::corrections::{Correction, CorrectionKind};
+use crate::db::attendance::{DayRow, Totals};
 use crate::db::command::TerminalCommand;
 use crate::db::notify::Change;
 use crate::db::punch::{DayPunch, MachineRow};
 use crate::domain::permission::Action;
 use crate::i18n::trf;
 use crate::keymap::{Command, Section};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use std::collections::BTreeSet;
@@ -28,10 +34,19 @@ pub enum AttView {
     #[default]
     Machines,
     Punches,
+    Results,
+    Totals,
+    Corrections,
 }
 
 impl AttView {
-    pub const ALL: [AttView; 2] = [AttView::Machines, AttView::Punches];
+    pub const ALL: [AttView; 5] = [
+        AttView::Machines,
+        AttView::Punches,
+        AttView::Results,
+        AttView::Totals,
+        AttView::Corrections,
+    ];
 
     pub fn next(self) -> AttView {
         let i = AttView::ALL.iter().position(|v| *v == self).unwrap_or(0);
@@ -43,8 +58,41 @@ impl AttView {
         match self {
             AttView::Machines => "att.view.machines",
             AttView::Punches => "att.view.punches",
+            AttView::Results => "att.view.results",
+            AttView::Totals => "att.view.totals",
+            AttView::Corrections => "att.view.corrections",
         }
     }
+
+    /// Its slot in `Attendance::loaded`.
+    pub fn slot(self) -> usize {
+        AttView::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    /// Whether it shows a day (or that day's month), moved with `b`/`n`.
+    pub fn dated(self) -> bool {
+        matches!(
+            self,
+            AttView::Results | AttView::Totals | AttView::Corrections
+        )
+    }
+}
+
+/// What the totals add up: people or departments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Grouping {
+    #[default]
+    Person,
+    Department,
+}
+
+/// The first and last day of `day`'s month.
+pub fn month_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let first = day.with_day(1).unwrap_or(day);
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    (first, next.pred_opt().unwrap_or(first))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -56,13 +104,24 @@ pub struct Attendance {
     pub day: Option<NaiveDate>,
     pub punches: Vec<DayPunch>,
     pub punches_total: i64,
+    /// The day the results show; the totals and corrections show its month. None until the
+    /// tab is first shown (then yesterday: today is not over).
+    pub result_day: Option<NaiveDate>,
+    pub results: Vec<DayRow>,
+    pub grouping: Grouping,
+    pub totals: Vec<Totals>,
+    pub corrections: Vec<Correction>,
     pub selected: usize,
     pub filter: Filter,
     pub confirm: Option<Confirm<Effect>>,
-    /// Whether each view's first answer came (else it says it is loading).
-    pub loaded: [bool; 2],
+    pub form: Option<forms::AttForm>,
+    /// Whether each view's first answer came (else it says it is loading), by `slot`.
+    pub loaded: [bool; 5],
     machines_shown: Shown,
     punches_shown: Shown,
+    results_shown: Shown,
+    totals_shown: Shown,
+    corrections_shown: Shown,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +136,19 @@ pub enum Msg {
         rows: Vec<DayPunch>,
         total: i64,
     },
+    Results {
+        gen: u64,
+        day: NaiveDate,
+        rows: Vec<DayRow>,
+    },
+    Totals {
+        gen: u64,
+        rows: Vec<Totals>,
+    },
+    Corrections {
+        gen: u64,
+        rows: Vec<Correction>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +159,39 @@ pub enum Effect {
     /// The site's today's punches.
     Punches {
         gen: u64,
+    },
+    /// Everyone's results of one attendance day.
+    Results {
+        gen: u64,
+        day: NaiveDate,
+    },
+    /// Totals of `day`'s month, per person or department.
+    Totals {
+        gen: u64,
+        day: NaiveDate,
+        grouping: Grouping,
+    },
+    /// The corrections touching `day`'s month, revoked ones included.
+    Corrections {
+        gen: u64,
+        day: NaiveDate,
+    },
+    /// Records a correction (audited); `person` is a person number.
+    Correct {
+        person: String,
+        kind: CorrectionKind,
+        reason: String,
+    },
+    Revoke {
+        id: i64,
+        reason: String,
+    },
+    /// The daily results of [from, to] to a CSV file (audited); never over a file unless told.
+    Export {
+        from: NaiveDate,
+        to: NaiveDate,
+        path: String,
+        overwrite: bool,
     },
     /// A command to a machine, through the queue its line's poller consumes.
     Enqueue {
@@ -123,6 +228,25 @@ pub fn update(s: &mut Attendance, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
                 s.punches = rows;
                 s.punches_total = total;
                 s.loaded[1] = true;
+            }
+        }
+        Msg::Results { gen, day, rows } => {
+            if s.results_shown.take(gen) {
+                s.result_day = Some(day);
+                s.results = rows;
+                s.loaded[AttView::Results.slot()] = true;
+            }
+        }
+        Msg::Totals { gen, rows } => {
+            if s.totals_shown.take(gen) {
+                s.totals = rows;
+                s.loaded[AttView::Totals.slot()] = true;
+            }
+        }
+        Msg::Corrections { gen, rows } => {
+            if s.corrections_shown.take(gen) {
+                s.corrections = rows;
+                s.loaded[AttView::Corrections.slot()] = true;
             }
         }
     }
@@ -176,21 +300,102 @@ impl Attendance {
             .collect()
     }
 
+    pub fn result_rows(&self, sh: &Shell) -> Vec<&DayRow> {
+        let f = self.filter.text();
+        self.results
+            .iter()
+            .filter(|r| {
+                filter::matches(
+                    f,
+                    [
+                        r.person_no.as_str(),
+                        r.name.as_str(),
+                        r.department.as_str(),
+                        r.shift.as_str(),
+                        r.status.0.words(sh.lang),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    pub fn total_rows(&self) -> Vec<&Totals> {
+        let f = self.filter.text();
+        self.totals
+            .iter()
+            .filter(|t| {
+                filter::matches(f, [t.key.as_str(), t.name.as_str(), t.department.as_str()])
+            })
+            .collect()
+    }
+
+    pub fn correction_rows(&self) -> Vec<&Correction> {
+        let f = self.filter.text();
+        self.corrections
+            .iter()
+            .filter(|c| {
+                filter::matches(
+                    f,
+                    [
+                        c.person_no.as_str(),
+                        c.person_name.as_str(),
+                        c.reason.as_str(),
+                        c.made_by.as_str(),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    pub fn selected_correction(&self) -> Option<&Correction> {
+        (self.view == AttView::Corrections)
+            .then(|| self.correction_rows().get(self.selected).copied())
+            .flatten()
+    }
+
+    /// The day the dated views show (yesterday until the tab chose one).
+    pub fn day(&self, sh: &Shell) -> NaiveDate {
+        self.result_day
+            .unwrap_or_else(|| sh.today().pred_opt().unwrap_or(sh.today()))
+    }
+
+    fn load_dated(&self, sh: &mut Shell) -> Vec<Effect> {
+        let day = self.day(sh);
+        vec![
+            Effect::Results {
+                gen: sh.next_gen(),
+                day,
+            },
+            Effect::Totals {
+                gen: sh.next_gen(),
+                day,
+                grouping: self.grouping,
+            },
+            Effect::Corrections {
+                gen: sh.next_gen(),
+                day,
+            },
+        ]
+    }
+
     pub fn selected_machine(&self) -> Option<&MachineRow> {
         (self.view == AttView::Machines)
             .then(|| self.machine_rows().get(self.selected).copied())
             .flatten()
     }
 
-    pub fn rows_shown(&self) -> usize {
+    pub fn rows_shown(&self, sh: &Shell) -> usize {
         match self.view {
             AttView::Machines => self.machine_rows().len(),
             AttView::Punches => self.punch_rows().len(),
+            AttView::Results => self.result_rows(sh).len(),
+            AttView::Totals => self.total_rows().len(),
+            AttView::Corrections => self.correction_rows().len(),
         }
     }
 
-    fn clamp(&mut self, _sh: &Shell) {
-        self.selected = self.selected.min(self.rows_shown().saturating_sub(1));
+    fn clamp(&mut self, sh: &Shell) {
+        self.selected = self.selected.min(self.rows_shown(sh).saturating_sub(1));
     }
 
     fn ask(&mut self, question: String, effect: Effect) -> Vec<Effect> {
@@ -274,6 +479,9 @@ impl View for Attendance {
     }
 
     fn key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Option<Vec<Effect>> {
+        if self.form.is_some() {
+            return Some(self.on_form_key(sh, key));
+        }
         super::answer(&mut self.confirm, sh, key)
     }
 
@@ -288,6 +496,58 @@ impl View for Attendance {
                 self.selected = 0;
                 self.clamp(sh);
                 vec![]
+            }
+            Command::AttDayPrev | Command::AttDayNext => {
+                if !self.view.dated() {
+                    self.view = AttView::Results;
+                    self.selected = 0;
+                }
+                let day = self.day(sh);
+                let moved = if cmd == Command::AttDayPrev {
+                    day.pred_opt()
+                } else {
+                    day.succ_opt().filter(|d| *d <= sh.today())
+                };
+                self.result_day = Some(moved.unwrap_or(day));
+                self.load_dated(sh)
+            }
+            Command::AttGrouping => {
+                self.view = AttView::Totals;
+                self.grouping = match self.grouping {
+                    Grouping::Person => Grouping::Department,
+                    Grouping::Department => Grouping::Person,
+                };
+                self.selected = 0;
+                vec![Effect::Totals {
+                    gen: sh.next_gen(),
+                    day: self.day(sh),
+                    grouping: self.grouping,
+                }]
+            }
+            Command::AttExport => {
+                if !sh.may(Action::ReportExport) {
+                    return Some(sh.denied(Action::ReportExport));
+                }
+                self.open_export(sh);
+                vec![]
+            }
+            Command::AttCorrect => {
+                if !sh.may(Action::AttendanceEdit) {
+                    return Some(sh.denied(Action::AttendanceEdit));
+                }
+                self.open_correct(sh);
+                vec![]
+            }
+            Command::AttRevoke => {
+                if !sh.may(Action::AttendanceEdit) {
+                    return Some(sh.denied(Action::AttendanceEdit));
+                }
+                if self.view != AttView::Corrections {
+                    self.view = AttView::Corrections;
+                    self.selected = 0;
+                    return Some(sh.info_key("att.msg.pick_correction"));
+                }
+                self.open_revoke(sh)
             }
             Command::AttExtract
             | Command::AttExtractAll
@@ -308,9 +568,9 @@ impl View for Attendance {
         })
     }
 
-    fn rows(&self, _sh: &Shell, body: Rect) -> Rows {
+    fn rows(&self, sh: &Shell, body: Rect) -> Rows {
         Rows {
-            n: self.rows_shown(),
+            n: self.rows_shown(sh),
             at: self.selected,
             page: layout::table_window(table_area(self.view, body), 0).0,
         }
@@ -322,9 +582,9 @@ impl View for Attendance {
         vec![]
     }
 
-    fn click(&mut self, _sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
+    fn click(&mut self, sh: &mut Shell, body: Rect, x: u16, y: u16) -> Vec<Effect> {
         let area = table_area(self.view, body);
-        if let Some(i) = layout::table_row_at(area, self.selected, self.rows_shown(), x, y) {
+        if let Some(i) = layout::table_row_at(area, self.selected, self.rows_shown(sh), x, y) {
             self.selected = i;
         }
         vec![]
@@ -334,10 +594,14 @@ impl View for Attendance {
         if !may_see(sh) {
             return vec![];
         }
-        vec![
+        let mut fx = vec![
             Effect::Machines { gen: sh.next_gen() },
             Effect::Punches { gen: sh.next_gen() },
-        ]
+        ];
+        if sh.may(Action::AttendanceEdit) {
+            fx.extend(self.load_dated(sh));
+        }
+        fx
     }
 
     /// A machine's state moves with its terminal row; a punch stored anywhere (a line, an
@@ -354,6 +618,10 @@ impl View for Attendance {
         if punches {
             fx.push(Effect::Punches { gen: sh.next_gen() });
         }
+        // Results follow their own notification (the refresh after punches or corrections).
+        if change.attendance && sh.may(Action::AttendanceEdit) {
+            fx.extend(self.load_dated(sh));
+        }
         fx
     }
 
@@ -361,15 +629,33 @@ impl View for Attendance {
         let mut v = vec![Command::Help, Command::Palette];
         if may_see(sh) {
             v.extend([Command::AttView, Command::Filter]);
-            if self.view == AttView::Machines && sh.may(Action::AttendanceEdit) {
-                v.extend([
+            let edit = sh.may(Action::AttendanceEdit);
+            match self.view {
+                AttView::Machines if edit => v.extend([
                     Command::AttExtract,
                     Command::AttExtractAll,
                     Command::AttMark,
                     Command::AttSetTime,
                     Command::AttPush,
                     Command::AttClear,
-                ]);
+                ]),
+                AttView::Machines if sh.may(Action::TerminalDiagnose) => v.extend([
+                    Command::AttExtract,
+                    Command::AttExtractAll,
+                    Command::AttSetTime,
+                ]),
+                AttView::Results | AttView::Totals | AttView::Corrections if edit => {
+                    v.extend([Command::AttDayPrev, Command::AttDayNext]);
+                    match self.view {
+                        AttView::Totals => v.push(Command::AttGrouping),
+                        AttView::Corrections => v.extend([Command::AttCorrect, Command::AttRevoke]),
+                        _ => v.push(Command::AttCorrect),
+                    }
+                    if sh.may(Action::ReportExport) {
+                        v.push(Command::AttExport);
+                    }
+                }
+                _ => {}
             }
         }
         v.extend([Command::TabNext, Command::Quit]);
@@ -388,6 +674,22 @@ impl View for Attendance {
         self.selected = 0;
         self.clamp(sh);
         vec![]
+    }
+
+    fn failed(&mut self, sh: &mut Shell, f: &crate::app::failure::Failure) -> bool {
+        match self.form.as_mut() {
+            Some(form) if form.busy() => {
+                form.refused(crate::app::words::failure(sh.lang, f));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn done(&mut self, _sh: &mut Shell) {
+        if self.form.as_ref().is_some_and(|f| f.busy()) {
+            self.form = None;
+        }
     }
 
     fn reset(&mut self) -> Vec<Effect> {

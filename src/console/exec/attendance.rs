@@ -2,10 +2,13 @@
 
 use super::{answer, Env};
 use crate::app::failure::Failure;
-use crate::app::tabs::attendance::{Effect, Msg as AttMsg, PUNCH_ROWS};
+use crate::app::tabs::attendance::{month_of, Effect, Grouping, Msg as AttMsg, PUNCH_ROWS};
 use crate::app::Msg;
+use crate::db::attendance::{self, corrections, results, ResultQuery};
 use crate::db::punch;
 use crate::domain::time;
+use crate::export::{CsvFile, Existing};
+use crate::i18n::trf;
 
 pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
     let pool = env.pool;
@@ -23,6 +26,54 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                 };
                 return super::queue::run(queued, env).await;
             }
+            Effect::Results { gen, day } => {
+                return answer(
+                    results::results(pool, &ResultQuery::new(day, day))
+                        .await
+                        .map(|rows| Msg::Attendance(AttMsg::Results { gen, day, rows }))
+                        .map_err(Failure::from),
+                )
+            }
+            Effect::Totals { gen, day, grouping } => {
+                let (from, to) = month_of(day);
+                let q = ResultQuery::new(from, to);
+                let rows = match grouping {
+                    Grouping::Person => results::totals_by_person(pool, &q).await,
+                    Grouping::Department => results::totals_by_department(pool, &q).await,
+                };
+                return answer(
+                    rows.map(|rows| Msg::Attendance(AttMsg::Totals { gen, rows }))
+                        .map_err(Failure::from),
+                );
+            }
+            Effect::Corrections { gen, day } => {
+                let (from, to) = month_of(day);
+                corrections::list(pool, from, to, None)
+                    .await
+                    .map(|rows| AttMsg::Corrections { gen, rows })
+            }
+            Effect::Correct {
+                person,
+                kind,
+                reason,
+            } => return answer(correct(env, &person, &kind, &reason).await),
+            Effect::Revoke { id, reason } => {
+                let r = match env.actor() {
+                    Ok(a) => corrections::revoke(pool, &a, id, &reason)
+                        .await
+                        .map_err(Failure::from),
+                    Err(e) => Err(e),
+                };
+                return answer(r.map(|()| {
+                    Msg::Done(trf(env.lang, "att.revoked", &[("id", &id.to_string())]))
+                }));
+            }
+            Effect::Export {
+                from,
+                to,
+                path,
+                overwrite,
+            } => return answer(export(env, from, to, &path, overwrite).await),
             Effect::Machines { gen } => punch::machines(pool, time::today())
                 .await
                 .map(|rows| AttMsg::Machines { gen, rows }),
@@ -41,4 +92,51 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
         .map(Msg::Attendance)
         .map_err(Failure::from),
     )
+}
+
+async fn correct(
+    env: &Env<'_>,
+    person: &str,
+    kind: &corrections::CorrectionKind,
+    reason: &str,
+) -> Result<Msg, Failure> {
+    let actor = env.actor()?;
+    let person_id = attendance::person_id(env.pool, person).await?;
+    let id = corrections::add(env.pool, &actor, person_id, kind, reason).await?;
+    // The results follow at once, not at serve's next pass.
+    attendance::refresh_dirty(env.pool).await?;
+    Ok(Msg::Done(trf(
+        env.lang,
+        "att.corrected",
+        &[("id", &id.to_string()), ("person", person)],
+    )))
+}
+
+/// The daily results of [from, to] to `path` (audited by `results::export`).
+async fn export(
+    env: &Env<'_>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    path: &str,
+    overwrite: bool,
+) -> Result<Msg, Failure> {
+    let actor = env.actor()?;
+    let q = ResultQuery::new(from, to);
+    let rows = results::results(env.pool, &q).await?;
+    let existing = if overwrite {
+        Existing::Overwrite
+    } else {
+        Existing::Refuse
+    };
+    let file = CsvFile::create(std::path::Path::new(path), existing)?;
+    let (file, n) = results::export(env.pool, &actor, &q, &rows, file, path).await?;
+    let written = file.commit()?;
+    Ok(Msg::Done(trf(
+        env.lang,
+        "att.exported",
+        &[
+            ("n", &n.to_string()),
+            ("path", &written.display().to_string()),
+        ],
+    )))
 }

@@ -360,11 +360,7 @@ pub(crate) async fn add_schedule_in(
     Ok(id)
 }
 
-pub async fn delete_schedule(
-    pool: &PgPool,
-    actor: &Actor,
-    id: i64,
-) -> Result<(), AttendanceError> {
+pub async fn delete_schedule(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), AttendanceError> {
     actor.authorize(Action::AttendanceEdit)?;
     let mut tx = pool.begin().await?;
     let before: Option<(Option<i64>, Option<i64>, i64, NaiveDate, Option<NaiveDate>)> =
@@ -384,8 +380,10 @@ pub async fn delete_schedule(
         "attendance.schedule.delete",
         "att_schedule",
         &id.to_string(),
-        Some(json!({"department_id": dep, "person_id": person, "shift_id": shift,
-                    "valid_from": from, "valid_to": to})),
+        Some(
+            json!({"department_id": dep, "person_id": person, "shift_id": shift,
+                    "valid_from": from, "valid_to": to}),
+        ),
         None,
     )
     .await?;

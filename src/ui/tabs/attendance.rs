@@ -1,6 +1,8 @@
 //! The Attendance tab: the machines with their commands' progress, today's punches, the daily
 //! results, the corrections and the person-sync differences.
 
+mod results;
+
 use crate::app::state::{Shell, State};
 use crate::app::tabs::attendance::{machines_split, may_see, AttView, Attendance};
 use crate::app::words;
@@ -32,11 +34,23 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
     match a.view {
         AttView::Machines => render_machines(frame, sh, a, body, th),
         AttView::Punches => render_punches(frame, sh, a, body, th),
+        AttView::Results => results::render_results(frame, sh, a, body, th),
+        AttView::Totals => results::render_totals(frame, sh, a, body, th),
+        AttView::Corrections => results::render_corrections(frame, sh, a, body, th),
+    }
+    if let Some(f) = &a.form {
+        results::render_form(frame, lang, f, body, th);
     }
 }
 
 /// What an empty table says: still reading, nothing at all, or nothing matching the filter.
-fn empty(lang: Lang, a: &Attendance, loaded: bool, any: bool, th: &Theme) -> Line<'static> {
+pub(super) fn empty(
+    lang: Lang,
+    a: &Attendance,
+    loaded: bool,
+    any: bool,
+    th: &Theme,
+) -> Line<'static> {
     if !loaded {
         Line::from(Span::styled(tr(lang, "att.loading"), th.muted))
     } else if any {
@@ -46,7 +60,7 @@ fn empty(lang: Lang, a: &Attendance, loaded: bool, any: bool, th: &Theme) -> Lin
     }
 }
 
-fn view_title(lang: Lang, a: &Attendance, name: &str) -> String {
+pub(super) fn view_title(lang: Lang, a: &Attendance, name: &str) -> String {
     filtered_title(
         lang,
         &format!("{} · {}", tr(lang, a.view.key()), name),
