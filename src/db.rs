@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod ingest;
 pub mod ledger;
 pub mod listen;
+pub mod machine_sync;
 pub mod merchant;
 pub mod notify;
 pub mod operator;

@@ -15,6 +15,7 @@ use crate::i18n::{has_key, tr, trf, Lang};
 use crate::import::persons::{FieldChange, PersonField, Summary};
 
 mod alarm_detail;
+mod attendance_sync;
 mod commands;
 mod desk;
 mod doors;
@@ -23,6 +24,7 @@ mod patrol;
 mod settlement;
 
 pub use alarm_detail::*;
+pub use attendance_sync::*;
 pub use commands::*;
 pub use desk::*;
 pub use doors::*;
