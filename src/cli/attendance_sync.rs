@@ -61,11 +61,7 @@ pub async fn import_punches(
 }
 
 /// What an import did, in `lang`: the counts, then every bad line.
-pub fn write_report(
-    lang: Lang,
-    r: &PunchImportReport,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+pub fn write_report(lang: Lang, r: &PunchImportReport, out: &mut dyn Write) -> std::io::Result<()> {
     let format = tr(lang, &format!("punch_import.format.{}", r.format.name()));
     let title = if r.dry_run {
         "punch_import.report.title_dry"

@@ -63,7 +63,7 @@ pub async fn store_users(
 }
 
 /// An attendance machine and when its users were last read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MachineSnapshot {
     pub terminal_id: i64,
     pub machine: String,
@@ -77,24 +77,17 @@ pub async fn snapshots(
     pool: &PgPool,
     machine: Option<i64>,
 ) -> Result<Vec<MachineSnapshot>, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<DateTime<Utc>>, Option<i32>)> = sqlx::query_as(
-        "SELECT t.id, t.name, r.read_at, r.users FROM terminal t
+    sqlx::query_as(
+        "SELECT t.id AS terminal_id, t.name AS machine, r.read_at,
+                coalesce(r.users, 0)::bigint AS users
+         FROM terminal t
          LEFT JOIN machine_user_read r ON r.terminal_id = t.id
          WHERE t.kind = 'attendance_machine' AND ($1::bigint IS NULL OR t.id = $1)
          ORDER BY t.name, t.id",
     )
     .bind(machine)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(terminal_id, machine, read_at, users)| MachineSnapshot {
-            terminal_id,
-            machine,
-            read_at,
-            users: i64::from(users.unwrap_or(0)),
-        })
-        .collect())
+    .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -159,16 +152,14 @@ pub async fn sync_differences(
         if snap.read_at.is_none() {
             continue;
         }
-        let Holdings::Cards(grants) = propagation::holdings(pool, snap.terminal_id).await?
-        else {
+        let Holdings::Cards(grants) = propagation::holdings(pool, snap.terminal_id).await? else {
             continue;
         };
-        let held: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT user_id, name, card FROM machine_user WHERE terminal_id = $1",
-        )
-        .bind(snap.terminal_id)
-        .fetch_all(pool)
-        .await?;
+        let held: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT user_id, name, card FROM machine_user WHERE terminal_id = $1")
+                .bind(snap.terminal_id)
+                .fetch_all(pool)
+                .await?;
         let held: BTreeMap<String, (String, u32)> = held
             .into_iter()
             .map(|(u, n, c)| (u, (n, u32::try_from(c).unwrap_or(0))))
@@ -233,12 +224,18 @@ pub async fn sync_differences(
         }
     }
     out.sort_by(|a, b| {
-        (a.machine.as_str(), a.terminal_id, a.kind, a.user_id.as_str()).cmp(&(
-            b.machine.as_str(),
-            b.terminal_id,
-            b.kind,
-            b.user_id.as_str(),
-        ))
+        (
+            a.machine.as_str(),
+            a.terminal_id,
+            a.kind,
+            a.user_id.as_str(),
+        )
+            .cmp(&(
+                b.machine.as_str(),
+                b.terminal_id,
+                b.kind,
+                b.user_id.as_str(),
+            ))
     });
     Ok(out)
 }

@@ -94,17 +94,30 @@ pub enum PunchProblem {
     NoPunchColumns,
     /// Not a punch line: `fields` fields, where a log line has a user id, a time and up to
     /// four numbers.
-    NotAPunch { fields: usize },
+    NotAPunch {
+        fields: usize,
+    },
     NoUserId,
     /// Longer than [`USER_ID_MAX`], or a space or control character inside.
-    UserIdInvalid { text: String },
+    UserIdInvalid {
+        text: String,
+    },
     NoTime,
     /// Not a date and time between 2000 and 2099.
-    BadTime { text: String },
-    BadVerify { text: String },
-    BadState { text: String },
+    BadTime {
+        text: String,
+    },
+    BadVerify {
+        text: String,
+    },
+    BadState {
+        text: String,
+    },
     /// Fewer fields than the line before it (a log) or the header (a CSV).
-    Incomplete { fields: usize, expected: usize },
+    Incomplete {
+        fields: usize,
+        expected: usize,
+    },
 }
 
 impl std::fmt::Display for PunchProblem {
@@ -459,10 +472,17 @@ pub fn parse_time(text: &str) -> Option<NaiveDateTime> {
         "%Y%m%d%H%M%S",
     ];
     let text = text.trim();
+    // chrono takes `18:0` for 18:00: a line cut after one digit of its minutes must not pass.
+    let clock = text.rsplit([' ', 'T']).next().unwrap_or(text);
+    let whole = if clock.contains(':') {
+        clock.split(':').skip(1).all(|p| p.len() == 2)
+    } else {
+        text.len() == 14
+    };
     FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .filter(|t| (2000..=2099).contains(&t.year()))
+        .filter(|t| whole && (2000..=2099).contains(&t.year()))
 }
 
 fn user_id(text: &str) -> Result<String, PunchProblem> {
@@ -587,16 +607,14 @@ fn parse_attlog(text: &str) -> Parsed {
         let number = i as u64 + 1;
         match attlog_line(line) {
             Ok((row, n)) => match columns_before {
-                Some(expected) if unterminated && n < expected => {
-                    parsed.bad.push(BadPunchLine {
-                        line: number,
-                        problem: PunchProblem::Incomplete {
-                            fields: n,
-                            expected,
-                        },
-                        cut_short: true,
-                    })
-                }
+                Some(expected) if unterminated && n < expected => parsed.bad.push(BadPunchLine {
+                    line: number,
+                    problem: PunchProblem::Incomplete {
+                        fields: n,
+                        expected,
+                    },
+                    cut_short: true,
+                }),
                 _ => {
                     columns_before = Some(n);
                     parsed.good.push(row);
@@ -653,10 +671,7 @@ fn parse_csv(path: &str, text: &str) -> Result<Parsed, PunchImportError> {
                 parsed.bad.push(BadPunchLine {
                     line: e.line,
                     problem: PunchProblem::Row(
-                        e.problems
-                            .into_iter()
-                            .next()
-                            .unwrap_or(RowProblem::NoRows),
+                        e.problems.into_iter().next().unwrap_or(RowProblem::NoRows),
                     ),
                     cut_short: false,
                 });
@@ -733,6 +748,16 @@ mod tests {
     }
 
     #[test]
+    fn a_time_cut_short_is_no_time() {
+        assert!(parse_time("2026-11-02 18:0").is_none());
+        assert!(parse_time("2026-11-02 18:01:1").is_none());
+        assert!(parse_time("2026-11-02 18:01").is_some());
+        assert!(parse_time("2026/11/2 8:01").is_some());
+        assert!(parse_time("20261102180").is_none());
+        assert!(parse_time("20261102180102").is_some());
+    }
+
+    #[test]
     fn a_cut_last_line_is_named() {
         let p = parse_attlog("1\t2026-11-02 08:01:13\t1\t0\n2\t2026-11-02 08:0");
         assert_eq!(p.good.len(), 1);
@@ -740,9 +765,12 @@ mod tests {
         assert!(p.bad[0].cut_short);
         assert_eq!(p.bad[0].line, 2);
         let p = parse_attlog("1\t2026-11-02 08:01:13\t1\t0\n2\t2026-11-02 08:05:00\t1");
-        assert_eq!(p.bad[0].problem, PunchProblem::Incomplete {
-            fields: 3,
-            expected: 4
-        });
+        assert_eq!(
+            p.bad[0].problem,
+            PunchProblem::Incomplete {
+                fields: 3,
+                expected: 4
+            }
+        );
     }
 }

@@ -5,6 +5,8 @@ mod python;
 mod support;
 
 mod alarm_history;
+mod attendance_import;
+mod attendance_sync;
 mod audit;
 mod backup;
 mod bench;

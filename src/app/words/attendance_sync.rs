@@ -9,9 +9,8 @@ use crate::import::punches::{BadPunchLine, PunchImportError, PunchProblem};
 pub fn punch_problem(lang: Lang, p: &PunchProblem) -> String {
     use PunchProblem as P;
     let key = |k: &str| tr(lang, &format!("punch_import.problem.{k}")).to_string();
-    let with = |k: &str, args: &[(&str, &str)]| {
-        trf(lang, &format!("punch_import.problem.{k}"), args)
-    };
+    let with =
+        |k: &str, args: &[(&str, &str)]| trf(lang, &format!("punch_import.problem.{k}"), args);
     match p {
         P::Row(p) => row_problem(lang, p),
         P::NoPunchColumns => key("no_punch_columns"),
@@ -61,9 +60,10 @@ pub fn punch_import_error(lang: Lang, e: &PunchImportError) -> String {
             "not_an_attendance_machine",
             &[("name", name), ("kind", &terminal_kind(lang, kind))],
         ),
-        E::AmbiguousMachine { name, n } => {
-            with("ambiguous_machine", &[("name", name), ("n", &n.to_string())])
-        }
+        E::AmbiguousMachine { name, n } => with(
+            "ambiguous_machine",
+            &[("name", name), ("n", &n.to_string())],
+        ),
         E::Read { path, source } => with(
             match source.kind() {
                 std::io::ErrorKind::NotFound => "not_found",
