@@ -133,6 +133,12 @@ pub async fn run(
     for (_, cmd) in steps.iter().filter(|(wanted, _)| *wanted) {
         let mut queued = Vec::new();
         for m in &machines {
+            if !m.reachable {
+                let what = words::command(lang, cmd);
+                let args = [("machine", m.machine.as_str()), ("what", what.as_str())];
+                writeln!(out, "{}", trf(lang, "attendance_sync.offline", &args))?;
+                continue;
+            }
             let id = command::enqueue(pool, actor, m.terminal_id, cmd)
                 .await
                 .map_err(|e| match e {
@@ -215,6 +221,11 @@ pub fn write_differences(
 ) -> std::io::Result<()> {
     for m in machines {
         let line = match m.read_at {
+            None if !m.reachable => trf(
+                lang,
+                "attendance_sync.never_read_offline",
+                &[("machine", &m.machine)],
+            ),
             None => trf(
                 lang,
                 "attendance_sync.never_read",

@@ -70,6 +70,9 @@ pub struct MachineSnapshot {
     /// None: never read (its differences cannot be known yet).
     pub read_at: Option<DateTime<Utc>>,
     pub users: i64,
+    /// Its line is polled: false for an offline machine (no address, or the line disabled),
+    /// whose users cannot be read or pushed, only its files imported.
+    pub reachable: bool,
 }
 
 /// Every attendance machine (or only `machine`), with its last read, by name.
@@ -79,8 +82,8 @@ pub async fn snapshots(
 ) -> Result<Vec<MachineSnapshot>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id AS terminal_id, t.name AS machine, r.read_at,
-                coalesce(r.users, 0)::bigint AS users
-         FROM terminal t
+                coalesce(r.users, 0)::bigint AS users, l.enabled AS reachable
+         FROM terminal t JOIN line l ON l.id = t.line_id
          LEFT JOIN machine_user_read r ON r.terminal_id = t.id
          WHERE t.kind = 'attendance_machine' AND ($1::bigint IS NULL OR t.id = $1)
          ORDER BY t.name, t.id",

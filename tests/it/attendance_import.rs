@@ -81,6 +81,18 @@ async fn an_offline_machine_is_in_the_inventory_and_never_polled() {
         .await
         .unwrap();
     assert_eq!(kind, "attendance_machine");
+    let snaps = onecard::db::machine_sync::snapshots(&db.pool, None)
+        .await
+        .unwrap();
+    let mut reachable: Vec<(&str, bool)> = snaps
+        .iter()
+        .map(|s| (s.machine.as_str(), s.reachable))
+        .collect();
+    reachable.sort();
+    assert_eq!(
+        reachable,
+        vec![("人事处考勤机", true), ("分校考勤机", false)]
+    );
 }
 
 /// A machine's USB log: a BOM, CRLF, right-aligned user ids, 2 to 6 columns, a punch twice in
@@ -485,4 +497,26 @@ async fn the_command_line_reports_and_refuses_an_unknown_machine_in_both_languag
         "{out}"
     );
     assert_eq!(punches_of(pool, machine).await.len(), 1);
+
+    // Its users cannot be read: said at once, nothing queued for a line nobody polls.
+    let o = run(&[
+        "--lang",
+        "en",
+        "attendance-sync",
+        "--machine",
+        "分校考勤机",
+        "--read",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("分校考勤机: an offline machine (its line is never polled)")
+            && out.contains("分校考勤机: an offline machine: its users cannot be read"),
+        "{out}"
+    );
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM terminal_command")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0);
 }
