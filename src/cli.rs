@@ -21,6 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod attendance;
+mod attendance_sync;
 mod desk;
 mod doors;
 mod ledger;
@@ -225,6 +226,10 @@ pub enum Cmd {
     /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
     /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
     Bench(crate::bench::BenchArgs),
+    /// Attendance machines against the person register: which machine lacks whom, which users
+    /// on a machine the register does not know; --read reads the machines' users first,
+    /// --push makes them hold the register.
+    AttendanceSync(attendance_sync::AttendanceSyncArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -776,6 +781,19 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
+            if let crate::import::ImportCmd::Punches {
+                file,
+                machine,
+                dry_run,
+            } = command
+            {
+                let actor = shell_actor();
+                attendance_sync::import_punches(
+                    &db.pool, &actor, lang, file, machine, *dry_run, &mut out,
+                )
+                .await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             subsidies::import(&db.pool, &shell_actor(), lang, command, &mut out).await?;
         }
         Some(Cmd::CardKind { command }) => {
@@ -897,6 +915,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, settle::demo(cmd)).await?;
             return settle::run(&db.pool, &shell_actor(), lang, cmd).await;
+        }
+        Some(Cmd::AttendanceSync(args)) => {
+            let (lang, _) = ui_choices(&cli, &config, true)?;
+            let db = database_for(&paths, &config, args.demo).await?;
+            let mut out = std::io::stdout();
+            return attendance_sync::run(&db.pool, &shell_actor(), lang, args, &mut out).await;
         }
         Some(Cmd::Audit {
             demo,

@@ -14,6 +14,7 @@ pub mod embedded;
 pub mod ingest;
 pub mod ledger;
 pub mod listen;
+pub mod machine_sync;
 pub mod merchant;
 pub mod notify;
 pub mod operator;

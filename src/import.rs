@@ -2,6 +2,7 @@
 
 pub mod extensions;
 pub mod persons;
+pub mod punches;
 pub mod subsidies;
 pub mod terminals;
 
@@ -50,6 +51,18 @@ pub enum ImportCmd {
         #[arg(long)]
         batch: Option<String>,
     },
+    /// Punches from an attendance machine's own file (an offline machine's USB log
+    /// `*_attlog.dat`, or a CSV with a user id and a time column): each punch stored once, the
+    /// lines new, already known and bad counted, every bad line named.
+    Punches {
+        file: PathBuf,
+        /// The attendance machine the file came from (its name in the inventory).
+        #[arg(long)]
+        machine: String,
+        /// Only count what would be stored; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs one import from the command line, writing what happened to `out`.
@@ -79,6 +92,7 @@ pub async fn cli(
         } => extensions::cli(pool, actor, file, *until, *dry_run, out).await,
         // Said in the operator's language, which is the command line's (`cli::subsidies`).
         ImportCmd::Subsidies { .. } => anyhow::bail!("subsidies are paid by cli::subsidies"),
+        ImportCmd::Punches { .. } => anyhow::bail!("punches are imported by cli::attendance_sync"),
     }
 }
 
@@ -446,6 +460,23 @@ pub(crate) fn decode<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, ImportE
             };
             Err(one(path, line, problem))
         }
+    }
+}
+
+/// The text of a file a machine's PC software (or Excel on a Chinese Windows) may have written
+/// in GBK: UTF-8 as [`decode`] reads it, else, when it looks like GBK, decoded as GB18030.
+pub(crate) fn decode_or_gbk<'a>(
+    path: &str,
+    bytes: &'a [u8],
+) -> Result<std::borrow::Cow<'a, str>, ImportError> {
+    match decode(path, bytes) {
+        Ok(text) => Ok(std::borrow::Cow::Borrowed(text)),
+        Err(ImportError::BadRows { rows, .. })
+            if rows.len() == 1 && rows[0].problems == [RowProblem::Gbk] =>
+        {
+            Ok(encoding_rs::GB18030.decode_without_bom_handling(bytes).0)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::import::persons::{FieldChange, PersonField, Summary};
 
 mod alarm_detail;
 mod attendance;
+mod attendance_sync;
 mod commands;
 mod desk;
 mod doors;
@@ -25,6 +26,7 @@ mod settlement;
 
 pub use alarm_detail::*;
 pub use attendance::*;
+pub use attendance_sync::*;
 pub use commands::*;
 pub use desk::*;
 pub use doors::*;

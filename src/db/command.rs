@@ -53,6 +53,9 @@ pub enum TerminalCommand {
     DailyTotals {
         date: NaiveDate,
     },
+    /// Reads an attendance machine's users and keeps them as its snapshot (`machine_user`),
+    /// for the person register sync's differences.
+    ReadUsers,
 }
 
 /// One card as a terminal is to accept it.
@@ -73,6 +76,14 @@ pub struct CardGrant {
 }
 
 impl CardGrant {
+    /// The user id an attendance machine holds the card under (the person number; the card
+    /// number when there is none).
+    pub fn machine_user_id(&self) -> String {
+        self.user_id
+            .clone()
+            .unwrap_or_else(|| self.card.to_string())
+    }
+
     /// A door controller's grant: `doors` sorted, each once.
     pub fn for_doors(card: u32, doors: &[u8], from: NaiveDate, until: NaiveDate) -> CardGrant {
         let mut doors = doors.to_vec();
@@ -121,6 +132,7 @@ impl TerminalCommand {
             TerminalCommand::Extract => Action::DoorRecordExtract,
             TerminalCommand::SetTime | TerminalCommand::OnlineTest => Action::TerminalDiagnose,
             TerminalCommand::DailyTotals { .. } => Action::MerchantSettle,
+            TerminalCommand::ReadUsers => Action::AttendanceEdit,
         }
     }
 
@@ -203,6 +215,8 @@ pub enum CommandOutcome {
         count: i64,
         sum: crate::domain::money::Money,
     },
+    /// An attendance machine's `users` were read and kept for the person register sync.
+    UsersRead { users: u32 },
 }
 
 /// Why a command failed. Pure data, like [`CommandOutcome`].
@@ -279,6 +293,8 @@ pub enum Feature {
     DailyTotals,
     /// Records (a desk reader keeps none).
     Records,
+    /// A user list to read (only an attendance machine keeps one).
+    UserList,
 }
 
 /// How far a long command has come (`terminal_command.progress`).
@@ -363,6 +379,7 @@ impl fmt::Display for CommandOutcome {
             CommandOutcome::DailyTotalsRead { date, count, sum } => {
                 write!(f, "totals of {date}: {count} purchases, {sum}")
             }
+            CommandOutcome::UsersRead { users } => write!(f, "{users} users read"),
         }
     }
 }
@@ -439,6 +456,7 @@ impl Feature {
             Feature::Download => "download",
             Feature::Records => "records",
             Feature::DailyTotals => "daily_totals",
+            Feature::UserList => "user_list",
         }
     }
 }

@@ -753,23 +753,34 @@ async fn punches_once(
             }
             copy_in(&mut tx, "punch", COLUMNS, b).await?
         }
-        Dedup::OnConflict => sqlx::query(&on_conflict(
-            "punch",
-            COLUMNS,
-            "unnest($2::text[], $3::timestamp[], $4::smallint[], $5::smallint[])
-             AS u(user_id, terminal_time, verify, state)",
-            "",
-        ))
-        .bind(terminal_id)
-        .bind(rows.iter().map(|r| r.user_id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.verify).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected(),
+        Dedup::OnConflict => insert_punches(&mut tx, terminal_id, rows).await?,
     };
     finish(tx, terminal_id, "punch", n, Vec::new()).await
+}
+
+/// Stores punches in the caller's transaction, keeping out those stored already (an import
+/// of a machine's file writes its audit row in the same transaction). Returns how many were
+/// new.
+pub async fn insert_punches(
+    tx: &mut sqlx::PgConnection,
+    terminal_id: i64,
+    rows: &[PunchRow],
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(&on_conflict(
+        "punch",
+        "terminal_id, user_id, terminal_time, verify, state",
+        "unnest($2::text[], $3::timestamp[], $4::smallint[], $5::smallint[])
+         AS u(user_id, terminal_time, verify, state)",
+        "",
+    ))
+    .bind(terminal_id)
+    .bind(rows.iter().map(|r| r.user_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.terminal_time).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.verify).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
 }
 
 async fn finish(

@@ -97,7 +97,9 @@ fn unique(e: sqlx::Error, what: String) -> InventoryError {
     }
 }
 
-/// Adds a line, inside the caller's transaction (imports add many in one).
+/// Adds a line, inside the caller's transaction (imports add many in one). A line without an
+/// address is never reached (an offline attendance machine, whose punches come from its
+/// files): it is added disabled, so no poller ever opens it.
 pub async fn add_line(
     tx: &mut sqlx::PgConnection,
     actor: &Actor,
@@ -105,7 +107,8 @@ pub async fn add_line(
 ) -> Result<Line, InventoryError> {
     actor.authorize(Action::TerminalEdit)?;
     let line: Line = sqlx::query_as(
-        "INSERT INTO line (name, protocol, transport, address, baud, poll_interval_ms) VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO line (name, protocol, transport, address, baud, poll_interval_ms, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6, btrim($4) <> '')
          RETURNING id, name, protocol, transport, address, baud, parity, stop_bits, poll_interval_ms, enabled",
     )
     .bind(l.name)

@@ -4,7 +4,9 @@
 //! kind, address, name, location, installed_at, installed_by`, and optionally `comm_key`. A
 //! line is created by its first row; later rows naming it must agree with it. `baud` only for
 //! serial lines; `installed_at` as YYYY-MM-DD or empty; `comm_key` (0 to 4294967295, empty for
-//! none) only for ZKTeco machines, stored and never shown.
+//! none) only for ZKTeco machines, stored and never shown. An empty `line_address` makes an
+//! offline line, never polled (an attendance machine whose punches are imported from its
+//! files with `onecard import punches`).
 //!
 //! A command-line import only: its bad rows are named in English ([`BadRow`]), unlike the
 //! console's imports, whose reasons are data ([`super::RowProblem`]).

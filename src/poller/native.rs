@@ -649,6 +649,7 @@ impl NativeLine {
                 }))
             }
             TerminalCommand::DailyTotals { date } => self.daily_totals(ctx, t, addr, *date).await,
+            TerminalCommand::ReadUsers => unsupported(Feature::UserList),
         }
     }
 

@@ -10,6 +10,7 @@ use crate::db::command::{
     CardGrant, CommandFailure, CommandOutcome, CommandResult, Feature, Refusal, TerminalCommand,
 };
 use crate::db::ingest::{self, PunchRow};
+use crate::db::machine_sync::{self, MachineUser};
 use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
 use crate::terminal::zk::{plan_user_writes, AttRecord, UserRecord, WantedUser, ZkClient};
@@ -36,7 +37,7 @@ fn wanted_users(cards: &[CardGrant]) -> Vec<WantedUser> {
     cards
         .iter()
         .map(|g| WantedUser {
-            user_id: g.user_id.clone().unwrap_or_else(|| g.card.to_string()),
+            user_id: g.machine_user_id(),
             name: g.name.clone().unwrap_or_default(),
             card: g.card,
         })
@@ -210,6 +211,13 @@ impl ZkLine {
             TerminalCommand::DailyTotals { .. } => Ok(Err(CommandFailure::Unsupported {
                 what: Feature::DailyTotals,
             })),
+            TerminalCommand::ReadUsers => {
+                let users = self.client(ctx).await?.read_users().await?;
+                keep_users(ctx, t, &users).await?;
+                Ok(Ok(CommandOutcome::UsersRead {
+                    users: count(users.len()),
+                }))
+            }
         }
     }
 
@@ -301,6 +309,9 @@ impl ZkLine {
         if let Some(id) = ctx.command_id() {
             propagation::downloaded(&ctx.pool, t.row.id, id, &h).await?;
         }
+        // What the machine holds now, for the person register sync's differences.
+        let after = self.client(ctx).await?.read_users().await?;
+        keep_users(ctx, t, &after).await?;
         let rewritten: BTreeSet<&str> = writes.iter().map(|w| w.user_id.as_str()).collect();
         let written = wanted
             .iter()
@@ -344,6 +355,19 @@ impl LineDriver for ZkLine {
     fn reset(&mut self) {
         self.client = None;
     }
+}
+
+/// Keeps `users` as what machine `t` holds (`db::machine_sync`).
+async fn keep_users(ctx: &Ctx, t: &Term, users: &[UserRecord]) -> Result<(), sqlx::Error> {
+    let users: Vec<MachineUser> = users
+        .iter()
+        .map(|u| MachineUser {
+            user_id: u.user_id.clone(),
+            name: u.name.clone(),
+            card: u.card,
+        })
+        .collect();
+    machine_sync::store_users(&ctx.pool, t.row.id, &users).await
 }
 
 fn punch_row(r: &AttRecord) -> Option<PunchRow> {

@@ -6,6 +6,8 @@ mod support;
 
 mod alarm_history;
 mod attendance_tab;
+mod attendance_import;
+mod attendance_sync;
 mod audit;
 mod backup;
 mod bench;

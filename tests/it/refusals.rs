@@ -9,6 +9,7 @@ use onecard::app::words;
 use onecard::db::card::{BatchRefusal, BatchWhy};
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
 use onecard::db::door::{Field as DoorField, Problem as DoorProblem};
+use onecard::db::machine_sync::DifferenceKind;
 use onecard::db::person::FieldProblem;
 use onecard::domain::card::{CardState, Refusal as CardRefusal, Subsystem};
 use onecard::domain::money::Money;
@@ -16,6 +17,7 @@ use onecard::domain::password::PolicyError;
 use onecard::domain::permission::{Action, Denied};
 use onecard::domain::role::Role;
 use onecard::i18n::{has_key, Lang};
+use onecard::import::punches::{BadPunchLine, PunchImportError, PunchProblem};
 use onecard::import::{Column, RowError, RowProblem};
 use onecard::keymap::{KeymapError, Problem};
 use std::collections::BTreeSet;
@@ -460,6 +462,7 @@ fn outcomes() -> Vec<CommandOutcome> {
             count: 1234,
             sum: "10234.50".parse().unwrap(),
         },
+        CommandOutcome::UsersRead { users: 312 },
     ]
 }
 
@@ -521,6 +524,7 @@ fn command_failures() -> Vec<CommandFailure> {
             Feature::Download,
             Feature::Records,
             Feature::DailyTotals,
+            Feature::UserList,
         ]
         .into_iter()
         .map(|what| CommandFailure::Unsupported { what }),
@@ -730,7 +734,17 @@ fn patrol_whys() -> Vec<PatrolWhy> {
 
 #[test]
 fn every_refusal_lists_every_variant() {
-    let pairs: [(&str, &str, BTreeSet<String>); 12] = [
+    let pairs: [(&str, &str, BTreeSet<String>); 14] = [
+        (
+            "src/import/punches.rs",
+            "PunchProblem",
+            shown(&punch_problems()),
+        ),
+        (
+            "src/import/punches.rs",
+            "PunchImportError",
+            shown(&punch_import_errors()),
+        ),
         ("src/app/failure.rs", "PatrolWhy", shown(&patrol_whys())),
         ("src/import.rs", "RowProblem", shown(&import_problems())),
         ("src/db/person.rs", "FieldProblem", shown(&field_problems())),
@@ -825,6 +839,98 @@ fn every_import_problem_is_worded_in_both_languages() {
         words::import_row(Lang::ZH_CN, &row),
         "第 7 行：部门为空；类别为空（应为教职工、学生或其他）"
     );
+}
+
+/// One of every reason a punch line or file is refused.
+fn punch_problems() -> Vec<PunchProblem> {
+    vec![
+        PunchProblem::Row(RowProblem::CutMidCharacter),
+        PunchProblem::NoPunchColumns,
+        PunchProblem::NotAPunch { fields: 1 },
+        PunchProblem::NoUserId,
+        PunchProblem::UserIdInvalid {
+            text: "张 伟".into(),
+        },
+        PunchProblem::NoTime,
+        PunchProblem::BadTime {
+            text: "昨天".into(),
+        },
+        PunchProblem::BadVerify {
+            text: "指纹".into(),
+        },
+        PunchProblem::BadState {
+            text: "迟到".into(),
+        },
+        PunchProblem::Incomplete {
+            fields: 3,
+            expected: 6,
+        },
+    ]
+}
+
+fn punch_import_errors() -> Vec<PunchImportError> {
+    vec![
+        PunchImportError::UnknownMachine {
+            name: "分校考勤机".into(),
+        },
+        PunchImportError::NotAnAttendanceMachine {
+            name: "图书馆东门".into(),
+            kind: "door_controller".into(),
+        },
+        PunchImportError::AmbiguousMachine {
+            name: "分校考勤机".into(),
+            n: 2,
+        },
+        PunchImportError::Read {
+            path: "分校.dat".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        },
+        PunchImportError::File {
+            path: "分校.dat".into(),
+            line: 1,
+            problem: PunchProblem::NoPunchColumns,
+        },
+        PunchImportError::Denied(Denied {
+            role: Role::CardDesk,
+            action: Action::AttendanceEdit,
+        }),
+        PunchImportError::Sql(sqlx::Error::PoolTimedOut),
+    ]
+}
+
+#[test]
+fn every_punch_import_refusal_and_sync_difference_is_worded_in_both_languages() {
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for p in punch_problems() {
+            let line = BadPunchLine {
+                line: 12,
+                problem: p,
+                cut_short: true,
+            };
+            texts.push((
+                format!("{line:?}"),
+                lang,
+                words::bad_punch_line(lang, &line),
+            ));
+        }
+        for e in punch_import_errors() {
+            texts.push((format!("{e:?}"), lang, words::punch_import_error(lang, &e)));
+        }
+        for k in [
+            DifferenceKind::MissingOnMachine,
+            DifferenceKind::UnknownOnMachine,
+            DifferenceKind::NotEntitled,
+            DifferenceKind::Differs,
+        ] {
+            texts.push((
+                format!("{k:?}"),
+                lang,
+                words::difference_kind(lang, k).to_string(),
+            ));
+        }
+    }
+    check(texts, &[]);
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub fn command(lang: Lang, cmd: &TerminalCommand) -> String {
         TerminalCommand::Extract => "extract",
         TerminalCommand::DownloadCards => "download_cards",
         TerminalCommand::DailyTotals { .. } => "daily_totals",
+        TerminalCommand::ReadUsers => "read_users",
     };
     let label = tr(lang, &format!("command.name.{key}"));
     match cmd {
@@ -177,6 +178,7 @@ pub fn command_outcome(lang: Lang, o: &crate::db::command::CommandOutcome) -> St
                 ("sum", &sum.to_string()),
             ],
         ),
+        O::UsersRead { users } => trf(lang, &k("users_read"), &[("n", &count(*users))]),
     }
 }
 
@@ -282,5 +284,6 @@ fn feature_name(f: crate::db::command::Feature) -> &'static str {
         Feature::Download => "download",
         Feature::Records => "records",
         Feature::DailyTotals => "daily_totals",
+        Feature::UserList => "user_list",
     }
 }

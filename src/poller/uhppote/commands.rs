@@ -195,6 +195,9 @@ impl Controller<'_> {
             TerminalCommand::DailyTotals { .. } => Err(CommandFailure::Unsupported {
                 what: Feature::DailyTotals,
             }),
+            TerminalCommand::ReadUsers => Err(CommandFailure::Unsupported {
+                what: Feature::UserList,
+            }),
         }
     }
 
