@@ -213,6 +213,12 @@ pub enum Failure {
     Patrol(PatrolWhy),
     /// Attendance's shifts, schedules, corrections or reports refused it.
     Attendance(AttendanceWhy),
+    /// A machine's punch file refused whole (nothing stored): the line and why.
+    PunchFile {
+        path: String,
+        line: u64,
+        problem: crate::import::punches::PunchProblem,
+    },
 }
 
 /// Why attendance refused, as data ([`crate::db::attendance::AttendanceError`] without its

@@ -522,6 +522,19 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
         ),
         F::Patrol(why) => patrol_refusal(lang, why),
         F::Attendance(why) => attendance_refusal(lang, why),
+        F::PunchFile {
+            path,
+            line,
+            problem,
+        } => trf(
+            lang,
+            "punch_import.error.file",
+            &[
+                ("path", path),
+                ("line", &line.to_string()),
+                ("why", &punch_problem(lang, problem)),
+            ],
+        ),
         F::BadPeriod(text) => trf(lang, "settletab.refusal.bad_period", &[("text", text)]),
         F::PeriodNotEnded { period, ends } => trf(
             lang,

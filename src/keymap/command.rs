@@ -151,6 +151,8 @@ commands! {
     AttExport => "attendance.export",
     AttCorrect => "attendance.correct",
     AttRevoke => "attendance.revoke",
+    AttReadUsers => "attendance.read-users",
+    AttImport => "attendance.import",
 }
 
 impl fmt::Display for Command {

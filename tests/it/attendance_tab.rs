@@ -44,7 +44,7 @@ pub(crate) async fn site(pool: &PgPool) -> (i64, i64) {
     ] {
         let line: i64 = sqlx::query_scalar(
             "INSERT INTO line (name, protocol, transport, address, poll_interval_ms, enabled)
-             VALUES ($1, 'zk', 'tcp', $2, 1000, false) RETURNING id",
+             VALUES ($1, 'zk', 'tcp', $2, 1000, true) RETURNING id",
         )
         .bind(format!("zk-{n}"))
         .bind(format!("127.0.0.1:{}", 1 + n))
@@ -368,4 +368,112 @@ async fn results_show_the_day_and_a_correction_from_the_tab_changes_them_audited
             .await
             .unwrap();
     assert_eq!(revoked, 1);
+}
+
+#[tokio::test]
+async fn an_offline_machine_s_file_is_imported_from_the_tab_once() {
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    site(pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("1_attlog.dat");
+    let day = time::today() - chrono::Duration::days(2);
+    std::fs::write(
+        &file,
+        format!(
+            "     T001\t{day} 08:01:13\t1\t0\t1\t0\r\n     T002\t{day} 08:03:00\t1\t0\t1\t0\r\n     T001\t{day} 08:01:13\t1\t0\t1\t0\r\n     T002\tnot a time\t1\t0\t1\t0\r\n"
+        ),
+    )
+    .unwrap();
+    let mut c = Console::sign_in(
+        pool,
+        bare(Lang::ZH_CN),
+        "kq",
+        "考勤员",
+        Role::AttendanceAdministrator,
+    )
+    .await;
+    c.strict = true;
+    c.key('4').await;
+    c.key('i').await;
+    let screen = text(&mut c);
+    assert!(screen.contains("导入文件到 教学楼考勤机"), "{screen}");
+    typed(&mut c, &file.display().to_string()).await;
+    c.enter().await;
+    let msg = c
+        .state
+        .shell
+        .message
+        .clone()
+        .map(|m| m.1)
+        .unwrap_or_default();
+    assert!(
+        msg.contains("新增 2 条打卡，1 条已有，1 行错误") && msg.contains("错误行：4"),
+        "{msg}"
+    );
+    // Again: nothing new.
+    c.key('i').await;
+    typed(&mut c, &file.display().to_string()).await;
+    c.enter().await;
+    let msg = c
+        .state
+        .shell
+        .message
+        .clone()
+        .map(|m| m.1)
+        .unwrap_or_default();
+    assert!(msg.contains("新增 0 条打卡，3 条已有"), "{msg}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM punch")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
+}
+
+#[tokio::test]
+async fn the_sync_view_lists_users_the_register_does_not_know() {
+    use onecard::db::machine_sync::{self, DifferenceKind, MachineUser};
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    let (school, _) = site(pool).await;
+    machine_sync::store_users(
+        pool,
+        school,
+        &[MachineUser {
+            user_id: "888".into(),
+            name: "临时工".into(),
+            card: 0,
+        }],
+    )
+    .await
+    .unwrap();
+    let mut c = Console::sign_in(
+        pool,
+        bare(Lang::EN),
+        "kq",
+        "Attendance",
+        Role::AttendanceAdministrator,
+    )
+    .await;
+    c.strict = true;
+    c.key('4').await;
+    for _ in 0..5 {
+        c.key('v').await;
+    }
+    assert_eq!(c.state.attendance.view, AttView::Sync);
+    assert_eq!(c.state.attendance.sync.len(), 1);
+    assert_eq!(
+        c.state.attendance.sync[0].kind,
+        DifferenceKind::UnknownOnMachine
+    );
+    let screen = text(&mut c);
+    assert!(
+        screen.contains("临时工") && screen.contains("unknown to the register"),
+        "{screen}"
+    );
+    // The other machine was never read: it says so.
+    assert!(
+        screen.contains("食堂考勤机: its users were never read"),
+        "{screen}"
+    );
 }

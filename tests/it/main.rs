@@ -5,9 +5,9 @@ mod python;
 mod support;
 
 mod alarm_history;
-mod attendance_tab;
 mod attendance_import;
 mod attendance_sync;
+mod attendance_tab;
 mod audit;
 mod backup;
 mod bench;

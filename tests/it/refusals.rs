@@ -4,7 +4,7 @@
 //! one that is not listed here fails the test.
 
 use chrono::NaiveDate;
-use onecard::app::failure::{DbTrouble, Failure, FileTrouble, PatrolWhy};
+use onecard::app::failure::{AttendanceWhy, DbTrouble, Failure, FileTrouble, PatrolWhy};
 use onecard::app::words;
 use onecard::db::card::{BatchRefusal, BatchWhy};
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
@@ -389,6 +389,12 @@ fn failures() -> Vec<Failure> {
     }));
     v.extend(card_refusals().into_iter().map(Failure::Refusal));
     v.extend(patrol_whys().into_iter().map(Failure::Patrol));
+    v.extend(attendance_whys().into_iter().map(Failure::Attendance));
+    v.push(Failure::PunchFile {
+        path: "/媒体/优盘/考勤.dat".into(),
+        line: 7,
+        problem: PunchProblem::NoTime,
+    });
     // Every catalogue key a refusal with nothing to fill in is raised with.
     for key in invalid_keys() {
         v.push(Failure::Invalid(Box::leak(key.into_boxed_str())));
@@ -684,6 +690,34 @@ fn check(texts: impl IntoIterator<Item = (String, Lang, String)>, also: &[&str])
 const BOTH: [Lang; 2] = [Lang::EN, Lang::ZH_CN];
 
 /// One of every patrol refusal.
+fn attendance_whys() -> Vec<AttendanceWhy> {
+    use AttendanceWhy as W;
+    vec![
+        W::NoName,
+        W::ShiftTaken("白班".into()),
+        W::NoShift("夜班".into()),
+        W::NoDepartment("计算机学员".into()),
+        W::NoPerson("T0099".into()),
+        W::NoSchedule(4),
+        W::NoHoliday(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
+        W::NoCorrection(9),
+        W::SameStartEnd,
+        W::OutsideDay,
+        W::BadMinutes,
+        W::BadRestDays,
+        W::BadRange,
+        W::Overlaps("department"),
+        W::Overlaps("person"),
+        W::ShiftInUse {
+            name: "白班".into(),
+            schedules: 2,
+        },
+        W::NoReason,
+        W::AlreadyRevoked(3),
+        W::BadStatus("迟到".into()),
+    ]
+}
+
 fn patrol_whys() -> Vec<PatrolWhy> {
     use PatrolWhy as W;
     vec![

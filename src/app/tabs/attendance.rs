@@ -4,7 +4,7 @@
 
 mod forms;
 
-pub use forms::{AttForm, CorrectField, ExportField, RevokeField};
+pub use forms::{AttForm, CorrectField, ExportField, ImportField, RevokeField};
 
 use super::{Rows, View};
 use crate::app::filter::{self, Filter};
@@ -15,6 +15,7 @@ use crate::app::shell::Shell;
 use crate::db::attendance::corrections::{Correction, CorrectionKind};
 use crate::db::attendance::{DayRow, Totals};
 use crate::db::command::TerminalCommand;
+use crate::db::machine_sync::{MachineSnapshot, SyncDifference};
 use crate::db::notify::Change;
 use crate::db::punch::{DayPunch, MachineRow};
 use crate::domain::permission::Action;
@@ -37,15 +38,17 @@ pub enum AttView {
     Results,
     Totals,
     Corrections,
+    Sync,
 }
 
 impl AttView {
-    pub const ALL: [AttView; 5] = [
+    pub const ALL: [AttView; 6] = [
         AttView::Machines,
         AttView::Punches,
         AttView::Results,
         AttView::Totals,
         AttView::Corrections,
+        AttView::Sync,
     ];
 
     pub fn next(self) -> AttView {
@@ -61,6 +64,7 @@ impl AttView {
             AttView::Results => "att.view.results",
             AttView::Totals => "att.view.totals",
             AttView::Corrections => "att.view.corrections",
+            AttView::Sync => "att.view.sync",
         }
     }
 
@@ -111,17 +115,21 @@ pub struct Attendance {
     pub grouping: Grouping,
     pub totals: Vec<Totals>,
     pub corrections: Vec<Correction>,
+    /// The person-sync differences, and each machine's last read of its users.
+    pub sync: Vec<SyncDifference>,
+    pub snapshots: Vec<MachineSnapshot>,
     pub selected: usize,
     pub filter: Filter,
     pub confirm: Option<Confirm<Effect>>,
     pub form: Option<forms::AttForm>,
     /// Whether each view's first answer came (else it says it is loading), by `slot`.
-    pub loaded: [bool; 5],
+    pub loaded: [bool; 6],
     machines_shown: Shown,
     punches_shown: Shown,
     results_shown: Shown,
     totals_shown: Shown,
     corrections_shown: Shown,
+    sync_shown: Shown,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +156,11 @@ pub enum Msg {
     Corrections {
         gen: u64,
         rows: Vec<Correction>,
+    },
+    Sync {
+        gen: u64,
+        rows: Vec<SyncDifference>,
+        snapshots: Vec<MachineSnapshot>,
     },
 }
 
@@ -176,6 +189,10 @@ pub enum Effect {
         gen: u64,
         day: NaiveDate,
     },
+    /// The person-sync differences and the machines' last reads.
+    Sync {
+        gen: u64,
+    },
     /// Records a correction (audited); `person` is a person number.
     Correct {
         person: String,
@@ -192,6 +209,11 @@ pub enum Effect {
         to: NaiveDate,
         path: String,
         overwrite: bool,
+    },
+    /// A file the machine exported, its punches stored once each (audited).
+    Import {
+        terminal_id: i64,
+        path: String,
     },
     /// A command to a machine, through the queue its line's poller consumes.
     Enqueue {
@@ -247,6 +269,17 @@ pub fn update(s: &mut Attendance, sh: &mut Shell, msg: Msg) -> Vec<Effect> {
             if s.corrections_shown.take(gen) {
                 s.corrections = rows;
                 s.loaded[AttView::Corrections.slot()] = true;
+            }
+        }
+        Msg::Sync {
+            gen,
+            rows,
+            snapshots,
+        } => {
+            if s.sync_shown.take(gen) {
+                s.sync = rows;
+                s.snapshots = snapshots;
+                s.loaded[AttView::Sync.slot()] = true;
             }
         }
     }
@@ -347,6 +380,25 @@ impl Attendance {
             .collect()
     }
 
+    pub fn sync_rows(&self, sh: &Shell) -> Vec<&SyncDifference> {
+        let f = self.filter.text();
+        self.sync
+            .iter()
+            .filter(|d| {
+                filter::matches(
+                    f,
+                    [
+                        d.machine.as_str(),
+                        d.user_id.as_str(),
+                        d.person_name.as_deref().unwrap_or(""),
+                        d.machine_name.as_deref().unwrap_or(""),
+                        crate::app::words::difference_kind(sh.lang, d.kind),
+                    ],
+                )
+            })
+            .collect()
+    }
+
     pub fn selected_correction(&self) -> Option<&Correction> {
         (self.view == AttView::Corrections)
             .then(|| self.correction_rows().get(self.selected).copied())
@@ -391,6 +443,7 @@ impl Attendance {
             AttView::Results => self.result_rows(sh).len(),
             AttView::Totals => self.total_rows().len(),
             AttView::Corrections => self.correction_rows().len(),
+            AttView::Sync => self.sync_rows(sh).len(),
         }
     }
 
@@ -549,6 +602,50 @@ impl View for Attendance {
                 }
                 self.open_revoke(sh)
             }
+            Command::AttImport => {
+                if !sh.may(Action::AttendanceEdit) {
+                    return Some(sh.denied(Action::AttendanceEdit));
+                }
+                if self.view != AttView::Machines {
+                    self.view = AttView::Machines;
+                    self.selected = 0;
+                    return Some(sh.info_key("att.msg.pick_machine"));
+                }
+                self.open_import(sh)
+            }
+            Command::AttReadUsers => {
+                if !sh.may(Action::AttendanceEdit) {
+                    return Some(sh.denied(Action::AttendanceEdit));
+                }
+                self.view = AttView::Sync;
+                let fx: Vec<Effect> = self
+                    .snapshots
+                    .iter()
+                    .filter(|m| m.reachable)
+                    .map(|m| Effect::Enqueue {
+                        terminal_id: m.terminal_id,
+                        about: m.machine.clone(),
+                        command: TerminalCommand::ReadUsers,
+                    })
+                    .collect();
+                if fx.is_empty() {
+                    return Some(sh.info_key("att.msg.no_reachable"));
+                }
+                fx
+            }
+            Command::AttPush if self.view == AttView::Sync => {
+                if !sh.may(Action::AttendanceEdit) {
+                    return Some(sh.denied(Action::AttendanceEdit));
+                }
+                let Some(d) = self.sync_rows(sh).get(self.selected).copied() else {
+                    return Some(sh.info_key("att.msg.no_difference"));
+                };
+                vec![Effect::Enqueue {
+                    terminal_id: d.terminal_id,
+                    about: d.machine.clone(),
+                    command: TerminalCommand::DownloadCards,
+                }]
+            }
             Command::AttExtract
             | Command::AttExtractAll
             | Command::AttMark
@@ -600,6 +697,7 @@ impl View for Attendance {
         ];
         if sh.may(Action::AttendanceEdit) {
             fx.extend(self.load_dated(sh));
+            fx.push(Effect::Sync { gen: sh.next_gen() });
         }
         fx
     }
@@ -622,6 +720,11 @@ impl View for Attendance {
         if change.attendance && sh.may(Action::AttendanceEdit) {
             fx.extend(self.load_dated(sh));
         }
+        // A machine's users read again, or the register changed: the differences move.
+        let register = !change.card.is_empty() || !change.person.is_empty();
+        if (register || !change.terminal.is_empty()) && sh.may(Action::AttendanceEdit) {
+            fx.push(Effect::Sync { gen: sh.next_gen() });
+        }
         fx
     }
 
@@ -632,6 +735,7 @@ impl View for Attendance {
             let edit = sh.may(Action::AttendanceEdit);
             match self.view {
                 AttView::Machines if edit => v.extend([
+                    Command::AttImport,
                     Command::AttExtract,
                     Command::AttExtractAll,
                     Command::AttMark,
@@ -644,6 +748,7 @@ impl View for Attendance {
                     Command::AttExtractAll,
                     Command::AttSetTime,
                 ]),
+                AttView::Sync if edit => v.extend([Command::AttReadUsers, Command::AttPush]),
                 AttView::Results | AttView::Totals | AttView::Corrections if edit => {
                     v.extend([Command::AttDayPrev, Command::AttDayNext]);
                     match self.view {

@@ -5,7 +5,7 @@ use crate::app::failure::Failure;
 use crate::app::tabs::attendance::{month_of, Effect, Grouping, Msg as AttMsg, PUNCH_ROWS};
 use crate::app::Msg;
 use crate::db::attendance::{self, corrections, results, ResultQuery};
-use crate::db::punch;
+use crate::db::{machine_sync, punch};
 use crate::domain::time;
 use crate::export::{CsvFile, Existing};
 use crate::i18n::trf;
@@ -74,6 +74,22 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                 path,
                 overwrite,
             } => return answer(export(env, from, to, &path, overwrite).await),
+            Effect::Sync { gen } => {
+                match (
+                    machine_sync::sync_differences(pool, None).await,
+                    machine_sync::snapshots(pool, None).await,
+                ) {
+                    (Ok(rows), Ok(snapshots)) => Ok(AttMsg::Sync {
+                        gen,
+                        rows,
+                        snapshots,
+                    }),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
+            }
+            Effect::Import { terminal_id, path } => {
+                return answer(import(env, terminal_id, &path).await)
+            }
             Effect::Machines { gen } => punch::machines(pool, time::today())
                 .await
                 .map(|rows| AttMsg::Machines { gen, rows }),
@@ -139,4 +155,61 @@ async fn export(
             ("path", &written.display().to_string()),
         ],
     )))
+}
+
+/// A machine's exported file into it: each punch stored once, the counts and bad lines said.
+async fn import(env: &Env<'_>, terminal_id: i64, path: &str) -> Result<Msg, Failure> {
+    use crate::import::punches::{self, PunchImportError as E};
+    let actor = env.actor()?;
+    let report = punches::import_punches_file(
+        env.pool,
+        &actor,
+        terminal_id,
+        std::path::Path::new(path),
+        false,
+    )
+    .await
+    .map_err(|e| match e {
+        E::Denied(d) => Failure::Denied(d),
+        E::Sql(e) => e.into(),
+        E::Read { path, source } => Failure::read(&path, &source),
+        E::File {
+            path,
+            line,
+            problem,
+        } => Failure::PunchFile {
+            path,
+            line,
+            problem,
+        },
+        // The machine was picked from the list: it went away meanwhile.
+        E::UnknownMachine { .. }
+        | E::NotAnAttendanceMachine { .. }
+        | E::AmbiguousMachine { .. } => Failure::TerminalGone(terminal_id),
+    })?;
+    let lang = env.lang;
+    let mut text = trf(
+        lang,
+        "att.imported",
+        &[
+            ("machine", &report.machine),
+            ("new", &report.new.to_string()),
+            ("known", &report.known().to_string()),
+            ("bad", &report.bad.len().to_string()),
+        ],
+    );
+    if !report.bad.is_empty() {
+        let lines: Vec<String> = report
+            .bad
+            .iter()
+            .take(10)
+            .map(|b| b.line.to_string())
+            .collect();
+        text.push_str(&trf(
+            lang,
+            "att.imported_bad",
+            &[("lines", &lines.join(", "))],
+        ));
+    }
+    Ok(Msg::Done(text))
 }

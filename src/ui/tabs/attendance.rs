@@ -37,6 +37,7 @@ pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
         AttView::Results => results::render_results(frame, sh, a, body, th),
         AttView::Totals => results::render_totals(frame, sh, a, body, th),
         AttView::Corrections => results::render_corrections(frame, sh, a, body, th),
+        AttView::Sync => render_sync(frame, sh, a, body, th),
     }
     if let Some(f) = &a.form {
         results::render_form(frame, lang, f, body, th);
@@ -228,6 +229,100 @@ fn render_punches(frame: &mut Frame, sh: &Shell, a: &Attendance, body: Rect, th:
         &[8, 6, 6, 6, 6, 4],
         Some(a.selected),
         empty(lang, a, a.loaded[1], !a.punches.is_empty(), th),
+        th,
+    );
+}
+
+fn render_sync(frame: &mut Frame, sh: &Shell, a: &Attendance, body: Rect, th: &Theme) {
+    let lang = sh.lang;
+    // Above: each machine's last read of its users; below: the differences.
+    let top_h = (a.snapshots.len() as u16 + 2).clamp(3, body.height / 3);
+    let top = Rect::new(body.x, body.y, body.width, top_h);
+    let rest = Rect::new(
+        body.x,
+        body.y + top_h,
+        body.width,
+        body.height.saturating_sub(top_h),
+    );
+    let lines: Vec<Line> = a
+        .snapshots
+        .iter()
+        .map(|m| {
+            let text = match (m.read_at, m.reachable) {
+                (_, false) => trf(
+                    lang,
+                    "attendance_sync.never_read_offline",
+                    &[("machine", &m.machine)],
+                ),
+                (None, true) => trf(lang, "att.sync.never_read", &[("machine", &m.machine)]),
+                (Some(at), true) => trf(
+                    lang,
+                    "attendance_sync.read_at",
+                    &[
+                        ("machine", &m.machine),
+                        ("users", &words::count(m.users.max(0) as u64)),
+                        ("at", &when(sh, at)),
+                    ],
+                ),
+            };
+            let style = if m.read_at.is_none() && m.reachable {
+                th.info
+            } else {
+                Style::default()
+            };
+            Line::from(Span::styled(text, style))
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(block(
+            Span::styled(format!(" {} ", tr(lang, "att.sync.machines")), th.title),
+            th,
+        )),
+        top,
+    );
+    let rows = a.sync_rows(sh);
+    let name = trf(
+        lang,
+        "att.sync_title",
+        &[("n", &words::count(a.sync.len() as u64))],
+    );
+    let card = |c: Option<u32>| match c {
+        Some(0) => tr(lang, "attendance_sync.no_card").to_string(),
+        Some(c) => c.to_string(),
+        None => String::new(),
+    };
+    let cells: Vec<TableRow> = rows
+        .iter()
+        .map(|d| {
+            TableRow::new(vec![
+                (d.machine.clone(), Style::default()),
+                (words::difference_kind(lang, d.kind).to_string(), th.info),
+                (d.user_id.clone(), Style::default()),
+                (d.person_name.clone().unwrap_or_default(), Style::default()),
+                (card(d.card), Style::default()),
+                (d.machine_name.clone().unwrap_or_default(), th.muted),
+                (card(d.machine_card), th.muted),
+            ])
+        })
+        .collect();
+    grid(
+        frame,
+        lang,
+        rest,
+        view_title(lang, a, &name),
+        &[
+            "att.col.machine",
+            "att.col.difference",
+            "att.col.user_id",
+            "att.col.register_name",
+            "att.col.register_card",
+            "att.col.machine_name",
+            "att.col.machine_card",
+        ],
+        cells,
+        &[6, 6, 4, 6, 4, 6, 4],
+        Some(a.selected),
+        empty(lang, a, a.loaded[a.view.slot()], !a.sync.is_empty(), th),
         th,
     );
 }

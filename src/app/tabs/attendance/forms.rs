@@ -44,6 +44,17 @@ impl FieldId for RevokeField {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportField {
+    Path,
+}
+
+impl FieldId for ImportField {
+    fn label(self) -> &'static str {
+        "att.form.file"
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportField {
     Path,
 }
@@ -66,6 +77,11 @@ pub enum AttForm {
         to: NaiveDate,
         form: Form<ExportField>,
     },
+    /// A file a machine exported, into that machine.
+    Import {
+        terminal_id: i64,
+        form: Form<ImportField>,
+    },
 }
 
 impl AttForm {
@@ -74,6 +90,7 @@ impl AttForm {
             AttForm::Correct(f) => f.busy,
             AttForm::Revoke { form, .. } => form.busy,
             AttForm::Export { form, .. } => form.busy,
+            AttForm::Import { form, .. } => form.busy,
         }
     }
 
@@ -82,6 +99,7 @@ impl AttForm {
             AttForm::Correct(f) => f.refused(error),
             AttForm::Revoke { form, .. } => form.refused(error),
             AttForm::Export { form, .. } => form.refused(error),
+            AttForm::Import { form, .. } => form.refused(error),
         }
     }
 }
@@ -200,6 +218,25 @@ impl Attendance {
         });
     }
 
+    pub(super) fn open_import(&mut self, sh: &mut Shell) -> Vec<Effect> {
+        let Some(m) = self.selected_machine() else {
+            return sh.info_key("att.msg.no_machine");
+        };
+        let title = trf(
+            sh.lang,
+            "att.form.import",
+            &[("machine", &super::machine_named(m))],
+        );
+        let terminal_id = m.terminal_id;
+        self.form =
+            Some(AttForm::Import {
+                terminal_id,
+                form: Form::new(title, vec![Field::text(ImportField::Path, "")])
+                    .with_intro(vec![tr(sh.lang, "att.form.import_intro").to_string()]),
+            });
+        vec![]
+    }
+
     pub(super) fn on_form_key(&mut self, sh: &mut Shell, key: &KeyEvent) -> Vec<Effect> {
         let lang = sh.lang;
         let Some(f) = self.form.as_mut() else {
@@ -209,6 +246,7 @@ impl Attendance {
             AttForm::Correct(form) => (form.key(key).submitted(), form.busy),
             AttForm::Revoke { form, .. } => (form.key(key).submitted(), form.busy),
             AttForm::Export { form, .. } => (form.key(key).submitted(), form.busy),
+            AttForm::Import { form, .. } => (form.key(key).submitted(), form.busy),
         };
         match answer {
             Some(false) => {
@@ -249,11 +287,23 @@ impl Attendance {
                             overwrite: false,
                         }
                     }
+                    AttForm::Import { terminal_id, form } => {
+                        let path = form.text(ImportField::Path).trim().to_string();
+                        if path.is_empty() {
+                            form.error = Some(tr(lang, "att.form.error.no_path").to_string());
+                            return vec![];
+                        }
+                        Effect::Import {
+                            terminal_id: *terminal_id,
+                            path,
+                        }
+                    }
                 };
                 match f {
                     AttForm::Correct(form) => form.busy = true,
                     AttForm::Revoke { form, .. } => form.busy = true,
                     AttForm::Export { form, .. } => form.busy = true,
+                    AttForm::Import { form, .. } => form.busy = true,
                 }
                 vec![effect]
             }

@@ -281,5 +281,6 @@ pub fn render_form(frame: &mut Frame, lang: Lang, f: &AttForm, body: Rect, th: &
         AttForm::Correct(form) => popup!(form, 70),
         AttForm::Revoke { form, .. } => popup!(form, 64),
         AttForm::Export { form, .. } => popup!(form, 64),
+        AttForm::Import { form, .. } => popup!(form, 72),
     }
 }
