@@ -481,6 +481,7 @@ async fn serve(
     let options = crate::poller::Options {
         recheck: std::time::Duration::from_millis(recheck_ms.max(100)),
         stale_after: std::time::Duration::from_millis(stale_ms.max(500)),
+        extract_schedule: true,
         ..crate::poller::Options::default()
     };
     let supervisor =

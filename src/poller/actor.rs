@@ -491,7 +491,10 @@ async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
     }
     if let Some(full) = p.memory_full {
         let mut flag = s.memory_alarm;
-        let detail = full.then_some(AlarmDetail::MemoryFull);
+        let detail = full.then_some(match p.memory_percent {
+            Some(percent) if percent < 100 => AlarmDetail::MemoryNearlyFull { percent },
+            _ => AlarmDetail::MemoryFull,
+        });
         settle(ctx, id, AlarmKind::MemoryFull, &mut flag, detail).await;
         s.memory_alarm = flag;
     }

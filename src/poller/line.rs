@@ -79,6 +79,8 @@ pub(crate) struct Polled {
     pub drift_s: Option<i64>,
     pub waiting: Option<i64>,
     pub memory_full: Option<bool>,
+    /// How full its record memory is, percent (said in a `memory_full` alarm raised early).
+    pub memory_percent: Option<u8>,
     /// More records are waiting: visit again without sleeping.
     pub more: bool,
 }
