@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod attendance_machines;
 mod desk;
 mod doors;
 mod ledger;
@@ -149,6 +150,15 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: doors::DoorsCmd,
+    },
+    /// Attendance machines: extraction on demand with progress, clearing after verification,
+    /// setting the clock, the clear-after-extract policy (to move under `onecard attendance`).
+    AttendanceMachines {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: attendance_machines::MachineCmd,
     },
     /// Patrol: the omission report (遗漏计算) on screen or as CSV, imports of the patrol plan,
     /// the purge of old patrol records.
@@ -853,6 +863,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
+        }
+        Some(Cmd::AttendanceMachines { demo, command }) => {
+            let db = database_for(&paths, &config, *demo).await?;
+            let mut out = std::io::stdout();
+            return attendance_machines::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
         Some(Cmd::Patrol { demo, command }) => {
             let db = database_for(&paths, &config, *demo).await?;

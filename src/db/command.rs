@@ -278,6 +278,14 @@ pub struct Progress {
     pub total: u64,
 }
 
+impl Progress {
+    /// Records (or steps) a second since `started` (when a poller took the command) at `now`.
+    pub fn per_second(self, started: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+        let secs = (now - started).num_milliseconds().max(1) as f64 / 1000.0;
+        (self.done as f64 / secs).round() as u64
+    }
+}
+
 impl DoorMode {
     /// The name `door.mode` stores.
     pub fn name(self) -> &'static str {

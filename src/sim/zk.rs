@@ -47,6 +47,8 @@ pub struct MachineStats {
     pub unlocks: u64,
     /// Realtime events a slow session missed.
     pub events_lost: u64,
+    /// Chunks of a prepared dataset answered (1504).
+    pub chunks_read: u64,
 }
 
 #[derive(Debug)]
@@ -334,14 +336,14 @@ impl Machine {
         left <= 1
     }
 
-    /// The sneaked punches, a second after the newest (users in turn).
+    /// The sneaked punches, a second after the latest in the log (users in turn).
     fn land_sneaked(&self, s: &mut State) {
         let n = self.faults.sneak.swap(0, Ordering::SeqCst);
         for i in 0..n {
             let Some(u) = s.users.get(i % s.users.len().max(1)).cloned() else {
                 return;
             };
-            let newest = s.log.last().and_then(AttRecord::time);
+            let newest = s.log.iter().map(|r| r.timestamp).max().and_then(decode_time);
             let t = newest.map_or(self.now(), |t| t.max(self.now()) + ChronoDuration::seconds(1));
             if let Some(r) = AttRecord::new(u.uid, &u.user_id, verify_of(&u), 0, t) {
                 let _ = self.record(s, r);
@@ -771,6 +773,7 @@ fn handle(
                 });
             match chunk {
                 Some(c) => {
+                    st.stats.chunks_read += 1;
                     let mut prep = (c.len() as u32).to_le_bytes().to_vec();
                     prep.extend_from_slice(&0x1000u32.to_le_bytes());
                     vec![
