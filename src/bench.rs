@@ -36,8 +36,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-mod doors;
 pub mod attendance_extract;
+mod doors;
 mod patrol;
 mod persons;
 mod settlement;

@@ -60,7 +60,13 @@ pub async fn rps(server: &Server, punches: usize) -> anyhow::Result<f64> {
     let sup = Supervisor::start_with(pool.clone(), "bench-attendance", Options::default());
     let actor = Actor::shell("bench");
     let wall = Instant::now();
-    let id = command::enqueue(&pool, &actor, terminal.terminal_id, &TerminalCommand::Extract).await?;
+    let id = command::enqueue(
+        &pool,
+        &actor,
+        terminal.terminal_id,
+        &TerminalCommand::Extract,
+    )
+    .await?;
     let row = loop {
         let row = command::by_id(&pool, &[id]).await?.pop();
         match row {

@@ -75,7 +75,8 @@ struct Machine {
     punches: i64,
 }
 
-const MACHINES: &str = "SELECT t.id, t.name, t.hardware_serial, t.status, t.bookmark, t.records_waiting,
+const MACHINES: &str =
+    "SELECT t.id, t.name, t.hardware_serial, t.status, t.bookmark, t.records_waiting,
         t.clock_drift_s, (SELECT count(*) FROM punch p WHERE p.terminal_id = t.id) AS punches
      FROM terminal t WHERE t.kind = 'attendance_machine'";
 
@@ -143,10 +144,12 @@ pub async fn run(
             timeout,
         } => {
             let m = the_machine(pool, machine).await?;
-            if !yes && !confirm(&format!(
-                "clear the log of {} once every punch on it is stored and verified? [y/N] ",
-                m.name
-            ))? {
+            if !yes
+                && !confirm(&format!(
+                    "clear the log of {} once every punch on it is stored and verified? [y/N] ",
+                    m.name
+                ))?
+            {
                 say("nothing cleared");
                 return Ok(ExitCode::FAILURE);
             }
@@ -188,10 +191,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     let _ = err.flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 async fn list(pool: &PgPool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -260,7 +260,8 @@ async fn follow(
             seen.insert(r.id, key);
             last_change = Instant::now();
             let name = names.get(&r.id).copied().unwrap_or("?");
-            if let (Some(p), Some(started), "running") = (r.progress, r.started_at, r.state.as_str())
+            if let (Some(p), Some(started), "running") =
+                (r.progress, r.started_at, r.state.as_str())
             {
                 writeln!(
                     out,

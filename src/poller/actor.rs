@@ -483,7 +483,7 @@ async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
         s.comm_fault = flag;
     }
     if let Some(d) = p.drift_s {
-        let bad = d.abs() > ctx.options.drift_threshold_s;
+        let bad = d.abs() > p.drift_threshold_s.unwrap_or(ctx.options.drift_threshold_s);
         let mut flag = s.drift_alarm;
         let detail = bad.then_some(AlarmDetail::ClockDrift { secs: d });
         settle(ctx, id, AlarmKind::ClockDrift, &mut flag, detail).await;

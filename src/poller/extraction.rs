@@ -17,6 +17,9 @@ pub const EVERY_KEY: &str = "attendance.extract_every_min";
 /// A machine whose log is this full (percent) raises `memory_full` unless the setting says.
 pub const MEMORY_ALARM_PERCENT: u8 = 90;
 pub const MEMORY_ALARM_KEY: &str = "attendance.memory_alarm_percent";
+/// Seconds of clock drift that raise `clock_drift` for an attendance machine (absent: the
+/// poller's threshold, 60 s).
+pub const DRIFT_ALARM_KEY: &str = "attendance.drift_alarm_s";
 /// Per-machine policy: the terminals (ids) whose log is cleared after each extraction.
 pub const CLEAR_POLICY_KEY: &str = "attendance.clear_after_extract";
 pub const AT_KEY: &str = "attendance.extract_at";
@@ -27,7 +30,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(15);
 /// One pass's deadline.
 const LIMIT: Duration = Duration::from_secs(30);
 /// `pg_advisory_xact_lock` key of the pass ("att-ext").
-const LOCK_KEY: i64 = 0x6174_742d_6578_74;
+const LOCK_KEY: i64 = 0x0061_7474_2d65_7874;
 
 /// When extraction is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +46,15 @@ impl Schedule {
     pub async fn read(pool: &PgPool) -> Result<Schedule, sqlx::Error> {
         let every_min = match crate::db::settings::get(pool, EVERY_KEY).await? {
             None => DEFAULT_EVERY_MIN,
-            Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or_else(|| {
-                tracing::warn!("{EVERY_KEY} = {v} is no number of minutes; {DEFAULT_EVERY_MIN} is used");
-                DEFAULT_EVERY_MIN
-            }),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or_else(|| {
+                    tracing::warn!(
+                        "{EVERY_KEY} = {v} is no number of minutes; {DEFAULT_EVERY_MIN} is used"
+                    );
+                    DEFAULT_EVERY_MIN
+                }),
         };
         let at = match crate::db::settings::get(pool, AT_KEY).await? {
             None => Vec::new(),
@@ -234,13 +242,22 @@ mod tests {
             every_min: 60,
             at: vec![],
         };
-        assert_eq!(s.last_due(at("2026-12-07T08:59:59")), Some(at("2026-12-07T08:00:00")));
+        assert_eq!(
+            s.last_due(at("2026-12-07T08:59:59")),
+            Some(at("2026-12-07T08:00:00"))
+        );
         let s = Schedule {
             every_min: 0,
             at: parse_times(&serde_json::json!(["06:00", "18:30"])).unwrap(),
         };
-        assert_eq!(s.last_due(at("2026-12-07T05:00:00")), Some(at("2026-12-06T18:30:00")));
-        assert_eq!(s.last_due(at("2026-12-07T07:00:00")), Some(at("2026-12-07T06:00:00")));
+        assert_eq!(
+            s.last_due(at("2026-12-07T05:00:00")),
+            Some(at("2026-12-06T18:30:00"))
+        );
+        assert_eq!(
+            s.last_due(at("2026-12-07T07:00:00")),
+            Some(at("2026-12-07T06:00:00"))
+        );
         let off = Schedule {
             every_min: 0,
             at: vec![],

@@ -10,11 +10,11 @@
 //! the download and enabled after it whatever happened, and again at every connect: a session
 //! lost mid-download (or a killed process) may have left it disabled.
 
+use super::extraction::{
+    clears_after_extract, DRIFT_ALARM_KEY, MEMORY_ALARM_KEY, MEMORY_ALARM_PERCENT,
+};
 use super::line::{
     count, local_now, millis, resolve, Ctx, LineDriver, PollError, Polled, Term, CLOCK_EVERY,
-};
-use super::extraction::{
-    clears_after_extract, MEMORY_ALARM_KEY, MEMORY_ALARM_PERCENT,
 };
 use super::options::Options;
 use crate::db::command::{
@@ -43,12 +43,20 @@ pub(crate) struct ZkLine {
     /// When a full log was last read whole: a machine that overwrites keeps its count while
     /// its punches change, so a full log is read again now and then.
     full_read_at: Option<Instant>,
-    /// `attendance.memory_alarm_percent`, and when it was read.
-    memory_alarm: Option<(u8, Instant)>,
+    /// The alarm thresholds of the settings, and when they were read.
+    limits: Option<(Limits, Instant)>,
 }
 
 /// Settings a line re-reads this often.
 const SETTINGS_EVERY: Duration = Duration::from_secs(30);
+
+/// Alarm thresholds from the settings.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    memory_percent: u8,
+    /// None: the poller's own (`Options::drift_threshold_s`).
+    drift_s: Option<i64>,
+}
 
 /// What a download is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +103,7 @@ impl ZkLine {
             client: None,
             terminal_id: None,
             full_read_at: None,
-            memory_alarm: None,
+            limits: None,
         })
     }
 
@@ -142,7 +150,8 @@ impl ZkLine {
 
     async fn poll_inner(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
         let started = Instant::now();
-        let threshold = self.memory_alarm_percent(ctx).await;
+        let limits = self.limits(ctx).await;
+        let threshold = limits.memory_percent;
         let c = self.client(ctx).await?;
         let sizes = c.free_sizes().await?;
         let percent = memory_percent(&sizes);
@@ -150,6 +159,7 @@ impl ZkLine {
             rtt: Some(started.elapsed()),
             memory_full: Some(sizes.log_full() || percent.is_some_and(|p| p >= threshold)),
             memory_percent: percent,
+            drift_threshold_s: limits.drift_s,
             ..Polled::default()
         };
         if !t.identified {
@@ -248,25 +258,37 @@ impl ZkLine {
         }
     }
 
-    /// `attendance.memory_alarm_percent`, re-read now and then.
-    async fn memory_alarm_percent(&mut self, ctx: &Ctx) -> u8 {
-        if let Some((p, at)) = self.memory_alarm {
+    /// `attendance.memory_alarm_percent` and `attendance.drift_alarm_s`, re-read now and then.
+    async fn limits(&mut self, ctx: &Ctx) -> Limits {
+        if let Some((l, at)) = self.limits {
             if at.elapsed() < SETTINGS_EVERY {
-                return p;
+                return l;
             }
         }
-        let p = match crate::db::settings::get(&ctx.pool, MEMORY_ALARM_KEY).await {
-            Ok(v) => v
-                .and_then(|v| v.as_u64())
-                .and_then(|p| u8::try_from(p.clamp(1, 100)).ok())
-                .unwrap_or(MEMORY_ALARM_PERCENT),
-            Err(e) => {
-                tracing::debug!(error = %e, "reading {MEMORY_ALARM_KEY} failed");
-                MEMORY_ALARM_PERCENT
+        let number = |key: &str| {
+            let pool = ctx.pool.clone();
+            let key = key.to_string();
+            async move {
+                match crate::db::settings::get(&pool, &key).await {
+                    Ok(v) => v.and_then(|v| v.as_u64()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reading {key} failed");
+                        None
+                    }
+                }
             }
         };
-        self.memory_alarm = Some((p, Instant::now()));
-        p
+        let l = Limits {
+            memory_percent: number(MEMORY_ALARM_KEY)
+                .await
+                .and_then(|p| u8::try_from(p.clamp(1, 100)).ok())
+                .unwrap_or(MEMORY_ALARM_PERCENT),
+            drift_s: number(DRIFT_ALARM_KEY)
+                .await
+                .and_then(|s| i64::try_from(s).ok()),
+        };
+        self.limits = Some((l, Instant::now()));
+        l
     }
 
     /// Runs `job` with the machine disabled, so its log stays still, and enables it after
@@ -408,7 +430,8 @@ impl ZkLine {
             }
             set_bookmark(ctx, t, i64::try_from(to).unwrap_or(i64::MAX)).await?;
             if report {
-                ctx.progress((to - from) as u64, (count - from) as u64).await;
+                ctx.progress((to - from) as u64, (count - from) as u64)
+                    .await;
             }
             at = to;
         }

@@ -343,8 +343,15 @@ impl Machine {
             let Some(u) = s.users.get(i % s.users.len().max(1)).cloned() else {
                 return;
             };
-            let newest = s.log.iter().map(|r| r.timestamp).max().and_then(decode_time);
-            let t = newest.map_or(self.now(), |t| t.max(self.now()) + ChronoDuration::seconds(1));
+            let newest = s
+                .log
+                .iter()
+                .map(|r| r.timestamp)
+                .max()
+                .and_then(decode_time);
+            let t = newest.map_or(self.now(), |t| {
+                t.max(self.now()) + ChronoDuration::seconds(1)
+            });
             if let Some(r) = AttRecord::new(u.uid, &u.user_id, verify_of(&u), 0, t) {
                 let _ = self.record(s, r);
             }

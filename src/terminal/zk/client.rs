@@ -2,10 +2,10 @@
 //! production, an in-memory duplex in tests).
 
 use super::{
-    attendance_record_size, cmd, decode_attendance, decode_attendance_records, decode_data_stat, decode_time, decode_users, encode_time, make_commkey,
-    option_value, plan_revoke, plan_user_writes, prepare_buffer_request, read_buffer_request,
-    AttRecord, Framer, FreeSizes, LiveEvent, Packet, UserRecord, WantedUser, COMMKEY_TICKS,
-    FCT_USER, MAX_TCP_CHUNK,
+    attendance_record_size, cmd, decode_attendance, decode_attendance_records, decode_data_stat,
+    decode_time, decode_users, encode_time, make_commkey, option_value, plan_revoke,
+    plan_user_writes, prepare_buffer_request, read_buffer_request, AttRecord, Framer, FreeSizes,
+    LiveEvent, Packet, UserRecord, WantedUser, COMMKEY_TICKS, FCT_USER, MAX_TCP_CHUNK,
 };
 use crate::terminal::{with_timeout, TerminalError};
 use chrono::NaiveDateTime;
@@ -604,7 +604,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
             other => return Err(refusal("prepare buffer", other)),
         }
         let size = decode_data_stat(&p.data)? as usize;
-        if size > MAX_DATASET || size < 4 {
+        if !(4..=MAX_DATASET).contains(&size) {
             return Err(TerminalError::Malformed(format!("{size}-byte dataset")));
         }
         let body = size - 4;
