@@ -317,7 +317,7 @@ impl ZkLine {
         job: Job,
     ) -> Result<CommandResult, PollError> {
         let started = Instant::now();
-        let (records, read) = self.read_log(ctx, t, job != Job::Poll).await?;
+        let (records, read) = self.read_log(ctx, t).await?;
         let clear = match job {
             Job::Poll => false,
             Job::Extract => clears_after_extract(&ctx.pool, t.row.id).await?,
@@ -334,16 +334,11 @@ impl ZkLine {
 
     /// Stores the log past the bookmark, a chunk at a time. Returns the punches new to the
     /// database and the entries the log held.
-    async fn read_log(
-        &mut self,
-        ctx: &mut Ctx,
-        t: &mut Term,
-        report: bool,
-    ) -> Result<(u64, usize), PollError> {
+    async fn read_log(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<(u64, usize), PollError> {
         let c = self.client(ctx).await?;
         let full = c.free_sizes().await?.log_full();
         let log = c.prepare_attendance().await?;
-        let r = self.store_log(ctx, t, &log, full, report).await;
+        let r = self.store_log(ctx, t, &log, full).await;
         if r.is_ok() {
             self.client(ctx).await?.free_log(&log).await?;
         }
@@ -391,23 +386,20 @@ impl ZkLine {
     }
 
     /// Stores `log`'s entries past the bookmark, moving the bookmark past each chunk stored
-    /// (with progress when `report`); returns the punches new to the database.
+    /// (a running command's progress); returns the punches new to the database.
     async fn store_log(
         &mut self,
         ctx: &mut Ctx,
         t: &mut Term,
         log: &AttLog,
         full: bool,
-        report: bool,
     ) -> Result<u64, PollError> {
         let from = self.resume_at(ctx, t, log, full).await?;
         let count = log.count;
         let per_chunk = log.records_per_chunk();
         let mut inserted = 0;
         let mut at = from;
-        if report {
-            ctx.progress(0, (count - from) as u64).await;
-        }
+        ctx.progress(0, (count - from) as u64).await;
         while at < count {
             let to = (at + per_chunk).min(count);
             let records = self
@@ -429,10 +421,9 @@ impl ZkLine {
                 inserted += stored.inserted;
             }
             set_bookmark(ctx, t, i64::try_from(to).unwrap_or(i64::MAX)).await?;
-            if report {
-                ctx.progress((to - from) as u64, (count - from) as u64)
-                    .await;
-            }
+            // A poll's too: a chunk stored keeps the visit's deadline away, rows or none.
+            ctx.progress((to - from) as u64, (count - from) as u64)
+                .await;
             at = to;
         }
         if t.bookmark != i64::try_from(count).unwrap_or(i64::MAX) {
