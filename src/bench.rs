@@ -36,6 +36,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+pub mod attendance_extract;
 mod doors;
 mod patrol;
 mod persons;
@@ -113,6 +114,10 @@ pub struct BenchArgs {
     /// Remote opens timed by `--doors`.
     #[arg(long, default_value_t = 50)]
     pub opens: usize,
+    /// Only the extraction rate from a simulated attendance machine holding 100,000 punches
+    /// (to be folded into `--attendance`).
+    #[arg(long)]
+    pub attendance_extract: bool,
 }
 
 /// Where the benchmark database lives.
@@ -616,6 +621,11 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     if args.patrol {
         return patrol::run(&server, args.guards, args.seed).await;
     }
+    if args.attendance_extract {
+        let rate = attendance_extract::rps(&server, attendance_extract::PUNCHES).await?;
+        say(format!("bench: extract_rps={rate:.0}"));
+        return Ok(());
+    }
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;
     }
@@ -967,6 +977,7 @@ mod tests {
             pos: 0,
             month_purchases: 0,
             opens: 0,
+            attendance_extract: false,
         };
         let c = site_config(&args);
         let native: usize = c.lines.iter().map(|l| l.terminals.len()).sum();

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 mod attendance;
 mod attendance_sync;
+mod attendance_machines;
 mod desk;
 mod doors;
 mod ledger;
@@ -151,6 +152,15 @@ pub enum Cmd {
         demo: bool,
         #[command(subcommand)]
         command: doors::DoorsCmd,
+    },
+    /// Attendance machines: extraction on demand with progress, clearing after verification,
+    /// setting the clock, the clear-after-extract policy (to move under `onecard attendance`).
+    AttendanceMachines {
+        /// Act on the demo's database (the one `onecard demo` opens).
+        #[arg(long, global = true)]
+        demo: bool,
+        #[command(subcommand)]
+        command: attendance_machines::MachineCmd,
     },
     /// Patrol: the omission report (遗漏计算) on screen or as CSV, imports of the patrol plan,
     /// the purge of old patrol records.
@@ -496,6 +506,7 @@ async fn serve(
     let options = crate::poller::Options {
         recheck: std::time::Duration::from_millis(recheck_ms.max(100)),
         stale_after: std::time::Duration::from_millis(stale_ms.max(500)),
+        extract_schedule: true,
         ..crate::poller::Options::default()
     };
     let supervisor =
@@ -894,6 +905,11 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
+        }
+        Some(Cmd::AttendanceMachines { demo, command }) => {
+            let db = database_for(&paths, &config, *demo).await?;
+            let mut out = std::io::stdout();
+            return attendance_machines::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
         Some(Cmd::Patrol { demo, command }) => {
             let db = database_for(&paths, &config, *demo).await?;

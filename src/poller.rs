@@ -27,6 +27,7 @@ mod actor;
 pub(crate) mod attendance;
 pub(crate) mod balances;
 mod drivers;
+pub mod extraction;
 mod line;
 mod native;
 mod options;
@@ -300,6 +301,14 @@ async fn supervise(
         name: format!("serve:{worker}"),
         role: None,
     };
+    // Attendance machines extracted when due (serve's; a test's supervisor opts in).
+    let mut extracting = options.extract_schedule.then(|| {
+        tokio::spawn(extraction::run(
+            pool.clone(),
+            service.clone(),
+            fold_stop.subscribe(),
+        ))
+    });
     let mut swept: Option<std::time::Instant> = None;
     let mut scanned: Option<std::time::Instant> = None;
     // Several beats within the bound, so one slow query does not get an owner fenced.
@@ -459,6 +468,15 @@ async fn supervise(
     {
         tracing::debug!("the attendance pass did not stop in time");
         attending.abort();
+    }
+    if let Some(task) = &mut extracting {
+        if tokio::time::timeout(Duration::from_secs(1), &mut *task)
+            .await
+            .is_err()
+        {
+            tracing::debug!("the extraction schedule did not stop in time");
+            task.abort();
+        }
     }
     if tokio::time::timeout(balances::LAST + Duration::from_millis(200), &mut folder)
         .await

@@ -422,8 +422,7 @@ pub fn command_line(sh: &Shell, terminal_id: i64) -> Option<String> {
         s.push_str(" · ");
         s.push_str(&words::command_result(lang, r));
         if let (Some(p), Some(started), "running") = (r.progress, r.started_at, r.state.as_str()) {
-            let secs = (sh.now - started).num_milliseconds().max(1) as f64 / 1000.0;
-            let rate = (p.done as f64 / secs).round() as u64;
+            let rate = p.per_second(started, sh.now);
             s.push_str(" · ");
             s.push_str(&trf(lang, "command.rate", &[("n", &words::count(rate))]));
         }

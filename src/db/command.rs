@@ -239,6 +239,12 @@ pub enum CommandFailure {
     Deadline { secs: u32 },
     /// `waiting` records were still not stored after extracting: nothing was cleared.
     RecordsNotStored { waiting: u64 },
+    /// The log changed after it was read: `read` entries were read and stored, the machine
+    /// now holds `held`. Nothing was cleared.
+    LogChanged { read: u64, held: u64 },
+    /// The machine's newest entry (user `user_id` at `at`, its own clock) is no stored punch:
+    /// the log changed after it was read. Nothing was cleared.
+    NewestNotStored { user_id: String, at: NaiveDateTime },
     /// The inventory's address cannot be one of this protocol's (a serial number, a machine
     /// number 1-247).
     BadAddress { address: i64 },
@@ -302,6 +308,14 @@ pub enum Feature {
 pub struct Progress {
     pub done: u64,
     pub total: u64,
+}
+
+impl Progress {
+    /// Records (or steps) a second since `started` (when a poller took the command) at `now`.
+    pub fn per_second(self, started: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+        let secs = (now - started).num_milliseconds().max(1) as f64 / 1000.0;
+        (self.done as f64 / secs).round() as u64
+    }
 }
 
 impl DoorMode {
@@ -399,6 +413,14 @@ impl fmt::Display for CommandFailure {
             CommandFailure::RecordsNotStored { waiting } => write!(
                 f,
                 "{waiting} records are not stored yet: nothing was cleared"
+            ),
+            CommandFailure::LogChanged { read, held } => write!(
+                f,
+                "the log changed while it was read ({read} entries read, {held} held now): nothing was cleared"
+            ),
+            CommandFailure::NewestNotStored { user_id, at } => write!(
+                f,
+                "the newest entry on the machine (user {user_id} at {at}) is not stored: nothing was cleared"
             ),
             CommandFailure::BadAddress { address } => {
                 write!(f, "address {address} is not valid for this protocol")

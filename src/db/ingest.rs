@@ -44,6 +44,9 @@ pub enum AlarmDetail {
     ClockDrift { secs: i64 },
     /// Its record memory is full: it refuses new records.
     MemoryFull,
+    /// Its record memory is `percent` full, past the alarm threshold: clear it (after
+    /// extracting) before it refuses or overwrites records.
+    MemoryNearlyFull { percent: u8 },
     /// Its record numbers began again (`why`); its records are stored after record `base`.
     Restarted { why: Restart, base: i64 },
     /// Its records `first..=last` (onecard's numbering) were overwritten before they were
@@ -199,6 +202,9 @@ impl fmt::Display for AlarmDetail {
                 if *secs < 0 { "behind" } else { "ahead" }
             ),
             AlarmDetail::MemoryFull => write!(f, "record memory full"),
+            AlarmDetail::MemoryNearlyFull { percent } => {
+                write!(f, "record memory {percent}% full")
+            }
             AlarmDetail::Restarted { why, base } => {
                 write!(f, "{why}; its records continue after record {base}")
             }

@@ -483,7 +483,7 @@ async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
         s.comm_fault = flag;
     }
     if let Some(d) = p.drift_s {
-        let bad = d.abs() > ctx.options.drift_threshold_s;
+        let bad = d.abs() > p.drift_threshold_s.unwrap_or(ctx.options.drift_threshold_s);
         let mut flag = s.drift_alarm;
         let detail = bad.then_some(AlarmDetail::ClockDrift { secs: d });
         settle(ctx, id, AlarmKind::ClockDrift, &mut flag, detail).await;
@@ -491,7 +491,10 @@ async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
     }
     if let Some(full) = p.memory_full {
         let mut flag = s.memory_alarm;
-        let detail = full.then_some(AlarmDetail::MemoryFull);
+        let detail = full.then_some(match p.memory_percent {
+            Some(percent) if percent < 100 => AlarmDetail::MemoryNearlyFull { percent },
+            _ => AlarmDetail::MemoryFull,
+        });
         settle(ctx, id, AlarmKind::MemoryFull, &mut flag, detail).await;
         s.memory_alarm = flag;
     }

@@ -79,6 +79,11 @@ pub(crate) struct Polled {
     pub drift_s: Option<i64>,
     pub waiting: Option<i64>,
     pub memory_full: Option<bool>,
+    /// How full its record memory is, percent (said in a `memory_full` alarm raised early).
+    pub memory_percent: Option<u8>,
+    /// The drift that raises `clock_drift` for this terminal, when its settings say (else
+    /// [`Options::drift_threshold_s`]).
+    pub drift_threshold_s: Option<i64>,
     /// More records are waiting: visit again without sleeping.
     pub more: bool,
 }

@@ -40,6 +40,9 @@ pub struct Options {
     /// How often a full attendance log whose count did not change is read again (a machine
     /// that overwrites keeps its count while its punches change).
     pub full_log_every: Duration,
+    /// Queue attendance machines' extraction when due (`attendance.extract_every_min`,
+    /// `attendance.extract_at`): on in `onecard serve`.
+    pub extract_schedule: bool,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             visit_timeout: Duration::from_secs(20),
             stop_grace: Duration::from_secs(2),
             full_log_every: Duration::from_secs(30),
+            extract_schedule: false,
         }
     }
 }

@@ -1,7 +1,18 @@
 //! ZKTeco attendance machines over TCP. The log numbers nothing, so a punch is unique on
 //! (terminal, user, time); the bookmark is the number of log entries already stored, and the
 //! log is read again only when it grew (or was cleared, which the bookmark notices).
+//!
+//! A download reads the log a chunk at a time from the entry after the bookmark (records have
+//! a fixed size, so the buffer read starts at its byte offset), stores each chunk and moves
+//! the bookmark past it: an interrupted download resumes there. The entry before the bookmark
+//! is checked first; when it is not the one stored, the log was cleared or overwritten and is
+//! read from its start (the unique key keeps each punch once). The machine is disabled for
+//! the download and enabled after it whatever happened, and again at every connect: a session
+//! lost mid-download (or a killed process) may have left it disabled.
 
+use super::extraction::{
+    clears_after_extract, DRIFT_ALARM_KEY, MEMORY_ALARM_KEY, MEMORY_ALARM_PERCENT,
+};
 use super::line::{
     count, local_now, millis, resolve, Ctx, LineDriver, PollError, Polled, Term, CLOCK_EVERY,
 };
@@ -13,7 +24,9 @@ use crate::db::ingest::{self, PunchRow};
 use crate::db::machine_sync::{self, MachineUser};
 use crate::db::propagation::{self, Holdings};
 use crate::db::terminal::Line;
-use crate::terminal::zk::{plan_user_writes, AttRecord, UserRecord, WantedUser, ZkClient};
+use crate::terminal::zk::{
+    plan_user_writes, AttLog, AttRecord, FreeSizes, UserRecord, WantedUser, ZkClient,
+};
 use crate::terminal::TerminalError;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -31,6 +44,39 @@ pub(crate) struct ZkLine {
     /// When a full log was last read whole: a machine that overwrites keeps its count while
     /// its punches change, so a full log is read again now and then.
     full_read_at: Option<Instant>,
+    /// The alarm thresholds of the settings, and when they were read.
+    limits: Option<(Limits, Instant)>,
+}
+
+/// Settings a line re-reads this often.
+const SETTINGS_EVERY: Duration = Duration::from_secs(30);
+
+/// Alarm thresholds from the settings.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    memory_percent: u8,
+    /// None: the poller's own (`Options::drift_threshold_s`).
+    drift_s: Option<i64>,
+}
+
+/// What a download is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// The poll's read of what is new; no progress.
+    Poll,
+    /// On request or schedule, with progress; cleared after when the machine's policy says.
+    Extract,
+    /// Stored, verified, then cleared.
+    Clear,
+}
+
+/// How full the log is, percent of its capacity (None: the machine gives no capacity).
+fn memory_percent(s: &FreeSizes) -> Option<u8> {
+    let cap = i64::from(s.record_cap);
+    (cap > 0).then(|| {
+        let used = i64::from(s.records.max(0)).min(cap);
+        u8::try_from(used * 100 / cap).unwrap_or(100)
+    })
 }
 
 fn wanted_users(cards: &[CardGrant]) -> Vec<WantedUser> {
@@ -58,6 +104,7 @@ impl ZkLine {
             client: None,
             terminal_id: None,
             full_read_at: None,
+            limits: None,
         })
     }
 
@@ -71,7 +118,11 @@ impl ZkLine {
                     .map_err(|e| TerminalError::Io(std::io::Error::other(e.to_string())))?,
                 None => 0,
             };
-            self.client = Some(ZkClient::connect_tcp(self.addr, key, self.timeout).await?);
+            let mut c = ZkClient::connect_tcp(self.addr, key, self.timeout).await?;
+            // A session lost mid-download, ours or a killed process's, may have left the
+            // machine disabled: it runs again from here.
+            c.enable_device().await?;
+            self.client = Some(c);
         }
         let c = self
             .client
@@ -100,11 +151,16 @@ impl ZkLine {
 
     async fn poll_inner(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<Polled, PollError> {
         let started = Instant::now();
+        let limits = self.limits(ctx).await;
+        let threshold = limits.memory_percent;
         let c = self.client(ctx).await?;
         let sizes = c.free_sizes().await?;
+        let percent = memory_percent(&sizes);
         let mut polled = Polled {
             rtt: Some(started.elapsed()),
-            memory_full: Some(sizes.log_full()),
+            memory_full: Some(sizes.log_full() || percent.is_some_and(|p| p >= threshold)),
+            memory_percent: percent,
+            drift_threshold_s: limits.drift_s,
             ..Polled::default()
         };
         if !t.identified {
@@ -127,9 +183,8 @@ impl ZkLine {
             if full {
                 self.full_read_at = Some(Instant::now());
             }
-            let c = self.client(ctx).await?;
-            let log = c.read_attendance().await?;
-            store_log(ctx, t, &log, full, false).await?;
+            // A poll never clears: what it came to is always an extraction.
+            let _extracted = self.frozen(ctx, t, Job::Poll).await?;
             polled.waiting = Some(0);
         }
         Ok(polled)
@@ -166,18 +221,8 @@ impl ZkLine {
                     rtt_ms: u32::try_from(millis(started)).unwrap_or(u32::MAX),
                 }))
             }
-            TerminalCommand::Extract => {
-                let started = Instant::now();
-                let c = self.client(ctx).await?;
-                let full = c.free_sizes().await?.log_full();
-                let log = c.read_attendance().await?;
-                let records = store_log(ctx, t, &log, full, true).await?;
-                Ok(Ok(CommandOutcome::Extracted {
-                    records,
-                    millis: millis(started),
-                }))
-            }
-            TerminalCommand::ClearRecords => self.clear(ctx, t).await,
+            TerminalCommand::Extract => self.frozen(ctx, t, Job::Extract).await,
+            TerminalCommand::ClearRecords => self.frozen(ctx, t, Job::Clear).await,
             TerminalCommand::SetDoorMode { .. } => Ok(Err(CommandFailure::Unsupported {
                 what: Feature::DoorModes,
             })),
@@ -221,39 +266,220 @@ impl ZkLine {
         }
     }
 
-    /// Nothing leaves the machine before it is stored: freeze it, store the whole log, check
-    /// that the machine holds no more than was read, clear, and let it run again.
-    async fn clear(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<CommandResult, PollError> {
-        let c = self.client(ctx).await?;
-        c.disable_device().await?;
-        let r = self.clear_frozen(ctx, t).await;
-        // The machine runs again whether the clear worked or not.
-        let enabled = self.client(ctx).await?.enable_device().await;
+    /// `attendance.memory_alarm_percent` and `attendance.drift_alarm_s`, re-read now and then.
+    async fn limits(&mut self, ctx: &Ctx) -> Limits {
+        if let Some((l, at)) = self.limits {
+            if at.elapsed() < SETTINGS_EVERY {
+                return l;
+            }
+        }
+        let number = |key: &str| {
+            let pool = ctx.pool.clone();
+            let key = key.to_string();
+            async move {
+                match crate::db::settings::get(&pool, &key).await {
+                    Ok(v) => v.and_then(|v| v.as_u64()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reading {key} failed");
+                        None
+                    }
+                }
+            }
+        };
+        let l = Limits {
+            memory_percent: number(MEMORY_ALARM_KEY)
+                .await
+                .and_then(|p| u8::try_from(p.clamp(1, 100)).ok())
+                .unwrap_or(MEMORY_ALARM_PERCENT),
+            drift_s: number(DRIFT_ALARM_KEY)
+                .await
+                .and_then(|s| i64::try_from(s).ok()),
+        };
+        self.limits = Some((l, Instant::now()));
+        l
+    }
+
+    /// Runs `job` with the machine disabled, so its log stays still, and enables it after
+    /// whatever happened (when the link died, the next connect does).
+    async fn frozen(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        job: Job,
+    ) -> Result<CommandResult, PollError> {
+        self.client(ctx).await?.disable_device().await?;
+        let r = self.frozen_job(ctx, t, job).await;
+        let enabled = match self.client(ctx).await {
+            Ok(c) => c.enable_device().await,
+            Err(e) => Err(e),
+        };
         let r = r?;
         enabled?;
         Ok(r)
     }
 
-    async fn clear_frozen(
+    async fn frozen_job(
         &mut self,
         ctx: &mut Ctx,
         t: &mut Term,
+        job: Job,
     ) -> Result<CommandResult, PollError> {
+        let started = Instant::now();
+        let (records, read) = self.read_log(ctx, t).await?;
+        let clear = match job {
+            Job::Poll => false,
+            Job::Extract => clears_after_extract(&ctx.pool, t.row.id).await?,
+            Job::Clear => true,
+        };
+        if clear {
+            return self.verify_and_clear(ctx, t, read, records).await;
+        }
+        Ok(Ok(CommandOutcome::Extracted {
+            records,
+            millis: millis(started),
+        }))
+    }
+
+    /// Stores the log past the bookmark, a chunk at a time. Returns the punches new to the
+    /// database and the entries the log held.
+    async fn read_log(&mut self, ctx: &mut Ctx, t: &mut Term) -> Result<(u64, usize), PollError> {
         let c = self.client(ctx).await?;
         let full = c.free_sizes().await?.log_full();
-        let log = c.read_attendance().await?;
-        let stored = store_log(ctx, t, &log, full, true).await?;
+        let log = c.prepare_attendance().await?;
+        let r = self.store_log(ctx, t, &log, full).await;
+        if r.is_ok() {
+            self.client(ctx).await?.free_log(&log).await?;
+        }
+        Ok((r?, log.count))
+    }
+
+    /// Where to resume in `log`: past the bookmark when the entry before it is the one stored,
+    /// else from its start (cleared and refilled, or overwritten: noted when `full`).
+    async fn resume_at(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &Term,
+        log: &AttLog,
+        full: bool,
+    ) -> Result<usize, PollError> {
+        let count = i64::try_from(log.count).unwrap_or(i64::MAX);
+        let b = t.bookmark;
+        if b <= 0 {
+            return Ok(0);
+        }
+        if b <= count {
+            let at = usize::try_from(b - 1).unwrap_or(0);
+            let before = self
+                .client(ctx)
+                .await?
+                .read_attendance_range(log, at, at + 1)
+                .await?;
+            let seen = match before.first().and_then(punch_row) {
+                Some(p) => stored(ctx, t, &p).await?,
+                None => true,
+            };
+            if seen {
+                return Ok(at + 1);
+            }
+        }
+        if full {
+            let oldest = self
+                .client(ctx)
+                .await?
+                .read_attendance_range(log, 0, 1)
+                .await?;
+            note_overwritten(ctx, t, &oldest, full).await?;
+        }
+        Ok(0)
+    }
+
+    /// Stores `log`'s entries past the bookmark, moving the bookmark past each chunk stored
+    /// (a running command's progress); returns the punches new to the database.
+    async fn store_log(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        log: &AttLog,
+        full: bool,
+    ) -> Result<u64, PollError> {
+        let from = self.resume_at(ctx, t, log, full).await?;
+        let count = log.count;
+        let per_chunk = log.records_per_chunk();
+        let mut inserted = 0;
+        let mut at = from;
+        ctx.progress(0, (count - from) as u64).await;
+        while at < count {
+            let to = (at + per_chunk).min(count);
+            let records = self
+                .client(ctx)
+                .await?
+                .read_attendance_range(log, at, to)
+                .await?;
+            let rows: Vec<PunchRow> = records.iter().filter_map(punch_row).collect();
+            if rows.len() < records.len() {
+                tracing::warn!(
+                    terminal = t.row.id,
+                    skipped = records.len() - rows.len(),
+                    "punches with an impossible time were skipped"
+                );
+            }
+            for chunk in rows.chunks(ctx.options.batch.max(1)) {
+                let stored = ingest::store_punches(&ctx.pool, t.row.id, chunk).await?;
+                ctx.stored(&stored);
+                inserted += stored.inserted;
+            }
+            set_bookmark(ctx, t, i64::try_from(to).unwrap_or(i64::MAX)).await?;
+            // A poll's too: a chunk stored keeps the visit's deadline away, rows or none.
+            ctx.progress((to - from) as u64, (count - from) as u64)
+                .await;
+            at = to;
+        }
+        if t.bookmark != i64::try_from(count).unwrap_or(i64::MAX) {
+            set_bookmark(ctx, t, i64::try_from(count).unwrap_or(i64::MAX)).await?;
+        }
+        Ok(inserted)
+    }
+
+    /// Clears the log only once every entry on it is stored: it holds as many entries as were
+    /// read (`read`), and its newest is a stored punch. Otherwise the log stays, and why.
+    async fn verify_and_clear(
+        &mut self,
+        ctx: &mut Ctx,
+        t: &mut Term,
+        read: usize,
+        stored_now: u64,
+    ) -> Result<CommandResult, PollError> {
         let c = self.client(ctx).await?;
-        let held = u64::try_from(c.free_sizes().await?.records.max(0)).unwrap_or(0);
-        let read = log.len() as u64;
+        let log = c.prepare_attendance().await?;
+        let held = log.count;
+        let newest = if held > 0 {
+            c.read_attendance_range(&log, held - 1, held).await?.pop()
+        } else {
+            None
+        };
+        c.free_log(&log).await?;
         if held > read {
             return Ok(Err(CommandFailure::RecordsNotStored {
-                waiting: held - read,
+                waiting: (held - read) as u64,
             }));
         }
-        c.clear_attendance().await?;
+        if held < read {
+            return Ok(Err(CommandFailure::LogChanged {
+                read: read as u64,
+                held: held as u64,
+            }));
+        }
+        if let Some(p) = newest.as_ref().and_then(punch_row) {
+            if !stored(ctx, t, &p).await? {
+                return Ok(Err(CommandFailure::NewestNotStored {
+                    user_id: p.user_id,
+                    at: p.terminal_time,
+                }));
+            }
+        }
+        self.client(ctx).await?.clear_attendance().await?;
         set_bookmark(ctx, t, 0).await?;
-        Ok(Ok(CommandOutcome::RecordsCleared { stored }))
+        Ok(Ok(CommandOutcome::RecordsCleared { stored: stored_now }))
     }
 
     /// Writes user records a step at a time; `done` of `total` steps came before.
@@ -425,52 +651,4 @@ async fn note_overwritten(
         ingest::punches_lost(&ctx.pool, t.row.id, after, oldest.terminal_time).await?;
     }
     Ok(())
-}
-
-/// Stores the log's entries past the bookmark (with progress when `report`); returns the
-/// punches new to the database. When the entry just before the bookmark is not the one
-/// stored, the log was cleared and refilled, or (when `full`) overwritten: everything is
-/// offered again (the unique key keeps what was stored already).
-async fn store_log(
-    ctx: &mut Ctx,
-    t: &mut Term,
-    log: &[AttRecord],
-    full: bool,
-    report: bool,
-) -> Result<u64, PollError> {
-    note_overwritten(ctx, t, log, full).await?;
-    let len = i64::try_from(log.len()).unwrap_or(i64::MAX);
-    let mut from = usize::try_from(t.bookmark.clamp(0, len)).unwrap_or(0);
-    if t.bookmark > len {
-        from = 0;
-    } else if from > 0 {
-        let seen = match punch_row(&log[from - 1]) {
-            Some(p) => stored(ctx, t, &p).await?,
-            None => true,
-        };
-        if !seen {
-            from = 0;
-        }
-    }
-    let rows: Vec<PunchRow> = log[from..].iter().filter_map(punch_row).collect();
-    if rows.len() < log.len() - from {
-        tracing::warn!(
-            terminal = t.row.id,
-            skipped = log.len() - from - rows.len(),
-            "punches with an impossible time were skipped"
-        );
-    }
-    let mut inserted = 0;
-    let mut done = 0;
-    for chunk in rows.chunks(ctx.options.batch.max(1)) {
-        let stored = ingest::store_punches(&ctx.pool, t.row.id, chunk).await?;
-        ctx.stored(&stored);
-        inserted += stored.inserted;
-        done += chunk.len();
-        if report {
-            ctx.progress(done as u64, rows.len() as u64).await;
-        }
-    }
-    set_bookmark(ctx, t, len).await?;
-    Ok(inserted)
 }

@@ -12,7 +12,7 @@ use chrono::{Duration as ChronoDuration, NaiveDateTime, Timelike};
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,6 +47,8 @@ pub struct MachineStats {
     pub unlocks: u64,
     /// Realtime events a slow session missed.
     pub events_lost: u64,
+    /// Chunks of a prepared dataset answered (1504).
+    pub chunks_read: u64,
 }
 
 #[derive(Debug)]
@@ -73,7 +75,22 @@ pub struct Machine {
     generated: AtomicU64,
     /// A full log drops its oldest punch for a new one (the "circular delete" setting)
     /// instead of refusing it.
-    overwrite: std::sync::atomic::AtomicBool,
+    overwrite: AtomicBool,
+    /// Faults a test sets: see [`Machine::set_stay_disabled`] and the rest.
+    faults: Faults,
+}
+
+/// Ways the machine misbehaves on purpose, for tests of the host's care.
+#[derive(Debug, Default)]
+struct Faults {
+    /// A host session that ends leaves the machine disabled (firmware that waits to be told).
+    stay_disabled: AtomicBool,
+    /// The session reading this many more log chunks is cut before answering the last (< 0: never).
+    cut_after: AtomicI64,
+    /// Each log chunk is answered this much later (a slow link).
+    chunk_delay_ms: AtomicU64,
+    /// Punches that land at the next freeing of a read log, even while disabled.
+    sneak: AtomicUsize,
 }
 
 impl Machine {
@@ -104,7 +121,11 @@ impl Machine {
             events,
             next_session: AtomicU16::new(first_session),
             generated: AtomicU64::new(0),
-            overwrite: std::sync::atomic::AtomicBool::new(false),
+            overwrite: AtomicBool::new(false),
+            faults: Faults {
+                cut_after: AtomicI64::new(-1),
+                ..Faults::default()
+            },
         })
     }
 
@@ -284,6 +305,59 @@ impl Machine {
         Ok(added)
     }
 
+    /// A session that ends leaves the machine disabled when `on` (real firmware varies).
+    pub fn set_stay_disabled(&self, on: bool) {
+        self.faults.stay_disabled.store(on, Ordering::SeqCst);
+    }
+
+    /// The session reading the `n`th log chunk from now is cut before it is answered.
+    pub fn cut_after_chunks(&self, n: u32) {
+        self.faults.cut_after.store(i64::from(n), Ordering::SeqCst);
+    }
+
+    /// Each log chunk is answered `ms` later.
+    pub fn set_chunk_delay_ms(&self, ms: u64) {
+        self.faults.chunk_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// `n` punches land at the next freeing of a read log, disabled or not (as if a reader
+    /// wired to the machine ignored the host's lock).
+    pub fn sneak_punches(&self, n: usize) {
+        self.faults.sneak.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether this log chunk's session is cut now.
+    fn cut_now(&self) -> bool {
+        let left = self.faults.cut_after.load(Ordering::SeqCst);
+        if left < 0 {
+            return false;
+        }
+        self.faults.cut_after.store(left - 1, Ordering::SeqCst);
+        left <= 1
+    }
+
+    /// The sneaked punches, a second after the latest in the log (users in turn).
+    fn land_sneaked(&self, s: &mut State) {
+        let n = self.faults.sneak.swap(0, Ordering::SeqCst);
+        for i in 0..n {
+            let Some(u) = s.users.get(i % s.users.len().max(1)).cloned() else {
+                return;
+            };
+            let newest = s
+                .log
+                .iter()
+                .map(|r| r.timestamp)
+                .max()
+                .and_then(decode_time);
+            let t = newest.map_or(self.now(), |t| {
+                t.max(self.now()) + ChronoDuration::seconds(1)
+            });
+            if let Some(r) = AttRecord::new(u.uid, &u.user_id, verify_of(&u), 0, t) {
+                let _ = self.record(s, r);
+            }
+        }
+    }
+
     fn next_session_id(&self) -> u16 {
         loop {
             let id = self.next_session.fetch_add(1, Ordering::Relaxed);
@@ -375,6 +449,25 @@ impl SimTerminal for Machine {
                 self.set_online(true);
                 Ok("online".to_string())
             }
+            ("stay-disabled", [on]) => {
+                self.set_stay_disabled(*on == "on");
+                Ok(format!("stay-disabled {on}"))
+            }
+            ("cut-after", [n]) => {
+                let n: u32 = n.parse().map_err(|_| format!("bad count {n}"))?;
+                self.cut_after_chunks(n);
+                Ok(format!("the session reading log chunk {n} from now is cut"))
+            }
+            ("slow", [ms]) => {
+                let ms: u64 = ms.parse().map_err(|_| format!("bad milliseconds {ms}"))?;
+                self.set_chunk_delay_ms(ms);
+                Ok(format!("log chunks answered {ms} ms late"))
+            }
+            ("sneak", [n]) => {
+                let n: usize = n.parse().map_err(|_| format!("bad count {n}"))?;
+                self.sneak_punches(n);
+                Ok(format!("{n} punches land at the next freed log read"))
+            }
             ("fill", [n]) => {
                 let n: usize = n.parse().map_err(|_| format!("bad count {n}"))?;
                 let added = self.fill(n)?;
@@ -384,7 +477,7 @@ impl SimTerminal for Machine {
                 ))
             }
             _ => Err(format!(
-                "unknown command {verb} {}; try: punch USER_ID [STATE], user USER_ID, card CARD, offline, online, fill N",
+                "unknown command {verb} {}; try: punch USER_ID [STATE], user USER_ID, card CARD, offline, online, fill N, stay-disabled on|off, cut-after N, slow MS, sneak N",
                 args.join(" ")
             )),
         }
@@ -483,9 +576,11 @@ async fn run_session(mut stream: TcpStream, machine: Arc<Machine>) {
                 framer.push(&buf[..n]);
                 let mut out = Vec::new();
                 let mut close = false;
+                let mut chunks = false;
                 loop {
                     match framer.next_packet() {
                         Ok(Some(p)) => {
+                            chunks |= p.command == cmd::READ_BUFFER;
                             let (replies, next) = handle(&machine, &mut s, &p, &mut events);
                             for r in replies {
                                 out.extend_from_slice(&r.encode_tcp());
@@ -503,6 +598,10 @@ async fn run_session(mut stream: TcpStream, machine: Arc<Machine>) {
                             break;
                         }
                     }
+                }
+                let delay = machine.faults.chunk_delay_ms.load(Ordering::SeqCst);
+                if chunks && delay > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                 }
                 // One write per batch of replies: pyzk reads a reply with a single recv.
                 if !out.is_empty() && stream.write_all(&out).await.is_err() {
@@ -538,8 +637,9 @@ async fn run_session(mut stream: TcpStream, machine: Arc<Machine>) {
     if s.event_flags & EF_ATTLOG != 0 {
         st.listeners = st.listeners.saturating_sub(1);
     }
-    // A host that vanished mid-download must not leave the keypad locked.
-    if s.disabled_device {
+    // A host that vanished mid-download must not leave the keypad locked (as ZK firmware
+    // does at the session's end; `stay-disabled` plays firmware that waits to be told).
+    if s.disabled_device && !machine.faults.stay_disabled.load(Ordering::SeqCst) {
         st.enabled = true;
     }
 }
@@ -668,6 +768,7 @@ fn handle(
             }
             Err(_) => err(),
         },
+        cmd::READ_BUFFER if m.cut_now() => return (Vec::new(), Next::Close),
         cmd::READ_BUFFER => {
             let chunk = decode_read_buffer_request(&p.data)
                 .ok()
@@ -679,6 +780,7 @@ fn handle(
                 });
             match chunk {
                 Some(c) => {
+                    st.stats.chunks_read += 1;
                     let mut prep = (c.len() as u32).to_le_bytes().to_vec();
                     prep.extend_from_slice(&0x1000u32.to_le_bytes());
                     vec![
@@ -692,6 +794,7 @@ fn handle(
         }
         cmd::FREE_DATA => {
             s.buffer = None;
+            m.land_sneaked(&mut st);
             ok(Vec::new())
         }
         cmd::USER_WRQ => match p.data.get(..USER_RECORD_LEN).map(User::decode) {

@@ -6,7 +6,7 @@
 
 mod client;
 
-pub use client::{ClientStats, DeviceInfo, EventStream, ZkClient};
+pub use client::{AttLog, ClientStats, DeviceInfo, EventStream, ZkClient};
 
 use super::TerminalError;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
@@ -457,8 +457,27 @@ fn record_size(body_len: usize, count: usize, sizes: &[usize]) -> Option<usize> 
 /// Decodes an attendance dataset; `count` is the record count from the free-sizes reply.
 pub fn decode_attendance(data: &[u8], count: usize) -> Result<Vec<AttRecord>, TerminalError> {
     let body = dataset_body(data)?;
-    let size = record_size(body.len(), count, &[ATT_RECORD_LEN, 16, 8])
-        .ok_or_else(|| malformed(format!("{} bytes of attendance records", body.len())))?;
+    let size = attendance_record_size(body.len(), count)?;
+    decode_attendance_records(body, size)
+}
+
+/// The size of one attendance record in a body of `body_len` bytes holding `count` records.
+pub fn attendance_record_size(body_len: usize, count: usize) -> Result<usize, TerminalError> {
+    record_size(body_len, count, &[ATT_RECORD_LEN, 16, 8])
+        .ok_or_else(|| malformed(format!("{body_len} bytes of attendance records")))
+}
+
+/// Attendance records of `size` bytes each (a whole number of them).
+pub fn decode_attendance_records(
+    body: &[u8],
+    size: usize,
+) -> Result<Vec<AttRecord>, TerminalError> {
+    if size == 0 || !body.len().is_multiple_of(size) {
+        return Err(malformed(format!(
+            "{} bytes are no whole {size}-byte records",
+            body.len()
+        )));
+    }
     body.chunks_exact(size)
         .map(|r| match size {
             8 => AttRecord::decode_8(r),

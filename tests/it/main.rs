@@ -5,6 +5,7 @@ mod python;
 mod support;
 
 mod alarm_history;
+mod attendance_extract;
 mod attendance_import;
 mod attendance_sync;
 mod attendance_tab;

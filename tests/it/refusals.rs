@@ -507,6 +507,14 @@ fn command_failures() -> Vec<CommandFailure> {
         CommandFailure::NotOnLine,
         CommandFailure::Deadline { secs: 30 },
         CommandFailure::RecordsNotStored { waiting: 12 },
+        CommandFailure::LogChanged {
+            read: 100_000,
+            held: 12,
+        },
+        CommandFailure::NewestNotStored {
+            user_id: "1001".into(),
+            at: "2026-12-07T08:30:05".parse().unwrap(),
+        },
         CommandFailure::BadAddress { address: 0 },
         CommandFailure::Database,
         CommandFailure::Interrupted,
@@ -1024,6 +1032,7 @@ fn alarm_details() -> Vec<onecard::db::ingest::AlarmDetail> {
         },
         D::ClockDrift { secs: -28800 },
         D::MemoryFull,
+        D::MemoryNearlyFull { percent: 91 },
         D::RecordsLost {
             first: 501,
             last: 2501,

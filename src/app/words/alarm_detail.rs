@@ -42,6 +42,11 @@ pub fn alarm_detail_of(lang: Lang, d: &AlarmDetail) -> String {
             trf(lang, &k("clock_drift"), &[("secs", &secs.to_string())])
         }
         AlarmDetail::MemoryFull => tr(lang, &k("memory_full")).to_string(),
+        AlarmDetail::MemoryNearlyFull { percent } => trf(
+            lang,
+            &k("memory_nearly_full"),
+            &[("percent", &percent.to_string())],
+        ),
         AlarmDetail::Restarted { why, base } => {
             let why = match why {
                 Restart::CountsAgain { newest, collected } => trf(

@@ -209,6 +209,16 @@ pub fn command_failure(lang: Lang, f: &crate::db::command::CommandFailure) -> St
             &k("records_not_stored"),
             &[("waiting", &count(*waiting))],
         ),
+        F::LogChanged { read, held } => trf(
+            lang,
+            &k("log_changed"),
+            &[("read", &count(*read)), ("held", &count(*held))],
+        ),
+        F::NewestNotStored { user_id, at } => trf(
+            lang,
+            &k("newest_not_stored"),
+            &[("user", user_id), ("at", &at.to_string())],
+        ),
         F::BadAddress { address } => trf(
             lang,
             &k("bad_address"),

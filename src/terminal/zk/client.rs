@@ -2,10 +2,10 @@
 //! production, an in-memory duplex in tests).
 
 use super::{
-    cmd, decode_attendance, decode_data_stat, decode_time, decode_users, encode_time, make_commkey,
-    option_value, plan_revoke, plan_user_writes, prepare_buffer_request, read_buffer_request,
-    AttRecord, Framer, FreeSizes, LiveEvent, Packet, UserRecord, WantedUser, COMMKEY_TICKS,
-    FCT_USER, MAX_TCP_CHUNK,
+    attendance_record_size, cmd, decode_attendance, decode_attendance_records, decode_data_stat,
+    decode_time, decode_users, encode_time, make_commkey, option_value, plan_revoke,
+    plan_user_writes, prepare_buffer_request, read_buffer_request, AttRecord, Framer, FreeSizes,
+    LiveEvent, Packet, UserRecord, WantedUser, COMMKEY_TICKS, FCT_USER, MAX_TCP_CHUNK,
 };
 use crate::terminal::{with_timeout, TerminalError};
 use chrono::NaiveDateTime;
@@ -18,6 +18,24 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 
 /// Largest dataset a download accepts (a 100,000-record log is 4 MB).
 const MAX_DATASET: usize = 64 << 20;
+
+/// An attendance log prepared in the machine's buffer (1503), to be read a range at a time:
+/// a fixed record size, so record `i` is at byte `4 + i × record_len` of the dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttLog {
+    /// Records in the prepared dataset.
+    pub count: usize,
+    pub record_len: usize,
+    /// A small log the machine sent whole with its answer (nothing to free).
+    whole: Option<Vec<AttRecord>>,
+}
+
+impl AttLog {
+    /// Records in one chunk of [`ZkClient::read_attendance_range`].
+    pub fn records_per_chunk(&self) -> usize {
+        (MAX_TCP_CHUNK / self.record_len).max(1)
+    }
+}
 
 /// What the line diagnostics show for one session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -552,6 +570,87 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ZkClient<S> {
         }
         let data = self.read_buffer(cmd::ATTLOG_RRQ, 0, 0).await?;
         decode_attendance(&data, sizes.records as usize)
+    }
+
+    /// Prepares the attendance log for [`ZkClient::read_attendance_range`]; free it with
+    /// [`ZkClient::free_log`]. The machine snapshots its log here: disable it first when the
+    /// log must not change meanwhile.
+    pub async fn prepare_attendance(&mut self) -> Result<AttLog, TerminalError> {
+        let sizes = self.free_sizes().await?;
+        let held = usize::try_from(sizes.records.max(0)).unwrap_or(0);
+        if held == 0 {
+            return Ok(AttLog {
+                count: 0,
+                record_len: super::ATT_RECORD_LEN,
+                whole: Some(Vec::new()),
+            });
+        }
+        let p = self
+            .call(
+                cmd::PREPARE_BUFFER,
+                prepare_buffer_request(cmd::ATTLOG_RRQ, 0, 0),
+            )
+            .await?;
+        match p.command {
+            cmd::DATA => {
+                let records = decode_attendance(&p.data, held)?;
+                return Ok(AttLog {
+                    count: records.len(),
+                    record_len: super::ATT_RECORD_LEN,
+                    whole: Some(records),
+                });
+            }
+            cmd::ACK_OK => {}
+            other => return Err(refusal("prepare buffer", other)),
+        }
+        let size = decode_data_stat(&p.data)? as usize;
+        if !(4..=MAX_DATASET).contains(&size) {
+            return Err(TerminalError::Malformed(format!("{size}-byte dataset")));
+        }
+        let body = size - 4;
+        let record_len = attendance_record_size(body, held)?;
+        Ok(AttLog {
+            count: body / record_len,
+            record_len,
+            whole: None,
+        })
+    }
+
+    /// Records `from..to` of a prepared log, in as few exchanges as the chunk size allows;
+    /// each exchange has its own deadline, so no size of log runs into one.
+    pub async fn read_attendance_range(
+        &mut self,
+        log: &AttLog,
+        from: usize,
+        to: usize,
+    ) -> Result<Vec<AttRecord>, TerminalError> {
+        let to = to.min(log.count);
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        if let Some(all) = &log.whole {
+            return Ok(all[from..to].to_vec());
+        }
+        let per_chunk = log.records_per_chunk();
+        let mut out = Vec::with_capacity(to - from);
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(per_chunk);
+            let bytes = self
+                .read_chunk(4 + at * log.record_len, n * log.record_len)
+                .await?;
+            out.extend(decode_attendance_records(&bytes, log.record_len)?);
+            at += n;
+        }
+        Ok(out)
+    }
+
+    /// Frees what [`ZkClient::prepare_attendance`] prepared.
+    pub async fn free_log(&mut self, log: &AttLog) -> Result<(), TerminalError> {
+        if log.whole.is_none() {
+            self.simple("free data", cmd::FREE_DATA, Vec::new()).await?;
+        }
+        Ok(())
     }
 
     pub async fn clear_attendance(&mut self) -> Result<(), TerminalError> {
