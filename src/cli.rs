@@ -21,8 +21,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod attendance;
-mod attendance_sync;
 mod attendance_machines;
+mod attendance_sync;
 mod desk;
 mod doors;
 mod ledger;
@@ -153,15 +153,6 @@ pub enum Cmd {
         #[command(subcommand)]
         command: doors::DoorsCmd,
     },
-    /// Attendance machines: extraction on demand with progress, clearing after verification,
-    /// setting the clock, the clear-after-extract policy (to move under `onecard attendance`).
-    AttendanceMachines {
-        /// Act on the demo's database (the one `onecard demo` opens).
-        #[arg(long, global = true)]
-        demo: bool,
-        #[command(subcommand)]
-        command: attendance_machines::MachineCmd,
-    },
     /// Patrol: the omission report (遗漏计算) on screen or as CSV, imports of the patrol plan,
     /// the purge of old patrol records.
     Patrol {
@@ -171,8 +162,8 @@ pub enum Cmd {
         #[command(subcommand)]
         command: patrol::PatrolCmd,
     },
-    /// Attendance: shifts, schedules, holidays, corrections. Results: `onecard report
-    /// attendance`.
+    /// Attendance: the machines (extraction, clearing, clocks, the person sync), shifts,
+    /// schedules, holidays, corrections. Results: `onecard report attendance`.
     Attendance {
         /// Act on the demo's database (the one `onecard demo` opens).
         #[arg(long, global = true)]
@@ -236,10 +227,6 @@ pub enum Cmd {
     /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
     /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
     Bench(crate::bench::BenchArgs),
-    /// Attendance machines against the person register: which machine lacks whom, which users
-    /// on a machine the register does not know; --read reads the machines' users first,
-    /// --push makes them hold the register.
-    AttendanceSync(attendance_sync::AttendanceSyncArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -906,11 +893,6 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout();
             return doors::run(&db.pool, &shell_actor(), command, &mut out).await;
         }
-        Some(Cmd::AttendanceMachines { demo, command }) => {
-            let db = database_for(&paths, &config, *demo).await?;
-            let mut out = std::io::stdout();
-            return attendance_machines::run(&db.pool, &shell_actor(), command, &mut out).await;
-        }
         Some(Cmd::Patrol { demo, command }) => {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
@@ -919,7 +901,8 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
         Some(Cmd::Attendance { demo, command }) => {
             let db = database_for(&paths, &config, *demo).await?;
             let mut out = std::io::stdout();
-            return attendance::run(&db.pool, &shell_actor(), command, &mut out).await;
+            let (lang, _) = ui_choices(&cli, &config, true)?;
+            return attendance::run(&db.pool, &shell_actor(), lang, command, &mut out).await;
         }
         Some(Cmd::Ledger { demo, command }) => {
             let (lang, _) = ui_choices(&cli, &config, true)?;
@@ -931,12 +914,6 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let (lang, _) = ui_choices(&cli, &config, true)?;
             let db = database_for(&paths, &config, settle::demo(cmd)).await?;
             return settle::run(&db.pool, &shell_actor(), lang, cmd).await;
-        }
-        Some(Cmd::AttendanceSync(args)) => {
-            let (lang, _) = ui_choices(&cli, &config, true)?;
-            let db = database_for(&paths, &config, args.demo).await?;
-            let mut out = std::io::stdout();
-            return attendance_sync::run(&db.pool, &shell_actor(), lang, args, &mut out).await;
         }
         Some(Cmd::Audit {
             demo,

@@ -43,6 +43,13 @@ pub enum AttendanceCmd {
         #[arg(long)]
         reason: String,
     },
+    /// The machines: list, extract, clear, set-time, clear-policy.
+    #[command(flatten)]
+    Machines(super::attendance_machines::MachineCmd),
+    /// The machines against the person register: which machine lacks whom, which users on a
+    /// machine the register does not know; --read reads the machines' users first, --push
+    /// makes them hold the register.
+    Sync(super::attendance_sync::AttendanceSyncArgs),
     /// Recompute the results of a period for everyone now (serve keeps them current anyway).
     Refresh {
         #[arg(long)]
@@ -152,10 +159,17 @@ pub struct CorrectArgs {
 pub async fn run(
     pool: &PgPool,
     actor: &Actor,
+    lang: crate::i18n::Lang,
     cmd: &AttendanceCmd,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
+        AttendanceCmd::Machines(c) => {
+            return super::attendance_machines::run(pool, actor, c, out).await
+        }
+        AttendanceCmd::Sync(args) => {
+            return super::attendance_sync::run(pool, actor, lang, args, out).await
+        }
         AttendanceCmd::Shift { command } => shift(pool, actor, command, out).await?,
         AttendanceCmd::Schedule { command } => schedule(pool, actor, command, out).await?,
         AttendanceCmd::Holiday { command } => holiday(pool, actor, command, out).await?,

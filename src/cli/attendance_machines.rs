@@ -1,4 +1,4 @@
-//! `onecard attendance-machines ...` (to be folded under `onecard attendance`): extraction from
+//! `onecard attendance ...` (to be folded under `onecard attendance`): extraction from
 //! the online attendance machines on demand with its progress and records/s, clearing a
 //! machine's log (only after verification, by the poller), setting its clock, and the
 //! per-machine clear-after-extract policy. The commands run in `onecard serve`'s pollers; this
@@ -94,7 +94,7 @@ async fn the_machine(pool: &PgPool, text: &str) -> anyhow::Result<Machine> {
         .collect();
     match found.len() {
         0 => bail!(
-            "no attendance machine `{text}`: give its name or serial number (onecard attendance-machines list)"
+            "no attendance machine `{text}`: give its name or serial number (onecard attendance list)"
         ),
         1 => Ok(found.into_iter().next().unwrap_or_else(|| unreachable!())),
         n => bail!("{n} attendance machines are called `{text}`: give its serial number"),

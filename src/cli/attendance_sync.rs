@@ -1,7 +1,7 @@
 //! The attendance machines' person register sync and punch files, from the command line, in
 //! the operator's language:
 //! * `onecard import punches FILE --machine M [--dry-run]`: an offline machine's file;
-//! * `onecard attendance-sync [--machine M] [--read] [--push]`: which machine lacks whom, and
+//! * `onecard attendance sync [--machine M] [--read] [--push]`: which machine lacks whom, and
 //!   which users on a machine the register does not know. `--push` makes each machine hold
 //!   the register (a `DownloadCards`, which ends by reading the users back); `--read` only
 //!   reads the users. Both wait for the poller owning the machine's line (`onecard serve`).
@@ -23,9 +23,6 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct AttendanceSyncArgs {
-    /// Act on the demo's database (the one `onecard demo` opens).
-    #[arg(long)]
-    pub demo: bool,
     /// One attendance machine (its name), instead of all.
     #[arg(long)]
     pub machine: Option<String>,
@@ -106,7 +103,7 @@ pub fn write_report(lang: Lang, r: &PunchImportReport, out: &mut dyn Write) -> s
     Ok(())
 }
 
-/// `onecard attendance-sync`.
+/// `onecard attendance sync`.
 pub async fn run(
     pool: &PgPool,
     actor: &Actor,

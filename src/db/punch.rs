@@ -44,7 +44,8 @@ pub async fn machines(pool: &PgPool, day: NaiveDate) -> Result<Vec<MachineRow>, 
         "SELECT t.id AS terminal_id, t.name, t.location, t.status, l.enabled, t.last_contact,
                 (SELECT max(p.received_at) FROM punch p WHERE p.terminal_id = t.id) AS last_extraction,
                 t.records_waiting, t.clock_drift_s, t.memory_used, t.memory_capacity,
-                t.clear_after_extract,
+                coalesce((SELECT value FROM setting WHERE key = 'attendance.clear_after_extract')
+                           @> to_jsonb(t.id), false) AS clear_after_extract,
                 (SELECT count(*) FROM punch p
                   WHERE p.terminal_id = t.id
                     AND p.terminal_time >= $1::date AND p.terminal_time < $1::date + 1) AS today

@@ -437,6 +437,8 @@ pub struct Health {
     pub timeouts: i64,
     pub clock_drift_s: Option<i32>,
     pub records_waiting: Option<i64>,
+    /// Records held and capacity, when the terminal says them.
+    pub memory: Option<(i64, i64)>,
 }
 
 /// Records a poll's outcome. Announces the terminal only when its status changed, so a quiet
@@ -455,7 +457,9 @@ pub async fn record_health(
              rtt_ms = coalesce($4, rtt_ms),
              retries = retries + $5, crc_errors = crc_errors + $6, timeouts = timeouts + $7,
              clock_drift_s = coalesce($8, clock_drift_s),
-             records_waiting = coalesce($9, records_waiting)
+             records_waiting = coalesce($9, records_waiting),
+             memory_used = coalesce($10, memory_used),
+             memory_capacity = coalesce($11, memory_capacity)
          FROM (SELECT status AS old FROM terminal WHERE id = $1 FOR UPDATE) o
          WHERE t.id = $1
          RETURNING o.old <> t.status",
@@ -469,6 +473,8 @@ pub async fn record_health(
     .bind(h.timeouts)
     .bind(h.clock_drift_s)
     .bind(h.records_waiting)
+    .bind(h.memory.map(|m| m.0))
+    .bind(h.memory.map(|m| m.1))
     .fetch_optional(&mut *tx)
     .await?;
     let changed = changed.unwrap_or(false);

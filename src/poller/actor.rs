@@ -452,6 +452,9 @@ async fn succeeded(ctx: &Ctx, s: &mut Slot, p: &Polled, service: &Actor) {
     if p.waiting.is_some() {
         s.pending.records_waiting = p.waiting;
     }
+    if p.memory.is_some() {
+        s.pending.memory = p.memory;
+    }
     let came_back = s.t.online != Some(true);
     s.t.online = Some(true);
     if came_back {

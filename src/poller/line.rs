@@ -81,6 +81,8 @@ pub(crate) struct Polled {
     pub memory_full: Option<bool>,
     /// How full its record memory is, percent (said in a `memory_full` alarm raised early).
     pub memory_percent: Option<u8>,
+    /// Records it holds and how many it can hold (shown in the Attendance tab).
+    pub memory: Option<(i64, i64)>,
     /// The drift that raises `clock_drift` for this terminal, when its settings say (else
     /// [`Options::drift_threshold_s`]).
     pub drift_threshold_s: Option<i64>,

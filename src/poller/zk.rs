@@ -160,6 +160,8 @@ impl ZkLine {
             rtt: Some(started.elapsed()),
             memory_full: Some(sizes.log_full() || percent.is_some_and(|p| p >= threshold)),
             memory_percent: percent,
+            memory: (sizes.record_cap > 0)
+                .then(|| (i64::from(sizes.records.max(0)), i64::from(sizes.record_cap))),
             drift_threshold_s: limits.drift_s,
             ..Polled::default()
         };

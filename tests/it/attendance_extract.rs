@@ -357,12 +357,7 @@ async fn the_cli_extracts_with_progress_and_sets_the_clear_policy() {
     let m = site.attendance_machine(MACHINE).unwrap().clone();
     m.fill(5_000).unwrap();
     let sup = Supervisor::start_with(db.pool.clone(), "cli", fast());
-    let o = onecard(
-        &db,
-        dirs.path(),
-        &["attendance-machines", "extract", "--all"],
-        "",
-    );
+    let o = onecard(&db, dirs.path(), &["attendance", "extract", "--all"], "");
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("records/s"), "{out}");
@@ -371,17 +366,11 @@ async fn the_cli_extracts_with_progress_and_sets_the_clear_policy() {
     let o = onecard(
         &db,
         dirs.path(),
-        &[
-            "attendance-machines",
-            "clear-policy",
-            "--machine",
-            &name,
-            "on",
-        ],
+        &["attendance", "clear-policy", "--machine", &name, "on"],
         "",
     );
     assert!(o.status.success(), "{:?}", text(&o));
-    let o = onecard(&db, dirs.path(), &["attendance-machines", "list"], "");
+    let o = onecard(&db, dirs.path(), &["attendance", "list"], "");
     let (out, _) = text(&o);
     assert!(
         out.lines()
@@ -391,7 +380,7 @@ async fn the_cli_extracts_with_progress_and_sets_the_clear_policy() {
     let o = onecard(
         &db,
         dirs.path(),
-        &["attendance-machines", "clear", "--machine", &name, "--yes"],
+        &["attendance", "clear", "--machine", &name, "--yes"],
         "",
     );
     let (out, err) = text(&o);
@@ -400,7 +389,7 @@ async fn the_cli_extracts_with_progress_and_sets_the_clear_policy() {
     let o = onecard(
         &db,
         dirs.path(),
-        &["attendance-machines", "set-time", "--machine", &name],
+        &["attendance", "set-time", "--machine", &name],
         "",
     );
     assert!(o.status.success(), "{:?}", text(&o));

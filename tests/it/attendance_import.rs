@@ -502,7 +502,8 @@ async fn the_command_line_reports_and_refuses_an_unknown_machine_in_both_languag
     let o = run(&[
         "--lang",
         "en",
-        "attendance-sync",
+        "attendance",
+        "sync",
         "--machine",
         "分校考勤机",
         "--read",

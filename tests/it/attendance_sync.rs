@@ -211,7 +211,8 @@ async fn a_machine_lacks_a_new_person_until_pushed_and_shows_its_own_users() {
         &[
             "--lang",
             "en",
-            "attendance-sync",
+            "attendance",
+            "sync",
             "--machine",
             &name,
             "--push",
@@ -267,7 +268,7 @@ async fn a_machine_lacks_a_new_person_until_pushed_and_shows_its_own_users() {
     let o = onecard(
         &db,
         dirs.path(),
-        &["--lang", "zh-CN", "attendance-sync", "--read"],
+        &["--lang", "zh-CN", "attendance", "sync", "--read"],
         "",
     );
     let (out, err) = text(&o);
