@@ -21,6 +21,57 @@ const OFFLINE_LINE: &str = "offline-attendance";
 /// The file the offline machine "exported" (ZKTeco's USB attendance log), in the data directory.
 pub const OFFLINE_FILE: &str = "demo-offline_attlog.dat";
 
+/// The site's shifts, schedules and holidays, once: 白班 08:00–17:00 for every department but
+/// 保卫处, which works 夜班 22:00–06:00 (its day changing at 14:00); weekends off; New Year's
+/// Day a holiday. Schedules start before the seeded month, so every seeded day has a result.
+pub async fn seed_plan(pool: &PgPool, today: NaiveDate) -> anyhow::Result<bool> {
+    use crate::db::attendance::{shifts, Holiday, NewSchedule, NewShift, ScheduleFor};
+    use crate::domain::permission::Actor;
+    if !shifts::shifts(pool).await?.is_empty() {
+        return Ok(false);
+    }
+    let actor = Actor::shell("demo");
+    let t = |h: u32| chrono::NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
+    let mut day = NewShift::new("白班", t(8), t(17));
+    day.grace_late_min = 5;
+    day.grace_early_min = 5;
+    let mut night = NewShift::new("夜班", t(22), t(6));
+    night.grace_late_min = 5;
+    night.grace_early_min = 5;
+    night.day_change = t(14);
+    let day_id = shifts::add_shift(pool, &actor, &day).await?;
+    let night_id = shifts::add_shift(pool, &actor, &night).await?;
+    let departments: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM department")
+        .fetch_all(pool)
+        .await?;
+    for (id, code) in departments {
+        shifts::add_schedule(
+            pool,
+            &actor,
+            &NewSchedule {
+                whom: ScheduleFor::Department(id),
+                shift_id: if code == NIGHT_DEPARTMENT { night_id } else { day_id },
+                rest_days: vec![6, 7],
+                valid_from: today - Duration::days(HISTORY_DAYS + 30),
+                valid_to: None,
+            },
+        )
+        .await?;
+    }
+    let new_year = NaiveDate::from_ymd_opt(today.year() + 1, 1, 1).unwrap_or(today);
+    shifts::set_holiday(
+        pool,
+        &actor,
+        &Holiday {
+            day: new_year,
+            name: "元旦".into(),
+            works: false,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
 /// The staff who punch: (person number, on the night shift).
 async fn staff(pool: &PgPool) -> Result<Vec<(String, bool)>, sqlx::Error> {
     sqlx::query_as(

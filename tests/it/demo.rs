@@ -242,6 +242,7 @@ async fn the_live_demo_names_its_doors_and_its_cardholders_swipe_them() {
     )
     .await;
     demo_patrol(pool).await;
+    demo_attendance(pool).await;
     live.stop().await;
     assert_eq!(onecard::demo::control_address(pool).await.unwrap(), None);
 
@@ -323,4 +324,61 @@ async fn demo_patrol(pool: &sqlx::PgPool) {
         "SELECT count(*) FROM patrol_exception HAVING count(*) > 0",
     )
     .await;
+}
+
+/// The demo's attendance: two shifts (保卫处 on nights), a month of past punches on the two
+/// machines whose results hold late, absent and missing punches, and the offline machine's
+/// file, imported once.
+async fn demo_attendance(pool: &sqlx::PgPool) {
+    use onecard::db::attendance::{self, shifts};
+    use onecard::demo::attendance as demo;
+    let names: Vec<String> = shifts::shifts(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let (punches, days): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT terminal_time::date) FROM punch
+          WHERE terminal_time < current_date",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(punches > 3_000 && days >= 20, "{punches} punches over {days} days");
+    attendance::catch_up(pool, 100).await.unwrap();
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT status FROM att_day ORDER BY 1")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    for s in ["absent", "late", "missing_punch", "present", "rest"] {
+        assert!(statuses.iter().any(|x| x == s), "{s} in {statuses:?}");
+    }
+    let night: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM att_day a JOIN att_shift s ON s.id = a.shift_id
+          WHERE s.name = '夜班' AND a.status = 'present'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(night > 0, "the night shift has present days");
+    let machine = demo::offline_machine(pool).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = demo::write_offline_file(pool, dir.path(), 1, onecard::domain::time::today())
+        .await
+        .unwrap();
+    let report = onecard::import::punches::import_punches_file(
+        pool,
+        &onecard::domain::permission::Actor::shell("root"),
+        machine,
+        &file,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(report.new > 10, "{report:?}");
+    assert_eq!(report.repeated_in_file, 1, "the punch written twice");
+    assert!(report.bad.is_empty(), "{:?}", report.bad);
 }
