@@ -136,23 +136,35 @@ async fn a_machine_lacks_a_new_person_until_pushed_and_shows_its_own_users() {
         .await
         .unwrap();
     let uid = machine.users().iter().map(|u| u.uid).max().unwrap_or(0) + 1;
-    c.write_users(&[UserRecord {
+    // And a person of the register with no card for this machine, enrolled by hand too.
+    let by_hand = |uid: u16, user_id: &str, name: &str| UserRecord {
         uid,
         privilege: 0,
         password: String::new(),
-        name: "临时工".into(),
+        name: name.into(),
         card: 0,
         group: "1".into(),
-        user_id: "T900".into(),
-    }])
+        user_id: user_id.into(),
+    };
+    c.write_users(&[
+        by_hand(uid, "T900", "临时工"),
+        by_hand(uid + 1, "E3001", "李雷"),
+    ])
     .await
     .unwrap();
     c.disconnect().await.unwrap();
     let own: Vec<String> = machine.users().into_iter().map(|u| u.user_id).collect();
     assert!(own.contains(&"T900".to_string()));
 
-    // A new person in the register, entitled to the machine.
+    // A new person in the register, entitled to the machine; one who is not.
     enrolled(pool, clock, "E2001", "韩梅梅", 9_500_001).await;
+    sqlx::query(
+        "INSERT INTO person (person_no, name, department_id, category)
+         SELECT 'E3001', '李雷', id, 'staff' FROM department WHERE code = 'HR'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
     let users = machine.users().len();
     assert_eq!(
         run(pool, clock, TerminalCommand::ReadUsers).await,
@@ -181,8 +193,13 @@ async fn a_machine_lacks_a_new_person_until_pushed_and_shows_its_own_users() {
     );
     let mut unknown = of_kind(&d, DifferenceKind::UnknownOnMachine);
     unknown.sort();
-    let mut expected = own.clone();
+    let mut expected: Vec<String> = own.iter().filter(|u| *u != "E3001").cloned().collect();
     expected.sort();
+    let stray = d.iter().find(|x| x.user_id == "E3001").unwrap();
+    assert_eq!(
+        (stray.kind, stray.person_name.as_deref(), stray.card),
+        (DifferenceKind::NotEntitled, Some("李雷"), None)
+    );
     assert_eq!(
         unknown, expected,
         "every user of the machine is unknown: {d:?}"
