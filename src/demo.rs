@@ -305,9 +305,10 @@ impl LiveSite {
                 tracing::info!(scans = n, "demo: a week of past patrol rounds seeded");
             }
         }
-        let n =
-            attendance::seed_month(pool, &registered, config.seed, crate::domain::time::today())
-                .await?;
+        let today = crate::domain::time::today();
+        attendance::name_machines(pool, &registered).await?;
+        attendance::seed_plan(pool, today).await?;
+        let n = attendance::seed_month(pool, &registered, config.seed, today).await?;
         tracing::info!(punches = n, "demo: a month of past punches seeded");
         seed_merchants(pool, &registered).await?;
         name_doors(pool, &site, &config, &registered).await?;

@@ -72,6 +72,31 @@ pub async fn seed_plan(pool: &PgPool, today: NaiveDate) -> anyhow::Result<bool> 
     Ok(true)
 }
 
+/// The two simulated machines, named where they hang.
+const MACHINES: [(&str, &str); 2] = [
+    ("行政楼考勤机", "行政楼一层 大厅"),
+    ("图书馆考勤机", "图书馆一层 员工入口"),
+];
+
+/// Names the simulated machines (a new simulator registers them under its own ids).
+pub async fn name_machines(
+    pool: &PgPool,
+    registered: &[RegisteredTerminal],
+) -> Result<(), sqlx::Error> {
+    let machines = registered
+        .iter()
+        .filter(|r| r.kind == TerminalKind::AttendanceMachine);
+    for (r, (name, location)) in machines.zip(MACHINES) {
+        sqlx::query("UPDATE terminal SET name = $2, location = $3 WHERE id = $1")
+            .bind(r.terminal_id)
+            .bind(name)
+            .bind(location)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The staff who punch: (person number, on the night shift).
 async fn staff(pool: &PgPool) -> Result<Vec<(String, bool)>, sqlx::Error> {
     sqlx::query_as(

@@ -339,6 +339,13 @@ async fn demo_attendance(pool: &sqlx::PgPool) {
         .map(|s| s.name)
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+    let machines: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM terminal WHERE kind = 'attendance_machine' ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(machines, ["图书馆考勤机", "行政楼考勤机"]);
     let (punches, days): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT terminal_time::date) FROM punch
           WHERE terminal_time < current_date",
