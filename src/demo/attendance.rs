@@ -129,12 +129,14 @@ fn day_punches(rng: &mut StdRng, day: NaiveDate, night: bool) -> Vec<NaiveDateTi
     } else {
         start + jitter(rng, 18)
     };
-    if r < 15 {
+    if (12..15).contains(&r) {
         return vec![first]; // forgot to punch out
     }
-    let last = if r < 20 {
+    // The way out is a draw of its own: a late arrival may still stay late, or leave early.
+    let r: u32 = rng.gen_range(0..100);
+    let last = if r < 6 {
         end - Duration::minutes(50) + jitter(rng, 40) // left early
-    } else if r < 30 {
+    } else if r < 16 {
         end + Duration::minutes(45) + jitter(rng, 120) // stayed late
     } else {
         end + jitter(rng, 25)
