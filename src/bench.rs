@@ -36,6 +36,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+mod attendance;
 mod doors;
 mod patrol;
 mod persons;
@@ -113,6 +114,12 @@ pub struct BenchArgs {
     /// Remote opens timed by `--doors`.
     #[arg(long, default_value_t = 50)]
     pub opens: usize,
+    /// Only the attendance benchmark: a month's daily results for `--people` people.
+    #[arg(long)]
+    pub attendance: bool,
+    /// People in `--attendance`.
+    #[arg(long, default_value_t = 10_000)]
+    pub people: i64,
 }
 
 /// Where the benchmark database lives.
@@ -616,6 +623,9 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     if args.patrol {
         return patrol::run(&server, args.guards, args.seed).await;
     }
+    if args.attendance {
+        return attendance::run(&server, args.people, args.seed).await;
+    }
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;
     }
@@ -967,6 +977,8 @@ mod tests {
             pos: 0,
             month_purchases: 0,
             opens: 0,
+            attendance: false,
+            people: 0,
         };
         let c = site_config(&args);
         let native: usize = c.lines.iter().map(|l| l.terminals.len()).sum();

@@ -223,6 +223,32 @@ pub async fn catch_up(pool: &PgPool, passes: usize) -> Result<Refreshed, sqlx::E
     Ok(all)
 }
 
+/// The last day the sweep has computed for everyone (None: it has not run yet).
+pub async fn swept_through(pool: &PgPool) -> Result<Option<NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar("SELECT through FROM att_sweep")
+        .fetch_one(pool)
+        .await
+}
+
+/// Makes the results of [from, to] current before a report reads them: the sweep caught up
+/// (at most `passes` passes), then the days it has not reached (today's, days ahead) computed
+/// directly. Days ahead keep their punches dirty until their day comes.
+pub async fn ensure_current(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    passes: usize,
+) -> Result<(), sqlx::Error> {
+    catch_up(pool, passes).await?;
+    let start = match swept_through(pool).await? {
+        Some(t) if t >= to => return Ok(()),
+        Some(t) => from.max(t.succ_opt().unwrap_or(t)),
+        None => from,
+    };
+    refresh(pool, start, to).await?;
+    Ok(())
+}
+
 /// Recomputes every result of [from, to] for everyone, in one transaction. Returns the rows.
 pub async fn refresh(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<i64, sqlx::Error> {
     refresh_people(pool, from, to, None).await

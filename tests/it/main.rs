@@ -5,6 +5,8 @@ mod python;
 mod support;
 
 mod alarm_history;
+mod attendance_cli;
+mod attendance_results;
 mod audit;
 mod backup;
 mod bench;

@@ -839,12 +839,14 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     let pool = &db.pool;
     fixture(pool).await;
     let args = |report: ReportKind| ReportArgs {
-        report,
+        report: report.into(),
         from: None,
         to: None,
         department: None,
         kind: None,
         operator: None,
+        person: None,
+        status: None,
         csv: None,
         overwrite: false,
         limit: 1000,
