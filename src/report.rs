@@ -668,8 +668,7 @@ pub async fn cli(
     if args.person.is_some() || args.status.is_some() {
         anyhow::bail!("--person and --status apply to the attendance report only");
     }
-    if !kind.dated() && (args.from.is_some() || args.to.is_some() || args.operator.is_some())
-    {
+    if !kind.dated() && (args.from.is_some() || args.to.is_some() || args.operator.is_some()) {
         anyhow::bail!("balances are as they are now: --from, --to and --operator do not apply");
     }
     if let (Some(from), Some(to)) = (args.from, args.to) {

@@ -70,7 +70,10 @@ pub async fn run(server: &Server, people: i64, seed: u64) -> anyhow::Result<()> 
         let runs = chunks
             .iter()
             .map(|c| attendance::refresh_people(&pool, first, last, Some(c)));
-        rows = futures::future::try_join_all(runs).await?.iter().sum::<i64>();
+        rows = futures::future::try_join_all(runs)
+            .await?
+            .iter()
+            .sum::<i64>();
         let s = t.elapsed().as_secs_f64();
         say(format!(
             "month into att_day, {CHUNKS} connections, round {round}: {s:.3} s ({rows} rows)"

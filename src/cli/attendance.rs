@@ -276,9 +276,9 @@ async fn schedule(
         ScheduleCmd::Add(a) => {
             let shift_id = shifts::shift_id(pool, &a.shift).await.map_err(words)?;
             let whom = match (&a.department, &a.person) {
-                (Some(d), _) => {
-                    ScheduleFor::Department(attendance::department_id(pool, d).await.map_err(words)?)
-                }
+                (Some(d), _) => ScheduleFor::Department(
+                    attendance::department_id(pool, d).await.map_err(words)?,
+                ),
                 (None, Some(p)) => {
                     ScheduleFor::Person(attendance::person_id(pool, p).await.map_err(words)?)
                 }
@@ -291,9 +291,7 @@ async fn schedule(
                 valid_from: a.from,
                 valid_to: a.to,
             };
-            let id = shifts::add_schedule(pool, actor, &s)
-                .await
-                .map_err(words)?;
+            let id = shifts::add_schedule(pool, actor, &s).await.map_err(words)?;
             writeln!(out, "schedule {id} added")?;
         }
         ScheduleCmd::List => {

@@ -41,7 +41,9 @@ pub enum AttendanceError {
     NoCorrection(i64),
     #[error("a shift's start and end are different times")]
     SameStartEnd,
-    #[error("the shift does not fit in one attendance day: move its day change into its off-duty hours")]
+    #[error(
+        "the shift does not fit in one attendance day: move its day change into its off-duty hours"
+    )]
     OutsideDay,
     #[error("a grace is 0 to 720 minutes, an overtime threshold 0 to 1440")]
     BadMinutes,
@@ -68,8 +70,8 @@ pub enum AttendanceError {
 }
 
 impl AttendanceError {
-    /// The refusal in `lang` (the database, permission and file cases in the words of their
-    /// own: `crate::error::describe_sql`, the denial's, the export's).
+    /// The refusal in `lang`. The database, permission and file cases come out in English
+    /// here: the console maps those to its own failures (as it does `PatrolError`) first.
     pub fn words(&self, lang: Lang) -> String {
         use AttendanceError as E;
         let k = |key: &str| format!("attendance.error.{key}");

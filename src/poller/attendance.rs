@@ -35,7 +35,11 @@ async fn pass(pool: &PgPool) -> bool {
     match tokio::time::timeout(LIMIT, crate::db::attendance::refresh_dirty(pool)).await {
         Ok(Ok(r)) => {
             if r.rows > 0 {
-                tracing::debug!(rows = r.rows, behind = r.behind, "attendance: results refreshed");
+                tracing::debug!(
+                    rows = r.rows,
+                    behind = r.behind,
+                    "attendance: results refreshed"
+                );
             }
             r.behind
         }

@@ -78,7 +78,11 @@ pub async fn cli(
                 .await
                 .map_err(words)?;
             file.commit().map_err(|e| words(e.into()))?;
-            writeln!(out, "report attendance: {n} rows written to {}", path.display())?;
+            writeln!(
+                out,
+                "report attendance: {n} rows written to {}",
+                path.display()
+            )?;
             n
         };
         let _ = writeln!(std::io::stderr(), "{n} rows");

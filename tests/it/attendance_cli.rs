@@ -30,30 +30,69 @@ async fn the_shell_sets_attendance_up_and_the_report_writes_the_csv() {
         text(&o).0
     };
     ok(&[
-        "attendance", "shift", "add", "白班", "--start", "08:00", "--end", "17:00",
-        "--grace-late", "5", "--grace-early", "5",
+        "attendance",
+        "shift",
+        "add",
+        "白班",
+        "--start",
+        "08:00",
+        "--end",
+        "17:00",
+        "--grace-late",
+        "5",
+        "--grace-early",
+        "5",
     ]);
     let (_, err) = text(&run(&[
-        "attendance", "shift", "add", "长夜班", "--start", "20:00", "--end", "10:00",
+        "attendance",
+        "shift",
+        "add",
+        "长夜班",
+        "--start",
+        "20:00",
+        "--end",
+        "10:00",
     ]));
     assert!(err.contains("does not fit in one attendance day"), "{err}");
     assert!(ok(&["attendance", "shift", "list"]).contains("白班"));
     ok(&[
-        "attendance", "schedule", "add", "--shift", "白班", "--department", "LIB", "--from",
-        "2027-03-01", "--to", "2027-03-31",
+        "attendance",
+        "schedule",
+        "add",
+        "--shift",
+        "白班",
+        "--department",
+        "LIB",
+        "--from",
+        "2027-03-01",
+        "--to",
+        "2027-03-31",
     ]);
     assert!(ok(&["attendance", "schedule", "list"]).contains("图书馆"));
     ok(&["attendance", "holiday", "add", "2027-03-02", "假日"]);
     assert!(ok(&["attendance", "holiday", "list"]).contains("假日"));
     // T002 forgot to punch out; a leave for T001 on 03-03 is recorded and revoked.
     let out = ok(&[
-        "attendance", "correct", "--person", "T002", "--punch", "2027-03-01 17:00", "--reason",
+        "attendance",
+        "correct",
+        "--person",
+        "T002",
+        "--punch",
+        "2027-03-01 17:00",
+        "--reason",
         "忘记打卡",
     ]);
     assert!(out.contains("correction"), "{out}");
     let leave = ok(&[
-        "attendance", "correct", "--person", "T001", "--leave", "2027-03-03", "2027-03-04",
-        "--reason", "年假",
+        "attendance",
+        "correct",
+        "--person",
+        "T001",
+        "--leave",
+        "2027-03-03",
+        "2027-03-04",
+        "--reason",
+        "年假",
     ]);
     let id: String = leave
         .split_whitespace()
@@ -67,7 +106,12 @@ async fn the_shell_sets_attendance_up_and_the_report_writes_the_csv() {
 
     let report = |extra: &[&str]| {
         let mut args = vec![
-            "report", "attendance", "--from", "2027-03-01", "--to", "2027-03-03",
+            "report",
+            "attendance",
+            "--from",
+            "2027-03-01",
+            "--to",
+            "2027-03-03",
         ];
         args.extend_from_slice(extra);
         run(&args)
@@ -75,12 +119,19 @@ async fn the_shell_sets_attendance_up_and_the_report_writes_the_csv() {
     // An unknown department is refused by name.
     let o = report(&["--department", "没有的部门"]);
     assert!(!o.status.success());
-    assert!(text(&o).1.contains("no department 没有的部门"), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("no department 没有的部门"),
+        "{:?}",
+        text(&o)
+    );
     // On screen: the days and the totals.
     let o = report(&["--department", "图书馆"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
-    assert!(out.contains("T001") && out.contains("late") && out.contains("6 rows"), "{out}");
+    assert!(
+        out.contains("T001") && out.contains("late") && out.contains("6 rows"),
+        "{out}"
+    );
 
     let file = d.join("考勤.csv");
     let path = file.display().to_string();
@@ -106,7 +157,15 @@ async fn the_shell_sets_attendance_up_and_the_report_writes_the_csv() {
     let o = report(&["--csv", &path]);
     assert!(!o.status.success());
     assert!(text(&o).1.contains("exists already"), "{:?}", text(&o));
-    let o = report(&["--csv", &path, "--overwrite", "--person", "T002", "--status", "present"]);
+    let o = report(&[
+        "--csv",
+        &path,
+        "--overwrite",
+        "--person",
+        "T002",
+        "--status",
+        "present",
+    ]);
     assert!(o.status.success(), "{:?}", text(&o));
     let body = std::fs::read_to_string(&file).unwrap();
     assert_eq!(body.lines().count(), 2, "{body}");

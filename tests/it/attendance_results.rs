@@ -9,8 +9,7 @@
 use crate::support::test_db;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use onecard::db::attendance::{
-    self, corrections, shifts, AttendanceError, CorrectionKind, NewSchedule, NewShift,
-    ScheduleFor,
+    self, corrections, shifts, AttendanceError, CorrectionKind, NewSchedule, NewShift, ScheduleFor,
 };
 use onecard::domain::permission::Actor;
 use onecard::i18n::Lang;
@@ -263,10 +262,7 @@ async fn the_twenty_edge_cases_give_the_day_rules_results() {
     };
     let rows = attendance::results::results(pool, &q).await.unwrap();
     let who: Vec<(&str, NaiveDate)> = rows.iter().map(|r| (r.person_no.as_str(), r.day)).collect();
-    assert_eq!(
-        who,
-        [("E4", day("2027-03-01")), ("E5", day("2027-03-01"))]
-    );
+    assert_eq!(who, [("E4", day("2027-03-01")), ("E5", day("2027-03-01"))]);
     assert_eq!(rows[0].name, "边界4");
     assert_eq!(rows[0].department, "边界部");
     let totals = attendance::results::totals_by_person(
@@ -288,7 +284,10 @@ async fn the_twenty_edge_cases_give_the_day_rules_results() {
     .unwrap();
     assert_eq!(deps.len(), 1);
     assert_eq!(deps[0].days, 63);
-    assert_eq!(deps[0].overtime_min, totals.iter().map(|t| t.overtime_min).sum::<i64>());
+    assert_eq!(
+        deps[0].overtime_min,
+        totals.iter().map(|t| t.overtime_min).sum::<i64>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,10 +364,11 @@ async fn a_punch_names_a_person_by_number_or_by_a_card_they_hold() {
             .fetch_all(pool)
             .await
             .unwrap();
-    let number_person: i64 = sqlx::query_scalar("SELECT id FROM person WHERE person_no = '8165538'")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let number_person: i64 =
+        sqlx::query_scalar("SELECT id FROM person WHERE person_no = '8165538'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
     // (E8's Saturday punches mark 03-05 too.)
     let d5 = day("2027-03-05");
     assert!(dirty.contains(&(ids["E2"], d5)), "{dirty:?}");
@@ -383,10 +383,7 @@ async fn a_punch_names_a_person_by_number_or_by_a_card_they_hold() {
         ("present".into(), 2, 0, 0, 0, 543, 0)
     );
     // 8165538 is a person's number: E3's card of that number names no one else.
-    assert_eq!(
-        result(pool, "E3", "2027-03-05").await.unwrap().0,
-        "absent"
-    );
+    assert_eq!(result(pool, "E3", "2027-03-05").await.unwrap().0, "absent");
     assert_eq!(
         result(pool, "8165538", "2027-03-05").await.unwrap(),
         ("present".into(), 2, 0, 0, 30, 580, 0)
@@ -493,7 +490,10 @@ async fn shifts_schedules_and_holidays_are_checked_and_refused_in_both_languages
     let e = shifts::add_shift(pool, &a, &NewShift::new("白班", hm("09:00"), hm("18:00")))
         .await
         .unwrap_err();
-    assert!(matches!(&e, AttendanceError::ShiftTaken(n) if n == "白班"), "{e:?}");
+    assert!(
+        matches!(&e, AttendanceError::ShiftTaken(n) if n == "白班"),
+        "{e:?}"
+    );
     assert_eq!(e.words(Lang::ZH_CN), "已有名为 白班 的班次。");
     assert_eq!(e.words(Lang::EN), "There is already a shift called 白班.");
     let shift = shifts::shift_id(pool, "白班").await.unwrap();
@@ -511,13 +511,15 @@ async fn shifts_schedules_and_holidays_are_checked_and_refused_in_both_languages
     .await
     .unwrap_err();
     assert!(matches!(e, AttendanceError::Overlaps("person")), "{e:?}");
-    assert_eq!(
-        e.words(Lang::ZH_CN),
-        "该排班与同一人员的另一排班重叠。"
-    );
+    assert_eq!(e.words(Lang::ZH_CN), "该排班与同一人员的另一排班重叠。");
     let e = shifts::delete_shift(pool, &a, shift).await.unwrap_err();
-    assert!(matches!(e, AttendanceError::ShiftInUse { schedules: 1, .. }), "{e:?}");
-    let e = attendance::department_id(pool, "没有的部门").await.unwrap_err();
+    assert!(
+        matches!(e, AttendanceError::ShiftInUse { schedules: 1, .. }),
+        "{e:?}"
+    );
+    let e = attendance::department_id(pool, "没有的部门")
+        .await
+        .unwrap_err();
     assert_eq!(e.words(Lang::ZH_CN), "没有部门 没有的部门。");
     // A plan change moves the sweep back to its first day (the day before, for holidays).
     exec(pool, "UPDATE att_sweep SET through = '2027-03-31'").await;

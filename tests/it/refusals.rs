@@ -1089,3 +1089,66 @@ fn every_settlement_refusal_is_listed_and_worded_in_both_languages() {
     // `--overwrite` is typed as it is.
     check(texts, &["overwrite"]);
 }
+
+/// One of every attendance refusal (db::attendance::AttendanceError); the database, permission
+/// and export cases are worded by their own failures, so only the others are checked for words.
+fn attendance_refusals() -> Vec<onecard::db::attendance::AttendanceError> {
+    use onecard::db::attendance::AttendanceError as E;
+    vec![
+        E::NoName,
+        E::ShiftTaken("白班".into()),
+        E::NoShift("夜班".into()),
+        E::NoDepartment("图书馆".into()),
+        E::NoPerson("2021001".into()),
+        E::NoSchedule(7),
+        E::NoHoliday(date("2027-03-02")),
+        E::NoCorrection(12),
+        E::SameStartEnd,
+        E::OutsideDay,
+        E::BadMinutes,
+        E::BadRestDays,
+        E::BadRange,
+        E::Overlaps("department"),
+        E::Overlaps("person"),
+        E::ShiftInUse {
+            name: "白班".into(),
+            schedules: 3,
+        },
+        E::NoReason,
+        E::AlreadyRevoked(12),
+        E::BadStatus("迟到".into()),
+        E::Export(onecard::export::ExportError::Exists("考勤.csv".into())),
+        E::Denied(Denied {
+            role: Role::CardDesk,
+            action: Action::AttendanceEdit,
+        }),
+        E::Sql(sqlx::Error::PoolTimedOut),
+    ]
+}
+
+#[test]
+fn every_attendance_refusal_is_listed_and_worded_in_both_languages() {
+    use onecard::db::attendance::AttendanceError as E;
+    let all = attendance_refusals();
+    let missing: Vec<_> = variants("src/db/attendance.rs", "AttendanceError")
+        .difference(&shown(&all))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "AttendanceError: list one of {missing:?} here"
+    );
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        for e in all
+            .iter()
+            .filter(|e| !matches!(e, E::Export(_) | E::Denied(_) | E::Sql(_)))
+        {
+            texts.push((format!("{e:?}"), lang, e.words(lang)));
+        }
+        for s in onecard::db::attendance::Status::ALL {
+            texts.push((format!("{s:?}"), lang, s.words(lang).to_string()));
+        }
+    }
+    check(texts, &[]);
+}

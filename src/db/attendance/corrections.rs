@@ -181,7 +181,12 @@ pub async fn add(
     .bind(punch_at)
     .bind(span.map(|s| s.0))
     .bind(span.map(|s| s.1))
-    .bind(leave_type.as_deref().map(str::trim).filter(|s| !s.is_empty()))
+    .bind(
+        leave_type
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+    )
     .bind(reason)
     .bind(&actor.name)
     .bind(actor.operator_id)

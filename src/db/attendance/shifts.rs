@@ -360,21 +360,18 @@ pub(crate) async fn add_schedule_in(
     Ok(id)
 }
 
-pub async fn delete_schedule(
-    pool: &PgPool,
-    actor: &Actor,
-    id: i64,
-) -> Result<(), AttendanceError> {
+pub async fn delete_schedule(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), AttendanceError> {
     actor.authorize(Action::AttendanceEdit)?;
     let mut tx = pool.begin().await?;
-    let before: Option<(Option<i64>, Option<i64>, i64, NaiveDate, Option<NaiveDate>)> =
-        sqlx::query_as(
-            "DELETE FROM att_schedule WHERE id = $1
+    /// department, person, shift, from, to
+    type Row = (Option<i64>, Option<i64>, i64, NaiveDate, Option<NaiveDate>);
+    let before: Option<Row> = sqlx::query_as(
+        "DELETE FROM att_schedule WHERE id = $1
              RETURNING department_id, person_id, shift_id, valid_from, valid_to",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some((dep, person, shift, from, to)) = before else {
         return Err(AttendanceError::NoSchedule(id));
     };
@@ -384,8 +381,10 @@ pub async fn delete_schedule(
         "attendance.schedule.delete",
         "att_schedule",
         &id.to_string(),
-        Some(json!({"department_id": dep, "person_id": person, "shift_id": shift,
-                    "valid_from": from, "valid_to": to})),
+        Some(
+            json!({"department_id": dep, "person_id": person, "shift_id": shift,
+                    "valid_from": from, "valid_to": to}),
+        ),
         None,
     )
     .await?;
