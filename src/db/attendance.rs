@@ -289,23 +289,29 @@ pub(crate) async fn replan(
 }
 
 /// A department by code or name.
-pub async fn department_id(pool: &PgPool, department: &str) -> Result<i64, AttendanceError> {
+pub async fn department_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    department: &str,
+) -> Result<i64, AttendanceError> {
     let d = department.trim();
     sqlx::query_scalar(
         "SELECT id FROM department WHERE code = $1 OR name = $1 ORDER BY code = $1 DESC LIMIT 1",
     )
     .bind(d)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or_else(|| AttendanceError::NoDepartment(d.to_string()))
 }
 
 /// A person by person number.
-pub async fn person_id(pool: &PgPool, person: &str) -> Result<i64, AttendanceError> {
+pub async fn person_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    person: &str,
+) -> Result<i64, AttendanceError> {
     let p = person.trim();
     sqlx::query_scalar("SELECT id FROM person WHERE person_no = $1")
         .bind(p)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?
         .ok_or_else(|| AttendanceError::NoPerson(p.to_string()))
 }

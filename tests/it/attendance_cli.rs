@@ -182,3 +182,75 @@ async fn the_shell_sets_attendance_up_and_the_report_writes_the_csv() {
         .unwrap();
     assert_eq!(punches, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_imports_whole_or_not_at_all_with_every_bad_line_named() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    sqlx::raw_sql(
+        "INSERT INTO department (code, name) VALUES ('LIB', '图书馆');
+         INSERT INTO person (person_no, name, department_id, category)
+         SELECT 'T001', '张三', id, 'staff' FROM department;",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let d = dirs.path();
+    let run = |args: &[&str]| onecard(&db, d, args, "");
+    let write = |name: &str, body: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    };
+    let count = |table: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let bad = write(
+        "bad.csv",
+        "\u{feff}name,start,end,grace_late,day_change\n白班,08:00,17:00,5,\n长夜班,20:00,10:00,,\n午班,12:xx,18:00,,\n",
+    );
+    let o = run(&["attendance", "import", "shifts", &bad]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("line 3") && err.contains("line 4") && err.contains("nothing imported"),
+        "{err}"
+    );
+    assert_eq!(count("att_shift").await, 0);
+    let shifts = write(
+        "shifts.csv",
+        "name,start,end,grace_late,grace_early,day_change,pairs\n白班,08:00,17:00,5,5,,no\n夜班,22:00,06:00,5,5,14:00,\n",
+    );
+    let o = run(&["attendance", "import", "shifts", &shifts]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let schedules = write(
+        "schedules.csv",
+        "shift,department,person,rest_days,valid_from,valid_to\n白班,LIB,,6 7,2027-03-01,2027-03-31\n夜班,,T001,7,2027-03-01,\n",
+    );
+    let o = run(&["attendance", "import", "schedules", &schedules]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let holidays = write(
+        "holidays.csv",
+        "day,name,works\n2027-03-02,假日,\n2027-03-06,调休,yes\n",
+    );
+    let o = run(&["attendance", "import", "holidays", &holidays]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        (
+            count("att_shift").await,
+            count("att_schedule").await,
+            count("att_holiday").await
+        ),
+        (2, 2, 2)
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'attendance.%'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 6);
+}

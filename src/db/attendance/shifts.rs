@@ -147,13 +147,16 @@ pub async fn shifts(pool: &PgPool) -> Result<Vec<Shift>, sqlx::Error> {
 }
 
 /// A shift by name (or id).
-pub async fn shift_id(pool: &PgPool, shift: &str) -> Result<i64, AttendanceError> {
+pub async fn shift_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    shift: &str,
+) -> Result<i64, AttendanceError> {
     let s = shift.trim();
     sqlx::query_scalar(
         "SELECT id FROM att_shift WHERE name = $1 OR id::text = $1 ORDER BY name = $1 DESC LIMIT 1",
     )
     .bind(s)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or_else(|| AttendanceError::NoShift(s.to_string()))
 }
