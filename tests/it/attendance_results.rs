@@ -555,3 +555,95 @@ async fn shifts_schedules_and_holidays_are_checked_and_refused_in_both_languages
         ("late_left_early".into(), 2, 60, 270, 0, 210, 0)
     );
 }
+
+/// Stops the serve it holds, however the test ends.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_the_results_current_as_punches_arrive() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    exec(
+        pool,
+        "INSERT INTO setting (key, value, updated_by) VALUES ('site.time_zone', '\"Asia/Shanghai\"', 'test');
+         INSERT INTO department (code, name) VALUES ('LIB', '图书馆');
+         INSERT INTO person (person_no, name, department_id, category)
+         SELECT 'S001', '张三', id, 'staff' FROM department;",
+    )
+    .await;
+    let today: NaiveDate = sqlx::query_scalar("SELECT (now() AT TIME ZONE site_zone())::date")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let a = actor();
+    let shift = shifts::add_shift(pool, &a, &NewShift::new("白班", hm("08:00"), hm("17:00")))
+        .await
+        .unwrap();
+    let dep = attendance::department_id(pool, "LIB").await.unwrap();
+    shifts::add_schedule(
+        pool,
+        &a,
+        &NewSchedule {
+            whom: ScheduleFor::Department(dep),
+            shift_id: shift,
+            rest_days: vec![],
+            valid_from: today - chrono::Duration::days(10),
+            valid_to: None,
+        },
+    )
+    .await
+    .unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let _serve = Serving(crate::support::spawn_serve(
+        db.child_url(),
+        dirs.path(),
+        &[],
+    ));
+    let two_days_ago = today - chrono::Duration::days(2);
+    let status = |pool: &PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM att_day WHERE day = $1")
+                .bind(two_days_ago)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // The sweep gives the days without punches their rows: absent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while status(pool).await.as_deref() != Some("absent") {
+        assert!(std::time::Instant::now() < deadline, "no sweep within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Punches arriving later are picked up from the dirty queue.
+    sqlx::query(
+        "INSERT INTO punch (terminal_id, user_id, terminal_time, verify, state)
+         VALUES (1, 'S001', $1, 1, 0), (1, 'S001', $2, 1, 1)",
+    )
+    .bind(two_days_ago.and_time(hm("07:58")))
+    .bind(two_days_ago.and_time(hm("17:03")))
+    .execute(pool)
+    .await
+    .unwrap();
+    while status(pool).await.as_deref() != Some("present") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the punches did not reach the results within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM att_dirty WHERE day <= $1")
+        .bind(today)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
