@@ -118,7 +118,8 @@ CREATE TRIGGER att_correction_guard BEFORE UPDATE OR DELETE ON att_correction
 -- Which person a punch's user_id names (see the decisions above). person_no first; a card number
 -- only when no person has it as person_no. card_no and person_no are unique, so each user_id
 -- names at most one person. Cards in any state count: an old punch with a lost card is still
--- that person's.
+-- that person's. (Punches stored before their card was issued are recomputed by
+-- `onecard attendance refresh`, not by the dirty queue.)
 CREATE VIEW att_user AS
     SELECT p.person_no AS user_id, p.id AS person_id FROM person p
     UNION ALL
