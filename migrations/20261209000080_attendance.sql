@@ -118,7 +118,8 @@ CREATE TRIGGER att_correction_guard BEFORE UPDATE OR DELETE ON att_correction
 -- Which person a punch's user_id names (see the decisions above). person_no first; a card number
 -- only when no person has it as person_no. card_no and person_no are unique, so each user_id
 -- names at most one person. Cards in any state count: an old punch with a lost card is still
--- that person's.
+-- that person's. (Punches stored before their card was issued are recomputed by
+-- `onecard attendance refresh`, not by the dirty queue.)
 CREATE VIEW att_user AS
     SELECT p.person_no AS user_id, p.id AS person_id FROM person p
     UNION ALL
@@ -151,7 +152,8 @@ CREATE TABLE att_day (
 -- The computation: every result of [p_from, p_to] for p_persons (NULL: everyone), set-based.
 --  * punches (and correction punches) are read per person in time order, deduplicated and
 --    numbered with window functions;
---  * a punch at t belongs to t::date if t >= the start of t::date's window, else to t::date - 1;
+--  * a punch at t belongs to t::date if t >= the start of t::date's window (its shift's day
+--    change), else to t::date - 1: looked up in the schedules directly, not in the per-day plan;
 --  * pairs are summed without a per-day sort: the day's punches at even global positions minus
 --    those at odd ones (plus the last when the count is odd), the parity taken from the first.
 CREATE FUNCTION att_compute(p_from date, p_to date, p_persons bigint[] DEFAULT NULL)
@@ -182,27 +184,34 @@ plan AS MATERIALIZED (
     JOIN att_shift s ON s.id = coalesce(ps.shift_id, ds.shift_id)
 ),
 raw AS (
-    SELECT u.person_id, pu.terminal_time AS t
+    SELECT u.person_id, pp.department_id, pu.terminal_time AS t
     FROM punch pu JOIN att_user u ON u.user_id = pu.user_id
     JOIN ppl pp ON pp.id = u.person_id
     WHERE pu.terminal_time >= p_from - 1 AND pu.terminal_time < p_to + 2
     UNION ALL
-    SELECT c.person_id, c.punch_at FROM att_correction c JOIN ppl pp ON pp.id = c.person_id
+    SELECT c.person_id, pp.department_id, c.punch_at FROM att_correction c JOIN ppl pp ON pp.id = c.person_id
     WHERE c.kind = 'punch' AND c.revoked_at IS NULL
       AND c.punch_at >= p_from - 1 AND c.punch_at < p_to + 2
 ),
 dd AS (   -- dedup: drop a punch within the interval of the person's previous punch
-    SELECT x.person_id, x.t, row_number() OVER (PARTITION BY x.person_id ORDER BY x.t) AS rn
-    FROM (SELECT r.person_id, r.t, lag(r.t) OVER (PARTITION BY r.person_id ORDER BY r.t) AS prev
+    SELECT x.person_id, x.department_id, x.t, row_number() OVER (PARTITION BY x.person_id ORDER BY x.t) AS rn
+    FROM (SELECT r.person_id, r.department_id, r.t, lag(r.t) OVER (PARTITION BY r.person_id ORDER BY r.t) AS prev
           FROM raw r) x
     WHERE x.prev IS NULL
        OR x.t - x.prev > make_interval(secs => coalesce(
               (SELECT (value #>> '{}')::numeric FROM setting
                 WHERE key = 'attendance.dedup_seconds' AND jsonb_typeof(value) = 'number'), 60))
 ),
-assigned AS (
-    SELECT dd.person_id, CASE WHEN dd.t >= pl.ws THEN pl.day ELSE pl.day - 1 END AS day, dd.t, dd.rn
-    FROM dd JOIN plan pl ON pl.person_id = dd.person_id AND pl.day = dd.t::date
+assigned AS (   -- day(t): t::date if t is past that day's change (its shift's C), else the day before
+    SELECT dd.person_id,
+           CASE WHEN dd.t >= dd.t::date + coalesce(sp.c_off, sd.c_off) THEN dd.t::date
+                ELSE dd.t::date - 1 END AS day, dd.t, dd.rn
+    FROM dd
+    LEFT JOIN (att_schedule ps JOIN att_shift sp ON sp.id = ps.shift_id)
+           ON ps.person_id = dd.person_id AND ps.valid @> dd.t::date
+    LEFT JOIN (att_schedule ds JOIN att_shift sd ON sd.id = ds.shift_id)
+           ON ds.department_id = dd.department_id AND ds.valid @> dd.t::date
+    WHERE coalesce(sp.c_off, sd.c_off) IS NOT NULL
 ),
 agg AS (
     SELECT a.person_id, a.day, count(*)::smallint AS n, min(a.t) AS first_t, max(a.t) AS last_t,

@@ -36,6 +36,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+mod attendance;
 pub mod attendance_extract;
 mod doors;
 mod patrol;
@@ -114,10 +115,12 @@ pub struct BenchArgs {
     /// Remote opens timed by `--doors`.
     #[arg(long, default_value_t = 50)]
     pub opens: usize,
-    /// Only the extraction rate from a simulated attendance machine holding 100,000 punches
-    /// (to be folded into `--attendance`).
+    /// Only the attendance benchmark: a month's daily results for `--people` people.
     #[arg(long)]
-    pub attendance_extract: bool,
+    pub attendance: bool,
+    /// People in `--attendance`.
+    #[arg(long, default_value_t = 10_000)]
+    pub people: i64,
 }
 
 /// Where the benchmark database lives.
@@ -621,10 +624,8 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     if args.patrol {
         return patrol::run(&server, args.guards, args.seed).await;
     }
-    if args.attendance_extract {
-        let rate = attendance_extract::rps(&server, attendance_extract::PUNCHES).await?;
-        say(format!("bench: extract_rps={rate:.0}"));
-        return Ok(());
+    if args.attendance {
+        return attendance::run(&server, args.people, args.seed).await;
     }
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;
@@ -977,7 +978,8 @@ mod tests {
             pos: 0,
             month_purchases: 0,
             opens: 0,
-            attendance_extract: false,
+            attendance: false,
+            people: 0,
         };
         let c = site_config(&args);
         let native: usize = c.lines.iter().map(|l| l.terminals.len()).sum();

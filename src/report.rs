@@ -535,6 +535,17 @@ impl ReportName {
     }
 }
 
+impl From<ReportKind> for ReportName {
+    fn from(k: ReportKind) -> ReportName {
+        match k {
+            ReportKind::Issued => ReportName::Issued,
+            ReportKind::Balances => ReportName::Balances,
+            ReportKind::Extensions => ReportName::Extensions,
+            ReportKind::Losses => ReportName::Losses,
+        }
+    }
+}
+
 /// `onecard report issued|balances|extensions|losses|attendance [filters] [--csv FILE]`
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {

@@ -32,7 +32,7 @@ fn site_config(punches: usize) -> SiteConfig {
 /// the command's run, from a poller taking it to its end) and prints the run's numbers.
 pub async fn rps(server: &Server, punches: usize) -> anyhow::Result<f64> {
     say(format!(
-        "onecard bench --attendance-extract: one simulated ZKTeco machine holding {punches} punches"
+        "extraction: one simulated ZKTeco machine holding {punches} punches"
     ));
     let (options, _url) = fresh_database(server, DATABASE).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()

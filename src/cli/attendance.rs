@@ -17,6 +17,8 @@ use sqlx::PgPool;
 use std::io::Write;
 use std::process::ExitCode;
 
+mod import;
+
 #[derive(Debug, Subcommand)]
 pub enum AttendanceCmd {
     /// Shifts: start, end, graces, day change, punch rule, overtime threshold.
@@ -50,6 +52,14 @@ pub enum AttendanceCmd {
     /// machine the register does not know; --read reads the machines' users first, --push
     /// makes them hold the register.
     Sync(super::attendance_sync::AttendanceSyncArgs),
+    /// Import shifts (name, start, end, grace_late, grace_early, day_change, pairs,
+    /// overtime_threshold), schedules (shift, department or person, rest_days, valid_from,
+    /// valid_to) or holidays (day, name, works) from CSV, all or nothing.
+    Import {
+        #[arg(value_enum)]
+        what: import::PlanPart,
+        file: std::path::PathBuf,
+    },
     /// Recompute the results of a period for everyone now (serve keeps them current anyway).
     Refresh {
         #[arg(long)]
@@ -179,6 +189,9 @@ pub async fn run(
                 .await
                 .map_err(words)?;
             writeln!(out, "correction {id} revoked")?;
+        }
+        AttendanceCmd::Import { what, file } => {
+            import::import(pool, actor, *what, file, out).await?
         }
         AttendanceCmd::Refresh { from, to } => {
             if to < from {

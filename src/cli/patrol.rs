@@ -300,7 +300,7 @@ pub struct BadRow {
 }
 
 /// The rows of a CSV file by column name (header required; BOM and GBK-free UTF-8).
-fn read_rows(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>)>> {
+pub(super) fn read_rows(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>)>> {
     let bytes = std::fs::read(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
     let bytes = bytes.strip_prefix(crate::export::BOM).unwrap_or(&bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -350,7 +350,7 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>)>>
     Ok(rows)
 }
 
-fn bad_rows(path: &Path, mut rows: Vec<BadRow>) -> anyhow::Error {
+pub(super) fn bad_rows(path: &Path, mut rows: Vec<BadRow>) -> anyhow::Error {
     rows.sort_by_key(|r| r.line);
     anyhow!(
         "{}: nothing imported; {} bad row(s):\n{}",
@@ -363,9 +363,9 @@ fn bad_rows(path: &Path, mut rows: Vec<BadRow>) -> anyhow::Error {
     )
 }
 
-type Row = HashMap<String, String>;
+pub(super) type Row = HashMap<String, String>;
 
-fn need<'a>(row: &'a Row, col: &str) -> Result<&'a str, String> {
+pub(super) fn need<'a>(row: &'a Row, col: &str) -> Result<&'a str, String> {
     match row.get(col).map(String::as_str) {
         Some(v) if !v.is_empty() => Ok(v),
         Some(_) => Err(format!("{col} is empty")),
@@ -373,11 +373,11 @@ fn need<'a>(row: &'a Row, col: &str) -> Result<&'a str, String> {
     }
 }
 
-fn opt<'a>(row: &'a Row, col: &str) -> Option<&'a str> {
+pub(super) fn opt<'a>(row: &'a Row, col: &str) -> Option<&'a str> {
     row.get(col).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-fn number<T: std::str::FromStr>(row: &Row, col: &str) -> Result<Option<T>, String> {
+pub(super) fn number<T: std::str::FromStr>(row: &Row, col: &str) -> Result<Option<T>, String> {
     opt(row, col)
         .map(|v| {
             v.parse::<T>()
@@ -386,7 +386,7 @@ fn number<T: std::str::FromStr>(row: &Row, col: &str) -> Result<Option<T>, Strin
         .transpose()
 }
 
-fn yes_no(row: &Row, col: &str) -> Result<Option<bool>, String> {
+pub(super) fn yes_no(row: &Row, col: &str) -> Result<Option<bool>, String> {
     opt(row, col)
         .map(|v| match v.to_ascii_lowercase().as_str() {
             "1" | "yes" | "y" | "true" | "是" => Ok(true),
@@ -430,14 +430,14 @@ fn days(text: Option<&str>) -> Result<i16, String> {
     Ok(mask)
 }
 
-fn time_of(row: &Row, col: &str) -> Result<NaiveTime, String> {
+pub(super) fn time_of(row: &Row, col: &str) -> Result<NaiveTime, String> {
     let v = need(row, col)?;
     NaiveTime::parse_from_str(v, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(v, "%H:%M:%S"))
         .map_err(|_| format!("{col} `{v}` is not a time (HH:MM)"))
 }
 
-fn date_of(row: &Row, col: &str) -> Result<Option<NaiveDate>, String> {
+pub(super) fn date_of(row: &Row, col: &str) -> Result<Option<NaiveDate>, String> {
     opt(row, col)
         .map(|v| {
             NaiveDate::parse_from_str(v, "%Y-%m-%d")

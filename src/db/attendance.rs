@@ -12,7 +12,7 @@ pub mod results;
 pub mod shifts;
 
 use crate::db::notify::Change;
-use crate::i18n::{tr, trf, Lang};
+use crate::i18n::{tr, Lang};
 use chrono::NaiveDate;
 use sqlx::PgPool;
 
@@ -67,46 +67,6 @@ pub enum AttendanceError {
     Denied(#[from] crate::domain::permission::Denied),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
-}
-
-impl AttendanceError {
-    /// The refusal in `lang` (the database, permission and file cases in the words of their
-    /// own: `crate::error::describe_sql`, the denial's, the export's).
-    pub fn words(&self, lang: Lang) -> String {
-        use AttendanceError as E;
-        let k = |key: &str| format!("attendance.error.{key}");
-        match self {
-            E::NoName => tr(lang, &k("no_name")).to_string(),
-            E::ShiftTaken(n) => trf(lang, &k("shift_taken"), &[("name", n)]),
-            E::NoShift(n) => trf(lang, &k("no_shift"), &[("name", n)]),
-            E::NoDepartment(n) => trf(lang, &k("no_department"), &[("name", n)]),
-            E::NoPerson(n) => trf(lang, &k("no_person"), &[("name", n)]),
-            E::NoSchedule(id) => trf(lang, &k("no_schedule"), &[("id", &id.to_string())]),
-            E::NoHoliday(d) => trf(lang, &k("no_holiday"), &[("day", &d.to_string())]),
-            E::NoCorrection(id) => trf(lang, &k("no_correction"), &[("id", &id.to_string())]),
-            E::SameStartEnd => tr(lang, &k("same_start_end")).to_string(),
-            E::OutsideDay => tr(lang, &k("outside_day")).to_string(),
-            E::BadMinutes => tr(lang, &k("bad_minutes")).to_string(),
-            E::BadRestDays => tr(lang, &k("bad_rest_days")).to_string(),
-            E::BadRange => tr(lang, &k("bad_range")).to_string(),
-            E::Overlaps(what) => trf(
-                lang,
-                &k("overlaps"),
-                &[("what", tr(lang, &format!("attendance.error.whose.{what}")))],
-            ),
-            E::ShiftInUse { name, schedules } => trf(
-                lang,
-                &k("shift_in_use"),
-                &[("name", name), ("n", &schedules.to_string())],
-            ),
-            E::NoReason => tr(lang, &k("no_reason")).to_string(),
-            E::AlreadyRevoked(id) => trf(lang, &k("already_revoked"), &[("id", &id.to_string())]),
-            E::BadStatus(s) => trf(lang, &k("bad_status"), &[("status", s)]),
-            E::Export(e) => e.to_string(),
-            E::Denied(d) => d.to_string(),
-            E::Sql(e) => crate::error::describe_sql(e),
-        }
-    }
 }
 
 /// A person's attendance day, as `att_compute` classes it.
@@ -225,6 +185,32 @@ pub async fn catch_up(pool: &PgPool, passes: usize) -> Result<Refreshed, sqlx::E
     Ok(all)
 }
 
+/// The last day the sweep has computed for everyone (None: it has not run yet).
+pub async fn swept_through(pool: &PgPool) -> Result<Option<NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar("SELECT through FROM att_sweep")
+        .fetch_one(pool)
+        .await
+}
+
+/// Makes the results of [from, to] current before a report reads them: the sweep caught up
+/// (at most `passes` passes), then the days it has not reached (today's, days ahead) computed
+/// directly. Days ahead keep their punches dirty until their day comes.
+pub async fn ensure_current(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    passes: usize,
+) -> Result<(), sqlx::Error> {
+    catch_up(pool, passes).await?;
+    let start = match swept_through(pool).await? {
+        Some(t) if t >= to => return Ok(()),
+        Some(t) => from.max(t.succ_opt().unwrap_or(t)),
+        None => from,
+    };
+    refresh(pool, start, to).await?;
+    Ok(())
+}
+
 /// Recomputes every result of [from, to] for everyone, in one transaction. Returns the rows.
 pub async fn refresh(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<i64, sqlx::Error> {
     refresh_people(pool, from, to, None).await
@@ -263,23 +249,29 @@ pub(crate) async fn replan(
 }
 
 /// A department by code or name.
-pub async fn department_id(pool: &PgPool, department: &str) -> Result<i64, AttendanceError> {
+pub async fn department_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    department: &str,
+) -> Result<i64, AttendanceError> {
     let d = department.trim();
     sqlx::query_scalar(
         "SELECT id FROM department WHERE code = $1 OR name = $1 ORDER BY code = $1 DESC LIMIT 1",
     )
     .bind(d)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or_else(|| AttendanceError::NoDepartment(d.to_string()))
 }
 
 /// A person by person number.
-pub async fn person_id(pool: &PgPool, person: &str) -> Result<i64, AttendanceError> {
+pub async fn person_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    person: &str,
+) -> Result<i64, AttendanceError> {
     let p = person.trim();
     sqlx::query_scalar("SELECT id FROM person WHERE person_no = $1")
         .bind(p)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?
         .ok_or_else(|| AttendanceError::NoPerson(p.to_string()))
 }

@@ -50,7 +50,11 @@ pub async fn seed_plan(pool: &PgPool, today: NaiveDate) -> anyhow::Result<bool> 
             &actor,
             &NewSchedule {
                 whom: ScheduleFor::Department(id),
-                shift_id: if code == NIGHT_DEPARTMENT { night_id } else { day_id },
+                shift_id: if code == NIGHT_DEPARTMENT {
+                    night_id
+                } else {
+                    day_id
+                },
                 rest_days: vec![6, 7],
                 valid_from: today - Duration::days(HISTORY_DAYS + 30),
                 valid_to: None,

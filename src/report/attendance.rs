@@ -58,7 +58,7 @@ pub async fn cli(
         person,
         status,
     };
-    attendance::catch_up(pool, CATCH_UP).await?;
+    attendance::ensure_current(pool, from, to, CATCH_UP).await?;
     let rows = results::results(pool, &q).await.map_err(words)?;
     if let Some(path) = &args.csv {
         let target = path.display().to_string();

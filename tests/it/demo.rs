@@ -353,7 +353,10 @@ async fn demo_attendance(pool: &sqlx::PgPool) {
     .fetch_one(pool)
     .await
     .unwrap();
-    assert!(punches > 3_000 && days >= 20, "{punches} punches over {days} days");
+    assert!(
+        punches > 3_000 && days >= 20,
+        "{punches} punches over {days} days"
+    );
     attendance::catch_up(pool, 100).await.unwrap();
     let statuses: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT status FROM att_day ORDER BY 1")

@@ -5,8 +5,10 @@ mod python;
 mod support;
 
 mod alarm_history;
+mod attendance_cli;
 mod attendance_extract;
 mod attendance_import;
+mod attendance_results;
 mod attendance_sync;
 mod attendance_tab;
 mod audit;

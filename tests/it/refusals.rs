@@ -4,7 +4,7 @@
 //! one that is not listed here fails the test.
 
 use chrono::NaiveDate;
-use onecard::app::failure::{AttendanceWhy, DbTrouble, Failure, FileTrouble, PatrolWhy};
+use onecard::app::failure::{DbTrouble, Failure, FileTrouble, PatrolWhy};
 use onecard::app::words;
 use onecard::db::card::{BatchRefusal, BatchWhy};
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
@@ -389,7 +389,6 @@ fn failures() -> Vec<Failure> {
     }));
     v.extend(card_refusals().into_iter().map(Failure::Refusal));
     v.extend(patrol_whys().into_iter().map(Failure::Patrol));
-    v.extend(attendance_whys().into_iter().map(Failure::Attendance));
     v.push(Failure::PunchFile {
         path: "/媒体/优盘/考勤.dat".into(),
         line: 7,
@@ -698,34 +697,6 @@ fn check(texts: impl IntoIterator<Item = (String, Lang, String)>, also: &[&str])
 const BOTH: [Lang; 2] = [Lang::EN, Lang::ZH_CN];
 
 /// One of every patrol refusal.
-fn attendance_whys() -> Vec<AttendanceWhy> {
-    use AttendanceWhy as W;
-    vec![
-        W::NoName,
-        W::ShiftTaken("白班".into()),
-        W::NoShift("夜班".into()),
-        W::NoDepartment("计算机学员".into()),
-        W::NoPerson("T0099".into()),
-        W::NoSchedule(4),
-        W::NoHoliday(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
-        W::NoCorrection(9),
-        W::SameStartEnd,
-        W::OutsideDay,
-        W::BadMinutes,
-        W::BadRestDays,
-        W::BadRange,
-        W::Overlaps("department"),
-        W::Overlaps("person"),
-        W::ShiftInUse {
-            name: "白班".into(),
-            schedules: 2,
-        },
-        W::NoReason,
-        W::AlreadyRevoked(3),
-        W::BadStatus("迟到".into()),
-    ]
-}
-
 fn patrol_whys() -> Vec<PatrolWhy> {
     use PatrolWhy as W;
     vec![
@@ -1237,4 +1208,69 @@ fn every_settlement_refusal_is_listed_and_worded_in_both_languages() {
     }
     // `--overwrite` is typed as it is.
     check(texts, &["overwrite"]);
+}
+
+/// One of every attendance refusal (db::attendance::AttendanceError); the database, permission
+/// and export cases are worded by their own failures, so only the others are checked for words.
+fn attendance_refusals() -> Vec<onecard::db::attendance::AttendanceError> {
+    use onecard::db::attendance::AttendanceError as E;
+    vec![
+        E::NoName,
+        E::ShiftTaken("白班".into()),
+        E::NoShift("夜班".into()),
+        E::NoDepartment("图书馆".into()),
+        E::NoPerson("2021001".into()),
+        E::NoSchedule(7),
+        E::NoHoliday(date("2027-03-02")),
+        E::NoCorrection(12),
+        E::SameStartEnd,
+        E::OutsideDay,
+        E::BadMinutes,
+        E::BadRestDays,
+        E::BadRange,
+        E::Overlaps("department"),
+        E::Overlaps("person"),
+        E::ShiftInUse {
+            name: "白班".into(),
+            schedules: 3,
+        },
+        E::NoReason,
+        E::AlreadyRevoked(12),
+        E::BadStatus("迟到".into()),
+        E::Export(onecard::export::ExportError::Exists("考勤.csv".into())),
+        E::Denied(Denied {
+            role: Role::CardDesk,
+            action: Action::AttendanceEdit,
+        }),
+        E::Sql(sqlx::Error::PoolTimedOut),
+    ]
+}
+
+#[test]
+fn every_attendance_refusal_is_listed_and_worded_in_both_languages() {
+    use onecard::db::attendance::AttendanceError as E;
+    let all = attendance_refusals();
+    let missing: Vec<_> = variants("src/db/attendance.rs", "AttendanceError")
+        .difference(&shown(&all))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "AttendanceError: list one of {missing:?} here"
+    );
+    let mut texts = Vec::new();
+    for lang in BOTH {
+        // Through the console's own path: the refusal as a failure, worded.
+        for e in attendance_refusals()
+            .into_iter()
+            .filter(|e| !matches!(e, E::Export(_) | E::Denied(_) | E::Sql(_)))
+        {
+            let name = format!("{e:?}");
+            texts.push((name, lang, words::failure(lang, &Failure::from(e))));
+        }
+        for s in onecard::db::attendance::Status::ALL {
+            texts.push((format!("{s:?}"), lang, s.words(lang).to_string()));
+        }
+    }
+    check(texts, &[]);
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
 use onecard::domain::card::CardKind;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use onecard::report::{self, Filter, ReportArgs, ReportError, ReportKind, ReportName};
+use onecard::report::{self, Filter, ReportArgs, ReportError, ReportKind};
 use sqlx::PgPool;
 
 /// Local time on a day of 2026.
@@ -838,8 +838,8 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     let db = test_db().await;
     let pool = &db.pool;
     fixture(pool).await;
-    let args = |report: ReportName| ReportArgs {
-        report,
+    let args = |report: ReportKind| ReportArgs {
+        report: report.into(),
         from: None,
         to: None,
         department: None,
@@ -853,7 +853,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     };
     let shell = Actor::shell("root");
     let mut out = Vec::new();
-    report::cli(pool, &shell, &args(ReportName::Issued), &mut out)
+    report::cli(pool, &shell, &args(ReportKind::Issued), &mut out)
         .await
         .unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -866,7 +866,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &shell,
         &ReportArgs {
             limit: 2,
-            ..args(ReportName::Issued)
+            ..args(ReportKind::Issued)
         },
         &mut out,
     )
@@ -885,7 +885,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &ReportArgs {
             csv: Some(file.clone()),
             operator: Some("desk1".into()),
-            ..args(ReportName::Losses)
+            ..args(ReportKind::Losses)
         },
         &mut out,
     )
@@ -902,7 +902,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
     std::fs::write(&file, "kept").unwrap();
     let losses = ReportArgs {
         csv: Some(file.clone()),
-        ..args(ReportName::Losses)
+        ..args(ReportKind::Losses)
     };
     let e = report::cli(pool, &shell, &losses, &mut Vec::new())
         .await
@@ -930,7 +930,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &shell,
         &ReportArgs {
             csv: Some(balances.clone()),
-            ..args(ReportName::Balances)
+            ..args(ReportKind::Balances)
         },
         &mut out,
     )
@@ -948,7 +948,7 @@ async fn the_cli_prints_a_table_or_writes_the_csv() {
         &shell,
         &ReportArgs {
             from: Some(date("2026-01-01")),
-            ..args(ReportName::Balances)
+            ..args(ReportKind::Balances)
         },
         &mut Vec::new(),
     )

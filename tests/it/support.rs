@@ -261,6 +261,16 @@ async fn build_template() -> String {
                 Err(e)
                     if tries < 100 && e.to_string().contains("being accessed by other users") =>
                 {
+                    // Under the lock only our own closed pool can still be on it: a connection
+                    // returned while the pool closed has been seen to stay open, and RENAME
+                    // waits 5 s per try for it.
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&building)
+                    .execute(&mut admin)
+                    .await;
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

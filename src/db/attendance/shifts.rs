@@ -147,13 +147,16 @@ pub async fn shifts(pool: &PgPool) -> Result<Vec<Shift>, sqlx::Error> {
 }
 
 /// A shift by name (or id).
-pub async fn shift_id(pool: &PgPool, shift: &str) -> Result<i64, AttendanceError> {
+pub async fn shift_id<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    shift: &str,
+) -> Result<i64, AttendanceError> {
     let s = shift.trim();
     sqlx::query_scalar(
         "SELECT id FROM att_shift WHERE name = $1 OR id::text = $1 ORDER BY name = $1 DESC LIMIT 1",
     )
     .bind(s)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or_else(|| AttendanceError::NoShift(s.to_string()))
 }
@@ -363,14 +366,15 @@ pub(crate) async fn add_schedule_in(
 pub async fn delete_schedule(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), AttendanceError> {
     actor.authorize(Action::AttendanceEdit)?;
     let mut tx = pool.begin().await?;
-    let before: Option<(Option<i64>, Option<i64>, i64, NaiveDate, Option<NaiveDate>)> =
-        sqlx::query_as(
-            "DELETE FROM att_schedule WHERE id = $1
+    /// department, person, shift, from, to
+    type Row = (Option<i64>, Option<i64>, i64, NaiveDate, Option<NaiveDate>);
+    let before: Option<Row> = sqlx::query_as(
+        "DELETE FROM att_schedule WHERE id = $1
              RETURNING department_id, person_id, shift_id, valid_from, valid_to",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some((dep, person, shift, from, to)) = before else {
         return Err(AttendanceError::NoSchedule(id));
     };
