@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
-pub const DATABASE: &str = "onecard_bench_attendance";
+pub const DATABASE: &str = "onecard_bench_extract";
 pub const PUNCHES: usize = 100_000;
 
 /// One machine of the demo's, nothing else, no traffic; its log big enough for `punches`.
