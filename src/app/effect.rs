@@ -40,63 +40,35 @@ impl From<doors::Effect> for Effect {
     }
 }
 
-impl From<patrol::Effect> for Effect {
-    fn from(e: patrol::Effect) -> Self {
-        match e {
-            // A command to a reader goes through the one queue every tab uses.
-            patrol::Effect::Enqueue {
-                terminal_id,
-                about,
-                command,
-            } => Effect::Queue(queue::Effect::Enqueue {
-                terminal_id,
-                about,
-                command,
-            }),
-            other => Effect::Patrol(other),
+/// A tab whose commands to terminals go through the one queue every tab uses.
+macro_rules! queues_commands {
+    ($tab:ident, $variant:ident) => {
+        impl From<$tab::Effect> for Effect {
+            fn from(e: $tab::Effect) -> Self {
+                match e {
+                    $tab::Effect::Enqueue {
+                        terminal_id,
+                        about,
+                        command,
+                    } => Effect::Queue(queue::Effect::Enqueue {
+                        terminal_id,
+                        about,
+                        command,
+                    }),
+                    other => Effect::$variant(other),
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<attendance::Effect> for Effect {
-    fn from(e: attendance::Effect) -> Self {
-        match e {
-            // A command to a machine goes through the one queue every tab uses.
-            attendance::Effect::Enqueue {
-                terminal_id,
-                about,
-                command,
-            } => Effect::Queue(queue::Effect::Enqueue {
-                terminal_id,
-                about,
-                command,
-            }),
-            other => Effect::Attendance(other),
-        }
-    }
-}
+queues_commands!(patrol, Patrol);
+queues_commands!(attendance, Attendance);
+queues_commands!(terminals, Terminals);
 
 impl From<settlement::Effect> for Effect {
     fn from(e: settlement::Effect) -> Self {
         Effect::Settlement(e)
-    }
-}
-
-impl From<terminals::Effect> for Effect {
-    fn from(e: terminals::Effect) -> Self {
-        match e {
-            // A command to a terminal goes through the one queue every tab uses.
-            terminals::Effect::Enqueue {
-                terminal_id,
-                about,
-                command,
-            } => Effect::Queue(queue::Effect::Enqueue {
-                terminal_id,
-                about,
-                command,
-            }),
-            other => Effect::Terminals(other),
-        }
     }
 }
 

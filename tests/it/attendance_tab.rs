@@ -75,21 +75,10 @@ pub(crate) async fn site(pool: &PgPool) -> (i64, i64) {
     (ids[0], ids[1])
 }
 
+/// A punch today at `hms`.
 async fn punch(pool: &PgPool, terminal: i64, user_id: &str, hms: (u32, u32, u32)) {
     let at = time::today().and_hms_opt(hms.0, hms.1, hms.2).unwrap();
-    let stored = ingest::store_punches(
-        pool,
-        terminal,
-        &[PunchRow {
-            user_id: user_id.into(),
-            terminal_time: at,
-            verify: 1,
-            state: 0,
-        }],
-    )
-    .await
-    .unwrap();
-    assert_eq!(stored.inserted, 1);
+    punch_on(pool, terminal, user_id, at).await;
 }
 
 #[tokio::test]
@@ -224,7 +213,7 @@ async fn day_shift(pool: &PgPool) {
 }
 
 async fn punch_on(pool: &PgPool, terminal: i64, user_id: &str, at: chrono::NaiveDateTime) {
-    ingest::store_punches(
+    let stored = ingest::store_punches(
         pool,
         terminal,
         &[PunchRow {
@@ -236,6 +225,7 @@ async fn punch_on(pool: &PgPool, terminal: i64, user_id: &str, at: chrono::Naive
     )
     .await
     .unwrap();
+    assert_eq!(stored.inserted, 1);
 }
 
 fn text(c: &mut Console) -> String {

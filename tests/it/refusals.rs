@@ -4,7 +4,7 @@
 //! one that is not listed here fails the test.
 
 use chrono::NaiveDate;
-use onecard::app::failure::{DbTrouble, Failure, FileTrouble, PatrolWhy};
+use onecard::app::failure::{AttendanceWhy, DbTrouble, Failure, FileTrouble, PatrolWhy};
 use onecard::app::words;
 use onecard::db::card::{BatchRefusal, BatchWhy};
 use onecard::db::command::{CommandFailure, CommandOutcome, DoorMode, Feature, Refusal};
@@ -389,6 +389,8 @@ fn failures() -> Vec<Failure> {
     }));
     v.extend(card_refusals().into_iter().map(Failure::Refusal));
     v.extend(patrol_whys().into_iter().map(Failure::Patrol));
+    // Every attendance refusal is worded by its own test; one stands for the variant here.
+    v.push(Failure::Attendance(AttendanceWhy::NoReason));
     v.push(Failure::PunchFile {
         path: "/媒体/优盘/考勤.dat".into(),
         line: 7,
