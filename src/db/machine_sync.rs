@@ -204,7 +204,11 @@ pub async fn sync_differences(
         }
         let strays: Vec<&String> = held.keys().filter(|u| !wanted.contains(*u)).collect();
         let persons: BTreeMap<String, String> =
-            sqlx::query_as("SELECT person_no, name FROM person WHERE person_no = ANY($1)")
+            // A user id names a person by number or by a card they hold (`att_user`).
+            sqlx::query_as(
+                "SELECT u.user_id, p.name FROM att_user u JOIN person p ON p.id = u.person_id
+                  WHERE u.user_id = ANY($1)",
+            )
                 .bind(strays.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .fetch_all(pool)
                 .await?

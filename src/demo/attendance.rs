@@ -21,9 +21,10 @@ const OFFLINE_LINE: &str = "offline-attendance";
 /// The file the offline machine "exported" (ZKTeco's USB attendance log), in the data directory.
 pub const OFFLINE_FILE: &str = "demo-offline_attlog.dat";
 
-/// The site's shifts, schedules and holidays, once: 白班 08:00–17:00 for every department but
-/// 保卫处, which works 夜班 22:00–06:00 (its day changing at 14:00); weekends off; New Year's
-/// Day a holiday. Schedules start before the seeded month, so every seeded day has a result.
+/// The site's shifts, schedules and holidays, once: 白班 08:00–17:00 for the staff (the offices
+/// by department, the colleges' staff each), but 保卫处 works 夜班 22:00–06:00 (its day changing
+/// at 14:00); weekends off; New Year's Day a holiday. Schedules start before the seeded month, so
+/// every seeded day has a result.
 pub async fn seed_plan(pool: &PgPool, today: NaiveDate) -> anyhow::Result<bool> {
     use crate::db::attendance::{shifts, Holiday, NewSchedule, NewShift, ScheduleFor};
     use crate::domain::permission::Actor;
@@ -41,15 +42,29 @@ pub async fn seed_plan(pool: &PgPool, today: NaiveDate) -> anyhow::Result<bool> 
     night.day_change = t(14);
     let day_id = shifts::add_shift(pool, &actor, &day).await?;
     let night_id = shifts::add_shift(pool, &actor, &night).await?;
-    let departments: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM department")
-        .fetch_all(pool)
-        .await?;
-    for (id, code) in departments {
+    // The offices, all staff, by department; the colleges' staff one by one (their students
+    // keep no hours).
+    let whom: Vec<(Option<i64>, Option<i64>, String)> = sqlx::query_as(
+        "SELECT d.id, NULL::bigint, d.code FROM department d
+          WHERE NOT EXISTS (SELECT 1 FROM person p WHERE p.department_id = d.id AND p.category <> 'staff')
+         UNION ALL
+         SELECT NULL, p.id, d.code FROM person p JOIN department d ON d.id = p.department_id
+          WHERE p.category = 'staff'
+            AND EXISTS (SELECT 1 FROM person o WHERE o.department_id = d.id AND o.category <> 'staff')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (department, person, code) in whom {
+        let whom = match (department, person) {
+            (Some(d), _) => ScheduleFor::Department(d),
+            (None, Some(p)) => ScheduleFor::Person(p),
+            (None, None) => continue,
+        };
         shifts::add_schedule(
             pool,
             &actor,
             &NewSchedule {
-                whom: ScheduleFor::Department(id),
+                whom,
                 shift_id: if code == NIGHT_DEPARTMENT {
                     night_id
                 } else {

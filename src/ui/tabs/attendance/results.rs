@@ -71,7 +71,11 @@ pub fn render_results(frame: &mut Frame, sh: &Shell, a: &Attendance, body: Rect,
                     status_style(r.status.0, th),
                 ),
                 (t(r.first_punch), Style::default()),
-                (t(r.last_punch), Style::default()),
+                // One punch is a first punch only.
+                (
+                    t(r.last_punch.filter(|_| r.punch_count > 1)),
+                    Style::default(),
+                ),
                 (minutes(i64::from(r.late_min)), th.info),
                 (minutes(i64::from(r.early_min)), th.info),
                 (minutes(i64::from(r.overtime_min)), Style::default()),
