@@ -467,3 +467,42 @@ async fn the_sync_view_lists_users_the_register_does_not_know() {
         "{screen}"
     );
 }
+
+#[tokio::test]
+async fn a_card_issued_after_its_punches_gives_them_to_its_holder() {
+    use onecard::db::attendance;
+    let db = crate::support::test_db().await;
+    let pool = &db.pool;
+    let (school, _) = site(pool).await;
+    day_shift(pool).await;
+    let yesterday = time::today() - chrono::Duration::days(1);
+    let at = |h, m| yesterday.and_hms_opt(h, m, 0).unwrap();
+    // The machine knew a card nobody held yet.
+    punch_on(pool, school, "99887766", at(7, 55)).await;
+    punch_on(pool, school, "99887766", at(17, 5)).await;
+    attendance::catch_up(pool, 20).await.unwrap();
+    let status = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT a.status FROM att_day a JOIN person p ON p.id = a.person_id
+              WHERE p.person_no = 'T002' AND a.day = $1",
+        )
+        .bind(yesterday)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(status().await, "absent");
+    // The card is issued to 李四: the punches are hers from now on.
+    sqlx::query(
+        "INSERT INTO card (card_no, person_id, kind, subsystems, valid_from, valid_until, issued_by,
+                           query_pin_hash, payment_pin_hash)
+         SELECT 99887766, id, 'staff', '{attendance}', current_date - 30, current_date + 300, 'test',
+                'x', 'x'
+           FROM person WHERE person_no = 'T002'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    attendance::catch_up(pool, 20).await.unwrap();
+    assert_eq!(status().await, "present");
+}
