@@ -90,6 +90,14 @@ pub enum Grouping {
     Department,
 }
 
+/// The days of `day`'s month that are over by `today` (today is still under way): its first day
+/// and the earlier of its last day and yesterday. None: none is over yet.
+pub fn closed_month(day: NaiveDate, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let (from, to) = month_of(day);
+    let to = to.min(today.pred_opt()?);
+    (from <= to).then_some((from, to))
+}
+
 /// The first and last day of `day`'s month.
 pub fn month_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     let first = day.with_day(1).unwrap_or(day);
@@ -818,5 +826,30 @@ pub fn table_area(view: AttView, body: Rect) -> Rect {
     match view {
         AttView::Machines => machines_split(body).0,
         _ => body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closed_month;
+    use chrono::NaiveDate;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_month_counts_the_days_that_are_over() {
+        // This month: up to yesterday; on the 1st, none yet.
+        assert_eq!(
+            closed_month(d("2026-12-06"), d("2026-12-07")),
+            Some((d("2026-12-01"), d("2026-12-06")))
+        );
+        assert_eq!(closed_month(d("2026-12-01"), d("2026-12-01")), None);
+        // A month that is over: whole.
+        assert_eq!(
+            closed_month(d("2026-11-15"), d("2026-12-07")),
+            Some((d("2026-11-01"), d("2026-11-30")))
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use super::{answer, Env};
 use crate::app::failure::Failure;
-use crate::app::tabs::attendance::{month_of, Effect, Grouping, Msg as AttMsg, PUNCH_ROWS};
+use crate::app::tabs::attendance::{
+    closed_month, month_of, Effect, Grouping, Msg as AttMsg, PUNCH_ROWS,
+};
 use crate::app::Msg;
 use crate::db::attendance::{self, corrections, results, ResultQuery};
 use crate::db::{machine_sync, punch};
@@ -35,7 +37,10 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                 )
             }
             Effect::Totals { gen, day, grouping } => {
-                let (from, to) = month_of(day);
+                // A day under way is not counted (everyone not yet in would be absent).
+                let Some((from, to)) = closed_month(day, time::today()) else {
+                    return answer(Ok(Msg::Attendance(AttMsg::Totals { gen, rows: vec![] })));
+                };
                 let q = ResultQuery::new(from, to);
                 let rows = match grouping {
                     Grouping::Person => results::totals_by_person(pool, &q).await,

@@ -3,7 +3,7 @@
 
 use super::{empty, view_title};
 use crate::app::state::Shell;
-use crate::app::tabs::attendance::{month_of, AttForm, Attendance, Grouping};
+use crate::app::tabs::attendance::{closed_month, month_of, AttForm, Attendance, Grouping};
 use crate::db::attendance::Status;
 use crate::i18n::{tr, trf, Lang};
 use crate::ui::form::{popup_keys, Placement};
@@ -111,7 +111,7 @@ pub fn render_results(frame: &mut Frame, sh: &Shell, a: &Attendance, body: Rect,
 
 pub fn render_totals(frame: &mut Frame, sh: &Shell, a: &Attendance, body: Rect, th: &Theme) {
     let lang = sh.lang;
-    let (from, to) = month_of(a.day(sh));
+    let (from, to) = closed_month(a.day(sh), sh.today()).unwrap_or_else(|| month_of(a.day(sh)));
     let per = match a.grouping {
         Grouping::Person => tr(lang, "att.per.person"),
         Grouping::Department => tr(lang, "att.per.department"),
