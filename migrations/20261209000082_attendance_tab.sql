@@ -2,7 +2,19 @@
 -- as the machine last said.
 ALTER TABLE terminal
     ADD COLUMN memory_used bigint,
-    ADD COLUMN memory_capacity bigint;
+    ADD COLUMN memory_capacity bigint,
+    -- When its punches were last stored (extracted or imported): kept where they are stored,
+    -- so the tab does not scan a machine's punches for it.
+    ADD COLUMN punches_stored_at timestamptz;
+
+CREATE FUNCTION punches_stored() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE terminal SET punches_stored_at = now()
+     WHERE id IN (SELECT DISTINCT terminal_id FROM new_punch);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER punch_stored AFTER INSERT ON punch REFERENCING NEW TABLE AS new_punch
+    FOR EACH STATEMENT EXECUTE FUNCTION punches_stored();
 
 -- A day's punches across every machine, newest first (today's punches, live).
 CREATE INDEX punch_time ON punch (terminal_time);

@@ -53,8 +53,10 @@ pub async fn store_users(
     .bind(read_at)
     .execute(&mut *tx)
     .await?;
+    // Named as a table of its own: a machine's punches (which name the terminal) do not make
+    // every console work out the differences again.
     Change {
-        terminal: vec![terminal_id],
+        records: vec!["machine_user".to_string()],
         ..Change::default()
     }
     .send(&mut tx)

@@ -42,7 +42,7 @@ impl MachineRow {
 pub async fn machines(pool: &PgPool, day: NaiveDate) -> Result<Vec<MachineRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id AS terminal_id, t.name, t.location, t.status, l.enabled, t.last_contact,
-                (SELECT max(p.received_at) FROM punch p WHERE p.terminal_id = t.id) AS last_extraction,
+                t.punches_stored_at AS last_extraction,
                 t.records_waiting, t.clock_drift_s, t.memory_used, t.memory_capacity,
                 coalesce((SELECT value FROM setting WHERE key = 'attendance.clear_after_extract')
                            @> to_jsonb(t.id), false) AS clear_after_extract,

@@ -105,6 +105,16 @@ async fn the_tab_lists_the_machines_and_today_s_punches_live() {
         "{text}"
     );
 
+    // Each machine's last extraction is when its punches were stored.
+    assert!(
+        c.state
+            .attendance
+            .machines
+            .iter()
+            .all(|m| m.last_extraction.is_some()),
+        "{:?}",
+        c.state.attendance.machines
+    );
     c.key('v').await;
     assert_eq!(c.state.attendance.view, AttView::Punches);
     let text = screen_text(&render(&mut c.state, 160, 48));

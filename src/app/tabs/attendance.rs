@@ -730,7 +730,8 @@ impl View for Attendance {
         }
         // A machine's users read again, or the register changed: the differences move.
         let register = !change.card.is_empty() || !change.person.is_empty();
-        if (register || !change.terminal.is_empty()) && sh.may(Action::AttendanceEdit) {
+        let users = change.records.iter().any(|r| r == "machine_user");
+        if (register || users) && sh.may(Action::AttendanceEdit) {
             fx.push(Effect::Sync { gen: sh.next_gen() });
         }
         fx

@@ -62,17 +62,7 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                 kind,
                 reason,
             } => return answer(correct(env, &person, &kind, &reason).await),
-            Effect::Revoke { id, reason } => {
-                let r = match env.actor() {
-                    Ok(a) => corrections::revoke(pool, &a, id, &reason)
-                        .await
-                        .map_err(Failure::from),
-                    Err(e) => Err(e),
-                };
-                return answer(r.map(|()| {
-                    Msg::Done(trf(env.lang, "att.revoked", &[("id", &id.to_string())]))
-                }));
-            }
+            Effect::Revoke { id, reason } => return answer(revoke(env, id, &reason).await),
             Effect::Export {
                 from,
                 to,
@@ -130,6 +120,18 @@ async fn correct(
         env.lang,
         "att.corrected",
         &[("id", &id.to_string()), ("person", person)],
+    )))
+}
+
+async fn revoke(env: &Env<'_>, id: i64, reason: &str) -> Result<Msg, Failure> {
+    let actor = env.actor()?;
+    corrections::revoke(env.pool, &actor, id, reason).await?;
+    // As after a correction: the results follow at once.
+    attendance::refresh_dirty(env.pool).await?;
+    Ok(Msg::Done(trf(
+        env.lang,
+        "att.revoked",
+        &[("id", &id.to_string())],
     )))
 }
 
