@@ -291,23 +291,26 @@ async fn the_twenty_edge_cases_give_the_day_rules_results() {
     );
 }
 
+/// serve's passes until the sweep has reached `today` (a few: 7 days each).
+async fn sweep_to(pool: &PgPool, today: &str) {
+    for _ in 0..10 {
+        let r = attendance::refresh_dirty_until(pool, Some(day(today)))
+            .await
+            .unwrap();
+        if !r.behind {
+            return;
+        }
+    }
+    panic!("the sweep did not reach {today} in 10 passes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dirty_refresh_gives_what_a_full_refresh_gives_and_a_crash_empties_nothing_for_good() {
     let db = test_db().await;
     let pool = &db.pool;
     let ids = edge_site(pool).await;
     // The first pass sweeps from the first schedule's day to "today" (03-07).
-    let mut passes = 0;
-    loop {
-        let r = attendance::refresh_dirty_until(pool, Some(day("2027-03-07")))
-            .await
-            .unwrap();
-        passes += 1;
-        if !r.behind {
-            break;
-        }
-        assert!(passes < 10);
-    }
+    sweep_to(pool, "2027-03-07").await;
     // New inputs after the sweep are only marked dirty: corrections and a late punch.
     edge_corrections(pool, &ids).await;
     let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM att_dirty")
@@ -342,17 +345,7 @@ async fn the_dirty_refresh_gives_what_a_full_refresh_gives_and_a_crash_empties_n
     // att_day is unlogged: crash recovery empties it and its marker, as this does. The next
     // passes see that and sweep every day again, to the same results.
     exec(pool, "TRUNCATE att_day, att_day_kept").await;
-    let mut passes = 0;
-    loop {
-        let r = attendance::refresh_dirty_until(pool, Some(day("2027-03-07")))
-            .await
-            .unwrap();
-        passes += 1;
-        if !r.behind {
-            break;
-        }
-        assert!(passes < 10);
-    }
+    sweep_to(pool, "2027-03-07").await;
     assert_eq!(snapshot(pool).await, incremental);
 }
 
