@@ -4,6 +4,7 @@ use crate::app::state::{DbWhere, ThemeName};
 use crate::config::{Config, Paths};
 use crate::console::{self, ConsoleOptions};
 use crate::db::embedded::{Cluster, ClusterStatus};
+use crate::db::roles::Access;
 use crate::db::{self, audit, backup, operator};
 use crate::domain::money::Money;
 use crate::domain::permission::Actor;
@@ -223,6 +224,10 @@ pub enum Cmd {
         /// the line, in milliseconds.
         #[arg(long, default_value_t = 10_000)]
         stale_ms: u64,
+        /// Take the day's `db backup` once the site's clock passes HH:MM (once a day across
+        /// every serve process; into `backup.dir`, default `<data dir>/backups`).
+        #[arg(long, value_name = "HH:MM", value_parser = parse_hh_mm)]
+        backup_at: Option<chrono::NaiveTime>,
     },
     /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
     /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
@@ -407,18 +412,70 @@ pub async fn demo_database(paths: &Paths, reset: bool) -> anyhow::Result<Databas
     })
 }
 
-/// The demo's database with `demo`, else the configured one.
+/// The demo's database with `demo`, else the configured one; as the console's role (the
+/// operators' commands).
 async fn database_for(paths: &Paths, config: &Config, demo: bool) -> anyhow::Result<Database> {
     if demo {
-        demo_database(paths, false).await
+        as_role(demo_database(paths, false).await?, config, Access::Console).await
     } else {
-        open_database(paths, config, None, true).await
+        open_database(paths, config, Access::Console).await
     }
 }
 
-/// Reaches the configured server (embedded unless a URL is set), creating the embedded database
-/// on first use. `migrate` is false only for restore, which needs an untouched database.
+/// The configured database, migrated (as the owner), then reached as `access`'s role.
 pub async fn open_database(
+    paths: &Paths,
+    config: &Config,
+    access: Access,
+) -> anyhow::Result<Database> {
+    let db = open_owner(paths, config, None, true).await?;
+    as_role(db, config, access).await
+}
+
+/// The same database as `db` (the owner's), reached as `access`'s role (`db::roles`): on the
+/// embedded cluster a login of the role over the socket; on an external server the role's own
+/// URL when set, else the owner's with the role set at connection start. A role that does not
+/// exist, or that the owner may not become, leaves the owner's connection, with a warning.
+pub async fn as_role(db: Database, config: &Config, access: Access) -> anyhow::Result<Database> {
+    let Some(role) = access.role() else {
+        return Ok(db);
+    };
+    let database = db.options.get_database().unwrap_or("onecard").to_string();
+    let (options, password) = match (&db.cluster, config.role_url(access)) {
+        (None, Some(url)) => {
+            let options = PgConnectOptions::from_str(&url)
+                .with_context(|| format!("the URL for {role} is not a valid PostgreSQL URL"))?
+                .database(&database);
+            (options, url::password_of(&url))
+        }
+        _ if !db::roles::can_become(&db.pool, role).await? => {
+            tracing::warn!(
+                role,
+                "the role does not exist or the owner may not become it: connecting as the owner"
+            );
+            return Ok(db);
+        }
+        (Some(cluster), _) => (cluster.connect_options_as(&database, role), None),
+        (None, None) => (
+            db::roles::set_role(db.options.clone(), role),
+            db.password.clone(),
+        ),
+    };
+    // The owner's pool is dropped, not closed: the demo's simulated site keeps a clone.
+    let pool = db::connect(options.clone()).await?;
+    Ok(Database {
+        pool,
+        options,
+        password,
+        cluster: db.cluster,
+        label: db.label,
+    })
+}
+
+/// Reaches the configured server (embedded unless a URL is set) as the schema's owner, creating
+/// the embedded database on first use. `migrate` is false only for restore, which needs an
+/// untouched database.
+pub async fn open_owner(
     paths: &Paths,
     config: &Config,
     database: Option<&str>,
@@ -481,8 +538,9 @@ async fn serve(
     worker: Option<String>,
     recheck_ms: u64,
     stale_ms: u64,
+    backup_at: Option<chrono::NaiveTime>,
 ) -> anyhow::Result<()> {
-    let db = open_database(paths, config, None, true).await?;
+    let db = open_database(paths, config, Access::Serve).await?;
     let worker = worker.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -498,6 +556,21 @@ async fn serve(
     };
     let supervisor =
         crate::poller::Supervisor::start_with(db.pool.clone(), worker.clone(), options);
+    let daily = backup_at.map(|at| {
+        let daily = backup::Daily {
+            at,
+            folder: config
+                .backup
+                .dir
+                .clone()
+                .unwrap_or_else(|| paths.backup_dir()),
+            pg_dump: db.tool("pg_dump"),
+            options: db.options.clone(),
+            password: db.password.clone(),
+            worker: worker.clone(),
+        };
+        tokio::spawn(daily_backups(db.pool.clone(), daily))
+    });
     say!(
         "onecard serve: polling as {worker} on {} (Ctrl-C to stop)",
         db.label
@@ -506,10 +579,47 @@ async fn serve(
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    if let Some(daily) = daily {
+        daily.abort();
+    }
     let stats = supervisor.stats();
     supervisor.stop().await;
     say!("onecard serve: stopped; {} records stored", stats.records);
     Ok(())
+}
+
+fn parse_hh_mm(text: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M")
+        .map_err(|_| format!("`{text}` is not a time of day as HH:MM (02:00)"))
+}
+
+/// `serve --backup-at`: looks every half minute whether the day's backup is due and not taken;
+/// a failed one is tried again a quarter of an hour later.
+async fn daily_backups(pool: PgPool, daily: backup::Daily) {
+    let actor = Actor {
+        operator_id: None,
+        name: format!("serve:{}", daily.worker),
+        role: None,
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = crate::domain::time::now();
+        match backup::daily_if_due(&pool, &actor, &daily, now).await {
+            Ok(Some(record)) => tracing::info!(
+                id = record.id,
+                path = record.path,
+                size_bytes = record.size_bytes,
+                "the day's backup is written"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the day's backup failed; trying again in 15 minutes");
+                tokio::time::sleep(std::time::Duration::from_secs(15 * 60)).await;
+            }
+        }
+    }
 }
 
 fn shell_actor() -> Actor {
@@ -593,7 +703,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None | Some(Cmd::Console) => {
             require_terminal()?;
-            let db = open_database(&paths, &config, None, true).await?;
+            let db = open_database(&paths, &config, Access::Console).await?;
             let options = console_options(&cli, &config, &paths, db.place(), None)?;
             console::run(db.pool, options).await?;
         }
@@ -638,7 +748,16 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                 Some(crate::demo::DIRECTOR.into()),
             )?;
             let live = crate::demo::LiveSite::start(&pool).await?;
-            let result = console::run(pool, options).await;
+            // The simulated site's pollers keep the owner's pool; the console gets its role's.
+            let demo = Database {
+                pool: pool.clone(),
+                options: cluster_for(&paths)?.connect_options(crate::demo::DATABASE),
+                password: None,
+                cluster: Some(cluster_for(&paths)?),
+                label: "demo".to_string(),
+            };
+            let console_pool = as_role(demo, &config, Access::Console).await?.pool;
+            let result = console::run(console_pool, options).await;
             if let Some(live) = live {
                 live.stop().await;
             }
@@ -649,7 +768,18 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             worker,
             recheck_ms,
             stale_ms,
-        }) => serve(&paths, &config, worker.clone(), *recheck_ms, *stale_ms).await?,
+            backup_at,
+        }) => {
+            serve(
+                &paths,
+                &config,
+                worker.clone(),
+                *recheck_ms,
+                *stale_ms,
+                *backup_at,
+            )
+            .await?
+        }
         Some(Cmd::Bench(args)) => {
             let server = match config.database_url() {
                 Some(url) => crate::bench::Server::External(url),
@@ -679,7 +809,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             crate::sim::runner::run(site, ports, tally.clone()).await?;
         }
         Some(Cmd::Operator { command }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+            let db = open_database(&paths, &config, Access::Console).await?;
             let actor = shell_actor();
             match command {
                 OperatorCmd::Add {
@@ -737,7 +867,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Cmd::Terminal { command }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+            let db = open_database(&paths, &config, Access::Console).await?;
             match command {
                 TerminalCmd::Import { file } => {
                     let bytes = std::fs::read(file)
@@ -795,7 +925,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             subsidies::import(&db.pool, &shell_actor(), lang, command, &mut out).await?;
         }
         Some(Cmd::CardKind { command }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+            let db = open_database(&paths, &config, Access::Console).await?;
             if let CardKindCmd::Set {
                 kind,
                 balance_on_return,
@@ -864,7 +994,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
         Some(Cmd::Site {
             command: SiteCmd::TimeZone { name },
         }) => {
-            let db = open_database(&paths, &config, None, true).await?;
+            let db = open_database(&paths, &config, Access::Console).await?;
             let key = crate::domain::time::ZONE_KEY;
             match name.as_deref().map(str::trim) {
                 None => {
@@ -942,7 +1072,7 @@ async fn db_command(command: &DbCmd, paths: &Paths, config: &Config) -> anyhow::
     match command {
         DbCmd::Status => {
             if external {
-                let db = open_database(paths, config, None, false).await?;
+                let db = open_owner(paths, config, None, false).await?;
                 print_schema_status(&db).await?;
             } else {
                 let cluster = cluster_for(paths)?;
@@ -965,7 +1095,7 @@ async fn db_command(command: &DbCmd, paths: &Paths, config: &Config) -> anyhow::
                             "state:            running (pid {pid}), socket in {}",
                             cluster.socket_dir().display()
                         );
-                        let db = open_database(paths, config, None, false).await?;
+                        let db = open_owner(paths, config, None, false).await?;
                         print_schema_status(&db).await?;
                     }
                 }
@@ -997,14 +1127,14 @@ async fn db_command(command: &DbCmd, paths: &Paths, config: &Config) -> anyhow::
             }
         }
         DbCmd::Migrate => {
-            let db = open_database(paths, config, None, false).await?;
+            let db = open_owner(paths, config, None, false).await?;
             let before = applied_version(&db.pool).await?;
             db::migrate(&db.pool).await?;
             let after = applied_version(&db.pool).await?;
             say!("schema at version {after} (was {before})");
         }
         DbCmd::Backup { dir } => {
-            let db = open_database(paths, config, None, true).await?;
+            let db = open_owner(paths, config, None, true).await?;
             let folder = dir
                 .clone()
                 .or_else(|| config.backup.dir.clone())
@@ -1026,7 +1156,7 @@ async fn db_command(command: &DbCmd, paths: &Paths, config: &Config) -> anyhow::
             );
         }
         DbCmd::Restore { file, database } => {
-            let db = open_database(paths, config, database.as_deref(), false).await?;
+            let db = open_owner(paths, config, database.as_deref(), false).await?;
             backup::restore(
                 &db.pool,
                 &shell_actor(),

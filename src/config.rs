@@ -79,6 +79,12 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// The embedded cluster's database name.
     pub name: Option<String>,
+    /// With an external server: how the console and the operators' commands connect, as
+    /// `onecard_console` (`ONECARD_CONSOLE_URL` wins). Unset: `url` with `SET ROLE`.
+    pub console_url: Option<String>,
+    /// With an external server: how `serve` connects, as `onecard_serve` (`ONECARD_SERVE_URL`
+    /// wins). Unset: `url` with `SET ROLE`.
+    pub serve_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -130,6 +136,20 @@ impl Config {
                 message: e.message().to_string(),
             }
         })
+    }
+
+    /// The URL a role connects with on an external server: its variable, then the file.
+    pub fn role_url(&self, access: crate::db::roles::Access) -> Option<String> {
+        use crate::db::roles::Access;
+        let (var, file) = match access {
+            Access::Owner => return self.database_url(),
+            Access::Console => ("ONECARD_CONSOLE_URL", &self.database.console_url),
+            Access::Serve => ("ONECARD_SERVE_URL", &self.database.serve_url),
+        };
+        std::env::var(var)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| file.clone())
     }
 
     /// `DATABASE_URL` wins over the file.

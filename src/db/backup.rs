@@ -2,9 +2,9 @@
 
 use super::audit;
 use crate::domain::permission::{Action, Actor, Denied};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -85,6 +85,20 @@ pub async fn backup(
     folder: &Path,
 ) -> Result<BackupRecord, BackupError> {
     actor.authorize(Action::DatabaseBackup)?;
+    let (path, size) = dump(options, password, pg_dump, folder).await?;
+    let mut tx = pool.begin().await?;
+    let record = record(&mut tx, actor, options, &path, size).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Runs `pg_dump` into the folder: the file's path and size.
+async fn dump(
+    options: &PgConnectOptions,
+    password: Option<&str>,
+    pg_dump: &Path,
+    folder: &Path,
+) -> Result<(PathBuf, u64), BackupError> {
     std::fs::create_dir_all(folder).map_err(|source| BackupError::Folder {
         path: folder.to_path_buf(),
         source,
@@ -117,7 +131,18 @@ pub async fn backup(
             source,
         })?
         .len();
-    let mut tx = pool.begin().await?;
+    Ok((path, size))
+}
+
+/// The backup's row and its audit row, in the caller's transaction.
+async fn record(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    options: &PgConnectOptions,
+    path: &Path,
+    size: u64,
+) -> Result<BackupRecord, BackupError> {
+    let database = options.get_database().unwrap_or("onecard").to_string();
     let record: BackupRecord = sqlx::query_as(
         "INSERT INTO backup (taken_by, database, path, size_bytes) VALUES ($1, $2, $3, $4)
          RETURNING id, taken_at, taken_by, database, path, size_bytes",
@@ -129,7 +154,7 @@ pub async fn backup(
     .fetch_one(&mut *tx)
     .await?;
     audit::append(
-        &mut tx,
+        tx,
         actor,
         "database.backup",
         "backup",
@@ -138,8 +163,72 @@ pub async fn backup(
         Some(serde_json::json!({ "path": record.path, "size_bytes": record.size_bytes })),
     )
     .await?;
-    tx.commit().await?;
     Ok(record)
+}
+
+/// `serve --backup-at HH:MM`: the daily backup, where and how.
+#[derive(Debug, Clone)]
+pub struct Daily {
+    /// The site's wall-clock time after which the day's backup is due.
+    pub at: NaiveTime,
+    pub folder: PathBuf,
+    pub pg_dump: PathBuf,
+    /// How `pg_dump` connects.
+    pub options: PgConnectOptions,
+    pub password: Option<String>,
+    /// This process's name (`serve --worker`), kept with the day's claim.
+    pub worker: String,
+}
+
+/// Key of the transaction lock under which a day's backup is claimed, taken and recorded.
+const DAILY_LOCK: &str = "onecard daily backup";
+
+/// Takes the day's backup if it is due (`now`, the site's wall clock, is past `daily.at`) and
+/// no process took it yet: Some(record) when this call took it. Two `serve` processes may call
+/// this at once: the claim (a transaction lock, then the day's row, written in the transaction
+/// that records the backup) lets one take it; the other sees it busy, or taken, and does nothing.
+pub async fn daily_if_due(
+    pool: &PgPool,
+    actor: &Actor,
+    daily: &Daily,
+    now: NaiveDateTime,
+) -> Result<Option<BackupRecord>, BackupError> {
+    if now.time() < daily.at {
+        return Ok(None);
+    }
+    let day = now.date();
+    let mut tx = pool.begin().await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(DAILY_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !got {
+        return Ok(None);
+    }
+    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM backup_day WHERE day = $1)")
+        .bind(day)
+        .fetch_one(&mut *tx)
+        .await?;
+    if taken {
+        return Ok(None);
+    }
+    actor.authorize(Action::DatabaseBackup)?;
+    let (path, size) = dump(
+        &daily.options,
+        daily.password.as_deref(),
+        &daily.pg_dump,
+        &daily.folder,
+    )
+    .await?;
+    let record = record(&mut tx, actor, &daily.options, &path, size).await?;
+    sqlx::query("INSERT INTO backup_day (day, backup_id, worker) VALUES ($1, $2, $3)")
+        .bind(day)
+        .bind(record.id)
+        .bind(&daily.worker)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(record))
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<BackupRecord>, sqlx::Error> {
@@ -182,7 +271,10 @@ pub async fn restore(
         cmd.env("PGPASSWORD", p);
     }
     let db = options.get_database().unwrap_or("onecard").to_string();
+    // No grants: a dump names onecard's roles, which another cluster may lack; `migrate`,
+    // run after the restore, grants them again (and creates them where missing).
     cmd.arg("--no-owner")
+        .arg("--no-privileges")
         .arg("--single-transaction")
         .arg("--exit-on-error")
         .arg("--dbname")

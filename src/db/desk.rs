@@ -444,8 +444,8 @@ pub async fn reverse_purchase(
         } => (None, Some(terminal_id), Some(txn_no)),
     };
     // The purchase is its payer's traced entry; a receipt's number is of the POS's current
-    // numbering. The row lock makes two reversals of one purchase queue; the second finds the
-    // first.
+    // numbering. A lock on the purchase (below; not a row lock: the ledger is not the console's
+    // to update) makes two reversals of one purchase queue; the second finds the first.
     let found: Option<(i64, Option<i64>, i64, Money, i64)> = sqlx::query_as(
         "SELECT e.id, e.card_id, e.account_id, e.amount, me.account_id
          FROM ledger_entry e
@@ -454,8 +454,7 @@ pub async fn reverse_purchase(
          JOIN account ma ON ma.id = me.account_id AND ma.kind = 'merchant'
          WHERE e.txn_no IS NOT NULL
            AND (e.id = $1 OR (e.terminal_id = $2 AND e.txn_no = $3
-                              AND e.txn_epoch = (SELECT record_base FROM terminal WHERE id = $2)))
-         FOR UPDATE OF e",
+                              AND e.txn_epoch = (SELECT record_base FROM terminal WHERE id = $2)))",
     )
     .bind(by_id)
     .bind(terminal_id)
@@ -465,6 +464,10 @@ pub async fn reverse_purchase(
     let Some((purchase_id, card_id, cardholder, original, merchant)) = found else {
         return Err(DeskError::NoPurchase(purchase.to_string()));
     };
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('reversal ' || $1::text, 0))")
+        .bind(purchase_id)
+        .execute(&mut *tx)
+        .await?;
     if let Some(by) = sqlx::query_scalar::<_, i64>(
         "SELECT movement_id FROM movement_detail WHERE reverses_entry_id = $1",
     )

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The superuser initdb creates; every connection uses it.
+/// The superuser initdb creates: the schema's owner. Migrations, backups and restores connect
+/// as it; the console and `serve` as their own roles (`db::roles`), over the same socket.
 pub const SUPERUSER: &str = "onecard";
 /// Only names the socket file (`.s.PGSQL.5432`); there is no TCP listener.
 pub const PORT: u16 = 5432;
@@ -306,10 +307,16 @@ impl Cluster {
     }
 
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        self.connect_options_as(database, SUPERUSER)
+    }
+
+    /// As another role of the cluster (`onecard_console`, `onecard_serve`): every local login
+    /// is `trust`, and only onecard's own account can reach the socket.
+    pub fn connect_options_as(&self, database: &str, user: &str) -> PgConnectOptions {
         PgConnectOptions::new_without_pgpass()
             .socket(&self.root)
             .port(PORT)
-            .username(SUPERUSER)
+            .username(user)
             .database(database)
             .ssl_mode(PgSslMode::Disable)
     }
@@ -482,6 +489,8 @@ impl Cluster {
     }
 
     /// Creates `root` (0700, owned by the server account) and makes its ancestors traversable.
+    /// The socket lives in `root` and every local login is `trust`: whoever can enter `root`
+    /// could connect as the owner, so it is made 0700 again at every start.
     fn prepare_root(&self) -> Result<(), EmbeddedError> {
         let root = &self.root;
         if !root.is_dir() {
@@ -490,6 +499,14 @@ impl Cluster {
                 .mode(0o700)
                 .create(root)
                 .map_err(io_err("create directory", root))?;
+        }
+        if self.run_as.is_none() {
+            let meta = fs::metadata(root).map_err(io_err("inspect", root))?;
+            if meta.mode() & 0o777 != 0o700 {
+                fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+                    .map_err(io_err("set permissions on", root))?;
+                tracing::warn!(root = %root.display(), "the database directory was open to others; made it 0700");
+            }
         }
         if let Some(run_as) = &self.run_as {
             let meta = fs::metadata(root).map_err(io_err("inspect", root))?;

@@ -89,6 +89,25 @@ async fn init_start_connect_stop() {
     assert_eq!(select_one(c).await, 1);
 }
 
+/// The socket's directory is the only thing between another account and a `trust` login as
+/// the owner: one opened up while the server was down is closed again at the next start.
+#[tokio::test]
+async fn a_socket_directory_opened_to_others_is_closed_again_at_start() {
+    let t = TempCluster::new("onecard-emb-");
+    let c = &t.cluster;
+    c.ensure_running().expect("ensure_running");
+    assert!(c.stop().expect("stop"));
+    std::fs::set_permissions(c.socket_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    c.ensure_running().expect("start again");
+    let mode = std::fs::metadata(c.socket_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+    assert_eq!(select_one(c).await, 1);
+}
+
 #[tokio::test]
 async fn second_console_shares_the_running_server() {
     let t = TempCluster::new("onecard-emb-");

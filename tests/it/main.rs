@@ -20,6 +20,7 @@ mod cli;
 mod concurrency;
 mod config;
 mod console_pty;
+mod db_roles;
 mod demo;
 mod desk;
 mod door_records;

@@ -140,6 +140,26 @@ pub async fn test_db() -> TestDb {
     create_db(template).await
 }
 
+/// Connect options for a test database as one of onecard's roles (`onecard_console`,
+/// `onecard_serve`): a login of the role on the embedded cluster, `SET ROLE` at connection
+/// start on an external server (as `onecard` does when only `DATABASE_URL` is given).
+pub fn role_options(db: &TestDb, role: &str) -> PgConnectOptions {
+    match cluster() {
+        Some(c) => c.connect_options_as(&db.name, role),
+        None => onecard::db::roles::set_role(db.options.clone(), role),
+    }
+}
+
+/// A pool on a test database as one of onecard's roles ([`role_options`]).
+pub async fn role_pool(db: &TestDb, role: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(role_options(db, role))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {} as {role}: {e}", db.name))
+}
+
 /// A fresh database with no schema at all (e.g. a restore target).
 pub async fn fresh_empty_db() -> TestDb {
     create_db("template0").await
