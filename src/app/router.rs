@@ -403,9 +403,10 @@ fn flush(state: &mut State) -> Vec<Effect> {
 /// Everything shown, read again: after sign-in, and whenever notifications may have been lost.
 /// What notifications announced so far is part of it.
 fn reload_all(state: &mut State) -> Vec<Effect> {
-    // The session row too: a kick or another role may have been missed meanwhile.
-    let mut fx = vec![Effect::Session(session::Effect::Check)];
-    fx.extend(reload_views(state));
+    let mut fx = reload_views(state);
+    // The session row too (the role, the idle lock's setting): a kick or another role may have
+    // been missed meanwhile.
+    fx.push(Effect::Session(session::Effect::Check));
     fx
 }
 
