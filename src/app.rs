@@ -10,6 +10,7 @@ pub mod layout;
 pub mod load;
 pub mod msg;
 pub mod queue;
+pub mod rights;
 pub mod router;
 pub mod session;
 pub mod shell;

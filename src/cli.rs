@@ -273,6 +273,9 @@ pub enum OperatorCmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// End every open session of an operator: each of their consoles goes back to the sign-in
+    /// screen at once (audited).
+    Kick { login: String },
     /// Set an operator's password (they must change it at next sign-in).
     Passwd {
         login: String,
@@ -841,6 +844,10 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     let password = read_new_password(*password_stdin)?;
                     operator::set_password(&db.pool, &actor, login, &password).await?;
                     say!("password of {login} set; they must change it at next sign-in");
+                }
+                OperatorCmd::Kick { login } => {
+                    let n = operator::kick(&db.pool, &actor, login).await?;
+                    say!("{login}: {n} open session(s) ended");
                 }
                 OperatorCmd::List => {
                     let now = chrono::Utc::now();

@@ -100,6 +100,11 @@ pub fn render(frame: &mut Frame, state: &State) {
                 &th,
             );
         }
+        Screen::Main if sh.lock.is_some() => {
+            render_locked(frame, state, &areas, &th);
+            render_alarms(frame, state, areas.alarms, &th);
+            render_hint(frame, state, areas.hint, &th);
+        }
         Screen::Main => {
             render_tabs(frame, sh, areas.tabs, &th);
             render_alarms(frame, state, areas.alarms, &th);
@@ -128,6 +133,54 @@ pub fn render(frame: &mut Frame, state: &State) {
             }
         }
     }
+}
+
+/// The idle lock: who is signed in and the password asked, over the live alarm list (the
+/// header's counts stay above it).
+fn render_locked(frame: &mut Frame, state: &State, areas: &layout::Areas, th: &Theme) {
+    let sh = &state.shell;
+    let lang = sh.lang;
+    let Some(lock) = &sh.lock else {
+        return;
+    };
+    let who = sh
+        .session
+        .as_ref()
+        .map(|s| format!("{} ({})", s.operator.display_name, s.operator.login))
+        .unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(
+            format!(" {} ", trf(lang, "lock.title", &[("who", &who)])),
+            th.alarm_loud,
+        ))),
+        areas.tabs,
+    );
+    let body = areas.body;
+    let form_h = 7.min(body.height);
+    let top = Rect::new(body.x, body.y, body.width, form_h);
+    let rest = Rect::new(
+        body.x,
+        body.y + form_h,
+        body.width,
+        body.height.saturating_sub(form_h),
+    );
+    if rest.height > 2 {
+        tabs::alarms::render(frame, state, rest, th);
+    }
+    let mut f = lock.form.clone();
+    f.intro = vec![trf(lang, "lock.intro", &[("who", &who)])];
+    form::render(
+        frame,
+        lang,
+        &f,
+        &form::Placement {
+            width: 60,
+            title: format!("onecard · {}", tr(lang, "lock.form_title")),
+            keys: tr(lang, "lock.keys").to_string(),
+        },
+        top,
+        th,
+    );
 }
 
 fn render_tabs(frame: &mut Frame, sh: &Shell, row: Rect, th: &Theme) {

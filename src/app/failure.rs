@@ -74,6 +74,11 @@ pub enum Failure {
         until: String,
     },
     Disabled,
+    /// The console's session no longer acts: ended (signed out elsewhere, kicked) or its
+    /// operator disabled since. The console goes back to the sign-in screen.
+    SessionEnded {
+        disabled: bool,
+    },
     Policy(PolicyError),
     LoginTaken(String),
     BadLogin,
@@ -601,6 +606,27 @@ impl From<LoginError> for Failure {
             },
             LoginError::Disabled => Failure::Disabled,
             LoginError::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::db::operator::SessionError> for Failure {
+    fn from(e: crate::db::operator::SessionError) -> Self {
+        use crate::db::operator::SessionError as E;
+        match e {
+            E::Ended => Failure::SessionEnded { disabled: false },
+            E::Disabled => Failure::SessionEnded { disabled: true },
+            E::Sql(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::db::operator::ReauthError> for Failure {
+    fn from(e: crate::db::operator::ReauthError) -> Self {
+        use crate::db::operator::ReauthError as E;
+        match e {
+            E::Session(e) => e.into(),
+            E::Login(e) => e.into(),
         }
     }
 }

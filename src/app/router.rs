@@ -223,14 +223,28 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
 
 fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
-        Msg::Key(key) => on_key(state, key),
-        Msg::Mouse(mouse) => on_mouse(state, mouse),
+        Msg::Key(key) => {
+            state.shell.last_input = state.shell.now;
+            if state.shell.lock.is_some() {
+                // Locked: the password, and nothing else (not even ctrl-c).
+                return session::lock_key(&mut state.shell, &key);
+            }
+            on_key(state, key)
+        }
+        Msg::Mouse(mouse) => {
+            state.shell.last_input = state.shell.now;
+            if state.shell.lock.is_some() {
+                return vec![];
+            }
+            on_mouse(state, mouse)
+        }
         Msg::Resize(w, h) => {
             state.shell.size = (w, h);
             vec![]
         }
         Msg::Tick(now) => {
             state.shell.now = now;
+            session::tick(&mut state.shell);
             let mut fx = lift(terminals::tick(&mut state.terminals, &mut state.shell));
             if shown(state) == ViewId::Tab(TabId::Patrol) {
                 fx.extend(lift(patrol::tick(&mut state.patrol, &mut state.shell)));
@@ -254,12 +268,24 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Changed(change) => {
+            // This operator's account or sessions changed (kicked, disabled, another role):
+            // the session row is asked at once, not at the next frame or action.
+            let mine = state
+                .shell
+                .session
+                .as_ref()
+                .is_some_and(|s| change.operator.contains(&s.operator.id));
             state.pending.change.merge(change);
-            vec![]
+            if mine {
+                vec![Effect::Session(session::Effect::Check)]
+            } else {
+                vec![]
+            }
         }
         Msg::Session(m) => match session::update(&mut state.shell, m) {
             session::Outcome::Nothing => vec![],
             session::Outcome::Main => reload_all(state),
+            session::Outcome::Role => reload_views(state),
             session::Outcome::Out => {
                 let mut fx = Vec::new();
                 for id in all_views() {
@@ -306,6 +332,15 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
 /// A refusal goes to whatever waits for it (a sign-in screen, a popup), else to the message
 /// line with the bell.
 fn failed(state: &mut State, f: &Failure) -> Vec<Effect> {
+    // The session no longer acts (kicked, disabled, ended elsewhere), or the lock screen's
+    // wrong passwords locked the account: back to the sign-in screen, saying why.
+    let locked_out = state.shell.lock.is_some() && matches!(f, Failure::Locked { .. });
+    if matches!(f, Failure::SessionEnded { .. }) || locked_out {
+        return signed_out(state, f);
+    }
+    if session::lock_failed(&mut state.shell, f) {
+        return vec![];
+    }
     if session::failed(&mut state.shell, f) {
         return vec![];
     }
@@ -317,6 +352,26 @@ fn failed(state: &mut State, f: &Failure) -> Vec<Effect> {
     }
     let text = words::failure(state.shell.lang, f);
     state.shell.error::<Effect>(text)
+}
+
+/// Signed out by the database: the sign-in screen, with why on it, and the bell.
+fn signed_out(state: &mut State, f: &Failure) -> Vec<Effect> {
+    let text = words::failure(state.shell.lang, f);
+    let login = state
+        .shell
+        .session
+        .as_ref()
+        .map(|s| s.operator.login.clone());
+    let fx = handle(state, Msg::Session(session::Msg::LoggedOut));
+    if let Screen::SignIn(s) = &mut state.shell.screen {
+        if let Some(login) = login {
+            s.form.set_text(session::SessionField::Login, &login);
+            s.form.focus_on(session::SessionField::Password);
+        }
+        s.form.error = Some(text);
+    }
+    state.shell.bell = true;
+    fx
 }
 
 /// Reloads what notifications announced since the last frame: each kind of row once, with
@@ -348,6 +403,15 @@ fn flush(state: &mut State) -> Vec<Effect> {
 /// Everything shown, read again: after sign-in, and whenever notifications may have been lost.
 /// What notifications announced so far is part of it.
 fn reload_all(state: &mut State) -> Vec<Effect> {
+    let mut fx = reload_views(state);
+    // The session row too (the role, the idle lock's setting): a kick or another role may have
+    // been missed meanwhile.
+    fx.push(Effect::Session(session::Effect::Check));
+    fx
+}
+
+/// Everything shown, read again (the session row aside).
+fn reload_views(state: &mut State) -> Vec<Effect> {
     state.pending = Default::default();
     let mut fx = lift(alarms::load_all(&mut state.alarms, &mut state.shell));
     let (sh, v) = view(state, ViewId::Tab(state.shell.tab));

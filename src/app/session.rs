@@ -3,12 +3,12 @@
 
 use super::failure::Failure;
 use super::form::FormKey;
-use super::shell::{Level, Screen, SessionInfo, Shell};
+use super::shell::{Level, Lock, Screen, SessionInfo, Shell};
 pub use super::shell::{SessionField, SignIn, SignInKind};
 use super::words;
-use crate::db::operator::{valid_login, Session};
+use crate::db::operator::{valid_login, Operator, Session};
 use crate::domain::password;
-use crate::i18n::tr;
+use crate::i18n::{tr, trf};
 use crossterm::event::KeyEvent;
 
 #[derive(Debug, Clone)]
@@ -18,7 +18,19 @@ pub enum Msg {
     LoggedIn(Session),
     PasswordChanged,
     LoggedOut,
+    /// The session row asked again: the operator as they are now (their current role), and
+    /// the site's idle lock (`console.lock_after_min`, 0 never).
+    Checked {
+        operator: Operator,
+        lock_after_min: u32,
+    },
+    /// The lock screen's password was right.
+    Unlocked(Operator),
 }
+
+/// The setting: minutes without a key or the mouse before a console locks (0: never).
+pub const LOCK_AFTER_KEY: &str = "console.lock_after_min";
+pub const LOCK_AFTER_DEFAULT: u32 = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -36,6 +48,12 @@ pub enum Effect {
         password: String,
     },
     Logout,
+    /// Ask the session row again: who is signed in, with which role, still enabled.
+    Check,
+    /// The lock screen: the signed-in operator's password (counted toward the lockout).
+    Unlock {
+        password: String,
+    },
 }
 
 /// What signing in or out means for the shell; the router reloads or resets the tabs.
@@ -45,6 +63,8 @@ pub enum Outcome {
     Main,
     /// Signed out: every tab forgets what it showed.
     Out,
+    /// The operator's role changed: what the tabs show is read again under the new one.
+    Role,
 }
 
 pub fn update(sh: &mut Shell, msg: Msg) -> Outcome {
@@ -66,6 +86,8 @@ pub fn update(sh: &mut Shell, msg: Msg) -> Outcome {
                 operator: session.operator,
             });
             sh.message = None;
+            sh.lock = None;
+            sh.last_input = sh.now;
             if must_change {
                 sh.screen = Screen::SignIn(SignIn::change_password(true));
                 Outcome::Nothing
@@ -82,7 +104,21 @@ pub fn update(sh: &mut Shell, msg: Msg) -> Outcome {
             sh.message = Some((Level::Info, tr(sh.lang, "msg.password_changed").to_string()));
             Outcome::Main
         }
+        Msg::Checked {
+            operator,
+            lock_after_min,
+        } => {
+            sh.lock_after_min = lock_after_min;
+            refreshed(sh, operator)
+        }
+        Msg::Unlocked(operator) => {
+            sh.lock = None;
+            sh.last_input = sh.now;
+            sh.message = None;
+            refreshed(sh, operator)
+        }
         Msg::LoggedOut => {
+            sh.lock = None;
             sh.session = None;
             sh.overlay = None;
             sh.pending_keys.clear();
@@ -92,6 +128,84 @@ pub fn update(sh: &mut Shell, msg: Msg) -> Outcome {
             Outcome::Out
         }
     }
+}
+
+/// The signed-in operator as the database has them now; a new role reads the tabs again.
+fn refreshed(sh: &mut Shell, operator: Operator) -> Outcome {
+    let Some(s) = &mut sh.session else {
+        return Outcome::Nothing;
+    };
+    if s.operator.id != operator.id {
+        return Outcome::Nothing;
+    }
+    let role = s.operator.role;
+    s.operator = operator;
+    if s.operator.role != role && sh.screen == Screen::Main {
+        let text = trf(
+            sh.lang,
+            "msg.role_changed",
+            &[("role", words::role(sh.lang, s.operator.role))],
+        );
+        sh.message = Some((Level::Info, text));
+        Outcome::Role
+    } else {
+        Outcome::Nothing
+    }
+}
+
+/// The idle lock: after `lock_after_min` minutes without a key or the mouse, the console asks
+/// for the signed-in operator's password. Alarms stay on screen and the bell still rings.
+pub fn tick(sh: &mut Shell) {
+    if sh.lock.is_some() || sh.lock_after_min == 0 || sh.screen != Screen::Main {
+        return;
+    }
+    if sh.session.is_none() {
+        return;
+    }
+    let idle = sh.now - sh.last_input;
+    if idle >= chrono::Duration::minutes(i64::from(sh.lock_after_min)) {
+        sh.lock = Some(Lock::new());
+        sh.overlay = None;
+        sh.pending_keys.clear();
+        sh.message = None;
+    }
+}
+
+/// A key on the lock screen: the password, and nothing else.
+pub fn lock_key(sh: &mut Shell, key: &KeyEvent) -> Vec<super::Effect> {
+    let Some(lock) = &mut sh.lock else {
+        return vec![];
+    };
+    if lock.form.busy {
+        return vec![];
+    }
+    match lock.form.key(key) {
+        FormKey::Submit => {
+            let password = lock.form.text(SessionField::Password).to_string();
+            if password.is_empty() {
+                return vec![];
+            }
+            lock.form.busy = true;
+            lock.form.error = None;
+            vec![super::Effect::Session(Effect::Unlock { password })]
+        }
+        _ => vec![],
+    }
+}
+
+/// A refusal while the lock screen waits for its answer: a wrong password stays on the lock
+/// screen (typed secret cleared). Whether the lock took it.
+pub fn lock_failed(sh: &mut Shell, f: &Failure) -> bool {
+    let lang = sh.lang;
+    let Some(lock) = &mut sh.lock else {
+        return false;
+    };
+    if !lock.form.busy || !matches!(f, Failure::WrongCredentials) {
+        return false;
+    }
+    lock.form.refused(words::failure(lang, f));
+    lock.form.clear_secrets();
+    true
 }
 
 /// A refusal while a sign-in screen waits: it stays with the refusal, typed secrets cleared.

@@ -96,6 +96,26 @@ impl SignIn {
     }
 }
 
+/// The idle lock's screen: the signed-in operator's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub form: Form<SessionField>,
+}
+
+impl Lock {
+    pub fn new() -> Lock {
+        let mut form = Form::new(String::new(), vec![Field::secret(SessionField::Password)]);
+        form.enter_advances = true;
+        Lock { form }
+    }
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Lock::new()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TabId {
     Cards,
@@ -261,6 +281,12 @@ pub struct Shell {
     pub commands: Commands,
     /// Ring the terminal's bell after this update (an error said, an alarm raised).
     pub bell: bool,
+    /// The last key or mouse input (at the clock's last tick), for the idle lock.
+    pub last_input: DateTime<Utc>,
+    /// Minutes of no input before the console locks; 0 never (`console.lock_after_min`).
+    pub lock_after_min: u32,
+    /// Locked: the lock screen asks for the operator's password; alarms stay shown.
+    pub lock: Option<Lock>,
 }
 
 impl Shell {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 pub use super::shell::{
-    DbState, DbWhere, Level, Overlay, Palette, Screen, SessionInfo, Shell, TabId, ThemeName,
+    DbState, DbWhere, Level, Lock, Overlay, Palette, Screen, SessionInfo, Shell, TabId, ThemeName,
 };
 
 /// Notifications collected since the last frame: reloaded once per frame, each id once.
@@ -68,6 +68,9 @@ impl State {
                 gen: 0,
                 commands: Default::default(),
                 bell: false,
+                last_input: now,
+                lock_after_min: super::session::LOCK_AFTER_DEFAULT,
+                lock: None,
             },
             alarms: Default::default(),
             cards: Default::default(),

@@ -346,6 +346,8 @@ pub fn failure(lang: Lang, f: &Failure) -> String {
         F::WrongCredentials => tr(lang, "login.wrong").to_string(),
         F::Locked { until } => trf(lang, "login.locked", &[("until", until)]),
         F::Disabled => tr(lang, "login.disabled").to_string(),
+        F::SessionEnded { disabled: false } => tr(lang, "login.session_ended").to_string(),
+        F::SessionEnded { disabled: true } => tr(lang, "login.session_disabled").to_string(),
         F::Policy(p) => password_policy(lang, p),
         F::LoginTaken(login) => trf(lang, "operator.error.taken", &[("login", login)]),
         F::BadLogin => tr(lang, "form.error.bad_login").to_string(),

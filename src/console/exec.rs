@@ -12,7 +12,9 @@ mod settlement;
 mod terminals;
 
 use crate::app::failure::Failure;
+use crate::app::rights::{self, Need};
 use crate::app::{Effect, Msg};
+use crate::db::notify::Change;
 use crate::domain::permission::Actor;
 use crate::i18n::Lang;
 use sqlx::PgPool;
@@ -59,7 +61,48 @@ pub(crate) fn answer(result: Result<Msg, Failure>) -> Option<Msg> {
     Some(result.unwrap_or_else(Msg::Failed))
 }
 
+/// Runs one effect, after asking the session row who acts (`session_actor`): an ended session
+/// or a disabled operator is refused, and the effect runs as the operator's current role, which
+/// must meet what the effect needs (`app::rights`). No effect runs around it.
 pub async fn execute(effect: Effect, env: &Env<'_>) -> Option<Msg> {
+    let need = rights::need(&effect);
+    if need == Need::Nothing {
+        return run(effect, env).await;
+    }
+    let Some((session_id, shown)) = &env.session else {
+        return Some(Msg::Failed(Failure::SignedOut));
+    };
+    let actor = match acting(env.pool, *session_id).await {
+        Ok(actor) => actor,
+        Err(f) => return Some(Msg::Failed(f)),
+    };
+    if actor.role != shown.role {
+        // The console still shows the old role: it asks the session row again and reloads.
+        if let Some(id) = actor.operator_id {
+            (env.report)(Msg::Changed(Change::operators(vec![id])));
+        }
+    }
+    if let Some(role) = actor.role {
+        if let Err(denied) = need.check(role) {
+            return Some(Msg::Failed(Failure::Denied(denied)));
+        }
+    }
+    let env = Env {
+        pool: env.pool,
+        lang: env.lang,
+        session: Some((*session_id, actor)),
+        report: env.report,
+    };
+    run(effect, &env).await
+}
+
+/// Who acts in `session_id` now, from the session row.
+async fn acting(pool: &PgPool, session_id: i64) -> Result<Actor, Failure> {
+    let mut conn = pool.acquire().await?;
+    Ok(crate::db::operator::session_actor(&mut conn, session_id).await?)
+}
+
+async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
     match effect {
         Effect::Session(e) => session::run(e, env).await,
         Effect::Queue(e) => queue::run(e, env).await,

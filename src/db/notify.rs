@@ -34,6 +34,10 @@ pub struct Change {
     /// Attendance plans (shifts, schedules, holidays), corrections or daily results changed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attendance: bool,
+    /// Operators whose account changed (role, disabled) or whose sessions were ended: their
+    /// consoles ask the session row again at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator: Vec<i64>,
 }
 
 impl Change {
@@ -79,6 +83,14 @@ impl Change {
         }
     }
 
+    /// Operators whose account or sessions changed.
+    pub fn operators(ids: Vec<i64>) -> Change {
+        Change {
+            operator: ids,
+            ..Change::default()
+        }
+    }
+
     /// Patrol plans, due visits or exceptions changed.
     pub fn patrol() -> Change {
         Change {
@@ -105,6 +117,7 @@ impl Change {
             && self.records.is_empty()
             && !self.patrol
             && !self.attendance
+            && self.operator.is_empty()
     }
 
     /// Folds another change in (the console collects a frame's worth before reloading).
@@ -116,6 +129,7 @@ impl Change {
             (&mut self.card, other.card),
             (&mut self.person, other.person),
             (&mut self.door, other.door),
+            (&mut self.operator, other.operator),
         ] {
             a.extend(b);
             a.sort_unstable();

@@ -1,6 +1,7 @@
 //! Operators: accounts, login with lockout, sessions. Every change is authorised and audited.
 
 use super::audit;
+use super::notify::Change;
 use crate::domain::password::{self, PolicyError};
 use crate::domain::permission::{Action, Actor, Denied};
 use crate::domain::role::Role;
@@ -312,6 +313,75 @@ async fn update_flags(
     .await?;
     let after = from_row(&row)?;
     audit_change(&mut tx, actor, action, Some(&before), &after).await?;
+    if after.disabled {
+        // A disabled operator's open consoles go back to the sign-in screen.
+        end_sessions_in(&mut tx, after.id).await?;
+    }
+    // Their consoles ask the session row again (role, disabled, ended).
+    Change::operators(vec![after.id]).send(&mut tx).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Ends every open session of `operator_id` inside `tx`; their ids.
+async fn end_sessions_in(
+    tx: &mut sqlx::PgConnection,
+    operator_id: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE operator_session SET ended_at = now()
+         WHERE operator_id = $1 AND ended_at IS NULL RETURNING id",
+    )
+    .bind(operator_id)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// `onecard operator kick LOGIN`: ends every open session of the operator (audited with the
+/// sessions ended, in the same transaction) and announces it, so each of their consoles goes
+/// back to the sign-in screen at once. The number of sessions ended.
+pub async fn kick(pool: &PgPool, actor: &Actor, login: &str) -> Result<usize, OperatorError> {
+    actor.authorize(Action::OperatorManage)?;
+    let mut tx = pool.begin().await?;
+    let op = lock_row(&mut tx, login).await?;
+    let mut ended = end_sessions_in(&mut tx, op.id).await?;
+    ended.sort_unstable();
+    audit::append(
+        &mut tx,
+        actor,
+        "operator.kick",
+        "operator",
+        &op.login,
+        None,
+        Some(json!({ "sessions_ended": ended })),
+    )
+    .await?;
+    Change::operators(vec![op.id]).send(&mut tx).await?;
+    tx.commit().await?;
+    Ok(ended.len())
+}
+
+/// Gives an operator another role (audited); their open consoles take it at their next
+/// action, and are told at once.
+pub async fn set_role(
+    pool: &PgPool,
+    actor: &Actor,
+    login: &str,
+    role: Role,
+) -> Result<Operator, OperatorError> {
+    actor.authorize(Action::OperatorManage)?;
+    let mut tx = pool.begin().await?;
+    let before = lock_row(&mut tx, login).await?;
+    let row = sqlx::query(&format!(
+        "UPDATE operator SET role = $2 WHERE login = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(login)
+    .bind(role.name())
+    .fetch_one(&mut *tx)
+    .await?;
+    let after = from_row(&row)?;
+    audit_change(&mut tx, actor, "operator.role", Some(&before), &after).await?;
+    Change::operators(vec![after.id]).send(&mut tx).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -359,6 +429,130 @@ pub async fn authenticate(
     client: &str,
 ) -> Result<Session, LoginError> {
     let mut tx = pool.begin().await?;
+    let op = match check_password(&mut tx, login, password).await {
+        Ok(op) => op,
+        Err(e) => {
+            if matches!(e, LoginError::WrongCredentials | LoginError::Locked(_)) {
+                // The count (or the lock) stays.
+                tx.commit().await?;
+            }
+            return Err(e);
+        }
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(op.id)
+    .bind(client)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Session { id, operator: op })
+}
+
+/// The idle lock: the signed-in operator's password again, for the session `session_id`
+/// (which must still be open). Wrong passwords count toward the lockout as at sign-in; a
+/// lockout ends the session.
+pub async fn reauthenticate(
+    pool: &PgPool,
+    session_id: i64,
+    password: &str,
+) -> Result<Operator, ReauthError> {
+    let mut tx = pool.begin().await?;
+    let actor = session_actor(&mut tx, session_id).await?;
+    match check_password(&mut tx, &actor.name, password).await {
+        Ok(op) => {
+            tx.commit().await?;
+            Ok(op)
+        }
+        Err(LoginError::Locked(until)) => {
+            // Locked out: the session ends with the lock.
+            sqlx::query(
+                "UPDATE operator_session SET ended_at = now() WHERE id = $1 AND ended_at IS NULL",
+            )
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Err(ReauthError::Login(LoginError::Locked(until)))
+        }
+        Err(LoginError::WrongCredentials) => {
+            tx.commit().await?;
+            Err(ReauthError::Login(LoginError::WrongCredentials))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReauthError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Login(#[from] LoginError),
+}
+
+impl From<sqlx::Error> for ReauthError {
+    fn from(e: sqlx::Error) -> Self {
+        ReauthError::Session(SessionError::Sql(e))
+    }
+}
+
+/// Why a session no longer acts.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("this session was ended")]
+    Ended,
+    #[error("this account is disabled")]
+    Disabled,
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Who acts in session `session_id`, from the session row: the operator's current role.
+/// Refused when the session was ended or the operator disabled. Inside a transaction, the rows
+/// stay held (FOR SHARE) until it ends, so a kick or a disable waits for the action.
+pub async fn session_actor(
+    conn: &mut sqlx::PgConnection,
+    session_id: i64,
+) -> Result<Actor, SessionError> {
+    let row = sqlx::query("SELECT operator_id, login, role FROM session_actor($1)")
+        .bind(session_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("OC001") => SessionError::Ended,
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("OC002") => {
+                SessionError::Disabled
+            }
+            _ => SessionError::Sql(e),
+        })?;
+    let role: String = row.try_get("role")?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::domain::role::UnknownRole| sqlx::Error::Decode(Box::new(e)))?;
+    let login: String = row.try_get("login")?;
+    Ok(Actor::operator(row.try_get("operator_id")?, &login, role))
+}
+
+/// The signed-in operator's account as it is now, if the session still acts.
+pub async fn session_operator(pool: &PgPool, session_id: i64) -> Result<Operator, SessionError> {
+    let mut conn = pool.acquire().await?;
+    let actor = session_actor(&mut conn, session_id).await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM operator WHERE id = $1"))
+        .bind(actor.operator_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(from_row(&row)?)
+}
+
+/// The password check with its counting, inside `tx`: the operator when it is right. A wrong
+/// password (or the lock it leads to) is written in `tx` too: the caller commits it.
+async fn check_password(
+    tx: &mut sqlx::PgConnection,
+    login: &str,
+    password: &str,
+) -> Result<Operator, LoginError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, password_hash, now() AS now FROM operator WHERE login = $1 FOR UPDATE"
     ))
@@ -397,8 +591,7 @@ pub async fn authenticate(
                 locked_until: Some(until),
                 ..op.clone()
             };
-            audit_change(&mut tx, &system, "operator.lock", Some(&op), &after).await?;
-            tx.commit().await?;
+            audit_change(tx, &system, "operator.lock", Some(&op), &after).await?;
             return Err(LoginError::Locked(until));
         }
         sqlx::query("UPDATE operator SET failed_attempts = $2 WHERE id = $1")
@@ -406,7 +599,6 @@ pub async fn authenticate(
             .bind(attempts)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         return Err(LoginError::WrongCredentials);
     }
     let row = sqlx::query(&format!(
@@ -415,16 +607,7 @@ pub async fn authenticate(
     .bind(op.id)
     .fetch_one(&mut *tx)
     .await?;
-    let op = from_row(&row)?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(op.id)
-    .bind(client)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Session { id, operator: op })
+    Ok(from_row(&row)?)
 }
 
 pub async fn end_session(pool: &PgPool, session_id: i64) -> Result<(), sqlx::Error> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const ROWS: u16 = 30;
 const COLS: u16 = 100;
 
-struct Console {
+pub(crate) struct Console {
     child: Child,
     /// Bytes to type; `None` hangs up. One thread owns the master, so a hang-up really closes it.
     keys: std::sync::mpsc::Sender<Option<Vec<u8>>>,
@@ -23,7 +23,7 @@ struct Console {
 }
 
 impl Console {
-    fn start(db: &TestDb, args: &[&str]) -> Console {
+    pub(crate) fn start(db: &TestDb, args: &[&str]) -> Console {
         let size = Winsize {
             ws_row: ROWS,
             ws_col: COLS,
@@ -91,12 +91,12 @@ impl Console {
         }
     }
 
-    fn contents(&self) -> String {
+    pub(crate) fn contents(&self) -> String {
         self.screen.lock().unwrap().screen().contents()
     }
 
     /// Waits for text on screen. The limit only stops a hung test; nothing asserts on time.
-    fn wait_for(&self, needle: &str) {
+    pub(crate) fn wait_for(&self, needle: &str) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
             if self.contents().contains(needle) {
@@ -110,7 +110,7 @@ impl Console {
         );
     }
 
-    fn send(&mut self, keys: &str) {
+    pub(crate) fn send(&mut self, keys: &str) {
         self.keys.send(Some(keys.as_bytes().to_vec())).unwrap();
     }
 

@@ -956,6 +956,11 @@ async fn the_consoles_desk_operations_book_at_the_desk_of_its_reader() {
     let w = desk::add_desk(pool, &c.director, "二楼窗口", Some(reader))
         .await
         .unwrap();
+    // Every console effect asks its session row: a real session of the director's.
+    let session = onecard::db::operator::open_session(pool, &c.director.name, "test")
+        .await
+        .unwrap()
+        .id;
     let run = |op: CardOp| {
         let actor = c.director.clone();
         async move {
@@ -963,7 +968,7 @@ async fn the_consoles_desk_operations_book_at_the_desk_of_its_reader() {
                 Effect::Cards(CardEffect::Op(op)),
                 pool,
                 Lang::EN,
-                Some((0, actor)),
+                Some((session, actor)),
             )
             .await;
             match msg {

@@ -58,6 +58,7 @@ mod propagation;
 mod reconcile;
 mod refusals;
 mod reports;
+mod rights;
 mod settlement;
 mod settlement_tab;
 mod shell;

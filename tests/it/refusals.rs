@@ -225,6 +225,8 @@ fn failures() -> Vec<Failure> {
             until: "14:05".into(),
         },
         Failure::Disabled,
+        Failure::SessionEnded { disabled: false },
+        Failure::SessionEnded { disabled: true },
         Failure::Policy(PolicyError::TooShort),
         Failure::Policy(PolicyError::ContainsLogin),
         Failure::Policy(PolicyError::Mismatch),

@@ -60,7 +60,7 @@ fn signed_in(lang: Lang, role: Role) -> State {
     );
     // Every role reads the alarms for the strip, and what the Card service tab (where the
     // console starts) shows: the desk's pickers and the person register. Each load has its
-    // generation, counted from 1.
+    // generation, counted from 1. Then the session row is asked (role, idle lock).
     assert_eq!(
         fx,
         vec![
@@ -70,6 +70,7 @@ fn signed_in(lang: Lang, role: Role) -> State {
                 gen: 3,
                 query: String::new()
             }),
+            Effect::Session(session::Effect::Check),
         ]
     );
     s

@@ -2,7 +2,7 @@
 
 use super::{answer, Env};
 use crate::app::failure::Failure;
-use crate::app::session::{Effect, Msg as SessionMsg};
+use crate::app::session::{Effect, Msg as SessionMsg, LOCK_AFTER_DEFAULT, LOCK_AFTER_KEY};
 use crate::app::Msg;
 use crate::db::operator;
 
@@ -40,6 +40,17 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
                 .map_err(Failure::from),
             Err(e) => Err(e),
         },
+        Effect::Check => match &env.session {
+            Some((id, _)) => check(pool, *id).await,
+            None => Err(Failure::SignedOut),
+        },
+        Effect::Unlock { password } => match &env.session {
+            Some((id, _)) => operator::reauthenticate(pool, *id, &password)
+                .await
+                .map(|op| session(SessionMsg::Unlocked(op)))
+                .map_err(Failure::from),
+            None => Err(Failure::SignedOut),
+        },
         Effect::Logout => {
             if let Some((id, _)) = &env.session {
                 let _ = operator::end_session(pool, *id).await;
@@ -47,4 +58,17 @@ pub async fn run(effect: Effect, env: &Env<'_>) -> Option<Msg> {
             Ok(session(SessionMsg::LoggedOut))
         }
     })
+}
+
+/// The session row asked again, with the idle lock's setting.
+async fn check(pool: &sqlx::PgPool, session_id: i64) -> Result<Msg, Failure> {
+    let operator = operator::session_operator(pool, session_id).await?;
+    let lock_after_min = crate::db::settings::get(pool, LOCK_AFTER_KEY)
+        .await?
+        .and_then(|v| v.as_u64())
+        .map_or(LOCK_AFTER_DEFAULT, |m| u32::try_from(m).unwrap_or(u32::MAX));
+    Ok(Msg::Session(SessionMsg::Checked {
+        operator,
+        lock_after_min,
+    }))
 }
