@@ -21,14 +21,28 @@ pub struct WallboardArgs {
     pub secs: Option<u32>,
 }
 
-/// The password: asked on the terminal without echo, or the first line of standard input when
-/// that is not a terminal (a kiosk started at boot).
+/// The password: asked on the terminal (standard input, echo off), or the first line of
+/// standard input when that is not a terminal (a kiosk started at boot).
 fn read_password(login: &str) -> anyhow::Result<String> {
-    if std::io::stdin().is_terminal() {
-        return Ok(rpassword::prompt_password(format!("Password of {login}: "))?);
-    }
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    use std::io::Write;
+    let stdin = std::io::stdin();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    if !stdin.is_terminal() {
+        stdin.lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "Password of {login}: ");
+    let _ = err.flush();
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    let read = stdin.lock().read_line(&mut line);
+    tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
+    read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
