@@ -16,6 +16,7 @@ pub mod session;
 pub mod shell;
 pub mod state;
 pub mod tabs;
+pub mod wallboard;
 pub mod words;
 
 pub use effect::Effect;

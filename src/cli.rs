@@ -32,6 +32,7 @@ mod patrol;
 mod settle;
 mod statement;
 mod subsidies;
+mod wallboard;
 
 // println!/eprintln! panic when the terminal or pipe is gone (a dropped SSH session, `| head`):
 // a message nobody can read is not worth a crash.
@@ -80,7 +81,15 @@ pub enum Cmd {
         /// Rebuild the demo database from scratch.
         #[arg(long)]
         reset: bool,
+        /// Open the wallboard instead, signed in as the demo's wallboard operator.
+        #[arg(long)]
+        wallboard: bool,
     },
+    /// The control room's wall screen: alarms by priority, the door tree, the patrol map and
+    /// the terminals' health in turn, live; read only. Signs in as an operator of the wallboard
+    /// role (asks for the password, or reads it from standard input when that is not a
+    /// terminal).
+    Wallboard(wallboard::WallboardArgs),
     /// Simulate a site of terminals speaking the real protocols (UHPPOTE, ZKTeco, onecard RS-485).
     Sim {
         /// The built-in demo site (the default when no --site is given).
@@ -691,6 +700,11 @@ fn console_options(
         db_where,
         demo_login,
         desk_reader: config.ui.desk_reader.clone(),
+        session: None,
+        wallboard_secs: config
+            .wallboard
+            .screen_secs
+            .unwrap_or(crate::app::wallboard::DEFAULT_SECS),
     })
 }
 
@@ -710,7 +724,12 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let options = console_options(&cli, &config, &paths, db.place(), None)?;
             console::run(db.pool, options).await?;
         }
-        Some(Cmd::Demo { accounts, reset }) => {
+        Some(Cmd::Wallboard(args)) => wallboard::run(&cli, &config, &paths, args).await?,
+        Some(Cmd::Demo {
+            accounts,
+            reset,
+            wallboard,
+        }) => {
             let pool = demo_database(&paths, *reset).await?.pool;
             // The offline machine's exported log, ready to import (from the tab or the CLI).
             crate::demo::attendance::offline_machine(&pool).await?;
@@ -743,13 +762,13 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             require_terminal()?;
-            let options = console_options(
-                &cli,
-                &config,
-                &paths,
-                DbWhere::Demo,
-                Some(crate::demo::DIRECTOR.into()),
-            )?;
+            let login = if *wallboard {
+                crate::demo::WALLBOARD
+            } else {
+                crate::demo::DIRECTOR
+            };
+            let options =
+                console_options(&cli, &config, &paths, DbWhere::Demo, Some(login.into()))?;
             let live = crate::demo::LiveSite::start(&pool).await?;
             // The simulated site's pollers keep the owner's pool; the console gets its role's.
             let demo = Database {

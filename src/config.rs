@@ -70,6 +70,17 @@ pub struct Config {
     pub ui: UiConfig,
     #[serde(default)]
     pub backup: BackupConfig,
+    #[serde(default)]
+    pub wallboard: WallboardConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WallboardConfig {
+    /// Seconds each wallboard screen stays (default 15; 3 to 3600).
+    pub screen_secs: Option<u32>,
+    /// The wallboard operator `onecard wallboard` signs in as when no `--login` is given.
+    pub login: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

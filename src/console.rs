@@ -39,6 +39,10 @@ pub struct ConsoleOptions {
     pub demo_login: Option<String>,
     /// `ui.desk_reader`: the one desk reader whose cards this console shows.
     pub desk_reader: Option<String>,
+    /// A session already opened (`onecard wallboard` signs in before the screen opens).
+    pub session: Option<crate::db::operator::Session>,
+    /// Seconds each wallboard screen stays (`wallboard.screen_secs`, `--secs`).
+    pub wallboard_secs: u32,
 }
 
 /// The desk reader named in the configuration, as a terminal id; None (with the reason in the
@@ -123,6 +127,7 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     let size = terminal.size()?;
     state.shell.size = (size.width, size.height);
     state.shell.demo = options.demo_login.is_some();
+    state.wallboard = crate::app::wallboard::Wallboard::with_secs(options.wallboard_secs);
     for e in &options.keymap_errors {
         tracing::warn!(error = %e, "keymap");
     }
@@ -148,15 +153,19 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     };
     state.cards.desk_reader = desk;
     let listener = listen_into(pool.clone(), inbox.clone(), desk);
-    let first = match &options.demo_login {
-        Some(login) => match operator::open_session(&pool, login, &client_label()).await {
+    let first = match (options.session, &options.demo_login) {
+        (Some(session), _) => vec![
+            Msg::Session(session::Msg::OperatorsExist(true)),
+            Msg::Session(session::Msg::LoggedIn(session)),
+        ],
+        (None, Some(login)) => match operator::open_session(&pool, login, &client_label()).await {
             Ok(session) => vec![Msg::Session(session::Msg::LoggedIn(session))],
             Err(e) => vec![
                 Msg::Failed(e.into()),
                 Msg::Session(session::Msg::OperatorsExist(true)),
             ],
         },
-        None => {
+        (None, None) => {
             spawn_effect(
                 Effect::Session(session::Effect::CheckFirstRun),
                 &state,

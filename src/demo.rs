@@ -23,9 +23,11 @@ pub mod patrol;
 
 pub const DATABASE: &str = "onecard_demo";
 pub const DIRECTOR: &str = "director";
+/// The demo's wall screen (`onecard demo --wallboard`).
+pub const WALLBOARD: &str = "wallboard";
 
 /// (login, role, display name)
-const OPERATORS: [(&str, Role, &str); 8] = [
+const OPERATORS: [(&str, Role, &str); 9] = [
     (DIRECTOR, Role::Director, "周建国"),
     ("sysadmin", Role::SystemAdministrator, "李明"),
     ("dataadmin", Role::DataAdministrator, "Anna Müller"),
@@ -34,6 +36,7 @@ const OPERATORS: [(&str, Role, &str); 8] = [
     ("attendance", Role::AttendanceAdministrator, "刘洋"),
     ("duty", Role::DutyOperator, "张伟"),
     ("technician", Role::Technician, "David Okafor"),
+    (WALLBOARD, Role::Wallboard, "值班大屏"),
 ];
 
 /// (code, name)
@@ -116,6 +119,9 @@ pub async fn prepare(cluster: &Cluster, reset: bool) -> anyhow::Result<PgPool> {
         .await?;
     if created || !loaded {
         load(&pool).await?;
+    } else {
+        // A demo database from before a role was added gets that role's operator.
+        operators(&pool).await?;
     }
     Ok(pool)
 }
@@ -154,6 +160,11 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
     .await?;
     tx.commit().await?;
 
+    operators(pool).await
+}
+
+/// One operator per role, each with its password listed in `demo_account`.
+async fn operators(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS demo_account (login text PRIMARY KEY, password text NOT NULL)",
     )

@@ -6,6 +6,7 @@ pub mod form;
 pub mod help;
 pub mod tabs;
 pub mod theme;
+pub mod wallboard;
 pub mod widgets;
 
 use crate::app::layout;
@@ -102,12 +103,13 @@ pub fn render(frame: &mut Frame, state: &State) {
         }
         Screen::Main if sh.lock.is_some() => {
             render_locked(frame, state, &areas, &th);
-            render_alarms(frame, state, areas.alarms, &th);
+            render_alarms(frame, state, areas.alarms, true, &th);
             render_hint(frame, state, areas.hint, &th);
         }
+        Screen::Main if crate::app::wallboard::on(sh) => wallboard::render(frame, state, &areas, &th),
         Screen::Main => {
             render_tabs(frame, sh, areas.tabs, &th);
-            render_alarms(frame, state, areas.alarms, &th);
+            render_alarms(frame, state, areas.alarms, true, &th);
             render_body(frame, state, areas.body, &th);
             render_hint(frame, state, areas.hint, &th);
         }
@@ -119,7 +121,14 @@ pub fn render(frame: &mut Frame, state: &State) {
         Some(Overlay::Quit) => render_confirm(
             frame,
             sh.lang,
-            tr(sh.lang, "confirm.quit"),
+            tr(
+                sh.lang,
+                if crate::app::wallboard::on(sh) {
+                    "confirm.wallboard_quit"
+                } else {
+                    "confirm.quit"
+                },
+            ),
             "confirm.keys",
             areas.body,
             &th,
@@ -201,8 +210,9 @@ fn render_tabs(frame: &mut Frame, sh: &Shell, row: Rect, th: &Theme) {
     );
 }
 
-/// The alarm strip: unacknowledged alarms by priority, loud while any P1 is unacknowledged.
-fn render_alarms(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
+/// The alarm strip: unacknowledged alarms by priority, loud while any P1 is unacknowledged;
+/// with `hint`, the key that opens the Alarms view.
+fn render_alarms(frame: &mut Frame, state: &State, row: Rect, hint: bool, th: &Theme) {
     let sh = &state.shell;
     let counts = &state.alarms.counts;
     let total = counts.total();
@@ -229,7 +239,10 @@ fn render_alarms(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
             th.muted,
         ));
     }
-    if let Some(key) = sh.key_for(sh.tab.section(), Command::Alarms) {
+    if let Some(key) = sh
+        .key_for(sh.tab.section(), Command::Alarms)
+        .filter(|_| hint)
+    {
         let open = tr(
             sh.lang,
             if state.alarms.open {

@@ -12,6 +12,7 @@ use super::session;
 pub use super::shell::{owner, ViewId};
 use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
 use super::state::State;
+use super::wallboard;
 use super::tabs::{
     alarms, attendance, cards, doors, operators, patrol, settlement, terminals, Arrive, Rows, View,
 };
@@ -246,6 +247,10 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.shell.now = now;
             session::tick(&mut state.shell);
             let mut fx = lift(terminals::tick(&mut state.terminals, &mut state.shell));
+            if wallboard::on(&state.shell) {
+                fx.extend(wallboard::tick(state));
+                return fx;
+            }
             if shown(state) == ViewId::Tab(TabId::Patrol) {
                 fx.extend(lift(patrol::tick(&mut state.patrol, &mut state.shell)));
             }
@@ -292,11 +297,18 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
                     fx.extend(view(state, id).1.reset());
                 }
                 state.pending = Default::default();
+                wallboard::reset(&mut state.wallboard);
                 fx
             }
         },
         Msg::Queue(m) => queue::update(&mut state.shell, m),
-        Msg::Alarms(m) => lift(alarms::update(&mut state.alarms, &mut state.shell, m)),
+        Msg::Alarms(m) => {
+            let fx = lift(alarms::update(&mut state.alarms, &mut state.shell, m));
+            if wallboard::on(&state.shell) {
+                wallboard::alarms_changed(state);
+            }
+            fx
+        }
         Msg::Cards(m) => lift(cards::update(&mut state.cards, &mut state.shell, m)),
         Msg::Doors(m) => lift(doors::update(&mut state.doors, &mut state.shell, m)),
         Msg::Patrol(m) => lift(patrol::update(&mut state.patrol, &mut state.shell, m)),
@@ -318,6 +330,9 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
                 v.done(sh);
             }
             state.shell.message = Some((Level::Info, text));
+            if wallboard::on(&state.shell) {
+                return vec![];
+            }
             let (sh, v) = view(state, shown(state));
             v.reload(sh)
         }
@@ -387,6 +402,10 @@ fn flush(state: &mut State) -> Vec<Effect> {
     let change = pending.change;
     let mut fx = lift(alarms::strip(&mut state.alarms, &mut state.shell, &change));
     fx.extend(queue::changed(&mut state.shell, &change));
+    if wallboard::on(&state.shell) {
+        fx.extend(wallboard::frame(state, &change));
+        return fx;
+    }
     let id = shown(state);
     if id != ViewId::Alarms {
         let (sh, v) = view(state, id);
@@ -414,6 +433,10 @@ fn reload_all(state: &mut State) -> Vec<Effect> {
 fn reload_views(state: &mut State) -> Vec<Effect> {
     state.pending = Default::default();
     let mut fx = lift(alarms::load_all(&mut state.alarms, &mut state.shell));
+    if wallboard::on(&state.shell) {
+        fx.extend(wallboard::reload(state));
+        return fx;
+    }
     let (sh, v) = view(state, ViewId::Tab(state.shell.tab));
     fx.extend(v.reload(sh));
     fx.extend(queue::reload(&mut state.shell));
@@ -444,6 +467,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         Screen::SignIn(_) => session::on_key(&mut state.shell, &key),
+        Screen::Main if wallboard::on(&state.shell) => wallboard::key(state, &key),
         Screen::Main => on_main_key(state, key),
     }
 }
@@ -747,7 +771,7 @@ pub fn run(state: &mut State, cmd: Command) -> Vec<Effect> {
 
 fn on_mouse(state: &mut State, mouse: MouseEvent) -> Vec<Effect> {
     let sh = &state.shell;
-    if sh.screen != Screen::Main || sh.overlay.is_some() || sh.is_small() {
+    if sh.screen != Screen::Main || sh.overlay.is_some() || sh.is_small() || wallboard::on(sh) {
         return vec![];
     }
     let size = Rect::new(0, 0, sh.size.0, sh.size.1);

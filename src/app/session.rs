@@ -159,7 +159,8 @@ pub fn tick(sh: &mut Shell) {
     if sh.lock.is_some() || sh.lock_after_min == 0 || sh.screen != Screen::Main {
         return;
     }
-    if sh.session.is_none() {
+    // The wall screen is unattended by design: locking it would hide the alarms' screens.
+    if sh.session.is_none() || super::wallboard::on(sh) {
         return;
     }
     let idle = sh.now - sh.last_input;

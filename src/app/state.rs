@@ -37,6 +37,8 @@ pub struct State {
     pub settlement: settlement::Settlement,
     pub terminals: terminals::Terminals,
     pub operators: operators::Operators,
+    /// The wall screen, shown instead of the tabs to an operator of the wallboard role.
+    pub wallboard: super::wallboard::Wallboard,
     pub pending: Pending,
 }
 
@@ -80,6 +82,7 @@ impl State {
             settlement: settlement::Settlement::new(),
             terminals: Default::default(),
             operators: Default::default(),
+            wallboard: Default::default(),
             pending: Pending::default(),
         }
     }

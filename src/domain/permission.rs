@@ -136,6 +136,8 @@ pub fn allows(role: Role, action: Action) -> bool {
         // The control room: alarms, doors, patrol watch.
         Role::DutyOperator => matches!(action, DoorRemoteOpen | AlarmAcknowledge | PatrolEdit),
         Role::Technician => matches!(action, TerminalEdit | TerminalDiagnose | DoorRecordExtract),
+        // The wall screen: it shows alarms, doors, patrol and terminals, and does nothing.
+        Role::Wallboard => false,
     }
 }
 

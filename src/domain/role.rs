@@ -13,10 +13,12 @@ pub enum Role {
     AttendanceAdministrator,
     DutyOperator,
     Technician,
+    /// The control room's wall screen: reads what the wallboard shows, changes nothing.
+    Wallboard,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Director,
         Role::SystemAdministrator,
         Role::DataAdministrator,
@@ -25,6 +27,7 @@ impl Role {
         Role::AttendanceAdministrator,
         Role::DutyOperator,
         Role::Technician,
+        Role::Wallboard,
     ];
 
     /// The name in SQL (`role.name`) and on the command line.
@@ -38,6 +41,7 @@ impl Role {
             Role::AttendanceAdministrator => "attendance_administrator",
             Role::DutyOperator => "duty_operator",
             Role::Technician => "technician",
+            Role::Wallboard => "wallboard",
         }
     }
 }
@@ -49,7 +53,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}` (one of: director, system_administrator, data_administrator, card_desk, door_administrator, attendance_administrator, duty_operator, technician)")]
+#[error("unknown role `{0}` (one of: director, system_administrator, data_administrator, card_desk, door_administrator, attendance_administrator, duty_operator, technician, wallboard)")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

@@ -323,3 +323,42 @@ async fn an_alarm_raised_outside_rings_appears_and_is_acknowledged_with_a_note()
     c.quit("Leave the onecard console?");
     assert!(c.wait_exit().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallboard_asks_the_password_signs_in_its_role_only_and_quits() {
+    let db = test_db().await;
+    with_director(&db).await;
+    operator::create(
+        &db.pool,
+        &Actor::shell("root"),
+        operator::NewOperator {
+            login: "wall",
+            display_name: "值班大屏",
+            role: Role::Wallboard,
+            password: "a long password",
+            must_change_password: false,
+        },
+    )
+    .await
+    .unwrap();
+    // A director is refused: a wall screen is unattended, its account must be able to do
+    // nothing. The session opened to check the password is closed again.
+    let mut c = Console::start(&db, &["wallboard", "--login", "zhou"]);
+    c.wait_for("Password of zhou:");
+    c.send("a long password\r");
+    c.wait_for("the wallboard signs in only");
+    assert!(!c.wait_exit().success());
+    assert_eq!(open_sessions(&db).await, 0);
+    drop(c);
+    // The wallboard operator gets the wallboard; `q` asks, `y` leaves and ends the session.
+    let mut c = Console::start(&db, &["wallboard", "--login", "wall", "--secs", "5"]);
+    c.wait_for("Password of wall:");
+    c.send("a long password\r");
+    c.wait_for("wall (值班大屏) · Wallboard");
+    c.wait_for("next screen in");
+    c.wait_for("no key changes anything");
+    c.quit("Leave the wallboard?");
+    let status = c.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", c.contents());
+    assert_eq!(open_sessions(&db).await, 0, "quitting ends the session");
+}

@@ -68,6 +68,7 @@ mod site_time;
 mod stale;
 mod uhppote;
 mod uhppote_faults;
+mod wallboard;
 mod zk;
 mod zk_comm_key;
 mod zk_overwrite;

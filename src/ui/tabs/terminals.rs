@@ -20,8 +20,18 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
 pub fn render(frame: &mut Frame, state: &State, body: Rect, th: &Theme) {
+    draw(frame, state, body, th, false)
+}
+
+/// The tab; `read_only` (the wallboard): the inventory's health over the whole body, with no
+/// selected terminal's diagnostics and no trace (whose keys do nothing there).
+pub fn draw(frame: &mut Frame, state: &State, body: Rect, th: &Theme, read_only: bool) {
     let sh = &state.shell;
     let t = &state.terminals;
+    if read_only {
+        render_list(frame, sh, t, body, th);
+        return;
+    }
     let (list, diag, trace) = split(body);
     render_list(frame, sh, t, list, th);
     render_diagnostics(frame, sh, t, diag, th);
