@@ -106,7 +106,9 @@ pub fn render(frame: &mut Frame, state: &State) {
             render_alarms(frame, state, areas.alarms, true, &th);
             render_hint(frame, state, areas.hint, &th);
         }
-        Screen::Main if crate::app::wallboard::on(sh) => wallboard::render(frame, state, &areas, &th),
+        Screen::Main if crate::app::wallboard::on(sh) => {
+            wallboard::render(frame, state, &areas, &th)
+        }
         Screen::Main => {
             render_tabs(frame, sh, areas.tabs, &th);
             render_alarms(frame, state, areas.alarms, true, &th);

@@ -12,10 +12,10 @@ use super::session;
 pub use super::shell::{owner, ViewId};
 use super::shell::{Level, Overlay, Palette, Screen, Shell, TabId};
 use super::state::State;
-use super::wallboard;
 use super::tabs::{
     alarms, attendance, cards, doors, operators, patrol, settlement, terminals, Arrive, Rows, View,
 };
+use super::wallboard;
 use super::words;
 use super::Effect;
 use crate::db::notify::Change;

@@ -56,7 +56,12 @@ pub fn refusal(login: &str, role: Role) -> Option<String> {
     })
 }
 
-pub async fn run(cli: &Cli, config: &Config, paths: &Paths, args: &WallboardArgs) -> anyhow::Result<()> {
+pub async fn run(
+    cli: &Cli,
+    config: &Config,
+    paths: &Paths,
+    args: &WallboardArgs,
+) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the wallboard needs a terminal to draw on");
     }
@@ -67,7 +72,7 @@ pub async fn run(cli: &Cli, config: &Config, paths: &Paths, args: &WallboardArgs
         .ok_or_else(|| {
             anyhow!("which operator? --login L, or wallboard.login in config.toml (an operator of the wallboard role)")
         })?;
-    let db = open_database(paths, config, None, true).await?;
+    let db = open_database(paths, config, super::Access::Console).await?;
     let password = read_password(&login)?;
     let session =
         operator::authenticate(&db.pool, &login, &password, &console::client_label()).await?;

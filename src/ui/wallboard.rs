@@ -2,9 +2,9 @@
 //! alarm holding it, the alarm strip, the screen itself drawn by its tab's own renderer, the
 //! keys, and the status bar. Nothing here invites a key that would act.
 
-use crate::app::layout::Areas;
 use super::theme::Theme;
 use super::{render_alarms, tabs, widgets};
+use crate::app::layout::Areas;
 use crate::app::state::State;
 use crate::app::wallboard::{Page, HOLD_SECS};
 use crate::app::words;
@@ -41,10 +41,16 @@ fn render_pages(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
     for page in Page::ALL {
         spans.push(Span::raw(" "));
         let name = format!(" {} ", tr(lang, &format!("wallboard.page.{}", page.key())));
-        let style = if page == w.page { th.tab_active } else { th.tab };
+        let style = if page == w.page {
+            th.tab_active
+        } else {
+            th.tab
+        };
         spans.push(Span::styled(name, style));
     }
-    let held = w.held.and_then(|id| state.alarms.list.rows.iter().find(|a| a.id == id));
+    let held = w
+        .held
+        .and_then(|id| state.alarms.list.rows.iter().find(|a| a.id == id));
     let (right, style) = match held {
         Some(a) => (
             trf(
@@ -58,7 +64,11 @@ fn render_pages(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
             th.alarm_loud,
         ),
         None => (
-            trf(lang, "wallboard.next", &[("s", &w.left(sh.now).to_string())]),
+            trf(
+                lang,
+                "wallboard.next",
+                &[("s", &w.left(sh.now).to_string())],
+            ),
             th.muted,
         ),
     };

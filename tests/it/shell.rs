@@ -923,7 +923,8 @@ fn a_notification_storm_is_one_reload_per_frame() {
         ]
     );
     assert!(update(&mut s, Msg::Frame).is_empty(), "nothing left");
-    // A (re)connect means notifications were lost: everything shown, once, whatever else came.
+    // A (re)connect means notifications were lost: everything shown, once, whatever else came,
+    // and the session row (a kick or a new role may have been missed).
     update(&mut s, Msg::Resync);
     update(&mut s, Msg::Changed(Change::alarms(vec![3])));
     update(&mut s, Msg::Resync);
@@ -933,6 +934,7 @@ fn a_notification_storm_is_one_reload_per_frame() {
         vec![
             Effect::Alarms(alarms::Effect::LoadAll { gen: g + 1 }),
             Effect::Terminals(terminals::Effect::Load { gen: g + 2 }),
+            Effect::Session(session::Effect::Check),
         ]
     );
     // Off the Terminals tab, terminal changes wait for the tab's own reload.

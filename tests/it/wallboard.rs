@@ -293,7 +293,10 @@ fn a_new_p1_alarm_takes_the_alarms_screen_at_once_and_holds_it() {
     let t = t + Duration::seconds(11);
     tick(&mut s, t);
     alarms_changed(&mut s, vec![alarm(22, AlarmKind::Duress, "财务处", t)]);
-    assert_eq!((s.wallboard.page, s.wallboard.held), (Page::Alarms, Some(22)));
+    assert_eq!(
+        (s.wallboard.page, s.wallboard.held),
+        (Page::Alarms, Some(22))
+    );
     tick(&mut s, t + Duration::seconds(HOLD_SECS - 1));
     assert_eq!(s.wallboard.held, Some(22));
     tick(&mut s, t + Duration::seconds(HOLD_SECS));
@@ -345,7 +348,14 @@ fn site() -> (Vec<Line>, Vec<Term>) {
         ],
         vec![
             term(1, 1, "door_controller", 405419896, "图书馆东门", "online"),
-            term(2, 1, "door_controller", 405419897, "学生宿舍三号楼北门", "offline"),
+            term(
+                2,
+                1,
+                "door_controller",
+                405419897,
+                "学生宿舍三号楼北门",
+                "offline",
+            ),
             term(3, 2, "pos", 7, "一食堂收费机 07", "online"),
         ],
     )
@@ -555,7 +565,8 @@ async fn the_wallboard_role_is_refused_every_write() {
     .unwrap()
     .unwrap();
     tx.commit().await.unwrap();
-    let mut c = Console::sign_in(pool, live(Lang::ZH_CN), "wall", "值班大屏", Role::Wallboard).await;
+    let mut c =
+        Console::sign_in(pool, live(Lang::ZH_CN), "wall", "值班大屏", Role::Wallboard).await;
     let before = everything(pool).await;
     // Were a write asked for on its behalf anyway, the database layer refuses it.
     let writes = vec![
@@ -579,6 +590,8 @@ async fn the_wallboard_role_is_refused_every_write() {
     }
     let actor = c.state.shell.session.as_ref().unwrap().operator.actor();
     assert!(db_alarm::take(pool, &actor, id).await.is_err());
-    assert!(db_alarm::acknowledge(pool, &actor, id, "误报").await.is_err());
+    assert!(db_alarm::acknowledge(pool, &actor, id, "误报")
+        .await
+        .is_err());
     assert_eq!(everything(pool).await, before);
 }
