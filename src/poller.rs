@@ -255,9 +255,12 @@ async fn fence_stalled(
     .await?;
     let mut fenced = Vec::new();
     for (line_id, pid, owner, silent_s) in stalled {
-        // Waits (up to 5 s) until the backend is gone, and with it the lock.
-        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        // As the owner (serve's role may not end another login's session), only the session
+        // holding this line's lock; waits up to 5 s until it is gone, and with it the lock.
+        let ended: bool = sqlx::query_scalar("SELECT onecard_fence_line_owner($1, $2, $3)")
             .bind(pid)
+            .bind(LOCK_CLASS)
+            .bind(line_id)
             .fetch_one(pool)
             .await?;
         if ended {

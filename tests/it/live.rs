@@ -365,6 +365,7 @@ async fn the_trace_hears_its_line_and_a_lost_listener_reloads_everything() {
         vec![
             Effect::Alarms(alarms::Effect::LoadAll { gen: gen + 1 }),
             Effect::Terminals(terminals::Effect::Load { gen: gen + 2 }),
+            Effect::Session(onecard::app::session::Effect::Check),
         ]
     );
     // And it hears again.
