@@ -18,7 +18,7 @@ use onecard::app::tabs::patrol::{self, lists::Range};
 use onecard::app::tabs::{alarms, operators, settlement};
 use onecard::app::{update, Effect, Msg};
 use onecard::console;
-use onecard::db::alarm::{self, NewAlarm};
+use onecard::db::alarm;
 use onecard::db::attendance::corrections::CorrectionKind;
 use onecard::db::command::TerminalCommand;
 use onecard::db::operator;
@@ -583,14 +583,7 @@ async fn the_idle_lock() {
     let bells = c.bells;
     let id = alarm::raise_fault(
         pool,
-        &NewAlarm {
-            kind: AlarmKind::ForcedOpen,
-            terminal_id: Some(terminal),
-            door: Some(1),
-            card: None,
-            detail: String::new(),
-            late: false,
-        },
+        &crate::support::new_alarm(AlarmKind::ForcedOpen, Some(terminal), Some(1)),
     )
     .await
     .unwrap()

@@ -231,14 +231,7 @@ async fn a_full_terminal_list_answering_after_a_newer_reload_by_id_keeps_its_row
 }
 
 fn at_door(terminal: i64, kind: AlarmKind) -> NewAlarm {
-    NewAlarm {
-        kind,
-        terminal_id: Some(terminal),
-        door: Some(2),
-        card: None,
-        detail: String::new(),
-        late: false,
-    }
+    crate::support::new_alarm(kind, Some(terminal), Some(2))
 }
 
 #[tokio::test]

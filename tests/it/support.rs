@@ -518,3 +518,19 @@ pub fn serve_command(url: String, dirs: &std::path::Path, args: &[&str]) -> std:
         .stderr(std::process::Stdio::null());
     c
 }
+
+/// A live alarm of `kind`, at `door` of `terminal` when given, with no card and no detail.
+pub fn new_alarm(
+    kind: onecard::domain::alarm::AlarmKind,
+    terminal_id: Option<i64>,
+    door: Option<i16>,
+) -> onecard::db::alarm::NewAlarm {
+    onecard::db::alarm::NewAlarm {
+        kind,
+        terminal_id,
+        door,
+        card: None,
+        detail: String::new(),
+        late: false,
+    }
+}

@@ -13,7 +13,7 @@ use onecard::app::state::{DbWhere, Overlay, State, ThemeName};
 use onecard::app::tabs::{alarms, doors, patrol, terminals};
 use onecard::app::wallboard::{self, Page, Wallboard, HOLD_SECS};
 use onecard::app::{update, Effect, Msg};
-use onecard::db::alarm::{self as db_alarm, Alarm, NewAlarm};
+use onecard::db::alarm::{self as db_alarm, Alarm};
 use onecard::db::notify::Change;
 use onecard::db::operator::{Operator, Session};
 use onecard::db::terminal::{Line, Terminal as Term};
@@ -458,14 +458,7 @@ async fn no_key_changes_anything() {
     let mut tx = pool.begin().await.unwrap();
     db_alarm::raise(
         &mut tx,
-        &NewAlarm {
-            kind: AlarmKind::ForcedOpen,
-            terminal_id: None,
-            door: None,
-            card: None,
-            detail: String::new(),
-            late: false,
-        },
+        &crate::support::new_alarm(AlarmKind::ForcedOpen, None, None),
     )
     .await
     .unwrap();
@@ -516,14 +509,7 @@ async fn a_p1_raised_anywhere_reaches_the_wallboard_through_the_listener() {
     let mut tx = pool.begin().await.unwrap();
     let id = db_alarm::raise(
         &mut tx,
-        &NewAlarm {
-            kind: AlarmKind::ForcedOpen,
-            terminal_id: None,
-            door: None,
-            card: None,
-            detail: String::new(),
-            late: false,
-        },
+        &crate::support::new_alarm(AlarmKind::ForcedOpen, None, None),
     )
     .await
     .unwrap()
@@ -552,14 +538,7 @@ async fn the_wallboard_role_is_refused_every_write() {
     let mut tx = pool.begin().await.unwrap();
     let id = db_alarm::raise(
         &mut tx,
-        &NewAlarm {
-            kind: AlarmKind::Tamper,
-            terminal_id: None,
-            door: None,
-            card: None,
-            detail: String::new(),
-            late: false,
-        },
+        &crate::support::new_alarm(AlarmKind::Tamper, None, None),
     )
     .await
     .unwrap()
