@@ -57,7 +57,7 @@ DECLARE
         'department', 'person', 'desk', 'door_group', 'door_group_door', 'card_stock_movement',
         'card_stock_count', 'merchant', 'patrol_map', 'checkpoint', 'patrol_route',
         'route_checkpoint', 'guard', 'guard_group', 'att_shift', 'att_schedule', 'att_holiday',
-        'att_correction'];
+        'att_correction', 'operator_key'];
 BEGIN
     PERFORM onecard_create_roles();
     -- Before PostgreSQL 15 everyone may create in schema public; only its owner can stop that.
