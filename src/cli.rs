@@ -29,6 +29,7 @@ mod ledger;
 mod merchant;
 mod patrol;
 mod settle;
+mod ssh;
 mod statement;
 mod subsidies;
 
@@ -223,6 +224,16 @@ pub enum Cmd {
         /// the line, in milliseconds.
         #[arg(long, default_value_t = 10_000)]
         stale_ms: u64,
+        /// Also serve the console over SSH on this address (as `onecard ssh` does).
+        #[arg(long, value_name = "ADDR")]
+        ssh: Option<String>,
+    },
+    /// Serve the console over SSH: operators sign in with their onecard account (password or a
+    /// registered key, `operator key add`); each connection gets its own console, never a shell.
+    Ssh {
+        /// The address to listen on.
+        #[arg(long, default_value = crate::ssh::DEFAULT_LISTEN)]
+        listen: String,
     },
     /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
     /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
@@ -276,6 +287,11 @@ pub enum OperatorCmd {
     },
     /// List operators.
     List,
+    /// The public keys an operator signs in with over SSH (`onecard ssh`).
+    Key {
+        #[command(subcommand)]
+        command: ssh::KeyCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -474,15 +490,27 @@ mod url {
     }
 }
 
-/// `onecard serve`: the poller until SIGINT or SIGTERM.
+/// `onecard serve`: the poller (and with `ssh`, the console over SSH) until SIGINT or SIGTERM.
 async fn serve(
+    cli: &Cli,
     paths: &Paths,
     config: &Config,
     worker: Option<String>,
-    recheck_ms: u64,
-    stale_ms: u64,
+    (recheck_ms, stale_ms): (u64, u64),
+    ssh_at: Option<&str>,
 ) -> anyhow::Result<()> {
     let db = open_database(paths, config, None, true).await?;
+    let (stop_ssh, ssh_stopped) = tokio::sync::watch::channel(false);
+    let ssh_server = match ssh_at {
+        Some(addr) => {
+            let server = ssh::start(cli, config, paths, &db, addr).await?;
+            let mut stopped = ssh_stopped.clone();
+            Some(tokio::spawn(server.serve(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })))
+        }
+        None => None,
+    };
     let worker = worker.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -505,6 +533,12 @@ async fn serve(
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    let _ = stop_ssh.send(true);
+    if let Some(task) = ssh_server {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "ssh server");
+        }
     }
     let stats = supervisor.stats();
     supervisor.stop().await;
@@ -577,6 +611,8 @@ fn console_options(
         keymap_errors: errors,
         db_where,
         demo_login,
+        signed_in: None,
+        leave_on_sign_out: false,
         desk_reader: config.ui.desk_reader.clone(),
     })
 }
@@ -649,7 +685,24 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             worker,
             recheck_ms,
             stale_ms,
-        }) => serve(&paths, &config, worker.clone(), *recheck_ms, *stale_ms).await?,
+            ssh,
+        }) => {
+            serve(
+                &cli,
+                &paths,
+                &config,
+                worker.clone(),
+                (*recheck_ms, *stale_ms),
+                ssh.as_deref(),
+            )
+            .await?
+        }
+        Some(Cmd::Ssh { listen }) => {
+            let db = open_database(&paths, &config, None, true).await?;
+            let server = ssh::start(&cli, &config, &paths, &db, listen).await?;
+            server.serve(ssh::stopped()).await?;
+            say!("onecard ssh: stopped");
+        }
         Some(Cmd::Bench(args)) => {
             let server = match config.database_url() {
                 Some(url) => crate::bench::Server::External(url),
@@ -712,6 +765,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     operator::set_password(&db.pool, &actor, login, &password).await?;
                     say!("password of {login} set; they must change it at next sign-in");
                 }
+                OperatorCmd::Key { command } => ssh::key(&db, &actor, command).await?,
                 OperatorCmd::List => {
                     let now = chrono::Utc::now();
                     say!("{:<16} {:<26} {:<12} name", "login", "role", "state");

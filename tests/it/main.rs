@@ -63,6 +63,7 @@ mod shell;
 mod sim;
 mod sim_control;
 mod site_time;
+mod ssh;
 mod stale;
 mod uhppote;
 mod uhppote_faults;
