@@ -114,10 +114,7 @@ pub fn host_key(path: &Path) -> anyhow::Result<PrivateKey> {
                 .with_context(|| format!("{} is no OpenSSH private key", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut seed = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-            let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
-            key.set_comment("onecard host key");
+            let key = new_host_key();
             let text = key.to_openssh(LineEnding::LF)?;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -135,6 +132,15 @@ pub fn host_key(path: &Path) -> anyhow::Result<PrivateKey> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// A fresh Ed25519 host key.
+pub fn new_host_key() -> PrivateKey {
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+    key.set_comment("onecard host key");
+    key
 }
 
 /// `SHA256:...`, as `ssh-keygen -l` and the client's first-connection question show it.
