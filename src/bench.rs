@@ -42,6 +42,7 @@ mod doors;
 mod patrol;
 mod persons;
 mod settlement;
+mod ssh;
 
 /// The benchmark's own database: dropped and recreated at every run.
 pub const DATABASE: &str = "onecard_bench";
@@ -121,6 +122,10 @@ pub struct BenchArgs {
     /// People in `--attendance`.
     #[arg(long, default_value_t = 10_000)]
     pub people: i64,
+    /// Only the SSH benchmark: bytes per second sent to a console over SSH, idle and watching
+    /// a live door feed, each over `--seconds`.
+    #[arg(long)]
+    pub ssh: bool,
 }
 
 /// Where the benchmark database lives.
@@ -630,6 +635,9 @@ pub async fn run(server: Server, args: BenchArgs) -> anyhow::Result<()> {
     if args.doors {
         return doors::run(&server, args.opens, args.poll_ms).await;
     }
+    if args.ssh {
+        return ssh::run(&server, args.seconds).await;
+    }
     let config = site_config(&args);
     let native: usize = config.lines.iter().map(|l| l.terminals.len()).sum();
     say(format!(
@@ -980,6 +988,7 @@ mod tests {
             opens: 0,
             attendance: false,
             people: 0,
+            ssh: false,
         };
         let c = site_config(&args);
         let native: usize = c.lines.iter().map(|l| l.terminals.len()).sum();

@@ -30,6 +30,7 @@ mod ledger;
 mod merchant;
 mod patrol;
 mod settle;
+mod ssh;
 mod statement;
 mod subsidies;
 mod wallboard;
@@ -237,6 +238,16 @@ pub enum Cmd {
         /// every serve process; into `backup.dir`, default `<data dir>/backups`).
         #[arg(long, value_name = "HH:MM", value_parser = parse_hh_mm)]
         backup_at: Option<chrono::NaiveTime>,
+        /// Also serve the console over SSH on this address (as `onecard ssh` does).
+        #[arg(long, value_name = "ADDR")]
+        ssh: Option<String>,
+    },
+    /// Serve the console over SSH: operators sign in with their onecard account (password or a
+    /// registered key, `operator key add`); each connection gets its own console, never a shell.
+    Ssh {
+        /// The address to listen on.
+        #[arg(long, default_value = crate::ssh::DEFAULT_LISTEN)]
+        listen: String,
     },
     /// Measure ingest, alarm latency and serve's CPU and memory against a simulated site, in a
     /// database of its own (onecard_bench, recreated each run). Prints; never fails on a number.
@@ -293,6 +304,11 @@ pub enum OperatorCmd {
     },
     /// List operators.
     List,
+    /// The public keys an operator signs in with over SSH (`onecard ssh`).
+    Key {
+        #[command(subcommand)]
+        command: ssh::KeyCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -543,16 +559,30 @@ mod url {
     }
 }
 
-/// `onecard serve`: the poller until SIGINT or SIGTERM.
+/// `onecard serve`: the poller (and with `ssh`, the console over SSH) until SIGINT or SIGTERM.
 async fn serve(
+    cli: &Cli,
     paths: &Paths,
     config: &Config,
     worker: Option<String>,
-    recheck_ms: u64,
-    stale_ms: u64,
+    (recheck_ms, stale_ms): (u64, u64),
     backup_at: Option<chrono::NaiveTime>,
+    ssh_at: Option<&str>,
 ) -> anyhow::Result<()> {
     let db = open_database(paths, config, Access::Serve).await?;
+    let (stop_ssh, ssh_stopped) = tokio::sync::watch::channel(false);
+    let ssh_server = match ssh_at {
+        Some(addr) => {
+            // The consoles it serves act as operators: the console's role, not serve's.
+            let console_db = open_database(paths, config, Access::Console).await?;
+            let server = ssh::start(cli, config, paths, &console_db, addr).await?;
+            let mut stopped = ssh_stopped.clone();
+            Some(tokio::spawn(server.serve(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })))
+        }
+        None => None,
+    };
     let worker = worker.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -593,6 +623,12 @@ async fn serve(
     }
     if let Some(daily) = daily {
         daily.abort();
+    }
+    let _ = stop_ssh.send(true);
+    if let Some(task) = ssh_server {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "ssh server");
+        }
     }
     let stats = supervisor.stats();
     supervisor.stop().await;
@@ -699,8 +735,9 @@ fn console_options(
         keymap_errors: errors,
         db_where,
         demo_login,
+        signed_in: None,
+        leave_on_sign_out: false,
         desk_reader: config.ui.desk_reader.clone(),
-        session: None,
         wallboard_secs: config
             .wallboard
             .screen_secs
@@ -791,16 +828,24 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             recheck_ms,
             stale_ms,
             backup_at,
+            ssh,
         }) => {
             serve(
+                &cli,
                 &paths,
                 &config,
                 worker.clone(),
-                *recheck_ms,
-                *stale_ms,
+                (*recheck_ms, *stale_ms),
                 *backup_at,
+                ssh.as_deref(),
             )
             .await?
+        }
+        Some(Cmd::Ssh { listen }) => {
+            let db = open_database(&paths, &config, Access::Console).await?;
+            let server = ssh::start(&cli, &config, &paths, &db, listen).await?;
+            server.serve(ssh::stopped()).await?;
+            say!("onecard ssh: stopped");
         }
         Some(Cmd::Bench(args)) => {
             let server = match config.database_url() {
@@ -868,6 +913,7 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
                     let n = operator::kick(&db.pool, &actor, login).await?;
                     say!("{login}: {n} open session(s) ended");
                 }
+                OperatorCmd::Key { command } => ssh::key(&db, &actor, command).await?,
                 OperatorCmd::List => {
                     let now = chrono::Utc::now();
                     say!("{:<16} {:<26} {:<12} name", "login", "role", "state");

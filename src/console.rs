@@ -18,14 +18,16 @@ use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use crossterm::ExecutableCommand;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
 use ratatui::Terminal;
 use sqlx::PgPool;
 use std::io::{stdout, Write};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 pub struct ConsoleOptions {
     pub lang: Lang,
@@ -37,10 +39,14 @@ pub struct ConsoleOptions {
     pub db_where: DbWhere,
     /// The demo logs straight in as this operator.
     pub demo_login: Option<String>,
+    /// A session opened before the console starts (an SSH sign-in, `onecard wallboard`): the
+    /// console opens on it.
+    pub signed_in: Option<operator::Session>,
+    /// Signing out leaves the console instead of showing the sign-in screen (over SSH, the
+    /// connection is the sign-in).
+    pub leave_on_sign_out: bool,
     /// `ui.desk_reader`: the one desk reader whose cards this console shows.
     pub desk_reader: Option<String>,
-    /// A session already opened (`onecard wallboard` signs in before the screen opens).
-    pub session: Option<crate::db::operator::Session>,
     /// Seconds each wallboard screen stays (`wallboard.screen_secs`, `--secs`).
     pub wallboard_secs: u32,
 }
@@ -101,6 +107,7 @@ pub(crate) fn client_label() -> String {
     }
 }
 
+/// The console on the process's own terminal (`onecard console`, `demo`).
 pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -116,7 +123,39 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
         .execute(EnableMouseCapture)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
     terminal.clear()?;
+    let size = terminal.size()?;
+    let events = EventStream::new();
+    let result = run_on(
+        &mut terminal,
+        events,
+        (size.width, size.height),
+        pool,
+        options,
+    )
+    .await;
+    // ratatui's Drop shows the cursor and eprintln!s on failure, which panics on a dead
+    // terminal: show it here, and if the terminal is gone, skip that Drop.
+    if terminal.show_cursor().is_err() {
+        std::mem::forget(terminal);
+    }
+    result
+}
 
+/// The console on any screen and any input: the local terminal, or an SSH channel (whose
+/// screen is a writer, its size `size`, and whose input arrives as crossterm events). Ends on
+/// quit, when the input ends or fails, or when the screen can no longer be written; the
+/// operator's session is ended and every task the console started is stopped either way.
+pub async fn run_on<W, E>(
+    terminal: &mut Terminal<CrosstermBackend<W>>,
+    events: E,
+    size: (u16, u16),
+    pool: PgPool,
+    options: ConsoleOptions,
+) -> anyhow::Result<()>
+where
+    W: Write,
+    E: Stream<Item = std::io::Result<Event>> + Unpin,
+{
     let mut state = State::new(
         options.keymap.clone(),
         options.lang,
@@ -124,8 +163,7 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
         options.db_where.clone(),
         Utc::now(),
     );
-    let size = terminal.size()?;
-    state.shell.size = (size.width, size.height);
+    state.shell.size = size;
     state.shell.demo = options.demo_login.is_some();
     state.wallboard = crate::app::wallboard::Wallboard::with_secs(options.wallboard_secs);
     for e in &options.keymap_errors {
@@ -139,7 +177,8 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     state.show_keymap_errors(&lines);
 
     let (inbox, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let health = tokio::spawn(watch_database(pool.clone(), inbox.clone()));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(watch_database(pool.clone(), inbox.clone()));
     let desk = match &options.desk_reader {
         None => None,
         Some(name) => match desk_reader_id(&pool, options.lang, name).await {
@@ -153,10 +192,10 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     };
     state.cards.desk_reader = desk;
     let listener = listen_into(pool.clone(), inbox.clone(), desk);
-    let first = match (options.session, &options.demo_login) {
+    let first = match (&options.signed_in, &options.demo_login) {
         (Some(session), _) => vec![
             Msg::Session(session::Msg::OperatorsExist(true)),
-            Msg::Session(session::Msg::LoggedIn(session)),
+            Msg::Session(session::Msg::LoggedIn(session.clone())),
         ],
         (None, Some(login)) => match operator::open_session(&pool, login, &client_label()).await {
             Ok(session) => vec![Msg::Session(session::Msg::LoggedIn(session))],
@@ -171,6 +210,7 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
                 &state,
                 &pool,
                 &inbox,
+                &mut tasks,
             );
             vec![]
         }
@@ -179,18 +219,28 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
         let _ = inbox.send(msg);
     }
 
-    let result = event_loop(&mut terminal, &mut state, &pool, &inbox, &mut rx, &listener).await;
-    health.abort();
+    let mut shell = Shell {
+        state: &mut state,
+        pool: &pool,
+        inbox: &inbox,
+        rx: &mut rx,
+        listener: &listener,
+        tasks: &mut tasks,
+        leave_on_sign_out: options.leave_on_sign_out,
+    };
+    let result = shell.event_loop(terminal, events).await;
+    // Effects under way, the health watch and the listener stop with the console.
+    tasks.shutdown().await;
     drop(listener);
-    if let Some(s) = &state.shell.session {
-        if let Err(e) = operator::end_session(&pool, s.session_id).await {
+    let mut ended = state.shell.session.as_ref().map(|s| s.session_id);
+    if let Some(s) = &options.signed_in {
+        // Signed out meanwhile, the session handed in is over too (ending twice is harmless).
+        ended.get_or_insert(s.id);
+    }
+    if let Some(id) = ended {
+        if let Err(e) = operator::end_session(&pool, id).await {
             tracing::warn!(error = %e, "could not close the operator session");
         }
-    }
-    // ratatui's Drop shows the cursor and eprintln!s on failure, which panics on a dead
-    // terminal: show it here, and if the terminal is gone, skip that Drop.
-    if terminal.show_cursor().is_err() {
-        std::mem::forget(terminal);
     }
     result
 }
@@ -240,81 +290,113 @@ pub const FRAME: Duration = Duration::from_millis(100);
 /// Most inbox messages handled before drawing: a notification storm is folded, not drawn.
 const BATCH: usize = 4096;
 
-/// Runs until quit or until the terminal goes away; the caller cleans up either way.
-async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
-    state: &mut State,
-    pool: &PgPool,
-    inbox: &mpsc::UnboundedSender<Msg>,
-    rx: &mut mpsc::UnboundedReceiver<Msg>,
-    listener: &Listen,
-) -> anyhow::Result<()> {
-    let mut events = EventStream::new();
-    let mut clock = tokio::time::interval(Duration::from_secs(1));
-    let mut frame = tokio::time::interval(FRAME);
-    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut dirty = true;
-    loop {
-        if dirty {
-            terminal.draw(|f| crate::ui::render(f, state))?;
-            dirty = false;
+/// What the event loop works with.
+struct Shell<'a> {
+    state: &'a mut State,
+    pool: &'a PgPool,
+    inbox: &'a mpsc::UnboundedSender<Msg>,
+    rx: &'a mut mpsc::UnboundedReceiver<Msg>,
+    listener: &'a Listen,
+    tasks: &'a mut JoinSet<()>,
+    leave_on_sign_out: bool,
+}
+
+impl Shell<'_> {
+    /// Runs until quit or until the terminal goes away; the caller cleans up either way.
+    async fn event_loop<W: Write, E>(
+        &mut self,
+        terminal: &mut Terminal<CrosstermBackend<W>>,
+        mut events: E,
+    ) -> anyhow::Result<()>
+    where
+        E: Stream<Item = std::io::Result<Event>> + Unpin,
+    {
+        let mut clock = tokio::time::interval(Duration::from_secs(1));
+        let mut frame = tokio::time::interval(FRAME);
+        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut dirty = true;
+        let mut signed_in = false;
+        loop {
+            if dirty {
+                terminal.draw(|f| crate::ui::render(f, self.state))?;
+                dirty = false;
+            }
+            // Effects that are done are forgotten (their answers are in the inbox).
+            while self.tasks.try_join_next().is_some() {}
+            let pending = router::wants_frame(self.state);
+            let msg = tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(Event::Key(k))) => Msg::Key(k),
+                    Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
+                    Some(Ok(Event::Resize(w, h))) => {
+                        terminal.resize(Rect::new(0, 0, w, h))?;
+                        Msg::Resize(w, h)
+                    }
+                    Some(Ok(_)) => continue,
+                    // The terminal is gone (SSH dropped): end the session and leave quietly.
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "terminal input failed; closing the console");
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                },
+                Some(msg) = self.rx.recv() => msg,
+                _ = clock.tick() => Msg::Tick(Utc::now()),
+                _ = frame.tick(), if pending => Msg::Frame,
+            };
+            dirty = true;
+            let (quit, bell) = self.handle(msg);
+            if bell {
+                let out = terminal.backend_mut();
+                let _ = out.write_all(b"\x07");
+                let _ = out.flush();
+            }
+            if quit {
+                return Ok(());
+            }
+            let now_signed_in = self.state.shell.session.is_some();
+            if self.leave_on_sign_out && signed_in && !now_signed_in {
+                return Ok(());
+            }
+            signed_in = now_signed_in;
         }
-        let pending = router::wants_frame(state);
-        let msg = tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) => Msg::Key(k),
-                Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
-                Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
-                Some(Ok(_)) => continue,
-                // The terminal is gone (SSH dropped): end the session and leave quietly.
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "terminal input failed; closing the console");
-                    return Ok(());
-                }
-                None => return Ok(()),
-            },
-            Some(msg) = rx.recv() => msg,
-            _ = clock.tick() => Msg::Tick(Utc::now()),
-            _ = frame.tick(), if pending => Msg::Frame,
-        };
-        dirty = true;
+    }
+
+    /// Updates the state with `msg` and whatever else already waits in the inbox, running the
+    /// effects asked for; whether to quit and whether to ring the bell.
+    fn handle(&mut self, msg: Msg) -> (bool, bool) {
         let mut quit = false;
         let mut bell = false;
         let mut next = Some(msg);
         let mut handled = 0;
         while let Some(msg) = next.take() {
-            for effect in update(state, msg) {
+            for effect in update(self.state, msg) {
                 match effect {
                     Effect::Quit => quit = true,
                     Effect::Bell => bell = true,
                     Effect::Terminals(terminals::Effect::Trace { line }) => {
                         // The listener forwards trace frames only while one is shown.
-                        listener.trace(line.is_some());
+                        self.listener.trace(line.is_some());
                         if line.is_some() {
                             spawn_effect(
                                 Effect::Terminals(terminals::Effect::Trace { line }),
-                                state,
-                                pool,
-                                inbox,
+                                self.state,
+                                self.pool,
+                                self.inbox,
+                                self.tasks,
                             );
                         }
                     }
-                    other => spawn_effect(other, state, pool, inbox),
+                    other => spawn_effect(other, self.state, self.pool, self.inbox, self.tasks),
                 }
             }
             handled += 1;
             // Whatever else already waits in the inbox is folded into this frame.
             if handled < BATCH && !quit {
-                next = rx.try_recv().ok();
+                next = self.rx.try_recv().ok();
             }
         }
-        if bell {
-            let _ = stdout().write_all(b"\x07");
-            let _ = stdout().flush();
-        }
-        if quit {
-            return Ok(());
-        }
+        (quit, bell)
     }
 }
 
@@ -342,7 +424,13 @@ async fn watch_database(pool: PgPool, inbox: mpsc::UnboundedSender<Msg>) {
     }
 }
 
-fn spawn_effect(effect: Effect, state: &State, pool: &PgPool, inbox: &mpsc::UnboundedSender<Msg>) {
+fn spawn_effect(
+    effect: Effect,
+    state: &State,
+    pool: &PgPool,
+    inbox: &mpsc::UnboundedSender<Msg>,
+    tasks: &mut JoinSet<()>,
+) {
     let pool = pool.clone();
     let inbox = inbox.clone();
     let lang = state.shell.lang;
@@ -351,7 +439,7 @@ fn spawn_effect(effect: Effect, state: &State, pool: &PgPool, inbox: &mpsc::Unbo
         .session
         .as_ref()
         .map(|s| (s.session_id, s.operator.actor()));
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let progress = inbox.clone();
         let report = move |msg: Msg| {
             let _ = progress.send(msg);

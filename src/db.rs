@@ -18,6 +18,7 @@ pub mod machine_sync;
 pub mod merchant;
 pub mod notify;
 pub mod operator;
+pub mod operator_key;
 pub mod patrol;
 pub mod person;
 pub mod pos;

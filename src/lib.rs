@@ -20,5 +20,6 @@ pub mod logging;
 pub mod poller;
 pub mod report;
 pub mod sim;
+pub mod ssh;
 pub mod terminal;
 pub mod ui;

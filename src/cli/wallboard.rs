@@ -86,7 +86,7 @@ pub async fn run(
         bail!(why);
     }
     let mut options = console_options(cli, config, paths, db.place(), None)?;
-    options.session = Some(session);
+    options.signed_in = Some(session);
     if let Some(secs) = args.secs {
         options.wallboard_secs = secs;
     }

@@ -121,3 +121,51 @@ async fn the_doors_bench_times_frames_and_remote_opens() {
     // Every open reached the simulated controller and came back.
     assert!(stdout.contains("remote opens failed: 0"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ssh_bench_counts_the_bytes_of_a_console_and_leaves_no_session() {
+    let db = support::test_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let url = db.url();
+        let dir = dir.path().to_path_buf();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_onecard"))
+                .args(["bench", "--ssh", "--seconds", "1"])
+                .env("DATABASE_URL", url)
+                .env("ONECARD_CONFIG_DIR", dir.join("config"))
+                .env("ONECARD_DATA_DIR", dir.join("data"))
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let fields: BTreeMap<&str, &str> = last
+        .strip_prefix("bench: ")
+        .unwrap_or_else(|| panic!("the last line is not the summary: {last:?}"))
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    assert_eq!(
+        fields.keys().copied().collect::<Vec<_>>(),
+        ["ssh_feed_bps", "ssh_idle_bps"],
+        "{last}"
+    );
+    for v in fields.values() {
+        assert!(v.parse::<u64>().is_ok(), "{v} is not a number: {last}");
+    }
+    // The disconnect ended the console and its operator session.
+    assert!(
+        stdout.contains("0 consoles served, 0 operator sessions open"),
+        "{stdout}"
+    );
+}

@@ -65,6 +65,7 @@ mod shell;
 mod sim;
 mod sim_control;
 mod site_time;
+mod ssh;
 mod stale;
 mod uhppote;
 mod uhppote_faults;
