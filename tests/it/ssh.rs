@@ -279,13 +279,17 @@ impl Drop for Client {
 }
 
 async fn add_operator(db: &TestDb, login: &str, name: &str) {
+    add_operator_as(db, login, name, Role::Director).await
+}
+
+async fn add_operator_as(db: &TestDb, login: &str, name: &str, role: Role) {
     operator::create(
         &db.pool,
         &Actor::shell("root"),
         operator::NewOperator {
             login,
             display_name: name,
-            role: Role::Director,
+            role,
             password: "a long password",
             must_change_password: false,
         },
@@ -522,4 +526,24 @@ async fn a_command_gets_no_shell_and_the_session_cap_holds() {
     wait_sessions(&db, "zhou", 0).await;
     let zh = console_by_key(&server, &key, "zhou", "zh_CN.UTF-8", (30, 100));
     zh.wait_for("zhou (周建国) · 主任");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallboard_role_gets_the_wall_screen_and_a_kick_closes_the_connection() {
+    let db = test_db().await;
+    add_operator_as(&db, "wall", "值班大屏", Role::Wallboard).await;
+    let mut server = Server::start(&db);
+    let key = registered_key(&db, server.dirs.path(), "wall").await;
+    let mut c = console_by_key(&server, &key, "wall", "en_US.UTF-8", (48, 160));
+    c.wait_for("wall (值班大屏) · Wallboard");
+    c.wait_for("no key changes anything");
+    wait_sessions(&db, "wall", 1).await;
+    // Ending the operator's sessions from elsewhere closes the connection at once.
+    let ended = operator::kick(&db.pool, &Actor::shell("root"), "wall")
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    c.wait_exit();
+    wait_sessions(&db, "wall", 0).await;
+    assert!(server.alive());
 }
