@@ -439,8 +439,11 @@ pub async fn authenticate(
             return Err(e);
         }
     };
+    // A sign-in that needed no password (a registered SSH key, the demo) is a sign-in too.
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id",
+        "WITH s AS (INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id),
+              u AS (UPDATE operator SET last_login_at = now() WHERE id = $1)
+         SELECT id FROM s",
     )
     .bind(op.id)
     .bind(client)
