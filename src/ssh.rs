@@ -75,11 +75,23 @@ impl Limits {
         }
         let per_operator = number(pool, PER_OPERATOR_KEY, DEFAULT_PER_OPERATOR as u64).await?;
         let total = number(pool, TOTAL_KEY, DEFAULT_TOTAL as u64).await?;
-        let idle = number(pool, IDLE_KEY, DEFAULT_IDLE_MINUTES).await?;
+        // Minutes, fractions allowed (0.5: half a minute); at most a week.
+        let idle = match crate::db::settings::get(pool, IDLE_KEY).await? {
+            None => DEFAULT_IDLE_MINUTES as f64,
+            Some(v) => v
+                .as_f64()
+                .filter(|m| m.is_finite() && *m > 0.0)
+                .unwrap_or_else(|| {
+                    tracing::warn!(
+                        "{IDLE_KEY} = {v} is no positive number; {DEFAULT_IDLE_MINUTES} is used"
+                    );
+                    DEFAULT_IDLE_MINUTES as f64
+                }),
+        };
         Ok(Limits {
             per_operator: usize::try_from(per_operator).unwrap_or(usize::MAX),
             total: usize::try_from(total).unwrap_or(usize::MAX),
-            idle: Duration::from_secs(idle.saturating_mul(60)),
+            idle: Duration::from_secs_f64((idle * 60.0).clamp(1.0, 7.0 * 24.0 * 3600.0)),
         })
     }
 }

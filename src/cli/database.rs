@@ -2,9 +2,9 @@
 
 use crate::app::state::DbWhere;
 use crate::config::{Config, Paths};
+use crate::db;
 use crate::db::embedded::Cluster;
 use crate::db::roles::Access;
-use crate::db;
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;

@@ -602,7 +602,12 @@ async fn run_console(
                 crossterm::cursor::Show
             );
             if went_idle.load(Ordering::Relaxed) {
-                let minutes = (idle.as_secs() / 60).to_string();
+                let secs = idle.as_secs();
+                let minutes = if secs % 60 == 0 {
+                    (secs / 60).to_string()
+                } else {
+                    format!("{:.1}", idle.as_secs_f64() / 60.0)
+                };
                 let text = trf(lang, "ssh.idle", &[("minutes", &minutes)]);
                 let _ = write!(out, "{text}\r\n");
                 let _ = out.flush();

@@ -547,3 +547,25 @@ async fn the_wallboard_role_gets_the_wall_screen_and_a_kick_closes_the_connectio
     wait_sessions(&db, "wall", 0).await;
     assert!(server.alive());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_console_is_closed_and_says_why() {
+    let db = test_db().await;
+    add_operator(&db, "zhou", "周建国").await;
+    // Six seconds without input close it (the console's own goodbye says it ran).
+    settings::set(
+        &db.pool,
+        &Actor::shell("root"),
+        onecard::ssh::IDLE_KEY,
+        serde_json::json!(0.1),
+    )
+    .await
+    .unwrap();
+    let mut server = Server::start(&db);
+    let key = registered_key(&db, server.dirs.path(), "zhou").await;
+    let mut c = console_by_key(&server, &key, "zhou", "zh_CN.UTF-8", (30, 100));
+    c.wait_exit();
+    c.wait_for("0.1 分钟无输入，连接已关闭。");
+    wait_sessions(&db, "zhou", 0).await;
+    assert!(server.alive());
+}
