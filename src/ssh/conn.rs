@@ -603,7 +603,7 @@ async fn run_console(
             );
             if went_idle.load(Ordering::Relaxed) {
                 let secs = idle.as_secs();
-                let minutes = if secs % 60 == 0 {
+                let minutes = if secs.is_multiple_of(60) {
                     (secs / 60).to_string()
                 } else {
                     format!("{:.1}", idle.as_secs_f64() / 60.0)

@@ -6,32 +6,18 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_bench_prints_its_summary_and_loses_nothing() {
-    let db = support::test_db().await;
+/// Runs `onecard bench ARGS` on the test database: its standard output, and the `key=value`
+/// fields of its last line (which must be the `bench:` summary). It must succeed.
+async fn run_bench(db: &support::TestDb, args: &[&str]) -> (String, BTreeMap<String, String>) {
     let dir = tempfile::tempdir().unwrap();
     let out = tokio::task::spawn_blocking({
         let url = db.url();
         let dir = dir.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         move || {
             Command::new(env!("CARGO_BIN_EXE_onecard"))
-                .args([
-                    "bench",
-                    "--terminals",
-                    "24",
-                    "--per-line",
-                    "10",
-                    "--rate",
-                    "50",
-                    "--backlog",
-                    "30",
-                    "--seconds",
-                    "2",
-                    "--alarms",
-                    "4",
-                    "--poll-ms",
-                    "100",
-                ])
+                .arg("bench")
+                .args(args)
                 .env("DATABASE_URL", url)
                 .env("ONECARD_CONFIG_DIR", dir.join("config"))
                 .env("ONECARD_DATA_DIR", dir.join("data"))
@@ -49,12 +35,40 @@ async fn a_small_bench_prints_its_summary_and_loses_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let last = stdout.lines().last().unwrap_or_default();
-    let fields: BTreeMap<&str, &str> = last
+    let fields = last
         .strip_prefix("bench: ")
         .unwrap_or_else(|| panic!("the last line is not the summary: {last:?}"))
         .split(' ')
         .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    (stdout, fields)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_bench_prints_its_summary_and_loses_nothing() {
+    let db = support::test_db().await;
+    let (stdout, fields) = run_bench(
+        &db,
+        &[
+            "--terminals",
+            "24",
+            "--per-line",
+            "10",
+            "--rate",
+            "50",
+            "--backlog",
+            "30",
+            "--seconds",
+            "2",
+            "--alarms",
+            "4",
+            "--poll-ms",
+            "100",
+        ],
+    )
+    .await;
+    let last = stdout.lines().last().unwrap_or_default();
     for key in [
         "terminals",
         "ingest_rps",
@@ -81,36 +95,8 @@ async fn a_small_bench_prints_its_summary_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_doors_bench_times_frames_and_remote_opens() {
     let db = support::test_db().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking({
-        let url = db.url();
-        let dir = dir.path().to_path_buf();
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_onecard"))
-                .args(["bench", "--doors", "--opens", "3", "--poll-ms", "200"])
-                .env("DATABASE_URL", url)
-                .env("ONECARD_CONFIG_DIR", dir.join("config"))
-                .env("ONECARD_DATA_DIR", dir.join("data"))
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, fields) = run_bench(&db, &["--doors", "--opens", "3", "--poll-ms", "200"]).await;
     let last = stdout.lines().last().unwrap_or_default();
-    let fields: BTreeMap<&str, &str> = last
-        .strip_prefix("bench: ")
-        .unwrap_or_else(|| panic!("the last line is not the summary: {last:?}"))
-        .split(' ')
-        .filter_map(|kv| kv.split_once('='))
-        .collect();
     for key in ["doors_frame_ms", "remote_open_p50_ms", "remote_open_p99_ms"] {
         let v = fields
             .get(key)
@@ -125,38 +111,10 @@ async fn the_doors_bench_times_frames_and_remote_opens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ssh_bench_counts_the_bytes_of_a_console_and_leaves_no_session() {
     let db = support::test_db().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking({
-        let url = db.url();
-        let dir = dir.path().to_path_buf();
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_onecard"))
-                .args(["bench", "--ssh", "--seconds", "1"])
-                .env("DATABASE_URL", url)
-                .env("ONECARD_CONFIG_DIR", dir.join("config"))
-                .env("ONECARD_DATA_DIR", dir.join("data"))
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, fields) = run_bench(&db, &["--ssh", "--seconds", "1"]).await;
     let last = stdout.lines().last().unwrap_or_default();
-    let fields: BTreeMap<&str, &str> = last
-        .strip_prefix("bench: ")
-        .unwrap_or_else(|| panic!("the last line is not the summary: {last:?}"))
-        .split(' ')
-        .filter_map(|kv| kv.split_once('='))
-        .collect();
     assert_eq!(
-        fields.keys().copied().collect::<Vec<_>>(),
+        fields.keys().map(String::as_str).collect::<Vec<_>>(),
         ["ssh_feed_bps", "ssh_idle_bps"],
         "{last}"
     );
