@@ -4,7 +4,7 @@ use crate::app::state::{DbWhere, ThemeName};
 use crate::config::{Config, Paths};
 use crate::console::{self, ConsoleOptions};
 use crate::db::roles::Access;
-use crate::db::{self, audit, operator};
+use crate::db::{audit, operator};
 use crate::domain::money::Money;
 use crate::domain::permission::Actor;
 use crate::domain::role::Role;
@@ -51,11 +51,13 @@ macro_rules! say_err {
 mod database;
 mod db_cmd;
 mod serve;
+mod site;
 
 use database::database_for;
 pub use database::{as_role, cluster_for, demo_database, open_database, open_owner, Database};
 use db_cmd::db_command;
 use serve::{parse_hh_mm, serve};
+use site::SiteCmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -316,14 +318,6 @@ pub enum OperatorCmd {
         #[command(subcommand)]
         command: ssh::KeyCmd,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SiteCmd {
-    /// The site's time zone (terminal clocks, days, shifts, reports): shows it, or sets it to
-    /// an IANA name such as Asia/Shanghai ("system": the system's). Audited; processes already
-    /// running take it at their next start.
-    TimeZone { name: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -793,31 +787,9 @@ async fn dispatch(cli: Cli, paths: Paths) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout();
             crate::report::cli(&db.pool, &shell_actor(), args, &mut out).await?;
         }
-        Some(Cmd::Site {
-            command: SiteCmd::TimeZone { name },
-        }) => {
+        Some(Cmd::Site { command }) => {
             let db = open_database(&paths, &config, Access::Console).await?;
-            let key = crate::domain::time::ZONE_KEY;
-            match name.as_deref().map(str::trim) {
-                None => {
-                    let set = db::settings::get(&db.pool, key).await?;
-                    match set.as_ref().and_then(|v| v.as_str()) {
-                        Some(zone) => println!("{zone}"),
-                        None => println!("system ({})", chrono::Local::now().format("%:z")),
-                    }
-                }
-                Some("system") => {
-                    db::settings::set(&db.pool, &shell_actor(), key, serde_json::Value::Null)
-                        .await?;
-                    println!("the site's time zone is the system's");
-                }
-                Some(zone) => {
-                    let tz = crate::domain::time::parse_zone(zone).map_err(anyhow::Error::msg)?;
-                    db::settings::set(&db.pool, &shell_actor(), key, serde_json::json!(tz.name()))
-                        .await?;
-                    println!("the site's time zone is {}", tz.name());
-                }
-            }
+            site::run(&db, command).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Doors { demo, command }) => {

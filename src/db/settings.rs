@@ -59,6 +59,32 @@ pub async fn set(
     Ok(())
 }
 
+/// Removes a setting, so its reader takes the default; audited like a change.
+pub async fn clear(pool: &PgPool, actor: &Actor, key: &str) -> Result<(), SettingError> {
+    actor.authorize(Action::SettingChange)?;
+    let mut tx = pool.begin().await?;
+    let before: Option<Value> =
+        sqlx::query_scalar("DELETE FROM setting WHERE key = $1 RETURNING value")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if before.is_none() {
+        return Ok(());
+    }
+    audit::append(
+        &mut tx,
+        actor,
+        "setting.change",
+        "setting",
+        key,
+        before,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Reads the site's time zone (`site.time_zone`) into [`crate::domain::time`]: every process
 /// does at start. A name that is no zone is said in the log, and the system's zone is used.
 pub async fn load_time_zone(pool: &PgPool) -> Result<(), sqlx::Error> {

@@ -64,6 +64,7 @@ mod settlement_tab;
 mod shell;
 mod sim;
 mod sim_control;
+mod site_settings;
 mod site_time;
 mod ssh;
 mod stale;
