@@ -163,6 +163,27 @@ impl Drop for Conn {
 }
 
 impl Conn {
+    /// The operator `user` if `key` is registered to them; None when not, or when the check
+    /// failed or took too long (said in the log).
+    async fn key_owner(&self, user: &str, key: &russh::keys::PublicKey) -> Option<Operator> {
+        let known = tokio::time::timeout(
+            DB_DEADLINE,
+            operator_key::operator_with_key(&self.shared.pool, user, key),
+        )
+        .await;
+        match known {
+            Ok(Ok(op)) => op,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "ssh: key check failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("ssh: key check timed out");
+                None
+            }
+        }
+    }
+
     fn client(&self, login: &str) -> String {
         format!("{login}@{} ssh", self.peer.ip())
     }
@@ -279,14 +300,9 @@ impl russh::server::Handler for Conn {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        let known = tokio::time::timeout(
-            DB_DEADLINE,
-            operator_key::operator_with_key(&self.shared.pool, user, offer.public_key),
-        )
-        .await;
-        Ok(match known {
-            Ok(Ok(Some(_))) => Auth::Accept,
-            _ => Auth::reject(),
+        Ok(match self.key_owner(user, offer.public_key).await {
+            Some(_) => Auth::Accept,
+            None => Auth::reject(),
         })
     }
 
@@ -295,19 +311,8 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let known = tokio::time::timeout(
-            DB_DEADLINE,
-            operator_key::operator_with_key(&self.shared.pool, user, key.public_key),
-        )
-        .await;
-        let op = match known {
-            Ok(Ok(Some(op))) => op,
-            Ok(Ok(None)) => return Ok(Auth::reject()),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "ssh: key check failed");
-                return Ok(Auth::reject());
-            }
-            Err(_) => return Ok(Auth::reject()),
+        let Some(op) = self.key_owner(user, key.public_key).await else {
+            return Ok(Auth::reject());
         };
         tracing::info!(peer = %self.peer, login = user, "ssh: signed in by key");
         let now = Utc::now();
