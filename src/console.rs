@@ -138,20 +138,22 @@ pub async fn run(pool: PgPool, options: ConsoleOptions) -> anyhow::Result<()> {
     if terminal.show_cursor().is_err() {
         std::mem::forget(terminal);
     }
-    result
+    result.map(|_| ())
 }
 
 /// The console on any screen and any input: the local terminal, or an SSH channel (whose
 /// screen is a writer, its size `size`, and whose input arrives as crossterm events). Ends on
 /// quit, when the input ends or fails, or when the screen can no longer be written; the
 /// operator's session is ended and every task the console started is stopped either way.
+/// With `leave_on_sign_out`, a console the database signed out (kicked, disabled) returns why,
+/// for the caller to say once the screen is given back.
 pub async fn run_on<W, E>(
     terminal: &mut Terminal<CrosstermBackend<W>>,
     events: E,
     size: (u16, u16),
     pool: PgPool,
     options: ConsoleOptions,
-) -> anyhow::Result<()>
+) -> anyhow::Result<Option<String>>
 where
     W: Write,
     E: Stream<Item = std::io::Result<Event>> + Unpin,
@@ -242,7 +244,11 @@ where
             tracing::warn!(error = %e, "could not close the operator session");
         }
     }
-    result
+    let why = match &state.shell.screen {
+        crate::app::shell::Screen::SignIn(s) if options.leave_on_sign_out => s.form.error.clone(),
+        _ => None,
+    };
+    result.map(|()| why)
 }
 
 /// What the listener heard, as the console's message.

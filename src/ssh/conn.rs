@@ -596,9 +596,13 @@ async fn run_console(
                 options,
             )
             .await;
-            if let Err(e) = result {
-                tracing::info!(error = %e, "ssh console ended");
-            }
+            let why = match result {
+                Ok(why) => why,
+                Err(e) => {
+                    tracing::info!(error = %e, "ssh console ended");
+                    None
+                }
+            };
             let out = terminal.backend_mut();
             let _ = crossterm::execute!(
                 out,
@@ -615,6 +619,11 @@ async fn run_console(
                 };
                 let text = trf(lang, "ssh.idle", &[("minutes", &minutes)]);
                 let _ = write!(out, "{text}\r\n");
+                let _ = out.flush();
+            }
+            // Signed out by the database (kicked, disabled): why, on the client's screen.
+            if let Some(why) = why {
+                let _ = write!(out, "{why}\r\n");
                 let _ = out.flush();
             }
             // ratatui's Drop shows a hidden cursor and prints to stderr when it cannot: shown

@@ -544,6 +544,8 @@ async fn the_wallboard_role_gets_the_wall_screen_and_a_kick_closes_the_connectio
         .unwrap();
     assert_eq!(ended, 1);
     c.wait_exit();
+    // And says why once the screen is given back.
+    c.wait_for("Your session was ended");
     wait_sessions(&db, "wall", 0).await;
     assert!(server.alive());
 }
