@@ -439,11 +439,8 @@ pub async fn authenticate(
             return Err(e);
         }
     };
-    // A sign-in that needed no password (a registered SSH key, the demo) is a sign-in too.
     let id: i64 = sqlx::query_scalar(
-        "WITH s AS (INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id),
-              u AS (UPDATE operator SET last_login_at = now() WHERE id = $1)
-         SELECT id FROM s",
+        "INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id",
     )
     .bind(op.id)
     .bind(client)
@@ -630,8 +627,11 @@ pub async fn open_session(
     let op = find(pool, login)
         .await?
         .ok_or_else(|| OperatorError::NotFound(login.to_string()))?;
+    // A sign-in that needed no password (a registered SSH key, the demo) is a sign-in too.
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id",
+        "WITH s AS (INSERT INTO operator_session (operator_id, client) VALUES ($1, $2) RETURNING id),
+              u AS (UPDATE operator SET last_login_at = now() WHERE id = $1)
+         SELECT id FROM s",
     )
     .bind(op.id)
     .bind(client)

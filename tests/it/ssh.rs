@@ -361,6 +361,13 @@ async fn a_key_opens_the_console_which_follows_the_terminal_and_ends_with_the_co
     c.wait_for("zhou (周建国) · Director");
     c.wait_for("none unacknowledged");
     assert_eq!(open_sessions(&db, "zhou").await, 1);
+    // A key sign-in is a sign-in: the Operators tab shows when.
+    let last: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT last_login_at FROM operator WHERE login = 'zhou'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(last.is_some());
     c.send("7");
     c.wait_for("Operators (1)");
     // The window grows: the console is drawn again at the new size.
