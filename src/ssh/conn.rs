@@ -544,8 +544,12 @@ fn try_again() -> Auth {
     }
 }
 
+/// The largest screen side a client may ask for: a console's buffers grow with its area, and a
+/// hostile client asking for 65535 × 65535 would take every console down with the server.
+const MOST_CELLS: u16 = 500;
+
 fn clamp(n: u32) -> u16 {
-    u16::try_from(n).unwrap_or(u16::MAX).max(1)
+    u16::try_from(n).unwrap_or(u16::MAX).clamp(1, MOST_CELLS)
 }
 
 /// The console on one channel, to its end; then the screen is given back and the channel
@@ -647,4 +651,17 @@ async fn run_console(
     let _ = tokio::time::timeout(CLOSE_DEADLINE, handle.eof(channel)).await;
     let _ = tokio::time::timeout(CLOSE_DEADLINE, handle.close(channel)).await;
     drop(slot);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_screen_side_is_kept_between_one_and_the_most() {
+        assert_eq!(clamp(0), 1);
+        assert_eq!(clamp(80), 80);
+        assert_eq!(clamp(65_535), MOST_CELLS);
+        assert_eq!(clamp(u32::MAX), MOST_CELLS);
+    }
 }
