@@ -347,6 +347,27 @@ fn console_by_key(
     Client::start(&args, lang, size)
 }
 
+/// A console by key once the server has a place for it: a connection closes a moment after its
+/// session ends, and until then the server may still say it is full (then try again).
+fn admitted(server: &Server, key: &Path, login: &str, lang: &str, header: &str) -> Client {
+    let start = Instant::now();
+    loop {
+        let mut c = console_by_key(server, key, login, lang, (30, 100));
+        loop {
+            let screen = c.contents();
+            if screen.contains(header) {
+                return c;
+            }
+            if screen.contains("已达上限") || screen.contains("the most allowed") {
+                c.wait_exit();
+                break;
+            }
+            assert!(start.elapsed() < PATIENCE, "{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_opens_the_console_which_follows_the_terminal_and_ends_with_the_connection() {
     use onecard::db::alarm::{self, NewAlarm};
@@ -531,8 +552,7 @@ async fn a_command_gets_no_shell_and_the_session_cap_holds() {
     // In Chinese once the first is gone.
     drop(first);
     wait_sessions(&db, "zhou", 0).await;
-    let zh = console_by_key(&server, &key, "zhou", "zh_CN.UTF-8", (30, 100));
-    zh.wait_for("zhou (周建国) · 主任");
+    admitted(&server, &key, "zhou", "zh_CN.UTF-8", "zhou (周建国) · 主任");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,4 +597,34 @@ async fn an_idle_console_is_closed_and_says_why() {
     c.wait_for("0.1 分钟无输入，连接已关闭。");
     wait_sessions(&db, "zhou", 0).await;
     assert!(server.alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_wide_cap_holds_across_operators() {
+    let db = test_db().await;
+    add_operator(&db, "zhou", "周建国").await;
+    add_operator(&db, "li", "李明").await;
+    settings::set(
+        &db.pool,
+        &Actor::shell("root"),
+        onecard::ssh::TOTAL_KEY,
+        serde_json::json!(1),
+    )
+    .await
+    .unwrap();
+    let server = Server::start(&db);
+    let zhou = registered_key(&db, server.dirs.path(), "zhou").await;
+    let li = registered_key(&db, server.dirs.path(), "li").await;
+    let first = console_by_key(&server, &zhou, "zhou", "en_US.UTF-8", (30, 100));
+    first.wait_for("zhou (周建国) · Director");
+    // Another operator, within their own cap, finds the server full, and is told so.
+    let mut second = console_by_key(&server, &li, "li", "en_US.UTF-8", (30, 100));
+    second.wait_for("the most allowed: try again later");
+    assert!(!second.wait_exit().success());
+    assert_eq!(open_sessions(&db, "li").await, 0);
+    // A place is free again once the first is gone (its connection closes a moment after its
+    // session ends: until then the server may still say it is full).
+    drop(first);
+    wait_sessions(&db, "zhou", 0).await;
+    admitted(&server, &li, "li", "en_US.UTF-8", "li (李明) · Director");
 }
