@@ -167,7 +167,8 @@ fn render_locked(frame: &mut Frame, state: &State, areas: &layout::Areas, th: &T
         areas.tabs,
     );
     let body = areas.body;
-    let form_h = 7.min(body.height);
+    // Borders, the intro (up to five lines at 60 columns), the password and the keys.
+    let form_h = 12.min(body.height);
     let top = Rect::new(body.x, body.y, body.width, form_h);
     let rest = Rect::new(
         body.x,
@@ -180,6 +181,10 @@ fn render_locked(frame: &mut Frame, state: &State, areas: &layout::Areas, th: &T
     }
     let mut f = lock.form.clone();
     f.intro = vec![trf(lang, "lock.intro", &[("who", &who)])];
+    if sh.demo {
+        // The demo signed its director in without a password: say where the passwords are.
+        f.intro.push(tr(lang, "lock.demo").to_string());
+    }
     form::render(
         frame,
         lang,
@@ -321,6 +326,15 @@ fn render_hint(frame: &mut Frame, state: &State, row: Rect, th: &Theme) {
         };
         let text = widgets::clip(&format!(" {text}"), row.width as usize);
         frame.render_widget(Paragraph::new(Span::styled(text, style)), row);
+        return;
+    }
+    if sh.lock.is_some() {
+        // Locked, no tab's key works: only the lock's.
+        let text = widgets::clip(
+            &format!(" {}", tr(sh.lang, "lock.keys")),
+            row.width as usize,
+        );
+        frame.render_widget(Paragraph::new(Span::styled(text, th.info)), row);
         return;
     }
     let commands = router::hints(state);

@@ -560,6 +560,10 @@ async fn the_idle_lock() {
         c.state.shell.lock.is_some(),
         "locked after ten idle minutes"
     );
+    // The screen says so, and offers only the lock's key, not the tab's.
+    let text = screen_text(&render(&mut c.state, 120, 40));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[lines.len() - 2].trim(), "enter: unlock", "{text}");
 
     // Keys do nothing: no tab, no help, no quitting.
     let tab = c.state.shell.tab;
