@@ -14,11 +14,18 @@ DECLARE
     found_disabled boolean;
     found_ended timestamptz;
 BEGIN
-    SELECT o.id, o.login, o.role, o.disabled, s.ended_at
-      INTO found_id, found_login, found_role, found_disabled, found_ended
-      FROM operator_session s JOIN operator o ON o.id = s.operator_id
-     WHERE s.id = p_session
-       FOR SHARE OF s, o;
+    -- The operator's row first, then the session's: the order a kick or a disable takes them
+    -- (FOR UPDATE of the operator, then the sessions), so the two never wait on each other.
+    -- One locking join would take them in whatever order its plan reads them.
+    SELECT o.id, o.login, o.role, o.disabled
+      INTO found_id, found_login, found_role, found_disabled
+      FROM operator o
+     WHERE o.id = (SELECT s.operator_id FROM operator_session s WHERE s.id = p_session)
+       FOR SHARE;
+    SELECT s.ended_at INTO found_ended
+      FROM operator_session s
+     WHERE s.id = p_session AND s.operator_id = found_id
+       FOR SHARE;
     -- Disabled first: disabling ends the sessions too, and the operator is told why.
     IF found_disabled THEN
         RAISE EXCEPTION 'operator % is disabled', found_login USING ERRCODE = 'OC002';

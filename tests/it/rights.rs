@@ -665,3 +665,35 @@ fn the_lock_follows_the_setting() {
         assert_eq!(s.shell.lock.is_some(), locks, "{minutes}");
     }
 }
+
+/// A kick (the operator's row, then the sessions) racing the consoles' actions (each asks the
+/// session row): both take the rows in one order, so none is ever chosen as a deadlock victim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_racing_the_consoles_actions_never_deadlocks() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    add_operator(pool, "duty", Role::DutyOperator).await;
+    for round in 0..40 {
+        let s = operator::open_session(pool, "duty", "race").await.unwrap();
+        let actions: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut tx = pool.begin().await.unwrap();
+                    let asked = operator::session_actor(&mut tx, s.id).await;
+                    tokio::task::yield_now().await;
+                    let _ = tx.commit().await;
+                    asked.err().map(|e| format!("{e:?}"))
+                })
+            })
+            .collect();
+        let kicked = operator::kick(pool, &Actor::shell("root"), "duty").await;
+        assert!(kicked.is_ok(), "round {round}: {kicked:?}");
+        for a in actions {
+            if let Some(e) = a.await.unwrap() {
+                // Refused because the kick came first: that is the point. A deadlock is not.
+                assert!(!e.contains("40P01"), "round {round}: {e}");
+            }
+        }
+    }
+}
