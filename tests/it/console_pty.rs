@@ -1,135 +1,49 @@
 //! The real binary in a real PTY: what an operator over SSH sees and types.
 
+use crate::pty::Pty;
 use crate::support::{test_db, TestDb};
-use nix::pty::{openpty, Winsize};
 use onecard::db::operator;
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const ROWS: u16 = 30;
 const COLS: u16 = 100;
 
 pub(crate) struct Console {
-    child: Child,
-    /// Bytes to type; `None` hangs up. One thread owns the master, so a hang-up really closes it.
-    keys: std::sync::mpsc::Sender<Option<Vec<u8>>>,
-    screen: Arc<Mutex<vt100::Parser>>,
+    pty: Pty,
     _dirs: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Console {
+    type Target = Pty;
+    fn deref(&self) -> &Pty {
+        &self.pty
+    }
+}
+
+impl std::ops::DerefMut for Console {
+    fn deref_mut(&mut self) -> &mut Pty {
+        &mut self.pty
+    }
 }
 
 impl Console {
     pub(crate) fn start(db: &TestDb, args: &[&str]) -> Console {
-        let size = Winsize {
-            ws_row: ROWS,
-            ws_col: COLS,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = openpty(Some(&size), None).expect("openpty");
-        // openpty's fds are inherited by default: a child holding the master would keep the
-        // terminal alive after we hang up, and other tests' children would too.
-        for fd in [&pty.master, &pty.slave] {
-            use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-            use std::os::fd::AsRawFd;
-            fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("cloexec");
-        }
         let dirs = tempfile::tempdir().unwrap();
-        let slave = File::from(pty.slave);
-        let child = Command::new(env!("CARGO_BIN_EXE_onecard"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_onecard"));
+        command
             .args(args)
             .env("DATABASE_URL", db.child_url())
             .env("ONECARD_CONFIG_DIR", dirs.path().join("config"))
             .env("ONECARD_DATA_DIR", dirs.path().join("data"))
             .env("TERM", "xterm-256color")
             .env("LANG", "en_US.UTF-8")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave))
-            .spawn()
-            .expect("spawn onecard");
-        let mut master = File::from(pty.master);
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
-        let feed = screen.clone();
-        let (keys, typed) = std::sync::mpsc::channel::<Option<Vec<u8>>>();
-        std::thread::spawn(move || {
-            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-            use std::os::fd::AsFd;
-            let mut buf = [0u8; 4096];
-            loop {
-                match typed.try_recv() {
-                    Ok(Some(bytes)) => {
-                        let _ = master.write_all(&bytes);
-                        continue;
-                    }
-                    Ok(None) => return, // drops the master: hang-up
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
-                }
-                let readable = {
-                    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-                    poll(&mut fds, PollTimeout::from(20u16)).unwrap_or(0) > 0
-                };
-                if readable {
-                    match master.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => feed.lock().unwrap().process(&buf[..n]),
-                    }
-                }
-            }
-        });
+            .env_remove("NO_COLOR");
         Console {
-            child,
-            keys,
-            screen,
+            pty: Pty::spawn(command, (ROWS, COLS)),
             _dirs: dirs,
         }
-    }
-
-    pub(crate) fn contents(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    /// Waits for text on screen. The limit only stops a hung test; nothing asserts on time.
-    pub(crate) fn wait_for(&self, needle: &str) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if self.contents().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "`{needle}` never appeared; the screen:\n{}",
-            self.contents()
-        );
-    }
-
-    pub(crate) fn send(&mut self, keys: &str) {
-        self.keys.send(Some(keys.as_bytes().to_vec())).unwrap();
-    }
-
-    fn hang_up(&mut self) {
-        let _ = self.keys.send(None);
-    }
-
-    fn wait_gone(&self, needle: &str) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if !self.contents().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "`{needle}` never went away; the screen:\n{}",
-            self.contents()
-        );
     }
 
     /// `q` asks first (a control-room console is not left by one stray key); `y` leaves.
@@ -152,25 +66,6 @@ impl Console {
             }
         }
         false
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("the console did not exit; the screen:\n{}", self.contents());
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

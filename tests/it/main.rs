@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step): every module below shares `support`.
 
 mod harness;
+mod pty;
 mod python;
 mod support;
 

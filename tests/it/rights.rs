@@ -2,7 +2,7 @@
 //! role, the session open, the account enabled), reads included; kick and disable end a running
 //! console's session at once; the idle lock.
 
-use crate::console_pty::Console as Pty;
+use crate::console_pty::Console as PtyConsole;
 use crate::harness::{render, screen_text, Console};
 use crate::support::{library_door, test_db};
 use chrono::{Duration, NaiveDate, Utc};
@@ -469,11 +469,11 @@ async fn kicked_and_disabled_consoles_go_back_to_sign_in() {
     add_operator(pool, "wang", Role::DutyOperator).await;
     add_operator(pool, "li", Role::CardDesk).await;
 
-    let mut wang = Pty::start(&db, &[]);
+    let wang = PtyConsole::start(&db, &[]);
     wang.wait_for("Sign in with your operator account");
     wang.send(&format!("wang\t{PASSWORD}\r"));
     wang.wait_for("wang (wang) · Duty operator");
-    let mut li = Pty::start(&db, &[]);
+    let li = PtyConsole::start(&db, &[]);
     li.wait_for("Sign in with your operator account");
     li.send(&format!("li\t{PASSWORD}\r"));
     li.wait_for("li (li) · Card desk");

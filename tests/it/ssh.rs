@@ -1,20 +1,15 @@
 //! `onecard ssh` driven by the system's OpenSSH client in a real PTY: signing in by key and by
 //! password, tabs, resizing, an alarm acknowledged, a dropped connection, refusals.
 
+use crate::pty::{Pty, PATIENCE};
 use crate::support::{test_db, TestDb};
-use nix::pty::{openpty, Winsize};
 use onecard::db::{operator, operator_key, settings};
 use onecard::domain::permission::Actor;
 use onecard::domain::role::Role;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Only stops a hung test; nothing asserts on time.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `onecard ssh` on a free port of 127.0.0.1.
 struct Server {
@@ -143,36 +138,30 @@ fn password_args(prompts: u32) -> Vec<String> {
 }
 
 /// An `ssh` client in a PTY of its own (its controlling terminal, so it asks for passwords
-/// there and hears the PTY resized), its screen read by vt100.
+/// there and hears the PTY resized).
 struct Client {
-    child: Child,
-    keys: std::sync::mpsc::Sender<Vec<u8>>,
-    screen: Arc<Mutex<vt100::Parser>>,
-    tty: PathBuf,
+    pty: Pty,
     _home: tempfile::TempDir,
 }
 
+impl std::ops::Deref for Client {
+    type Target = Pty;
+    fn deref(&self) -> &Pty {
+        &self.pty
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut Pty {
+        &mut self.pty
+    }
+}
+
 impl Client {
-    fn start(args: &[String], lang: &str, (rows, cols): (u16, u16)) -> Client {
-        let size = Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = openpty(Some(&size), None).expect("openpty");
-        for fd in [&pty.master, &pty.slave] {
-            use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-            use std::os::fd::AsRawFd;
-            fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("cloexec");
-        }
-        let tty = {
-            use std::os::fd::AsRawFd;
-            std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).unwrap()
-        };
+    fn start(args: &[String], lang: &str, size: (u16, u16)) -> Client {
         let home = tempfile::tempdir().unwrap();
-        let slave = File::from(pty.slave);
-        let child = Command::new("setsid")
+        let mut command = Command::new("setsid");
+        command
             .arg("-c")
             .arg("ssh")
             .args(args)
@@ -180,101 +169,11 @@ impl Client {
             .env("TERM", "xterm-256color")
             .env("LANG", lang)
             .env_remove("LC_ALL")
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave))
-            .spawn()
-            .expect("spawn ssh");
-        let mut master = File::from(pty.master);
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
-        let feed = screen.clone();
-        let (keys, typed) = std::sync::mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
-            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-            use std::os::fd::AsFd;
-            let mut buf = [0u8; 4096];
-            loop {
-                match typed.try_recv() {
-                    Ok(bytes) => {
-                        let _ = master.write_all(&bytes);
-                        continue;
-                    }
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
-                }
-                let readable = {
-                    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-                    poll(&mut fds, PollTimeout::from(20u16)).unwrap_or(0) > 0
-                };
-                if readable {
-                    match master.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => feed.lock().unwrap().process(&buf[..n]),
-                    }
-                }
-            }
-        });
+            .env_remove("SSH_AUTH_SOCK");
         Client {
-            child,
-            keys,
-            screen,
-            tty,
+            pty: Pty::spawn(command, size),
             _home: home,
         }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    fn wait_for(&self, needle: &str) {
-        let start = Instant::now();
-        while start.elapsed() < PATIENCE {
-            if self.contents().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "`{needle}` never appeared; the screen:\n{}",
-            self.contents()
-        );
-    }
-
-    fn send(&self, keys: &str) {
-        self.keys.send(keys.as_bytes().to_vec()).unwrap();
-    }
-
-    /// The terminal window resized: the PTY takes the size (the kernel tells ssh, which tells
-    /// the server) and the screen model follows.
-    fn resize(&self, rows: u16, cols: u16) {
-        self.screen.lock().unwrap().set_size(rows, cols);
-        let status = Command::new("stty")
-            .arg("-F")
-            .arg(&self.tty)
-            .args(["rows", &rows.to_string(), "cols", &cols.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let start = Instant::now();
-        while start.elapsed() < PATIENCE {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("ssh did not exit; the screen:\n{}", self.contents());
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
