@@ -26,6 +26,22 @@ pub async fn set(
     key: &str,
     value: Value,
 ) -> Result<(), SettingError> {
+    change(pool, actor, key, Some(value)).await
+}
+
+/// Removes a setting, so its reader takes the default; audited like a change.
+pub async fn clear(pool: &PgPool, actor: &Actor, key: &str) -> Result<(), SettingError> {
+    change(pool, actor, key, None).await
+}
+
+/// Sets `key` to `value` (None: removes it), with its audit row in the same transaction; a
+/// change to what is there already writes nothing.
+async fn change(
+    pool: &PgPool,
+    actor: &Actor,
+    key: &str,
+    value: Option<Value>,
+) -> Result<(), SettingError> {
     actor.authorize(Action::SettingChange)?;
     let mut tx = pool.begin().await?;
     let before: Option<Value> =
@@ -33,43 +49,27 @@ pub async fn set(
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
-    if before.as_ref() == Some(&value) {
+    if before == value {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO setting (key, value, updated_by) VALUES ($1, $2, $3)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by",
-    )
-    .bind(key)
-    .bind(&value)
-    .bind(&actor.name)
-    .execute(&mut *tx)
-    .await?;
-    audit::append(
-        &mut tx,
-        actor,
-        "setting.change",
-        "setting",
-        key,
-        before,
-        Some(value),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Removes a setting, so its reader takes the default; audited like a change.
-pub async fn clear(pool: &PgPool, actor: &Actor, key: &str) -> Result<(), SettingError> {
-    actor.authorize(Action::SettingChange)?;
-    let mut tx = pool.begin().await?;
-    let before: Option<Value> =
-        sqlx::query_scalar("DELETE FROM setting WHERE key = $1 RETURNING value")
+    match &value {
+        Some(v) => {
+            sqlx::query(
+                "INSERT INTO setting (key, value, updated_by) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by",
+            )
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .bind(v)
+            .bind(&actor.name)
+            .execute(&mut *tx)
             .await?;
-    if before.is_none() {
-        return Ok(());
+        }
+        None => {
+            sqlx::query("DELETE FROM setting WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     audit::append(
         &mut tx,
@@ -78,7 +78,7 @@ pub async fn clear(pool: &PgPool, actor: &Actor, key: &str) -> Result<(), Settin
         "setting",
         key,
         before,
-        None,
+        value,
     )
     .await?;
     tx.commit().await?;
