@@ -303,6 +303,7 @@ async fn supervise(
         operator_id: None,
         name: format!("serve:{worker}"),
         role: None,
+        session: None,
     };
     // Attendance machines extracted when due (serve's; a test's supervisor opts in).
     let mut extracting = options.extract_schedule.then(|| {

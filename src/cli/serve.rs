@@ -96,6 +96,7 @@ async fn daily_backups(pool: PgPool, daily: backup::Daily) {
         operator_id: None,
         name: format!("serve:{}", daily.worker),
         role: None,
+        session: None,
     };
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -11,7 +11,7 @@ mod session;
 mod settlement;
 mod terminals;
 
-use crate::app::failure::Failure;
+use crate::app::failure::{DbTrouble, Failure};
 use crate::app::rights::{self, Need};
 use crate::app::{Effect, Msg};
 use crate::db::notify::Change;
@@ -93,7 +93,17 @@ pub async fn execute(effect: Effect, env: &Env<'_>) -> Option<Msg> {
         session: Some((*session_id, actor)),
         report: env.report,
     };
-    run(effect, &env).await
+    // A change refused at its audit row because the session stopped acting meanwhile (a kick
+    // or a disable committed between the check above and the change) says so like the check.
+    run(effect, &env).await.map(|msg| match msg {
+        Msg::Failed(Failure::Db(DbTrouble::Refused { code })) if code == "OC001" => {
+            Msg::Failed(Failure::SessionEnded { disabled: false })
+        }
+        Msg::Failed(Failure::Db(DbTrouble::Refused { code })) if code == "OC002" => {
+            Msg::Failed(Failure::SessionEnded { disabled: true })
+        }
+        msg => msg,
+    })
 }
 
 /// Who acts in `session_id` now, from the session row.

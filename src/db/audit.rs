@@ -16,6 +16,14 @@ pub async fn append(
     before: Option<Value>,
     after: Option<Value>,
 ) -> Result<i64, sqlx::Error> {
+    if let Some(session) = actor.session {
+        // Rights where the data is: the change commits only if its session still acts (not
+        // ended, the operator not disabled), held so a kick or a disable waits for it.
+        sqlx::query("SELECT 1 FROM session_actor($1)")
+            .bind(session)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query_scalar("SELECT audit_append($1, $2, $3, $4, $5, $6, $7)")
         .bind(actor.operator_id)
         .bind(&actor.name)

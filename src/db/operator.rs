@@ -213,6 +213,7 @@ pub async fn create_first_director(
         operator_id: None,
         name: format!("first-run:{login}"),
         role: None,
+        session: None,
     };
     let new = NewOperator {
         login,
@@ -532,7 +533,10 @@ pub async fn session_actor(
         .parse()
         .map_err(|e: crate::domain::role::UnknownRole| sqlx::Error::Decode(Box::new(e)))?;
     let login: String = row.try_get("login")?;
-    Ok(Actor::operator(row.try_get("operator_id")?, &login, role))
+    Ok(Actor {
+        session: Some(session_id),
+        ..Actor::operator(row.try_get("operator_id")?, &login, role)
+    })
 }
 
 /// The signed-in operator's account as it is now, if the session still acts.
@@ -585,6 +589,7 @@ async fn check_password(
                 operator_id: None,
                 name: "system".into(),
                 role: None,
+                session: None,
             };
             let after = Operator {
                 failed_attempts: 0,

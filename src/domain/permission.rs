@@ -164,6 +164,9 @@ pub struct Actor {
     pub operator_id: Option<i64>,
     pub name: String,
     pub role: Option<Role>,
+    /// The console session it acts in, when it acts from a console: the audit row of each
+    /// change asks that session again inside the change's own transaction.
+    pub session: Option<i64>,
 }
 
 impl Actor {
@@ -172,6 +175,7 @@ impl Actor {
             operator_id: Some(id),
             name: login.to_string(),
             role: Some(role),
+            session: None,
         }
     }
 
@@ -181,6 +185,7 @@ impl Actor {
             operator_id: None,
             name: format!("cli:{os_user}"),
             role: None,
+            session: None,
         }
     }
 

@@ -252,6 +252,7 @@ async fn a_due_daily_backup_is_taken_and_recorded_once_across_two_serves() {
         operator_id: None,
         name: format!("serve:{w}"),
         role: None,
+        session: None,
     };
     let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
 

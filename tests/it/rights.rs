@@ -697,3 +697,30 @@ async fn a_kick_racing_the_consoles_actions_never_deadlocks() {
         }
     }
 }
+
+/// A kick committed after the console asked who acts, but before its change: the change's own
+/// transaction asks again at its audit row, and nothing of it stays.
+#[tokio::test]
+async fn a_change_after_a_kick_is_refused_inside_its_own_transaction() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    add_operator(pool, "zhou", Role::Director).await;
+    let s = operator::open_session(pool, "zhou", "race").await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let actor = operator::session_actor(&mut conn, s.id).await.unwrap();
+    drop(conn);
+    assert_eq!(actor.session, Some(s.id));
+    operator::kick(pool, &Actor::shell("root"), "zhou")
+        .await
+        .unwrap();
+    let refused =
+        onecard::db::settings::set(pool, &actor, session::LOCK_AFTER_KEY, serde_json::json!(5))
+            .await;
+    assert!(format!("{refused:?}").contains("OC001"), "{refused:?}");
+    assert_eq!(
+        onecard::db::settings::get(pool, session::LOCK_AFTER_KEY)
+            .await
+            .unwrap(),
+        None
+    );
+}
